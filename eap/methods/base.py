@@ -1,0 +1,78 @@
+"""The method interface for both sides of every EAP method (RFC 4137 s4.4, s5.4)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+from typing import ClassVar, Protocol
+
+from ..keys import KeyMaterial
+
+__all__ = ["AuthMethod", "AuthStep", "Decision", "MethodStep", "PeerMethod", "Rng"]
+
+Rng = Callable[[int], bytes]
+"""Randomness source: rng(n) returns n random octets (os.urandom in production)."""
+
+
+class Decision(Enum):
+    """The peer method's decision (RFC 4137 s4.1.1 methodState/decision)."""
+
+    FAIL = "FAIL"
+    COND_SUCC = "COND_SUCC"
+    UNCOND_SUCC = "UNCOND_SUCC"
+
+
+@dataclass(frozen=True, slots=True)
+class MethodStep:
+    """Peer side: Type-Data to send back, or None to discard the request silently."""
+
+    response: bytes | None
+    done: bool = False
+    decision: Decision = Decision.FAIL
+
+
+class PeerMethod(Protocol):
+    """Peer side of an EAP method; one instance per conversation."""
+
+    method_type: ClassVar[int]
+
+    def process(self, type_data: bytes) -> MethodStep:
+        """Handle one request's Type-Data (after the EAP type octet)."""
+        ...
+
+    def keys(self) -> KeyMaterial | None:
+        """MSK/EMSK once derived, else None."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class AuthStep:
+    """Server side: the next request's Type-Data, or the method's end.
+
+    ``discard`` means the response failed the method's check (RFC 4137 s5.4 m.check) and is
+    ignored; the previous request stays outstanding.
+    """
+
+    request: bytes | None = None
+    done: bool = False
+    success: bool = False
+    discard: bool = False
+
+
+class AuthMethod(Protocol):
+    """Server (authenticator) side of an EAP method; one instance per conversation."""
+
+    method_type: ClassVar[int]
+
+    def initial_request(self) -> bytes:
+        """Type-Data of the method's first request."""
+        ...
+
+    def process(self, type_data: bytes) -> AuthStep:
+        """Handle one response's Type-Data (after the EAP type octet)."""
+        ...
+
+    def keys(self) -> KeyMaterial | None:
+        """MSK/EMSK once derived and successful, else None."""
+        ...

@@ -1,0 +1,9 @@
+"""``python -m pana_mpa`` runs the ``pana-mpa`` command."""
+
+from __future__ import annotations
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,33 @@
+"""Real external components (tshark, hostapd, ...): skip locally when absent, fail under CI=true."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+__all__ = ["IN_CI", "need_binary", "need_root"]
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def _missing(what: str) -> None:
+    if IN_CI:
+        pytest.fail(f"{what} is required under CI=true (README command 2 installs it)")
+    pytest.skip(f"{what} not available")
+
+
+def need_binary(name: str) -> str:
+    """Absolute path of a program the test needs; fail under CI when absent, else skip."""
+    path = shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin:/usr/local/sbin")
+    if path is None:
+        _missing(f"program {name!r}")
+        raise AssertionError("unreachable")
+    return path
+
+
+def need_root() -> None:
+    """Require root (namespaces, TUN, raw sockets); fail under CI when not root, else skip."""
+    if os.geteuid() != 0:
+        _missing("root privileges")
