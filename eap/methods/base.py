@@ -37,8 +37,12 @@ class PeerMethod(Protocol):
 
     method_type: ClassVar[int]
 
-    def process(self, type_data: bytes) -> MethodStep:
-        """Handle one request's Type-Data (after the EAP type octet)."""
+    def process(self, type_data: bytes, identifier: int) -> MethodStep:
+        """Handle one request's Type-Data (after the EAP type octet).
+
+        ``identifier`` is the request's EAP Identifier, which the response repeats; methods that
+        protect the EAP header (EAP-PSK's EAX channel, RFC 4764 s3.3) need it.
+        """
         ...
 
     def keys(self) -> KeyMaterial | None:
@@ -65,12 +69,16 @@ class AuthMethod(Protocol):
 
     method_type: ClassVar[int]
 
-    def initial_request(self) -> bytes:
-        """Type-Data of the method's first request."""
+    def initial_request(self, identifier: int) -> bytes:
+        """Type-Data of the method's first request, sent with Identifier ``identifier``."""
         ...
 
-    def process(self, type_data: bytes) -> AuthStep:
-        """Handle one response's Type-Data (after the EAP type octet)."""
+    def process(self, type_data: bytes, identifier: int, next_identifier: int) -> AuthStep:
+        """Handle one response's Type-Data (after the EAP type octet).
+
+        ``identifier`` is the response's EAP Identifier; ``next_identifier`` is the one the next
+        request (``AuthStep.request``) will carry.
+        """
         ...
 
     def keys(self) -> KeyMaterial | None:
