@@ -47,7 +47,7 @@ class ScriptedRng:
 
 def seeded_rng(seed: int) -> Callable[[int], bytes]:
     """Deterministic rng(n) from a seeded random.Random."""
-    return random.Random(seed).randbytes  # noqa: S311 (deterministic tests)
+    return random.Random(seed).randbytes
 
 
 @dataclass
