@@ -29,6 +29,7 @@ from eap.methods.psk import (
     mac_p,
     mac_s,
     observe,
+    observe_all,
     open_pchannel,
     seal_pchannel,
 )
@@ -261,6 +262,35 @@ def test_our_peer_rejects_cpana_message3() -> None:
     assert step2.response is not None and eap(2, msg1[1], step2.response) == msg2
     step3 = peer.process(msg3[5:], msg3[1])
     assert step3.response is None and peer.keys() is None
+
+
+def test_observe_all_groups_a_capture() -> None:
+    """The capture verifier's entry point: a stream of EAP packets in, one result per run."""
+    stream: list[bytes] = [
+        b"\x01\x05\x00\x05\x01",
+        b"\x02\x05\x00\x0a\x01user1",
+        b"\x03\x06\x00\x04",
+    ]
+    for run in (1, 2, 3):
+        msgs = run_msgs(OPENPANA, run)
+        stream += [
+            msgs[0],
+            msgs[0],
+            msgs[1],
+            msgs[2],
+            msgs[3],
+            b"\x03" + msgs[3][1:2] + b"\x00\x04",
+        ]
+    stream.append(run_msgs(CPANA, 2)[0])  # a lone message 1: no conversation to verify
+    seen = observe_all(stream, Secret(b"SecretPassphrase"))
+    assert [o.keys.msk.reveal() if o.keys else None for o in seen] == [
+        hx(OPENPANA, f"run{run}.msk") for run in (1, 2, 3)
+    ]
+    assert all(o.pchannel4 is PchannelCheck.RFC4764 for o in seen)
+    cpana = observe_all(run_msgs(CPANA, 1) + run_msgs(CPANA, 2), Secret(b"SecretPassphrase"))
+    assert [o.pchannel3 for o in cpana] == [PchannelCheck.UNPADDED_NONCE] * 2
+    with pytest.raises(PskError, match="no RAND_S"):
+        observe_all([b"\x01\x01\x00\x08\x2f\x00\x00\x00"], Secret(b"SecretPassphrase"))
 
 
 def _captures() -> Path:
