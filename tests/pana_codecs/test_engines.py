@@ -42,7 +42,7 @@ from .strategies import (
     u32,
 )
 
-PROFILE = settings(derandomize=True, max_examples=300, deadline=None)
+PROFILE = settings(derandomize=True, max_examples=150, deadline=None)
 
 
 def outcome(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> object:
