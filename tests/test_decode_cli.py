@@ -259,7 +259,7 @@ def _garbage_files(tmp_path: Path) -> dict[str, Path]:
         "empty": b"",
         "text": b"this is not a capture\n",
         "short-header": data[:10],
-        "random": random.Random(5).randbytes(3000),  # noqa: S311 - seeded test data
+        "random": random.Random(5).randbytes(3000),
         "pcapng-magic-only": b"\x0a\x0d\x0d\x0a",
     }.items():
         files[name] = tmp_path / f"{name}.bin"
@@ -308,7 +308,7 @@ def test_mutated_captures_never_raise(tmp_path: Path, capsys: pytest.CaptureFixt
     base_pcap = eth_capture(
         tmp_path, *[ipv6_udp("::1", "::2", 716, 716, PAN_C)] * 3, name="m.pcap"
     ).read_bytes()
-    rng = random.Random(1234)  # noqa: S311 - seeded test data
+    rng = random.Random(1234)
     target = tmp_path / "mut.bin"
     for i in range(150):
         data = bytearray(base if i % 2 else base_pcap)
