@@ -16,7 +16,6 @@ which is the strict decoder (scapy itself is lenient and turns what it cannot di
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from scapy.fields import (
     ConditionalField,
@@ -31,7 +30,6 @@ from scapy.fields import (
 from scapy.layers.inet import UDP
 from scapy.packet import Packet, bind_bottom_up, bind_layers, split_bottom_up
 
-from .errors import CodecError
 from .pana import AVP_FLAG_VENDOR, Avp, PanaMessage, decode_pana, encode_pana
 
 __all__ = ["PANA", "PANA_PORT", "PanaAVP", "bind_port", "unbind_port"]
@@ -143,25 +141,13 @@ class PANA(Packet):
 
     def to_message(self, dialect: str = "rfc5191") -> PanaMessage:
         """Decode this packet's bytes with our strict codec; raises CodecError if malformed."""
-        data = bytes(self)
-        if dialect != "rfc5191":
-            return _decode_dialect(data, dialect)
-        return decode_pana(data)
+        return decode_pana(bytes(self), dialect=dialect)
 
     @classmethod
     def from_message(cls, msg: PanaMessage) -> PANA:
         """A scapy packet holding the exact bytes our codec encodes for ``msg``."""
         packet: PANA = cls(encode_pana(msg))
         return packet
-
-
-def _decode_dialect(data: bytes, dialect: str) -> PanaMessage:
-    decode: Any = decode_pana
-    try:
-        message: PanaMessage = decode(data, dialect=dialect)
-    except TypeError:
-        raise CodecError(f"this pana_codecs has no {dialect} dialect", 0) from None
-    return message
 
 
 def bind_port(port: int) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import logging
 import sys
@@ -11,13 +10,22 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pana_codecs import CodecError, MessageFlags, PanaMessage, decode_pana, encode_pana
+from pana_codecs import (
+    DIALECTS,
+    AvpCode,
+    AvpType,
+    CodecError,
+    MessageFlags,
+    PanaMessage,
+    decode_pana,
+    encode_pana,
+)
+from pana_codecs.avps import avp_type
 
 from .capture import CaptureError, UdpDatagram, format_address, pana_datagrams, read_pana, read_udp
 
 __all__ = [
     "DIALECTS",
-    "SUPPORTED_DIALECTS",
     "AvpSummary",
     "DecodedDatagram",
     "add_parser",
@@ -30,7 +38,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-DIALECTS = ("rfc5191", "draft18")
 
 # Flag letters in header bit order (RFC 5191 s6.2, E from RFC 5873 s3).
 _FLAG_LETTERS = tuple((f.name or "?", int(f)) for f in MessageFlags)
@@ -38,22 +45,22 @@ _KNOWN_FLAGS = sum(bit for _, bit in _FLAG_LETTERS)
 
 # RFC 5191 s8 / RFC 6345 s5 / RFC 6786 names, as the RFCs spell them (display only).
 _AVP_NAMES: Mapping[int, str] = {
-    1: "AUTH",
-    2: "EAP-Payload",
-    3: "Integrity-Algorithm",
-    4: "Key-Id",
-    5: "Nonce",
-    6: "PRF-Algorithm",
-    7: "Result-Code",
-    8: "Session-Lifetime",
-    9: "Termination-Cause",
-    10: "PaC-Information",
-    11: "Relayed-Message",
-    12: "Encryption-Encap",
-    13: "Encryption-Algorithm",
+    AvpCode.AUTH: "AUTH",
+    AvpCode.EAP_PAYLOAD: "EAP-Payload",
+    AvpCode.INTEGRITY_ALGORITHM: "Integrity-Algorithm",
+    AvpCode.KEY_ID: "Key-Id",
+    AvpCode.NONCE: "Nonce",
+    AvpCode.PRF_ALGORITHM: "PRF-Algorithm",
+    AvpCode.RESULT_CODE: "Result-Code",
+    AvpCode.SESSION_LIFETIME: "Session-Lifetime",
+    AvpCode.TERMINATION_CAUSE: "Termination-Cause",
+    AvpCode.PAC_INFORMATION: "PaC-Information",
+    AvpCode.RELAYED_MESSAGE: "Relayed-Message",
+    AvpCode.ENCRYPTION_ENCAP: "Encryption-Encap",
+    AvpCode.ENCRYPTION_ALGORITHM: "Encryption-Algorithm",
 }
-# Unsigned32 AVPs whose values are codes or counters, never key material (RFC 5191 s8).
-_SHOWN_U32 = frozenset({3, 4, 6, 7, 8, 9, 13})
+# Unsigned32/Enumerated AVPs hold codes or counters, never key material: their values are shown.
+_SHOWN_TYPES = (AvpType.UNSIGNED32, AvpType.ENUMERATED)
 
 
 def type_name(msg_type: int, flags: int) -> str | int:
@@ -106,7 +113,7 @@ class DecodedDatagram:
         for a in self.message.avps:
             ietf = a.vendor_id is None
             value = None
-            if ietf and a.code in _SHOWN_U32 and len(a.value) == 4:
+            if ietf and avp_type(a.code) in _SHOWN_TYPES and len(a.value) == 4:
                 value = int.from_bytes(a.value, "big")
             name = _AVP_NAMES.get(a.code) if ietf else None
             out.append(AvpSummary(a.code, a.vendor_id, name, len(a.value), value))
@@ -174,22 +181,9 @@ def _avp_json(s: AvpSummary) -> dict[str, object]:
     return obj
 
 
-# The codec engineer's rewrite adds ``dialect=``; until it lands, only rfc5191 is available.
-_DIALECT_AWARE = "dialect" in inspect.signature(decode_pana).parameters
-SUPPORTED_DIALECTS = DIALECTS if _DIALECT_AWARE else ("rfc5191",)
-"""The dialects the installed pana_codecs decodes (a ``--dialect`` outside it gives errors)."""
-_decode: Callable[..., PanaMessage] = decode_pana
-_encode: Callable[..., bytes] = encode_pana
-
-
 def _codec(data: bytes, dialect: str) -> tuple[PanaMessage, bytes]:
-    if _DIALECT_AWARE:
-        msg = _decode(data, dialect=dialect)
-        return msg, _encode(msg, dialect=dialect)
-    if dialect != "rfc5191":
-        raise CodecError(f"this pana_codecs has no {dialect} dialect", 0)
-    msg = _decode(data)
-    return msg, _encode(msg)
+    msg = decode_pana(data, dialect=dialect)
+    return msg, encode_pana(msg, dialect=dialect)
 
 
 Annotator = Callable[[DecodedDatagram], Mapping[str, object]]

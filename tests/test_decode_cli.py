@@ -376,3 +376,10 @@ def test_json_on_each_capture(capsys: pytest.CaptureFixture[str], name: str) -> 
             assert all(o[k] is None for k in keys - {"frame", "src", "dst"})
     frames = [o["frame"] for o in objs]
     assert frames == sorted(set(frames))
+
+
+def test_every_ietf_avp_code_has_a_display_name() -> None:
+    from pana_codecs import AvpCode
+    from pana_mpa._cli_decode import _AVP_NAMES
+
+    assert set(_AVP_NAMES) == {int(c) for c in AvpCode}
