@@ -257,6 +257,21 @@ def add_parser(sub: Any) -> None:
         default="rfc5191",
         help="draft18: AVP Length includes the AVP header (Open Diameter captures)",
     )
+    verify = p.add_argument_group(
+        "AUTH verification (EAP-PSK sessions)",
+        "Recompute the MSK, PANA_AUTH_KEY and each AUTH (RFC 5191 s5.3-5.4) and add an 'auth' "
+        "verdict per datagram: ok, previous-key, fail, no-key (or none without AUTH).",
+    )
+    verify.add_argument("--verify", action="store_true", help="check the AUTH AVPs")
+    verify.add_argument("--identity", help="only EAP-PSK runs whose ID_P is this identity")
+    secret = verify.add_mutually_exclusive_group()
+    secret.add_argument("--secret", help="the 16-octet EAP-PSK key as text")
+    secret.add_argument("--secret-hex", metavar="HEX", help="the EAP-PSK key as 32 hex digits")
+    verify.add_argument(
+        "--auth-label",
+        default="IETF PANA",
+        help="PANA_AUTH_KEY label (default %(default)r; CPANA's 32-bit builds use 'IETF')",
+    )
     p.set_defaults(func=run)
 
 
@@ -267,6 +282,27 @@ def decode_file(
     return decode_datagrams(read_pana(path, ports), dialect)
 
 
+def _verifier(args: argparse.Namespace) -> Annotator | str:
+    """The AUTH verifier the options ask for, or the one-line reason they are unusable."""
+    from eap.keys import Secret  # only --verify needs the EAP layer
+
+    from ._verify import AuthVerifier
+
+    if args.secret is None and args.secret_hex is None:
+        return "--verify needs --secret or --secret-hex"
+    if args.secret_hex is not None:
+        try:
+            key = bytes.fromhex(args.secret_hex)
+        except ValueError:
+            return "--secret-hex is not hexadecimal"
+    else:
+        key = args.secret.encode()
+    if len(key) != 16:  # RFC 4764 s3.1: the PSK is 16 octets (its length only; never the value)
+        return f"the EAP-PSK key must be 16 octets, not {len(key)}"
+    identity = None if args.identity is None else args.identity.encode()
+    return AuthVerifier(identity=identity, psk=Secret(key), label=args.auth_label.encode())
+
+
 def run(args: argparse.Namespace) -> int:
     """Decode the capture; exit 0 when it could be read, 2 (one-line message) when not.
 
@@ -274,6 +310,13 @@ def run(args: argparse.Namespace) -> int:
     """
     # scapy's reader warns on odd records through its own logger; our exit status says enough.
     logging.getLogger("scapy").setLevel(logging.ERROR)
+    annotators: list[Annotator] = []
+    if getattr(args, "verify", False):
+        verifier = _verifier(args)
+        if isinstance(verifier, str):
+            sys.stderr.write(f"pana-mpa decode: {verifier}\n")
+            return 2
+        annotators.append(verifier)
     udp: list[UdpDatagram] = []
     failure: CaptureError | None = None
     try:
@@ -281,11 +324,17 @@ def run(args: argparse.Namespace) -> int:
     except CaptureError as exc:
         failure = exc
     out = sys.stdout
-    for decoded in decode_datagrams(pana_datagrams(udp, args.port), args.dialect):
+    for decoded in decode_datagrams(pana_datagrams(udp, args.port), args.dialect, annotators):
         if args.json:
             out.write(json.dumps(decoded.to_json()) + "\n")
         else:
             out.write(decoded.to_line() + "\n")
+    for annotate in annotators:
+        counts = getattr(annotate, "counts", None)
+        if counts is not None:
+            out.flush()
+            summary = ", ".join(f"{n} {verdict}" for verdict, n in sorted(counts.items()))
+            sys.stderr.write(f"pana-mpa decode: AUTH verdicts: {summary or 'no AUTH AVPs'}\n")
     if failure is not None:
         out.flush()
         sys.stderr.write(f"pana-mpa decode: {failure.reason}\n")
