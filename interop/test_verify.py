@@ -23,7 +23,13 @@ CASES = [
 def run_verify(
     capsys: pytest.CaptureFixture[str], name: str, spec: dict[str, Any]
 ) -> tuple[list[dict[str, Any]], str]:
-    argv = ["decode", "--json", "--verify", "--secret", spec["secret"]]
+    argv = ["decode", "--json", "--verify", "--dialect", spec.get("dialect", "rfc5191")]
+    if "secret" in spec:
+        argv += ["--secret", spec["secret"]]
+    for msk in spec.get("msk_hex", []):
+        argv += ["--msk-hex", msk]
+    if "msk_text" in spec:
+        argv += ["--msk-hex", spec["msk_text"].encode().hex()]
     if "identity" in spec:
         argv += ["--identity", spec["identity"]]
     if "label" in spec:
@@ -50,9 +56,12 @@ def test_auth_verdicts(capsys: pytest.CaptureFixture[str], name: str, spec: dict
             "previous_key_frames"
         ]
     assert err.startswith("pana-mpa decode: AUTH verdicts: ")
-    everything = json.dumps(objs) + err
-    assert spec["secret"] not in everything
-    assert spec["secret"].encode().hex() not in everything
+    everything = (json.dumps(objs) + err).lower()
+    for secret in [spec.get("secret"), spec.get("msk_text"), *spec.get("msk_hex", [])]:
+        if secret:
+            assert secret.lower() not in everything
+            assert secret.encode().hex() not in everything
+            assert secret[:16].lower() not in everything
 
 
 def test_identity_filter_excludes_other_peers(capsys: pytest.CaptureFixture[str]) -> None:

@@ -258,7 +258,7 @@ def add_parser(sub: Any) -> None:
         help="draft18: AVP Length includes the AVP header (Open Diameter captures)",
     )
     verify = p.add_argument_group(
-        "AUTH verification (EAP-PSK sessions)",
+        "AUTH verification",
         "Recompute the MSK, PANA_AUTH_KEY and each AUTH (RFC 5191 s5.3-5.4) and add an 'auth' "
         "verdict per datagram: ok, previous-key, fail, no-key (or none without AUTH).",
     )
@@ -267,6 +267,12 @@ def add_parser(sub: Any) -> None:
     secret = verify.add_mutually_exclusive_group()
     secret.add_argument("--secret", help="the 16-octet EAP-PSK key as text")
     secret.add_argument("--secret-hex", metavar="HEX", help="the EAP-PSK key as 32 hex digits")
+    secret.add_argument(
+        "--msk-hex",
+        metavar="HEX",
+        action="append",
+        help="the MSK of each EAP run, in order (repeat; for methods other than EAP-PSK)",
+    )
     verify.add_argument(
         "--auth-label",
         default="IETF PANA",
@@ -288,8 +294,15 @@ def _verifier(args: argparse.Namespace) -> Annotator | str:
 
     from ._verify import AuthVerifier
 
+    label = args.auth_label.encode()
+    if args.msk_hex:
+        try:
+            msks = [Secret(bytes.fromhex(h)) for h in args.msk_hex]
+        except ValueError:
+            return "--msk-hex is not hexadecimal"
+        return AuthVerifier(msks=msks, label=label, dialect=args.dialect)
     if args.secret is None and args.secret_hex is None:
-        return "--verify needs --secret or --secret-hex"
+        return "--verify needs --secret, --secret-hex or --msk-hex"
     if args.secret_hex is not None:
         try:
             key = bytes.fromhex(args.secret_hex)
@@ -300,7 +313,7 @@ def _verifier(args: argparse.Namespace) -> Annotator | str:
     if len(key) != 16:  # RFC 4764 s3.1: the PSK is 16 octets (its length only; never the value)
         return f"the EAP-PSK key must be 16 octets, not {len(key)}"
     identity = None if args.identity is None else args.identity.encode()
-    return AuthVerifier(identity=identity, psk=Secret(key), label=args.auth_label.encode())
+    return AuthVerifier(identity=identity, psk=Secret(key), label=label, dialect=args.dialect)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,7 +1,8 @@
-"""``pana-mpa decode --verify``: check the AUTH AVPs of a captured EAP-PSK PANA session.
+"""``pana-mpa decode --verify``: check the AUTH AVPs of a captured PANA session.
 
 A passive observer with the peer's PSK recomputes what both ends computed (RFC 5191 s5.3):
-the MSK of each EAP-PSK run (RFC 4764 s3.3, via ``eap.methods.psk.observe_all``), then
+the MSK of each EAP-PSK run (RFC 4764 s3.3, via ``eap.methods.psk.observe_all``) or, for other
+methods, MSKs given in the order of the runs, then
 PANA_AUTH_KEY = prf+(MSK, "IETF PANA" | I_PAR | I_PAN | PaC_nonce | PAA_nonce | Key_ID) at the
 PAR[C] that completes the (re-)authentication, and AUTH over every later message (s5.4).
 
@@ -13,8 +14,9 @@ the PSK, or the session's PAR[S]/PAN[S] or nonces were not captured).
 
 from __future__ import annotations
 
+import hmac
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from eap.keys import Secret
@@ -66,11 +68,22 @@ class AuthVerifier:
     """An annotator for decode_datagrams(): adds ``auth`` (and ``key_id``) per datagram."""
 
     def __init__(
-        self, *, identity: bytes | None, psk: Secret, label: bytes = crypto.AUTH_LABEL
+        self,
+        *,
+        identity: bytes | None = None,
+        psk: Secret | None = None,
+        msks: Sequence[Secret] = (),
+        label: bytes = crypto.AUTH_LABEL,
+        dialect: str = "rfc5191",
     ) -> None:
+        """Take MSKs from EAP-PSK runs checked with ``psk``, or else from ``msks`` in order."""
+        if (psk is None) == (not msks):
+            raise ValueError("give either an EAP-PSK key or MSKs")
         self._identity = identity
         self._psk = psk
+        self._msks = list(msks)
         self._label = label
+        self._dialect = dialect
         self._sessions: dict[int, _Session] = {}
         self.counts: dict[str, int] = {}
         """How many datagrams got each verdict."""
@@ -84,7 +97,7 @@ class AuthVerifier:
         self._learn(session, msg, decoded.datagram.payload)
         if msg.avp(AvpCode.AUTH) is None:
             return {"auth": None}
-        verdict = self._check(session, decoded.datagram.payload)
+        verdict = self._check(session, msg, decoded.datagram.payload)
         self.counts[verdict] = self.counts.get(verdict, 0) + 1
         return {"auth": verdict}
 
@@ -122,18 +135,8 @@ class AuthVerifier:
         if None in (s.i_par, s.i_pan, s.pac_nonce, s.paa_nonce, s.prf_alg, s.integrity_alg):
             logger.debug("key %#x: PAR[S]/PAN[S] or nonces not captured", key_id)
             return
-        try:
-            runs = observe_all(packets, self._psk)
-        except PskError as exc:
-            logger.debug("key %#x: EAP-PSK run not usable: %s", key_id, exc)
-            return
-        keys = [
-            r.keys
-            for r in runs
-            if r.keys is not None and (self._identity is None or r.id_p == self._identity)
-        ]
-        if not keys:
-            logger.debug("key %#x: no EAP-PSK run verified with this PSK", key_id)
+        msk = self._next_msk(packets, key_id)
+        if msk is None:
             return
         assert s.i_par is not None and s.i_pan is not None  # checked above (for mypy)
         assert s.pac_nonce is not None and s.paa_nonce is not None
@@ -142,7 +145,7 @@ class AuthVerifier:
             key = crypto.pana_auth_key(
                 s.prf_alg,
                 s.integrity_alg,
-                keys[-1].msk,
+                msk,
                 i_par=s.i_par,
                 i_pan=s.i_pan,
                 pac_nonce=s.pac_nonce,
@@ -155,11 +158,42 @@ class AuthVerifier:
             return
         s.previous_key, s.key, s.key_id = s.key, key, key_id
 
-    def _check(self, s: _Session, wire: bytes) -> str:
+    def _next_msk(self, packets: list[bytes], key_id: int) -> Secret | None:
+        """The MSK of the EAP run that ended at this PAR[C]: given, or from EAP-PSK."""
+        if self._psk is None:
+            return self._msks.pop(0) if self._msks else None
+        try:
+            runs = observe_all(packets, self._psk)
+        except PskError as exc:
+            logger.debug("key %#x: EAP-PSK run not usable: %s", key_id, exc)
+            return None
+        keys = [
+            r.keys
+            for r in runs
+            if r.keys is not None and (self._identity is None or r.id_p == self._identity)
+        ]
+        if not keys:
+            logger.debug("key %#x: no EAP-PSK run verified with this PSK", key_id)
+            return None
+        return keys[-1].msk
+
+    def _check(self, s: _Session, msg: PanaMessage, wire: bytes) -> str:
         if s.key is None or s.integrity_alg is None:
             return Verdict.NO_KEY
-        if crypto.verify_auth(s.integrity_alg, s.key, wire):
+        if self._matches(s.integrity_alg, s.key, msg, wire):
             return Verdict.OK
-        if s.previous_key is not None and crypto.verify_auth(s.integrity_alg, s.previous_key, wire):
+        if s.previous_key is not None and self._matches(s.integrity_alg, s.previous_key, msg, wire):
             return Verdict.PREVIOUS_KEY
         return Verdict.FAIL
+
+    def _matches(self, integrity_alg: int, key: Secret, msg: PanaMessage, wire: bytes) -> bool:
+        if self._dialect == "rfc5191":
+            return crypto.verify_auth(integrity_alg, key, wire)
+        # draft-18: the AUTH AVP's Length counts its header, so crypto's RFC 5191 slot check does
+        # not apply; AUTH is still the last AVP and its value ends the message (no padding).
+        last = msg.avps[-1] if msg.avps else None
+        size = crypto.auth_length(integrity_alg)
+        if last is None or last.code != AvpCode.AUTH or len(last.value) != size:
+            return False
+        expected = crypto.compute_auth(integrity_alg, key, wire[:-size] + bytes(size))
+        return hmac.compare_digest(wire[-size:], expected)

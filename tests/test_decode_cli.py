@@ -388,7 +388,8 @@ def test_every_ietf_avp_code_has_a_display_name() -> None:
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ([], "--verify needs --secret or --secret-hex"),
+        ([], "--verify needs --secret, --secret-hex or --msk-hex"),
+        (["--msk-hex", "00", "--msk-hex", "x"], "--msk-hex is not hexadecimal"),
         (["--secret-hex", "zz"], "--secret-hex is not hexadecimal"),
         (["--secret", "short-secret-xyz!"], "the EAP-PSK key must be 16 octets, not 17"),
         (["--secret-hex", "00" * 15], "the EAP-PSK key must be 16 octets, not 15"),
