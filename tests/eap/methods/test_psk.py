@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import random
 import struct
 import subprocess
@@ -14,8 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from eap.authenticator import EapAuthenticator
 from eap.keys import Secret
-from eap.methods.base import Decision
+from eap.methods.base import AuthMethod, Decision
 from eap.methods.psk import (
     EAP_TYPE_PSK,
     MAX_ID_LEN,
@@ -33,6 +33,9 @@ from eap.methods.psk import (
     open_pchannel,
     seal_pchannel,
 )
+from eap.peer import EapPeer
+from interop.locate import capture_path
+from tests.eap.conversation import converse as eap_converse
 from tests.realcomponents import need_binary
 
 REPO = Path(__file__).resolve().parents[3]
@@ -75,7 +78,7 @@ def fixed(value: bytes) -> Callable[[int], bytes]:
 
 def seeded(seed: int) -> random.Random:
     """Deterministic randomness for protocol tests (never for real keys)."""
-    return random.Random(seed)  # noqa: S311
+    return random.Random(seed)
 
 
 def eap(code: int, identifier: int, type_data: bytes) -> bytes:
@@ -293,18 +296,6 @@ def test_observe_all_groups_a_capture() -> None:
         observe_all([b"\x01\x01\x00\x08\x2f\x00\x00\x00"], Secret(b"SecretPassphrase"))
 
 
-def _captures() -> Path:
-    """../shared/pcaps from the repository root (or $PANA_CAPTURES); worktrees sit one deeper."""
-    env = os.environ.get("PANA_CAPTURES")
-    candidates = [Path(env)] if env else []
-    candidates += [REPO.parent / "shared" / "pcaps", REPO.parent.parent / "shared" / "pcaps"]
-    for path in candidates:
-        if (path / "README.md").is_file():
-            return path
-    pytest.skip("capture directory ../shared/pcaps not found (set PANA_CAPTURES)")
-    raise AssertionError("unreachable")
-
-
 def _psk_payloads(tshark: str, capture: Path) -> dict[int, bytes]:
     """Frame number -> EAP packet for every EAP-PSK packet in a PANA capture."""
     out = subprocess.run(
@@ -342,7 +333,7 @@ def _psk_payloads(tshark: str, capture: Path) -> dict[int, bytes]:
 def test_vector_files_match_captures(capture: str, values: dict[str, str], runs: int) -> None:
     """The hex in tests/vectors is exactly what tshark finds in the read-only captures."""
     tshark = need_binary("tshark")
-    found = _psk_payloads(tshark, _captures() / capture)
+    found = _psk_payloads(tshark, capture_path(capture))
     expected: dict[int, bytes] = {}
     for run in range(1, runs + 1):
         frames = [int(f) for f in values[f"run{run}.frames"].split()]
@@ -428,6 +419,74 @@ def test_empty_id_s_like_cpana() -> None:
     server = PskServer(b"", {b"user1": psk}.get, rng=seeded(6).randbytes)
     converse(peer, server)
     assert peer.keys() is not None and peer.server_id == b""
+
+
+# --- through the EAP layer (EapPeer / EapAuthenticator) -------------------------------------
+
+
+def eap_pair(
+    peer_psk: Secret, users: dict[bytes, Secret], identity: bytes = b"user1", seed: int = 9
+) -> tuple[EapPeer, EapAuthenticator]:
+    rng = seeded(seed)
+    peer = EapPeer(
+        identity=identity,
+        methods={EAP_TYPE_PSK: lambda: PskPeer(identity, peer_psk, rng=rng.randbytes)},
+    )
+
+    def policy(_identity: bytes) -> list[Callable[[], AuthMethod]]:
+        return [lambda: PskServer(b"hostapd", users.get, rng=rng.randbytes)]
+
+    return peer, EapAuthenticator(methods=policy, rng=rng.randbytes)
+
+
+def test_eap_layer_success() -> None:
+    psk = Secret(b"SecretPassphrase")
+    peer, auth = eap_pair(psk, {b"user1": psk})
+    conv = eap_converse(peer, auth)
+    assert conv.auth_result is not None and conv.auth_result.success
+    assert conv.peer_result is not None and conv.peer_result.success
+    assert conv.final is not None and conv.final[0] == 3  # EAP Success
+    auth_keys, peer_keys = conv.auth_result.keys, conv.peer_result.keys
+    assert auth_keys is not None and peer_keys is not None
+    assert auth_keys.msk == peer_keys.msk and auth_keys.session_id == peer_keys.session_id
+    # Identity, then the four EAP-PSK messages; each EAX header saw its own Identifier.
+    assert [r[4] for r in conv.requests] == [1, 47, 47]
+    seen = observe(
+        conv.requests[1], conv.responses[1], conv.requests[2], conv.responses[2], psk=psk
+    )
+    assert seen.pchannel3 is seen.pchannel4 is PchannelCheck.RFC4764
+    assert seen.keys is not None and seen.keys.msk == peer_keys.msk
+
+
+def test_eap_layer_retransmitted_message1_gets_the_cached_message2() -> None:
+    psk = Secret(b"SecretPassphrase")
+    peer, auth = eap_pair(psk, {b"user1": psk})
+    identity_response = peer.receive(auth.start().packet or b"").response
+    msg1 = auth.receive(identity_response or b"").packet
+    assert msg1 is not None
+    first = peer.receive(msg1).response
+    again = peer.receive(msg1).response  # RFC 3748 s4.2 duplicate: no new RAND_P
+    assert first is not None and first == again
+
+
+def test_eap_layer_wrong_psk() -> None:
+    peer, auth = eap_pair(Secret(b"WrongPassphrase!"), {b"user1": Secret(b"SecretPassphrase")})
+    identity_response = peer.receive(auth.start().packet or b"").response
+    msg1 = auth.receive(identity_response or b"").packet
+    msg2 = peer.receive(msg1 or b"").response
+    out = auth.receive(msg2 or b"")
+    # MAC_P fails: silently discarded, message 1 stays outstanding, nobody succeeds.
+    assert out.packet is None and out.result is None and auth.last_request == msg1
+    assert peer.result is None
+
+
+def test_eap_layer_unknown_identity() -> None:
+    psk = Secret(b"SecretPassphrase")
+    peer, auth = eap_pair(psk, {b"someone-else": psk})
+    conv = eap_converse(peer, auth)
+    assert conv.auth_result is not None and not conv.auth_result.success
+    assert conv.final is not None and conv.final[0] == 4  # EAP Failure
+    assert conv.peer_result is not None and not conv.peer_result.success
 
 
 # --- construction ----------------------------------------------------------------------------
