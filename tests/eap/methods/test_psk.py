@@ -383,6 +383,16 @@ def test_wrong_psk_never_succeeds() -> None:
     assert peer.keys() is None and server.keys() is None and server.peer_id is None
 
 
+def test_wrong_psk_fails_at_once_in_hostapd_mode() -> None:
+    rng = seeded(11)
+    peer = PskPeer(b"alice", Secret(rng.randbytes(16)), rng=rng.randbytes)
+    credentials = {b"alice": Secret(rng.randbytes(16))}
+    server = PskServer(b"paa", credentials.get, rng=rng.randbytes, fail_on_bad_mac_p=True)
+    step = converse(peer, server)[-1]
+    assert getattr(step, "done", False) and not getattr(step, "success", True)
+    assert server.process(b"\x40" + bytes(48), 1, 2).discard  # nothing after the failure
+
+
 def test_unknown_identity_fails() -> None:
     rng = seeded(2)
     psk = Secret(rng.randbytes(16))
