@@ -162,6 +162,8 @@ def pchannel_nonce(n: int) -> bytes:
 
 def _eax_header(code: int, identifier: int, length: int, flags: int, rand_s: bytes) -> bytes:
     """First 22 octets of the EAP packet: Code, Identifier, Length, Type, Flags, RAND_S."""
+    if not 0 <= identifier <= 0xFF:
+        raise ValueError(f"EAP Identifier must be 0..255, got {identifier}")
     return struct.pack("!BBHBB", code, identifier, length, EAP_TYPE_PSK, flags) + rand_s
 
 

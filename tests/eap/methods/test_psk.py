@@ -523,6 +523,33 @@ def test_identity_length_limits() -> None:
         PskServer(b"s" * (MAX_ID_LEN + 1), lambda _identity: None)
 
 
+def test_helper_misuse_gets_clear_errors() -> None:
+    tek = Secret(bytes(16))
+    with pytest.raises(ValueError, match="RAND_P must be 16"):
+        derive_session_keys(tek, bytes(15))
+    with pytest.raises(ValueError, match="first 22 octets"):
+        seal_pchannel(tek, bytes(21), 0, b"\x80")
+    with pytest.raises(ValueError, match="nonce out of range"):
+        seal_pchannel(tek, bytes(22), 1 << 32, b"\x80")
+    assert open_pchannel(tek, bytes(22), bytes(20)) is None  # no ciphertext octet
+    with pytest.raises(TypeError, match="must be bytes"):
+        PskPeer("alice", PSK)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="returned 4 octets"):
+        PskServer(b"paa", lambda _identity: None, rng=lambda n: bytes(4)).initial_request(1)
+    peer, _, msg3 = at_message3()
+    with pytest.raises(ValueError, match=r"Identifier must be 0\.\.255"):
+        peer.process(msg3, 256)
+
+
+@pytest.mark.parametrize("index", [0, 2, 3])
+def test_observe_truncated_messages(index: int) -> None:
+    msgs = [hx(C1, f"msg{n}") for n in range(1, 5)]
+    short = {0: 21, 2: 58, 3: 42}[index]  # one octet below each message's minimum
+    msgs[index] = eap(msgs[index][0], msgs[index][1], msgs[index][5:short])
+    with pytest.raises(PskError, match=f"message {index + 1} is truncated"):
+        observe(*msgs, psk=PSK)
+
+
 def test_secrets_stay_out_of_reprs_and_logs(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG, logger="eap")
     peer, server = c1_pair()
