@@ -818,3 +818,26 @@ def test_observe_detects_any_covered_change(which: int, position: int, mask: int
     # (MAC_P covers neither; messages 3 and 4 put their whole header under the EAX tag).
     unprotected = which in (0, 1) and position in (1, 5)
     assert all_verified == unprotected
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    psk=st.binary(min_size=16, max_size=16),
+    id_p=st.binary(max_size=MAX_ID_LEN),
+    id_s=st.binary(max_size=MAX_ID_LEN),
+    first_id=st.integers(0, 255),
+    seed=st.integers(0, 2**32),
+)
+def test_any_identities_and_keys_interoperate(
+    psk: bytes, id_p: bytes, id_s: bytes, first_id: int, seed: int
+) -> None:
+    rng = seeded(seed)
+    secret = Secret(psk)
+    peer = PskPeer(id_p, secret, rng=rng.randbytes)
+    server = PskServer(id_s, {id_p: secret}.get, rng=rng.randbytes)
+    steps = converse(peer, server, first_id=first_id)
+    assert len(steps) == 4
+    peer_keys, server_keys = peer.keys(), server.keys()
+    assert peer_keys is not None and server_keys is not None
+    assert peer_keys.msk == server_keys.msk and peer_keys.emsk == server_keys.emsk
+    assert peer.server_id == id_s and server.peer_id == id_p
