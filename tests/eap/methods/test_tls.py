@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from eap.authenticator import EapAuthenticator
 from eap.keys import KeyMaterial
 from eap.methods._tls_fragment import (
     FLAG_L,
@@ -28,7 +29,10 @@ from eap.methods._tls_fragment import (
 )
 from eap.methods.base import Decision, MethodStep
 from eap.methods.tls import TlsPeer, TlsServer, TlsVersion
+from eap.peer import EapPeer
 from eap.tlsprf import TLS1_2, TlsOfflineError, parse_rsa_handshake, rsa_eap_tls_keys, tls_prf
+from tests.eap.conversation import Conversation, seeded_rng
+from tests.eap.conversation import converse as eap_converse
 from tests.pki import Pki, issue, make_ca, make_pki
 from tests.realcomponents import need_binary
 
@@ -756,3 +760,58 @@ def test_tls12_prf_matches_openssl(pki: Pki) -> None:
 def test_tls_prf_rejects_unknown_version() -> None:
     with pytest.raises(ValueError, match="0x0304"):
         tls_prf(0x0304, b"k", b"l", b"s", 10)
+
+
+# --- through EapPeer and EapAuthenticator -------------------------------------------------------
+
+
+def eap_pair(peer: Callable[[], TlsPeer], server: Callable[[], TlsServer]) -> Conversation:
+    eap_peer = EapPeer(identity=b"user1", methods={13: peer})
+    auth = EapAuthenticator(methods=lambda identity: [server], rng=seeded_rng(13))
+    return eap_converse(eap_peer, auth)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_eap_peer_and_authenticator_succeed(pki: Pki, version: TlsVersion) -> None:
+    conv = eap_pair(lambda: peer_for(pki, version), lambda: server_for(pki))
+    assert conv.auth_result is not None and conv.peer_result is not None
+    assert conv.auth_result.success and conv.peer_result.success
+    assert conv.auth_result.method_type == conv.peer_result.method_type == 13
+    assert same_keys(conv.auth_result.keys, conv.peer_result.keys)
+    assert conv.final is not None and conv.final[0] == 3  # EAP-Success
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_eap_peer_and_authenticator_fail_on_untrusted_client(
+    pki: Pki, other_ca_pki: Pki, version: TlsVersion
+) -> None:
+    conv = eap_pair(
+        lambda: TlsPeer(
+            ca=pki.ca.cert,
+            cert=other_ca_pki.client.cert,
+            key=other_ca_pki.client.key,
+            max_version=version,
+        ),
+        lambda: server_for(pki),
+    )
+    assert conv.auth_result is not None and not conv.auth_result.success
+    assert conv.peer_result is not None and not conv.peer_result.success
+    assert conv.final is not None and conv.final[0] == 4  # EAP-Failure
+
+
+def test_eap_peer_rejects_success_before_the_commitment(pki: Pki) -> None:
+    """TLS 1.3: an EAP-Success injected before the 0x00 record ends the peer in failure."""
+    tls_peer = peer_for(pki, V13)
+    eap_peer = EapPeer(identity=b"user1", methods={13: lambda: tls_peer})
+    auth = EapAuthenticator(methods=lambda identity: [lambda: server_for(pki)], rng=seeded_rng(5))
+    out = auth.start()
+    while True:
+        assert out.packet is not None and out.result is None
+        reply = eap_peer.receive(out.packet)
+        assert reply.response is not None
+        if tls_peer._state.name == "WAIT_COMMITMENT":
+            break
+        out = auth.receive(reply.response)
+    forged = bytes([3, reply.response[1], 0, 4])
+    result = eap_peer.receive(forged).result
+    assert result is not None and not result.success and result.keys is None
