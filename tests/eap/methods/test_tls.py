@@ -344,6 +344,17 @@ def test_missing_client_certificate_fails(pki: Pki, version: TlsVersion) -> None
     assert_failed(converse(peer, server), peer, server)
 
 
+def test_extended_key_usage_is_checked(pki: Pki) -> None:
+    """A clientAuth-only certificate cannot serve, a serverAuth-only one cannot be a client."""
+    peer = peer_for(pki)
+    server = TlsServer(cert=pki.client.cert, key=pki.client.key, ca=pki.ca.cert)
+    assert_failed(converse(peer, server), peer, server)
+    srv_as_client = issue(pki.ca, "user1", server=True)
+    peer = TlsPeer(ca=pki.ca.cert, cert=srv_as_client.cert, key=srv_as_client.key)
+    server = server_for(pki)
+    assert_failed(converse(peer, server), peer, server)
+
+
 def test_client_name_check(pki: Pki) -> None:
     assert converse(peer_for(pki), server_for(pki, client_names=["user1"])).success
     peer, server = peer_for(pki), server_for(pki, client_names=["user2"])
