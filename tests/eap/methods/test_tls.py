@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import logging
 import os
 import subprocess
 import sys
@@ -632,6 +633,23 @@ def test_eap_imports_without_pyopenssl() -> None:
     )
     assert res.returncode == 0, res.stderr
     assert "clear error:" in res.stdout and "tls" in res.stdout
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_keys_never_reach_the_logs(
+    pki: Pki, other_ca_pki: Pki, version: TlsVersion, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    peer, server = peer_for(pki, version), server_for(pki)
+    assert converse(peer, server).success
+    keys = peer.keys()
+    assert keys is not None and keys.emsk is not None
+    bad_peer = peer_for(other_ca_pki, version)
+    assert not converse(bad_peer, server_for(pki)).success
+    text = caplog.text.lower()
+    assert "authenticated" in text and "failed" in text  # the lifecycle is logged...
+    for secret in (keys.msk.reveal(), keys.emsk.reveal()):
+        assert secret[:8].hex() not in text  # ...the keys are not
 
 
 def test_keys_do_not_print(pki: Pki) -> None:
