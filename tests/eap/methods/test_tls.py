@@ -287,6 +287,34 @@ def test_certificate_sources_bytes_and_paths(pki: Pki, tmp_path: Path) -> None:
     assert converse(peer, server).success
 
 
+@pytest.mark.parametrize("version", VERSIONS)
+def test_factories_share_one_context(pki: Pki, version: TlsVersion) -> None:
+    make_server = TlsServer.factory(
+        cert=pki.server.cert, key=pki.server.key, ca=pki.ca.cert, fragment_size=300
+    )
+    make_peer = TlsPeer.factory(
+        ca=pki.ca.cert,
+        cert=pki.client.cert,
+        key=pki.client.key,
+        max_version=version,
+        fragment_size=200,
+    )
+    runs = []
+    for _ in range(3):
+        peer, server = make_peer(), make_server()
+        run = converse(peer, server)
+        assert run.success and same_keys(peer.keys(), server.keys())
+        assert max(len(parse_frame(r).data) for r in run.requests) <= 300
+        assert max(len(parse_frame(r).data) for r in run.responses) <= 200
+        runs.append((peer, server))
+    contexts = {id(s._tls.conn.get_context()) for _, s in runs}
+    assert len(contexts) == 1  # loaded once
+    msks = {k.msk.reveal() for p, _ in runs if (k := p.keys()) is not None}
+    assert len(msks) == 3  # but every conversation has its own keys
+    with pytest.raises(ValueError, match="does not match"):
+        TlsServer.factory(cert=pki.server.cert, key=pki.client.key, ca=pki.ca.cert)
+
+
 def test_configuration_errors(pki: Pki) -> None:
     with pytest.raises(ValueError, match="CA"):
         TlsPeer(ca=None)
@@ -802,7 +830,8 @@ def eap_pair(peer: Callable[[], TlsPeer], server: Callable[[], TlsServer]) -> Co
 
 @pytest.mark.parametrize("version", VERSIONS)
 def test_eap_peer_and_authenticator_succeed(pki: Pki, version: TlsVersion) -> None:
-    conv = eap_pair(lambda: peer_for(pki, version), lambda: server_for(pki))
+    make_server = TlsServer.factory(cert=pki.server.cert, key=pki.server.key, ca=pki.ca.cert)
+    conv = eap_pair(lambda: peer_for(pki, version), make_server)
     assert conv.auth_result is not None and conv.peer_result is not None
     assert conv.auth_result.success and conv.peer_result.success
     assert conv.auth_result.method_type == conv.peer_result.method_type == 13
