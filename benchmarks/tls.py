@@ -11,18 +11,27 @@ from eap.methods.tls import DEFAULT_FRAGMENT_SIZE, TlsPeer, TlsServer, TlsVersio
 from tests.pki import Pki, make_pki
 
 
-def _exchange(pki: Pki, version: TlsVersion, fragment_size: int) -> tuple[int, int]:
-    """One conversation from Start to the final ACK; (round trips, Type-Data octets)."""
-    peer = TlsPeer(
+def _factories(
+    pki: Pki, version: TlsVersion, fragment_size: int
+) -> tuple[Callable[[], TlsPeer], Callable[[], TlsServer]]:
+    peer = TlsPeer.factory(
         ca=pki.ca.cert,
         cert=pki.client.cert,
         key=pki.client.key,
         max_version=version,
         fragment_size=fragment_size,
     )
-    server = TlsServer(
+    server = TlsServer.factory(
         cert=pki.server.cert, key=pki.server.key, ca=pki.ca.cert, fragment_size=fragment_size
     )
+    return peer, server
+
+
+def _exchange(
+    make_peer: Callable[[], TlsPeer], make_server: Callable[[], TlsServer]
+) -> tuple[int, int]:
+    """One conversation from Start to the final ACK; (round trips, Type-Data octets)."""
+    peer, server = make_peer(), make_server()
     req = server.initial_request(1)
     rounds, octets, ident = 0, len(req), 1
     while True:
@@ -58,9 +67,10 @@ def main() -> None:
     pkis = {"P-256": make_pki(kind="ec"), "RSA-2048": make_pki(kind="rsa")}
     for key_name, pki in pkis.items():
         for version in (TlsVersion.TLS1_2, TlsVersion.TLS1_3):
-            rounds, octets = _exchange(pki, version, args.fragment_size)
+            make_peer, make_server = _factories(pki, version, args.fragment_size)
+            rounds, octets = _exchange(make_peer, make_server)
             rates = sorted(
-                _rate(functools.partial(_exchange, pki, version, args.fragment_size), args.seconds)
+                _rate(functools.partial(_exchange, make_peer, make_server), args.seconds)
                 for _ in range(3)
             )
             print(
