@@ -814,6 +814,60 @@ def test_tls12_prf_matches_openssl(pki: Pki) -> None:
         assert tls_prf(TLS1_2, master, label, cr + sr, n) == conn.export_keying_material(label, n)
 
 
+@pytest.fixture(scope="module")
+def rsa_pki() -> Pki:
+    return make_pki(kind="rsa")
+
+
+@pytest.mark.parametrize(
+    ("version", "cipher"),
+    [
+        pytest.param(TlsVersion.TLS1_0, "AES128-SHA", id="tls10"),
+        pytest.param(TlsVersion.TLS1_1, "AES128-SHA", id="tls11"),
+        pytest.param(TlsVersion.TLS1_2, "AES128-GCM-SHA256", id="tls12-sha256"),
+        pytest.param(TlsVersion.TLS1_2, "AES256-GCM-SHA384", id="tls12-sha384"),
+    ],
+)
+def test_legacy_rsa_handshakes_live_and_offline(
+    rsa_pki: Pki, version: TlsVersion, cipher: str
+) -> None:
+    """Opt-in TLS 1.0/1.1 (OpenPANA's client) works; offline derivation reproduces every MSK.
+
+    OpenSSL negotiates the extended master secret (RFC 7627) here, so this also covers the
+    session-hash path of the offline derivation; the OpenPANA capture covers the classic one.
+    """
+    legacy = {"min_version": version, "cipher_list": f"{cipher}:@SECLEVEL=0"}
+    peer = peer_for(rsa_pki, version, **legacy)
+    server = server_for(rsa_pki, **legacy)
+    run = converse(peer, server)
+    assert run.success and peer.version is version
+    live = peer.keys()
+    assert live is not None and live.emsk is not None
+    conn = peer._tls.conn
+    master, cr, sr = conn.master_key(), conn.client_random(), conn.server_random()
+    assert master is not None and cr is not None and sr is not None
+    hash_name = "sha384" if cipher.endswith("SHA384") else "sha256"
+    km = tls_prf(version, master, b"client EAP encryption", cr + sr, 128, hash_name=hash_name)
+    assert live.msk.reveal() + live.emsk.reveal() == km  # our PRF == OpenSSL's exporter
+    client = b"".join(parse_frame(r).data for r in run.responses)
+    srv = b"".join(parse_frame(r).data for r in run.requests)
+    hs = parse_rsa_handshake(client, srv)
+    assert hs.extended_master_secret and hs.version == version
+    assert isinstance(rsa_pki.server.key, rsa.RSAPrivateKey)
+    assert same_keys(rsa_eap_tls_keys(client, srv, rsa_pki.server.key), live)
+
+
+def test_legacy_versions_are_off_by_default(rsa_pki: Pki) -> None:
+    peer = peer_for(
+        rsa_pki,
+        min_version=TlsVersion.TLS1_0,
+        max_version=TlsVersion.TLS1_0,
+        cipher_list="AES128-SHA:@SECLEVEL=0",
+    )
+    server = server_for(rsa_pki)  # defaults: TLS 1.2 .. 1.3
+    assert_failed(converse(peer, server), peer, server)
+
+
 def test_tls_prf_rejects_unknown_version() -> None:
     with pytest.raises(ValueError, match="0x0304"):
         tls_prf(0x0304, b"k", b"l", b"s", 10)
