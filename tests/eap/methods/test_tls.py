@@ -570,6 +570,29 @@ def test_unexpected_ack_fails_both_sides(pki: Pki) -> None:
     assert out.done and not out.success
 
 
+def test_length_violations_fail_the_method(pki: Pki) -> None:
+    """Data beyond the announced TLS Message Length, or a length above the cap: failure."""
+    cases = [
+        build_frame(FLAG_M, bytes(20), 10),  # more data than announced
+        build_frame(FLAG_M, bytes(20), 70000),  # announced length above the 65536 cap
+        build_frame(0, bytes(5), 10),  # last fragment short of the announced length
+    ]
+    for bad in cases:
+        peer = peer_for(pki, V12)
+        assert peer.process(b"\x20", 1).response is not None
+        step = peer.process(bad, 2)
+        assert step.done and step.decision is Decision.FAIL and step.response == b"\x00"
+        assert peer.process(b"\x00", 3).response is None  # over: later requests are discarded
+        server = server_for(pki)
+        out = server.process(bad, 1, 2)
+        assert out.done and not out.success and server.keys() is None
+    # Over two fragments: the second one overruns the length the first announced.
+    server = server_for(pki)
+    assert server.process(build_frame(FLAG_M, bytes(8), 12), 1, 2).request == b"\x00"
+    out = server.process(build_frame(0, bytes(8)), 2, 3)
+    assert out.done and not out.success
+
+
 def test_bad_requests_are_discarded(pki: Pki) -> None:
     peer = peer_for(pki)
     assert peer.process(b"", 1).response is None  # no Flags octet
