@@ -455,7 +455,7 @@ class TlsPeer:
     def process(self, type_data: bytes, identifier: int) -> MethodStep:
         """Handle one EAP-TLS Request (RFC 5216 s2.1, RFC 9190 s2.1)."""
         del identifier  # EAP-TLS does not protect the EAP header
-        if self._state in (_PeerState.SUCCESS, _PeerState.FAILURE):
+        if self._state in (_PeerState.SUCCESS, _PeerState.FAILURE) and self._tx is None:
             return MethodStep(None)  # the method is over; only Success/Failure may follow
         try:
             frame = parse_frame(type_data)

@@ -469,6 +469,34 @@ def test_fragmentation_round_trip(pki: Pki, version: TlsVersion, size: int) -> N
         assert len(run.requests) > 1000  # really one octet per message
 
 
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("size", [1, 5])
+def test_fragmented_alerts(pki: Pki, other_ca_pki: Pki, version: TlsVersion, size: int) -> None:
+    """Alerts longer than a fragment are fragmented and acknowledged like any TLS data."""
+    peer = peer_for(pki, version, fragment_size=size)
+    server = TlsServer(
+        cert=other_ca_pki.server.cert,
+        key=other_ca_pki.server.key,
+        ca=pki.ca.cert,
+        fragment_size=size,
+    )
+    run = converse(peer, server)
+    assert_failed(run, peer, server)
+    assert run.last_peer is not None and run.last_peer.done
+    alert = b"".join(parse_frame(r).data for r in run.responses[-(8 * 24) :])
+    assert b"\x15\x03" in alert or b"\x17\x03" in alert
+    peer = TlsPeer(
+        ca=pki.ca.cert,
+        cert=other_ca_pki.client.cert,
+        key=other_ca_pki.client.key,
+        max_version=version,
+        fragment_size=size,
+    )
+    server = server_for(pki, fragment_size=size)
+    run = converse(peer, server)
+    assert_failed(run, peer, server)
+
+
 def test_default_fragment_size_fits_a_pana_datagram(pki: Pki) -> None:
     run = converse(peer_for(pki, V13), server_for(pki))
     assert run.success
