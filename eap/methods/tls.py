@@ -4,7 +4,13 @@ Needs the ``tls`` extra (pyOpenSSL); it is imported only when a method object is
 ``eap`` package imports without it. Certificate validation is on by default on both sides and
 the server requires a client certificate, as EAP-TLS does (RFC 5216 s2.1.1).
 
-Certificates and keys are given as ``cryptography`` objects, PEM/DER bytes, or file paths.
+Certificates and keys are given as ``cryptography`` objects, PEM/DER bytes, or file paths::
+
+    make_server = TlsServer.factory(cert="paa.pem", key="paa.key", ca="ca.pem")  # loads once
+    auth = EapAuthenticator(methods=lambda identity: [make_server])
+    peer = EapPeer(identity=b"user1", methods={
+        13: lambda: TlsPeer(ca="ca.pem", cert="user1.pem", key="user1.key",
+                            server_names=["paa.example.net"])})
 """
 
 from __future__ import annotations
