@@ -26,8 +26,10 @@ from ._radius_codec import (
     vendor_attrs,
     verify_response,
 )
+from .authenticator import AuthOutput
 from .keys import KeyMaterial, Secret
 from .methods.base import Rng
+from .peer import EapResult
 
 __all__ = ["RadiusAnswer", "RadiusConfig", "RadiusError", "RadiusPassThrough"]
 
@@ -137,12 +139,32 @@ class RadiusPassThrough:
         self._method_type = None
         self._done = False
 
+    async def exchange(self, eap_response: bytes | None) -> AuthOutput:
+        """Relay one EAP-Response; the contract's pass-through step (docs/contracts.md).
+
+        A Response that must not be forwarded (wrong Code or Identifier, RFC 3579 s2.2) is
+        discarded: ``AuthOutput(None, None)``. Raise ``RadiusError`` when the server gives no
+        usable answer (unreachable, wrong shared secret, a conflicting reply).
+        """
+        if eap_response is not None and not self._done:
+            reason = self._check_response(eap_response)
+            if reason is not None:
+                logger.info("EAP Response not forwarded: %s", reason)
+                return AuthOutput(None, None)
+        answer = await self.answer(eap_response)
+        if answer.code == RadiusCode.ACCESS_CHALLENGE:
+            return AuthOutput(answer.eap, None)
+        # RFC 3579 s2.6.3: only the RADIUS Code decides; the EAP packet goes on as it is.
+        success = answer.code == RadiusCode.ACCESS_ACCEPT
+        keys = answer.keys if success else None
+        return AuthOutput(answer.eap, EapResult(success, keys, answer.method_type))
+
     async def answer(self, eap_response: bytes | None) -> RadiusAnswer:
         """Relay one EAP-Response; return the server's decision. Raise RadiusError if none."""
         if self._done:
             raise RadiusError("the RADIUS conversation has already ended")
-        if eap_response is not None:
-            self._check_response(eap_response)
+        if eap_response is not None and (reason := self._check_response(eap_response)):
+            raise RadiusError(reason)
         request_auth = self._rng(16)
         self._identifier = (self._identifier + 1) & 0xFF
         data = sign_request(
@@ -155,22 +177,23 @@ class RadiusPassThrough:
         reply = await self._transact(data, self._identifier, request_auth)
         return self._interpret(reply, request_auth)
 
-    def _check_response(self, eap: bytes) -> None:
-        # RFC 3579 s2.2: forward only Responses whose Identifier matches the current Request.
+    def _check_response(self, eap: bytes) -> str | None:
+        """Why this EAP packet must not be forwarded, or None (RFC 3579 s2.2)."""
         try:
             pkt = decode_eap(eap)
         except CodecError as exc:
-            raise RadiusError(f"not an EAP packet: {exc}") from exc
+            return f"not an EAP packet: {exc}"
         if pkt.code != EapCode.RESPONSE:
-            raise RadiusError(f"EAP code {pkt.code} is not a Response")
+            return f"EAP code {pkt.code} is not a Response"
         if self._eap_id is not None and pkt.identifier != self._eap_id:
-            raise RadiusError(
+            return (
                 f"EAP Identifier {pkt.identifier} does not match the current Request's"
                 f" {self._eap_id}"
             )
         if self._user_name is None and pkt.type == EapType.IDENTITY:
             # RFC 3579 s2.1: copy the identity into User-Name, repeat it in every request.
             self._user_name = pkt.type_data[:253] or None
+        return None
 
     def _attributes(self, eap: bytes) -> list[tuple[int, bytes]]:
         cfg = self._cfg

@@ -48,6 +48,7 @@ EAP_USERS = {
     "md5": ("md5user", "md5password"),
     "psk": ("pskuser", "0123456789abcdef0123456789abcdef"),
     "gpsk": ("gpskuser", "abcdefghijklmnop0123456789abcdef"),
+    "gpsk16": ("gpsk16user", "0123456789abcdef"),
     "tls": ("tlsuser", ""),
 }
 """Method -> (identity, secret) known to every server these helpers start (PSK: hex key)."""
@@ -201,7 +202,8 @@ def hostapd_server(tmp: Path, pki: Pki | None = None) -> Iterator[Hostapd]:
     port = free_udp_port()
     (tmp / "radius_clients").write_text(f"{mine}/32 {RADIUS_SECRET.decode()}\n")
     users = "".join(
-        f'"{EAP_USERS[m][0]}" {m.upper()} {_user_secret(m)}\n' for m in ("md5", "psk", "gpsk")
+        f'"{EAP_USERS[m][0]}" {m.upper().removesuffix("16")} {_user_secret(m)}\n'
+        for m in ("md5", "psk", "gpsk", "gpsk16")
     )
     (tmp / "eap_users").write_text(users + f'"{EAP_USERS["tls"][0]}" TLS\n')
     conf = tmp / "hostapd-as.conf"
@@ -235,7 +237,7 @@ def hostapd_server(tmp: Path, pki: Pki | None = None) -> Iterator[Hostapd]:
         _ip("-n", ns, "link", "set", inner, "up")
         with log.open("wb") as out:
             proc = subprocess.Popen(
-                ["ip", "netns", "exec", ns, hostapd, "-dd", str(conf)],
+                ["ip", "netns", "exec", ns, hostapd, "-dd", "-K", str(conf)],
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
@@ -337,7 +339,7 @@ _MSK_LINE = re.compile(
 def eapol_conf(
     tmp: Path, method: str, *, secret: str | None = None, pki: Pki | None = None
 ) -> Path:
-    """A one-network eapol_test configuration for ``method`` (md5, psk, gpsk, tls)."""
+    """A one-network eapol_test configuration for ``method`` (md5, psk, gpsk, gpsk16, tls)."""
     identity, default = EAP_USERS[method]
     key = default if secret is None else secret
     lines = [f'identity="{identity}"', "key_mgmt=IEEE8021X", "eapol_flags=0"]
@@ -352,7 +354,7 @@ def eapol_conf(
     elif method == "psk":
         lines += ["eap=PSK", f"password={key}"]  # unquoted hex: the 16-octet PSK
     else:
-        lines += [f"eap={method.upper()}", f'password="{key}"']
+        lines += [f"eap={method.upper().removesuffix('16')}", f'password="{key}"']
     conf = tmp / f"eapol-{method}.conf"
     conf.write_text("network={\n" + "".join(f"    {line}\n" for line in lines) + "}\n")
     return conf
