@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 
@@ -15,8 +16,9 @@ from eap.methods.base import AuthMethod
 from eap.methods.gpsk import GpskServer
 from eap.methods.md5 import Md5Server
 from eap.methods.psk import PskServer
+from eap.methods.tls import TlsServer, TlsVersion
 from eap.radius_server import EapBackend, RadiusServer, RadiusServerCore
-from tests.servers import EAP_USERS, RADIUS_SECRET, eapol_conf, run_eapol_test
+from tests.servers import EAP_USERS, RADIUS_SECRET, Pki, eapol_conf, make_pki, run_eapol_test
 
 pytestmark = [pytest.mark.hostapd, pytest.mark.asyncio]
 
@@ -29,7 +31,12 @@ def _lookup(method: str) -> Callable[[bytes], Secret | None]:
     return lambda peer_id: Secret(key) if peer_id == identity.encode() else None
 
 
-def _server_method(method: str) -> Callable[[], AuthMethod]:
+def _server_method(method: str, pki: Pki) -> Callable[[], AuthMethod]:
+    if method in ("tls12", "tls13"):
+        version = TlsVersion.TLS1_2 if method == "tls12" else TlsVersion.TLS1_3
+        return lambda: TlsServer(
+            cert=pki.server_cert, key=pki.server_key, ca=pki.ca, max_version=version
+        )
     if method == "md5":
         return lambda: Md5Server(Secret(EAP_USERS["md5"][1].encode()))
     if method == "psk":
@@ -42,9 +49,11 @@ def _server_method(method: str) -> Callable[[], AuthMethod]:
 class _Front:
     """Our RADIUS front on 127.0.0.1 running EapAuthenticator with a chosen method."""
 
-    def __init__(self) -> None:
+    def __init__(self, pki: Pki) -> None:
+        self.pki = pki
         self.method = "md5"
         self.authenticators: list[EapAuthenticator] = []
+        self.methods: list[AuthMethod] = []
         self.core = RadiusServerCore(
             clients={"127.0.0.1": Secret(RADIUS_SECRET)}, backend=self._new
         )
@@ -52,7 +61,13 @@ class _Front:
         self.address: tuple[str, int] = ("127.0.0.1", 0)
 
     def _policy(self, identity: bytes) -> Sequence[Callable[[], AuthMethod]]:
-        return [_server_method(self.method)]
+        factory = _server_method(self.method, self.pki)
+
+        def keep() -> AuthMethod:
+            self.methods.append(factory())
+            return self.methods[-1]
+
+        return [keep]
 
     def _new(self) -> EapBackend:
         auth = EapAuthenticator(methods=self._policy)
@@ -68,10 +83,16 @@ class _Front:
         return None
 
 
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    """Certificates for EAP-TLS (server: SAN radius.pana.test)."""
+    return make_pki(tmp_path_factory.mktemp("pki"))
+
+
 @pytest_asyncio.fixture
-async def front() -> AsyncIterator[_Front]:
+async def front(pki: Pki) -> AsyncIterator[_Front]:
     """Our RADIUS front, bound to a free loopback port."""
-    f = _Front()
+    f = _Front(pki)
     f.address = await f.server.start("127.0.0.1", 0)
     try:
         yield f
@@ -89,12 +110,16 @@ GPSK_LONG_PSK = pytest.param(
 )
 
 
-@pytest.mark.parametrize("method", ["md5", "psk", GPSK_LONG_PSK, "gpsk16"])
+@pytest.mark.parametrize("method", ["md5", "psk", GPSK_LONG_PSK, "gpsk16", "tls12", "tls13"])
 async def test_method_succeeds_and_msk_matches(front: _Front, tmp_path: Path, method: str) -> None:
     front.method = method
+    if method.startswith("tls"):
+        conf = eapol_conf(tmp_path, "tls", pki=front.pki, tls13=method == "tls13")
+    else:
+        conf = eapol_conf(tmp_path, method)
     result = await asyncio.to_thread(
         run_eapol_test,
-        eapol_conf(tmp_path, method),
+        conf,
         front.address,
         no_mppe=method == "md5",
         extra=("-t3",),
@@ -108,20 +133,35 @@ async def test_method_succeeds_and_msk_matches(front: _Front, tmp_path: Path, me
     # eapol_test printed its MSK, and compared it with our MS-MPPE keys: both equal ours.
     assert result.msk is not None and result.msk == front.msk()
     assert result.mppe_ok, result.output[-3000:]
+    if method.startswith("tls"):
+        version = "TLSv1.3" if method == "tls13" else "TLSv1.2"
+        assert "OpenSSL: Handshake finished - resumed=0" in result.output
+        assert version in result.output
 
 
-@pytest.mark.parametrize("method", ["md5", "psk"])
+@pytest.mark.parametrize("method", ["md5", "psk", "tls12", "tls13"])
 async def test_method_fails_with_wrong_credentials(
     front: _Front, tmp_path: Path, method: str
 ) -> None:
     front.method = method
-    wrong = {"md5": "nope", "psk": "ff" * 16}[method]
-    conf = eapol_conf(tmp_path, method, secret=wrong)
+    if method.startswith("tls"):
+        # The peer trusts another CA, so it refuses our server certificate (alert).
+        other = make_pki(tmp_path / "other")
+        wrong_pki = dataclasses.replace(front.pki, ca=other.ca)
+        conf = eapol_conf(tmp_path, "tls", pki=wrong_pki, tls13=method == "tls13")
+    else:
+        wrong = {"md5": "nope", "psk": "ff" * 16}[method]
+        conf = eapol_conf(tmp_path, method, secret=wrong)
     result = await asyncio.to_thread(run_eapol_test, conf, front.address, no_mppe=method == "md5")
     assert not result.success
     assert "Access-Reject" in result.output, result.output[-3000:]
     auth = front.authenticators[-1]
-    assert auth.result is None or not auth.result.success
+    if method == "psk":
+        # Our PskServer silently discards a bad MAC_P (the peer then repeats it); the front
+        # ends such a conversation after 3 ignored Responses (RadiusServerCore max_discards).
+        assert auth.result is None
+    else:
+        assert auth.result is not None and not auth.result.success
     assert front.core.conversations == 0
 
 
