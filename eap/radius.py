@@ -111,7 +111,6 @@ class RadiusPassThrough:
         self._method_type: int | None = None
         self._done = False
         self._transport: asyncio.DatagramTransport | None = None
-        self._protocol: _Protocol | None = None
 
     @property
     def done(self) -> bool:
@@ -125,11 +124,10 @@ class RadiusPassThrough:
         self.close()
 
     def close(self) -> None:
-        """Close the socket toward the server."""
+        """Close the socket of an exchange in progress, if any (each exchange opens its own)."""
         if self._transport is not None:
             self._transport.close()
             self._transport = None
-            self._protocol = None
 
     def restart(self) -> None:
         """Begin a new conversation (re-authentication): forget State and User-Name."""
@@ -214,18 +212,27 @@ class RadiusPassThrough:
         attrs.extend(split_eap(eap))
         return attrs
 
-    async def _open(self) -> _Protocol:
-        if self._transport is None or self._protocol is None:
-            loop = asyncio.get_running_loop()
-            transport, protocol = await loop.create_datagram_endpoint(
-                _Protocol, remote_addr=self._cfg.server, local_addr=self._cfg.bind
-            )
-            self._transport, self._protocol = transport, protocol
-        return self._protocol
-
     async def _transact(self, data: bytes, identifier: int, request_auth: bytes) -> RadiusPacket:
-        protocol = await self._open()
-        assert self._transport is not None
+        # One socket per Access-Request and its retransmissions: nothing stays open between
+        # round trips, so an abandoned conversation leaks nothing.
+        loop = asyncio.get_running_loop()
+        transport, protocol = await loop.create_datagram_endpoint(
+            _Protocol, remote_addr=self._cfg.server, local_addr=self._cfg.bind
+        )
+        self._transport = transport
+        try:
+            return await self._attempts(transport, protocol, data, identifier, request_auth)
+        finally:
+            self.close()
+
+    async def _attempts(
+        self,
+        transport: asyncio.DatagramTransport,
+        protocol: _Protocol,
+        data: bytes,
+        identifier: int,
+        request_auth: bytes,
+    ) -> RadiusPacket:
         loop = asyncio.get_running_loop()
         server = self._cfg.server
         bad_auth = 0
@@ -233,7 +240,7 @@ class RadiusPassThrough:
             if attempt:
                 logger.debug("retransmitting Access-Request %d to %s:%d", identifier, *server)
             # RFC 2865 s2.5: a retransmission repeats Identifier and Request Authenticator.
-            self._transport.sendto(data)
+            transport.sendto(data)
             deadline = loop.time() + self._cfg.timeout
             while (remaining := deadline - loop.time()) > 0:
                 try:
@@ -250,7 +257,6 @@ class RadiusPassThrough:
                     logger.warning("dropping RADIUS reply from %s:%d: %s", *server, exc)
                 except CodecError as exc:
                     logger.warning("dropping malformed RADIUS reply from %s:%d: %s", *server, exc)
-        self.close()
         tries = 1 + self._cfg.retries
         if bad_auth:
             raise RadiusError(
