@@ -49,6 +49,7 @@ class RadiusConfig:
     nas_identifier: bytes = b"pana-mpa"
     """NAS-Identifier (32); RFC 3579 s3 wants it or NAS-IP-Address."""
     nas_ip_address: str | None = None
+    """NAS-IP-Address (4), or NAS-IPv6-Address (95) for an IPv6 address."""
     framed_mtu: int | None = 1400
     """Framed-MTU (12): the largest EAP packet the server may send (RFC 3579 s2.4)."""
     calling_station_id: bytes | None = None
@@ -199,7 +200,10 @@ class RadiusPassThrough:
         if self._user_name is not None:
             attrs.append((Attr.USER_NAME, self._user_name))
         if cfg.nas_ip_address is not None:
-            attrs.append((Attr.NAS_IP_ADDRESS, ipaddress.IPv4Address(cfg.nas_ip_address).packed))
+            nas_ip = ipaddress.ip_address(cfg.nas_ip_address)
+            # NAS-IP-Address (4) or NAS-IPv6-Address (95, RFC 3162 s2.1)
+            kind = Attr.NAS_IP_ADDRESS if nas_ip.version == 4 else Attr.NAS_IPV6_ADDRESS
+            attrs.append((kind, nas_ip.packed))
         if cfg.nas_identifier:
             attrs.append((Attr.NAS_IDENTIFIER, cfg.nas_identifier))
         if cfg.calling_station_id is not None:
