@@ -2,6 +2,18 @@
 
 from __future__ import annotations
 
+from .authenticator import AuthOutput, EapAuthenticator, EapServer, MethodPolicy
 from .keys import KeyMaterial, Secret
+from .peer import EapPeer, EapResult, PeerOutput
 
-__all__ = ["KeyMaterial", "Secret"]
+__all__ = [
+    "AuthOutput",
+    "EapAuthenticator",
+    "EapPeer",
+    "EapResult",
+    "EapServer",
+    "KeyMaterial",
+    "MethodPolicy",
+    "PeerOutput",
+    "Secret",
+]

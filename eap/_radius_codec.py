@@ -1,0 +1,345 @@
+"""RADIUS packets for EAP (RFC 2865, RFC 3579, RFC 2548): codec, authenticators, MPPE keys."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import struct
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from enum import IntEnum
+
+from pana_codecs.errors import CodecError
+
+from .keys import Secret
+
+__all__ = [
+    "MAX_ATTR_VALUE",
+    "MAX_PACKET",
+    "MICROSOFT",
+    "Attr",
+    "AuthenticatorMismatch",
+    "MsAttr",
+    "RadiusCode",
+    "RadiusPacket",
+    "decode_radius",
+    "decrypt_mppe_key",
+    "encode_radius",
+    "encrypt_mppe_key",
+    "join_eap",
+    "message_authenticator",
+    "response_authenticator",
+    "sign_request",
+    "sign_response",
+    "split_eap",
+    "vendor_attr",
+    "vendor_attrs",
+    "verify_request",
+    "verify_response",
+]
+
+MAX_PACKET = 4096
+"""Largest RADIUS packet (RFC 2865 s3)."""
+MAX_ATTR_VALUE = 253
+"""Largest attribute value: the Length octet counts the 2-octet header (RFC 2865 s5)."""
+MICROSOFT = 311
+"""Vendor-Id of the Microsoft vendor-specific attributes (RFC 2548 s2)."""
+
+_HDR = struct.Struct("!BBH16s")
+_MA_ZERO = bytes(16)
+
+
+class RadiusCode(IntEnum):
+    """RADIUS packet codes used for EAP (RFC 2865 s3, s4)."""
+
+    ACCESS_REQUEST = 1
+    ACCESS_ACCEPT = 2
+    ACCESS_REJECT = 3
+    ACCESS_CHALLENGE = 11
+
+
+class Attr(IntEnum):
+    """RADIUS attribute types used here (RFC 2865 s5, RFC 3579 s3, RFC 4072)."""
+
+    USER_NAME = 1
+    NAS_IP_ADDRESS = 4
+    NAS_PORT = 5
+    SERVICE_TYPE = 6
+    FRAMED_MTU = 12
+    REPLY_MESSAGE = 18
+    STATE = 24
+    VENDOR_SPECIFIC = 26
+    SESSION_TIMEOUT = 27
+    CALLED_STATION_ID = 30
+    CALLING_STATION_ID = 31
+    NAS_IDENTIFIER = 32
+    NAS_PORT_TYPE = 61
+    EAP_MESSAGE = 79
+    MESSAGE_AUTHENTICATOR = 80
+    NAS_PORT_ID = 87
+    ERROR_CAUSE = 101
+    EAP_KEY_NAME = 102
+
+
+class MsAttr(IntEnum):
+    """Microsoft vendor-specific attribute types (RFC 2548 s2.4.2, s2.4.3)."""
+
+    MS_MPPE_SEND_KEY = 16
+    MS_MPPE_RECV_KEY = 17
+
+
+class AuthenticatorMismatch(ValueError):
+    """A packet failed its Response Authenticator or Message-Authenticator check."""
+
+
+@dataclass(frozen=True, slots=True)
+class RadiusPacket:
+    """One RADIUS packet; attributes keep their wire order (RFC 2865 s5)."""
+
+    code: int
+    identifier: int
+    authenticator: bytes
+    attributes: tuple[tuple[int, bytes], ...] = ()
+
+    def get(self, attr_type: int) -> bytes | None:
+        """Value of the first attribute of this type, or None."""
+        for t, v in self.attributes:
+            if t == attr_type:
+                return v
+        return None
+
+    def all(self, attr_type: int) -> list[bytes]:
+        """Values of every attribute of this type, in order."""
+        return [v for t, v in self.attributes if t == attr_type]
+
+
+def decode_radius(data: bytes) -> RadiusPacket:
+    """Decode one RADIUS packet; raise CodecError on anything malformed (RFC 2865 s3)."""
+    if len(data) < 20:
+        raise CodecError(f"RADIUS packet of {len(data)} octets is shorter than the header", 0)
+    code, ident, length, auth = _HDR.unpack_from(data)
+    # RFC 2865 s3: octets beyond Length are padding and ignored; fewer is an error.
+    if length < 20 or length > MAX_PACKET:
+        raise CodecError(f"RADIUS Length {length} outside 20..4096", 2)
+    if length > len(data):
+        raise CodecError(f"RADIUS Length {length} > received {len(data)} octets", 2)
+    attrs: list[tuple[int, bytes]] = []
+    pos = 20
+    while pos < length:
+        if pos + 2 > length:
+            raise CodecError("truncated attribute header", pos, "attributes")
+        atype, alen = data[pos], data[pos + 1]
+        if alen < 2 or pos + alen > length:
+            raise CodecError(f"attribute {atype} Length {alen} invalid", pos + 1, "attributes")
+        attrs.append((atype, bytes(data[pos + 2 : pos + alen])))
+        pos += alen
+    return RadiusPacket(code, ident, bytes(auth), tuple(attrs))
+
+
+def encode_radius(pkt: RadiusPacket) -> bytes:
+    """Encode a packet as given (authenticator included); the Length field is computed."""
+    if len(pkt.authenticator) != 16:
+        raise ValueError("RADIUS Authenticator must be 16 octets")
+    body = bytearray()
+    for atype, value in pkt.attributes:
+        if len(value) > MAX_ATTR_VALUE:
+            raise ValueError(f"attribute {atype} value of {len(value)} octets exceeds 253")
+        body += bytes((atype, len(value) + 2)) + value
+    length = 20 + len(body)
+    if length > MAX_PACKET:
+        raise ValueError(f"RADIUS packet of {length} octets exceeds 4096")
+    return _HDR.pack(pkt.code, pkt.identifier, length, pkt.authenticator) + bytes(body)
+
+
+def split_eap(eap: bytes) -> list[tuple[int, bytes]]:
+    """EAP-Message attributes carrying one EAP packet, 253 octets each (RFC 3579 s3.1)."""
+    if not eap:
+        return [(Attr.EAP_MESSAGE, b"")]  # EAP-Start (RFC 3579 s2.1)
+    return [
+        (Attr.EAP_MESSAGE, eap[i : i + MAX_ATTR_VALUE]) for i in range(0, len(eap), MAX_ATTR_VALUE)
+    ]
+
+
+def join_eap(pkt: RadiusPacket) -> bytes | None:
+    """The EAP packet from the EAP-Message attributes, concatenated in order, or None."""
+    parts = pkt.all(Attr.EAP_MESSAGE)
+    if not parts:
+        return None
+    return b"".join(parts)
+
+
+def vendor_attr(vendor_id: int, vendor_type: int, value: bytes) -> tuple[int, bytes]:
+    """A Vendor-Specific attribute with one sub-attribute (RFC 2865 s5.26)."""
+    if len(value) > MAX_ATTR_VALUE - 6 - 2:
+        raise ValueError("vendor attribute value too long")
+    return (
+        Attr.VENDOR_SPECIFIC,
+        struct.pack("!IBB", vendor_id, vendor_type, len(value) + 2) + value,
+    )
+
+
+def vendor_attrs(pkt: RadiusPacket, vendor_id: int) -> list[tuple[int, bytes]]:
+    """(vendor type, value) of each well-formed sub-attribute of this vendor (RFC 2865 s5.26)."""
+    found: list[tuple[int, bytes]] = []
+    for value in pkt.all(Attr.VENDOR_SPECIFIC):
+        if len(value) < 4 or int.from_bytes(value[:4], "big") != vendor_id:
+            continue
+        pos = 4
+        while pos + 2 <= len(value):
+            vtype, vlen = value[pos], value[pos + 1]
+            if vlen < 2 or pos + vlen > len(value):
+                break  # malformed tail: ignore the rest of this attribute
+            found.append((vtype, value[pos + 2 : pos + vlen]))
+            pos += vlen
+    return found
+
+
+def _secret(secret: Secret | bytes) -> bytes:
+    return secret.reveal() if isinstance(secret, Secret) else bytes(secret)
+
+
+def _with_ma_zeroed(pkt: RadiusPacket, authenticator: bytes) -> RadiusPacket:
+    attrs = tuple(
+        (t, _MA_ZERO if t == Attr.MESSAGE_AUTHENTICATOR else v) for t, v in pkt.attributes
+    )
+    return RadiusPacket(pkt.code, pkt.identifier, authenticator, attrs)
+
+
+def message_authenticator(pkt: RadiusPacket, secret: Secret | bytes, authenticator: bytes) -> bytes:
+    """HMAC-MD5 Message-Authenticator over ``pkt`` with ``authenticator`` in the header.
+
+    RFC 3579 s3.2: computed with the attribute's value as 16 zero octets; for replies the
+    header carries the Request Authenticator of the Access-Request being answered.
+    """
+    data = encode_radius(_with_ma_zeroed(pkt, authenticator))
+    return hmac.new(_secret(secret), data, hashlib.md5).digest()
+
+
+def _fill_ma(pkt: RadiusPacket, mac: bytes) -> RadiusPacket:
+    attrs = tuple((t, mac if t == Attr.MESSAGE_AUTHENTICATOR else v) for t, v in pkt.attributes)
+    return RadiusPacket(pkt.code, pkt.identifier, pkt.authenticator, attrs)
+
+
+def _ensure_ma(
+    attributes: Iterable[tuple[int, bytes]], *, first: bool
+) -> tuple[tuple[int, bytes], ...]:
+    attrs = tuple(attributes)
+    if any(t == Attr.MESSAGE_AUTHENTICATOR for t, _ in attrs):
+        return attrs
+    ma = ((int(Attr.MESSAGE_AUTHENTICATOR), _MA_ZERO),)
+    return ma + attrs if first else attrs + ma
+
+
+def response_authenticator(
+    code: int, identifier: int, request_authenticator: bytes, attrs_wire: bytes, secret: bytes
+) -> bytes:
+    """MD5(Code | Identifier | Length | RequestAuth | Attributes | Secret) (RFC 2865 s3)."""
+    head = struct.pack("!BBH", code, identifier, 20 + len(attrs_wire))
+    return hashlib.md5(head + request_authenticator + attrs_wire + secret).digest()  # noqa: S324
+
+
+def sign_request(
+    code: int,
+    identifier: int,
+    request_authenticator: bytes,
+    attributes: Sequence[tuple[int, bytes]],
+    secret: Secret | bytes,
+) -> bytes:
+    """Encode an Access-Request with a Message-Authenticator (added last if absent)."""
+    pkt = RadiusPacket(code, identifier, request_authenticator, _ensure_ma(attributes, first=False))
+    return encode_radius(_fill_ma(pkt, message_authenticator(pkt, secret, request_authenticator)))
+
+
+def sign_response(
+    code: int,
+    identifier: int,
+    request_authenticator: bytes,
+    attributes: Sequence[tuple[int, bytes]],
+    secret: Secret | bytes,
+) -> bytes:
+    """Encode a reply: Message-Authenticator (first if absent), then Response Authenticator."""
+    # RFC 3579 s3.2: Message-Authenticator first, over the Request Authenticator; the
+    # Response Authenticator then covers the finished attributes. First position: the
+    # BlastRADIUS (CVE-2024-3596) hardening.
+    pkt = RadiusPacket(code, identifier, request_authenticator, _ensure_ma(attributes, first=True))
+    pkt = _fill_ma(pkt, message_authenticator(pkt, secret, request_authenticator))
+    wire = encode_radius(pkt)
+    resp = response_authenticator(
+        code, identifier, request_authenticator, wire[20:], _secret(secret)
+    )
+    return wire[:4] + resp + wire[20:]
+
+
+def _check_ma(pkt: RadiusPacket, secret: Secret | bytes, authenticator: bytes) -> None:
+    values = pkt.all(Attr.MESSAGE_AUTHENTICATOR)
+    if len(values) != 1 or len(values[0]) != 16:
+        raise AuthenticatorMismatch("Message-Authenticator missing or malformed")
+    expected = message_authenticator(pkt, secret, authenticator)
+    if not hmac.compare_digest(values[0], expected):
+        raise AuthenticatorMismatch("Message-Authenticator does not verify")
+
+
+def verify_response(
+    data: bytes, request_authenticator: bytes, secret: Secret | bytes
+) -> RadiusPacket:
+    """Decode a reply and check both authenticators; raise CodecError or AuthenticatorMismatch."""
+    pkt = decode_radius(data)
+    length = struct.unpack_from("!H", data, 2)[0]
+    expected = response_authenticator(
+        pkt.code, pkt.identifier, request_authenticator, bytes(data[20:length]), _secret(secret)
+    )
+    if not hmac.compare_digest(pkt.authenticator, expected):
+        raise AuthenticatorMismatch("Response Authenticator does not verify")
+    # RFC 3579 s3.2 requires it with EAP-Message; we require it always (BlastRADIUS).
+    _check_ma(pkt, secret, request_authenticator)
+    return pkt
+
+
+def verify_request(data: bytes, secret: Secret | bytes) -> RadiusPacket:
+    """Decode an Access-Request and check its Message-Authenticator (required, RFC 3579 s3.2)."""
+    pkt = decode_radius(data)
+    _check_ma(pkt, secret, pkt.authenticator)
+    return pkt
+
+
+def encrypt_mppe_key(
+    key: bytes, secret: Secret | bytes, request_authenticator: bytes, salt: int
+) -> bytes:
+    """Salt | String of an MS-MPPE-Send/Recv-Key attribute (RFC 2548 s2.4.2)."""
+    if not salt & 0x8000:
+        raise ValueError("MS-MPPE key salt must have its most significant bit set")
+    if len(key) > 255:
+        raise ValueError("MS-MPPE key too long")
+    s = _secret(secret)
+    salt_b = struct.pack("!H", salt)
+    plain = bytes((len(key),)) + key
+    plain += bytes(-len(plain) % 16)
+    out = bytearray()
+    prev = request_authenticator + salt_b
+    for i in range(0, len(plain), 16):
+        b = hashlib.md5(s + prev).digest()  # noqa: S324 - RFC 2548 s2.4.2
+        c = bytes(x ^ y for x, y in zip(plain[i : i + 16], b, strict=True))
+        out += c
+        prev = c
+    return salt_b + bytes(out)
+
+
+def decrypt_mppe_key(value: bytes, secret: Secret | bytes, request_authenticator: bytes) -> bytes:
+    """The key inside an MS-MPPE-Send/Recv-Key value; raise ValueError if malformed."""
+    if len(value) < 2 + 16 or (len(value) - 2) % 16:
+        raise ValueError("MS-MPPE key attribute has a bad length")
+    salt_b, cipher = value[:2], value[2:]
+    if not salt_b[0] & 0x80:
+        raise ValueError("MS-MPPE key salt lacks its most significant bit")
+    s = _secret(secret)
+    plain = bytearray()
+    prev = request_authenticator + salt_b
+    for i in range(0, len(cipher), 16):
+        c = cipher[i : i + 16]
+        b = hashlib.md5(s + prev).digest()  # noqa: S324 - RFC 2548 s2.4.2
+        plain += bytes(x ^ y for x, y in zip(c, b, strict=True))
+        prev = c
+    klen = plain[0]
+    if klen > len(plain) - 1:
+        raise ValueError("MS-MPPE Key-Length exceeds the decrypted data")
+    return bytes(plain[1 : 1 + klen])

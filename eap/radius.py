@@ -1,0 +1,299 @@
+"""EAP pass-through to a RADIUS server (RFC 3579): the AAA back end of a pass-through PAA."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import os
+import struct
+from dataclasses import dataclass, field
+
+from pana_codecs.eap import EapCode, EapType, decode_eap
+from pana_codecs.errors import CodecError
+
+from ._radius_codec import (
+    MICROSOFT,
+    Attr,
+    AuthenticatorMismatch,
+    MsAttr,
+    RadiusCode,
+    RadiusPacket,
+    decrypt_mppe_key,
+    join_eap,
+    sign_request,
+    split_eap,
+    vendor_attrs,
+    verify_response,
+)
+from .keys import KeyMaterial, Secret
+from .methods.base import Rng
+
+__all__ = ["RadiusAnswer", "RadiusConfig", "RadiusError", "RadiusPassThrough"]
+
+logger = logging.getLogger(__name__)
+
+
+class RadiusError(Exception):
+    """The RADIUS server gave no usable answer (unreachable, or every reply failed its checks)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RadiusConfig:
+    """Where and how to reach the RADIUS server (RFC 2865, RFC 3579)."""
+
+    server: tuple[str, int]
+    secret: Secret
+    nas_identifier: bytes = b"pana-mpa"
+    """NAS-Identifier (32); RFC 3579 s3 wants it or NAS-IP-Address."""
+    nas_ip_address: str | None = None
+    framed_mtu: int | None = 1400
+    """Framed-MTU (12): the largest EAP packet the server may send (RFC 3579 s2.4)."""
+    calling_station_id: bytes | None = None
+    timeout: float = 3.0
+    """Seconds to wait for a reply before retransmitting."""
+    retries: int = 3
+    """Retransmissions after the first try (RFC 2865 s2.4 leaves the number to the NAS)."""
+    bind: tuple[str, int] | None = None
+    """Local address of the client socket (None: chosen by the kernel)."""
+    extra_attributes: tuple[tuple[int, bytes], ...] = field(default=())
+    """Sent in every Access-Request (for example NAS-Port-Type)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RadiusAnswer:
+    """What the RADIUS server decided for one Access-Request (RFC 3579 s2.6.3)."""
+
+    code: int
+    """RadiusCode: ACCESS_CHALLENGE, ACCESS_ACCEPT or ACCESS_REJECT."""
+    eap: bytes | None
+    """The EAP packet to forward to the peer, if the server sent one."""
+    keys: KeyMaterial | None = None
+    """MSK from MS-MPPE-Recv-Key | MS-MPPE-Send-Key in an Access-Accept (RFC 2548, RFC 5216)."""
+    method_type: int | None = None
+    """The EAP method of the last EAP-Request the server sent (None before any)."""
+    session_timeout: int | None = None
+    """Session-Timeout (27): in a challenge, the EAP retransmission timer (RFC 3579 s2.2)."""
+
+
+class _Protocol(asyncio.DatagramProtocol):
+    """Queues datagrams from the server socket."""
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[tuple[bytes, tuple[str, int]]] = asyncio.Queue()
+        self.error: Exception | None = None
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.queue.put_nowait((data, addr))
+
+    def error_received(self, exc: Exception) -> None:
+        self.error = exc  # ICMP port unreachable and similar; the retry loop reports it
+
+
+class RadiusPassThrough:
+    """One EAP conversation relayed to a RADIUS server (RFC 3579 s2), over asyncio UDP.
+
+    Call ``answer()`` (or ``exchange()``) with each EAP-Response from the peer, starting with the
+    EAP-Response/Identity (``None`` sends EAP-Start, RFC 3579 s2.1). State is echoed, the
+    EAP-Message split and reassembled, and every reply must carry valid Response and
+    Message-Authenticators; others are dropped (RFC 3579 s3.2).
+    """
+
+    def __init__(self, config: RadiusConfig, *, rng: Rng = os.urandom) -> None:
+        self._cfg = config
+        self._rng = rng
+        self._identifier = rng(1)[0]
+        self._user_name: bytes | None = None
+        self._state: bytes | None = None
+        self._eap_id: int | None = None
+        self._method_type: int | None = None
+        self._done = False
+        self._transport: asyncio.DatagramTransport | None = None
+        self._protocol: _Protocol | None = None
+
+    @property
+    def done(self) -> bool:
+        """True once the server sent Access-Accept or Access-Reject."""
+        return self._done
+
+    async def __aenter__(self) -> RadiusPassThrough:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the socket toward the server."""
+        if self._transport is not None:
+            self._transport.close()
+            self._transport = None
+            self._protocol = None
+
+    def restart(self) -> None:
+        """Begin a new conversation (re-authentication): forget State and User-Name."""
+        self._user_name = None
+        self._state = None
+        self._eap_id = None
+        self._method_type = None
+        self._done = False
+
+    async def answer(self, eap_response: bytes | None) -> RadiusAnswer:
+        """Relay one EAP-Response; return the server's decision. Raise RadiusError if none."""
+        if self._done:
+            raise RadiusError("the RADIUS conversation has already ended")
+        if eap_response is not None:
+            self._check_response(eap_response)
+        request_auth = self._rng(16)
+        self._identifier = (self._identifier + 1) & 0xFF
+        data = sign_request(
+            RadiusCode.ACCESS_REQUEST,
+            self._identifier,
+            request_auth,
+            self._attributes(eap_response or b""),
+            self._cfg.secret,
+        )
+        reply = await self._transact(data, self._identifier, request_auth)
+        return self._interpret(reply, request_auth)
+
+    def _check_response(self, eap: bytes) -> None:
+        # RFC 3579 s2.2: forward only Responses whose Identifier matches the current Request.
+        try:
+            pkt = decode_eap(eap)
+        except CodecError as exc:
+            raise RadiusError(f"not an EAP packet: {exc}") from exc
+        if pkt.code != EapCode.RESPONSE:
+            raise RadiusError(f"EAP code {pkt.code} is not a Response")
+        if self._eap_id is not None and pkt.identifier != self._eap_id:
+            raise RadiusError(
+                f"EAP Identifier {pkt.identifier} does not match the current Request's"
+                f" {self._eap_id}"
+            )
+        if self._user_name is None and pkt.type == EapType.IDENTITY:
+            # RFC 3579 s2.1: copy the identity into User-Name, repeat it in every request.
+            self._user_name = pkt.type_data[:253] or None
+
+    def _attributes(self, eap: bytes) -> list[tuple[int, bytes]]:
+        cfg = self._cfg
+        attrs: list[tuple[int, bytes]] = []
+        if self._user_name is not None:
+            attrs.append((Attr.USER_NAME, self._user_name))
+        if cfg.nas_ip_address is not None:
+            attrs.append((Attr.NAS_IP_ADDRESS, ipaddress.IPv4Address(cfg.nas_ip_address).packed))
+        if cfg.nas_identifier:
+            attrs.append((Attr.NAS_IDENTIFIER, cfg.nas_identifier))
+        if cfg.calling_station_id is not None:
+            attrs.append((Attr.CALLING_STATION_ID, cfg.calling_station_id))
+        if cfg.framed_mtu is not None:
+            attrs.append((Attr.FRAMED_MTU, struct.pack("!I", cfg.framed_mtu)))
+        attrs.extend(cfg.extra_attributes)
+        if self._state is not None:
+            attrs.append((Attr.STATE, self._state))  # RFC 2865 s5.24: echoed unchanged
+        attrs.extend(split_eap(eap))
+        return attrs
+
+    async def _open(self) -> _Protocol:
+        if self._transport is None or self._protocol is None:
+            loop = asyncio.get_running_loop()
+            transport, protocol = await loop.create_datagram_endpoint(
+                _Protocol, remote_addr=self._cfg.server, local_addr=self._cfg.bind
+            )
+            self._transport, self._protocol = transport, protocol
+        return self._protocol
+
+    async def _transact(self, data: bytes, identifier: int, request_auth: bytes) -> RadiusPacket:
+        protocol = await self._open()
+        assert self._transport is not None
+        loop = asyncio.get_running_loop()
+        server = self._cfg.server
+        bad_auth = 0
+        for attempt in range(1 + self._cfg.retries):
+            if attempt:
+                logger.debug("retransmitting Access-Request %d to %s:%d", identifier, *server)
+            # RFC 2865 s2.5: a retransmission repeats Identifier and Request Authenticator.
+            self._transport.sendto(data)
+            deadline = loop.time() + self._cfg.timeout
+            while (remaining := deadline - loop.time()) > 0:
+                try:
+                    reply, _addr = await asyncio.wait_for(protocol.queue.get(), remaining)
+                except TimeoutError:
+                    break
+                if len(reply) < 20 or reply[1] != identifier:
+                    logger.debug("dropping RADIUS reply with a stale Identifier")
+                    continue
+                try:
+                    return verify_response(reply, request_auth, self._cfg.secret)
+                except AuthenticatorMismatch as exc:
+                    bad_auth += 1
+                    logger.warning("dropping RADIUS reply from %s:%d: %s", *server, exc)
+                except CodecError as exc:
+                    logger.warning("dropping malformed RADIUS reply from %s:%d: %s", *server, exc)
+        self.close()
+        tries = 1 + self._cfg.retries
+        if bad_auth:
+            raise RadiusError(
+                f"no valid reply from RADIUS server {server[0]}:{server[1]} after {tries} tries:"
+                f" {bad_auth} replies failed the authenticator checks (shared secret mismatch?)"
+            )
+        hint = f": {protocol.error}" if protocol.error is not None else ""
+        # Servers silently drop requests whose Message-Authenticator fails (RFC 3579 s3.2),
+        # so a wrong secret looks like silence from this side.
+        raise RadiusError(
+            f"no reply from RADIUS server {server[0]}:{server[1]} after {tries} tries{hint}"
+            " (server down or unreachable, or shared secret mismatch?)"
+        )
+
+    def _interpret(self, reply: RadiusPacket, request_auth: bytes) -> RadiusAnswer:
+        eap = join_eap(reply)
+        session_timeout = reply.get(Attr.SESSION_TIMEOUT)
+        timeout = int.from_bytes(session_timeout) if session_timeout is not None else None
+        if reply.code == RadiusCode.ACCESS_CHALLENGE:
+            return self._challenge(reply, eap, timeout)
+        if reply.code == RadiusCode.ACCESS_ACCEPT:
+            self._done = True
+            keys = self._keys(reply, request_auth)
+            if eap is not None and not _is_code(eap, EapCode.SUCCESS):
+                # RFC 3579 s2.6.3: a conflicting combination; authorization follows the
+                # RADIUS Code, and the EAP packet is forwarded as it is, not repaired.
+                logger.warning("Access-Accept carries an EAP packet that is not a Success")
+            return RadiusAnswer(RadiusCode.ACCESS_ACCEPT, eap, keys, self._method_type)
+        if reply.code == RadiusCode.ACCESS_REJECT:
+            self._done = True
+            return RadiusAnswer(RadiusCode.ACCESS_REJECT, eap, None, self._method_type)
+        raise RadiusError(f"unexpected RADIUS code {reply.code} in reply to an Access-Request")
+
+    def _challenge(
+        self, reply: RadiusPacket, eap: bytes | None, timeout: int | None
+    ) -> RadiusAnswer:
+        if eap is None:
+            raise RadiusError("Access-Challenge without EAP-Message (RFC 3579 s2.6.3)")
+        try:
+            pkt = decode_eap(eap)
+        except CodecError as exc:
+            raise RadiusError(f"Access-Challenge carries a malformed EAP packet: {exc}") from exc
+        if pkt.code != EapCode.REQUEST:
+            raise RadiusError(f"Access-Challenge carries EAP code {pkt.code}, not a Request")
+        states = reply.all(Attr.STATE)
+        self._state = states[0] if states else None
+        self._eap_id = pkt.identifier
+        if pkt.type not in (EapType.IDENTITY, EapType.NOTIFICATION):
+            self._method_type = pkt.type
+        return RadiusAnswer(RadiusCode.ACCESS_CHALLENGE, eap, None, self._method_type, timeout)
+
+    def _keys(self, reply: RadiusPacket, request_auth: bytes) -> KeyMaterial | None:
+        found = dict(vendor_attrs(reply, MICROSOFT))
+        send, recv = found.get(MsAttr.MS_MPPE_SEND_KEY), found.get(MsAttr.MS_MPPE_RECV_KEY)
+        if send is None or recv is None:
+            return None
+        try:
+            send_key = decrypt_mppe_key(send, self._cfg.secret, request_auth)
+            recv_key = decrypt_mppe_key(recv, self._cfg.secret, request_auth)
+        except ValueError as exc:
+            logger.warning("ignoring undecryptable MS-MPPE keys: %s", exc)
+            return None
+        # RFC 5216 s2.3 / hostapd ieee802_1x.c: MSK = MS-MPPE-Recv-Key | MS-MPPE-Send-Key.
+        session_id = reply.get(Attr.EAP_KEY_NAME) or b""
+        return KeyMaterial(msk=Secret(recv_key + send_key), session_id=session_id)
+
+
+def _is_code(eap: bytes, code: int) -> bool:
+    return len(eap) >= 4 and eap[0] == code

@@ -1,0 +1,288 @@
+"""A RADIUS front for our EAP server (RFC 3579 s2): any NAS can use our EAP methods."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Protocol, cast
+
+from pana_codecs.eap import EapCode, EapType, decode_eap
+from pana_codecs.errors import CodecError
+
+from ._radius_codec import (
+    MICROSOFT,
+    Attr,
+    AuthenticatorMismatch,
+    MsAttr,
+    RadiusCode,
+    RadiusPacket,
+    encrypt_mppe_key,
+    join_eap,
+    sign_response,
+    split_eap,
+    vendor_attr,
+    verify_request,
+)
+from .keys import KeyMaterial, Secret
+from .methods.base import Rng
+
+__all__ = ["EapBackend", "RadiusServer", "RadiusServerCore"]
+
+logger = logging.getLogger(__name__)
+
+Address = tuple[str, int]
+
+_ERROR_CAUSE_INVALID_EAP = (202).to_bytes(4, "big")
+"""Error-Cause 202 "Invalid EAP Packet (Ignored)" (RFC 3579 s2.6.2)."""
+
+
+class _Result(Protocol):
+    @property
+    def success(self) -> bool: ...
+
+    @property
+    def keys(self) -> KeyMaterial | None: ...
+
+
+class _Output(Protocol):
+    @property
+    def packet(self) -> bytes | None: ...
+
+    @property
+    def result(self) -> _Result | None: ...
+
+
+class EapBackend(Protocol):
+    """What the front needs of an EAP server: ``eap.authenticator.EapServer`` fits."""
+
+    def start(self) -> _Output: ...
+
+    def receive(self, packet: bytes) -> _Output: ...
+
+
+@dataclass(slots=True)
+class _Conversation:
+    backend: EapBackend
+    last_request: bytes
+    last_seen: float
+
+
+class RadiusServerCore:
+    """Sans-IO RADIUS server: Access-Request in, Challenge/Accept/Reject out (RFC 3579).
+
+    Each conversation runs its own ``EapBackend`` from ``backend()``; the State attribute
+    (RFC 2865 s5.24) ties the Access-Requests of one conversation together. A retransmitted
+    Access-Request gets the cached reply again (RFC 2865 s2.5).
+    """
+
+    def __init__(
+        self,
+        *,
+        clients: Mapping[str, Secret],
+        backend: Callable[[], EapBackend],
+        rng: Rng = os.urandom,
+        idle_timeout: float = 60.0,
+        max_conversations: int = 4096,
+    ) -> None:
+        self._clients = dict(clients)
+        self._backend = backend
+        self._rng = rng
+        self._idle = idle_timeout
+        self._max = max_conversations
+        self._convs: OrderedDict[bytes, _Conversation] = OrderedDict()
+        self._replies: OrderedDict[tuple[Address, int, bytes], tuple[bytes, float]] = OrderedDict()
+
+    @property
+    def conversations(self) -> int:
+        """Number of conversations in progress."""
+        return len(self._convs)
+
+    def receive(self, data: bytes, addr: Address, now: float) -> bytes | None:
+        """Handle one datagram; return the reply to send, or None to drop it silently."""
+        self._expire(now)
+        secret = self._clients.get(addr[0])
+        if secret is None:
+            logger.warning("dropping RADIUS packet from unknown client %s", addr[0])
+            return None
+        if len(data) >= 20:
+            cached = self._replies.get((addr, data[1], bytes(data[4:20])))
+            if cached is not None:
+                logger.debug("retransmitted Access-Request %d: repeating the reply", data[1])
+                return cached[0]
+        try:
+            req = verify_request(data, secret)
+        except (CodecError, AuthenticatorMismatch) as exc:
+            logger.warning(
+                "dropping RADIUS packet from %s: %s (shared secret mismatch?)", addr[0], exc
+            )
+            return None
+        if req.code != RadiusCode.ACCESS_REQUEST:
+            logger.info("dropping RADIUS code %d from %s", req.code, addr[0])
+            return None
+        reply = self._handle(req, secret, now)
+        self._replies[(addr, req.identifier, req.authenticator)] = (reply, now)
+        while len(self._replies) > 4 * self._max:
+            self._replies.popitem(last=False)
+        return reply
+
+    def _expire(self, now: float) -> None:
+        while self._convs:
+            state, conv = next(iter(self._convs.items()))
+            if now - conv.last_seen < self._idle and len(self._convs) <= self._max:
+                break
+            del self._convs[state]
+        while self._replies:
+            _key, (_reply, when) = next(iter(self._replies.items()))
+            if now - when < self._idle:
+                break
+            self._replies.popitem(last=False)
+
+    def _handle(self, req: RadiusPacket, secret: Secret, now: float) -> bytes:
+        eap = join_eap(req)
+        if eap is None:
+            logger.info("Access-Request without EAP-Message: rejecting")
+            return self._reply(RadiusCode.ACCESS_REJECT, req, [], secret)
+        state = req.get(Attr.STATE)
+        if state is not None:
+            conv = self._convs.get(state)
+            if conv is None:
+                logger.info("Access-Request with an unknown State: rejecting")
+                return self._reply(RadiusCode.ACCESS_REJECT, req, [], secret)
+            del self._convs[state]  # a fresh State per round trip
+            out = self._receive(conv.backend, eap)
+        else:
+            conv = _Conversation(self._backend(), b"", now)
+            out = self._first(conv.backend, eap)
+        conv.last_seen = now
+        result = out.result
+        if result is not None:
+            if result.success:
+                attrs = split_eap(out.packet) if out.packet else []
+                attrs += self._key_attrs(result.keys, req, secret)
+                logger.info("EAP conversation succeeded: Access-Accept")
+                return self._reply(RadiusCode.ACCESS_ACCEPT, req, attrs, secret)
+            logger.info("EAP conversation failed: Access-Reject")
+            attrs = split_eap(out.packet) if out.packet else []
+            return self._reply(RadiusCode.ACCESS_REJECT, req, attrs, secret)
+        attrs = []
+        request = out.packet
+        if request is None:
+            if not conv.last_request:
+                return self._reply(RadiusCode.ACCESS_REJECT, req, [], secret)
+            # RFC 3579 s2.6.2: the EAP server ignored the Response; repeat the Request.
+            request = conv.last_request
+            attrs.append((Attr.ERROR_CAUSE, _ERROR_CAUSE_INVALID_EAP))
+        conv.last_request = request
+        new_state = self._rng(16)
+        self._convs[new_state] = conv
+        attrs = [*split_eap(request), (Attr.STATE, new_state), *attrs]
+        return self._reply(RadiusCode.ACCESS_CHALLENGE, req, attrs, secret)
+
+    @staticmethod
+    def _receive(backend: EapBackend, eap: bytes) -> _Output:
+        return backend.receive(eap)
+
+    @staticmethod
+    def _first(backend: EapBackend, eap: bytes) -> _Output:
+        out = backend.start()
+        if not eap:
+            return out  # EAP-Start (RFC 3579 s2.1): the server sends the first Request
+        first = out.packet
+        if first is None:
+            return backend.receive(eap)
+        try:
+            sent, got = decode_eap(first), decode_eap(eap)
+        except CodecError:
+            return backend.receive(eap)
+        if (
+            sent.code == EapCode.REQUEST
+            and sent.type == EapType.IDENTITY
+            and got.code == EapCode.RESPONSE
+            and got.type == EapType.IDENTITY
+        ):
+            # The NAS asked for the identity itself (RFC 3579 s2.1); answer the backend's own
+            # Identity Request with it, under that request's Identifier.
+            eap = bytes((eap[0], sent.identifier)) + eap[2:]
+        return backend.receive(eap)
+
+    def _key_attrs(
+        self, keys: KeyMaterial | None, req: RadiusPacket, secret: Secret
+    ) -> list[tuple[int, bytes]]:
+        if keys is None:
+            return []
+        msk = keys.msk.reveal()
+        if len(msk) < 64:
+            logger.warning("MSK shorter than 64 octets: not sending MS-MPPE keys")
+            return []
+        # RFC 2548 s2.4.2: each salt unique in the packet, most significant bit set.
+        salt = int.from_bytes(self._rng(2), "big") | 0x8000
+        ra = req.authenticator
+        attrs = [
+            # RFC 5216 s2.3: MS-MPPE-Recv-Key = MSK[0..31], MS-MPPE-Send-Key = MSK[32..63].
+            vendor_attr(
+                MICROSOFT, MsAttr.MS_MPPE_RECV_KEY, encrypt_mppe_key(msk[:32], secret, ra, salt)
+            ),
+            vendor_attr(
+                MICROSOFT,
+                MsAttr.MS_MPPE_SEND_KEY,
+                encrypt_mppe_key(msk[32:64], secret, ra, salt ^ 1),
+            ),
+        ]
+        if keys.session_id:
+            attrs.append((Attr.EAP_KEY_NAME, keys.session_id[:253]))
+        return attrs
+
+    @staticmethod
+    def _reply(
+        code: int, req: RadiusPacket, attrs: list[tuple[int, bytes]], secret: Secret
+    ) -> bytes:
+        return sign_response(code, req.identifier, req.authenticator, attrs, secret)
+
+
+class _ServerProtocol(asyncio.DatagramProtocol):
+    def __init__(self, core: RadiusServerCore) -> None:
+        self._core = core
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: Address) -> None:
+        now = asyncio.get_running_loop().time()
+        reply = self._core.receive(data, (addr[0], addr[1]), now)
+        if reply is not None and self.transport is not None:
+            self.transport.sendto(reply, addr)
+
+
+class RadiusServer:
+    """The asyncio UDP endpoint around a ``RadiusServerCore``."""
+
+    def __init__(self, core: RadiusServerCore) -> None:
+        self.core = core
+        self._transport: asyncio.DatagramTransport | None = None
+
+    async def start(self, host: str = "127.0.0.1", port: int = 1812) -> Address:
+        """Bind and serve; return the bound address (port 0 picks a free one)."""
+        loop = asyncio.get_running_loop()
+        transport, _ = await loop.create_datagram_endpoint(
+            lambda: _ServerProtocol(self.core), local_addr=(host, port)
+        )
+        self._transport = transport
+        sockname = transport.get_extra_info("sockname")
+        return (str(sockname[0]), int(sockname[1]))
+
+    def close(self) -> None:
+        """Stop serving."""
+        if self._transport is not None:
+            self._transport.close()
+            self._transport = None
+
+    async def __aenter__(self) -> RadiusServer:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()

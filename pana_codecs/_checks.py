@@ -1,0 +1,127 @@
+"""Validation rules and error texts shared by the fast and the reference engines; private."""
+
+from __future__ import annotations
+
+import logging
+
+from .errors import CodecError
+
+__all__ = [
+    "FIXED_U32_CODES",
+    "avp_name",
+    "bad_dialect",
+    "draft_length_short",
+    "fixed_size",
+    "length_mismatch",
+    "nonzero_padding",
+    "padding_past_end",
+    "short_header",
+    "truncated_avp_header",
+    "truncated_vendor_id",
+    "value_past_end",
+]
+
+logger = logging.getLogger(__name__)
+
+# IETF AVPs of a 4-octet type (RFC 5191 s8.3, s8.4 + erratum 2997, s8.6-8.9; RFC 6786 s4).
+FIXED_U32_CODES = frozenset({3, 4, 6, 7, 8, 9, 13})
+
+_NAMES = {
+    1: "AUTH",
+    2: "EAP-Payload",
+    3: "Integrity-Algorithm",
+    4: "Key-Id",
+    5: "Nonce",
+    6: "PRF-Algorithm",
+    7: "Result-Code",
+    8: "Session-Lifetime",
+    9: "Termination-Cause",
+    10: "PaC-Information",
+    11: "Relayed-Message",
+    12: "Encryption-Encap",
+    13: "Encryption-Algorithm",
+}
+
+
+def avp_name(code: int, vendor_id: int | None = None) -> str:
+    """Human name of an AVP code, for error texts."""
+    if vendor_id is not None:
+        return f"vendor {vendor_id} AVP {code}"
+    return _NAMES.get(code, f"AVP {code}")
+
+
+def bad_dialect(dialect: object) -> ValueError:
+    """Caller misuse: an unknown dialect name."""
+    return ValueError(f"unknown PANA dialect {dialect!r} (use 'rfc5191' or 'draft18')")
+
+
+def short_header(n: int) -> CodecError:
+    """Datagram shorter than the 16-octet header (RFC 5191 s6.2)."""
+    return CodecError(
+        f"datagram of {n} octets is shorter than the 16-octet PANA header", 0, "header"
+    )
+
+
+def length_mismatch(length: int, n: int) -> CodecError:
+    """Message Length differs from the datagram length (RFC 5191 s6.2)."""
+    return CodecError(
+        f"Message Length {length} does not match the datagram length {n}", 2, "header.length"
+    )
+
+
+def truncated_avp_header(off: int, left: int, index: int) -> CodecError:
+    """Fewer than 8 octets left where an AVP header starts."""
+    return CodecError(f"truncated AVP header: {left} octets left, 8 needed", off, f"avps[{index}]")
+
+
+def truncated_vendor_id(off: int, left: int, index: int) -> CodecError:
+    """V bit set but the Vendor-Id does not fit (RFC 5191 s6.3)."""
+    return CodecError(
+        f"truncated Vendor-Id: V bit set, {left} octets left after the AVP header, 4 needed",
+        off + 8,
+        f"avps[{index}].vendor_id",
+    )
+
+
+def draft_length_short(off: int, length: int, header: int, index: int) -> CodecError:
+    """draft18 dialect: AVP Length smaller than the AVP header it must include."""
+    return CodecError(
+        f"AVP Length {length} is shorter than the {header}-octet AVP header it includes "
+        "(draft18 dialect)",
+        off,
+        f"avps[{index}].length",
+    )
+
+
+def fixed_size(off: int, code: int, length: int, index: int) -> CodecError:
+    """A 4-octet IETF AVP whose value is not 4 octets long."""
+    kind = "Enumerated" if code == 9 else "Unsigned32"
+    return CodecError(
+        f"{kind} AVP (code {code}) with Length {length}, expected 4 ({avp_name(code)})",
+        off,
+        f"avps[{index}].length",
+    )
+
+
+def value_past_end(off: int, length: int, left: int, index: int) -> CodecError:
+    """The AVP value does not fit in the message."""
+    return CodecError(
+        f"AVP value (Length {length}) runs past the end of the message "
+        f"({left} octets left after the AVP header)",
+        off,
+        f"avps[{index}].length",
+    )
+
+
+def padding_past_end(end: int, pad: int, index: int) -> CodecError:
+    """The padding after the last value is missing (Message Length counts padding, s6.2)."""
+    return CodecError(
+        f"AVP padding ({pad} octets) runs past the end of the message",
+        end,
+        f"avps[{index}].padding",
+    )
+
+
+def nonzero_padding(off: int, index: int) -> CodecError:
+    """Padding octets must be zero (RFC 5191 s6.3); we reject, so decode-encode is identity."""
+    return CodecError("non-zero AVP padding octet", off, f"avps[{index}].padding")

@@ -1,0 +1,174 @@
+"""Privacy-safe summaries of PANA datagrams and session events for traces and the demo."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+import logging
+from typing import IO, Any
+
+from eap.keys import Secret
+from pana_codecs import CodecError, EapPacket, MessageFlags, decode_eap, decode_pana
+
+__all__ = ["AVP_NAMES", "FlowTrace", "describe_datagram", "describe_event", "format_message"]
+
+logger = logging.getLogger(__name__)
+
+# RFC 5191 s8, RFC 6345 s5, RFC 6786 s4-5 (IETF AVP code space).
+AVP_NAMES: dict[int, str] = {
+    1: "AUTH",
+    2: "EAP-Payload",
+    3: "Integrity-Algorithm",
+    4: "Key-Id",
+    5: "Nonce",
+    6: "PRF-Algorithm",
+    7: "Result-Code",
+    8: "Session-Lifetime",
+    9: "Termination-Cause",
+    10: "PaC-Information",
+    11: "Relayed-Message",
+    12: "Encryption-Encap",
+    13: "Encryption-Algorithm",
+}
+
+# (request, answer) abbreviations, RFC 5191 s7 and RFC 6345 s4.
+_TYPE_NAMES: dict[int, tuple[str, str]] = {
+    1: ("PCI", "PCI"),
+    2: ("PAR", "PAN"),
+    3: ("PTR", "PTA"),
+    4: ("PNR", "PNA"),
+    5: ("PRY", "PRY"),
+}
+
+_EAP_CODES = {1: "Request", 2: "Response", 3: "Success", 4: "Failure"}
+_EAP_TYPES = {
+    1: "Identity",
+    2: "Notification",
+    3: "Nak",
+    4: "MD5",
+    13: "TLS",
+    47: "PSK",
+    51: "GPSK",
+    254: "Expanded",
+}
+
+
+def _eap_summary(packet: bytes) -> str:
+    try:
+        eap: EapPacket = decode_eap(packet)
+    except CodecError:
+        return "malformed"
+    code = _EAP_CODES.get(eap.code, str(eap.code))
+    if eap.type is None:
+        return code
+    return f"{code}/{_EAP_TYPES.get(eap.type, str(eap.type))}"
+
+
+def _flags(flags: int) -> str:
+    return "".join(f.name or "" for f in MessageFlags if flags & f)
+
+
+def describe_datagram(data: bytes) -> dict[str, Any]:
+    """Type, flags, sequence number, session id and AVP names/lengths; never AVP values.
+
+    The EAP-Payload AVP is summarised by EAP Code and Type only (identities are personal data).
+    """
+    try:
+        msg = decode_pana(data)
+    except CodecError as exc:
+        return {"type": "undecodable", "size": len(data), "reason": exc.reason}
+    names = _TYPE_NAMES.get(msg.type)
+    kind = f"type{msg.type}" if names is None else names[0 if msg.is_request else 1]
+    avps: list[dict[str, Any]] = []
+    for avp in msg.avps:
+        entry: dict[str, Any] = {
+            "code": avp.code,
+            "name": AVP_NAMES.get(avp.code, f"AVP{avp.code}")
+            if avp.vendor_id is None
+            else f"Vendor{avp.vendor_id}-{avp.code}",
+            "length": len(avp.value),
+        }
+        if avp.vendor_id is not None:
+            entry["vendor_id"] = avp.vendor_id
+        if avp.code == 2 and avp.vendor_id is None:
+            entry["eap"] = _eap_summary(avp.value)
+        avps.append(entry)
+    return {
+        "type": kind,
+        "flags": _flags(msg.flags),
+        "session_id": msg.session_id,
+        "seq": msg.seq,
+        "size": len(data),
+        "avps": avps,
+    }
+
+
+def format_message(summary: dict[str, Any]) -> str:
+    """One human line: ``PAR[S,C] seq=3 sid=0x1a2b Nonce EAP-Payload(Request/PSK)``."""
+    if summary["type"] == "undecodable":
+        return f"undecodable ({summary['size']} octets: {summary['reason']})"
+    flags = summary["flags"]
+    head = summary["type"] + (f"[{','.join(flags)}]" if flags else "")
+    parts = [f"{head:<10}", f"seq={summary['seq']:<3}", f"sid=0x{summary['session_id']:08x}"]
+    for avp in summary["avps"]:
+        parts.append(f"{avp['name']}({avp['eap']})" if "eap" in avp else avp["name"])
+    return " ".join(parts)
+
+
+def _field_value(value: Any) -> Any:
+    if isinstance(value, Secret):
+        return {"secret_octets": len(value)}
+    if isinstance(value, bytes | bytearray | memoryview):
+        return {"octets": len(value)}
+    if isinstance(value, enum.Enum):
+        return value.name
+    if isinstance(value, bool | int | float) or value is None:
+        return value
+    if isinstance(value, str):
+        return {"chars": len(value)}  # free text may be an identity: personal data
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return describe_event(value)
+    return type(value).__name__
+
+
+def describe_event(event: object) -> dict[str, Any]:
+    """An event dataclass as JSON-safe fields: secrets and octet strings become lengths."""
+    out: dict[str, Any] = {"event": type(event).__name__}
+    if dataclasses.is_dataclass(event) and not isinstance(event, type):
+        for f in dataclasses.fields(event):
+            out[f.name] = _field_value(getattr(event, f.name))
+    return out
+
+
+class FlowTrace:
+    """JSON lines of datagrams and events (codes and lengths only) written to a text stream."""
+
+    def __init__(self, stream: IO[str], *, role: str) -> None:
+        self._stream = stream
+        self.role = role
+
+    def datagram(self, now: float, direction: str, data: bytes) -> None:
+        """Record one datagram sent (``tx``) or received (``rx``)."""
+        record = {"t": round(now, 6), "role": self.role, "dir": direction}
+        record.update(describe_datagram(data))
+        self._write(record)
+
+    def event(self, now: float, event: object) -> None:
+        """Record one session event."""
+        record: dict[str, Any] = {"t": round(now, 6), "role": self.role}
+        record.update(describe_event(event))
+        self._write(record)
+
+    def note(self, now: float, name: str, **fields: bool | int | float | None) -> None:
+        """Record a named event with plain numeric fields."""
+        record: dict[str, Any] = {"t": round(now, 6), "role": self.role, "event": name}
+        record.update(fields)
+        self._write(record)
+
+    def _write(self, record: dict[str, Any]) -> None:
+        try:
+            self._stream.write(json.dumps(record, sort_keys=False) + "\n")
+            self._stream.flush()
+        except (OSError, ValueError) as exc:  # full disk, closed file: tracing is best effort
+            logger.warning("trace write failed: %s", exc)

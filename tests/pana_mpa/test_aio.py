@@ -1,0 +1,325 @@
+"""drive(), PacClient, serve_paa() on a LoopbackNetwork in virtual time, with fake sans-IO nodes."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+from typing import Any
+
+import pytest
+
+from pana_mpa._flow import FlowTrace
+from pana_mpa.aio import ClientError, Driver, PacClient, drive, serve_paa
+from pana_mpa.loopback import LoopbackNetwork, run_virtual
+from pana_mpa.transport import Address
+
+from .aio_fakes import (
+    FAKE_MSK,
+    Authenticated,
+    FakeEvent,
+    FakePaa,
+    FakePac,
+    PingAnswered,
+    SessionTerminated,
+)
+
+PAC: Address = ("10.0.0.1", 50000)
+PAA: Address = ("10.0.0.2", 716)
+
+
+async def _with_paa(
+    net: LoopbackNetwork, paa: FakePaa, **kwargs: Any
+) -> tuple[asyncio.Task[None], asyncio.Queue[FakeEvent]]:
+    events: asyncio.Queue[FakeEvent] = asyncio.Queue()
+    task = asyncio.create_task(serve_paa(paa, net.endpoint(PAA), events=events, **kwargs))
+    return task, events
+
+
+async def _stop(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+def test_pac_client_authenticate_ping_terminate() -> None:
+    async def main() -> tuple[list[FakeEvent], list[FakeEvent], float]:
+        net = LoopbackNetwork(delay=0.01)
+        server, paa_events = await _with_paa(net, FakePaa())
+        loop = asyncio.get_running_loop()
+        pac = FakePac(PAA)
+        async with PacClient(pac, net.endpoint(PAC)) as client:
+            auth = await client.authenticate()
+            pong = await client.ping()
+            bye = await client.terminate()
+            seen = [e async for e in client.events()]
+        await _stop(server)
+        paa_seen = []
+        while not paa_events.empty():
+            paa_seen.append(paa_events.get_nowait())
+        assert isinstance(auth, Authenticated)
+        assert isinstance(pong, PingAnswered)
+        assert isinstance(bye, SessionTerminated)
+        return seen, paa_seen, loop.time()
+
+    seen, paa_seen, end = run_virtual(main)
+    assert [type(e).__name__ for e in seen] == [
+        "Authenticated",
+        "PingAnswered",
+        "SessionTerminated",
+    ]
+    assert [type(e).__name__ for e in paa_seen] == ["Authenticated", "SessionTerminated"]
+    # three round trips of 2 x 10 ms (PCI/PAR, PNR/PNA, PTR/PTA); the PAN needs no answer
+    assert end == pytest.approx(0.06)
+
+
+def test_retransmission_after_a_lost_pci() -> None:
+    lost: list[bytes] = []
+
+    def drop_first(data: bytes, src: Address, dst: Address) -> bool:
+        if not lost:
+            lost.append(data)
+            return True
+        return False
+
+    async def main() -> tuple[float, FakePac]:
+        net = LoopbackNetwork(drop=drop_first)
+        server, _ = await _with_paa(net, FakePaa())
+        pac = FakePac(PAA, rto=1.0)
+        async with PacClient(pac, net.endpoint(PAC)) as client:
+            await client.authenticate()
+            t = asyncio.get_running_loop().time()
+        await _stop(server)
+        return t, pac
+
+    t, pac = run_virtual(main)
+    assert t == 1.0  # the retransmission timer fired exactly once, at the deadline
+    assert pac.timer_calls == [1.0]
+
+
+def test_no_paa_gives_a_clear_failure_after_retries() -> None:
+    async def main() -> tuple[str, float]:
+        net = LoopbackNetwork()
+        async with PacClient(FakePac(PAA, rto=2.0, retries=3), net.endpoint(PAC)) as client:
+            with pytest.raises(ClientError) as info:
+                await client.authenticate()
+            return str(info.value), asyncio.get_running_loop().time()
+
+    message, t = run_virtual(main)
+    assert message == "AuthenticationFailed"
+    assert t == 8.0  # four transmissions, 2 s apart, then give up
+
+
+def test_rejection_reports_the_result_code() -> None:
+    async def main() -> ClientError:
+        net = LoopbackNetwork()
+        server, _ = await _with_paa(net, FakePaa(reject=True))
+        async with PacClient(FakePac(PAA), net.endpoint(PAC)) as client:
+            with pytest.raises(ClientError) as info:
+                await client.authenticate()
+        await _stop(server)
+        return info.value
+
+    err = run_virtual(main)
+    assert str(err) == "AuthenticationFailed result_code=1"
+    assert type(err.event).__name__ == "AuthenticationFailed"
+
+
+def test_operation_timeout_and_usage_errors() -> None:
+    async def main() -> None:
+        net = LoopbackNetwork()
+        client = PacClient(FakePac(PAA, rto=100.0), net.endpoint(PAC))
+        with pytest.raises(ClientError, match="not running"):
+            await client.authenticate()
+        async with client:
+            with pytest.raises(RuntimeError, match="ping before"):
+                await client.ping()  # the core's own usage error propagates unchanged
+            with pytest.raises(TimeoutError):
+                await client.authenticate(timeout=5.0)
+            assert asyncio.get_running_loop().time() == 5.0
+
+    run_virtual(main)
+
+
+def test_close_while_waiting_fails_the_waiter_and_ends_events() -> None:
+    async def main() -> None:
+        net = LoopbackNetwork()
+        transport = net.endpoint(PAC)
+        async with PacClient(FakePac(PAA, rto=100.0), transport) as client:
+            waiter = asyncio.ensure_future(client.authenticate())
+            await asyncio.sleep(1.0)
+            await client.close()
+            with pytest.raises(ClientError, match="closed before"):
+                await waiter
+            assert [e async for e in client.events()] == []
+        assert transport.closed
+
+    run_virtual(main)
+
+
+def test_drive_runs_until_the_node_closes() -> None:
+    async def main() -> list[str]:
+        net = LoopbackNetwork()
+        server, _ = await _with_paa(net, FakePaa(reject=True))
+        pac = FakePac(PAA)
+        pac.start(0.0)
+        events: asyncio.Queue[FakeEvent] = asyncio.Queue()
+        await drive(pac, net.endpoint(PAC), events)  # returns once the PaC core is closed
+        await _stop(server)
+        return [type(events.get_nowait()).__name__ for _ in range(events.qsize())]
+
+    assert run_virtual(main) == ["AuthenticationFailed"]
+
+
+def test_driver_wake_flushes_work_queued_by_the_caller() -> None:
+    async def main() -> tuple[list[str], float]:
+        net = LoopbackNetwork()
+        server, _ = await _with_paa(net, FakePaa())
+        pac = FakePac(PAA)
+        seen: list[FakeEvent] = []
+        driver = Driver(pac, net.endpoint(PAC), seen.append)
+        task = asyncio.create_task(driver.run())
+        await asyncio.sleep(5.0)  # the driver waits with no timer armed
+        pac.start(asyncio.get_running_loop().time())
+        driver.wake()
+        await asyncio.sleep(1.0)
+        pac.terminate(asyncio.get_running_loop().time())
+        driver.wake()
+        await task
+        await _stop(server)
+        return [type(e).__name__ for e in seen], asyncio.get_running_loop().time()
+
+    names, end = run_virtual(main)
+    assert names == ["Authenticated", "SessionTerminated"]
+    assert end == 6.0
+
+
+def test_driver_stops_when_the_transport_closes() -> None:
+    async def main() -> None:
+        net = LoopbackNetwork()
+        transport = net.endpoint(PAC)
+        pac = FakePac(PAA, rto=1000.0)
+        task = asyncio.create_task(drive(pac, transport, asyncio.Queue()))
+        await asyncio.sleep(1.0)
+        transport.close()
+        await task
+        assert not pac.closed
+
+    run_virtual(main)
+
+
+class _Backend:
+    def __init__(self, session_id: int, log: list[tuple[int, bytes | None, float]]) -> None:
+        self.session_id = session_id
+        self.log = log
+
+    async def exchange(self, eap_response: bytes | None) -> bytes:
+        loop = asyncio.get_running_loop()
+        self.log.append((self.session_id, eap_response, loop.time()))
+        await asyncio.sleep(0.5)  # the AAA server's round trip, in virtual time
+        return b"\x01\x01\x00\x05\x01"  # EAP Request/Identity
+
+
+def test_serve_paa_pass_through_calls_the_backend_and_feeds_the_answer() -> None:
+    log: list[tuple[int, bytes | None, float]] = []
+    made: list[int] = []
+
+    def factory(session_id: int) -> _Backend:
+        made.append(session_id)
+        return _Backend(session_id, log)
+
+    async def main() -> FakePaa:
+        net = LoopbackNetwork()
+        paa = FakePaa(pass_through=True)
+        server, _ = await _with_paa(net, paa, aaa=factory)
+        async with PacClient(FakePac(PAA, rto=3.0), net.endpoint(PAC)) as client:
+            await client.authenticate()
+            assert asyncio.get_running_loop().time() == 0.5
+        await _stop(server)
+        return paa
+
+    paa = run_virtual(main)
+    assert made == [0x1000]
+    assert log == [(0x1000, None, 0.0)]
+    assert paa.aaa_answers == [(0x1000, b"\x01\x01\x00\x05\x01", 0.5)]
+
+
+def test_serve_paa_backend_failure_is_logged_not_raised(caplog: pytest.LogCaptureFixture) -> None:
+    class Broken:
+        async def exchange(self, eap_response: bytes | None) -> bytes:
+            raise OSError("RADIUS server unreachable")
+
+    async def main() -> None:
+        net = LoopbackNetwork()
+        server, _ = await _with_paa(net, FakePaa(pass_through=True), aaa=lambda sid: Broken())
+        async with PacClient(FakePac(PAA, rto=1.0, retries=1), net.endpoint(PAC)) as client:
+            with pytest.raises(ClientError):
+                await client.authenticate()
+        assert not server.done()
+        await _stop(server)
+
+    run_virtual(main)
+    assert "RADIUS server unreachable" in caplog.text
+
+
+def test_serve_paa_refuses_aaa_without_pass_through_surface() -> None:
+    class NoAaa(FakePaa):
+        pending_aaa = None  # type: ignore[assignment]
+
+    async def main() -> None:
+        del NoAaa.pending_aaa
+        net = LoopbackNetwork()
+        with pytest.raises(TypeError, match="pending_aaa"):
+            await serve_paa(object(), net.endpoint(PAA), aaa=lambda sid: _Backend(sid, []))  # type: ignore[arg-type]
+
+    run_virtual(main)
+
+
+def test_many_pacs_one_paa() -> None:
+    async def main() -> int:
+        net = LoopbackNetwork(seed=11, delay=0.001, jitter=0.002, loss=0.1)
+        server, _ = await _with_paa(net, FakePaa())
+
+        async def one(i: int) -> int:
+            pac = FakePac(PAA, rto=1.0, retries=8)
+            async with PacClient(pac, net.endpoint((f"10.0.1.{i}", 50000))) as client:
+                event = await client.authenticate()
+                await client.terminate()
+                return event.session_id
+
+        sids = await asyncio.gather(*(one(i) for i in range(1, 31)))
+        await _stop(server)
+        return len(set(sids))
+
+    assert run_virtual(main) == 30
+
+
+def test_trace_records_codes_and_lengths_never_keys() -> None:
+    stream = io.StringIO()
+
+    async def main() -> None:
+        net = LoopbackNetwork()
+        server, _ = await _with_paa(net, FakePaa())
+        trace = FlowTrace(stream, role="pac")
+        async with PacClient(FakePac(PAA), net.endpoint(PAC), trace=trace) as client:
+            await client.authenticate()
+            await client.terminate()
+        await _stop(server)
+
+    run_virtual(main)
+    text = stream.getvalue()
+    assert FAKE_MSK.hex() not in text
+    records = [json.loads(line) for line in text.splitlines()]
+    flow = [(r["dir"], r["type"], r["flags"]) for r in records if "dir" in r]
+    assert flow == [
+        ("tx", "PCI", ""),
+        ("rx", "PAR", "RS"),
+        ("tx", "PAN", "S"),
+        ("tx", "PTR", "R"),
+        ("rx", "PTA", ""),
+    ]
+    auth = next(r for r in records if r.get("event") == "Authenticated")
+    assert auth["msk"] == {"secret_octets": 32}
+    assert auth["key_id"] == 1
+    ptr = next(r for r in records if r.get("type") == "PTR")
+    assert ptr["avps"] == [{"code": 9, "name": "Termination-Cause", "length": 4}]

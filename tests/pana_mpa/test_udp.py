@@ -1,0 +1,99 @@
+"""UdpTransport on real loopback sockets (127.0.0.1 and ::1), and the fake PaC/PAA over UDP."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import pytest
+
+from pana_mpa.aio import PacClient, serve_paa
+from pana_mpa.transport import TransportClosed
+from pana_mpa.udp import UdpTransport
+
+from .aio_fakes import FakePaa, FakePac
+
+pytestmark = [pytest.mark.udp, pytest.mark.asyncio]
+
+HOSTS = ["127.0.0.1", "::1"]
+
+
+def _has_ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
+            s.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+def _host_param(host: str) -> object:
+    marks = []
+    if ":" in host:
+        marks.append(pytest.mark.skipif(not _has_ipv6_loopback(), reason="no IPv6 loopback"))
+    return pytest.param(host, marks=marks, id="v6" if ":" in host else "v4")
+
+
+@pytest.mark.parametrize("host", [_host_param(h) for h in HOSTS])
+async def test_roundtrip(host: str) -> None:
+    a = await UdpTransport.bind(host, 0)
+    b = await UdpTransport.bind(host, 0)
+    try:
+        assert a.local_address[0] == host and a.local_address[1] != 0
+        a.sendto(b"hello", b.local_address)
+        data, src = await asyncio.wait_for(b.recvfrom(), 10)
+        assert (data, src) == (b"hello", a.local_address)
+        b.sendto(b"back", src)
+        assert await asyncio.wait_for(a.recvfrom(), 10) == (b"back", b.local_address)
+    finally:
+        a.close()
+        b.close()
+
+
+async def test_close_wakes_the_receiver() -> None:
+    t = await UdpTransport.bind("127.0.0.1", 0)
+    waiter = asyncio.ensure_future(t.recvfrom())
+    await asyncio.sleep(0)
+    t.close()
+    with pytest.raises(TransportClosed):
+        await asyncio.wait_for(waiter, 10)
+    with pytest.raises(TransportClosed):
+        await t.recvfrom()
+    t.sendto(b"dropped", ("127.0.0.1", 9))  # after close: silently dropped
+    t.close()
+
+
+async def test_send_refuses_names_and_drops_unsendable() -> None:
+    t = await UdpTransport.bind("127.0.0.1", 0)
+    try:
+        with pytest.raises(ValueError):
+            t.sendto(b"x", ("localhost", 716))
+        t.sendto(b"x", ("::1", 716))  # IPv6 destination on an IPv4 socket: dropped, no raise
+        # port-unreachable ICMP comes back through error_received(); nothing raises
+        t.sendto(b"x", ("127.0.0.1", 9))
+        await asyncio.sleep(0)
+    finally:
+        t.close()
+
+
+async def test_bind_refuses_names() -> None:
+    with pytest.raises(ValueError):
+        await UdpTransport.bind("localhost", 0)
+
+
+@pytest.mark.parametrize("host", [_host_param(h) for h in HOSTS])
+async def test_fake_pac_and_paa_over_udp(host: str) -> None:
+    paa_transport = await UdpTransport.bind(host, 0)
+    server = asyncio.create_task(serve_paa(FakePaa(), paa_transport))
+    try:
+        pac = FakePac(paa_transport.local_address, rto=0.5, retries=10)
+        async with PacClient(pac, await UdpTransport.bind(host, 0)) as client:
+            auth = await asyncio.wait_for(client.authenticate(), 30)
+            await asyncio.wait_for(client.ping(), 30)
+            await asyncio.wait_for(client.terminate(), 30)
+        assert type(auth).__name__ == "Authenticated"
+    finally:
+        server.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await server
+        paa_transport.close()

@@ -1,0 +1,378 @@
+"""``pana-mpa decode``: link types, ports, JSON fields, exit codes and garbage input."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from interop.locate import CAPTURE_NAMES, capture_path
+from pana_codecs import Avp, MessageFlags, MessageType, PanaMessage, encode_pana
+from pana_mpa.capture import CaptureError, read_udp
+from pana_mpa.cli import main
+from tests.pcapfile import (
+    LINKTYPE_ETHERNET,
+    LINKTYPE_LINUX_SLL,
+    LINKTYPE_LINUX_SLL2,
+    LINKTYPE_LOOP,
+    LINKTYPE_NULL,
+    LINKTYPE_RAW,
+    ipv4_udp,
+    ipv6_udp,
+    link_frame,
+    write_pcap,
+    write_pcapng,
+)
+
+REPO = Path(__file__).resolve().parent.parent
+
+AUTH_VALUE = bytes.fromhex("5ec7e7a1" * 5)  # must never be printed
+IDENTITY = b"alice@secret.example"  # inside EAP-Payload: never printed either
+R, S, C, P = MessageFlags.R, MessageFlags.S, MessageFlags.C, MessageFlags.P
+
+PCI = encode_pana(PanaMessage(MessageType.PANA_CLIENT_INITIATION, 0, 0, 0))
+PAR_S = encode_pana(
+    PanaMessage(
+        MessageType.PANA_AUTH,
+        R | S,
+        0x01020304,
+        7,
+        (Avp(6, (2).to_bytes(4, "big")), Avp(3, (7).to_bytes(4, "big"))),
+    )
+)
+PAN_C = encode_pana(
+    PanaMessage(
+        MessageType.PANA_AUTH,
+        C,
+        0x01020304,
+        9,
+        (
+            Avp(2, b"\x02\x05" + (5 + len(IDENTITY)).to_bytes(2, "big") + b"\x01" + IDENTITY),
+            Avp(4, (0x6F42762F).to_bytes(4, "big")),
+            Avp(99, b"\x01\x02\x03", vendor_id=32473),
+            Avp(1, AUTH_VALUE),
+        ),
+    )
+)
+
+
+def decode_json(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, list[dict[str, Any]]]:
+    """Run ``decode --json`` in-process; the exit status and one parsed object per line."""
+    rc = main(["decode", "--json", *argv])
+    out = capsys.readouterr().out
+    return rc, [json.loads(line) for line in out.splitlines()]
+
+
+def eth_capture(tmp_path: Path, *packets: bytes, name: str = "c.pcap") -> Path:
+    frames = [link_frame(LINKTYPE_ETHERNET, p) for p in packets]
+    return write_pcap(tmp_path / name, LINKTYPE_ETHERNET, frames)
+
+
+def test_json_fields(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    f = eth_capture(
+        tmp_path,
+        ipv4_udp("192.0.2.1", "192.0.2.2", 40000, 716, PCI),
+        ipv4_udp("192.0.2.2", "192.0.2.1", 716, 40000, PAR_S),
+        ipv4_udp("192.0.2.1", "192.0.2.2", 40000, 716, PAN_C),
+    )
+    rc, objs = decode_json(capsys, str(f))
+    assert rc == 0
+    assert [o["frame"] for o in objs] == [1, 2, 3]
+    assert [o["type"] for o in objs] == ["PCI", "PAR", "PAN"]
+    assert [o["flags"] for o in objs] == ["", "RS", "C"]
+    par, pan = objs[1], objs[2]
+    assert par["src"] == "192.0.2.2:716" and par["dst"] == "192.0.2.1:40000"
+    assert par["session_id"] == 0x01020304 and par["seq"] == 7
+    assert par["avps"] == [
+        {"code": 6, "vendor_id": None, "name": "PRF-Algorithm", "length": 4, "value": 2},
+        {"code": 3, "vendor_id": None, "name": "Integrity-Algorithm", "length": 4, "value": 7},
+    ]
+    assert pan["avps"] == [
+        {"code": 2, "vendor_id": None, "name": "EAP-Payload", "length": 5 + len(IDENTITY)},
+        {"code": 4, "vendor_id": None, "name": "Key-Id", "length": 4, "value": 0x6F42762F},
+        {"code": 99, "vendor_id": 32473, "name": None, "length": 3},
+        {"code": 1, "vendor_id": None, "name": "AUTH", "length": 20},
+    ]
+    assert all(o["reencode_identical"] is True and o["error"] is None for o in objs)
+    assert objs[0]["time"] == pytest.approx(1_700_000_000.25)
+
+
+@pytest.mark.parametrize("as_json", [True, False])
+def test_no_key_material_or_identity_printed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], as_json: bool
+) -> None:
+    f = eth_capture(tmp_path, ipv4_udp("192.0.2.1", "192.0.2.2", 40000, 716, PAN_C))
+    assert main(["decode", *(["--json"] if as_json else []), str(f)]) == 0
+    out = capsys.readouterr().out.lower()
+    assert "PAN[C]" in out.upper() or '"pan"' in out
+    assert AUTH_VALUE.hex() not in out and AUTH_VALUE.hex()[:8] not in out
+    assert IDENTITY.decode() not in out and IDENTITY.hex() not in out
+
+
+def test_text_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    f = eth_capture(
+        tmp_path,
+        ipv6_udp("2001:db8::1", "2001:db8::2", 716, 716, PAN_C),
+        ipv6_udp("2001:db8::1", "2001:db8::2", 716, 716, b"\x00" * 10),
+    )
+    assert main(["decode", str(f)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == [
+        "1",
+        "[2001:db8::1]:716",
+        "->",
+        "[2001:db8::2]:716",
+        "PAN[C]",
+        "sid=0x01020304",
+        "seq=0x00000009",
+        "{EAP-Payload(25),",
+        "Key-Id=0x6f42762f,",
+        "99/v32473(3),",
+        "AUTH(20)}",
+    ]
+    assert lines[1].startswith("    2 [2001:db8::1]:716 -> [2001:db8::2]:716 len=10 ERROR ")
+
+
+LINK_CASES = [
+    (LINKTYPE_ETHERNET, False),
+    (LINKTYPE_ETHERNET, True),  # 802.1Q tag
+    (LINKTYPE_LINUX_SLL, False),
+    (LINKTYPE_LINUX_SLL2, False),
+    (LINKTYPE_NULL, False),
+    (LINKTYPE_LOOP, False),
+    (LINKTYPE_RAW, False),
+]
+
+
+@pytest.mark.parametrize(("linktype", "vlan"), LINK_CASES)
+@pytest.mark.parametrize("v6", [False, True])
+def test_link_types_and_ip_versions(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], linktype: int, vlan: bool, v6: bool
+) -> None:
+    if v6:
+        pkt = ipv6_udp("fe80::1", "fe80::2", 716, 50000, PAR_S, hop_by_hop=True)
+        src, dst = "[fe80::1]:716", "[fe80::2]:50000"
+    else:
+        pkt = ipv4_udp("10.1.2.3", "10.1.2.4", 716, 50000, PAR_S)
+        src, dst = "10.1.2.3:716", "10.1.2.4:50000"
+    f = write_pcap(tmp_path / "l.pcap", linktype, [link_frame(linktype, pkt, vlan=vlan)])
+    rc, objs = decode_json(capsys, str(f))
+    assert rc == 0
+    assert len(objs) == 1
+    assert (objs[0]["src"], objs[0]["dst"], objs[0]["type"]) == (src, dst, "PAR")
+    assert objs[0]["reencode_identical"] is True
+
+
+def test_big_endian_pcap_and_pcapng(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pkt4 = ipv4_udp("10.0.0.1", "10.0.0.2", 716, 716, PAR_S)
+    pkt6 = ipv6_udp("::1", "::1", 33000, 716, PCI)
+    big = write_pcap(tmp_path / "b.pcap", LINKTYPE_RAW, [pkt4], big=True)
+    assert [o["type"] for o in decode_json(capsys, str(big))[1]] == ["PAR"]
+    # Two interfaces with different link types in one pcapng file.
+    ng = write_pcapng(
+        tmp_path / "n.pcapng",
+        [LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL],
+        [(0, link_frame(LINKTYPE_ETHERNET, pkt4)), (1, link_frame(LINKTYPE_LINUX_SLL, pkt6))],
+    )
+    rc, objs = decode_json(capsys, str(ng))
+    assert rc == 0
+    assert [(o["frame"], o["type"], o["src"]) for o in objs] == [
+        (1, "PAR", "10.0.0.1:716"),
+        (2, "PCI", "[::1]:33000"),
+    ]
+    assert objs[1]["time"] == pytest.approx(1_700_000_001.5)
+
+
+def test_port_selection(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    f = eth_capture(
+        tmp_path,
+        ipv4_udp("10.0.0.1", "10.0.0.2", 5353, 5353, PCI),  # 1: unrelated UDP
+        ipv4_udp("10.0.0.1", "10.0.0.2", 40000, 716, PCI),  # 2: to 716
+        ipv4_udp("10.0.0.2", "10.0.0.1", 716, 40000, PAR_S),  # 3: from 716
+        ipv4_udp("10.0.0.3", "10.0.0.1", 9000, 40000, PAR_S),  # 4: to the PaC's learned port
+        ipv4_udp("10.0.0.1", "10.0.0.4", 41000, 3001, PCI),  # 5: only with --port 3001
+        ipv4_udp("10.0.0.1", "10.0.0.2", 40000, 716, PCI, proto=6),  # 6: TCP, never
+        ipv4_udp("10.0.0.1", "10.0.0.2", 40000, 716, PCI, frag=0x2000),  # 7: fragment, skipped
+    )
+    assert [o["frame"] for o in decode_json(capsys, str(f))[1]] == [2, 3, 4]
+    rc, objs = decode_json(capsys, "--port", "3001", str(f))
+    assert rc == 0
+    assert [o["frame"] for o in objs] == [2, 3, 4, 5]
+
+
+def test_undecodable_datagram_gets_a_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    f = eth_capture(
+        tmp_path,
+        ipv4_udp("10.0.0.1", "10.0.0.2", 40000, 716, PCI[:12]),
+        ipv4_udp("10.0.0.1", "10.0.0.2", 40000, 716, PAR_S[:-2]),
+    )
+    rc, objs = decode_json(capsys, str(f))
+    assert rc == 0
+    assert len(objs) == 2
+    for o in objs:
+        assert o["error"]
+        assert isinstance(o["error_offset"], int)
+        assert o["type"] is o["flags"] is o["session_id"] is o["seq"] is o["avps"] is None
+        assert o["reencode_identical"] is False
+    assert objs[0]["error_offset"] == 0
+
+
+def test_reencode_flag_is_never_a_false_success(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Non-zero padding after a 3-octet AVP value: a codec may reject it, or accept it, but then
+    # re-encoding (which writes zero padding) cannot give the captured bytes back.
+    wire = bytearray(PAN_C)
+    pad_at = wire.index((32473).to_bytes(4, "big") + b"\x01\x02\x03") + 7
+    assert wire[pad_at] == 0
+    wire[pad_at] = 0xEE
+    f = eth_capture(tmp_path, ipv4_udp("10.0.0.1", "10.0.0.2", 40000, 716, bytes(wire)))
+    rc, objs = decode_json(capsys, str(f))
+    assert rc == 0
+    assert objs[0]["error"] is not None or objs[0]["reencode_identical"] is False
+
+
+def test_snaplen_truncated_datagram(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    frame = link_frame(LINKTYPE_ETHERNET, ipv4_udp("10.0.0.1", "10.0.0.2", 40000, 716, PAR_S))
+    f = write_pcap(tmp_path / "s.pcap", LINKTYPE_ETHERNET, [frame], snaplen=len(frame) - 4)
+    rc, objs = decode_json(capsys, str(f))
+    assert rc == 0
+    assert objs[0]["truncated"] is True
+    assert objs[0]["error"] is not None
+
+
+# Exit status 2 and one line on stderr, no traceback.
+
+
+def _garbage_files(tmp_path: Path) -> dict[str, Path]:
+    good = eth_capture(tmp_path, *[ipv4_udp("10.0.0.1", "10.0.0.2", 40000, 716, PAR_S)] * 4)
+    data = good.read_bytes()
+    files = {"missing": tmp_path / "does-not-exist.pcap", "directory": tmp_path}
+    for name, content in {
+        "empty": b"",
+        "text": b"this is not a capture\n",
+        "short-header": data[:10],
+        "random": random.Random(5).randbytes(3000),
+        "pcapng-magic-only": b"\x0a\x0d\x0d\x0a",
+    }.items():
+        files[name] = tmp_path / f"{name}.bin"
+        files[name].write_bytes(content)
+    return files
+
+
+@pytest.mark.parametrize(
+    "kind", ["missing", "directory", "empty", "text", "short-header", "random", "pcapng-magic-only"]
+)
+def test_unreadable_files_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str
+) -> None:
+    f = _garbage_files(tmp_path)[kind]
+    assert main(["decode", "--json", str(f)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    err = captured.err.splitlines()
+    assert len(err) == 1
+    assert err[0].startswith("pana-mpa decode: ") and str(f) in err[0]
+
+
+@pytest.mark.parametrize("ng", [False, True])
+def test_cut_short_capture_prints_what_it_read_then_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], ng: bool
+) -> None:
+    frames = [link_frame(LINKTYPE_ETHERNET, ipv4_udp("10.0.0.1", "10.0.0.2", 716, 716, PAR_S))] * 3
+    if ng:
+        f = write_pcapng(tmp_path / "c.pcapng", [LINKTYPE_ETHERNET], [(0, x) for x in frames])
+    else:
+        f = write_pcap(tmp_path / "c.pcap", LINKTYPE_ETHERNET, frames)
+    f.write_bytes(f.read_bytes()[:-10])
+    rc = main(["decode", "--json", str(f)])
+    captured = capsys.readouterr()
+    assert rc == 2
+    assert [json.loads(x)["frame"] for x in captured.out.splitlines()] == [1, 2]
+    assert "cut short" in captured.err and len(captured.err.splitlines()) == 1
+
+
+def test_mutated_captures_never_raise(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    base = write_pcapng(
+        tmp_path / "m.pcapng",
+        [LINKTYPE_ETHERNET],
+        [(0, link_frame(LINKTYPE_ETHERNET, ipv4_udp("10.0.0.1", "10.0.0.2", 716, 716, PAN_C)))] * 3,
+    ).read_bytes()
+    base_pcap = eth_capture(
+        tmp_path, *[ipv6_udp("::1", "::2", 716, 716, PAN_C)] * 3, name="m.pcap"
+    ).read_bytes()
+    rng = random.Random(1234)
+    target = tmp_path / "mut.bin"
+    for i in range(150):
+        data = bytearray(base if i % 2 else base_pcap)
+        for _ in range(rng.randint(1, 8)):
+            data[rng.randrange(len(data))] = rng.randrange(256)
+        if rng.random() < 0.3:
+            del data[rng.randrange(len(data)) :]
+        target.write_bytes(bytes(data))
+        assert main(["decode", "--json", str(target)]) in (0, 2)
+        for line in capsys.readouterr().out.splitlines():
+            json.loads(line)
+
+
+def test_read_udp_error_carries_frames_read(tmp_path: Path) -> None:
+    frames = [link_frame(LINKTYPE_ETHERNET, ipv4_udp("10.0.0.1", "10.0.0.2", 716, 716, PCI))] * 3
+    f = write_pcap(tmp_path / "c.pcap", LINKTYPE_ETHERNET, frames)
+    f.write_bytes(f.read_bytes()[:-5])
+    with pytest.raises(CaptureError) as info:
+        list(read_udp(f))
+    assert info.value.frames_read == 2
+
+
+@pytest.mark.parametrize("kind", ["missing", "random"])
+def test_command_line_process_exit_2_without_traceback(tmp_path: Path, kind: str) -> None:
+    f = _garbage_files(tmp_path)[kind]
+    proc = subprocess.run(
+        [sys.executable, "-m", "pana_mpa", "decode", str(f)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("pana-mpa decode: ")
+
+
+def test_scapy_not_imported_by_core_packages() -> None:
+    code = (
+        "import sys, pana_codecs, eap, pana_mpa, pana_mpa.capture, pana_mpa.cli, "
+        "pana_mpa._cli_decode; sys.exit(1 if any(m.split('.')[0] == 'scapy' "
+        "for m in sys.modules) else 0)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, timeout=60, check=False)
+    assert proc.returncode == 0
+
+
+@pytest.mark.interop
+@pytest.mark.parametrize("name", CAPTURE_NAMES)
+def test_json_on_each_capture(capsys: pytest.CaptureFixture[str], name: str) -> None:
+    path = capture_path(name)
+    ports = ["--port", "3001"] if "wireshark-wiki-pana" in name and "rfc5191" not in name else []
+    dialect = ["--dialect", "draft18"] if "draft18" in name else []
+    rc, objs = decode_json(capsys, *ports, *dialect, str(path))
+    assert rc == 0
+    assert objs, "no PANA datagram found"
+    keys = {"frame", "src", "dst", "type", "flags", "session_id", "seq", "avps"}
+    for o in objs:
+        assert keys | {"reencode_identical", "error"} <= o.keys()
+        if o["error"] is None:
+            assert o["reencode_identical"] is True
+        else:
+            assert all(o[k] is None for k in keys - {"frame", "src", "dst"})
+    frames = [o["frame"] for o in objs]
+    assert frames == sorted(set(frames))
