@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from eap.keys import Secret
 
 __all__ = [
-    "AaaPending",
     "Authenticated",
     "AuthenticationFailed",
     "PanaEvent",
@@ -111,11 +110,3 @@ class PeerAddressChanged(PanaEvent):
     """Previous address."""
     new: Address
     """New address."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class AaaPending(PanaEvent):
-    """PAA pass-through: the EAP step waits for the AAA server; answer with aaa_answer()."""
-
-    eap_response: bytes | None
-    """The PaC's EAP response to forward (None for the first request)."""

@@ -6,6 +6,7 @@ import logging
 import os
 from collections import deque
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 from eap.keys import Secret
 from pana_codecs import (
@@ -23,6 +24,7 @@ from ._avps import AvpCode, ResultCode, TerminationCause, u32_avp
 from ._session import (
     Address,
     AuthOutputLike,
+    EapResultLike,
     EapServerLike,
     Input,
     Rng,
@@ -33,7 +35,6 @@ from ._session import (
 from .config import PaaConfig
 from .errors import UsageError
 from .events import (
-    AaaPending,
     Authenticated,
     AuthenticationFailed,
     PanaEvent,
@@ -90,6 +91,8 @@ class PaaSession(SessionCore):
         self._pending = False
         self.identity: bytes | None = None
         self.address_changed: tuple[Address, Address] | None = None
+        self.aaa_queue: list[bytes | None] = []
+        """Pass-through: EAP responses (None: start) waiting to go to the AAA server."""
 
     # ---- helpers -------------------------------------------------------------------------------
 
@@ -135,7 +138,7 @@ class PaaSession(SessionCore):
         out = self._eap.receive(avp.value)
         inp = self._eap_input(now, out)
         if self._pending:
-            self._events.append(AaaPending(session_id=self.session_id, eap_response=avp.value))
+            self.aaa_queue.append(avp.value)
         return inp
 
     _pending_response: bytes | None = None
@@ -153,7 +156,7 @@ class PaaSession(SessionCore):
         out = self._eap.start()
         inp = self._eap_input(now, out)
         if self._pending:
-            self._events.append(AaaPending(session_id=self.session_id, eap_response=None))
+            self.aaa_queue.append(None)
         return inp
 
     def aaa_answer(self, output: AuthOutputLike, now: float) -> None:
@@ -429,19 +432,45 @@ class PaaSession(SessionCore):
         return self._restart_eap(now)
 
 
+class _PassThroughEap:
+    """The EAP server of a pass-through session: every step waits for the AAA server."""
+
+    def start(self) -> AuthOutputLike:
+        return _PENDING
+
+    def receive(self, packet: bytes) -> AuthOutputLike:
+        return _PENDING
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    packet: bytes | None = None
+    result: EapResultLike | None = None
+    pending: bool = True
+
+
+_PENDING = _Pending()
+
+
 class PaaServer:
-    """A PAA serving many PaCs: demultiplexes datagrams to PaaSessions, one timer (RFC 5191)."""
+    """A PAA serving many PaCs: demultiplexes datagrams to PaaSessions, one timer (RFC 5191).
+
+    With ``eap_factory`` each session runs a standalone EAP server; without it the PAA is an EAP
+    pass-through authenticator (RFC 5191 s2): the caller takes work from ``pending_aaa()``, asks
+    the AAA server and hands the answer back with ``aaa_answer()``.
+    """
 
     def __init__(
         self,
         config: PaaConfig,
         *,
-        eap_factory: Callable[[], EapServerLike],
+        eap_factory: Callable[[], EapServerLike] | None = None,
         rng: Rng = os.urandom,
         trace: Trace = NULL_TRACE,
     ) -> None:
         self._config = config
-        self._eap_factory = eap_factory
+        self._eap_factory: Callable[[], EapServerLike] = eap_factory or _PassThroughEap
+        self.pass_through = eap_factory is None
         self._rng = rng
         self._trace = trace
         self._sessions: dict[int, PaaSession] = {}
@@ -527,6 +556,14 @@ class PaaServer:
         """Hand a pass-through AAA result (eap.radius exchange()) back to its session."""
         self._live(session_id).aaa_answer(output, now)
         self._collect()
+
+    def pending_aaa(self) -> list[tuple[int, bytes | None]]:
+        """Take the queued AAA work: (session id, EAP response to forward, or None to start)."""
+        work: list[tuple[int, bytes | None]] = []
+        for sid, session in self._sessions.items():
+            work.extend((sid, packet) for packet in session.aaa_queue)
+            session.aaa_queue.clear()
+        return work
 
     # ---- sans-IO surface -----------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ from tests.pana_mpa.pair import Pair, make_pair
 @pytest.fixture
 def rng() -> Callable[[int], bytes]:
     """Deterministic randomness for sans-IO cores."""
-    return random.Random(7).randbytes  # noqa: S311 - seeded test randomness
+    return random.Random(7).randbytes
 
 
 @pytest.fixture
