@@ -299,8 +299,8 @@ class SessionCore:
         raw = _encode_pana(PanaMessage(mtype, flags, self.session_id, seq, (*avps, auth)))
         return crypto.sign_message(alg, key, raw)
 
-    def _emit(self, now: float, data: bytes, what: str) -> None:
-        self._outbox.append((data, self.peer))
+    def _emit(self, now: float, data: bytes, what: str, to: Address | None = None) -> None:
+        self._outbox.append((data, to or self.peer))
         msg = decode_pana(data)
         self._trace.event(
             now,
@@ -343,7 +343,8 @@ class SessionCore:
         # the answer cache (s5.2): a duplicate of this request gets these very bytes again
         self._last_request = rx.raw
         self._last_answer = data
-        self._emit(now, data, "answer")
+        # answers go to where the request came from (RFC 5191 s6.1)
+        self._emit(now, data, "answer", rx.addr)
         return data
 
     def _a_retransmit(self, now: float, rx: _Rx | None) -> Input | None:
@@ -507,7 +508,7 @@ class SessionCore:
 
     def _resend_answer(self, now: float, rx: _Rx) -> None:
         assert self._last_answer is not None
-        self._outbox.append((self._last_answer, self.peer))
+        self._outbox.append((self._last_answer, rx.addr))
         self._trace.event(now, "duplicate_answered", sid=self.session_id, seq=rx.msg.seq)
 
     def _accepted(self, rx: _Rx) -> None:

@@ -75,6 +75,8 @@ class PacSession(SessionCore):
 
     def start(self, now: float) -> None:
         """Send a PCI to start a PaC-initiated session (RFC 5191 s4.1)."""
+        if self._outstanding is not None or self.session_id:
+            raise UsageError("cannot start: the session is already starting")
         self._request(Input.START, now, "start")
 
     def ping(self, now: float) -> None:
