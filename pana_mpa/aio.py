@@ -421,11 +421,16 @@ async def serve_paa(
             tasks.add(task)
             task.add_done_callback(tasks.discard)
 
+    def release(backend: AaaBackend | None) -> None:
+        close = getattr(backend, "close", None)
+        if callable(close):
+            close()  # RadiusPassThrough.close(): its socket toward the RADIUS server
+
     def on_event(event: E) -> None:
         if type(event).__name__ in _SESSION_END:
             session_id = getattr(event, "session_id", None)
             if isinstance(session_id, int):
-                backends.pop(session_id, None)
+                release(backends.pop(session_id, None))
                 locks.pop(session_id, None)
         if events is not None:
             events.put_nowait(event)
@@ -439,3 +444,5 @@ async def serve_paa(
         for task in list(tasks):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        for backend in backends.values():
+            release(backend)

@@ -213,6 +213,11 @@ class _Backend:
         self.session_id = session_id
         self.log = log
 
+    closed = False
+
+    def close(self) -> None:
+        self.closed = True
+
     async def exchange(self, eap_response: bytes | None) -> bytes:
         loop = asyncio.get_running_loop()
         self.log.append((self.session_id, eap_response, loop.time()))
@@ -222,11 +227,11 @@ class _Backend:
 
 def test_serve_paa_pass_through_calls_the_backend_and_feeds_the_answer() -> None:
     log: list[tuple[int, bytes | None, float]] = []
-    made: list[int] = []
+    made: list[_Backend] = []
 
     def factory(session_id: int) -> _Backend:
-        made.append(session_id)
-        return _Backend(session_id, log)
+        made.append(_Backend(session_id, log))
+        return made[-1]
 
     async def main() -> FakePaa:
         net = LoopbackNetwork()
@@ -239,7 +244,8 @@ def test_serve_paa_pass_through_calls_the_backend_and_feeds_the_answer() -> None
         return paa
 
     paa = run_virtual(main)
-    assert made == [0x1000]
+    assert [b.session_id for b in made] == [0x1000]
+    assert made[0].closed  # released when serve_paa ended
     assert log == [(0x1000, None, 0.0)]
     assert paa.aaa_answers == [(0x1000, b"\x01\x01\x00\x05\x01", 0.5)]
 
