@@ -23,7 +23,7 @@ PASSWORD = b"md5password"
 
 
 def _rng(seed: int) -> Callable[[int], bytes]:
-    return random.Random(seed).randbytes  # noqa: S311 - deterministic test randomness
+    return random.Random(seed).randbytes
 
 
 # --- the front's sans-IO core -------------------------------------------------------------

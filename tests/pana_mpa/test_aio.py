@@ -269,14 +269,10 @@ def test_serve_paa_backend_failure_is_logged_not_raised(caplog: pytest.LogCaptur
 
 
 def test_serve_paa_refuses_aaa_without_pass_through_surface() -> None:
-    class NoAaa(FakePaa):
-        pending_aaa = None  # type: ignore[assignment]
-
     async def main() -> None:
-        del NoAaa.pending_aaa
         net = LoopbackNetwork()
-        with pytest.raises(TypeError, match="pending_aaa"):
-            await serve_paa(object(), net.endpoint(PAA), aaa=lambda sid: _Backend(sid, []))  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="aaa_answer"):
+            await serve_paa(FakePac(PAA), net.endpoint(PAA), aaa=lambda sid: _Backend(sid, []))
 
     run_virtual(main)
 

@@ -75,7 +75,7 @@ def fixed(value: bytes) -> Callable[[int], bytes]:
 
 def seeded(seed: int) -> random.Random:
     """Deterministic randomness for protocol tests (never for real keys)."""
-    return random.Random(seed)  # noqa: S311
+    return random.Random(seed)
 
 
 def eap(code: int, identifier: int, type_data: bytes) -> bytes:
