@@ -148,7 +148,7 @@ class Driver(Generic[E]):
             self.transport.sendto(data, addr)
         while (event := self.node.next_event()) is not None:
             if self._trace is not None:
-                self._trace.event(now, event)
+                self._trace.session_event(now, event)
             self._on_event(event)
 
     async def run(self) -> None:

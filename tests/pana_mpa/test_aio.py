@@ -320,7 +320,9 @@ def test_trace_records_codes_and_lengths_never_keys() -> None:
         ("tx", "PTR", "R"),
         ("rx", "PTA", ""),
     ]
+    assert all(r["role"] == "pac" and isinstance(r["time"], float) for r in records)
     auth = next(r for r in records if r.get("event") == "Authenticated")
+    assert auth["name"] == "session_event"
     assert auth["msk"] == {"secret_octets": 32}
     assert auth["key_id"] == 1
     ptr = next(r for r in records if r.get("type") == "PTR")
