@@ -21,7 +21,7 @@ from .methods.identity import (
     build_nak,
 )
 
-__all__ = ["EapPeer", "EapResult", "PeerOutput", "parse_eap_lenient"]
+__all__ = ["EapPeer", "EapResult", "PeerOutput"]
 
 logger = logging.getLogger(__name__)
 
@@ -58,15 +58,6 @@ class _MethodState(Enum):
 
 
 _DISCARD = PeerOutput(None, None)
-
-
-def parse_eap_lenient(data: bytes) -> EapPacket:
-    """Decode an EAP packet, ignoring octets beyond Length (lower-layer padding, RFC 3748 s4)."""
-    if len(data) >= 4:
-        length = int.from_bytes(data[2:4], "big")
-        if 4 <= length < len(data):
-            data = data[:length]
-    return decode_eap(data)
 
 
 def _request_method(pkt: EapPacket) -> tuple[int | None, bool]:
@@ -113,7 +104,7 @@ class EapPeer:
             logger.debug("EAP packet after the conversation ended: discarded")
             return _DISCARD
         try:
-            pkt = parse_eap_lenient(packet)
+            pkt = decode_eap(packet)  # octets beyond Length are padding (RFC 3748 s4)
         except CodecError as exc:
             logger.debug("malformed EAP packet discarded: %s", exc)
             return _DISCARD
