@@ -17,6 +17,7 @@ from .capture import CaptureError, UdpDatagram, format_address, pana_datagrams, 
 
 __all__ = [
     "DIALECTS",
+    "SUPPORTED_DIALECTS",
     "AvpSummary",
     "DecodedDatagram",
     "add_parser",
@@ -175,6 +176,8 @@ def _avp_json(s: AvpSummary) -> dict[str, object]:
 
 # The codec engineer's rewrite adds ``dialect=``; until it lands, only rfc5191 is available.
 _DIALECT_AWARE = "dialect" in inspect.signature(decode_pana).parameters
+SUPPORTED_DIALECTS = DIALECTS if _DIALECT_AWARE else ("rfc5191",)
+"""The dialects the installed pana_codecs decodes (a ``--dialect`` outside it gives errors)."""
 _decode: Callable[..., PanaMessage] = decode_pana
 _encode: Callable[..., bytes] = encode_pana
 

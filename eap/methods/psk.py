@@ -6,7 +6,7 @@ import hmac
 import logging
 import os
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import Enum, IntEnum
 from typing import ClassVar
@@ -31,6 +31,7 @@ __all__ = [
     "mac_p",
     "mac_s",
     "observe",
+    "observe_all",
     "open_pchannel",
     "pchannel_nonce",
     "seal_pchannel",
@@ -659,3 +660,30 @@ def observe(
         result4=result4,
         keys=keys,
     )
+
+
+def observe_all(packets: Iterable[bytes], psk: Secret) -> list[PskObservation]:
+    """Group the EAP-PSK packets of a capture into conversations (by RAND_S) and observe each.
+
+    ``packets`` are complete EAP packets in capture order; anything that is not an EAP-PSK
+    Request/Response is skipped, retransmissions collapse, and a conversation without both
+    message 1 and message 2 is left out. Packets that claim to be EAP-PSK but are malformed
+    raise PskError, naming the message.
+    """
+    conversations: dict[bytes, dict[int, bytes]] = {}
+    for packet in packets:
+        if len(packet) < 6 or packet[0] not in (_CODE_REQUEST, _CODE_RESPONSE):
+            continue
+        if packet[4] != EAP_TYPE_PSK:
+            continue
+        if len(packet) < 5 + 1 + _RAND_LEN:
+            raise PskError(f"EAP-PSK packet of {len(packet)} octets has no RAND_S")
+        rand_s = packet[6 : 6 + _RAND_LEN]
+        conversations.setdefault(rand_s, {})[_t_of(packet[5]) + 1] = packet
+    observations = []
+    for messages in conversations.values():
+        if 1 in messages and 2 in messages:
+            observations.append(
+                observe(messages[1], messages[2], messages.get(3), messages.get(4), psk=psk)
+            )
+    return observations

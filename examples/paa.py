@@ -1,0 +1,27 @@
+"""A PANA agent over UDP: ``python -m examples.paa --listen 127.0.0.1:716 --user alice:SECRET``.
+
+The same program as ``pana-mpa paa``; the command-line code lives in ``pana_mpa._cli_peers``.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Sequence
+
+from pana_mpa._cli_peers import build_parser, run_paa
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse arguments, configure logging, run the PAA; return the exit status."""
+    args = build_parser("paa", prog="python -m examples.paa").parse_args(argv)
+    verbose = int(getattr(args, "verbose", 0))
+    logging.basicConfig(
+        level=logging.WARNING - 10 * min(verbose, 2),
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    )
+    return run_paa(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,503 @@
+"""``pana-mpa pac`` and ``pana-mpa paa``: a PaC and a PAA over UDP (RFC 5191 s1.4).
+
+The same code backs ``python -m examples.pac`` and ``python -m examples.paa``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import string
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from eap.keys import Secret
+
+from ._flow import FlowTrace, describe_event
+from .aio import AaaBackend, ClientError, PacClient, PacNode, SansIo, serve_paa
+from .transport import PANA_PORT, Address, format_address, parse_address
+from .udp import UdpTransport
+
+__all__ = [
+    "METHODS",
+    "SUITES",
+    "PaaOptions",
+    "PacOptions",
+    "add_paa_arguments",
+    "add_pac_arguments",
+    "add_parser",
+    "build_parser",
+    "parse_secret",
+    "run_paa",
+    "run_pac",
+]
+
+logger = logging.getLogger(__name__)
+
+METHODS = ("psk", "md5", "gpsk", "tls")
+SUITES = ("sha1", "sha256")
+_HEX = frozenset(string.hexdigits)
+
+
+class CliError(Exception):
+    """A one-line message for the user; the command exits non-zero without a traceback."""
+
+
+def parse_secret(method: str, text: str) -> Secret:
+    """A method's long-term secret from the command line, checked for the method's format.
+
+    EAP-PSK (RFC 4764 s2.1): a 16-octet PSK as 16 ASCII characters or 32 hex digits.
+    EAP-GPSK (RFC 5433 s8): at least 16 octets, as ASCII or an even number of hex digits.
+    EAP-MD5 (RFC 3748 s5.4): any non-empty password.
+    """
+    if method == "psk":
+        if len(text) == 32 and set(text) <= _HEX:
+            return Secret(bytes.fromhex(text))
+        if len(text) == 16 and text.isascii() and text.isprintable():
+            return Secret(text.encode("ascii"))
+        raise CliError("an EAP-PSK secret is 16 ASCII characters or 32 hex digits")
+    if method == "gpsk":
+        if len(text) >= 32 and len(text) % 2 == 0 and set(text) <= _HEX:
+            return Secret(bytes.fromhex(text))
+        if len(text) >= 16 and text.isascii() and text.isprintable():
+            return Secret(text.encode("ascii"))
+        raise CliError("an EAP-GPSK secret is at least 16 ASCII characters or 32 hex digits")
+    if method == "md5":
+        if not text:
+            raise CliError("the EAP-MD5 password must not be empty")
+        return Secret(text.encode("utf-8"))
+    raise CliError(f"method {method} takes no secret")
+
+
+def _suite(name: str) -> tuple[int, int]:
+    """(PRF, Integrity) algorithm numbers: IKEv2 transform IDs (RFC 5191 s8.3, s8.6)."""
+    # PRF_HMAC_SHA1 / AUTH_HMAC_SHA1_160; PRF_HMAC_SHA2_256 / AUTH_HMAC_SHA2_256_128 (RFC 4868).
+    return (2, 7) if name == "sha1" else (5, 12)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TlsFiles:
+    """PEM files for EAP-TLS."""
+
+    cert: Path | None = None
+    key: Path | None = None
+    ca: Path | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class PacOptions:
+    """Everything ``pana-mpa pac`` needs, validated."""
+
+    paa: Address
+    identity: bytes
+    secret: Secret | None
+    method: str = "psk"
+    prf: int = 5
+    integrity: int = 12
+    once: bool = False
+    timeout: float = 10.0
+    bind: Address | None = None
+    tls: TlsFiles = field(default_factory=TlsFiles)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PaaOptions:
+    """Everything ``pana-mpa paa`` needs, validated."""
+
+    listen: Address
+    users: dict[bytes, Secret]
+    method: str = "psk"
+    prf: int = 5
+    integrity: int = 12
+    lifetime: int = 3600
+    radius: Address | None = None
+    radius_secret: Secret | None = None
+    tls: TlsFiles = field(default_factory=TlsFiles)
+
+
+PacFactory = Callable[[PacOptions, Callable[[int], bytes]], PacNode[Any]]
+"""Builds the PaC session (a PacSession with its EapPeer) from the options and an rng."""
+PaaFactory = Callable[
+    [PaaOptions, Callable[[int], bytes]], tuple[SansIo[Any], Callable[[int], AaaBackend] | None]
+]
+"""Builds the PAA server and, for RADIUS pass-through, the per-session AAA back-end factory."""
+
+
+def _common_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--method", choices=METHODS, default="psk", help="EAP method (default psk)")
+    p.add_argument(
+        "--suite",
+        choices=SUITES,
+        default="sha256",
+        help="PRF and integrity algorithms: HMAC-SHA1 or HMAC-SHA-256 (default sha256)",
+    )
+    p.add_argument("--cert", type=Path, help="EAP-TLS: own certificate (PEM)")
+    p.add_argument("--key", type=Path, help="EAP-TLS: own private key (PEM)")
+    p.add_argument("--ca", type=Path, help="EAP-TLS: CA certificate(s) to verify the peer (PEM)")
+    p.add_argument(
+        "--trace",
+        type=Path,
+        metavar="FILE",
+        help="write protocol events as JSON lines (codes and lengths, never keys)",
+    )
+    p.add_argument(
+        "-v", "--verbose", action="count", default=argparse.SUPPRESS, help="more logging"
+    )
+
+
+def add_pac_arguments(p: argparse.ArgumentParser) -> None:
+    """The PaC's options (shared by ``pana-mpa pac`` and ``examples/pac.py``)."""
+    p.add_argument("--paa", required=True, metavar="HOST:PORT", help="the PAA (default port 716)")
+    p.add_argument("--identity", required=True, help="EAP identity (NAI)")
+    p.add_argument("--secret", help="PSK (16 ASCII characters or 32 hex digits) or password")
+    p.add_argument(
+        "--once",
+        action="store_true",
+        help="authenticate, ping, terminate; exit 0 on success, 1 with a message otherwise",
+    )
+    p.add_argument(
+        "--timeout", type=float, default=10.0, help="seconds to wait for each step (default 10)"
+    )
+    p.add_argument("--bind", metavar="HOST:PORT", help="local address (default any, port any)")
+    _common_arguments(p)
+
+
+def add_paa_arguments(p: argparse.ArgumentParser) -> None:
+    """The PAA's options (shared by ``pana-mpa paa`` and ``examples/paa.py``)."""
+    p.add_argument(
+        "--listen", required=True, metavar="HOST:PORT", help="address to serve (port 716 default)"
+    )
+    p.add_argument(
+        "--user",
+        action="append",
+        default=[],
+        metavar="IDENTITY:SECRET",
+        help="an allowed identity and its secret (repeatable)",
+    )
+    p.add_argument("--radius", metavar="HOST:PORT", help="RADIUS server for EAP pass-through")
+    p.add_argument("--radius-secret", help="RADIUS shared secret")
+    p.add_argument(
+        "--lifetime", type=int, default=3600, help="Session-Lifetime in seconds (default 3600)"
+    )
+    _common_arguments(p)
+
+
+def add_parser(sub: Any) -> None:
+    """Register the pac and paa subcommands."""
+    pac: argparse.ArgumentParser = sub.add_parser("pac", help="run a PANA client over UDP")
+    add_pac_arguments(pac)
+    pac.set_defaults(func=run_pac)
+    paa: argparse.ArgumentParser = sub.add_parser("paa", help="run a PANA agent over UDP")
+    add_paa_arguments(paa)
+    paa.set_defaults(func=run_paa)
+
+
+def _address(text: str, what: str) -> Address:
+    try:
+        return parse_address(text, default_port=PANA_PORT)
+    except ValueError as exc:
+        raise CliError(f"{what}: {exc}") from None
+
+
+def _resolve(text: str, what: str) -> Address:
+    """HOST:PORT with HOST a literal or a name (resolved once, before any I/O loop runs)."""
+    with contextlib.suppress(CliError):
+        return _address(text, what)
+    host, _, port_text = text.rpartition(":")
+    if not host:
+        host, port_text = port_text, str(PANA_PORT)
+    if not port_text.isdigit() or int(port_text) > 65535:
+        raise CliError(f"{what}: bad port in {text!r}")
+    try:
+        infos = socket.getaddrinfo(host, int(port_text), type=socket.SOCK_DGRAM)
+    except OSError as exc:
+        raise CliError(f"{what}: cannot resolve {host!r}: {exc.strerror or exc}") from None
+    sockaddr = infos[0][4]
+    return (str(sockaddr[0]), int(sockaddr[1]))
+
+
+def _tls_files(args: argparse.Namespace, *, need_key: bool) -> TlsFiles:
+    files = TlsFiles(cert=args.cert, key=args.key, ca=args.ca)
+    if args.method != "tls":
+        if files.cert or files.key or files.ca:
+            raise CliError("--cert, --key and --ca are for --method tls")
+        return files
+    if need_key and (files.cert is None or files.key is None):
+        raise CliError("--method tls needs --cert and --key")
+    for path in (files.cert, files.key, files.ca):
+        if path is not None and not path.is_file():
+            raise CliError(f"no such file: {path}")
+    return files
+
+
+def pac_options(args: argparse.Namespace) -> PacOptions:
+    """Validate the PaC's arguments."""
+    prf, integrity = _suite(args.suite)
+    if args.method == "tls":
+        if args.secret:
+            raise CliError("--method tls uses --cert/--key/--ca, not --secret")
+        secret = None
+    else:
+        if args.secret is None:
+            raise CliError(f"--method {args.method} needs --secret")
+        secret = parse_secret(args.method, args.secret)
+    if not args.identity:
+        raise CliError("--identity must not be empty")
+    if not args.timeout > 0:
+        raise CliError("--timeout must be positive")
+    return PacOptions(
+        paa=_resolve(args.paa, "--paa"),
+        identity=args.identity.encode("utf-8"),
+        secret=secret,
+        method=args.method,
+        prf=prf,
+        integrity=integrity,
+        once=bool(args.once),
+        timeout=float(args.timeout),
+        bind=_address(args.bind, "--bind") if args.bind else None,
+        tls=_tls_files(args, need_key=False),
+    )
+
+
+def paa_options(args: argparse.Namespace) -> PaaOptions:
+    """Validate the PAA's arguments."""
+    prf, integrity = _suite(args.suite)
+    users: dict[bytes, Secret] = {}
+    for item in args.user:
+        identity, sep, secret_text = item.partition(":")
+        if not sep or not identity:
+            raise CliError(f"--user {identity or '...'}: expected IDENTITY:SECRET")
+        if args.method == "tls":
+            raise CliError("--method tls authenticates by certificate; --user takes no effect")
+        try:
+            users[identity.encode("utf-8")] = parse_secret(args.method, secret_text)
+        except CliError as exc:
+            raise CliError(f"--user {identity}: {exc}") from None
+    radius = _resolve(args.radius, "--radius") if args.radius else None
+    if (radius is None) != (args.radius_secret is None):
+        raise CliError("--radius and --radius-secret go together")
+    if radius is None and not users and args.method != "tls":
+        raise CliError("give at least one --user IDENTITY:SECRET (or --radius)")
+    if args.lifetime <= 0:
+        raise CliError("--lifetime must be positive")
+    return PaaOptions(
+        listen=_address(args.listen, "--listen"),
+        users=users,
+        method=args.method,
+        prf=prf,
+        integrity=integrity,
+        lifetime=int(args.lifetime),
+        radius=radius,
+        radius_secret=Secret(args.radius_secret.encode()) if args.radius_secret else None,
+        tls=_tls_files(args, need_key=radius is None),
+    )
+
+
+@contextlib.contextmanager
+def _trace_file(path: Path | None, role: str) -> Iterator[FlowTrace | None]:
+    if path is None:
+        yield None
+        return
+    try:
+        stream: IO[str] = path.open("w", encoding="utf-8")
+    except OSError as exc:
+        raise CliError(f"--trace: cannot write {path}: {exc.strerror or exc}") from None
+    with stream:
+        yield FlowTrace(stream, role=role)
+
+
+def _say(stream: IO[str], text: str) -> None:
+    stream.write(text + "\n")
+    stream.flush()
+
+
+def _fields(event: object) -> str:
+    """``key=value`` pairs of an event for the user: lengths instead of keys and identities."""
+    shown = describe_event(event)
+    shown.pop("event", None)
+    parts = []
+    for key, value in shown.items():
+        if key == "session_id" and isinstance(value, int):
+            parts.append(f"session 0x{value:08x}")
+        elif not isinstance(value, dict):
+            parts.append(f"{key.replace('_', ' ')} {value}")
+    return ", ".join(parts)
+
+
+def _failure_text(exc: ClientError) -> str:
+    event = exc.event
+    if event is None:
+        return str(exc)
+    name = type(event).__name__
+    if name == "AuthenticationFailed":
+        code = getattr(event, "result_code", None)
+        code_name = getattr(code, "name", code)
+        if code_name is None:
+            return "authentication failed: no answer from the PAA"
+        return f"authentication failed: rejected by the PAA (Result-Code {code_name})"
+    if name == "SessionTerminated":
+        cause = getattr(event, "cause", None)
+        if cause is None:
+            return "session ended: no answer from the PAA"
+        return f"session terminated (cause {getattr(cause, 'name', cause)})"
+    return str(exc)
+
+
+async def pac_main(
+    opts: PacOptions,
+    *,
+    factory: PacFactory,
+    out: IO[str],
+    trace: FlowTrace | None = None,
+    rng: Callable[[int], bytes] = os.urandom,
+) -> int:
+    """Run one PaC; with ``once``: authenticate, ping, terminate and return 0 on success."""
+    session = factory(opts, rng)
+    bind = opts.bind or ("::" if ":" in opts.paa[0] else "0.0.0.0", 0)  # noqa: S104 - client port
+    try:
+        transport = await UdpTransport.bind(*bind)
+    except OSError as exc:
+        raise CliError(f"cannot bind {format_address(bind)}: {exc.strerror or exc}") from None
+    paa = format_address(opts.paa)
+    async with PacClient(session, transport, trace=trace) as client:
+        try:
+            step = "authentication"
+            auth = await client.authenticate(timeout=opts.timeout)
+            _say(out, f"authenticated: {_fields(auth)}")
+            if not opts.once:
+                step = "session"
+                async for event in client.events():
+                    if event is not auth:
+                        _say(out, f"{type(event).__name__}: {_fields(event)}")
+                return 0
+            step = "ping"
+            pong = await client.ping(timeout=opts.timeout)
+            _say(out, f"ping answered: {_fields(pong)}")
+            step = "termination"
+            bye = await client.terminate(timeout=opts.timeout)
+            _say(out, f"terminated: {_fields(bye)}")
+            return 0
+        except TimeoutError:
+            raise CliError(f"{step}: no answer from PAA {paa} within {opts.timeout:g} s") from None
+        except ClientError as exc:
+            raise CliError(_failure_text(exc)) from None
+        except asyncio.CancelledError:
+            if not session.closed and step != "authentication":
+                with contextlib.suppress(ClientError, TimeoutError):
+                    await client.terminate(timeout=min(opts.timeout, 3.0))
+            raise
+
+
+async def paa_main(
+    opts: PaaOptions,
+    *,
+    factory: PaaFactory,
+    out: IO[str],
+    trace: FlowTrace | None = None,
+    rng: Callable[[int], bytes] = os.urandom,
+    ready: Callable[[Address], None] | None = None,
+) -> int:
+    """Serve PaCs on ``opts.listen`` until cancelled, printing one line per session event."""
+    server, aaa = factory(opts, rng)
+    try:
+        transport = await UdpTransport.bind(*opts.listen)
+    except OSError as exc:
+        raise CliError(
+            f"cannot listen on {format_address(opts.listen)}: {exc.strerror or exc}"
+        ) from None
+    _say(out, f"listening on {format_address(transport.local_address)}")
+    if ready is not None:
+        ready(transport.local_address)
+    events: asyncio.Queue[Any] = asyncio.Queue()
+    task = asyncio.create_task(serve_paa(server, transport, events=events, aaa=aaa, trace=trace))
+    try:
+        while not task.done():
+            getter = asyncio.ensure_future(events.get())
+            done, _ = await asyncio.wait({task, getter}, return_when=asyncio.FIRST_COMPLETED)
+            if getter in done:
+                event = getter.result()
+                _say(out, f"{type(event).__name__}: {_fields(event)}")
+            else:
+                getter.cancel()
+        await task
+        return 0
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        transport.close()
+
+
+def _run(main: Callable[[], Any], prog: str) -> int:
+    try:
+        rc: int = asyncio.run(main())
+    except CliError as exc:
+        sys.stderr.write(f"{prog}: {exc}\n")
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return rc
+
+
+def run_pac(args: argparse.Namespace, *, factory: PacFactory | None = None) -> int:
+    """``pana-mpa pac``: exit status 0 on success, 1 with a one-line message otherwise."""
+    prog = "pana-mpa pac"
+    try:
+        opts = pac_options(args)
+    except CliError as exc:
+        sys.stderr.write(f"{prog}: {exc}\n")
+        return 2
+    make = factory or _default_pac_factory()
+
+    async def main() -> int:
+        with _trace_file(args.trace, "pac") as trace:
+            return await pac_main(opts, factory=make, out=sys.stdout, trace=trace)
+
+    return _run(main, prog)
+
+
+def run_paa(args: argparse.Namespace, *, factory: PaaFactory | None = None) -> int:
+    """``pana-mpa paa``: serve until interrupted."""
+    prog = "pana-mpa paa"
+    try:
+        opts = paa_options(args)
+    except CliError as exc:
+        sys.stderr.write(f"{prog}: {exc}\n")
+        return 2
+    make = factory or _default_paa_factory()
+
+    async def main() -> int:
+        with _trace_file(args.trace, "paa") as trace:
+            return await paa_main(opts, factory=make, out=sys.stdout, trace=trace)
+
+    return _run(main, prog)
+
+
+def _default_pac_factory() -> PacFactory:
+    def build(opts: PacOptions, rng: Callable[[int], bytes]) -> PacNode[Any]:
+        raise CliError("the PANA client session is not available in this build yet")
+
+    return build
+
+
+def _default_paa_factory() -> PaaFactory:
+    def build(
+        opts: PaaOptions, rng: Callable[[int], bytes]
+    ) -> tuple[SansIo[Any], Callable[[int], AaaBackend] | None]:
+        raise CliError("the PANA agent is not available in this build yet")
+
+    return build
+
+
+def build_parser(role: str, prog: str | None = None) -> argparse.ArgumentParser:
+    """A standalone parser for one role (the examples use it)."""
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__)
+    (add_pac_arguments if role == "pac" else add_paa_arguments)(parser)
+    return parser

@@ -1,0 +1,230 @@
+"""Linux tunnel driver: userspace IP-in-IP (RFC 2003) over TUN and protocol-4 raw sockets.
+
+The kernels we run on have no ipip module (../shared/ENVIRONMENT.md), so encapsulation happens
+here: a TUN device per tunnel carries the inner packets, one raw IPPROTO_IPIP socket per tunnel
+sends and receives the outer ones. Devices, addresses and routes are configured with pyroute2
+(the ``linux`` extra). Needs root (CAP_NET_ADMIN, CAP_NET_RAW).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import fcntl
+import logging
+import os
+import socket
+import struct
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from .tunnel import IPPROTO_IPIP, TunnelError, TunnelSpec, decapsulate, ipv4_dst
+
+__all__ = ["LinuxIpipDriver", "TunnelStats", "in_netns"]
+
+logger = logging.getLogger(__name__)
+
+TUNSETIFF = 0x400454CA
+IFF_TUN = 0x0001
+IFF_NO_PI = 0x1000
+
+ForwardHook = Callable[[TunnelSpec, bytes], bool]
+"""Called with each inner packet leaving through a tunnel; False means the hook kept it."""
+
+
+@contextlib.contextmanager
+def in_netns(name: str | None) -> Iterator[None]:
+    """Create sockets and devices inside network namespace ``name`` (this thread only)."""
+    if name is None:
+        yield
+        return
+    from pyroute2 import netns
+
+    netns.pushns(name)
+    try:
+        yield
+    finally:
+        netns.popns()
+
+
+@dataclass
+class TunnelStats:
+    """Packet counters of one tunnel."""
+
+    encapsulated: int = 0
+    decapsulated: int = 0
+    held: int = 0
+    dropped: int = 0
+
+
+@dataclass
+class _Tunnel:
+    spec: TunnelSpec
+    tun_fd: int
+    raw: socket.socket
+    stats: TunnelStats
+
+
+class LinuxIpipDriver:
+    """TunnelDriver for Linux: real IP-in-IP packets on the wire, userspace encapsulation."""
+
+    def __init__(
+        self,
+        *,
+        netns: str | None = None,
+        mtu: int = 1480,
+        forward_hook: ForwardHook | None = None,
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        self._netns = netns
+        self._mtu = mtu
+        self._hook = forward_hook
+        self._loop = loop
+        self._tunnels: dict[str, _Tunnel] = {}
+        self._inject: socket.socket | None = None
+
+    def _ipr(self) -> Any:
+        from pyroute2 import IPRoute, NetNS
+
+        return NetNS(self._netns) if self._netns else IPRoute()
+
+    def _get_loop(self) -> asyncio.AbstractEventLoop:
+        return self._loop or asyncio.get_running_loop()
+
+    def establish(self, spec: TunnelSpec) -> None:
+        """Create the TUN device, address, routes and the raw socket; start forwarding."""
+        old = self._tunnels.get(spec.name)
+        if old is not None:
+            if old.spec == spec:
+                return
+            raise TunnelError(f"tunnel {spec.name} exists with other addresses")
+        if len(spec.name) > 15:
+            raise TunnelError(f"device name {spec.name!r} longer than 15 characters")
+        loop = self._get_loop()
+        with in_netns(self._netns):
+            fd = os.open("/dev/net/tun", os.O_RDWR | os.O_NONBLOCK)
+            try:
+                ifr = struct.pack("16sH", spec.name.encode(), IFF_TUN | IFF_NO_PI)
+                fcntl.ioctl(fd, TUNSETIFF, ifr)
+                raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, IPPROTO_IPIP)
+            except OSError as exc:
+                os.close(fd)
+                raise TunnelError(f"cannot create tunnel {spec.name}: {exc}") from exc
+        try:
+            raw.bind((str(spec.local), 0))  # outer source = our end; receive only for it
+            raw.setblocking(False)
+            self._configure(spec)
+        except Exception as exc:
+            raw.close()
+            os.close(fd)
+            raise TunnelError(f"cannot configure tunnel {spec.name}: {exc}") from exc
+        t = _Tunnel(spec, fd, raw, TunnelStats())
+        self._tunnels[spec.name] = t
+        loop.add_reader(fd, self._from_tun, t)
+        loop.add_reader(raw.fileno(), self._from_wire, t)
+        logger.info(
+            "tunnel %s up: %s -> %s inner %s", spec.name, spec.local, spec.remote, spec.inner
+        )
+
+    def _configure(self, spec: TunnelSpec) -> None:
+        # pyroute2 0.9's synchronous API runs its own event loop: keep it off ours.
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+            pool.submit(self._configure_sync, spec).result()
+
+    def _configure_sync(self, spec: TunnelSpec) -> None:
+        with self._ipr() as ipr:
+            idx = ipr.link_lookup(ifname=spec.name)[0]
+            ipr.link("set", index=idx, mtu=self._mtu, state="up")
+            if spec.inner_on_device:
+                ipr.addr("add", index=idx, address=str(spec.inner), prefixlen=32)
+            for net in spec.routes:
+                kw: dict[str, Any] = {"dst": str(net), "oif": idx}
+                if spec.inner_on_device:
+                    kw["prefsrc"] = str(spec.inner)
+                ipr.route("add", **kw)
+
+    def delete(self, name: str) -> None:
+        """Stop forwarding and remove the device (its routes and address go with it)."""
+        t = self._tunnels.pop(name, None)
+        if t is None:
+            return
+        loop = self._get_loop()
+        loop.remove_reader(t.tun_fd)
+        loop.remove_reader(t.raw.fileno())
+        t.raw.close()
+        os.close(t.tun_fd)  # a non-persistent TUN device disappears with its last fd
+        logger.info("tunnel %s deleted (%s)", name, t.stats)
+
+    def active(self) -> dict[str, TunnelSpec]:
+        """Tunnels currently up."""
+        return {n: t.spec for n, t in self._tunnels.items()}
+
+    def stats(self, name: str) -> TunnelStats:
+        """Counters of one tunnel."""
+        return self._tunnels[name].stats
+
+    def send_inner(self, name: str, inner: bytes) -> None:
+        """Encapsulate and send one inner packet through the tunnel now."""
+        t = self._tunnels[name]
+        try:
+            t.raw.sendto(inner, (str(t.spec.remote), 0))  # the kernel adds the outer header
+            t.stats.encapsulated += 1
+        except OSError as exc:
+            t.stats.dropped += 1
+            logger.debug("tunnel %s send failed: %s", name, exc)
+
+    def inject(self, packet: bytes) -> None:
+        """Send a complete IPv4 packet through the kernel's routing (flushing a buffer)."""
+        if self._inject is None:
+            with in_netns(self._netns):
+                s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+            s.setblocking(False)
+            self._inject = s
+        try:
+            self._inject.sendto(packet, (str(ipv4_dst(packet)), 0))
+        except OSError as exc:
+            logger.debug("inject failed: %s", exc)
+
+    def _from_tun(self, t: _Tunnel) -> None:
+        try:
+            inner = os.read(t.tun_fd, 65535)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            logger.debug("tunnel %s read failed: %s", t.spec.name, exc)
+            return
+        if not inner or inner[0] >> 4 != 4:
+            return  # the TUN also delivers IPv6 router solicitations: not ours to carry
+        if self._hook is not None and not self._hook(t.spec, inner):
+            t.stats.held += 1
+            return
+        self.send_inner(t.spec.name, inner)
+
+    def _from_wire(self, t: _Tunnel) -> None:
+        try:
+            packet = t.raw.recv(65535)
+        except BlockingIOError:
+            return
+        try:
+            src, _dst, inner = decapsulate(packet)
+        except TunnelError as exc:
+            logger.debug("tunnel %s: dropping %s", t.spec.name, exc)
+            return
+        if src != t.spec.remote:
+            return  # another tunnel's, or spoofed
+        try:
+            os.write(t.tun_fd, inner)
+            t.stats.decapsulated += 1
+        except OSError as exc:
+            t.stats.dropped += 1
+            logger.debug("tunnel %s write failed: %s", t.spec.name, exc)
+
+    def close(self) -> None:
+        """Delete every tunnel."""
+        for name in list(self._tunnels):
+            self.delete(name)
+        if self._inject is not None:
+            self._inject.close()
+            self._inject = None

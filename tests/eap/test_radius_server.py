@@ -1,0 +1,134 @@
+"""The RADIUS front's sans-IO core (RFC 3579): conversations, State, retransmissions, drops."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+
+from eap._radius_codec import (
+    Attr,
+    RadiusCode,
+    join_eap,
+    sign_request,
+    sign_response,
+    split_eap,
+    verify_response,
+)
+from eap.keys import Secret
+from eap.radius_server import EapBackend, RadiusServerCore
+from tests.eap._radius_helpers import InlineMd5Server, Out, identity_response
+
+SECRET = b"s3cret-for-tests"
+PASSWORD = b"md5password"
+
+
+def _rng(seed: int) -> Callable[[int], bytes]:
+    return random.Random(seed).randbytes  # noqa: S311 - deterministic test randomness
+
+
+# --- the front's sans-IO core -------------------------------------------------------------
+
+CLIENT = ("127.0.0.1", 40000)
+
+
+def _core(backend: Callable[[], EapBackend] | None = None) -> RadiusServerCore:
+    return RadiusServerCore(
+        clients={CLIENT[0]: Secret(SECRET)},
+        backend=backend or (lambda: InlineMd5Server(PASSWORD)),
+        rng=_rng(20),
+        idle_timeout=30.0,
+    )
+
+
+def _request(
+    ident: int, eap: bytes | None, state: bytes | None = None, secret: bytes = SECRET
+) -> tuple[bytes, bytes]:
+    auth = bytes([ident]) * 16
+    attrs: list[tuple[int, bytes]] = [] if state is None else [(Attr.STATE, state)]
+    if eap is not None:
+        attrs += split_eap(eap)
+    return sign_request(RadiusCode.ACCESS_REQUEST, ident, auth, attrs, secret), auth
+
+
+def test_core_retransmitted_request_gets_the_cached_reply() -> None:
+    calls: list[InlineMd5Server] = []
+
+    def backend() -> EapBackend:
+        calls.append(InlineMd5Server(PASSWORD))
+        return calls[-1]
+
+    core = _core(backend)
+    data, _ = _request(1, identity_response(b"u"))
+    first = core.receive(data, CLIENT, 0.0)
+    assert first is not None
+    assert core.receive(data, CLIENT, 1.0) == first
+    assert len(calls) == 1
+    assert core.conversations == 1
+
+
+def test_core_drops_unknown_clients_bad_secrets_and_non_requests() -> None:
+    core = _core()
+    data, auth = _request(1, identity_response(b"u"))
+    assert core.receive(data, ("127.0.0.2", 1), 0.0) is None
+    bad, _ = _request(2, identity_response(b"u"), secret=b"wrong")
+    assert core.receive(bad, CLIENT, 0.0) is None
+    accept = sign_response(RadiusCode.ACCESS_ACCEPT, 3, auth, [], SECRET)
+    assert core.receive(accept, CLIENT, 0.0) is None
+    assert core.receive(b"\x01\x02", CLIENT, 0.0) is None
+    assert core.conversations == 0
+
+
+def test_core_rejects_missing_eap_and_unknown_state() -> None:
+    core = _core()
+    for ident, data_auth in (
+        (1, _request(1, None)),
+        (2, _request(2, b"\x02\x00\x00\x05\x01", b"?")),
+    ):
+        data, auth = data_auth
+        reply = core.receive(data, CLIENT, 0.0)
+        assert reply is not None
+        assert verify_response(reply, auth, SECRET).code == RadiusCode.ACCESS_REJECT, ident
+
+
+def test_core_eap_start_and_ignored_response() -> None:
+    backend = InlineMd5Server(PASSWORD)
+    core = _core(lambda: backend)
+    data, auth = _request(1, b"")
+    reply = verify_response(core.receive(data, CLIENT, 0.0) or b"", auth, SECRET)
+    assert reply.code == RadiusCode.ACCESS_CHALLENGE
+    identity_req = join_eap(reply)
+    assert identity_req == backend.requests[0]
+    state = reply.get(Attr.STATE)
+    # A Response with a wrong Identifier: the backend discards it, the front repeats its
+    # Request with Error-Cause 202 (RFC 3579 s2.6.2).
+    bogus = identity_response(b"u", identifier=(backend.requests[0][1] + 9) & 0xFF)
+    data, auth = _request(2, bogus, state)
+    again = verify_response(core.receive(data, CLIENT, 1.0) or b"", auth, SECRET)
+    assert again.code == RadiusCode.ACCESS_CHALLENGE
+    assert join_eap(again) == identity_req
+    assert again.get(Attr.ERROR_CAUSE) == (202).to_bytes(4, "big")
+    assert again.get(Attr.STATE) not in (None, state)
+    # The old State is spent: replaying it is rejected.
+    data, auth = _request(3, identity_response(b"u", identifier=identity_req[1]), state)
+    assert verify_response(core.receive(data, CLIENT, 2.0) or b"", auth, SECRET).code == 3
+
+
+def test_core_first_discard_is_rejected_and_idle_conversations_expire() -> None:
+    core = _core(lambda: _Discarding())
+    data, auth = _request(1, identity_response(b"u"))
+    assert verify_response(core.receive(data, CLIENT, 0.0) or b"", auth, SECRET).code == 3
+    core = _core()
+    data, _ = _request(1, identity_response(b"u"))
+    core.receive(data, CLIENT, 0.0)
+    assert core.conversations == 1
+    data, _ = _request(2, identity_response(b"v"))
+    core.receive(data, CLIENT, 100.0)
+    assert core.conversations == 1  # the first one expired after 30 s idle
+
+
+class _Discarding:
+    def start(self) -> Out:
+        return Out(None, None)
+
+    def receive(self, packet: bytes) -> Out:
+        return Out(None, None)

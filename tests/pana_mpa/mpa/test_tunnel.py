@@ -1,0 +1,208 @@
+"""IP-in-IP framing, the in-memory driver, and real IP-in-IP packets between namespaces."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import json
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pana_mpa.mpa.linux_tunnel import LinuxIpipDriver, in_netns
+from pana_mpa.mpa.tunnel import (
+    InMemoryTunnelDriver,
+    TunnelError,
+    TunnelSpec,
+    decapsulate,
+    encapsulate,
+    ipv4_checksum,
+)
+from tests.netns import Lab, lab
+from tests.realcomponents import need_binary
+
+A = ipaddress.IPv4Address
+N = ipaddress.IPv4Network
+NCOA = A("10.97.2.100")
+
+# A 28-octet IPv4/UDP packet 10.97.2.100:5000 -> 10.96.0.2:9999 with payload "hi" (checksum 0)
+INNER = bytes.fromhex("4500001e00000000401100000a6102640a60000213881388000a0000") + b"hi"
+
+
+def test_encapsulation_layout_and_round_trip() -> None:
+    inner = bytearray(INNER)
+    inner[2:4] = len(inner).to_bytes(2, "big")
+    inner[10:12] = ipv4_checksum(bytes(inner[:20])).to_bytes(2, "big")
+    pkt = encapsulate(bytes(inner), A("10.98.0.1"), A("10.98.0.2"), ident=7)
+    assert pkt[9] == 4 and pkt[0] == 0x45
+    assert int.from_bytes(pkt[2:4], "big") == 20 + len(inner)
+    assert ipv4_checksum(pkt[:20]) == 0  # a valid header sums to zero
+    assert decapsulate(pkt) == (A("10.98.0.1"), A("10.98.0.2"), bytes(inner))
+
+
+@pytest.mark.parametrize(
+    "packet",
+    [
+        b"",
+        b"\x60" + bytes(39),
+        bytes.fromhex("45000028000000004011") + bytes(30),
+        bytes.fromhex("45000014000000004004") + bytes(10),
+    ],
+)
+def test_decapsulate_rejects(packet: bytes) -> None:
+    with pytest.raises(TunnelError):
+        decapsulate(packet)
+
+
+@given(st.binary(max_size=80))
+def test_decapsulate_random_bytes_only_tunnel_error(data: bytes) -> None:
+    with contextlib.suppress(TunnelError):
+        decapsulate(data)
+
+
+def test_in_memory_driver() -> None:
+    seen: list[tuple[str, bool]] = []
+    d = InMemoryTunnelDriver(on_change=lambda n, s: seen.append((n, s is not None)))
+    spec = TunnelSpec("mpa0", A("10.98.0.1"), A("10.98.0.2"), NCOA)
+    d.establish(spec)
+    d.establish(spec)  # idempotent
+    with pytest.raises(TunnelError):
+        d.establish(TunnelSpec("mpa0", A("10.98.0.1"), A("10.98.0.3"), NCOA))
+    assert decapsulate(d.send("mpa0", INNER))[2] == INNER
+    d.delete("mpa0")
+    d.delete("mpa0")
+    assert d.history == [("establish", "mpa0"), ("delete", "mpa0")]
+    assert seen == [("mpa0", True), ("mpa0", False)]
+    with pytest.raises(TunnelError):
+        d.send("mpa0", INNER)
+
+
+def _three_hosts(the_lab: Lab) -> tuple[str, str, str]:
+    mn, ar, cn = the_lab.ns("mn"), the_lab.ns("ar"), the_lab.ns("cn")
+    the_lab.veth(mn, "m0", ar, "a0")
+    the_lab.veth(ar, "a1", cn, "c0")
+    the_lab.ip(mn, "addr", "add", "10.98.0.1/24", "dev", "m0")
+    the_lab.ip(ar, "addr", "add", "10.98.0.2/24", "dev", "a0")
+    the_lab.ip(ar, "addr", "add", "10.96.0.1/24", "dev", "a1")
+    the_lab.ip(cn, "addr", "add", "10.96.0.2/24", "dev", "c0")
+    the_lab.ip(cn, "route", "add", "10.97.2.0/24", "via", "10.96.0.1")
+    the_lab.exec(ar, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+    return mn, ar, cn
+
+
+async def _echo_rounds(mn: str, cn: str, rounds: int) -> int:
+    with in_netns(cn):
+        server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    with in_netns(mn):
+        client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    server.bind(("10.96.0.2", 9999))
+    client.bind((str(NCOA), 5000))
+    for s in (server, client):
+        s.setblocking(False)
+    loop = asyncio.get_running_loop()
+    got = 0
+    try:
+        for i in range(rounds):
+            await loop.sock_sendto(client, b"ping %d" % i, ("10.96.0.2", 9999))
+            data, addr = await asyncio.wait_for(loop.sock_recvfrom(server, 2048), 2)
+            assert addr == (str(NCOA), 5000)  # the CN sees the MN's next address
+            await loop.sock_sendto(server, data.replace(b"ping", b"pong"), addr)
+            reply, _ = await asyncio.wait_for(loop.sock_recvfrom(client, 2048), 2)
+            got += reply == b"pong %d" % i
+    finally:
+        server.close()
+        client.close()
+    return got
+
+
+@pytest.mark.netns
+def test_real_ipip_between_namespaces(tmp_path: Path) -> None:
+    tshark = need_binary("tshark")
+    with lab() as the_lab:
+        mn, ar, cn = _three_hosts(the_lab)
+        pcap = tmp_path / "ipip.pcap"
+        cap = the_lab.spawn(
+            ar,
+            tshark,
+            "-q",
+            "-i",
+            "a0",
+            "-f",
+            "ip proto 4",
+            "-w",
+            str(pcap),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        for _ in range(200):  # wait until tshark captures
+            if pcap.exists():
+                break
+            time.sleep(0.025)
+        time.sleep(0.3)
+
+        async def run() -> tuple[int, int, int]:
+            mn_drv = LinuxIpipDriver(netns=mn)
+            ar_drv = LinuxIpipDriver(netns=ar)
+            mn_drv.establish(
+                TunnelSpec(
+                    "mpa0",
+                    A("10.98.0.1"),
+                    A("10.98.0.2"),
+                    NCOA,
+                    routes=(N("10.96.0.2/32"),),
+                    inner_on_device=True,
+                )
+            )
+            ar_drv.establish(
+                TunnelSpec(
+                    "mpa0", A("10.98.0.2"), A("10.98.0.1"), NCOA, routes=(N("10.97.2.100/32"),)
+                )
+            )
+            try:
+                got = await _echo_rounds(mn, cn, 20)
+                return got, mn_drv.stats("mpa0").encapsulated, ar_drv.stats("mpa0").encapsulated
+            finally:
+                mn_drv.close()
+                ar_drv.close()
+
+        got, mn_enc, ar_enc = asyncio.run(run())
+        assert got == 20
+        assert mn_enc >= 20 and ar_enc >= 20
+        # the devices went away with the tunnels
+        assert "mpa0" not in the_lab.ip(mn, "link")
+        time.sleep(0.3)
+        cap.terminate()
+        cap.wait(timeout=10)
+        out = subprocess.run(
+            [
+                tshark,
+                "-r",
+                str(pcap),
+                "-T",
+                "json",
+                "-e",
+                "ip.src",
+                "-e",
+                "ip.proto",
+                "-e",
+                "udp.dstport",
+                "-e",
+                "udp.srcport",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        frames = [f["_source"]["layers"] for f in json.loads(out)]
+        assert len(frames) >= 40
+        for layers in frames:
+            assert layers["ip.proto"][:2] == ["4", "17"]  # IP-in-IP, then UDP
+            assert layers["ip.src"][1] in (str(NCOA), "10.96.0.2")
+        outer_srcs = {layers["ip.src"][0] for layers in frames}
+        assert outer_srcs == {"10.98.0.1", "10.98.0.2"}

@@ -1,0 +1,105 @@
+"""``pana-mpa demo``: the flow runner (with fake nodes) and the command itself."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pana_mpa import _cli_demo
+from pana_mpa.cli import main
+from pana_mpa.loopback import run_virtual
+
+from .aio_fakes import FAKE_MSK, FakePaa, FakePac
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _run_fake(**paa: bool) -> tuple[bool, list[dict[str, Any]]]:
+    records: list[dict[str, Any]] = []
+    ok = run_virtual(
+        lambda: _cli_demo.run_exchange(
+            FakePac(_cli_demo.PAA_ADDRESS), FakePaa(**paa), records.append, seed=3
+        )
+    )
+    return ok, records
+
+
+def test_flow_runner_reports_messages_and_outcomes() -> None:
+    ok, records = _run_fake()
+    assert ok
+    flow = [(r["from"], r["to"], r["type"]) for r in records if "type" in r]
+    assert flow == [
+        ("PaC", "PAA", "PCI"),
+        ("PAA", "PaC", "PAR"),
+        ("PaC", "PAA", "PAN"),
+        ("PaC", "PAA", "PNR"),
+        ("PAA", "PaC", "PNA"),
+        ("PaC", "PAA", "PTR"),
+        ("PAA", "PaC", "PTA"),
+    ]
+    outcomes = [(r["outcome"], r["event"]) for r in records if "outcome" in r]
+    assert outcomes[:3] == [
+        ("authenticated", "Authenticated"),
+        ("ping answered", "PingAnswered"),
+        ("terminated", "SessionTerminated"),
+    ]
+    assert FAKE_MSK.hex() not in json.dumps(records)
+
+
+def test_flow_runner_is_deterministic_and_times_are_virtual() -> None:
+    first, second = _run_fake()[1], _run_fake()[1]
+    assert first == second
+    assert [r["t"] for r in first if "type" in r][:3] == [0.0, 0.005, 0.01]
+
+
+def test_flow_runner_reports_failure() -> None:
+    ok, records = _run_fake(reject=True)
+    assert not ok
+    failed = [r for r in records if r.get("outcome") == "failed"]
+    assert failed == [
+        {"t": 0.01, "outcome": "failed", "reason": "AuthenticationFailed result_code=1"}
+    ]
+
+
+def test_text_lines() -> None:
+    _, records = _run_fake()
+    out = io.StringIO()
+    emit = _cli_demo._writer(out, as_json=False)
+    for r in records:
+        emit(r)
+    lines = out.getvalue().splitlines()
+    assert lines[0].split() == ["0.000000", "PaC", "->", "PAA", "PCI", "seq=0", "sid=0x00000000"]
+    assert lines[1].split()[:5] == ["0.005000", "PAA", "->", "PaC", "PAR[R,S]"]
+    assert any("== authenticated: Authenticated" in line for line in lines)
+    assert "msk={'secret_octets': 32}" in out.getvalue()
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_demo_command_in_process(capsys: pytest.CaptureFixture[str], as_json: bool) -> None:
+    assert main(["demo", *(["--json"] if as_json else [])]) == 0
+    out = capsys.readouterr().out
+    assert out
+    if as_json:
+        assert all(isinstance(json.loads(line), dict) for line in out.splitlines())
+    assert main(["demo", *(["--json"] if as_json else [])]) == 0
+    assert capsys.readouterr().out == out  # deterministic
+
+
+def test_demo_command_as_a_program() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "pana_mpa", "demo"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "PCI" in proc.stdout
+    assert proc.stderr == ""

@@ -1,0 +1,264 @@
+"""``pana-mpa pac|paa``: argument checks, secrets, and the run loops with fake nodes over UDP."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pana_mpa import _cli_peers as cp
+from pana_mpa._flow import FlowTrace
+from pana_mpa.cli import build_parser, main
+
+from .aio_fakes import FAKE_MSK, FakePaa, FakePac
+
+
+def _args(*argv: str) -> argparse.Namespace:
+    return build_parser().parse_args(list(argv))
+
+
+@pytest.mark.parametrize(
+    ("method", "text", "value"),
+    [
+        ("psk", "SecretPassphrase", b"SecretPassphrase"),
+        (
+            "psk",
+            "00112233445566778899aabbccddeeff",
+            bytes.fromhex("00112233445566778899aabbccddeeff"),
+        ),
+        (
+            "psk",
+            "00112233445566778899AABBCCDDEEFF",
+            bytes.fromhex("00112233445566778899aabbccddeeff"),
+        ),
+        ("gpsk", "SecretPassphrase-longer", b"SecretPassphrase-longer"),
+        ("gpsk", "00" * 32, bytes(32)),
+        ("md5", "12345", b"12345"),
+        ("md5", "pässwörd", "pässwörd".encode()),
+    ],
+)
+def test_parse_secret_accepts(method: str, text: str, value: bytes) -> None:
+    assert cp.parse_secret(method, text).reveal() == value
+
+
+@pytest.mark.parametrize(
+    ("method", "text"),
+    [
+        ("psk", "short"),
+        ("psk", "SecretPassphrase!"),  # 17 characters
+        ("psk", "0011223344556677889900aabbccddeeff"),  # 34 hex digits
+        ("psk", "Secret\tPassphras"),  # not printable
+        ("psk", "Sécret-Passphras"),  # not ASCII
+        ("gpsk", "too-short"),
+        ("md5", ""),
+        ("tls", "anything"),
+    ],
+)
+def test_parse_secret_rejects(method: str, text: str) -> None:
+    with pytest.raises(cp.CliError) as info:
+        cp.parse_secret(method, text)
+    assert text not in str(info.value) or not text  # the secret never reaches the message
+
+
+def test_pac_options() -> None:
+    opts = cp.pac_options(
+        _args("pac", "--paa", "[::1]:20716", "--identity", "alice", "--secret", "SecretPassphrase")
+    )
+    assert opts.paa == ("::1", 20716)
+    assert opts.identity == b"alice"
+    assert (opts.prf, opts.integrity) == (5, 12)
+    assert not opts.once
+    sha1 = cp.pac_options(
+        _args(
+            "pac", "--paa", "127.0.0.1", "--identity", "a", "--secret", "x" * 16, "--suite", "sha1"
+        )
+    )
+    assert sha1.paa == ("127.0.0.1", 716)
+    assert (sha1.prf, sha1.integrity) == (2, 7)
+
+
+def test_pac_options_resolves_names() -> None:
+    opts = cp.pac_options(
+        _args("pac", "--paa", "localhost:20716", "--identity", "a", "--secret", "x" * 16)
+    )
+    assert opts.paa[1] == 20716
+    assert opts.paa[0] in ("127.0.0.1", "::1")
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--paa", "127.0.0.1", "--identity", "a"], "needs --secret"),
+        (["--paa", "127.0.0.1:99999", "--identity", "a", "--secret", "x" * 16], "bad port"),
+        (["--paa", "no.such.host.invalid", "--identity", "a", "--secret", "x" * 16], "resolve"),
+        (["--paa", "127.0.0.1", "--identity", "", "--secret", "x" * 16], "empty"),
+        (["--paa", "127.0.0.1", "--identity", "a", "--secret", "x" * 16, "--cert", "c"], "tls"),
+        (["--paa", "127.0.0.1", "--identity", "a", "--method", "tls", "--secret", "s"], "not --"),
+        (["--paa", "127.0.0.1", "--identity", "a", "--secret", "x" * 16, "--timeout", "0"], "pos"),
+    ],
+)
+def test_pac_options_errors(argv: list[str], message: str) -> None:
+    with pytest.raises(cp.CliError, match=message):
+        cp.pac_options(_args("pac", *argv))
+
+
+def test_paa_options() -> None:
+    opts = cp.paa_options(
+        _args(
+            "paa",
+            "--listen",
+            "127.0.0.1:0",
+            "--user",
+            "alice:SecretPassphrase",
+            "--user",
+            "bob:00112233445566778899aabbccddeeff",
+            "--lifetime",
+            "60",
+        )
+    )
+    assert opts.listen == ("127.0.0.1", 0)
+    assert opts.users[b"alice"].reveal() == b"SecretPassphrase"
+    assert len(opts.users[b"bob"]) == 16
+    assert opts.lifetime == 60
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        ([], "at least one --user"),
+        (["--user", "alice"], "IDENTITY:SECRET"),
+        (["--user", ":SecretPassphrase"], "IDENTITY:SECRET"),
+        (["--user", "alice:short"], "--user alice: an EAP-PSK secret"),
+        (["--user", "a:x", "--method", "md5", "--radius", "127.0.0.1:1812"], "go together"),
+        (["--user", "a:x", "--method", "md5", "--lifetime", "0"], "positive"),
+        (["--method", "tls"], "needs --cert and --key"),
+        (["--method", "tls", "--cert", "/nonexistent.pem", "--key", "/x"], "no such file"),
+    ],
+)
+def test_paa_options_errors(argv: list[str], message: str) -> None:
+    with pytest.raises(cp.CliError, match=message):
+        cp.paa_options(_args("paa", "--listen", "127.0.0.1:0", *argv))
+
+
+def test_bad_arguments_exit_2_with_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    rc = main(["pac", "--paa", "127.0.0.1", "--identity", "a", "--secret", "wrong", "--once"])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert err == "pana-mpa pac: an EAP-PSK secret is 16 ASCII characters or 32 hex digits\n"
+
+
+def _pac_factory(**kw: Any) -> cp.PacFactory:
+    return lambda opts, rng: FakePac(opts.paa, **kw)
+
+
+def _paa_factory(**kw: Any) -> cp.PaaFactory:
+    return lambda opts, rng: (FakePaa(**kw), None)
+
+
+async def _with_paa(
+    body: Callable[[tuple[str, int]], Any], *, paa_out: io.StringIO, **paa_kw: Any
+) -> None:
+    ready: asyncio.Future[tuple[str, int]] = asyncio.get_running_loop().create_future()
+    opts = cp.PaaOptions(listen=("127.0.0.1", 0), users={})
+    task = asyncio.create_task(
+        cp.paa_main(opts, factory=_paa_factory(**paa_kw), out=paa_out, ready=ready.set_result)
+    )
+    try:
+        await body(await asyncio.wait_for(ready, 30))
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+
+def _pac_opts(paa: tuple[str, int], **kw: Any) -> cp.PacOptions:
+    return cp.PacOptions(paa=paa, identity=b"alice", secret=None, once=True, **kw)
+
+
+@pytest.mark.udp
+@pytest.mark.asyncio
+async def test_pac_once_against_paa_over_udp() -> None:
+    pac_out, paa_out, trace_buf = io.StringIO(), io.StringIO(), io.StringIO()
+
+    async def body(addr: tuple[str, int]) -> None:
+        rc = await cp.pac_main(
+            _pac_opts(addr),
+            factory=_pac_factory(rto=0.5, retries=20),
+            out=pac_out,
+            trace=FlowTrace(trace_buf, role="pac"),
+        )
+        assert rc == 0
+
+    await _with_paa(body, paa_out=paa_out)
+    lines = pac_out.getvalue().splitlines()
+    assert lines[0].startswith("authenticated: session 0x00001000, key id 1, lifetime 60.0")
+    assert lines[1] == "ping answered: session 0x00001000"
+    assert lines[2].startswith("terminated: session 0x00001000, cause 1")
+    paa_lines = paa_out.getvalue().splitlines()
+    assert paa_lines[0].startswith("listening on 127.0.0.1:")
+    assert paa_lines[1].startswith("Authenticated: session 0x00001000")
+    assert FAKE_MSK.hex() not in trace_buf.getvalue() + pac_out.getvalue() + paa_out.getvalue()
+    kinds = [json.loads(line).get("type") for line in trace_buf.getvalue().splitlines()]
+    assert [k for k in kinds if k] == ["PCI", "PAR", "PAN", "PNR", "PNA", "PTR", "PTA"]
+
+
+@pytest.mark.udp
+@pytest.mark.asyncio
+async def test_pac_once_rejected() -> None:
+    async def body(addr: tuple[str, int]) -> None:
+        with pytest.raises(cp.CliError, match=r"rejected by the PAA \(Result-Code 1\)"):
+            await cp.pac_main(
+                _pac_opts(addr), factory=_pac_factory(rto=0.5, retries=20), out=io.StringIO()
+            )
+
+    await _with_paa(body, paa_out=io.StringIO(), reject=True)
+
+
+@pytest.mark.udp
+@pytest.mark.asyncio
+async def test_pac_once_no_paa() -> None:
+    with pytest.raises(cp.CliError, match=r"^authentication: no answer from PAA 127\.0\.0\.1:9 "):
+        await cp.pac_main(
+            _pac_opts(("127.0.0.1", 9), timeout=0.2),
+            factory=_pac_factory(rto=100.0),
+            out=io.StringIO(),
+        )
+    with pytest.raises(cp.CliError, match=r"^authentication failed: no answer from the PAA$"):
+        await cp.pac_main(
+            _pac_opts(("127.0.0.1", 9), timeout=30),
+            factory=_pac_factory(rto=0.05, retries=2),
+            out=io.StringIO(),
+        )
+
+
+@pytest.mark.udp
+@pytest.mark.asyncio
+async def test_paa_listen_error_is_one_line() -> None:
+    async def body(addr: tuple[str, int]) -> None:
+        opts = cp.PaaOptions(listen=addr, users={})
+        with pytest.raises(cp.CliError, match=r"^cannot listen on 127\.0\.0\.1:"):
+            await cp.paa_main(opts, factory=_paa_factory(), out=io.StringIO())
+
+    await _with_paa(body, paa_out=io.StringIO())
+
+
+def test_trace_file_error_is_one_line(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    args = _args(
+        "pac",
+        "--paa",
+        "127.0.0.1:9",
+        "--identity",
+        "a",
+        "--secret",
+        "x" * 16,
+        "--trace",
+        str(tmp_path / "missing-dir" / "t.jsonl"),
+    )
+    assert cp.run_pac(args, factory=_pac_factory()) == 1
+    assert capsys.readouterr().err.startswith("pana-mpa pac: --trace: cannot write ")
