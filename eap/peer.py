@@ -93,6 +93,17 @@ class EapPeer:
         self._last_response: bytes | None = None
         self.result = None
 
+    def alt_reject(self) -> EapResult:
+        """Lower-layer failure indication (RFC 4137 altReject; RFC 5609 PaC alt_reject()).
+
+        PANA calls it when the final PANA-Auth-Request carries no EAP payload; the
+        conversation fails. Once a result exists it is returned unchanged.
+        """
+        if self.result is None:
+            logger.debug("EAP altReject: failure")
+            self.result = EapResult(False, None, self._selected)
+        return self.result
+
     @property
     def selected_method(self) -> int | None:
         """The EAP method type in use, once the peer accepted one."""
