@@ -420,3 +420,33 @@ def test_verify_without_a_session_reports_no_key(
     assert [json.loads(x)["auth"] for x in captured.out.splitlines()] == [None, "no-key", None]
     assert "ab" * 16 not in captured.out + captured.err
     assert captured.err == "pana-mpa decode: AUTH verdicts: 1 no-key\n"
+
+
+def test_type_names_relay_unknown_types_and_reserved_flags(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    msgs = [
+        PanaMessage(MessageType.PANA_RELAY, 0, 0, 0, (Avp(11, PCI),)),
+        PanaMessage(MessageType.PANA_TERMINATION, R, 5, 1, (Avp(9, (1).to_bytes(4, "big")),)),
+        PanaMessage(MessageType.PANA_TERMINATION, 0, 5, 1),
+        PanaMessage(MessageType.PANA_NOTIFICATION, R | P | MessageFlags.E, 5, 2),
+        PanaMessage(0xFFF0, 0x0101, 5, 3),  # experimental type, reserved flag bits
+    ]
+    packets = [ipv4_udp("10.0.0.1", "10.0.0.2", 716, 716, encode_pana(m)) for m in msgs]
+    rc, objs = decode_json(capsys, str(eth_capture(tmp_path, *packets)))
+    assert rc == 0
+    assert [(o["type"], o["flags"]) for o in objs] == [
+        ("RELAY", ""),
+        ("PTR", "R"),
+        ("PTA", ""),
+        ("PNR", "RPE"),
+        (0xFFF0, "+0x0101"),
+    ]
+    assert objs[1]["avps"][0] == {
+        "code": 9,
+        "vendor_id": None,
+        "name": "Termination-Cause",
+        "length": 4,
+        "value": 1,
+    }
+    assert all(o["reencode_identical"] for o in objs)
