@@ -203,10 +203,16 @@ def _timestamp(meta: object, nano: bool) -> float:
 
 
 def _stopped_early(reader: object, name: str) -> bool:
-    """True when the reader hit end-of-data before the end of a plain (uncompressed) file."""
+    """True when the reader hit end-of-data before the end of the file (or gzip stream)."""
     stream = getattr(reader, "f", None)
-    if stream is None or type(stream).__name__ == "GzipFile":
+    if stream is None:
         return False
+    if type(stream).__name__ == "GzipFile":
+        # A gzip stream cut short raises EOFError again; a whole one reads b"" at its end.
+        try:
+            return bool(stream.read(1))
+        except (EOFError, OSError):
+            return True
     try:
         if hasattr(reader, "blocktypes"):
             return not _pcapng_blocks_complete(name)
