@@ -371,7 +371,14 @@ def test_random_responses_never_raise_or_succeed(blobs: list[bytes], ident: int)
     auth.start()
     auth.receive(resp(0x10, 1, b"alice"))
     for blob in blobs:
-        for data in (blob, resp(0x11, blob[0] if blob else 51, blob[1:])):
+        eap_type = blob[0] if blob else 51
+        # Type 254 needs Vendor-Id/Vendor-Type, which encode_eap no longer defaults (RFC 3748 s5.7)
+        typed = (
+            encode_eap(EapPacket(EapCode.RESPONSE, 0x11, 254, blob[1:], 0, 0))
+            if eap_type == 254
+            else resp(0x11, eap_type, blob[1:])
+        )
+        for data in (blob, typed):
             out = auth.receive(data)
             if out.result is not None:
                 assert not out.result.success and out.result.keys is None
