@@ -111,6 +111,8 @@ def decode_eap(data: bytes, *, strict: bool = False) -> EapPacket:
 
 def split_eap(data: bytes) -> tuple[EapPacket, bytes]:
     """Decode one EAP packet and also return the octets beyond its Length (padding, s4)."""
+    if type(data) is not bytes:
+        data = bytes(data)  # bytearray/memoryview: Type-Data must come out as bytes
     n = len(data)
     if n < EAP_HEADER_LEN:
         raise CodecError(f"EAP packet of {n} octets is shorter than the 4-octet header", 0, "")

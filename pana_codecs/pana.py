@@ -178,6 +178,8 @@ def _is_draft(dialect: str) -> bool:
 def decode_pana(data: bytes, *, dialect: Dialect | str = "rfc5191") -> PanaMessage:
     """Decode one PANA message (RFC 5191 s6); raise CodecError on anything malformed."""
     draft = False if dialect == "rfc5191" else _is_draft(dialect)
+    if type(data) is not bytes:
+        data = bytes(data)  # bytearray/memoryview: values must come out as bytes
     try:
         return _decode(data, draft)
     except CodecError as exc:

@@ -171,3 +171,8 @@ def test_repr_shows_lengths_not_type_data() -> None:
         "EapPacket(code=1, identifier=0, type=254, type_data=<0 octets>, "
         "vendor_id=7, vendor_type=1)"
     )
+
+
+def test_bytearray_input_gives_bytes_type_data() -> None:
+    pkt = decode_eap(bytearray(b"\x02\x01\x00\x06\x01u"))  # type: ignore[arg-type]
+    assert type(pkt.type_data) is bytes and pkt == EapPacket(2, 1, 1, b"u")

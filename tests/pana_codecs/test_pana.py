@@ -279,3 +279,11 @@ def test_reprs_show_lengths_not_values() -> None:
     )
     msg = PanaMessage(2, 0, 1, 2, (avp,))
     assert "user1" not in repr(msg) and "<17 octets>" in repr(msg)
+
+
+def test_bytearray_and_memoryview_input_give_bytes_values() -> None:
+    data = message(avp(AvpCode.NONCE, b"0123456789"))
+    for view in (bytearray(data), memoryview(data)):
+        msg = decode_pana(view)  # type: ignore[arg-type]
+        assert type(msg.avps[0].value) is bytes
+        assert msg == decode_pana(data)
