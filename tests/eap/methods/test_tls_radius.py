@@ -10,6 +10,7 @@ from eap.keys import Secret
 from eap.methods.tls import TlsPeer
 from eap.peer import EapPeer, EapResult
 from eap.radius import RadiusAnswer, RadiusConfig, RadiusPassThrough
+from tests import servers
 from tests.servers import EAP_USERS, FreeRadius, Hostapd, freeradius_server, hostapd_server
 
 pytestmark = pytest.mark.asyncio
@@ -56,6 +57,19 @@ def freeradius(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FreeRadius]
 
 
 @pytest.fixture(scope="module")
+def freeradius13(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FreeRadius]:
+    """FreeRADIUS with tls_max_version = "1.3" (its default configuration stops at 1.2)."""
+    enable = (
+        """sed -i -e 's/tls_max_version = "1.2"/tls_max_version = "1.3"/'"""
+        " mods-available/eap\n"
+    )
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(servers, "_FREERADIUS_SETUP", servers._FREERADIUS_SETUP + enable)
+        with freeradius_server(tmp_path_factory.mktemp("freeradius-tls13")) as server:
+            yield server
+
+
+@pytest.fixture(scope="module")
 def hostapd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hostapd]:
     with hostapd_server(tmp_path_factory.mktemp("hostapd-tls")) as server:
         yield server
@@ -76,6 +90,16 @@ async def test_freeradius_eap_tls(freeradius: FreeRadius) -> None:
     out, result = await run(peer, config)
     assert out.code == ACCESS_ACCEPT, freeradius.log.read_text()[-3000:]
     check_success(out, result)
+
+
+@pytest.mark.freeradius
+async def test_freeradius_eap_tls13(freeradius13: FreeRadius) -> None:
+    peer = tls_peer(freeradius13)
+    config = RadiusConfig(server=freeradius13.address, secret=Secret(freeradius13.secret))
+    out, result = await run(peer, config)
+    assert out.code == ACCESS_ACCEPT, freeradius13.log.read_text()[-3000:]
+    check_success(out, result)
+    assert 'TLS-Session-Version = "TLS 1.3"' in freeradius13.log.read_text()
 
 
 @pytest.mark.hostapd
