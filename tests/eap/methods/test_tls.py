@@ -642,6 +642,24 @@ def test_bad_requests_are_discarded(pki: Pki) -> None:
 
 # --- random input ---------------------------------------------------------------------------------
 
+_FACTORIES: dict[tuple[int, int], tuple[Callable[[], TlsPeer], Callable[[], TlsServer]]] = {}
+
+
+def _factories(pki: Pki, size: int) -> tuple[Callable[[], TlsPeer], Callable[[], TlsServer]]:
+    """Shared-context factories, so that hypothesis examples do not reload certificates."""
+    key = (id(pki), size)
+    if key not in _FACTORIES:
+        _FACTORIES[key] = (
+            TlsPeer.factory(
+                ca=pki.ca.cert, cert=pki.client.cert, key=pki.client.key, fragment_size=size
+            ),
+            TlsServer.factory(
+                cert=pki.server.cert, key=pki.server.key, ca=pki.ca.cert, fragment_size=size
+            ),
+        )
+    return _FACTORIES[key]
+
+
 _SETTINGS = settings(
     max_examples=150,
     deadline=None,
@@ -653,7 +671,7 @@ _SETTINGS = settings(
 @_SETTINGS
 @given(data=st.lists(st.binary(max_size=64), max_size=6))
 def test_random_requests_never_raise_or_succeed(pki: Pki, data: list[bytes]) -> None:
-    peer = peer_for(pki, fragment_size=64)
+    peer = _factories(pki, 64)[0]()
     peer.process(b"\x20", 0)
     for i, td in enumerate(data, 1):
         step = peer.process(td, i)
@@ -664,7 +682,7 @@ def test_random_requests_never_raise_or_succeed(pki: Pki, data: list[bytes]) -> 
 @_SETTINGS
 @given(data=st.lists(st.binary(max_size=64), max_size=6))
 def test_random_responses_never_raise_or_succeed(pki: Pki, data: list[bytes]) -> None:
-    server = server_for(pki, fragment_size=64)
+    server = _factories(pki, 64)[1]()
     for i, td in enumerate(data, 1):
         out = server.process(td, i, i + 1)
         assert not out.success
@@ -689,7 +707,8 @@ def test_bit_flips_never_succeed_with_different_keys(
             return data[:i] + bytes([data[i] ^ xor]) + data[i + 1 :]
         return data
 
-    peer, server = peer_for(pki, fragment_size=300), server_for(pki, fragment_size=300)
+    make_peer, make_server = _factories(pki, 300)
+    peer, server = make_peer(), make_server()
     run = converse(peer, server, flip)
     if run.server_success:
         assert run.peer_success and same_keys(peer.keys(), server.keys())
