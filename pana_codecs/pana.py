@@ -135,8 +135,8 @@ _FIXED = _checks.FIXED_U32_CODES
 _ZEROS = (b"", b"\0", b"\0\0", b"\0\0\0")
 _NOT_VENDOR = ~AVP_FLAG_VENDOR & 0xFFFF
 
-# Frozen slotted dataclasses set each field through object.__setattr__, which costs about 2 us
-# per AVP; the decoder fills the slots directly instead (same objects, equal and hashable alike).
+# A frozen dataclass's __init__ sets each field through object.__setattr__ (about 2 us for an
+# AVP); the decoder fills the slots directly instead. The objects are the same (equal, hashable).
 _new = object.__new__
 
 
@@ -151,6 +151,10 @@ _set_value = _slot_setter(Avp, "value")
 _set_vendor = _slot_setter(Avp, "vendor_id")
 _set_flags = _slot_setter(Avp, "flags")
 _set_reserved = _slot_setter(Avp, "reserved")
+_set_msg_fields = tuple(
+    _slot_setter(PanaMessage, name)
+    for name in ("type", "flags", "session_id", "seq", "avps", "reserved")
+)
 
 
 def _is_draft(dialect: str) -> bool:
@@ -164,7 +168,7 @@ def _is_draft(dialect: str) -> bool:
 
 def decode_pana(data: bytes, *, dialect: Dialect | str = "rfc5191") -> PanaMessage:
     """Decode one PANA message (RFC 5191 s6); raise CodecError on anything malformed."""
-    draft = _is_draft(dialect)
+    draft = False if dialect == "rfc5191" else _is_draft(dialect)
     try:
         return _decode(data, draft)
     except CodecError as exc:
@@ -228,7 +232,15 @@ def _decode(data: bytes, draft: bool) -> PanaMessage:
     if bad_pad >= 0:
         # Reported only once the framing of every AVP is sound: a framing error explains more.
         raise _checks.nonzero_padding(bad_pad, bad_pad_index)
-    return PanaMessage(mtype, flags, session_id, seq, tuple(avps), reserved)
+    msg = _new(PanaMessage)
+    st, sf, ss, sq, sa, sr = _set_msg_fields
+    st(msg, mtype)
+    sf(msg, flags)
+    ss(msg, session_id)
+    sq(msg, seq)
+    sa(msg, tuple(avps))
+    sr(msg, reserved)
+    return msg
 
 
 def explain(
@@ -262,7 +274,7 @@ def encode_pana(msg: PanaMessage, *, dialect: Dialect | str = "rfc5191") -> byte
     Raises CodecError for a message that cannot be represented (a field out of range, a
     4-octet IETF AVP of another size, the V bit in ``Avp.flags``, more than 65535 octets).
     """
-    draft = _is_draft(dialect)
+    draft = False if dialect == "rfc5191" else _is_draft(dialect)
     parts: list[bytes] = [b""]
     append = parts.append
     total = HEADER_LEN

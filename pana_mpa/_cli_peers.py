@@ -18,7 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from eap.authenticator import EapAuthenticator
 from eap.keys import Secret
+from eap.methods.base import AuthMethod, PeerMethod, Rng
+from eap.methods.gpsk import GpskPeer, GpskServer
+from eap.methods.md5 import Md5Peer, Md5Server
+from eap.methods.psk import PskPeer, PskServer
+from eap.peer import EapPeer
 
 from ._flow import FlowTrace, describe_event
 from .aio import AaaBackend, ClientError, PacClient, PacNode, SansIo, serve_paa
@@ -478,6 +484,46 @@ def run_paa(args: argparse.Namespace, *, factory: PaaFactory | None = None) -> i
             return await paa_main(opts, factory=make, out=sys.stdout, trace=trace)
 
     return _run(main, prog)
+
+
+SERVER_ID = b"pana-mpa"
+"""ID_S (EAP-PSK) / ID_Server (EAP-GPSK) of our PAA."""
+
+
+def eap_peer(opts: PacOptions, rng: Rng) -> EapPeer:
+    """The PaC's EAP peer with the one method the options name."""
+    secret = opts.secret
+    methods: dict[int, Callable[[], PeerMethod]] = {}
+    if opts.method == "tls":
+        raise CliError("EAP-TLS is not available in this build yet")
+    if secret is None:
+        raise CliError(f"--method {opts.method} needs --secret")
+    if opts.method == "psk":
+        methods[PskPeer.method_type] = lambda: PskPeer(opts.identity, secret, rng)
+    elif opts.method == "gpsk":
+        methods[GpskPeer.method_type] = lambda: GpskPeer(opts.identity, secret, rng=rng)
+    else:
+        methods[Md5Peer.method_type] = lambda: Md5Peer(secret)
+    return EapPeer(identity=opts.identity, methods=methods)
+
+
+def eap_authenticator(opts: PaaOptions, rng: Rng) -> EapAuthenticator:
+    """The PAA's standalone EAP authenticator over the ``--user`` table."""
+    users = opts.users
+
+    def lookup(identity: bytes) -> Secret | None:
+        return users.get(identity)
+
+    def policy(identity: bytes) -> list[Callable[[], AuthMethod]]:
+        if opts.method == "psk":
+            return [lambda: PskServer(SERVER_ID, lookup, rng)]
+        if opts.method == "gpsk":
+            return [lambda: GpskServer(SERVER_ID, lookup, rng=rng)]
+        if opts.method == "md5":
+            return [lambda: Md5Server(lookup(identity), rng=rng)]
+        raise CliError("EAP-TLS is not available in this build yet")
+
+    return EapAuthenticator(methods=policy, rng=rng)
 
 
 def _default_pac_factory() -> PacFactory:

@@ -98,10 +98,6 @@ class AaaBackend(Protocol):
 class PassThroughNode(Protocol):
     """A PAA server whose sessions can wait for an AAA server (docs/contracts.md, pass-through)."""
 
-    def pending_aaa(self) -> list[tuple[int, bytes | None]]:
-        """Take the queued AAA work: (session id, EAP response to forward or None to start)."""
-        ...
-
     def aaa_answer(self, session_id: int, output: Any, now: float) -> None:
         """Hand the AAA server's AuthOutput back to the session."""
         ...
@@ -125,13 +121,11 @@ class Driver(Generic[E]):
         on_event: Callable[[E], None],
         *,
         trace: FlowTrace | None = None,
-        after_step: Callable[[], None] | None = None,
     ) -> None:
         self.node = node
         self.transport = transport
         self._on_event = on_event
         self._trace = trace
-        self._after_step = after_step
         self._wake: asyncio.Future[None] | None = None
         self._woken = False
         self._stopping = False
@@ -154,10 +148,8 @@ class Driver(Generic[E]):
             self.transport.sendto(data, addr)
         while (event := self.node.next_event()) is not None:
             if self._trace is not None:
-                self._trace.event(now, event)
+                self._trace.session_event(now, event)
             self._on_event(event)
-        if self._after_step is not None:
-            self._after_step()
 
     async def run(self) -> None:
         """Drive the node until it is closed, the transport is closed, or stop() is called."""
@@ -383,15 +375,16 @@ async def serve_paa(
 ) -> None:
     """Run a PAA server until it closes, the transport closes, or the task is cancelled.
 
-    With ``aaa``, the server must also be a PassThroughNode: for each queued AAA step the runner
-    calls ``aaa(session_id)`` once per session for a backend, awaits ``backend.exchange()``
-    (one exchange per session at a time) and feeds the answer back with ``aaa_answer()``.
+    With ``aaa`` (pass-through, docs/contracts.md), each ``AaaPending`` event (``session_id``,
+    ``eap_response``) makes the runner get the session's back-end (``aaa(session_id)``, once per
+    session; ``restart()`` when a new conversation begins), await ``backend.exchange()`` (one
+    at a time per session) and feed the answer back with ``server.aaa_answer()``.
     """
     loop = asyncio.get_running_loop()
     pass_through: PassThroughNode | None = None
     if aaa is not None:
-        if not (hasattr(server, "pending_aaa") and hasattr(server, "aaa_answer")):
-            raise TypeError("serve_paa(aaa=...) needs a server with pending_aaa()/aaa_answer()")
+        if not hasattr(server, "aaa_answer"):
+            raise TypeError("serve_paa(aaa=...) needs a server with aaa_answer()")
         pass_through = server  # type: ignore[assignment]
     backends: dict[int, AaaBackend] = {}
     locks: dict[int, asyncio.Lock] = {}
@@ -405,32 +398,41 @@ async def serve_paa(
             backend = backends.get(session_id)
             if backend is None:
                 backend = backends[session_id] = aaa(session_id)
+            elif eap_response is None:
+                restart = getattr(backend, "restart", None)
+                if callable(restart):
+                    restart()  # re-authentication: a new EAP conversation (RFC 5191 s4.3)
             try:
                 output = await backend.exchange(eap_response)
             except Exception as exc:  # the back-end's own failure: the session times out
                 logger.warning("AAA exchange for session 0x%08x failed: %s", session_id, exc)
                 return
-            pass_through.aaa_answer(session_id, output, loop.time())
+            try:
+                pass_through.aaa_answer(session_id, output, loop.time())
+            except Exception as exc:  # the session ended while the AAA server thought
+                logger.debug("AAA answer for session 0x%08x not taken: %s", session_id, exc)
+                return
             driver.wake()
 
-    def pick_up_aaa() -> None:
-        if pass_through is None:
-            return
-        for session_id, eap_response in pass_through.pending_aaa():
-            task = asyncio.create_task(exchange(session_id, eap_response))
-            tasks.add(task)
-            task.add_done_callback(tasks.discard)
+    def release(backend: AaaBackend | None) -> None:
+        close = getattr(backend, "close", None)
+        if callable(close):
+            close()  # RadiusPassThrough.close(): its socket toward the RADIUS server
 
     def on_event(event: E) -> None:
-        if type(event).__name__ in _SESSION_END:
-            session_id = getattr(event, "session_id", None)
-            if isinstance(session_id, int):
-                backends.pop(session_id, None)
-                locks.pop(session_id, None)
+        name = type(event).__name__
+        session_id = getattr(event, "session_id", None)
+        if name == "AaaPending" and pass_through is not None and isinstance(session_id, int):
+            task = asyncio.create_task(exchange(session_id, getattr(event, "eap_response", None)))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+        elif name in _SESSION_END and isinstance(session_id, int):
+            release(backends.pop(session_id, None))
+            locks.pop(session_id, None)
         if events is not None:
             events.put_nowait(event)
 
-    driver = Driver(server, transport, on_event, trace=trace, after_step=pick_up_aaa)
+    driver = Driver(server, transport, on_event, trace=trace)
     try:
         await driver.run()
     finally:
@@ -439,3 +441,5 @@ async def serve_paa(
         for task in list(tasks):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        for backend in backends.values():
+            release(backend)

@@ -376,3 +376,47 @@ def test_json_on_each_capture(capsys: pytest.CaptureFixture[str], name: str) -> 
             assert all(o[k] is None for k in keys - {"frame", "src", "dst"})
     frames = [o["frame"] for o in objs]
     assert frames == sorted(set(frames))
+
+
+def test_every_ietf_avp_code_has_a_display_name() -> None:
+    from pana_codecs import AvpCode
+    from pana_mpa._cli_decode import _AVP_NAMES
+
+    assert set(_AVP_NAMES) == {int(c) for c in AvpCode}
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ([], "--verify needs --secret, --secret-hex or --msk-hex"),
+        (["--msk-hex", "00", "--msk-hex", "x"], "--msk-hex is not hexadecimal"),
+        (["--secret-hex", "zz"], "--secret-hex is not hexadecimal"),
+        (["--secret", "short-secret-xyz!"], "the EAP-PSK key must be 16 octets, not 17"),
+        (["--secret-hex", "00" * 15], "the EAP-PSK key must be 16 octets, not 15"),
+    ],
+)
+def test_verify_option_errors_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], options: list[str], message: str
+) -> None:
+    f = eth_capture(tmp_path, ipv4_udp("10.0.0.1", "10.0.0.2", 40000, 716, PAN_C))
+    assert main(["decode", "--verify", *options, str(f)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == f"pana-mpa decode: {message}\n"
+
+
+def test_verify_without_a_session_reports_no_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    f = eth_capture(
+        tmp_path,
+        ipv4_udp("10.0.0.1", "10.0.0.2", 40000, 716, PCI),
+        ipv4_udp("10.0.0.1", "10.0.0.2", 40000, 716, PAN_C),
+        ipv4_udp("10.0.0.1", "10.0.0.2", 40000, 716, PCI[:9]),
+    )
+    rc = main(["decode", "--json", "--verify", "--secret-hex", "ab" * 16, str(f)])
+    captured = capsys.readouterr()
+    assert rc == 0
+    assert [json.loads(x)["auth"] for x in captured.out.splitlines()] == [None, "no-key", None]
+    assert "ab" * 16 not in captured.out + captured.err
+    assert captured.err == "pana-mpa decode: AUTH verdicts: 1 no-key\n"

@@ -246,16 +246,8 @@ def test_unknown_dialect_is_caller_misuse() -> None:
         (PanaMessage(1, 0, 0, 0, (Avp(1, b"", 1 << 32),)), "avps[0].vendor_id"),
         (PanaMessage(1, 0, 0, 0, (Avp(1, bytes(0x10000)),)), "avps[0].length"),
         (PanaMessage(1, 0, 0, 0, (Avp(1, bytes(0xFFF0)),)), "length"),
-        (
-            PanaMessage(
-                1,
-                0,
-                0,
-                0,
-                (Avp(2, b"x"), Avp(4, b"")),
-            ),
-            "avps[1].length",
-        ),
+        (PanaMessage(1, 0, 0, 0, (Avp(2, b"x"), Avp(4, b""))), "avps[1].length"),
+        (PanaMessage(1, 0, 0, 0, (Avp(2, b"x", 9), Avp(3, b"", reserved=-1))), "avps[1].reserved"),
     ],
 )
 def test_unencodable_messages(msg: PanaMessage, path: str) -> None:

@@ -42,6 +42,11 @@ class SessionTerminated(FakeEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class AaaPending(FakeEvent):
+    eap_response: bytes | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AuthenticationFailed(FakeEvent):
     result_code: int | None
 
@@ -155,7 +160,6 @@ class FakePaa:
         self._peers: dict[int, Address] = {}
         self._out: list[tuple[bytes, Address]] = []
         self._events: list[FakeEvent] = []
-        self._aaa: list[tuple[int, bytes | None]] = []
         self.aaa_answers: list[tuple[int, object, float]] = []
 
     def _send_par(self, sid: int, avps: tuple[Avp, ...] = ()) -> None:
@@ -171,7 +175,7 @@ class FakePaa:
             self._next_sid += 1
             self._peers[sid] = addr
             if self.pass_through:
-                self._aaa.append((sid, None))
+                self._events.append(AaaPending(session_id=sid, eap_response=None))
             else:
                 self._send_par(sid)
         elif msg.type == PAR and not msg.is_request:
@@ -187,10 +191,6 @@ class FakePaa:
         elif msg.type == PTR and msg.is_request:
             self._out.append((encode_pana(PanaMessage(PTR, 0, msg.session_id, msg.seq)), addr))
             self._events.append(SessionTerminated(session_id=msg.session_id, cause=1, by_peer=True))
-
-    def pending_aaa(self) -> list[tuple[int, bytes | None]]:
-        out, self._aaa = self._aaa, []
-        return out
 
     def aaa_answer(self, session_id: int, output: object, now: float) -> None:
         self.aaa_answers.append((session_id, output, now))
