@@ -27,6 +27,7 @@ from eap.methods.base import AuthMethod, PeerMethod, Rng
 from eap.methods.gpsk import GpskPeer, GpskServer
 from eap.methods.md5 import Md5Peer, Md5Server
 from eap.methods.psk import PskPeer, PskServer
+from eap.methods.tls import TlsPeer, TlsServer
 from eap.peer import EapPeer, EapResult
 from eap.radius import RadiusConfig, RadiusError, RadiusPassThrough
 from pana_codecs.avps import IntegrityAlgorithm, PrfAlgorithm, ResultCode, TerminationCause
@@ -260,6 +261,10 @@ def pac_options(args: argparse.Namespace) -> PacOptions:
     if args.method == "tls":
         if args.secret:
             raise CliError("--method tls uses --cert/--key/--ca, not --secret")
+        if args.ca is None:
+            raise CliError("--method tls needs --ca to verify the PAA's certificate")
+        if (args.cert is None) != (args.key is None):
+            raise CliError("--cert and --key go together")
         secret = None
     else:
         if args.secret is None:
@@ -543,7 +548,14 @@ def eap_peer(opts: PacOptions, rng: Rng) -> EapPeer:
     secret = opts.secret
     methods: dict[int, Callable[[], PeerMethod]] = {}
     if opts.method == "tls":
-        raise CliError("EAP-TLS is not available in this build yet")
+        tls = opts.tls
+
+        def tls_peer() -> TlsPeer:
+            return TlsPeer(ca=tls.ca, cert=tls.cert, key=tls.key)
+
+        _check_tls(tls_peer)
+        methods[TlsPeer.method_type] = tls_peer
+        return EapPeer(identity=opts.identity, methods=methods)
     if secret is None:
         raise CliError(f"--method {opts.method} needs --secret")
     if opts.method == "psk":
@@ -555,8 +567,11 @@ def eap_peer(opts: PacOptions, rng: Rng) -> EapPeer:
     return EapPeer(identity=opts.identity, methods=methods)
 
 
-def eap_authenticator(opts: PaaOptions, rng: Rng) -> EapAuthenticator:
-    """The PAA's standalone EAP authenticator over the ``--user`` table."""
+def eap_authenticator(opts: PaaOptions, rng: Rng, *, check: bool = False) -> EapAuthenticator:
+    """The PAA's standalone EAP authenticator over the ``--user`` table (TLS: certificates).
+
+    ``check``: build the TLS server once now, so bad PEM files fail as a CliError at start-up.
+    """
     users = opts.users
 
     def lookup(identity: bytes) -> Secret | None:
@@ -569,9 +584,27 @@ def eap_authenticator(opts: PaaOptions, rng: Rng) -> EapAuthenticator:
             return [lambda: GpskServer(SERVER_ID, lookup, rng=rng)]
         if opts.method == "md5":
             return [lambda: Md5Server(lookup(identity), rng=rng)]
-        raise CliError("EAP-TLS is not available in this build yet")
+        return [tls_server]
 
+    tls = opts.tls
+
+    def tls_server() -> TlsServer:
+        assert tls.cert is not None and tls.key is not None  # paa_options checked
+        return TlsServer(
+            cert=tls.cert, key=tls.key, ca=tls.ca, require_client_cert=tls.ca is not None
+        )
+
+    if check and opts.method == "tls":
+        _check_tls(tls_server)
     return EapAuthenticator(methods=policy, rng=rng)
+
+
+def _check_tls(make: Callable[[], object]) -> None:
+    """Build one TLS method object now, so bad PEM files fail before any datagram is sent."""
+    try:
+        make()
+    except Exception as exc:  # pyOpenSSL/cryptography report bad files in many ways
+        raise CliError(f"EAP-TLS: {exc}") from None
 
 
 class RadiusBackend:
@@ -632,6 +665,7 @@ def build_paa(
 
         # no eap_factory: every EAP step waits in pending_aaa() (RFC 5191 s2 pass-through)
         return PaaServer(config, rng=rng, trace=trace or NULL_TRACE), backend
+    eap_authenticator(opts, rng, check=True)
     eap_factory = partial(eap_authenticator, opts, rng)
     return PaaServer(config, eap_factory=eap_factory, rng=rng, trace=trace or NULL_TRACE), None
 

@@ -170,3 +170,56 @@ def test_examples_are_the_same_programs() -> None:
         )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("authenticated: ")
+
+
+def _write_pki(directory: Path) -> dict[str, str]:
+    from cryptography.hazmat.primitives.serialization import (
+        Encoding,
+        NoEncryption,
+        PrivateFormat,
+    )
+
+    from tests.pki import make_pki
+
+    pki = make_pki()
+    files: dict[str, str] = {}
+    for name, ident in (("ca", pki.ca), ("server", pki.server), ("client", pki.client)):
+        cert = directory / f"{name}.pem"
+        cert.write_bytes(ident.cert.public_bytes(Encoding.PEM))
+        key = directory / f"{name}.key"
+        key.write_bytes(ident.key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
+        files[name], files[f"{name}_key"] = str(cert), str(key)
+    return files
+
+
+def test_pac_once_eap_tls(tmp_path: Path) -> None:
+    f = _write_pki(tmp_path)
+    paa_args = ["--method", "tls", "--cert", f["server"], "--key", f["server_key"], "--ca", f["ca"]]
+    with running_paa(*paa_args) as paa:
+        proc = run_pac(
+            "--paa", paa, "--identity", "user1", "--method", "tls", "--once",
+            "--cert", f["client"], "--key", f["client_key"], "--ca", f["ca"],
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        assert "MSK 64 octets" in proc.stdout.splitlines()[0]
+        # a client certificate from another CA is refused
+        other = tmp_path / "other"
+        other.mkdir()
+        g = _write_pki(other)
+        bad = run_pac(
+            "--paa", paa, "--identity", "user1", "--method", "tls", "--once", "--timeout", "5",
+            "--cert", g["client"], "--key", g["client_key"], "--ca", f["ca"],
+        )  # fmt: skip
+    assert bad.returncode == 1
+    assert bad.stderr.startswith("pana-mpa pac: ") and bad.stderr.count("\n") == 1, bad.stderr
+
+
+def test_tls_bad_pem_is_a_one_line_error(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.pem"
+    junk.write_text("not a certificate\n")
+    proc = run_pac(
+        "--paa", "127.0.0.1:9", "--identity", "u", "--method", "tls", "--once",
+        "--ca", str(junk),
+    )  # fmt: skip
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("pana-mpa pac: EAP-TLS: ") and proc.stderr.count("\n") == 1
