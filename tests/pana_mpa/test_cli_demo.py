@@ -104,3 +104,43 @@ def test_demo_command_as_a_program() -> None:
     assert proc.returncode == 0, proc.stderr
     assert "PCI" in proc.stdout
     assert proc.stderr == ""
+
+
+def test_real_demo_flow(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--json"]) == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    flow = [
+        (r["from"], r["type"], r["flags"], [a["name"] for a in r["avps"]])
+        for r in records
+        if "type" in r
+    ]
+    assert flow[:3] == [
+        ("PaC", "PCI", "", []),
+        ("PAA", "PAR", "RS", ["PRF-Algorithm", "Integrity-Algorithm"]),
+        ("PaC", "PAN", "S", ["PRF-Algorithm", "Integrity-Algorithm"]),
+    ]
+    eap = [a["eap"] for r in records if "type" in r for a in r["avps"] if "eap" in a]
+    assert eap == [
+        "Request/Identity",
+        "Response/Identity",
+        "Request/PSK",
+        "Response/PSK",
+        "Request/PSK",
+        "Response/PSK",
+        "Success",
+    ]
+    assert [(f, t, fl) for f, t, fl, _ in flow[-6:]] == [
+        ("PAA", "PAR", "RC"),
+        ("PaC", "PAN", "C"),
+        ("PaC", "PNR", "RP"),
+        ("PAA", "PNA", "P"),
+        ("PaC", "PTR", "R"),
+        ("PAA", "PTA", ""),
+    ]
+    assert "AUTH" in flow[-6][3] and "Key-Id" in flow[-6][3]
+    assert all("AUTH" in avps for _, _, _, avps in flow[-4:])  # RFC 5191 s5.3
+    outcomes = [(r["role"], r["outcome"]) for r in records if "outcome" in r]
+    assert ("PaC", "authenticated") in outcomes and ("PaC", "terminated") in outcomes
+    auth = next(r for r in records if r.get("outcome") == "authenticated")
+    assert auth["msk"] == {"secret_octets": 64} and auth["lifetime"] == 3600
+    assert auth["prf_algorithm"] == 5 and auth["integrity_algorithm"] == 12
