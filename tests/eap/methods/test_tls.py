@@ -419,13 +419,12 @@ def test_garbage_tls_records_fail(pki: Pki, version: TlsVersion) -> None:
 
 
 def test_garbage_client_hello_fails(pki: Pki) -> None:
-    peer, server = peer_for(pki), server_for(pki)
+    server = server_for(pki)
     out = server.process(b"\x00" + b"\x16\x03\x01\x00\x04garb", 1, 2)
     # The server answers garbage with an alert, then fails on the peer's next Response.
     assert out.request is not None and parse_frame(out.request).data[:1] == b"\x15"
     end = server.process(b"\x00", 2, 3)
     assert end.done and not end.success and server.keys() is None
-    del peer
 
 
 def test_peer_alert_after_server_final_flight_fails(pki: Pki) -> None:
