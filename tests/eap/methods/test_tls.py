@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -41,6 +40,12 @@ from eap.tlsprf import (
 )
 from tests.eap.conversation import Conversation, seeded_rng
 from tests.eap.conversation import converse as eap_converse
+from tests.eap.methods._tls_capture import (
+    VECTORS,
+    capture_server_key,
+    captures_dir,
+    load_blocks,
+)
 from tests.pki import Pki, issue, make_ca, make_pki
 from tests.realcomponents import need_binary
 
@@ -767,7 +772,6 @@ def test_keys_do_not_print(pki: Pki) -> None:
 
 # --- offline derivation for captured TLS 1.0 conversations --------------------------------------
 
-_VECTORS = Path(__file__).resolve().parents[2] / "vectors" / "openpana-eaptls-handshakes.txt"
 _EXPECTED_MSKS = [
     "87b6848ed877b855eff33a2c1aad0a04ed800c1abb16ff58be5ce94286b7a82d"
     "b2d9d7af6b468b79036c6570791025f645752b323e387412dfebf83b2c31dc58",
@@ -776,44 +780,9 @@ _EXPECTED_MSKS = [
 ]
 
 
-def load_blocks(path: Path) -> dict[str, bytes]:
-    """'== name' blocks of hex lines; '#' starts a comment."""
-    blocks: dict[str, list[str]] = {}
-    current: list[str] | None = None
-    for line in path.read_text().splitlines():
-        line = line.split("#", 1)[0].strip()
-        if line.startswith("=="):
-            current = blocks.setdefault(line[2:].strip(), [])
-        elif line and current is not None:
-            current.append(line)
-    return {k: bytes.fromhex("".join(v)) for k, v in blocks.items()}
-
-
-def captures_dir() -> Path | None:
-    """$PANA_CAPTURES, else shared/pcaps next to the repository or one of its parents."""
-    env = os.environ.get("PANA_CAPTURES")
-    if env:
-        return Path(env)
-    for parent in Path(__file__).resolve().parents[3:]:
-        cand = parent / "shared" / "pcaps"
-        if cand.is_dir():
-            return cand
-    return None
-
-
-def capture_server_key() -> rsa.RSAPrivateKey:
-    d = captures_dir()
-    path = None if d is None else d / "keys" / "openpana-eaptls" / "server.key"
-    if path is None or not path.is_file():
-        pytest.skip("captures (../shared/pcaps) not available")
-    key = load_pem_private_key(path.read_bytes(), None)
-    assert isinstance(key, rsa.RSAPrivateKey)
-    return key
-
-
 @pytest.mark.interop
 def test_offline_msk_of_the_openpana_capture() -> None:
-    blocks = load_blocks(_VECTORS)
+    blocks = load_blocks(VECTORS)
     key = capture_server_key()
     for run, expected in enumerate(_EXPECTED_MSKS, 1):
         c, s = blocks[f"run{run}.client"], blocks[f"run{run}.server"]
@@ -826,7 +795,7 @@ def test_offline_msk_of_the_openpana_capture() -> None:
 
 @pytest.mark.interop
 def test_offline_derivation_rejects_bad_input() -> None:
-    blocks = load_blocks(_VECTORS)
+    blocks = load_blocks(VECTORS)
     key = capture_server_key()
     c, s = blocks["run1.client"], blocks["run1.server"]
     with pytest.raises(TlsOfflineError, match=r"does not decrypt|malformed"):
@@ -867,7 +836,7 @@ def test_vectors_match_the_capture() -> None:
                 eap_packets.append(pana[vpos : vpos + length])
             pos = vpos + length + (-length % 4)
     runs = eap_tls_handshakes(eap_packets)
-    blocks = load_blocks(_VECTORS)
+    blocks = load_blocks(VECTORS)
     assert len(runs) == 2
     for i, (client, server) in enumerate(runs, 1):
         assert blocks[f"run{i}.client"] == client
