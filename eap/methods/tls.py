@@ -198,6 +198,7 @@ def _make_context(
     max_version: TlsVersion,
     cipher_list: str | None,
     ciphersuites: str | None,
+    crls: Sequence[x509.CertificateRevocationList] = (),
 ) -> SSL.Context:
     """Build the pyOpenSSL context for one side; raises ValueError on bad configuration."""
     _ssl()
@@ -238,6 +239,11 @@ def _make_context(
             raise ValueError("no certificate store")
         for c in _load_certs(ca):
             store.add_cert(crypto.X509.from_cryptography(c))
+        if crls:
+            # RFC 9190 s5.6 asks for revocation checking: CRLs for every certificate in the chain.
+            for crl in crls:
+                store.add_crl(crl)
+            store.set_flags(crypto.X509StoreFlags.CRL_CHECK | crypto.X509StoreFlags.CRL_CHECK_ALL)
             if server:
                 ctx.add_client_ca(c)  # CertificateRequest's CA list
 
@@ -386,7 +392,8 @@ class TlsPeer:
     ``min_version``/``max_version``: TLS versions (default 1.2-1.3). ``fragment_size``: TLS data
     octets per EAP-TLS Response. ``max_message_length``: reassembly cap.
     ``cipher_list`` (TLS <= 1.2, OpenSSL syntax) and ``ciphersuites`` (TLS 1.3) override OpenSSL's
-    defaults.
+    defaults. ``crls``: certificate revocation lists; when given, every certificate of the chain
+    must be covered by one (OpenSSL CRL_CHECK_ALL).
     """
 
     method_type: ClassVar[int] = EAP_TYPE_TLS
@@ -405,6 +412,7 @@ class TlsPeer:
         max_message_length: int = DEFAULT_MAX_MESSAGE_LENGTH,
         cipher_list: str | None = None,
         ciphersuites: str | None = None,
+        crls: Sequence[x509.CertificateRevocationList] = (),
     ) -> None:
         _check_sizes(fragment_size, max_message_length)
         ctx = _make_context(
@@ -419,6 +427,7 @@ class TlsPeer:
             max_version=max_version,
             cipher_list=cipher_list,
             ciphersuites=ciphersuites,
+            crls=crls,
         )
         self._setup(ctx, fragment_size, max_message_length)
 
@@ -596,6 +605,7 @@ class TlsServer:
         max_message_length: int = DEFAULT_MAX_MESSAGE_LENGTH,
         cipher_list: str | None = None,
         ciphersuites: str | None = None,
+        crls: Sequence[x509.CertificateRevocationList] = (),
     ) -> None:
         _check_sizes(fragment_size, max_message_length)
         if require_client_cert and not verify:
@@ -612,6 +622,7 @@ class TlsServer:
             max_version=max_version,
             cipher_list=cipher_list,
             ciphersuites=ciphersuites,
+            crls=crls,
         )
         self._setup(ctx, fragment_size, max_message_length)
 

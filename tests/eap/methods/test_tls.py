@@ -46,7 +46,7 @@ from tests.eap.methods._tls_capture import (
     captures_dir,
     load_blocks,
 )
-from tests.pki import Pki, issue, make_ca, make_pki
+from tests.pki import Pki, issue, make_ca, make_crl, make_pki
 from tests.realcomponents import need_binary
 
 V12, V13 = TlsVersion.TLS1_2, TlsVersion.TLS1_3
@@ -393,6 +393,22 @@ def test_extended_key_usage_is_checked(pki: Pki) -> None:
     srv_as_client = issue(pki.ca, "user1", server=True)
     peer = TlsPeer(ca=pki.ca.cert, cert=srv_as_client.cert, key=srv_as_client.key)
     server = server_for(pki)
+    assert_failed(converse(peer, server), peer, server)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_revoked_certificates_fail(pki: Pki, version: TlsVersion) -> None:
+    """With CRLs configured, a revoked client or server certificate ends in failure."""
+    clean, revoked_client = make_crl(pki.ca), make_crl(pki.ca, [pki.client.cert])
+    revoked_server = make_crl(pki.ca, [pki.server.cert])
+    assert converse(peer_for(pki, version, crls=[clean]), server_for(pki, crls=[clean])).success
+    peer, server = peer_for(pki, version), server_for(pki, crls=[revoked_client])
+    assert_failed(converse(peer, server), peer, server)
+    peer, server = peer_for(pki, version, crls=[revoked_server]), server_for(pki)
+    assert_failed(converse(peer, server), peer, server)
+    # CRL checking without a CRL for the issuer fails closed.
+    other = make_crl(make_ca("unrelated CA"))
+    peer, server = peer_for(pki, version, crls=[other]), server_for(pki)
     assert_failed(converse(peer, server), peer, server)
 
 
