@@ -19,7 +19,7 @@ import enum
 import logging
 import os
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias
+from typing import TYPE_CHECKING, Any, ClassVar, TextIO, TypeAlias
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
@@ -199,6 +199,7 @@ def _make_context(
     cipher_list: str | None,
     ciphersuites: str | None,
     crls: Sequence[x509.CertificateRevocationList] = (),
+    key_log: TextIO | None = None,
 ) -> SSL.Context:
     """Build the pyOpenSSL context for one side; raises ValueError on bad configuration."""
     _ssl()
@@ -213,6 +214,14 @@ def _make_context(
     # RFC 5216 s2.1.1: no compression; no renegotiation or tickets (no resumption offered).
     ctx.set_options(S.OP_NO_COMPRESSION | S.OP_NO_RENEGOTIATION | S.OP_NO_TICKET)
     ctx.set_session_cache_mode(S.SESS_CACHE_OFF)
+    if key_log is not None:
+        # Opt-in NSS key log (Wireshark's "(Pre)-Master-Secret log"), for interop debugging only.
+        def _log(_conn: SSL.Connection, line: bytes) -> None:
+            key_log.write(line.decode("ascii") + "\n")
+            key_log.flush()
+
+        logger.warning("EAP-TLS key logging is on: TLS secrets are written to %r", key_log)
+        ctx.set_keylog_callback(_log)
     if cipher_list is not None:
         ctx.set_cipher_list(cipher_list.encode())
     if ciphersuites is not None:
@@ -393,7 +402,8 @@ class TlsPeer:
     octets per EAP-TLS Response. ``max_message_length``: reassembly cap.
     ``cipher_list`` (TLS <= 1.2, OpenSSL syntax) and ``ciphersuites`` (TLS 1.3) override OpenSSL's
     defaults. ``crls``: certificate revocation lists; when given, every certificate of the chain
-    must be covered by one (OpenSSL CRL_CHECK_ALL).
+    must be covered by one (OpenSSL CRL_CHECK_ALL). ``key_log``: opt-in NSS key log of the TLS
+    secrets for Wireshark (interop debugging only; it writes secrets).
     """
 
     method_type: ClassVar[int] = EAP_TYPE_TLS
@@ -413,6 +423,7 @@ class TlsPeer:
         cipher_list: str | None = None,
         ciphersuites: str | None = None,
         crls: Sequence[x509.CertificateRevocationList] = (),
+        key_log: TextIO | None = None,
     ) -> None:
         _check_sizes(fragment_size, max_message_length)
         ctx = _make_context(
@@ -428,6 +439,7 @@ class TlsPeer:
             cipher_list=cipher_list,
             ciphersuites=ciphersuites,
             crls=crls,
+            key_log=key_log,
         )
         self._setup(ctx, fragment_size, max_message_length)
 
@@ -606,6 +618,7 @@ class TlsServer:
         cipher_list: str | None = None,
         ciphersuites: str | None = None,
         crls: Sequence[x509.CertificateRevocationList] = (),
+        key_log: TextIO | None = None,
     ) -> None:
         _check_sizes(fragment_size, max_message_length)
         if require_client_cert and not verify:
@@ -623,6 +636,7 @@ class TlsServer:
             cipher_list=cipher_list,
             ciphersuites=ciphersuites,
             crls=crls,
+            key_log=key_log,
         )
         self._setup(ctx, fragment_size, max_message_length)
 

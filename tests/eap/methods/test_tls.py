@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import io
 import logging
 import os
 import subprocess
@@ -775,6 +776,25 @@ def test_keys_never_reach_the_logs(
     assert "authenticated" in text and "failed" in text  # the lifecycle is logged...
     for secret in (keys.msk.reveal(), keys.emsk.reveal()):
         assert secret[:8].hex() not in text  # ...the keys are not
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_opt_in_key_log(pki: Pki, version: TlsVersion) -> None:
+    """key_log= writes NSS key log lines (Wireshark); TLS 1.2's master secret is the real one."""
+    log = io.StringIO()
+    peer, server = peer_for(pki, version, key_log=log), server_for(pki)
+    assert converse(peer, server).success
+    lines = [line.split() for line in log.getvalue().splitlines()]
+    conn = peer._tls.conn
+    cr = conn.client_random()
+    assert cr is not None
+    labels = {label for label, random, _secret in lines if random == cr.hex()}
+    if version is V12:
+        master = conn.master_key()
+        assert master is not None
+        assert ["CLIENT_RANDOM", cr.hex(), master.hex()] in lines
+    else:
+        assert {"CLIENT_HANDSHAKE_TRAFFIC_SECRET", "EXPORTER_SECRET"} <= labels
 
 
 def test_keys_do_not_print(pki: Pki) -> None:
