@@ -17,6 +17,7 @@ from pana_codecs import (
     CodecError,
     MessageFlags,
     PanaMessage,
+    decode_eap,
     decode_pana,
     encode_pana,
 )
@@ -28,9 +29,11 @@ __all__ = [
     "DIALECTS",
     "AvpSummary",
     "DecodedDatagram",
+    "EapSummary",
     "add_parser",
     "decode_datagram",
     "decode_datagrams",
+    "eap_label",
     "flag_letters",
     "run",
     "type_name",
@@ -83,6 +86,15 @@ def flag_letters(flags: int) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class EapSummary:
+    """The EAP header inside an EAP-Payload AVP (RFC 3748 s4); never the Type-Data."""
+
+    code: int
+    identifier: int
+    type: int | None
+
+
+@dataclass(frozen=True, slots=True)
 class AvpSummary:
     """Code, vendor, name and value length of one AVP; ``value`` only for code-like Unsigned32s."""
 
@@ -91,6 +103,28 @@ class AvpSummary:
     name: str | None
     length: int
     value: int | None = None
+    eap: EapSummary | None = None
+    """For EAP-Payload: the carried packet's Code, Identifier and Type, when it decodes."""
+
+
+def _eap_summary(value: bytes) -> EapSummary | None:
+    try:
+        pkt = decode_eap(value, strict=True)  # RFC 5191 s8.2: exactly one EAP packet
+    except CodecError:
+        return None
+    return EapSummary(pkt.code, pkt.identifier, pkt.type)
+
+
+_EAP_CODES = {1: "Request", 2: "Response", 3: "Success", 4: "Failure"}
+_EAP_TYPES = {1: "Identity", 2: "Notification", 3: "Nak", 4: "MD5", 13: "TLS", 47: "PSK"}
+
+
+def eap_label(e: EapSummary) -> str:
+    """E.g. ``Response/Identity``, ``Success``, ``Request/47``."""
+    code = _EAP_CODES.get(e.code, str(e.code))
+    if e.type is None:
+        return code
+    return f"{code}/{_EAP_TYPES.get(e.type, str(e.type))}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +150,8 @@ class DecodedDatagram:
             if ietf and avp_type(a.code) in _SHOWN_TYPES and len(a.value) == 4:
                 value = int.from_bytes(a.value, "big")
             name = _AVP_NAMES.get(a.code) if ietf else None
-            out.append(AvpSummary(a.code, a.vendor_id, name, len(a.value), value))
+            eap = _eap_summary(a.value) if ietf and a.code == AvpCode.EAP_PAYLOAD else None
+            out.append(AvpSummary(a.code, a.vendor_id, name, len(a.value), value, eap))
         return out
 
     def to_json(self) -> dict[str, object]:
@@ -155,7 +190,9 @@ class DecodedDatagram:
             label = s.name or (
                 f"{s.code}/v{s.vendor_id}" if s.vendor_id is not None else str(s.code)
             )
-            if s.value is None:
+            if s.eap is not None:
+                parts.append(f"{label}({s.length} {eap_label(s.eap)})")
+            elif s.value is None:
                 parts.append(f"{label}({s.length})")
             else:
                 parts.append(f"{label}={s.value:#x}" if s.code == 4 else f"{label}={s.value}")
@@ -178,6 +215,8 @@ def _avp_json(s: AvpSummary) -> dict[str, object]:
     }
     if s.value is not None:
         obj["value"] = s.value
+    if s.eap is not None:
+        obj["eap"] = {"code": s.eap.code, "identifier": s.eap.identifier, "type": s.eap.type}
     return obj
 
 

@@ -95,7 +95,13 @@ def test_json_fields(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
         {"code": 3, "vendor_id": None, "name": "Integrity-Algorithm", "length": 4, "value": 7},
     ]
     assert pan["avps"] == [
-        {"code": 2, "vendor_id": None, "name": "EAP-Payload", "length": 5 + len(IDENTITY)},
+        {
+            "code": 2,
+            "vendor_id": None,
+            "name": "EAP-Payload",
+            "length": 5 + len(IDENTITY),
+            "eap": {"code": 2, "identifier": 5, "type": 1},
+        },
         {"code": 4, "vendor_id": None, "name": "Key-Id", "length": 4, "value": 0x6F42762F},
         {"code": 99, "vendor_id": 32473, "name": None, "length": 3},
         {"code": 1, "vendor_id": None, "name": "AUTH", "length": 20},
@@ -132,7 +138,8 @@ def test_text_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         "PAN[C]",
         "sid=0x01020304",
         "seq=0x00000009",
-        "{EAP-Payload(25),",
+        "{EAP-Payload(25",
+        "Response/Identity),",
         "Key-Id=0x6f42762f,",
         "99/v32473(3),",
         "AUTH(20)}",
