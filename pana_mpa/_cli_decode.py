@@ -27,12 +27,14 @@ from .capture import CaptureError, UdpDatagram, format_address, pana_datagrams, 
 
 __all__ = [
     "DIALECTS",
+    "Annotator",
     "AvpSummary",
     "DecodedDatagram",
     "EapSummary",
     "add_parser",
     "decode_datagram",
     "decode_datagrams",
+    "decode_file",
     "eap_label",
     "flag_letters",
     "run",
@@ -137,7 +139,7 @@ class DecodedDatagram:
     error_offset: int | None = None
     reencode_identical: bool = False
     extra: Mapping[str, object] = field(default_factory=dict)
-    """Fields added by annotators (e.g. a future ``auth`` verdict from ``--verify``)."""
+    """Fields added by annotators (e.g. the ``auth`` verdict of ``--verify``)."""
 
     def avps(self) -> list[AvpSummary]:
         """The AVPs in wire order, without their values (which may be keys or identities)."""
@@ -226,7 +228,7 @@ def _codec(data: bytes, dialect: str) -> tuple[PanaMessage, bytes]:
 
 
 Annotator = Callable[[DecodedDatagram], Mapping[str, object]]
-"""Adds fields to a decoded datagram (the hook ``--verify`` will use for an ``auth`` verdict)."""
+"""Adds fields to a decoded datagram, called in capture order (``--verify`` adds ``auth``)."""
 
 
 def decode_datagram(datagram: UdpDatagram, dialect: str = "rfc5191") -> DecodedDatagram:
