@@ -357,6 +357,18 @@ def _verifier(args: argparse.Namespace) -> Annotator | str:
     return AuthVerifier(identity=identity, psk=Secret(key), label=label, dialect=args.dialect)
 
 
+def _port_hint(udp: Sequence[UdpDatagram]) -> str:
+    """Which UDP ports the capture does hold, to suggest --port."""
+    counts: dict[int, int] = {}
+    for d in udp:
+        for port in {d.src[1], d.dst[1]}:
+            counts[port] = counts.get(port, 0) + 1
+    if not counts:
+        return "the capture holds no UDP"
+    top = sorted(counts, key=lambda p: (-counts[p], p))[:5]
+    return "UDP ports seen: " + ", ".join(f"{p} ({counts[p]})" for p in top) + " (try --port)"
+
+
 def run(args: argparse.Namespace) -> int:
     """Decode the capture; exit 0 when it could be read, 2 (one-line message) when not.
 
@@ -378,7 +390,10 @@ def run(args: argparse.Namespace) -> int:
     except CaptureError as exc:
         failure = exc
     out = sys.stdout
-    for decoded in decode_datagrams(pana_datagrams(udp, args.port), args.dialect, annotators):
+    pana = pana_datagrams(udp, args.port)
+    if not pana and failure is None:
+        sys.stderr.write(f"pana-mpa decode: no PANA datagrams found; {_port_hint(udp)}\n")
+    for decoded in decode_datagrams(pana, args.dialect, annotators):
         if args.json:
             out.write(json.dumps(decoded.to_json()) + "\n")
         else:

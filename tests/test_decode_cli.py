@@ -517,3 +517,24 @@ def test_gzipped_captures_and_cut_short_gzip(
     captured = capsys.readouterr()
     assert "cut short" in captured.err
     assert len(captured.out.splitlines()) < 40  # deflate may hold back a whole block
+
+
+def test_no_pana_found_hints_at_the_ports(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    f = eth_capture(
+        tmp_path,
+        ipv4_udp("10.0.0.1", "10.0.0.2", 35989, 3001, PCI),
+        ipv4_udp("10.0.0.2", "10.0.0.1", 3001, 35989, PAR_S),
+        ipv4_udp("10.0.0.1", "10.0.0.9", 5353, 5353, b"mdns"),
+    )
+    assert main(["decode", str(f)]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == (
+        "pana-mpa decode: no PANA datagrams found; UDP ports seen: 3001 (2), 35989 (2), "
+        "5353 (1) (try --port)\n"
+    )
+    empty = write_pcap(tmp_path / "e.pcap", LINKTYPE_ETHERNET, [])
+    assert main(["decode", "--json", str(empty)]) == 0
+    assert capsys.readouterr().err.endswith("the capture holds no UDP\n")
