@@ -3,7 +3,9 @@
 scapy (the optional ``scapy`` extra, GPL) reads the file format; it is imported only inside
 :func:`read_udp`, never when this module is imported. The link, IP and UDP headers are parsed
 here with ``struct``, so the payload handed on is exactly the captured bytes: no dissector of
-scapy's (nor our own scapy layer, if loaded) touches it.
+scapy's (nor our own scapy layer, if loaded) touches it. Link types: Ethernet (with 802.1Q/ad
+tags), Linux cooked v1/v2, BSD/OpenBSD loopback and raw IP; IPv4 and IPv6 (extension headers
+walked, fragments reassembled).
 """
 
 from __future__ import annotations
