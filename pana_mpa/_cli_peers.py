@@ -30,6 +30,7 @@ from eap.methods.psk import PskPeer, PskServer
 from eap.methods.tls import TlsPeer, TlsServer
 from eap.peer import EapPeer, EapResult
 from eap.radius import RadiusConfig, RadiusError, RadiusPassThrough
+from pana_codecs import EapCode, EapPacket, EapType, encode_eap
 from pana_codecs.avps import IntegrityAlgorithm, PrfAlgorithm, ResultCode, TerminationCause
 
 from ._flow import FlowTrace, describe_event
@@ -610,11 +611,21 @@ def _check_tls(make: Callable[[], object]) -> None:
 class RadiusBackend:
     """One session's RADIUS pass-through (eap.radius), answering as an EAP server would."""
 
-    def __init__(self, relay: RadiusPassThrough) -> None:
+    def __init__(self, relay: RadiusPassThrough, rng: Rng) -> None:
         self._relay = relay
+        self._rng = rng
 
     async def exchange(self, eap_response: bytes | None) -> AuthOutput:
-        """Relay one response; Access-Accept/Reject end the conversation (RFC 3579 s2.6.3)."""
+        """Relay one response; Access-Accept/Reject end the conversation (RFC 3579 s2.6.3).
+
+        The first request, EAP-Request/Identity, is made here (RFC 3579 s2.1 lets the NAS
+        send it): servers then get a User-Name at once, and no EAP-Start, which some answer
+        without the Message-Authenticator RFC 3579 s3.2 requires.
+        """
+        if eap_response is None:
+            identifier = self._rng(1)[0]
+            request = EapPacket(EapCode.REQUEST, identifier, EapType.IDENTITY)
+            return AuthOutput(encode_eap(request), None)
         try:
             answer = await self._relay.answer(eap_response)
         except RadiusError as exc:
@@ -661,7 +672,7 @@ def build_paa(
         radius = RadiusConfig(server=opts.radius, secret=opts.radius_secret)
 
         def backend(session_id: int) -> AaaBackend:
-            return RadiusBackend(RadiusPassThrough(radius, rng=rng))
+            return RadiusBackend(RadiusPassThrough(radius, rng=rng), rng)
 
         # no eap_factory: every EAP step waits in pending_aaa() (RFC 5191 s2 pass-through)
         return PaaServer(config, rng=rng, trace=trace or NULL_TRACE), backend
