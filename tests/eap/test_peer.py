@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 import pytest
@@ -299,9 +299,6 @@ _packets = st.builds(
     ),
     vendor_id=st.sampled_from([0, 7]),
     vendor_type=st.sampled_from([3, 4, 51]),
-).map(
-    # encode_eap rejects Vendor-Id/Vendor-Type without the expanded Type 254 (RFC 3748 s5.7)
-    lambda p: p if p.type == 254 else replace(p, vendor_id=None, vendor_type=None)
 )
 
 
@@ -310,9 +307,9 @@ _packets = st.builds(
 def test_random_conversations_never_succeed_without_gpsk3(packets: list[EapPacket]) -> None:
     """GPSK peer fed arbitrary packet sequences: no success, since no GPSK-3 verifies."""
     peer = EapPeer(identity=b"p", methods={51: lambda: GpskPeer(b"p", PSK, rng=seeded_rng(2))})
-    for drawn in packets:
-        # only the expanded Type carries vendor fields (the strict encoder rejects them elsewhere)
-        pkt = drawn if drawn.type == 254 else replace(drawn, vendor_id=None, vendor_type=None)
+    for pkt in packets:
+        if pkt.type != 254:
+            pkt = EapPacket(pkt.code, pkt.identifier, pkt.type, pkt.type_data)
         data = bytes([pkt.code, pkt.identifier, 0, 4]) if pkt.code in (3, 4) else encode_eap(pkt)
         out = peer.receive(data)
         if out.result is not None:
@@ -323,3 +320,15 @@ def test_random_conversations_never_succeed_without_gpsk3(packets: list[EapPacke
 def test_identifier_extremes(ident: int) -> None:
     out = md5_peer().receive(req(ident, 1))
     assert out.response is not None and out.response[1] == ident
+
+
+def test_alt_reject_fails_and_keeps_an_existing_result() -> None:
+    peer = md5_peer()
+    peer.receive(req(1, 4, b"\x01\xaa"))
+    result = peer.alt_reject()
+    assert not result.success and result.keys is None and result.method_type == 4
+    assert peer.receive(success(1)) == DISCARD  # over: a late Success changes nothing
+    done = md5_peer()
+    done.receive(req(1, 4, b"\x01\xaa"))
+    accepted = done.receive(success(1)).result
+    assert accepted is not None and done.alt_reject() is accepted
