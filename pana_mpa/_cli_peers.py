@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import signal
 import socket
 import string
 import sys
@@ -423,10 +424,15 @@ async def pac_main(
             _say(out, f"authenticated: {event_text(auth)}")
             if not opts.once:
                 step = "session"
+                seen_auth = False
+                last: object = auth
                 async for event in client.events():
-                    if event is not auth:
+                    if seen_auth:
                         _say(out, f"{type(event).__name__}: {event_text(event)}")
-                return 0
+                        last = event
+                    seen_auth = seen_auth or event is auth
+                # the session ended without us: terminated by the PAA, lifetime, no answer
+                raise CliError(_failure_text(ClientError(str(last), last)))
             step = "ping"
             pong = await client.ping(timeout=opts.timeout)
             _say(out, f"ping answered: {event_text(pong)}")
@@ -448,7 +454,7 @@ async def pac_main(
             ) from None
         except ClientError as exc:
             raise CliError(_failure_text(exc)) from None
-        except asyncio.CancelledError:
+        except asyncio.CancelledError:  # Ctrl-C or SIGTERM: leave with a PTR (RFC 5191 s4.4)
             if not session.closed and step != "authentication":
                 with contextlib.suppress(ClientError, TimeoutError):
                     await client.terminate(timeout=min(opts.timeout, 3.0))
@@ -495,15 +501,38 @@ async def paa_main(
         transport.close()
 
 
+_SIGTERM_EXIT = 128 + signal.SIGTERM
+
+
 def _run(main: Callable[[], Any], prog: str) -> int:
+    """Run ``main()``; SIGINT and SIGTERM end it in order (the PaC sends its PTR first)."""
+
+    async def guarded() -> int:
+        task = asyncio.current_task()
+        assert task is not None
+        stopped: list[bool] = []
+
+        def on_sigterm() -> None:
+            stopped.append(True)
+            task.cancel()
+
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # not on every platform
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, on_sigterm)
+        try:
+            rc: int = await main()
+        except asyncio.CancelledError:
+            if stopped:
+                return _SIGTERM_EXIT
+            raise
+        return rc
+
     try:
-        rc: int = asyncio.run(main())
+        return asyncio.run(guarded())
     except CliError as exc:
         sys.stderr.write(f"{prog}: {exc}\n")
         return 1
     except KeyboardInterrupt:
         return 130
-    return rc
 
 
 def run_pac(args: argparse.Namespace, *, factory: PacFactory | None = None) -> int:
