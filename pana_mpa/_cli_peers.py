@@ -533,6 +533,10 @@ def _run(main: Callable[[], Any], prog: str) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # a bug: one line for the user, the traceback with -vv
+        logger.debug("internal error", exc_info=True)
+        sys.stderr.write(f"{prog}: internal error: {type(exc).__name__}: {exc} (-vv: details)\n")
+        return 70  # EX_SOFTWARE
 
 
 def run_pac(args: argparse.Namespace, *, factory: PacFactory | None = None) -> int:
