@@ -57,6 +57,8 @@ class RadiusConfig:
     """Seconds to wait for a reply before retransmitting."""
     retries: int = 3
     """Retransmissions after the first try (RFC 2865 s2.4 leaves the number to the NAS)."""
+    identity_request: bool = True
+    """``exchange(None)`` sends our own EAP-Request/Identity (RFC 3579 s2.1), not EAP-Start."""
     bind: tuple[str, int] | None = None
     """Local address of the client socket (None: chosen by the kernel)."""
     extra_attributes: tuple[tuple[int, bytes], ...] = field(default=())
@@ -141,10 +143,20 @@ class RadiusPassThrough:
     async def exchange(self, eap_response: bytes | None) -> AuthOutput:
         """Relay one EAP-Response; the contract's pass-through step (docs/contracts.md).
 
+        ``None`` starts a conversation: with ``RadiusConfig.identity_request`` (the default) the
+        answer is our own EAP-Request/Identity, otherwise an EAP-Start goes to the server.
+
         A Response that must not be forwarded (wrong Code or Identifier, RFC 3579 s2.2) is
         discarded: ``AuthOutput(None, None)``. Raise ``RadiusError`` when the server gives no
         usable answer (unreachable, wrong shared secret, a conflicting reply).
         """
+        if eap_response is None and self._cfg.identity_request and not self._done:
+            # RFC 3579 s2.1: the NAS asks for the identity itself and forwards the Response
+            # with User-Name (EAP-Start is not recommended; hostapd rejects it without one).
+            self.restart()
+            self._eap_id = self._rng(1)[0]
+            identity_request = bytes((EapCode.REQUEST, self._eap_id, 0, 5, EapType.IDENTITY))
+            return AuthOutput(identity_request, None)
         if eap_response is not None and not self._done:
             reason = self._check_response(eap_response)
             if reason is not None:

@@ -100,17 +100,7 @@ async def front(pki: Pki) -> AsyncIterator[_Front]:
         f.server.close()
 
 
-GPSK_LONG_PSK = pytest.param(
-    "gpsk",
-    marks=pytest.mark.xfail(
-        strict=True,
-        reason="eap/methods/gpsk.py derives MK from PSK[0..KS-1] instead of PL || whole PSK"
-        " (RFC 5433 s4, hostapd): PSKs longer than KS fail against wpa_supplicant",
-    ),
-)
-
-
-@pytest.mark.parametrize("method", ["md5", "psk", GPSK_LONG_PSK, "gpsk16", "tls12", "tls13"])
+@pytest.mark.parametrize("method", ["md5", "psk", "gpsk", "gpsk16", "tls12", "tls13"])
 async def test_method_succeeds_and_msk_matches(front: _Front, tmp_path: Path, method: str) -> None:
     front.method = method
     if method.startswith("tls"):

@@ -20,6 +20,7 @@ from eap._radius_codec import (
     split_eap,
     verify_request,
 )
+from eap.authenticator import AuthOutput
 from eap.keys import Secret
 from eap.radius import RadiusConfig, RadiusError, RadiusPassThrough
 from eap.radius_server import EapBackend, RadiusServer, RadiusServerCore
@@ -323,3 +324,26 @@ async def test_accept_and_reject_decide_regardless_of_eap(scripted: Start) -> No
         reject = await pt.answer(identity_response(b"gina"))
     assert (accept.code, accept.eap, accept.keys) == (RadiusCode.ACCESS_ACCEPT, None, None)
     assert (reject.code, reject.eap) == (RadiusCode.ACCESS_REJECT, None)
+
+
+async def test_exchange_none_asks_for_the_identity_locally(front: _Front) -> None:
+    async with RadiusPassThrough(_cfg(front.address), rng=_rng(15)) as pt:
+        first = await pt.exchange(None)
+        assert first.result is None and first.packet is not None
+        request = decode_eap(first.packet)
+        assert (request.code, request.type) == (EapCode.REQUEST, EapType.IDENTITY)
+        assert front.backends == []  # nothing went to the server yet
+        stale = await pt.exchange(identity_response(b"md5user", (request.identifier + 1) & 0xFF))
+        assert stale == AuthOutput(None, None)  # RFC 3579 s2.2: wrong Identifier, discarded
+        out = await pt.exchange(identity_response(b"md5user", request.identifier))
+        assert out.result is None and out.packet is not None
+        assert front.backends[0].identity == b"md5user"
+
+
+async def test_exchange_none_sends_eap_start_when_asked(scripted: Start) -> None:
+    proto: _Scripted = await scripted(lambda d: [_challenge(d)])
+    cfg = RadiusConfig(server=_addr(proto), secret=Secret(SECRET), identity_request=False)
+    async with RadiusPassThrough(cfg, rng=_rng(16)) as pt:
+        out = await pt.exchange(None)
+    assert out.packet is not None and decode_eap(out.packet).type == EapType.MD5_CHALLENGE
+    assert decode_radius(proto.requests[0]).all(Attr.EAP_MESSAGE) == [b""]
