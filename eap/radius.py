@@ -1,4 +1,18 @@
-"""EAP pass-through to a RADIUS server (RFC 3579): the AAA back end of a pass-through PAA."""
+"""EAP pass-through to a RADIUS server (RFC 3579): the AAA back end of a pass-through PAA.
+
+One ``RadiusPassThrough`` per EAP conversation (one PANA session); ``exchange()`` is the
+contract's pass-through step (docs/contracts.md)::
+
+    config = RadiusConfig(server=("192.0.2.10", 1812), secret=Secret(b"testing123"))
+    pt = RadiusPassThrough(config)
+    out = await pt.exchange(None)              # our EAP-Request/Identity for the peer
+    out = await pt.exchange(identity_response) # Access-Request; out.packet: the server's Request
+    ...                                        # until out.result: EapResult with the MSK
+
+Every request carries a Message-Authenticator; replies must pass the Response Authenticator
+and Message-Authenticator checks or are dropped, and when no valid reply comes ``RadiusError``
+says why (including "shared secret mismatch?"). No third-party RADIUS library is needed.
+"""
 
 from __future__ import annotations
 

@@ -1,8 +1,21 @@
-"""A RADIUS front for our EAP server (RFC 3579 s2): any NAS can use our EAP methods."""
+"""A RADIUS front for our EAP server (RFC 3579 s2): any NAS can use our EAP methods.
+
+Each RADIUS conversation runs its own ``EapAuthenticator``; the reply is Access-Challenge
+(next EAP Request, fresh State), Access-Accept (EAP-Success, MSK as MS-MPPE-Recv/Send-Key,
+RFC 2548) or Access-Reject (EAP-Failure). Message-Authenticator is required on every request::
+
+    core = RadiusServerCore(
+        clients={"127.0.0.1": Secret(b"testing123"), "10.0.0.0/8": Secret(b"other")},
+        backend=lambda: EapAuthenticator(methods=lambda identity: [make_psk_server]),
+    )
+    server = RadiusServer(core)
+    await server.start("127.0.0.1", 1812)   # eapol_test -a 127.0.0.1 -s testing123 ...
+"""
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import os
 from collections import OrderedDict
@@ -75,7 +88,9 @@ class _Conversation:
 class RadiusServerCore:
     """Sans-IO RADIUS server: Access-Request in, Challenge/Accept/Reject out (RFC 3579).
 
-    Each conversation runs its own ``EapBackend`` from ``backend()``; the State attribute
+    ``clients`` maps a client address, or a network such as ``"10.0.0.0/8"`` (the most specific
+    wins), to its shared secret; others are ignored. Each conversation runs its own
+    ``EapBackend`` from ``backend()``; the State attribute
     (RFC 2865 s5.24) ties the Access-Requests of one conversation together. A retransmitted
     Access-Request gets the cached reply again (RFC 2865 s2.5).
     """
@@ -91,6 +106,9 @@ class RadiusServerCore:
         max_discards: int = 3,
     ) -> None:
         self._clients = dict(clients)
+        self._networks = [
+            (ipaddress.ip_network(k, strict=False), v) for k, v in clients.items() if "/" in k
+        ]
         self._backend = backend
         self._rng = rng
         self._idle = idle_timeout
@@ -107,7 +125,7 @@ class RadiusServerCore:
     def receive(self, data: bytes, addr: Address, now: float) -> bytes | None:
         """Handle one datagram; return the reply to send, or None to drop it silently."""
         self._expire(now)
-        secret = self._clients.get(addr[0])
+        secret = self._client_secret(addr[0])
         if secret is None:
             logger.warning("dropping RADIUS packet from unknown client %s", addr[0])
             return None
@@ -131,6 +149,22 @@ class RadiusServerCore:
         while len(self._replies) > 4 * self._max:
             self._replies.popitem(last=False)
         return reply
+
+    def _client_secret(self, host: str) -> Secret | None:
+        secret = self._clients.get(host)
+        if secret is not None or not self._networks:
+            return secret
+        try:
+            ip = ipaddress.ip_address(host.split("%", 1)[0])
+        except ValueError:
+            return None
+        if ip.version == 6 and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        best: tuple[int, Secret] | None = None
+        for net, value in self._networks:  # the most specific network wins
+            if ip in net and (best is None or net.prefixlen > best[0]):
+                best = (net.prefixlen, value)
+        return None if best is None else best[1]
 
     def _expire(self, now: float) -> None:
         while self._convs:

@@ -347,3 +347,19 @@ async def test_exchange_none_sends_eap_start_when_asked(scripted: Start) -> None
         out = await pt.exchange(None)
     assert out.packet is not None and decode_eap(out.packet).type == EapType.MD5_CHALLENGE
     assert decode_radius(proto.requests[0]).all(Attr.EAP_MESSAGE) == [b""]
+
+
+async def test_interleaved_conversations_stay_apart(front: _Front) -> None:
+    # 20 conversations at once through one front: State keeps each on its own EAP server.
+    async def one(i: int) -> bytes | None:
+        password = PASSWORD if i % 3 else b"wrong"
+        async with RadiusPassThrough(_cfg(front.address), rng=_rng(100 + i)) as pt:
+            final, _ = await md5_peer_conversation(pt, b"user%d" % i, password)
+        return None if final.keys is None else final.keys.msk.reveal()
+
+    results = await asyncio.gather(*(one(i) for i in range(20)))
+    assert [r is not None for r in results] == [bool(i % 3) for i in range(20)]
+    assert sorted(b.identity or b"" for b in front.backends) == sorted(
+        b"user%d" % i for i in range(20)
+    )
+    assert front.server.core.conversations == 0

@@ -173,3 +173,23 @@ def test_core_never_reuses_the_peer_s_last_identifier() -> None:
     assert challenge is not None and challenge[0] == 1
     assert challenge[1] == 10
     assert len(made) == 2 and made[1].identity == b"u"
+
+
+def test_core_clients_by_network_most_specific_wins() -> None:
+    core = RadiusServerCore(
+        clients={
+            "10.0.0.0/8": Secret(b"wide"),
+            "10.1.0.0/16": Secret(SECRET),
+            "10.1.2.3": Secret(b"exact"),
+        },
+        backend=lambda: InlineMd5Server(PASSWORD),
+        rng=_rng(21),
+    )
+    data, auth = _request(1, identity_response(b"u"))
+    reply = core.receive(data, ("10.1.9.9", 1812), 0.0)
+    assert reply is not None and verify_response(reply, auth, SECRET).code == 11
+    assert core.receive(data, ("10.2.0.1", 1812), 0.0) is None  # "wide" secret: MA fails
+    assert core.receive(data, ("10.1.2.3", 1812), 0.0) is None  # "exact" secret
+    assert core.receive(data, ("::ffff:10.1.0.7", 1812), 0.0) is not None
+    assert core.receive(data, ("192.0.2.1", 1812), 0.0) is None
+    assert core.receive(data, ("not-an-ip", 1812), 0.0) is None
