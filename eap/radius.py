@@ -112,10 +112,11 @@ class _Protocol(asyncio.DatagramProtocol):
 class RadiusPassThrough:
     """One EAP conversation relayed to a RADIUS server (RFC 3579 s2), over asyncio UDP.
 
-    Call ``answer()`` (or ``exchange()``) with each EAP-Response from the peer, starting with the
-    EAP-Response/Identity (``None`` sends EAP-Start, RFC 3579 s2.1). State is echoed, the
-    EAP-Message split and reassembled, and every reply must carry valid Response and
-    Message-Authenticators; others are dropped (RFC 3579 s3.2).
+    ``exchange()`` (AuthOutput, the contract) or ``answer()`` (the raw RadiusAnswer) take each
+    EAP-Response from the peer, starting with the EAP-Response/Identity; ``answer(None)`` sends
+    EAP-Start (RFC 3579 s2.1). State is echoed, the EAP-Message split and reassembled, and
+    every reply must carry valid Response and Message-Authenticators; others are dropped
+    (RFC 3579 s3.2).
     """
 
     def __init__(self, config: RadiusConfig, *, rng: Rng = os.urandom) -> None:
@@ -164,14 +165,15 @@ class RadiusPassThrough:
         discarded: ``AuthOutput(None, None)``. Raise ``RadiusError`` when the server gives no
         usable answer (unreachable, wrong shared secret, a conflicting reply).
         """
-        if eap_response is None and self._cfg.identity_request and not self._done:
-            # RFC 3579 s2.1: the NAS asks for the identity itself and forwards the Response
-            # with User-Name (EAP-Start is not recommended; hostapd rejects it without one).
-            self.restart()
-            self._eap_id = self._rng(1)[0]
-            identity_request = bytes((EapCode.REQUEST, self._eap_id, 0, 5, EapType.IDENTITY))
-            return AuthOutput(identity_request, None)
-        if eap_response is not None and not self._done:
+        if eap_response is None:
+            self.restart()  # a new conversation (first authentication or re-authentication)
+            if self._cfg.identity_request:
+                # RFC 3579 s2.1: the NAS asks for the identity itself and forwards the Response
+                # with User-Name (EAP-Start is not recommended; hostapd rejects it without one).
+                self._eap_id = self._rng(1)[0]
+                request = bytes((EapCode.REQUEST, self._eap_id, 0, 5, EapType.IDENTITY))
+                return AuthOutput(request, None)
+        elif not self._done:
             reason = self._check_response(eap_response)
             if reason is not None:
                 logger.info("EAP Response not forwarded: %s", reason)

@@ -29,6 +29,7 @@ from tests.eap._radius_helpers import (
     InlineMd5Server,
     identity_response,
     md5_peer_conversation,
+    md5_response,
 )
 
 pytestmark = [pytest.mark.udp, pytest.mark.asyncio]
@@ -363,3 +364,17 @@ async def test_interleaved_conversations_stay_apart(front: _Front) -> None:
         b"user%d" % i for i in range(20)
     )
     assert front.server.core.conversations == 0
+
+
+async def test_exchange_none_after_the_end_starts_a_new_conversation(front: _Front) -> None:
+    async with RadiusPassThrough(_cfg(front.address), rng=_rng(17)) as pt:
+        for round_ in range(2):  # authentication, then re-authentication (RFC 5191 s4.3)
+            start = await pt.exchange(None)
+            assert start.packet is not None
+            peer_id = start.packet[1]
+            out = await pt.exchange(identity_response(b"md5user", peer_id))
+            assert out.packet is not None
+            final = await pt.exchange(md5_response(out.packet, PASSWORD))
+            assert final.result is not None and final.result.success, round_
+            assert pt.done
+    assert len(front.backends) == 2
