@@ -100,6 +100,7 @@ async def front(pki: Pki) -> AsyncIterator[_Front]:
         f.server.close()
 
 
+# "gpsk" has a 32-octet PSK: RFC 5433 s4 puts PL || the whole PSK into the MK input.
 @pytest.mark.parametrize("method", ["md5", "psk", "gpsk", "gpsk16", "tls12", "tls13"])
 async def test_method_succeeds_and_msk_matches(front: _Front, tmp_path: Path, method: str) -> None:
     front.method = method

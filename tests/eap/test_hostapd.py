@@ -92,6 +92,7 @@ def _peer(method: str, secret: str | None = None, pki: Pki | None = None) -> Eap
 WRONG = {"md5": "not the password", "psk": "00" * 16, "gpsk": "Z" * 32, "gpsk16": "Z" * 16}
 
 
+# "gpsk" has a 32-octet PSK: RFC 5433 s4 puts PL || the whole PSK into the MK input.
 @pytest.mark.parametrize("method", ["md5", "psk", "gpsk", "gpsk16", "tls12", "tls13"])
 async def test_method_succeeds_and_msk_matches(hostapd: Hostapd, method: str) -> None:
     peer = _peer(method, pki=hostapd.pki)
@@ -123,6 +124,7 @@ async def test_method_succeeds_and_msk_matches(hostapd: Hostapd, method: str) ->
     assert out.result.keys.msk == peer.result.keys.msk
 
 
+# "gpsk" has a 32-octet PSK: RFC 5433 s4 puts PL || the whole PSK into the MK input.
 @pytest.mark.parametrize("method", ["md5", "psk", "gpsk", "gpsk16", "tls12", "tls13"])
 async def test_method_fails_cleanly_with_wrong_credentials(
     hostapd: Hostapd, method: str, other_ca: Path
