@@ -246,26 +246,35 @@ def freeradius_server(tmp: Path, pki: Pki | None = None) -> Iterator[FreeRadius]
     freeradius = need_binary("freeradius")
     tmp.mkdir(parents=True, exist_ok=True)
     pki = pki or make_pki(tmp / "pki")
-    auth, acct, inner = (free_udp_port() for _ in range(3))
-    setup = tmp / "setup.sh"
-    setup.write_text(_FREERADIUS_SETUP)
-    subprocess.run(
-        ["bash", str(setup), str(tmp), str(auth), str(acct), str(inner), str(pki.dir)],
-        check=True,
-        capture_output=True,
-    )
     log = tmp / "freeradius.log"
-    proc: subprocess.Popen[bytes] | None = None
-    try:
-        with log.open("wb") as out:
-            proc = subprocess.Popen(
-                [freeradius, "-X", "-d", str(tmp / "raddb")], stdout=out, stderr=subprocess.STDOUT
-            )
-        _wait_for(log, "Ready to process requests", proc, "freeradius")
-        yield FreeRadius(("127.0.0.1", auth), RADIUS_SECRET, log, pki)
-    finally:
-        if proc is not None:
-            _stop(proc)
+    for attempt in range(3):  # random ports may be taken by someone else: pick new ones
+        auth, acct, inner = (free_udp_port() for _ in range(3))
+        setup = tmp / "setup.sh"
+        setup.write_text(_FREERADIUS_SETUP)
+        subprocess.run(
+            ["bash", str(setup), str(tmp), str(auth), str(acct), str(inner), str(pki.dir)],
+            check=True,
+            capture_output=True,
+        )
+        proc: subprocess.Popen[bytes] | None = None
+        try:
+            with log.open("wb") as out:
+                proc = subprocess.Popen(
+                    [freeradius, "-X", "-d", str(tmp / "raddb")],
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                )
+            try:
+                _wait_for(log, "Ready to process requests", proc, "freeradius")
+            except RuntimeError:
+                if attempt < 2 and "Address already in use" in log.read_text(errors="replace"):
+                    continue
+                raise
+            yield FreeRadius(("127.0.0.1", auth), RADIUS_SECRET, log, pki)
+            return
+        finally:
+            if proc is not None:
+                _stop(proc)
 
 
 @dataclass(frozen=True, slots=True)
