@@ -115,7 +115,10 @@ class RadiusServerCore:
         self._max = max_conversations
         self._max_discards = max_discards
         self._convs: OrderedDict[bytes, _Conversation] = OrderedDict()
-        self._replies: OrderedDict[tuple[Address, int, bytes], tuple[bytes, float]] = OrderedDict()
+        # (client, Identifier, Request Authenticator) -> (request, reply, time) (RFC 5080 s2.2.2)
+        self._replies: OrderedDict[tuple[Address, int, bytes], tuple[bytes, bytes, float]] = (
+            OrderedDict()
+        )
 
     @property
     def conversations(self) -> int:
@@ -131,9 +134,9 @@ class RadiusServerCore:
             return None
         if len(data) >= 20:
             cached = self._replies.get((addr, data[1], bytes(data[4:20])))
-            if cached is not None:
+            if cached is not None and cached[0] == data:
                 logger.debug("retransmitted Access-Request %d: repeating the reply", data[1])
-                return cached[0]
+                return cached[1]
         try:
             req = verify_request(data, secret)
         except (CodecError, AuthenticatorMismatch) as exc:
@@ -145,7 +148,7 @@ class RadiusServerCore:
             logger.info("dropping RADIUS code %d from %s", req.code, addr[0])
             return None
         reply = self._handle(req, secret, now)
-        self._replies[(addr, req.identifier, req.authenticator)] = (reply, now)
+        self._replies[(addr, req.identifier, req.authenticator)] = (bytes(data), reply, now)
         while len(self._replies) > 4 * self._max:
             self._replies.popitem(last=False)
         return reply
@@ -173,7 +176,7 @@ class RadiusServerCore:
                 break
             del self._convs[state]
         while self._replies:
-            _key, (_reply, when) = next(iter(self._replies.items()))
+            _key, (_request, _reply, when) = next(iter(self._replies.items()))
             if now - when < self._idle:
                 break
             self._replies.popitem(last=False)
@@ -296,6 +299,8 @@ class RadiusServerCore:
     def _reply(
         code: int, req: RadiusPacket, attrs: list[tuple[int, bytes]], secret: Secret
     ) -> bytes:
+        # RFC 2865 s5.33: Proxy-State attributes come back unmodified and in order.
+        attrs = attrs + [(Attr.PROXY_STATE, v) for v in req.all(Attr.PROXY_STATE)]
         return sign_response(code, req.identifier, req.authenticator, attrs, secret)
 
 

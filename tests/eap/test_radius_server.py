@@ -193,3 +193,20 @@ def test_core_clients_by_network_most_specific_wins() -> None:
     assert core.receive(data, ("::ffff:10.1.0.7", 1812), 0.0) is not None
     assert core.receive(data, ("192.0.2.1", 1812), 0.0) is None
     assert core.receive(data, ("not-an-ip", 1812), 0.0) is None
+
+
+def test_core_echoes_proxy_state_and_caches_only_identical_retransmissions() -> None:
+    core = _core()
+    auth = bytes(range(16))
+    attrs = [
+        (Attr.PROXY_STATE, b"p1"),
+        *split_eap(identity_response(b"u")),
+        (Attr.PROXY_STATE, b"p2"),
+    ]
+    data = sign_request(RadiusCode.ACCESS_REQUEST, 7, auth, attrs, SECRET)
+    reply = verify_response(core.receive(data, CLIENT, 0.0) or b"", auth, SECRET)
+    assert reply.all(Attr.PROXY_STATE) == [b"p1", b"p2"]  # RFC 2865 s5.33
+    # Same Identifier and Authenticator but other contents: not a retransmission, and it
+    # fails the Message-Authenticator check, so it is dropped rather than answered from cache.
+    forged = data[:-1] + bytes([data[-1] ^ 1])
+    assert core.receive(forged, CLIENT, 0.0) is None
