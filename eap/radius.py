@@ -51,6 +51,7 @@ __all__ = [
     "DatagramLink",
     "LinkFactory",
     "RadiusAnswer",
+    "RadiusCode",
     "RadiusConfig",
     "RadiusError",
     "RadiusPassThrough",
