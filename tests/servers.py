@@ -214,7 +214,7 @@ rm -rf $D/raddb; mkdir -p $D/run $D/log; cp -a /etc/freeradius/3.0 $D/raddb; cd 
 sed -i -e "s#^raddbdir = .*#raddbdir = $D/raddb#" -e "s#^logdir = .*#logdir = $D/log#" \
        -e "s#^run_dir = .*#run_dir = $D/run#" \
        -e 's/^\(\s*\)\(user\|group\) = freerad/\1#\2 = freerad/' \
-       -e 's/^\(\s*\)proxy_requests = yes/\1proxy_requests = no/' \
+       -e 's/^\(\s*\)proxy_requests\s*=\s*yes/\1proxy_requests = no/' \
        -e 's/^\(\s*\)reject_delay = .*/\1reject_delay = 0/' radiusd.conf
 sed -i -e 's/^\(\s*\)ipaddr = \*/\1ipaddr = 127.0.0.1/' \
        -e 's/^\(\s*\)ipv6addr = ::\(\s.*\)\?$/\1ipv6addr = ::1/' sites-available/default
