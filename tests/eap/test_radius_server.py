@@ -5,6 +5,9 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from eap._radius_codec import (
     Attr,
     RadiusCode,
@@ -210,3 +213,38 @@ def test_core_echoes_proxy_state_and_caches_only_identical_retransmissions() -> 
     # fails the Message-Authenticator check, so it is dropped rather than answered from cache.
     forged = data[:-1] + bytes([data[-1] ^ 1])
     assert core.receive(forged, CLIENT, 0.0) is None
+
+
+@given(data=st.binary(max_size=400))
+def test_core_never_raises_on_random_datagrams(data: bytes) -> None:
+    core = _core()
+    reply = core.receive(data, CLIENT, 0.0)
+    assert reply is None  # without the shared secret nothing verifies
+
+
+@given(
+    eap=st.binary(max_size=600),
+    state=st.none() | st.binary(min_size=1, max_size=40),
+    extra=st.lists(
+        st.tuples(st.integers(0, 255), st.binary(max_size=253)).filter(
+            lambda a: a[0] not in (Attr.MESSAGE_AUTHENTICATOR, Attr.EAP_MESSAGE)
+        ),
+        max_size=4,
+    ),
+)
+@settings(max_examples=150, deadline=None)
+def test_core_answers_any_signed_request_without_raising(
+    eap: bytes, state: bytes | None, extra: list[tuple[int, bytes]]
+) -> None:
+    # Whatever a client with the right secret sends, the front answers with a well-formed,
+    # correctly signed reply (or drops it) and never raises.
+    core = _core()
+    auth = bytes(16)
+    attrs: list[tuple[int, bytes]] = [*extra, *split_eap(eap)]
+    if state is not None:
+        attrs.append((Attr.STATE, state))
+    data = sign_request(RadiusCode.ACCESS_REQUEST, 1, auth, attrs, SECRET)
+    reply = core.receive(data, CLIENT, 0.0)
+    if reply is not None:
+        pkt = verify_response(reply, auth, SECRET)
+        assert pkt.code in (RadiusCode.ACCESS_CHALLENGE, RadiusCode.ACCESS_REJECT)

@@ -7,6 +7,8 @@ import random
 from collections.abc import Callable
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from eap._radius_codec import (
     Attr,
@@ -206,3 +208,33 @@ def test_wrong_secret_toward_our_front() -> None:
     message = run_virtual(main)
     assert "no reply" in message and "shared secret mismatch?" in message
     assert backends == []  # the front dropped every request before any EAP processing
+
+
+@given(
+    code=st.sampled_from([2, 3, 11, 4, 12]),
+    attrs=st.lists(st.tuples(st.integers(0, 255), st.binary(max_size=253)), max_size=6),
+)
+@settings(max_examples=100, deadline=None)
+def test_any_signed_reply_gives_an_answer_or_a_radius_error(
+    code: int, attrs: list[tuple[int, bytes]]
+) -> None:
+    # Replies that pass both authenticator checks but carry anything at all: the pass-through
+    # returns an AuthOutput or raises RadiusError, nothing else.
+    def handler(data: bytes) -> list[bytes]:
+        req = decode_radius(data)
+        body = [a for a in attrs if a[0] != Attr.MESSAGE_AUTHENTICATOR]
+        return [sign_response(code, req.identifier, req.authenticator, body, SECRET)]
+
+    async def main() -> None:
+        net = LoopbackNetwork()
+        server = _start(net, handler)
+        pt = _pass_through(net, 9, retries=0)
+        try:
+            out = await pt.exchange(identity_response(b"x", identifier=0))
+        except RadiusError:
+            return
+        finally:
+            server.cancel()
+        assert out.result is not None or out.packet is not None
+
+    run_virtual(main)
