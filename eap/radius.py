@@ -102,7 +102,8 @@ class RadiusAnswer:
     method_type: int | None = None
     """The EAP method of the last EAP-Request the server sent (None before any)."""
     session_timeout: int | None = None
-    """Session-Timeout (27): in a challenge, the EAP retransmission timer (RFC 3579 s2.2)."""
+    """Session-Timeout (27): in a challenge the EAP retransmission timer (RFC 3579 s2.2), in an
+    Access-Accept the session's lifetime (RFC 2865 s5.27; a PAA's Session-Lifetime)."""
 
 
 class DatagramLink(Protocol):
@@ -375,7 +376,7 @@ class RadiusPassThrough:
                 # RFC 3579 s2.6.3: a conflicting combination; authorization follows the
                 # RADIUS Code, and the EAP packet is forwarded as it is, not repaired.
                 logger.warning("Access-Accept carries an EAP packet that is not a Success")
-            return RadiusAnswer(RadiusCode.ACCESS_ACCEPT, eap, keys, self._method_type)
+            return RadiusAnswer(RadiusCode.ACCESS_ACCEPT, eap, keys, self._method_type, timeout)
         if reply.code == RadiusCode.ACCESS_REJECT:
             self._done = True
             return RadiusAnswer(RadiusCode.ACCESS_REJECT, eap, None, self._method_type)

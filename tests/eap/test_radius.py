@@ -276,7 +276,8 @@ async def test_accept_and_reject_decide_regardless_of_eap(scripted: Start) -> No
 
     def handler(data: bytes) -> list[bytes]:
         req = decode_radius(data)
-        return [sign_response(next(codes), req.identifier, req.authenticator, [], SECRET)]
+        attrs = [(Attr.SESSION_TIMEOUT, (600).to_bytes(4, "big"))]
+        return [sign_response(next(codes), req.identifier, req.authenticator, attrs, SECRET)]
 
     proto: _Scripted = await scripted(handler)
     async with RadiusPassThrough(_cfg(_addr(proto)), rng=_rng(13)) as pt:
@@ -284,6 +285,7 @@ async def test_accept_and_reject_decide_regardless_of_eap(scripted: Start) -> No
         pt.restart()
         reject = await pt.answer(identity_response(b"gina"))
     assert (accept.code, accept.eap, accept.keys) == (RadiusCode.ACCESS_ACCEPT, None, None)
+    assert accept.session_timeout == 600
     assert (reject.code, reject.eap) == (RadiusCode.ACCESS_REJECT, None)
 
 
