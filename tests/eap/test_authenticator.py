@@ -64,7 +64,13 @@ def auth_with(
 
 
 def resp(ident: int, eap_type: int, data: bytes = b"") -> bytes:
-    return encode_eap(EapPacket(EapCode.RESPONSE, ident, eap_type, data))
+    """A Response on the wire; built by hand so any Type (even a bare 254) can be sent."""
+    return (
+        bytes([EapCode.RESPONSE, ident])
+        + (5 + len(data)).to_bytes(2, "big")
+        + bytes([eap_type])
+        + data
+    )
 
 
 def types_of(packets: Sequence[bytes]) -> list[int | None]:

@@ -1,0 +1,129 @@
+"""PacConfig and PaaConfig: frozen, validated session settings (timers, algorithms, lifetime)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TextIO
+
+from . import crypto
+from ._avps import IntegrityAlgorithm, PrfAlgorithm
+from .errors import UsageError
+from .retransmit import PCI_TIMERS, REQ_TIMERS, TimerParameters
+
+__all__ = ["DEFAULT_INTEGRITY_ALGORITHMS", "DEFAULT_PRF_ALGORITHMS", "PaaConfig", "PacConfig"]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_PRF_ALGORITHMS: tuple[int, ...] = (
+    PrfAlgorithm.PRF_HMAC_SHA2_256,
+    PrfAlgorithm.PRF_HMAC_SHA1,
+)
+"""Preference order: HMAC-SHA2-256 (B-route profile), then mandatory HMAC-SHA1 (RFC 5191 s8.6)."""
+DEFAULT_INTEGRITY_ALGORITHMS: tuple[int, ...] = (
+    IntegrityAlgorithm.AUTH_HMAC_SHA2_256_128,
+    IntegrityAlgorithm.AUTH_HMAC_SHA1_160,
+)
+"""Preference order: HMAC-SHA2-256-128, then mandatory HMAC-SHA1-160 (RFC 5191 s8.3)."""
+
+
+def _check_common(
+    prf: tuple[int, ...], integrity: tuple[int, ...], nonce_length: int | None, failed: float
+) -> None:
+    for alg in prf:
+        if alg not in crypto.SUPPORTED_PRF:
+            raise UsageError(f"unsupported PRF-Algorithm {alg}")
+    for alg in integrity:
+        if alg not in crypto.SUPPORTED_INTEGRITY:
+            raise UsageError(f"unsupported Integrity-Algorithm {alg}")
+    if bool(prf) != bool(integrity):
+        raise UsageError("PRF and Integrity algorithm lists must both be empty or both non-empty")
+    if nonce_length is not None and not 8 <= nonce_length <= 256:
+        raise UsageError("nonce_length must be within 8..256 octets (RFC 5191 s8.5)")
+    if failed <= 0:
+        raise UsageError("failed_session_timeout must be positive")
+
+
+@dataclass(frozen=True, kw_only=True)
+class PacConfig:
+    """Settings of a PaC session (RFC 5191, RFC 5609 PaC machine)."""
+
+    prf_algorithms: tuple[int, ...] = DEFAULT_PRF_ALGORITHMS
+    """PRF-Algorithm values the PaC accepts, most preferred first; empty: never build a PANA SA."""
+    integrity_algorithms: tuple[int, ...] = DEFAULT_INTEGRITY_ALGORITHMS
+    """Integrity-Algorithm values the PaC accepts, most preferred first."""
+    nonce_length: int | None = None
+    """Nonce octets (8..256); None: the PRF's output size (20 for SHA-1, 32 for SHA-256)."""
+    pci_timers: TimerParameters = PCI_TIMERS
+    """PCI_IRT/MRT/MRC/MRD (RFC 5191 s9)."""
+    request_timers: TimerParameters = REQ_TIMERS
+    """REQ_IRT/MRT/MRC/MRD (RFC 5191 s9)."""
+    failed_session_timeout: float = 120.0
+    """FAILED_SESS_TIMEOUT: give up an unfinished (re-)authentication after this long (RFC 5609)."""
+    reauth_fraction: float | None = None
+    """Start re-authentication (PNR[A]) at this fraction of Session-Lifetime; None: never."""
+    auth_label: bytes = crypto.AUTH_LABEL
+    """PANA_AUTH_KEY label; change only to talk to a known-buggy peer (CPANA uses b"IETF")."""
+    key_log: TextIO | None = field(default=None, repr=False)
+    """Opt-in: write PANA_AUTH_KEYs here for interop debugging (never in production)."""
+
+    def __post_init__(self) -> None:
+        _check_common(
+            self.prf_algorithms,
+            self.integrity_algorithms,
+            self.nonce_length,
+            self.failed_session_timeout,
+        )
+        if self.reauth_fraction is not None and not 0 < self.reauth_fraction < 1:
+            raise UsageError("reauth_fraction must be within (0, 1)")
+
+
+@dataclass(frozen=True, kw_only=True)
+class PaaConfig:
+    """Settings of a PAA (RFC 5191, RFC 5609 PAA machine)."""
+
+    prf_algorithms: tuple[int, ...] = DEFAULT_PRF_ALGORITHMS
+    """PRF-Algorithm values offered in PAR[S], most preferred first; empty: no PANA SA."""
+    integrity_algorithms: tuple[int, ...] = DEFAULT_INTEGRITY_ALGORITHMS
+    """Integrity-Algorithm values offered in PAR[S], most preferred first."""
+    nonce_length: int | None = None
+    """Nonce octets (8..256); None: the PRF's output size."""
+    session_lifetime: int = 3600
+    """Session-Lifetime granted in PAR[C], seconds (RFC 5191 s8.8)."""
+    require_key: bool = False
+    """Authorize only sessions with a PANA SA: MSK-less methods get Result-Code 2 (RFC 5609)."""
+    optimized_init: bool = False
+    """Piggyback the first EAP request on PAR[S] (RFC 5191 s4.1); PAR[S] is then retransmitted."""
+    request_timers: TimerParameters = REQ_TIMERS
+    """REQ_IRT/MRT/MRC/MRD (RFC 5191 s9)."""
+    failed_session_timeout: float = 120.0
+    """Give up an unfinished (re-)authentication after this long (RFC 5609 FAILED_SESS_TIMEOUT)."""
+    reauth_fraction: float | None = None
+    """Start PAA re-authentication at this fraction of the lifetime (RFC 5191 erratum 3397)."""
+    key_id_start: int | None = None
+    """First Key-Id; None: random (OpenPANA style). Each new key adds 1 (RFC 5191 s8.4)."""
+    authorize: Callable[[int, bytes | None], bool] | None = field(default=None, repr=False)
+    """Policy hook (session_id, identity) -> allowed; False yields Result-Code 2 (s8.7)."""
+    auth_label: bytes = crypto.AUTH_LABEL
+    """PANA_AUTH_KEY label; change only to talk to a known-buggy peer."""
+    max_sessions: int = 100_000
+    """Refuse new sessions beyond this many (PCI flood, RFC 5191 s4.1)."""
+    key_log: TextIO | None = field(default=None, repr=False)
+    """Opt-in: write PANA_AUTH_KEYs here for interop debugging (never in production)."""
+
+    def __post_init__(self) -> None:
+        _check_common(
+            self.prf_algorithms,
+            self.integrity_algorithms,
+            self.nonce_length,
+            self.failed_session_timeout,
+        )
+        if not 0 < self.session_lifetime <= 0xFFFFFFFF:
+            raise UsageError("session_lifetime must be a positive Unsigned32")
+        if self.reauth_fraction is not None and not 0 < self.reauth_fraction < 1:
+            raise UsageError("reauth_fraction must be within (0, 1)")
+        if self.key_id_start is not None and not 0 <= self.key_id_start <= 0xFFFFFFFF:
+            raise UsageError("key_id_start must be an Unsigned32")
+        if self.max_sessions < 1:
+            raise UsageError("max_sessions must be positive")

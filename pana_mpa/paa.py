@@ -1,0 +1,641 @@
+"""PaaSession and PaaServer: the sans-IO PANA authentication agent (RFC 5191, RFC 5609 PAA)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from eap.keys import Secret
+from pana_codecs import (
+    Avp,
+    CodecError,
+    EapCode,
+    EapType,
+    MessageFlags,
+    MessageType,
+    decode_eap,
+    decode_pana,
+)
+
+from ._avps import AvpCode, ResultCode, TerminationCause, u32_avp
+from ._session import (
+    Address,
+    AuthOutputLike,
+    EapResultLike,
+    EapServerLike,
+    Input,
+    Rng,
+    SessionCore,
+    _Drop,
+    _Rx,
+)
+from .config import PaaConfig
+from .errors import UsageError
+from .events import (
+    Authenticated,
+    AuthenticationFailed,
+    PanaEvent,
+    PeerAddressChanged,
+    Reauthenticated,
+    SessionStarted,
+)
+from .state import PAA_TABLE, PaaState
+from .trace import NULL_TRACE, Trace
+
+__all__ = ["PaaServer", "PaaSession"]
+
+logger = logging.getLogger(__name__)
+
+_U32_MOD = 1 << 32
+
+
+class PaaSession(SessionCore):
+    """One PaC's session at the PAA; created and driven by PaaServer."""
+
+    role = "paa"
+    _table = PAA_TABLE
+    _closed_state = PaaState.CLOSED
+
+    def __init__(
+        self,
+        config: PaaConfig,
+        *,
+        session_id: int,
+        peer: Address,
+        eap_factory: Callable[[], EapServerLike],
+        rng: Rng,
+        trace: Trace,
+    ) -> None:
+        super().__init__(
+            rng=rng,
+            trace=trace,
+            request_timers=config.request_timers,
+            failed_session_timeout=config.failed_session_timeout,
+            auth_label=config.auth_label,
+            key_log=config.key_log,
+        )
+        self._config = config
+        self._eap_factory = eap_factory
+        self._eap: EapServerLike = eap_factory()
+        self.session_id = session_id
+        self.peer = peer
+        self.state = PaaState.INITIAL
+        self._eap_packet: bytes | None = None
+        self._eap_msk: Secret | None = None
+        self._result_code = ResultCode.PANA_SUCCESS
+        self._opened = False
+        self._reauth_by_peer = False
+        self._pending = False
+        self.identity: bytes | None = None
+        self.address_changed: tuple[Address, Address] | None = None
+        self.aaa_queue: list[bytes | None] = []
+        """Pass-through: EAP responses (None: start) waiting to go to the AAA server."""
+
+    # ---- helpers -------------------------------------------------------------------------------
+
+    def _offer_avps(self) -> list[Avp]:
+        cfg = self._config
+        return [u32_avp(AvpCode.PRF_ALGORITHM, a) for a in cfg.prf_algorithms] + [
+            u32_avp(AvpCode.INTEGRITY_ALGORITHM, a) for a in cfg.integrity_algorithms
+        ]
+
+    def _eap_input(self, now: float, out: AuthOutputLike) -> Input | None:
+        """Turn the authenticator's answer into EAP_REQUEST/SUCCESS/FAILURE/DISCARD (RFC 5609)."""
+        if out.pending:
+            # pass-through: the AAA server answers later through PaaServer.aaa_answer()
+            self._pending = True
+            return None
+        self._pending = False
+        if out.result is not None:
+            self._eap_packet = out.packet
+            if not out.result.success:
+                return Input.EAP_FAILURE
+            keys = out.result.keys
+            self._eap_msk = keys.msk if keys is not None else None
+            return Input.EAP_SUCCESS if self._authorize() else Input.EAP_SUCCESS_UNAUTHORIZED
+        if out.packet is None:
+            return Input.EAP_DISCARD
+        self._eap_packet = out.packet
+        return Input.EAP_REQUEST
+
+    def _authorize(self) -> bool:
+        """Authorize() of RFC 5609: policy hook, and an SA when the PAA requires one."""
+        has_sa = self._eap_msk is not None and self.prf_algorithm is not None
+        if self._config.require_key and not has_sa:
+            return False
+        hook = self._config.authorize
+        return hook is None or bool(hook(self.session_id, self.identity))
+
+    def _forward(self, now: float, rx: _Rx) -> Input | None:
+        avp = rx.msg.avp(AvpCode.EAP_PAYLOAD)
+        if avp is None:
+            raise _Drop("no EAP-Payload")
+        self._note_identity(avp.value)
+        self._pending_response = avp.value
+        out = self._eap.receive(avp.value)
+        inp = self._eap_input(now, out)
+        if self._pending:
+            self.aaa_queue.append(avp.value)
+        return inp
+
+    _pending_response: bytes | None = None
+
+    def _note_identity(self, packet: bytes) -> None:
+        try:
+            eap = decode_eap(packet)
+        except CodecError:
+            return
+        if eap.code == EapCode.RESPONSE and eap.type == EapType.IDENTITY:
+            self.identity = eap.type_data
+
+    def _restart_eap(self, now: float) -> Input | None:
+        self._eap = self._eap_factory()
+        out = self._eap.start()
+        inp = self._eap_input(now, out)
+        if self._pending:
+            self.aaa_queue.append(None)
+        return inp
+
+    def aaa_answer(self, output: AuthOutputLike, now: float) -> None:
+        """Resume a pending pass-through EAP step with the AAA server's answer."""
+        if not self._pending:
+            raise UsageError(f"session {self.session_id:#x} has no pending EAP step")
+        inp = self._eap_input(now, output)
+        if inp is None:
+            return
+        try:
+            self._fire(inp, now, None)
+        except _Drop as exc:
+            self._dropped(now, f"AAA answer: {exc}", 0, self.peer)
+
+    # ---- receive -------------------------------------------------------------------------------
+
+    def receive(self, rx: _Rx, now: float) -> None:
+        """Process one message of this session (PaaServer has routed it here)."""
+        try:
+            if self.closed:
+                raise _Drop("session closed")
+            if self._pending and rx.msg.avp(AvpCode.EAP_PAYLOAD) is not None:
+                raise _Drop("EAP step pending at the AAA server")
+            old = self.peer
+            self._process(rx, now)
+            if rx.addr != old:
+                # any valid message from a new address moves the session there (RFC 5191 s5.6)
+                self.peer = rx.addr
+                self.address_changed = (old, rx.addr)
+                self._events.append(
+                    PeerAddressChanged(session_id=self.session_id, old=old, new=rx.addr)
+                )
+        except _Drop as exc:
+            self._dropped(now, str(exc), len(rx.raw), rx.addr)
+
+    def _classify(self, rx: _Rx) -> Input:
+        msg = rx.msg
+        if msg.type == MessageType.PANA_AUTH:
+            has_eap = msg.avp(AvpCode.EAP_PAYLOAD) is not None
+            if msg.is_request:
+                if msg.flags & (MessageFlags.S | MessageFlags.C):
+                    raise _Drop("PAR[S]/PAR[C] from a PaC")
+                if not has_eap:
+                    raise _Drop("PAR without EAP-Payload")
+                return Input.RX_PAR
+            if msg.has(MessageFlags.S):
+                if has_eap:
+                    return Input.RX_PAN_START_EAP
+                if self._config.optimized_init:
+                    return Input.RX_PAN_START_EMPTY_OPTIMIZED
+                return Input.RX_PAN_START
+            if msg.has(MessageFlags.C):
+                return Input.RX_PAN_COMPLETE
+            return Input.RX_PAN_EAP if has_eap else Input.RX_PAN
+        if msg.type == MessageType.PANA_NOTIFICATION:
+            ping = msg.has(MessageFlags.P)
+            if msg.is_request:
+                return Input.RX_PNR_PING if ping else Input.RX_PNR_REAUTH
+            return Input.RX_PNA_PING if ping else Input.RX_PNA_REAUTH
+        return Input.RX_PTR if msg.is_request else Input.RX_PTA
+
+    # ---- local requests ------------------------------------------------------------------------
+
+    def request(self, inp: Input, now: float, what: str) -> None:
+        """Run a local request (start, ping, re-auth, terminate); UsageError when not allowed."""
+        if self.closed or not self._can(inp):
+            raise UsageError(f"cannot {what} session {self.session_id:#x} in {self.state.name}")
+        self._fire_local(inp, now)
+
+    def set_termination_cause(self, cause: int) -> None:
+        """Termination-Cause of the next PTR this PAA sends."""
+        self._term_cause = cause
+
+    # ---- actions (RFC 5609 s6) -----------------------------------------------------------------
+
+    def _send_par_start(self, now: float, avps: list[Avp], *, retransmit: bool) -> None:
+        self._i_par = self._send_request(
+            now, MessageType.PANA_AUTH, MessageFlags.S, avps, retransmit=retransmit
+        )
+        self._set_session_timer(now, self._failed_timeout, "failed")
+
+    def resend_par_start(self, now: float) -> None:
+        """Answer a retransmitted PCI with the same PAR[S] (the PaC lost it, RFC 5191 s4.1)."""
+        out = self._outstanding
+        if out is not None and out.type == MessageType.PANA_AUTH and out.data == self._i_par:
+            self._outbox.append((out.data, self.peer))
+            self._trace.event(now, "par_start_resent", sid=self.session_id)
+
+    def _a_send_par_start(self, now: float, rx: _Rx | None) -> Input | None:
+        # not optimized: no EAP-Payload and no retransmission timer (stateless PAA, s4.1)
+        self._send_par_start(now, self._offer_avps(), retransmit=False)
+        return None
+
+    def _a_eap_start(self, now: float, rx: _Rx | None) -> Input | None:
+        self._set_session_timer(now, self._failed_timeout, "failed")
+        return self._restart_eap(now)
+
+    def _a_send_par_start_eap(self, now: float, rx: _Rx | None) -> Input | None:
+        assert self._eap_packet is not None
+        avps = [*self._offer_avps(), Avp(AvpCode.EAP_PAYLOAD, self._eap_packet)]
+        self._send_par_start(now, avps, retransmit=True)
+        return None
+
+    def _accept_start(self, now: float, rx: _Rx) -> None:
+        msg = rx.msg
+        prfs = [self._u32(a) for a in msg.all_avps(AvpCode.PRF_ALGORITHM)]
+        integs = [self._u32(a) for a in msg.all_avps(AvpCode.INTEGRITY_ALGORITHM)]
+        if self._config.prf_algorithms:
+            if len(prfs) != 1 or len(integs) != 1:
+                raise _Drop("PAN[S] must choose one PRF and one Integrity algorithm")
+            if prfs[0] not in self._config.prf_algorithms:
+                raise _Drop(f"PAN[S] chose PRF {prfs[0]}, which was not offered")
+            if integs[0] not in self._config.integrity_algorithms:
+                raise _Drop(f"PAN[S] chose integrity {integs[0]}, which was not offered")
+            self.prf_algorithm, self.integrity_algorithm = prfs[0], integs[0]
+        self._i_pan = rx.raw
+        self._nonce_sent = self._nonce_received = False
+        self._events.append(
+            SessionStarted(
+                session_id=self.session_id,
+                peer=self.peer,
+                prf_algorithm=self.prf_algorithm,
+                integrity_algorithm=self.integrity_algorithm,
+            )
+        )
+
+    def _a_accept_pan_start(self, now: float, rx: _Rx | None) -> Input | None:
+        assert rx is not None
+        self._accept_start(now, rx)
+        self._set_session_timer(now, self._failed_timeout, "failed")
+        return self._restart_eap(now)
+
+    def _a_accept_pan_start_eap(self, now: float, rx: _Rx | None) -> Input | None:
+        assert rx is not None
+        self._accept_start(now, rx)
+        return self._forward(now, rx)
+
+    def _a_accept_pan_start_empty(self, now: float, rx: _Rx | None) -> Input | None:
+        assert rx is not None
+        self._accept_start(now, rx)
+        return None
+
+    def _a_send_par_eap(self, now: float, rx: _Rx | None) -> Input | None:
+        assert self._eap_packet is not None
+        avps = [*self._own_nonce_avp(pac=False), Avp(AvpCode.EAP_PAYLOAD, self._eap_packet)]
+        self._send_request(now, MessageType.PANA_AUTH, 0, avps)
+        return None
+
+    def _a_forward_eap(self, now: float, rx: _Rx | None) -> Input | None:
+        assert rx is not None
+        self._take_nonce(rx, from_paa=False)
+        return self._forward(now, rx)
+
+    def _a_send_pan_forward_eap(self, now: float, rx: _Rx | None) -> Input | None:
+        assert rx is not None
+        self._outstanding = None
+        self._take_nonce(rx, from_paa=False)
+        self._send_answer(now, rx, 0, [])
+        return self._forward(now, rx)
+
+    def _final_avps(self, result: ResultCode) -> list[Avp]:
+        avps = [u32_avp(AvpCode.RESULT_CODE, result)]
+        if self._eap_packet is not None:
+            avps.append(Avp(AvpCode.EAP_PAYLOAD, self._eap_packet))
+        msk = self._eap_msk if result != ResultCode.PANA_AUTHENTICATION_REJECTED else None
+        if msk is not None and self.prf_algorithm is not None:
+            # a new MSK: new Key-Id, and this PAR[C] is already protected by the new key (s5.3)
+            if self.key_id is None:
+                start = self._config.key_id_start
+                key_id = start if start is not None else int.from_bytes(self._rng(4), "big")
+            else:
+                key_id = (self.key_id + 1) % _U32_MOD
+            key = self._derive_key(msk, key_id)
+            self._key, self.key_id, self.msk = key, key_id, msk
+            avps.append(u32_avp(AvpCode.KEY_ID, key_id))
+        elif result == ResultCode.PANA_SUCCESS:
+            self.msk = msk
+        if result == ResultCode.PANA_SUCCESS:
+            avps.append(u32_avp(AvpCode.SESSION_LIFETIME, self._config.session_lifetime))
+        return avps
+
+    def _a_send_par_complete_success(self, now: float, rx: _Rx | None) -> Input | None:
+        self._result_code = ResultCode.PANA_SUCCESS
+        avps = self._final_avps(ResultCode.PANA_SUCCESS)
+        self._send_request(now, MessageType.PANA_AUTH, MessageFlags.C, avps)
+        return None
+
+    def _reject(self, now: float, code: ResultCode) -> None:
+        self._result_code = code
+        avps = self._final_avps(code)
+        self._send_request(now, MessageType.PANA_AUTH, MessageFlags.C, avps)
+        self._session_deadline = None
+        self._events.append(AuthenticationFailed(session_id=self.session_id, result_code=code))
+        logger.info("paa sid=%#x rejected, Result-Code %d", self.session_id, code)
+
+    def _a_send_par_complete_reject(self, now: float, rx: _Rx | None) -> Input | None:
+        self._reject(now, ResultCode.PANA_AUTHORIZATION_REJECTED)
+        return None
+
+    def _a_send_par_complete_fail(self, now: float, rx: _Rx | None) -> Input | None:
+        self._reject(now, ResultCode.PANA_AUTHENTICATION_REJECTED)
+        return None
+
+    def _check_key_id_echo(self, rx: _Rx) -> None:
+        echo = rx.msg.avp(AvpCode.KEY_ID)
+        if self._key is not None and (echo is None or self._u32(echo) != self.key_id):
+            raise _Drop("PAN[C] does not echo the Key-Id")
+
+    def _a_open_session(self, now: float, rx: _Rx | None) -> Input | None:
+        assert rx is not None
+        self._check_key_id_echo(rx)
+        self.lifetime = float(self._config.session_lifetime)
+        self._set_session_timer(now, self.lifetime, "lifetime")
+        fraction = self._config.reauth_fraction
+        self._reauth_deadline = None if fraction is None else now + fraction * self.lifetime
+        if self._opened:
+            self._events.append(
+                Reauthenticated(
+                    session_id=self.session_id,
+                    key_id=self.key_id,
+                    lifetime=self.lifetime,
+                    msk=self.msk,
+                    by_peer=self._reauth_by_peer,
+                )
+            )
+        else:
+            self._opened = True
+            self._events.append(
+                Authenticated(
+                    session_id=self.session_id,
+                    key_id=self.key_id,
+                    lifetime=self.lifetime,
+                    msk=self.msk,
+                    prf_algorithm=self.prf_algorithm if self._key else None,
+                    integrity_algorithm=self.integrity_algorithm if self._key else None,
+                    peer=self.peer,
+                    identity=self.identity,
+                )
+            )
+        logger.info("paa sid=%#x open, key id %s", self.session_id, self.key_id)
+        return None
+
+    def _a_disconnect_rejected(self, now: float, rx: _Rx | None) -> Input | None:
+        # s4.1: after an authorization failure the session ends after the PAN[C], no PTR
+        self._terminated(now, cause=None, by_peer=False, reason="authentication")
+        return None
+
+    def _begin_reauth(self, now: float) -> None:
+        self._nonce_sent = self._nonce_received = False
+        self._eap_msk = None
+        self._eap_packet = None
+        self._set_session_timer_keep_lifetime(now)
+        self._reauth_deadline = None
+
+    def _set_session_timer_keep_lifetime(self, now: float) -> None:
+        # the session lifetime still bounds the re-authentication (s5.7); FAILED_SESS_TIMEOUT too
+        failed = now + self._failed_timeout
+        deadline = self._session_deadline
+        if deadline is None or failed < deadline:
+            self._set_session_timer(now, self._failed_timeout, "failed")
+
+    def _a_send_pna_reauth(self, now: float, rx: _Rx | None) -> Input | None:
+        assert rx is not None
+        self._outstanding = None  # a PNR[A] while our PNR[P] is outstanding (RFC 5609 s6.8)
+        self._reauth_by_peer = True
+        self._begin_reauth(now)
+        self._send_answer(now, rx, MessageFlags.A, [])
+        return self._restart_eap(now)
+
+    def _a_eap_restart_reauth(self, now: float, rx: _Rx | None) -> Input | None:
+        self._reauth_by_peer = False
+        self._begin_reauth(now)
+        return self._restart_eap(now)
+
+
+class _PassThroughEap:
+    """The EAP server of a pass-through session: every step waits for the AAA server."""
+
+    def start(self) -> AuthOutputLike:
+        return _PENDING
+
+    def receive(self, packet: bytes) -> AuthOutputLike:
+        return _PENDING
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    packet: bytes | None = None
+    result: EapResultLike | None = None
+    pending: bool = True
+
+
+_PENDING = _Pending()
+
+
+class PaaServer:
+    """A PAA serving many PaCs: demultiplexes datagrams to PaaSessions, one timer (RFC 5191).
+
+    With ``eap_factory`` each session runs a standalone EAP server; without it the PAA is an EAP
+    pass-through authenticator (RFC 5191 s2): the caller takes work from ``pending_aaa()``, asks
+    the AAA server and hands the answer back with ``aaa_answer()``.
+    """
+
+    def __init__(
+        self,
+        config: PaaConfig,
+        *,
+        eap_factory: Callable[[], EapServerLike] | None = None,
+        rng: Rng = os.urandom,
+        trace: Trace = NULL_TRACE,
+    ) -> None:
+        self._config = config
+        self._eap_factory: Callable[[], EapServerLike] = eap_factory or _PassThroughEap
+        self.pass_through = eap_factory is None
+        self._rng = rng
+        self._trace = trace
+        self._sessions: dict[int, PaaSession] = {}
+        self._by_addr: dict[Address, int] = {}
+        self._outbox: list[tuple[bytes, Address]] = []
+        self._events: deque[PanaEvent] = deque()
+        self.closed = False
+
+    # ---- sessions ------------------------------------------------------------------------------
+
+    def session(self, session_id: int) -> PaaSession:
+        """The live session with this id; KeyError when there is none."""
+        return self._sessions[session_id]
+
+    def __iter__(self) -> Iterator[PaaSession]:
+        return iter(list(self._sessions.values()))
+
+    def __len__(self) -> int:
+        return len(self._sessions)
+
+    def _new_session(self, addr: Address, now: float) -> PaaSession:
+        if len(self._sessions) >= self._config.max_sessions:
+            raise _Drop("session limit reached")
+        while True:
+            sid = int.from_bytes(self._rng(4), "big")
+            if sid != 0 and sid not in self._sessions:
+                break
+        session = PaaSession(
+            self._config,
+            session_id=sid,
+            peer=addr,
+            eap_factory=self._eap_factory,
+            rng=self._rng,
+            trace=self._trace,
+        )
+        self._sessions[sid] = session
+        self._by_addr[addr] = sid
+        logger.info("paa new session %#x for %s", sid, addr)
+        return session
+
+    def _start(self, session: PaaSession, now: float) -> None:
+        inp = Input.START_OPTIMIZED if self._config.optimized_init else Input.START
+        session.request(inp, now, "start")
+
+    def initiate(self, addr: Address, now: float) -> int:
+        """Start a PAA-initiated session toward ``addr`` (PAC_FOUND, RFC 5191 s4.1); its id."""
+        try:
+            session = self._new_session(addr, now)
+        except _Drop as exc:
+            raise UsageError(str(exc)) from None
+        self._start(session, now)
+        self._collect()
+        return session.session_id
+
+    def _live(self, session_id: int) -> PaaSession:
+        session = self._sessions.get(session_id)
+        if session is None or session.closed:
+            raise UsageError(f"no live session {session_id:#x}")
+        return session
+
+    def ping(self, session_id: int, now: float) -> None:
+        """Send PNR[P] on an OPEN session (RFC 5191 s4.2)."""
+        self._live(session_id).request(Input.PING, now, "ping")
+        self._collect()
+
+    def reauthenticate(self, session_id: int, now: float) -> None:
+        """Start PAA-initiated re-authentication of an OPEN session (RFC 5191 s4.3)."""
+        self._live(session_id).request(Input.REAUTH, now, "re-authenticate")
+        self._collect()
+
+    def terminate(
+        self, session_id: int, now: float, cause: int = TerminationCause.ADMINISTRATIVE
+    ) -> None:
+        """Send PTR with ``cause`` (4 ADMINISTRATIVE, 8 SESSION_TIMEOUT) on an OPEN session."""
+        session = self._live(session_id)
+        if not session._can(Input.TERMINATE):
+            raise UsageError(f"cannot terminate session {session_id:#x} in {session.state.name}")
+        session.set_termination_cause(cause)
+        session.request(Input.TERMINATE, now, "terminate")
+        self._collect()
+
+    def aaa_answer(self, session_id: int, output: AuthOutputLike, now: float) -> None:
+        """Hand a pass-through AAA result (eap.radius exchange()) back to its session."""
+        self._live(session_id).aaa_answer(output, now)
+        self._collect()
+
+    def pending_aaa(self) -> list[tuple[int, bytes | None]]:
+        """Take the queued AAA work: (session id, EAP response to forward, or None to start)."""
+        work: list[tuple[int, bytes | None]] = []
+        for sid, session in self._sessions.items():
+            work.extend((sid, packet) for packet in session.aaa_queue)
+            session.aaa_queue.clear()
+        return work
+
+    # ---- sans-IO surface -----------------------------------------------------------------------
+
+    def receive_datagram(self, data: bytes, addr: Address, now: float) -> None:
+        """Process one UDP payload from ``addr``; invalid messages are dropped and traced."""
+        try:
+            try:
+                msg = decode_pana(data)
+            except CodecError as exc:
+                raise _Drop(f"malformed: {exc}") from None
+            SessionCore.check_header(msg)
+            rx = _Rx(msg, data, addr)
+            if msg.type == MessageType.PANA_CLIENT_INITIATION:
+                self._on_pci(rx, now)
+            else:
+                session = self._sessions.get(msg.session_id)
+                if session is None:
+                    raise _Drop(f"unknown session {msg.session_id:#x}")
+                session.receive(rx, now)
+        except _Drop as exc:
+            logger.debug("paa dropped %d octets from %s: %s", len(data), addr, exc)
+            self._trace.event(now, "message_dropped", role="paa", reason=str(exc), size=len(data))
+        self._collect()
+
+    def _on_pci(self, rx: _Rx, now: float) -> None:
+        sid = self._by_addr.get(rx.addr)
+        existing = self._sessions.get(sid) if sid is not None else None
+        if existing is not None and not existing.closed:
+            if existing.state is PaaState.INITIAL:
+                existing.resend_par_start(now)  # the PaC lost our PAR[S] and retransmits its PCI
+                return
+            if existing.state not in (PaaState.OPEN, PaaState.WAIT_PNA_PING, PaaState.SESS_TERM):
+                # a PCI after the initial exchange (or crossing our PAR[S]) is invalid (s5.5)
+                raise _Drop("PCI for a session in progress")
+        self._start(self._new_session(rx.addr, now), now)
+
+    def handle_timer(self, now: float) -> None:
+        """Fire every session deadline that is due."""
+        for session in list(self._sessions.values()):
+            deadline = session.get_timer()
+            if deadline is not None and now >= deadline:
+                session.handle_timer(now)
+        self._collect()
+
+    def get_timer(self) -> float | None:
+        """Earliest deadline over all sessions, or None."""
+        times = [t for s in self._sessions.values() if (t := s.get_timer()) is not None]
+        return min(times) if times else None
+
+    def datagrams_to_send(self, now: float) -> list[tuple[bytes, Address]]:
+        """Datagrams queued by every session since the last call."""
+        self._collect()
+        out, self._outbox = self._outbox, []
+        return out
+
+    def next_event(self) -> PanaEvent | None:
+        """The oldest unread event of any session, or None."""
+        self._collect()
+        return self._events.popleft() if self._events else None
+
+    def _collect(self) -> None:
+        for sid, session in list(self._sessions.items()):
+            self._outbox.extend(session.datagrams_to_send(0.0))
+            while (event := session.next_event()) is not None:
+                self._events.append(event)
+            if session.address_changed is not None:
+                old, new = session.address_changed
+                session.address_changed = None
+                if self._by_addr.get(old) == sid:
+                    del self._by_addr[old]
+                self._by_addr[new] = sid
+            if session.closed:
+                del self._sessions[sid]
+                if self._by_addr.get(session.peer) == sid:
+                    del self._by_addr[session.peer]

@@ -1,0 +1,397 @@
+"""PacSession: the sans-IO PANA client (RFC 5191, RFC 5609 PaC state machine)."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from eap.keys import Secret
+from pana_codecs import Avp, MessageFlags, MessageType
+
+from ._avps import AvpCode, ResultCode, TerminationCause, u32_avp
+from ._session import (
+    Address,
+    EapPeerLike,
+    EapResultLike,
+    Input,
+    Rng,
+    SessionCore,
+    _Drop,
+    _Rx,
+)
+from .config import PacConfig
+from .errors import UsageError
+from .events import Authenticated, AuthenticationFailed, Reauthenticated, SessionStarted
+from .state import PAC_TABLE, PacState
+from .trace import NULL_TRACE, Trace
+
+__all__ = ["PacSession"]
+
+logger = logging.getLogger(__name__)
+
+
+class PacSession(SessionCore):
+    """PANA client session (RFC 5191). No sockets, no clock, no hidden randomness."""
+
+    role = "pac"
+    _table = PAC_TABLE
+    _closed_state = PacState.CLOSED
+
+    def __init__(
+        self,
+        config: PacConfig,
+        *,
+        paa: Address,
+        eap: EapPeerLike,
+        rng: Rng = os.urandom,
+        trace: Trace = NULL_TRACE,
+    ) -> None:
+        super().__init__(
+            rng=rng,
+            trace=trace,
+            request_timers=config.request_timers,
+            failed_session_timeout=config.failed_session_timeout,
+            auth_label=config.auth_label,
+            key_log=config.key_log,
+        )
+        self._config = config
+        self._eap = eap
+        self.peer = paa
+        self.state = PacState.INITIAL
+        self._eap_response: bytes | None = None
+        self._eap_result: EapResultLike | None = None
+        self._result_code = ResultCode.PANA_SUCCESS
+        self._new_key: Secret | None = None
+        self._new_key_id: int | None = None
+        self._opened = False
+        self._reauth_by_peer = False
+
+    # ---- caller requests -----------------------------------------------------------------------
+
+    def _request(self, inp: Input, now: float, what: str) -> None:
+        if self.closed or not self._can(inp):
+            raise UsageError(f"cannot {what} in state {self.state.name}")
+        self._fire_local(inp, now)
+
+    def start(self, now: float) -> None:
+        """Send a PCI to start a PaC-initiated session (RFC 5191 s4.1)."""
+        if self._outstanding is not None or self.session_id:
+            raise UsageError("cannot start: the session is already starting")
+        self._request(Input.START, now, "start")
+
+    def ping(self, now: float) -> None:
+        """Send PNR[P] (RFC 5191 s4.2); only when OPEN."""
+        self._request(Input.PING, now, "ping")
+
+    def reauthenticate(self, now: float) -> None:
+        """Ask the PAA for re-authentication with PNR[A] (RFC 5191 s4.3); only when OPEN."""
+        self._request(Input.REAUTH, now, "re-authenticate")
+
+    def terminate(self, now: float, cause: int = TerminationCause.LOGOUT) -> None:
+        """Send PTR with ``cause`` (RFC 5191 s4.4); only when OPEN."""
+        if not 0 <= cause <= 0xFFFFFFFF:
+            raise UsageError("Termination-Cause must be an Unsigned32")
+        if self.closed or not self._can(Input.TERMINATE):
+            raise UsageError(f"cannot terminate in state {self.state.name}")
+        self._term_cause = cause
+        self._fire_local(Input.TERMINATE, now)
+
+    # ---- input ---------------------------------------------------------------------------------
+
+    def receive_datagram(self, data: bytes, addr: Address, now: float) -> None:
+        """Process one UDP payload from ``addr``; invalid messages are dropped and traced."""
+        try:
+            if self.closed:
+                raise _Drop("session closed")
+            msg = self._decode(data)
+            self.check_header(msg)
+            if addr[0] != self.peer[0]:
+                raise _Drop("not from the PAA")
+            if msg.type == MessageType.PANA_CLIENT_INITIATION:
+                raise _Drop("PCI received by a PaC")
+            starting = (
+                self.state is PacState.INITIAL
+                and msg.type == MessageType.PANA_AUTH
+                and msg.is_request
+                and msg.has(MessageFlags.S)
+            )
+            if not starting and msg.session_id != self.session_id:
+                raise _Drop(f"unknown session {msg.session_id:#x}")
+            self._process(_Rx(msg, data, addr), now)
+        except _Drop as exc:
+            self._dropped(now, str(exc), len(data), addr)
+
+    def _skip_sequence_check(self, rx: _Rx) -> bool:
+        # the initial PAR is not checked; it sets the expected sequence number (s5.2)
+        return self.state is PacState.INITIAL and rx.msg.has(MessageFlags.S)
+
+    def _auth_deferred(self, rx: _Rx) -> bool:
+        # A PAR[C] with a new Key-Id is protected by the key it announces, which exists only
+        # once EAP has produced the MSK (RFC 5191 s5.3); FORWARD_EAP_RESULT verifies it.
+        msg = rx.msg
+        if msg.type != MessageType.PANA_AUTH or not msg.is_request or not msg.has(MessageFlags.C):
+            return False
+        key_id = msg.avp(AvpCode.KEY_ID)
+        return key_id is not None and (self.key_id is None or self._u32(key_id) != self.key_id)
+
+    def _classify(self, rx: _Rx) -> Input:
+        msg = rx.msg
+        if msg.type == MessageType.PANA_AUTH:
+            if not msg.is_request:
+                return Input.RX_PAN
+            if msg.has(MessageFlags.S):
+                if msg.avp(AvpCode.EAP_PAYLOAD) is not None:
+                    return Input.RX_PAR_START_EAP
+                return Input.RX_PAR_START
+            if msg.has(MessageFlags.C):
+                rc = msg.avp(AvpCode.RESULT_CODE)
+                if rc is None:
+                    raise _Drop("PAR[C] without Result-Code")
+                if self._u32(rc) == ResultCode.PANA_SUCCESS:
+                    return Input.RX_PAR_COMPLETE_SUCCESS
+                return Input.RX_PAR_COMPLETE_FAIL
+            if msg.avp(AvpCode.EAP_PAYLOAD) is None:
+                raise _Drop("PAR without EAP-Payload")
+            return Input.RX_PAR
+        if msg.type == MessageType.PANA_NOTIFICATION:
+            ping = msg.has(MessageFlags.P)
+            if msg.is_request:
+                return Input.RX_PNR_PING if ping else Input.RX_PNR_REAUTH
+            return Input.RX_PNA_PING if ping else Input.RX_PNA_REAUTH
+        return Input.RX_PTR if msg.is_request else Input.RX_PTA
+
+    # ---- EAP -----------------------------------------------------------------------------------
+
+    def _feed_eap(self, rx: _Rx) -> Input:
+        """Hand the EAP-Payload to the EAP peer (TxEAP) and turn its answer into an input."""
+        avp = rx.msg.avp(AvpCode.EAP_PAYLOAD)
+        if avp is None:
+            raise _Drop("no EAP-Payload")
+        out = self._eap.receive(avp.value)
+        if out.result is not None:
+            self._eap_result = out.result
+            return Input.EAP_SUCCESS if out.result.success else Input.EAP_FAILURE
+        if out.response is None:
+            return Input.EAP_DISCARD
+        self._eap_response = out.response
+        return Input.EAP_RESPONSE
+
+    def _negotiate(self, rx: _Rx) -> list[Avp]:
+        """Pick one PRF and one Integrity algorithm from the PAR[S] offer (RFC 5191 s4.1)."""
+        msg = rx.msg
+        offered_prf = [self._u32(a) for a in msg.all_avps(AvpCode.PRF_ALGORITHM)]
+        offered_int = [self._u32(a) for a in msg.all_avps(AvpCode.INTEGRITY_ALGORITHM)]
+        if not offered_prf and not offered_int:
+            self.prf_algorithm = self.integrity_algorithm = None
+            return []
+        prf = next((a for a in self._config.prf_algorithms if a in offered_prf), None)
+        integ = next((a for a in self._config.integrity_algorithms if a in offered_int), None)
+        if prf is None or integ is None:
+            # the PaC does not want this session: no answer (s4.1)
+            raise _Drop(f"no acceptable algorithms in PAR[S] (PRF {offered_prf}, "
+                        f"integrity {offered_int})")  # fmt: skip
+        self.prf_algorithm, self.integrity_algorithm = prf, integ
+        return [u32_avp(AvpCode.PRF_ALGORITHM, prf), u32_avp(AvpCode.INTEGRITY_ALGORITHM, integ)]
+
+    def _begin_session(self, now: float, rx: _Rx) -> list[Avp]:
+        avps = self._negotiate(rx)
+        self.session_id = rx.msg.session_id
+        self._i_par = rx.raw
+        self._eap.restart()
+        self._nonce_sent = self._nonce_received = False
+        self._set_session_timer(now, self._failed_timeout, "failed")
+        return avps
+
+    def _started(self, now: float, rx: _Rx, data: bytes) -> None:
+        self._i_pan = data
+        self._events.append(
+            SessionStarted(
+                session_id=self.session_id,
+                peer=self.peer,
+                prf_algorithm=self.prf_algorithm,
+                integrity_algorithm=self.integrity_algorithm,
+            )
+        )
+
+    # ---- actions (RFC 5609 s5) -----------------------------------------------------------------
+
+    def _a_send_pci(self, now: float, rx: _Rx | None) -> Input | None:
+        data = self._encode(MessageType.PANA_CLIENT_INITIATION, 0, 0, [])
+        from .retransmit import Retransmitter
+
+        rtx = Retransmitter(self._config.pci_timers, self._rng, now)
+        from ._session import _Outstanding
+
+        self._outstanding = _Outstanding(MessageType.PANA_CLIENT_INITIATION, 0, data, now, rtx)
+        self._emit(now, data, "PCI")
+        self._set_session_timer(now, self._failed_timeout, "failed")
+        return None
+
+    def _a_send_pan_start(self, now: float, rx: _Rx | None) -> Input | None:
+        assert rx is not None
+        avps = self._begin_session(now, rx)
+        data = self._send_answer(now, rx, MessageFlags.S, avps)
+        self._started(now, rx, data)
+        return None
+
+    def _a_forward_eap_start(self, now: float, rx: _Rx | None) -> Input | None:
+        assert rx is not None
+        self._start_avps = self._begin_session(now, rx)
+        return self._feed_eap(rx)
+
+    _start_avps: list[Avp]
+
+    def _a_send_pan_start_eap(self, now: float, rx: _Rx | None) -> Input | None:
+        assert rx is not None and self._eap_response is not None
+        avps = [*self._start_avps, Avp(AvpCode.EAP_PAYLOAD, self._eap_response)]
+        data = self._send_answer(now, rx, MessageFlags.S, avps)
+        self._started(now, rx, data)
+        return None
+
+    def _a_forward_eap(self, now: float, rx: _Rx | None) -> Input | None:
+        assert rx is not None
+        if (
+            self._outstanding is not None
+            and self._outstanding.type == MessageType.PANA_CLIENT_INITIATION
+        ):
+            self._outstanding = None  # the second PAR ends PCI retransmission (s4.1)
+        self._take_nonce(rx, from_paa=True)
+        return self._feed_eap(rx)
+
+    def _a_send_pan_eap(self, now: float, rx: _Rx | None) -> Input | None:
+        assert rx is not None and self._eap_response is not None
+        avps = [*self._own_nonce_avp(pac=True), Avp(AvpCode.EAP_PAYLOAD, self._eap_response)]
+        self._send_answer(now, rx, 0, avps)
+        return None
+
+    def _a_send_pan_disconnect(self, now: float, rx: _Rx | None) -> Input | None:
+        assert rx is not None
+        self._send_answer(now, rx, 0, self._own_nonce_avp(pac=True))
+        self._terminated(now, cause=None, by_peer=False, reason="eap")
+        return None
+
+    def _a_forward_eap_result(self, now: float, rx: _Rx | None) -> Input | None:
+        assert rx is not None
+        msg = rx.msg
+        self._result_code = ResultCode(self._u32(msg.avp(AvpCode.RESULT_CODE)))  # type: ignore[arg-type]
+        if msg.avp(AvpCode.EAP_PAYLOAD) is not None:
+            inp = self._feed_eap(rx)
+            if inp not in (Input.EAP_SUCCESS, Input.EAP_FAILURE):
+                if self._eap_result is None:
+                    raise _Drop("PAR[C] whose EAP-Payload is not EAP Success/Failure")
+                inp = Input.EAP_SUCCESS if self._eap_result.success else Input.EAP_FAILURE
+        elif self._eap_result is not None:
+            inp = Input.EAP_SUCCESS if self._eap_result.success else Input.EAP_FAILURE
+        else:
+            inp = Input.EAP_FAILURE  # alt_reject(): no EAP result to wait for (RFC 5609 s5.6)
+        self._new_key = None
+        self._new_key_id = None
+        key_avp = msg.avp(AvpCode.KEY_ID)
+        keys = self._eap_result.keys if self._eap_result and self._eap_result.success else None
+        if key_avp is not None and self._auth_deferred(rx):
+            if keys is None or self.prf_algorithm is None or self.integrity_algorithm is None:
+                raise _Drop("PAR[C] announces a Key-Id but there is no MSK/SA for it")
+            key_id = self._u32(key_avp)
+            key = self._derive_key(keys.msk, key_id)
+            assert key is not None
+            from . import crypto
+
+            if not crypto.verify_auth(self.integrity_algorithm, key, rx.raw):
+                raise _Drop("AUTH of PAR[C] does not verify with the new key")
+            self._new_key, self._new_key_id = key, key_id
+        if self._result_code == ResultCode.PANA_SUCCESS:
+            lifetime = msg.avp(AvpCode.SESSION_LIFETIME)
+            if lifetime is None:
+                raise _Drop("PAR[C] with PANA_SUCCESS lacks Session-Lifetime")
+            self.lifetime = float(self._u32(lifetime))
+        return inp
+
+    def _complete_avps(self) -> list[Avp]:
+        if self._new_key is None or self._new_key_id is None:
+            return []
+        # the PAN[C] echoes the Key-Id and is protected by the new key (s4.1, s5.3)
+        self._key, self.key_id = self._new_key, self._new_key_id
+        if self._eap_result is not None and self._eap_result.keys is not None:
+            self.msk = self._eap_result.keys.msk
+        return [u32_avp(AvpCode.KEY_ID, self._new_key_id)]
+
+    def _a_send_pan_complete_open(self, now: float, rx: _Rx | None) -> Input | None:
+        assert rx is not None
+        self._outstanding = None
+        self._send_answer(now, rx, MessageFlags.C, self._complete_avps())
+        result = self._eap_result
+        if self._new_key is None and result is not None and result.keys is None:
+            # a method without MSK: no SA and no AUTH (RFC 5191 s5.3)
+            self._key, self.key_id = None, None
+        self.msk = result.keys.msk if result is not None and result.keys is not None else None
+        self._set_session_timer(now, self.lifetime, "lifetime")
+        fraction = self._config.reauth_fraction
+        self._reauth_deadline = None if fraction is None else now + fraction * self.lifetime
+        if self._opened:
+            self._events.append(
+                Reauthenticated(
+                    session_id=self.session_id,
+                    key_id=self.key_id,
+                    lifetime=self.lifetime,
+                    msk=self.msk,
+                    by_peer=self._reauth_by_peer,
+                )
+            )
+        else:
+            self._opened = True
+            self._events.append(
+                Authenticated(
+                    session_id=self.session_id,
+                    key_id=self.key_id,
+                    lifetime=self.lifetime,
+                    msk=self.msk,
+                    prf_algorithm=self.prf_algorithm if self._key else None,
+                    integrity_algorithm=self.integrity_algorithm if self._key else None,
+                    peer=self.peer,
+                )
+            )
+        logger.info("pac sid=%#x authenticated, key id %s, lifetime %s", self.session_id,
+                    self.key_id, self.lifetime)  # fmt: skip
+        return None
+
+    def _a_send_pan_complete_close(self, now: float, rx: _Rx | None) -> Input | None:
+        assert rx is not None
+        self._send_answer(now, rx, MessageFlags.C, self._complete_avps())
+        code = self._result_code
+        if code == ResultCode.PANA_SUCCESS:
+            code = ResultCode.PANA_AUTHENTICATION_REJECTED  # PAA said success, EAP said failure
+        self._events.append(AuthenticationFailed(session_id=self.session_id, result_code=code))
+        self._terminated(now, cause=None, by_peer=True, reason="authentication")
+        return None
+
+    def _a_disconnect_eap(self, now: float, rx: _Rx | None) -> Input | None:
+        self._events.append(
+            AuthenticationFailed(
+                session_id=self.session_id, result_code=ResultCode.PANA_AUTHENTICATION_REJECTED
+            )
+        )
+        return super()._a_disconnect_eap(now, rx)
+
+    def _a_send_pnr_reauth(self, now: float, rx: _Rx | None) -> Input | None:
+        self._reauth_deadline = None
+        self._send_request(now, MessageType.PANA_NOTIFICATION, MessageFlags.A, [])
+        return None
+
+    def _restart_auth(self, now: float) -> None:
+        self._eap.restart()
+        self._eap_result = None
+        self._nonce_sent = self._nonce_received = False
+        self._set_session_timer(now, self._failed_timeout, "failed")
+        self._reauth_deadline = None
+
+    def _a_reauth_accepted(self, now: float, rx: _Rx | None) -> Input | None:
+        self._reauth_by_peer = False
+        self._restart_auth(now)
+        return None
+
+    def _a_forward_eap_reauth(self, now: float, rx: _Rx | None) -> Input | None:
+        assert rx is not None
+        self._outstanding = None  # a PAR while our PNR[P] is outstanding (RFC 5609 s5.8)
+        self._reauth_by_peer = True
+        self._restart_auth(now)
+        return self._a_forward_eap(now, rx)
