@@ -319,3 +319,10 @@ def test_bare_avp_sequence_errors_count_from_the_sequence_start() -> None:
     with pytest.raises(CodecError) as info:
         encode_avps([Avp(1, bytes(0xFFF0))])
     assert (info.value.offset, info.value.path) == (0, "length")
+
+
+def test_reserved_octet_one_is_not_an_error_by_itself() -> None:
+    # RFC 5191 s6.2: Reserved is ignored; only a failing pre-RFC message gets the v1 hint.
+    data = b"\x01\x00" + message(avp(AvpCode.NONCE, bytes(8)))[2:]
+    msg = decode_pana(data)
+    assert msg.reserved == 0x0100 and encode_pana(msg) == data
