@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import shutil
 import sys
+import tempfile
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -282,7 +284,10 @@ def add_parser(sub: Any) -> None:
         description="Print one line (or JSON object) per PANA datagram of a pcap or pcapng "
         "capture. PANA is UDP port 716, any --port, and the endpoints seen talking to those ports.",
     )
-    p.add_argument("capture", help="pcap or pcapng file (Ethernet, Linux cooked or loopback)")
+    p.add_argument(
+        "capture",
+        help="pcap or pcapng file, maybe gzipped (Ethernet, Linux cooked, loopback, raw IP); - for stdin",
+    )
     p.add_argument("--json", action="store_true", help="one JSON object per datagram")
     p.add_argument(
         "--port",
@@ -357,6 +362,17 @@ def _verifier(args: argparse.Namespace) -> Annotator | str:
     return AuthVerifier(identity=identity, psk=Secret(key), label=label, dialect=args.dialect)
 
 
+def _read_stdin() -> list[UdpDatagram]:
+    """A capture piped in (``tcpdump -w - | pana-mpa decode -``), read once it has ended."""
+    with tempfile.NamedTemporaryFile(prefix="pana-mpa-decode-", suffix=".cap") as f:
+        shutil.copyfileobj(sys.stdin.buffer, f)
+        f.flush()
+        try:
+            return list(read_udp(f.name))
+        except CaptureError as exc:
+            raise CaptureError(exc.reason.replace(f.name, "<stdin>"), exc.frames_read) from exc
+
+
 def _port_hint(udp: Sequence[UdpDatagram]) -> str:
     """Which UDP ports the capture does hold, to suggest --port."""
     counts: dict[int, int] = {}
@@ -386,7 +402,10 @@ def run(args: argparse.Namespace) -> int:
     udp: list[UdpDatagram] = []
     failure: CaptureError | None = None
     try:
-        udp.extend(read_udp(args.capture))
+        if args.capture == "-":
+            udp.extend(_read_stdin())
+        else:
+            udp.extend(read_udp(args.capture))
     except CaptureError as exc:
         failure = exc
     out = sys.stdout

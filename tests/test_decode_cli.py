@@ -620,3 +620,24 @@ def test_reassembly_is_total_and_bounded(parts: list[tuple[int, int, bool, bytes
     for key, offset, more, data in parts:
         whole = r.add((key,), offset, more, data)
         assert whole is None or len(whole) <= _Reassembler.MAX_SIZE
+
+
+@pytest.mark.parametrize("garbage", [False, True])
+def test_capture_from_stdin(tmp_path: Path, garbage: bool) -> None:
+    f = eth_capture(tmp_path, ipv4_udp("10.0.0.1", "10.0.0.2", 40000, 716, PAR_S))
+    data = b"not a capture at all" if garbage else f.read_bytes()
+    proc = subprocess.run(
+        [sys.executable, "-m", "pana_mpa", "decode", "--json", "-"],
+        input=data,
+        capture_output=True,
+        cwd=REPO,
+        timeout=60,
+        check=False,
+    )
+    if garbage:
+        assert proc.returncode == 2 and proc.stdout == b""
+        assert proc.stderr.decode().startswith("pana-mpa decode: <stdin>: not a pcap or pcapng")
+        assert proc.stderr.count(b"\n") == 1
+    else:
+        assert proc.returncode == 0, proc.stderr
+        assert [json.loads(x)["type"] for x in proc.stdout.splitlines()] == ["PAR"]
