@@ -286,7 +286,8 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument(
         "capture",
-        help="pcap or pcapng file, maybe gzipped (Ethernet, Linux cooked, loopback, raw IP); - for stdin",
+        help="pcap or pcapng file, maybe gzipped (Ethernet, Linux cooked, loopback, raw IP); "
+        "- reads standard input",
     )
     p.add_argument("--json", action="store_true", help="one JSON object per datagram")
     p.add_argument(
