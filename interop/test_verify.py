@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import pytest
@@ -69,3 +70,18 @@ def test_identity_filter_excludes_other_peers(capsys: pytest.CaptureFixture[str]
     spec = {"secret": "SecretPassphrase", "identity": "someone-else"}
     objs, _ = run_verify(capsys, name, spec)
     assert {o["auth"] for o in objs if o["auth"] is not None} == {"no-key"}
+
+
+def test_debug_logs_carry_no_key_material(
+    capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    name = "openpana-loopback.pcapng"
+    msk = load_expected(name)["verify"][2]["msk_hex"][0]
+    with caplog.at_level(logging.DEBUG):
+        run_verify(capsys, name, {"secret": "SecretPassphrase", "counts": {}})
+        run_verify(capsys, name, {"secret": "WrongPassphrase!", "counts": {}})
+        run_verify(capsys, name, {"msk_hex": [msk], "counts": {}})
+    logs = "\n".join(r.getMessage() for r in caplog.records).lower()
+    assert logs  # the verifier did log (e.g. "no EAP-PSK run verified")
+    for secret in ("secretpassphrase", "wrongpassphrase!", msk, msk[:16], "70d0905d1a01b73d"):
+        assert secret not in logs
