@@ -10,7 +10,7 @@ import pytest
 
 from pana_mpa.cli import main
 
-from .locate import CAPTURE_NAMES, capture_path, load_expected
+from .locate import CAPTURE_NAMES, capture_path, captures_dir, load_expected
 
 pytestmark = pytest.mark.interop
 
@@ -29,6 +29,8 @@ def run_verify(
         argv += ["--secret", spec["secret"]]
     for msk in spec.get("msk_hex", []):
         argv += ["--msk-hex", msk]
+    if "tls_server_key" in spec:
+        argv += ["--tls-server-key", str(captures_dir() / spec["tls_server_key"])]
     if "msk_text" in spec:
         argv += ["--msk-hex", spec["msk_text"].encode().hex()]
     if "identity" in spec:
