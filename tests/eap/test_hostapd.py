@@ -115,6 +115,8 @@ async def test_method_succeeds_and_msk_matches(hostapd: Hostapd, method: str) ->
     assert out.result.keys is not None and peer.result.keys is not None
     assert len(out.result.keys.msk) == 64
     assert out.result.keys.msk == peer.result.keys.msk
+    # hostapd also sends EAP-Key-Name: the EAP Session-Id (RFC 5247), equal to the peer's.
+    assert out.result.keys.session_id == peer.result.keys.session_id != b""
 
 
 # "gpsk" has a 32-octet PSK: RFC 5433 s4 puts PL || the whole PSK into the MK input.
