@@ -2,4 +2,48 @@
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from ._avps import ResultCode, TerminationCause
+from .config import PaaConfig, PacConfig
+from .errors import PanaError, UsageError
+from .events import (
+    Authenticated,
+    AuthenticationFailed,
+    PanaEvent,
+    PeerAddressChanged,
+    PingAnswered,
+    Reauthenticated,
+    SessionStarted,
+    SessionTerminated,
+)
+from .paa import PaaServer, PaaSession
+from .pac import PacSession
+from .retransmit import TimerParameters
+from .testing import VirtualNet
+from .trace import NULL_TRACE, JsonLinesTrace, MemoryTrace, NullTrace, Trace
+
+__all__ = [
+    "NULL_TRACE",
+    "Authenticated",
+    "AuthenticationFailed",
+    "JsonLinesTrace",
+    "MemoryTrace",
+    "NullTrace",
+    "PaaConfig",
+    "PaaServer",
+    "PaaSession",
+    "PacConfig",
+    "PacSession",
+    "PanaError",
+    "PanaEvent",
+    "PeerAddressChanged",
+    "PingAnswered",
+    "Reauthenticated",
+    "ResultCode",
+    "SessionStarted",
+    "SessionTerminated",
+    "TerminationCause",
+    "TimerParameters",
+    "Trace",
+    "UsageError",
+    "VirtualNet",
+]
