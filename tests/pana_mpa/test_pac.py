@@ -24,7 +24,7 @@ from .pair import PAA_ADDR, make_pair
 def test_public_names() -> None:
     for name in pana_mpa.__all__:
         assert hasattr(pana_mpa, name), name
-    assert pana_mpa.PacSession and pana_mpa.PaaServer and pana_mpa.VirtualNet
+    assert {"PacSession", "PaaServer", "VirtualNet", "PacConfig"} <= set(pana_mpa.__all__)
 
 
 @pytest.mark.parametrize(
