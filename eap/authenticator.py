@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Protocol
 
-from pana_codecs.eap import EapCode, EapPacket, encode_eap
+from pana_codecs.eap import EapCode, EapPacket, decode_eap, encode_eap
 from pana_codecs.errors import CodecError
 
 from .methods.base import AuthMethod, AuthStep, Rng
@@ -20,7 +20,7 @@ from .methods.identity import (
     parse_expanded_nak,
     parse_nak,
 )
-from .peer import EapResult, parse_eap_lenient
+from .peer import EapResult
 
 __all__ = ["AuthOutput", "EapAuthenticator", "EapServer", "MethodPolicy"]
 
@@ -132,7 +132,7 @@ class EapAuthenticator:
             logger.debug("EAP packet outside a running conversation: discarded")
             return _DISCARD
         try:
-            pkt = parse_eap_lenient(packet)
+            pkt = decode_eap(packet)  # octets beyond Length are padding (RFC 3748 s4)
         except CodecError as exc:
             logger.debug("malformed EAP packet discarded: %s", exc)
             return _DISCARD

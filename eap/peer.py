@@ -21,7 +21,7 @@ from .methods.identity import (
     build_nak,
 )
 
-__all__ = ["EapPeer", "EapResult", "PeerOutput", "parse_eap_lenient"]
+__all__ = ["EapPeer", "EapResult", "PeerOutput"]
 
 logger = logging.getLogger(__name__)
 
@@ -60,15 +60,6 @@ class _MethodState(Enum):
 _DISCARD = PeerOutput(None, None)
 
 
-def parse_eap_lenient(data: bytes) -> EapPacket:
-    """Decode an EAP packet, ignoring octets beyond Length (lower-layer padding, RFC 3748 s4)."""
-    if len(data) >= 4:
-        length = int.from_bytes(data[2:4], "big")
-        if 4 <= length < len(data):
-            data = data[:length]
-    return decode_eap(data)
-
-
 def _request_method(pkt: EapPacket) -> tuple[int | None, bool]:
     """The request's method number and whether it used the expanded encoding (RFC 3748 s5.7).
 
@@ -102,6 +93,17 @@ class EapPeer:
         self._last_response: bytes | None = None
         self.result = None
 
+    def alt_reject(self) -> EapResult:
+        """Lower-layer failure indication (RFC 4137 altReject; RFC 5609 PaC alt_reject()).
+
+        PANA calls it when the final PANA-Auth-Request carries no EAP payload; the
+        conversation fails. Once a result exists it is returned unchanged.
+        """
+        if self.result is None:
+            logger.debug("EAP altReject: failure")
+            self.result = EapResult(False, None, self._selected)
+        return self.result
+
     @property
     def selected_method(self) -> int | None:
         """The EAP method type in use, once the peer accepted one."""
@@ -113,7 +115,7 @@ class EapPeer:
             logger.debug("EAP packet after the conversation ended: discarded")
             return _DISCARD
         try:
-            pkt = parse_eap_lenient(packet)
+            pkt = decode_eap(packet)  # octets beyond Length are padding (RFC 3748 s4)
         except CodecError as exc:
             logger.debug("malformed EAP packet discarded: %s", exc)
             return _DISCARD

@@ -26,8 +26,10 @@ from ._radius_codec import (
     vendor_attrs,
     verify_response,
 )
+from .authenticator import AuthOutput
 from .keys import KeyMaterial, Secret
 from .methods.base import Rng
+from .peer import EapResult
 
 __all__ = ["RadiusAnswer", "RadiusConfig", "RadiusError", "RadiusPassThrough"]
 
@@ -47,6 +49,7 @@ class RadiusConfig:
     nas_identifier: bytes = b"pana-mpa"
     """NAS-Identifier (32); RFC 3579 s3 wants it or NAS-IP-Address."""
     nas_ip_address: str | None = None
+    """NAS-IP-Address (4), or NAS-IPv6-Address (95) for an IPv6 address."""
     framed_mtu: int | None = 1400
     """Framed-MTU (12): the largest EAP packet the server may send (RFC 3579 s2.4)."""
     calling_station_id: bytes | None = None
@@ -109,7 +112,6 @@ class RadiusPassThrough:
         self._method_type: int | None = None
         self._done = False
         self._transport: asyncio.DatagramTransport | None = None
-        self._protocol: _Protocol | None = None
 
     @property
     def done(self) -> bool:
@@ -123,11 +125,10 @@ class RadiusPassThrough:
         self.close()
 
     def close(self) -> None:
-        """Close the socket toward the server."""
+        """Close the socket of an exchange in progress, if any (each exchange opens its own)."""
         if self._transport is not None:
             self._transport.close()
             self._transport = None
-            self._protocol = None
 
     def restart(self) -> None:
         """Begin a new conversation (re-authentication): forget State and User-Name."""
@@ -137,12 +138,32 @@ class RadiusPassThrough:
         self._method_type = None
         self._done = False
 
+    async def exchange(self, eap_response: bytes | None) -> AuthOutput:
+        """Relay one EAP-Response; the contract's pass-through step (docs/contracts.md).
+
+        A Response that must not be forwarded (wrong Code or Identifier, RFC 3579 s2.2) is
+        discarded: ``AuthOutput(None, None)``. Raise ``RadiusError`` when the server gives no
+        usable answer (unreachable, wrong shared secret, a conflicting reply).
+        """
+        if eap_response is not None and not self._done:
+            reason = self._check_response(eap_response)
+            if reason is not None:
+                logger.info("EAP Response not forwarded: %s", reason)
+                return AuthOutput(None, None)
+        answer = await self.answer(eap_response)
+        if answer.code == RadiusCode.ACCESS_CHALLENGE:
+            return AuthOutput(answer.eap, None)
+        # RFC 3579 s2.6.3: only the RADIUS Code decides; the EAP packet goes on as it is.
+        success = answer.code == RadiusCode.ACCESS_ACCEPT
+        keys = answer.keys if success else None
+        return AuthOutput(answer.eap, EapResult(success, keys, answer.method_type))
+
     async def answer(self, eap_response: bytes | None) -> RadiusAnswer:
         """Relay one EAP-Response; return the server's decision. Raise RadiusError if none."""
         if self._done:
             raise RadiusError("the RADIUS conversation has already ended")
-        if eap_response is not None:
-            self._check_response(eap_response)
+        if eap_response is not None and (reason := self._check_response(eap_response)):
+            raise RadiusError(reason)
         request_auth = self._rng(16)
         self._identifier = (self._identifier + 1) & 0xFF
         data = sign_request(
@@ -155,22 +176,23 @@ class RadiusPassThrough:
         reply = await self._transact(data, self._identifier, request_auth)
         return self._interpret(reply, request_auth)
 
-    def _check_response(self, eap: bytes) -> None:
-        # RFC 3579 s2.2: forward only Responses whose Identifier matches the current Request.
+    def _check_response(self, eap: bytes) -> str | None:
+        """Why this EAP packet must not be forwarded, or None (RFC 3579 s2.2)."""
         try:
             pkt = decode_eap(eap)
         except CodecError as exc:
-            raise RadiusError(f"not an EAP packet: {exc}") from exc
+            return f"not an EAP packet: {exc}"
         if pkt.code != EapCode.RESPONSE:
-            raise RadiusError(f"EAP code {pkt.code} is not a Response")
+            return f"EAP code {pkt.code} is not a Response"
         if self._eap_id is not None and pkt.identifier != self._eap_id:
-            raise RadiusError(
+            return (
                 f"EAP Identifier {pkt.identifier} does not match the current Request's"
                 f" {self._eap_id}"
             )
         if self._user_name is None and pkt.type == EapType.IDENTITY:
             # RFC 3579 s2.1: copy the identity into User-Name, repeat it in every request.
             self._user_name = pkt.type_data[:253] or None
+        return None
 
     def _attributes(self, eap: bytes) -> list[tuple[int, bytes]]:
         cfg = self._cfg
@@ -178,7 +200,10 @@ class RadiusPassThrough:
         if self._user_name is not None:
             attrs.append((Attr.USER_NAME, self._user_name))
         if cfg.nas_ip_address is not None:
-            attrs.append((Attr.NAS_IP_ADDRESS, ipaddress.IPv4Address(cfg.nas_ip_address).packed))
+            nas_ip = ipaddress.ip_address(cfg.nas_ip_address)
+            # NAS-IP-Address (4) or NAS-IPv6-Address (95, RFC 3162 s2.1)
+            kind = Attr.NAS_IP_ADDRESS if nas_ip.version == 4 else Attr.NAS_IPV6_ADDRESS
+            attrs.append((kind, nas_ip.packed))
         if cfg.nas_identifier:
             attrs.append((Attr.NAS_IDENTIFIER, cfg.nas_identifier))
         if cfg.calling_station_id is not None:
@@ -191,18 +216,27 @@ class RadiusPassThrough:
         attrs.extend(split_eap(eap))
         return attrs
 
-    async def _open(self) -> _Protocol:
-        if self._transport is None or self._protocol is None:
-            loop = asyncio.get_running_loop()
-            transport, protocol = await loop.create_datagram_endpoint(
-                _Protocol, remote_addr=self._cfg.server, local_addr=self._cfg.bind
-            )
-            self._transport, self._protocol = transport, protocol
-        return self._protocol
-
     async def _transact(self, data: bytes, identifier: int, request_auth: bytes) -> RadiusPacket:
-        protocol = await self._open()
-        assert self._transport is not None
+        # One socket per Access-Request and its retransmissions: nothing stays open between
+        # round trips, so an abandoned conversation leaks nothing.
+        loop = asyncio.get_running_loop()
+        transport, protocol = await loop.create_datagram_endpoint(
+            _Protocol, remote_addr=self._cfg.server, local_addr=self._cfg.bind
+        )
+        self._transport = transport
+        try:
+            return await self._attempts(transport, protocol, data, identifier, request_auth)
+        finally:
+            self.close()
+
+    async def _attempts(
+        self,
+        transport: asyncio.DatagramTransport,
+        protocol: _Protocol,
+        data: bytes,
+        identifier: int,
+        request_auth: bytes,
+    ) -> RadiusPacket:
         loop = asyncio.get_running_loop()
         server = self._cfg.server
         bad_auth = 0
@@ -210,7 +244,7 @@ class RadiusPassThrough:
             if attempt:
                 logger.debug("retransmitting Access-Request %d to %s:%d", identifier, *server)
             # RFC 2865 s2.5: a retransmission repeats Identifier and Request Authenticator.
-            self._transport.sendto(data)
+            transport.sendto(data)
             deadline = loop.time() + self._cfg.timeout
             while (remaining := deadline - loop.time()) > 0:
                 try:
@@ -227,7 +261,6 @@ class RadiusPassThrough:
                     logger.warning("dropping RADIUS reply from %s:%d: %s", *server, exc)
                 except CodecError as exc:
                     logger.warning("dropping malformed RADIUS reply from %s:%d: %s", *server, exc)
-        self.close()
         tries = 1 + self._cfg.retries
         if bad_auth:
             raise RadiusError(

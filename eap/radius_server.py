@@ -69,6 +69,7 @@ class _Conversation:
     backend: EapBackend
     last_request: bytes
     last_seen: float
+    discards: int = 0
 
 
 class RadiusServerCore:
@@ -87,12 +88,14 @@ class RadiusServerCore:
         rng: Rng = os.urandom,
         idle_timeout: float = 60.0,
         max_conversations: int = 4096,
+        max_discards: int = 3,
     ) -> None:
         self._clients = dict(clients)
         self._backend = backend
         self._rng = rng
         self._idle = idle_timeout
         self._max = max_conversations
+        self._max_discards = max_discards
         self._convs: OrderedDict[bytes, _Conversation] = OrderedDict()
         self._replies: OrderedDict[tuple[Address, int, bytes], tuple[bytes, float]] = OrderedDict()
 
@@ -155,8 +158,8 @@ class RadiusServerCore:
             del self._convs[state]  # a fresh State per round trip
             out = self._receive(conv.backend, eap)
         else:
-            conv = _Conversation(self._backend(), b"", now)
-            out = self._first(conv.backend, eap)
+            backend, out = self._first(eap)
+            conv = _Conversation(backend, b"", now)
         conv.last_seen = now
         result = out.result
         if result is not None:
@@ -171,11 +174,18 @@ class RadiusServerCore:
         attrs = []
         request = out.packet
         if request is None:
-            if not conv.last_request:
-                return self._reply(RadiusCode.ACCESS_REJECT, req, [], secret)
+            conv.discards += 1
+            if not conv.last_request or conv.discards > self._max_discards:
+                # Abort a conversation going nowhere (a peer repeating a Response the EAP
+                # server keeps ignoring), as RFC 3579 s2.6.3 lets the server reject any time.
+                logger.info("EAP server ignored %d Responses in a row: rejecting", conv.discards)
+                failure = _eap_failure(conv.last_request[1] if conv.last_request else 0)
+                return self._reply(RadiusCode.ACCESS_REJECT, req, split_eap(failure), secret)
             # RFC 3579 s2.6.2: the EAP server ignored the Response; repeat the Request.
             request = conv.last_request
             attrs.append((Attr.ERROR_CAUSE, _ERROR_CAUSE_INVALID_EAP))
+        else:
+            conv.discards = 0
         conv.last_request = request
         new_state = self._rng(16)
         self._convs[new_state] = conv
@@ -186,28 +196,40 @@ class RadiusServerCore:
     def _receive(backend: EapBackend, eap: bytes) -> _Output:
         return backend.receive(eap)
 
-    @staticmethod
-    def _first(backend: EapBackend, eap: bytes) -> _Output:
+    def _first(self, eap: bytes) -> tuple[EapBackend, _Output]:
+        """Start a conversation's backend and hand it the NAS's first EAP packet."""
+        backend = self._backend()
         out = backend.start()
         if not eap:
-            return out  # EAP-Start (RFC 3579 s2.1): the server sends the first Request
-        first = out.packet
-        if first is None:
-            return backend.receive(eap)
+            return backend, out  # EAP-Start (RFC 3579 s2.1): the server sends the first Request
         try:
-            sent, got = decode_eap(first), decode_eap(eap)
+            got = decode_eap(eap)
+            sent = decode_eap(out.packet) if out.packet is not None else None
         except CodecError:
-            return backend.receive(eap)
-        if (
-            sent.code == EapCode.REQUEST
+            return backend, backend.receive(eap)
+        if not (
+            sent is not None
+            and sent.code == EapCode.REQUEST
             and sent.type == EapType.IDENTITY
             and got.code == EapCode.RESPONSE
             and got.type == EapType.IDENTITY
         ):
-            # The NAS asked for the identity itself (RFC 3579 s2.1); answer the backend's own
-            # Identity Request with it, under that request's Identifier.
-            eap = bytes((eap[0], sent.identifier)) + eap[2:]
-        return backend.receive(eap)
+            return backend, backend.receive(eap)
+        # The NAS asked for the identity itself (RFC 3579 s2.1): answer the backend's own
+        # Identity Request with it, under that Request's Identifier.
+        for _attempt in range(8):
+            out = backend.receive(bytes((eap[0], sent.identifier)) + eap[2:])
+            nxt = out.packet
+            if out.result is not None or nxt is None or nxt[1] != got.identifier:
+                return backend, out
+            # The next Request would reuse the Identifier the peer just answered, and the peer
+            # would take it for a retransmission (RFC 3748 s4.1): start over with a fresh one.
+            backend = self._backend()
+            first = backend.start().packet
+            if first is None:
+                break
+            sent = decode_eap(first)
+        return backend, out
 
     def _key_attrs(
         self, keys: KeyMaterial | None, req: RadiusPacket, secret: Secret
@@ -243,6 +265,10 @@ class RadiusServerCore:
         return sign_response(code, req.identifier, req.authenticator, attrs, secret)
 
 
+def _eap_failure(identifier: int) -> bytes:
+    return bytes((EapCode.FAILURE, identifier, 0, 4))
+
+
 class _ServerProtocol(asyncio.DatagramProtocol):
     def __init__(self, core: RadiusServerCore) -> None:
         self._core = core
@@ -253,7 +279,11 @@ class _ServerProtocol(asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr: Address) -> None:
         now = asyncio.get_running_loop().time()
-        reply = self._core.receive(data, (addr[0], addr[1]), now)
+        try:
+            reply = self._core.receive(data, (addr[0], addr[1]), now)
+        except Exception:  # a backend bug must not stop the server
+            logger.exception("RADIUS request from %s dropped: EAP backend failed", addr[0])
+            return
         if reply is not None and self.transport is not None:
             self.transport.sendto(reply, addr)
 

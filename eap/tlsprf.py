@@ -7,14 +7,17 @@ and the MSK/EMSK/Session-Id the EAP-TLS endpoints exported.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import logging
 import struct
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from .keys import KeyMaterial, Secret
+from .methods._tls_fragment import FragmentError, parse_frame
 
 __all__ = [
     "TLS1_0",
@@ -22,6 +25,7 @@ __all__ = [
     "TLS1_2",
     "RsaHandshake",
     "TlsOfflineError",
+    "eap_tls_handshakes",
     "eap_tls_key_material",
     "parse_rsa_handshake",
     "rsa_eap_tls_keys",
@@ -46,6 +50,7 @@ _RSA_KX_SUITES = frozenset(
     | {0x0041, 0x0084, 0x0096, 0x009C, 0x009D, 0xC09C, 0xC09D, 0xC0A0, 0xC0A1}
 )
 
+_EXT_EMS = 0x0017  # extended_master_secret (RFC 7627 s5.1)
 _CONTENT_CCS = 20
 _CONTENT_HANDSHAKE = 22
 _HS_CLIENT_HELLO = 1
@@ -103,6 +108,10 @@ class RsaHandshake:
     client_hello_version: int
     """Version in ClientHello; the pre-master secret starts with it (RFC 5246 s7.4.7.1)."""
     encrypted_pre_master: bytes
+    extended_master_secret: bool = False
+    """The ServerHello accepted RFC 7627's extended_master_secret extension."""
+    transcript: bytes = b""
+    """Handshake messages ClientHello .. ClientKeyExchange, for the RFC 7627 session hash."""
 
     @property
     def prf_hash(self) -> str:
@@ -110,7 +119,7 @@ class RsaHandshake:
         return "sha384" if self.cipher_suite in _SHA384_SUITES else "sha256"
 
 
-def _handshake_messages(flight: bytes, who: str) -> list[tuple[int, bytes]]:
+def _handshake_messages(flight: bytes, who: str) -> list[tuple[int, bytes, bytes]]:
     """Split TLS records into handshake messages, up to ChangeCipherSpec (RFC 5246 s6.2)."""
     hs = bytearray()
     pos = 0
@@ -126,7 +135,7 @@ def _handshake_messages(flight: bytes, who: str) -> list[tuple[int, bytes]]:
         if ctype == _CONTENT_HANDSHAKE:
             hs += body
         pos += 5 + rlen
-    msgs: list[tuple[int, bytes]] = []
+    msgs: list[tuple[int, bytes, bytes]] = []
     pos = 0
     while pos < len(hs):
         if len(hs) - pos < 4:
@@ -136,13 +145,26 @@ def _handshake_messages(flight: bytes, who: str) -> list[tuple[int, bytes]]:
         body = bytes(hs[pos + 4 : pos + 4 + mlen])
         if len(body) != mlen:
             raise TlsOfflineError(f"{who} data: handshake message type {mtype} runs past the end")
-        msgs.append((mtype, body))
+        msgs.append((mtype, body, bytes(hs[pos : pos + 4 + mlen])))
         pos += 4 + mlen
     return msgs
 
 
-def _first(msgs: list[tuple[int, bytes]], mtype: int, what: str) -> bytes:
-    for t, body in msgs:
+def _extensions(data: bytes) -> set[int]:
+    """Extension types in a Hello's extensions block (RFC 5246 s7.4.1.4); empty if absent."""
+    if len(data) < 2:
+        return set()
+    end = min(len(data), 2 + int.from_bytes(data[0:2], "big"))
+    types = set()
+    pos = 2
+    while pos + 4 <= end:
+        types.add(int.from_bytes(data[pos : pos + 2], "big"))
+        pos += 4 + int.from_bytes(data[pos + 2 : pos + 4], "big")
+    return types
+
+
+def _first(msgs: list[tuple[int, bytes, bytes]], mtype: int, what: str) -> bytes:
+    for t, body, _raw in msgs:
         if t == mtype:
             return body
     raise TlsOfflineError(f"no {what} in the captured data")
@@ -171,6 +193,18 @@ def parse_rsa_handshake(client_data: bytes, server_data: bytes) -> RsaHandshake:
     suite = int.from_bytes(sh[35 + sid_len : 37 + sid_len], "big")
     if suite not in _RSA_KX_SUITES:
         raise TlsOfflineError(f"cipher suite 0x{suite:04x} does not use RSA key exchange")
+    ems = _EXT_EMS in _extensions(sh[35 + sid_len + 3 :])
+    # RFC 7627 s3: session hash over ClientHello .. ClientKeyExchange, in the order exchanged:
+    # ClientHello, the server's flight, then the client's messages up to ClientKeyExchange.
+    if cmsgs[0][0] != _HS_CLIENT_HELLO:
+        raise TlsOfflineError("client data does not start with a ClientHello")
+    transcript = bytearray(cmsgs[0][2])
+    for _t, _body, raw in smsgs:
+        transcript += raw
+    for t, _body, raw in cmsgs[1:]:
+        transcript += raw
+        if t == _HS_CLIENT_KEY_EXCHANGE:
+            break
     # RFC 2246 s7.4.7.1 vs SSLv3: TLS carries a 2-octet length before the encrypted pre-master.
     has_len = len(cke) >= 2 and int.from_bytes(cke[0:2], "big") == len(cke) - 2
     epm = cke[2:] if has_len else cke
@@ -181,6 +215,8 @@ def parse_rsa_handshake(client_data: bytes, server_data: bytes) -> RsaHandshake:
         server_random=sh[2:34],
         client_hello_version=ch_version,
         encrypted_pre_master=epm,
+        extended_master_secret=ems,
+        transcript=bytes(transcript),
     )
 
 
@@ -192,14 +228,19 @@ def rsa_master_secret(hs: RsaHandshake, server_key: rsa.RSAPrivateKey) -> Secret
         raise TlsOfflineError("ClientKeyExchange does not decrypt with this server key") from None
     if len(pre_master) != 48 or int.from_bytes(pre_master[0:2], "big") != hs.client_hello_version:
         raise TlsOfflineError("decrypted pre-master secret is malformed (wrong key or version)")
-    master = tls_prf(
-        hs.version,
-        pre_master,
-        b"master secret",
-        hs.client_random + hs.server_random,
-        48,
-        hash_name=hs.prf_hash,
-    )
+    if hs.extended_master_secret:
+        # RFC 7627 s4: PRF(pre_master, "extended master secret", session_hash).
+        if hs.version == TLS1_2:
+            session_hash = hashlib.new(hs.prf_hash, hs.transcript).digest()
+        else:
+            session_hash = (
+                hashlib.md5(hs.transcript, usedforsecurity=False).digest()
+                + hashlib.sha1(hs.transcript, usedforsecurity=False).digest()
+            )
+        label, seed = b"extended master secret", session_hash
+    else:
+        label, seed = b"master secret", hs.client_random + hs.server_random
+    master = tls_prf(hs.version, pre_master, label, seed, 48, hash_name=hs.prf_hash)
     return Secret(master)
 
 
@@ -219,3 +260,33 @@ def rsa_eap_tls_keys(
     hs = parse_rsa_handshake(client_data, server_data)
     logger.debug("offline EAP-TLS: version 0x%04x suite 0x%04x", hs.version, hs.cipher_suite)
     return eap_tls_key_material(hs, rsa_master_secret(hs, server_key))
+
+
+def eap_tls_handshakes(eap_packets: Iterable[bytes]) -> list[tuple[bytes, bytes]]:
+    """(client data, server data) of each EAP-TLS run in a captured sequence of EAP packets.
+
+    Each EAP-TLS Start (RFC 5216 s2.1.1) begins a run; fragments are concatenated per sender
+    (Requests: server, Responses: client). Other EAP types are skipped, and a packet identical
+    to the sender's previous one (a retransmission) is counted once.
+    """
+    runs: list[tuple[bytearray, bytearray]] = []
+    last: dict[int, bytes] = {}
+    for pkt in eap_packets:
+        if len(pkt) < 6 or pkt[0] not in (1, 2) or pkt[4] != _EAP_TLS_TYPE:
+            continue
+        length = int.from_bytes(pkt[2:4], "big")
+        if not 6 <= length <= len(pkt):
+            raise TlsOfflineError("EAP packet shorter than its Length field")
+        pkt = pkt[:length]
+        if last.get(pkt[0]) == pkt:
+            continue
+        last[pkt[0]] = pkt
+        try:
+            frame = parse_frame(pkt[5:])
+        except FragmentError as exc:
+            raise TlsOfflineError(f"bad EAP-TLS framing: {exc}") from None
+        if frame.start:
+            runs.append((bytearray(), bytearray()))
+        elif runs:
+            runs[-1][0 if pkt[0] == 2 else 1].extend(frame.data)
+    return [(bytes(c), bytes(s)) for c, s in runs]

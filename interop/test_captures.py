@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from pana_mpa._cli_decode import SUPPORTED_DIALECTS, DecodedDatagram, flag_letters, type_name
+from pana_mpa._cli_decode import DecodedDatagram, flag_letters, type_name
 from pana_mpa.capture import format_address, read_pana
 
 from .locate import CAPTURE_NAMES, capture_path, load_expected
@@ -43,26 +43,6 @@ def facts(name: str, dialect: str) -> dict[str, Any]:
     """The ``[dialect]`` section of a capture's expected file."""
     section: dict[str, Any] = load_expected(name)[dialect]
     return section
-
-
-@pytest.fixture(autouse=True)
-def _codec_has_dialect(request: pytest.FixtureRequest) -> None:
-    """Cases for a dialect the installed pana_codecs lacks wait for the codec rewrite."""
-    callspec = getattr(request.node, "callspec", None)
-    if callspec is None:
-        return
-    dialect = callspec.params.get("dialect")
-    if dialect is not None and dialect not in SUPPORTED_DIALECTS:
-        pytest.skip(f"pana_codecs has no {dialect} dialect yet (provisional codec)")
-    name = callspec.params.get("name")
-    if (
-        dialect == "rfc5191"
-        and name
-        and load_expected(name).get("strict_errors_need_codec_rewrite")
-        and "draft18" not in SUPPORTED_DIALECTS
-        and request.node.originalname == "test_rejected_at_the_readme_offsets"
-    ):
-        pytest.skip("the provisional codec does not check fixed AVP sizes (README offsets)")
 
 
 def label(d: DecodedDatagram) -> str:

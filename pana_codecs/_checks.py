@@ -43,10 +43,8 @@ _NAMES = {
 }
 
 
-def avp_name(code: int, vendor_id: int | None = None) -> str:
-    """Human name of an AVP code, for error texts."""
-    if vendor_id is not None:
-        return f"vendor {vendor_id} AVP {code}"
+def avp_name(code: int) -> str:
+    """Human name of an IETF AVP code, for error texts."""
     return _NAMES.get(code, f"AVP {code}")
 
 

@@ -94,7 +94,9 @@ def _decode(data: bytes, draft: bool) -> PanaMessage:
         stream.seek(off)
         raw = layout.parse_stream(stream)  # the whole AVP, declaratively
         if stream.tell() != off + hlen + vlen + pad:  # pragma: no cover - layout/check mismatch
-            raise CodecError("AVP layout consumed an unexpected length", off, f"avps[{i}]")
+            raise CodecError(  # pragma: no cover
+                "AVP layout consumed an unexpected length", off, f"avps[{i}]"
+            )
         for k, octet in enumerate(raw.padding):
             if octet and bad_pad is None:
                 bad_pad = _checks.nonzero_padding(off + hlen + vlen + k, i)

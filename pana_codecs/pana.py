@@ -80,7 +80,7 @@ class MessageFlags(IntFlag):
     E = 0x0200
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class Avp:
     """One AVP (RFC 5191 s6.3); ``vendor_id`` set means the V bit is set."""
 
@@ -91,6 +91,15 @@ class Avp:
     """AVP flag bits other than V (reserved; kept so unknown bits round-trip)."""
     reserved: int = 0
     """The 16-bit Reserved field after AVP Length (send 0, ignore; kept for round-trip)."""
+
+    def __repr__(self) -> str:
+        """Code and value length only: values hold identities and MACs, which stay out of logs."""
+        extra = "" if self.vendor_id is None else f", vendor_id={self.vendor_id}"
+        if self.flags:
+            extra += f", flags={self.flags:#06x}"
+        if self.reserved:
+            extra += f", reserved={self.reserved:#06x}"
+        return f"Avp(code={self.code}, value=<{len(self.value)} octets>{extra})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,8 +144,8 @@ _FIXED = _checks.FIXED_U32_CODES
 _ZEROS = (b"", b"\0", b"\0\0", b"\0\0\0")
 _NOT_VENDOR = ~AVP_FLAG_VENDOR & 0xFFFF
 
-# Frozen slotted dataclasses set each field through object.__setattr__, which costs about 2 us
-# per AVP; the decoder fills the slots directly instead (same objects, equal and hashable alike).
+# A frozen dataclass's __init__ sets each field through object.__setattr__ (about 2 us for an
+# AVP); the decoder fills the slots directly instead. The objects are the same (equal, hashable).
 _new = object.__new__
 
 
@@ -151,6 +160,10 @@ _set_value = _slot_setter(Avp, "value")
 _set_vendor = _slot_setter(Avp, "vendor_id")
 _set_flags = _slot_setter(Avp, "flags")
 _set_reserved = _slot_setter(Avp, "reserved")
+_set_msg_fields = tuple(
+    _slot_setter(PanaMessage, name)
+    for name in ("type", "flags", "session_id", "seq", "avps", "reserved")
+)
 
 
 def _is_draft(dialect: str) -> bool:
@@ -164,7 +177,9 @@ def _is_draft(dialect: str) -> bool:
 
 def decode_pana(data: bytes, *, dialect: Dialect | str = "rfc5191") -> PanaMessage:
     """Decode one PANA message (RFC 5191 s6); raise CodecError on anything malformed."""
-    draft = _is_draft(dialect)
+    draft = False if dialect == "rfc5191" else _is_draft(dialect)
+    if type(data) is not bytes:
+        data = bytes(data)  # bytearray/memoryview: values must come out as bytes
     try:
         return _decode(data, draft)
     except CodecError as exc:
@@ -228,7 +243,15 @@ def _decode(data: bytes, draft: bool) -> PanaMessage:
     if bad_pad >= 0:
         # Reported only once the framing of every AVP is sound: a framing error explains more.
         raise _checks.nonzero_padding(bad_pad, bad_pad_index)
-    return PanaMessage(mtype, flags, session_id, seq, tuple(avps), reserved)
+    msg = _new(PanaMessage)
+    st, sf, ss, sq, sa, sr = _set_msg_fields
+    st(msg, mtype)
+    sf(msg, flags)
+    ss(msg, session_id)
+    sq(msg, seq)
+    sa(msg, tuple(avps))
+    sr(msg, reserved)
+    return msg
 
 
 def explain(
@@ -262,7 +285,7 @@ def encode_pana(msg: PanaMessage, *, dialect: Dialect | str = "rfc5191") -> byte
     Raises CodecError for a message that cannot be represented (a field out of range, a
     4-octet IETF AVP of another size, the V bit in ``Avp.flags``, more than 65535 octets).
     """
-    draft = _is_draft(dialect)
+    draft = False if dialect == "rfc5191" else _is_draft(dialect)
     parts: list[bytes] = [b""]
     append = parts.append
     total = HEADER_LEN

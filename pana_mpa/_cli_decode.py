@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import logging
 import sys
@@ -11,13 +10,22 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pana_codecs import CodecError, MessageFlags, PanaMessage, decode_pana, encode_pana
+from pana_codecs import (
+    DIALECTS,
+    AvpCode,
+    AvpType,
+    CodecError,
+    MessageFlags,
+    PanaMessage,
+    decode_pana,
+    encode_pana,
+)
+from pana_codecs.avps import avp_type
 
 from .capture import CaptureError, UdpDatagram, format_address, pana_datagrams, read_pana, read_udp
 
 __all__ = [
     "DIALECTS",
-    "SUPPORTED_DIALECTS",
     "AvpSummary",
     "DecodedDatagram",
     "add_parser",
@@ -30,7 +38,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-DIALECTS = ("rfc5191", "draft18")
 
 # Flag letters in header bit order (RFC 5191 s6.2, E from RFC 5873 s3).
 _FLAG_LETTERS = tuple((f.name or "?", int(f)) for f in MessageFlags)
@@ -38,22 +45,22 @@ _KNOWN_FLAGS = sum(bit for _, bit in _FLAG_LETTERS)
 
 # RFC 5191 s8 / RFC 6345 s5 / RFC 6786 names, as the RFCs spell them (display only).
 _AVP_NAMES: Mapping[int, str] = {
-    1: "AUTH",
-    2: "EAP-Payload",
-    3: "Integrity-Algorithm",
-    4: "Key-Id",
-    5: "Nonce",
-    6: "PRF-Algorithm",
-    7: "Result-Code",
-    8: "Session-Lifetime",
-    9: "Termination-Cause",
-    10: "PaC-Information",
-    11: "Relayed-Message",
-    12: "Encryption-Encap",
-    13: "Encryption-Algorithm",
+    AvpCode.AUTH: "AUTH",
+    AvpCode.EAP_PAYLOAD: "EAP-Payload",
+    AvpCode.INTEGRITY_ALGORITHM: "Integrity-Algorithm",
+    AvpCode.KEY_ID: "Key-Id",
+    AvpCode.NONCE: "Nonce",
+    AvpCode.PRF_ALGORITHM: "PRF-Algorithm",
+    AvpCode.RESULT_CODE: "Result-Code",
+    AvpCode.SESSION_LIFETIME: "Session-Lifetime",
+    AvpCode.TERMINATION_CAUSE: "Termination-Cause",
+    AvpCode.PAC_INFORMATION: "PaC-Information",
+    AvpCode.RELAYED_MESSAGE: "Relayed-Message",
+    AvpCode.ENCRYPTION_ENCAP: "Encryption-Encap",
+    AvpCode.ENCRYPTION_ALGORITHM: "Encryption-Algorithm",
 }
-# Unsigned32 AVPs whose values are codes or counters, never key material (RFC 5191 s8).
-_SHOWN_U32 = frozenset({3, 4, 6, 7, 8, 9, 13})
+# Unsigned32/Enumerated AVPs hold codes or counters, never key material: their values are shown.
+_SHOWN_TYPES = (AvpType.UNSIGNED32, AvpType.ENUMERATED)
 
 
 def type_name(msg_type: int, flags: int) -> str | int:
@@ -106,7 +113,7 @@ class DecodedDatagram:
         for a in self.message.avps:
             ietf = a.vendor_id is None
             value = None
-            if ietf and a.code in _SHOWN_U32 and len(a.value) == 4:
+            if ietf and avp_type(a.code) in _SHOWN_TYPES and len(a.value) == 4:
                 value = int.from_bytes(a.value, "big")
             name = _AVP_NAMES.get(a.code) if ietf else None
             out.append(AvpSummary(a.code, a.vendor_id, name, len(a.value), value))
@@ -174,22 +181,9 @@ def _avp_json(s: AvpSummary) -> dict[str, object]:
     return obj
 
 
-# The codec engineer's rewrite adds ``dialect=``; until it lands, only rfc5191 is available.
-_DIALECT_AWARE = "dialect" in inspect.signature(decode_pana).parameters
-SUPPORTED_DIALECTS = DIALECTS if _DIALECT_AWARE else ("rfc5191",)
-"""The dialects the installed pana_codecs decodes (a ``--dialect`` outside it gives errors)."""
-_decode: Callable[..., PanaMessage] = decode_pana
-_encode: Callable[..., bytes] = encode_pana
-
-
 def _codec(data: bytes, dialect: str) -> tuple[PanaMessage, bytes]:
-    if _DIALECT_AWARE:
-        msg = _decode(data, dialect=dialect)
-        return msg, _encode(msg, dialect=dialect)
-    if dialect != "rfc5191":
-        raise CodecError(f"this pana_codecs has no {dialect} dialect", 0)
-    msg = _decode(data)
-    return msg, _encode(msg)
+    msg = decode_pana(data, dialect=dialect)
+    return msg, encode_pana(msg, dialect=dialect)
 
 
 Annotator = Callable[[DecodedDatagram], Mapping[str, object]]
@@ -263,6 +257,27 @@ def add_parser(sub: Any) -> None:
         default="rfc5191",
         help="draft18: AVP Length includes the AVP header (Open Diameter captures)",
     )
+    verify = p.add_argument_group(
+        "AUTH verification",
+        "Recompute the MSK, PANA_AUTH_KEY and each AUTH (RFC 5191 s5.3-5.4) and add an 'auth' "
+        "verdict per datagram: ok, previous-key, fail, no-key (or none without AUTH).",
+    )
+    verify.add_argument("--verify", action="store_true", help="check the AUTH AVPs")
+    verify.add_argument("--identity", help="only EAP-PSK runs whose ID_P is this identity")
+    secret = verify.add_mutually_exclusive_group()
+    secret.add_argument("--secret", help="the 16-octet EAP-PSK key as text")
+    secret.add_argument("--secret-hex", metavar="HEX", help="the EAP-PSK key as 32 hex digits")
+    secret.add_argument(
+        "--msk-hex",
+        metavar="HEX",
+        action="append",
+        help="the MSK of each EAP run, in order (repeat; for methods other than EAP-PSK)",
+    )
+    verify.add_argument(
+        "--auth-label",
+        default="IETF PANA",
+        help="PANA_AUTH_KEY label (default %(default)r; CPANA's 32-bit builds use 'IETF')",
+    )
     p.set_defaults(func=run)
 
 
@@ -273,6 +288,34 @@ def decode_file(
     return decode_datagrams(read_pana(path, ports), dialect)
 
 
+def _verifier(args: argparse.Namespace) -> Annotator | str:
+    """The AUTH verifier the options ask for, or the one-line reason they are unusable."""
+    from eap.keys import Secret  # only --verify needs the EAP layer
+
+    from ._verify import AuthVerifier
+
+    label = args.auth_label.encode()
+    if args.msk_hex:
+        try:
+            msks = [Secret(bytes.fromhex(h)) for h in args.msk_hex]
+        except ValueError:
+            return "--msk-hex is not hexadecimal"
+        return AuthVerifier(msks=msks, label=label, dialect=args.dialect)
+    if args.secret is None and args.secret_hex is None:
+        return "--verify needs --secret, --secret-hex or --msk-hex"
+    if args.secret_hex is not None:
+        try:
+            key = bytes.fromhex(args.secret_hex)
+        except ValueError:
+            return "--secret-hex is not hexadecimal"
+    else:
+        key = args.secret.encode()
+    if len(key) != 16:  # RFC 4764 s3.1: the PSK is 16 octets (its length only; never the value)
+        return f"the EAP-PSK key must be 16 octets, not {len(key)}"
+    identity = None if args.identity is None else args.identity.encode()
+    return AuthVerifier(identity=identity, psk=Secret(key), label=label, dialect=args.dialect)
+
+
 def run(args: argparse.Namespace) -> int:
     """Decode the capture; exit 0 when it could be read, 2 (one-line message) when not.
 
@@ -280,6 +323,13 @@ def run(args: argparse.Namespace) -> int:
     """
     # scapy's reader warns on odd records through its own logger; our exit status says enough.
     logging.getLogger("scapy").setLevel(logging.ERROR)
+    annotators: list[Annotator] = []
+    if getattr(args, "verify", False):
+        verifier = _verifier(args)
+        if isinstance(verifier, str):
+            sys.stderr.write(f"pana-mpa decode: {verifier}\n")
+            return 2
+        annotators.append(verifier)
     udp: list[UdpDatagram] = []
     failure: CaptureError | None = None
     try:
@@ -287,11 +337,17 @@ def run(args: argparse.Namespace) -> int:
     except CaptureError as exc:
         failure = exc
     out = sys.stdout
-    for decoded in decode_datagrams(pana_datagrams(udp, args.port), args.dialect):
+    for decoded in decode_datagrams(pana_datagrams(udp, args.port), args.dialect, annotators):
         if args.json:
             out.write(json.dumps(decoded.to_json()) + "\n")
         else:
             out.write(decoded.to_line() + "\n")
+    for annotate in annotators:
+        counts = getattr(annotate, "counts", None)
+        if counts is not None:
+            out.flush()
+            summary = ", ".join(f"{n} {verdict}" for verdict, n in sorted(counts.items()))
+            sys.stderr.write(f"pana-mpa decode: AUTH verdicts: {summary or 'no AUTH AVPs'}\n")
     if failure is not None:
         out.flush()
         sys.stderr.write(f"pana-mpa decode: {failure.reason}\n")

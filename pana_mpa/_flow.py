@@ -125,8 +125,12 @@ def _field_value(value: Any) -> Any:
         return value.name
     if isinstance(value, bool | int | float) or value is None:
         return value
+    if isinstance(value, list | tuple):
+        return [_field_value(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _field_value(v) for k, v in value.items()}
     if isinstance(value, str):
-        return {"chars": len(value)}  # free text may be an identity: personal data
+        return value  # event strings are reasons; identities are bytes and become lengths
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return describe_event(value)
     return type(value).__name__
@@ -142,33 +146,35 @@ def describe_event(event: object) -> dict[str, Any]:
 
 
 class FlowTrace:
-    """JSON lines of datagrams and events (codes and lengths only) written to a text stream."""
+    """JSON lines of datagrams and events (codes and lengths only) written to a text stream.
+
+    Also a session-core ``Trace`` (``event(now, name, **fields)``), so the core's own records
+    (drops and their reasons, state changes) land in the same file; every record has ``time``
+    and ``name``, as JsonLinesTrace writes them.
+    """
 
     def __init__(self, stream: IO[str], *, role: str) -> None:
         self._stream = stream
         self.role = role
 
+    def event(self, now: float, name: str, **fields: Any) -> None:
+        """Record one named event; secrets and octet strings are reduced to their lengths."""
+        record: dict[str, Any] = {"time": round(now, 6), "name": name, "role": self.role}
+        for key, value in fields.items():
+            record[key] = _field_value(value)
+        self._write(record)
+
     def datagram(self, now: float, direction: str, data: bytes) -> None:
         """Record one datagram sent (``tx``) or received (``rx``)."""
-        record = {"t": round(now, 6), "role": self.role, "dir": direction}
-        record.update(describe_datagram(data))
-        self._write(record)
+        self.event(now, "datagram", dir=direction, **describe_datagram(data))
 
-    def event(self, now: float, event: object) -> None:
-        """Record one session event."""
-        record: dict[str, Any] = {"t": round(now, 6), "role": self.role}
-        record.update(describe_event(event))
-        self._write(record)
-
-    def note(self, now: float, name: str, **fields: bool | int | float | None) -> None:
-        """Record a named event with plain numeric fields."""
-        record: dict[str, Any] = {"t": round(now, 6), "role": self.role, "event": name}
-        record.update(fields)
-        self._write(record)
+    def session_event(self, now: float, event: object) -> None:
+        """Record one session event handed to the application."""
+        self.event(now, "session_event", **describe_event(event))
 
     def _write(self, record: dict[str, Any]) -> None:
         try:
-            self._stream.write(json.dumps(record, sort_keys=False) + "\n")
+            self._stream.write(json.dumps(record, default=str) + "\n")
             self._stream.flush()
         except (OSError, ValueError) as exc:  # full disk, closed file: tracing is best effort
             logger.warning("trace write failed: %s", exc)

@@ -132,6 +132,8 @@ class Driver(Generic[E]):
         self._on_event = on_event
         self._trace = trace
         self._after_step = after_step
+        self.datagrams_received = 0
+        """Datagrams handed to the node so far."""
         self._wake: asyncio.Future[None] | None = None
         self._woken = False
         self._stopping = False
@@ -154,7 +156,7 @@ class Driver(Generic[E]):
             self.transport.sendto(data, addr)
         while (event := self.node.next_event()) is not None:
             if self._trace is not None:
-                self._trace.event(now, event)
+                self._trace.session_event(now, event)
             self._on_event(event)
         if self._after_step is not None:
             self._after_step()
@@ -194,6 +196,7 @@ class Driver(Generic[E]):
                         logger.debug("transport closed; driver stops")
                         self._flush(loop.time())
                         return
+                    self.datagrams_received += 1
                     if self._trace is not None:
                         self._trace.datagram(loop.time(), "rx", data)
                     node.receive_datagram(data, addr, loop.time())
@@ -255,6 +258,11 @@ class PacClient(Generic[E]):
         self._waiters: list[tuple[Collection[str], Collection[str], asyncio.Future[E]]] = []
         self._task: asyncio.Task[None] | None = None
         self._closed = False
+
+    @property
+    def datagrams_received(self) -> int:
+        """Datagrams received from the network so far (tells silence from a stalled exchange)."""
+        return self._driver.datagrams_received
 
     async def __aenter__(self) -> PacClient[E]:
         self._task = asyncio.create_task(self._run())
@@ -383,9 +391,11 @@ async def serve_paa(
 ) -> None:
     """Run a PAA server until it closes, the transport closes, or the task is cancelled.
 
-    With ``aaa``, the server must also be a PassThroughNode: for each queued AAA step the runner
-    calls ``aaa(session_id)`` once per session for a backend, awaits ``backend.exchange()``
-    (one exchange per session at a time) and feeds the answer back with ``aaa_answer()``.
+    With ``aaa`` (pass-through, docs/contracts.md), the server must be a PassThroughNode: after
+    each step the runner takes ``server.pending_aaa()``, gets each session's back-end
+    (``aaa(session_id)``, once per session; ``restart()`` when a new conversation begins),
+    awaits ``backend.exchange()`` (one at a time per session) and feeds the answer back with
+    ``server.aaa_answer()``.
     """
     loop = asyncio.get_running_loop()
     pass_through: PassThroughNode | None = None
@@ -405,13 +415,26 @@ async def serve_paa(
             backend = backends.get(session_id)
             if backend is None:
                 backend = backends[session_id] = aaa(session_id)
+            elif eap_response is None:
+                restart = getattr(backend, "restart", None)
+                if callable(restart):
+                    restart()  # re-authentication: a new EAP conversation (RFC 5191 s4.3)
             try:
                 output = await backend.exchange(eap_response)
             except Exception as exc:  # the back-end's own failure: the session times out
                 logger.warning("AAA exchange for session 0x%08x failed: %s", session_id, exc)
                 return
-            pass_through.aaa_answer(session_id, output, loop.time())
+            try:
+                pass_through.aaa_answer(session_id, output, loop.time())
+            except Exception as exc:  # the session ended while the AAA server thought
+                logger.debug("AAA answer for session 0x%08x not taken: %s", session_id, exc)
+                return
             driver.wake()
+
+    def release(backend: AaaBackend | None) -> None:
+        close = getattr(backend, "close", None)
+        if callable(close):
+            close()  # RadiusPassThrough.close(): its socket toward the RADIUS server
 
     def pick_up_aaa() -> None:
         if pass_through is None:
@@ -422,11 +445,10 @@ async def serve_paa(
             task.add_done_callback(tasks.discard)
 
     def on_event(event: E) -> None:
-        if type(event).__name__ in _SESSION_END:
-            session_id = getattr(event, "session_id", None)
-            if isinstance(session_id, int):
-                backends.pop(session_id, None)
-                locks.pop(session_id, None)
+        session_id = getattr(event, "session_id", None)
+        if type(event).__name__ in _SESSION_END and isinstance(session_id, int):
+            release(backends.pop(session_id, None))
+            locks.pop(session_id, None)
         if events is not None:
             events.put_nowait(event)
 
@@ -439,3 +461,5 @@ async def serve_paa(
         for task in list(tasks):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        for backend in backends.values():
+            release(backend)

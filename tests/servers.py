@@ -7,7 +7,6 @@ into a namespace of its own), on random ports, and is stopped by PID even when a
 from __future__ import annotations
 
 import contextlib
-import datetime
 import ipaddress
 import os
 import random
@@ -20,11 +19,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.hazmat.primitives import serialization
 
+import tests.pki
 from tests.realcomponents import need_binary, need_root
 
 __all__ = [
@@ -48,6 +45,7 @@ EAP_USERS = {
     "md5": ("md5user", "md5password"),
     "psk": ("pskuser", "0123456789abcdef0123456789abcdef"),
     "gpsk": ("gpskuser", "abcdefghijklmnop0123456789abcdef"),
+    "gpsk16": ("gpsk16user", "0123456789abcdef"),
     "tls": ("tlsuser", ""),
 }
 """Method -> (identity, secret) known to every server these helpers start (PSK: hex key)."""
@@ -62,7 +60,7 @@ def free_udp_port() -> int:
 
 @dataclass(frozen=True, slots=True)
 class Pki:
-    """A throwaway CA with one server and one client certificate (EC P-256), as PEM files."""
+    """A throwaway CA with one server and one client certificate (tests.pki), as PEM files."""
 
     dir: Path
     ca: Path
@@ -73,64 +71,19 @@ class Pki:
     server_name: str = SERVER_NAME
 
 
-def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-
-
-def _cert(
-    subject: str,
-    key: ec.EllipticCurvePrivateKey,
-    issuer: str,
-    issuer_key: ec.EllipticCurvePrivateKey,
-    *,
-    ca: bool,
-    usage: x509.ObjectIdentifier | None = None,
-    san: str | None = None,
-) -> x509.Certificate:
-    now = datetime.datetime.now(datetime.UTC)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
-        .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(hours=1))
-        .not_valid_after(now + datetime.timedelta(days=2))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-    )
-    if ca:
-        builder = builder.add_extension(
-            x509.KeyUsage(False, False, False, False, False, True, True, False, False), True
-        )
-    if usage is not None:
-        builder = builder.add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
-    if san is not None:
-        builder = builder.add_extension(
-            x509.SubjectAlternativeName([x509.DNSName(san)]), critical=False
-        )
-    return builder.sign(issuer_key, hashes.SHA256())
-
-
 def make_pki(directory: Path) -> Pki:
-    """Write ca.pem, server.pem/.key (serverAuth) and client.pem/.key (clientAuth)."""
+    """Write ca.pem, server.pem/.key (serverAuth, SAN SERVER_NAME), client.pem/.key (clientAuth)."""
     directory.mkdir(parents=True, exist_ok=True)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca = _cert("pana-test-ca", ca_key, "pana-test-ca", ca_key, ca=True)
-    files: dict[str, bytes] = {"ca.pem": ca.public_bytes(serialization.Encoding.PEM)}
-    for name, cn, usage, san in (
-        ("server", SERVER_NAME, ExtendedKeyUsageOID.SERVER_AUTH, SERVER_NAME),
-        ("client", "tlsuser", ExtendedKeyUsageOID.CLIENT_AUTH, None),
-    ):
-        key = ec.generate_private_key(ec.SECP256R1())
-        cert = _cert(cn, key, "pana-test-ca", ca_key, ca=False, usage=usage, san=san)
-        files[f"{name}.pem"] = cert.public_bytes(serialization.Encoding.PEM)
-        files[f"{name}.key"] = _key_pem(key)
-    for fname, data in files.items():
-        (directory / fname).write_bytes(data)
+    pki = tests.pki.make_pki(server_name=SERVER_NAME)
+    pem = serialization.Encoding.PEM
+    for name, ident in (("server", pki.server), ("client", pki.client)):
+        (directory / f"{name}.pem").write_bytes(ident.cert.public_bytes(pem))
+        (directory / f"{name}.key").write_bytes(
+            ident.key.private_bytes(
+                pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
+    (directory / "ca.pem").write_bytes(pki.ca.cert.public_bytes(pem))
     d = directory
     return Pki(
         d, d / "ca.pem", d / "server.pem", d / "server.key", d / "client.pem", d / "client.key"
@@ -201,7 +154,8 @@ def hostapd_server(tmp: Path, pki: Pki | None = None) -> Iterator[Hostapd]:
     port = free_udp_port()
     (tmp / "radius_clients").write_text(f"{mine}/32 {RADIUS_SECRET.decode()}\n")
     users = "".join(
-        f'"{EAP_USERS[m][0]}" {m.upper()} {_user_secret(m)}\n' for m in ("md5", "psk", "gpsk")
+        f'"{EAP_USERS[m][0]}" {m.upper().removesuffix("16")} {_user_secret(m)}\n'
+        for m in ("md5", "psk", "gpsk", "gpsk16")
     )
     (tmp / "eap_users").write_text(users + f'"{EAP_USERS["tls"][0]}" TLS\n')
     conf = tmp / "hostapd-as.conf"
@@ -219,6 +173,7 @@ def hostapd_server(tmp: Path, pki: Pki | None = None) -> Iterator[Hostapd]:
                 f"ca_cert={pki.ca}",
                 f"server_cert={pki.server_cert}",
                 f"private_key={pki.server_key}",
+                "tls_flags=[ENABLE-TLSv1.3]",
                 "",
             ]
         )
@@ -235,7 +190,7 @@ def hostapd_server(tmp: Path, pki: Pki | None = None) -> Iterator[Hostapd]:
         _ip("-n", ns, "link", "set", inner, "up")
         with log.open("wb") as out:
             proc = subprocess.Popen(
-                ["ip", "netns", "exec", ns, hostapd, "-dd", str(conf)],
+                ["ip", "netns", "exec", ns, hostapd, "-dd", "-K", str(conf)],
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
@@ -270,7 +225,8 @@ printf 'md5user Cleartext-Password := "md5password"\n' | cat - mods-config/files
 mv a.new mods-config/files/authorize
 if [ -n "$5" ]; then sed -i -e "s#/etc/ssl/private/ssl-cert-snakeoil.key#$5/server.key#" \
    -e "s#/etc/ssl/certs/ssl-cert-snakeoil.pem#$5/server.pem#" \
-   -e "s#/etc/ssl/certs/ca-certificates.crt#$5/ca.pem#" mods-available/eap; fi
+   -e "s#/etc/ssl/certs/ca-certificates.crt#$5/ca.pem#" \
+   -e 's/^\(\s*\)tls_max_version = "1.2"/\1tls_max_version = "1.3"/' mods-available/eap; fi
 """
 
 
@@ -335,9 +291,14 @@ _MSK_LINE = re.compile(
 
 
 def eapol_conf(
-    tmp: Path, method: str, *, secret: str | None = None, pki: Pki | None = None
+    tmp: Path,
+    method: str,
+    *,
+    secret: str | None = None,
+    pki: Pki | None = None,
+    tls13: bool = False,
 ) -> Path:
-    """A one-network eapol_test configuration for ``method`` (md5, psk, gpsk, tls)."""
+    """A one-network eapol_test configuration for ``method`` (md5, psk, gpsk, gpsk16, tls)."""
     identity, default = EAP_USERS[method]
     key = default if secret is None else secret
     lines = [f'identity="{identity}"', "key_mgmt=IEEE8021X", "eapol_flags=0"]
@@ -348,11 +309,14 @@ def eapol_conf(
             f'ca_cert="{pki.ca}"',
             f'client_cert="{pki.client_cert}"',
             f'private_key="{pki.client_key}"',
+            f'domain_match="{pki.server_name}"',
+            # wpa_supplicant 2.10 leaves TLS 1.3 off for EAP-TLS unless phase1 enables it.
+            f'phase1="tls_disable_tlsv1_3={0 if tls13 else 1}"',
         ]
     elif method == "psk":
         lines += ["eap=PSK", f"password={key}"]  # unquoted hex: the 16-octet PSK
     else:
-        lines += [f"eap={method.upper()}", f'password="{key}"']
+        lines += [f"eap={method.upper().removesuffix('16')}", f'password="{key}"']
     conf = tmp / f"eapol-{method}.conf"
     conf.write_text("network={\n" + "".join(f"    {line}\n" for line in lines) + "}\n")
     return conf

@@ -122,10 +122,15 @@ def derive_keys(
 ) -> GpskKeys:
     """MK, then MSK || EMSK || SK || PK, and Method-ID (RFC 5433 s4, s7)."""
     ks = _KEY_SIZE[specifier]
-    key = psk.reveal()[:ks]  # suite 1 uses the first 128 bits, suite 2 the first 256 (s4)
+    full = psk.reveal()
+    if len(full) < ks:
+        raise ValueError(f"EAP-GPSK ciphersuite {specifier} needs a PSK of {ks} octets or more")
+    # RFC 5433 s4: MK = GKDF-KS(PSK[0..KS-1], PL || PSK || CSuite_Sel || inputString). Only the
+    # KDF key is truncated; PL and PSK in the data are the whole PSK (hostapd does the same).
+    key = full[:ks]
     csuite = _csuite_bytes(specifier)
     input_string = rand_peer + id_peer + rand_server + id_server
-    mk = gkdf(specifier, key, len(key).to_bytes(2, "big") + key + csuite + input_string, ks)
+    mk = gkdf(specifier, key, len(full).to_bytes(2, "big") + full + csuite + input_string, ks)
     out = gkdf(specifier, mk, input_string, 128 + 2 * ks)
     method_id = gkdf(
         specifier, key, b"Method ID" + bytes([METHOD_TYPE]) + csuite + input_string, 16
@@ -264,7 +269,9 @@ class GpskPeer:
             logger.debug("EAP-GPSK: ID_Server is not the configured one; GPSK-Fail")
             self._state = OpCode.GPSK_4
             return MethodStep(_fail(FailureCode.PSK_NOT_FOUND), True, Decision.FAIL)
-        chosen = next((s for s in offered if s is not None and s in self._allowed), None)
+        # A suite needs a PSK of at least KS octets (RFC 5433 s4; hostapd refuses shorter ones).
+        usable = [c for c in self._allowed if _KEY_SIZE[c] <= len(self._psk)]
+        chosen = next((s for s in offered if s is not None and s in usable), None)
         if chosen is None:
             # hostapd eap_gpsk.c: no supported ciphersuite ends the method without a response.
             logger.debug("EAP-GPSK: no acceptable ciphersuite offered")
@@ -369,6 +376,10 @@ class GpskServer:
 
     ``authorize(ID_Peer)``, when given, may refuse an authenticated peer: GPSK-Protected-Fail
     with Authorization Failure (RFC 5433 s5.3).
+
+    ``gpsk_fail=False`` ends a failed run at once with EAP Failure instead of GPSK-Fail /
+    GPSK-Protected-Fail: hostapd's server does so, and wpa_supplicant's peer ignores both
+    messages (unknown op-code), so with them the conversation only ends by timeout.
     """
 
     method_type: ClassVar[int] = METHOD_TYPE
@@ -381,6 +392,7 @@ class GpskServer:
         rng: Rng = os.urandom,
         ciphersuites: tuple[int, ...] = (CSUITE_AES_CMAC, CSUITE_HMAC_SHA256),
         authorize: Callable[[bytes], bool] | None = None,
+        gpsk_fail: bool = True,
     ) -> None:
         if not ciphersuites or any(c not in _KEY_SIZE for c in ciphersuites):
             raise ValueError("EAP-GPSK ciphersuites must be a non-empty subset of (1, 2)")
@@ -390,6 +402,7 @@ class GpskServer:
         self._csuite_list = b"".join(_csuite_bytes(c) for c in ciphersuites)
         self._offered = tuple(ciphersuites)
         self._authorize = authorize
+        self._gpsk_fail = gpsk_fail
         self._state = _ServerState.SENT_1
         self._rand_server = b""
         self._rand_peer = b""
@@ -462,8 +475,12 @@ class GpskServer:
             logger.debug("EAP-GPSK-2 does not match GPSK-1: discarded")
             return AuthStep(discard=True)
         psk = self._lookup(id_peer)
-        if psk is not None and len(psk) < MIN_PSK_LEN:
-            logger.warning("EAP-GPSK: configured PSK shorter than %d octets ignored", MIN_PSK_LEN)
+        if psk is not None and len(psk) < _KEY_SIZE[specifier]:
+            logger.warning(
+                "EAP-GPSK: PSK shorter than %d octets cannot be used with ciphersuite %d",
+                _KEY_SIZE[specifier],
+                specifier,
+            )
             psk = None
         self._id_peer = id_peer
         self._rand_peer = rand_peer
@@ -480,6 +497,9 @@ class GpskServer:
             logger.debug("EAP-GPSK-2 protected data (%d octets) ignored", len(pd_block))
         if self._authorize is not None and not self._authorize(id_peer):
             logger.debug("EAP-GPSK: peer authenticated but not authorized")
+            if not self._gpsk_fail:
+                self._state = _ServerState.DONE
+                return AuthStep(done=True, success=False)
             code_raw = int(FailureCode.AUTHORIZATION_FAILURE).to_bytes(4, "big")
             self._state = _ServerState.SENT_FAIL
             return AuthStep(
@@ -518,6 +538,9 @@ class GpskServer:
         return AuthStep(done=True, success=True)
 
     def _send_fail(self, code: FailureCode) -> AuthStep:
+        if not self._gpsk_fail:
+            self._state = _ServerState.DONE
+            return AuthStep(done=True, success=False)
         self._state = _ServerState.SENT_FAIL
         return AuthStep(request=_fail(code))
 

@@ -162,6 +162,8 @@ def pchannel_nonce(n: int) -> bytes:
 
 def _eax_header(code: int, identifier: int, length: int, flags: int, rand_s: bytes) -> bytes:
     """First 22 octets of the EAP packet: Code, Identifier, Length, Type, Flags, RAND_S."""
+    if not 0 <= identifier <= 0xFF:
+        raise ValueError(f"EAP Identifier must be 0..255, got {identifier}")
     return struct.pack("!BBHBB", code, identifier, length, EAP_TYPE_PSK, flags) + rand_s
 
 
@@ -376,7 +378,13 @@ class _ServerState(Enum):
 
 
 class PskServer:
-    """EAP-PSK server (RFC 4764 s4.1, s5): sends messages 1 and 3, verifies the peer."""
+    """EAP-PSK server (RFC 4764 s4.1, s5): sends messages 1 and 3, verifies the peer.
+
+    A message 2 whose MAC_P does not verify is silently discarded (RFC 4764 s4.3), so a
+    forged message cannot end a genuine conversation; a peer with the wrong PSK then fails
+    only when the lower layer gives up. ``fail_on_bad_mac_p=True`` ends the method in
+    failure at once instead, as hostapd does.
+    """
 
     method_type: ClassVar[int] = EAP_TYPE_PSK
 
@@ -385,9 +393,12 @@ class PskServer:
         id_s: bytes,
         lookup: Callable[[bytes], Secret | None],
         rng: Rng = os.urandom,
+        *,
+        fail_on_bad_mac_p: bool = False,
     ) -> None:
         self._id_s = _check_id("id_s (ID_S)", id_s)
         self._lookup = lookup
+        self._fail_on_bad_mac_p = fail_on_bad_mac_p
         self._rng = rng
         self._state = _ServerState.START
         self._rand_s = b""
@@ -468,6 +479,8 @@ class PskServer:
             return self._fail("misconfigured PSK")
         ak, kdk = key_setup(psk)
         if not hmac.compare_digest(received_mac, mac_p(ak, id_p, self._id_s, rand_s, rand_p)):
+            if self._fail_on_bad_mac_p:
+                return self._fail("MAC_P does not verify")
             # Silently discard (RFC 4764 s4.3, eap.md s3.7): the previous request stays
             # outstanding, so a forged second message cannot end a genuine conversation.
             return self._discard("MAC_P does not verify")

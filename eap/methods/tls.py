@@ -4,7 +4,13 @@ Needs the ``tls`` extra (pyOpenSSL); it is imported only when a method object is
 ``eap`` package imports without it. Certificate validation is on by default on both sides and
 the server requires a client certificate, as EAP-TLS does (RFC 5216 s2.1.1).
 
-Certificates and keys are given as ``cryptography`` objects, PEM/DER bytes, or file paths.
+Certificates and keys are given as ``cryptography`` objects, PEM/DER bytes, or file paths::
+
+    make_server = TlsServer.factory(cert="paa.pem", key="paa.key", ca="ca.pem")  # loads once
+    auth = EapAuthenticator(methods=lambda identity: [make_server])
+    peer = EapPeer(identity=b"user1", methods={
+        13: lambda: TlsPeer(ca="ca.pem", cert="user1.pem", key="user1.key",
+                            server_names=["paa.example.net"])})
 """
 
 from __future__ import annotations
@@ -12,8 +18,8 @@ from __future__ import annotations
 import enum
 import logging
 import os
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, ClassVar, TypeAlias
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
@@ -414,12 +420,30 @@ class TlsPeer:
             cipher_list=cipher_list,
             ciphersuites=ciphersuites,
         )
+        self._setup(ctx, fragment_size, max_message_length)
+
+    def _setup(self, ctx: SSL.Context, fragment_size: int, max_message_length: int) -> None:
         self._tls = _Engine(ctx, server=False)
         self._fragment_size = fragment_size
+        self._max_message_length = max_message_length
         self._rx = Reassembler(max_message_length)
         self._tx: Fragmenter | None = None
         self._state = _PeerState.WAIT_START
         self._keys: KeyMaterial | None = None
+
+    @classmethod
+    def factory(cls, **options: Any) -> Callable[[], TlsPeer]:
+        """Fresh peers sharing one TLS context; takes the constructor's keywords, checked now."""
+        first = cls(**options)
+        ctx = first._tls.conn.get_context()
+        size, cap = first._fragment_size, first._max_message_length
+
+        def make() -> TlsPeer:
+            method = cls.__new__(cls)
+            method._setup(ctx, size, cap)
+            return method
+
+        return make
 
     @property
     def version(self) -> TlsVersion | None:
@@ -437,7 +461,7 @@ class TlsPeer:
     def process(self, type_data: bytes, identifier: int) -> MethodStep:
         """Handle one EAP-TLS Request (RFC 5216 s2.1, RFC 9190 s2.1)."""
         del identifier  # EAP-TLS does not protect the EAP header
-        if self._state in (_PeerState.SUCCESS, _PeerState.FAILURE):
+        if self._state in (_PeerState.SUCCESS, _PeerState.FAILURE) and self._tx is None:
             return MethodStep(None)  # the method is over; only Success/Failure may follow
         try:
             frame = parse_frame(type_data)
@@ -589,13 +613,35 @@ class TlsServer:
             cipher_list=cipher_list,
             ciphersuites=ciphersuites,
         )
+        self._setup(ctx, fragment_size, max_message_length)
+
+    def _setup(self, ctx: SSL.Context, fragment_size: int, max_message_length: int) -> None:
         self._tls = _Engine(ctx, server=True)
         self._fragment_size = fragment_size
+        self._max_message_length = max_message_length
         self._rx = Reassembler(max_message_length)
         self._tx: Fragmenter | None = None
         self._state = _ServerState.START_SENT
         self._success = False
         self._keys: KeyMaterial | None = None
+
+    @classmethod
+    def factory(cls, **options: Any) -> Callable[[], TlsServer]:
+        """Fresh servers sharing one TLS context (certificates loaded once); constructor keywords.
+
+        Use it in an ``EapAuthenticator`` method policy: ``f = TlsServer.factory(cert=..., key=...,
+        ca=...)`` once, then ``methods=lambda identity: [f]``.
+        """
+        first = cls(**options)
+        ctx = first._tls.conn.get_context()
+        size, cap = first._fragment_size, first._max_message_length
+
+        def make() -> TlsServer:
+            method = cls.__new__(cls)
+            method._setup(ctx, size, cap)
+            return method
+
+        return make
 
     @property
     def version(self) -> TlsVersion | None:

@@ -6,7 +6,9 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 
+from eap.authenticator import AuthOutput
 from eap.keys import KeyMaterial, Secret
+from eap.peer import EapPeer
 from eap.radius import RadiusAnswer, RadiusPassThrough
 from pana_codecs.eap import EapCode, EapPacket, EapType, decode_eap, encode_eap
 
@@ -16,6 +18,7 @@ __all__ = [
     "Res",
     "identity_response",
     "md5_peer_conversation",
+    "run_peer",
 ]
 
 
@@ -116,3 +119,17 @@ class InlineMd5Server:
             keys = KeyMaterial(Secret(self._msk), None, b"\x04sid") if ok and self._msk else None
             return Out(encode_eap(EapPacket(code, self._id)), Res(ok, keys, 4))
         return Out(None, None)
+
+
+async def run_peer(peer: EapPeer, pt: RadiusPassThrough, *, max_rounds: int = 60) -> AuthOutput:
+    """Play the NAS: ask for the identity, then relay between ``peer`` and the pass-through."""
+    first = peer.receive(encode_eap(EapPacket(EapCode.REQUEST, 1, EapType.IDENTITY, b"")))
+    response = first.response
+    for _ in range(max_rounds):
+        out = await pt.exchange(response)
+        if out.packet is not None:
+            response = peer.receive(out.packet).response
+        if out.result is not None:
+            return out
+        assert response is not None, "the peer discarded the server's request"
+    raise AssertionError(f"no end after {max_rounds} rounds")

@@ -64,7 +64,13 @@ def auth_with(
 
 
 def resp(ident: int, eap_type: int, data: bytes = b"") -> bytes:
-    return encode_eap(EapPacket(EapCode.RESPONSE, ident, eap_type, data))
+    """A Response on the wire; built by hand so any Type (even a bare 254) can be sent."""
+    return (
+        bytes([EapCode.RESPONSE, ident])
+        + (5 + len(data)).to_bytes(2, "big")
+        + bytes([eap_type])
+        + data
+    )
 
 
 def types_of(packets: Sequence[bytes]) -> list[int | None]:
@@ -371,7 +377,46 @@ def test_random_responses_never_raise_or_succeed(blobs: list[bytes], ident: int)
     auth.start()
     auth.receive(resp(0x10, 1, b"alice"))
     for blob in blobs:
-        for data in (blob, resp(0x11, blob[0] if blob else 51, blob[1:])):
+        eap_type = blob[0] if blob and blob[0] != 254 else 51
+        for data in (blob, resp(0x11, eap_type, blob[1:])):
             out = auth.receive(data)
             if out.result is not None:
                 assert not out.result.success and out.result.keys is None
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+def test_duplicates_and_replays_do_not_change_the_outcome(data: st.DataObject) -> None:
+    """A GPSK run with old requests/responses replayed at every step still ends in success."""
+    suite = data.draw(st.sampled_from([1, 2]))
+    auth = EapAuthenticator(
+        methods=lambda i: [
+            lambda: GpskServer(b"srv", lambda i: PSK, rng=seeded_rng(1), ciphersuites=(suite,))
+        ],
+        rng=seeded_rng(2),
+    )
+    peer = gpsk_peer()
+    requests: list[bytes] = []
+    responses: list[bytes] = []
+    out = auth.start()
+    while out.result is None:
+        assert out.packet is not None
+        requests.append(out.packet)
+        for old in data.draw(st.lists(st.sampled_from(requests), max_size=3)) if responses else []:
+            if old is out.packet:
+                continue
+            answer = peer.receive(old).response
+            assert answer is None or answer in responses  # discarded or the cached answer
+        reply = peer.receive(out.packet)
+        assert reply.response is not None
+        if data.draw(st.booleans()):
+            assert peer.receive(out.packet).response == reply.response  # duplicate request
+        responses.append(reply.response)
+        if len(responses) > 1:
+            for old in data.draw(st.lists(st.sampled_from(responses[:-1]), max_size=3)):
+                assert auth.receive(old) == DISCARD
+        out = auth.receive(reply.response)
+    assert out.packet is not None and out.result.success and out.result.keys is not None
+    final = peer.receive(out.packet).result
+    assert final is not None and final.success and final.keys is not None
+    assert final.keys.msk == out.result.keys.msk

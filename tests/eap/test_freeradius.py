@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from eap.keys import Secret
+from eap.methods.base import PeerMethod
+from eap.methods.md5 import Md5Peer
+from eap.methods.tls import TlsPeer, TlsVersion
+from eap.peer import EapPeer
 from eap.radius import RadiusConfig, RadiusError, RadiusPassThrough
 from pana_codecs.eap import EapCode
-from tests.eap._radius_helpers import md5_peer_conversation
-from tests.servers import EAP_USERS, FreeRadius, freeradius_server
+from tests.eap._radius_helpers import run_peer
+from tests.servers import EAP_USERS, FreeRadius, Pki, freeradius_server, make_pki
 
 pytestmark = [pytest.mark.freeradius, pytest.mark.asyncio]
 
@@ -31,25 +36,80 @@ def _config(server: FreeRadius, *, secret: bytes | None = None, **kw: float) -> 
     )
 
 
-async def test_inline_md5_success(freeradius: FreeRadius) -> None:
-    identity, password = EAP_USERS["md5"]
-    async with RadiusPassThrough(_config(freeradius)) as pt:
-        final, answers = await md5_peer_conversation(pt, identity.encode(), password.encode())
-    assert answers[-1].code == 2, freeradius.log.read_text()[-3000:]
-    assert final.eap is not None and final.eap[0] == EapCode.SUCCESS
-
-
-async def test_inline_md5_wrong_password(freeradius: FreeRadius) -> None:
+def _md5_peer(password: str) -> EapPeer:
     identity, _ = EAP_USERS["md5"]
+    return EapPeer(
+        identity=identity.encode(), methods={4: lambda: Md5Peer(Secret(password.encode()))}
+    )
+
+
+async def test_md5_success(freeradius: FreeRadius) -> None:
+    peer = _md5_peer(EAP_USERS["md5"][1])
     async with RadiusPassThrough(_config(freeradius)) as pt:
-        final, _answers = await md5_peer_conversation(pt, identity.encode(), b"wrong")
-    assert final.code == 3
-    assert final.eap is not None and final.eap[0] == EapCode.FAILURE
+        out = await run_peer(peer, pt)
+    assert out.result is not None and out.result.success, freeradius.log.read_text()[-3000:]
+    assert out.packet is not None and out.packet[0] == EapCode.SUCCESS
+    assert peer.result is not None and peer.result.success
+    assert out.result.method_type == 4
+
+
+async def test_md5_wrong_password(freeradius: FreeRadius) -> None:
+    peer = _md5_peer("wrong")
+    async with RadiusPassThrough(_config(freeradius)) as pt:
+        out = await run_peer(peer, pt)
+    assert out.result is not None and not out.result.success
+    assert out.packet is not None and out.packet[0] == EapCode.FAILURE
+    assert peer.result is not None and not peer.result.success
 
 
 async def test_wrong_shared_secret(freeradius: FreeRadius) -> None:
-    identity, password = EAP_USERS["md5"]
     cfg = _config(freeradius, secret=b"not-the-secret", timeout=0.3, retries=1)
     async with RadiusPassThrough(cfg) as pt:
         with pytest.raises(RadiusError, match=r"shared secret mismatch\?"):
-            await md5_peer_conversation(pt, identity.encode(), password.encode())
+            await run_peer(_md5_peer(EAP_USERS["md5"][1]), pt)
+    assert "Message-Authenticator" in freeradius.log.read_text(errors="replace")
+
+
+def _tls_peer(
+    pki: Pki, version: TlsVersion, ca: Path | None = None
+) -> tuple[EapPeer, list[TlsPeer]]:
+    made: list[TlsPeer] = []
+
+    def factory() -> PeerMethod:
+        made.append(
+            TlsPeer(
+                ca=ca or pki.ca,
+                cert=pki.client_cert,
+                key=pki.client_key,
+                server_names=[pki.server_name],
+                max_version=version,
+            )
+        )
+        return made[-1]
+
+    return EapPeer(identity=b"tlsuser", methods={13: factory}), made
+
+
+@pytest.mark.parametrize("version", [TlsVersion.TLS1_2, TlsVersion.TLS1_3], ids=["tls12", "tls13"])
+async def test_tls_succeeds_and_msk_matches(freeradius: FreeRadius, version: TlsVersion) -> None:
+    peer, made = _tls_peer(freeradius.pki, version)
+    async with RadiusPassThrough(_config(freeradius)) as pt:
+        out = await run_peer(peer, pt)
+    assert out.result is not None and out.result.success, freeradius.log.read_text()[-3000:]
+    assert peer.result is not None and peer.result.success
+    assert made[0].version == version
+    assert out.result.keys is not None and peer.result.keys is not None
+    assert len(out.result.keys.msk) == 64
+    assert out.result.keys.msk == peer.result.keys.msk  # FreeRADIUS's MS-MPPE keys = our MSK
+
+
+@pytest.mark.parametrize("version", [TlsVersion.TLS1_2, TlsVersion.TLS1_3], ids=["tls12", "tls13"])
+async def test_tls_fails_against_an_untrusted_server(
+    freeradius: FreeRadius, version: TlsVersion, tmp_path: Path
+) -> None:
+    peer, _ = _tls_peer(freeradius.pki, version, ca=make_pki(tmp_path / "other").ca)
+    async with RadiusPassThrough(_config(freeradius)) as pt:
+        out = await run_peer(peer, pt)
+    assert out.result is not None and not out.result.success
+    assert out.result.keys is None
+    assert peer.result is None or not peer.result.success

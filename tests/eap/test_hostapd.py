@@ -1,17 +1,23 @@
-"""Our RADIUS pass-through (and our peer methods) against hostapd's RADIUS + EAP server."""
+"""Our peer methods against hostapd's EAP server, through our RADIUS pass-through (RFC 3579)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from eap.keys import Secret
+from eap.methods.base import PeerMethod
+from eap.methods.gpsk import GpskPeer
+from eap.methods.md5 import Md5Peer
+from eap.methods.psk import PskPeer
+from eap.methods.tls import TlsPeer, TlsVersion
+from eap.peer import EapPeer
 from eap.radius import RadiusConfig, RadiusError, RadiusPassThrough
 from pana_codecs.eap import EapCode
-from tests.eap._radius_helpers import md5_peer_conversation
-from tests.servers import EAP_USERS, Hostapd, hostapd_server
+from tests.eap._radius_helpers import run_peer
+from tests.servers import EAP_USERS, Hostapd, Pki, hostapd_server, make_pki
 
 pytestmark = [pytest.mark.hostapd, pytest.mark.netns, pytest.mark.asyncio]
 
@@ -21,6 +27,12 @@ def hostapd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hostapd]:
     """hostapd as RADIUS+EAP server for this module."""
     with hostapd_server(tmp_path_factory.mktemp("hostapd")) as server:
         yield server
+
+
+@pytest.fixture(scope="module")
+def other_ca(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A CA certificate that did not sign hostapd's server certificate."""
+    return make_pki(tmp_path_factory.mktemp("other-pki")).ca
 
 
 def _config(server: Hostapd, *, secret: bytes | None = None, **kw: float) -> RadiusConfig:
@@ -33,28 +45,95 @@ def _config(server: Hostapd, *, secret: bytes | None = None, **kw: float) -> Rad
     )
 
 
-async def test_inline_md5_success(hostapd: Hostapd) -> None:
-    identity, password = EAP_USERS["md5"]
-    async with RadiusPassThrough(_config(hostapd)) as pt:
-        final, answers = await md5_peer_conversation(pt, identity.encode(), password.encode())
-    assert [a.code for a in answers] == [11, 2]
-    assert final.eap is not None and final.eap[0] == EapCode.SUCCESS
-    assert final.keys is None  # MD5 derives no MSK (hostapd sends no MS-MPPE keys)
-    assert final.method_type == 4
+def _tls(pki: Pki, version: TlsVersion, *, ca: Path | None = None) -> Callable[[], PeerMethod]:
+    return lambda: TlsPeer(
+        ca=ca or pki.ca,
+        cert=pki.client_cert,
+        key=pki.client_key,
+        server_names=[pki.server_name],
+        max_version=version,
+    )
 
 
-async def test_inline_md5_wrong_password(hostapd: Hostapd) -> None:
-    identity, _ = EAP_USERS["md5"]
+def _method(
+    method: str, secret: str | None = None, pki: Pki | None = None
+) -> tuple[int, Callable[[], PeerMethod]]:
+    if method in ("tls12", "tls13"):
+        assert pki is not None
+        version = TlsVersion.TLS1_2 if method == "tls12" else TlsVersion.TLS1_3
+        # A wrong credential for TLS: a CA that did not issue the server's certificate.
+        return 13, _tls(pki, version, ca=Path(secret) if secret else None)
+    identity, default = EAP_USERS[method]
+    key = default if secret is None else secret
+    if method == "md5":
+        return 4, lambda: Md5Peer(Secret(key.encode()))
+    if method == "psk":
+        return 47, lambda: PskPeer(identity.encode(), Secret(bytes.fromhex(key)))
+    if method in ("gpsk", "gpsk16"):
+        return 51, lambda: GpskPeer(identity.encode(), Secret(key.encode()))
+    raise AssertionError(method)
+
+
+def _peer(method: str, secret: str | None = None, pki: Pki | None = None) -> EapPeer:
+    etype, factory = _method(method, secret, pki)
+    identity = EAP_USERS["tls" if method.startswith("tls") else method][0]
+    return EapPeer(identity=identity.encode(), methods={etype: factory})
+
+
+WRONG = {"md5": "not the password", "psk": "00" * 16, "gpsk": "Z" * 32, "gpsk16": "Z" * 16}
+
+# RFC 5433 s4: the MK input is PL || the whole PSK (only the key is truncated to KS); the
+# 32-octet "gpsk" PSK exercises that against hostapd.
+GPSK_LONG_PSK = "gpsk"
+
+
+@pytest.mark.parametrize("method", ["md5", "psk", GPSK_LONG_PSK, "gpsk16", "tls12", "tls13"])
+async def test_method_succeeds_and_msk_matches(hostapd: Hostapd, method: str) -> None:
+    peer = _peer(method, pki=hostapd.pki)
+    methods: list[PeerMethod] = []
+    if method.startswith("tls"):
+        etype, factory = _method(method, pki=hostapd.pki)
+
+        def keep() -> PeerMethod:
+            methods.append(factory())
+            return methods[-1]
+
+        peer = EapPeer(identity=b"tlsuser", methods={etype: keep})
     async with RadiusPassThrough(_config(hostapd)) as pt:
-        final, _answers = await md5_peer_conversation(pt, identity.encode(), b"wrong")
-    assert final.code == 3
-    assert final.eap is not None and final.eap[0] == EapCode.FAILURE
+        out = await run_peer(peer, pt)
+    assert out.result is not None and out.result.success, hostapd.log.read_text()[-2000:]
+    assert out.packet is not None and out.packet[0] == EapCode.SUCCESS
+    assert peer.result is not None and peer.result.success
+    assert out.result.method_type == peer.result.method_type == _method(method, pki=hostapd.pki)[0]
+    if methods:
+        tls = methods[0]
+        assert isinstance(tls, TlsPeer)
+        assert tls.version == (TlsVersion.TLS1_2 if method == "tls12" else TlsVersion.TLS1_3)
+    if method == "md5":
+        assert out.result.keys is None and peer.result.keys is None  # MD5 has no MSK
+        return
+    # The MSK our peer derived equals the one hostapd sent in MS-MPPE-Recv/Send-Key.
+    assert out.result.keys is not None and peer.result.keys is not None
+    assert len(out.result.keys.msk) == 64
+    assert out.result.keys.msk == peer.result.keys.msk
+
+
+@pytest.mark.parametrize("method", ["md5", "psk", "gpsk", "gpsk16", "tls12", "tls13"])
+async def test_method_fails_cleanly_with_wrong_credentials(
+    hostapd: Hostapd, method: str, other_ca: Path
+) -> None:
+    peer = _peer(method, str(other_ca) if method.startswith("tls") else WRONG[method], hostapd.pki)
+    async with RadiusPassThrough(_config(hostapd)) as pt:
+        out = await run_peer(peer, pt)
+    assert out.result is not None and not out.result.success
+    assert out.result.keys is None
+    assert out.packet is not None and out.packet[0] == EapCode.FAILURE
+    assert peer.result is None or not peer.result.success
 
 
 async def test_wrong_shared_secret(hostapd: Hostapd) -> None:
-    identity, password = EAP_USERS["md5"]
     cfg = _config(hostapd, secret=b"not-the-secret", timeout=0.3, retries=1)
     async with RadiusPassThrough(cfg) as pt:
         with pytest.raises(RadiusError, match=r"shared secret mismatch\?"):
-            await md5_peer_conversation(pt, identity.encode(), password.encode())
+            await run_peer(_peer("md5"), pt)
     assert "Invalid Message-Authenticator" in Path(hostapd.log).read_text(errors="replace")

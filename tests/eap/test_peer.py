@@ -308,6 +308,8 @@ def test_random_conversations_never_succeed_without_gpsk3(packets: list[EapPacke
     """GPSK peer fed arbitrary packet sequences: no success, since no GPSK-3 verifies."""
     peer = EapPeer(identity=b"p", methods={51: lambda: GpskPeer(b"p", PSK, rng=seeded_rng(2))})
     for pkt in packets:
+        if pkt.type != 254:
+            pkt = EapPacket(pkt.code, pkt.identifier, pkt.type, pkt.type_data)
         data = bytes([pkt.code, pkt.identifier, 0, 4]) if pkt.code in (3, 4) else encode_eap(pkt)
         out = peer.receive(data)
         if out.result is not None:
@@ -318,3 +320,15 @@ def test_random_conversations_never_succeed_without_gpsk3(packets: list[EapPacke
 def test_identifier_extremes(ident: int) -> None:
     out = md5_peer().receive(req(ident, 1))
     assert out.response is not None and out.response[1] == ident
+
+
+def test_alt_reject_fails_and_keeps_an_existing_result() -> None:
+    peer = md5_peer()
+    peer.receive(req(1, 4, b"\x01\xaa"))
+    result = peer.alt_reject()
+    assert not result.success and result.keys is None and result.method_type == 4
+    assert peer.receive(success(1)) == DISCARD  # over: a late Success changes nothing
+    done = md5_peer()
+    done.receive(req(1, 4, b"\x01\xaa"))
+    accepted = done.receive(success(1)).result
+    assert accepted is not None and done.alt_reject() is accepted

@@ -37,7 +37,7 @@ PASSWORD = b"md5password"
 
 
 def _rng(seed: int) -> Callable[[int], bytes]:
-    return random.Random(seed).randbytes  # noqa: S311 - deterministic test randomness
+    return random.Random(seed).randbytes
 
 
 @dataclass
@@ -216,6 +216,16 @@ async def test_request_attributes_and_state_echo(scripted: Start) -> None:
     assert join_eap(second) == resp
     assert first.identifier != second.identifier
     assert first.authenticator != second.authenticator
+
+
+async def test_nas_ipv6_address(scripted: Start) -> None:
+    proto: _Scripted = await scripted(lambda d: [_challenge(d)])
+    cfg = RadiusConfig(server=_addr(proto), secret=Secret(SECRET), nas_ip_address="2001:db8::1")
+    async with RadiusPassThrough(cfg, rng=_rng(14)) as pt:
+        await pt.answer(identity_response(b"ivan"))
+    req = decode_radius(proto.requests[0])
+    assert req.get(Attr.NAS_IPV6_ADDRESS) == bytes.fromhex("20010db8" + "00" * 11 + "01")
+    assert req.get(Attr.NAS_IP_ADDRESS) is None
 
 
 async def test_eap_start_sends_an_empty_eap_message(scripted: Start) -> None:

@@ -252,7 +252,7 @@ def test_against_pyrad() -> None:
             "ATTRIBUTE MS-MPPE-Recv-Key 17 octets encrypt=2\nEND-VENDOR Microsoft\n"
         )
     )
-    rng = random.Random(5)  # noqa: S311 - seeded test data
+    rng = random.Random(5)
     req_auth = rng.randbytes(16)
     msk = rng.randbytes(64)
     attrs = [

@@ -23,7 +23,7 @@ PASSWORD = b"md5password"
 
 
 def _rng(seed: int) -> Callable[[int], bytes]:
-    return random.Random(seed).randbytes  # noqa: S311 - deterministic test randomness
+    return random.Random(seed).randbytes
 
 
 # --- the front's sans-IO core -------------------------------------------------------------
@@ -132,3 +132,44 @@ class _Discarding:
 
     def receive(self, packet: bytes) -> Out:
         return Out(None, None)
+
+
+def test_core_rejects_after_repeated_ignored_responses() -> None:
+    backend = InlineMd5Server(PASSWORD)
+    core = _core(lambda: backend)
+    data, auth = _request(1, identity_response(b"u"))
+    reply = verify_response(core.receive(data, CLIENT, 0.0) or b"", auth, SECRET)
+    challenge = join_eap(reply)
+    assert challenge is not None
+    bogus = identity_response(b"u", identifier=challenge[1] ^ 0x55)  # ignored by the server
+    codes = []
+    for ident in range(2, 7):
+        state = reply.get(Attr.STATE)
+        data, auth = _request(ident, bogus, state)
+        reply = verify_response(core.receive(data, CLIENT, 1.0) or b"", auth, SECRET)
+        codes.append(reply.code)
+        if reply.code == RadiusCode.ACCESS_REJECT:
+            break
+    assert codes == [11, 11, 11, 3]  # three repeats with Error-Cause 202, then Access-Reject
+    assert join_eap(reply) == bytes((4, challenge[1], 0, 4))  # EAP-Failure for the last Request
+    assert core.conversations == 0
+
+
+def test_core_never_reuses_the_peer_s_last_identifier() -> None:
+    # The NAS's Identity Request had Identifier 6. The first backend would send its next
+    # Request with Identifier 6 too, which the peer would take for a retransmission
+    # (RFC 3748 s4.1), so the front starts a fresh backend instead.
+    made: list[InlineMd5Server] = []
+    first_ids = iter([5, 9])
+
+    def backend() -> EapBackend:
+        made.append(InlineMd5Server(PASSWORD, first_id=next(first_ids)))
+        return made[-1]
+
+    core = _core(backend)
+    data, auth = _request(1, identity_response(b"u", identifier=6))
+    reply = verify_response(core.receive(data, CLIENT, 0.0) or b"", auth, SECRET)
+    challenge = join_eap(reply)
+    assert challenge is not None and challenge[0] == 1
+    assert challenge[1] == 10
+    assert len(made) == 2 and made[1].identity == b"u"

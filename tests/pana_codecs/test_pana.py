@@ -246,16 +246,8 @@ def test_unknown_dialect_is_caller_misuse() -> None:
         (PanaMessage(1, 0, 0, 0, (Avp(1, b"", 1 << 32),)), "avps[0].vendor_id"),
         (PanaMessage(1, 0, 0, 0, (Avp(1, bytes(0x10000)),)), "avps[0].length"),
         (PanaMessage(1, 0, 0, 0, (Avp(1, bytes(0xFFF0)),)), "length"),
-        (
-            PanaMessage(
-                1,
-                0,
-                0,
-                0,
-                (Avp(2, b"x"), Avp(4, b"")),
-            ),
-            "avps[1].length",
-        ),
+        (PanaMessage(1, 0, 0, 0, (Avp(2, b"x"), Avp(4, b""))), "avps[1].length"),
+        (PanaMessage(1, 0, 0, 0, (Avp(2, b"x", 9), Avp(3, b"", reserved=-1))), "avps[1].reserved"),
     ],
 )
 def test_unencodable_messages(msg: PanaMessage, path: str) -> None:
@@ -276,3 +268,22 @@ def test_codec_error_text() -> None:
     assert str(err) == "bad thing at offset 12 (avps[0])"
     assert str(CodecError("x")) == "x at offset 0"
     assert isinstance(err, ValueError)
+
+
+def test_reprs_show_lengths_not_values() -> None:
+    secret = b"user1@example.com"
+    avp = Avp(AvpCode.EAP_PAYLOAD, secret)
+    assert repr(avp) == "Avp(code=2, value=<17 octets>)"
+    assert repr(Avp(7, b"", 9, 0x10, 1)) == (
+        "Avp(code=7, value=<0 octets>, vendor_id=9, flags=0x0010, reserved=0x0001)"
+    )
+    msg = PanaMessage(2, 0, 1, 2, (avp,))
+    assert "user1" not in repr(msg) and "<17 octets>" in repr(msg)
+
+
+def test_bytearray_and_memoryview_input_give_bytes_values() -> None:
+    data = message(avp(AvpCode.NONCE, b"0123456789"))
+    for view in (bytearray(data), memoryview(data)):
+        msg = decode_pana(view)  # type: ignore[arg-type]
+        assert type(msg.avps[0].value) is bytes
+        assert msg == decode_pana(data)

@@ -26,7 +26,7 @@ from .strategies import (
     pana_wire,
 )
 
-PROFILE = settings(derandomize=True, max_examples=300, deadline=None)
+PROFILE = settings(derandomize=True, max_examples=150, deadline=None)
 
 
 @PROFILE

@@ -155,8 +155,12 @@ class FakePaa:
         self._peers: dict[int, Address] = {}
         self._out: list[tuple[bytes, Address]] = []
         self._events: list[FakeEvent] = []
-        self._aaa: list[tuple[int, bytes | None]] = []
         self.aaa_answers: list[tuple[int, object, float]] = []
+        self._aaa: list[tuple[int, bytes | None]] = []
+
+    def pending_aaa(self) -> list[tuple[int, bytes | None]]:
+        out, self._aaa = self._aaa, []
+        return out
 
     def _send_par(self, sid: int, avps: tuple[Avp, ...] = ()) -> None:
         flags = R | (C if self.reject else S)
@@ -187,10 +191,6 @@ class FakePaa:
         elif msg.type == PTR and msg.is_request:
             self._out.append((encode_pana(PanaMessage(PTR, 0, msg.session_id, msg.seq)), addr))
             self._events.append(SessionTerminated(session_id=msg.session_id, cause=1, by_peer=True))
-
-    def pending_aaa(self) -> list[tuple[int, bytes | None]]:
-        out, self._aaa = self._aaa, []
-        return out
 
     def aaa_answer(self, session_id: int, output: object, now: float) -> None:
         self.aaa_answers.append((session_id, output, now))

@@ -213,6 +213,11 @@ class _Backend:
         self.session_id = session_id
         self.log = log
 
+    closed = False
+
+    def close(self) -> None:
+        self.closed = True
+
     async def exchange(self, eap_response: bytes | None) -> bytes:
         loop = asyncio.get_running_loop()
         self.log.append((self.session_id, eap_response, loop.time()))
@@ -222,11 +227,11 @@ class _Backend:
 
 def test_serve_paa_pass_through_calls_the_backend_and_feeds_the_answer() -> None:
     log: list[tuple[int, bytes | None, float]] = []
-    made: list[int] = []
+    made: list[_Backend] = []
 
     def factory(session_id: int) -> _Backend:
-        made.append(session_id)
-        return _Backend(session_id, log)
+        made.append(_Backend(session_id, log))
+        return made[-1]
 
     async def main() -> FakePaa:
         net = LoopbackNetwork()
@@ -239,7 +244,8 @@ def test_serve_paa_pass_through_calls_the_backend_and_feeds_the_answer() -> None
         return paa
 
     paa = run_virtual(main)
-    assert made == [0x1000]
+    assert [b.session_id for b in made] == [0x1000]
+    assert made[0].closed  # released when serve_paa ended
     assert log == [(0x1000, None, 0.0)]
     assert paa.aaa_answers == [(0x1000, b"\x01\x01\x00\x05\x01", 0.5)]
 
@@ -263,14 +269,10 @@ def test_serve_paa_backend_failure_is_logged_not_raised(caplog: pytest.LogCaptur
 
 
 def test_serve_paa_refuses_aaa_without_pass_through_surface() -> None:
-    class NoAaa(FakePaa):
-        pending_aaa = None  # type: ignore[assignment]
-
     async def main() -> None:
-        del NoAaa.pending_aaa
         net = LoopbackNetwork()
         with pytest.raises(TypeError, match="pending_aaa"):
-            await serve_paa(object(), net.endpoint(PAA), aaa=lambda sid: _Backend(sid, []))  # type: ignore[arg-type]
+            await serve_paa(FakePac(PAA), net.endpoint(PAA), aaa=lambda sid: _Backend(sid, []))
 
     run_virtual(main)
 
@@ -318,7 +320,9 @@ def test_trace_records_codes_and_lengths_never_keys() -> None:
         ("tx", "PTR", "R"),
         ("rx", "PTA", ""),
     ]
+    assert all(r["role"] == "pac" and isinstance(r["time"], float) for r in records)
     auth = next(r for r in records if r.get("event") == "Authenticated")
+    assert auth["name"] == "session_event"
     assert auth["msk"] == {"secret_octets": 32}
     assert auth["key_id"] == 1
     ptr = next(r for r in records if r.get("type") == "PTR")

@@ -154,11 +154,11 @@ def test_bad_arguments_exit_2_with_one_line(capsys: pytest.CaptureFixture[str]) 
 
 
 def _pac_factory(**kw: Any) -> cp.PacFactory:
-    return lambda opts, rng: FakePac(opts.paa, **kw)
+    return lambda opts, rng, trace: FakePac(opts.paa, **kw)
 
 
 def _paa_factory(**kw: Any) -> cp.PaaFactory:
-    return lambda opts, rng: (FakePaa(**kw), None)
+    return lambda opts, rng, trace: (FakePaa(**kw), None)
 
 
 async def _with_paa(
@@ -197,9 +197,9 @@ async def test_pac_once_against_paa_over_udp() -> None:
 
     await _with_paa(body, paa_out=paa_out)
     lines = pac_out.getvalue().splitlines()
-    assert lines[0].startswith("authenticated: session 0x00001000, key id 1, lifetime 60.0")
+    assert lines[0] == "authenticated: session 0x00001000, key id 1, lifetime 60 s, MSK 32 octets"
     assert lines[1] == "ping answered: session 0x00001000"
-    assert lines[2].startswith("terminated: session 0x00001000, cause 1")
+    assert lines[2] == "terminated: session 0x00001000, Termination-Cause LOGOUT, by us"
     paa_lines = paa_out.getvalue().splitlines()
     assert paa_lines[0].startswith("listening on 127.0.0.1:")
     assert paa_lines[1].startswith("Authenticated: session 0x00001000")
@@ -212,7 +212,9 @@ async def test_pac_once_against_paa_over_udp() -> None:
 @pytest.mark.asyncio
 async def test_pac_once_rejected() -> None:
     async def body(addr: tuple[str, int]) -> None:
-        with pytest.raises(cp.CliError, match=r"rejected by the PAA \(Result-Code 1\)"):
+        with pytest.raises(
+            cp.CliError, match=r"rejected by the PAA \(Result-Code PANA_AUTHENTICATION_REJECTED\)$"
+        ):
             await cp.pac_main(
                 _pac_opts(addr), factory=_pac_factory(rto=0.5, retries=20), out=io.StringIO()
             )
@@ -262,3 +264,74 @@ def test_trace_file_error_is_one_line(capsys: pytest.CaptureFixture[str], tmp_pa
     )
     assert cp.run_pac(args, factory=_pac_factory()) == 1
     assert capsys.readouterr().err.startswith("pana-mpa pac: --trace: cannot write ")
+
+
+def _pump(peer: Any, auth: Any) -> tuple[Any, Any]:
+    """Run an EapPeer against an EapAuthenticator directly; return both results."""
+    out = auth.start()
+    for _ in range(20):
+        if out.packet is None:
+            break
+        answer = peer.receive(out.packet)
+        if out.result is not None or answer.response is None:
+            break
+        out = auth.receive(answer.response)
+    return peer.result, auth.result
+
+
+@pytest.mark.parametrize(
+    ("method", "secret", "msk"),
+    [
+        ("psk", "SecretPassphrase", True),
+        ("gpsk", "SecretPassphrase", True),
+        ("md5", "12345", False),
+    ],
+)
+@pytest.mark.parametrize("right", [True, False])
+def test_eap_builders_agree(method: str, secret: str, msk: bool, right: bool) -> None:
+    import random
+
+    rng = random.Random(5).randbytes
+    users = {b"alice": cp.parse_secret(method, secret)}
+    pac_secret = secret if right else secret[::-1]
+    peer = cp.eap_peer(
+        cp.PacOptions(
+            paa=("127.0.0.1", 716),
+            identity=b"alice",
+            secret=cp.parse_secret(method, pac_secret),
+            method=method,
+        ),
+        rng,
+    )
+    auth = cp.eap_authenticator(
+        cp.PaaOptions(listen=("127.0.0.1", 716), users=users, method=method), rng
+    )
+    peer_result, auth_result = _pump(peer, auth)
+    if right:
+        assert auth_result is not None and auth_result.success
+        assert peer_result is not None and peer_result.success
+        assert (auth_result.keys is not None) is msk
+        if msk:
+            assert auth_result.keys.msk == peer_result.keys.msk
+    else:
+        # EAP-PSK discards a bad MAC_P silently (RFC 4764 s4.3): the conversation stalls
+        assert auth_result is None or not auth_result.success
+        assert peer_result is None or not peer_result.success
+
+
+def test_eap_builder_unknown_user_fails() -> None:
+    import random
+
+    rng = random.Random(6).randbytes
+    peer = cp.eap_peer(
+        cp.PacOptions(
+            paa=("127.0.0.1", 716),
+            identity=b"mallory",
+            secret=cp.parse_secret("psk", "SecretPassphrase"),
+        ),
+        rng,
+    )
+    users = {b"alice": cp.parse_secret("psk", "SecretPassphrase")}
+    auth = cp.eap_authenticator(cp.PaaOptions(listen=("127.0.0.1", 716), users=users), rng)
+    _, auth_result = _pump(peer, auth)
+    assert auth_result is not None and not auth_result.success

@@ -26,6 +26,7 @@ from tests.eap.conversation import ScriptedRng, converse, load_vectors, seeded_r
 
 V = load_vectors("eap-gpsk-c2.txt")
 PSK = Secret(V["psk"])
+PSK16 = Secret(V["psk16"])  # the C.2 suite-1 values use a 16-octet PSK
 
 
 def _server(rng: object = None, **kw: object) -> GpskServer:
@@ -51,7 +52,8 @@ def _peer(psk: Secret = PSK, rng: object = None, **kw: object) -> GpskPeer:
 
 @pytest.mark.parametrize("suite", [CSUITE_AES_CMAC, CSUITE_HMAC_SHA256])
 def test_key_derivation_matches_c2(suite: int) -> None:
-    keys = derive_keys(suite, PSK, V["rand_peer"], V["id_peer"], V["rand_server"], V["id_server"])
+    psk = PSK16 if suite == CSUITE_AES_CMAC else PSK
+    keys = derive_keys(suite, psk, V["rand_peer"], V["id_peer"], V["rand_server"], V["id_server"])
     p = f"s{suite}_"
     assert keys.msk.reveal() == V[p + "msk"]
     assert keys.emsk.reveal() == V[p + "emsk"]
@@ -60,6 +62,32 @@ def test_key_derivation_matches_c2(suite: int) -> None:
     assert keys.session_id == V[p + "session_id"]
     if suite == CSUITE_AES_CMAC:
         assert keys.pk.reveal() == V["s1_pk"]
+
+
+def test_mk_uses_whole_psk_and_its_length() -> None:
+    """RFC 5433 s4: only the KDF key is PSK[0..KS-1]; PL || PSK in the data is the whole PSK."""
+    args = (V["rand_peer"], V["id_peer"], V["rand_server"], V["id_server"])
+    long_keys = derive_keys(CSUITE_AES_CMAC, PSK, *args)
+    assert long_keys.msk != derive_keys(CSUITE_AES_CMAC, PSK16, *args).msk
+    inp = V["rand_peer"] + V["id_peer"] + V["rand_server"] + V["id_server"]
+    mk = gkdf(1, V["psk"][:16], b"\x00\x20" + V["psk"] + bytes(5) + b"\x01" + inp, 16)
+    assert long_keys.msk.reveal() == gkdf(1, mk, inp, 160)[:64]
+    # Method-ID is keyed with PSK[0..KS-1] only, so it does not depend on the rest.
+    assert long_keys.method_id == V["s1_method_id"]
+
+
+def test_suite_2_needs_32_octet_psk() -> None:
+    with pytest.raises(ValueError, match="32 octets"):
+        derive_keys(CSUITE_HMAC_SHA256, PSK16, bytes(32), b"p", bytes(32), b"s")
+    # A peer with a 16-octet PSK picks suite 1 even where suite 2 is offered first.
+    peer = GpskPeer(b"p", PSK16, rng=seeded_rng(8))
+    step = peer.process(_server(ciphersuites=(2, 1)).initial_request(1), 1)
+    assert step.response is not None
+    assert step.response[-16 - 2 - 6 : -16 - 2] == bytes(5) + b"\x01"
+    step = GpskPeer(b"p", PSK16, rng=seeded_rng(8)).process(
+        _server(ciphersuites=(2,)).initial_request(1), 1
+    )
+    assert step.done and step.response is None and step.decision is Decision.FAIL
 
 
 def test_gkdf_counter_blocks() -> None:
@@ -73,12 +101,15 @@ def test_gkdf_counter_blocks() -> None:
 def test_full_exchange_matches_c2_packets() -> None:
     """All four packets byte for byte through EapAuthenticator and EapPeer (suite 1 chosen)."""
     auth = EapAuthenticator(
-        methods=lambda identity: [lambda: _server(ScriptedRng(V["rand_server"]))],
+        methods=lambda identity: [
+            lambda: GpskServer(V["id_server"], lambda i: PSK16, rng=ScriptedRng(V["rand_server"]))
+        ],
         rng=ScriptedRng(b"\x03"),
         identity_request=False,
     )
     peer = EapPeer(
-        identity=V["id_peer"], methods={51: lambda: _peer(rng=ScriptedRng(V["rand_peer"]))}
+        identity=V["id_peer"],
+        methods={51: lambda: _peer(PSK16, rng=ScriptedRng(V["rand_peer"]))},
     )
     conv = converse(peer, auth)
     assert conv.requests == [V["gpsk1"], V["gpsk3"]]
@@ -95,7 +126,7 @@ def test_full_exchange_matches_c2_packets() -> None:
 
 
 def test_peer_answers_c2_gpsk1_with_c2_gpsk2() -> None:
-    peer = _peer(rng=ScriptedRng(V["rand_peer"]))
+    peer = _peer(PSK16, rng=ScriptedRng(V["rand_peer"]))
     step = peer.process(decode_eap(V["gpsk1"]).type_data, 3)
     assert step.response == decode_eap(V["gpsk2"]).type_data
     assert not step.done and peer.keys() is None
@@ -158,6 +189,19 @@ def test_wrong_psk_fails_both_sides_with_gpsk_fail(suites: tuple[int, ...]) -> N
     # The peer echoed GPSK-Fail (Authentication Failure) before EAP Failure (RFC 5433 s10).
     last = decode_eap(responses[-1]).type_data
     assert last == bytes([OpCode.GPSK_FAIL]) + (2).to_bytes(4, "big")
+
+
+def test_gpsk_fail_can_be_skipped_like_hostapd() -> None:
+    server = GpskServer(b"srv", lambda ident: None, rng=seeded_rng(4), gpsk_fail=False)
+    gpsk2 = GpskPeer(b"who", PSK, rng=seeded_rng(5)).process(server.initial_request(1), 1)
+    assert gpsk2.response is not None
+    step = server.process(gpsk2.response, 1, 2)
+    assert step.done and not step.success and step.request is None
+    refused = _server(authorize=lambda ident: False, gpsk_fail=False)
+    gpsk2 = _peer().process(refused.initial_request(1), 1)
+    assert gpsk2.response is not None
+    step = refused.process(gpsk2.response, 1, 2)
+    assert step.done and not step.success and refused.keys() is None
 
 
 def test_unknown_peer_gets_psk_not_found() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import random
 import struct
 import subprocess
@@ -14,8 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from eap.authenticator import EapAuthenticator
 from eap.keys import Secret
-from eap.methods.base import Decision
+from eap.methods.base import AuthMethod, Decision
 from eap.methods.psk import (
     EAP_TYPE_PSK,
     MAX_ID_LEN,
@@ -33,6 +33,9 @@ from eap.methods.psk import (
     open_pchannel,
     seal_pchannel,
 )
+from eap.peer import EapPeer
+from interop.locate import capture_path
+from tests.eap.conversation import converse as eap_converse
 from tests.realcomponents import need_binary
 
 REPO = Path(__file__).resolve().parents[3]
@@ -75,7 +78,7 @@ def fixed(value: bytes) -> Callable[[int], bytes]:
 
 def seeded(seed: int) -> random.Random:
     """Deterministic randomness for protocol tests (never for real keys)."""
-    return random.Random(seed)  # noqa: S311
+    return random.Random(seed)
 
 
 def eap(code: int, identifier: int, type_data: bytes) -> bytes:
@@ -293,18 +296,6 @@ def test_observe_all_groups_a_capture() -> None:
         observe_all([b"\x01\x01\x00\x08\x2f\x00\x00\x00"], Secret(b"SecretPassphrase"))
 
 
-def _captures() -> Path:
-    """../shared/pcaps from the repository root (or $PANA_CAPTURES); worktrees sit one deeper."""
-    env = os.environ.get("PANA_CAPTURES")
-    candidates = [Path(env)] if env else []
-    candidates += [REPO.parent / "shared" / "pcaps", REPO.parent.parent / "shared" / "pcaps"]
-    for path in candidates:
-        if (path / "README.md").is_file():
-            return path
-    pytest.skip("capture directory ../shared/pcaps not found (set PANA_CAPTURES)")
-    raise AssertionError("unreachable")
-
-
 def _psk_payloads(tshark: str, capture: Path) -> dict[int, bytes]:
     """Frame number -> EAP packet for every EAP-PSK packet in a PANA capture."""
     out = subprocess.run(
@@ -342,7 +333,7 @@ def _psk_payloads(tshark: str, capture: Path) -> dict[int, bytes]:
 def test_vector_files_match_captures(capture: str, values: dict[str, str], runs: int) -> None:
     """The hex in tests/vectors is exactly what tshark finds in the read-only captures."""
     tshark = need_binary("tshark")
-    found = _psk_payloads(tshark, _captures() / capture)
+    found = _psk_payloads(tshark, capture_path(capture))
     expected: dict[int, bytes] = {}
     for run in range(1, runs + 1):
         frames = [int(f) for f in values[f"run{run}.frames"].split()]
@@ -392,6 +383,16 @@ def test_wrong_psk_never_succeeds() -> None:
     assert peer.keys() is None and server.keys() is None and server.peer_id is None
 
 
+def test_wrong_psk_fails_at_once_in_hostapd_mode() -> None:
+    rng = seeded(11)
+    peer = PskPeer(b"alice", Secret(rng.randbytes(16)), rng=rng.randbytes)
+    credentials = {b"alice": Secret(rng.randbytes(16))}
+    server = PskServer(b"paa", credentials.get, rng=rng.randbytes, fail_on_bad_mac_p=True)
+    step = converse(peer, server)[-1]
+    assert getattr(step, "done", False) and not getattr(step, "success", True)
+    assert server.process(b"\x40" + bytes(48), 1, 2).discard  # nothing after the failure
+
+
 def test_unknown_identity_fails() -> None:
     rng = seeded(2)
     psk = Secret(rng.randbytes(16))
@@ -430,6 +431,74 @@ def test_empty_id_s_like_cpana() -> None:
     assert peer.keys() is not None and peer.server_id == b""
 
 
+# --- through the EAP layer (EapPeer / EapAuthenticator) -------------------------------------
+
+
+def eap_pair(
+    peer_psk: Secret, users: dict[bytes, Secret], identity: bytes = b"user1", seed: int = 9
+) -> tuple[EapPeer, EapAuthenticator]:
+    rng = seeded(seed)
+    peer = EapPeer(
+        identity=identity,
+        methods={EAP_TYPE_PSK: lambda: PskPeer(identity, peer_psk, rng=rng.randbytes)},
+    )
+
+    def policy(_identity: bytes) -> list[Callable[[], AuthMethod]]:
+        return [lambda: PskServer(b"hostapd", users.get, rng=rng.randbytes)]
+
+    return peer, EapAuthenticator(methods=policy, rng=rng.randbytes)
+
+
+def test_eap_layer_success() -> None:
+    psk = Secret(b"SecretPassphrase")
+    peer, auth = eap_pair(psk, {b"user1": psk})
+    conv = eap_converse(peer, auth)
+    assert conv.auth_result is not None and conv.auth_result.success
+    assert conv.peer_result is not None and conv.peer_result.success
+    assert conv.final is not None and conv.final[0] == 3  # EAP Success
+    auth_keys, peer_keys = conv.auth_result.keys, conv.peer_result.keys
+    assert auth_keys is not None and peer_keys is not None
+    assert auth_keys.msk == peer_keys.msk and auth_keys.session_id == peer_keys.session_id
+    # Identity, then the four EAP-PSK messages; each EAX header saw its own Identifier.
+    assert [r[4] for r in conv.requests] == [1, 47, 47]
+    seen = observe(
+        conv.requests[1], conv.responses[1], conv.requests[2], conv.responses[2], psk=psk
+    )
+    assert seen.pchannel3 is seen.pchannel4 is PchannelCheck.RFC4764
+    assert seen.keys is not None and seen.keys.msk == peer_keys.msk
+
+
+def test_eap_layer_retransmitted_message1_gets_the_cached_message2() -> None:
+    psk = Secret(b"SecretPassphrase")
+    peer, auth = eap_pair(psk, {b"user1": psk})
+    identity_response = peer.receive(auth.start().packet or b"").response
+    msg1 = auth.receive(identity_response or b"").packet
+    assert msg1 is not None
+    first = peer.receive(msg1).response
+    again = peer.receive(msg1).response  # RFC 3748 s4.2 duplicate: no new RAND_P
+    assert first is not None and first == again
+
+
+def test_eap_layer_wrong_psk() -> None:
+    peer, auth = eap_pair(Secret(b"WrongPassphrase!"), {b"user1": Secret(b"SecretPassphrase")})
+    identity_response = peer.receive(auth.start().packet or b"").response
+    msg1 = auth.receive(identity_response or b"").packet
+    msg2 = peer.receive(msg1 or b"").response
+    out = auth.receive(msg2 or b"")
+    # MAC_P fails: silently discarded, message 1 stays outstanding, nobody succeeds.
+    assert out.packet is None and out.result is None and auth.last_request == msg1
+    assert peer.result is None
+
+
+def test_eap_layer_unknown_identity() -> None:
+    psk = Secret(b"SecretPassphrase")
+    peer, auth = eap_pair(psk, {b"someone-else": psk})
+    conv = eap_converse(peer, auth)
+    assert conv.auth_result is not None and not conv.auth_result.success
+    assert conv.final is not None and conv.final[0] == 4  # EAP Failure
+    assert conv.peer_result is not None and not conv.peer_result.success
+
+
 # --- construction ----------------------------------------------------------------------------
 
 
@@ -452,6 +521,33 @@ def test_identity_length_limits() -> None:
         PskPeer(b"a" * (MAX_ID_LEN + 1), PSK)
     with pytest.raises(ValueError, match="at most 966"):
         PskServer(b"s" * (MAX_ID_LEN + 1), lambda _identity: None)
+
+
+def test_helper_misuse_gets_clear_errors() -> None:
+    tek = Secret(bytes(16))
+    with pytest.raises(ValueError, match="RAND_P must be 16"):
+        derive_session_keys(tek, bytes(15))
+    with pytest.raises(ValueError, match="first 22 octets"):
+        seal_pchannel(tek, bytes(21), 0, b"\x80")
+    with pytest.raises(ValueError, match="nonce out of range"):
+        seal_pchannel(tek, bytes(22), 1 << 32, b"\x80")
+    assert open_pchannel(tek, bytes(22), bytes(20)) is None  # no ciphertext octet
+    with pytest.raises(TypeError, match="must be bytes"):
+        PskPeer("alice", PSK)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="returned 4 octets"):
+        PskServer(b"paa", lambda _identity: None, rng=lambda n: bytes(4)).initial_request(1)
+    peer, _, msg3 = at_message3()
+    with pytest.raises(ValueError, match=r"Identifier must be 0\.\.255"):
+        peer.process(msg3, 256)
+
+
+@pytest.mark.parametrize("index", [0, 2, 3])
+def test_observe_truncated_messages(index: int) -> None:
+    msgs = [hx(C1, f"msg{n}") for n in range(1, 5)]
+    short = {0: 21, 2: 58, 3: 42}[index]  # one octet below each message's minimum
+    msgs[index] = eap(msgs[index][0], msgs[index][1], msgs[index][5:short])
+    with pytest.raises(PskError, match=f"message {index + 1} is truncated"):
+        observe(*msgs, psk=PSK)
 
 
 def test_secrets_stay_out_of_reprs_and_logs(caplog: pytest.LogCaptureFixture) -> None:
@@ -722,3 +818,26 @@ def test_observe_detects_any_covered_change(which: int, position: int, mask: int
     # (MAC_P covers neither; messages 3 and 4 put their whole header under the EAX tag).
     unprotected = which in (0, 1) and position in (1, 5)
     assert all_verified == unprotected
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    psk=st.binary(min_size=16, max_size=16),
+    id_p=st.binary(max_size=MAX_ID_LEN),
+    id_s=st.binary(max_size=MAX_ID_LEN),
+    first_id=st.integers(0, 255),
+    seed=st.integers(0, 2**32),
+)
+def test_any_identities_and_keys_interoperate(
+    psk: bytes, id_p: bytes, id_s: bytes, first_id: int, seed: int
+) -> None:
+    rng = seeded(seed)
+    secret = Secret(psk)
+    peer = PskPeer(id_p, secret, rng=rng.randbytes)
+    server = PskServer(id_s, {id_p: secret}.get, rng=rng.randbytes)
+    steps = converse(peer, server, first_id=first_id)
+    assert len(steps) == 4
+    peer_keys, server_keys = peer.keys(), server.keys()
+    assert peer_keys is not None and server_keys is not None
+    assert peer_keys.msk == server_keys.msk and peer_keys.emsk == server_keys.emsk
+    assert peer.server_id == id_s and server.peer_id == id_p

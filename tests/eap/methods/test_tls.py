@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import logging
 import os
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from eap.authenticator import EapAuthenticator
 from eap.keys import KeyMaterial
 from eap.methods._tls_fragment import (
     FLAG_L,
@@ -28,7 +30,17 @@ from eap.methods._tls_fragment import (
 )
 from eap.methods.base import Decision, MethodStep
 from eap.methods.tls import TlsPeer, TlsServer, TlsVersion
-from eap.tlsprf import TLS1_2, TlsOfflineError, parse_rsa_handshake, rsa_eap_tls_keys, tls_prf
+from eap.peer import EapPeer
+from eap.tlsprf import (
+    TLS1_2,
+    TlsOfflineError,
+    eap_tls_handshakes,
+    parse_rsa_handshake,
+    rsa_eap_tls_keys,
+    tls_prf,
+)
+from tests.eap.conversation import Conversation, seeded_rng
+from tests.eap.conversation import converse as eap_converse
 from tests.pki import Pki, issue, make_ca, make_pki
 from tests.realcomponents import need_binary
 
@@ -282,6 +294,34 @@ def test_certificate_sources_bytes_and_paths(pki: Pki, tmp_path: Path) -> None:
     assert converse(peer, server).success
 
 
+@pytest.mark.parametrize("version", VERSIONS)
+def test_factories_share_one_context(pki: Pki, version: TlsVersion) -> None:
+    make_server = TlsServer.factory(
+        cert=pki.server.cert, key=pki.server.key, ca=pki.ca.cert, fragment_size=300
+    )
+    make_peer = TlsPeer.factory(
+        ca=pki.ca.cert,
+        cert=pki.client.cert,
+        key=pki.client.key,
+        max_version=version,
+        fragment_size=200,
+    )
+    runs = []
+    for _ in range(3):
+        peer, server = make_peer(), make_server()
+        run = converse(peer, server)
+        assert run.success and same_keys(peer.keys(), server.keys())
+        assert max(len(parse_frame(r).data) for r in run.requests) <= 300
+        assert max(len(parse_frame(r).data) for r in run.responses) <= 200
+        runs.append((peer, server))
+    contexts = {id(s._tls.conn.get_context()) for _, s in runs}
+    assert len(contexts) == 1  # loaded once
+    msks = {k.msk.reveal() for p, _ in runs if (k := p.keys()) is not None}
+    assert len(msks) == 3  # but every conversation has its own keys
+    with pytest.raises(ValueError, match="does not match"):
+        TlsServer.factory(cert=pki.server.cert, key=pki.client.key, ca=pki.ca.cert)
+
+
 def test_configuration_errors(pki: Pki) -> None:
     with pytest.raises(ValueError, match="CA"):
         TlsPeer(ca=None)
@@ -337,6 +377,17 @@ def test_untrusted_client_certificate_fails(
 @pytest.mark.parametrize("version", VERSIONS)
 def test_missing_client_certificate_fails(pki: Pki, version: TlsVersion) -> None:
     peer, server = TlsPeer(ca=pki.ca.cert, max_version=version), server_for(pki)
+    assert_failed(converse(peer, server), peer, server)
+
+
+def test_extended_key_usage_is_checked(pki: Pki) -> None:
+    """A clientAuth-only certificate cannot serve, a serverAuth-only one cannot be a client."""
+    peer = peer_for(pki)
+    server = TlsServer(cert=pki.client.cert, key=pki.client.key, ca=pki.ca.cert)
+    assert_failed(converse(peer, server), peer, server)
+    srv_as_client = issue(pki.ca, "user1", server=True)
+    peer = TlsPeer(ca=pki.ca.cert, cert=srv_as_client.cert, key=srv_as_client.key)
+    server = server_for(pki)
     assert_failed(converse(peer, server), peer, server)
 
 
@@ -423,6 +474,34 @@ def test_fragmentation_round_trip(pki: Pki, version: TlsVersion, size: int) -> N
                 in_message = False
     if size == 1:
         assert len(run.requests) > 1000  # really one octet per message
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("size", [1, 5])
+def test_fragmented_alerts(pki: Pki, other_ca_pki: Pki, version: TlsVersion, size: int) -> None:
+    """Alerts longer than a fragment are fragmented and acknowledged like any TLS data."""
+    peer = peer_for(pki, version, fragment_size=size)
+    server = TlsServer(
+        cert=other_ca_pki.server.cert,
+        key=other_ca_pki.server.key,
+        ca=pki.ca.cert,
+        fragment_size=size,
+    )
+    run = converse(peer, server)
+    assert_failed(run, peer, server)
+    assert run.last_peer is not None and run.last_peer.done
+    alert = b"".join(parse_frame(r).data for r in run.responses[-(8 * 24) :])
+    assert b"\x15\x03" in alert or b"\x17\x03" in alert
+    peer = TlsPeer(
+        ca=pki.ca.cert,
+        cert=other_ca_pki.client.cert,
+        key=other_ca_pki.client.key,
+        max_version=version,
+        fragment_size=size,
+    )
+    server = server_for(pki, fragment_size=size)
+    run = converse(peer, server)
+    assert_failed(run, peer, server)
 
 
 def test_default_fragment_size_fits_a_pana_datagram(pki: Pki) -> None:
@@ -526,6 +605,29 @@ def test_unexpected_ack_fails_both_sides(pki: Pki) -> None:
     assert out.done and not out.success
 
 
+def test_length_violations_fail_the_method(pki: Pki) -> None:
+    """Data beyond the announced TLS Message Length, or a length above the cap: failure."""
+    cases = [
+        build_frame(FLAG_M, bytes(20), 10),  # more data than announced
+        build_frame(FLAG_M, bytes(20), 70000),  # announced length above the 65536 cap
+        build_frame(0, bytes(5), 10),  # last fragment short of the announced length
+    ]
+    for bad in cases:
+        peer = peer_for(pki, V12)
+        assert peer.process(b"\x20", 1).response is not None
+        step = peer.process(bad, 2)
+        assert step.done and step.decision is Decision.FAIL and step.response == b"\x00"
+        assert peer.process(b"\x00", 3).response is None  # over: later requests are discarded
+        server = server_for(pki)
+        out = server.process(bad, 1, 2)
+        assert out.done and not out.success and server.keys() is None
+    # Over two fragments: the second one overruns the length the first announced.
+    server = server_for(pki)
+    assert server.process(build_frame(FLAG_M, bytes(8), 12), 1, 2).request == b"\x00"
+    out = server.process(build_frame(0, bytes(8)), 2, 3)
+    assert out.done and not out.success
+
+
 def test_bad_requests_are_discarded(pki: Pki) -> None:
     peer = peer_for(pki)
     assert peer.process(b"", 1).response is None  # no Flags octet
@@ -540,6 +642,24 @@ def test_bad_requests_are_discarded(pki: Pki) -> None:
 
 # --- random input ---------------------------------------------------------------------------------
 
+_FACTORIES: dict[tuple[int, int], tuple[Callable[[], TlsPeer], Callable[[], TlsServer]]] = {}
+
+
+def _factories(pki: Pki, size: int) -> tuple[Callable[[], TlsPeer], Callable[[], TlsServer]]:
+    """Shared-context factories, so that hypothesis examples do not reload certificates."""
+    key = (id(pki), size)
+    if key not in _FACTORIES:
+        _FACTORIES[key] = (
+            TlsPeer.factory(
+                ca=pki.ca.cert, cert=pki.client.cert, key=pki.client.key, fragment_size=size
+            ),
+            TlsServer.factory(
+                cert=pki.server.cert, key=pki.server.key, ca=pki.ca.cert, fragment_size=size
+            ),
+        )
+    return _FACTORIES[key]
+
+
 _SETTINGS = settings(
     max_examples=150,
     deadline=None,
@@ -551,7 +671,7 @@ _SETTINGS = settings(
 @_SETTINGS
 @given(data=st.lists(st.binary(max_size=64), max_size=6))
 def test_random_requests_never_raise_or_succeed(pki: Pki, data: list[bytes]) -> None:
-    peer = peer_for(pki, fragment_size=64)
+    peer = _factories(pki, 64)[0]()
     peer.process(b"\x20", 0)
     for i, td in enumerate(data, 1):
         step = peer.process(td, i)
@@ -562,7 +682,7 @@ def test_random_requests_never_raise_or_succeed(pki: Pki, data: list[bytes]) -> 
 @_SETTINGS
 @given(data=st.lists(st.binary(max_size=64), max_size=6))
 def test_random_responses_never_raise_or_succeed(pki: Pki, data: list[bytes]) -> None:
-    server = server_for(pki, fragment_size=64)
+    server = _factories(pki, 64)[1]()
     for i, td in enumerate(data, 1):
         out = server.process(td, i, i + 1)
         assert not out.success
@@ -587,7 +707,8 @@ def test_bit_flips_never_succeed_with_different_keys(
             return data[:i] + bytes([data[i] ^ xor]) + data[i + 1 :]
         return data
 
-    peer, server = peer_for(pki, fragment_size=300), server_for(pki, fragment_size=300)
+    make_peer, make_server = _factories(pki, 300)
+    peer, server = make_peer(), make_server()
     run = converse(peer, server, flip)
     if run.server_success:
         assert run.peer_success and same_keys(peer.keys(), server.keys())
@@ -617,6 +738,23 @@ def test_eap_imports_without_pyopenssl() -> None:
     )
     assert res.returncode == 0, res.stderr
     assert "clear error:" in res.stdout and "tls" in res.stdout
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_keys_never_reach_the_logs(
+    pki: Pki, other_ca_pki: Pki, version: TlsVersion, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    peer, server = peer_for(pki, version), server_for(pki)
+    assert converse(peer, server).success
+    keys = peer.keys()
+    assert keys is not None and keys.emsk is not None
+    bad_peer = peer_for(other_ca_pki, version)
+    assert not converse(bad_peer, server_for(pki)).success
+    text = caplog.text.lower()
+    assert "authenticated" in text and "failed" in text  # the lifecycle is logged...
+    for secret in (keys.msk.reveal(), keys.emsk.reveal()):
+        assert secret[:8].hex() not in text  # ...the keys are not
 
 
 def test_keys_do_not_print(pki: Pki) -> None:
@@ -717,7 +855,7 @@ def test_vectors_match_the_capture() -> None:
         text=True,
         check=True,
     ).stdout
-    runs: list[dict[str, bytes]] = []
+    eap_packets = []
     for hx in out.split():
         pana = bytes.fromhex(hx)
         pos = 16
@@ -726,20 +864,17 @@ def test_vectors_match_the_capture() -> None:
                 int.from_bytes(pana[pos + i : pos + i + 2], "big") for i in (0, 2, 4)
             )
             vpos = pos + 8 + (4 if flags & 0x8000 else 0)
-            value = pana[vpos : vpos + length]
+            if code == 2:
+                eap_packets.append(pana[vpos : vpos + length])
             pos = vpos + length + (-length % 4)
-            if code != 2 or len(value) < 6 or value[4] != 13:
-                continue
-            fr = parse_frame(value[5:])
-            if fr.start:
-                runs.append({"client": b"", "server": b""})
-            else:
-                runs[-1]["server" if value[0] == 1 else "client"] += fr.data
+    runs = eap_tls_handshakes(eap_packets)
     blocks = load_blocks(_VECTORS)
     assert len(runs) == 2
-    for i, r in enumerate(runs, 1):
-        assert blocks[f"run{i}.client"] == r["client"]
-        assert blocks[f"run{i}.server"] == r["server"]
+    for i, (client, server) in enumerate(runs, 1):
+        assert blocks[f"run{i}.client"] == client
+        assert blocks[f"run{i}.server"] == server
+    # Retransmitted EAP packets (here: every packet twice) are counted once.
+    assert eap_tls_handshakes([p for p in eap_packets for _ in (0, 1)]) == runs
 
 
 def test_tls12_prf_matches_openssl(pki: Pki) -> None:
@@ -753,6 +888,131 @@ def test_tls12_prf_matches_openssl(pki: Pki) -> None:
         assert tls_prf(TLS1_2, master, label, cr + sr, n) == conn.export_keying_material(label, n)
 
 
+@pytest.fixture(scope="module")
+def rsa_pki() -> Pki:
+    return make_pki(kind="rsa")
+
+
+@pytest.mark.parametrize(
+    ("version", "cipher"),
+    [
+        pytest.param(TlsVersion.TLS1_0, "AES128-SHA", id="tls10"),
+        pytest.param(TlsVersion.TLS1_1, "AES128-SHA", id="tls11"),
+        pytest.param(TlsVersion.TLS1_2, "AES128-GCM-SHA256", id="tls12-sha256"),
+        pytest.param(TlsVersion.TLS1_2, "AES256-GCM-SHA384", id="tls12-sha384"),
+    ],
+)
+def test_legacy_rsa_handshakes_live_and_offline(
+    rsa_pki: Pki, version: TlsVersion, cipher: str
+) -> None:
+    """Opt-in TLS 1.0/1.1 (OpenPANA's client) works; offline derivation reproduces every MSK.
+
+    OpenSSL negotiates the extended master secret (RFC 7627) here, so this also covers the
+    session-hash path of the offline derivation; the OpenPANA capture covers the classic one.
+    """
+    legacy = {"min_version": version, "cipher_list": f"{cipher}:@SECLEVEL=0"}
+    peer = peer_for(rsa_pki, version, **legacy)
+    server = server_for(rsa_pki, **legacy)
+    run = converse(peer, server)
+    assert run.success and peer.version is version
+    live = peer.keys()
+    assert live is not None and live.emsk is not None
+    conn = peer._tls.conn
+    master, cr, sr = conn.master_key(), conn.client_random(), conn.server_random()
+    assert master is not None and cr is not None and sr is not None
+    hash_name = "sha384" if cipher.endswith("SHA384") else "sha256"
+    km = tls_prf(version, master, b"client EAP encryption", cr + sr, 128, hash_name=hash_name)
+    assert live.msk.reveal() + live.emsk.reveal() == km  # our PRF == OpenSSL's exporter
+    client = b"".join(parse_frame(r).data for r in run.responses)
+    srv = b"".join(parse_frame(r).data for r in run.requests)
+    hs = parse_rsa_handshake(client, srv)
+    assert hs.extended_master_secret and hs.version == version
+    assert isinstance(rsa_pki.server.key, rsa.RSAPrivateKey)
+    assert same_keys(rsa_eap_tls_keys(client, srv, rsa_pki.server.key), live)
+
+
+def test_legacy_versions_are_off_by_default(rsa_pki: Pki) -> None:
+    peer = peer_for(
+        rsa_pki,
+        min_version=TlsVersion.TLS1_0,
+        max_version=TlsVersion.TLS1_0,
+        cipher_list="AES128-SHA:@SECLEVEL=0",
+    )
+    server = server_for(rsa_pki)  # defaults: TLS 1.2 .. 1.3
+    assert_failed(converse(peer, server), peer, server)
+
+
 def test_tls_prf_rejects_unknown_version() -> None:
     with pytest.raises(ValueError, match="0x0304"):
         tls_prf(0x0304, b"k", b"l", b"s", 10)
+
+
+# --- through EapPeer and EapAuthenticator -------------------------------------------------------
+
+
+def eap_pair(peer: Callable[[], TlsPeer], server: Callable[[], TlsServer]) -> Conversation:
+    eap_peer = EapPeer(identity=b"user1", methods={13: peer})
+    auth = EapAuthenticator(methods=lambda identity: [server], rng=seeded_rng(13))
+    return eap_converse(eap_peer, auth)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_eap_peer_and_authenticator_succeed(pki: Pki, version: TlsVersion) -> None:
+    make_server = TlsServer.factory(cert=pki.server.cert, key=pki.server.key, ca=pki.ca.cert)
+    conv = eap_pair(lambda: peer_for(pki, version), make_server)
+    assert conv.auth_result is not None and conv.peer_result is not None
+    assert conv.auth_result.success and conv.peer_result.success
+    assert conv.auth_result.method_type == conv.peer_result.method_type == 13
+    assert same_keys(conv.auth_result.keys, conv.peer_result.keys)
+    assert conv.final is not None and conv.final[0] == 3  # EAP-Success
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_eap_peer_and_authenticator_fail_on_untrusted_client(
+    pki: Pki, other_ca_pki: Pki, version: TlsVersion
+) -> None:
+    conv = eap_pair(
+        lambda: TlsPeer(
+            ca=pki.ca.cert,
+            cert=other_ca_pki.client.cert,
+            key=other_ca_pki.client.key,
+            max_version=version,
+        ),
+        lambda: server_for(pki),
+    )
+    assert conv.auth_result is not None and not conv.auth_result.success
+    assert conv.peer_result is not None and not conv.peer_result.success
+    assert conv.final is not None and conv.final[0] == 4  # EAP-Failure
+
+
+def test_eap_peer_rejects_success_before_the_commitment(pki: Pki) -> None:
+    """TLS 1.3: an EAP-Success injected before the 0x00 record ends the peer in failure."""
+    tls_peer = peer_for(pki, V13)
+    eap_peer = EapPeer(identity=b"user1", methods={13: lambda: tls_peer})
+    auth = EapAuthenticator(methods=lambda identity: [lambda: server_for(pki)], rng=seeded_rng(5))
+    out = auth.start()
+    while True:
+        assert out.packet is not None and out.result is None
+        reply = eap_peer.receive(out.packet)
+        assert reply.response is not None
+        if tls_peer._state.name == "WAIT_COMMITMENT":
+            break
+        out = auth.receive(reply.response)
+    forged = bytes([3, reply.response[1], 0, 4])
+    result = eap_peer.receive(forged).result
+    assert result is not None and not result.success and result.keys is None
+
+
+def test_eap_tls_handshakes_framing() -> None:
+    start = bytes([1, 5, 0, 6, 13, 0x20])
+    hello = bytes([2, 5, 0, 9, 13, 0x00]) + b"abc"
+    frag = bytes([1, 6, 0, 13, 13, 0xC0, 0, 0, 0, 5]) + b"xyz"
+    ack = bytes([2, 6, 0, 6, 13, 0x00])
+    last = bytes([1, 7, 0, 8, 13, 0x00]) + b"uv"
+    other = bytes([2, 7, 0, 6, 1]) + b"x"  # not EAP-TLS: skipped
+    packets = [start, hello, frag, ack, last, other, start, hello]
+    assert eap_tls_handshakes(packets) == [(b"abc", b"xyzuv"), (b"abc", b"")]
+    with pytest.raises(TlsOfflineError, match="Length"):
+        eap_tls_handshakes([bytes([1, 1, 0, 10, 13, 0x20])])
+    with pytest.raises(TlsOfflineError, match="framing"):
+        eap_tls_handshakes([bytes([1, 1, 0, 7, 13, 0x80, 0])])

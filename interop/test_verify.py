@@ -1,0 +1,71 @@
+"""``pana-mpa decode --verify`` on the captures: the README's AUTH results; no key material out."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from pana_mpa.cli import main
+
+from .locate import CAPTURE_NAMES, capture_path, load_expected
+
+pytestmark = pytest.mark.interop
+
+CASES = [
+    pytest.param(name, spec, id=f"{name}-{i}")
+    for name in CAPTURE_NAMES
+    for i, spec in enumerate(load_expected(name).get("verify", []))
+]
+
+
+def run_verify(
+    capsys: pytest.CaptureFixture[str], name: str, spec: dict[str, Any]
+) -> tuple[list[dict[str, Any]], str]:
+    argv = ["decode", "--json", "--verify", "--dialect", spec.get("dialect", "rfc5191")]
+    if "secret" in spec:
+        argv += ["--secret", spec["secret"]]
+    for msk in spec.get("msk_hex", []):
+        argv += ["--msk-hex", msk]
+    if "msk_text" in spec:
+        argv += ["--msk-hex", spec["msk_text"].encode().hex()]
+    if "identity" in spec:
+        argv += ["--identity", spec["identity"]]
+    if "label" in spec:
+        argv += ["--auth-label", spec["label"]]
+    for port in load_expected(name)["ports"]:
+        argv += ["--port", str(port)]
+    assert main([*argv, str(capture_path(name))]) == 0
+    out = capsys.readouterr()
+    return [json.loads(line) for line in out.out.splitlines()], out.err
+
+
+@pytest.mark.parametrize(("name", "spec"), CASES)
+def test_auth_verdicts(capsys: pytest.CaptureFixture[str], name: str, spec: dict[str, Any]) -> None:
+    objs, err = run_verify(capsys, name, spec)
+    verdicts = [o["auth"] for o in objs if o["auth"] is not None]
+    counts = {v: verdicts.count(v) for v in set(verdicts)}
+    assert counts == spec["counts"]
+    # Messages without an AUTH AVP get null; every AUTH AVP gets a verdict.
+    for o in objs:
+        has_auth = any(a["code"] == 1 and a["vendor_id"] is None for a in o["avps"] or [])
+        assert (o["auth"] is not None) == has_auth, o["frame"]
+    if "previous_key_frames" in spec:
+        assert [o["frame"] for o in objs if o["auth"] == "previous-key"] == spec[
+            "previous_key_frames"
+        ]
+    assert err.startswith("pana-mpa decode: AUTH verdicts: ")
+    everything = (json.dumps(objs) + err).lower()
+    for secret in [spec.get("secret"), spec.get("msk_text"), *spec.get("msk_hex", [])]:
+        if secret:
+            assert secret.lower() not in everything
+            assert secret.encode().hex() not in everything
+            assert secret[:16].lower() not in everything
+
+
+def test_identity_filter_excludes_other_peers(capsys: pytest.CaptureFixture[str]) -> None:
+    name = "openpana-loopback.pcapng"
+    spec = {"secret": "SecretPassphrase", "identity": "someone-else"}
+    objs, _ = run_verify(capsys, name, spec)
+    assert {o["auth"] for o in objs if o["auth"] is not None} == {"no-key"}

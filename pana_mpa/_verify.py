@@ -1,0 +1,199 @@
+"""``pana-mpa decode --verify``: check the AUTH AVPs of a captured PANA session.
+
+A passive observer with the peer's PSK recomputes what both ends computed (RFC 5191 s5.3):
+the MSK of each EAP-PSK run (RFC 4764 s3.3, via ``eap.methods.psk.observe_all``) or, for other
+methods, MSKs given in the order of the runs, then
+PANA_AUTH_KEY = prf+(MSK, "IETF PANA" | I_PAR | I_PAN | PaC_nonce | PAA_nonce | Key_ID) at the
+PAR[C] that completes the (re-)authentication, and AUTH over every later message (s5.4).
+
+Verdicts, one per datagram (``None`` when it carries no AUTH AVP):
+``ok`` (current key), ``previous-key`` (only the key before the last PAR[C] matches: CPANA keeps
+its old key), ``fail``, and ``no-key`` (nothing to check against: no EAP-PSK run verified with
+the PSK, or the session's PAR[S]/PAN[S] or nonces were not captured).
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from eap.keys import Secret
+from eap.methods.psk import PskError, observe_all
+from pana_codecs import AvpCode, MessageFlags, MessageType, PanaMessage
+from pana_codecs.avps import avp_u32
+
+from . import crypto
+from ._cli_decode import DecodedDatagram
+
+__all__ = ["AuthVerifier", "Verdict"]
+
+logger = logging.getLogger(__name__)
+
+
+class Verdict:
+    """The values of the ``auth`` field."""
+
+    OK = "ok"
+    PREVIOUS_KEY = "previous-key"
+    FAIL = "fail"
+    NO_KEY = "no-key"
+
+
+@dataclass
+class _Session:
+    """What the observer has learnt about one PANA session (mutable, private)."""
+
+    i_par: bytes | None = None
+    i_pan: bytes | None = None
+    prf_alg: int | None = None
+    integrity_alg: int | None = None
+    pac_nonce: bytes | None = None
+    paa_nonce: bytes | None = None
+    eap_packets: list[bytes] = field(default_factory=list)
+    key: Secret | None = None
+    previous_key: Secret | None = None
+    key_id: int | None = None
+
+
+def _u32(msg: PanaMessage, code: int) -> int | None:
+    avp = msg.avp(code)
+    if avp is None or len(avp.value) != 4:
+        return None
+    return avp_u32(avp)
+
+
+class AuthVerifier:
+    """An annotator for decode_datagrams(): adds ``auth`` (and ``key_id``) per datagram."""
+
+    def __init__(
+        self,
+        *,
+        identity: bytes | None = None,
+        psk: Secret | None = None,
+        msks: Sequence[Secret] = (),
+        label: bytes = crypto.AUTH_LABEL,
+        dialect: str = "rfc5191",
+    ) -> None:
+        """Take MSKs from EAP-PSK runs checked with ``psk``, or else from ``msks`` in order."""
+        if (psk is None) == (not msks):
+            raise ValueError("give either an EAP-PSK key or MSKs")
+        self._identity = identity
+        self._psk = psk
+        self._msks = list(msks)
+        self._label = label
+        self._dialect = dialect
+        self._sessions: dict[int, _Session] = {}
+        self.counts: dict[str, int] = {}
+        """How many datagrams got each verdict."""
+
+    def __call__(self, decoded: DecodedDatagram) -> Mapping[str, object]:
+        """The ``auth`` verdict for one datagram, in capture order."""
+        msg = decoded.message
+        if msg is None or msg.type == MessageType.PANA_CLIENT_INITIATION:
+            return {"auth": None}  # undecodable, or a PCI (no session yet, no AUTH: s7.1)
+        session = self._sessions.setdefault(msg.session_id, _Session())
+        self._learn(session, msg, decoded.datagram.payload)
+        if msg.avp(AvpCode.AUTH) is None:
+            return {"auth": None}
+        verdict = self._check(session, msg, decoded.datagram.payload)
+        self.counts[verdict] = self.counts.get(verdict, 0) + 1
+        return {"auth": verdict}
+
+    def _learn(self, s: _Session, msg: PanaMessage, wire: bytes) -> None:
+        is_auth = msg.type == MessageType.PANA_AUTH
+        if is_auth and msg.has(MessageFlags.S):
+            # I_PAR / I_PAN: the first PAR[S] and PAN[S] as on the wire (s5.3).
+            if msg.is_request and s.i_par is None:
+                s.i_par = wire
+            elif not msg.is_request and s.i_pan is None:
+                s.i_pan = wire
+            prf = msg.all_avps(AvpCode.PRF_ALGORITHM)
+            integ = msg.all_avps(AvpCode.INTEGRITY_ALGORITHM)
+            # The PAN[S] carries the PaC's choice; a PAR[S] offering one of each decides too.
+            if len(prf) == 1 and (not msg.is_request or s.prf_alg is None):
+                s.prf_alg = _u32(msg, AvpCode.PRF_ALGORITHM)
+            if len(integ) == 1 and (not msg.is_request or s.integrity_alg is None):
+                s.integrity_alg = _u32(msg, AvpCode.INTEGRITY_ALGORITHM)
+        nonce = msg.avp(AvpCode.NONCE)
+        if is_auth and nonce is not None:
+            if msg.is_request:
+                s.paa_nonce = nonce.value
+            else:
+                s.pac_nonce = nonce.value
+        eap = msg.avp(AvpCode.EAP_PAYLOAD)
+        if is_auth and eap is not None:
+            s.eap_packets.append(eap.value)
+        key_id = _u32(msg, AvpCode.KEY_ID)
+        if is_auth and msg.is_request and msg.has(MessageFlags.C) and key_id is not None:
+            self._derive(s, key_id)
+
+    def _derive(self, s: _Session, key_id: int) -> None:
+        """At a PAR[C]: the MSK of the EAP run that just ended gives the new key (s5.3)."""
+        packets, s.eap_packets = s.eap_packets, []
+        if None in (s.i_par, s.i_pan, s.pac_nonce, s.paa_nonce, s.prf_alg, s.integrity_alg):
+            logger.debug("key %#x: PAR[S]/PAN[S] or nonces not captured", key_id)
+            return
+        msk = self._next_msk(packets, key_id)
+        if msk is None:
+            return
+        assert s.i_par is not None and s.i_pan is not None  # checked above (for mypy)
+        assert s.pac_nonce is not None and s.paa_nonce is not None
+        assert s.prf_alg is not None and s.integrity_alg is not None
+        try:
+            key = crypto.pana_auth_key(
+                s.prf_alg,
+                s.integrity_alg,
+                msk,
+                i_par=s.i_par,
+                i_pan=s.i_pan,
+                pac_nonce=s.pac_nonce,
+                paa_nonce=s.paa_nonce,
+                key_id=key_id,
+                label=self._label,
+            )
+        except ValueError as exc:  # an algorithm crypto.py does not implement
+            logger.debug("key %#x: %s", key_id, exc)
+            return
+        s.previous_key, s.key, s.key_id = s.key, key, key_id
+
+    def _next_msk(self, packets: list[bytes], key_id: int) -> Secret | None:
+        """The MSK of the EAP run that ended at this PAR[C]: given, or from EAP-PSK."""
+        if self._psk is None:
+            return self._msks.pop(0) if self._msks else None
+        try:
+            runs = observe_all(packets, self._psk)
+        except PskError as exc:
+            logger.debug("key %#x: EAP-PSK run not usable: %s", key_id, exc)
+            return None
+        keys = [
+            r.keys
+            for r in runs
+            if r.keys is not None and (self._identity is None or r.id_p == self._identity)
+        ]
+        if not keys:
+            logger.debug("key %#x: no EAP-PSK run verified with this PSK", key_id)
+            return None
+        return keys[-1].msk
+
+    def _check(self, s: _Session, msg: PanaMessage, wire: bytes) -> str:
+        if s.key is None or s.integrity_alg is None:
+            return Verdict.NO_KEY
+        if self._matches(s.integrity_alg, s.key, msg, wire):
+            return Verdict.OK
+        if s.previous_key is not None and self._matches(s.integrity_alg, s.previous_key, msg, wire):
+            return Verdict.PREVIOUS_KEY
+        return Verdict.FAIL
+
+    def _matches(self, integrity_alg: int, key: Secret, msg: PanaMessage, wire: bytes) -> bool:
+        if self._dialect == "rfc5191":
+            return crypto.verify_auth(integrity_alg, key, wire)
+        # draft-18: the AUTH AVP's Length counts its header, so crypto's RFC 5191 slot check does
+        # not apply; AUTH is still the last AVP and its value ends the message (no padding).
+        last = msg.avps[-1] if msg.avps else None
+        size = crypto.auth_length(integrity_alg)
+        if last is None or last.code != AvpCode.AUTH or len(last.value) != size:
+            return False
+        expected = crypto.compute_auth(integrity_alg, key, wire[:-size] + bytes(size))
+        return hmac.compare_digest(wire[-size:], expected)

@@ -1,0 +1,152 @@
+"""The access router's data plane for one MN's nCoA: tunnel, buffer or bicast, then direct.
+
+RFC 6252 s7.6: during the link switch the AR can buffer packets for nCoA and flush them when
+the MN announces itself on the new link (the PANA-Update), or copy them to both the tunnel and
+the new link (bicasting). Buffering is bounded by a period and a size.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from collections import deque
+from dataclasses import dataclass
+from enum import Enum
+
+__all__ = ["ArDataPlane", "ArStats", "BufferPolicy", "Forward", "Mode"]
+
+logger = logging.getLogger(__name__)
+
+
+class Mode(Enum):
+    """How packets for one nCoA are forwarded."""
+
+    TUNNEL = "tunnel"
+    """Before the switch: into the proactive tunnel to the MN's oCoA."""
+    SWITCHING = "switching"
+    """During the switch: held in the buffer (or bicast)."""
+    DIRECT = "direct"
+    """After the PANA-Update: onto the CTN link."""
+
+
+class Forward(Enum):
+    """What to do with one packet."""
+
+    TUNNEL = "tunnel"
+    HOLD = "hold"
+    DIRECT = "direct"
+    BICAST = "bicast"
+    DROP = "drop"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BufferPolicy:
+    """Switch-time handling (RFC 6252 s7.6)."""
+
+    buffering: bool = True
+    """Hold packets for nCoA during the switch and flush them on the PANA-Update."""
+    period: float = 2.0
+    """Longest time a packet is held, in seconds; older ones are dropped."""
+    max_packets: int = 1024
+    """Buffer size; packets beyond it are dropped (tail drop)."""
+    bicast: bool = False
+    """Instead of holding, copy packets to both the tunnel and the new link."""
+
+
+@dataclass(slots=True)
+class ArStats:
+    """Counters for one nCoA."""
+
+    tunneled: int = 0
+    held: int = 0
+    flushed: int = 0
+    bicast: int = 0
+    dropped_overflow: int = 0
+    dropped_expired: int = 0
+    direct: int = 0
+
+
+class ArDataPlane:
+    """Sans-IO forwarding decisions for the nCoAs an AR serves through proactive tunnels."""
+
+    def __init__(self, policy: BufferPolicy | None = None) -> None:
+        self.policy = policy or BufferPolicy()
+        self._mode: dict[ipaddress.IPv4Address, Mode] = {}
+        self._buffers: dict[ipaddress.IPv4Address, deque[tuple[float, bytes]]] = {}
+        self.stats: dict[ipaddress.IPv4Address, ArStats] = {}
+
+    def mode(self, ncoa: ipaddress.IPv4Address) -> Mode | None:
+        """The current mode for ``ncoa``, or None when it is not ours."""
+        return self._mode.get(ncoa)
+
+    def bind(self, ncoa: ipaddress.IPv4Address) -> None:
+        """The tunnel for ``ncoa`` is up: forward into it."""
+        self._mode[ncoa] = Mode.TUNNEL
+        self._buffers[ncoa] = deque()
+        self.stats.setdefault(ncoa, ArStats())
+
+    def start_switch(self, ncoa: ipaddress.IPv4Address) -> None:
+        """The MN is leaving its old link (Tunnel-Action DISABLE): buffer or bicast from now."""
+        if ncoa in self._mode and self._mode[ncoa] is Mode.TUNNEL:
+            self._mode[ncoa] = Mode.SWITCHING
+
+    def complete_switch(self, ncoa: ipaddress.IPv4Address, now: float) -> list[bytes]:
+        """The PANA-Update arrived: go direct and return the held packets to flush, oldest first."""
+        if ncoa not in self._mode:
+            return []
+        self._mode[ncoa] = Mode.DIRECT
+        self._expire(ncoa, now)
+        held = [pkt for _, pkt in self._buffers.pop(ncoa, deque())]
+        self.stats[ncoa].flushed += len(held)
+        logger.info("nCoA %s direct; flushing %d held packets", ncoa, len(held))
+        return held
+
+    def release(self, ncoa: ipaddress.IPv4Address) -> None:
+        """Forget ``ncoa`` (session ended); held packets are dropped."""
+        self._mode.pop(ncoa, None)
+        dropped = self._buffers.pop(ncoa, deque())
+        if ncoa in self.stats:
+            self.stats[ncoa].dropped_expired += len(dropped)
+
+    def on_packet(self, ncoa: ipaddress.IPv4Address, packet: bytes, now: float) -> Forward:
+        """Decide what happens to one packet addressed to ``ncoa``."""
+        mode = self._mode.get(ncoa)
+        if mode is None:
+            return Forward.DIRECT
+        st = self.stats[ncoa]
+        if mode is Mode.TUNNEL:
+            st.tunneled += 1
+            return Forward.TUNNEL
+        if mode is Mode.DIRECT:
+            st.direct += 1
+            return Forward.DIRECT
+        if self.policy.bicast:
+            st.bicast += 1
+            return Forward.BICAST
+        if not self.policy.buffering:
+            st.tunneled += 1
+            return Forward.TUNNEL
+        self._expire(ncoa, now)
+        buf = self._buffers[ncoa]
+        if len(buf) >= self.policy.max_packets:
+            st.dropped_overflow += 1
+            return Forward.DROP
+        buf.append((now, packet))
+        st.held += 1
+        return Forward.HOLD
+
+    def _expire(self, ncoa: ipaddress.IPv4Address, now: float) -> None:
+        buf = self._buffers.get(ncoa)
+        while buf and now - buf[0][0] > self.policy.period:
+            buf.popleft()
+            self.stats[ncoa].dropped_expired += 1
+
+    def get_timer(self) -> float | None:
+        """When the oldest held packet expires."""
+        times = [b[0][0] + self.policy.period for b in self._buffers.values() if b]
+        return min(times) if times else None
+
+    def handle_timer(self, now: float) -> None:
+        """Drop held packets older than the period."""
+        for ncoa in list(self._buffers):
+            self._expire(ncoa, now)
