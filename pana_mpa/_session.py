@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
+import struct
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Any, Protocol
 
@@ -36,6 +37,23 @@ Rng = Callable[[int], bytes]
 """rng(n) returns n random octets (os.urandom in production)."""
 
 _U32_MOD = 1 << 32
+# RFC 6786 s6.1: AVPs we put inside Encryption-Encap once keys exist (policy X), and AVPs that
+# must never be there (policy N)
+_ENCRYPTED_CODES = frozenset({AvpCode.SESSION_LIFETIME, AvpCode.TERMINATION_CAUSE})
+_NEVER_ENCRYPTED = frozenset(
+    {
+        AvpCode.AUTH,
+        AvpCode.INTEGRITY_ALGORITHM,
+        AvpCode.KEY_ID,
+        AvpCode.NONCE,
+        AvpCode.PRF_ALGORITHM,
+        AvpCode.RESULT_CODE,
+        AvpCode.PAC_INFORMATION,
+        AvpCode.RELAYED_MESSAGE,
+        AvpCode.ENCRYPTION_ENCAP,
+        AvpCode.ENCRYPTION_ALGORITHM,
+    }
+)
 _SEQ_TYPES = (
     MessageType.PANA_AUTH,
     MessageType.PANA_TERMINATION,
@@ -175,6 +193,11 @@ class SessionCore:
         self.key_id: int | None = None
         self.msk: Secret | None = None
         self._term_cause: int | None = None
+        # RFC 6786 AVP encryption: negotiated algorithm, keys per direction, keys of a new Key-Id
+        self.encryption_algorithm: int | None = None
+        self._tx_encr: Secret | None = None
+        self._rx_encr: Secret | None = None
+        self._pending_encr: tuple[Secret, Secret] | None = None
         self._outbox: list[tuple[bytes, Address]] = []
         self._events: deque[PanaEvent] = deque()
 
@@ -286,11 +309,70 @@ class SessionCore:
         self._session_deadline = None
         self._reauth_deadline = None
         self._key = None
+        self._tx_encr = self._rx_encr = self._pending_encr = None
         logger.info("%s session %#x closed", self.role, self.session_id)
 
     # ---- sending -------------------------------------------------------------------------------
 
+    role_is_pac = False
+
+    def _install_encryption(self) -> None:
+        """Switch to the encryption keys of the Key-Id just installed (RFC 6786 s3)."""
+        if self._pending_encr is None:
+            return
+        pac_key, paa_key = self._pending_encr
+        self._pending_encr = None
+        if self.role_is_pac:
+            self._tx_encr, self._rx_encr = pac_key, paa_key
+        else:
+            self._tx_encr, self._rx_encr = paa_key, pac_key
+
+    def _encrypt_avps(self, seq: int, avps: list[Avp]) -> list[Avp]:
+        """Move AVPs of policy X that we protect into one Encryption-Encap (RFC 6786 s5-6)."""
+        if self._tx_encr is None or self.key_id is None:
+            return avps
+        inner = [a for a in avps if a.code in _ENCRYPTED_CODES and a.vendor_id is None]
+        if not inner:
+            return avps
+        plain = _encode_pana(PanaMessage(0, 0, 0, 0, tuple(inner)))[16:]
+        cipher = crypto.aes128_ctr(
+            self._tx_encr, key_id=self.key_id, session_id=self.session_id, seq=seq, data=plain
+        )
+        out: list[Avp] = []
+        for avp in avps:
+            if avp in inner:
+                if avp is inner[0]:
+                    out.append(Avp(AvpCode.ENCRYPTION_ENCAP, cipher))
+                continue
+            out.append(avp)
+        return out
+
+    def _decrypt(self, rx: _Rx, key: Secret | None, key_id: int | None) -> None:
+        """Replace an Encryption-Encap AVP by the AVPs it carries (RFC 6786 s5), after AUTH."""
+        encaps = rx.msg.all_avps(AvpCode.ENCRYPTION_ENCAP)
+        if not encaps:
+            return
+        if len(encaps) > 1:
+            raise _Drop("more than one Encryption-Encap AVP")
+        if key is None or key_id is None:
+            raise _Drop("Encryption-Encap but no encryption key")
+        plain = crypto.aes128_ctr(
+            key, key_id=key_id, session_id=rx.msg.session_id, seq=rx.msg.seq, data=encaps[0].value
+        )
+        header = struct.pack("!HHHHII", 0, 16 + len(plain), 0, 1, 0, 0)
+        try:
+            inner = decode_pana(header + plain).avps
+        except CodecError as exc:
+            raise _Drop(f"Encryption-Encap does not decrypt to AVPs: {exc.reason}") from None
+        if any(a.code in _NEVER_ENCRYPTED and a.vendor_id is None for a in inner):
+            raise _Drop("Encryption-Encap carries an AVP that must stay in the clear")
+        avps: list[Avp] = []
+        for avp in rx.msg.avps:
+            avps.extend(inner if avp is encaps[0] else (avp,))
+        rx.msg = replace(rx.msg, avps=tuple(avps))
+
     def _encode(self, mtype: int, flags: int, seq: int, avps: list[Avp]) -> bytes:
+        avps = self._encrypt_avps(seq, avps)
         key, alg = self._key, self.integrity_algorithm
         if key is None or alg is None:
             return _encode_pana(PanaMessage(mtype, flags, self.session_id, seq, tuple(avps)))
@@ -555,6 +637,16 @@ class SessionCore:
             key_id=key_id,
             label=self._auth_label,
         )
+        if self.encryption_algorithm is not None:
+            self._pending_encr = crypto.encryption_keys(
+                self.prf_algorithm,
+                msk,
+                i_par=self._i_par,
+                i_pan=self._i_pan,
+                pac_nonce=self._pac_nonce,
+                paa_nonce=self._paa_nonce,
+                key_id=key_id,
+            )
         if self._key_log is not None:
             # opt-in interop debugging only (STYLE 2.9)
             self._key_log.write(
@@ -604,7 +696,10 @@ class SessionCore:
         if self._check_sequence(rx, skip=self._skip_sequence_check(rx)):
             self._resend_answer(now, rx)
             return
-        self._check_auth(rx, deferred=self._auth_deferred(rx))
+        deferred = self._auth_deferred(rx)
+        self._check_auth(rx, deferred=deferred)
+        if not deferred:
+            self._decrypt(rx, self._rx_encr, self.key_id)
         inp = self._classify(rx)
         snapshot = (
             self._outstanding,

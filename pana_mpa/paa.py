@@ -98,9 +98,12 @@ class PaaSession(SessionCore):
 
     def _offer_avps(self) -> list[Avp]:
         cfg = self._config
-        return [u32_avp(AvpCode.PRF_ALGORITHM, a) for a in cfg.prf_algorithms] + [
-            u32_avp(AvpCode.INTEGRITY_ALGORITHM, a) for a in cfg.integrity_algorithms
-        ]
+        avps = [u32_avp(AvpCode.PRF_ALGORITHM, a) for a in cfg.prf_algorithms]
+        avps += [u32_avp(AvpCode.INTEGRITY_ALGORITHM, a) for a in cfg.integrity_algorithms]
+        if cfg.prf_algorithms:
+            # RFC 6786 s4: offered in the initial PAR only
+            avps += [u32_avp(AvpCode.ENCRYPTION_ALGORITHM, a) for a in cfg.encryption_algorithms]
+        return avps
 
     def _eap_input(self, now: float, out: AuthOutputLike) -> Input | None:
         """Turn the authenticator's answer into EAP_REQUEST/SUCCESS/FAILURE/DISCARD (RFC 5609)."""
@@ -272,6 +275,10 @@ class PaaSession(SessionCore):
             if integs[0] not in self._config.integrity_algorithms:
                 raise _Drop(f"PAN[S] chose integrity {integs[0]}, which was not offered")
             self.prf_algorithm, self.integrity_algorithm = prfs[0], integs[0]
+            encs = [self._u32(a) for a in msg.all_avps(AvpCode.ENCRYPTION_ALGORITHM)]
+            if len(encs) > 1 or (encs and encs[0] not in self._config.encryption_algorithms):
+                raise _Drop("PAN[S] chose an Encryption-Algorithm that was not offered")
+            self.encryption_algorithm = encs[0] if encs else None
         self._i_pan = rx.raw
         self._nonce_sent = self._nonce_received = False
         self._events.append(
@@ -331,6 +338,7 @@ class PaaSession(SessionCore):
                 key_id = (self.key_id + 1) % _U32_MOD
             key = self._derive_key(msk, key_id)
             self._key, self.key_id, self.msk = key, key_id, msk
+            self._install_encryption()
             avps.append(u32_avp(AvpCode.KEY_ID, key_id))
         elif result == ResultCode.PANA_SUCCESS:
             self.msk = msk

@@ -34,6 +34,7 @@ class PacSession(SessionCore):
     """PANA client session (RFC 5191). No sockets, no clock, no hidden randomness."""
 
     role = "pac"
+    role_is_pac = True
     _table = PAC_TABLE
     _closed_state = PacState.CLOSED
 
@@ -184,6 +185,13 @@ class PacSession(SessionCore):
         if not offered_prf and not offered_int:
             self.prf_algorithm = self.integrity_algorithm = None
             return []
+        extra: list[Avp] = []
+        offered_enc = [self._u32(a) for a in msg.all_avps(AvpCode.ENCRYPTION_ALGORITHM)]
+        enc = next((a for a in self._config.encryption_algorithms if a in offered_enc), None)
+        self.encryption_algorithm = enc
+        if enc is not None:
+            # RFC 6786 s4: the PaC returns exactly one Encryption-Algorithm in PAN[S]
+            extra.append(u32_avp(AvpCode.ENCRYPTION_ALGORITHM, enc))
         prf = next((a for a in self._config.prf_algorithms if a in offered_prf), None)
         integ = next((a for a in self._config.integrity_algorithms if a in offered_int), None)
         if prf is None or integ is None:
@@ -191,7 +199,11 @@ class PacSession(SessionCore):
             raise _Drop(f"no acceptable algorithms in PAR[S] (PRF {offered_prf}, "
                         f"integrity {offered_int})")  # fmt: skip
         self.prf_algorithm, self.integrity_algorithm = prf, integ
-        return [u32_avp(AvpCode.PRF_ALGORITHM, prf), u32_avp(AvpCode.INTEGRITY_ALGORITHM, integ)]
+        return [
+            u32_avp(AvpCode.PRF_ALGORITHM, prf),
+            u32_avp(AvpCode.INTEGRITY_ALGORITHM, integ),
+            *extra,
+        ]
 
     def _begin_session(self, now: float, rx: _Rx) -> list[Avp]:
         avps = self._negotiate(rx)
@@ -299,6 +311,10 @@ class PacSession(SessionCore):
             if not crypto.verify_auth(self.integrity_algorithm, key, rx.raw):
                 raise _Drop("AUTH of PAR[C] does not verify with the new key")
             self._new_key, self._new_key_id = key, key_id
+            if self._pending_encr is not None:
+                # the PAR[C] may already hide Session-Lifetime under the new keys (RFC 6786 s5)
+                self._decrypt(rx, self._pending_encr[1], key_id)
+                msg = rx.msg
         if self._result_code == ResultCode.PANA_SUCCESS:
             lifetime = msg.avp(AvpCode.SESSION_LIFETIME)
             if lifetime is None:
@@ -311,6 +327,7 @@ class PacSession(SessionCore):
             return []
         # the PAN[C] echoes the Key-Id and is protected by the new key (s4.1, s5.3)
         self._key, self.key_id = self._new_key, self._new_key_id
+        self._install_encryption()
         if self._eap_result is not None and self._eap_result.keys is not None:
             self.msk = self._eap_result.keys.msk
         return [u32_avp(AvpCode.KEY_ID, self._new_key_id)]
