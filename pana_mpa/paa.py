@@ -42,6 +42,7 @@ from .events import (
     Reauthenticated,
     SessionStarted,
 )
+from .relay import unwrap_relay, wrap_relay
 from .state import PAA_TABLE, PaaState
 from .trace import NULL_TRACE, Trace
 
@@ -91,6 +92,8 @@ class PaaSession(SessionCore):
         self._pending = False
         self.identity: bytes | None = None
         self.address_changed: tuple[Address, Address] | None = None
+        self.relay: Address | None = None
+        """The PRE's address for a relayed session (RFC 6345 s4), else None."""
         self.aaa_queue: list[bytes | None] = []
         """Pass-through: EAP responses (None: start) waiting to go to the AAA server."""
 
@@ -582,21 +585,32 @@ class PaaServer:
                 msg = decode_pana(data)
             except CodecError as exc:
                 raise _Drop(f"malformed: {exc}") from None
+            relay: Address | None = None
+            if msg.type == MessageType.PANA_RELAY:
+                # RFC 6345 s4: the PaC is identified by PaC-Information (+ the PRE's address)
+                try:
+                    pac_addr, inner = unwrap_relay(msg)
+                    msg = decode_pana(inner)
+                except (ValueError, CodecError) as exc:
+                    raise _Drop(f"PANA-Relay: {exc}") from None
+                relay, addr, data = addr, pac_addr, inner
             SessionCore.check_header(msg)
             rx = _Rx(msg, data, addr)
             if msg.type == MessageType.PANA_CLIENT_INITIATION:
-                self._on_pci(rx, now)
+                self._on_pci(rx, now, relay)
             else:
                 session = self._sessions.get(msg.session_id)
                 if session is None:
                     raise _Drop(f"unknown session {msg.session_id:#x}")
+                if session.relay != relay:
+                    raise _Drop("message of a relayed session outside its relay (or vice versa)")
                 session.receive(rx, now)
         except _Drop as exc:
             logger.debug("paa dropped %d octets from %s: %s", len(data), addr, exc)
             self._trace.event(now, "message_dropped", role="paa", reason=str(exc), size=len(data))
         self._collect()
 
-    def _on_pci(self, rx: _Rx, now: float) -> None:
+    def _on_pci(self, rx: _Rx, now: float, relay: Address | None = None) -> None:
         sid = self._by_addr.get(rx.addr)
         existing = self._sessions.get(sid) if sid is not None else None
         if existing is not None and not existing.closed:
@@ -606,7 +620,9 @@ class PaaServer:
             if existing.state not in (PaaState.OPEN, PaaState.WAIT_PNA_PING, PaaState.SESS_TERM):
                 # a PCI after the initial exchange (or crossing our PAR[S]) is invalid (s5.5)
                 raise _Drop("PCI for a session in progress")
-        self._start(self._new_session(rx.addr, now), now)
+        session = self._new_session(rx.addr, now)
+        session.relay = relay
+        self._start(session, now)
 
     def handle_timer(self, now: float) -> None:
         """Fire every session deadline that is due."""
@@ -634,7 +650,12 @@ class PaaServer:
 
     def _collect(self) -> None:
         for sid, session in list(self._sessions.items()):
-            self._outbox.extend(session.datagrams_to_send(0.0))
+            for data, dst in session.datagrams_to_send(0.0):
+                if session.relay is not None:
+                    # every PAA message of a relayed session goes inside a PRY (RFC 6345 s4)
+                    self._outbox.append((wrap_relay(dst, data), session.relay))
+                else:
+                    self._outbox.append((data, dst))
             while (event := session.next_event()) is not None:
                 self._events.append(event)
             if session.address_changed is not None:
