@@ -57,7 +57,7 @@ def test_authentication_ping_and_termination_through_a_relay() -> None:
 
 def test_relay_never_retransmits_but_relays_retransmissions() -> None:
     pair, relay = relayed_pair()
-    lost = []
+    lost: list[object] = []
 
     def lose_first_pry(d: object) -> bool:
         if getattr(d, "dst", None) == PAA_ADDR and not lost:
