@@ -16,7 +16,7 @@ from pana_codecs import encode_pana as _encode_pana
 
 from . import crypto
 from ._avps import AvpCode, TerminationCause, avp_u32, u32_avp
-from .events import PanaEvent, PingAnswered, SessionTerminated
+from .events import PanaEvent, PingAnswered, PreAuthSwitched, SessionTerminated
 from .retransmit import Retransmitter, TimerParameters
 from .state import Action, Input
 from .trace import Trace
@@ -193,6 +193,8 @@ class SessionCore:
         self.key_id: int | None = None
         self.msk: Secret | None = None
         self._term_cause: int | None = None
+        self.preauth = False
+        """RFC 5873 pre-authentication: E on every message until the switch."""
         # RFC 6786 AVP encryption: negotiated algorithm, keys per direction, keys of a new Key-Id
         self.encryption_algorithm: int | None = None
         self._tx_encr: Secret | None = None
@@ -372,6 +374,8 @@ class SessionCore:
         rx.msg = replace(rx.msg, avps=tuple(avps))
 
     def _encode(self, mtype: int, flags: int, seq: int, avps: list[Avp]) -> bytes:
+        if self.preauth:
+            flags |= MessageFlags.E  # every message of a pre-authentication session (RFC 5873 s3)
         avps = self._encrypt_avps(seq, avps)
         key, alg = self._key, self.integrity_algorithm
         if key is None or alg is None:
@@ -477,9 +481,14 @@ class SessionCore:
         self._send_request(now, MessageType.PANA_NOTIFICATION, MessageFlags.P, [])
         return None
 
+    _switching = False
+
     def _a_ping_answered(self, now: float, rx: _Rx | None) -> Input | None:
         sent = self._answered_at
         self._events.append(PingAnswered(session_id=self.session_id, round_trip=now - sent))
+        if self._switching and rx is not None:
+            self._switching = False
+            self._events.append(PreAuthSwitched(session_id=self.session_id, peer=rx.addr))
         return None
 
     def _a_send_ptr(self, now: float, rx: _Rx | None) -> Input | None:
@@ -696,6 +705,7 @@ class SessionCore:
         if self._check_sequence(rx, skip=self._skip_sequence_check(rx)):
             self._resend_answer(now, rx)
             return
+        switching = self._check_preauth(rx)
         deferred = self._auth_deferred(rx)
         self._check_auth(rx, deferred=deferred)
         if not deferred:
@@ -713,9 +723,12 @@ class SessionCore:
             assert self._outstanding is not None
             self._answered_at = self._outstanding.sent_at
             self._outstanding = None  # a valid answer ends the retransmission (RtxTimerStop)
+        if switching:
+            self.preauth = False  # the PNA[P] of the switch already goes without E
         try:
             self._fire(inp, now, rx)
         except _Drop:
+            self.preauth = self.preauth or switching
             out, n_out, n_ev, seq_out, last_req, last_ans = snapshot
             self._outstanding = out
             del self._outbox[n_out:]
@@ -724,3 +737,23 @@ class SessionCore:
             self._seq_out, self._last_request, self._last_answer = seq_out, last_req, last_ans
             raise
         self._accepted(rx)
+        if switching:
+            self._events.append(PreAuthSwitched(session_id=self.session_id, peer=rx.addr))
+            logger.info("%s sid=%#x: pre-authentication session is now serving (RFC 5873)",
+                        self.role, self.session_id)  # fmt: skip
+
+    def _check_preauth(self, rx: _Rx) -> bool:
+        """E-flag rules of RFC 5873 s3; True for the PaC's switch PNR[P] (E clear) at the PAA."""
+        if not self.preauth or rx.msg.flags & MessageFlags.E:
+            return False
+        msg = rx.msg
+        is_switch = (
+            not self.role_is_pac
+            and msg.type == MessageType.PANA_NOTIFICATION
+            and msg.is_request
+            and msg.has(MessageFlags.P)
+            and self._key is not None
+        )
+        if not is_switch:
+            raise _Drop("E flag missing in a pre-authentication session")
+        return True

@@ -72,6 +72,8 @@ class PacConfig:
     """Start re-authentication (PNR[A]) at this fraction of Session-Lifetime; None: never."""
     encryption_algorithms: tuple[int, ...] = (EncryptionAlgorithm.AES128_CTR,)
     """Encryption-Algorithm values the PaC accepts (RFC 6786); empty: never encrypt AVPs."""
+    pre_authentication: bool = False
+    """Run as a pre-authentication session toward a candidate PAA: E flag set (RFC 5873)."""
     auth_label: bytes = crypto.AUTH_LABEL
     """PANA_AUTH_KEY label; change only to talk to a known-buggy peer (CPANA uses b"IETF")."""
     key_log: TextIO | None = field(default=None, repr=False)
@@ -117,6 +119,8 @@ class PaaConfig:
     """Policy hook (session_id, identity) -> allowed; False yields Result-Code 2 (s8.7)."""
     encryption_algorithms: tuple[int, ...] = ()
     """Encryption-Algorithm values offered in PAR[S] (RFC 6786); empty (default): no encryption."""
+    pre_authentication: bool = True
+    """Accept pre-authentication (PCI with E, RFC 5873); False: ignore E like a legacy PAA."""
     auth_label: bytes = crypto.AUTH_LABEL
     """PANA_AUTH_KEY label; change only to talk to a known-buggy peer."""
     max_sessions: int = 100_000

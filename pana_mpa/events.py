@@ -12,6 +12,7 @@ __all__ = [
     "PanaEvent",
     "PeerAddressChanged",
     "PingAnswered",
+    "PreAuthSwitched",
     "Reauthenticated",
     "SessionStarted",
     "SessionTerminated",
@@ -88,6 +89,14 @@ class PingAnswered(PanaEvent):
 
     round_trip: float
     """Seconds between the first transmission and the answer."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PreAuthSwitched(PanaEvent):
+    """A pre-authentication session became the serving one: PNR[P]/PNA[P] without E (RFC 5873)."""
+
+    peer: Address
+    """The PaC's (new) address as the PAA sees it; the PAA's address at the PaC."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -130,7 +130,8 @@ class PaaSession(SessionCore):
     def _authorize(self) -> bool:
         """Authorize() of RFC 5609: policy hook, and an SA when the PAA requires one."""
         has_sa = self._eap_msk is not None and self.prf_algorithm is not None
-        if self._config.require_key and not has_sa:
+        if (self._config.require_key or self.preauth) and not has_sa:
+            # pre-authentication needs a PANA SA (RFC 5873 s3)
             return False
         hook = self._config.authorize
         return hook is None or bool(hook(self.session_id, self.identity))
@@ -622,6 +623,8 @@ class PaaServer:
                 raise _Drop("PCI for a session in progress")
         session = self._new_session(rx.addr, now)
         session.relay = relay
+        # a PCI with E asks for pre-authentication (RFC 5873 s3); a PAA without support ignores E
+        session.preauth = self._config.pre_authentication and bool(rx.msg.flags & MessageFlags.E)
         self._start(session, now)
 
     def handle_timer(self, now: float) -> None:

@@ -59,6 +59,7 @@ class PacSession(SessionCore):
         self._eap = eap
         self.peer = paa
         self.state = PacState.INITIAL
+        self.preauth = config.pre_authentication
         self._eap_response: bytes | None = None
         self._eap_result: EapResultLike | None = None
         self._result_code = ResultCode.PANA_SUCCESS
@@ -83,6 +84,20 @@ class PacSession(SessionCore):
     def ping(self, now: float) -> None:
         """Send PNR[P] (RFC 5191 s4.2); only when OPEN."""
         self._request(Input.PING, now, "ping")
+
+    def switch_to_serving(self, now: float) -> None:
+        """After moving, make this pre-authentication session the serving one (RFC 5873 s3).
+
+        Sends PNR[P] with E clear (AUTH-protected) from wherever the transport now sends; the PAA
+        answers PNA[P] without E and updates the PaC address (RFC 5191 s5.6).
+        """
+        if not self.preauth:
+            raise UsageError("not a pre-authentication session")
+        if self.closed or not self._can(Input.PING):
+            raise UsageError(f"cannot switch in state {self.state.name}")
+        self.preauth = False
+        self._switching = True
+        self._fire_local(Input.PING, now)
 
     def reauthenticate(self, now: float) -> None:
         """Ask the PAA for re-authentication with PNR[A] (RFC 5191 s4.3); only when OPEN."""
