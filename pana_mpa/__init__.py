@@ -11,12 +11,14 @@ from .events import (
     PanaEvent,
     PeerAddressChanged,
     PingAnswered,
+    PreAuthSwitched,
     Reauthenticated,
     SessionStarted,
     SessionTerminated,
 )
 from .paa import PaaServer, PaaSession
 from .pac import PacSession
+from .relay import PanaRelay
 from .retransmit import TimerParameters
 from .testing import VirtualNet
 from .trace import NULL_TRACE, JsonLinesTrace, MemoryTrace, NullTrace, Trace
@@ -35,8 +37,10 @@ __all__ = [
     "PacSession",
     "PanaError",
     "PanaEvent",
+    "PanaRelay",
     "PeerAddressChanged",
     "PingAnswered",
+    "PreAuthSwitched",
     "Reauthenticated",
     "ResultCode",
     "SessionStarted",

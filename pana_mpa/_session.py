@@ -202,6 +202,11 @@ class SessionCore:
         self._pending_encr: tuple[Secret, Secret] | None = None
         self._outbox: list[tuple[bytes, Address]] = []
         self._events: deque[PanaEvent] = deque()
+        self._answered_at = 0.0
+        """When the request just answered was first sent (for PingAnswered.round_trip)."""
+        self._switching = False
+        """PaC: a switch PNR[P] (RFC 5873) is outstanding."""
+        self._config: Any = None
 
     # ---- outputs -------------------------------------------------------------------------------
 
@@ -481,8 +486,6 @@ class SessionCore:
         self._send_request(now, MessageType.PANA_NOTIFICATION, MessageFlags.P, [])
         return None
 
-    _switching = False
-
     def _a_ping_answered(self, now: float, rx: _Rx | None) -> Input | None:
         sent = self._answered_at
         self._events.append(PingAnswered(session_id=self.session_id, round_trip=now - sent))
@@ -520,8 +523,6 @@ class SessionCore:
         return None
 
     # ---- receiving -----------------------------------------------------------------------------
-
-    _answered_at: float = 0.0
 
     @staticmethod
     def _u32(avp: Avp) -> int:
@@ -623,8 +624,6 @@ class SessionCore:
         if self.prf_algorithm is None:
             return 20
         return crypto.default_nonce_length(self.prf_algorithm)
-
-    _config: Any
 
     def _derive_key(self, msk: Secret, key_id: int) -> Secret | None:
         """PANA_AUTH_KEY for ``key_id`` from the current nonces; None when no SA was negotiated."""

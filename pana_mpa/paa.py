@@ -141,14 +141,11 @@ class PaaSession(SessionCore):
         if avp is None:
             raise _Drop("no EAP-Payload")
         self._note_identity(avp.value)
-        self._pending_response = avp.value
         out = self._eap.receive(avp.value)
         inp = self._eap_input(now, out)
         if self._pending:
             self.aaa_queue.append(avp.value)
         return inp
-
-    _pending_response: bytes | None = None
 
     def _note_identity(self, packet: bytes) -> None:
         try:

@@ -8,6 +8,7 @@ import os
 from eap.keys import Secret
 from pana_codecs import Avp, MessageFlags, MessageType
 
+from . import crypto
 from ._avps import AvpCode, ResultCode, TerminationCause, u32_avp
 from ._session import (
     Address,
@@ -17,11 +18,13 @@ from ._session import (
     Rng,
     SessionCore,
     _Drop,
+    _Outstanding,
     _Rx,
 )
 from .config import PacConfig
 from .errors import UsageError
 from .events import Authenticated, AuthenticationFailed, Reauthenticated, SessionStarted
+from .retransmit import Retransmitter
 from .state import PAC_TABLE, PacState
 from .trace import NULL_TRACE, Trace
 
@@ -67,6 +70,7 @@ class PacSession(SessionCore):
         self._new_key_id: int | None = None
         self._opened = False
         self._reauth_by_peer = False
+        self._start_avps: list[Avp] = []
 
     # ---- caller requests -----------------------------------------------------------------------
 
@@ -244,11 +248,8 @@ class PacSession(SessionCore):
 
     def _a_send_pci(self, now: float, rx: _Rx | None) -> Input | None:
         data = self._encode(MessageType.PANA_CLIENT_INITIATION, 0, 0, [])
-        from .retransmit import Retransmitter
-
+        # PCI: PCI_* timers (RFC 5191 s9), retransmitted until the second PAR arrives (s4.1)
         rtx = Retransmitter(self._config.pci_timers, self._rng, now)
-        from ._session import _Outstanding
-
         self._outstanding = _Outstanding(MessageType.PANA_CLIENT_INITIATION, 0, data, now, rtx)
         self._emit(now, data, "PCI")
         self._set_session_timer(now, self._failed_timeout, "failed")
@@ -265,8 +266,6 @@ class PacSession(SessionCore):
         assert rx is not None
         self._start_avps = self._begin_session(now, rx)
         return self._feed_eap(rx)
-
-    _start_avps: list[Avp]
 
     def _a_send_pan_start_eap(self, now: float, rx: _Rx | None) -> Input | None:
         assert rx is not None and self._eap_response is not None
@@ -321,8 +320,6 @@ class PacSession(SessionCore):
             key_id = self._u32(key_avp)
             key = self._derive_key(keys.msk, key_id)
             assert key is not None
-            from . import crypto
-
             if not crypto.verify_auth(self.integrity_algorithm, key, rx.raw):
                 raise _Drop("AUTH of PAR[C] does not verify with the new key")
             self._new_key, self._new_key_id = key, key_id
