@@ -19,7 +19,7 @@ from ._avps import AvpCode, TerminationCause, avp_u32, u32_avp
 from .events import PanaEvent, PingAnswered, PreAuthSwitched, SessionTerminated
 from .retransmit import Retransmitter, TimerParameters
 from .state import Action, Input
-from .trace import Trace
+from .trace import NULL_TRACE, Trace
 
 __all__ = [
     "Address",
@@ -131,14 +131,18 @@ class _Rx:
     addr: Address
 
 
+_FLAG_LETTERS = (("S", 0x4000), ("C", 0x2000), ("A", 0x1000), ("P", 0x0800), ("I", 0x0400),
+                 ("E", 0x0200))  # fmt: skip
+
+
 def describe(msg: PanaMessage) -> str:
     """Short name of a message for logs and traces, e.g. "PAR[SC]" (RFC 5191 s7 abbreviations)."""
     names = {1: ("PCI", "PCI"), 2: ("PAR", "PAN"), 3: ("PTR", "PTA"), 4: ("PNR", "PNA"),
              5: ("PRY", "PRY")}  # fmt: skip
     pair = names.get(msg.type, (f"type{msg.type}", f"type{msg.type}"))
-    base = pair[0] if msg.is_request else pair[1]
-    letters = "".join(n for n, f in (("S", 0x4000), ("C", 0x2000), ("A", 0x1000), ("P", 0x0800),
-                                     ("I", 0x0400), ("E", 0x0200)) if msg.flags & f)  # fmt: skip
+    flags = int(msg.flags)
+    base = pair[0] if flags & 0x8000 else pair[1]
+    letters = "".join(n for n, f in _FLAG_LETTERS if flags & f)
     return f"{base}[{letters}]" if letters else base
 
 
@@ -392,21 +396,24 @@ class SessionCore:
 
     def _emit(self, now: float, data: bytes, what: str, to: Address | None = None) -> None:
         self._outbox.append((data, to or self.peer))
+        tracing = self._trace is not NULL_TRACE
+        if not tracing and not logger.isEnabledFor(logging.DEBUG):
+            return
         msg = decode_pana(data)
-        self._trace.event(
-            now,
-            "message_sent",
-            sid=self.session_id,
-            role=self.role,
-            message=describe(msg),
-            seq=msg.seq,
-            size=len(data),
-            avps=[a.code for a in msg.avps],
-            note=what,
-        )
-        logger.debug(
-            "%s sid=%#x sent %s seq=%#x", self.role, self.session_id, describe(msg), msg.seq
-        )
+        name = describe(msg)
+        if tracing:
+            self._trace.event(
+                now,
+                "message_sent",
+                sid=self.session_id,
+                role=self.role,
+                message=name,
+                seq=msg.seq,
+                size=len(data),
+                avps=[a.code for a in msg.avps],
+                note=what,
+            )
+        logger.debug("%s sid=%#x sent %s seq=%#x", self.role, self.session_id, name, msg.seq)
 
     def _send_request(
         self,
