@@ -263,6 +263,13 @@ class SessionCore:
             else:
                 self._reauth_deadline = now + 1.0  # busy (ping outstanding): try again shortly
 
+    def _set_failed_timer_within_lifetime(self, now: float) -> None:
+        """Re-authentication: FAILED_SESS_TIMEOUT, but never past the session lifetime (s5.7)."""
+        failed = now + self._failed_timeout
+        deadline = self._session_deadline
+        if deadline is None or failed < deadline:
+            self._set_session_timer(now, self._failed_timeout, "failed")
+
     def _is_closed(self) -> bool:
         return self.closed
 

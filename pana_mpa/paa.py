@@ -417,15 +417,8 @@ class PaaSession(SessionCore):
         self._nonce_sent = self._nonce_received = False
         self._eap_msk = None
         self._eap_packet = None
-        self._set_session_timer_keep_lifetime(now)
+        self._set_failed_timer_within_lifetime(now)
         self._reauth_deadline = None
-
-    def _set_session_timer_keep_lifetime(self, now: float) -> None:
-        # the session lifetime still bounds the re-authentication (s5.7); FAILED_SESS_TIMEOUT too
-        failed = now + self._failed_timeout
-        deadline = self._session_deadline
-        if deadline is None or failed < deadline:
-            self._set_session_timer(now, self._failed_timeout, "failed")
 
     def _a_send_pna_reauth(self, now: float, rx: _Rx | None) -> Input | None:
         assert rx is not None

@@ -410,7 +410,7 @@ class PacSession(SessionCore):
         self._eap.restart()
         self._eap_result = None
         self._nonce_sent = self._nonce_received = False
-        self._set_session_timer(now, self._failed_timeout, "failed")
+        self._set_failed_timer_within_lifetime(now)
         self._reauth_deadline = None
 
     def _a_reauth_accepted(self, now: float, rx: _Rx | None) -> Input | None:
