@@ -16,7 +16,7 @@ from .events import (
     SessionStarted,
     SessionTerminated,
 )
-from .paa import PaaServer, PaaSession
+from .paa import PaaServer, PaaSession, User, user_table
 from .pac import PacSession
 from .relay import PanaRelay
 from .retransmit import TimerParameters
@@ -49,5 +49,7 @@ __all__ = [
     "TimerParameters",
     "Trace",
     "UsageError",
+    "User",
     "VirtualNet",
+    "user_table",
 ]

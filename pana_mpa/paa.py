@@ -5,10 +5,15 @@ from __future__ import annotations
 import logging
 import os
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
+from eap.authenticator import EapAuthenticator
 from eap.keys import Secret
+from eap.methods.gpsk import GpskServer
+from eap.methods.md5 import Md5Server
+from eap.methods.psk import PskServer
 from pana_codecs import (
     Avp,
     CodecError,
@@ -46,7 +51,7 @@ from .relay import unwrap_relay, wrap_relay
 from .state import PAA_TABLE, PaaState
 from .trace import NULL_TRACE, Trace
 
-__all__ = ["PaaServer", "PaaSession"]
+__all__ = ["PaaServer", "PaaSession", "User", "user_table"]
 
 logger = logging.getLogger(__name__)
 
@@ -661,3 +666,51 @@ class PaaServer:
                 del self._sessions[sid]
                 if self._by_addr.get(session.peer) == sid:
                     del self._by_addr[session.peer]
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """One entry of a standalone PAA's user table: EAP method name and long-term secret."""
+
+    method: str
+    """"psk" (RFC 4764), "gpsk" (RFC 5433) or "md5" (RFC 3748 s5.4, no MSK)."""
+    secret: Secret
+    """PSK (16 octets for EAP-PSK, >= 16 for EAP-GPSK) or MD5 password."""
+
+
+_USER_METHODS = ("psk", "gpsk", "md5")
+
+
+def user_table(
+    users: Mapping[bytes, User], *, server_id: bytes = b"pana-mpa", rng: Rng = os.urandom
+) -> Callable[[], EapServerLike]:
+    """An eap_factory for PaaServer: a standalone EapAuthenticator over an identity table.
+
+    Each identity gets the method its entry names; unknown identities are offered EAP-PSK
+    with no key, which fails (RFC 4764 s5.1: no enumeration of valid identities).
+    """
+    for identity, user in users.items():
+        if user.method not in _USER_METHODS:
+            raise UsageError(f"user {identity!r}: unknown method {user.method!r}")
+
+    def lookup_for(method: str) -> Callable[[bytes], Secret | None]:
+        def lookup(identity: bytes) -> Secret | None:
+            user = users.get(identity)
+            return user.secret if user is not None and user.method == method else None
+
+        return lookup
+
+    def policy(identity: bytes) -> list[Callable[[], Any]]:
+        user = users.get(identity)
+        method = user.method if user is not None else "psk"
+        if method == "gpsk":
+            return [lambda: GpskServer(server_id, lookup_for("gpsk"), rng=rng)]
+        if method == "md5":
+            secret = user.secret if user is not None else None
+            return [lambda: Md5Server(secret, rng=rng)]
+        return [lambda: PskServer(server_id, lookup_for("psk"), rng=rng)]
+
+    def factory() -> EapServerLike:
+        return EapAuthenticator(methods=policy, rng=rng)
+
+    return factory
