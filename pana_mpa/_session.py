@@ -612,6 +612,14 @@ class SessionCore:
         if not crypto.verify_auth(self.integrity_algorithm, self._key, rx.raw):
             raise _Drop("AUTH does not verify")
 
+    def _repeat_after_close(self, data: bytes, addr: Address, now: float) -> bool:
+        """A closed session still answers an exact repeat of its last request (lost PTA, s4.4)."""
+        if self._last_request is None or self._last_answer is None or data != self._last_request:
+            return False
+        self._outbox.append((self._last_answer, addr))
+        self._trace.event(now, "duplicate_answered", sid=self.session_id, closed=True)
+        return True
+
     def _resend_answer(self, now: float, rx: _Rx) -> None:
         assert self._last_answer is not None
         self._outbox.append((self._last_answer, rx.addr))

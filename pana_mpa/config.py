@@ -123,6 +123,8 @@ class PaaConfig:
     """Accept pre-authentication (PCI with E, RFC 5873); False: ignore E like a legacy PAA."""
     auth_label: bytes = crypto.AUTH_LABEL
     """PANA_AUTH_KEY label; change only to talk to a known-buggy peer."""
+    closed_linger: float = 240.0
+    """Seconds a closed session still answers a repeat of its last request (lost PTA, s4.4)."""
     max_sessions: int = 100_000
     """Refuse new sessions beyond this many (PCI flood, RFC 5191 s4.1)."""
     key_log: TextIO | None = field(default=None, repr=False)

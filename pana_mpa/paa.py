@@ -186,6 +186,8 @@ class PaaSession(SessionCore):
         """Process one message of this session (PaaServer has routed it here)."""
         try:
             if self.closed:
+                if self._repeat_after_close(rx.raw, rx.addr, now):
+                    return
                 raise _Drop("session closed")
             if self._pending and rx.msg.avp(AvpCode.EAP_PAYLOAD) is not None:
                 raise _Drop("EAP step pending at the AAA server")
@@ -481,6 +483,9 @@ class PaaServer:
         self._rng = rng
         self._trace = trace
         self._sessions: dict[int, PaaSession] = {}
+        self._closed: dict[int, tuple[PaaSession, float]] = {}
+        """Recently closed sessions, kept until the deadline to answer repeated requests."""
+        self._now = 0.0
         self._by_addr: dict[Address, int] = {}
         self._outbox: list[tuple[bytes, Address]] = []
         self._events: deque[PanaEvent] = deque()
@@ -529,7 +534,7 @@ class PaaServer:
         except _Drop as exc:
             raise UsageError(str(exc)) from None
         self._start(session, now)
-        self._collect()
+        self._collect(now)
         return session.session_id
 
     def _live(self, session_id: int) -> PaaSession:
@@ -541,12 +546,12 @@ class PaaServer:
     def ping(self, session_id: int, now: float) -> None:
         """Send PNR[P] on an OPEN session (RFC 5191 s4.2)."""
         self._live(session_id).request(Input.PING, now, "ping")
-        self._collect()
+        self._collect(now)
 
     def reauthenticate(self, session_id: int, now: float) -> None:
         """Start PAA-initiated re-authentication of an OPEN session (RFC 5191 s4.3)."""
         self._live(session_id).request(Input.REAUTH, now, "re-authenticate")
-        self._collect()
+        self._collect(now)
 
     def terminate(
         self, session_id: int, now: float, cause: int = TerminationCause.ADMINISTRATIVE
@@ -557,12 +562,12 @@ class PaaServer:
             raise UsageError(f"cannot terminate session {session_id:#x} in {session.state.name}")
         session.set_termination_cause(cause)
         session.request(Input.TERMINATE, now, "terminate")
-        self._collect()
+        self._collect(now)
 
     def aaa_answer(self, session_id: int, output: AuthOutputLike, now: float) -> None:
         """Hand a pass-through AAA result (eap.radius exchange()) back to its session."""
         self._live(session_id).aaa_answer(output, now)
-        self._collect()
+        self._collect(now)
 
     def pending_aaa(self) -> list[tuple[int, bytes | None]]:
         """Take the queued AAA work: (session id, EAP response to forward, or None to start)."""
@@ -597,14 +602,24 @@ class PaaServer:
             else:
                 session = self._sessions.get(msg.session_id)
                 if session is None:
-                    raise _Drop(f"unknown session {msg.session_id:#x}")
+                    lingering = self._closed.get(msg.session_id)
+                    if lingering is None or lingering[1] <= now:
+                        raise _Drop(f"unknown session {msg.session_id:#x}")
+                    session = lingering[0]
                 if session.relay != relay:
                     raise _Drop("message of a relayed session outside its relay (or vice versa)")
                 session.receive(rx, now)
         except _Drop as exc:
             logger.debug("paa dropped %d octets from %s: %s", len(data), addr, exc)
             self._trace.event(now, "message_dropped", role="paa", reason=str(exc), size=len(data))
-        self._collect()
+        self._collect(now)
+
+    @staticmethod
+    def _wrap(session: PaaSession, data: bytes, dst: Address) -> tuple[bytes, Address]:
+        if session.relay is not None:
+            # every PAA message of a relayed session goes inside a PRY (RFC 6345 s4)
+            return wrap_relay(dst, data), session.relay
+        return data, dst
 
     def _on_pci(self, rx: _Rx, now: float, relay: Address | None = None) -> None:
         sid = self._by_addr.get(rx.addr)
@@ -628,7 +643,7 @@ class PaaServer:
             deadline = session.get_timer()
             if deadline is not None and now >= deadline:
                 session.handle_timer(now)
-        self._collect()
+        self._collect(now)
 
     def get_timer(self) -> float | None:
         """Earliest deadline over all sessions, or None."""
@@ -637,7 +652,7 @@ class PaaServer:
 
     def datagrams_to_send(self, now: float) -> list[tuple[bytes, Address]]:
         """Datagrams queued by every session since the last call."""
-        self._collect()
+        self._collect(now)
         out, self._outbox = self._outbox, []
         return out
 
@@ -646,14 +661,17 @@ class PaaServer:
         self._collect()
         return self._events.popleft() if self._events else None
 
-    def _collect(self) -> None:
+    def _collect(self, now: float | None = None) -> None:
+        if now is not None:
+            self._now = max(self._now, now)
+        for sid, (session, until) in list(self._closed.items()):
+            for data, dst in session.datagrams_to_send(0.0):
+                self._outbox.append(self._wrap(session, data, dst))
+            if until <= self._now:
+                del self._closed[sid]
         for sid, session in list(self._sessions.items()):
             for data, dst in session.datagrams_to_send(0.0):
-                if session.relay is not None:
-                    # every PAA message of a relayed session goes inside a PRY (RFC 6345 s4)
-                    self._outbox.append((wrap_relay(dst, data), session.relay))
-                else:
-                    self._outbox.append((data, dst))
+                self._outbox.append(self._wrap(session, data, dst))
             while (event := session.next_event()) is not None:
                 self._events.append(event)
             if session.address_changed is not None:
@@ -664,6 +682,8 @@ class PaaServer:
                 self._by_addr[new] = sid
             if session.closed:
                 del self._sessions[sid]
+                if self._config.closed_linger > 0:
+                    self._closed[sid] = (session, self._now + self._config.closed_linger)
                 if self._by_addr.get(session.peer) == sid:
                     del self._by_addr[session.peer]
 

@@ -122,6 +122,8 @@ class PacSession(SessionCore):
         """Process one UDP payload from ``addr``; invalid messages are dropped and traced."""
         try:
             if self.closed:
+                if self._repeat_after_close(data, addr, now):
+                    return
                 raise _Drop("session closed")
             msg = self._decode(data)
             self.check_header(msg)

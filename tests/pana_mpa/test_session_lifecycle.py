@@ -301,3 +301,29 @@ def test_reauthentication_never_outlives_the_lifetime() -> None:
     assert pair.pac.closed  # at the lifetime (0.01 + 50 s), not FAILED_SESS_TIMEOUT (120 s) later
     ev = pair.pac_events()[-1]
     assert isinstance(ev, SessionTerminated) and ev.reason == "lifetime"
+
+
+@pytest.mark.parametrize("who", ["pac", "paa"])
+def test_lost_pta_is_answered_by_the_closed_session(who: str) -> None:
+    pair = open_pair()
+    sid = pair.only_session()
+    lost: list[bytes] = []
+
+    def lose_first_pta(d: object) -> bool:
+        data: bytes = d.data  # type: ignore[attr-defined]
+        if describe(decode_pana(data)) == "PTA" and not lost:
+            lost.append(data)
+            return True
+        return False
+
+    pair.net.drop = lose_first_pta
+    if who == "pac":
+        pair.pac.terminate(pair.net.now)
+    else:
+        pair.paa.terminate(sid, pair.net.now)
+    pair.net.run(pair.net.now + 10)
+    assert lost
+    assert flow(pair) == ["PTR", "PTA", "PTR", "PTA"]
+    assert pair.pac.closed and len(pair.paa) == 0
+    for events in (pair.pac_events(), pair.paa_events()):
+        assert isinstance(events[-1], SessionTerminated) and events[-1].reason == "termination"
