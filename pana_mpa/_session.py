@@ -17,6 +17,7 @@ from pana_codecs import encode_pana as _encode_pana
 from . import crypto
 from ._avps import AvpCode, TerminationCause, avp_u32, u32_avp
 from .events import PanaEvent, PingAnswered, PreAuthSwitched, SessionTerminated
+from .extension import PanaExtension
 from .retransmit import Retransmitter, TimerParameters
 from .state import Action, Input
 from .trace import NULL_TRACE, Trace
@@ -162,8 +163,14 @@ class SessionCore:
         failed_session_timeout: float,
         auth_label: bytes,
         key_log: Any,
+        extension: PanaExtension | None = None,
     ) -> None:
         self._rng = rng
+        self._extension = extension
+        self.pre_auth = False
+        """RFC 5873: the session is a pre-authentication (E flag) until the switch."""
+        self._answering: PanaMessage | None = None
+        self._notify_avps: tuple[Avp, ...] = ()
         self._trace = trace
         self._request_timers = request_timers
         self._failed_timeout = failed_session_timeout
@@ -197,8 +204,6 @@ class SessionCore:
         self.key_id: int | None = None
         self.msk: Secret | None = None
         self._term_cause: int | None = None
-        self.preauth = False
-        """RFC 5873 pre-authentication: E on every message until the switch."""
         # RFC 6786 AVP encryption: negotiated algorithm, keys per direction, keys of a new Key-Id
         self.encryption_algorithm: int | None = None
         self._tx_encr: Secret | None = None
@@ -390,8 +395,13 @@ class SessionCore:
         rx.msg = replace(rx.msg, avps=tuple(avps))
 
     def _encode(self, mtype: int, flags: int, seq: int, avps: list[Avp]) -> bytes:
-        if self.preauth:
-            flags |= MessageFlags.E  # every message of a pre-authentication session (RFC 5873 s3)
+        if self.pre_auth:
+            flags |= MessageFlags.E  # RFC 5873 s3: every message of a pre-auth session
+        if self._extension is not None:
+            extra = self._extension.outgoing_avps(
+                self.session_id, mtype, flags, tuple(avps), self._answering
+            )
+            avps = [*avps, *extra]
         avps = self._encrypt_avps(seq, avps)
         key, alg = self._key, self.integrity_algorithm
         if key is None or alg is None:
@@ -444,7 +454,11 @@ class SessionCore:
         return data
 
     def _send_answer(self, now: float, rx: _Rx, flags: int, avps: list[Avp]) -> bytes:
-        data = self._encode(rx.msg.type, flags & ~MessageFlags.R, rx.msg.seq, avps)
+        self._answering = rx.msg
+        try:
+            data = self._encode(rx.msg.type, flags & ~MessageFlags.R, rx.msg.seq, avps)
+        finally:
+            self._answering = None
         # the answer cache (s5.2): a duplicate of this request gets these very bytes again
         self._last_request = rx.raw
         self._last_answer = data
@@ -497,7 +511,8 @@ class SessionCore:
         return None
 
     def _a_send_pnr_ping(self, now: float, rx: _Rx | None) -> Input | None:
-        self._send_request(now, MessageType.PANA_NOTIFICATION, MessageFlags.P, [])
+        avps, self._notify_avps = list(self._notify_avps), ()
+        self._send_request(now, MessageType.PANA_NOTIFICATION, MessageFlags.P, avps)
         return None
 
     def _a_ping_answered(self, now: float, rx: _Rx | None) -> Input | None:
@@ -600,7 +615,8 @@ class SessionCore:
 
     def _check_auth(self, rx: _Rx, *, deferred: bool = False) -> None:
         """AUTH rules of s5.3/s11.1: with a key every message carries a valid AUTH."""
-        has_auth = bool(rx.msg.avps) and rx.msg.avps[-1].code == AvpCode.AUTH
+        last = rx.msg.avps[-1] if rx.msg.avps else None
+        has_auth = last is not None and last.code == AvpCode.AUTH and last.vendor_id is None
         if deferred:
             return
         if self._key is None or self.integrity_algorithm is None:
@@ -726,7 +742,7 @@ class SessionCore:
         if self._check_sequence(rx, skip=self._skip_sequence_check(rx)):
             self._resend_answer(now, rx)
             return
-        switching = self._check_preauth(rx)
+        switching = self._check_pre_auth_flag(rx)
         deferred = self._auth_deferred(rx)
         self._check_auth(rx, deferred=deferred)
         if not deferred:
@@ -745,11 +761,11 @@ class SessionCore:
             self._answered_at = self._outstanding.sent_at
             self._outstanding = None  # a valid answer ends the retransmission (RtxTimerStop)
         if switching:
-            self.preauth = False  # the PNA[P] of the switch already goes without E
+            self.pre_auth = False  # the answer to the switching PNR already has E clear
         try:
             self._fire(inp, now, rx)
         except _Drop:
-            self.preauth = self.preauth or switching
+            self.pre_auth = self.pre_auth or switching
             out, n_out, n_ev, seq_out, last_req, last_ans = snapshot
             self._outstanding = out
             del self._outbox[n_out:]
@@ -760,21 +776,27 @@ class SessionCore:
         self._accepted(rx)
         if switching:
             self._events.append(PreAuthSwitched(session_id=self.session_id, peer=rx.addr))
+            self._trace.event(now, "pre_auth_switched", sid=self.session_id, role=self.role)
             logger.info("%s sid=%#x: pre-authentication session is now serving (RFC 5873)",
                         self.role, self.session_id)  # fmt: skip
+        if self._extension is not None:
+            self._extension.received(self.session_id, rx.msg, rx.addr, now)
 
-    def _check_preauth(self, rx: _Rx) -> bool:
-        """E-flag rules of RFC 5873 s3; True for the PaC's switch PNR[P] (E clear) at the PAA."""
-        if not self.preauth or rx.msg.flags & MessageFlags.E:
-            return False
-        msg = rx.msg
-        is_switch = (
-            not self.role_is_pac
-            and msg.type == MessageType.PANA_NOTIFICATION
-            and msg.is_request
-            and msg.has(MessageFlags.P)
-            and self._key is not None
-        )
-        if not is_switch:
-            raise _Drop("E flag missing in a pre-authentication session")
-        return True
+    def _check_pre_auth_flag(self, rx: _Rx) -> bool:
+        """RFC 5873 s3 E-flag rules; True when ``rx`` is the PaC's switching PNR[P] (E clear)."""
+        has_e = bool(rx.msg.flags & MessageFlags.E)
+        if self.pre_auth and not has_e:
+            msg = rx.msg
+            switch = (
+                self.role == "paa"
+                and msg.type == MessageType.PANA_NOTIFICATION
+                and msg.is_request
+                and msg.has(MessageFlags.P)
+                and self._key is not None
+            )
+            if not switch:
+                raise _Drop("E flag missing on a pre-authentication session (RFC 5873)")
+            return True
+        if has_e and not self.pre_auth:
+            raise _Drop("E flag on a session that is not a pre-authentication (RFC 5873)")
+        return False

@@ -10,6 +10,7 @@ from typing import TextIO
 from . import crypto
 from ._avps import EncryptionAlgorithm, IntegrityAlgorithm, PrfAlgorithm
 from .errors import UsageError
+from .extension import PanaExtension
 from .retransmit import PCI_TIMERS, REQ_TIMERS, TimerParameters
 
 __all__ = ["DEFAULT_INTEGRITY_ALGORITHMS", "DEFAULT_PRF_ALGORITHMS", "PaaConfig", "PacConfig"]
@@ -72,12 +73,14 @@ class PacConfig:
     """Start re-authentication (PNR[A]) at this fraction of Session-Lifetime; None: never."""
     encryption_algorithms: tuple[int, ...] = (EncryptionAlgorithm.AES128_CTR,)
     """Encryption-Algorithm values the PaC accepts (RFC 6786); empty: never encrypt AVPs."""
-    pre_authentication: bool = False
-    """Run as a pre-authentication session toward a candidate PAA: E flag set (RFC 5873)."""
     auth_label: bytes = crypto.AUTH_LABEL
     """PANA_AUTH_KEY label; change only to talk to a known-buggy peer (CPANA uses b"IETF")."""
     key_log: TextIO | None = field(default=None, repr=False)
     """Opt-in: write PANA_AUTH_KEYs here for interop debugging (never in production)."""
+    pre_authentication: bool = False
+    """Pre-authenticate with a candidate PAA (RFC 5873): E on every message until switch()."""
+    extension: PanaExtension | None = field(default=None, repr=False)
+    """Hooks that add AVPs and observe accepted messages (MPA uses them)."""
 
     def __post_init__(self) -> None:
         _check_common(
@@ -89,6 +92,8 @@ class PacConfig:
         )
         if self.reauth_fraction is not None and not 0 < self.reauth_fraction < 1:
             raise UsageError("reauth_fraction must be within (0, 1)")
+        if self.pre_authentication and not self.prf_algorithms:
+            raise UsageError("pre-authentication needs a PANA SA (RFC 5873 s3)")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -119,8 +124,6 @@ class PaaConfig:
     """Policy hook (session_id, identity) -> allowed; False yields Result-Code 2 (s8.7)."""
     encryption_algorithms: tuple[int, ...] = ()
     """Encryption-Algorithm values offered in PAR[S] (RFC 6786); empty (default): no encryption."""
-    pre_authentication: bool = True
-    """Accept pre-authentication (PCI with E, RFC 5873); False: ignore E like a legacy PAA."""
     auth_label: bytes = crypto.AUTH_LABEL
     """PANA_AUTH_KEY label; change only to talk to a known-buggy peer."""
     closed_linger: float = 240.0
@@ -129,6 +132,10 @@ class PaaConfig:
     """Refuse new sessions beyond this many (PCI flood, RFC 5191 s4.1)."""
     key_log: TextIO | None = field(default=None, repr=False)
     """Opt-in: write PANA_AUTH_KEYs here for interop debugging (never in production)."""
+    pre_authentication: bool = False
+    """Accept pre-authentication (PCI with E, RFC 5873); otherwise the E bit is ignored."""
+    extension: PanaExtension | None = field(default=None, repr=False)
+    """Hooks that add AVPs and observe accepted messages (MPA uses them)."""
 
     def __post_init__(self) -> None:
         _check_common(

@@ -92,14 +92,6 @@ class PingAnswered(PanaEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class PreAuthSwitched(PanaEvent):
-    """A pre-authentication session became the serving one: PNR[P]/PNA[P] without E (RFC 5873)."""
-
-    peer: Address
-    """The PaC's (new) address as the PAA sees it; the PAA's address at the PaC."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
 class SessionTerminated(PanaEvent):
     """The session is gone (RFC 5191 s4.4, s5.7, s9)."""
 
@@ -119,3 +111,11 @@ class PeerAddressChanged(PanaEvent):
     """Previous address."""
     new: Address
     """New address."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PreAuthSwitched(PanaEvent):
+    """A pre-authentication session became the serving session (RFC 5873 s3, the MPA switch)."""
+
+    peer: Address
+    """At the PAA: the PaC's address after the switch (RFC 5191 s5.6); at the PaC: the PAA's."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,6 +82,7 @@ class PaaSession(SessionCore):
             failed_session_timeout=config.failed_session_timeout,
             auth_label=config.auth_label,
             key_log=config.key_log,
+            extension=config.extension,
         )
         self._config = config
         self._eap_factory = eap_factory
@@ -135,7 +136,7 @@ class PaaSession(SessionCore):
     def _authorize(self) -> bool:
         """Authorize() of RFC 5609: policy hook, and an SA when the PAA requires one."""
         has_sa = self._eap_msk is not None and self.prf_algorithm is not None
-        if (self._config.require_key or self.preauth) and not has_sa:
+        if (self._config.require_key or self.pre_auth) and not has_sa:
             # pre-authentication needs a PANA SA (RFC 5873 s3)
             return False
         hook = self._config.authorize
@@ -543,9 +544,13 @@ class PaaServer:
             raise UsageError(f"no live session {session_id:#x}")
         return session
 
-    def ping(self, session_id: int, now: float) -> None:
-        """Send PNR[P] on an OPEN session (RFC 5191 s4.2)."""
-        self._live(session_id).request(Input.PING, now, "ping")
+    def ping(self, session_id: int, now: float, avps: Sequence[Avp] = ()) -> None:
+        """Send PNR[P] on an OPEN session (RFC 5191 s4.2), carrying ``avps`` if given."""
+        session = self._live(session_id)
+        if not session._can(Input.PING):
+            raise UsageError(f"cannot ping session {session_id:#x} in {session.state.name}")
+        session._notify_avps = tuple(avps)
+        session.request(Input.PING, now, "ping")
         self._collect(now)
 
     def reauthenticate(self, session_id: int, now: float) -> None:
@@ -633,8 +638,10 @@ class PaaServer:
                 raise _Drop("PCI for a session in progress")
         session = self._new_session(rx.addr, now)
         session.relay = relay
-        # a PCI with E asks for pre-authentication (RFC 5873 s3); a PAA without support ignores E
-        session.preauth = self._config.pre_authentication and bool(rx.msg.flags & MessageFlags.E)
+        if rx.msg.flags & MessageFlags.E and self._config.pre_authentication:
+            session.pre_auth = True  # RFC 5873 s3; a PAA without support ignores the E bit
+        if self._config.extension is not None:
+            self._config.extension.received(session.session_id, rx.msg, rx.addr, now)
         self._start(session, now)
 
     def handle_timer(self, now: float) -> None:

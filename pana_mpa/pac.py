@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 
 from eap.keys import Secret
 from pana_codecs import Avp, MessageFlags, MessageType
@@ -57,12 +58,13 @@ class PacSession(SessionCore):
             failed_session_timeout=config.failed_session_timeout,
             auth_label=config.auth_label,
             key_log=config.key_log,
+            extension=config.extension,
         )
         self._config = config
+        self.pre_auth = config.pre_authentication
         self._eap = eap
         self.peer = paa
         self.state = PacState.INITIAL
-        self.preauth = config.pre_authentication
         self._eap_response: bytes | None = None
         self._eap_result: EapResultLike | None = None
         self._result_code = ResultCode.PANA_SUCCESS
@@ -85,22 +87,26 @@ class PacSession(SessionCore):
             raise UsageError("cannot start: the session is already starting")
         self._request(Input.START, now, "start")
 
-    def ping(self, now: float) -> None:
-        """Send PNR[P] (RFC 5191 s4.2); only when OPEN."""
-        self._request(Input.PING, now, "ping")
+    def ping(self, now: float, avps: Sequence[Avp] = ()) -> None:
+        """Send PNR[P] (RFC 5191 s4.2), carrying ``avps`` if given; only when OPEN."""
+        if self.closed or not self._can(Input.PING):
+            raise UsageError(f"cannot ping in state {self.state.name}")
+        self._notify_avps = tuple(avps)
+        self._fire_local(Input.PING, now)
 
-    def switch_to_serving(self, now: float) -> None:
-        """After moving, make this pre-authentication session the serving one (RFC 5873 s3).
+    def switch(self, now: float, avps: Sequence[Avp] = ()) -> None:
+        """Make this pre-authentication session the serving one: PNR[P] with E clear (RFC 5873).
 
-        Sends PNR[P] with E clear (AUTH-protected) from wherever the transport now sends; the PAA
-        answers PNA[P] without E and updates the PaC address (RFC 5191 s5.6).
+        Call it after moving to the candidate network, so the PNR comes from the new address
+        (RFC 5191 s5.6); the session, its key and sequence numbers continue.
         """
-        if not self.preauth:
-            raise UsageError("not a pre-authentication session")
+        if not self.pre_auth:
+            raise UsageError("switch() is only for a pre-authentication session")
         if self.closed or not self._can(Input.PING):
             raise UsageError(f"cannot switch in state {self.state.name}")
-        self.preauth = False
-        self._switching = True
+        self.pre_auth = False
+        self._switching = True  # PreAuthSwitched follows the PNA[P] (PING_ANSWERED)
+        self._notify_avps = tuple(avps)
         self._fire_local(Input.PING, now)
 
     def reauthenticate(self, now: float) -> None:

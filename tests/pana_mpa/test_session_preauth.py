@@ -17,12 +17,15 @@ E = MessageFlags.E
 
 
 def test_preauth_then_switch_from_a_new_address() -> None:
-    pair = make_pair(pac_config=PacConfig(pre_authentication=True))
+    pair = make_pair(
+        pac_config=PacConfig(pre_authentication=True),
+        paa_config=PaaConfig(pre_authentication=True),
+    )
     pair.pac.start(0.0)
     pair.net.run(5.0)
-    assert pair.pac.state is PacState.OPEN and pair.pac.preauth
+    assert pair.pac.state is PacState.OPEN and pair.pac.pre_auth
     session = pair.paa.session(pair.only_session())
-    assert session.preauth
+    assert session.pre_auth
     assert all(decode_pana(d.data).flags & E for d in pair.net.log)  # E on every message
     pair.pac.ping(pair.net.now)  # pings during pre-authentication keep E
     pair.net.run(pair.net.now + 1)
@@ -34,13 +37,13 @@ def test_preauth_then_switch_from_a_new_address() -> None:
     pair.net.nodes[new_addr] = pair.net.nodes.pop(PAC_ADDR)
     pair.net.events[new_addr] = []
     pair.net.log.clear()
-    pair.pac.switch_to_serving(pair.net.now)
+    pair.pac.switch(pair.net.now)
     pair.net.run(pair.net.now + 1)
     flow = [
         (describe(decode_pana(d.data)), bool(decode_pana(d.data).flags & E)) for d in pair.net.log
     ]
     assert flow == [("PNR[P]", False), ("PNA[P]", False)]
-    assert (pair.pac.preauth, session.preauth) == (False, False)
+    assert (pair.pac.pre_auth, session.pre_auth) == (False, False)
     assert session.peer == new_addr
     paa_events = pair.paa_events()
     assert PreAuthSwitched(session_id=session.session_id, peer=new_addr) in paa_events
@@ -62,12 +65,16 @@ def test_preauth_negotiation_fails_against_a_legacy_paa() -> None:
     pair.pac.start(0.0)
     pair.net.run(60.0)
     reasons = [r["reason"] for r in pair.pac_trace.named("message_dropped")]
-    assert "E flag missing in a pre-authentication session" in reasons
+    assert "E flag missing on a pre-authentication session (RFC 5873)" in reasons
     assert pair.pac.closed  # FAILED_SESS_TIMEOUT
 
 
 def test_preauth_needs_a_key_generating_method() -> None:
-    pair = make_pair(method="md5", pac_config=PacConfig(pre_authentication=True))
+    pair = make_pair(
+        method="md5",
+        pac_config=PacConfig(pre_authentication=True),
+        paa_config=PaaConfig(pre_authentication=True),
+    )
     pair.pac.start(0.0)
     pair.net.run(5.0)
     assert pair.pac.closed
@@ -85,15 +92,21 @@ def test_switch_needs_a_preauth_session() -> None:
     pair = make_pair()
     pair.pac.start(0.0)
     pair.net.run(5.0)
-    with pytest.raises(UsageError, match="not a pre-authentication session"):
-        pair.pac.switch_to_serving(pair.net.now)
-    pre = make_pair(pac_config=PacConfig(pre_authentication=True))
+    with pytest.raises(UsageError, match="only for a pre-authentication session"):
+        pair.pac.switch(pair.net.now)
+    pre = make_pair(
+        pac_config=PacConfig(pre_authentication=True),
+        paa_config=PaaConfig(pre_authentication=True),
+    )
     with pytest.raises(UsageError, match="cannot switch"):
-        pre.pac.switch_to_serving(0.0)
+        pre.pac.switch(0.0)
 
 
 def test_message_without_e_is_dropped_during_preauth() -> None:
-    pair = make_pair(pac_config=PacConfig(pre_authentication=True))
+    pair = make_pair(
+        pac_config=PacConfig(pre_authentication=True),
+        paa_config=PaaConfig(pre_authentication=True),
+    )
     pair.pac.start(0.0)
     pair.net.run(5.0)
 
@@ -107,4 +120,4 @@ def test_message_without_e_is_dropped_during_preauth() -> None:
     pair.paa.ping(sid, pair.net.now)  # the PaC must not accept the PAA's PNR[P] without E
     pair.net.run(pair.net.now + 0.5)
     reasons = [r["reason"] for r in pair.pac_trace.named("message_dropped")]
-    assert "E flag missing in a pre-authentication session" in reasons
+    assert "E flag missing on a pre-authentication session (RFC 5873)" in reasons
