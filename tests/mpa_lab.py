@@ -338,6 +338,33 @@ class MeterResult:
     bindings: tuple[tuple[float, str, int], ...] = ()
     """(time, address, next sequence number) each time the CN's binding changed."""
 
+    @classmethod
+    def compute(
+        cls,
+        sent: int,
+        arrivals: Sequence[tuple[int, float, str]],
+        interval: float,
+        bindings: Sequence[tuple[float, str, int]] = (),
+    ) -> MeterResult:
+        """Count losses, duplicates and the longest gap from the receiver's arrivals."""
+        seqs = [s for s, _, _ in arrivals]
+        times = [t for _, t, _ in arrivals]
+        unique = len(set(seqs))
+        # packets before the first arrival count as start-up (neighbour resolution), not loss
+        first = min(seqs, default=0)
+        gaps = [b - a for a, b in itertools.pairwise(times)]
+        return cls(
+            sent=sent,
+            received=len(seqs),
+            unique=unique,
+            lost=sent - first - unique,
+            duplicates=len(seqs) - unique,
+            longest_gap_ms=max(gaps, default=0.0) * 1000,
+            interval_ms=interval * 1000,
+            arrivals=tuple(arrivals),
+            bindings=tuple(bindings),
+        )
+
     def lost_between(self, t0: float, t1: float) -> int:
         """Packets sent in [t0, t1] (from the stream's schedule) that never arrived."""
         if not self.arrivals:
@@ -455,23 +482,11 @@ class Stream:
         await asyncio.sleep(settle)
         recv_out = await asyncio.to_thread(_finish, self._recv)
         sender, receiver = json.loads(sent_out), json.loads(recv_out)
-        arrivals = tuple((int(s), float(t), str(i)) for s, t, i in receiver["arrivals"])
-        seqs = [s for s, _, _ in arrivals]
-        times = [t for _, t, _ in arrivals]
-        gaps = [b - a for a, b in itertools.pairwise(times)]
-        unique = len(set(seqs))
-        # packets before the first arrival count as start-up (neighbour resolution), not loss
-        first = min(seqs, default=0)
-        self.result = MeterResult(
-            sent=int(sender["sent"]),
-            received=len(seqs),
-            unique=unique,
-            lost=int(sender["sent"]) - first - unique,
-            duplicates=len(seqs) - unique,
-            longest_gap_ms=max(gaps, default=0.0) * 1000,
-            interval_ms=self.interval * 1000,
-            arrivals=arrivals,
-            bindings=tuple((float(t), str(a), int(s)) for t, a, s in sender["bindings"]),
+        self.result = MeterResult.compute(
+            int(sender["sent"]),
+            [(int(s), float(t), str(i)) for s, t, i in receiver["arrivals"]],
+            self.interval,
+            [(float(t), str(a), int(s)) for t, a, s in sender["bindings"]],
         )
         return self.result
 
