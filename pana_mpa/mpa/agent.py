@@ -59,6 +59,7 @@ def lease_configuration(lease: DhcpLease) -> PreConfiguration:
     return PreConfiguration(
         ncoa=lease.address, prefix_length=lease.prefix_length, router=lease.router,
         lifetime=lease.lease_time, dns_servers=lease.dns_servers, client_id=lease.client_id,
+        dhcp_server=lease.server_id,
     )  # fmt: skip
 
 
