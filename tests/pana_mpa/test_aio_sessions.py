@@ -12,7 +12,13 @@ import pytest
 from eap.authenticator import AuthOutput
 from pana_mpa import _cli_peers as cp
 from pana_mpa.aio import ClientError, PacClient, serve_paa
-from pana_mpa.events import Authenticated, PingAnswered, SessionStarted, SessionTerminated
+from pana_mpa.events import (
+    Authenticated,
+    PingAnswered,
+    Reauthenticated,
+    SessionStarted,
+    SessionTerminated,
+)
 from pana_mpa.loopback import LoopbackNetwork, run_virtual
 from pana_mpa.transport import Address
 
@@ -190,3 +196,80 @@ def test_pass_through_paa(method: str) -> None:
     assert len(log) >= 3  # start, identity, method round(s): each waited for the AAA server
     paa_auth = next(e for e in paa_events if isinstance(e, Authenticated))
     assert paa_auth.msk == pac_events[1].msk
+
+
+def _serve(net: LoopbackNetwork, paa: Any, events: asyncio.Queue[Any]) -> asyncio.Task[None]:
+    return asyncio.create_task(serve_paa(paa, net.endpoint(PAA), events=events))
+
+
+async def _stop(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+def test_reauthenticate_rolls_the_key() -> None:
+    async def main() -> tuple[Any, Any]:
+        net = LoopbackNetwork(delay=0.01)
+        server = _serve(net, _paa(), asyncio.Queue())
+        try:
+            async with PacClient(_pac(), net.endpoint(PAC)) as client:
+                first = await client.authenticate()
+                again = await client.reauthenticate()
+                await client.terminate()
+                return first, again
+        finally:
+            await _stop(server)
+
+    first, again = run_virtual(main)
+    assert isinstance(again, Reauthenticated)
+    assert again.key_id != first.key_id and again.msk != first.msk  # RFC 5191 s4.3, s5.3
+
+
+def test_long_running_pac_reauthenticates_before_the_lifetime_ends() -> None:
+    async def main() -> list[Any]:
+        net = LoopbackNetwork(delay=0.01)
+        rng = random.Random(12).randbytes
+        paa, _ = cp.build_paa(_paa_opts(lifetime=60), random.Random(13).randbytes, None)
+        server = _serve(net, paa, asyncio.Queue())
+        opts = cp.PacOptions(paa=PAA, identity=b"alice", secret=cp.parse_secret("psk", PSK))
+        try:
+            async with PacClient(cp.build_pac(opts, rng, None), net.endpoint(PAC)) as client:
+                events: list[Any] = []
+
+                async def collect() -> None:
+                    async for event in client.events():
+                        events.append(event)
+
+                collector = asyncio.create_task(collect())
+                await client.authenticate()
+                await asyncio.sleep(200.0)  # three lifetimes of 60 s, in virtual time
+                seen = list(events)
+                await client.terminate()
+                await collector
+                return seen
+        finally:
+            await _stop(server)
+
+    events = run_virtual(main)
+    reauths = [e for e in events if isinstance(e, Reauthenticated)]
+    assert len(reauths) >= 3  # at 80 % of each 60 s lifetime
+    assert not any(isinstance(e, SessionTerminated) for e in events)
+
+
+def test_once_pac_without_reauth_sees_the_lifetime_end() -> None:
+    async def main() -> tuple[Any, float]:
+        net = LoopbackNetwork(delay=0.01)
+        paa, _ = cp.build_paa(_paa_opts(lifetime=30), random.Random(14).randbytes, None)
+        server = _serve(net, paa, asyncio.Queue())
+        try:
+            async with PacClient(_pac(), net.endpoint(PAC)) as client:
+                await client.authenticate()
+                ended = [e async for e in client.events()][-1]
+                return ended, asyncio.get_running_loop().time()
+        finally:
+            await _stop(server)
+
+    ended, t = run_virtual(main)
+    assert isinstance(ended, SessionTerminated) and ended.reason == "lifetime"
+    assert 30.0 <= t < 31.0  # RFC 5191 s4.3: the session ends when Session-Lifetime expires
