@@ -273,3 +273,41 @@ def test_once_pac_without_reauth_sees_the_lifetime_end() -> None:
     ended, t = run_virtual(main)
     assert isinstance(ended, SessionTerminated) and ended.reason == "lifetime"
     assert 30.0 <= t < 31.0  # RFC 5191 s4.3: the session ends when Session-Lifetime expires
+
+
+def test_traces_of_a_real_session_hold_no_keys_or_identities() -> None:
+    import io
+    import json
+
+    from pana_mpa._flow import FlowTrace
+
+    pac_buf, paa_buf = io.StringIO(), io.StringIO()
+
+    async def main() -> Any:
+        net = LoopbackNetwork(delay=0.01, seed=2, loss=0.1)  # retransmissions get traced too
+        pac_trace, paa_trace = FlowTrace(pac_buf, role="pac"), FlowTrace(paa_buf, role="paa")
+        opts = cp.PacOptions(
+            paa=PAA, identity=b"alice", secret=cp.parse_secret("psk", PSK), once=True
+        )
+        pac = cp.build_pac(opts, random.Random(1).randbytes, pac_trace)
+        paa, _ = cp.build_paa(_paa_opts(), random.Random(2).randbytes, paa_trace)
+        server = asyncio.create_task(serve_paa(paa, net.endpoint(PAA), trace=paa_trace))
+        try:
+            async with PacClient(pac, net.endpoint(PAC), trace=pac_trace) as client:
+                auth = await client.authenticate()
+                await client.reauthenticate()
+                await client.ping()
+                await client.terminate()
+                return auth
+        finally:
+            await _stop(server)
+
+    auth = run_virtual(main)
+    msk = auth.msk.reveal()
+    for text in (pac_buf.getvalue(), paa_buf.getvalue()):
+        records = [json.loads(line) for line in text.splitlines()]
+        names = {r["name"] for r in records}
+        assert {"datagram", "session_event"} <= names and len(names) > 2  # core events too
+        lowered = text.lower()
+        for secret in (msk.hex(), msk[:16].hex(), PSK.encode().hex(), PSK, "alice", "616c696365"):
+            assert secret.lower() not in lowered
