@@ -482,7 +482,16 @@ async def paa_main(
     if ready is not None:
         ready(transport.local_address)
     events: asyncio.Queue[Any] = asyncio.Queue()
-    task = asyncio.create_task(serve_paa(server, transport, events=events, aaa=aaa, trace=trace))
+    shutdown = asyncio.Event()
+    task = asyncio.create_task(
+        serve_paa(server, transport, events=events, aaa=aaa, trace=trace, shutdown=shutdown)
+    )
+
+    def report() -> None:
+        while not events.empty():
+            event = events.get_nowait()
+            _say(out, f"{type(event).__name__}: {event_text(event)}")
+
     try:
         while not task.done():
             getter = asyncio.ensure_future(events.get())
@@ -494,6 +503,12 @@ async def paa_main(
                 getter.cancel()
         await task
         return 0
+    except asyncio.CancelledError:  # Ctrl-C or SIGTERM: PTR to every open session first
+        shutdown.set()
+        with contextlib.suppress(Exception, asyncio.CancelledError):
+            await asyncio.wait_for(asyncio.shield(task), timeout=5.0)
+        report()
+        raise
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

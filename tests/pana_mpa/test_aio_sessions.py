@@ -311,3 +311,41 @@ def test_traces_of_a_real_session_hold_no_keys_or_identities() -> None:
         lowered = text.lower()
         for secret in (msk.hex(), msk[:16].hex(), PSK.encode().hex(), PSK, "alice", "616c696365"):
             assert secret.lower() not in lowered
+
+
+def test_paa_shutdown_terminates_open_sessions_in_order() -> None:
+    async def main() -> tuple[Any, float, float]:
+        net = LoopbackNetwork(delay=0.01)
+        stop = asyncio.Event()
+        server = asyncio.create_task(serve_paa(_paa(), net.endpoint(PAA), shutdown=stop))
+        async with PacClient(_pac(), net.endpoint(PAC)) as client:
+            await client.authenticate()
+            t0 = asyncio.get_running_loop().time()
+            stop.set()
+            await server  # returns by itself once the session is closed
+            t1 = asyncio.get_running_loop().time()
+            ended = [e async for e in client.events()][-1]
+        return ended, t0, t1
+
+    ended, t0, t1 = run_virtual(main)
+    assert isinstance(ended, SessionTerminated) and ended.by_peer
+    assert ended.cause == 4  # ADMINISTRATIVE (RFC 5191 s8.9)
+    assert t1 - t0 < 1.0  # the PTA came back; the 2 s grace period was not needed
+
+
+def test_paa_shutdown_gives_up_after_the_grace_period() -> None:
+    async def main() -> float:
+        net = LoopbackNetwork(delay=0.01, drop=lambda d, s, dst: dst == PAA and len(d) > 16)
+        stop = asyncio.Event()
+        paa = _paa()
+        server = asyncio.create_task(serve_paa(paa, net.endpoint(PAA), shutdown=stop, grace=3))
+        pac_transport = net.endpoint(PAC)
+        pac = _pac()
+        pac.start(0.0)
+        pac_transport.sendto(pac.datagrams_to_send(0.0)[0][0], PAA)  # the PCI only
+        await asyncio.sleep(0.5)  # the session exists but never gets past PAR[S]
+        stop.set()
+        await server
+        return asyncio.get_running_loop().time()
+
+    assert run_virtual(main) == pytest.approx(3.5)
