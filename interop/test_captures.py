@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from pana_mpa._cli_decode import DecodedDatagram, flag_letters, type_name
+from pana_mpa._cli_decode import DecodedDatagram, eap_label, flag_letters, type_name
 from pana_mpa.capture import format_address, read_pana
 
 from .locate import CAPTURE_NAMES, capture_path, load_expected
@@ -53,9 +53,11 @@ def label(d: DecodedDatagram) -> str:
 
 
 def render_avp(d: DecodedDatagram, index: int, expected: str) -> str:
-    """The AVP at ``index`` in the notation of ``expected``: Name, Name(len) or Name=value."""
+    """The AVP at ``index`` as ``expected`` writes it: Name, Name(len), Name=value or Name:EAP."""
     s = d.avps()[index]
     name = s.name or str(s.code)
+    if ":" in expected:  # EAP-Payload:Success, EAP-Payload:Response/Identity
+        return f"{name}:{'?' if s.eap is None else eap_label(s.eap)}"
     if "=" in expected:
         text = expected.split("=", 1)[1]
         if s.value is None:

@@ -17,6 +17,7 @@ from pana_codecs import (
     CodecError,
     MessageFlags,
     PanaMessage,
+    decode_eap,
     decode_pana,
     encode_pana,
 )
@@ -26,11 +27,15 @@ from .capture import CaptureError, UdpDatagram, format_address, pana_datagrams, 
 
 __all__ = [
     "DIALECTS",
+    "Annotator",
     "AvpSummary",
     "DecodedDatagram",
+    "EapSummary",
     "add_parser",
     "decode_datagram",
     "decode_datagrams",
+    "decode_file",
+    "eap_label",
     "flag_letters",
     "run",
     "type_name",
@@ -83,6 +88,15 @@ def flag_letters(flags: int) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class EapSummary:
+    """The EAP header inside an EAP-Payload AVP (RFC 3748 s4); never the Type-Data."""
+
+    code: int
+    identifier: int
+    type: int | None
+
+
+@dataclass(frozen=True, slots=True)
 class AvpSummary:
     """Code, vendor, name and value length of one AVP; ``value`` only for code-like Unsigned32s."""
 
@@ -91,6 +105,28 @@ class AvpSummary:
     name: str | None
     length: int
     value: int | None = None
+    eap: EapSummary | None = None
+    """For EAP-Payload: the carried packet's Code, Identifier and Type, when it decodes."""
+
+
+def _eap_summary(value: bytes) -> EapSummary | None:
+    try:
+        pkt = decode_eap(value, strict=True)  # RFC 5191 s8.2: exactly one EAP packet
+    except CodecError:
+        return None
+    return EapSummary(pkt.code, pkt.identifier, pkt.type)
+
+
+_EAP_CODES = {1: "Request", 2: "Response", 3: "Success", 4: "Failure"}
+_EAP_TYPES = {1: "Identity", 2: "Notification", 3: "Nak", 4: "MD5", 13: "TLS", 47: "PSK"}
+
+
+def eap_label(e: EapSummary) -> str:
+    """E.g. ``Response/Identity``, ``Success``, ``Request/47``."""
+    code = _EAP_CODES.get(e.code, str(e.code))
+    if e.type is None:
+        return code
+    return f"{code}/{_EAP_TYPES.get(e.type, str(e.type))}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +139,7 @@ class DecodedDatagram:
     error_offset: int | None = None
     reencode_identical: bool = False
     extra: Mapping[str, object] = field(default_factory=dict)
-    """Fields added by annotators (e.g. a future ``auth`` verdict from ``--verify``)."""
+    """Fields added by annotators (e.g. the ``auth`` verdict of ``--verify``)."""
 
     def avps(self) -> list[AvpSummary]:
         """The AVPs in wire order, without their values (which may be keys or identities)."""
@@ -116,7 +152,8 @@ class DecodedDatagram:
             if ietf and avp_type(a.code) in _SHOWN_TYPES and len(a.value) == 4:
                 value = int.from_bytes(a.value, "big")
             name = _AVP_NAMES.get(a.code) if ietf else None
-            out.append(AvpSummary(a.code, a.vendor_id, name, len(a.value), value))
+            eap = _eap_summary(a.value) if ietf and a.code == AvpCode.EAP_PAYLOAD else None
+            out.append(AvpSummary(a.code, a.vendor_id, name, len(a.value), value, eap))
         return out
 
     def to_json(self) -> dict[str, object]:
@@ -155,7 +192,9 @@ class DecodedDatagram:
             label = s.name or (
                 f"{s.code}/v{s.vendor_id}" if s.vendor_id is not None else str(s.code)
             )
-            if s.value is None:
+            if s.eap is not None:
+                parts.append(f"{label}({s.length} {eap_label(s.eap)})")
+            elif s.value is None:
                 parts.append(f"{label}({s.length})")
             else:
                 parts.append(f"{label}={s.value:#x}" if s.code == 4 else f"{label}={s.value}")
@@ -178,6 +217,8 @@ def _avp_json(s: AvpSummary) -> dict[str, object]:
     }
     if s.value is not None:
         obj["value"] = s.value
+    if s.eap is not None:
+        obj["eap"] = {"code": s.eap.code, "identifier": s.eap.identifier, "type": s.eap.type}
     return obj
 
 
@@ -187,7 +228,7 @@ def _codec(data: bytes, dialect: str) -> tuple[PanaMessage, bytes]:
 
 
 Annotator = Callable[[DecodedDatagram], Mapping[str, object]]
-"""Adds fields to a decoded datagram (the hook ``--verify`` will use for an ``auth`` verdict)."""
+"""Adds fields to a decoded datagram, called in capture order (``--verify`` adds ``auth``)."""
 
 
 def decode_datagram(datagram: UdpDatagram, dialect: str = "rfc5191") -> DecodedDatagram:
@@ -316,6 +357,18 @@ def _verifier(args: argparse.Namespace) -> Annotator | str:
     return AuthVerifier(identity=identity, psk=Secret(key), label=label, dialect=args.dialect)
 
 
+def _port_hint(udp: Sequence[UdpDatagram]) -> str:
+    """Which UDP ports the capture does hold, to suggest --port."""
+    counts: dict[int, int] = {}
+    for d in udp:
+        for port in {d.src[1], d.dst[1]}:
+            counts[port] = counts.get(port, 0) + 1
+    if not counts:
+        return "the capture holds no UDP"
+    top = sorted(counts, key=lambda p: (-counts[p], p))[:5]
+    return "UDP ports seen: " + ", ".join(f"{p} ({counts[p]})" for p in top) + " (try --port)"
+
+
 def run(args: argparse.Namespace) -> int:
     """Decode the capture; exit 0 when it could be read, 2 (one-line message) when not.
 
@@ -337,7 +390,10 @@ def run(args: argparse.Namespace) -> int:
     except CaptureError as exc:
         failure = exc
     out = sys.stdout
-    for decoded in decode_datagrams(pana_datagrams(udp, args.port), args.dialect, annotators):
+    pana = pana_datagrams(udp, args.port)
+    if not pana and failure is None:
+        sys.stderr.write(f"pana-mpa decode: no PANA datagrams found; {_port_hint(udp)}\n")
+    for decoded in decode_datagrams(pana, args.dialect, annotators):
         if args.json:
             out.write(json.dumps(decoded.to_json()) + "\n")
         else:

@@ -15,7 +15,8 @@ from pana_codecs import encode_pana as _encode_pana
 
 from . import crypto
 from ._avps import AvpCode, TerminationCause, avp_u32, u32_avp
-from .events import PanaEvent, PingAnswered, SessionTerminated
+from .events import PanaEvent, PingAnswered, PreAuthSwitched, SessionTerminated
+from .extension import PanaExtension
 from .retransmit import Retransmitter, TimerParameters
 from .state import Action, Input
 from .trace import Trace
@@ -140,8 +141,14 @@ class SessionCore:
         failed_session_timeout: float,
         auth_label: bytes,
         key_log: Any,
+        extension: PanaExtension | None = None,
     ) -> None:
         self._rng = rng
+        self._extension = extension
+        self.pre_auth = False
+        """RFC 5873: the session is a pre-authentication (E flag) until the switch."""
+        self._answering: PanaMessage | None = None
+        self._notify_avps: tuple[Avp, ...] = ()
         self._trace = trace
         self._request_timers = request_timers
         self._failed_timeout = failed_session_timeout
@@ -291,6 +298,13 @@ class SessionCore:
     # ---- sending -------------------------------------------------------------------------------
 
     def _encode(self, mtype: int, flags: int, seq: int, avps: list[Avp]) -> bytes:
+        if self.pre_auth:
+            flags |= MessageFlags.E  # RFC 5873 s3: every message of a pre-auth session
+        if self._extension is not None:
+            extra = self._extension.outgoing_avps(
+                self.session_id, mtype, flags, tuple(avps), self._answering
+            )
+            avps = [*avps, *extra]
         key, alg = self._key, self.integrity_algorithm
         if key is None or alg is None:
             return _encode_pana(PanaMessage(mtype, flags, self.session_id, seq, tuple(avps)))
@@ -339,7 +353,11 @@ class SessionCore:
         return data
 
     def _send_answer(self, now: float, rx: _Rx, flags: int, avps: list[Avp]) -> bytes:
-        data = self._encode(rx.msg.type, flags & ~MessageFlags.R, rx.msg.seq, avps)
+        self._answering = rx.msg
+        try:
+            data = self._encode(rx.msg.type, flags & ~MessageFlags.R, rx.msg.seq, avps)
+        finally:
+            self._answering = None
         # the answer cache (s5.2): a duplicate of this request gets these very bytes again
         self._last_request = rx.raw
         self._last_answer = data
@@ -392,7 +410,8 @@ class SessionCore:
         return None
 
     def _a_send_pnr_ping(self, now: float, rx: _Rx | None) -> Input | None:
-        self._send_request(now, MessageType.PANA_NOTIFICATION, MessageFlags.P, [])
+        avps, self._notify_avps = list(self._notify_avps), ()
+        self._send_request(now, MessageType.PANA_NOTIFICATION, MessageFlags.P, avps)
         return None
 
     def _a_ping_answered(self, now: float, rx: _Rx | None) -> Input | None:
@@ -494,7 +513,8 @@ class SessionCore:
 
     def _check_auth(self, rx: _Rx, *, deferred: bool = False) -> None:
         """AUTH rules of s5.3/s11.1: with a key every message carries a valid AUTH."""
-        has_auth = bool(rx.msg.avps) and rx.msg.avps[-1].code == AvpCode.AUTH
+        last = rx.msg.avps[-1] if rx.msg.avps else None
+        has_auth = last is not None and last.code == AvpCode.AUTH and last.vendor_id is None
         if deferred:
             return
         if self._key is None or self.integrity_algorithm is None:
@@ -604,6 +624,7 @@ class SessionCore:
         if self._check_sequence(rx, skip=self._skip_sequence_check(rx)):
             self._resend_answer(now, rx)
             return
+        switching = self._check_pre_auth_flag(rx)
         self._check_auth(rx, deferred=self._auth_deferred(rx))
         inp = self._classify(rx)
         snapshot = (
@@ -618,9 +639,12 @@ class SessionCore:
             assert self._outstanding is not None
             self._answered_at = self._outstanding.sent_at
             self._outstanding = None  # a valid answer ends the retransmission (RtxTimerStop)
+        if switching:
+            self.pre_auth = False  # the answer to the switching PNR already has E clear
         try:
             self._fire(inp, now, rx)
         except _Drop:
+            self.pre_auth = self.pre_auth or switching
             out, n_out, n_ev, seq_out, last_req, last_ans = snapshot
             self._outstanding = out
             del self._outbox[n_out:]
@@ -629,3 +653,29 @@ class SessionCore:
             self._seq_out, self._last_request, self._last_answer = seq_out, last_req, last_ans
             raise
         self._accepted(rx)
+        if switching:
+            self._events.append(PreAuthSwitched(session_id=self.session_id, peer=rx.addr))
+            self._trace.event(now, "pre_auth_switched", sid=self.session_id, role=self.role)
+            logger.info("%s sid=%#x: pre-authentication session is now serving (RFC 5873)",
+                        self.role, self.session_id)  # fmt: skip
+        if self._extension is not None:
+            self._extension.received(self.session_id, rx.msg, rx.addr, now)
+
+    def _check_pre_auth_flag(self, rx: _Rx) -> bool:
+        """RFC 5873 s3 E-flag rules; True when ``rx`` is the PaC's switching PNR[P] (E clear)."""
+        has_e = bool(rx.msg.flags & MessageFlags.E)
+        if self.pre_auth and not has_e:
+            msg = rx.msg
+            switch = (
+                self.role == "paa"
+                and msg.type == MessageType.PANA_NOTIFICATION
+                and msg.is_request
+                and msg.has(MessageFlags.P)
+                and self._key is not None
+            )
+            if not switch:
+                raise _Drop("E flag missing on a pre-authentication session (RFC 5873)")
+            return True
+        if has_e and not self.pre_auth:
+            raise _Drop("E flag on a session that is not a pre-authentication (RFC 5873)")
+        return False

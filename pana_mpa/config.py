@@ -10,6 +10,7 @@ from typing import TextIO
 from . import crypto
 from ._avps import IntegrityAlgorithm, PrfAlgorithm
 from .errors import UsageError
+from .extension import PanaExtension
 from .retransmit import PCI_TIMERS, REQ_TIMERS, TimerParameters
 
 __all__ = ["DEFAULT_INTEGRITY_ALGORITHMS", "DEFAULT_PRF_ALGORITHMS", "PaaConfig", "PacConfig"]
@@ -67,6 +68,10 @@ class PacConfig:
     """PANA_AUTH_KEY label; change only to talk to a known-buggy peer (CPANA uses b"IETF")."""
     key_log: TextIO | None = field(default=None, repr=False)
     """Opt-in: write PANA_AUTH_KEYs here for interop debugging (never in production)."""
+    pre_authentication: bool = False
+    """Pre-authenticate with a candidate PAA (RFC 5873): E on every message until switch()."""
+    extension: PanaExtension | None = field(default=None, repr=False)
+    """Hooks that add AVPs and observe accepted messages (MPA uses them)."""
 
     def __post_init__(self) -> None:
         _check_common(
@@ -77,6 +82,8 @@ class PacConfig:
         )
         if self.reauth_fraction is not None and not 0 < self.reauth_fraction < 1:
             raise UsageError("reauth_fraction must be within (0, 1)")
+        if self.pre_authentication and not self.prf_algorithms:
+            raise UsageError("pre-authentication needs a PANA SA (RFC 5873 s3)")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -111,6 +118,10 @@ class PaaConfig:
     """Refuse new sessions beyond this many (PCI flood, RFC 5191 s4.1)."""
     key_log: TextIO | None = field(default=None, repr=False)
     """Opt-in: write PANA_AUTH_KEYs here for interop debugging (never in production)."""
+    pre_authentication: bool = False
+    """Accept pre-authentication (PCI with E, RFC 5873); otherwise the E bit is ignored."""
+    extension: PanaExtension | None = field(default=None, repr=False)
+    """Hooks that add AVPs and observe accepted messages (MPA uses them)."""
 
     def __post_init__(self) -> None:
         _check_common(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from eap.keys import Secret
@@ -76,6 +76,7 @@ class PaaSession(SessionCore):
             failed_session_timeout=config.failed_session_timeout,
             auth_label=config.auth_label,
             key_log=config.key_log,
+            extension=config.extension,
         )
         self._config = config
         self._eap_factory = eap_factory
@@ -531,9 +532,13 @@ class PaaServer:
             raise UsageError(f"no live session {session_id:#x}")
         return session
 
-    def ping(self, session_id: int, now: float) -> None:
-        """Send PNR[P] on an OPEN session (RFC 5191 s4.2)."""
-        self._live(session_id).request(Input.PING, now, "ping")
+    def ping(self, session_id: int, now: float, avps: Sequence[Avp] = ()) -> None:
+        """Send PNR[P] on an OPEN session (RFC 5191 s4.2), carrying ``avps`` if given."""
+        session = self._live(session_id)
+        if not session._can(Input.PING):
+            raise UsageError(f"cannot ping session {session_id:#x} in {session.state.name}")
+        session._notify_avps = tuple(avps)
+        session.request(Input.PING, now, "ping")
         self._collect()
 
     def reauthenticate(self, session_id: int, now: float) -> None:
@@ -598,7 +603,12 @@ class PaaServer:
             if existing.state not in (PaaState.OPEN, PaaState.WAIT_PNA_PING, PaaState.SESS_TERM):
                 # a PCI after the initial exchange (or crossing our PAR[S]) is invalid (s5.5)
                 raise _Drop("PCI for a session in progress")
-        self._start(self._new_session(rx.addr, now), now)
+        session = self._new_session(rx.addr, now)
+        if rx.msg.flags & MessageFlags.E and self._config.pre_authentication:
+            session.pre_auth = True  # RFC 5873 s3; a PAA without support ignores the E bit
+        if self._config.extension is not None:
+            self._config.extension.received(session.session_id, rx.msg, rx.addr, now)
+        self._start(session, now)
 
     def handle_timer(self, now: float) -> None:
         """Fire every session deadline that is due."""

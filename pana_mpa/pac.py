@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 
 from eap.keys import Secret
 from pana_codecs import Avp, MessageFlags, MessageType
@@ -53,8 +54,10 @@ class PacSession(SessionCore):
             failed_session_timeout=config.failed_session_timeout,
             auth_label=config.auth_label,
             key_log=config.key_log,
+            extension=config.extension,
         )
         self._config = config
+        self.pre_auth = config.pre_authentication
         self._eap = eap
         self.peer = paa
         self.state = PacState.INITIAL
@@ -79,9 +82,26 @@ class PacSession(SessionCore):
             raise UsageError("cannot start: the session is already starting")
         self._request(Input.START, now, "start")
 
-    def ping(self, now: float) -> None:
-        """Send PNR[P] (RFC 5191 s4.2); only when OPEN."""
-        self._request(Input.PING, now, "ping")
+    def ping(self, now: float, avps: Sequence[Avp] = ()) -> None:
+        """Send PNR[P] (RFC 5191 s4.2), carrying ``avps`` if given; only when OPEN."""
+        if self.closed or not self._can(Input.PING):
+            raise UsageError(f"cannot ping in state {self.state.name}")
+        self._notify_avps = tuple(avps)
+        self._fire_local(Input.PING, now)
+
+    def switch(self, now: float, avps: Sequence[Avp] = ()) -> None:
+        """Make this pre-authentication session the serving one: PNR[P] with E clear (RFC 5873).
+
+        Call it after moving to the candidate network, so the PNR comes from the new address
+        (RFC 5191 s5.6); the session, its key and sequence numbers continue.
+        """
+        if not self.pre_auth:
+            raise UsageError("switch() is only for a pre-authentication session")
+        if self.closed or not self._can(Input.PING):
+            raise UsageError(f"cannot switch in state {self.state.name}")
+        self.pre_auth = False
+        self._notify_avps = tuple(avps)
+        self._fire_local(Input.PING, now)
 
     def reauthenticate(self, now: float) -> None:
         """Ask the PAA for re-authentication with PNR[A] (RFC 5191 s4.3); only when OPEN."""

@@ -18,6 +18,7 @@ __all__ = [
     "Res",
     "identity_response",
     "md5_peer_conversation",
+    "md5_response",
     "run_peer",
 ]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +16,16 @@ from eap.peer import EapPeer
 from eap.radius import RadiusConfig, RadiusError, RadiusPassThrough
 from pana_codecs.eap import EapCode
 from tests.eap._radius_helpers import run_peer
-from tests.servers import EAP_USERS, FreeRadius, Pki, freeradius_server, make_pki
+from tests.eap.test_eapol_test import _Front
+from tests.servers import (
+    EAP_USERS,
+    FreeRadius,
+    Pki,
+    eapol_conf,
+    freeradius_server,
+    make_pki,
+    run_eapol_test,
+)
 
 pytestmark = [pytest.mark.freeradius, pytest.mark.asyncio]
 
@@ -113,3 +123,37 @@ async def test_tls_fails_against_an_untrusted_server(
     assert out.result is not None and not out.result.success
     assert out.result.keys is None
     assert peer.result is None or not peer.result.success
+
+
+# --- FreeRADIUS as a proxy in front of our RADIUS front -----------------------------------
+
+
+@pytest.mark.hostapd
+@pytest.mark.parametrize("method", ["psk", "tls13"])
+async def test_eapol_test_via_freeradius_proxy_to_our_front(tmp_path: Path, method: str) -> None:
+    # eapol_test -> FreeRADIUS (realm pana.test, adds Proxy-State, re-signs everything and
+    # re-encrypts the MS-MPPE keys with its client's secret) -> our RADIUS front -> our EAP
+    # server. eapol_test's "MPPE keys OK" proves the MSK survived both hops.
+    pki = make_pki(tmp_path / "pki")
+    front = _Front(pki, b"front-secret")
+    front.method = method
+    front.address = await front.server.start("127.0.0.1", 0)
+    try:
+        with freeradius_server(
+            tmp_path / "fr", pki, proxy_to=(front.address, b"front-secret")
+        ) as proxy:
+            identity = EAP_USERS["tls" if method.startswith("tls") else method][0] + "@pana.test"
+            conf = eapol_conf(
+                tmp_path,
+                "tls" if method.startswith("tls") else method,
+                pki=pki,
+                tls13=method == "tls13",
+                identity=identity,
+            )
+            result = await asyncio.to_thread(run_eapol_test, conf, proxy.address)
+            log = proxy.log.read_text(errors="replace")
+    finally:
+        front.server.close()
+    assert result.success, result.output[-2000:] + log[-3000:]
+    assert result.mppe_ok and result.msk == front.msk()
+    assert "Proxy-State" in log and "pana_front" in log
