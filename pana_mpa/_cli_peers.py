@@ -492,6 +492,7 @@ async def paa_main(
             event = events.get_nowait()
             _say(out, f"{type(event).__name__}: {event_text(event)}")
 
+    getter: asyncio.Future[Any] | None = None
     try:
         while not task.done():
             getter = asyncio.ensure_future(events.get())
@@ -504,6 +505,8 @@ async def paa_main(
         await task
         return 0
     except asyncio.CancelledError:  # Ctrl-C or SIGTERM: PTR to every open session first
+        if getter is not None and not getter.done():
+            getter.cancel()  # or it would swallow the next event
         shutdown.set()
         with contextlib.suppress(Exception, asyncio.CancelledError):
             await asyncio.wait_for(asyncio.shield(task), timeout=5.0)
