@@ -36,6 +36,7 @@ E_co = TypeVar("E_co", covariant=True)
 
 # A timer that asyncio fires up to one clock tick early is treated as due.
 _TIMER_SLACK = 1e-6
+_STUCK_TIMER_BACKOFF = 0.01
 
 
 class SansIo(Protocol[E_co]):
@@ -184,6 +185,8 @@ class Driver(Generic[E]):
         loop = asyncio.get_running_loop()
         node = self.node
         recv: asyncio.Task[tuple[bytes, Address]] | None = None
+        fired: float | None = None  # the deadline handle_timer() was last called for
+        backed_off = warned = False
         try:
             while True:
                 self._flush(loop.time())
@@ -194,13 +197,21 @@ class Driver(Generic[E]):
                     continue  # the flush above already saw the caller's work; look again
                 now = loop.time()
                 deadline = node.get_timer()
+                timeout = None if deadline is None else deadline - now
                 if deadline is not None and deadline - now <= _TIMER_SLACK:
-                    node.handle_timer(max(now, deadline))
-                    continue
+                    if deadline != fired or backed_off:
+                        fired, backed_off = deadline, False
+                        node.handle_timer(max(now, deadline))
+                        continue
+                    # The node kept a deadline it was just called for: wait a little before
+                    # calling again rather than spin (a core bug; it must not eat a CPU).
+                    if not warned:
+                        logger.warning("node keeps an expired timer; retrying every 10 ms")
+                        warned = True
+                    backed_off, timeout = True, _STUCK_TIMER_BACKOFF
                 if recv is None:
                     recv = asyncio.ensure_future(self.transport.recvfrom())
                 self._wake = loop.create_future()
-                timeout = None if deadline is None else deadline - now
                 waitables: set[asyncio.Future[Any]] = {recv, self._wake}
                 done, _ = await asyncio.wait(
                     waitables, timeout=timeout, return_when=asyncio.FIRST_COMPLETED

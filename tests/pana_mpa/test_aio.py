@@ -365,3 +365,24 @@ def test_pac_client_does_not_hide_a_core_bug() -> None:
 
     with pytest.raises(RuntimeError, match="bug in the core"):
         run_virtual(main)
+
+
+def test_a_stuck_timer_does_not_spin(caplog: pytest.LogCaptureFixture) -> None:
+    class Stuck(FakePac):
+        def get_timer(self) -> float | None:
+            return 1.0  # never moves, whatever handle_timer() did
+
+        def handle_timer(self, now: float) -> None:
+            self.timer_calls.append(now)
+            if len(self.timer_calls) >= 50:
+                self.closed = True
+
+    async def main() -> tuple[list[float], float]:
+        node = Stuck(PAA)
+        await drive(node, LoopbackNetwork().endpoint(PAC), asyncio.Queue())
+        return node.timer_calls, asyncio.get_running_loop().time()
+
+    calls, end = run_virtual(main)
+    assert len(calls) == 50
+    assert end == pytest.approx(1.0 + 49 * 0.01)  # one retry per 10 ms, not a busy loop
+    assert caplog.text.count("keeps an expired timer") == 1
