@@ -178,6 +178,12 @@ def add_pac_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--identity", required=True, help="EAP identity (NAI)")
     p.add_argument("--secret", help="PSK (16 ASCII characters or 32 hex digits) or password")
     p.add_argument(
+        "--secret-file",
+        type=Path,
+        metavar="FILE",
+        help="read the secret from the first line of FILE (kept out of the process list)",
+    )
+    p.add_argument(
         "--once",
         action="store_true",
         help="authenticate, ping, terminate; exit 0 on success, 1 with a message otherwise",
@@ -200,6 +206,12 @@ def add_paa_arguments(p: argparse.ArgumentParser) -> None:
         default=[],
         metavar="IDENTITY:SECRET",
         help="an allowed identity and its secret (repeatable)",
+    )
+    p.add_argument(
+        "--users",
+        type=Path,
+        metavar="FILE",
+        help="IDENTITY:SECRET lines ('#' comments), kept out of the process list",
     )
     p.add_argument("--radius", metavar="HOST:PORT", help="RADIUS server for EAP pass-through")
     p.add_argument("--radius-secret", help="RADIUS shared secret")
@@ -257,9 +269,22 @@ def _tls_files(args: argparse.Namespace, *, need_key: bool) -> TlsFiles:
     return files
 
 
+def _read_lines(path: Path, what: str) -> list[str]:
+    try:
+        return path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise CliError(f"{what}: cannot read {path}: {reason}") from None
+
+
 def pac_options(args: argparse.Namespace) -> PacOptions:
     """Validate the PaC's arguments."""
     prf, integrity = _suite(args.suite)
+    if args.secret_file is not None:
+        if args.secret is not None:
+            raise CliError("give --secret or --secret-file, not both")
+        lines = _read_lines(args.secret_file, "--secret-file")
+        args.secret = lines[0] if lines else ""
     if args.method == "tls":
         if args.secret:
             raise CliError("--method tls uses --cert/--key/--ca, not --secret")
@@ -294,7 +319,14 @@ def paa_options(args: argparse.Namespace) -> PaaOptions:
     """Validate the PAA's arguments."""
     prf, integrity = _suite(args.suite)
     users: dict[bytes, Secret] = {}
-    for item in args.user:
+    items = list(args.user)
+    if args.users is not None:
+        items += [
+            line
+            for line in _read_lines(args.users, "--users")
+            if line.strip() and not line.lstrip().startswith("#")
+        ]
+    for item in items:
         identity, sep, secret_text = item.partition(":")
         if not sep or not identity:
             raise CliError(f"--user {identity or '...'}: expected IDENTITY:SECRET")
@@ -312,7 +344,7 @@ def paa_options(args: argparse.Namespace) -> PaaOptions:
     if args.lifetime <= 0:
         raise CliError("--lifetime must be positive")
     return PaaOptions(
-        listen=_address(args.listen, "--listen"),
+        listen=_resolve(args.listen, "--listen"),
         users=users,
         method=args.method,
         prf=prf,
