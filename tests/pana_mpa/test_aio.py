@@ -386,3 +386,22 @@ def test_a_stuck_timer_does_not_spin(caplog: pytest.LogCaptureFixture) -> None:
     assert len(calls) == 50
     assert end == pytest.approx(1.0 + 49 * 0.01)  # one retry per 10 ms, not a busy loop
     assert caplog.text.count("keeps an expired timer") == 1
+
+
+def test_datagram_summaries() -> None:
+    from pana_codecs import Avp, PanaMessage, encode_pana
+    from pana_mpa._flow import describe_datagram, format_message
+
+    junk = describe_datagram(b"\x00\x01junk")
+    assert junk["type"] == "undecodable" and junk["size"] == 6
+    assert format_message(junk).startswith("undecodable (6 octets: ")
+    eap_identity = b"\x02\x07\x00\x0a\x01alice"  # Response/Identity "alice"
+    msg = PanaMessage(
+        7, 0x8000, 1, 2, (Avp(2, eap_identity), Avp(99, b"x" * 5, vendor_id=32473), Avp(77, b""))
+    )
+    summary = describe_datagram(encode_pana(msg))
+    assert summary["type"] == "type7"
+    assert [a["name"] for a in summary["avps"]] == ["EAP-Payload", "Vendor32473-99", "AVP77"]
+    assert summary["avps"][0]["eap"] == "Response/Identity"
+    assert "alice" not in str(summary)
+    assert format_message(summary).split()[:3] == ["type7[R]", "seq=2", "sid=0x00000001"]
