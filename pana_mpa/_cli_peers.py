@@ -216,6 +216,9 @@ def add_paa_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--radius", metavar="HOST:PORT", help="RADIUS server for EAP pass-through")
     p.add_argument("--radius-secret", help="RADIUS shared secret")
     p.add_argument(
+        "--radius-secret-file", type=Path, metavar="FILE", help="read it from FILE's first line"
+    )
+    p.add_argument(
         "--lifetime", type=int, default=3600, help="Session-Lifetime in seconds (default 3600)"
     )
     _common_arguments(p)
@@ -336,6 +339,11 @@ def paa_options(args: argparse.Namespace) -> PaaOptions:
             users[identity.encode("utf-8")] = parse_secret(args.method, secret_text)
         except CliError as exc:
             raise CliError(f"--user {identity}: {exc}") from None
+    if args.radius_secret_file is not None:
+        if args.radius_secret is not None:
+            raise CliError("give --radius-secret or --radius-secret-file, not both")
+        lines = _read_lines(args.radius_secret_file, "--radius-secret-file")
+        args.radius_secret = lines[0] if lines and lines[0] else None
     radius = _resolve(args.radius, "--radius") if args.radius else None
     if (radius is None) != (args.radius_secret is None):
         raise CliError("--radius and --radius-secret go together")

@@ -381,3 +381,21 @@ def test_secrets_from_files(tmp_path: Path) -> None:
     with pytest.raises(cp.CliError, match="--user carol: an EAP-PSK secret") as info:
         cp.paa_options(_args("paa", "--listen", "127.0.0.1:0", "--users", str(users)))
     assert "short" not in str(info.value)
+
+
+def test_radius_secret_from_a_file(tmp_path: Path) -> None:
+    path = tmp_path / "radius"
+    path.write_text("testing123\n")
+    opts = cp.paa_options(
+        _args(
+            "paa",
+            "--listen",
+            "127.0.0.1:0",
+            "--radius",
+            "127.0.0.1:1812",
+            "--radius-secret-file",
+            str(path),
+        )
+    )
+    assert opts.radius == ("127.0.0.1", 1812)
+    assert opts.radius_secret is not None and opts.radius_secret.reveal() == b"testing123"
