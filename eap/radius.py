@@ -88,6 +88,17 @@ class RadiusConfig:
     extra_attributes: tuple[tuple[int, bytes], ...] = field(default=())
     """Sent in every Access-Request (for example NAS-Port-Type)."""
 
+    def __post_init__(self) -> None:
+        if not len(self.secret):
+            raise ValueError("the RADIUS shared secret must not be empty (RFC 2865 s3)")
+        if self.timeout <= 0 or self.retries < 0:
+            raise ValueError("RADIUS timeout must be positive and retries not negative")
+        if not 0 < self.server[1] < 65536:
+            raise ValueError(f"bad RADIUS server port {self.server[1]}")
+        for atype, value in self.extra_attributes:
+            if not 0 <= atype <= 255 or len(value) > 253:
+                raise ValueError(f"extra attribute {atype}: type 0..255, value up to 253 octets")
+
 
 @dataclass(frozen=True, slots=True)
 class RadiusAnswer:

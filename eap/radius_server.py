@@ -144,6 +144,9 @@ class RadiusServerCore:
                 "dropping RADIUS packet from %s: %s (shared secret mismatch?)", addr[0], exc
             )
             return None
+        if req.code == RadiusCode.STATUS_SERVER:
+            # RFC 5997 s4.3: "alive", an Access-Accept with a Message-Authenticator; no State.
+            return self._reply(RadiusCode.ACCESS_ACCEPT, req, [], secret)
         if req.code != RadiusCode.ACCESS_REQUEST:
             logger.info("dropping RADIUS code %d from %s", req.code, addr[0])
             return None

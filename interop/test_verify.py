@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import pytest
 
 from pana_mpa.cli import main
 
-from .locate import CAPTURE_NAMES, capture_path, load_expected
+from .locate import CAPTURE_NAMES, capture_path, captures_dir, load_expected
 
 pytestmark = pytest.mark.interop
 
@@ -28,6 +29,8 @@ def run_verify(
         argv += ["--secret", spec["secret"]]
     for msk in spec.get("msk_hex", []):
         argv += ["--msk-hex", msk]
+    if "tls_server_key" in spec:
+        argv += ["--tls-server-key", str(captures_dir() / spec["tls_server_key"])]
     if "msk_text" in spec:
         argv += ["--msk-hex", spec["msk_text"].encode().hex()]
     if "identity" in spec:
@@ -69,3 +72,18 @@ def test_identity_filter_excludes_other_peers(capsys: pytest.CaptureFixture[str]
     spec = {"secret": "SecretPassphrase", "identity": "someone-else"}
     objs, _ = run_verify(capsys, name, spec)
     assert {o["auth"] for o in objs if o["auth"] is not None} == {"no-key"}
+
+
+def test_debug_logs_carry_no_key_material(
+    capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    name = "openpana-loopback.pcapng"
+    msk = load_expected(name)["verify"][2]["msk_hex"][0]
+    with caplog.at_level(logging.DEBUG):
+        run_verify(capsys, name, {"secret": "SecretPassphrase", "counts": {}})
+        run_verify(capsys, name, {"secret": "WrongPassphrase!", "counts": {}})
+        run_verify(capsys, name, {"msk_hex": [msk], "counts": {}})
+    logs = "\n".join(r.getMessage() for r in caplog.records).lower()
+    assert logs  # the verifier did log (e.g. "no EAP-PSK run verified")
+    for secret in ("secretpassphrase", "wrongpassphrase!", msk, msk[:16], "70d0905d1a01b73d"):
+        assert secret not in logs

@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import shutil
 import sys
+import tempfile
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pana_codecs import (
     DIALECTS,
@@ -24,6 +26,9 @@ from pana_codecs import (
 from pana_codecs.avps import avp_type
 
 from .capture import CaptureError, UdpDatagram, format_address, pana_datagrams, read_pana, read_udp
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 __all__ = [
     "DIALECTS",
@@ -282,7 +287,11 @@ def add_parser(sub: Any) -> None:
         description="Print one line (or JSON object) per PANA datagram of a pcap or pcapng "
         "capture. PANA is UDP port 716, any --port, and the endpoints seen talking to those ports.",
     )
-    p.add_argument("capture", help="pcap or pcapng file (Ethernet, Linux cooked or loopback)")
+    p.add_argument(
+        "capture",
+        help="pcap or pcapng file, maybe gzipped (Ethernet, Linux cooked, loopback, raw IP); "
+        "- reads standard input",
+    )
     p.add_argument("--json", action="store_true", help="one JSON object per datagram")
     p.add_argument(
         "--port",
@@ -309,6 +318,11 @@ def add_parser(sub: Any) -> None:
     secret.add_argument("--secret", help="the 16-octet EAP-PSK key as text")
     secret.add_argument("--secret-hex", metavar="HEX", help="the EAP-PSK key as 32 hex digits")
     secret.add_argument(
+        "--tls-server-key",
+        metavar="PEM",
+        help="EAP-TLS (RSA key exchange): the server's private key, to derive each MSK",
+    )
+    secret.add_argument(
         "--msk-hex",
         metavar="HEX",
         action="append",
@@ -329,6 +343,23 @@ def decode_file(
     return decode_datagrams(read_pana(path, ports), dialect)
 
 
+def _load_rsa_key(path: str) -> RSAPrivateKey | str:
+    """The RSA private key in a PEM file, or the one-line reason it cannot be used."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    try:
+        with open(path, "rb") as f:
+            key = load_pem_private_key(f.read(), password=None)
+    except OSError as exc:
+        return f"--tls-server-key {path}: {exc.strerror or exc}"
+    except (ValueError, TypeError):
+        return f"--tls-server-key {path}: not an unencrypted PEM private key"
+    if not isinstance(key, rsa.RSAPrivateKey):
+        return f"--tls-server-key {path}: not an RSA key (offline EAP-TLS needs RSA key exchange)"
+    return key
+
+
 def _verifier(args: argparse.Namespace) -> Annotator | str:
     """The AUTH verifier the options ask for, or the one-line reason they are unusable."""
     from eap.keys import Secret  # only --verify needs the EAP layer
@@ -336,6 +367,11 @@ def _verifier(args: argparse.Namespace) -> Annotator | str:
     from ._verify import AuthVerifier
 
     label = args.auth_label.encode()
+    if args.tls_server_key is not None:
+        server_key = _load_rsa_key(args.tls_server_key)
+        if isinstance(server_key, str):
+            return server_key
+        return AuthVerifier(tls_server_key=server_key, label=label, dialect=args.dialect)
     if args.msk_hex:
         try:
             msks = [Secret(bytes.fromhex(h)) for h in args.msk_hex]
@@ -343,7 +379,7 @@ def _verifier(args: argparse.Namespace) -> Annotator | str:
             return "--msk-hex is not hexadecimal"
         return AuthVerifier(msks=msks, label=label, dialect=args.dialect)
     if args.secret is None and args.secret_hex is None:
-        return "--verify needs --secret, --secret-hex or --msk-hex"
+        return "--verify needs --secret, --secret-hex, --tls-server-key or --msk-hex"
     if args.secret_hex is not None:
         try:
             key = bytes.fromhex(args.secret_hex)
@@ -355,6 +391,17 @@ def _verifier(args: argparse.Namespace) -> Annotator | str:
         return f"the EAP-PSK key must be 16 octets, not {len(key)}"
     identity = None if args.identity is None else args.identity.encode()
     return AuthVerifier(identity=identity, psk=Secret(key), label=label, dialect=args.dialect)
+
+
+def _read_stdin() -> list[UdpDatagram]:
+    """A capture piped in (``tcpdump -w - | pana-mpa decode -``), read once it has ended."""
+    with tempfile.NamedTemporaryFile(prefix="pana-mpa-decode-", suffix=".cap") as f:
+        shutil.copyfileobj(sys.stdin.buffer, f)
+        f.flush()
+        try:
+            return list(read_udp(f.name))
+        except CaptureError as exc:
+            raise CaptureError(exc.reason.replace(f.name, "<stdin>"), exc.frames_read) from exc
 
 
 def _port_hint(udp: Sequence[UdpDatagram]) -> str:
@@ -386,7 +433,10 @@ def run(args: argparse.Namespace) -> int:
     udp: list[UdpDatagram] = []
     failure: CaptureError | None = None
     try:
-        udp.extend(read_udp(args.capture))
+        if args.capture == "-":
+            udp.extend(_read_stdin())
+        else:
+            udp.extend(read_udp(args.capture))
     except CaptureError as exc:
         failure = exc
     out = sys.stdout

@@ -33,6 +33,9 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("--json", action="store_true", help="JSON lines instead of text")
     p.add_argument("--seed", type=int, default=1, help="randomness seed (default 1)")
+    p.add_argument(
+        "--mpa", action="store_true", help="run the MPA handover (pre-authentication) instead"
+    )
     p.set_defaults(func=run)
 
 
@@ -114,7 +117,11 @@ def _writer(stream: IO[str], as_json: bool) -> Emit:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the demo: EAP-PSK, HMAC-SHA-256, seeded randomness, virtual time."""
+    """Run the demo: EAP-PSK, HMAC-SHA-256, seeded randomness, virtual time (``--mpa``: MPA)."""
+    if getattr(args, "mpa", False):
+        from .mpa._cli import run_mpa_cli
+
+        return run_mpa_cli(args)
     emit = _writer(sys.stdout, bool(args.json))
     pac, paa = _nodes(int(args.seed))
     ok = run_virtual(lambda: run_exchange(pac, paa, emit, seed=int(args.seed)))

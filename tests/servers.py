@@ -190,6 +190,7 @@ def hostapd_server(tmp: Path, pki: Pki | None = None) -> Iterator[Hostapd]:
         _ip("-n", ns, "link", "set", inner, "up")
         with log.open("wb") as out:
             proc = subprocess.Popen(
+                # -K: keys in the debug log too (throw-away test keys; for interop debugging)
                 ["ip", "netns", "exec", ns, hostapd, "-dd", "-K", str(conf)],
                 stdout=out,
                 stderr=subprocess.STDOUT,

@@ -397,7 +397,11 @@ def test_every_ietf_avp_code_has_a_display_name() -> None:
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ([], "--verify needs --secret, --secret-hex or --msk-hex"),
+        ([], "--verify needs --secret, --secret-hex, --tls-server-key or --msk-hex"),
+        (
+            ["--tls-server-key", "/nonexistent.pem"],
+            "--tls-server-key /nonexistent.pem: No such file or directory",
+        ),
         (["--msk-hex", "00", "--msk-hex", "x"], "--msk-hex is not hexadecimal"),
         (["--secret-hex", "zz"], "--secret-hex is not hexadecimal"),
         (["--secret", "short-secret-xyz!"], "the EAP-PSK key must be 16 octets, not 17"),
@@ -620,3 +624,48 @@ def test_reassembly_is_total_and_bounded(parts: list[tuple[int, int, bool, bytes
     for key, offset, more, data in parts:
         whole = r.add((key,), offset, more, data)
         assert whole is None or len(whole) <= _Reassembler.MAX_SIZE
+
+
+@pytest.mark.parametrize("garbage", [False, True])
+def test_capture_from_stdin(tmp_path: Path, garbage: bool) -> None:
+    f = eth_capture(tmp_path, ipv4_udp("10.0.0.1", "10.0.0.2", 40000, 716, PAR_S))
+    data = b"not a capture at all" if garbage else f.read_bytes()
+    proc = subprocess.run(
+        [sys.executable, "-m", "pana_mpa", "decode", "--json", "-"],
+        input=data,
+        capture_output=True,
+        cwd=REPO,
+        timeout=60,
+        check=False,
+    )
+    if garbage:
+        assert proc.returncode == 2 and proc.stdout == b""
+        assert proc.stderr.decode().startswith("pana-mpa decode: <stdin>: not a pcap or pcapng")
+        assert proc.stderr.count(b"\n") == 1
+    else:
+        assert proc.returncode == 0, proc.stderr
+        assert [json.loads(x)["type"] for x in proc.stdout.splitlines()] == ["PAR"]
+
+
+def test_tls_server_key_must_be_an_rsa_private_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    f = eth_capture(tmp_path, ipv4_udp("10.0.0.1", "10.0.0.2", 40000, 716, PAN_C))
+    ec_key = tmp_path / "ec.pem"
+    ec_key.write_bytes(
+        ec.generate_private_key(ec.SECP256R1()).private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    text = tmp_path / "text.pem"
+    text.write_text("not a key")
+    for key, why in ((ec_key, "not an RSA key"), (text, "not an unencrypted PEM private key")):
+        assert main(["decode", "--verify", "--tls-server-key", str(key), str(f)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"pana-mpa decode: --tls-server-key {key}: {why}")
+        assert err.count("\n") == 1

@@ -15,7 +15,8 @@ from eap.methods.tls import TlsPeer, TlsVersion
 from eap.peer import EapPeer
 from eap.radius import RadiusConfig, RadiusError, RadiusPassThrough
 from pana_codecs.eap import EapCode
-from tests.eap._radius_helpers import run_peer
+from pana_mpa.events import Authenticated
+from tests.eap._radius_helpers import pana_via_radius, run_peer
 from tests.eap.test_eapol_test import _Front
 from tests.servers import (
     EAP_USERS,
@@ -123,6 +124,28 @@ async def test_tls_fails_against_an_untrusted_server(
     assert out.result is not None and not out.result.success
     assert out.result.keys is None
     assert peer.result is None or not peer.result.success
+
+
+@pytest.mark.udp
+@pytest.mark.parametrize("method", ["md5", "tls12", "tls13"])
+async def test_pana_pac_through_pass_through_paa_to_freeradius(
+    freeradius: FreeRadius, method: str
+) -> None:
+    if method == "md5":
+        peer = _md5_peer(EAP_USERS["md5"][1])
+    else:
+        version = TlsVersion.TLS1_3 if method == "tls13" else TlsVersion.TLS1_2
+        peer, _ = _tls_peer(freeradius.pki, version)
+    keyed = method != "md5"
+    event, made = await pana_via_radius(peer, _config(freeradius), require_key=keyed)
+    assert isinstance(event, Authenticated), event
+    assert len(made) == 1 and made[0].done
+    if keyed:
+        # The PANA SA proves FreeRADIUS's MS-MPPE keys equal the PaC's MSK (RFC 5191 s5.3).
+        assert event.key_id is not None and peer.result is not None and peer.result.keys
+        assert event.msk == peer.result.keys.msk
+    else:
+        assert event.key_id is None
 
 
 # --- FreeRADIUS as a proxy in front of our RADIUS front -----------------------------------

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-import pana_mpa.events
 from eap.keys import Secret
 from eap.methods.base import PeerMethod
 from eap.methods.gpsk import GpskPeer
@@ -19,13 +16,9 @@ from eap.methods.tls import TlsPeer, TlsVersion
 from eap.peer import EapPeer
 from eap.radius import RadiusConfig, RadiusError, RadiusPassThrough
 from pana_codecs.eap import EapCode
-from pana_mpa.aio import PacClient, serve_paa
-from pana_mpa.config import PaaConfig, PacConfig
-from pana_mpa.events import Authenticated
-from pana_mpa.paa import PaaServer
-from pana_mpa.pac import PacSession
-from pana_mpa.udp import UdpTransport
-from tests.eap._radius_helpers import run_peer
+from pana_mpa.aio import ClientError
+from pana_mpa.events import Authenticated, AuthenticationFailed
+from tests.eap._radius_helpers import pana_via_radius, run_peer
 from tests.servers import EAP_USERS, Hostapd, Pki, hostapd_server, make_pki
 
 pytestmark = [pytest.mark.hostapd, pytest.mark.netns, pytest.mark.asyncio]
@@ -122,6 +115,8 @@ async def test_method_succeeds_and_msk_matches(hostapd: Hostapd, method: str) ->
     assert out.result.keys is not None and peer.result.keys is not None
     assert len(out.result.keys.msk) == 64
     assert out.result.keys.msk == peer.result.keys.msk
+    # hostapd also sends EAP-Key-Name: the EAP Session-Id (RFC 5247), equal to the peer's.
+    assert out.result.keys.session_id == peer.result.keys.session_id != b""
 
 
 # "gpsk" has a 32-octet PSK: RFC 5433 s4 puts PL || the whole PSK into the MK input.
@@ -150,37 +145,32 @@ async def test_wrong_shared_secret(hostapd: Hostapd) -> None:
 
 
 @pytest.mark.udp
-@pytest.mark.parametrize("method", ["psk", "tls13"])
+@pytest.mark.parametrize("method", ["md5", "psk", "gpsk", "tls12", "tls13"])
 async def test_pana_pac_through_pass_through_paa_to_hostapd(hostapd: Hostapd, method: str) -> None:
-    if not hasattr(pana_mpa.events, "AaaPending"):
-        # serve_paa() starts AAA exchanges on AaaPending events; PaaServer on main does not
-        # emit them yet (it offers pending_aaa()). Runs for real as soon as it does.
-        pytest.xfail("PaaServer emits no AaaPending events yet: serve_paa never asks the AAA")
-    paa_udp = await UdpTransport.bind("127.0.0.1", 0)
-    pac_udp = await UdpTransport.bind("127.0.0.1", 0)
-    paa = PaaServer(PaaConfig(require_key=True))
-    paa_events: asyncio.Queue[object] = asyncio.Queue()
-    made: list[RadiusPassThrough] = []
-
-    def backend(session_id: int) -> RadiusPassThrough:
-        made.append(RadiusPassThrough(_config(hostapd)))
-        return made[-1]
-
-    server = asyncio.create_task(serve_paa(paa, paa_udp, events=paa_events, aaa=backend))
     peer = _peer(method, pki=hostapd.pki)
-    session = PacSession(PacConfig(), paa=paa_udp.local_address, eap=peer)
-    try:
-        async with PacClient(session, pac_udp) as client:
-            event = await client.authenticate(timeout=20)
-    finally:
-        server.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await server
-        paa_udp.close()
-    assert isinstance(event, Authenticated)
+    keyed = method != "md5"
+    event, made = await pana_via_radius(peer, _config(hostapd), require_key=keyed)
+    assert isinstance(event, Authenticated), event
+    assert len(made) == 1 and made[0].done
+    assert peer.result is not None and peer.result.success
+    if not keyed:
+        assert event.key_id is None and event.msk is None  # MD5: no MSK, no PANA SA
+        return
     # A PANA SA exists only if the PAA's MSK (hostapd's MS-MPPE keys, through our pass-through)
     # equals the PaC's: both sides then verify each other's AUTH AVPs (RFC 5191 s5.3).
     assert event.key_id is not None and event.msk is not None
-    assert peer.result is not None and peer.result.keys is not None
-    assert event.msk == peer.result.keys.msk
+    assert peer.result.keys is not None and event.msk == peer.result.keys.msk
+
+
+@pytest.mark.udp
+@pytest.mark.parametrize("method", ["psk", "tls13"])
+async def test_pana_pac_rejected_through_pass_through_paa(
+    hostapd: Hostapd, method: str, other_ca: Path
+) -> None:
+    wrong = str(other_ca) if method.startswith("tls") else WRONG[method]
+    peer = _peer(method, wrong, hostapd.pki)
+    outcome, made = await pana_via_radius(peer, _config(hostapd), require_key=True)
+    assert isinstance(outcome, ClientError), outcome
+    assert isinstance(outcome.event, AuthenticationFailed), outcome
+    assert outcome.event.result_code == 1  # PANA_AUTHENTICATION_REJECTED (Access-Reject)
     assert len(made) == 1 and made[0].done

@@ -248,3 +248,14 @@ def test_core_answers_any_signed_request_without_raising(
     if reply is not None:
         pkt = verify_response(reply, auth, SECRET)
         assert pkt.code in (RadiusCode.ACCESS_CHALLENGE, RadiusCode.ACCESS_REJECT)
+
+
+def test_core_answers_status_server() -> None:
+    # RFC 5997 s4.3: Status-Server (12) with a Message-Authenticator -> Access-Accept.
+    core = _core()
+    auth = bytes(range(16))
+    probe = sign_request(RadiusCode.STATUS_SERVER, 3, auth, [], SECRET)
+    reply = verify_response(core.receive(probe, CLIENT, 0.0) or b"", auth, SECRET)
+    assert reply.code == RadiusCode.ACCESS_ACCEPT
+    assert core.conversations == 0
+    assert core.receive(sign_request(12, 4, auth, [], b"wrong"), CLIENT, 0.0) is None
