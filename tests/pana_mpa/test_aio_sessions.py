@@ -152,10 +152,16 @@ class _LocalAaa:
     """An AAA server in the same process: a real EapAuthenticator behind a 0.2 s round trip."""
 
     def __init__(self, opts: cp.PaaOptions, log: list[tuple[int, float]], session_id: int) -> None:
+        self._opts = opts
         self._eap = cp.eap_authenticator(opts, random.Random(session_id).randbytes)
         self._log = log
         self._session_id = session_id
         self.closed = False
+        self.restarts = 0
+
+    def restart(self) -> None:
+        self.restarts += 1
+        self._eap = cp.eap_authenticator(self._opts, random.Random(self.restarts).randbytes)
 
     async def exchange(self, eap_response: bytes | None) -> AuthOutput:
         self._log.append((self._session_id, asyncio.get_running_loop().time()))
@@ -183,16 +189,30 @@ def test_pass_through_paa(method: str) -> None:
         from pana_mpa.paa import PaaServer
 
         server = PaaServer(PaaConfig(), rng=random.Random(8).randbytes)  # pass-through
-        return await _session(LoopbackNetwork(delay=0.01), _pac(secret, method), server, aaa=aaa)
+        net = LoopbackNetwork(delay=0.01)
+        task = asyncio.create_task(serve_paa(server, net.endpoint(PAA), events=paa_q, aaa=aaa))
+        try:
+            async with PacClient(_pac(secret, method), net.endpoint(PAC)) as client:
+                await client.authenticate()
+                await client.reauthenticate()  # a second EAP conversation through the AAA
+                await client.ping()
+                await client.terminate()
+                pac_events = [e async for e in client.events()]
+            await asyncio.sleep(1.0)
+        finally:
+            await _stop(task)
+        return pac_events, [paa_q.get_nowait() for _ in range(paa_q.qsize())], 0.0
 
+    paa_q: asyncio.Queue[Any] = asyncio.Queue()
     pac_events, paa_events, _ = run_virtual(main)
     assert [type(e) for e in pac_events] == [
         SessionStarted,
         Authenticated,
+        Reauthenticated,
         PingAnswered,
         SessionTerminated,
     ]
-    assert len(backends) == 1 and backends[0].closed
+    assert len(backends) == 1 and backends[0].closed and backends[0].restarts == 1
     assert len(log) >= 3  # start, identity, method round(s): each waited for the AAA server
     paa_auth = next(e for e in paa_events if isinstance(e, Authenticated))
     assert paa_auth.msk == pac_events[1].msk
