@@ -21,6 +21,7 @@ __all__ = [
     "AaaBackend",
     "ClientError",
     "Driver",
+    "FlowTrace",
     "PacClient",
     "PacNode",
     "PassThroughNode",
