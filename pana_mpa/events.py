@@ -118,4 +118,4 @@ class PreAuthSwitched(PanaEvent):
     """A pre-authentication session became the serving session (RFC 5873 s3, the MPA switch)."""
 
     peer: Address
-    """The PaC's address after the switch (its new address, RFC 5191 s5.6)."""
+    """At the PAA: the PaC's address after the switch (RFC 5191 s5.6); at the PaC: the PAA's."""
