@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 import logging
 import os
 from collections import deque
@@ -487,6 +488,12 @@ class PaaServer:
         self._closed: dict[int, tuple[PaaSession, float]] = {}
         """Recently closed sessions, kept until the deadline to answer repeated requests."""
         self._now = 0.0
+        # only sessions touched by a call are collected; deadlines live in a heap with lazy
+        # deletion, so each call costs O(log n) however many PaCs the PAA serves
+        self._touched: set[int] = set()
+        self._timers: list[tuple[float, int]] = []
+        self._linger_heap: list[tuple[float, int]] = []
+        self._aaa_work: list[tuple[int, bytes | None]] = []
         self._by_addr: dict[Address, int] = {}
         self._outbox: list[tuple[bytes, Address]] = []
         self._events: deque[PanaEvent] = deque()
@@ -495,8 +502,10 @@ class PaaServer:
     # ---- sessions ------------------------------------------------------------------------------
 
     def session(self, session_id: int) -> PaaSession:
-        """The live session with this id; KeyError when there is none."""
-        return self._sessions[session_id]
+        """The live session with this id (KeyError if none); drive it through PaaServer methods."""
+        session = self._sessions[session_id]
+        self._touched.add(session_id)  # whatever the caller does to it is collected next time
+        return session
 
     def __iter__(self) -> Iterator[PaaSession]:
         return iter(list(self._sessions.values()))
@@ -520,6 +529,7 @@ class PaaServer:
             trace=self._trace,
         )
         self._sessions[sid] = session
+        self._touched.add(sid)
         self._by_addr[addr] = sid
         logger.info("paa new session %#x for %s", sid, addr)
         return session
@@ -542,6 +552,7 @@ class PaaServer:
         session = self._sessions.get(session_id)
         if session is None or session.closed:
             raise UsageError(f"no live session {session_id:#x}")
+        self._touched.add(session_id)
         return session
 
     def ping(self, session_id: int, now: float, avps: Sequence[Avp] = ()) -> None:
@@ -576,10 +587,8 @@ class PaaServer:
 
     def pending_aaa(self) -> list[tuple[int, bytes | None]]:
         """Take the queued AAA work: (session id, EAP response to forward, or None to start)."""
-        work: list[tuple[int, bytes | None]] = []
-        for sid, session in self._sessions.items():
-            work.extend((sid, packet) for packet in session.aaa_queue)
-            session.aaa_queue.clear()
+        self._collect()
+        work, self._aaa_work = self._aaa_work, []
         return work
 
     # ---- sans-IO surface -----------------------------------------------------------------------
@@ -611,6 +620,7 @@ class PaaServer:
                     if lingering is None or lingering[1] <= now:
                         raise _Drop(f"unknown session {msg.session_id:#x}")
                     session = lingering[0]
+                self._touched.add(msg.session_id)
                 if session.relay != relay:
                     raise _Drop("message of a relayed session outside its relay (or vice versa)")
                 session.receive(rx, now)
@@ -630,6 +640,7 @@ class PaaServer:
         sid = self._by_addr.get(rx.addr)
         existing = self._sessions.get(sid) if sid is not None else None
         if existing is not None and not existing.closed:
+            self._touched.add(existing.session_id)
             if existing.state is PaaState.INITIAL:
                 existing.resend_par_start(now)  # the PaC lost our PAR[S] and retransmits its PCI
                 return
@@ -646,16 +657,27 @@ class PaaServer:
 
     def handle_timer(self, now: float) -> None:
         """Fire every session deadline that is due."""
-        for session in list(self._sessions.values()):
-            deadline = session.get_timer()
-            if deadline is not None and now >= deadline:
-                session.handle_timer(now)
+        due: set[int] = set()
+        while self._timers and self._timers[0][0] <= now:
+            _, sid = heapq.heappop(self._timers)
+            session = self._sessions.get(sid)
+            deadline = session.get_timer() if session is not None else None
+            if deadline is not None and deadline <= now:
+                due.add(sid)
+        for sid in sorted(due):
+            self._sessions[sid].handle_timer(now)
+            self._touched.add(sid)
         self._collect(now)
 
     def get_timer(self) -> float | None:
         """Earliest deadline over all sessions, or None."""
-        times = [t for s in self._sessions.values() if (t := s.get_timer()) is not None]
-        return min(times) if times else None
+        while self._timers:
+            deadline, sid = self._timers[0]
+            session = self._sessions.get(sid)
+            if session is not None and session.get_timer() == deadline:
+                return deadline
+            heapq.heappop(self._timers)  # stale: the session moved its deadline or is gone
+        return None
 
     def datagrams_to_send(self, now: float) -> list[tuple[bytes, Address]]:
         """Datagrams queued by every session since the last call."""
@@ -671,16 +693,22 @@ class PaaServer:
     def _collect(self, now: float | None = None) -> None:
         if now is not None:
             self._now = max(self._now, now)
-        for sid, (session, until) in list(self._closed.items()):
-            for data, dst in session.datagrams_to_send(0.0):
-                self._outbox.append(self._wrap(session, data, dst))
-            if until <= self._now:
-                del self._closed[sid]
-        for sid, session in list(self._sessions.items()):
+        touched, self._touched = self._touched, set()
+        for sid in sorted(touched):
+            session = self._sessions.get(sid)
+            if session is None:
+                lingering = self._closed.get(sid)
+                if lingering is not None:
+                    for data, dst in lingering[0].datagrams_to_send(0.0):
+                        self._outbox.append(self._wrap(lingering[0], data, dst))
+                continue
             for data, dst in session.datagrams_to_send(0.0):
                 self._outbox.append(self._wrap(session, data, dst))
             while (event := session.next_event()) is not None:
                 self._events.append(event)
+            if session.aaa_queue:
+                self._aaa_work.extend((sid, packet) for packet in session.aaa_queue)
+                session.aaa_queue.clear()
             if session.address_changed is not None:
                 old, new = session.address_changed
                 session.address_changed = None
@@ -689,10 +717,19 @@ class PaaServer:
                 self._by_addr[new] = sid
             if session.closed:
                 del self._sessions[sid]
-                if self._config.closed_linger > 0:
-                    self._closed[sid] = (session, self._now + self._config.closed_linger)
                 if self._by_addr.get(session.peer) == sid:
                     del self._by_addr[session.peer]
+                if self._config.closed_linger > 0:
+                    until = self._now + self._config.closed_linger
+                    self._closed[sid] = (session, until)
+                    heapq.heappush(self._linger_heap, (until, sid))
+            elif (deadline := session.get_timer()) is not None:
+                heapq.heappush(self._timers, (deadline, sid))
+        while self._linger_heap and self._linger_heap[0][0] <= self._now:
+            until, sid = heapq.heappop(self._linger_heap)
+            entry = self._closed.get(sid)
+            if entry is not None and entry[1] == until:
+                del self._closed[sid]
 
 
 @dataclass(frozen=True, slots=True)

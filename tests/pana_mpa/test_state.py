@@ -326,6 +326,7 @@ def test_common_rows_in_every_state(row: Row) -> None:
     elif input_name == "RX_PNR_PING":
         node.state = state
         other._send_request(now, MessageType.PANA_NOTIFICATION, MessageFlags.P, [])
+        pair.paa.session(sid)  # a direct call into a PaaSession: let the server collect it
         pair.net.run(now + 0.5)
     elif input_name == "SESS_TIMEOUT":
         node.state = state
