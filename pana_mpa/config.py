@@ -126,6 +126,8 @@ class PaaConfig:
     """Encryption-Algorithm values offered in PAR[S] (RFC 6786); empty (default): no encryption."""
     auth_label: bytes = crypto.AUTH_LABEL
     """PANA_AUTH_KEY label; change only to talk to a known-buggy peer."""
+    ip_reconfiguration: bool = False
+    """Set I on the PARs of the authentication phase: the PaC should get a new IP address."""
     closed_linger: float = 240.0
     """Seconds a closed session still answers a repeat of its last request (lost PTA, s4.4)."""
     max_sessions: int = 100_000

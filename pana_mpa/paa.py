@@ -106,6 +106,10 @@ class PaaSession(SessionCore):
 
     # ---- helpers -------------------------------------------------------------------------------
 
+    def _i_flag(self) -> int:
+        """I on the PAA's PARs of the authentication phase when configured (RFC 5191 s6.2)."""
+        return MessageFlags.I if self._config.ip_reconfiguration and not self._opened else 0
+
     def _offer_avps(self) -> list[Avp]:
         cfg = self._config
         avps = [u32_avp(AvpCode.PRF_ALGORITHM, a) for a in cfg.prf_algorithms]
@@ -247,7 +251,7 @@ class PaaSession(SessionCore):
 
     def _send_par_start(self, now: float, avps: list[Avp], *, retransmit: bool) -> None:
         self._i_par = self._send_request(
-            now, MessageType.PANA_AUTH, MessageFlags.S, avps, retransmit=retransmit
+            now, MessageType.PANA_AUTH, MessageFlags.S | self._i_flag(), avps, retransmit=retransmit
         )
         self._set_session_timer(now, self._failed_timeout, "failed")
 
@@ -319,7 +323,7 @@ class PaaSession(SessionCore):
     def _a_send_par_eap(self, now: float, rx: _Rx | None) -> Input | None:
         assert self._eap_packet is not None
         avps = [*self._own_nonce_avp(pac=False), Avp(AvpCode.EAP_PAYLOAD, self._eap_packet)]
-        self._send_request(now, MessageType.PANA_AUTH, 0, avps)
+        self._send_request(now, MessageType.PANA_AUTH, self._i_flag(), avps)
         return None
 
     def _a_forward_eap(self, now: float, rx: _Rx | None) -> Input | None:
@@ -359,13 +363,13 @@ class PaaSession(SessionCore):
     def _a_send_par_complete_success(self, now: float, rx: _Rx | None) -> Input | None:
         self._result_code = ResultCode.PANA_SUCCESS
         avps = self._final_avps(ResultCode.PANA_SUCCESS)
-        self._send_request(now, MessageType.PANA_AUTH, MessageFlags.C, avps)
+        self._send_request(now, MessageType.PANA_AUTH, MessageFlags.C | self._i_flag(), avps)
         return None
 
     def _reject(self, now: float, code: ResultCode) -> None:
         self._result_code = code
         avps = self._final_avps(code)
-        self._send_request(now, MessageType.PANA_AUTH, MessageFlags.C, avps)
+        self._send_request(now, MessageType.PANA_AUTH, MessageFlags.C | self._i_flag(), avps)
         self._session_deadline = None
         self._events.append(AuthenticationFailed(session_id=self.session_id, result_code=code))
         logger.info("paa sid=%#x rejected, Result-Code %d", self.session_id, code)

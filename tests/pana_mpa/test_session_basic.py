@@ -130,3 +130,20 @@ def test_fixture_pair_and_rng(pac_paa: Pair, rng: Callable[[int], bytes]) -> Non
     # SHA-256 suite preferred by default on both sides
     assert pac_paa.pac.prf_algorithm == PrfAlgorithm.PRF_HMAC_SHA2_256
     assert pac_paa.pac.integrity_algorithm == IntegrityAlgorithm.AUTH_HMAC_SHA2_256_128
+
+
+def test_ip_reconfiguration_flag() -> None:
+    pair = make_pair(paa_config=PaaConfig(ip_reconfiguration=True))
+    pair.pac.start(0.0)
+    pair.net.run(5.0)
+    msgs = [decode_pana(d.data) for d in pair.net.log]
+    pars = [m for m in msgs if m.is_request and m.type == 2]
+    assert pars and all(m.flags & MessageFlags.I for m in pars)
+    assert not any(m.flags & MessageFlags.I for m in msgs if not m.is_request)
+    auth = next(e for e in pair.pac_events() if isinstance(e, Authenticated))
+    assert auth.ip_reconfiguration
+    # re-authentication PARs do not carry I
+    pair.net.log.clear()
+    pair.paa.reauthenticate(pair.only_session(), pair.net.now)
+    pair.net.run(pair.net.now + 5)
+    assert not any(decode_pana(d.data).flags & MessageFlags.I for d in pair.net.log)
