@@ -99,6 +99,8 @@ class PaaSession(SessionCore):
         self._pending = False
         self.identity: bytes | None = None
         self.address_changed: tuple[Address, Address] | None = None
+        self.paa_initiated = False
+        """Started by PaaServer.initiate() (PAC_FOUND) rather than by a PCI."""
         self.relay: Address | None = None
         """The PRE's address for a relayed session (RFC 6345 s4), else None."""
         self.aaa_queue: list[bytes | None] = []
@@ -263,8 +265,10 @@ class PaaSession(SessionCore):
             self._trace.event(now, "par_start_resent", sid=self.session_id)
 
     def _a_send_par_start(self, now: float, rx: _Rx | None) -> Input | None:
-        # not optimized: no EAP-Payload and no retransmission timer (stateless PAA, s4.1)
-        self._send_par_start(now, self._offer_avps(), retransmit=False)
+        # not optimized: no EAP-Payload; answering a PCI, no retransmission timer (stateless
+        # PAA, s4.1: the PaC's PCI retransmission recovers a lost PAR[S]); an unsolicited PAR[S]
+        # of a PAA-initiated session is retransmitted (pana-wire s8.1)
+        self._send_par_start(now, self._offer_avps(), retransmit=self.paa_initiated)
         return None
 
     def _a_eap_start(self, now: float, rx: _Rx | None) -> Input | None:
@@ -548,6 +552,7 @@ class PaaServer:
             session = self._new_session(addr, now)
         except _Drop as exc:
             raise UsageError(str(exc)) from None
+        session.paa_initiated = True
         self._start(session, now)
         self._collect(now)
         return session.session_id
@@ -646,6 +651,9 @@ class PaaServer:
         if existing is not None and not existing.closed:
             self._touched.add(existing.session_id)
             if existing.state is PaaState.INITIAL:
+                if existing.paa_initiated:
+                    # a PCI crossing our unsolicited PAR[S] is discarded (RFC 5191 s4.1)
+                    raise _Drop("PCI crossing a PAA-initiated PAR[S]")
                 existing.resend_par_start(now)  # the PaC lost our PAR[S] and retransmits its PCI
                 return
             if existing.state not in (PaaState.OPEN, PaaState.WAIT_PNA_PING, PaaState.SESS_TERM):

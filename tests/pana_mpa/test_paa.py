@@ -321,3 +321,23 @@ def test_hundreds_of_pacs_with_loss() -> None:
     net.run(200.0)  # every lifetime expires on both sides
     assert (all(p.closed for p in pacs) and len(paa) == 0 and paa.get_timer() is not None) or True
     assert len(paa) == 0
+
+
+def test_paa_initiated_par_start_is_retransmitted_and_a_crossing_pci_discarded() -> None:
+    pair = make_pair()
+    lost: list[bytes] = []
+
+    def lose_first(d: object) -> bool:
+        if not lost:
+            lost.append(d.data)  # type: ignore[attr-defined]
+            return True
+        return False
+
+    pair.net.drop = lose_first
+    pair.paa.initiate(PAC_ADDR, 0.0)
+    pair.net.inject(PAC_ADDR, PAA_ADDR, bytes.fromhex("00000010000000010000000000000000"))
+    pair.net.run(10.0)
+    assert lost and describe(decode_pana(lost[0])) == "PAR[S]"
+    assert pair.pac.state is PacState.OPEN and len(pair.paa) == 1
+    reasons = [r["reason"] for r in pair.paa_trace.named("message_dropped")]
+    assert "PCI crossing a PAA-initiated PAR[S]" in reasons
