@@ -502,6 +502,9 @@ class PaaServer:
         self._timers: list[tuple[float, int]] = []
         self._linger_heap: list[tuple[float, int]] = []
         self._aaa_work: list[tuple[int, bytes | None]] = []
+        rate = config.pci_rate_limit
+        self._pci_tokens = max(1.0, rate) if rate is not None else 0.0
+        self._pci_refill_at = 0.0
         self._by_addr: dict[Address, int] = {}
         self._outbox: list[tuple[bytes, Address]] = []
         self._events: deque[PanaEvent] = deque()
@@ -659,6 +662,7 @@ class PaaServer:
             if existing.state not in (PaaState.OPEN, PaaState.WAIT_PNA_PING, PaaState.SESS_TERM):
                 # a PCI after the initial exchange (or crossing our PAR[S]) is invalid (s5.5)
                 raise _Drop("PCI for a session in progress")
+        self._take_pci_token(now)
         session = self._new_session(rx.addr, now)
         session.relay = relay
         if rx.msg.flags & MessageFlags.E and self._config.pre_authentication:
@@ -666,6 +670,19 @@ class PaaServer:
         if self._config.extension is not None:
             self._config.extension.received(session.session_id, rx.msg, rx.addr, now)
         self._start(session, now)
+
+    def _take_pci_token(self, now: float) -> None:
+        """Token bucket for PCIs that would create state (RFC 5191 s4.1 rate limiting)."""
+        rate = self._config.pci_rate_limit
+        if rate is None:
+            return
+        burst = max(1.0, rate)
+        elapsed = max(0.0, now - self._pci_refill_at)
+        self._pci_tokens = min(burst, self._pci_tokens + elapsed * rate)
+        self._pci_refill_at = now
+        if self._pci_tokens < 1.0:
+            raise _Drop("PCI rate limit")
+        self._pci_tokens -= 1.0
 
     def handle_timer(self, now: float) -> None:
         """Fire every session deadline that is due."""

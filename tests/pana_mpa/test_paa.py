@@ -341,3 +341,19 @@ def test_paa_initiated_par_start_is_retransmitted_and_a_crossing_pci_discarded()
     assert pair.pac.state is PacState.OPEN and len(pair.paa) == 1
     reasons = [r["reason"] for r in pair.paa_trace.named("message_dropped")]
     assert "PCI crossing a PAA-initiated PAR[S]" in reasons
+
+
+def test_pci_rate_limit() -> None:
+    pair = make_pair(paa_config=PaaConfig(pci_rate_limit=2.0))
+    pci = bytes.fromhex("00000010000000010000000000000000")
+    for port in range(10):
+        pair.paa.receive_datagram(pci, ("192.0.2.60", 30000 + port), 0.0)
+    assert len(pair.paa) == 2  # a burst of one second's worth
+    pair.paa.receive_datagram(pci, ("192.0.2.61", 1), 0.4)
+    assert len(pair.paa) == 2  # 0.8 tokens refilled: not yet
+    pair.paa.receive_datagram(pci, ("192.0.2.61", 2), 0.6)
+    assert len(pair.paa) == 3
+    reasons = [r["reason"] for r in pair.paa_trace.named("message_dropped")]
+    assert reasons.count("PCI rate limit") == 9
+    with pytest.raises(UsageError, match="pci_rate_limit"):
+        PaaConfig(pci_rate_limit=0)
