@@ -593,7 +593,15 @@ class PaaServer:
         self._collect(now)
 
     def aaa_answer(self, session_id: int, output: AuthOutputLike, now: float) -> None:
-        """Hand a pass-through AAA result (eap.radius exchange()) back to its session."""
+        """Hand a pass-through AAA result (eap.radius exchange()) back to its session.
+
+        An answer for a session that ended meanwhile (timeout, termination) is dropped and traced:
+        the AAA round trip raced the session, nobody misused the API.
+        """
+        session = self._sessions.get(session_id)
+        if session is None or session.closed:
+            self._trace.event(now, "aaa_answer_dropped", sid=session_id, reason="session gone")
+            return
         self._live(session_id).aaa_answer(output, now)
         self._collect(now)
 

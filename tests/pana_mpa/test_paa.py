@@ -156,6 +156,7 @@ def test_pass_through_server_without_factory() -> None:
     assert paa.pending_aaa() == []
     with pytest.raises(UsageError, match="no pending EAP step"):
         paa.aaa_answer(next(iter(paa)).session_id, object(), 0.0)  # type: ignore[arg-type]
+    paa.aaa_answer(0xDEAD, object(), 0.0)  # type: ignore[arg-type]  # late answer: ignored
 
 
 def test_retransmitted_pci_gets_the_same_par_start() -> None:
