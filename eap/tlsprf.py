@@ -11,11 +11,13 @@ import hashlib
 import hmac
 import logging
 import struct
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from .keys import KeyMaterial, Secret
+from .methods._tls_fragment import FragmentError, parse_frame
 
 __all__ = [
     "TLS1_0",
@@ -23,6 +25,7 @@ __all__ = [
     "TLS1_2",
     "RsaHandshake",
     "TlsOfflineError",
+    "eap_tls_handshakes",
     "eap_tls_key_material",
     "parse_rsa_handshake",
     "rsa_eap_tls_keys",
@@ -257,3 +260,33 @@ def rsa_eap_tls_keys(
     hs = parse_rsa_handshake(client_data, server_data)
     logger.debug("offline EAP-TLS: version 0x%04x suite 0x%04x", hs.version, hs.cipher_suite)
     return eap_tls_key_material(hs, rsa_master_secret(hs, server_key))
+
+
+def eap_tls_handshakes(eap_packets: Iterable[bytes]) -> list[tuple[bytes, bytes]]:
+    """(client data, server data) of each EAP-TLS run in a captured sequence of EAP packets.
+
+    Each EAP-TLS Start (RFC 5216 s2.1.1) begins a run; fragments are concatenated per sender
+    (Requests: server, Responses: client). Other EAP types are skipped, and a packet identical
+    to the sender's previous one (a retransmission) is counted once.
+    """
+    runs: list[tuple[bytearray, bytearray]] = []
+    last: dict[int, bytes] = {}
+    for pkt in eap_packets:
+        if len(pkt) < 6 or pkt[0] not in (1, 2) or pkt[4] != _EAP_TLS_TYPE:
+            continue
+        length = int.from_bytes(pkt[2:4], "big")
+        if not 6 <= length <= len(pkt):
+            raise TlsOfflineError("EAP packet shorter than its Length field")
+        pkt = pkt[:length]
+        if last.get(pkt[0]) == pkt:
+            continue
+        last[pkt[0]] = pkt
+        try:
+            frame = parse_frame(pkt[5:])
+        except FragmentError as exc:
+            raise TlsOfflineError(f"bad EAP-TLS framing: {exc}") from None
+        if frame.start:
+            runs.append((bytearray(), bytearray()))
+        elif runs:
+            runs[-1][0 if pkt[0] == 2 else 1].extend(frame.data)
+    return [(bytes(c), bytes(s)) for c, s in runs]

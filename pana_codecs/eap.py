@@ -65,7 +65,7 @@ class EapType(IntEnum):
     EXPERIMENTAL = 255
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class EapPacket:
     """One EAP packet; ``type`` is None for Success/Failure (RFC 3748 s4.2)."""
 
@@ -77,6 +77,15 @@ class EapPacket:
     """Expanded Type (254) Vendor-Id, 24 bits (RFC 3748 s5.7)."""
     vendor_type: int | None = None
     """Expanded Type (254) Vendor-Type, 32 bits."""
+
+    def __repr__(self) -> str:
+        """Header fields and the Type-Data length only (Type-Data may hold an identity)."""
+        text = f"EapPacket(code={self.code}, identifier={self.identifier}"
+        if self.type is not None:
+            text += f", type={self.type}, type_data=<{len(self.type_data)} octets>"
+        if self.vendor_id is not None or self.vendor_type is not None:
+            text += f", vendor_id={self.vendor_id}, vendor_type={self.vendor_type}"
+        return text + ")"
 
 
 class MethodId(NamedTuple):
@@ -102,6 +111,8 @@ def decode_eap(data: bytes, *, strict: bool = False) -> EapPacket:
 
 def split_eap(data: bytes) -> tuple[EapPacket, bytes]:
     """Decode one EAP packet and also return the octets beyond its Length (padding, s4)."""
+    if type(data) is not bytes:
+        data = bytes(data)  # bytearray/memoryview: Type-Data must come out as bytes
     n = len(data)
     if n < EAP_HEADER_LEN:
         raise CodecError(f"EAP packet of {n} octets is shorter than the 4-octet header", 0, "")

@@ -80,7 +80,7 @@ class MessageFlags(IntFlag):
     E = 0x0200
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class Avp:
     """One AVP (RFC 5191 s6.3); ``vendor_id`` set means the V bit is set."""
 
@@ -91,6 +91,15 @@ class Avp:
     """AVP flag bits other than V (reserved; kept so unknown bits round-trip)."""
     reserved: int = 0
     """The 16-bit Reserved field after AVP Length (send 0, ignore; kept for round-trip)."""
+
+    def __repr__(self) -> str:
+        """Code and value length only: values hold identities and MACs, which stay out of logs."""
+        extra = "" if self.vendor_id is None else f", vendor_id={self.vendor_id}"
+        if self.flags:
+            extra += f", flags={self.flags:#06x}"
+        if self.reserved:
+            extra += f", reserved={self.reserved:#06x}"
+        return f"Avp(code={self.code}, value=<{len(self.value)} octets>{extra})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +178,8 @@ def _is_draft(dialect: str) -> bool:
 def decode_pana(data: bytes, *, dialect: Dialect | str = "rfc5191") -> PanaMessage:
     """Decode one PANA message (RFC 5191 s6); raise CodecError on anything malformed."""
     draft = False if dialect == "rfc5191" else _is_draft(dialect)
+    if type(data) is not bytes:
+        data = bytes(data)  # bytearray/memoryview: values must come out as bytes
     try:
         return _decode(data, draft)
     except CodecError as exc:

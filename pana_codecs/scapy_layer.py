@@ -133,6 +133,18 @@ class PANA(Packet):
         """Nothing follows a PANA message inside its UDP datagram."""
         return b"", s
 
+    def hashret(self) -> bytes:
+        """Requests and answers hash alike: same Session Identifier and Sequence Number."""
+        return (int(self.session_id) << 32 | int(self.seq)).to_bytes(8, "big")
+
+    def answers(self, other: Packet) -> int:
+        """An answer echoes its request's type, session and sequence number (RFC 5191 s4.2)."""
+        if not isinstance(other, PANA):
+            return 0
+        request = int(other.flags) & 0x8000 and not int(self.flags) & 0x8000
+        same = (self.type, self.session_id, self.seq) == (other.type, other.session_id, other.seq)
+        return int(bool(request and same))
+
     def mysummary(self) -> str:
         """E.g. ``PANA PANA-Auth [RS] sid=0x... seq=0x...``."""
         return str(

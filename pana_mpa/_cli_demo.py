@@ -6,12 +6,14 @@ import argparse
 import asyncio
 import contextlib
 import json
+import random
 import sys
 from collections.abc import Callable
 from typing import IO, Any
 
 from pana_codecs import Avp, MessageFlags, MessageType, PanaMessage, decode_pana, encode_pana
 
+from ._cli_peers import PaaOptions, PacOptions, build_paa, build_pac, event_text, parse_secret
 from ._flow import describe_datagram, describe_event, format_message
 from .aio import ClientError, PacClient, PacNode, SansIo, serve_paa
 from .loopback import LoopbackNetwork, run_virtual
@@ -59,43 +61,49 @@ async def run_exchange(
     net = LoopbackNetwork(seed=seed, delay=latency, tap=tap)
     loop = asyncio.get_running_loop()
     paa_events: asyncio.Queue[Any] = asyncio.Queue()
+
+    async def report_paa_events() -> None:
+        while True:
+            event = await paa_events.get()
+            emit(_outcome(loop.time(), "PAA", type(event).__name__, event))
+
     server = asyncio.create_task(serve_paa(paa, net.endpoint(PAA_ADDRESS), events=paa_events))
+    reporter = asyncio.create_task(report_paa_events())
     ok = False
     try:
         async with PacClient(pac, net.endpoint(PAC_ADDRESS)) as client:
             try:
                 auth = await client.authenticate()
-                emit(_outcome(loop.time(), "authenticated", auth))
+                emit(_outcome(loop.time(), "PaC", "authenticated", auth))
                 pong = await client.ping()
-                emit(_outcome(loop.time(), "ping answered", pong))
+                emit(_outcome(loop.time(), "PaC", "ping answered", pong))
                 bye = await client.terminate()
-                emit(_outcome(loop.time(), "terminated", bye))
+                emit(_outcome(loop.time(), "PaC", "terminated", bye))
                 ok = True
             except ClientError as exc:
-                emit({"t": round(loop.time(), 6), "outcome": "failed", "reason": str(exc)})
+                record = {"t": round(loop.time(), 6), "role": "PaC", "outcome": "failed"}
+                record["text"] = str(exc)
+                emit(record)
+        await asyncio.sleep(latency * 2)  # let the PAA see the last answer
     finally:
-        server.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await server
-    while not paa_events.empty():
-        emit(_outcome(loop.time(), "PAA event", paa_events.get_nowait()))
+        for task in (server, reporter):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
     return ok
 
 
-def _outcome(now: float, what: str, event: object) -> dict[str, Any]:
-    record: dict[str, Any] = {"t": round(now, 6), "outcome": what}
+def _outcome(now: float, role: str, what: str, event: object) -> dict[str, Any]:
+    record: dict[str, Any] = {"t": round(now, 6), "role": role, "outcome": what}
     record.update(describe_event(event))
+    record["text"] = event_text(event)
     return record
 
 
 def _text_line(record: dict[str, Any]) -> str:
     t = f"{record['t']:9.6f}"
     if "outcome" in record:
-        fields = [
-            f"{k}={v}" for k, v in record.items() if k not in ("t", "outcome", "event", "reason")
-        ]
-        detail = record.get("reason") or " ".join([record.get("event", ""), *fields]).strip()
-        return f"{t}  == {record['outcome']}: {detail}"
+        return f"{t}  {record['role']:<3} {record['outcome']}: {record['text']}"
     arrow = f"{record['from']} -> {record['to']}"
     return f"{t}  {arrow:<11} {format_message(record)}"
 
@@ -118,9 +126,21 @@ def run(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+DEMO_IDENTITY = b"alice@example.org"
+DEMO_PSK = "SecretPassphrase"
+
+
 def _real_nodes(seed: int) -> tuple[PacNode[Any], SansIo[Any]] | None:
-    """A PaC and a PAA with EAP-PSK, or None while the sessions are not available."""
-    return None
+    """A PaC and a PAA with EAP-PSK and HMAC-SHA-256, both drawing from one seeded rng."""
+    rng = random.Random(seed).randbytes  # noqa: S311 - a reproducible demo, not real keys
+    secret = parse_secret("psk", DEMO_PSK)
+    pac = build_pac(
+        PacOptions(paa=PAA_ADDRESS, identity=DEMO_IDENTITY, secret=secret, once=True), rng, None
+    )
+    paa, _ = build_paa(
+        PaaOptions(listen=PAA_ADDRESS, users={DEMO_IDENTITY: secret}, lifetime=3600), rng, None
+    )
+    return pac, paa
 
 
 def _placeholder(emit: Emit) -> int:

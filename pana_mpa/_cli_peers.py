@@ -15,19 +15,29 @@ import string
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from enum import IntEnum
+from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
-from eap.authenticator import EapAuthenticator
+from eap._radius_codec import RadiusCode
+from eap.authenticator import AuthOutput, EapAuthenticator
 from eap.keys import Secret
 from eap.methods.base import AuthMethod, PeerMethod, Rng
 from eap.methods.gpsk import GpskPeer, GpskServer
 from eap.methods.md5 import Md5Peer, Md5Server
 from eap.methods.psk import PskPeer, PskServer
-from eap.peer import EapPeer
+from eap.methods.tls import TlsPeer, TlsServer
+from eap.peer import EapPeer, EapResult
+from eap.radius import RadiusConfig, RadiusError, RadiusPassThrough
+from pana_codecs.avps import IntegrityAlgorithm, PrfAlgorithm, ResultCode, TerminationCause
 
 from ._flow import FlowTrace, describe_event
 from .aio import AaaBackend, ClientError, PacClient, PacNode, SansIo, serve_paa
+from .config import PaaConfig, PacConfig
+from .paa import PaaServer
+from .pac import PacSession
+from .trace import NULL_TRACE
 from .transport import PANA_PORT, Address, format_address, parse_address
 from .udp import UdpTransport
 
@@ -40,6 +50,7 @@ __all__ = [
     "add_pac_arguments",
     "add_parser",
     "build_parser",
+    "event_text",
     "parse_secret",
     "run_paa",
     "run_pac",
@@ -128,10 +139,11 @@ class PaaOptions:
     tls: TlsFiles = field(default_factory=TlsFiles)
 
 
-PacFactory = Callable[[PacOptions, Callable[[int], bytes]], PacNode[Any]]
-"""Builds the PaC session (a PacSession with its EapPeer) from the options and an rng."""
+PacFactory = Callable[[PacOptions, Rng, "FlowTrace | None"], PacNode[Any]]
+"""Builds the PaC session (a PacSession with its EapPeer) from the options, an rng, a trace."""
 PaaFactory = Callable[
-    [PaaOptions, Callable[[int], bytes]], tuple[SansIo[Any], Callable[[int], AaaBackend] | None]
+    [PaaOptions, Rng, "FlowTrace | None"],
+    tuple[SansIo[Any], Callable[[int], AaaBackend] | None],
 ]
 """Builds the PAA server and, for RADIUS pass-through, the per-session AAA back-end factory."""
 
@@ -249,6 +261,10 @@ def pac_options(args: argparse.Namespace) -> PacOptions:
     if args.method == "tls":
         if args.secret:
             raise CliError("--method tls uses --cert/--key/--ca, not --secret")
+        if args.ca is None:
+            raise CliError("--method tls needs --ca to verify the PAA's certificate")
+        if (args.cert is None) != (args.key is None):
+            raise CliError("--cert and --key go together")
         secret = None
     else:
         if args.secret is None:
@@ -324,15 +340,41 @@ def _say(stream: IO[str], text: str) -> None:
     stream.flush()
 
 
-def _fields(event: object) -> str:
-    """``key=value`` pairs of an event for the user: lengths instead of keys and identities."""
-    shown = describe_event(event)
-    shown.pop("event", None)
+def _enum_name(enum: type[IntEnum], value: Any) -> str:
+    try:
+        return enum(value).name
+    except ValueError:
+        return str(value)
+
+
+def event_text(event: object) -> str:
+    """An event's fields for the user: names for codes, never keys or identities."""
     parts = []
-    for key, value in shown.items():
-        if key == "session_id" and isinstance(value, int):
-            parts.append(f"session 0x{value:08x}")
-        elif not isinstance(value, dict):
+    for key, value in describe_event(event).items():
+        raw = getattr(event, key, None)
+        if key == "event" or raw is None:
+            continue
+        if key == "session_id":
+            parts.append(f"session 0x{raw:08x}")
+        elif key == "lifetime":
+            parts.append(f"lifetime {raw:g} s")
+        elif key == "round_trip":
+            parts.append(f"round trip {raw * 1000:.1f} ms")
+        elif key == "prf_algorithm":
+            parts.append(_enum_name(PrfAlgorithm, raw))
+        elif key == "integrity_algorithm":
+            parts.append(_enum_name(IntegrityAlgorithm, raw))
+        elif key == "result_code":
+            parts.append(f"Result-Code {_enum_name(ResultCode, raw)}")
+        elif key == "cause":
+            parts.append(f"Termination-Cause {_enum_name(TerminationCause, raw)}")
+        elif key == "by_peer":
+            parts.append("by the peer" if raw else "by us")
+        elif key in ("peer", "old", "new") and isinstance(raw, tuple) and len(raw) == 2:
+            parts.append(f"{key} {format_address((str(raw[0]), int(raw[1])))}")
+        elif key == "msk" and isinstance(value, dict):
+            parts.append(f"MSK {value.get('secret_octets')} octets")
+        elif not isinstance(value, dict):  # identities and other octet strings stay out
             parts.append(f"{key.replace('_', ' ')} {value}")
     return ", ".join(parts)
 
@@ -344,15 +386,16 @@ def _failure_text(exc: ClientError) -> str:
     name = type(event).__name__
     if name == "AuthenticationFailed":
         code = getattr(event, "result_code", None)
-        code_name = getattr(code, "name", code)
-        if code_name is None:
+        if code is None:
             return "authentication failed: no answer from the PAA"
+        code_name = _enum_name(ResultCode, code)
         return f"authentication failed: rejected by the PAA (Result-Code {code_name})"
     if name == "SessionTerminated":
         cause = getattr(event, "cause", None)
+        reason = getattr(event, "reason", None)
         if cause is None:
-            return "session ended: no answer from the PAA"
-        return f"session terminated (cause {getattr(cause, 'name', cause)})"
+            return f"session ended ({reason or 'no answer from the PAA'})"
+        return f"session terminated (Termination-Cause {_enum_name(TerminationCause, cause)})"
     return str(exc)
 
 
@@ -365,7 +408,7 @@ async def pac_main(
     rng: Callable[[int], bytes] = os.urandom,
 ) -> int:
     """Run one PaC; with ``once``: authenticate, ping, terminate and return 0 on success."""
-    session = factory(opts, rng)
+    session = factory(opts, rng, trace)
     bind = opts.bind or ("::" if ":" in opts.paa[0] else "0.0.0.0", 0)  # noqa: S104 - client port
     try:
         transport = await UdpTransport.bind(*bind)
@@ -376,22 +419,32 @@ async def pac_main(
         try:
             step = "authentication"
             auth = await client.authenticate(timeout=opts.timeout)
-            _say(out, f"authenticated: {_fields(auth)}")
+            _say(out, f"authenticated: {event_text(auth)}")
             if not opts.once:
                 step = "session"
                 async for event in client.events():
                     if event is not auth:
-                        _say(out, f"{type(event).__name__}: {_fields(event)}")
+                        _say(out, f"{type(event).__name__}: {event_text(event)}")
                 return 0
             step = "ping"
             pong = await client.ping(timeout=opts.timeout)
-            _say(out, f"ping answered: {_fields(pong)}")
+            _say(out, f"ping answered: {event_text(pong)}")
             step = "termination"
             bye = await client.terminate(timeout=opts.timeout)
-            _say(out, f"terminated: {_fields(bye)}")
+            _say(out, f"terminated: {event_text(bye)}")
             return 0
         except TimeoutError:
-            raise CliError(f"{step}: no answer from PAA {paa} within {opts.timeout:g} s") from None
+            if client.datagrams_received == 0:
+                raise CliError(
+                    f"{step}: no answer from PAA {paa} within {opts.timeout:g} s"
+                ) from None
+            hint = ""
+            if step == "authentication" and opts.method == "psk":
+                # RFC 4764 s4.3: the server discards a bad MAC_P without a word
+                hint = " (wrong identity or secret? EAP-PSK ignores them silently)"
+            raise CliError(
+                f"{step}: not completed within {opts.timeout:g} s with PAA {paa}{hint}"
+            ) from None
         except ClientError as exc:
             raise CliError(_failure_text(exc)) from None
         except asyncio.CancelledError:
@@ -411,7 +464,7 @@ async def paa_main(
     ready: Callable[[Address], None] | None = None,
 ) -> int:
     """Serve PaCs on ``opts.listen`` until cancelled, printing one line per session event."""
-    server, aaa = factory(opts, rng)
+    server, aaa = factory(opts, rng, trace)
     try:
         transport = await UdpTransport.bind(*opts.listen)
     except OSError as exc:
@@ -429,7 +482,7 @@ async def paa_main(
             done, _ = await asyncio.wait({task, getter}, return_when=asyncio.FIRST_COMPLETED)
             if getter in done:
                 event = getter.result()
-                _say(out, f"{type(event).__name__}: {_fields(event)}")
+                _say(out, f"{type(event).__name__}: {event_text(event)}")
             else:
                 getter.cancel()
         await task
@@ -495,7 +548,14 @@ def eap_peer(opts: PacOptions, rng: Rng) -> EapPeer:
     secret = opts.secret
     methods: dict[int, Callable[[], PeerMethod]] = {}
     if opts.method == "tls":
-        raise CliError("EAP-TLS is not available in this build yet")
+        tls = opts.tls
+
+        def tls_peer() -> TlsPeer:
+            return TlsPeer(ca=tls.ca, cert=tls.cert, key=tls.key)
+
+        _check_tls(tls_peer)
+        methods[TlsPeer.method_type] = tls_peer
+        return EapPeer(identity=opts.identity, methods=methods)
     if secret is None:
         raise CliError(f"--method {opts.method} needs --secret")
     if opts.method == "psk":
@@ -507,8 +567,11 @@ def eap_peer(opts: PacOptions, rng: Rng) -> EapPeer:
     return EapPeer(identity=opts.identity, methods=methods)
 
 
-def eap_authenticator(opts: PaaOptions, rng: Rng) -> EapAuthenticator:
-    """The PAA's standalone EAP authenticator over the ``--user`` table."""
+def eap_authenticator(opts: PaaOptions, rng: Rng, *, check: bool = False) -> EapAuthenticator:
+    """The PAA's standalone EAP authenticator over the ``--user`` table (TLS: certificates).
+
+    ``check``: build the TLS server once now, so bad PEM files fail as a CliError at start-up.
+    """
     users = opts.users
 
     def lookup(identity: bytes) -> Secret | None:
@@ -521,25 +584,98 @@ def eap_authenticator(opts: PaaOptions, rng: Rng) -> EapAuthenticator:
             return [lambda: GpskServer(SERVER_ID, lookup, rng=rng)]
         if opts.method == "md5":
             return [lambda: Md5Server(lookup(identity), rng=rng)]
-        raise CliError("EAP-TLS is not available in this build yet")
+        return [tls_server]
 
+    tls = opts.tls
+
+    def tls_server() -> TlsServer:
+        assert tls.cert is not None and tls.key is not None  # paa_options checked
+        return TlsServer(
+            cert=tls.cert, key=tls.key, ca=tls.ca, require_client_cert=tls.ca is not None
+        )
+
+    if check and opts.method == "tls":
+        _check_tls(tls_server)
     return EapAuthenticator(methods=policy, rng=rng)
 
 
-def _default_pac_factory() -> PacFactory:
-    def build(opts: PacOptions, rng: Callable[[int], bytes]) -> PacNode[Any]:
-        raise CliError("the PANA client session is not available in this build yet")
+def _check_tls(make: Callable[[], object]) -> None:
+    """Build one TLS method object now, so bad PEM files fail before any datagram is sent."""
+    try:
+        make()
+    except Exception as exc:  # pyOpenSSL/cryptography report bad files in many ways
+        raise CliError(f"EAP-TLS: {exc}") from None
 
-    return build
+
+class RadiusBackend:
+    """One session's RADIUS pass-through (eap.radius), answering as an EAP server would."""
+
+    def __init__(self, relay: RadiusPassThrough) -> None:
+        self._relay = relay
+
+    async def exchange(self, eap_response: bytes | None) -> AuthOutput:
+        """Relay one response; Access-Accept/Reject end the conversation (RFC 3579 s2.6.3)."""
+        try:
+            answer = await self._relay.answer(eap_response)
+        except RadiusError as exc:
+            logger.warning("RADIUS pass-through failed: %s", exc)
+            return AuthOutput(None, EapResult(success=False, keys=None, method_type=None))
+        if answer.code == RadiusCode.ACCESS_ACCEPT:
+            return AuthOutput(answer.eap, EapResult(True, answer.keys, answer.method_type))
+        if answer.code == RadiusCode.ACCESS_REJECT:
+            return AuthOutput(answer.eap, EapResult(False, None, answer.method_type))
+        return AuthOutput(answer.eap, None)
+
+    def restart(self) -> None:
+        """A new EAP conversation (re-authentication)."""
+        self._relay.restart()
+
+    def close(self) -> None:
+        """Close the socket toward the RADIUS server."""
+        self._relay.close()
+
+
+def build_pac(opts: PacOptions, rng: Rng, trace: FlowTrace | None) -> PacSession:
+    """The PaC session for ``pana-mpa pac``: one suite, one EAP method."""
+    config = PacConfig(
+        prf_algorithms=(opts.prf,),
+        integrity_algorithms=(opts.integrity,),
+        # A long-running PaC re-authenticates before Session-Lifetime runs out (RFC 5191 s4.3).
+        reauth_fraction=None if opts.once else 0.8,
+    )
+    return PacSession(
+        config, paa=opts.paa, eap=eap_peer(opts, rng), rng=rng, trace=trace or NULL_TRACE
+    )
+
+
+def build_paa(
+    opts: PaaOptions, rng: Rng, trace: FlowTrace | None
+) -> tuple[PaaServer, Callable[[int], AaaBackend] | None]:
+    """The PAA for ``pana-mpa paa``: local users, or RADIUS pass-through with ``--radius``."""
+    config = PaaConfig(
+        prf_algorithms=(opts.prf,),
+        integrity_algorithms=(opts.integrity,),
+        session_lifetime=opts.lifetime,
+    )
+    if opts.radius is not None and opts.radius_secret is not None:
+        radius = RadiusConfig(server=opts.radius, secret=opts.radius_secret)
+
+        def backend(session_id: int) -> AaaBackend:
+            return RadiusBackend(RadiusPassThrough(radius, rng=rng))
+
+        # no eap_factory: every EAP step waits in pending_aaa() (RFC 5191 s2 pass-through)
+        return PaaServer(config, rng=rng, trace=trace or NULL_TRACE), backend
+    eap_authenticator(opts, rng, check=True)
+    eap_factory = partial(eap_authenticator, opts, rng)
+    return PaaServer(config, eap_factory=eap_factory, rng=rng, trace=trace or NULL_TRACE), None
+
+
+def _default_pac_factory() -> PacFactory:
+    return build_pac
 
 
 def _default_paa_factory() -> PaaFactory:
-    def build(
-        opts: PaaOptions, rng: Callable[[int], bytes]
-    ) -> tuple[SansIo[Any], Callable[[int], AaaBackend] | None]:
-        raise CliError("the PANA agent is not available in this build yet")
-
-    return build
+    return build_paa
 
 
 def build_parser(role: str, prog: str | None = None) -> argparse.ArgumentParser:

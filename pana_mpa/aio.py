@@ -98,6 +98,10 @@ class AaaBackend(Protocol):
 class PassThroughNode(Protocol):
     """A PAA server whose sessions can wait for an AAA server (docs/contracts.md, pass-through)."""
 
+    def pending_aaa(self) -> list[tuple[int, bytes | None]]:
+        """Take the queued AAA work: (session id, EAP response to forward or None to start)."""
+        ...
+
     def aaa_answer(self, session_id: int, output: Any, now: float) -> None:
         """Hand the AAA server's AuthOutput back to the session."""
         ...
@@ -121,11 +125,15 @@ class Driver(Generic[E]):
         on_event: Callable[[E], None],
         *,
         trace: FlowTrace | None = None,
+        after_step: Callable[[], None] | None = None,
     ) -> None:
         self.node = node
         self.transport = transport
         self._on_event = on_event
         self._trace = trace
+        self._after_step = after_step
+        self.datagrams_received = 0
+        """Datagrams handed to the node so far."""
         self._wake: asyncio.Future[None] | None = None
         self._woken = False
         self._stopping = False
@@ -150,6 +158,8 @@ class Driver(Generic[E]):
             if self._trace is not None:
                 self._trace.session_event(now, event)
             self._on_event(event)
+        if self._after_step is not None:
+            self._after_step()
 
     async def run(self) -> None:
         """Drive the node until it is closed, the transport is closed, or stop() is called."""
@@ -186,6 +196,7 @@ class Driver(Generic[E]):
                         logger.debug("transport closed; driver stops")
                         self._flush(loop.time())
                         return
+                    self.datagrams_received += 1
                     if self._trace is not None:
                         self._trace.datagram(loop.time(), "rx", data)
                     node.receive_datagram(data, addr, loop.time())
@@ -247,6 +258,11 @@ class PacClient(Generic[E]):
         self._waiters: list[tuple[Collection[str], Collection[str], asyncio.Future[E]]] = []
         self._task: asyncio.Task[None] | None = None
         self._closed = False
+
+    @property
+    def datagrams_received(self) -> int:
+        """Datagrams received from the network so far (tells silence from a stalled exchange)."""
+        return self._driver.datagrams_received
 
     async def __aenter__(self) -> PacClient[E]:
         self._task = asyncio.create_task(self._run())
@@ -375,16 +391,17 @@ async def serve_paa(
 ) -> None:
     """Run a PAA server until it closes, the transport closes, or the task is cancelled.
 
-    With ``aaa`` (pass-through, docs/contracts.md), each ``AaaPending`` event (``session_id``,
-    ``eap_response``) makes the runner get the session's back-end (``aaa(session_id)``, once per
-    session; ``restart()`` when a new conversation begins), await ``backend.exchange()`` (one
-    at a time per session) and feed the answer back with ``server.aaa_answer()``.
+    With ``aaa`` (pass-through, docs/contracts.md), the server must be a PassThroughNode: after
+    each step the runner takes ``server.pending_aaa()``, gets each session's back-end
+    (``aaa(session_id)``, once per session; ``restart()`` when a new conversation begins),
+    awaits ``backend.exchange()`` (one at a time per session) and feeds the answer back with
+    ``server.aaa_answer()``.
     """
     loop = asyncio.get_running_loop()
     pass_through: PassThroughNode | None = None
     if aaa is not None:
-        if not hasattr(server, "aaa_answer"):
-            raise TypeError("serve_paa(aaa=...) needs a server with aaa_answer()")
+        if not (hasattr(server, "pending_aaa") and hasattr(server, "aaa_answer")):
+            raise TypeError("serve_paa(aaa=...) needs a server with pending_aaa()/aaa_answer()")
         pass_through = server  # type: ignore[assignment]
     backends: dict[int, AaaBackend] = {}
     locks: dict[int, asyncio.Lock] = {}
@@ -419,20 +436,23 @@ async def serve_paa(
         if callable(close):
             close()  # RadiusPassThrough.close(): its socket toward the RADIUS server
 
-    def on_event(event: E) -> None:
-        name = type(event).__name__
-        session_id = getattr(event, "session_id", None)
-        if name == "AaaPending" and pass_through is not None and isinstance(session_id, int):
-            task = asyncio.create_task(exchange(session_id, getattr(event, "eap_response", None)))
+    def pick_up_aaa() -> None:
+        if pass_through is None:
+            return
+        for session_id, eap_response in pass_through.pending_aaa():
+            task = asyncio.create_task(exchange(session_id, eap_response))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
-        elif name in _SESSION_END and isinstance(session_id, int):
+
+    def on_event(event: E) -> None:
+        session_id = getattr(event, "session_id", None)
+        if type(event).__name__ in _SESSION_END and isinstance(session_id, int):
             release(backends.pop(session_id, None))
             locks.pop(session_id, None)
         if events is not None:
             events.put_nowait(event)
 
-    driver = Driver(server, transport, on_event, trace=trace)
+    driver = Driver(server, transport, on_event, trace=trace, after_step=pick_up_aaa)
     try:
         await driver.run()
     finally:

@@ -78,7 +78,8 @@ class UdpDatagram:
     dst: Address
     payload: bytes
     truncated: bool = False
-    """True when the capture holds fewer payload octets than the UDP Length says (snaplen)."""
+    """True when fewer payload octets were captured than UDP Length says (snaplen), or UDP
+    Length is impossible for its IP packet; ``payload`` is then what there is."""
 
 
 def format_address(addr: Address) -> str:
@@ -135,8 +136,8 @@ def _by_ethertype(ethertype: int | None, off: int) -> tuple[int, int] | None:
     return None
 
 
-def _udp_in_ip(version: int, frame: bytes, off: int) -> tuple[str, str, int] | None:
-    """(source, destination, UDP header offset) when the IP packet carries a whole UDP header."""
+def _udp_in_ip(version: int, frame: bytes, off: int) -> tuple[str, str, int, int] | None:
+    """(source, destination, UDP header offset, IP packet end) for an IP packet holding UDP."""
     if version == 4:
         if len(frame) < off + 20 or frame[off] >> 4 != 4:
             return None
@@ -147,11 +148,15 @@ def _udp_in_ip(version: int, frame: bytes, off: int) -> tuple[str, str, int] | N
             return None
         src = str(ipaddress.IPv4Address(frame[off + 12 : off + 16]))
         dst = str(ipaddress.IPv4Address(frame[off + 16 : off + 20]))
-        return src, dst, off + ihl
+        total = struct.unpack_from("!H", frame, off + 2)[0]
+        # Total Length bounds the packet (an Ethernet trailer may follow); TSO captures say 0.
+        return src, dst, off + ihl, off + total if total >= ihl else len(frame)
     if len(frame) < off + 40 or frame[off] >> 4 != 6:
         return None
     src = str(ipaddress.IPv6Address(frame[off + 8 : off + 24]))
     dst = str(ipaddress.IPv6Address(frame[off + 24 : off + 40]))
+    payload_len = struct.unpack_from("!H", frame, off + 4)[0]
+    end = off + 40 + payload_len if payload_len else len(frame)  # 0: jumbogram (RFC 2675)
     nxt, pos = frame[off + 6], off + 40
     while nxt != _IPPROTO_UDP:
         if len(frame) < pos + 8:
@@ -166,7 +171,7 @@ def _udp_in_ip(version: int, frame: bytes, off: int) -> tuple[str, str, int] | N
             nxt, pos = frame[pos], pos + 8
         else:
             return None
-    return src, dst, pos
+    return src, dst, pos, end
 
 
 def _udp_datagram(frame_no: int, time: float, linktype: int, frame: bytes) -> UdpDatagram | None:
@@ -176,13 +181,15 @@ def _udp_datagram(frame_no: int, time: float, linktype: int, frame: bytes) -> Ud
     ip = _udp_in_ip(net[0], frame, net[1])
     if ip is None:
         return None
-    src, dst, off = ip
+    src, dst, off, ip_end = ip
     if len(frame) < off + 8:
         return None
     sport, dport, ulen = struct.unpack_from("!HHH", frame, off)
+    avail = min(len(frame), max(ip_end, off + 8))
     end = off + ulen
-    truncated = ulen < 8 or end > len(frame)
-    payload = frame[off + 8 : min(end, len(frame))] if ulen >= 8 else frame[off + 8 :]
+    # Truncated: snaplen cut the datagram, or UDP Length disagrees with the IP packet.
+    truncated = ulen < 8 or end > avail
+    payload = frame[off + 8 : min(end, avail)] if ulen >= 8 else frame[off + 8 : avail]
     return UdpDatagram(frame_no, time, (src, sport), (dst, dport), payload, truncated)
 
 
@@ -196,10 +203,16 @@ def _timestamp(meta: object, nano: bool) -> float:
 
 
 def _stopped_early(reader: object, name: str) -> bool:
-    """True when the reader hit end-of-data before the end of a plain (uncompressed) file."""
+    """True when the reader hit end-of-data before the end of the file (or gzip stream)."""
     stream = getattr(reader, "f", None)
-    if stream is None or type(stream).__name__ == "GzipFile":
+    if stream is None:
         return False
+    if type(stream).__name__ == "GzipFile":
+        # A gzip stream cut short raises EOFError again; a whole one reads b"" at its end.
+        try:
+            return bool(stream.read(1))
+        except (EOFError, OSError):
+            return True
     try:
         if hasattr(reader, "blocktypes"):
             return not _pcapng_blocks_complete(name)

@@ -10,10 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from interop.locate import CAPTURE_NAMES, capture_path
 from pana_codecs import Avp, MessageFlags, MessageType, PanaMessage, encode_pana
-from pana_mpa.capture import CaptureError, read_udp
+from pana_mpa.capture import CaptureError, _udp_datagram, read_udp
 from pana_mpa.cli import main
 from tests.pcapfile import (
     LINKTYPE_ETHERNET,
@@ -420,3 +422,91 @@ def test_verify_without_a_session_reports_no_key(
     assert [json.loads(x)["auth"] for x in captured.out.splitlines()] == [None, "no-key", None]
     assert "ab" * 16 not in captured.out + captured.err
     assert captured.err == "pana-mpa decode: AUTH verdicts: 1 no-key\n"
+
+
+def test_type_names_relay_unknown_types_and_reserved_flags(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    msgs = [
+        PanaMessage(MessageType.PANA_RELAY, 0, 0, 0, (Avp(11, PCI),)),
+        PanaMessage(MessageType.PANA_TERMINATION, R, 5, 1, (Avp(9, (1).to_bytes(4, "big")),)),
+        PanaMessage(MessageType.PANA_TERMINATION, 0, 5, 1),
+        PanaMessage(MessageType.PANA_NOTIFICATION, R | P | MessageFlags.E, 5, 2),
+        PanaMessage(0xFFF0, 0x0101, 5, 3),  # experimental type, reserved flag bits
+    ]
+    packets = [ipv4_udp("10.0.0.1", "10.0.0.2", 716, 716, encode_pana(m)) for m in msgs]
+    rc, objs = decode_json(capsys, str(eth_capture(tmp_path, *packets)))
+    assert rc == 0
+    assert [(o["type"], o["flags"]) for o in objs] == [
+        ("RELAY", ""),
+        ("PTR", "R"),
+        ("PTA", ""),
+        ("PNR", "RPE"),
+        (0xFFF0, "+0x0101"),
+    ]
+    assert objs[1]["avps"][0] == {
+        "code": 9,
+        "vendor_id": None,
+        "name": "Termination-Cause",
+        "length": 4,
+        "value": 1,
+    }
+    assert all(o["reencode_identical"] for o in objs)
+
+
+def test_ethernet_trailer_is_not_payload_and_bad_udp_length_is_flagged(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    short = link_frame(LINKTYPE_ETHERNET, ipv4_udp("10.0.0.1", "10.0.0.2", 40000, 716, PCI))
+    padded = short + b"\xaa" * 6  # Ethernet minimum-size padding after the IP packet
+    wrong = bytearray(short)
+    wrong[14 + 20 + 4 : 14 + 20 + 6] = (8 + 16 + 4).to_bytes(2, "big")  # UDP Length > IP
+    f = write_pcap(tmp_path / "t.pcap", LINKTYPE_ETHERNET, [padded, bytes(wrong) + b"\xaa" * 4])
+    rc, objs = decode_json(capsys, str(f))
+    assert rc == 0
+    assert objs[0]["length"] == 16 and objs[0]["type"] == "PCI" and "truncated" not in objs[0]
+    assert objs[1]["truncated"] is True and objs[1]["length"] == 16
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.sampled_from([0, 1, 101, 108, 113, 228, 229, 276, 12, 14, 999]),
+    st.binary(max_size=120),
+)
+def test_link_and_ip_parsing_is_total(linktype: int, frame: bytes) -> None:
+    d = _udp_datagram(1, 0.0, linktype, frame)
+    assert d is None or len(d.payload) <= len(frame)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(min_size=0, max_size=80), st.sampled_from([LINKTYPE_ETHERNET, LINKTYPE_RAW]))
+def test_udp_payload_is_exactly_what_was_sent(payload: bytes, linktype: int) -> None:
+    for pkt in (
+        ipv4_udp("10.0.0.1", "10.0.0.2", 716, 716, payload),
+        ipv6_udp("::1", "::2", 716, 716, payload, hop_by_hop=True),
+    ):
+        d = _udp_datagram(1, 0.0, linktype, link_frame(linktype, pkt) + b"\0" * 5)
+        assert d is not None and d.payload == payload and not d.truncated
+
+
+@pytest.mark.parametrize("ng", [False, True])
+def test_gzipped_captures_and_cut_short_gzip(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], ng: bool
+) -> None:
+    import gzip
+
+    frames = [link_frame(LINKTYPE_ETHERNET, ipv4_udp("10.0.0.1", "10.0.0.2", 716, 716, PAR_S))] * 40
+    if ng:
+        plain = write_pcapng(tmp_path / "c.pcapng", [LINKTYPE_ETHERNET], [(0, x) for x in frames])
+    else:
+        plain = write_pcap(tmp_path / "c.pcap", LINKTYPE_ETHERNET, frames)
+    whole = gzip.compress(plain.read_bytes(), mtime=0)
+    gz = tmp_path / "c.gz"
+    gz.write_bytes(whole)
+    rc, objs = decode_json(capsys, str(gz))
+    assert rc == 0 and len(objs) == 40
+    gz.write_bytes(whole[: len(whole) // 2])
+    assert main(["decode", "--json", str(gz)]) == 2
+    captured = capsys.readouterr()
+    assert "cut short" in captured.err
+    assert len(captured.out.splitlines()) < 40  # deflate may hold back a whole block

@@ -146,3 +146,13 @@ def test_bind_port_for_the_draft18_capture() -> None:
         with pytest.raises(CodecError):
             layer.to_message()
     assert {int(layer.session_id) for layer in pana[1:]} == {0x235C04D1}
+
+
+def test_answers_match_requests_for_sr() -> None:
+    req = PANA(flags="RP", type=4, session_id=9, seq=77)
+    ans = PANA(flags="P", type=4, session_id=9, seq=77)
+    assert ans.answers(req) and not req.answers(ans)
+    assert ans.hashret() == req.hashret()
+    assert not PANA(flags="P", type=4, session_id=9, seq=78).answers(req)
+    assert not PANA(flags="P", type=3, session_id=9, seq=77).answers(req)
+    assert not ans.answers(UDP())

@@ -1,5 +1,7 @@
 """Cross-check our PANA encoder/decoder against tshark, an independent dissector.
 
+The RFC 5191 captures are compared frame by frame too (those tests are also marked interop).
+
 Messages covering every message type, flag and AVP (a vendor AVP and an unknown IETF AVP
 included) go into a pcap; ``tshark -r F -T json`` must see the same type, session id, sequence
 number and AVP codes/lengths, and tshark's 16-bit flags value must match ours.
@@ -25,7 +27,9 @@ from typing import Any
 
 import pytest
 
+from interop.locate import capture_path
 from pana_codecs import Avp, MessageFlags, MessageType, PanaMessage, decode_pana, encode_pana
+from pana_mpa.capture import read_pana
 from tests.pcapfile import LINKTYPE_ETHERNET, ipv4_udp, ipv6_udp, link_frame, write_pcap
 from tests.realcomponents import need_binary
 
@@ -269,3 +273,48 @@ def test_messages_beyond_tshark_4_0(tshark_view: dict[str, Any], message: PanaMe
     assert pana is None, f"{tshark_view['version']} was expected to reject this message"
     data = _get(_get(layers, "data"), "data.data")
     assert bytes.fromhex(data.replace(":", "")) == wire
+
+
+# The real captures: tshark and our decoder must agree on every PANA message of the RFC 5191 ones.
+RFC5191_CAPTURES = (
+    "wireshark-wiki-pana-rfc5191.cap",
+    "openpana-loopback.pcapng",
+    "openpana-eaptls-loopback.pcapng",
+    "broute-real-meter-PAR-reconstructed.pcap",
+    "arkime-pana_synthetic.pcap",
+)
+
+
+@pytest.mark.interop
+@pytest.mark.parametrize("name", RFC5191_CAPTURES)
+def test_tshark_agrees_on_the_captures(tmp_path: Path, name: str) -> None:
+    tshark = need_binary("tshark")
+    path = capture_path(name)
+    config = tmp_path / "config"
+    config.mkdir()
+    packets = json.loads(_tshark(tshark, path, "json", config), object_pairs_hook=_pairs)
+    pdml_flags = _pdml_flags(_tshark(tshark, path, "pdml", config))
+    ours = {d.frame: decode_pana(d.payload) for d in read_pana(path)}
+    assert ours
+    for frame, msg in ours.items():
+        pana = _get(_layers(packets[frame - 1]), "pana")
+        assert pana is not None, f"tshark did not dissect frame {frame} as PANA"
+        bits = _bit_flags(pana)
+        got = (
+            int(_get(pana, "pana.type")),
+            bits if bits is not None else pdml_flags[frame - 1],
+            int(_get(pana, "pana.sid"), 16),
+            int(_get(pana, "pana.seq"), 16),
+            [
+                (int(_get(a, "pana.avp.code")), int(_get(a, "pana.avp.data_length")))
+                for a in _top_avps(pana)
+            ],
+        )
+        want = (
+            msg.type,
+            msg.flags,
+            msg.session_id,
+            msg.seq,
+            [(a.code, len(a.value)) for a in msg.avps],
+        )
+        assert got == want, frame

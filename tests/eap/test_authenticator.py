@@ -382,3 +382,41 @@ def test_random_responses_never_raise_or_succeed(blobs: list[bytes], ident: int)
             out = auth.receive(data)
             if out.result is not None:
                 assert not out.result.success and out.result.keys is None
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+def test_duplicates_and_replays_do_not_change_the_outcome(data: st.DataObject) -> None:
+    """A GPSK run with old requests/responses replayed at every step still ends in success."""
+    suite = data.draw(st.sampled_from([1, 2]))
+    auth = EapAuthenticator(
+        methods=lambda i: [
+            lambda: GpskServer(b"srv", lambda i: PSK, rng=seeded_rng(1), ciphersuites=(suite,))
+        ],
+        rng=seeded_rng(2),
+    )
+    peer = gpsk_peer()
+    requests: list[bytes] = []
+    responses: list[bytes] = []
+    out = auth.start()
+    while out.result is None:
+        assert out.packet is not None
+        requests.append(out.packet)
+        for old in data.draw(st.lists(st.sampled_from(requests), max_size=3)) if responses else []:
+            if old is out.packet:
+                continue
+            answer = peer.receive(old).response
+            assert answer is None or answer in responses  # discarded or the cached answer
+        reply = peer.receive(out.packet)
+        assert reply.response is not None
+        if data.draw(st.booleans()):
+            assert peer.receive(out.packet).response == reply.response  # duplicate request
+        responses.append(reply.response)
+        if len(responses) > 1:
+            for old in data.draw(st.lists(st.sampled_from(responses[:-1]), max_size=3)):
+                assert auth.receive(old) == DISCARD
+        out = auth.receive(reply.response)
+    assert out.packet is not None and out.result.success and out.result.keys is not None
+    final = peer.receive(out.packet).result
+    assert final is not None and final.success and final.keys is not None
+    assert final.keys.msk == out.result.keys.msk

@@ -161,3 +161,18 @@ def test_legacy_nak_cannot_name_vendor_methods() -> None:
 def test_malformed_naks(pkt: EapPacket, text: str) -> None:
     with pytest.raises(CodecError, match=text):
         decode_nak(pkt)
+
+
+def test_repr_shows_lengths_not_type_data() -> None:
+    pkt = EapPacket(2, 1, 1, b"user1")
+    assert repr(pkt) == "EapPacket(code=2, identifier=1, type=1, type_data=<5 octets>)"
+    assert repr(EapPacket(3, 9)) == "EapPacket(code=3, identifier=9)"
+    assert repr(EapPacket(1, 0, 254, b"", 7, 1)) == (
+        "EapPacket(code=1, identifier=0, type=254, type_data=<0 octets>, "
+        "vendor_id=7, vendor_type=1)"
+    )
+
+
+def test_bytearray_input_gives_bytes_type_data() -> None:
+    pkt = decode_eap(bytearray(b"\x02\x01\x00\x06\x01u"))  # type: ignore[arg-type]
+    assert type(pkt.type_data) is bytes and pkt == EapPacket(2, 1, 1, b"u")

@@ -268,3 +268,22 @@ def test_codec_error_text() -> None:
     assert str(err) == "bad thing at offset 12 (avps[0])"
     assert str(CodecError("x")) == "x at offset 0"
     assert isinstance(err, ValueError)
+
+
+def test_reprs_show_lengths_not_values() -> None:
+    secret = b"user1@example.com"
+    avp = Avp(AvpCode.EAP_PAYLOAD, secret)
+    assert repr(avp) == "Avp(code=2, value=<17 octets>)"
+    assert repr(Avp(7, b"", 9, 0x10, 1)) == (
+        "Avp(code=7, value=<0 octets>, vendor_id=9, flags=0x0010, reserved=0x0001)"
+    )
+    msg = PanaMessage(2, 0, 1, 2, (avp,))
+    assert "user1" not in repr(msg) and "<17 octets>" in repr(msg)
+
+
+def test_bytearray_and_memoryview_input_give_bytes_values() -> None:
+    data = message(avp(AvpCode.NONCE, b"0123456789"))
+    for view in (bytearray(data), memoryview(data)):
+        msg = decode_pana(view)  # type: ignore[arg-type]
+        assert type(msg.avps[0].value) is bytes
+        assert msg == decode_pana(data)

@@ -42,11 +42,6 @@ class SessionTerminated(FakeEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class AaaPending(FakeEvent):
-    eap_response: bytes | None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
 class AuthenticationFailed(FakeEvent):
     result_code: int | None
 
@@ -161,6 +156,11 @@ class FakePaa:
         self._out: list[tuple[bytes, Address]] = []
         self._events: list[FakeEvent] = []
         self.aaa_answers: list[tuple[int, object, float]] = []
+        self._aaa: list[tuple[int, bytes | None]] = []
+
+    def pending_aaa(self) -> list[tuple[int, bytes | None]]:
+        out, self._aaa = self._aaa, []
+        return out
 
     def _send_par(self, sid: int, avps: tuple[Avp, ...] = ()) -> None:
         flags = R | (C if self.reject else S)
@@ -175,7 +175,7 @@ class FakePaa:
             self._next_sid += 1
             self._peers[sid] = addr
             if self.pass_through:
-                self._events.append(AaaPending(session_id=sid, eap_response=None))
+                self._aaa.append((sid, None))
             else:
                 self._send_par(sid)
         elif msg.type == PAR and not msg.is_request:

@@ -271,7 +271,7 @@ def test_serve_paa_backend_failure_is_logged_not_raised(caplog: pytest.LogCaptur
 def test_serve_paa_refuses_aaa_without_pass_through_surface() -> None:
     async def main() -> None:
         net = LoopbackNetwork()
-        with pytest.raises(TypeError, match="aaa_answer"):
+        with pytest.raises(TypeError, match="pending_aaa"):
             await serve_paa(FakePac(PAA), net.endpoint(PAA), aaa=lambda sid: _Backend(sid, []))
 
     run_virtual(main)

@@ -43,11 +43,13 @@ def test_flow_runner_reports_messages_and_outcomes() -> None:
         ("PaC", "PAA", "PTR"),
         ("PAA", "PaC", "PTA"),
     ]
-    outcomes = [(r["outcome"], r["event"]) for r in records if "outcome" in r]
-    assert outcomes[:3] == [
-        ("authenticated", "Authenticated"),
-        ("ping answered", "PingAnswered"),
-        ("terminated", "SessionTerminated"),
+    outcomes = [(r["role"], r["outcome"], r["event"]) for r in records if "outcome" in r]
+    assert outcomes == [
+        ("PaC", "authenticated", "Authenticated"),
+        ("PAA", "Authenticated", "Authenticated"),
+        ("PaC", "ping answered", "PingAnswered"),
+        ("PAA", "SessionTerminated", "SessionTerminated"),
+        ("PaC", "terminated", "SessionTerminated"),
     ]
     assert FAKE_MSK.hex() not in json.dumps(records)
 
@@ -62,9 +64,8 @@ def test_flow_runner_reports_failure() -> None:
     ok, records = _run_fake(reject=True)
     assert not ok
     failed = [r for r in records if r.get("outcome") == "failed"]
-    assert failed == [
-        {"t": 0.01, "outcome": "failed", "reason": "AuthenticationFailed result_code=1"}
-    ]
+    text = "AuthenticationFailed result_code=1"
+    assert failed == [{"t": 0.01, "role": "PaC", "outcome": "failed", "text": text}]
 
 
 def test_text_lines() -> None:
@@ -76,8 +77,8 @@ def test_text_lines() -> None:
     lines = out.getvalue().splitlines()
     assert lines[0].split() == ["0.000000", "PaC", "->", "PAA", "PCI", "seq=0", "sid=0x00000000"]
     assert lines[1].split()[:5] == ["0.005000", "PAA", "->", "PaC", "PAR[R,S]"]
-    assert any("== authenticated: Authenticated" in line for line in lines)
-    assert "msk={'secret_octets': 32}" in out.getvalue()
+    expected = "PaC authenticated: session 0x00001000, key id 1, lifetime 60 s, MSK 32 octets"
+    assert any(line.endswith(expected) for line in lines)
 
 
 @pytest.mark.parametrize("as_json", [False, True])
@@ -103,3 +104,43 @@ def test_demo_command_as_a_program() -> None:
     assert proc.returncode == 0, proc.stderr
     assert "PCI" in proc.stdout
     assert proc.stderr == ""
+
+
+def test_real_demo_flow(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--json"]) == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    flow = [
+        (r["from"], r["type"], r["flags"], [a["name"] for a in r["avps"]])
+        for r in records
+        if "type" in r
+    ]
+    assert flow[:3] == [
+        ("PaC", "PCI", "", []),
+        ("PAA", "PAR", "RS", ["PRF-Algorithm", "Integrity-Algorithm"]),
+        ("PaC", "PAN", "S", ["PRF-Algorithm", "Integrity-Algorithm"]),
+    ]
+    eap = [a["eap"] for r in records if "type" in r for a in r["avps"] if "eap" in a]
+    assert eap == [
+        "Request/Identity",
+        "Response/Identity",
+        "Request/PSK",
+        "Response/PSK",
+        "Request/PSK",
+        "Response/PSK",
+        "Success",
+    ]
+    assert [(f, t, fl) for f, t, fl, _ in flow[-6:]] == [
+        ("PAA", "PAR", "RC"),
+        ("PaC", "PAN", "C"),
+        ("PaC", "PNR", "RP"),
+        ("PAA", "PNA", "P"),
+        ("PaC", "PTR", "R"),
+        ("PAA", "PTA", ""),
+    ]
+    assert "AUTH" in flow[-6][3] and "Key-Id" in flow[-6][3]
+    assert all("AUTH" in avps for _, _, _, avps in flow[-4:])  # RFC 5191 s5.3
+    outcomes = [(r["role"], r["outcome"]) for r in records if "outcome" in r]
+    assert ("PaC", "authenticated") in outcomes and ("PaC", "terminated") in outcomes
+    auth = next(r for r in records if r.get("outcome") == "authenticated")
+    assert auth["msk"] == {"secret_octets": 64} and auth["lifetime"] == 3600
+    assert auth["prf_algorithm"] == 5 and auth["integrity_algorithm"] == 12

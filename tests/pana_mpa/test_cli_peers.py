@@ -154,11 +154,11 @@ def test_bad_arguments_exit_2_with_one_line(capsys: pytest.CaptureFixture[str]) 
 
 
 def _pac_factory(**kw: Any) -> cp.PacFactory:
-    return lambda opts, rng: FakePac(opts.paa, **kw)
+    return lambda opts, rng, trace: FakePac(opts.paa, **kw)
 
 
 def _paa_factory(**kw: Any) -> cp.PaaFactory:
-    return lambda opts, rng: (FakePaa(**kw), None)
+    return lambda opts, rng, trace: (FakePaa(**kw), None)
 
 
 async def _with_paa(
@@ -197,9 +197,9 @@ async def test_pac_once_against_paa_over_udp() -> None:
 
     await _with_paa(body, paa_out=paa_out)
     lines = pac_out.getvalue().splitlines()
-    assert lines[0].startswith("authenticated: session 0x00001000, key id 1, lifetime 60.0")
+    assert lines[0] == "authenticated: session 0x00001000, key id 1, lifetime 60 s, MSK 32 octets"
     assert lines[1] == "ping answered: session 0x00001000"
-    assert lines[2].startswith("terminated: session 0x00001000, cause 1")
+    assert lines[2] == "terminated: session 0x00001000, Termination-Cause LOGOUT, by us"
     paa_lines = paa_out.getvalue().splitlines()
     assert paa_lines[0].startswith("listening on 127.0.0.1:")
     assert paa_lines[1].startswith("Authenticated: session 0x00001000")
@@ -212,7 +212,9 @@ async def test_pac_once_against_paa_over_udp() -> None:
 @pytest.mark.asyncio
 async def test_pac_once_rejected() -> None:
     async def body(addr: tuple[str, int]) -> None:
-        with pytest.raises(cp.CliError, match=r"rejected by the PAA \(Result-Code 1\)"):
+        with pytest.raises(
+            cp.CliError, match=r"rejected by the PAA \(Result-Code PANA_AUTHENTICATION_REJECTED\)$"
+        ):
             await cp.pac_main(
                 _pac_opts(addr), factory=_pac_factory(rto=0.5, retries=20), out=io.StringIO()
             )

@@ -31,7 +31,14 @@ from eap.methods._tls_fragment import (
 from eap.methods.base import Decision, MethodStep
 from eap.methods.tls import TlsPeer, TlsServer, TlsVersion
 from eap.peer import EapPeer
-from eap.tlsprf import TLS1_2, TlsOfflineError, parse_rsa_handshake, rsa_eap_tls_keys, tls_prf
+from eap.tlsprf import (
+    TLS1_2,
+    TlsOfflineError,
+    eap_tls_handshakes,
+    parse_rsa_handshake,
+    rsa_eap_tls_keys,
+    tls_prf,
+)
 from tests.eap.conversation import Conversation, seeded_rng
 from tests.eap.conversation import converse as eap_converse
 from tests.pki import Pki, issue, make_ca, make_pki
@@ -635,6 +642,24 @@ def test_bad_requests_are_discarded(pki: Pki) -> None:
 
 # --- random input ---------------------------------------------------------------------------------
 
+_FACTORIES: dict[tuple[int, int], tuple[Callable[[], TlsPeer], Callable[[], TlsServer]]] = {}
+
+
+def _factories(pki: Pki, size: int) -> tuple[Callable[[], TlsPeer], Callable[[], TlsServer]]:
+    """Shared-context factories, so that hypothesis examples do not reload certificates."""
+    key = (id(pki), size)
+    if key not in _FACTORIES:
+        _FACTORIES[key] = (
+            TlsPeer.factory(
+                ca=pki.ca.cert, cert=pki.client.cert, key=pki.client.key, fragment_size=size
+            ),
+            TlsServer.factory(
+                cert=pki.server.cert, key=pki.server.key, ca=pki.ca.cert, fragment_size=size
+            ),
+        )
+    return _FACTORIES[key]
+
+
 _SETTINGS = settings(
     max_examples=150,
     deadline=None,
@@ -646,7 +671,7 @@ _SETTINGS = settings(
 @_SETTINGS
 @given(data=st.lists(st.binary(max_size=64), max_size=6))
 def test_random_requests_never_raise_or_succeed(pki: Pki, data: list[bytes]) -> None:
-    peer = peer_for(pki, fragment_size=64)
+    peer = _factories(pki, 64)[0]()
     peer.process(b"\x20", 0)
     for i, td in enumerate(data, 1):
         step = peer.process(td, i)
@@ -657,7 +682,7 @@ def test_random_requests_never_raise_or_succeed(pki: Pki, data: list[bytes]) -> 
 @_SETTINGS
 @given(data=st.lists(st.binary(max_size=64), max_size=6))
 def test_random_responses_never_raise_or_succeed(pki: Pki, data: list[bytes]) -> None:
-    server = server_for(pki, fragment_size=64)
+    server = _factories(pki, 64)[1]()
     for i, td in enumerate(data, 1):
         out = server.process(td, i, i + 1)
         assert not out.success
@@ -682,7 +707,8 @@ def test_bit_flips_never_succeed_with_different_keys(
             return data[:i] + bytes([data[i] ^ xor]) + data[i + 1 :]
         return data
 
-    peer, server = peer_for(pki, fragment_size=300), server_for(pki, fragment_size=300)
+    make_peer, make_server = _factories(pki, 300)
+    peer, server = make_peer(), make_server()
     run = converse(peer, server, flip)
     if run.server_success:
         assert run.peer_success and same_keys(peer.keys(), server.keys())
@@ -829,7 +855,7 @@ def test_vectors_match_the_capture() -> None:
         text=True,
         check=True,
     ).stdout
-    runs: list[dict[str, bytes]] = []
+    eap_packets = []
     for hx in out.split():
         pana = bytes.fromhex(hx)
         pos = 16
@@ -838,20 +864,17 @@ def test_vectors_match_the_capture() -> None:
                 int.from_bytes(pana[pos + i : pos + i + 2], "big") for i in (0, 2, 4)
             )
             vpos = pos + 8 + (4 if flags & 0x8000 else 0)
-            value = pana[vpos : vpos + length]
+            if code == 2:
+                eap_packets.append(pana[vpos : vpos + length])
             pos = vpos + length + (-length % 4)
-            if code != 2 or len(value) < 6 or value[4] != 13:
-                continue
-            fr = parse_frame(value[5:])
-            if fr.start:
-                runs.append({"client": b"", "server": b""})
-            else:
-                runs[-1]["server" if value[0] == 1 else "client"] += fr.data
+    runs = eap_tls_handshakes(eap_packets)
     blocks = load_blocks(_VECTORS)
     assert len(runs) == 2
-    for i, r in enumerate(runs, 1):
-        assert blocks[f"run{i}.client"] == r["client"]
-        assert blocks[f"run{i}.server"] == r["server"]
+    for i, (client, server) in enumerate(runs, 1):
+        assert blocks[f"run{i}.client"] == client
+        assert blocks[f"run{i}.server"] == server
+    # Retransmitted EAP packets (here: every packet twice) are counted once.
+    assert eap_tls_handshakes([p for p in eap_packets for _ in (0, 1)]) == runs
 
 
 def test_tls12_prf_matches_openssl(pki: Pki) -> None:
@@ -978,3 +1001,18 @@ def test_eap_peer_rejects_success_before_the_commitment(pki: Pki) -> None:
     forged = bytes([3, reply.response[1], 0, 4])
     result = eap_peer.receive(forged).result
     assert result is not None and not result.success and result.keys is None
+
+
+def test_eap_tls_handshakes_framing() -> None:
+    start = bytes([1, 5, 0, 6, 13, 0x20])
+    hello = bytes([2, 5, 0, 9, 13, 0x00]) + b"abc"
+    frag = bytes([1, 6, 0, 13, 13, 0xC0, 0, 0, 0, 5]) + b"xyz"
+    ack = bytes([2, 6, 0, 6, 13, 0x00])
+    last = bytes([1, 7, 0, 8, 13, 0x00]) + b"uv"
+    other = bytes([2, 7, 0, 6, 1]) + b"x"  # not EAP-TLS: skipped
+    packets = [start, hello, frag, ack, last, other, start, hello]
+    assert eap_tls_handshakes(packets) == [(b"abc", b"xyzuv"), (b"abc", b"")]
+    with pytest.raises(TlsOfflineError, match="Length"):
+        eap_tls_handshakes([bytes([1, 1, 0, 10, 13, 0x20])])
+    with pytest.raises(TlsOfflineError, match="framing"):
+        eap_tls_handshakes([bytes([1, 1, 0, 7, 13, 0x80, 0])])

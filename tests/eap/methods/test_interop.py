@@ -1,4 +1,4 @@
-"""Our EapPeer / EapAuthenticator with MD5 and GPSK against hostapd 2.10, the reference (RFC 5433).
+"""Our EapPeer / EapAuthenticator with MD5 and GPSK against hostapd 2.10 (and MD5 vs FreeRADIUS).
 
 Peer side: our EapPeer talks to hostapd's EAP server through the RADIUS pass-through; the MSK we
 derive must equal the MS-MPPE keys hostapd puts in the Access-Accept. Server side: eapol_test
@@ -25,13 +25,15 @@ from eap.radius_server import RadiusServer, RadiusServerCore
 from tests.servers import (
     EAP_USERS,
     RADIUS_SECRET,
+    FreeRadius,
     Hostapd,
     eapol_conf,
+    freeradius_server,
     hostapd_server,
     run_eapol_test,
 )
 
-pytestmark = [pytest.mark.hostapd, pytest.mark.asyncio]
+pytestmark = [pytest.mark.asyncio]
 
 ACCESS_ACCEPT, ACCESS_REJECT, ACCESS_CHALLENGE = 2, 3, 11
 
@@ -46,11 +48,19 @@ def hostapd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hostapd]:
         yield server
 
 
-async def _peer_run(server: Hostapd, peer: EapPeer, identity: bytes) -> tuple[EapResult, int]:
-    """Relay our peer's responses to hostapd until Access-Accept/Reject."""
-    config = RadiusConfig(
-        server=server.address, secret=Secret(server.secret), bind=(server.source, 0)
-    )
+@pytest.fixture(scope="module")
+def freeradius(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FreeRadius]:
+    """FreeRADIUS 3.2 (EAP-MD5, no GPSK) on loopback."""
+    with freeradius_server(tmp_path_factory.mktemp("freeradius-eapcore")) as server:
+        yield server
+
+
+async def _peer_run(
+    server: Hostapd | FreeRadius, peer: EapPeer, identity: bytes
+) -> tuple[EapResult, int]:
+    """Relay our peer's responses to the RADIUS server until Access-Accept/Reject."""
+    bind = (server.source, 0) if isinstance(server, Hostapd) else ("127.0.0.1", 0)
+    config = RadiusConfig(server=server.address, secret=Secret(server.secret), bind=bind)
     async with RadiusPassThrough(config) as pt:
         answer = await pt.answer(bytes([2, 0, 0, 5 + len(identity), 1]) + identity)
         for _ in range(10):
@@ -67,6 +77,7 @@ async def _peer_run(server: Hostapd, peer: EapPeer, identity: bytes) -> tuple[Ea
     raise AssertionError("no final answer from hostapd")
 
 
+@pytest.mark.hostapd
 @pytest.mark.netns
 @pytest.mark.parametrize("suite", [1, 2])
 async def test_our_gpsk_peer_with_hostapd_server(hostapd: Hostapd, suite: int) -> None:
@@ -81,6 +92,7 @@ async def test_our_gpsk_peer_with_hostapd_server(hostapd: Hostapd, suite: int) -
     assert result.keys.session_id[0] == 51 and len(result.keys.session_id) == 17
 
 
+@pytest.mark.hostapd
 @pytest.mark.netns
 async def test_our_gpsk_peer_wrong_psk_rejected_by_hostapd(hostapd: Hostapd) -> None:
     identity, _ = (s.encode() for s in EAP_USERS["gpsk"])
@@ -89,6 +101,7 @@ async def test_our_gpsk_peer_wrong_psk_rejected_by_hostapd(hostapd: Hostapd) -> 
     assert code == ACCESS_REJECT and not result.success and result.keys is None
 
 
+@pytest.mark.hostapd
 @pytest.mark.netns
 async def test_our_md5_peer_with_hostapd_server(hostapd: Hostapd) -> None:
     identity, password = (s.encode() for s in EAP_USERS["md5"])
@@ -97,6 +110,7 @@ async def test_our_md5_peer_with_hostapd_server(hostapd: Hostapd) -> None:
     assert code == ACCESS_ACCEPT and result.success and result.keys is None
 
 
+@pytest.mark.hostapd
 @pytest.mark.netns
 async def test_our_peer_naks_hostapd_and_is_rejected(hostapd: Hostapd) -> None:
     """hostapd proposes GPSK (the user's only method); our MD5-only peer Naks; Reject follows."""
@@ -104,6 +118,19 @@ async def test_our_peer_naks_hostapd_and_is_rejected(hostapd: Hostapd) -> None:
     peer = EapPeer(identity=identity, methods={4: lambda: Md5Peer(Secret(password))})
     result, code = await _peer_run(hostapd, peer, identity)
     assert code == ACCESS_REJECT and not result.success
+
+
+@pytest.mark.freeradius
+@pytest.mark.udp
+@pytest.mark.parametrize(("password", "accepted"), [(None, True), (b"wrong", False)])
+async def test_our_md5_peer_with_freeradius(
+    freeradius: FreeRadius, password: bytes | None, accepted: bool
+) -> None:
+    identity, right = (s.encode() for s in EAP_USERS["md5"])
+    secret = Secret(password or right)
+    peer = EapPeer(identity=identity, methods={4: lambda: Md5Peer(secret)})
+    result, code = await _peer_run(freeradius, peer, identity)
+    assert result.success is accepted and (code == ACCESS_ACCEPT) is accepted
 
 
 # -- eapol_test against our EapAuthenticator -----------------------------------------------
@@ -144,6 +171,7 @@ async def front() -> AsyncIterator[tuple[RadiusServer, tuple[str, int], list[Eap
 Front = tuple[RadiusServer, tuple[str, int], list[EapResult]]
 
 
+@pytest.mark.hostapd
 @pytest.mark.udp
 @pytest.mark.parametrize("suite", [1, 2])
 async def test_eapol_test_gpsk_against_our_server(front: Front, tmp_path: Path, suite: int) -> None:
@@ -160,6 +188,7 @@ async def test_eapol_test_gpsk_against_our_server(front: Front, tmp_path: Path, 
     assert f"EAP-GPSK: Selected ciphersuite 0:{suite}" in result.output
 
 
+@pytest.mark.hostapd
 @pytest.mark.udp
 async def test_eapol_test_gpsk_wrong_psk_against_our_server(front: Front, tmp_path: Path) -> None:
     _, address, results = front
@@ -169,6 +198,7 @@ async def test_eapol_test_gpsk_wrong_psk_against_our_server(front: Front, tmp_pa
     assert results and not results[-1].success
 
 
+@pytest.mark.hostapd
 @pytest.mark.udp
 async def test_eapol_test_md5_against_our_server(front: Front, tmp_path: Path) -> None:
     _, address, results = front

@@ -1,0 +1,225 @@
+"""Smoke tests: ``pana-mpa paa`` in the background, ``pana-mpa pac --once`` against it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.udp
+
+ROOT = Path(__file__).resolve().parents[2]
+PSK = "SecretPassphrase"
+PSK_HEX = "00112233445566778899aabbccddeeff"
+
+
+@contextmanager
+def running_paa(*argv: str, module: Sequence[str] = ("pana_mpa", "paa")) -> Iterator[str]:
+    """Start a PAA on 127.0.0.1 (port chosen by the kernel); yield HOST:PORT; always stop it."""
+    cmd = [sys.executable, "-m", *module, "--listen", "127.0.0.1:0", *argv]
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()  # "listening on 127.0.0.1:PORT", or '' if it died
+        if not first.startswith("listening on "):
+            proc.kill()
+            _, err = proc.communicate(timeout=30)
+            pytest.fail(f"PAA did not start: {first!r} {err!r}")
+        yield first.split()[-1]
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=15)
+        if proc.stdout is not None:
+            proc.stdout.close()
+        if proc.stderr is not None:
+            proc.stderr.close()
+
+
+def run_pac(
+    *argv: str, module: Sequence[str] = ("pana_mpa", "pac")
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", *module, *argv],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("method", "secret", "suite"),
+    [
+        ("psk", PSK, "sha1"),
+        ("psk", PSK, "sha256"),
+        ("psk", PSK_HEX, "sha256"),
+        ("md5", "12345", "sha1"),
+        ("md5", "12345", "sha256"),
+        ("gpsk", "a-longer-gpsk-secret", "sha256"),
+    ],
+)
+def test_pac_once_succeeds(method: str, secret: str, suite: str) -> None:
+    common = ["--method", method, "--suite", suite]
+    with running_paa("--user", f"alice:{secret}", "--user", f"bob:{PSK}", *common) as paa:
+        proc = run_pac("--paa", paa, "--identity", "alice", "--secret", secret, "--once", *common)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert [line.split(":")[0] for line in lines] == [
+        "authenticated",
+        "ping answered",
+        "terminated",
+    ]
+    if method == "md5":  # no MSK: no PANA SA, no key id (RFC 5191 s5.3)
+        assert "key id" not in lines[0]
+    else:
+        assert "key id" in lines[0] and "MSK 64 octets" in lines[0]
+        assert ("SHA1" if suite == "sha1" else "SHA2_256") in lines[0]
+    assert proc.stderr == ""
+
+
+@pytest.mark.parametrize(
+    ("method", "good", "bad", "message"),
+    [
+        (
+            "md5",
+            "12345",
+            "54321",
+            "pana-mpa pac: authentication failed: rejected by the PAA"
+            " (Result-Code PANA_AUTHENTICATION_REJECTED)",
+        ),
+        ("psk", PSK, "SecretPassphrasX", "EAP-PSK ignores them silently"),
+        ("gpsk", "a-longer-gpsk-secret", "a-wrong-gpsk-secret!", "pana-mpa pac: "),
+    ],
+)
+def test_pac_once_wrong_secret_fails_clearly(
+    method: str, good: str, bad: str, message: str
+) -> None:
+    with running_paa("--user", f"alice:{good}", "--method", method) as paa:
+        proc = run_pac(
+            "--paa", paa, "--identity", "alice", "--secret", bad, "--method", method,
+            "--once", "--timeout", "3",
+        )  # fmt: skip
+    assert proc.returncode == 1
+    assert proc.stdout == ""
+    assert proc.stderr.count("\n") == 1 and message in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_pac_once_without_paa_fails_clearly() -> None:
+    # a port nobody listens on: take a free one from the kernel, then release it
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = run_pac(
+        "--paa", f"127.0.0.1:{port}", "--identity", "alice", "--secret", PSK, "--once",
+        "--timeout", "2",
+    )  # fmt: skip
+    assert proc.returncode == 1
+    assert proc.stderr == (
+        f"pana-mpa pac: authentication: no answer from PAA 127.0.0.1:{port} within 2 s\n"
+    )
+
+
+def test_trace_files_hold_no_secrets_or_identities(tmp_path: Path) -> None:
+    pac_trace, paa_trace = tmp_path / "pac.jsonl", tmp_path / "paa.jsonl"
+    with running_paa("--user", f"alice:{PSK_HEX}", "--trace", str(paa_trace)) as paa:
+        proc = run_pac(
+            "--paa", paa, "--identity", "alice", "--secret", PSK_HEX, "--once",
+            "--trace", str(pac_trace),
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+    for path in (pac_trace, paa_trace):
+        text = path.read_text()
+        records = [json.loads(line) for line in text.splitlines()]
+        assert {"datagram", "session_event"} <= {r["name"] for r in records}
+        assert PSK_HEX not in text.lower()
+        assert "alice" not in text and "616c696365" not in text  # identity, also as hex
+    pac_records = [json.loads(line) for line in pac_trace.read_text().splitlines()]
+    sent = [r["type"] for r in pac_records if r["name"] == "datagram" and r["dir"] == "tx"]
+    assert sent[0] == "PCI" and "PNR" in sent and "PTR" in sent
+
+
+def test_bad_usage_exits_2_without_traceback() -> None:
+    proc = run_pac("--paa", "127.0.0.1:1", "--identity", "a", "--secret", "short", "--once")
+    assert proc.returncode == 2
+    assert proc.stderr == (
+        "pana-mpa pac: an EAP-PSK secret is 16 ASCII characters or 32 hex digits\n"
+    )
+
+
+def test_examples_are_the_same_programs() -> None:
+    with running_paa("--user", f"alice:{PSK}", module=("examples.paa",)) as paa:
+        proc = run_pac(
+            "--paa", paa, "--identity", "alice", "--secret", PSK, "--once",
+            module=("examples.pac",),
+        )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("authenticated: ")
+
+
+def _write_pki(directory: Path) -> dict[str, str]:
+    from cryptography.hazmat.primitives.serialization import (
+        Encoding,
+        NoEncryption,
+        PrivateFormat,
+    )
+
+    from tests.pki import make_pki
+
+    pki = make_pki()
+    files: dict[str, str] = {}
+    for name, ident in (("ca", pki.ca), ("server", pki.server), ("client", pki.client)):
+        cert = directory / f"{name}.pem"
+        cert.write_bytes(ident.cert.public_bytes(Encoding.PEM))
+        key = directory / f"{name}.key"
+        key.write_bytes(ident.key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
+        files[name], files[f"{name}_key"] = str(cert), str(key)
+    return files
+
+
+def test_pac_once_eap_tls(tmp_path: Path) -> None:
+    f = _write_pki(tmp_path)
+    paa_args = ["--method", "tls", "--cert", f["server"], "--key", f["server_key"], "--ca", f["ca"]]
+    with running_paa(*paa_args) as paa:
+        proc = run_pac(
+            "--paa", paa, "--identity", "user1", "--method", "tls", "--once",
+            "--cert", f["client"], "--key", f["client_key"], "--ca", f["ca"],
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        assert "MSK 64 octets" in proc.stdout.splitlines()[0]
+        # a client certificate from another CA is refused
+        other = tmp_path / "other"
+        other.mkdir()
+        g = _write_pki(other)
+        bad = run_pac(
+            "--paa", paa, "--identity", "user1", "--method", "tls", "--once", "--timeout", "5",
+            "--cert", g["client"], "--key", g["client_key"], "--ca", f["ca"],
+        )  # fmt: skip
+    assert bad.returncode == 1
+    assert bad.stderr.startswith("pana-mpa pac: ") and bad.stderr.count("\n") == 1, bad.stderr
+
+
+def test_tls_bad_pem_is_a_one_line_error(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.pem"
+    junk.write_text("not a certificate\n")
+    proc = run_pac(
+        "--paa", "127.0.0.1:9", "--identity", "u", "--method", "tls", "--once",
+        "--ca", str(junk),
+    )  # fmt: skip
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("pana-mpa pac: EAP-TLS: ") and proc.stderr.count("\n") == 1

@@ -1,0 +1,235 @@
+"""PAA policy and back-ends: MSK-less methods, Result-Codes 1/2, pass-through, PCI handling."""
+
+from __future__ import annotations
+
+import pytest
+
+from pana_codecs import MessageFlags, PanaMessage, decode_eap, decode_pana
+from pana_mpa._avps import AvpCode, ResultCode
+from pana_mpa._session import describe
+from pana_mpa.config import PaaConfig
+from pana_mpa.errors import UsageError
+from pana_mpa.events import Authenticated, AuthenticationFailed, SessionTerminated
+from pana_mpa.state import PaaState, PacState
+
+from .pair import PAA_ADDR, PAC_ADDR, Pair, make_pair
+
+
+def run_start(pair: Pair, until: float = 10.0) -> list[str]:
+    pair.pac.start(0.0)
+    pair.net.run(until)
+    return [describe(decode_pana(d.data)) for d in pair.net.log]
+
+
+def final_par(pair: Pair) -> PanaMessage:
+    return next(
+        m
+        for m in (decode_pana(d.data) for d in pair.net.log)
+        if m.is_request and m.has(MessageFlags.C)
+    )
+
+
+@pytest.mark.parametrize("method", ["md5", "fake-keyless"])
+def test_msk_less_method_runs_without_auth(method: str) -> None:
+    pair = make_pair(method=method)
+    run_start(pair)
+    assert pair.pac.state is PacState.OPEN
+    assert not pair.pac.has_key and pair.pac.key_id is None
+    msgs = [decode_pana(d.data) for d in pair.net.log]
+    assert all(m.avp(AvpCode.AUTH) is None and m.avp(AvpCode.KEY_ID) is None for m in msgs)
+    auth = next(e for e in pair.pac_events() if isinstance(e, Authenticated))
+    assert auth.key_id is None and auth.msk is None and auth.integrity_algorithm is None
+    # ping and termination work unprotected
+    pair.pac.ping(pair.net.now)
+    pair.net.run(pair.net.now + 1)
+    pair.pac.terminate(pair.net.now)
+    pair.net.run(pair.net.now + 1)
+    assert pair.pac.closed and len(pair.paa) == 0
+
+
+def test_md5_with_required_key_is_rejected_with_result_code_2() -> None:
+    pair = make_pair(method="md5", paa_config=PaaConfig(require_key=True))
+    flow = run_start(pair)
+    assert flow[-2:] == ["PAR[C]", "PAN[C]"]
+    par_c = final_par(pair)
+    assert par_c.avp(AvpCode.RESULT_CODE).value == (2).to_bytes(4, "big")  # type: ignore[union-attr]
+    eap = decode_eap(par_c.avp(AvpCode.EAP_PAYLOAD).value)  # type: ignore[union-attr]
+    assert eap.code == 3  # EAP Success: authentication worked, authorization did not
+    assert par_c.avp(AvpCode.SESSION_LIFETIME) is None
+    pac_ev = pair.pac_events()
+    assert AuthenticationFailed(session_id=pair.pac.session_id, result_code=2) in pac_ev
+    assert isinstance(pac_ev[-1], SessionTerminated)
+    assert pair.pac.closed and len(pair.paa) == 0
+    paa_ev = pair.paa_events()
+    assert any(isinstance(e, AuthenticationFailed) and e.result_code == 2 for e in paa_ev)
+
+
+def test_authorization_hook_rejects_with_key_id_and_auth() -> None:
+    seen: list[tuple[int, bytes | None]] = []
+
+    def authorize(session_id: int, identity: bytes | None) -> bool:
+        seen.append((session_id, identity))
+        return False
+
+    pair = make_pair(paa_config=PaaConfig(authorize=authorize))
+    run_start(pair)
+    assert seen and seen[0][1] == b"alice"
+    par_c = final_par(pair)
+    assert par_c.avp(AvpCode.RESULT_CODE).value == (2).to_bytes(4, "big")  # type: ignore[union-attr]
+    # an MSK exists: the PAR[C] carries Key-Id and AUTH; so does the PAN[C] (RFC 5191 s4.1)
+    pan_c = decode_pana(pair.net.log[-1].data)
+    for m in (par_c, pan_c):
+        assert m.avp(AvpCode.KEY_ID) is not None and m.avps[-1].code == AvpCode.AUTH
+    assert pair.pac.closed and len(pair.paa) == 0
+    assert AuthenticationFailed(session_id=pair.pac.session_id, result_code=2) in pair.pac_events()
+
+
+@pytest.mark.parametrize("method", ["psk", "md5", "fake"])
+def test_wrong_credentials_give_result_code_1(method: str) -> None:
+    pair = make_pair(method=method, identity=b"mallory", secret=b"not-the-secret!!")
+    run_start(pair)
+    par_c = final_par(pair)
+    rc = par_c.avp(AvpCode.RESULT_CODE)
+    assert (
+        rc is not None
+        and int.from_bytes(rc.value, "big") == ResultCode.PANA_AUTHENTICATION_REJECTED
+    )
+    eap = decode_eap(par_c.avp(AvpCode.EAP_PAYLOAD).value)  # type: ignore[union-attr]
+    assert eap.code == 4  # EAP Failure
+    assert par_c.avp(AvpCode.KEY_ID) is None and par_c.avp(AvpCode.AUTH) is None
+    pac_ev = pair.pac_events()
+    assert AuthenticationFailed(session_id=pair.pac.session_id, result_code=1) in pac_ev
+    assert pair.pac.closed and len(pair.paa) == 0
+
+
+def test_eap_discard_at_the_paa_ends_silently_and_the_pac_times_out() -> None:
+    # EAP-PSK with the wrong PSK for bob: the authenticator discards message 2 (bad MAC_P), the
+    # PAA disconnects silently (RFC 5609 WAIT_EAP_MSG, EAP_DISCARD) and the PaC relies on its
+    # FAILED_SESS_TIMEOUT (RFC 5191 s4.1)
+    from eap.keys import Secret
+    from eap.methods.psk import EAP_TYPE_PSK, PskPeer
+    from eap.peer import EapPeer
+
+    pair = make_pair(method="psk", identity=b"bob")
+    pair.pac._eap = EapPeer(
+        identity=b"bob",
+        methods={EAP_TYPE_PSK: lambda: PskPeer(b"bob", Secret(b"0123456789abcdef"))},
+    )
+    run_start(pair, 60.0)
+    assert len(pair.paa) == 0
+    paa_end = pair.paa_events()[-1]
+    assert isinstance(paa_end, SessionTerminated) and paa_end.reason == "eap"
+    assert not pair.pac.closed
+    pair.net.run(200.0)
+    pac_end = pair.pac_events()[-1]
+    assert isinstance(pac_end, SessionTerminated) and pac_end.reason == "failed"
+
+
+def test_pass_through_with_aaa_answers() -> None:
+    pair = make_pair(pending=True, method="psk")
+    backend = pair.servers
+    pair.pac.start(0.0)
+    # the test plays the asyncio layer: take pending AAA work and answer it
+    for _ in range(20):
+        pair.net.run(pair.net.now + 0.01)
+        for sid, eap_response in pair.paa.pending_aaa():
+            server = backend[-1]
+            pair.paa.aaa_answer(sid, server.exchange(eap_response), pair.net.now)
+        if pair.pac.state is PacState.OPEN:
+            break
+    assert pair.pac.state is PacState.OPEN
+    assert pair.pac.key_id is not None
+    queries = backend[-1].queries
+    assert queries[0] is None and len(queries) == 4  # start, Identity, PSK-2, PSK-4
+
+
+def test_pass_through_server_without_factory() -> None:
+    from pana_mpa.paa import PaaServer
+
+    paa = PaaServer(PaaConfig(), rng=lambda n: b"\x01" * n)
+    assert paa.pass_through
+    paa.receive_datagram(bytes.fromhex("00000010000000010000000000000000"), PAC_ADDR, 0.0)
+    sent = paa.datagrams_to_send(0.0)
+    assert len(sent) == 1 and describe(decode_pana(sent[0][0])) == "PAR[S]"
+    assert paa.pending_aaa() == []
+    with pytest.raises(UsageError, match="no pending EAP step"):
+        paa.aaa_answer(next(iter(paa)).session_id, object(), 0.0)  # type: ignore[arg-type]
+
+
+def test_retransmitted_pci_gets_the_same_par_start() -> None:
+    pair = make_pair()
+    pci = bytes.fromhex("00000010000000010000000000000000")
+    pair.paa.receive_datagram(pci, PAC_ADDR, 0.0)
+    first = pair.paa.datagrams_to_send(0.0)
+    pair.paa.receive_datagram(pci, PAC_ADDR, 1.0)
+    second = pair.paa.datagrams_to_send(1.0)
+    assert first == second and len(pair.paa) == 1
+    assert pair.paa.get_timer() is not None  # only the FAILED_SESS_TIMEOUT cleanup timer
+    pair.paa.handle_timer(1000.0)
+    assert len(pair.paa) == 0
+
+
+def test_pci_during_authentication_is_discarded() -> None:
+    pair = make_pair()
+    pair.pac.start(0.0)
+    pair.net.run(0.004)  # PAR[S]/PAN[S] done, EAP under way
+    session = next(iter(pair.paa))
+    assert session.state is not PaaState.INITIAL
+    pair.net.inject(PAC_ADDR, PAA_ADDR, bytes.fromhex("00000010000000010000000000000000"))
+    pair.net.run(10.0)
+    reasons = [r["reason"] for r in pair.paa_trace.named("message_dropped")]
+    assert "PCI for a session in progress" in reasons
+    assert len(pair.paa) == 1 and pair.pac.state is PacState.OPEN
+
+
+def test_session_limit() -> None:
+    pair = make_pair(paa_config=PaaConfig(max_sessions=2))
+    for port in (1, 2, 3):
+        pair.paa.receive_datagram(
+            bytes.fromhex("00000010000000010000000000000000"), ("192.0.2.50", port), 0.0
+        )
+    assert len(pair.paa) == 2
+    assert "session limit reached" in [r["reason"] for r in pair.paa_trace.named("message_dropped")]
+    with pytest.raises(UsageError, match="session limit"):
+        pair.paa.initiate(("192.0.2.51", 1), 0.0)
+
+
+def test_many_pacs_on_one_paa() -> None:
+    from .pair import make_pair as mk
+
+    base = mk()
+    paa = base.paa
+    pacs = []
+    for i in range(5):
+        other = mk(seed=10 + i)
+        addr = ("192.0.2.100", 50000 + i)
+        base.net.add(addr, other.pac)
+        other.pac.start(0.0)
+        pacs.append(other.pac)
+    base.net.run(20.0)
+    assert all(p.state is PacState.OPEN for p in pacs)
+    assert len(paa) == 5
+    assert len({s.session_id for s in paa}) == 5
+    assert paa.get_timer() == min(t for s in paa if (t := s.get_timer()) is not None)
+
+
+def test_paa_usage_errors() -> None:
+    pair = make_pair()
+    sid = pair.paa.initiate(PAC_ADDR, 0.0)
+    with pytest.raises(UsageError):
+        pair.paa.terminate(sid, 0.0)
+    with pytest.raises(UsageError):
+        pair.paa.reauthenticate(sid, 0.0)
+    with pytest.raises(UsageError):
+        pair.paa.ping(sid + 1, 0.0)
+
+
+def test_failed_session_timeout_cleans_up_stalled_authentication() -> None:
+    pair = make_pair(paa_config=PaaConfig(failed_session_timeout=30))
+    pair.net.drop = lambda d: d.dst == PAC_ADDR and pair.net.now > 0.003
+    pair.pac.start(0.0)
+    pair.net.run(200.0)
+    ev = pair.paa_events()
+    assert isinstance(ev[-1], SessionTerminated)
+    assert ev[-1].reason in ("failed", "retransmissions")
+    assert len(pair.paa) == 0
