@@ -50,12 +50,14 @@ _MA_ZERO = bytes(16)
 
 
 class RadiusCode(IntEnum):
-    """RADIUS packet codes used for EAP (RFC 2865 s3, s4)."""
+    """RADIUS packet codes used for EAP (RFC 2865 s3, s4; RFC 5997)."""
 
     ACCESS_REQUEST = 1
     ACCESS_ACCEPT = 2
     ACCESS_REJECT = 3
     ACCESS_CHALLENGE = 11
+    STATUS_SERVER = 12
+    """RFC 5997: a liveness probe (proxies' status checks)."""
 
 
 class Attr(IntEnum):
@@ -73,6 +75,7 @@ class Attr(IntEnum):
     CALLED_STATION_ID = 30
     CALLING_STATION_ID = 31
     NAS_IDENTIFIER = 32
+    PROXY_STATE = 33
     NAS_PORT_TYPE = 61
     EAP_MESSAGE = 79
     MESSAGE_AUTHENTICATOR = 80

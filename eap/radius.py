@@ -1,4 +1,18 @@
-"""EAP pass-through to a RADIUS server (RFC 3579): the AAA back end of a pass-through PAA."""
+"""EAP pass-through to a RADIUS server (RFC 3579): the AAA back end of a pass-through PAA.
+
+One ``RadiusPassThrough`` per EAP conversation (one PANA session); ``exchange()`` is the
+contract's pass-through step (docs/contracts.md)::
+
+    config = RadiusConfig(server=("192.0.2.10", 1812), secret=Secret(b"testing123"))
+    pt = RadiusPassThrough(config)
+    out = await pt.exchange(None)              # our EAP-Request/Identity for the peer
+    out = await pt.exchange(identity_response) # Access-Request; out.packet: the server's Request
+    ...                                        # until out.result: EapResult with the MSK
+
+Every request carries a Message-Authenticator; replies must pass the Response Authenticator
+and Message-Authenticator checks or are dropped, and when no valid reply comes ``RadiusError``
+says why (including "shared secret mismatch?"). No third-party RADIUS library is needed.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +21,9 @@ import ipaddress
 import logging
 import os
 import struct
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from pana_codecs.eap import EapCode, EapType, decode_eap
 from pana_codecs.errors import CodecError
@@ -31,7 +47,15 @@ from .keys import KeyMaterial, Secret
 from .methods.base import Rng
 from .peer import EapResult
 
-__all__ = ["RadiusAnswer", "RadiusConfig", "RadiusError", "RadiusPassThrough"]
+__all__ = [
+    "DatagramLink",
+    "LinkFactory",
+    "RadiusAnswer",
+    "RadiusCode",
+    "RadiusConfig",
+    "RadiusError",
+    "RadiusPassThrough",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -57,10 +81,23 @@ class RadiusConfig:
     """Seconds to wait for a reply before retransmitting."""
     retries: int = 3
     """Retransmissions after the first try (RFC 2865 s2.4 leaves the number to the NAS)."""
+    identity_request: bool = True
+    """``exchange(None)`` sends our own EAP-Request/Identity (RFC 3579 s2.1), not EAP-Start."""
     bind: tuple[str, int] | None = None
     """Local address of the client socket (None: chosen by the kernel)."""
     extra_attributes: tuple[tuple[int, bytes], ...] = field(default=())
     """Sent in every Access-Request (for example NAS-Port-Type)."""
+
+    def __post_init__(self) -> None:
+        if not len(self.secret):
+            raise ValueError("the RADIUS shared secret must not be empty (RFC 2865 s3)")
+        if self.timeout <= 0 or self.retries < 0:
+            raise ValueError("RADIUS timeout must be positive and retries not negative")
+        if not 0 < self.server[1] < 65536:
+            raise ValueError(f"bad RADIUS server port {self.server[1]}")
+        for atype, value in self.extra_attributes:
+            if not 0 <= atype <= 255 or len(value) > 253:
+                raise ValueError(f"extra attribute {atype}: type 0..255, value up to 253 octets")
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +113,28 @@ class RadiusAnswer:
     method_type: int | None = None
     """The EAP method of the last EAP-Request the server sent (None before any)."""
     session_timeout: int | None = None
-    """Session-Timeout (27): in a challenge, the EAP retransmission timer (RFC 3579 s2.2)."""
+    """Session-Timeout (27): in a challenge the EAP retransmission timer (RFC 3579 s2.2), in an
+    Access-Accept the session's lifetime (RFC 2865 s5.27; a PAA's Session-Lifetime)."""
+
+
+class DatagramLink(Protocol):
+    """An unreliable datagram socket toward the server; ``pana_mpa.transport.Transport`` fits."""
+
+    def sendto(self, data: bytes, addr: tuple[str, int]) -> None:
+        """Send one datagram; never blocks, may drop."""
+        ...
+
+    async def recvfrom(self) -> tuple[bytes, tuple[str, int]]:
+        """The next datagram and its source."""
+        ...
+
+    def close(self) -> None:
+        """Release the socket."""
+        ...
+
+
+LinkFactory = Callable[[], Awaitable[DatagramLink]]
+"""Opens a fresh link for one Access-Request and its retransmissions."""
 
 
 class _Protocol(asyncio.DatagramProtocol):
@@ -93,25 +151,59 @@ class _Protocol(asyncio.DatagramProtocol):
         self.error = exc  # ICMP port unreachable and similar; the retry loop reports it
 
 
+class _UdpLink:
+    """The default link: an asyncio UDP socket connected to the server."""
+
+    def __init__(self, transport: asyncio.DatagramTransport, protocol: _Protocol) -> None:
+        self._transport = transport
+        self._protocol = protocol
+
+    @classmethod
+    async def open(cls, server: tuple[str, int], bind: tuple[str, int] | None) -> _UdpLink:
+        loop = asyncio.get_running_loop()
+        transport, protocol = await loop.create_datagram_endpoint(
+            _Protocol, remote_addr=server, local_addr=bind
+        )
+        return cls(transport, protocol)
+
+    @property
+    def error(self) -> Exception | None:
+        return self._protocol.error
+
+    def sendto(self, data: bytes, addr: tuple[str, int]) -> None:
+        self._transport.sendto(data)  # connected: the kernel only talks to the server
+
+    async def recvfrom(self) -> tuple[bytes, tuple[str, int]]:
+        data, addr = await self._protocol.queue.get()
+        return data, (addr[0], addr[1])
+
+    def close(self) -> None:
+        self._transport.close()
+
+
 class RadiusPassThrough:
     """One EAP conversation relayed to a RADIUS server (RFC 3579 s2), over asyncio UDP.
 
-    Call ``answer()`` (or ``exchange()``) with each EAP-Response from the peer, starting with the
-    EAP-Response/Identity (``None`` sends EAP-Start, RFC 3579 s2.1). State is echoed, the
-    EAP-Message split and reassembled, and every reply must carry valid Response and
-    Message-Authenticators; others are dropped (RFC 3579 s3.2).
+    ``exchange()`` (AuthOutput, the contract) or ``answer()`` (the raw RadiusAnswer) take each
+    EAP-Response from the peer, starting with the EAP-Response/Identity; ``answer(None)`` sends
+    EAP-Start (RFC 3579 s2.1). State is echoed, the EAP-Message split and reassembled, and
+    every reply must carry valid Response and Message-Authenticators; others are dropped
+    (RFC 3579 s3.2).
     """
 
-    def __init__(self, config: RadiusConfig, *, rng: Rng = os.urandom) -> None:
+    def __init__(
+        self, config: RadiusConfig, *, rng: Rng = os.urandom, link: LinkFactory | None = None
+    ) -> None:
         self._cfg = config
         self._rng = rng
+        self._link: LinkFactory = link or (lambda: _UdpLink.open(config.server, config.bind))
+        self._open_link: DatagramLink | None = None
         self._identifier = rng(1)[0]
         self._user_name: bytes | None = None
         self._state: bytes | None = None
         self._eap_id: int | None = None
         self._method_type: int | None = None
         self._done = False
-        self._transport: asyncio.DatagramTransport | None = None
 
     @property
     def done(self) -> bool:
@@ -126,9 +218,9 @@ class RadiusPassThrough:
 
     def close(self) -> None:
         """Close the socket of an exchange in progress, if any (each exchange opens its own)."""
-        if self._transport is not None:
-            self._transport.close()
-            self._transport = None
+        if self._open_link is not None:
+            self._open_link.close()
+            self._open_link = None
 
     def restart(self) -> None:
         """Begin a new conversation (re-authentication): forget State and User-Name."""
@@ -141,11 +233,22 @@ class RadiusPassThrough:
     async def exchange(self, eap_response: bytes | None) -> AuthOutput:
         """Relay one EAP-Response; the contract's pass-through step (docs/contracts.md).
 
+        ``None`` starts a conversation: with ``RadiusConfig.identity_request`` (the default) the
+        answer is our own EAP-Request/Identity, otherwise an EAP-Start goes to the server.
+
         A Response that must not be forwarded (wrong Code or Identifier, RFC 3579 s2.2) is
         discarded: ``AuthOutput(None, None)``. Raise ``RadiusError`` when the server gives no
         usable answer (unreachable, wrong shared secret, a conflicting reply).
         """
-        if eap_response is not None and not self._done:
+        if eap_response is None:
+            self.restart()  # a new conversation (first authentication or re-authentication)
+            if self._cfg.identity_request:
+                # RFC 3579 s2.1: the NAS asks for the identity itself and forwards the Response
+                # with User-Name (EAP-Start is not recommended; hostapd rejects it without one).
+                self._eap_id = self._rng(1)[0]
+                request = bytes((EapCode.REQUEST, self._eap_id, 0, 5, EapType.IDENTITY))
+                return AuthOutput(request, None)
+        elif not self._done:
             reason = self._check_response(eap_response)
             if reason is not None:
                 logger.info("EAP Response not forwarded: %s", reason)
@@ -219,23 +322,15 @@ class RadiusPassThrough:
     async def _transact(self, data: bytes, identifier: int, request_auth: bytes) -> RadiusPacket:
         # One socket per Access-Request and its retransmissions: nothing stays open between
         # round trips, so an abandoned conversation leaks nothing.
-        loop = asyncio.get_running_loop()
-        transport, protocol = await loop.create_datagram_endpoint(
-            _Protocol, remote_addr=self._cfg.server, local_addr=self._cfg.bind
-        )
-        self._transport = transport
+        link = await self._link()
+        self._open_link = link
         try:
-            return await self._attempts(transport, protocol, data, identifier, request_auth)
+            return await self._attempts(link, data, identifier, request_auth)
         finally:
             self.close()
 
     async def _attempts(
-        self,
-        transport: asyncio.DatagramTransport,
-        protocol: _Protocol,
-        data: bytes,
-        identifier: int,
-        request_auth: bytes,
+        self, link: DatagramLink, data: bytes, identifier: int, request_auth: bytes
     ) -> RadiusPacket:
         loop = asyncio.get_running_loop()
         server = self._cfg.server
@@ -244,13 +339,16 @@ class RadiusPassThrough:
             if attempt:
                 logger.debug("retransmitting Access-Request %d to %s:%d", identifier, *server)
             # RFC 2865 s2.5: a retransmission repeats Identifier and Request Authenticator.
-            transport.sendto(data)
+            link.sendto(data, server)
             deadline = loop.time() + self._cfg.timeout
             while (remaining := deadline - loop.time()) > 0:
                 try:
-                    reply, _addr = await asyncio.wait_for(protocol.queue.get(), remaining)
+                    reply, addr = await asyncio.wait_for(link.recvfrom(), remaining)
                 except TimeoutError:
                     break
+                if not _same_host(addr, server):
+                    logger.debug("dropping a datagram from %s, not the RADIUS server", addr[0])
+                    continue
                 if len(reply) < 20 or reply[1] != identifier:
                     logger.debug("dropping RADIUS reply with a stale Identifier")
                     continue
@@ -267,7 +365,8 @@ class RadiusPassThrough:
                 f"no valid reply from RADIUS server {server[0]}:{server[1]} after {tries} tries:"
                 f" {bad_auth} replies failed the authenticator checks (shared secret mismatch?)"
             )
-        hint = f": {protocol.error}" if protocol.error is not None else ""
+        error = getattr(link, "error", None)
+        hint = f": {error}" if error is not None else ""
         # Servers silently drop requests whose Message-Authenticator fails (RFC 3579 s3.2),
         # so a wrong secret looks like silence from this side.
         raise RadiusError(
@@ -288,7 +387,7 @@ class RadiusPassThrough:
                 # RFC 3579 s2.6.3: a conflicting combination; authorization follows the
                 # RADIUS Code, and the EAP packet is forwarded as it is, not repaired.
                 logger.warning("Access-Accept carries an EAP packet that is not a Success")
-            return RadiusAnswer(RadiusCode.ACCESS_ACCEPT, eap, keys, self._method_type)
+            return RadiusAnswer(RadiusCode.ACCESS_ACCEPT, eap, keys, self._method_type, timeout)
         if reply.code == RadiusCode.ACCESS_REJECT:
             self._done = True
             return RadiusAnswer(RadiusCode.ACCESS_REJECT, eap, None, self._method_type)
@@ -326,6 +425,18 @@ class RadiusPassThrough:
         # RFC 5216 s2.3 / hostapd ieee802_1x.c: MSK = MS-MPPE-Recv-Key | MS-MPPE-Send-Key.
         session_id = reply.get(Attr.EAP_KEY_NAME) or b""
         return KeyMaterial(msk=Secret(recv_key + send_key), session_id=session_id)
+
+
+def _same_host(addr: tuple[str, int], server: tuple[str, int]) -> bool:
+    if addr[1] != server[1]:
+        return False
+    try:
+        a, b = ipaddress.ip_address(addr[0]), ipaddress.ip_address(server[0])
+    except ValueError:
+        return addr[0] == server[0]
+    if a.version == 6 and a.ipv4_mapped is not None:
+        a = a.ipv4_mapped
+    return a == b
 
 
 def _is_code(eap: bytes, code: int) -> bool:

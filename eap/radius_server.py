@@ -1,8 +1,21 @@
-"""A RADIUS front for our EAP server (RFC 3579 s2): any NAS can use our EAP methods."""
+"""A RADIUS front for our EAP server (RFC 3579 s2): any NAS can use our EAP methods.
+
+Each RADIUS conversation runs its own ``EapAuthenticator``; the reply is Access-Challenge
+(next EAP Request, fresh State), Access-Accept (EAP-Success, MSK as MS-MPPE-Recv/Send-Key,
+RFC 2548) or Access-Reject (EAP-Failure). Message-Authenticator is required on every request::
+
+    core = RadiusServerCore(
+        clients={"127.0.0.1": Secret(b"testing123"), "10.0.0.0/8": Secret(b"other")},
+        backend=lambda: EapAuthenticator(methods=lambda identity: [make_psk_server]),
+    )
+    server = RadiusServer(core)
+    await server.start("127.0.0.1", 1812)   # eapol_test -a 127.0.0.1 -s testing123 ...
+"""
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import os
 from collections import OrderedDict
@@ -75,7 +88,9 @@ class _Conversation:
 class RadiusServerCore:
     """Sans-IO RADIUS server: Access-Request in, Challenge/Accept/Reject out (RFC 3579).
 
-    Each conversation runs its own ``EapBackend`` from ``backend()``; the State attribute
+    ``clients`` maps a client address, or a network such as ``"10.0.0.0/8"`` (the most specific
+    wins), to its shared secret; others are ignored. Each conversation runs its own
+    ``EapBackend`` from ``backend()``; the State attribute
     (RFC 2865 s5.24) ties the Access-Requests of one conversation together. A retransmitted
     Access-Request gets the cached reply again (RFC 2865 s2.5).
     """
@@ -91,13 +106,19 @@ class RadiusServerCore:
         max_discards: int = 3,
     ) -> None:
         self._clients = dict(clients)
+        self._networks = [
+            (ipaddress.ip_network(k, strict=False), v) for k, v in clients.items() if "/" in k
+        ]
         self._backend = backend
         self._rng = rng
         self._idle = idle_timeout
         self._max = max_conversations
         self._max_discards = max_discards
         self._convs: OrderedDict[bytes, _Conversation] = OrderedDict()
-        self._replies: OrderedDict[tuple[Address, int, bytes], tuple[bytes, float]] = OrderedDict()
+        # (client, Identifier, Request Authenticator) -> (request, reply, time) (RFC 5080 s2.2.2)
+        self._replies: OrderedDict[tuple[Address, int, bytes], tuple[bytes, bytes, float]] = (
+            OrderedDict()
+        )
 
     @property
     def conversations(self) -> int:
@@ -107,15 +128,15 @@ class RadiusServerCore:
     def receive(self, data: bytes, addr: Address, now: float) -> bytes | None:
         """Handle one datagram; return the reply to send, or None to drop it silently."""
         self._expire(now)
-        secret = self._clients.get(addr[0])
+        secret = self._client_secret(addr[0])
         if secret is None:
             logger.warning("dropping RADIUS packet from unknown client %s", addr[0])
             return None
         if len(data) >= 20:
             cached = self._replies.get((addr, data[1], bytes(data[4:20])))
-            if cached is not None:
+            if cached is not None and cached[0] == data:
                 logger.debug("retransmitted Access-Request %d: repeating the reply", data[1])
-                return cached[0]
+                return cached[1]
         try:
             req = verify_request(data, secret)
         except (CodecError, AuthenticatorMismatch) as exc:
@@ -123,14 +144,33 @@ class RadiusServerCore:
                 "dropping RADIUS packet from %s: %s (shared secret mismatch?)", addr[0], exc
             )
             return None
+        if req.code == RadiusCode.STATUS_SERVER:
+            # RFC 5997 s4.3: "alive", an Access-Accept with a Message-Authenticator; no State.
+            return self._reply(RadiusCode.ACCESS_ACCEPT, req, [], secret)
         if req.code != RadiusCode.ACCESS_REQUEST:
             logger.info("dropping RADIUS code %d from %s", req.code, addr[0])
             return None
         reply = self._handle(req, secret, now)
-        self._replies[(addr, req.identifier, req.authenticator)] = (reply, now)
+        self._replies[(addr, req.identifier, req.authenticator)] = (bytes(data), reply, now)
         while len(self._replies) > 4 * self._max:
             self._replies.popitem(last=False)
         return reply
+
+    def _client_secret(self, host: str) -> Secret | None:
+        secret = self._clients.get(host)
+        if secret is not None or not self._networks:
+            return secret
+        try:
+            ip = ipaddress.ip_address(host.split("%", 1)[0])
+        except ValueError:
+            return None
+        if ip.version == 6 and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        best: tuple[int, Secret] | None = None
+        for net, value in self._networks:  # the most specific network wins
+            if ip in net and (best is None or net.prefixlen > best[0]):
+                best = (net.prefixlen, value)
+        return None if best is None else best[1]
 
     def _expire(self, now: float) -> None:
         while self._convs:
@@ -139,7 +179,7 @@ class RadiusServerCore:
                 break
             del self._convs[state]
         while self._replies:
-            _key, (_reply, when) = next(iter(self._replies.items()))
+            _key, (_request, _reply, when) = next(iter(self._replies.items()))
             if now - when < self._idle:
                 break
             self._replies.popitem(last=False)
@@ -262,6 +302,8 @@ class RadiusServerCore:
     def _reply(
         code: int, req: RadiusPacket, attrs: list[tuple[int, bytes]], secret: Secret
     ) -> bytes:
+        # RFC 2865 s5.33: Proxy-State attributes come back unmodified and in order.
+        attrs = attrs + [(Attr.PROXY_STATE, v) for v in req.all(Attr.PROXY_STATE)]
         return sign_response(code, req.identifier, req.authenticator, attrs, secret)
 
 

@@ -72,7 +72,7 @@ async def _run(hostapd: Hostapd) -> tuple[list[PanaEvent], list[PanaEvent], int]
         timeout=2.0,
         retries=1,
     )
-    backend = RadiusBackend(RadiusPassThrough(config))
+    backend = RadiusBackend(RadiusPassThrough(config), paa_rng)
     pac_events: list[PanaEvent] = []
     paa_events: list[PanaEvent] = []
     round_trips = 0
@@ -104,17 +104,12 @@ async def _run(hostapd: Hostapd) -> tuple[list[PanaEvent], list[PanaEvent], int]
     return pac_events, paa_events, round_trips
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "PAA pass-through starts the RADIUS conversation with EAP-Start (empty EAP-Message, no "
-        "User-Name); hostapd's RADIUS server rejects it ('Could not get User-Name') with "
-        "Access-Reject, so the session fails before any EAP method runs. openpaa (and hostapd as "
-        "an authenticator) send EAP-Request/Identity themselves and forward the Identity "
-        "response with User-Name (RFC 3579 s2.1)."
-    ),
-)
 async def test_paa_pass_through_to_hostapd_authenticates(hostapd: Hostapd) -> None:
+    """hostapd's RADIUS server needs a User-Name at once: the PAA must ask for the identity itself.
+
+    It failed before the RadiusBackend sent EAP-Request/Identity locally: an EAP-Start
+    Access-Request without User-Name got Access-Reject ("Could not get User-Name").
+    """
     pac_events, paa_events, round_trips = await _run(hostapd)
     assert any(isinstance(e, Authenticated) for e in pac_events), pac_events
     assert any(isinstance(e, Authenticated) for e in paa_events), paa_events

@@ -1,7 +1,11 @@
 """Replay the OpenPANA captures into our PaC and PAA and compare what they send with the capture.
 
-How the replay works, what is injected and what is compared: ``interop/replay.py`` and
-docs/interop.md ("Capture replay"). The MSKs and keys below are the facts of pcaps/README.md.
+Two parts. The first test (from main) replays the authentication phase of the PAA side of
+``openpana-loopback.pcapng`` into our PacSession unchanged and shows why the captured PAR[C]
+cannot verify at our PaC (I_PAN differs in AVP order only). The rest replays whole sessions in
+both directions with re-signed AUTH values; how that works, what is injected and what is
+compared: ``interop/replay.py`` and docs/interop.md ("Capture replay"). The MSKs and keys below
+are the facts of pcaps/README.md.
 """
 
 from __future__ import annotations
@@ -11,10 +15,12 @@ from collections.abc import Callable
 import pytest
 
 from eap.keys import Secret
-from eap.methods.psk import EAP_TYPE_PSK
-from pana_codecs import PanaMessage, decode_pana
+from eap.methods.psk import EAP_TYPE_PSK, PskPeer
+from eap.peer import EapPeer
+from pana_codecs import AvpCode, MessageFlags, MessageType, PanaMessage, decode_pana
 from pana_mpa import crypto
-from pana_mpa.config import PaaConfig
+from pana_mpa.capture import UdpDatagram, read_pana
+from pana_mpa.config import PaaConfig, PacConfig
 from pana_mpa.events import (
     Authenticated,
     PanaEvent,
@@ -24,6 +30,8 @@ from pana_mpa.events import (
     SessionTerminated,
 )
 from pana_mpa.paa import PaaServer
+from pana_mpa.pac import PacSession
+from pana_mpa.trace import MemoryTrace
 
 from .locate import capture_path
 from .replay import (
@@ -40,6 +48,116 @@ from .replay import (
 )
 
 pytestmark = pytest.mark.interop
+
+# --- authentication phase, unchanged bytes (from main) -----------------------------------------
+
+NAME = "openpana-loopback.pcapng"
+PSK = Secret(b"SecretPassphrase")
+MSK_1 = bytes.fromhex(
+    "f3015821f6e28e87b00b5cd1cf905703676b6bf95faa9f3b962a7544fd1128ba"
+    "d072348ee097f29aa659eaaf38ffb7ff5bdd8ba3012c06d21540113abfef2241"
+)
+AUTH_KEY_1 = bytes.fromhex("70d0905d1a01b73dffddedb1f6dfc2d0e4bc0627")
+
+
+def _feed(values: list[bytes]) -> Callable[[int], bytes]:
+    """An rng that hands out the captured values in order (other sizes: retransmit jitter)."""
+    queue = list(values)
+
+    def rng(n: int) -> bytes:
+        if queue and len(queue[0]) == n:
+            return queue.pop(0)
+        return bytes(n)
+
+    return rng
+
+
+def _avp_set(msg: PanaMessage) -> list[tuple[int, int | None, bytes]]:
+    return sorted((a.code, a.vendor_id, a.value) for a in msg.avps)
+
+
+def test_our_pac_answers_openpana_paa_like_openpana_pac() -> None:
+    datagrams = read_pana(capture_path(NAME))
+    pac_addr, paa_addr = datagrams[0].src, datagrams[0].dst
+    from_pac = [d for d in datagrams if d.src == pac_addr]
+    msgs = {d.frame: decode_pana(d.payload) for d in datagrams}
+    nonces = [n.value for d in from_pac if (n := msgs[d.frame].avp(AvpCode.NONCE)) is not None]
+    rand_ps = []
+    for d in from_pac:
+        eap = msgs[d.frame].avp(AvpCode.EAP_PAYLOAD)
+        if eap is not None and eap.value[4] == EAP_TYPE_PSK and eap.value[5] >> 6 == 1:
+            rand_ps.append(eap.value[6 + 16 : 6 + 32])  # message 2: Flags, RAND_S, RAND_P
+    psk_peers: list[PskPeer] = []
+
+    def make_psk_peer() -> PskPeer:
+        psk_peers.append(PskPeer(b"user1", PSK, rng=_feed(rand_ps)))
+        return psk_peers[-1]
+
+    trace = MemoryTrace()
+    pac = PacSession(
+        PacConfig(),
+        paa=paa_addr,
+        eap=EapPeer(identity=b"user1", methods={EAP_TYPE_PSK: make_psk_peer}),
+        rng=_feed(nonces),
+        trace=trace,
+    )
+    t0 = datagrams[0].time
+    pac.start(0.0)
+    sent = pac.datagrams_to_send(0.0)
+    assert [s[0] for s in sent] == [datagrams[0].payload]  # the bare PCI, byte for byte
+
+    par_c = next(d for d in datagrams if msgs[d.frame].has(MessageFlags.R | MessageFlags.C))
+    answered = 0
+    for i, d in enumerate(datagrams[1:], start=1):
+        if d.src != paa_addr or d.frame >= par_c.frame:
+            continue
+        now = d.time - t0
+        pac.receive_datagram(d.payload, paa_addr, now)
+        sent = pac.datagrams_to_send(now)
+        captured: UdpDatagram = datagrams[i + 1]
+        assert captured.src == pac_addr
+        assert len(sent) == 1, (d.frame, trace.named("message_dropped"))
+        ours, theirs = decode_pana(sent[0][0]), msgs[captured.frame]
+        assert (ours.type, ours.flags, ours.session_id, ours.seq) == (
+            theirs.type,
+            theirs.flags,
+            theirs.session_id,
+            theirs.seq,
+        ), captured.frame
+        assert _avp_set(ours) == _avp_set(theirs), captured.frame
+        answered += 1
+    assert answered == 4  # PAN[S], PAN{Identity, Nonce}, EAP-PSK messages 2 and 4
+
+    # Our EAP-PSK peer derived the capture's MSK (README).
+    assert len(psk_peers) == 1
+    keys = psk_peers[0].keys()
+    assert keys is not None and keys.msk == Secret(MSK_1)
+
+    # The PAR[C]: dropped by our PaC, because I_PAN (our PAN[S]) differs in AVP order only ...
+    pac.receive_datagram(par_c.payload, paa_addr, par_c.time - t0)
+    assert pac.datagrams_to_send(par_c.time - t0) == []
+    drops = trace.named("message_dropped")
+    assert [r["reason"] for r in drops] == ["AUTH of PAR[C] does not verify with the new key"]
+    # ... since with OpenPANA's own PAN[S] the README's PANA_AUTH_KEY and a valid AUTH result.
+    i_par, i_pan = datagrams[1].payload, datagrams[2].payload
+    paa_nonce = msgs[datagrams[3].frame].avp(AvpCode.NONCE)
+    assert paa_nonce is not None
+    key = crypto.pana_auth_key(
+        2,
+        7,
+        keys.msk,
+        i_par=i_par,
+        i_pan=i_pan,
+        pac_nonce=nonces[0],
+        paa_nonce=paa_nonce.value,
+        key_id=0x6F42762F,
+    )
+    assert key == Secret(AUTH_KEY_1)
+    assert crypto.verify_auth(7, key, par_c.payload)
+    assert msgs[par_c.frame].type == MessageType.PANA_AUTH
+
+
+# --- whole sessions, both directions, re-signed AUTH ---------------------------------------------
 
 PSK_CAPTURE = "openpana-loopback.pcapng"
 PSK_PAC = ("127.0.0.1", 43516)
@@ -87,7 +205,7 @@ CPANA_MSK = bytes.fromhex(
 )
 
 IDENTITY = b"user1"
-PSK = b"SecretPassphrase"
+PSK_TEXT = b"SecretPassphrase"
 EAP_TYPE_TLS = 13
 
 
@@ -151,7 +269,7 @@ def test_key_schedule_reproduces_the_captured_keys(
 def test_pac_replay_openpana_psk_full_session() -> None:
     """All 22 captured PAA messages into our PaC: its 23 messages match the captured PaC's."""
     frames = frames_of(PSK_CAPTURE, PSK_PAC[1])
-    result, pac_rng, psk_rng = replay_pac(frames, msks=PSK_MSKS, identity=IDENTITY, psk=PSK)
+    result, pac_rng, psk_rng = replay_pac(frames, msks=PSK_MSKS, identity=IDENTITY, psk=PSK_TEXT)
     assert result.stopped is None
     assert result.replayed == 22
     assert_same_shape(result, side(frames, pac=True))
@@ -188,7 +306,7 @@ def test_pac_replay_openpana_psk_full_session() -> None:
 def test_pac_replay_eap_payloads_are_byte_identical() -> None:
     """With RAND_P injected, every EAP packet our PaC sends equals openpac's (wpa_supplicant's)."""
     frames = frames_of(PSK_CAPTURE, PSK_PAC[1])
-    result, _, _ = replay_pac(frames, msks=PSK_MSKS, identity=IDENTITY, psk=PSK)
+    result, _, _ = replay_pac(frames, msks=PSK_MSKS, identity=IDENTITY, psk=PSK_TEXT)
     ours = [
         avp.value
         for _, raw in result.compared
@@ -203,7 +321,7 @@ def test_pac_replay_without_resigning_stops_at_the_first_par_complete() -> None:
     """The captured AUTH values cannot verify at our PaC: its I_PAN differs (AVP order)."""
     frames = frames_of(PSK_CAPTURE, PSK_PAC[1])
     result, _, _ = replay_pac(
-        frames, msks=PSK_MSKS, identity=IDENTITY, psk=PSK, resign_replayed=False
+        frames, msks=PSK_MSKS, identity=IDENTITY, psk=PSK_TEXT, resign_replayed=False
     )
     # Frame 10 (PAR[C]) is dropped because its AUTH does not verify, so no PAN[C] at frame 11.
     assert result.stopped == "frame 11: our side has no PAN[C]"
@@ -280,7 +398,7 @@ def test_replay_with_timers_expires_before_openpana_reauthenticates(role: str) -
     frames = frames_of(PSK_CAPTURE, PSK_PAC[1])
     if role == "pac":
         result, _, _ = replay_pac(
-            frames, msks=PSK_MSKS, identity=IDENTITY, psk=PSK, fire_timers=True
+            frames, msks=PSK_MSKS, identity=IDENTITY, psk=PSK_TEXT, fire_timers=True
         )
         assert result.stopped is not None
         assert result.stopped.startswith("frame 16: PNR[RA] refused")
@@ -308,7 +426,7 @@ def test_replay_with_timers_expires_before_openpana_reauthenticates(role: str) -
 def test_pac_replay_cpana_paa_is_rejected_cleanly() -> None:
     """CPANA's unpadded PCHANNEL nonce: our PaC discards EAP-PSK message 3 and never succeeds."""
     frames = frames_of(CPANA_CAPTURE, 10000)
-    result, _, psk_rng = replay_pac(frames, msks=[CPANA_MSK], identity=IDENTITY, psk=PSK)
+    result, _, psk_rng = replay_pac(frames, msks=[CPANA_MSK], identity=IDENTITY, psk=PSK_TEXT)
     # frames 2-7 match (16-octet nonces injected); at frame 8 the PCHANNEL tag fails, so our
     # PaC answers with a PAN without EAP-Payload and closes (RFC 5609 EAP_DISCARD in
     # WAIT_EAP_MSG); CPANA's PAR[C] (frame 10) then reaches no session.

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import pytest
 
+from eap.keys import Secret
 from pana_mpa.cli import main
 
-from .locate import CAPTURE_NAMES, capture_path, load_expected
+from .locate import CAPTURE_NAMES, capture_path, captures_dir, load_expected
 
 pytestmark = pytest.mark.interop
 
@@ -28,6 +30,8 @@ def run_verify(
         argv += ["--secret", spec["secret"]]
     for msk in spec.get("msk_hex", []):
         argv += ["--msk-hex", msk]
+    if "tls_server_key" in spec:
+        argv += ["--tls-server-key", str(captures_dir() / spec["tls_server_key"])]
     if "msk_text" in spec:
         argv += ["--msk-hex", spec["msk_text"].encode().hex()]
     if "identity" in spec:
@@ -69,3 +73,37 @@ def test_identity_filter_excludes_other_peers(capsys: pytest.CaptureFixture[str]
     spec = {"secret": "SecretPassphrase", "identity": "someone-else"}
     objs, _ = run_verify(capsys, name, spec)
     assert {o["auth"] for o in objs if o["auth"] is not None} == {"no-key"}
+
+
+def test_debug_logs_carry_no_key_material(
+    capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    name = "openpana-loopback.pcapng"
+    msk = load_expected(name)["verify"][2]["msk_hex"][0]
+    with caplog.at_level(logging.DEBUG):
+        run_verify(capsys, name, {"secret": "SecretPassphrase", "counts": {}})
+        run_verify(capsys, name, {"secret": "WrongPassphrase!", "counts": {}})
+        run_verify(capsys, name, {"msk_hex": [msk], "counts": {}})
+    logs = "\n".join(r.getMessage() for r in caplog.records).lower()
+    assert logs  # the verifier did log (e.g. "no EAP-PSK run verified")
+    for secret in ("secretpassphrase", "wrongpassphrase!", msk, msk[:16], "70d0905d1a01b73d"):
+        assert secret not in logs
+
+
+def test_retransmitted_par_c_keeps_the_key(capsys: pytest.CaptureFixture[str]) -> None:
+    """A PAR[C] seen twice must not consume the next run's MSK nor roll the key over."""
+    from pana_mpa._cli_decode import decode_datagrams
+    from pana_mpa._verify import AuthVerifier
+    from pana_mpa.capture import read_pana
+
+    name = "openpana-loopback.pcapng"
+    spec = load_expected(name)["verify"][2]
+    datagrams = read_pana(capture_path(name))
+    frame10 = next(d for d in datagrams if d.frame == 10)
+    doubled = [*datagrams[:10], frame10, *datagrams[10:]]  # frame 10 retransmitted
+    for verifier in (
+        AuthVerifier(msks=[Secret(bytes.fromhex(h)) for h in spec["msk_hex"]]),
+        AuthVerifier(psk=Secret(b"SecretPassphrase")),
+    ):
+        verdicts = [d.extra["auth"] for d in decode_datagrams(doubled, annotators=[verifier])]
+        assert [v for v in verdicts if v is not None] == ["ok"] * 37

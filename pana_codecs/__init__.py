@@ -48,7 +48,9 @@ from .pana import (
     MessageFlags,
     MessageType,
     PanaMessage,
+    decode_avps,
     decode_pana,
+    encode_avps,
     encode_pana,
 )
 
@@ -84,11 +86,13 @@ __all__ = [
     "avp_u32",
     "avp_value",
     "decode_address",
+    "decode_avps",
     "decode_eap",
     "decode_nak",
     "decode_pana",
     "eap_payload",
     "eap_payload_avp",
+    "encode_avps",
     "encode_eap",
     "encode_nak",
     "encode_pana",

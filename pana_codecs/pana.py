@@ -48,7 +48,9 @@ __all__ = [
     "MessageFlags",
     "MessageType",
     "PanaMessage",
+    "decode_avps",
     "decode_pana",
+    "encode_avps",
     "encode_pana",
 ]
 
@@ -362,3 +364,28 @@ def encode_error(msg: PanaMessage, draft: bool) -> CodecError:
     except CodecError as exc:
         return exc
     return CodecError("message cannot be encoded", 0, "")  # pragma: no cover - defensive
+
+
+def decode_avps(data: bytes, *, dialect: Dialect | str = "rfc5191") -> tuple[Avp, ...]:
+    """Decode a bare AVP sequence, e.g. decrypted Encryption-Encap content (RFC 6786 s5).
+
+    The rules are those of ``decode_pana``; error offsets count from the start of ``data``.
+    """
+    draft = _is_draft(dialect)
+    data = bytes(data)
+    if len(data) > 0xFFFF - HEADER_LEN:
+        raise CodecError(f"AVP sequence of {len(data)} octets cannot fit in a message", 0, "avps")
+    head = _HEADER.pack(0, HEADER_LEN + len(data), 0, 0, 0, 0)
+    try:
+        return _decode(head + data, draft).avps
+    except CodecError as exc:
+        exc = explain(exc, head + data, draft, _decode)
+        raise CodecError(exc.reason, exc.offset - HEADER_LEN, exc.path) from None
+
+
+def encode_avps(avps: tuple[Avp, ...] | list[Avp], *, dialect: Dialect | str = "rfc5191") -> bytes:
+    """Encode a bare AVP sequence with padding (the plaintext of Encryption-Encap, RFC 6786 s5)."""
+    try:
+        return encode_pana(PanaMessage(0, 0, 0, 0, tuple(avps)), dialect=dialect)[HEADER_LEN:]
+    except CodecError as exc:
+        raise CodecError(exc.reason, max(exc.offset - HEADER_LEN, 0), exc.path) from None

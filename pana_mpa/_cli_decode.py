@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import shutil
 import sys
+import tempfile
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pana_codecs import (
     DIALECTS,
@@ -17,6 +19,7 @@ from pana_codecs import (
     CodecError,
     MessageFlags,
     PanaMessage,
+    decode_eap,
     decode_pana,
     encode_pana,
 )
@@ -24,13 +27,20 @@ from pana_codecs.avps import avp_type
 
 from .capture import CaptureError, UdpDatagram, format_address, pana_datagrams, read_pana, read_udp
 
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+
 __all__ = [
     "DIALECTS",
+    "Annotator",
     "AvpSummary",
     "DecodedDatagram",
+    "EapSummary",
     "add_parser",
     "decode_datagram",
     "decode_datagrams",
+    "decode_file",
+    "eap_label",
     "flag_letters",
     "run",
     "type_name",
@@ -83,6 +93,15 @@ def flag_letters(flags: int) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class EapSummary:
+    """The EAP header inside an EAP-Payload AVP (RFC 3748 s4); never the Type-Data."""
+
+    code: int
+    identifier: int
+    type: int | None
+
+
+@dataclass(frozen=True, slots=True)
 class AvpSummary:
     """Code, vendor, name and value length of one AVP; ``value`` only for code-like Unsigned32s."""
 
@@ -91,6 +110,28 @@ class AvpSummary:
     name: str | None
     length: int
     value: int | None = None
+    eap: EapSummary | None = None
+    """For EAP-Payload: the carried packet's Code, Identifier and Type, when it decodes."""
+
+
+def _eap_summary(value: bytes) -> EapSummary | None:
+    try:
+        pkt = decode_eap(value, strict=True)  # RFC 5191 s8.2: exactly one EAP packet
+    except CodecError:
+        return None
+    return EapSummary(pkt.code, pkt.identifier, pkt.type)
+
+
+_EAP_CODES = {1: "Request", 2: "Response", 3: "Success", 4: "Failure"}
+_EAP_TYPES = {1: "Identity", 2: "Notification", 3: "Nak", 4: "MD5", 13: "TLS", 47: "PSK"}
+
+
+def eap_label(e: EapSummary) -> str:
+    """E.g. ``Response/Identity``, ``Success``, ``Request/47``."""
+    code = _EAP_CODES.get(e.code, str(e.code))
+    if e.type is None:
+        return code
+    return f"{code}/{_EAP_TYPES.get(e.type, str(e.type))}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +144,7 @@ class DecodedDatagram:
     error_offset: int | None = None
     reencode_identical: bool = False
     extra: Mapping[str, object] = field(default_factory=dict)
-    """Fields added by annotators (e.g. a future ``auth`` verdict from ``--verify``)."""
+    """Fields added by annotators (e.g. the ``auth`` verdict of ``--verify``)."""
 
     def avps(self) -> list[AvpSummary]:
         """The AVPs in wire order, without their values (which may be keys or identities)."""
@@ -116,7 +157,8 @@ class DecodedDatagram:
             if ietf and avp_type(a.code) in _SHOWN_TYPES and len(a.value) == 4:
                 value = int.from_bytes(a.value, "big")
             name = _AVP_NAMES.get(a.code) if ietf else None
-            out.append(AvpSummary(a.code, a.vendor_id, name, len(a.value), value))
+            eap = _eap_summary(a.value) if ietf and a.code == AvpCode.EAP_PAYLOAD else None
+            out.append(AvpSummary(a.code, a.vendor_id, name, len(a.value), value, eap))
         return out
 
     def to_json(self) -> dict[str, object]:
@@ -155,7 +197,9 @@ class DecodedDatagram:
             label = s.name or (
                 f"{s.code}/v{s.vendor_id}" if s.vendor_id is not None else str(s.code)
             )
-            if s.value is None:
+            if s.eap is not None:
+                parts.append(f"{label}({s.length} {eap_label(s.eap)})")
+            elif s.value is None:
                 parts.append(f"{label}({s.length})")
             else:
                 parts.append(f"{label}={s.value:#x}" if s.code == 4 else f"{label}={s.value}")
@@ -178,6 +222,8 @@ def _avp_json(s: AvpSummary) -> dict[str, object]:
     }
     if s.value is not None:
         obj["value"] = s.value
+    if s.eap is not None:
+        obj["eap"] = {"code": s.eap.code, "identifier": s.eap.identifier, "type": s.eap.type}
     return obj
 
 
@@ -187,7 +233,7 @@ def _codec(data: bytes, dialect: str) -> tuple[PanaMessage, bytes]:
 
 
 Annotator = Callable[[DecodedDatagram], Mapping[str, object]]
-"""Adds fields to a decoded datagram (the hook ``--verify`` will use for an ``auth`` verdict)."""
+"""Adds fields to a decoded datagram, called in capture order (``--verify`` adds ``auth``)."""
 
 
 def decode_datagram(datagram: UdpDatagram, dialect: str = "rfc5191") -> DecodedDatagram:
@@ -241,7 +287,11 @@ def add_parser(sub: Any) -> None:
         description="Print one line (or JSON object) per PANA datagram of a pcap or pcapng "
         "capture. PANA is UDP port 716, any --port, and the endpoints seen talking to those ports.",
     )
-    p.add_argument("capture", help="pcap or pcapng file (Ethernet, Linux cooked or loopback)")
+    p.add_argument(
+        "capture",
+        help="pcap or pcapng file, maybe gzipped (Ethernet, Linux cooked, loopback, raw IP); "
+        "- reads standard input",
+    )
     p.add_argument("--json", action="store_true", help="one JSON object per datagram")
     p.add_argument(
         "--port",
@@ -268,6 +318,11 @@ def add_parser(sub: Any) -> None:
     secret.add_argument("--secret", help="the 16-octet EAP-PSK key as text")
     secret.add_argument("--secret-hex", metavar="HEX", help="the EAP-PSK key as 32 hex digits")
     secret.add_argument(
+        "--tls-server-key",
+        metavar="PEM",
+        help="EAP-TLS (RSA key exchange): the server's private key, to derive each MSK",
+    )
+    secret.add_argument(
         "--msk-hex",
         metavar="HEX",
         action="append",
@@ -288,6 +343,23 @@ def decode_file(
     return decode_datagrams(read_pana(path, ports), dialect)
 
 
+def _load_rsa_key(path: str) -> RSAPrivateKey | str:
+    """The RSA private key in a PEM file, or the one-line reason it cannot be used."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    try:
+        with open(path, "rb") as f:
+            key = load_pem_private_key(f.read(), password=None)
+    except OSError as exc:
+        return f"--tls-server-key {path}: {exc.strerror or exc}"
+    except (ValueError, TypeError):
+        return f"--tls-server-key {path}: not an unencrypted PEM private key"
+    if not isinstance(key, rsa.RSAPrivateKey):
+        return f"--tls-server-key {path}: not an RSA key (offline EAP-TLS needs RSA key exchange)"
+    return key
+
+
 def _verifier(args: argparse.Namespace) -> Annotator | str:
     """The AUTH verifier the options ask for, or the one-line reason they are unusable."""
     from eap.keys import Secret  # only --verify needs the EAP layer
@@ -295,6 +367,11 @@ def _verifier(args: argparse.Namespace) -> Annotator | str:
     from ._verify import AuthVerifier
 
     label = args.auth_label.encode()
+    if args.tls_server_key is not None:
+        server_key = _load_rsa_key(args.tls_server_key)
+        if isinstance(server_key, str):
+            return server_key
+        return AuthVerifier(tls_server_key=server_key, label=label, dialect=args.dialect)
     if args.msk_hex:
         try:
             msks = [Secret(bytes.fromhex(h)) for h in args.msk_hex]
@@ -302,7 +379,7 @@ def _verifier(args: argparse.Namespace) -> Annotator | str:
             return "--msk-hex is not hexadecimal"
         return AuthVerifier(msks=msks, label=label, dialect=args.dialect)
     if args.secret is None and args.secret_hex is None:
-        return "--verify needs --secret, --secret-hex or --msk-hex"
+        return "--verify needs --secret, --secret-hex, --tls-server-key or --msk-hex"
     if args.secret_hex is not None:
         try:
             key = bytes.fromhex(args.secret_hex)
@@ -314,6 +391,29 @@ def _verifier(args: argparse.Namespace) -> Annotator | str:
         return f"the EAP-PSK key must be 16 octets, not {len(key)}"
     identity = None if args.identity is None else args.identity.encode()
     return AuthVerifier(identity=identity, psk=Secret(key), label=label, dialect=args.dialect)
+
+
+def _read_stdin() -> list[UdpDatagram]:
+    """A capture piped in (``tcpdump -w - | pana-mpa decode -``), read once it has ended."""
+    with tempfile.NamedTemporaryFile(prefix="pana-mpa-decode-", suffix=".cap") as f:
+        shutil.copyfileobj(sys.stdin.buffer, f)
+        f.flush()
+        try:
+            return list(read_udp(f.name))
+        except CaptureError as exc:
+            raise CaptureError(exc.reason.replace(f.name, "<stdin>"), exc.frames_read) from exc
+
+
+def _port_hint(udp: Sequence[UdpDatagram]) -> str:
+    """Which UDP ports the capture does hold, to suggest --port."""
+    counts: dict[int, int] = {}
+    for d in udp:
+        for port in {d.src[1], d.dst[1]}:
+            counts[port] = counts.get(port, 0) + 1
+    if not counts:
+        return "the capture holds no UDP"
+    top = sorted(counts, key=lambda p: (-counts[p], p))[:5]
+    return "UDP ports seen: " + ", ".join(f"{p} ({counts[p]})" for p in top) + " (try --port)"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -333,11 +433,17 @@ def run(args: argparse.Namespace) -> int:
     udp: list[UdpDatagram] = []
     failure: CaptureError | None = None
     try:
-        udp.extend(read_udp(args.capture))
+        if args.capture == "-":
+            udp.extend(_read_stdin())
+        else:
+            udp.extend(read_udp(args.capture))
     except CaptureError as exc:
         failure = exc
     out = sys.stdout
-    for decoded in decode_datagrams(pana_datagrams(udp, args.port), args.dialect, annotators):
+    pana = pana_datagrams(udp, args.port)
+    if not pana and failure is None:
+        sys.stderr.write(f"pana-mpa decode: no PANA datagrams found; {_port_hint(udp)}\n")
+    for decoded in decode_datagrams(pana, args.dialect, annotators):
         if args.json:
             out.write(json.dumps(decoded.to_json()) + "\n")
         else:

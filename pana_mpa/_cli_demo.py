@@ -35,6 +35,9 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("--json", action="store_true", help="JSON lines instead of text")
     p.add_argument("--seed", type=int, default=1, help="randomness seed (default 1)")
+    p.add_argument(
+        "--mpa", action="store_true", help="run the MPA handover (pre-authentication) instead"
+    )
     p.set_defaults(func=run)
 
 
@@ -117,6 +120,10 @@ def _writer(stream: IO[str], as_json: bool) -> Emit:
 
 def run(args: argparse.Namespace) -> int:
     """Run the demo; placeholder (codec round trip) until the PANA sessions land."""
+    if getattr(args, "mpa", False):
+        from .mpa._cli import run_mpa_cli
+
+        return run_mpa_cli(args)
     emit = _writer(sys.stdout, bool(args.json))
     nodes = _real_nodes(int(args.seed))
     if nodes is None:

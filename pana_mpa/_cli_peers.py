@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import signal
 import socket
 import string
 import sys
@@ -30,6 +31,7 @@ from eap.methods.psk import PskPeer, PskServer
 from eap.methods.tls import TlsPeer, TlsServer
 from eap.peer import EapPeer, EapResult
 from eap.radius import RadiusConfig, RadiusError, RadiusPassThrough
+from pana_codecs import EapCode, EapPacket, EapType, encode_eap
 from pana_codecs.avps import IntegrityAlgorithm, PrfAlgorithm, ResultCode, TerminationCause
 
 from ._flow import FlowTrace, describe_event
@@ -422,10 +424,15 @@ async def pac_main(
             _say(out, f"authenticated: {event_text(auth)}")
             if not opts.once:
                 step = "session"
+                seen_auth = False
+                last: object = auth
                 async for event in client.events():
-                    if event is not auth:
+                    if seen_auth:
                         _say(out, f"{type(event).__name__}: {event_text(event)}")
-                return 0
+                        last = event
+                    seen_auth = seen_auth or event is auth
+                # the session ended without us: terminated by the PAA, lifetime, no answer
+                raise CliError(_failure_text(ClientError(str(last), last)))
             step = "ping"
             pong = await client.ping(timeout=opts.timeout)
             _say(out, f"ping answered: {event_text(pong)}")
@@ -447,7 +454,7 @@ async def pac_main(
             ) from None
         except ClientError as exc:
             raise CliError(_failure_text(exc)) from None
-        except asyncio.CancelledError:
+        except asyncio.CancelledError:  # Ctrl-C or SIGTERM: leave with a PTR (RFC 5191 s4.4)
             if not session.closed and step != "authentication":
                 with contextlib.suppress(ClientError, TimeoutError):
                     await client.terminate(timeout=min(opts.timeout, 3.0))
@@ -494,15 +501,42 @@ async def paa_main(
         transport.close()
 
 
+_SIGTERM_EXIT = 128 + signal.SIGTERM
+
+
 def _run(main: Callable[[], Any], prog: str) -> int:
+    """Run ``main()``; SIGINT and SIGTERM end it in order (the PaC sends its PTR first)."""
+
+    async def guarded() -> int:
+        task = asyncio.current_task()
+        assert task is not None
+        stopped: list[bool] = []
+
+        def on_sigterm() -> None:
+            stopped.append(True)
+            task.cancel()
+
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # not on every platform
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, on_sigterm)
+        try:
+            rc: int = await main()
+        except asyncio.CancelledError:
+            if stopped:
+                return _SIGTERM_EXIT
+            raise
+        return rc
+
     try:
-        rc: int = asyncio.run(main())
+        return asyncio.run(guarded())
     except CliError as exc:
         sys.stderr.write(f"{prog}: {exc}\n")
         return 1
     except KeyboardInterrupt:
         return 130
-    return rc
+    except Exception as exc:  # a bug: one line for the user, the traceback with -vv
+        logger.debug("internal error", exc_info=True)
+        sys.stderr.write(f"{prog}: internal error: {type(exc).__name__}: {exc} (-vv: details)\n")
+        return 70  # EX_SOFTWARE
 
 
 def run_pac(args: argparse.Namespace, *, factory: PacFactory | None = None) -> int:
@@ -610,11 +644,21 @@ def _check_tls(make: Callable[[], object]) -> None:
 class RadiusBackend:
     """One session's RADIUS pass-through (eap.radius), answering as an EAP server would."""
 
-    def __init__(self, relay: RadiusPassThrough) -> None:
+    def __init__(self, relay: RadiusPassThrough, rng: Rng) -> None:
         self._relay = relay
+        self._rng = rng
 
     async def exchange(self, eap_response: bytes | None) -> AuthOutput:
-        """Relay one response; Access-Accept/Reject end the conversation (RFC 3579 s2.6.3)."""
+        """Relay one response; Access-Accept/Reject end the conversation (RFC 3579 s2.6.3).
+
+        The first request, EAP-Request/Identity, is made here (RFC 3579 s2.1 lets the NAS
+        send it): servers then get a User-Name at once, and no EAP-Start, which some answer
+        without the Message-Authenticator RFC 3579 s3.2 requires.
+        """
+        if eap_response is None:
+            identifier = self._rng(1)[0]
+            request = EapPacket(EapCode.REQUEST, identifier, EapType.IDENTITY)
+            return AuthOutput(encode_eap(request), None)
         try:
             answer = await self._relay.answer(eap_response)
         except RadiusError as exc:
@@ -661,7 +705,7 @@ def build_paa(
         radius = RadiusConfig(server=opts.radius, secret=opts.radius_secret)
 
         def backend(session_id: int) -> AaaBackend:
-            return RadiusBackend(RadiusPassThrough(radius, rng=rng))
+            return RadiusBackend(RadiusPassThrough(radius, rng=rng), rng)
 
         # no eap_factory: every EAP step waits in pending_aaa() (RFC 5191 s2 pass-through)
         return PaaServer(config, rng=rng, trace=trace or NULL_TRACE), backend

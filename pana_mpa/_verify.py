@@ -1,8 +1,9 @@
 """``pana-mpa decode --verify``: check the AUTH AVPs of a captured PANA session.
 
 A passive observer with the peer's PSK recomputes what both ends computed (RFC 5191 s5.3):
-the MSK of each EAP-PSK run (RFC 4764 s3.3, via ``eap.methods.psk.observe_all``) or, for other
-methods, MSKs given in the order of the runs, then
+the MSK of each EAP-PSK run (RFC 4764 s3.3, via ``eap.methods.psk.observe_all``), of each
+EAP-TLS run with RSA key exchange given the server's key (RFC 5216 s2.3, ``eap.tlsprf``), or
+MSKs given in the order of the runs, then
 PANA_AUTH_KEY = prf+(MSK, "IETF PANA" | I_PAR | I_PAN | PaC_nonce | PAA_nonce | Key_ID) at the
 PAR[C] that completes the (re-)authentication, and AUTH over every later message (s5.4).
 
@@ -19,8 +20,11 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from cryptography.hazmat.primitives.asymmetric import rsa
+
 from eap.keys import Secret
 from eap.methods.psk import PskError, observe_all
+from eap.tlsprf import TlsOfflineError, eap_tls_handshakes, rsa_eap_tls_keys
 from pana_codecs import AvpCode, MessageFlags, MessageType, PanaMessage
 from pana_codecs.avps import avp_u32
 
@@ -55,6 +59,8 @@ class _Session:
     key: Secret | None = None
     previous_key: Secret | None = None
     key_id: int | None = None
+    last_wire: dict[bool, bytes] = field(default_factory=dict)
+    """The last request (True) and answer (False) seen, to skip retransmissions."""
 
 
 def _u32(msg: PanaMessage, code: int) -> int | None:
@@ -65,7 +71,7 @@ def _u32(msg: PanaMessage, code: int) -> int | None:
 
 
 class AuthVerifier:
-    """An annotator for decode_datagrams(): adds ``auth`` (and ``key_id``) per datagram."""
+    """An annotator for decode_datagrams(): adds an ``auth`` verdict per datagram."""
 
     def __init__(
         self,
@@ -73,15 +79,17 @@ class AuthVerifier:
         identity: bytes | None = None,
         psk: Secret | None = None,
         msks: Sequence[Secret] = (),
+        tls_server_key: rsa.RSAPrivateKey | None = None,
         label: bytes = crypto.AUTH_LABEL,
         dialect: str = "rfc5191",
     ) -> None:
-        """Take MSKs from EAP-PSK runs checked with ``psk``, or else from ``msks`` in order."""
-        if (psk is None) == (not msks):
-            raise ValueError("give either an EAP-PSK key or MSKs")
+        """MSKs from EAP-PSK runs (``psk``), EAP-TLS RSA handshakes (the server's key), or given."""
+        if sum((psk is not None, bool(msks), tls_server_key is not None)) != 1:
+            raise ValueError("give one of: an EAP-PSK key, MSKs, the EAP-TLS server's RSA key")
         self._identity = identity
         self._psk = psk
         self._msks = list(msks)
+        self._tls_key = tls_server_key
         self._label = label
         self._dialect = dialect
         self._sessions: dict[int, _Session] = {}
@@ -102,6 +110,9 @@ class AuthVerifier:
         return {"auth": verdict}
 
     def _learn(self, s: _Session, msg: PanaMessage, wire: bytes) -> None:
+        if s.last_wire.get(msg.is_request) == wire:
+            return  # a retransmission (RFC 5191 s9) or its repeated answer: nothing new
+        s.last_wire[msg.is_request] = wire
         is_auth = msg.type == MessageType.PANA_AUTH
         if is_auth and msg.has(MessageFlags.S):
             # I_PAR / I_PAN: the first PAR[S] and PAN[S] as on the wire (s5.3).
@@ -159,7 +170,9 @@ class AuthVerifier:
         s.previous_key, s.key, s.key_id = s.key, key, key_id
 
     def _next_msk(self, packets: list[bytes], key_id: int) -> Secret | None:
-        """The MSK of the EAP run that ended at this PAR[C]: given, or from EAP-PSK."""
+        """The MSK of the EAP run that ended at this PAR[C]: given, EAP-TLS or EAP-PSK."""
+        if self._tls_key is not None:
+            return self._tls_msk(packets, self._tls_key, key_id)
         if self._psk is None:
             return self._msks.pop(0) if self._msks else None
         try:
@@ -176,6 +189,21 @@ class AuthVerifier:
             logger.debug("key %#x: no EAP-PSK run verified with this PSK", key_id)
             return None
         return keys[-1].msk
+
+    def _tls_msk(
+        self, packets: list[bytes], server_key: rsa.RSAPrivateKey, key_id: int
+    ) -> Secret | None:
+        """RFC 5216 s2.3 offline: the pre-master secret decrypted with the server's RSA key."""
+        try:
+            runs = eap_tls_handshakes(packets)
+            if not runs:
+                logger.debug("key %#x: no EAP-TLS run in this (re-)authentication", key_id)
+                return None
+            client_data, server_data = runs[-1]
+            return rsa_eap_tls_keys(client_data, server_data, server_key).msk
+        except TlsOfflineError as exc:
+            logger.debug("key %#x: EAP-TLS run not usable: %s", key_id, exc)
+            return None
 
     def _check(self, s: _Session, msg: PanaMessage, wire: bytes) -> str:
         if s.key is None or s.integrity_alg is None:

@@ -126,8 +126,10 @@ class Driver(Generic[E]):
         *,
         trace: FlowTrace | None = None,
         after_step: Callable[[], None] | None = None,
+        contain_errors: bool = False,
     ) -> None:
         self.node = node
+        self._contain_errors = contain_errors
         self.transport = transport
         self._on_event = on_event
         self._trace = trace
@@ -160,6 +162,17 @@ class Driver(Generic[E]):
             self._on_event(event)
         if self._after_step is not None:
             self._after_step()
+
+    def _receive(self, data: bytes, addr: Address, now: float) -> None:
+        if not self._contain_errors:
+            self.node.receive_datagram(data, addr, now)
+            return
+        try:
+            self.node.receive_datagram(data, addr, now)
+        except Exception:  # a bug in the core must not let one datagram stop a server
+            logger.exception(
+                "internal error on %d octets from %s; datagram dropped", len(data), addr
+            )
 
     async def run(self) -> None:
         """Drive the node until it is closed, the transport is closed, or stop() is called."""
@@ -199,7 +212,7 @@ class Driver(Generic[E]):
                     self.datagrams_received += 1
                     if self._trace is not None:
                         self._trace.datagram(loop.time(), "rx", data)
-                    node.receive_datagram(data, addr, loop.time())
+                    self._receive(data, addr, loop.time())
         finally:
             if recv is not None:
                 recv.cancel()
@@ -452,7 +465,9 @@ async def serve_paa(
         if events is not None:
             events.put_nowait(event)
 
-    driver = Driver(server, transport, on_event, trace=trace, after_step=pick_up_aaa)
+    driver = Driver(
+        server, transport, on_event, trace=trace, after_step=pick_up_aaa, contain_errors=True
+    )
     try:
         await driver.run()
     finally:

@@ -3,7 +3,9 @@
 scapy (the optional ``scapy`` extra, GPL) reads the file format; it is imported only inside
 :func:`read_udp`, never when this module is imported. The link, IP and UDP headers are parsed
 here with ``struct``, so the payload handed on is exactly the captured bytes: no dissector of
-scapy's (nor our own scapy layer, if loaded) touches it.
+scapy's (nor our own scapy layer, if loaded) touches it. Link types: Ethernet (with 802.1Q/ad
+tags), Linux cooked v1/v2, BSD/OpenBSD loopback and raw IP; IPv4 and IPv6 (extension headers
+walked, fragments reassembled).
 """
 
 from __future__ import annotations
@@ -136,21 +138,35 @@ def _by_ethertype(ethertype: int | None, off: int) -> tuple[int, int] | None:
     return None
 
 
-def _udp_in_ip(version: int, frame: bytes, off: int) -> tuple[str, str, int, int] | None:
-    """(source, destination, UDP header offset, IP packet end) for an IP packet holding UDP."""
+@dataclass(frozen=True, slots=True)
+class _IpPayload:
+    """Where the UDP bytes of one IP packet are: [start, end) of the frame, maybe a fragment."""
+
+    src: str
+    dst: str
+    start: int
+    end: int
+    fragment: tuple[tuple[object, ...], int, bool] | None = None
+    """(reassembly key, fragment offset, more fragments) when the packet is a fragment."""
+
+
+def _udp_in_ip(version: int, frame: bytes, off: int) -> _IpPayload | None:
+    """The UDP part of an IPv4/IPv6 packet (RFC 791, RFC 8200), or None when it holds no UDP."""
     if version == 4:
         if len(frame) < off + 20 or frame[off] >> 4 != 4:
             return None
         ihl = (frame[off] & 0x0F) * 4
-        frag = struct.unpack_from("!H", frame, off + 6)[0]
-        if ihl < 20 or frame[off + 9] != _IPPROTO_UDP or frag & 0x3FFF:
-            # Fragments (MF set or a non-zero offset) are not reassembled.
+        if ihl < 20 or frame[off + 9] != _IPPROTO_UDP:
             return None
+        total, ident, frag = struct.unpack_from("!HHH", frame, off + 2)
         src = str(ipaddress.IPv4Address(frame[off + 12 : off + 16]))
         dst = str(ipaddress.IPv4Address(frame[off + 16 : off + 20]))
-        total = struct.unpack_from("!H", frame, off + 2)[0]
         # Total Length bounds the packet (an Ethernet trailer may follow); TSO captures say 0.
-        return src, dst, off + ihl, off + total if total >= ihl else len(frame)
+        end = off + total if total >= ihl else len(frame)
+        fragment = None
+        if frag & 0x3FFF:  # MF set or a non-zero Fragment Offset
+            fragment = ((4, src, dst, ident), (frag & 0x1FFF) * 8, bool(frag & 0x2000))
+        return _IpPayload(src, dst, off + ihl, end, fragment)
     if len(frame) < off + 40 or frame[off] >> 4 != 6:
         return None
     src = str(ipaddress.IPv6Address(frame[off + 8 : off + 24]))
@@ -158,6 +174,7 @@ def _udp_in_ip(version: int, frame: bytes, off: int) -> tuple[str, str, int, int
     payload_len = struct.unpack_from("!H", frame, off + 4)[0]
     end = off + 40 + payload_len if payload_len else len(frame)  # 0: jumbogram (RFC 2675)
     nxt, pos = frame[off + 6], off + 40
+    fragment = None
     while nxt != _IPPROTO_UDP:
         if len(frame) < pos + 8:
             return None
@@ -166,31 +183,89 @@ def _udp_in_ip(version: int, frame: bytes, off: int) -> tuple[str, str, int, int
         elif nxt == _IPV6_AH:
             nxt, pos = frame[pos], pos + 4 * (frame[pos + 1] + 2)
         elif nxt == _IPV6_FRAGMENT:
-            if struct.unpack_from("!H", frame, pos + 2)[0] & 0xFFF9:
-                return None  # a real fragment: not reassembled
+            field_, ident = struct.unpack_from("!HI", frame, pos + 2)
+            if field_ & 0xFFF9:  # a real fragment (offset or M set), not an atomic one
+                fragment = ((6, src, dst, ident), field_ & 0xFFF8, bool(field_ & 1))
             nxt, pos = frame[pos], pos + 8
+            if fragment is not None:
+                # RFC 8200 s4.5: what follows is the fragmentable part; only UDP is reassembled.
+                return _IpPayload(src, dst, pos, end, fragment) if nxt == _IPPROTO_UDP else None
         else:
             return None
-    return src, dst, pos, end
+    return _IpPayload(src, dst, pos, end)
 
 
-def _udp_datagram(frame_no: int, time: float, linktype: int, frame: bytes) -> UdpDatagram | None:
+class _Reassembler:
+    """IPv4/IPv6 fragment reassembly for UDP (RFC 791 s3.2, RFC 8200 s4.5), bounded in memory."""
+
+    MAX_PENDING = 256
+    MAX_SIZE = 65535 + 8
+
+    def __init__(self) -> None:
+        self._parts: dict[tuple[object, ...], list[tuple[int, bytes]]] = {}
+        self._total: dict[tuple[object, ...], int] = {}
+
+    def add(self, key: tuple[object, ...], offset: int, more: bool, data: bytes) -> bytes | None:
+        """Add a fragment; the whole UDP datagram (header included) once every part is in."""
+        if offset + len(data) > self.MAX_SIZE:
+            return None
+        if key not in self._parts and len(self._parts) >= self.MAX_PENDING:
+            oldest = next(iter(self._parts))  # give up the oldest unfinished reassembly
+            del self._parts[oldest]
+            self._total.pop(oldest, None)
+        parts = self._parts.setdefault(key, [])
+        parts.append((offset, data))
+        if not more:
+            self._total[key] = offset + len(data)
+        total = self._total.get(key)
+        if total is None:
+            return None
+        whole = bytearray(total)
+        covered = 0
+        for start, chunk in sorted(parts, key=lambda p: p[0]):
+            if start > covered:
+                return None  # a hole: wait for more
+            whole[start : start + len(chunk)] = chunk
+            covered = max(covered, start + len(chunk))
+        if covered < total:
+            return None
+        del self._parts[key], self._total[key]
+        return bytes(whole[:total])
+
+
+def _udp_datagram(
+    frame_no: int,
+    time: float,
+    linktype: int,
+    frame: bytes,
+    reassembler: _Reassembler | None = None,
+) -> UdpDatagram | None:
     net = _network_layer(linktype, frame)
     if net is None:
         return None
     ip = _udp_in_ip(net[0], frame, net[1])
     if ip is None:
         return None
-    src, dst, off, ip_end = ip
-    if len(frame) < off + 8:
+    avail = min(len(frame), max(ip.end, ip.start))
+    if ip.fragment is not None:
+        key, offset, more = ip.fragment
+        whole = (reassembler or _Reassembler()).add(key, offset, more, frame[ip.start : avail])
+        if whole is None or len(whole) < 8:
+            return None
+        # Reassembled: reported in the frame of the fragment that completed it (as tshark does).
+        return _from_udp(frame_no, time, ip, whole, len(whole))
+    if len(frame) < ip.start + 8:
         return None
-    sport, dport, ulen = struct.unpack_from("!HHH", frame, off)
-    avail = min(len(frame), max(ip_end, off + 8))
-    end = off + ulen
+    avail = min(len(frame), max(ip.end, ip.start + 8))  # the UDP header at least
+    return _from_udp(frame_no, time, ip, frame[ip.start : avail], avail - ip.start)
+
+
+def _from_udp(frame_no: int, time: float, ip: _IpPayload, udp: bytes, avail: int) -> UdpDatagram:
+    sport, dport, ulen = struct.unpack_from("!HHH", udp, 0)
     # Truncated: snaplen cut the datagram, or UDP Length disagrees with the IP packet.
-    truncated = ulen < 8 or end > avail
-    payload = frame[off + 8 : min(end, avail)] if ulen >= 8 else frame[off + 8 : avail]
-    return UdpDatagram(frame_no, time, (src, sport), (dst, dport), payload, truncated)
+    truncated = ulen < 8 or ulen > avail
+    payload = udp[8 : min(ulen, avail)] if ulen >= 8 else udp[8:avail]
+    return UdpDatagram(frame_no, time, (ip.src, sport), (ip.dst, dport), payload, truncated)
 
 
 def _timestamp(meta: object, nano: bool) -> float:
@@ -262,6 +337,7 @@ def read_udp(path: str | os.PathLike[str]) -> Iterator[UdpDatagram]:
     except (Scapy_Exception, EOFError, struct.error, ValueError) as exc:
         raise CaptureError(f"{name}: not a pcap or pcapng capture ({exc})") from exc
     frame_no = 0
+    reassembler = _Reassembler()
     try:
         with reader:
             nano = bool(getattr(reader, "nano", False))
@@ -285,7 +361,8 @@ def read_udp(path: str | os.PathLike[str]) -> Iterator[UdpDatagram]:
                         f"{name}: capture cut short in frame {frame_no}", frame_no - 1
                     )
                 linktype = getattr(meta, "linktype", getattr(reader, "linktype", -1))
-                datagram = _udp_datagram(frame_no, _timestamp(meta, nano), linktype, data)
+                time = _timestamp(meta, nano)
+                datagram = _udp_datagram(frame_no, time, linktype, data, reassembler)
                 if datagram is not None:
                     yield datagram
     except (Scapy_Exception, struct.error, ValueError, OSError) as exc:

@@ -11,7 +11,12 @@ from collections.abc import Sequence
 __all__ = ["main"]
 
 # Each subcommand module exposes add_parser(subparsers) and sets func(args) -> int on its parser.
-_SUBCOMMANDS = ("pana_mpa._cli_demo", "pana_mpa._cli_decode", "pana_mpa._cli_peers")
+_SUBCOMMANDS = (
+    "pana_mpa._cli_demo",
+    "pana_mpa._cli_decode",
+    "pana_mpa._cli_peers",
+    "pana_mpa._cli_radius",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -12,6 +12,7 @@ __all__ = [
     "PanaEvent",
     "PeerAddressChanged",
     "PingAnswered",
+    "PreAuthSwitched",
     "Reauthenticated",
     "SessionStarted",
     "SessionTerminated",
@@ -110,3 +111,11 @@ class PeerAddressChanged(PanaEvent):
     """Previous address."""
     new: Address
     """New address."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PreAuthSwitched(PanaEvent):
+    """A pre-authentication session became the serving session (RFC 5873 s3, the MPA switch)."""
+
+    peer: Address
+    """At the PAA: the PaC's address after the switch (RFC 5191 s5.6); at the PaC: the PAA's."""

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 
 from eap.keys import Secret
 from pana_codecs import Avp, MessageFlags, MessageType
 
+from . import crypto
 from ._avps import AvpCode, ResultCode, TerminationCause, u32_avp
 from ._session import (
     Address,
@@ -17,11 +19,13 @@ from ._session import (
     Rng,
     SessionCore,
     _Drop,
+    _Outstanding,
     _Rx,
 )
 from .config import PacConfig
 from .errors import UsageError
 from .events import Authenticated, AuthenticationFailed, Reauthenticated, SessionStarted
+from .retransmit import Retransmitter
 from .state import PAC_TABLE, PacState
 from .trace import NULL_TRACE, Trace
 
@@ -34,6 +38,7 @@ class PacSession(SessionCore):
     """PANA client session (RFC 5191). No sockets, no clock, no hidden randomness."""
 
     role = "pac"
+    role_is_pac = True
     _table = PAC_TABLE
     _closed_state = PacState.CLOSED
 
@@ -53,8 +58,10 @@ class PacSession(SessionCore):
             failed_session_timeout=config.failed_session_timeout,
             auth_label=config.auth_label,
             key_log=config.key_log,
+            extension=config.extension,
         )
         self._config = config
+        self.pre_auth = config.pre_authentication
         self._eap = eap
         self.peer = paa
         self.state = PacState.INITIAL
@@ -65,6 +72,7 @@ class PacSession(SessionCore):
         self._new_key_id: int | None = None
         self._opened = False
         self._reauth_by_peer = False
+        self._start_avps: list[Avp] = []
 
     # ---- caller requests -----------------------------------------------------------------------
 
@@ -79,9 +87,27 @@ class PacSession(SessionCore):
             raise UsageError("cannot start: the session is already starting")
         self._request(Input.START, now, "start")
 
-    def ping(self, now: float) -> None:
-        """Send PNR[P] (RFC 5191 s4.2); only when OPEN."""
-        self._request(Input.PING, now, "ping")
+    def ping(self, now: float, avps: Sequence[Avp] = ()) -> None:
+        """Send PNR[P] (RFC 5191 s4.2), carrying ``avps`` if given; only when OPEN."""
+        if self.closed or not self._can(Input.PING):
+            raise UsageError(f"cannot ping in state {self.state.name}")
+        self._notify_avps = tuple(avps)
+        self._fire_local(Input.PING, now)
+
+    def switch(self, now: float, avps: Sequence[Avp] = ()) -> None:
+        """Make this pre-authentication session the serving one: PNR[P] with E clear (RFC 5873).
+
+        Call it after moving to the candidate network, so the PNR comes from the new address
+        (RFC 5191 s5.6); the session, its key and sequence numbers continue.
+        """
+        if not self.pre_auth:
+            raise UsageError("switch() is only for a pre-authentication session")
+        if self.closed or not self._can(Input.PING):
+            raise UsageError(f"cannot switch in state {self.state.name}")
+        self.pre_auth = False
+        self._switching = True  # PreAuthSwitched follows the PNA[P] (PING_ANSWERED)
+        self._notify_avps = tuple(avps)
+        self._fire_local(Input.PING, now)
 
     def reauthenticate(self, now: float) -> None:
         """Ask the PAA for re-authentication with PNR[A] (RFC 5191 s4.3); only when OPEN."""
@@ -102,6 +128,8 @@ class PacSession(SessionCore):
         """Process one UDP payload from ``addr``; invalid messages are dropped and traced."""
         try:
             if self.closed:
+                if self._repeat_after_close(data, addr, now):
+                    return
                 raise _Drop("session closed")
             msg = self._decode(data)
             self.check_header(msg)
@@ -184,6 +212,13 @@ class PacSession(SessionCore):
         if not offered_prf and not offered_int:
             self.prf_algorithm = self.integrity_algorithm = None
             return []
+        extra: list[Avp] = []
+        offered_enc = [self._u32(a) for a in msg.all_avps(AvpCode.ENCRYPTION_ALGORITHM)]
+        enc = next((a for a in self._config.encryption_algorithms if a in offered_enc), None)
+        self.encryption_algorithm = enc
+        if enc is not None:
+            # RFC 6786 s4: the PaC returns exactly one Encryption-Algorithm in PAN[S]
+            extra.append(u32_avp(AvpCode.ENCRYPTION_ALGORITHM, enc))
         prf = next((a for a in self._config.prf_algorithms if a in offered_prf), None)
         integ = next((a for a in self._config.integrity_algorithms if a in offered_int), None)
         if prf is None or integ is None:
@@ -191,7 +226,11 @@ class PacSession(SessionCore):
             raise _Drop(f"no acceptable algorithms in PAR[S] (PRF {offered_prf}, "
                         f"integrity {offered_int})")  # fmt: skip
         self.prf_algorithm, self.integrity_algorithm = prf, integ
-        return [u32_avp(AvpCode.PRF_ALGORITHM, prf), u32_avp(AvpCode.INTEGRITY_ALGORITHM, integ)]
+        return [
+            u32_avp(AvpCode.PRF_ALGORITHM, prf),
+            u32_avp(AvpCode.INTEGRITY_ALGORITHM, integ),
+            *extra,
+        ]
 
     def _begin_session(self, now: float, rx: _Rx) -> list[Avp]:
         avps = self._negotiate(rx)
@@ -217,11 +256,8 @@ class PacSession(SessionCore):
 
     def _a_send_pci(self, now: float, rx: _Rx | None) -> Input | None:
         data = self._encode(MessageType.PANA_CLIENT_INITIATION, 0, 0, [])
-        from .retransmit import Retransmitter
-
+        # PCI: PCI_* timers (RFC 5191 s9), retransmitted until the second PAR arrives (s4.1)
         rtx = Retransmitter(self._config.pci_timers, self._rng, now)
-        from ._session import _Outstanding
-
         self._outstanding = _Outstanding(MessageType.PANA_CLIENT_INITIATION, 0, data, now, rtx)
         self._emit(now, data, "PCI")
         self._set_session_timer(now, self._failed_timeout, "failed")
@@ -238,8 +274,6 @@ class PacSession(SessionCore):
         assert rx is not None
         self._start_avps = self._begin_session(now, rx)
         return self._feed_eap(rx)
-
-    _start_avps: list[Avp]
 
     def _a_send_pan_start_eap(self, now: float, rx: _Rx | None) -> Input | None:
         assert rx is not None and self._eap_response is not None
@@ -294,11 +328,13 @@ class PacSession(SessionCore):
             key_id = self._u32(key_avp)
             key = self._derive_key(keys.msk, key_id)
             assert key is not None
-            from . import crypto
-
             if not crypto.verify_auth(self.integrity_algorithm, key, rx.raw):
                 raise _Drop("AUTH of PAR[C] does not verify with the new key")
             self._new_key, self._new_key_id = key, key_id
+            if self._pending_encr is not None:
+                # the PAR[C] may already hide Session-Lifetime under the new keys (RFC 6786 s5)
+                self._decrypt(rx, self._pending_encr[1], key_id)
+                msg = rx.msg
         if self._result_code == ResultCode.PANA_SUCCESS:
             lifetime = msg.avp(AvpCode.SESSION_LIFETIME)
             if lifetime is None:
@@ -311,6 +347,7 @@ class PacSession(SessionCore):
             return []
         # the PAN[C] echoes the Key-Id and is protected by the new key (s4.1, s5.3)
         self._key, self.key_id = self._new_key, self._new_key_id
+        self._install_encryption()
         if self._eap_result is not None and self._eap_result.keys is not None:
             self.msk = self._eap_result.keys.msk
         return [u32_avp(AvpCode.KEY_ID, self._new_key_id)]
@@ -381,7 +418,7 @@ class PacSession(SessionCore):
         self._eap.restart()
         self._eap_result = None
         self._nonce_sent = self._nonce_received = False
-        self._set_session_timer(now, self._failed_timeout, "failed")
+        self._set_failed_timer_within_lifetime(now)
         self._reauth_deadline = None
 
     def _a_reauth_accepted(self, now: float, rx: _Rx | None) -> Input | None:

@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-__all__ = ["Identity", "Pki", "make_ca", "make_pki"]
+__all__ = ["Identity", "Pki", "issue", "make_ca", "make_crl", "make_pki"]
 
 _DAY = datetime.timedelta(days=1)
 
@@ -121,3 +121,24 @@ def make_pki(*, kind: str = "ec", server_name: str = "paa.test") -> Pki:
         server=issue(ca, server_name, server=True, dns_names=[server_name], kind=kind),
         client=issue(ca, "user1", server=False, kind=kind),
     )
+
+
+def make_crl(
+    ca: Identity, revoked: Sequence[x509.Certificate] = ()
+) -> x509.CertificateRevocationList:
+    """A CRL from ``ca`` listing ``revoked``, valid from yesterday until tomorrow."""
+    now = datetime.datetime.now(datetime.UTC)
+    builder = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(ca.cert.subject)
+        .last_update(now - _DAY)
+        .next_update(now + _DAY)
+    )
+    for cert in revoked:
+        builder = builder.add_revoked_certificate(
+            x509.RevokedCertificateBuilder()
+            .serial_number(cert.serial_number)
+            .revocation_date(now - _DAY)
+            .build()
+        )
+    return builder.sign(ca.key, hashes.SHA256())

@@ -190,6 +190,7 @@ def hostapd_server(tmp: Path, pki: Pki | None = None) -> Iterator[Hostapd]:
         _ip("-n", ns, "link", "set", inner, "up")
         with log.open("wb") as out:
             proc = subprocess.Popen(
+                # -K: keys in the debug log too (throw-away test keys; for interop debugging)
                 ["ip", "netns", "exec", ns, hostapd, "-dd", "-K", str(conf)],
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -214,7 +215,7 @@ rm -rf $D/raddb; mkdir -p $D/run $D/log; cp -a /etc/freeradius/3.0 $D/raddb; cd 
 sed -i -e "s#^raddbdir = .*#raddbdir = $D/raddb#" -e "s#^logdir = .*#logdir = $D/log#" \
        -e "s#^run_dir = .*#run_dir = $D/run#" \
        -e 's/^\(\s*\)\(user\|group\) = freerad/\1#\2 = freerad/' \
-       -e 's/^\(\s*\)proxy_requests = yes/\1proxy_requests = no/' \
+       -e 's/^\(\s*\)proxy_requests\s*=\s*yes/\1proxy_requests = no/' \
        -e 's/^\(\s*\)reject_delay = .*/\1reject_delay = 0/' radiusd.conf
 sed -i -e 's/^\(\s*\)ipaddr = \*/\1ipaddr = 127.0.0.1/' \
        -e 's/^\(\s*\)ipv6addr = ::\(\s.*\)\?$/\1ipv6addr = ::1/' sites-available/default
@@ -241,31 +242,86 @@ class FreeRadius:
 
 
 @contextlib.contextmanager
-def freeradius_server(tmp: Path, pki: Pki | None = None) -> Iterator[FreeRadius]:
-    """FreeRADIUS in the foreground (-X) with a private copy of the Debian configuration."""
+def freeradius_server(
+    tmp: Path,
+    pki: Pki | None = None,
+    *,
+    proxy_to: tuple[tuple[str, int], bytes] | None = None,
+    realm: str = "pana.test",
+) -> Iterator[FreeRadius]:
+    """FreeRADIUS in the foreground (-X) with a private copy of the Debian configuration.
+
+    ``proxy_to=(address, secret)``: users ``...@realm`` are proxied to that RADIUS server (home
+    server), FreeRADIUS's proxy socket bound to 127.0.0.1.
+    """
     freeradius = need_binary("freeradius")
     tmp.mkdir(parents=True, exist_ok=True)
     pki = pki or make_pki(tmp / "pki")
-    auth, acct, inner = (free_udp_port() for _ in range(3))
-    setup = tmp / "setup.sh"
-    setup.write_text(_FREERADIUS_SETUP)
-    subprocess.run(
-        ["bash", str(setup), str(tmp), str(auth), str(acct), str(inner), str(pki.dir)],
-        check=True,
-        capture_output=True,
-    )
     log = tmp / "freeradius.log"
-    proc: subprocess.Popen[bytes] | None = None
-    try:
-        with log.open("wb") as out:
-            proc = subprocess.Popen(
-                [freeradius, "-X", "-d", str(tmp / "raddb")], stdout=out, stderr=subprocess.STDOUT
-            )
-        _wait_for(log, "Ready to process requests", proc, "freeradius")
-        yield FreeRadius(("127.0.0.1", auth), RADIUS_SECRET, log, pki)
-    finally:
-        if proc is not None:
-            _stop(proc)
+    for attempt in range(3):  # random ports may be taken by someone else: pick new ones
+        auth, acct, inner = (free_udp_port() for _ in range(3))
+        setup = tmp / "setup.sh"
+        setup.write_text(_FREERADIUS_SETUP)
+        subprocess.run(
+            ["bash", str(setup), str(tmp), str(auth), str(acct), str(inner), str(pki.dir)],
+            check=True,
+            capture_output=True,
+        )
+        if proxy_to is not None:
+            _enable_proxy(tmp / "raddb", proxy_to, realm, free_udp_port())
+        proc: subprocess.Popen[bytes] | None = None
+        try:
+            with log.open("wb") as out:
+                proc = subprocess.Popen(
+                    [freeradius, "-X", "-d", str(tmp / "raddb")],
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                )
+            try:
+                _wait_for(log, "Ready to process requests", proc, "freeradius")
+            except RuntimeError:
+                if attempt < 2 and "Address already in use" in log.read_text(errors="replace"):
+                    continue
+                raise
+            yield FreeRadius(("127.0.0.1", auth), RADIUS_SECRET, log, pki)
+            return
+        finally:
+            if proc is not None:
+                _stop(proc)
+
+
+def _enable_proxy(
+    raddb: Path, home: tuple[tuple[str, int], bytes], realm: str, proxy_port: int
+) -> None:
+    (address, port), secret = home
+    conf = raddb / "radiusd.conf"
+    text = conf.read_text().replace("proxy_requests = no", "proxy_requests = yes")
+    conf.write_text(text)
+    with (raddb / "proxy.conf").open("a") as f:
+        f.write(
+            f"""
+home_server pana_front {{
+    type = auth
+    ipaddr = {address}
+    port = {port}
+    secret = {secret.decode()}
+    require_message_authenticator = yes
+    response_window = 5
+}}
+home_server_pool pana_pool {{
+    type = fail-over
+    home_server = pana_front
+}}
+realm {realm} {{
+    auth_pool = pana_pool
+}}
+"""
+        )
+    with (raddb / "sites-available" / "default").open("a") as f:
+        # Without it FreeRADIUS opens its proxy socket on 0.0.0.0 at a random port.
+        f.write(
+            f"\nlisten {{\n    type = proxy\n    ipaddr = 127.0.0.1\n    port = {proxy_port}\n}}\n"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,11 +353,13 @@ def eapol_conf(
     secret: str | None = None,
     pki: Pki | None = None,
     tls13: bool = False,
+    identity: str | None = None,
 ) -> Path:
     """A one-network eapol_test configuration for ``method`` (md5, psk, gpsk, gpsk16, tls)."""
-    identity, default = EAP_USERS[method]
+    default_identity, default = EAP_USERS[method]
     key = default if secret is None else secret
-    lines = [f'identity="{identity}"', "key_mgmt=IEEE8021X", "eapol_flags=0"]
+    name = identity or default_identity
+    lines = [f'identity="{name}"', "key_mgmt=IEEE8021X", "eapol_flags=0"]
     if method == "tls":
         assert pki is not None, "EAP-TLS needs a PKI"
         lines += [

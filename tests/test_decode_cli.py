@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from interop.locate import CAPTURE_NAMES, capture_path
 from pana_codecs import Avp, MessageFlags, MessageType, PanaMessage, encode_pana
-from pana_mpa.capture import CaptureError, _udp_datagram, read_udp
+from pana_mpa.capture import CaptureError, _Reassembler, _udp_datagram, read_udp
 from pana_mpa.cli import main
 from tests.pcapfile import (
     LINKTYPE_ETHERNET,
@@ -95,7 +95,13 @@ def test_json_fields(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
         {"code": 3, "vendor_id": None, "name": "Integrity-Algorithm", "length": 4, "value": 7},
     ]
     assert pan["avps"] == [
-        {"code": 2, "vendor_id": None, "name": "EAP-Payload", "length": 5 + len(IDENTITY)},
+        {
+            "code": 2,
+            "vendor_id": None,
+            "name": "EAP-Payload",
+            "length": 5 + len(IDENTITY),
+            "eap": {"code": 2, "identifier": 5, "type": 1},
+        },
         {"code": 4, "vendor_id": None, "name": "Key-Id", "length": 4, "value": 0x6F42762F},
         {"code": 99, "vendor_id": 32473, "name": None, "length": 3},
         {"code": 1, "vendor_id": None, "name": "AUTH", "length": 20},
@@ -132,7 +138,8 @@ def test_text_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         "PAN[C]",
         "sid=0x01020304",
         "seq=0x00000009",
-        "{EAP-Payload(25),",
+        "{EAP-Payload(25",
+        "Response/Identity),",
         "Key-Id=0x6f42762f,",
         "99/v32473(3),",
         "AUTH(20)}",
@@ -390,7 +397,11 @@ def test_every_ietf_avp_code_has_a_display_name() -> None:
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ([], "--verify needs --secret, --secret-hex or --msk-hex"),
+        ([], "--verify needs --secret, --secret-hex, --tls-server-key or --msk-hex"),
+        (
+            ["--tls-server-key", "/nonexistent.pem"],
+            "--tls-server-key /nonexistent.pem: No such file or directory",
+        ),
         (["--msk-hex", "00", "--msk-hex", "x"], "--msk-hex is not hexadecimal"),
         (["--secret-hex", "zz"], "--secret-hex is not hexadecimal"),
         (["--secret", "short-secret-xyz!"], "the EAP-PSK key must be 16 octets, not 17"),
@@ -510,3 +521,151 @@ def test_gzipped_captures_and_cut_short_gzip(
     captured = capsys.readouterr()
     assert "cut short" in captured.err
     assert len(captured.out.splitlines()) < 40  # deflate may hold back a whole block
+
+
+def test_no_pana_found_hints_at_the_ports(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    f = eth_capture(
+        tmp_path,
+        ipv4_udp("10.0.0.1", "10.0.0.2", 35989, 3001, PCI),
+        ipv4_udp("10.0.0.2", "10.0.0.1", 3001, 35989, PAR_S),
+        ipv4_udp("10.0.0.1", "10.0.0.9", 5353, 5353, b"mdns"),
+    )
+    assert main(["decode", str(f)]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == (
+        "pana-mpa decode: no PANA datagrams found; UDP ports seen: 3001 (2), 35989 (2), "
+        "5353 (1) (try --port)\n"
+    )
+    empty = write_pcap(tmp_path / "e.pcap", LINKTYPE_ETHERNET, [])
+    assert main(["decode", "--json", str(empty)]) == 0
+    assert capsys.readouterr().err.endswith("the capture holds no UDP\n")
+
+
+def _ipv4_fragments(udp_packet: bytes, sizes: list[int]) -> list[bytes]:
+    """Split an IPv4 packet (20-octet header) into fragments carrying ``sizes`` octets each."""
+    head, body = udp_packet[:20], udp_packet[20:]
+    out, offset = [], 0
+    for i, size in enumerate(sizes):
+        chunk = body[offset : offset + size]
+        more = 0x2000 if i < len(sizes) - 1 else 0
+        h = bytearray(head)
+        h[2:4] = (20 + len(chunk)).to_bytes(2, "big")
+        h[4:6] = (0x4242).to_bytes(2, "big")
+        h[6:8] = (more | offset // 8).to_bytes(2, "big")
+        out.append(bytes(h) + chunk)
+        offset += size
+    assert offset == len(body)
+    return out
+
+
+def _ipv6_fragments(udp_packet: bytes, sizes: list[int]) -> list[bytes]:
+    """Split an IPv6 packet (40-octet header, UDP next) into Fragment-header fragments."""
+    head, body = udp_packet[:40], udp_packet[40:]
+    out, offset = [], 0
+    for i, size in enumerate(sizes):
+        chunk = body[offset : offset + size]
+        frag = bytes([17, 0]) + (offset | (1 if i < len(sizes) - 1 else 0)).to_bytes(2, "big")
+        frag += (0xCAFE).to_bytes(4, "big")
+        h = bytearray(head)
+        h[4:6] = (8 + len(chunk)).to_bytes(2, "big")
+        h[6] = 44
+        out.append(bytes(h) + frag + chunk)
+        offset += size
+    assert offset == len(body)
+    return out
+
+
+@pytest.mark.parametrize("v6", [False, True])
+def test_ip_fragments_are_reassembled(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], v6: bool
+) -> None:
+    wire = encode_pana(
+        PanaMessage(
+            MessageType.PANA_AUTH, R, 7, 8, (Avp(2, eap_big := bytes(1200)), Avp(1, bytes(20)))
+        )
+    )
+    if v6:
+        whole = ipv6_udp("2001:db8::1", "2001:db8::2", 716, 716, wire)
+        frags = _ipv6_fragments(whole, [512, 512, len(whole) - 40 - 1024])
+    else:
+        whole = ipv4_udp("10.0.0.1", "10.0.0.2", 716, 716, wire)
+        frags = _ipv4_fragments(whole, [512, 512, len(whole) - 20 - 1024])
+    # out of order, with an unrelated datagram in between and one fragment duplicated
+    order = [
+        frags[2],
+        ipv4_udp("10.0.0.1", "10.0.0.2", 716, 716, PCI),
+        frags[0],
+        frags[0],
+        frags[1],
+    ]
+    f = eth_capture(tmp_path, *order)
+    rc, objs = decode_json(capsys, str(f))
+    assert rc == 0
+    assert [(o["frame"], o["type"]) for o in objs] == [(2, "PCI"), (5, "PAR")]
+    assert objs[1]["length"] == len(wire) and objs[1]["reencode_identical"] is True
+    assert objs[1]["avps"][0]["length"] == len(eap_big)
+    # A missing fragment: nothing to report for that datagram.
+    f = eth_capture(tmp_path, frags[0], frags[2], name="hole.pcap")
+    assert decode_json(capsys, str(f))[1] == []
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 3), st.integers(0, 70000), st.booleans(), st.binary(max_size=64)),
+        max_size=30,
+    )
+)
+def test_reassembly_is_total_and_bounded(parts: list[tuple[int, int, bool, bytes]]) -> None:
+    r = _Reassembler()
+    for key, offset, more, data in parts:
+        whole = r.add((key,), offset, more, data)
+        assert whole is None or len(whole) <= _Reassembler.MAX_SIZE
+
+
+@pytest.mark.parametrize("garbage", [False, True])
+def test_capture_from_stdin(tmp_path: Path, garbage: bool) -> None:
+    f = eth_capture(tmp_path, ipv4_udp("10.0.0.1", "10.0.0.2", 40000, 716, PAR_S))
+    data = b"not a capture at all" if garbage else f.read_bytes()
+    proc = subprocess.run(
+        [sys.executable, "-m", "pana_mpa", "decode", "--json", "-"],
+        input=data,
+        capture_output=True,
+        cwd=REPO,
+        timeout=60,
+        check=False,
+    )
+    if garbage:
+        assert proc.returncode == 2 and proc.stdout == b""
+        assert proc.stderr.decode().startswith("pana-mpa decode: <stdin>: not a pcap or pcapng")
+        assert proc.stderr.count(b"\n") == 1
+    else:
+        assert proc.returncode == 0, proc.stderr
+        assert [json.loads(x)["type"] for x in proc.stdout.splitlines()] == ["PAR"]
+
+
+def test_tls_server_key_must_be_an_rsa_private_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    f = eth_capture(tmp_path, ipv4_udp("10.0.0.1", "10.0.0.2", 40000, 716, PAN_C))
+    ec_key = tmp_path / "ec.pem"
+    ec_key.write_bytes(
+        ec.generate_private_key(ec.SECP256R1()).private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    text = tmp_path / "text.pem"
+    text.write_text("not a key")
+    for key, why in ((ec_key, "not an RSA key"), (text, "not an unencrypted PEM private key")):
+        assert main(["decode", "--verify", "--tls-server-key", str(key), str(f)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"pana-mpa decode: --tls-server-key {key}: {why}")
+        assert err.count("\n") == 1

@@ -285,13 +285,10 @@ RFC5191_CAPTURES = (
 )
 
 
-@pytest.mark.interop
-@pytest.mark.parametrize("name", RFC5191_CAPTURES)
-def test_tshark_agrees_on_the_captures(tmp_path: Path, name: str) -> None:
-    tshark = need_binary("tshark")
-    path = capture_path(name)
-    config = tmp_path / "config"
-    config.mkdir()
+def compare_with_tshark(tshark: str, path: Path, tmp_path: Path) -> None:
+    """tshark and decode_pana agree on every PANA datagram of the capture at ``path``."""
+    config = tmp_path / "tshark-config"
+    config.mkdir(exist_ok=True)
     packets = json.loads(_tshark(tshark, path, "json", config), object_pairs_hook=_pairs)
     pdml_flags = _pdml_flags(_tshark(tshark, path, "pdml", config))
     ours = {d.frame: decode_pana(d.payload) for d in read_pana(path)}
@@ -300,15 +297,16 @@ def test_tshark_agrees_on_the_captures(tmp_path: Path, name: str) -> None:
         pana = _get(_layers(packets[frame - 1]), "pana")
         assert pana is not None, f"tshark did not dissect frame {frame} as PANA"
         bits = _bit_flags(pana)
+        avps = [
+            (int(_get(a, "pana.avp.code")), int(_get(a, "pana.avp.data_length")))
+            for a in _top_avps(pana)
+        ]
         got = (
             int(_get(pana, "pana.type")),
             bits if bits is not None else pdml_flags[frame - 1],
             int(_get(pana, "pana.sid"), 16),
             int(_get(pana, "pana.seq"), 16),
-            [
-                (int(_get(a, "pana.avp.code")), int(_get(a, "pana.avp.data_length")))
-                for a in _top_avps(pana)
-            ],
+            avps,
         )
         want = (
             msg.type,
@@ -318,3 +316,9 @@ def test_tshark_agrees_on_the_captures(tmp_path: Path, name: str) -> None:
             [(a.code, len(a.value)) for a in msg.avps],
         )
         assert got == want, frame
+
+
+@pytest.mark.interop
+@pytest.mark.parametrize("name", RFC5191_CAPTURES)
+def test_tshark_agrees_on_the_captures(tmp_path: Path, name: str) -> None:
+    compare_with_tshark(need_binary("tshark"), capture_path(name), tmp_path)

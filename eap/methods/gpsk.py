@@ -25,6 +25,7 @@ from .base import AuthStep, Decision, MethodStep, Rng
 __all__ = [
     "CSUITE_AES_CMAC",
     "CSUITE_HMAC_SHA256",
+    "METHOD_TYPE",
     "FailureCode",
     "GpskKeys",
     "GpskPeer",

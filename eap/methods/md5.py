@@ -11,7 +11,7 @@ from typing import ClassVar
 from ..keys import KeyMaterial, Secret
 from .base import AuthStep, Decision, MethodStep, Rng
 
-__all__ = ["Md5Peer", "Md5Server", "md5_response_value"]
+__all__ = ["METHOD_TYPE", "Md5Peer", "Md5Server", "md5_response_value"]
 
 logger = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ import enum
 import logging
 import os
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias
+from typing import TYPE_CHECKING, Any, ClassVar, TextIO, TypeAlias
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
@@ -198,6 +198,8 @@ def _make_context(
     max_version: TlsVersion,
     cipher_list: str | None,
     ciphersuites: str | None,
+    crls: Sequence[x509.CertificateRevocationList] = (),
+    key_log: TextIO | None = None,
 ) -> SSL.Context:
     """Build the pyOpenSSL context for one side; raises ValueError on bad configuration."""
     _ssl()
@@ -212,6 +214,14 @@ def _make_context(
     # RFC 5216 s2.1.1: no compression; no renegotiation or tickets (no resumption offered).
     ctx.set_options(S.OP_NO_COMPRESSION | S.OP_NO_RENEGOTIATION | S.OP_NO_TICKET)
     ctx.set_session_cache_mode(S.SESS_CACHE_OFF)
+    if key_log is not None:
+        # Opt-in NSS key log (Wireshark's "(Pre)-Master-Secret log"), for interop debugging only.
+        def _log(_conn: SSL.Connection, line: bytes) -> None:
+            key_log.write(line.decode("ascii") + "\n")
+            key_log.flush()
+
+        logger.warning("EAP-TLS key logging is on: TLS secrets are written to %r", key_log)
+        ctx.set_keylog_callback(_log)
     if cipher_list is not None:
         ctx.set_cipher_list(cipher_list.encode())
     if ciphersuites is not None:
@@ -238,6 +248,11 @@ def _make_context(
             raise ValueError("no certificate store")
         for c in _load_certs(ca):
             store.add_cert(crypto.X509.from_cryptography(c))
+        if crls:
+            # RFC 9190 s5.6 asks for revocation checking: CRLs for every certificate in the chain.
+            for crl in crls:
+                store.add_crl(crl)
+            store.set_flags(crypto.X509StoreFlags.CRL_CHECK | crypto.X509StoreFlags.CRL_CHECK_ALL)
             if server:
                 ctx.add_client_ca(c)  # CertificateRequest's CA list
 
@@ -386,7 +401,9 @@ class TlsPeer:
     ``min_version``/``max_version``: TLS versions (default 1.2-1.3). ``fragment_size``: TLS data
     octets per EAP-TLS Response. ``max_message_length``: reassembly cap.
     ``cipher_list`` (TLS <= 1.2, OpenSSL syntax) and ``ciphersuites`` (TLS 1.3) override OpenSSL's
-    defaults.
+    defaults. ``crls``: certificate revocation lists; when given, every certificate of the chain
+    must be covered by one (OpenSSL CRL_CHECK_ALL). ``key_log``: opt-in NSS key log of the TLS
+    secrets for Wireshark (interop debugging only; it writes secrets).
     """
 
     method_type: ClassVar[int] = EAP_TYPE_TLS
@@ -405,6 +422,8 @@ class TlsPeer:
         max_message_length: int = DEFAULT_MAX_MESSAGE_LENGTH,
         cipher_list: str | None = None,
         ciphersuites: str | None = None,
+        crls: Sequence[x509.CertificateRevocationList] = (),
+        key_log: TextIO | None = None,
     ) -> None:
         _check_sizes(fragment_size, max_message_length)
         ctx = _make_context(
@@ -419,6 +438,8 @@ class TlsPeer:
             max_version=max_version,
             cipher_list=cipher_list,
             ciphersuites=ciphersuites,
+            crls=crls,
+            key_log=key_log,
         )
         self._setup(ctx, fragment_size, max_message_length)
 
@@ -596,6 +617,8 @@ class TlsServer:
         max_message_length: int = DEFAULT_MAX_MESSAGE_LENGTH,
         cipher_list: str | None = None,
         ciphersuites: str | None = None,
+        crls: Sequence[x509.CertificateRevocationList] = (),
+        key_log: TextIO | None = None,
     ) -> None:
         _check_sizes(fragment_size, max_message_length)
         if require_client_cert and not verify:
@@ -612,6 +635,8 @@ class TlsServer:
             max_version=max_version,
             cipher_list=cipher_list,
             ciphersuites=ciphersuites,
+            crls=crls,
+            key_log=key_log,
         )
         self._setup(ctx, fragment_size, max_message_length)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import hmac
 from dataclasses import dataclass
@@ -9,8 +11,13 @@ from dataclasses import dataclass
 from eap.authenticator import AuthOutput
 from eap.keys import KeyMaterial, Secret
 from eap.peer import EapPeer
-from eap.radius import RadiusAnswer, RadiusPassThrough
+from eap.radius import RadiusAnswer, RadiusConfig, RadiusPassThrough
 from pana_codecs.eap import EapCode, EapPacket, EapType, decode_eap, encode_eap
+from pana_mpa.aio import ClientError, PacClient, serve_paa
+from pana_mpa.config import PaaConfig, PacConfig
+from pana_mpa.paa import PaaServer
+from pana_mpa.pac import PacSession
+from pana_mpa.udp import UdpTransport
 
 __all__ = [
     "InlineMd5Server",
@@ -18,6 +25,8 @@ __all__ = [
     "Res",
     "identity_response",
     "md5_peer_conversation",
+    "md5_response",
+    "pana_via_radius",
     "run_peer",
 ]
 
@@ -133,3 +142,37 @@ async def run_peer(peer: EapPeer, pt: RadiusPassThrough, *, max_rounds: int = 60
             return out
         assert response is not None, "the peer discarded the server's request"
     raise AssertionError(f"no end after {max_rounds} rounds")
+
+
+async def pana_via_radius(
+    peer: EapPeer, config: RadiusConfig, *, require_key: bool, timeout: float = 20.0
+) -> tuple[object, list[RadiusPassThrough]]:
+    """A PaC authenticates over PANA/UDP to a pass-through PAA that relays to ``config``.
+
+    Returns the PaC's outcome (the Authenticated event, or the ClientError it raised) and the
+    pass-through objects the PAA used.
+    """
+    paa_udp = await UdpTransport.bind("127.0.0.1", 0)
+    pac_udp = await UdpTransport.bind("127.0.0.1", 0)
+    paa = PaaServer(PaaConfig(require_key=require_key))
+    made: list[RadiusPassThrough] = []
+
+    def backend(session_id: int) -> RadiusPassThrough:
+        made.append(RadiusPassThrough(config))
+        return made[-1]
+
+    server = asyncio.create_task(serve_paa(paa, paa_udp, aaa=backend))
+    session = PacSession(PacConfig(), paa=paa_udp.local_address, eap=peer)
+    outcome: object
+    try:
+        async with PacClient(session, pac_udp) as client:
+            try:
+                outcome = await client.authenticate(timeout=timeout)
+            except ClientError as exc:
+                outcome = exc
+    finally:
+        server.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await server
+        paa_udp.close()
+    return outcome, made

@@ -420,3 +420,39 @@ def test_duplicates_and_replays_do_not_change_the_outcome(data: st.DataObject) -
     final = peer.receive(out.packet).result
     assert final is not None and final.success and final.keys is not None
     assert final.keys.msk == out.result.keys.msk
+
+
+def test_vendor_method_responses_must_match_vendor_and_type() -> None:
+    auth = auth_with(VendorMethod, identity_request=False)
+    out = auth.start()
+    assert out.packet is not None
+    ident = out.packet[1]
+    for vid, vtype in ((0, 1), (9999, 2), (9998, 1)):
+        other = encode_eap(EapPacket(2, ident, 254, b"x", vid, vtype))
+        assert auth.receive(other) == DISCARD
+    assert auth.receive(resp(ident, 1, b"x")) == DISCARD  # legacy Identity is not the method
+    final = auth.receive(encode_eap(EapPacket(2, ident, 254, b"x", 9999, 1)))
+    assert final.result is not None and final.result.success and final.result.method_type == 1
+
+
+def test_malformed_expanded_nak_to_vendor_method_discarded() -> None:
+    auth = auth_with(VendorMethod, md5_server, identity_request=False)
+    out = auth.start()
+    assert out.packet is not None
+    ident = out.packet[1]
+    for body in (b"", b"\x01" * 8, bytes([254, 0, 0, 0, 0, 0, 0])):
+        assert auth.receive(encode_eap(EapPacket(2, ident, 254, body, 0, 3))) == DISCARD
+    nak = encode_eap(EapPacket(2, ident, 254, bytes([254, 0, 0, 0, 0, 0, 0, 4]), 0, 3))
+    nxt = auth.receive(nak)
+    assert nxt.packet is not None and decode_eap(nxt.packet).type == 4
+
+
+def test_policy_exception_fails_conversation() -> None:
+    def policy(identity: bytes) -> list[Callable[[], AuthMethod]]:
+        raise KeyError(identity)
+
+    auth = EapAuthenticator(methods=policy, rng=ScriptedRng(b"\x05"))
+    auth.start()
+    out = auth.receive(resp(5, 1, b"x"))
+    assert out.packet == bytes([4, 5, 0, 4]) and out.result is not None
+    assert not out.result.success

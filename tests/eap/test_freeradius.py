@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,8 +15,18 @@ from eap.methods.tls import TlsPeer, TlsVersion
 from eap.peer import EapPeer
 from eap.radius import RadiusConfig, RadiusError, RadiusPassThrough
 from pana_codecs.eap import EapCode
-from tests.eap._radius_helpers import run_peer
-from tests.servers import EAP_USERS, FreeRadius, Pki, freeradius_server, make_pki
+from pana_mpa.events import Authenticated
+from tests.eap._radius_helpers import pana_via_radius, run_peer
+from tests.eap.test_eapol_test import _Front
+from tests.servers import (
+    EAP_USERS,
+    FreeRadius,
+    Pki,
+    eapol_conf,
+    freeradius_server,
+    make_pki,
+    run_eapol_test,
+)
 
 pytestmark = [pytest.mark.freeradius, pytest.mark.asyncio]
 
@@ -113,3 +124,59 @@ async def test_tls_fails_against_an_untrusted_server(
     assert out.result is not None and not out.result.success
     assert out.result.keys is None
     assert peer.result is None or not peer.result.success
+
+
+@pytest.mark.udp
+@pytest.mark.parametrize("method", ["md5", "tls12", "tls13"])
+async def test_pana_pac_through_pass_through_paa_to_freeradius(
+    freeradius: FreeRadius, method: str
+) -> None:
+    if method == "md5":
+        peer = _md5_peer(EAP_USERS["md5"][1])
+    else:
+        version = TlsVersion.TLS1_3 if method == "tls13" else TlsVersion.TLS1_2
+        peer, _ = _tls_peer(freeradius.pki, version)
+    keyed = method != "md5"
+    event, made = await pana_via_radius(peer, _config(freeradius), require_key=keyed)
+    assert isinstance(event, Authenticated), event
+    assert len(made) == 1 and made[0].done
+    if keyed:
+        # The PANA SA proves FreeRADIUS's MS-MPPE keys equal the PaC's MSK (RFC 5191 s5.3).
+        assert event.key_id is not None and peer.result is not None and peer.result.keys
+        assert event.msk == peer.result.keys.msk
+    else:
+        assert event.key_id is None
+
+
+# --- FreeRADIUS as a proxy in front of our RADIUS front -----------------------------------
+
+
+@pytest.mark.hostapd
+@pytest.mark.parametrize("method", ["psk", "tls13"])
+async def test_eapol_test_via_freeradius_proxy_to_our_front(tmp_path: Path, method: str) -> None:
+    # eapol_test -> FreeRADIUS (realm pana.test, adds Proxy-State, re-signs everything and
+    # re-encrypts the MS-MPPE keys with its client's secret) -> our RADIUS front -> our EAP
+    # server. eapol_test's "MPPE keys OK" proves the MSK survived both hops.
+    pki = make_pki(tmp_path / "pki")
+    front = _Front(pki, b"front-secret")
+    front.method = method
+    front.address = await front.server.start("127.0.0.1", 0)
+    try:
+        with freeradius_server(
+            tmp_path / "fr", pki, proxy_to=(front.address, b"front-secret")
+        ) as proxy:
+            identity = EAP_USERS["tls" if method.startswith("tls") else method][0] + "@pana.test"
+            conf = eapol_conf(
+                tmp_path,
+                "tls" if method.startswith("tls") else method,
+                pki=pki,
+                tls13=method == "tls13",
+                identity=identity,
+            )
+            result = await asyncio.to_thread(run_eapol_test, conf, proxy.address)
+            log = proxy.log.read_text(errors="replace")
+    finally:
+        front.server.close()
+    assert result.success, result.output[-2000:] + log[-3000:]
+    assert result.mppe_ok and result.msk == front.msk()
+    assert "Proxy-State" in log and "pana_front" in log

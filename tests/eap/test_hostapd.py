@@ -16,7 +16,9 @@ from eap.methods.tls import TlsPeer, TlsVersion
 from eap.peer import EapPeer
 from eap.radius import RadiusConfig, RadiusError, RadiusPassThrough
 from pana_codecs.eap import EapCode
-from tests.eap._radius_helpers import run_peer
+from pana_mpa.aio import ClientError
+from pana_mpa.events import Authenticated, AuthenticationFailed
+from tests.eap._radius_helpers import pana_via_radius, run_peer
 from tests.servers import EAP_USERS, Hostapd, Pki, hostapd_server, make_pki
 
 pytestmark = [pytest.mark.hostapd, pytest.mark.netns, pytest.mark.asyncio]
@@ -82,12 +84,9 @@ def _peer(method: str, secret: str | None = None, pki: Pki | None = None) -> Eap
 
 WRONG = {"md5": "not the password", "psk": "00" * 16, "gpsk": "Z" * 32, "gpsk16": "Z" * 16}
 
-# RFC 5433 s4: the MK input is PL || the whole PSK (only the key is truncated to KS); the
-# 32-octet "gpsk" PSK exercises that against hostapd.
-GPSK_LONG_PSK = "gpsk"
 
-
-@pytest.mark.parametrize("method", ["md5", "psk", GPSK_LONG_PSK, "gpsk16", "tls12", "tls13"])
+# "gpsk" has a 32-octet PSK: RFC 5433 s4 puts PL || the whole PSK into the MK input.
+@pytest.mark.parametrize("method", ["md5", "psk", "gpsk", "gpsk16", "tls12", "tls13"])
 async def test_method_succeeds_and_msk_matches(hostapd: Hostapd, method: str) -> None:
     peer = _peer(method, pki=hostapd.pki)
     methods: list[PeerMethod] = []
@@ -116,8 +115,11 @@ async def test_method_succeeds_and_msk_matches(hostapd: Hostapd, method: str) ->
     assert out.result.keys is not None and peer.result.keys is not None
     assert len(out.result.keys.msk) == 64
     assert out.result.keys.msk == peer.result.keys.msk
+    # hostapd also sends EAP-Key-Name: the EAP Session-Id (RFC 5247), equal to the peer's.
+    assert out.result.keys.session_id == peer.result.keys.session_id != b""
 
 
+# "gpsk" has a 32-octet PSK: RFC 5433 s4 puts PL || the whole PSK into the MK input.
 @pytest.mark.parametrize("method", ["md5", "psk", "gpsk", "gpsk16", "tls12", "tls13"])
 async def test_method_fails_cleanly_with_wrong_credentials(
     hostapd: Hostapd, method: str, other_ca: Path
@@ -137,3 +139,38 @@ async def test_wrong_shared_secret(hostapd: Hostapd) -> None:
         with pytest.raises(RadiusError, match=r"shared secret mismatch\?"):
             await run_peer(_peer("md5"), pt)
     assert "Invalid Message-Authenticator" in Path(hostapd.log).read_text(errors="replace")
+
+
+# --- the whole chain: PaC -- PANA/UDP -- PAA (pass-through) -- RADIUS -- hostapd -------------
+
+
+@pytest.mark.udp
+@pytest.mark.parametrize("method", ["md5", "psk", "gpsk", "tls12", "tls13"])
+async def test_pana_pac_through_pass_through_paa_to_hostapd(hostapd: Hostapd, method: str) -> None:
+    peer = _peer(method, pki=hostapd.pki)
+    keyed = method != "md5"
+    event, made = await pana_via_radius(peer, _config(hostapd), require_key=keyed)
+    assert isinstance(event, Authenticated), event
+    assert len(made) == 1 and made[0].done
+    assert peer.result is not None and peer.result.success
+    if not keyed:
+        assert event.key_id is None and event.msk is None  # MD5: no MSK, no PANA SA
+        return
+    # A PANA SA exists only if the PAA's MSK (hostapd's MS-MPPE keys, through our pass-through)
+    # equals the PaC's: both sides then verify each other's AUTH AVPs (RFC 5191 s5.3).
+    assert event.key_id is not None and event.msk is not None
+    assert peer.result.keys is not None and event.msk == peer.result.keys.msk
+
+
+@pytest.mark.udp
+@pytest.mark.parametrize("method", ["psk", "tls13"])
+async def test_pana_pac_rejected_through_pass_through_paa(
+    hostapd: Hostapd, method: str, other_ca: Path
+) -> None:
+    wrong = str(other_ca) if method.startswith("tls") else WRONG[method]
+    peer = _peer(method, wrong, hostapd.pki)
+    outcome, made = await pana_via_radius(peer, _config(hostapd), require_key=True)
+    assert isinstance(outcome, ClientError), outcome
+    assert isinstance(outcome.event, AuthenticationFailed), outcome
+    assert outcome.event.result_code == 1  # PANA_AUTHENTICATION_REJECTED (Access-Reject)
+    assert len(made) == 1 and made[0].done

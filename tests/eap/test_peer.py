@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from eap.keys import KeyMaterial, Secret
 from eap.methods.base import Decision, MethodStep
 from eap.methods.gpsk import GpskPeer, GpskServer
+from eap.methods.identity import build_expanded_nak, build_nak, parse_expanded_nak, parse_nak
 from eap.methods.md5 import Md5Peer
 from eap.peer import EapPeer, PeerOutput
 from pana_codecs.eap import EapCode, EapPacket, decode_eap, encode_eap
@@ -332,3 +333,15 @@ def test_alt_reject_fails_and_keeps_an_existing_result() -> None:
     done.receive(req(1, 4, b"\x01\xaa"))
     accepted = done.receive(success(1)).result
     assert accepted is not None and done.alt_reject() is accepted
+
+
+def test_nak_helpers() -> None:
+    assert build_nak([1, 2, 3]) == b"\x00" and build_nak((4, 254)) == bytes([4, 254])
+    assert parse_nak(b"") is None and parse_nak(b"\x00") == () and parse_nak(b"\x04\x00") == (4,)
+    assert build_expanded_nak([]) == bytes([254]) + bytes(7)
+    assert parse_expanded_nak(build_expanded_nak([])) == ()
+    assert parse_expanded_nak(build_expanded_nak([(1, 2), (0, 4)])) == ((1, 2), (0, 4))
+    assert parse_expanded_nak(b"\xfe" + bytes(6)) is None
+    assert parse_expanded_nak(b"\x01" + bytes(7)) is None
+    with pytest.raises(ValueError, match="range"):
+        build_expanded_nak([(1 << 24, 0)])

@@ -31,6 +31,7 @@ from eap._radius_codec import (
     verify_response,
 )
 from eap.keys import Secret
+from eap.radius import RadiusConfig
 from pana_codecs.errors import CodecError
 
 SECRET = b"testing123"
@@ -272,3 +273,19 @@ def test_against_pyrad() -> None:
     recv = rep["MS-MPPE-Recv-Key"][0]
     send = rep["MS-MPPE-Send-Key"][0]
     assert recv + send == msk
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"secret": Secret(b"")}, "must not be empty"),
+        ({"timeout": 0.0}, "timeout must be positive"),
+        ({"retries": -1}, "retries not negative"),
+        ({"server": ("127.0.0.1", 0)}, "bad RADIUS server port"),
+        ({"extra_attributes": ((61, b"x" * 254),)}, "up to 253 octets"),
+    ],
+)
+def test_radius_config_rejects_misuse(kwargs: dict[str, object], message: str) -> None:
+    base: dict[str, object] = {"server": ("127.0.0.1", 1812), "secret": Secret(b"s")}
+    with pytest.raises(ValueError, match=message):
+        RadiusConfig(**{**base, **kwargs})  # type: ignore[arg-type]

@@ -5,6 +5,9 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from eap._radius_codec import (
     Attr,
     RadiusCode,
@@ -173,3 +176,86 @@ def test_core_never_reuses_the_peer_s_last_identifier() -> None:
     assert challenge is not None and challenge[0] == 1
     assert challenge[1] == 10
     assert len(made) == 2 and made[1].identity == b"u"
+
+
+def test_core_clients_by_network_most_specific_wins() -> None:
+    core = RadiusServerCore(
+        clients={
+            "10.0.0.0/8": Secret(b"wide"),
+            "10.1.0.0/16": Secret(SECRET),
+            "10.1.2.3": Secret(b"exact"),
+        },
+        backend=lambda: InlineMd5Server(PASSWORD),
+        rng=_rng(21),
+    )
+    data, auth = _request(1, identity_response(b"u"))
+    reply = core.receive(data, ("10.1.9.9", 1812), 0.0)
+    assert reply is not None and verify_response(reply, auth, SECRET).code == 11
+    assert core.receive(data, ("10.2.0.1", 1812), 0.0) is None  # "wide" secret: MA fails
+    assert core.receive(data, ("10.1.2.3", 1812), 0.0) is None  # "exact" secret
+    assert core.receive(data, ("::ffff:10.1.0.7", 1812), 0.0) is not None
+    assert core.receive(data, ("192.0.2.1", 1812), 0.0) is None
+    assert core.receive(data, ("not-an-ip", 1812), 0.0) is None
+
+
+def test_core_echoes_proxy_state_and_caches_only_identical_retransmissions() -> None:
+    core = _core()
+    auth = bytes(range(16))
+    attrs = [
+        (Attr.PROXY_STATE, b"p1"),
+        *split_eap(identity_response(b"u")),
+        (Attr.PROXY_STATE, b"p2"),
+    ]
+    data = sign_request(RadiusCode.ACCESS_REQUEST, 7, auth, attrs, SECRET)
+    reply = verify_response(core.receive(data, CLIENT, 0.0) or b"", auth, SECRET)
+    assert reply.all(Attr.PROXY_STATE) == [b"p1", b"p2"]  # RFC 2865 s5.33
+    # Same Identifier and Authenticator but other contents: not a retransmission, and it
+    # fails the Message-Authenticator check, so it is dropped rather than answered from cache.
+    forged = data[:-1] + bytes([data[-1] ^ 1])
+    assert core.receive(forged, CLIENT, 0.0) is None
+
+
+@given(data=st.binary(max_size=400))
+def test_core_never_raises_on_random_datagrams(data: bytes) -> None:
+    core = _core()
+    reply = core.receive(data, CLIENT, 0.0)
+    assert reply is None  # without the shared secret nothing verifies
+
+
+@given(
+    eap=st.binary(max_size=600),
+    state=st.none() | st.binary(min_size=1, max_size=40),
+    extra=st.lists(
+        st.tuples(st.integers(0, 255), st.binary(max_size=253)).filter(
+            lambda a: a[0] not in (Attr.MESSAGE_AUTHENTICATOR, Attr.EAP_MESSAGE)
+        ),
+        max_size=4,
+    ),
+)
+@settings(max_examples=150, deadline=None)
+def test_core_answers_any_signed_request_without_raising(
+    eap: bytes, state: bytes | None, extra: list[tuple[int, bytes]]
+) -> None:
+    # Whatever a client with the right secret sends, the front answers with a well-formed,
+    # correctly signed reply (or drops it) and never raises.
+    core = _core()
+    auth = bytes(16)
+    attrs: list[tuple[int, bytes]] = [*extra, *split_eap(eap)]
+    if state is not None:
+        attrs.append((Attr.STATE, state))
+    data = sign_request(RadiusCode.ACCESS_REQUEST, 1, auth, attrs, SECRET)
+    reply = core.receive(data, CLIENT, 0.0)
+    if reply is not None:
+        pkt = verify_response(reply, auth, SECRET)
+        assert pkt.code in (RadiusCode.ACCESS_CHALLENGE, RadiusCode.ACCESS_REJECT)
+
+
+def test_core_answers_status_server() -> None:
+    # RFC 5997 s4.3: Status-Server (12) with a Message-Authenticator -> Access-Accept.
+    core = _core()
+    auth = bytes(range(16))
+    probe = sign_request(RadiusCode.STATUS_SERVER, 3, auth, [], SECRET)
+    reply = verify_response(core.receive(probe, CLIENT, 0.0) or b"", auth, SECRET)
+    assert reply.code == RadiusCode.ACCESS_ACCEPT
+    assert core.conversations == 0
+    assert core.receive(sign_request(12, 4, auth, [], b"wrong"), CLIENT, 0.0) is None

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-__all__ = ["CAPTURES", "VECTORS", "all_frames", "load_frames", "load_vector"]
+import pytest
+
+from tests.realcomponents import IN_CI
+
+__all__ = ["CAPTURES", "VECTORS", "all_frames", "captures_dir", "load_frames", "load_vector"]
 
 VECTORS = Path(__file__).resolve().parent.parent / "vectors"
 
@@ -42,3 +47,16 @@ def load_vector(name: str) -> bytes:
 def all_frames() -> list[tuple[str, int, bytes]]:
     """Every (capture, frame, payload) in the vector files."""
     return [(cap, n, data) for cap in CAPTURES for n, data in load_frames(cap).items()]
+
+
+def captures_dir() -> Path:
+    """$PANA_CAPTURES, else ../shared/pcaps of the repository or of a parent (worktrees)."""
+    env = os.environ.get("PANA_CAPTURES")
+    root = VECTORS.parent.parent
+    candidates = [Path(env)] if env else [p / "shared" / "pcaps" for p in root.parents]
+    for path in candidates:
+        if path.is_dir():
+            return path
+    if IN_CI:
+        pytest.fail("captures directory not found (set PANA_CAPTURES)")
+    pytest.skip("captures directory not found (set PANA_CAPTURES)")

@@ -14,7 +14,9 @@ from pana_codecs import (
     MessageFlags,
     MessageType,
     PanaMessage,
+    decode_avps,
     decode_pana,
+    encode_avps,
     encode_pana,
 )
 
@@ -287,3 +289,40 @@ def test_bytearray_and_memoryview_input_give_bytes_values() -> None:
         msg = decode_pana(view)  # type: ignore[arg-type]
         assert type(msg.avps[0].value) is bytes
         assert msg == decode_pana(data)
+
+
+def test_bare_avp_sequences_for_encryption_encap() -> None:
+    # RFC 6786 s5: Encryption-Encap carries encoded AVPs (headers and padding), no PANA header.
+    avps = (Avp(AvpCode.SESSION_LIFETIME, (60).to_bytes(4, "big")), Avp(AvpCode.NONCE, b"12345"))
+    data = encode_avps(avps)
+    assert data[:12] == bytes.fromhex("00080000000400000000003c")  # pana-wire.md s17.2 plaintext
+    assert len(data) == 12 + 16
+    assert decode_avps(data) == avps
+    draft = encode_avps(list(avps), dialect="draft18")
+    assert decode_avps(draft, dialect="draft18") == avps
+    assert decode_avps(b"") == ()
+
+
+def test_bare_avp_sequence_errors_count_from_the_sequence_start() -> None:
+    with pytest.raises(CodecError) as info:
+        decode_avps(avp(AvpCode.NONCE, bytes(8)) + struct.pack("!HHHH", 4, 0, 12, 0) + bytes(12))
+    assert (info.value.offset, info.value.path) == (16, "avps[1].length")
+    assert "try dialect draft18" not in info.value.reason
+    with pytest.raises(CodecError) as info:
+        decode_avps(struct.pack("!HHHH", 4, 0, 12, 0) + bytes(4))
+    assert info.value.offset == 0 and "try dialect draft18" in info.value.reason
+    with pytest.raises(CodecError, match="cannot fit in a message"):
+        decode_avps(bytes(0xFFF0))
+    with pytest.raises(CodecError) as info:
+        encode_avps([Avp(AvpCode.NONCE, bytes(8)), Avp(AvpCode.KEY_ID, b"")])
+    assert (info.value.offset, info.value.path) == (16, "avps[1].length")
+    with pytest.raises(CodecError) as info:
+        encode_avps([Avp(1, bytes(0xFFF0))])
+    assert (info.value.offset, info.value.path) == (0, "length")
+
+
+def test_reserved_octet_one_is_not_an_error_by_itself() -> None:
+    # RFC 5191 s6.2: Reserved is ignored; only a failing pre-RFC message gets the v1 hint.
+    data = b"\x01\x00" + message(avp(AvpCode.NONCE, bytes(8)))[2:]
+    msg = decode_pana(data)
+    assert msg.reserved == 0x0100 and encode_pana(msg) == data

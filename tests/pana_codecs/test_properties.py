@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pana_codecs import (
+    Avp,
+    AvpCode,
     CodecError,
     EapPacket,
     PanaMessage,
+    avp_address,
+    avp_pac_information,
+    avp_u32,
+    avp_value,
     decode_eap,
+    decode_nak,
     decode_pana,
+    eap_payload,
     encode_eap,
+    encode_nak,
     encode_pana,
     split_eap,
 )
@@ -84,3 +95,26 @@ def test_eap_random_bytes_raise_only_codec_error(data: bytes) -> None:
         assert 0 <= exc.offset <= len(data)
     else:
         assert encode_eap(pkt) + trailing == data
+
+
+@PROFILE
+@given(st.one_of(st.binary(max_size=48), mutated(eap_wire)))
+def test_nak_and_payload_helpers_raise_only_codec_error(data: bytes) -> None:
+    try:
+        pkt = decode_eap(data)
+    except CodecError:
+        return
+    with contextlib.suppress(CodecError):
+        methods = decode_nak(pkt)
+        assert decode_nak(encode_nak(pkt.identifier, methods, expanded=pkt.type == 254)) == methods
+    with contextlib.suppress(CodecError):
+        assert eap_payload(Avp(AvpCode.EAP_PAYLOAD, data)) == pkt
+
+
+@PROFILE
+@given(st.integers(0, 20), st.binary(max_size=24), st.none() | st.integers(0, 2**32 - 1))
+def test_typed_getters_raise_only_codec_error(code: int, value: bytes, vendor: int | None) -> None:
+    avp = Avp(code, value, vendor)
+    for getter in (avp_value, avp_u32, avp_address, avp_pac_information):
+        with contextlib.suppress(CodecError):
+            getter(avp)

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-from pathlib import Path
 
 import pytest
 
 from pana_codecs import decode_pana
-from tests.realcomponents import IN_CI, need_binary
+from tests.realcomponents import need_binary
 
-from ._vectors import load_frames
+from ._vectors import captures_dir, load_frames
 
 pytestmark = pytest.mark.tshark
 
@@ -30,19 +28,6 @@ FIELDS = (
     "pana.avp.code",
     "pana.avp.data_length",
 )
-
-
-def captures_dir() -> Path:
-    """$PANA_CAPTURES, else ../shared/pcaps of the repository or of a parent (worktrees)."""
-    env = os.environ.get("PANA_CAPTURES")
-    root = Path(__file__).resolve().parents[2]
-    candidates = [Path(env)] if env else [p / "shared" / "pcaps" for p in root.parents]
-    for path in candidates:
-        if path.is_dir():
-            return path
-    if IN_CI:
-        pytest.fail("captures directory not found (set PANA_CAPTURES)")
-    pytest.skip("captures directory not found (set PANA_CAPTURES)")
 
 
 def ints(field: str) -> list[int]:

@@ -327,3 +327,41 @@ def test_trace_records_codes_and_lengths_never_keys() -> None:
     assert auth["key_id"] == 1
     ptr = next(r for r in records if r.get("type") == "PTR")
     assert ptr["avps"] == [{"code": 9, "name": "Termination-Cause", "length": 4}]
+
+
+def test_serve_paa_survives_a_core_bug(caplog: pytest.LogCaptureFixture) -> None:
+    class Buggy(FakePaa):
+        def receive_datagram(self, data: bytes, addr: Address, now: float) -> None:
+            if data == b"boom":
+                raise RuntimeError("bug in the core")
+            super().receive_datagram(data, addr, now)
+
+    async def main() -> None:
+        net = LoopbackNetwork()
+        server, _ = await _with_paa(net, Buggy())
+        net.endpoint(("10.9.9.9", 1)).sendto(b"boom", PAA)
+        async with PacClient(FakePac(PAA), net.endpoint(PAC)) as client:
+            await client.authenticate()
+        assert not server.done()
+        await _stop(server)
+
+    run_virtual(main)
+    assert "internal error on 4 octets" in caplog.text
+
+
+def test_pac_client_does_not_hide_a_core_bug() -> None:
+    class Buggy(FakePac):
+        def receive_datagram(self, data: bytes, addr: Address, now: float) -> None:
+            raise RuntimeError("bug in the core")
+
+    async def main() -> None:
+        net = LoopbackNetwork()
+        server, _ = await _with_paa(net, FakePaa())
+        client = PacClient(Buggy(PAA), net.endpoint(PAC))
+        async with client:
+            with pytest.raises(ClientError, match="closed before"):
+                await client.authenticate()
+        await _stop(server)
+
+    with pytest.raises(RuntimeError, match="bug in the core"):
+        run_virtual(main)

@@ -335,3 +335,14 @@ def test_eap_builder_unknown_user_fails() -> None:
     auth = cp.eap_authenticator(cp.PaaOptions(listen=("127.0.0.1", 716), users=users), rng)
     _, auth_result = _pump(peer, auth)
     assert auth_result is not None and not auth_result.success
+
+
+def test_internal_error_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    def broken(opts: cp.PacOptions, rng: Any, trace: Any) -> Any:
+        raise RuntimeError("something unexpected")
+
+    args = _args("pac", "--paa", "127.0.0.1:9", "--identity", "a", "--secret", "x" * 16)
+    assert cp.run_pac(args, factory=broken) == 70
+    assert capsys.readouterr().err == (
+        "pana-mpa pac: internal error: RuntimeError: something unexpected (-vv: details)\n"
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator, Sequence
@@ -120,8 +121,6 @@ def test_pac_once_wrong_secret_fails_clearly(
 
 def test_pac_once_without_paa_fails_clearly() -> None:
     # a port nobody listens on: take a free one from the kernel, then release it
-    import socket
-
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -223,3 +222,62 @@ def test_tls_bad_pem_is_a_one_line_error(tmp_path: Path) -> None:
     )  # fmt: skip
     assert proc.returncode == 1
     assert proc.stderr.startswith("pana-mpa pac: EAP-TLS: ") and proc.stderr.count("\n") == 1
+
+
+def test_long_running_pac_leaves_with_a_ptr_on_ctrl_c() -> None:
+    import signal
+
+    paa = subprocess.Popen(
+        [sys.executable, "-m", "pana_mpa", "paa", "--listen", "127.0.0.1:0", "--user", f"a:{PSK}"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    pac: subprocess.Popen[str] | None = None
+    try:
+        assert paa.stdout is not None
+        addr = paa.stdout.readline().split()[-1]
+        pac_cmd = ["pac", "--paa", addr, "--identity", "a", "--secret", PSK]
+        pac = subprocess.Popen(
+            [sys.executable, "-m", "pana_mpa", *pac_cmd],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert pac.stdout is not None
+        assert pac.stdout.readline().startswith("authenticated: ")
+        pac.send_signal(signal.SIGINT)
+        out, err = pac.communicate(timeout=60)
+        assert (pac.returncode, out, err) == (130, "", "")
+        paa_lines = [paa.stdout.readline() for _ in range(3)]
+        assert paa_lines[-1].startswith("SessionTerminated: ")
+        assert "Termination-Cause LOGOUT, by the peer" in paa_lines[-1]
+        paa.terminate()  # SIGTERM: an orderly stop
+        assert paa.wait(timeout=30) == 143
+    finally:
+        for proc in (pac, paa):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=30)
+        if paa.stdout is not None:
+            paa.stdout.close()
+
+
+@pytest.mark.skipif(not socket.has_ipv6, reason="no IPv6")
+def test_pac_once_over_ipv6() -> None:
+    paa_cmd = [sys.executable, "-m", "pana_mpa", "paa", "--listen", "[::1]:0", "--user", f"a:{PSK}"]
+    paa = subprocess.Popen(paa_cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        assert paa.stdout is not None
+        line = paa.stdout.readline()
+        if not line.startswith("listening on [::1]:"):
+            pytest.skip(f"no IPv6 loopback: {line!r}")
+        proc = run_pac("--paa", line.split()[-1], "--identity", "a", "--secret", PSK, "--once")
+        assert proc.returncode == 0, proc.stderr
+        assert "peer [::1]:" in proc.stdout
+    finally:
+        paa.kill()
+        paa.wait(timeout=30)
+        if paa.stdout is not None:
+            paa.stdout.close()

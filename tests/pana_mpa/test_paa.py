@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from pana_codecs import MessageFlags, PanaMessage, decode_eap, decode_pana
 from pana_mpa._avps import AvpCode, ResultCode
 from pana_mpa._session import describe
-from pana_mpa.config import PaaConfig
+from pana_mpa.config import PaaConfig, PacConfig
 from pana_mpa.errors import UsageError
 from pana_mpa.events import Authenticated, AuthenticationFailed, SessionTerminated
 from pana_mpa.state import PaaState, PacState
@@ -233,3 +235,50 @@ def test_failed_session_timeout_cleans_up_stalled_authentication() -> None:
     assert isinstance(ev[-1], SessionTerminated)
     assert ev[-1].reason in ("failed", "retransmissions")
     assert len(pair.paa) == 0
+
+
+def test_user_table_backend() -> None:
+    import random
+
+    from eap.keys import Secret
+    from eap.methods.base import PeerMethod
+    from eap.methods.gpsk import METHOD_TYPE as GPSK
+    from eap.methods.gpsk import GpskPeer
+    from eap.methods.md5 import METHOD_TYPE as MD5
+    from eap.methods.md5 import Md5Peer
+    from eap.methods.psk import EAP_TYPE_PSK, PskPeer
+    from eap.peer import EapPeer
+    from pana_mpa.paa import PaaServer, User, user_table
+    from pana_mpa.pac import PacSession
+    from pana_mpa.testing import VirtualNet
+
+    rng = random.Random(21).randbytes
+    users = {
+        b"alice": User("psk", Secret(b"alice-16-octets!")),
+        b"bob": User("gpsk", Secret(b"bob-gpsk-secret-0123")),
+        b"carol": User("md5", Secret(b"carol-password")),
+    }
+    net = VirtualNet(seed=2)
+    paa = PaaServer(PaaConfig(), eap_factory=user_table(users, rng=rng), rng=rng)
+    net.add(PAA_ADDR, paa)
+    peers: dict[bytes, dict[int, Callable[[], PeerMethod]]] = {
+        b"alice": {EAP_TYPE_PSK: lambda: PskPeer(b"alice", Secret(b"alice-16-octets!"), rng=rng)},
+        b"bob": {GPSK: lambda: GpskPeer(b"bob", Secret(b"bob-gpsk-secret-0123"), rng=rng)},
+        b"carol": {MD5: lambda: Md5Peer(Secret(b"carol-password"))},
+        b"mallory": {EAP_TYPE_PSK: lambda: PskPeer(b"mallory", Secret(bytes(16)), rng=rng)},
+    }
+    pacs = {}
+    for i, (name, methods) in enumerate(peers.items()):
+        pac = PacSession(
+            PacConfig(), paa=PAA_ADDR, eap=EapPeer(identity=name, methods=methods), rng=rng
+        )
+        net.add(("192.0.2.200", 41000 + i), pac)
+        pac.start(0.0)
+        pacs[name] = pac
+    net.run(200.0)
+    assert pacs[b"alice"].state is PacState.OPEN and pacs[b"alice"].has_key
+    assert pacs[b"bob"].state is PacState.OPEN and pacs[b"bob"].has_key
+    assert pacs[b"carol"].state is PacState.OPEN and not pacs[b"carol"].has_key
+    assert pacs[b"mallory"].closed
+    with pytest.raises(UsageError, match="unknown method"):
+        user_table({b"x": User("tls", Secret(b""))})

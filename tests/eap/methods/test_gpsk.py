@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from eap.authenticator import EapAuthenticator
 from eap.keys import Secret
-from eap.methods.base import AuthMethod, Decision
+from eap.methods.base import AuthMethod, AuthStep, Decision
 from eap.methods.gpsk import (
     CSUITE_AES_CMAC,
     CSUITE_HMAC_SHA256,
@@ -383,3 +383,94 @@ def _is_auth_method(m: AuthMethod) -> AuthMethod:
 
 def test_server_satisfies_protocol() -> None:
     assert _is_auth_method(_server()).method_type == 51
+
+
+# -- protected data (RFC 5433 s8): MAC-covered, then ignored -------------------------------------
+
+_PD = b"\x00\x00\x00\x00\x00\x01" + b"\x00\x03abc"  # some PD payload, no registered PData type
+
+
+def _with_pd(type_data: bytes, sk: bytes, suite: int = 1) -> bytes:
+    """Insert a PD_Payload_Block into a GPSK-2/3/4 (empty block before the MAC) and re-MAC it."""
+    ml = 16 if suite == 1 else 32
+    covered = type_data[1:-ml]
+    assert covered.endswith(b"\x00\x00")
+    covered = covered[:-2] + len(_PD).to_bytes(2, "big") + _PD
+    return type_data[:1] + covered + gpsk_mac(suite, sk, covered)
+
+
+def _c2_run() -> tuple[GpskServer, GpskPeer, bytes, bytes]:
+    server = GpskServer(V["id_server"], lambda i: PSK16, rng=ScriptedRng(V["rand_server"]))
+    peer = GpskPeer(V["id_peer"], PSK16, rng=ScriptedRng(V["rand_peer"]))
+    gpsk2 = peer.process(server.initial_request(3), 3).response
+    assert gpsk2 is not None
+    return server, peer, gpsk2, V["s1_sk"]
+
+
+def test_server_accepts_mac_covered_protected_data_in_gpsk2_and_gpsk4() -> None:
+    server, peer, gpsk2, sk = _c2_run()
+    tampered = bytearray(_with_pd(gpsk2, sk))
+    tampered[-20] ^= 1  # inside the PD block: the MAC no longer verifies
+    assert server.process(bytes(tampered), 3, 4).request == bytes([5, 0, 0, 0, 2])
+    server, peer, gpsk2, sk = _c2_run()
+    gpsk3 = server.process(_with_pd(gpsk2, sk), 3, 4).request
+    assert gpsk3 is not None and gpsk3[0] == OpCode.GPSK_3
+    gpsk4 = peer.process(gpsk3, 4).response
+    assert gpsk4 is not None
+    bad4 = bytearray(_with_pd(gpsk4, sk))
+    bad4[5] ^= 1
+    assert server.process(bytes(bad4), 4, 5).discard
+    final = server.process(_with_pd(gpsk4, sk), 4, 5)
+    assert final.done and final.success and server.keys() is not None
+
+
+def test_peer_accepts_mac_covered_protected_data_in_gpsk3() -> None:
+    server, peer, gpsk2, sk = _c2_run()
+    gpsk3 = server.process(gpsk2, 3, 4).request
+    assert gpsk3 is not None
+    with_pd = _with_pd(gpsk3, sk)
+    bad = bytearray(with_pd)
+    bad[-20] ^= 1
+    assert peer.process(bytes(bad), 4).response is None
+    step = peer.process(with_pd, 4)
+    assert step.done and step.response == decode_eap(V["gpsk4"]).type_data
+
+
+def test_server_checks_mac_of_protected_fail_from_peer() -> None:
+    server, _, gpsk2, sk = _c2_run()
+    assert server.process(gpsk2, 3, 4).request is not None
+    code = (3).to_bytes(4, "big")
+    good = bytes([OpCode.GPSK_PROTECTED_FAIL]) + code + gpsk_mac(1, sk, code)
+    assert server.process(good[:-1] + b"\x00", 4, 5).discard
+    assert server.process(good, 4, 5) == AuthStep(done=True, success=False)
+
+
+@pytest.mark.parametrize(
+    "csuite_list", [b"", b"\x00" * 5, b"\x00" * 7, b"\x00\x00\x00\x07\x00\x01"]
+)
+def test_peer_discards_gpsk1_with_bad_or_foreign_csuite_list(csuite_list: bytes) -> None:
+    body = b"\x01\x00\x03srv" + bytes(32) + len(csuite_list).to_bytes(2, "big") + csuite_list
+    step = _peer().process(body, 1)
+    assert step.response is None
+    if csuite_list[:4] == b"\x00\x00\x00\x07":  # parses, but only a vendor suite is offered
+        assert step.done and step.decision is Decision.FAIL
+    else:
+        assert not step.done
+
+
+def test_misuse_raises_value_error() -> None:
+    with pytest.raises(ValueError, match="subset"):
+        GpskPeer(b"p", PSK, ciphersuites=(3,))
+    with pytest.raises(ValueError, match="subset"):
+        GpskServer(b"s", lambda i: PSK, ciphersuites=())
+    with pytest.raises(ValueError, match="wrong number"):
+        GpskServer(b"s", lambda i: PSK, rng=lambda n: b"short").initial_request(1)
+    with pytest.raises(ValueError, match="unsupported"):
+        gpsk_mac(7, bytes(16), b"")
+
+
+def test_server_reports_peer_id() -> None:
+    server, _peer_unused, gpsk2, _sk = _c2_run()
+    assert server.peer_id is None
+    server.process(gpsk2, 3, 4)
+    assert server.peer_id == V["id_peer"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import io
 import logging
 import os
 import subprocess
@@ -13,7 +14,6 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -41,7 +41,13 @@ from eap.tlsprf import (
 )
 from tests.eap.conversation import Conversation, seeded_rng
 from tests.eap.conversation import converse as eap_converse
-from tests.pki import Pki, issue, make_ca, make_pki
+from tests.eap.methods._tls_capture import (
+    VECTORS,
+    capture_server_key,
+    captures_dir,
+    load_blocks,
+)
+from tests.pki import Pki, issue, make_ca, make_crl, make_pki
 from tests.realcomponents import need_binary
 
 V12, V13 = TlsVersion.TLS1_2, TlsVersion.TLS1_3
@@ -391,6 +397,22 @@ def test_extended_key_usage_is_checked(pki: Pki) -> None:
     assert_failed(converse(peer, server), peer, server)
 
 
+@pytest.mark.parametrize("version", VERSIONS)
+def test_revoked_certificates_fail(pki: Pki, version: TlsVersion) -> None:
+    """With CRLs configured, a revoked client or server certificate ends in failure."""
+    clean, revoked_client = make_crl(pki.ca), make_crl(pki.ca, [pki.client.cert])
+    revoked_server = make_crl(pki.ca, [pki.server.cert])
+    assert converse(peer_for(pki, version, crls=[clean]), server_for(pki, crls=[clean])).success
+    peer, server = peer_for(pki, version), server_for(pki, crls=[revoked_client])
+    assert_failed(converse(peer, server), peer, server)
+    peer, server = peer_for(pki, version, crls=[revoked_server]), server_for(pki)
+    assert_failed(converse(peer, server), peer, server)
+    # CRL checking without a CRL for the issuer fails closed.
+    other = make_crl(make_ca("unrelated CA"))
+    peer, server = peer_for(pki, version, crls=[other]), server_for(pki)
+    assert_failed(converse(peer, server), peer, server)
+
+
 def test_client_name_check(pki: Pki) -> None:
     assert converse(peer_for(pki), server_for(pki, client_names=["user1"])).success
     peer, server = peer_for(pki), server_for(pki, client_names=["user2"])
@@ -419,13 +441,12 @@ def test_garbage_tls_records_fail(pki: Pki, version: TlsVersion) -> None:
 
 
 def test_garbage_client_hello_fails(pki: Pki) -> None:
-    peer, server = peer_for(pki), server_for(pki)
+    server = server_for(pki)
     out = server.process(b"\x00" + b"\x16\x03\x01\x00\x04garb", 1, 2)
     # The server answers garbage with an alert, then fails on the peer's next Response.
     assert out.request is not None and parse_frame(out.request).data[:1] == b"\x15"
     end = server.process(b"\x00", 2, 3)
     assert end.done and not end.success and server.keys() is None
-    del peer
 
 
 def test_peer_alert_after_server_final_flight_fails(pki: Pki) -> None:
@@ -757,6 +778,25 @@ def test_keys_never_reach_the_logs(
         assert secret[:8].hex() not in text  # ...the keys are not
 
 
+@pytest.mark.parametrize("version", VERSIONS)
+def test_opt_in_key_log(pki: Pki, version: TlsVersion) -> None:
+    """key_log= writes NSS key log lines (Wireshark); TLS 1.2's master secret is the real one."""
+    log = io.StringIO()
+    peer, server = peer_for(pki, version, key_log=log), server_for(pki)
+    assert converse(peer, server).success
+    lines = [line.split() for line in log.getvalue().splitlines()]
+    conn = peer._tls.conn
+    cr = conn.client_random()
+    assert cr is not None
+    labels = {label for label, random, _secret in lines if random == cr.hex()}
+    if version is V12:
+        master = conn.master_key()
+        assert master is not None
+        assert ["CLIENT_RANDOM", cr.hex(), master.hex()] in lines
+    else:
+        assert {"CLIENT_HANDSHAKE_TRAFFIC_SECRET", "EXPORTER_SECRET"} <= labels
+
+
 def test_keys_do_not_print(pki: Pki) -> None:
     peer, server = peer_for(pki), server_for(pki)
     assert converse(peer, server).success
@@ -768,7 +808,6 @@ def test_keys_do_not_print(pki: Pki) -> None:
 
 # --- offline derivation for captured TLS 1.0 conversations --------------------------------------
 
-_VECTORS = Path(__file__).resolve().parents[2] / "vectors" / "openpana-eaptls-handshakes.txt"
 _EXPECTED_MSKS = [
     "87b6848ed877b855eff33a2c1aad0a04ed800c1abb16ff58be5ce94286b7a82d"
     "b2d9d7af6b468b79036c6570791025f645752b323e387412dfebf83b2c31dc58",
@@ -777,44 +816,9 @@ _EXPECTED_MSKS = [
 ]
 
 
-def load_blocks(path: Path) -> dict[str, bytes]:
-    """'== name' blocks of hex lines; '#' starts a comment."""
-    blocks: dict[str, list[str]] = {}
-    current: list[str] | None = None
-    for line in path.read_text().splitlines():
-        line = line.split("#", 1)[0].strip()
-        if line.startswith("=="):
-            current = blocks.setdefault(line[2:].strip(), [])
-        elif line and current is not None:
-            current.append(line)
-    return {k: bytes.fromhex("".join(v)) for k, v in blocks.items()}
-
-
-def captures_dir() -> Path | None:
-    """$PANA_CAPTURES, else shared/pcaps next to the repository or one of its parents."""
-    env = os.environ.get("PANA_CAPTURES")
-    if env:
-        return Path(env)
-    for parent in Path(__file__).resolve().parents[3:]:
-        cand = parent / "shared" / "pcaps"
-        if cand.is_dir():
-            return cand
-    return None
-
-
-def capture_server_key() -> rsa.RSAPrivateKey:
-    d = captures_dir()
-    path = None if d is None else d / "keys" / "openpana-eaptls" / "server.key"
-    if path is None or not path.is_file():
-        pytest.skip("captures (../shared/pcaps) not available")
-    key = load_pem_private_key(path.read_bytes(), None)
-    assert isinstance(key, rsa.RSAPrivateKey)
-    return key
-
-
 @pytest.mark.interop
 def test_offline_msk_of_the_openpana_capture() -> None:
-    blocks = load_blocks(_VECTORS)
+    blocks = load_blocks(VECTORS)
     key = capture_server_key()
     for run, expected in enumerate(_EXPECTED_MSKS, 1):
         c, s = blocks[f"run{run}.client"], blocks[f"run{run}.server"]
@@ -827,7 +831,7 @@ def test_offline_msk_of_the_openpana_capture() -> None:
 
 @pytest.mark.interop
 def test_offline_derivation_rejects_bad_input() -> None:
-    blocks = load_blocks(_VECTORS)
+    blocks = load_blocks(VECTORS)
     key = capture_server_key()
     c, s = blocks["run1.client"], blocks["run1.server"]
     with pytest.raises(TlsOfflineError, match=r"does not decrypt|malformed"):
@@ -868,7 +872,7 @@ def test_vectors_match_the_capture() -> None:
                 eap_packets.append(pana[vpos : vpos + length])
             pos = vpos + length + (-length % 4)
     runs = eap_tls_handshakes(eap_packets)
-    blocks = load_blocks(_VECTORS)
+    blocks = load_blocks(VECTORS)
     assert len(runs) == 2
     for i, (client, server) in enumerate(runs, 1):
         assert blocks[f"run{i}.client"] == client

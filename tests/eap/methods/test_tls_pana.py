@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Callable
 
@@ -10,11 +11,16 @@ import pytest
 from eap.authenticator import EapAuthenticator
 from eap.methods.tls import TlsPeer, TlsServer, TlsVersion
 from eap.peer import EapPeer
+from eap.tlsprf import eap_tls_handshakes, rsa_eap_tls_keys
+from pana_codecs import AvpCode, decode_pana
+from pana_mpa.capture import read_pana
+from pana_mpa.cli import main as cli_main
 from pana_mpa.config import PaaConfig, PacConfig
 from pana_mpa.events import Authenticated, AuthenticationFailed, PanaEvent, Reauthenticated
 from pana_mpa.paa import PaaServer
 from pana_mpa.pac import PacSession
 from pana_mpa.testing import VirtualNet
+from tests.eap.methods._tls_capture import capture_server_key, captures_dir
 from tests.pki import Pki, make_pki
 
 PAC_ADDR = ("192.0.2.10", 40000)
@@ -125,3 +131,27 @@ def test_pana_rejects_untrusted_client_certificate(
     assert not only(vnet.take_events(PAA_ADDR), Authenticated)
     failed = only(pac_events, AuthenticationFailed)
     assert len(failed) == 1
+
+
+@pytest.mark.interop
+def test_capture_auth_verifies_with_offline_tls_msks(capsys: pytest.CaptureFixture[str]) -> None:
+    """Capture -> EAP-TLS runs -> MSKs from the server key -> all 26 PANA AUTH AVPs verify."""
+    key = capture_server_key()
+    d = captures_dir()
+    assert d is not None
+    pcap = d / "openpana-eaptls-loopback.pcapng"
+    eap = [
+        avp.value
+        for dgram in read_pana(pcap)
+        for avp in decode_pana(dgram.payload).all_avps(AvpCode.EAP_PAYLOAD)
+    ]
+    runs = eap_tls_handshakes(eap)
+    assert len(runs) == 2
+    msks = [rsa_eap_tls_keys(client, server, key).msk.reveal().hex() for client, server in runs]
+    argv = ["decode", "--json", "--verify"]
+    for msk in msks:
+        argv += ["--msk-hex", msk]
+    assert cli_main([*argv, str(pcap)]) == 0
+    verdicts = [json.loads(line)["auth"] for line in capsys.readouterr().out.splitlines()]
+    checked = [v for v in verdicts if v is not None]
+    assert checked == ["ok"] * 26

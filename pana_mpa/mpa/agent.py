@@ -1,0 +1,238 @@
+"""The candidate network's router in MPA: PAA + DHCP relay + tunnel end point + switch buffer.
+
+This is Router 2 of the draft's testbed (RFC 6252 s6.3, co-located AR, PAA and DHCP relay). It
+runs a PaaServer with the MPA extension, gets each MN's next address from the CTN's DHCP server
+(through ``lease_provider``), terminates proactive tunnels through a TunnelDriver, and buffers
+packets for nCoA during the link switch (ArDataPlane).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import os
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from ..aio import Driver
+from ..config import PaaConfig
+from ..events import (
+    Authenticated,
+    PanaEvent,
+    PreAuthSwitched,
+    Reauthenticated,
+    SessionTerminated,
+)
+from ..paa import PaaServer
+from ..transport import Transport
+from .ar import ArDataPlane, Forward
+from .avps import DEFAULT_VENDOR_ID, TunnelAction
+from .dhcp import DhcpLease
+from .extensions import PaaMpaExtension, TunnelRequest
+from .keys import MpaKeys, derive_mpa_keys
+from .messages import IpAddress, PreConfiguration
+from .tunnel import TunnelDriver, TunnelError, TunnelSpec
+
+__all__ = ["AgentEvent", "LeaseProvider", "MpaAgent", "lease_configuration"]
+
+logger = logging.getLogger(__name__)
+
+LeaseProvider = Callable[[int, bytes, bytes], Awaitable[DhcpLease]]
+"""(session id, MN MAC, DHCP client id) -> the lease the CTN's DHCP server granted."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentEvent:
+    """Something the agent did, for timelines and tests (no key material)."""
+
+    time: float
+    name: str
+    session_id: int
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+def lease_configuration(lease: DhcpLease) -> PreConfiguration:
+    """The pre-configuration that carries a DHCP lease to the MN."""
+    return PreConfiguration(
+        ncoa=lease.address, prefix_length=lease.prefix_length, router=lease.router,
+        lifetime=lease.lease_time, dns_servers=lease.dns_servers, client_id=lease.client_id,
+        dhcp_server=lease.server_id,
+    )  # fmt: skip
+
+
+class MpaAgent:
+    """Runs the CTN router's MPA functions on one PANA transport."""
+
+    def __init__(
+        self,
+        *,
+        paa_config: PaaConfig,
+        eap_factory: Callable[[], Any],
+        transport: Transport,
+        ar_address: IpAddress | str,
+        lease_provider: LeaseProvider,
+        tunnels: TunnelDriver,
+        data_plane: ArDataPlane | None = None,
+        ca_address: IpAddress | str | None = None,
+        ar_link_address: bytes | None = None,
+        bssids: Sequence[bytes] = (),
+        vendor_id: int = DEFAULT_VENDOR_ID,
+        inject: Callable[[bytes], None] | None = None,
+        proxy_arp_on: str | None = None,
+        key_sink: Callable[[int, MpaKeys], None] | None = None,
+        rng: Callable[[int], bytes] = os.urandom,
+    ) -> None:
+        self.ar_address = ipaddress.ip_address(ar_address)
+        self.extension = PaaMpaExtension(
+            ar_address=self.ar_address, ca_address=ca_address, ar_link_address=ar_link_address,
+            bssids=bssids, vendor_id=vendor_id, on_session=self._on_session,
+            on_tunnel=self._on_tunnel,
+        )  # fmt: skip
+        config = replace(paa_config, pre_authentication=True, extension=self.extension)
+        self.paa = PaaServer(config, eap_factory=eap_factory, rng=rng)
+        self._transport = transport
+        self._lease_provider = lease_provider
+        self.tunnels = tunnels
+        self.data_plane = data_plane or ArDataPlane()
+        self._inject = inject
+        self._proxy_arp_on = proxy_arp_on
+        self._key_sink = key_sink
+        self.events: list[AgentEvent] = []
+        self.pana_events: list[PanaEvent] = []
+        self._tunnel_of: dict[int, TunnelSpec] = {}
+        self._count = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._driver: Driver[PanaEvent] = Driver(
+            self.paa, transport, self._on_pana_event, contain_errors=True
+        )
+
+    def _now(self) -> float:
+        return asyncio.get_running_loop().time()
+
+    def _record(self, name: str, session_id: int, **detail: Any) -> None:
+        self.events.append(AgentEvent(time=self._now(), name=name, session_id=session_id,
+                                      detail=detail))  # fmt: skip
+        logger.info("agent %s sid=%#x %s", name, session_id, detail)
+
+    # ---- DHCP on the MN's behalf ---------------------------------------------------------------
+
+    def _on_session(self, session_id: int, mn_mac: bytes | None) -> None:
+        if mn_mac is None:
+            logger.info("sid=%#x: MPA PaC sent no MAC; no address pre-configuration", session_id)
+            return
+        task = asyncio.get_running_loop().create_task(self._get_lease(session_id, mn_mac))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _get_lease(self, session_id: int, mn_mac: bytes) -> None:
+        client_id = b"\x01" + mn_mac  # RFC 2132 s9.14: the same id before and after the move
+        try:
+            lease = await self._lease_provider(session_id, mn_mac, client_id)
+        except Exception as exc:  # a DHCP failure must not take the PAA down
+            self._record("lease_failed", session_id, reason=str(exc))
+            return
+        self._record("lease_acquired", session_id, address=str(lease.address))
+        late = self.extension.set_configuration(session_id, lease_configuration(lease))
+        if late:
+            # PAR[C] went out before DHCP finished: deliver in the PAA's own PNR[P,E]
+            with contextlib.suppress(Exception):
+                avps = self.extension.deferred_address_avps(session_id)
+                self.paa.ping(session_id, self._now(), avps)
+                self._driver.wake()
+                self._record("address_delivered_late", session_id)
+
+    # ---- tunnel management (the draft's PANA-Update) -------------------------------------------
+
+    def _on_tunnel(self, req: TunnelRequest) -> bool:
+        sid = req.session_id
+        if req.action is TunnelAction.ESTABLISH:
+            assert isinstance(req.outer, ipaddress.IPv4Address)
+            assert isinstance(req.inner, ipaddress.IPv4Address)
+            assert isinstance(self.ar_address, ipaddress.IPv4Address)
+            self._count += 1
+            spec = TunnelSpec(f"mpar{self._count}", self.ar_address, req.outer, req.inner,
+                              routes=(ipaddress.IPv4Network(f"{req.inner}/32"),),
+                              proxy_arp_on=self._proxy_arp_on)  # fmt: skip
+            try:
+                self.tunnels.establish(spec)
+            except TunnelError as exc:
+                self._record("tunnel_failed", sid, reason=str(exc))
+                return False
+            self._tunnel_of[sid] = spec
+            self.data_plane.bind(req.inner)
+            self._record("tunnel_established", sid, outer=str(req.outer), inner=str(req.inner))
+            return True
+        current = self._tunnel_of.get(sid)
+        if current is None:
+            return req.action is TunnelAction.DELETE and req.switching  # nothing to tear down
+        if req.action is TunnelAction.DISABLE:
+            self.data_plane.start_switch(current.inner)
+            self._record("buffering", sid, inner=str(current.inner))
+            return True
+        self._release(sid, flush=True)
+        return True
+
+    def _release(self, session_id: int, *, flush: bool) -> None:
+        spec = self._tunnel_of.pop(session_id, None)
+        if spec is None:
+            return
+        held = self.data_plane.complete_switch(spec.inner, self._now()) if flush else []
+        self.tunnels.delete(spec.name)
+        if not flush:
+            self.data_plane.release(spec.inner)
+        for packet in held:
+            if self._inject is not None:
+                self._inject(packet)
+        self._record("tunnel_deleted", session_id, inner=str(spec.inner), flushed=len(held))
+
+    def forward_hook(self, spec: TunnelSpec, packet: bytes) -> bool:
+        """For LinuxIpipDriver: False keeps the packet (held or dropped) instead of tunneling."""
+        decision = self.data_plane.on_packet(spec.inner, packet, self._now())
+        return decision in (Forward.TUNNEL, Forward.BICAST)
+
+    # ---- running -------------------------------------------------------------------------------
+
+    def _on_pana_event(self, event: PanaEvent) -> None:
+        self.pana_events.append(event)
+        if isinstance(event, Authenticated | Reauthenticated):
+            self._hand_out_keys(event)
+        if isinstance(event, PreAuthSwitched):
+            self._record("pre_auth_switched", event.session_id, peer=f"{event.peer[0]}")
+            self._release(event.session_id, flush=True)  # the PANA-Update, even without the AVP
+        elif isinstance(event, SessionTerminated):
+            self._release(event.session_id, flush=False)
+            self.extension.forget(event.session_id)
+
+    def _hand_out_keys(self, event: Authenticated | Reauthenticated) -> None:
+        """Give the MN-AR/MN-CA keys to a separate AR or CA (docs/mpa-wire.md "Keys")."""
+        session = self.paa.session(event.session_id) if event.session_id else None
+        if self._key_sink is None or session is None or event.msk is None:
+            return
+        if event.key_id is None or session.prf_algorithm is None:
+            return
+        st = self.extension.sessions.get(event.session_id)
+        if st is None or not st.capable:
+            return
+        ag = self.extension.agents
+        keys = derive_mpa_keys(
+            prf_algorithm=session.prf_algorithm, msk=event.msk, session_id=event.session_id,
+            key_id=event.key_id, ar_address=ag.ar_address, ca_address=ag.ca_address,
+            bssids=ag.bssids, mn_mac=st.mn_mac,
+        )  # fmt: skip
+        self._key_sink(event.session_id, keys)
+        self._record("keys_distributed", event.session_id, key_id=event.key_id)
+
+    async def run(self) -> None:
+        """Serve until the transport closes or stop() is called."""
+        try:
+            await self._driver.run()
+        finally:
+            for task in list(self._tasks):
+                task.cancel()
+
+    def stop(self) -> None:
+        """Make run() return."""
+        self._driver.stop()

@@ -1,0 +1,86 @@
+"""The MPA testbed itself: topology, L2 handover by moving the bridge port, meter, DHCP client."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.mpa_lab import (
+    CN_ADDR,
+    MN_MAC,
+    OCOA,
+    PAA_ADDR,
+    MeterResult,
+    MpaLab,
+    dhcp_client,
+)
+from tests.netns import lab
+from tests.realcomponents import need_binary
+
+
+def test_meter_result_arithmetic() -> None:
+    # 0..9 sent every 10 ms from t=100.0; 4, 5, 6 lost, 8 duplicated, all via mn0 except 9
+    arrivals = [(s, 100.0 + s * 0.01 + 0.001, "mn0") for s in (0, 1, 2, 3, 7, 8)]
+    arrivals += [(8, 100.082, "mn0"), (9, 100.091, "mpa0")]
+    m = MeterResult.compute(10, arrivals, 0.01)
+    assert (m.lost, m.duplicates, m.unique) == (3, 1, 7)
+    assert m.longest_gap_ms == pytest.approx(40.0)
+    assert m.start_time == pytest.approx(100.001)
+    assert m.lost_between(100.045, 100.075) == 2  # 4 (at .041) is outside, 5 and 6 inside
+    assert m.via("mn0") == 7 and m.via("mpa0") == 1 and m.via("mn0", after=100.05) == 3
+
+
+@pytest.mark.netns
+def test_topology_and_l2_handover_by_moving_the_port(tmp_path: Path) -> None:
+    with lab() as base:
+        mpa = MpaLab(base, tmp_path).build()
+        assert mpa.port_master() == "ap1"
+
+        async def run() -> tuple[MeterResult, float, float]:
+            async with mpa.meter(0.01) as stream:
+                await stream.register(mpa.mn, OCOA)  # CN -> R1 -> AP1 -> MN answers
+                await asyncio.sleep(0.3)
+                t_away = time.monotonic()
+                await asyncio.to_thread(mpa.move_to, 2)
+                assert mpa.port_master() == "ap2"
+                assert mpa.mn_carrier()  # the carrier never dropped
+                await asyncio.sleep(0.3)  # oCoA is not on AP2's link: the stream is lost
+                await asyncio.to_thread(mpa.move_to, 1)
+                t_back = time.monotonic()
+                await stream.register(mpa.mn, OCOA)  # back home: the stream resumes
+                await asyncio.sleep(0.3)
+                return await stream.stop(), t_away, t_back
+
+        meter, t_away, t_back = asyncio.run(run())
+        assert meter.bindings and meter.bindings[0][1] == str(OCOA)
+        assert meter.via("mn0") == meter.unique
+        # nothing reached the MN while it was on AP2 (50 ms margin for packets in flight) ...
+        assert not [a for a in meter.arrivals if t_away + 0.05 < a[1] < t_back]
+        assert meter.lost_between(t_away + 0.05, t_back) >= 1, meter.summary()
+        # and the stream flows again after returning to AP1
+        assert meter.arrivals[-1][0] >= meter.sent - 5
+        # R2 reaches the CN through the core (the path pre-authentication uses in reverse)
+        out = base.exec(mpa.r2, "ip", "route", "get", str(CN_ADDR))
+        assert "r2c" in out
+
+
+@pytest.mark.netns
+def test_mn_dhcp_client_through_real_relay_and_server(tmp_path: Path) -> None:
+    need_binary("dnsmasq")
+    with lab() as base:
+        mpa = MpaLab(base, tmp_path).build()
+        mpa.start_dhcp_server()
+        mpa.start_relay()
+        mpa.move_to(2)
+        mpa.ip_batch(mpa.mn, [f"addr del {OCOA}/24 dev mn0"])
+        lease = asyncio.run(dhcp_client(mpa.mn, "mn0", MN_MAC))
+        assert lease.address in ipaddress.IPv4Network("10.97.2.0/24")
+        assert lease.router == PAA_ADDR and lease.prefix_length == 24
+        assert lease.server_id == ipaddress.IPv4Address("10.97.3.2")
+        # the server saw the request relayed by R2 (giaddr), not the MN's broadcast
+        log = (tmp_path / "dnsmasq-server.log").read_text()
+        assert f"DHCPACK(d0) {lease.address} {MN_MAC.hex(':')}" in log, log
