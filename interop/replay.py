@@ -37,7 +37,7 @@ from eap.peer import EapPeer, EapResult
 from pana_codecs import MessageFlags, MessageType, PanaMessage, decode_pana
 from pana_mpa import crypto
 from pana_mpa._avps import AvpCode, avp_u32
-from pana_mpa._session import Address
+from pana_mpa._session import Address, EapServerLike
 from pana_mpa.capture import read_pana
 from pana_mpa.config import PaaConfig, PacConfig
 from pana_mpa.errors import UsageError
@@ -450,27 +450,34 @@ def replay_paa(
     pac_address: Address,
     fire_timers: bool = False,
     resign_replayed: bool = True,
+    eap_factory: Callable[[], EapServerLike] | None = None,
 ) -> tuple[ReplayResult, ScriptedRng, list[bytes]]:
-    """Feed the captured PaC messages to our PaaServer (pass-through, scripted AAA); compare."""
+    """Feed the captured PaC messages to our PaaServer and compare what it sends.
+
+    Without ``eap_factory`` the PAA is a pass-through authenticator and the AAA server is
+    scripted with the captured EAP requests; with it, the PAA runs that EAP server itself.
+    """
     first = next(f for f in frames if not f.from_pac and f.msg.session_id)
     par_c = next(f for f in frames if f.msg.avp(AvpCode.KEY_ID) is not None)
     key_id = par_c.msg.avp(AvpCode.KEY_ID)
     lifetime = par_c.msg.avp(AvpCode.SESSION_LIFETIME)
     assert key_id is not None and lifetime is not None
+    paa_nonces = nonces(frames, from_pac=False)
     config = PaaConfig(
         prf_algorithms=(PRF_ALG,),
         integrity_algorithms=(AUTH_ALG,),
         session_lifetime=avp_u32(lifetime),
         key_id_start=avp_u32(key_id),
+        nonce_length=len(paa_nonces[0]),
     )
     paa_rng = ScriptedRng(
         {
             4: [first.msg.session_id.to_bytes(4, "big"), first_request_seq(frames, from_pac=False)],
-            20: nonces(frames, from_pac=False),
+            len(paa_nonces[0]): paa_nonces,
         },
         fill=(2,),
     )
-    server = PaaServer(config, rng=paa_rng)
+    server = PaaServer(config, rng=paa_rng, eap_factory=eap_factory)
     aaa_script = deque(eap_payloads(frames, from_pac=False))
     forwarded: list[bytes] = []
     run = 0

@@ -14,8 +14,9 @@ from collections.abc import Callable
 
 import pytest
 
+from eap.authenticator import EapAuthenticator
 from eap.keys import Secret
-from eap.methods.psk import EAP_TYPE_PSK, PskPeer
+from eap.methods.psk import EAP_TYPE_PSK, PskPeer, PskServer
 from eap.peer import EapPeer
 from pana_codecs import AvpCode, MessageFlags, MessageType, PanaMessage, decode_pana
 from pana_mpa import crypto
@@ -39,6 +40,7 @@ from .replay import (
     Frame,
     KeySchedule,
     ReplayResult,
+    ScriptedRng,
     describe,
     eap_payloads,
     load_frames,
@@ -440,6 +442,51 @@ def test_pac_replay_cpana_paa_is_rejected_cleanly() -> None:
     assert isinstance(end, SessionTerminated) and end.reason == "eap"
     assert not any(isinstance(e, Authenticated | PingAnswered) for e in result.events)
     assert psk_rng.left() == {16: 1}  # the re-authentication's RAND_P was never drawn
+
+
+def test_paa_replay_cpana_pac_is_rejected_cleanly() -> None:
+    """CPANA's PaC side into our PAA (its own EAP-PSK server): message 4 fails, no success."""
+    frames = frames_of(CPANA_CAPTURE, 10000)
+    requests = eap_payloads(frames, from_pac=False)
+    identity_request, psk1 = requests[0], requests[1]
+    # Inject the captured first EAP Identifier and RAND_S (RFC 4764 s5.1: Flags, RAND_S, ID_S).
+    eap_rng = ScriptedRng({1: [identity_request[1:2]], 16: [psk1[6:22]]})
+    id_s = psk1[22:]
+    assert id_s == b""  # CPANA's server identity is empty
+
+    def lookup(identity: bytes) -> Secret | None:
+        return Secret(PSK_TEXT) if identity == IDENTITY else None
+
+    def factory() -> EapAuthenticator:
+        return EapAuthenticator(
+            methods=lambda _identity: [lambda: PskServer(id_s, lookup, eap_rng)], rng=eap_rng
+        )
+
+    result, paa_rng, _ = replay_paa(
+        frames,
+        msks=[],
+        method_type=EAP_TYPE_PSK,
+        pac_address=("127.0.0.1", 10000),
+        eap_factory=factory,
+        resign_replayed=False,
+    )
+    # PAR[S], PAR{Identity, Nonce(16)}, EAP-PSK 1 match CPANA's PAA; our message 3 differs only
+    # in its PCHANNEL (RFC 4764 EAX nonce padding), MAC_S and the 4-octet nonce N=0 are equal.
+    assert [f.frame for f, _ in result.compared] == [2, 4, 6, 8]
+    assert result.differences == [
+        "frame 8 (PAR[R]): AVPs only ours ['EAP_PAYLOAD(59)'], only captured ['EAP_PAYLOAD(59)']"
+    ]
+    ours3 = load_msg(result.compared[3][1]).avp(AvpCode.EAP_PAYLOAD)
+    theirs3 = frames[7].msg.avp(AvpCode.EAP_PAYLOAD)
+    assert ours3 is not None and theirs3 is not None
+    assert ours3.value[:42] == theirs3.value[:42] and ours3.value[42:] != theirs3.value[42:]
+    # CPANA's message 4 (frame 9) fails our PCHANNEL check: the EAP server discards it and the
+    # PAA ends the session silently (RFC 5609 WAIT_EAP_MSG + EAP_DISCARD); no PAR[C] at all.
+    assert result.stopped == "frame 10: our side has no PAR[RC]"
+    assert kinds(result.events) == ["SessionStarted", "SessionTerminated"]
+    end = result.events[-1]
+    assert isinstance(end, SessionTerminated) and end.reason == "eap"
+    assert paa_rng.left() == {} and eap_rng.left() == {}
 
 
 # --- Arkime's synthetic capture: must parse, must be rejected semantically ----------------------
