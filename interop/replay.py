@@ -48,14 +48,19 @@ from pana_mpa.testing import SansIoNode
 
 __all__ = [
     "AUTH_ALG",
+    "PAA_ADDRESS",
     "PRF_ALG",
     "Frame",
     "KeySchedule",
     "ReplayResult",
     "ScriptedRng",
     "avp_multiset",
+    "compare",
     "describe",
+    "eap_payloads",
+    "first_request_seq",
     "load_frames",
+    "nonces",
     "replay_paa",
     "replay_pac",
     "resign",
@@ -227,10 +232,6 @@ class KeySchedule:
         return self.current is not None and crypto.verify_auth(AUTH_ALG, self.current, raw)
 
 
-Trigger = Callable[[Frame, float], None]
-"""Makes our side send a captured request of its own initiative (ping, PNR[A], PTR, PCI)."""
-
-
 @dataclass
 class ReplayResult:
     """What a replay produced: our messages next to the captured ones, and where it stopped."""
@@ -306,6 +307,7 @@ def _run(
     fire_timers: bool,
     resign_replayed: bool,
 ) -> ReplayResult:
+    """Walk the capture: feed the other side's frames, match ours against what our node sends."""
     result = ReplayResult()
     pending: deque[bytes] = deque()
 
