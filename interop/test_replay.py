@@ -394,11 +394,11 @@ def test_paa_replay_openpana_eaptls_full_session() -> None:
 # --- the lifetime: OpenPANA re-authenticates 21 s after granting 20 s ----------------------------
 
 
-@pytest.mark.parametrize("role", ["pac", "paa"])
+@pytest.mark.parametrize("role", ["pac", "paa", "paa-tls"])
 def test_replay_with_timers_expires_before_openpana_reauthenticates(role: str) -> None:
-    """With our timers running on the capture clock, our session ends at 20.003 s (lifetime 20)."""
-    frames = frames_of(PSK_CAPTURE, PSK_PAC[1])
+    """With our timers running on the capture clock, our session ends at the 20 s lifetime."""
     if role == "pac":
+        frames = frames_of(PSK_CAPTURE, PSK_PAC[1])
         result, _, _ = replay_pac(
             frames, msks=PSK_MSKS, identity=IDENTITY, psk=PSK_TEXT, fire_timers=True
         )
@@ -406,7 +406,8 @@ def test_replay_with_timers_expires_before_openpana_reauthenticates(role: str) -
         assert result.stopped.startswith("frame 16: PNR[RA] refused")
         assert len(result.compared) == 8  # PCI .. PAN[C] and two pings
         assert kinds(result.events)[-3:] == ["PingAnswered", "PingAnswered", "SessionTerminated"]
-    else:
+    elif role == "paa":
+        frames = frames_of(PSK_CAPTURE, PSK_PAC[1])
         result, _, _ = replay_paa(
             frames,
             msks=PSK_MSKS,
@@ -417,7 +418,20 @@ def test_replay_with_timers_expires_before_openpana_reauthenticates(role: str) -
         # the PNR[A] of frame 16 reaches no session: our PAA has no PNA[A] for frame 17
         assert result.stopped == "frame 17: our side has no PNA[A]"
         assert len(result.compared) == 7
+    else:
+        frames = frames_of(TLS_CAPTURE, TLS_PAC[1])
+        result, _, _ = replay_paa(
+            frames,
+            msks=TLS_MSKS,
+            method_type=EAP_TYPE_TLS,
+            pac_address=TLS_PAC,
+            fire_timers=True,
+        )
+        assert result.stopped == "frame 23: our side has no PNA[A]"
+        assert len(result.compared) == 10
     assert result.differences == []
+    assert kinds(result.events)[:2] == ["SessionStarted", "Authenticated"]
+    assert "Reauthenticated" not in kinds(result.events)
     end = result.events[-1]
     assert isinstance(end, SessionTerminated) and end.reason == "lifetime"
 
