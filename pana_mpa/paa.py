@@ -762,6 +762,12 @@ class PaaServer:
                     heapq.heappush(self._linger_heap, (until, sid))
             elif (deadline := session.get_timer()) is not None:
                 heapq.heappush(self._timers, (deadline, sid))
+        if len(self._timers) > 4 * len(self._sessions) + 64:
+            # lazy deletion leaves stale entries behind; rebuild so memory stays O(sessions)
+            self._timers = [
+                (t, sid) for sid, s in self._sessions.items() if (t := s.get_timer()) is not None
+            ]
+            heapq.heapify(self._timers)
         while self._linger_heap and self._linger_heap[0][0] <= self._now:
             until, sid = heapq.heappop(self._linger_heap)
             entry = self._closed.get(sid)

@@ -124,6 +124,12 @@ class VirtualNet:
             deadline = node.get_timer()
             if deadline is not None:
                 heapq.heappush(self._timers, (deadline, addr))
+        if len(self._timers) > 4 * len(self.nodes) + 64:
+            # stale entries of lazy deletion: rebuild so memory stays O(nodes)
+            self._timers = [
+                (t, a) for a, n in self.nodes.items() if (t := n.get_timer()) is not None
+            ]
+            heapq.heapify(self._timers)
 
     def _next_timer(self) -> tuple[float, Address] | None:
         while self._timers:

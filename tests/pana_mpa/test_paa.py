@@ -358,3 +358,15 @@ def test_pci_rate_limit() -> None:
     assert reasons.count("PCI rate limit") == 9
     with pytest.raises(UsageError, match="pci_rate_limit"):
         PaaConfig(pci_rate_limit=0)
+
+
+def test_timer_heap_stays_small_over_many_pings() -> None:
+    pair = make_pair()
+    pair.pac.start(0.0)
+    pair.net.run(5.0)
+    for _ in range(500):
+        pair.pac.ping(pair.net.now)
+        pair.net.run(pair.net.now + 1)
+    assert len(pair.paa._timers) <= 4 * len(pair.paa) + 64
+    assert len(pair.net._timers) <= 4 * len(pair.net.nodes) + 64
+    assert pair.paa.get_timer() == pair.paa.session(pair.only_session()).get_timer()

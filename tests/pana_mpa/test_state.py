@@ -379,3 +379,14 @@ def test_tables_render_as_markdown() -> None:
         text = render_markdown(table)
         assert text.count("\n") == len(table) + 2
         assert "| OPEN | PANA_PING | SEND_PNR_PING | WAIT_PNA_PING |" in text
+
+
+def test_docs_state_tables_match_the_code() -> None:
+    from pathlib import Path
+
+    from pana_mpa.state import render_markdown
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "pana-state-tables.md").read_text()
+    pac_part, paa_part = doc.split("## PaC\n\n", 1)[1].split("\n## PAA\n\n", 1)
+    assert pac_part == render_markdown(PAC_TABLE)
+    assert paa_part == render_markdown(PAA_TABLE)
