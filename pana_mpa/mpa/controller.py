@@ -259,6 +259,19 @@ class MpaController:
             self._record("lease_renewed", address=str(cfg.ncoa))
         return done
 
+    async def abandon(self) -> MpaEvent:
+        """Give up this candidate: PTR[E] with LOGOUT, and the PAA releases its state (RFC 5873)."""
+        client = self._need_client()
+        try:
+            await client.terminate(self.timeout)
+        finally:
+            await self.close()
+        if self.tunnel is not None:
+            self._tunnels.delete(self.tunnel.name)
+            self.tunnel = None
+        name = self.candidate.name if self.candidate else "?"
+        return self._record("abandoned", candidate=name)
+
     async def close(self) -> None:
         """Stop driving the session (it is not terminated)."""
         if self._client is not None:
