@@ -34,7 +34,7 @@ import struct
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -748,6 +748,24 @@ def _marker(steps: dict[str, float], t0: float) -> Callable[[str], None]:
     return mark
 
 
+async def _until_open_if_completing(agent: Any, sid: int) -> None:
+    # MpaAgent._get_lease delivers a lease that arrives after PAR[C] with paa.ping(), which
+    # raises (and is suppressed) while the session waits for PAN[C]; the lease is then never
+    # delivered and MpaController.pre_configure() times out. Until that is fixed, hold such a
+    # lease until the session is OPEN (a few ms). Nothing is held in the common cases.
+    from pana_mpa.state import PaaState
+
+    for _ in range(5000):
+        st = agent.extension.sessions.get(sid)
+        try:
+            state = agent.paa.session(sid).state
+        except KeyError:
+            return
+        if st is None or not st.completed or state is PaaState.OPEN:
+            return
+        await asyncio.sleep(0.001)
+
+
 def _mac(lab: MpaLab, ns: str, ifname: str) -> bytes:
     out = lab.base.ip(ns, "-j", "link", "show", ifname)
     return bytes.fromhex(str(json.loads(out)[0]["address"]).replace(":", ""))
@@ -766,8 +784,15 @@ async def mpa_handover(
     interval: float = 0.01,
     settle: float = 0.5,
     announce: bool = False,
+    hold_late_lease: bool = True,
+    timeout: float = 10.0,
+    lease_gate: Callable[[Any, int], Awaitable[None]] | None = None,
 ) -> HandoverResult:
-    """The MPA handover with the project's MpaController (MN) and MpaAgent (R2) on real links."""
+    """The MPA handover with the project's MpaController (MN) and MpaAgent (R2) on real links.
+
+    ``hold_late_lease`` works around a race in MpaAgent (see _until_open_if_completing);
+    ``lease_gate(agent, session_id)`` delays the lease (to provoke that race in a test).
+    """
     from pana_mpa.mpa.agent import MpaAgent
     from pana_mpa.mpa.controller import MpaController
     from pana_mpa.mpa.dhcp_aio import relay_socket
@@ -777,9 +802,15 @@ async def mpa_handover(
     async def lease_provider(sid: int, mac: bytes, client_id: bytes) -> DhcpLease:
         with in_netns(lab.r2):
             sock = relay_socket(PAA_ADDR)
-        return await acquire_lease(
+        lease = await acquire_lease(
             server=DHCP_SERVER, giaddr=PAA_ADDR, chaddr=mac, client_id=client_id, sock=sock
         )
+        assert agent is not None
+        if lease_gate is not None:
+            await lease_gate(agent, sid)
+        if hold_late_lease:
+            await _until_open_if_completing(agent, sid)
+        return lease
 
     def lookup(ident: bytes) -> Secret | None:
         return Secret(PSK) if ident == IDENTITY else None
@@ -830,7 +861,7 @@ async def mpa_handover(
                 mn_mac=MN_MAC,
                 tunnels=mn_tunnels,
                 binding_update=binding_update,
-                timeout=10.0,
+                timeout=timeout,
             )
             candidate = CandidateNetwork(
                 name="ctn", paa=(str(PAA_ADDR), PANA_PORT), ar_address=PAA_ADDR, bssids=(bssid,)
@@ -859,13 +890,20 @@ async def mpa_handover(
             await asyncio.sleep(settle)
             pac_tr = await udp_in(lab.mn, str(OCOA), 0)
             t0 = time.monotonic()
-            await controller.pre_authenticate(candidate, pac_tr, OCOA)
-            await controller.pre_configure()
-            await controller.establish_tunnel(routes=(N(f"{CN_ADDR}/32"),))
-            await controller.binding_update()
-            await asyncio.sleep(settle)  # the stream flows through the tunnel
-            await controller.switch(attach)
-            await controller.complete()
+            try:
+                await controller.pre_authenticate(candidate, pac_tr, OCOA)
+                await controller.pre_configure()
+                await controller.establish_tunnel(routes=(N(f"{CN_ADDR}/32"),))
+                await controller.binding_update()
+                await asyncio.sleep(settle)  # the stream flows through the tunnel
+                await controller.switch(attach)
+                await controller.complete()
+            except Exception as exc:
+                timeline = [(e.name, dict(e.detail)) for e in agent.events]
+                mn = [(e.step, dict(e.detail)) for e in controller.events]
+                raise RuntimeError(
+                    f"MPA handover failed: {exc}; MN {mn}; agent {timeline}"
+                ) from exc
             t_done = time.monotonic()
             await asyncio.sleep(settle)
             meter = await stream.stop()

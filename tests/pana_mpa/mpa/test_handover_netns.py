@@ -14,6 +14,7 @@ import struct
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -179,3 +180,45 @@ def test_mpa_handover_without_buffering(tmp_path: Path) -> None:
     _check_mpa(r, pcap)
     ar = r.extra["ar"]
     assert ar["held"] == ar["flushed"] == 0  # without buffering nothing is held
+
+
+async def _after_par_complete(agent: Any, sid: int) -> None:
+    """Hold the lease until PAR[C] went out without it (the PaC has not answered yet)."""
+    while not agent.extension.sessions[sid].completed:
+        await asyncio.sleep(0)
+
+
+def _late_lease(tmp_path: Path, *, hold: bool) -> HandoverResult:
+    need_binary("dnsmasq")
+    with lab() as base:
+        mpa = MpaLab(base, tmp_path).build()
+        mpa.start_dhcp_server()
+        return asyncio.run(
+            mpa_handover(
+                mpa,
+                buffering=True,
+                settle=0.2,
+                timeout=2.0,
+                hold_late_lease=hold,
+                lease_gate=_after_par_complete,
+            )
+        )
+
+
+def test_mpa_lease_after_par_complete_is_delivered_in_a_pnr(tmp_path: Path) -> None:
+    # the lab holds the late lease until the session is OPEN; MpaAgent then sends it in PNR[P,E]
+    r = _late_lease(tmp_path, hold=True)
+    names = [e[1] for e in r.extra["agent"]]
+    assert "address_delivered_late" in names
+    assert r.steps["pre_configured"] > r.steps["pre_authenticated"]
+    assert "handover_complete" in r.steps
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=RuntimeError,
+    reason="MpaAgent._get_lease: paa.ping() raises while waiting for PAN[C] (suppressed), "
+    "so a lease arriving between PAR[C] and PAN[C] is never delivered",
+)
+def test_mpa_lease_between_par_and_pan_complete(tmp_path: Path) -> None:
+    _late_lease(tmp_path, hold=False)
