@@ -182,13 +182,19 @@ def test_mpa_handover_without_buffering(tmp_path: Path) -> None:
     assert ar["held"] == ar["flushed"] == 0  # without buffering nothing is held
 
 
-async def _after_par_complete(agent: Any, sid: int) -> None:
-    """Hold the lease until PAR[C] went out without it (the PaC has not answered yet)."""
-    while not agent.extension.sessions[sid].completed:
-        await asyncio.sleep(0)
+class _AfterParComplete:
+    """A lease gate: release the lease once PAR[C] went out without it; note the PAA's state."""
+
+    def __init__(self) -> None:
+        self.state_at_release: str | None = None
+
+    async def __call__(self, agent: Any, sid: int) -> None:
+        while not agent.extension.sessions[sid].completed:
+            await asyncio.sleep(0)
+        self.state_at_release = agent.paa.session(sid).state.name
 
 
-def _late_lease(tmp_path: Path, *, hold: bool) -> HandoverResult:
+def _late_lease(tmp_path: Path, *, hold: bool, gate: _AfterParComplete) -> HandoverResult:
     need_binary("dnsmasq")
     with lab() as base:
         mpa = MpaLab(base, tmp_path).build()
@@ -200,14 +206,14 @@ def _late_lease(tmp_path: Path, *, hold: bool) -> HandoverResult:
                 settle=0.2,
                 timeout=2.0,
                 hold_late_lease=hold,
-                lease_gate=_after_par_complete,
+                lease_gate=gate,
             )
         )
 
 
 def test_mpa_lease_after_par_complete_is_delivered_in_a_pnr(tmp_path: Path) -> None:
     # the lab holds the late lease until the session is OPEN; MpaAgent then sends it in PNR[P,E]
-    r = _late_lease(tmp_path, hold=True)
+    r = _late_lease(tmp_path, hold=True, gate=_AfterParComplete())
     names = [e[1] for e in r.extra["agent"]]
     assert "address_delivered_late" in names
     assert r.steps["pre_configured"] > r.steps["pre_authenticated"]
@@ -221,4 +227,7 @@ def test_mpa_lease_after_par_complete_is_delivered_in_a_pnr(tmp_path: Path) -> N
     "so a lease arriving between PAR[C] and PAN[C] is never delivered",
 )
 def test_mpa_lease_between_par_and_pan_complete(tmp_path: Path) -> None:
-    _late_lease(tmp_path, hold=False)
+    gate = _AfterParComplete()
+    _late_lease(tmp_path, hold=False, gate=gate)  # RuntimeError: "delivered no address"
+    if gate.state_at_release != "WAIT_SUCC_PAN":
+        pytest.skip(f"race not provoked: PAN[C] came first ({gate.state_at_release})")
