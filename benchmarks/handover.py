@@ -28,7 +28,7 @@ from typing import Any
 SCENARIOS = ("non-mpa-ping", "non-mpa", "mpa", "mpa-buffer")
 
 
-def run_once(scenario: str, interval: float) -> dict[str, Any]:
+def run_once(scenario: str, interval: float, bu_delay: float = 0.0) -> dict[str, Any]:
     """One handover in a fresh lab; its summary."""
     from tests.mpa_lab import MpaLab, mpa_handover, non_mpa_handover
     from tests.netns import Lab
@@ -40,10 +40,12 @@ def run_once(scenario: str, interval: float) -> dict[str, Any]:
             lab.start_dhcp_server(ping_check=scenario == "non-mpa-ping")
             if scenario.startswith("non-mpa"):
                 lab.start_relay()
-                result = asyncio.run(non_mpa_handover(lab, interval=interval))
+                result = asyncio.run(non_mpa_handover(lab, interval=interval, bu_delay=bu_delay))
             else:
                 buffering = scenario == "mpa-buffer"
-                result = asyncio.run(mpa_handover(lab, buffering=buffering, interval=interval))
+                result = asyncio.run(
+                    mpa_handover(lab, buffering=buffering, interval=interval, bu_delay=bu_delay)
+                )
             return result.summary()
     finally:
         base.close()
@@ -59,6 +61,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--interval", type=float, default=0.01, help="stream spacing in seconds")
     ap.add_argument("--scenario", choices=SCENARIOS, action="append")
+    ap.add_argument(
+        "--bu-delay",
+        type=float,
+        default=0.0,
+        help="seconds until a binding update takes effect at the CN (a distant CN/home agent)",
+    )
     ap.add_argument("--json", action="store_true", help="one JSON object per run")
     args = ap.parse_args(argv)
     if os.geteuid() != 0:
@@ -70,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     for _ in range(args.runs):
         for s in scenarios:
             try:
-                summary = run_once(s, args.interval)
+                summary = run_once(s, args.interval, args.bu_delay)
             except Exception as exc:  # report and go on: one bad run must not hide the others
                 failures.append(f"{s}: {exc}")
                 print(f"{s}: FAILED: {exc}", file=sys.stderr, flush=True)
@@ -80,7 +88,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(json.dumps({"scenario": s, **summary}, default=str), flush=True)
     if args.json:
         return 1 if failures else 0
-    print(f"stream: one UDP packet every {args.interval * 1000:g} ms, {args.runs} runs each")
+    print(
+        f"stream: one UDP packet every {args.interval * 1000:g} ms, binding updates take "
+        f"{args.bu_delay * 1000:g} ms at the CN, {args.runs} runs each"
+    )
     print("median [min-max]")
     print(f"{'scenario':<14}{'lost':>20}{'outage ms':>22}{'handover ms':>22}")
     for s, runs in rows.items():

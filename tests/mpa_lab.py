@@ -285,9 +285,11 @@ class MpaLab:
         time.sleep(0.3)  # the file exists a little before every interface is open
         return p
 
-    def meter(self, interval: float = 0.01, port: int | None = None) -> Stream:
-        """The CN -> MN stream (not started)."""
-        return Stream(self, interval, port or random.randint(20000, 60000))
+    def meter(
+        self, interval: float = 0.01, port: int | None = None, bu_delay: float = 0.0
+    ) -> Stream:
+        """The CN -> MN stream (not started); binding updates take effect after ``bu_delay``."""
+        return Stream(self, interval, port or random.randint(20000, 60000), bu_delay)
 
 
 def _wait_udp_listener(
@@ -385,8 +387,9 @@ class MeterResult:
 class Stream:
     """CN sender and MN receiver processes; ``async with`` runs them."""
 
-    def __init__(self, lab: MpaLab, interval: float, port: int) -> None:
+    def __init__(self, lab: MpaLab, interval: float, port: int, bu_delay: float = 0.0) -> None:
         self.lab = lab
+        self.bu_delay = bu_delay
         self.interval = interval
         self.port = port
         self._procs: list[subprocess.Popen[bytes]] = []
@@ -421,6 +424,8 @@ class Stream:
             str(OCOA),
             "--interval",
             str(self.interval),
+            "--bu-delay",
+            str(self.bu_delay),
         )
         for p in (self._recv, self._send):
             assert p.stdout is not None
@@ -448,7 +453,7 @@ class Stream:
             s.bind((str(address), 0))
             s.setblocking(False)
             loop = asyncio.get_running_loop()
-            deadline = loop.time() + timeout
+            deadline = loop.time() + timeout + self.bu_delay
             while True:
                 await loop.sock_sendto(s, msg, (str(CN_ADDR), self.port))
                 try:
@@ -494,24 +499,34 @@ def _say(line: str) -> None:
     sys.stdout.flush()
 
 
-def _sender_main(bind: str, port: int, to: str, interval: float) -> None:
+def _sender_main(bind: str, port: int, to: str, interval: float, bu_delay: float = 0.0) -> None:
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.bind((bind, port))
     s.setblocking(False)
     dest = (to, port)
     bindings: list[tuple[float, str, int]] = []
+    # binding updates take effect bu_delay after they arrive (a distant CN or home agent)
+    pending: list[tuple[float, bytes, tuple[str, int], int]] = []
+    applied: set[bytes] = set()
     _say("ready")
     t0 = time.monotonic()
     seq = 0
     while True:
         due = t0 + seq * interval
         now = time.monotonic()
+        while pending and pending[0][0] <= now:
+            _, reg_id, addr, data_port = pending.pop(0)
+            dest = (addr[0], data_port)  # the binding update: send to its source address
+            bindings.append((now, addr[0], seq))
+            applied.add(reg_id)
+            s.sendto(b"ACK " + reg_id, addr)
         if now >= due:
             with contextlib.suppress(OSError):  # no route yet / unreachable: the packet is lost
                 s.sendto(_DATA.pack(_MAGIC, seq, now), dest)
             seq += 1
             continue
-        ready, _, _ = select.select([s, sys.stdin], [], [], due - now)
+        wake = min(due, pending[0][0]) if pending else due
+        ready, _, _ = select.select([s, sys.stdin], [], [], max(0.0, wake - now))
         if sys.stdin in ready:
             break
         if s in ready:
@@ -521,9 +536,10 @@ def _sender_main(bind: str, port: int, to: str, interval: float) -> None:
                 continue
             parts = data.split()
             if len(parts) == 3 and parts[0] == b"REG":
-                dest = (addr[0], int(parts[2]))  # the binding update: send to its source
-                bindings.append((time.monotonic(), addr[0], seq))
-                s.sendto(b"ACK " + parts[1], addr)
+                if parts[1] in applied:
+                    s.sendto(b"ACK " + parts[1], addr)  # a retransmission: answer again
+                elif all(p[1] != parts[1] for p in pending):
+                    pending.append((time.monotonic() + bu_delay, parts[1], addr, int(parts[2])))
     _say(json.dumps({"sent": seq, "bindings": bindings}))
 
 
@@ -696,14 +712,14 @@ async def _cancel(task: asyncio.Task[None]) -> None:
 
 
 async def non_mpa_handover(
-    lab: MpaLab, *, interval: float = 0.01, settle: float = 0.5
+    lab: MpaLab, *, interval: float = 0.01, settle: float = 0.5, bu_delay: float = 0.0
 ) -> HandoverResult:
     """Move, DHCP on the new link, PANA authentication with R2's PAA, binding update (draft s6)."""
     paa = paa_server(pre_auth=False)
     async with ns_udp(lab.r2, str(PAA_ADDR), PANA_PORT) as paa_tr:
         server = await _serve(paa, paa_tr)
         try:
-            async with lab.meter(interval) as stream:
+            async with lab.meter(interval, bu_delay=bu_delay) as stream:
                 await stream.flowing()
                 await asyncio.sleep(settle)
                 steps: dict[str, float] = {}
@@ -786,6 +802,7 @@ async def mpa_handover(
     announce: bool = False,
     hold_late_lease: bool = True,
     timeout: float = 10.0,
+    bu_delay: float = 0.0,
     lease_gate: Callable[[Any, int], Awaitable[None]] | None = None,
 ) -> HandoverResult:
     """The MPA handover with the project's MpaController (MN) and MpaAgent (R2) on real links.
@@ -851,7 +868,7 @@ async def mpa_handover(
     agent_task = asyncio.get_running_loop().create_task(agent.run())
     controller: MpaController | None = None
     try:
-        async with lab.meter(interval) as stream:
+        async with lab.meter(interval, bu_delay=bu_delay) as stream:
 
             async def binding_update(address: Any) -> None:
                 await stream.register(lab.mn, address)
@@ -952,11 +969,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     s.add_argument("--port", type=int, required=True)
     s.add_argument("--to", required=True)
     s.add_argument("--interval", type=float, default=0.01)
+    s.add_argument("--bu-delay", type=float, default=0.0)
     r = sub.add_parser("receiver")
     r.add_argument("--port", type=int, required=True)
     args = ap.parse_args(argv)
     if args.cmd == "sender":
-        _sender_main(args.bind, args.port, args.to, args.interval)
+        _sender_main(args.bind, args.port, args.to, args.interval, args.bu_delay)
     else:
         _receiver_main(args.port)
     return 0
