@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from eap.keys import Secret
 from pana_mpa.cli import main
 
 from .locate import CAPTURE_NAMES, capture_path, captures_dir, load_expected
@@ -87,3 +88,22 @@ def test_debug_logs_carry_no_key_material(
     assert logs  # the verifier did log (e.g. "no EAP-PSK run verified")
     for secret in ("secretpassphrase", "wrongpassphrase!", msk, msk[:16], "70d0905d1a01b73d"):
         assert secret not in logs
+
+
+def test_retransmitted_par_c_keeps_the_key(capsys: pytest.CaptureFixture[str]) -> None:
+    """A PAR[C] seen twice must not consume the next run's MSK nor roll the key over."""
+    from pana_mpa._cli_decode import decode_datagrams
+    from pana_mpa._verify import AuthVerifier
+    from pana_mpa.capture import read_pana
+
+    name = "openpana-loopback.pcapng"
+    spec = load_expected(name)["verify"][2]
+    datagrams = read_pana(capture_path(name))
+    frame10 = next(d for d in datagrams if d.frame == 10)
+    doubled = [*datagrams[:10], frame10, *datagrams[10:]]  # frame 10 retransmitted
+    for verifier in (
+        AuthVerifier(msks=[Secret(bytes.fromhex(h)) for h in spec["msk_hex"]]),
+        AuthVerifier(psk=Secret(b"SecretPassphrase")),
+    ):
+        verdicts = [d.extra["auth"] for d in decode_datagrams(doubled, annotators=[verifier])]
+        assert [v for v in verdicts if v is not None] == ["ok"] * 37

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
+import struct
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Any, Protocol
 
@@ -19,7 +20,7 @@ from .events import PanaEvent, PingAnswered, PreAuthSwitched, SessionTerminated
 from .extension import PanaExtension
 from .retransmit import Retransmitter, TimerParameters
 from .state import Action, Input
-from .trace import Trace
+from .trace import NULL_TRACE, Trace
 
 __all__ = [
     "Address",
@@ -37,6 +38,23 @@ Rng = Callable[[int], bytes]
 """rng(n) returns n random octets (os.urandom in production)."""
 
 _U32_MOD = 1 << 32
+# RFC 6786 s6.1: AVPs we put inside Encryption-Encap once keys exist (policy X), and AVPs that
+# must never be there (policy N)
+_ENCRYPTED_CODES = frozenset({AvpCode.SESSION_LIFETIME, AvpCode.TERMINATION_CAUSE})
+_NEVER_ENCRYPTED = frozenset(
+    {
+        AvpCode.AUTH,
+        AvpCode.INTEGRITY_ALGORITHM,
+        AvpCode.KEY_ID,
+        AvpCode.NONCE,
+        AvpCode.PRF_ALGORITHM,
+        AvpCode.RESULT_CODE,
+        AvpCode.PAC_INFORMATION,
+        AvpCode.RELAYED_MESSAGE,
+        AvpCode.ENCRYPTION_ENCAP,
+        AvpCode.ENCRYPTION_ALGORITHM,
+    }
+)
 _SEQ_TYPES = (
     MessageType.PANA_AUTH,
     MessageType.PANA_TERMINATION,
@@ -114,14 +132,18 @@ class _Rx:
     addr: Address
 
 
+_FLAG_LETTERS = (("S", 0x4000), ("C", 0x2000), ("A", 0x1000), ("P", 0x0800), ("I", 0x0400),
+                 ("E", 0x0200))  # fmt: skip
+
+
 def describe(msg: PanaMessage) -> str:
     """Short name of a message for logs and traces, e.g. "PAR[SC]" (RFC 5191 s7 abbreviations)."""
     names = {1: ("PCI", "PCI"), 2: ("PAR", "PAN"), 3: ("PTR", "PTA"), 4: ("PNR", "PNA"),
              5: ("PRY", "PRY")}  # fmt: skip
     pair = names.get(msg.type, (f"type{msg.type}", f"type{msg.type}"))
-    base = pair[0] if msg.is_request else pair[1]
-    letters = "".join(n for n, f in (("S", 0x4000), ("C", 0x2000), ("A", 0x1000), ("P", 0x0800),
-                                     ("I", 0x0400), ("E", 0x0200)) if msg.flags & f)  # fmt: skip
+    flags = int(msg.flags)
+    base = pair[0] if flags & 0x8000 else pair[1]
+    letters = "".join(n for n, f in _FLAG_LETTERS if flags & f)
     return f"{base}[{letters}]" if letters else base
 
 
@@ -182,8 +204,18 @@ class SessionCore:
         self.key_id: int | None = None
         self.msk: Secret | None = None
         self._term_cause: int | None = None
+        # RFC 6786 AVP encryption: negotiated algorithm, keys per direction, keys of a new Key-Id
+        self.encryption_algorithm: int | None = None
+        self._tx_encr: Secret | None = None
+        self._rx_encr: Secret | None = None
+        self._pending_encr: tuple[Secret, Secret] | None = None
         self._outbox: list[tuple[bytes, Address]] = []
         self._events: deque[PanaEvent] = deque()
+        self._answered_at = 0.0
+        """When the request just answered was first sent (for PingAnswered.round_trip)."""
+        self._switching = False
+        """PaC: a switch PNR[P] (RFC 5873) is outstanding."""
+        self._config: Any = None
 
     # ---- outputs -------------------------------------------------------------------------------
 
@@ -235,6 +267,13 @@ class SessionCore:
                 self._fire_local(Input.REAUTH, now)
             else:
                 self._reauth_deadline = now + 1.0  # busy (ping outstanding): try again shortly
+
+    def _set_failed_timer_within_lifetime(self, now: float) -> None:
+        """Re-authentication: FAILED_SESS_TIMEOUT, but never past the session lifetime (s5.7)."""
+        failed = now + self._failed_timeout
+        deadline = self._session_deadline
+        if deadline is None or failed < deadline:
+            self._set_session_timer(now, self._failed_timeout, "failed")
 
     def _is_closed(self) -> bool:
         return self.closed
@@ -293,9 +332,67 @@ class SessionCore:
         self._session_deadline = None
         self._reauth_deadline = None
         self._key = None
+        self._tx_encr = self._rx_encr = self._pending_encr = None
         logger.info("%s session %#x closed", self.role, self.session_id)
 
     # ---- sending -------------------------------------------------------------------------------
+
+    role_is_pac = False
+
+    def _install_encryption(self) -> None:
+        """Switch to the encryption keys of the Key-Id just installed (RFC 6786 s3)."""
+        if self._pending_encr is None:
+            return
+        pac_key, paa_key = self._pending_encr
+        self._pending_encr = None
+        if self.role_is_pac:
+            self._tx_encr, self._rx_encr = pac_key, paa_key
+        else:
+            self._tx_encr, self._rx_encr = paa_key, pac_key
+
+    def _encrypt_avps(self, seq: int, avps: list[Avp]) -> list[Avp]:
+        """Move AVPs of policy X that we protect into one Encryption-Encap (RFC 6786 s5-6)."""
+        if self._tx_encr is None or self.key_id is None:
+            return avps
+        inner = [a for a in avps if a.code in _ENCRYPTED_CODES and a.vendor_id is None]
+        if not inner:
+            return avps
+        plain = _encode_pana(PanaMessage(0, 0, 0, 0, tuple(inner)))[16:]
+        cipher = crypto.aes128_ctr(
+            self._tx_encr, key_id=self.key_id, session_id=self.session_id, seq=seq, data=plain
+        )
+        out: list[Avp] = []
+        for avp in avps:
+            if avp in inner:
+                if avp is inner[0]:
+                    out.append(Avp(AvpCode.ENCRYPTION_ENCAP, cipher))
+                continue
+            out.append(avp)
+        return out
+
+    def _decrypt(self, rx: _Rx, key: Secret | None, key_id: int | None) -> None:
+        """Replace an Encryption-Encap AVP by the AVPs it carries (RFC 6786 s5), after AUTH."""
+        encaps = rx.msg.all_avps(AvpCode.ENCRYPTION_ENCAP)
+        if not encaps:
+            return
+        if len(encaps) > 1:
+            raise _Drop("more than one Encryption-Encap AVP")
+        if key is None or key_id is None:
+            raise _Drop("Encryption-Encap but no encryption key")
+        plain = crypto.aes128_ctr(
+            key, key_id=key_id, session_id=rx.msg.session_id, seq=rx.msg.seq, data=encaps[0].value
+        )
+        header = struct.pack("!HHHHII", 0, 16 + len(plain), 0, 1, 0, 0)
+        try:
+            inner = decode_pana(header + plain).avps
+        except CodecError as exc:
+            raise _Drop(f"Encryption-Encap does not decrypt to AVPs: {exc.reason}") from None
+        if any(a.code in _NEVER_ENCRYPTED and a.vendor_id is None for a in inner):
+            raise _Drop("Encryption-Encap carries an AVP that must stay in the clear")
+        avps: list[Avp] = []
+        for avp in rx.msg.avps:
+            avps.extend(inner if avp is encaps[0] else (avp,))
+        rx.msg = replace(rx.msg, avps=tuple(avps))
 
     def _encode(self, mtype: int, flags: int, seq: int, avps: list[Avp]) -> bytes:
         if self.pre_auth:
@@ -305,6 +402,7 @@ class SessionCore:
                 self.session_id, mtype, flags, tuple(avps), self._answering
             )
             avps = [*avps, *extra]
+        avps = self._encrypt_avps(seq, avps)
         key, alg = self._key, self.integrity_algorithm
         if key is None or alg is None:
             return _encode_pana(PanaMessage(mtype, flags, self.session_id, seq, tuple(avps)))
@@ -315,21 +413,24 @@ class SessionCore:
 
     def _emit(self, now: float, data: bytes, what: str, to: Address | None = None) -> None:
         self._outbox.append((data, to or self.peer))
+        tracing = self._trace is not NULL_TRACE
+        if not tracing and not logger.isEnabledFor(logging.DEBUG):
+            return
         msg = decode_pana(data)
-        self._trace.event(
-            now,
-            "message_sent",
-            sid=self.session_id,
-            role=self.role,
-            message=describe(msg),
-            seq=msg.seq,
-            size=len(data),
-            avps=[a.code for a in msg.avps],
-            note=what,
-        )
-        logger.debug(
-            "%s sid=%#x sent %s seq=%#x", self.role, self.session_id, describe(msg), msg.seq
-        )
+        name = describe(msg)
+        if tracing:
+            self._trace.event(
+                now,
+                "message_sent",
+                sid=self.session_id,
+                role=self.role,
+                message=name,
+                seq=msg.seq,
+                size=len(data),
+                avps=[a.code for a in msg.avps],
+                note=what,
+            )
+        logger.debug("%s sid=%#x sent %s seq=%#x", self.role, self.session_id, name, msg.seq)
 
     def _send_request(
         self,
@@ -417,6 +518,9 @@ class SessionCore:
     def _a_ping_answered(self, now: float, rx: _Rx | None) -> Input | None:
         sent = self._answered_at
         self._events.append(PingAnswered(session_id=self.session_id, round_trip=now - sent))
+        if self._switching and rx is not None:
+            self._switching = False
+            self._events.append(PreAuthSwitched(session_id=self.session_id, peer=rx.addr))
         return None
 
     def _a_send_ptr(self, now: float, rx: _Rx | None) -> Input | None:
@@ -448,8 +552,6 @@ class SessionCore:
         return None
 
     # ---- receiving -----------------------------------------------------------------------------
-
-    _answered_at: float = 0.0
 
     @staticmethod
     def _u32(avp: Avp) -> int:
@@ -526,6 +628,14 @@ class SessionCore:
         if not crypto.verify_auth(self.integrity_algorithm, self._key, rx.raw):
             raise _Drop("AUTH does not verify")
 
+    def _repeat_after_close(self, data: bytes, addr: Address, now: float) -> bool:
+        """A closed session still answers an exact repeat of its last request (lost PTA, s4.4)."""
+        if self._last_request is None or self._last_answer is None or data != self._last_request:
+            return False
+        self._outbox.append((self._last_answer, addr))
+        self._trace.event(now, "duplicate_answered", sid=self.session_id, closed=True)
+        return True
+
     def _resend_answer(self, now: float, rx: _Rx) -> None:
         assert self._last_answer is not None
         self._outbox.append((self._last_answer, rx.addr))
@@ -553,8 +663,6 @@ class SessionCore:
             return 20
         return crypto.default_nonce_length(self.prf_algorithm)
 
-    _config: Any
-
     def _derive_key(self, msk: Secret, key_id: int) -> Secret | None:
         """PANA_AUTH_KEY for ``key_id`` from the current nonces; None when no SA was negotiated."""
         if self.prf_algorithm is None or self.integrity_algorithm is None:
@@ -575,6 +683,16 @@ class SessionCore:
             key_id=key_id,
             label=self._auth_label,
         )
+        if self.encryption_algorithm is not None:
+            self._pending_encr = crypto.encryption_keys(
+                self.prf_algorithm,
+                msk,
+                i_par=self._i_par,
+                i_pan=self._i_pan,
+                pac_nonce=self._pac_nonce,
+                paa_nonce=self._paa_nonce,
+                key_id=key_id,
+            )
         if self._key_log is not None:
             # opt-in interop debugging only (STYLE 2.9)
             self._key_log.write(
@@ -625,7 +743,10 @@ class SessionCore:
             self._resend_answer(now, rx)
             return
         switching = self._check_pre_auth_flag(rx)
-        self._check_auth(rx, deferred=self._auth_deferred(rx))
+        deferred = self._auth_deferred(rx)
+        self._check_auth(rx, deferred=deferred)
+        if not deferred:
+            self._decrypt(rx, self._rx_encr, self.key_id)
         inp = self._classify(rx)
         snapshot = (
             self._outstanding,

@@ -59,6 +59,8 @@ class _Session:
     key: Secret | None = None
     previous_key: Secret | None = None
     key_id: int | None = None
+    last_wire: dict[bool, bytes] = field(default_factory=dict)
+    """The last request (True) and answer (False) seen, to skip retransmissions."""
 
 
 def _u32(msg: PanaMessage, code: int) -> int | None:
@@ -69,7 +71,7 @@ def _u32(msg: PanaMessage, code: int) -> int | None:
 
 
 class AuthVerifier:
-    """An annotator for decode_datagrams(): adds ``auth`` (and ``key_id``) per datagram."""
+    """An annotator for decode_datagrams(): adds an ``auth`` verdict per datagram."""
 
     def __init__(
         self,
@@ -108,6 +110,9 @@ class AuthVerifier:
         return {"auth": verdict}
 
     def _learn(self, s: _Session, msg: PanaMessage, wire: bytes) -> None:
+        if s.last_wire.get(msg.is_request) == wire:
+            return  # a retransmission (RFC 5191 s9) or its repeated answer: nothing new
+        s.last_wire[msg.is_request] = wire
         is_auth = msg.type == MessageType.PANA_AUTH
         if is_auth and msg.has(MessageFlags.S):
             # I_PAR / I_PAN: the first PAR[S] and PAN[S] as on the wire (s5.3).

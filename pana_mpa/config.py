@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import TextIO
 
 from . import crypto
-from ._avps import IntegrityAlgorithm, PrfAlgorithm
+from ._avps import EncryptionAlgorithm, IntegrityAlgorithm, PrfAlgorithm
 from .errors import UsageError
 from .extension import PanaExtension
 from .retransmit import PCI_TIMERS, REQ_TIMERS, TimerParameters
@@ -30,8 +30,15 @@ DEFAULT_INTEGRITY_ALGORITHMS: tuple[int, ...] = (
 
 
 def _check_common(
-    prf: tuple[int, ...], integrity: tuple[int, ...], nonce_length: int | None, failed: float
+    prf: tuple[int, ...],
+    integrity: tuple[int, ...],
+    nonce_length: int | None,
+    failed: float,
+    encryption: tuple[int, ...] = (),
 ) -> None:
+    for alg in encryption:
+        if alg != EncryptionAlgorithm.AES128_CTR:
+            raise UsageError(f"unsupported Encryption-Algorithm {alg}")
     for alg in prf:
         if alg not in crypto.SUPPORTED_PRF:
             raise UsageError(f"unsupported PRF-Algorithm {alg}")
@@ -64,6 +71,8 @@ class PacConfig:
     """FAILED_SESS_TIMEOUT: give up an unfinished (re-)authentication after this long (RFC 5609)."""
     reauth_fraction: float | None = None
     """Start re-authentication (PNR[A]) at this fraction of Session-Lifetime; None: never."""
+    encryption_algorithms: tuple[int, ...] = (EncryptionAlgorithm.AES128_CTR,)
+    """Encryption-Algorithm values the PaC accepts (RFC 6786); empty: never encrypt AVPs."""
     auth_label: bytes = crypto.AUTH_LABEL
     """PANA_AUTH_KEY label; change only to talk to a known-buggy peer (CPANA uses b"IETF")."""
     key_log: TextIO | None = field(default=None, repr=False)
@@ -79,6 +88,7 @@ class PacConfig:
             self.integrity_algorithms,
             self.nonce_length,
             self.failed_session_timeout,
+            self.encryption_algorithms,
         )
         if self.reauth_fraction is not None and not 0 < self.reauth_fraction < 1:
             raise UsageError("reauth_fraction must be within (0, 1)")
@@ -112,8 +122,16 @@ class PaaConfig:
     """First Key-Id; None: random (OpenPANA style). Each new key adds 1 (RFC 5191 s8.4)."""
     authorize: Callable[[int, bytes | None], bool] | None = field(default=None, repr=False)
     """Policy hook (session_id, identity) -> allowed; False yields Result-Code 2 (s8.7)."""
+    encryption_algorithms: tuple[int, ...] = ()
+    """Encryption-Algorithm values offered in PAR[S] (RFC 6786); empty (default): no encryption."""
     auth_label: bytes = crypto.AUTH_LABEL
     """PANA_AUTH_KEY label; change only to talk to a known-buggy peer."""
+    ip_reconfiguration: bool = False
+    """Set I on the PARs of the authentication phase: the PaC should get a new IP address."""
+    pci_rate_limit: float | None = None
+    """PCIs per second that may start a session (token bucket; RFC 5191 s4.1); None: no limit."""
+    closed_linger: float = 240.0
+    """Seconds a closed session still answers a repeat of its last request (lost PTA, s4.4)."""
     max_sessions: int = 100_000
     """Refuse new sessions beyond this many (PCI flood, RFC 5191 s4.1)."""
     key_log: TextIO | None = field(default=None, repr=False)
@@ -129,6 +147,7 @@ class PaaConfig:
             self.integrity_algorithms,
             self.nonce_length,
             self.failed_session_timeout,
+            self.encryption_algorithms,
         )
         if not 0 < self.session_lifetime <= 0xFFFFFFFF:
             raise UsageError("session_lifetime must be a positive Unsigned32")
@@ -136,5 +155,7 @@ class PaaConfig:
             raise UsageError("reauth_fraction must be within (0, 1)")
         if self.key_id_start is not None and not 0 <= self.key_id_start <= 0xFFFFFFFF:
             raise UsageError("key_id_start must be an Unsigned32")
+        if self.pci_rate_limit is not None and self.pci_rate_limit <= 0:
+            raise UsageError("pci_rate_limit must be positive (or None)")
         if self.max_sessions < 1:
             raise UsageError("max_sessions must be positive")

@@ -59,6 +59,8 @@ class Authenticated(PanaEvent):
     """The peer's address."""
     identity: bytes | None = None
     """Peer identity from EAP-Response/Identity, when the PAA saw one."""
+    ip_reconfiguration: bool = False
+    """PaC: the PAA set I, so reconfigure the IP address now (RFC 5191 s4.1, s6.2)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -118,4 +120,4 @@ class PreAuthSwitched(PanaEvent):
     """A pre-authentication session became the serving session (RFC 5873 s3, the MPA switch)."""
 
     peer: Address
-    """The PaC's address after the switch (its new address, RFC 5191 s5.6)."""
+    """At the PAA: the PaC's address after the switch (RFC 5191 s5.6); at the PaC: the PAA's."""

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import heapq
 import logging
 import os
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
+from eap.authenticator import EapAuthenticator
 from eap.keys import Secret
+from eap.methods.gpsk import GpskServer
+from eap.methods.md5 import Md5Server
+from eap.methods.psk import PskServer
 from pana_codecs import (
     Avp,
     CodecError,
@@ -42,10 +48,11 @@ from .events import (
     Reauthenticated,
     SessionStarted,
 )
+from .relay import unwrap_relay, wrap_relay
 from .state import PAA_TABLE, PaaState
 from .trace import NULL_TRACE, Trace
 
-__all__ = ["PaaServer", "PaaSession"]
+__all__ = ["PaaServer", "PaaSession", "User", "user_table"]
 
 logger = logging.getLogger(__name__)
 
@@ -92,16 +99,27 @@ class PaaSession(SessionCore):
         self._pending = False
         self.identity: bytes | None = None
         self.address_changed: tuple[Address, Address] | None = None
+        self.paa_initiated = False
+        """Started by PaaServer.initiate() (PAC_FOUND) rather than by a PCI."""
+        self.relay: Address | None = None
+        """The PRE's address for a relayed session (RFC 6345 s4), else None."""
         self.aaa_queue: list[bytes | None] = []
         """Pass-through: EAP responses (None: start) waiting to go to the AAA server."""
 
     # ---- helpers -------------------------------------------------------------------------------
 
+    def _i_flag(self) -> int:
+        """I on the PAA's PARs of the authentication phase when configured (RFC 5191 s6.2)."""
+        return MessageFlags.I if self._config.ip_reconfiguration and not self._opened else 0
+
     def _offer_avps(self) -> list[Avp]:
         cfg = self._config
-        return [u32_avp(AvpCode.PRF_ALGORITHM, a) for a in cfg.prf_algorithms] + [
-            u32_avp(AvpCode.INTEGRITY_ALGORITHM, a) for a in cfg.integrity_algorithms
-        ]
+        avps = [u32_avp(AvpCode.PRF_ALGORITHM, a) for a in cfg.prf_algorithms]
+        avps += [u32_avp(AvpCode.INTEGRITY_ALGORITHM, a) for a in cfg.integrity_algorithms]
+        if cfg.prf_algorithms:
+            # RFC 6786 s4: offered in the initial PAR only
+            avps += [u32_avp(AvpCode.ENCRYPTION_ALGORITHM, a) for a in cfg.encryption_algorithms]
+        return avps
 
     def _eap_input(self, now: float, out: AuthOutputLike) -> Input | None:
         """Turn the authenticator's answer into EAP_REQUEST/SUCCESS/FAILURE/DISCARD (RFC 5609)."""
@@ -125,7 +143,8 @@ class PaaSession(SessionCore):
     def _authorize(self) -> bool:
         """Authorize() of RFC 5609: policy hook, and an SA when the PAA requires one."""
         has_sa = self._eap_msk is not None and self.prf_algorithm is not None
-        if self._config.require_key and not has_sa:
+        if (self._config.require_key or self.pre_auth) and not has_sa:
+            # pre-authentication needs a PANA SA (RFC 5873 s3)
             return False
         hook = self._config.authorize
         return hook is None or bool(hook(self.session_id, self.identity))
@@ -135,14 +154,11 @@ class PaaSession(SessionCore):
         if avp is None:
             raise _Drop("no EAP-Payload")
         self._note_identity(avp.value)
-        self._pending_response = avp.value
         out = self._eap.receive(avp.value)
         inp = self._eap_input(now, out)
         if self._pending:
             self.aaa_queue.append(avp.value)
         return inp
-
-    _pending_response: bytes | None = None
 
     def _note_identity(self, packet: bytes) -> None:
         try:
@@ -178,6 +194,8 @@ class PaaSession(SessionCore):
         """Process one message of this session (PaaServer has routed it here)."""
         try:
             if self.closed:
+                if self._repeat_after_close(rx.raw, rx.addr, now):
+                    return
                 raise _Drop("session closed")
             if self._pending and rx.msg.avp(AvpCode.EAP_PAYLOAD) is not None:
                 raise _Drop("EAP step pending at the AAA server")
@@ -235,7 +253,7 @@ class PaaSession(SessionCore):
 
     def _send_par_start(self, now: float, avps: list[Avp], *, retransmit: bool) -> None:
         self._i_par = self._send_request(
-            now, MessageType.PANA_AUTH, MessageFlags.S, avps, retransmit=retransmit
+            now, MessageType.PANA_AUTH, MessageFlags.S | self._i_flag(), avps, retransmit=retransmit
         )
         self._set_session_timer(now, self._failed_timeout, "failed")
 
@@ -247,8 +265,10 @@ class PaaSession(SessionCore):
             self._trace.event(now, "par_start_resent", sid=self.session_id)
 
     def _a_send_par_start(self, now: float, rx: _Rx | None) -> Input | None:
-        # not optimized: no EAP-Payload and no retransmission timer (stateless PAA, s4.1)
-        self._send_par_start(now, self._offer_avps(), retransmit=False)
+        # not optimized: no EAP-Payload; answering a PCI, no retransmission timer (stateless
+        # PAA, s4.1: the PaC's PCI retransmission recovers a lost PAR[S]); an unsolicited PAR[S]
+        # of a PAA-initiated session is retransmitted (pana-wire s8.1)
+        self._send_par_start(now, self._offer_avps(), retransmit=self.paa_initiated)
         return None
 
     def _a_eap_start(self, now: float, rx: _Rx | None) -> Input | None:
@@ -273,6 +293,10 @@ class PaaSession(SessionCore):
             if integs[0] not in self._config.integrity_algorithms:
                 raise _Drop(f"PAN[S] chose integrity {integs[0]}, which was not offered")
             self.prf_algorithm, self.integrity_algorithm = prfs[0], integs[0]
+            encs = [self._u32(a) for a in msg.all_avps(AvpCode.ENCRYPTION_ALGORITHM)]
+            if len(encs) > 1 or (encs and encs[0] not in self._config.encryption_algorithms):
+                raise _Drop("PAN[S] chose an Encryption-Algorithm that was not offered")
+            self.encryption_algorithm = encs[0] if encs else None
         self._i_pan = rx.raw
         self._nonce_sent = self._nonce_received = False
         self._events.append(
@@ -303,7 +327,7 @@ class PaaSession(SessionCore):
     def _a_send_par_eap(self, now: float, rx: _Rx | None) -> Input | None:
         assert self._eap_packet is not None
         avps = [*self._own_nonce_avp(pac=False), Avp(AvpCode.EAP_PAYLOAD, self._eap_packet)]
-        self._send_request(now, MessageType.PANA_AUTH, 0, avps)
+        self._send_request(now, MessageType.PANA_AUTH, self._i_flag(), avps)
         return None
 
     def _a_forward_eap(self, now: float, rx: _Rx | None) -> Input | None:
@@ -332,6 +356,7 @@ class PaaSession(SessionCore):
                 key_id = (self.key_id + 1) % _U32_MOD
             key = self._derive_key(msk, key_id)
             self._key, self.key_id, self.msk = key, key_id, msk
+            self._install_encryption()
             avps.append(u32_avp(AvpCode.KEY_ID, key_id))
         elif result == ResultCode.PANA_SUCCESS:
             self.msk = msk
@@ -342,13 +367,13 @@ class PaaSession(SessionCore):
     def _a_send_par_complete_success(self, now: float, rx: _Rx | None) -> Input | None:
         self._result_code = ResultCode.PANA_SUCCESS
         avps = self._final_avps(ResultCode.PANA_SUCCESS)
-        self._send_request(now, MessageType.PANA_AUTH, MessageFlags.C, avps)
+        self._send_request(now, MessageType.PANA_AUTH, MessageFlags.C | self._i_flag(), avps)
         return None
 
     def _reject(self, now: float, code: ResultCode) -> None:
         self._result_code = code
         avps = self._final_avps(code)
-        self._send_request(now, MessageType.PANA_AUTH, MessageFlags.C, avps)
+        self._send_request(now, MessageType.PANA_AUTH, MessageFlags.C | self._i_flag(), avps)
         self._session_deadline = None
         self._events.append(AuthenticationFailed(session_id=self.session_id, result_code=code))
         logger.info("paa sid=%#x rejected, Result-Code %d", self.session_id, code)
@@ -409,15 +434,8 @@ class PaaSession(SessionCore):
         self._nonce_sent = self._nonce_received = False
         self._eap_msk = None
         self._eap_packet = None
-        self._set_session_timer_keep_lifetime(now)
+        self._set_failed_timer_within_lifetime(now)
         self._reauth_deadline = None
-
-    def _set_session_timer_keep_lifetime(self, now: float) -> None:
-        # the session lifetime still bounds the re-authentication (s5.7); FAILED_SESS_TIMEOUT too
-        failed = now + self._failed_timeout
-        deadline = self._session_deadline
-        if deadline is None or failed < deadline:
-            self._set_session_timer(now, self._failed_timeout, "failed")
 
     def _a_send_pna_reauth(self, now: float, rx: _Rx | None) -> Input | None:
         assert rx is not None
@@ -475,6 +493,18 @@ class PaaServer:
         self._rng = rng
         self._trace = trace
         self._sessions: dict[int, PaaSession] = {}
+        self._closed: dict[int, tuple[PaaSession, float]] = {}
+        """Recently closed sessions, kept until the deadline to answer repeated requests."""
+        self._now = 0.0
+        # only sessions touched by a call are collected; deadlines live in a heap with lazy
+        # deletion, so each call costs O(log n) however many PaCs the PAA serves
+        self._touched: set[int] = set()
+        self._timers: list[tuple[float, int]] = []
+        self._linger_heap: list[tuple[float, int]] = []
+        self._aaa_work: list[tuple[int, bytes | None]] = []
+        rate = config.pci_rate_limit
+        self._pci_tokens = max(1.0, rate) if rate is not None else 0.0
+        self._pci_refill_at = 0.0
         self._by_addr: dict[Address, int] = {}
         self._outbox: list[tuple[bytes, Address]] = []
         self._events: deque[PanaEvent] = deque()
@@ -483,8 +513,10 @@ class PaaServer:
     # ---- sessions ------------------------------------------------------------------------------
 
     def session(self, session_id: int) -> PaaSession:
-        """The live session with this id; KeyError when there is none."""
-        return self._sessions[session_id]
+        """The live session with this id (KeyError if none); drive it through PaaServer methods."""
+        session = self._sessions[session_id]
+        self._touched.add(session_id)  # whatever the caller does to it is collected next time
+        return session
 
     def __iter__(self) -> Iterator[PaaSession]:
         return iter(list(self._sessions.values()))
@@ -508,6 +540,7 @@ class PaaServer:
             trace=self._trace,
         )
         self._sessions[sid] = session
+        self._touched.add(sid)
         self._by_addr[addr] = sid
         logger.info("paa new session %#x for %s", sid, addr)
         return session
@@ -522,14 +555,16 @@ class PaaServer:
             session = self._new_session(addr, now)
         except _Drop as exc:
             raise UsageError(str(exc)) from None
+        session.paa_initiated = True
         self._start(session, now)
-        self._collect()
+        self._collect(now)
         return session.session_id
 
     def _live(self, session_id: int) -> PaaSession:
         session = self._sessions.get(session_id)
         if session is None or session.closed:
             raise UsageError(f"no live session {session_id:#x}")
+        self._touched.add(session_id)
         return session
 
     def ping(self, session_id: int, now: float, avps: Sequence[Avp] = ()) -> None:
@@ -539,12 +574,12 @@ class PaaServer:
             raise UsageError(f"cannot ping session {session_id:#x} in {session.state.name}")
         session._notify_avps = tuple(avps)
         session.request(Input.PING, now, "ping")
-        self._collect()
+        self._collect(now)
 
     def reauthenticate(self, session_id: int, now: float) -> None:
         """Start PAA-initiated re-authentication of an OPEN session (RFC 5191 s4.3)."""
         self._live(session_id).request(Input.REAUTH, now, "re-authenticate")
-        self._collect()
+        self._collect(now)
 
     def terminate(
         self, session_id: int, now: float, cause: int = TerminationCause.ADMINISTRATIVE
@@ -555,19 +590,25 @@ class PaaServer:
             raise UsageError(f"cannot terminate session {session_id:#x} in {session.state.name}")
         session.set_termination_cause(cause)
         session.request(Input.TERMINATE, now, "terminate")
-        self._collect()
+        self._collect(now)
 
     def aaa_answer(self, session_id: int, output: AuthOutputLike, now: float) -> None:
-        """Hand a pass-through AAA result (eap.radius exchange()) back to its session."""
+        """Hand a pass-through AAA result (eap.radius exchange()) back to its session.
+
+        An answer for a session that ended meanwhile (timeout, termination) is dropped and traced:
+        the AAA round trip raced the session, nobody misused the API.
+        """
+        session = self._sessions.get(session_id)
+        if session is None or session.closed:
+            self._trace.event(now, "aaa_answer_dropped", sid=session_id, reason="session gone")
+            return
         self._live(session_id).aaa_answer(output, now)
-        self._collect()
+        self._collect(now)
 
     def pending_aaa(self) -> list[tuple[int, bytes | None]]:
         """Take the queued AAA work: (session id, EAP response to forward, or None to start)."""
-        work: list[tuple[int, bytes | None]] = []
-        for sid, session in self._sessions.items():
-            work.extend((sid, packet) for packet in session.aaa_queue)
-            session.aaa_queue.clear()
+        self._collect()
+        work, self._aaa_work = self._aaa_work, []
         return work
 
     # ---- sans-IO surface -----------------------------------------------------------------------
@@ -579,53 +620,105 @@ class PaaServer:
                 msg = decode_pana(data)
             except CodecError as exc:
                 raise _Drop(f"malformed: {exc}") from None
+            relay: Address | None = None
+            if msg.type == MessageType.PANA_RELAY:
+                # RFC 6345 s4: the PaC is identified by PaC-Information (+ the PRE's address)
+                try:
+                    pac_addr, inner = unwrap_relay(msg)
+                    msg = decode_pana(inner)
+                except (ValueError, CodecError) as exc:
+                    raise _Drop(f"PANA-Relay: {exc}") from None
+                relay, addr, data = addr, pac_addr, inner
             SessionCore.check_header(msg)
             rx = _Rx(msg, data, addr)
             if msg.type == MessageType.PANA_CLIENT_INITIATION:
-                self._on_pci(rx, now)
+                self._on_pci(rx, now, relay)
             else:
                 session = self._sessions.get(msg.session_id)
                 if session is None:
-                    raise _Drop(f"unknown session {msg.session_id:#x}")
+                    lingering = self._closed.get(msg.session_id)
+                    if lingering is None or lingering[1] <= now:
+                        raise _Drop(f"unknown session {msg.session_id:#x}")
+                    session = lingering[0]
+                self._touched.add(msg.session_id)
+                if session.relay != relay:
+                    raise _Drop("message of a relayed session outside its relay (or vice versa)")
                 session.receive(rx, now)
         except _Drop as exc:
             logger.debug("paa dropped %d octets from %s: %s", len(data), addr, exc)
             self._trace.event(now, "message_dropped", role="paa", reason=str(exc), size=len(data))
-        self._collect()
+        self._collect(now)
 
-    def _on_pci(self, rx: _Rx, now: float) -> None:
+    @staticmethod
+    def _wrap(session: PaaSession, data: bytes, dst: Address) -> tuple[bytes, Address]:
+        if session.relay is not None:
+            # every PAA message of a relayed session goes inside a PRY (RFC 6345 s4)
+            return wrap_relay(dst, data), session.relay
+        return data, dst
+
+    def _on_pci(self, rx: _Rx, now: float, relay: Address | None = None) -> None:
         sid = self._by_addr.get(rx.addr)
         existing = self._sessions.get(sid) if sid is not None else None
         if existing is not None and not existing.closed:
+            self._touched.add(existing.session_id)
             if existing.state is PaaState.INITIAL:
+                if existing.paa_initiated:
+                    # a PCI crossing our unsolicited PAR[S] is discarded (RFC 5191 s4.1)
+                    raise _Drop("PCI crossing a PAA-initiated PAR[S]")
                 existing.resend_par_start(now)  # the PaC lost our PAR[S] and retransmits its PCI
                 return
             if existing.state not in (PaaState.OPEN, PaaState.WAIT_PNA_PING, PaaState.SESS_TERM):
                 # a PCI after the initial exchange (or crossing our PAR[S]) is invalid (s5.5)
                 raise _Drop("PCI for a session in progress")
+        self._take_pci_token(now)
         session = self._new_session(rx.addr, now)
+        session.relay = relay
         if rx.msg.flags & MessageFlags.E and self._config.pre_authentication:
             session.pre_auth = True  # RFC 5873 s3; a PAA without support ignores the E bit
         if self._config.extension is not None:
             self._config.extension.received(session.session_id, rx.msg, rx.addr, now)
         self._start(session, now)
 
+    def _take_pci_token(self, now: float) -> None:
+        """Token bucket for PCIs that would create state (RFC 5191 s4.1 rate limiting)."""
+        rate = self._config.pci_rate_limit
+        if rate is None:
+            return
+        burst = max(1.0, rate)
+        elapsed = max(0.0, now - self._pci_refill_at)
+        self._pci_tokens = min(burst, self._pci_tokens + elapsed * rate)
+        self._pci_refill_at = now
+        if self._pci_tokens < 1.0:
+            raise _Drop("PCI rate limit")
+        self._pci_tokens -= 1.0
+
     def handle_timer(self, now: float) -> None:
         """Fire every session deadline that is due."""
-        for session in list(self._sessions.values()):
-            deadline = session.get_timer()
-            if deadline is not None and now >= deadline:
-                session.handle_timer(now)
-        self._collect()
+        due: set[int] = set()
+        while self._timers and self._timers[0][0] <= now:
+            _, sid = heapq.heappop(self._timers)
+            session = self._sessions.get(sid)
+            deadline = session.get_timer() if session is not None else None
+            if deadline is not None and deadline <= now:
+                due.add(sid)
+        for sid in sorted(due):
+            self._sessions[sid].handle_timer(now)
+            self._touched.add(sid)
+        self._collect(now)
 
     def get_timer(self) -> float | None:
         """Earliest deadline over all sessions, or None."""
-        times = [t for s in self._sessions.values() if (t := s.get_timer()) is not None]
-        return min(times) if times else None
+        while self._timers:
+            deadline, sid = self._timers[0]
+            session = self._sessions.get(sid)
+            if session is not None and session.get_timer() == deadline:
+                return deadline
+            heapq.heappop(self._timers)  # stale: the session moved its deadline or is gone
+        return None
 
     def datagrams_to_send(self, now: float) -> list[tuple[bytes, Address]]:
         """Datagrams queued by every session since the last call."""
-        self._collect()
+        self._collect(now)
         out, self._outbox = self._outbox, []
         return out
 
@@ -634,11 +727,25 @@ class PaaServer:
         self._collect()
         return self._events.popleft() if self._events else None
 
-    def _collect(self) -> None:
-        for sid, session in list(self._sessions.items()):
-            self._outbox.extend(session.datagrams_to_send(0.0))
+    def _collect(self, now: float | None = None) -> None:
+        if now is not None:
+            self._now = max(self._now, now)
+        touched, self._touched = self._touched, set()
+        for sid in sorted(touched):
+            session = self._sessions.get(sid)
+            if session is None:
+                lingering = self._closed.get(sid)
+                if lingering is not None:
+                    for data, dst in lingering[0].datagrams_to_send(0.0):
+                        self._outbox.append(self._wrap(lingering[0], data, dst))
+                continue
+            for data, dst in session.datagrams_to_send(0.0):
+                self._outbox.append(self._wrap(session, data, dst))
             while (event := session.next_event()) is not None:
                 self._events.append(event)
+            if session.aaa_queue:
+                self._aaa_work.extend((sid, packet) for packet in session.aaa_queue)
+                session.aaa_queue.clear()
             if session.address_changed is not None:
                 old, new = session.address_changed
                 session.address_changed = None
@@ -649,3 +756,62 @@ class PaaServer:
                 del self._sessions[sid]
                 if self._by_addr.get(session.peer) == sid:
                     del self._by_addr[session.peer]
+                if self._config.closed_linger > 0:
+                    until = self._now + self._config.closed_linger
+                    self._closed[sid] = (session, until)
+                    heapq.heappush(self._linger_heap, (until, sid))
+            elif (deadline := session.get_timer()) is not None:
+                heapq.heappush(self._timers, (deadline, sid))
+        while self._linger_heap and self._linger_heap[0][0] <= self._now:
+            until, sid = heapq.heappop(self._linger_heap)
+            entry = self._closed.get(sid)
+            if entry is not None and entry[1] == until:
+                del self._closed[sid]
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """One entry of a standalone PAA's user table: EAP method name and long-term secret."""
+
+    method: str
+    """"psk" (RFC 4764), "gpsk" (RFC 5433) or "md5" (RFC 3748 s5.4, no MSK)."""
+    secret: Secret
+    """PSK (16 octets for EAP-PSK, >= 16 for EAP-GPSK) or MD5 password."""
+
+
+_USER_METHODS = ("psk", "gpsk", "md5")
+
+
+def user_table(
+    users: Mapping[bytes, User], *, server_id: bytes = b"pana-mpa", rng: Rng = os.urandom
+) -> Callable[[], EapServerLike]:
+    """An eap_factory for PaaServer: a standalone EapAuthenticator over an identity table.
+
+    Each identity gets the method its entry names; unknown identities are offered EAP-PSK
+    with no key, which fails (RFC 4764 s5.1: no enumeration of valid identities).
+    """
+    for identity, user in users.items():
+        if user.method not in _USER_METHODS:
+            raise UsageError(f"user {identity!r}: unknown method {user.method!r}")
+
+    def lookup_for(method: str) -> Callable[[bytes], Secret | None]:
+        def lookup(identity: bytes) -> Secret | None:
+            user = users.get(identity)
+            return user.secret if user is not None and user.method == method else None
+
+        return lookup
+
+    def policy(identity: bytes) -> list[Callable[[], Any]]:
+        user = users.get(identity)
+        method = user.method if user is not None else "psk"
+        if method == "gpsk":
+            return [lambda: GpskServer(server_id, lookup_for("gpsk"), rng=rng)]
+        if method == "md5":
+            secret = user.secret if user is not None else None
+            return [lambda: Md5Server(secret, rng=rng)]
+        return [lambda: PskServer(server_id, lookup_for("psk"), rng=rng)]
+
+    def factory() -> EapServerLike:
+        return EapAuthenticator(methods=policy, rng=rng)
+
+    return factory

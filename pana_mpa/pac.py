@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from eap.keys import Secret
 from pana_codecs import Avp, MessageFlags, MessageType
 
+from . import crypto
 from ._avps import AvpCode, ResultCode, TerminationCause, u32_avp
 from ._session import (
     Address,
@@ -18,11 +19,13 @@ from ._session import (
     Rng,
     SessionCore,
     _Drop,
+    _Outstanding,
     _Rx,
 )
 from .config import PacConfig
 from .errors import UsageError
 from .events import Authenticated, AuthenticationFailed, Reauthenticated, SessionStarted
+from .retransmit import Retransmitter
 from .state import PAC_TABLE, PacState
 from .trace import NULL_TRACE, Trace
 
@@ -35,6 +38,7 @@ class PacSession(SessionCore):
     """PANA client session (RFC 5191). No sockets, no clock, no hidden randomness."""
 
     role = "pac"
+    role_is_pac = True
     _table = PAC_TABLE
     _closed_state = PacState.CLOSED
 
@@ -68,6 +72,9 @@ class PacSession(SessionCore):
         self._new_key_id: int | None = None
         self._opened = False
         self._reauth_by_peer = False
+        self._start_avps: list[Avp] = []
+        self.ip_reconfiguration = False
+        """The PAA asked for IP reconfiguration (I flag) during authentication."""
 
     # ---- caller requests -----------------------------------------------------------------------
 
@@ -100,6 +107,7 @@ class PacSession(SessionCore):
         if self.closed or not self._can(Input.PING):
             raise UsageError(f"cannot switch in state {self.state.name}")
         self.pre_auth = False
+        self._switching = True  # PreAuthSwitched follows the PNA[P] (PING_ANSWERED)
         self._notify_avps = tuple(avps)
         self._fire_local(Input.PING, now)
 
@@ -122,6 +130,8 @@ class PacSession(SessionCore):
         """Process one UDP payload from ``addr``; invalid messages are dropped and traced."""
         try:
             if self.closed:
+                if self._repeat_after_close(data, addr, now):
+                    return
                 raise _Drop("session closed")
             msg = self._decode(data)
             self.check_header(msg)
@@ -159,6 +169,8 @@ class PacSession(SessionCore):
         if msg.type == MessageType.PANA_AUTH:
             if not msg.is_request:
                 return Input.RX_PAN
+            if msg.flags & MessageFlags.I and not self._opened:
+                self.ip_reconfiguration = True  # I: only in the authentication phase (s6.2)
             if msg.has(MessageFlags.S):
                 if msg.avp(AvpCode.EAP_PAYLOAD) is not None:
                     return Input.RX_PAR_START_EAP
@@ -204,6 +216,13 @@ class PacSession(SessionCore):
         if not offered_prf and not offered_int:
             self.prf_algorithm = self.integrity_algorithm = None
             return []
+        extra: list[Avp] = []
+        offered_enc = [self._u32(a) for a in msg.all_avps(AvpCode.ENCRYPTION_ALGORITHM)]
+        enc = next((a for a in self._config.encryption_algorithms if a in offered_enc), None)
+        self.encryption_algorithm = enc
+        if enc is not None:
+            # RFC 6786 s4: the PaC returns exactly one Encryption-Algorithm in PAN[S]
+            extra.append(u32_avp(AvpCode.ENCRYPTION_ALGORITHM, enc))
         prf = next((a for a in self._config.prf_algorithms if a in offered_prf), None)
         integ = next((a for a in self._config.integrity_algorithms if a in offered_int), None)
         if prf is None or integ is None:
@@ -211,7 +230,11 @@ class PacSession(SessionCore):
             raise _Drop(f"no acceptable algorithms in PAR[S] (PRF {offered_prf}, "
                         f"integrity {offered_int})")  # fmt: skip
         self.prf_algorithm, self.integrity_algorithm = prf, integ
-        return [u32_avp(AvpCode.PRF_ALGORITHM, prf), u32_avp(AvpCode.INTEGRITY_ALGORITHM, integ)]
+        return [
+            u32_avp(AvpCode.PRF_ALGORITHM, prf),
+            u32_avp(AvpCode.INTEGRITY_ALGORITHM, integ),
+            *extra,
+        ]
 
     def _begin_session(self, now: float, rx: _Rx) -> list[Avp]:
         avps = self._negotiate(rx)
@@ -237,11 +260,8 @@ class PacSession(SessionCore):
 
     def _a_send_pci(self, now: float, rx: _Rx | None) -> Input | None:
         data = self._encode(MessageType.PANA_CLIENT_INITIATION, 0, 0, [])
-        from .retransmit import Retransmitter
-
+        # PCI: PCI_* timers (RFC 5191 s9), retransmitted until the second PAR arrives (s4.1)
         rtx = Retransmitter(self._config.pci_timers, self._rng, now)
-        from ._session import _Outstanding
-
         self._outstanding = _Outstanding(MessageType.PANA_CLIENT_INITIATION, 0, data, now, rtx)
         self._emit(now, data, "PCI")
         self._set_session_timer(now, self._failed_timeout, "failed")
@@ -258,8 +278,6 @@ class PacSession(SessionCore):
         assert rx is not None
         self._start_avps = self._begin_session(now, rx)
         return self._feed_eap(rx)
-
-    _start_avps: list[Avp]
 
     def _a_send_pan_start_eap(self, now: float, rx: _Rx | None) -> Input | None:
         assert rx is not None and self._eap_response is not None
@@ -314,11 +332,13 @@ class PacSession(SessionCore):
             key_id = self._u32(key_avp)
             key = self._derive_key(keys.msk, key_id)
             assert key is not None
-            from . import crypto
-
             if not crypto.verify_auth(self.integrity_algorithm, key, rx.raw):
                 raise _Drop("AUTH of PAR[C] does not verify with the new key")
             self._new_key, self._new_key_id = key, key_id
+            if self._pending_encr is not None:
+                # the PAR[C] may already hide Session-Lifetime under the new keys (RFC 6786 s5)
+                self._decrypt(rx, self._pending_encr[1], key_id)
+                msg = rx.msg
         if self._result_code == ResultCode.PANA_SUCCESS:
             lifetime = msg.avp(AvpCode.SESSION_LIFETIME)
             if lifetime is None:
@@ -331,6 +351,7 @@ class PacSession(SessionCore):
             return []
         # the PAN[C] echoes the Key-Id and is protected by the new key (s4.1, s5.3)
         self._key, self.key_id = self._new_key, self._new_key_id
+        self._install_encryption()
         if self._eap_result is not None and self._eap_result.keys is not None:
             self.msk = self._eap_result.keys.msk
         return [u32_avp(AvpCode.KEY_ID, self._new_key_id)]
@@ -368,6 +389,7 @@ class PacSession(SessionCore):
                     prf_algorithm=self.prf_algorithm if self._key else None,
                     integrity_algorithm=self.integrity_algorithm if self._key else None,
                     peer=self.peer,
+                    ip_reconfiguration=self.ip_reconfiguration,
                 )
             )
         logger.info("pac sid=%#x authenticated, key id %s, lifetime %s", self.session_id,
@@ -401,7 +423,7 @@ class PacSession(SessionCore):
         self._eap.restart()
         self._eap_result = None
         self._nonce_sent = self._nonce_received = False
-        self._set_session_timer(now, self._failed_timeout, "failed")
+        self._set_failed_timer_within_lifetime(now)
         self._reauth_deadline = None
 
     def _a_reauth_accepted(self, now: float, rx: _Rx | None) -> Input | None:

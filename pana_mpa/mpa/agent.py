@@ -19,13 +19,20 @@ from typing import Any
 
 from ..aio import Driver
 from ..config import PaaConfig
-from ..events import PanaEvent, PreAuthSwitched, SessionTerminated
+from ..events import (
+    Authenticated,
+    PanaEvent,
+    PreAuthSwitched,
+    Reauthenticated,
+    SessionTerminated,
+)
 from ..paa import PaaServer
 from ..transport import Transport
 from .ar import ArDataPlane, Forward
 from .avps import DEFAULT_VENDOR_ID, TunnelAction
 from .dhcp import DhcpLease
 from .extensions import PaaMpaExtension, TunnelRequest
+from .keys import MpaKeys, derive_mpa_keys
 from .messages import IpAddress, PreConfiguration
 from .tunnel import TunnelDriver, TunnelError, TunnelSpec
 
@@ -52,6 +59,7 @@ def lease_configuration(lease: DhcpLease) -> PreConfiguration:
     return PreConfiguration(
         ncoa=lease.address, prefix_length=lease.prefix_length, router=lease.router,
         lifetime=lease.lease_time, dns_servers=lease.dns_servers, client_id=lease.client_id,
+        dhcp_server=lease.server_id,
     )  # fmt: skip
 
 
@@ -73,6 +81,8 @@ class MpaAgent:
         bssids: Sequence[bytes] = (),
         vendor_id: int = DEFAULT_VENDOR_ID,
         inject: Callable[[bytes], None] | None = None,
+        proxy_arp_on: str | None = None,
+        key_sink: Callable[[int, MpaKeys], None] | None = None,
         rng: Callable[[int], bytes] = os.urandom,
     ) -> None:
         self.ar_address = ipaddress.ip_address(ar_address)
@@ -88,6 +98,8 @@ class MpaAgent:
         self.tunnels = tunnels
         self.data_plane = data_plane or ArDataPlane()
         self._inject = inject
+        self._proxy_arp_on = proxy_arp_on
+        self._key_sink = key_sink
         self.events: list[AgentEvent] = []
         self.pana_events: list[PanaEvent] = []
         self._tunnel_of: dict[int, TunnelSpec] = {}
@@ -142,7 +154,8 @@ class MpaAgent:
             assert isinstance(self.ar_address, ipaddress.IPv4Address)
             self._count += 1
             spec = TunnelSpec(f"mpar{self._count}", self.ar_address, req.outer, req.inner,
-                              routes=(ipaddress.IPv4Network(f"{req.inner}/32"),))  # fmt: skip
+                              routes=(ipaddress.IPv4Network(f"{req.inner}/32"),),
+                              proxy_arp_on=self._proxy_arp_on)  # fmt: skip
             try:
                 self.tunnels.establish(spec)
             except TunnelError as exc:
@@ -184,12 +197,33 @@ class MpaAgent:
 
     def _on_pana_event(self, event: PanaEvent) -> None:
         self.pana_events.append(event)
+        if isinstance(event, Authenticated | Reauthenticated):
+            self._hand_out_keys(event)
         if isinstance(event, PreAuthSwitched):
             self._record("pre_auth_switched", event.session_id, peer=f"{event.peer[0]}")
             self._release(event.session_id, flush=True)  # the PANA-Update, even without the AVP
         elif isinstance(event, SessionTerminated):
             self._release(event.session_id, flush=False)
             self.extension.forget(event.session_id)
+
+    def _hand_out_keys(self, event: Authenticated | Reauthenticated) -> None:
+        """Give the MN-AR/MN-CA keys to a separate AR or CA (docs/mpa-wire.md "Keys")."""
+        session = self.paa.session(event.session_id) if event.session_id else None
+        if self._key_sink is None or session is None or event.msk is None:
+            return
+        if event.key_id is None or session.prf_algorithm is None:
+            return
+        st = self.extension.sessions.get(event.session_id)
+        if st is None or not st.capable:
+            return
+        ag = self.extension.agents
+        keys = derive_mpa_keys(
+            prf_algorithm=session.prf_algorithm, msk=event.msk, session_id=event.session_id,
+            key_id=event.key_id, ar_address=ag.ar_address, ca_address=ag.ca_address,
+            bssids=ag.bssids, mn_mac=st.mn_mac,
+        )  # fmt: skip
+        self._key_sink(event.session_id, keys)
+        self._record("keys_distributed", event.session_id, key_id=event.key_id)
 
     async def run(self) -> None:
         """Serve until the transport closes or stop() is called."""

@@ -28,7 +28,7 @@ from .keys import MpaKeys, derive_mpa_keys
 from .messages import IpAddress, PreConfiguration
 from .tunnel import TunnelDriver, TunnelSpec
 
-__all__ = ["HandoverError", "MpaController", "MpaEvent"]
+__all__ = ["HandoverError", "MpaController", "MpaEvent", "ReactiveHandover"]
 
 logger = logging.getLogger(__name__)
 
@@ -86,8 +86,10 @@ class MpaController:
         rng: Rng = os.urandom,
         tunnel_name: str = "mpa0",
         timeout: float = 30.0,
+        renew: Callable[[PreConfiguration], Awaitable[None]] | None = None,
     ) -> None:
         self._eap_factory = eap_factory
+        self._renew = renew
         self.mn_mac = mn_mac
         self._tunnels = tunnels
         self._binding_update = binding_update
@@ -250,7 +252,75 @@ class MpaController:
             raise HandoverError(f"the AR did not release the tunnel: {self.extension.statuses}")
         self._record("tunnel_released", address=str(cfg.ncoa))
         self.tunnel = None
-        return self._record("handover_complete", address=str(cfg.ncoa))
+        done = self._record("handover_complete", address=str(cfg.ncoa))
+        if self._renew is not None:
+            # off the handover path: renew the lease with the CTN's server over the new link
+            await self._renew(cfg)
+            self._record("lease_renewed", address=str(cfg.ncoa))
+        return done
+
+    async def close(self) -> None:
+        """Stop driving the session (it is not terminated)."""
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
+
+
+class ReactiveHandover:
+    """The non-MPA path on the same objects: move, then DHCP, then PANA, then binding update.
+
+    This is what MPA is measured against (RFC 6252 s6.1): every step happens after the link
+    switch, so the outage spans all of them.
+    """
+
+    def __init__(
+        self,
+        *,
+        eap_factory: Callable[[], Any],
+        binding_update: Callable[[IpAddress], Awaitable[None]],
+        pac_config: PacConfig | None = None,
+        rng: Rng = os.urandom,
+        timeout: float = 30.0,
+    ) -> None:
+        self._eap_factory = eap_factory
+        self._binding_update = binding_update
+        self._config = pac_config or PacConfig()
+        self._rng = rng
+        self.timeout = timeout
+        self.events: list[MpaEvent] = []
+        self.session: PacSession | None = None
+        self._client: PacClient[PanaEvent] | None = None
+
+    def _record(self, step: str, **detail: Any) -> MpaEvent:
+        event = MpaEvent(time=asyncio.get_running_loop().time(), step=step, detail=detail)
+        self.events.append(event)
+        logger.info("non-MPA %s %s", step, detail)
+        return event
+
+    async def run(
+        self,
+        candidate: CandidateNetwork,
+        move: Callable[[], Awaitable[None]],
+        acquire_address: Callable[[], Awaitable[tuple[IpAddress, Transport]]],
+    ) -> list[MpaEvent]:
+        """Do the four steps in order; ``acquire_address`` runs DHCP on the new link."""
+        await move()
+        self._record("moved", candidate=candidate.name)
+        address, transport = await acquire_address()
+        self._record("address_acquired", address=str(address))
+        self.session = PacSession(self._config, paa=candidate.paa, eap=self._eap_factory(),
+                                  rng=self._rng)  # fmt: skip
+        self._client = PacClient(self.session, transport)
+        await self._client.__aenter__()
+        try:
+            event = await self._client.authenticate(timeout=self.timeout)
+        except (ClientError, TimeoutError) as exc:
+            raise HandoverError(f"authentication with {candidate.name} failed: {exc}") from exc
+        self._record("authenticated", session_id=event.session_id)
+        await self._binding_update(address)
+        self._record("binding_updated", address=str(address))
+        self._record("handover_complete", address=str(address))
+        return self.events
 
     async def close(self) -> None:
         """Stop driving the session (it is not terminated)."""

@@ -26,6 +26,7 @@ from .agent import MpaAgent
 from .controller import MpaController, MpaEvent
 from .dhcp import DhcpLease
 from .info import CandidateNetwork
+from .keys import MpaKeys
 from .messages import IpAddress, PreConfiguration
 from .tunnel import InMemoryTunnelDriver
 
@@ -49,6 +50,10 @@ class DemoResult:
     agent: list[Any]
     bindings: list[tuple[float, str]]
     tunnel_history: list[tuple[str, str]]
+    mn_keys: MpaKeys | None
+    """Keys the MN derived (never printed)."""
+    agent_keys: dict[int, MpaKeys]
+    """Keys the agent handed to its AR/CA interface, by session id (never printed)."""
 
 
 async def _main(
@@ -77,11 +82,12 @@ async def _main(
         )
 
     agent_tunnels = InMemoryTunnelDriver()
+    agent_keys: dict[int, MpaKeys] = {}
     agent = MpaAgent(
         paa_config=PaaConfig(session_lifetime=3600), eap_factory=eap_server,
         transport=net.endpoint((str(AR), 716)), ar_address=AR, lease_provider=lease_provider,
         tunnels=agent_tunnels, ar_link_address=bytes.fromhex("020000000201"), bssids=BSSIDS,
-        rng=rng.randbytes,
+        key_sink=agent_keys.__setitem__, rng=rng.randbytes,
     )  # fmt: skip
     agent_task = asyncio.create_task(agent.run())
 
@@ -135,7 +141,8 @@ async def _main(
         agent.stop()
         await agent_task
         cn_task.cancel()
-    return DemoResult(controller.events, agent.events, bindings, agent_tunnels.history)
+    return DemoResult(controller.events, agent.events, bindings, agent_tunnels.history,
+                      controller.keys, agent_keys)  # fmt: skip
 
 
 def run_mpa_demo(

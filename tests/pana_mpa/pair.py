@@ -8,6 +8,8 @@ from typing import Any
 
 from eap.authenticator import EapAuthenticator
 from eap.keys import Secret
+from eap.methods.gpsk import METHOD_TYPE as GPSK_TYPE
+from eap.methods.gpsk import GpskPeer, GpskServer
 from eap.methods.md5 import METHOD_TYPE as MD5_TYPE
 from eap.methods.md5 import Md5Peer, Md5Server
 from eap.methods.psk import EAP_TYPE_PSK, PskPeer, PskServer
@@ -27,7 +29,7 @@ PAC_ADDR = ("192.0.2.10", 40000)
 PAA_ADDR = ("192.0.2.1", 716)
 USERS = {b"alice": b"alice-secret", b"bob": b"bob-secret"}
 PSKS = {b"alice": b"alice-16-octets!", b"bob": b"bob-psk-16octets"}
-METHODS = ("psk", "md5", "fake", "fake-keyless")
+METHODS = ("psk", "gpsk", "md5", "fake", "fake-keyless")
 
 
 @dataclass
@@ -77,6 +79,12 @@ def make_pair(
             identity=identity,
             methods={EAP_TYPE_PSK: lambda: PskPeer(identity, Secret(psk), rng=eap_rng)},
         )
+    elif method == "gpsk":
+        psk = PSKS.get(identity, secret[:16].ljust(16, b"x"))
+        peer = EapPeer(
+            identity=identity,
+            methods={GPSK_TYPE: lambda: GpskPeer(identity, Secret(psk), rng=eap_rng)},
+        )
     elif method == "md5":
         peer = EapPeer(identity=identity, methods={MD5_TYPE: lambda: Md5Peer(Secret(secret))})
     else:
@@ -92,6 +100,11 @@ def make_pair(
         if method == "psk":
             server = EapAuthenticator(
                 methods=lambda ident: [lambda: PskServer(b"paa.example", lookup, rng=eap_rng)],
+                rng=eap_rng,
+            )
+        elif method == "gpsk":
+            server = EapAuthenticator(
+                methods=lambda ident: [lambda: GpskServer(b"paa.example", lookup, rng=eap_rng)],
                 rng=eap_rng,
             )
         elif method == "md5":

@@ -14,6 +14,7 @@ from pana_mpa.config import PaaConfig, PacConfig
 from pana_mpa.errors import UsageError
 from pana_mpa.events import (
     Authenticated,
+    AuthenticationFailed,
     PeerAddressChanged,
     PingAnswered,
     Reauthenticated,
@@ -272,3 +273,57 @@ def test_peer_address_change_updates_session() -> None:
     pair.paa.ping(sid, pair.net.now)
     pair.net.run(pair.net.now + 1)
     assert pair.net.log[-2].dst == new_addr
+
+
+def test_failed_reauthentication_ends_the_session() -> None:
+    pair = make_pair(method="fake")
+    pair.pac.start(0.0)
+    pair.net.run(5.0)
+    assert pair.pac.state is PacState.OPEN
+    pair.pac_events()
+    pair.peer.secret = b"changed-meanwhile"  # the PaC's credentials no longer match
+    pair.pac.reauthenticate(pair.net.now)
+    pair.net.run(pair.net.now + 5)
+    assert pair.pac.closed and len(pair.paa) == 0
+    events = pair.pac_events()
+    assert any(isinstance(e, AuthenticationFailed) and e.result_code == 1 for e in events)
+    assert isinstance(events[-1], SessionTerminated) and events[-1].reason == "authentication"
+    # the failing PAR[C] and PAN[C] were still protected by the old key
+    assert all(decode_pana(d.data).avps[-1].code == AvpCode.AUTH for d in pair.net.log[-2:])
+
+
+def test_reauthentication_never_outlives_the_lifetime() -> None:
+    pair = open_pair(paa_kwargs={"session_lifetime": 50})
+    pair.net.drop = lambda d: True  # re-authentication cannot finish
+    pair.net.run(45.0)
+    pair.pac.reauthenticate(pair.net.now)
+    pair.net.run(51.0)
+    assert pair.pac.closed  # at the lifetime (0.01 + 50 s), not FAILED_SESS_TIMEOUT (120 s) later
+    ev = pair.pac_events()[-1]
+    assert isinstance(ev, SessionTerminated) and ev.reason == "lifetime"
+
+
+@pytest.mark.parametrize("who", ["pac", "paa"])
+def test_lost_pta_is_answered_by_the_closed_session(who: str) -> None:
+    pair = open_pair()
+    sid = pair.only_session()
+    lost: list[bytes] = []
+
+    def lose_first_pta(d: object) -> bool:
+        data: bytes = d.data  # type: ignore[attr-defined]
+        if describe(decode_pana(data)) == "PTA" and not lost:
+            lost.append(data)
+            return True
+        return False
+
+    pair.net.drop = lose_first_pta
+    if who == "pac":
+        pair.pac.terminate(pair.net.now)
+    else:
+        pair.paa.terminate(sid, pair.net.now)
+    pair.net.run(pair.net.now + 10)
+    assert lost
+    assert flow(pair) == ["PTR", "PTA", "PTR", "PTA"]
+    assert pair.pac.closed and len(pair.paa) == 0
+    for events in (pair.pac_events(), pair.paa_events()):
+        assert isinstance(events[-1], SessionTerminated) and events[-1].reason == "termination"

@@ -59,6 +59,13 @@ def test_demo_runs_the_six_steps_in_order() -> None:
     # the PAR[C] carried the Device-Ids (BSSIDs) of the candidate's two APs
     par_c = next(m for _, _, m in pana if m.is_request and m.has(MessageFlags.C))
     assert len(par_c.all_avps(MpaAvpCode.DEVICE_ID, V)) == 2
+    # both ends derived the same MN-AR / MN-CA / per-AP keys from the MSK; none on the wire
+    assert result.mn_keys is not None
+    (agent_keys,) = result.agent_keys.values()
+    assert agent_keys == result.mn_keys
+    wire = b"".join(data for _, _, data in messages)
+    assert result.mn_keys.mn_ar.reveal() not in wire
+    assert result.mn_keys.access_points[0].pmk.reveal()[:8] not in wire
     names = [e.name for e in result.agent]
     assert (
         names.index("tunnel_established") < names.index("buffering") < names.index("tunnel_deleted")
@@ -211,3 +218,71 @@ def test_capability_values() -> None:
     (cap,) = mn.outgoing_avps(1, MessageType.PANA_AUTH, MessageFlags.S, (), par_s)
     assert MpaCapability(u32(cap)) == MpaCapability.ADDRESS_DELIVERY
     assert encode_pana(par_s)
+
+
+def test_reactive_handover_path() -> None:
+    from eap.keys import Secret
+    from eap.methods.psk import EAP_TYPE_PSK, PskPeer
+    from eap.peer import EapPeer
+    from pana_mpa.loopback import LoopbackNetwork, run_virtual
+    from pana_mpa.mpa.controller import ReactiveHandover
+    from pana_mpa.mpa.demo import AR, IDENTITY, PSK
+    from pana_mpa.mpa.info import CandidateNetwork
+    from pana_mpa.paa import PaaServer
+
+    async def scenario() -> list[str]:
+        import asyncio
+        import random
+
+        from eap.authenticator import EapAuthenticator
+        from eap.methods.psk import PskServer
+        from pana_mpa.aio import serve_paa
+
+        rng = random.Random(1).randbytes
+        net = LoopbackNetwork(seed=1, delay=0.002)
+
+        def lookup(ident: bytes) -> Secret | None:
+            return PSK if ident == IDENTITY else None
+
+        paa = PaaServer(
+            PaaConfig(),
+            eap_factory=lambda: EapAuthenticator(
+                methods=lambda i: [lambda: PskServer(b"ctn", lookup, rng=rng)], rng=rng
+            ),
+            rng=rng,
+        )
+        server = asyncio.create_task(serve_paa(paa, net.endpoint((str(AR), 716))))
+        bound: list[str] = []
+
+        async def move() -> None:
+            await asyncio.sleep(0.05)
+
+        async def dhcp() -> tuple[ipaddress.IPv4Address, object]:
+            await asyncio.sleep(0.1)
+            return NCOA, net.endpoint((str(NCOA), 0))
+
+        async def bu(address: object) -> None:
+            bound.append(str(address))
+
+        reactive = ReactiveHandover(
+            eap_factory=lambda: EapPeer(
+                identity=IDENTITY, methods={EAP_TYPE_PSK: lambda: PskPeer(IDENTITY, PSK, rng=rng)}
+            ),
+            binding_update=bu,
+            rng=rng,
+        )
+        cand = CandidateNetwork(name="ctn", paa=(str(AR), 716), ar_address=AR)
+        events = await reactive.run(cand, move, dhcp)  # type: ignore[arg-type]
+        await reactive.close()
+        server.cancel()
+        assert bound == [str(NCOA)]
+        return [e.step for e in events]
+
+    steps = run_virtual(scenario)
+    assert steps == [
+        "moved",
+        "address_acquired",
+        "authenticated",
+        "binding_updated",
+        "handover_complete",
+    ]
