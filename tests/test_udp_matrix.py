@@ -73,6 +73,7 @@ class Run:
     pac_out: str = ""
     pac_err: str = ""
     key_log: Path | None = None
+    pcap: Path | None = None
     decoded: list[dict[str, Any]] = field(default_factory=list)
     decode_err: str = ""
     tshark: dict[int, Any] = field(default_factory=dict)  # frame -> (json layers, pdml flags)
@@ -214,19 +215,18 @@ def _find_all(node: Any, key: str) -> Iterator[Any]:
             yield from _find_all(x, key)
 
 
-def _decode(run: Run, pcap: Path) -> None:
+def _decode(run: Run, pcap: Path, msk: bytes | None = None) -> tuple[list[dict[str, Any]], str]:
     """``pana-mpa decode --json --verify`` for the run's PAA port, with the key for its method."""
     argv = ["decode", "--json", "--port", str(run.port), "--verify"]
-    if run.method == "psk":
+    if run.method == "psk" and msk is None:
         argv += ["--secret", SECRETS["psk"]]
     else:
-        argv += ["--msk-hex", _msk(run, pcap).hex()]
+        argv += ["--msk-hex", (_msk(run, pcap) if msk is None else msk).hex()]
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         rc = main([*argv, str(pcap)])
     assert rc == 0, err.getvalue()
-    run.decoded = [json.loads(line) for line in out.getvalue().splitlines()]
-    run.decode_err = err.getvalue()
+    return [json.loads(line) for line in out.getvalue().splitlines()], err.getvalue()
 
 
 def _eap_packets(run: Run, pcap: Path) -> list[bytes]:
@@ -369,8 +369,9 @@ def matrix(
             if run.port in ports:
                 run.tshark[frame] = (layers, pdml_flags[frame - 1])
     for run in runs.values():
+        run.pcap = pcap
         if run.pac_rc == 0:
-            _decode(run, pcap)
+            run.decoded, run.decode_err = _decode(run, pcap)
     yield runs
 
 
@@ -431,15 +432,35 @@ def test_tshark_and_decode_agree(
             "session_id": int(_get(pana, "pana.sid"), 16),
             "seq": int(_get(pana, "pana.seq"), 16),
             "length": int(_get(pana, "pana.length")),
-            "avps": [
-                # the first code: tshark repeats Result-Code's value under pana.avp.code
-                (int(_get(a, "pana.avp.code")), int(_get(a, "pana.avp.data_length")))
-                for _, a in (_get(pana, "Attribute Value Pairs") or [])
-            ],
+            "avps": [_tshark_avp(a) for _, a in (_get(pana, "Attribute Value Pairs") or [])],
         }
         mine = {k: o[k] for k in ("type", "flags", "session_id", "seq", "length")}
-        mine["avps"] = [(a["code"], a["length"]) for a in o["avps"]]
+        mine["avps"] = [_our_avp(a, tshark_avp) for a, (_, tshark_avp) in zip(
+            o["avps"], _get(pana, "Attribute Value Pairs") or [], strict=False)]  # fmt: skip
         assert theirs == mine, f"frame {frame}"
+
+
+def _tshark_avp(avp: Any) -> tuple[int, int, int | None, tuple[int, int, int | None] | None]:
+    """(code, data length, Unsigned32 value, EAP code/id/type) as tshark dissects an AVP."""
+    # the first code: tshark repeats Result-Code's value under pana.avp.code
+    code, length = int(_get(avp, "pana.avp.code")), int(_get(avp, "pana.avp.data_length"))
+    u32 = _get(avp, "pana.avp.data.uint32")
+    eaps = list(_find_all(avp, "eap"))
+    eap = None
+    if eaps:
+        kind = _get(eaps[0], "eap.type")
+        eap = (int(_get(eaps[0], "eap.code")), int(_get(eaps[0], "eap.id")), kind and int(kind))
+    return code, length, None if u32 is None else int(u32, 16), eap
+
+
+def _our_avp(
+    avp: dict[str, Any], tshark_avp: Any
+) -> tuple[int, int, int | None, tuple[int, int, int | None] | None]:
+    """The same view of ``decode --json``'s AVP (a value only where tshark shows one too)."""
+    value = avp.get("value") if _get(tshark_avp, "pana.avp.data.uint32") is not None else None
+    e = avp.get("eap")
+    eap = None if e is None else (e["code"], e["identifier"], e["type"])
+    return avp["code"], avp["length"], value, eap
 
 
 @by_run
@@ -483,6 +504,25 @@ def test_suite_on_the_wire(matrix: dict[tuple[str, str], Run], method: str, suit
         if a["code"] == AvpCode.EAP_PAYLOAD and a["eap"]["code"] == EapCode.RESPONSE
     }
     assert methods == {1, EAP_TYPES[method]}  # Identity, then the method
+
+
+@pytest.mark.parametrize(
+    ("method", "suite"), [("psk", "sha1"), ("gpsk", "sha256"), ("tls", "sha1")], ids=str
+)
+def test_a_wrong_msk_fails_every_auth(
+    matrix: dict[tuple[str, str], Run], method: str, suite: str
+) -> None:
+    """The verdicts above are earned: one flipped MSK bit and every AUTH check fails."""
+    run = _ok_run(matrix, method, suite)
+    assert run.pcap is not None
+    if method == "psk":
+        msk = bytearray(bytes(64))  # no PSK observer here: any MSK but the real one
+    else:
+        msk = bytearray(_msk(run, run.pcap))
+        msk[0] ^= 1
+    decoded, err = _decode(run, run.pcap, bytes(msk))
+    assert [o["auth"] for o in decoded if o["auth"] is not None] == ["fail"] * 6
+    assert "6 fail" in err
 
 
 def test_no_secret_reaches_any_output(matrix: dict[tuple[str, str], Run]) -> None:
