@@ -176,18 +176,20 @@ def _peer_args(run: Run, pki: dict[str, str]) -> tuple[list[str], list[str]]:
 def _tshark_views(tshark: str, pcap: Path, home: Path) -> tuple[list[Any], list[int | None]]:
     """tshark's JSON packets and, per frame, the 16-bit flags from PDML (4.0 quirk)."""
     env = {"WIRESHARK_CONFIG_DIR": str(home), "PATH": "/usr/bin:/bin", "HOME": str(home)}
-    out = {}
-    for fmt in ("json", "pdml"):
-        proc = subprocess.run(
+    procs = {  # both at once: each tshark spends seconds starting up
+        fmt: subprocess.Popen(
             [tshark, "-r", str(pcap), "-T", fmt],
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
-            timeout=120,
-            check=False,
             env=env,
         )
-        assert proc.returncode == 0, proc.stderr
-        out[fmt] = proc.stdout
+        for fmt in ("json", "pdml")
+    }
+    out = {}
+    for fmt, proc in procs.items():
+        out[fmt], err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
     packets = json.loads(out["json"], object_pairs_hook=list)
     flags: list[int | None] = []
     for packet in out["pdml"].split("<packet>")[1:]:
@@ -333,14 +335,14 @@ def matrix(
             stderr=subprocess.PIPE,
             env={"PATH": "/usr/bin:/bin", "HOME": str(home), "WIRESHARK_CONFIG_DIR": str(home)},
         )
-        _wait_for(capture, "stderr", lambda t: "Capturing on" in t, 30)
         argvs = {key: _peer_args(run, pki) for key, run in runs.items()}
         paas = {}
-        for key, (paa_argv, _) in argvs.items():
+        for key, (paa_argv, _) in argvs.items():  # they start while tshark does; PaCs wait
             paas[key] = subprocess.Popen(
                 paa_argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
             )
             procs.append(paas[key])
+        _wait_for(capture, "stderr", lambda t: "Capturing on" in t, 30)
         for paa in paas.values():
             _wait_for(paa, "stdout", lambda t: "listening on" in t, 60)
         pacs = {}
