@@ -11,8 +11,6 @@ import sys
 from collections.abc import Callable
 from typing import IO, Any
 
-from pana_codecs import Avp, MessageFlags, MessageType, PanaMessage, decode_pana, encode_pana
-
 from ._cli_peers import PaaOptions, PacOptions, build_paa, build_pac, event_text, parse_secret
 from ._flow import describe_datagram, describe_event, format_message
 from .aio import ClientError, PacClient, PacNode, SansIo, serve_paa
@@ -119,16 +117,13 @@ def _writer(stream: IO[str], as_json: bool) -> Emit:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the demo; placeholder (codec round trip) until the PANA sessions land."""
+    """Run the demo: EAP-PSK, HMAC-SHA-256, seeded randomness, virtual time (``--mpa``: MPA)."""
     if getattr(args, "mpa", False):
         from .mpa._cli import run_mpa_cli
 
         return run_mpa_cli(args)
     emit = _writer(sys.stdout, bool(args.json))
-    nodes = _real_nodes(int(args.seed))
-    if nodes is None:
-        return _placeholder(emit)
-    pac, paa = nodes
+    pac, paa = _nodes(int(args.seed))
     ok = run_virtual(lambda: run_exchange(pac, paa, emit, seed=int(args.seed)))
     return 0 if ok else 1
 
@@ -137,7 +132,7 @@ DEMO_IDENTITY = b"alice@example.org"
 DEMO_PSK = "SecretPassphrase"
 
 
-def _real_nodes(seed: int) -> tuple[PacNode[Any], SansIo[Any]] | None:
+def _nodes(seed: int) -> tuple[PacNode[Any], SansIo[Any]]:
     """A PaC and a PAA with EAP-PSK and HMAC-SHA-256, both drawing from one seeded rng."""
     rng = random.Random(seed).randbytes  # noqa: S311 - a reproducible demo, not real keys
     secret = parse_secret("psk", DEMO_PSK)
@@ -148,22 +143,3 @@ def _real_nodes(seed: int) -> tuple[PacNode[Any], SansIo[Any]] | None:
         PaaOptions(listen=PAA_ADDRESS, users={DEMO_IDENTITY: secret}, lifetime=3600), rng, None
     )
     return pac, paa
-
-
-def _placeholder(emit: Emit) -> int:
-    msgs = [
-        PanaMessage(MessageType.PANA_CLIENT_INITIATION, 0, 0, 0),
-        PanaMessage(
-            MessageType.PANA_AUTH,
-            MessageFlags.R | MessageFlags.S,
-            0x1234,
-            1,
-            (Avp(6, (2).to_bytes(4, "big")), Avp(3, (7).to_bytes(4, "big"))),
-        ),
-    ]
-    for i, m in enumerate(msgs):
-        record: dict[str, Any] = {"t": 0.0, "from": "PaC" if i == 0 else "PAA"}
-        record["to"] = "PAA" if i == 0 else "PaC"
-        record.update(describe_datagram(encode_pana(decode_pana(encode_pana(m)))))
-        emit(record)
-    return 0

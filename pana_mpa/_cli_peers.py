@@ -178,6 +178,12 @@ def add_pac_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--identity", required=True, help="EAP identity (NAI)")
     p.add_argument("--secret", help="PSK (16 ASCII characters or 32 hex digits) or password")
     p.add_argument(
+        "--secret-file",
+        type=Path,
+        metavar="FILE",
+        help="read the secret from the first line of FILE (kept out of the process list)",
+    )
+    p.add_argument(
         "--once",
         action="store_true",
         help="authenticate, ping, terminate; exit 0 on success, 1 with a message otherwise",
@@ -201,8 +207,17 @@ def add_paa_arguments(p: argparse.ArgumentParser) -> None:
         metavar="IDENTITY:SECRET",
         help="an allowed identity and its secret (repeatable)",
     )
+    p.add_argument(
+        "--users",
+        type=Path,
+        metavar="FILE",
+        help="IDENTITY:SECRET lines ('#' comments), kept out of the process list",
+    )
     p.add_argument("--radius", metavar="HOST:PORT", help="RADIUS server for EAP pass-through")
     p.add_argument("--radius-secret", help="RADIUS shared secret")
+    p.add_argument(
+        "--radius-secret-file", type=Path, metavar="FILE", help="read it from FILE's first line"
+    )
     p.add_argument(
         "--lifetime", type=int, default=3600, help="Session-Lifetime in seconds (default 3600)"
     )
@@ -257,9 +272,22 @@ def _tls_files(args: argparse.Namespace, *, need_key: bool) -> TlsFiles:
     return files
 
 
+def _read_lines(path: Path, what: str) -> list[str]:
+    try:
+        return path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise CliError(f"{what}: cannot read {path}: {reason}") from None
+
+
 def pac_options(args: argparse.Namespace) -> PacOptions:
     """Validate the PaC's arguments."""
     prf, integrity = _suite(args.suite)
+    if args.secret_file is not None:
+        if args.secret is not None:
+            raise CliError("give --secret or --secret-file, not both")
+        lines = _read_lines(args.secret_file, "--secret-file")
+        args.secret = lines[0] if lines else ""
     if args.method == "tls":
         if args.secret:
             raise CliError("--method tls uses --cert/--key/--ca, not --secret")
@@ -294,7 +322,14 @@ def paa_options(args: argparse.Namespace) -> PaaOptions:
     """Validate the PAA's arguments."""
     prf, integrity = _suite(args.suite)
     users: dict[bytes, Secret] = {}
-    for item in args.user:
+    items = list(args.user)
+    if args.users is not None:
+        items += [
+            line
+            for line in _read_lines(args.users, "--users")
+            if line.strip() and not line.lstrip().startswith("#")
+        ]
+    for item in items:
         identity, sep, secret_text = item.partition(":")
         if not sep or not identity:
             raise CliError(f"--user {identity or '...'}: expected IDENTITY:SECRET")
@@ -304,6 +339,11 @@ def paa_options(args: argparse.Namespace) -> PaaOptions:
             users[identity.encode("utf-8")] = parse_secret(args.method, secret_text)
         except CliError as exc:
             raise CliError(f"--user {identity}: {exc}") from None
+    if args.radius_secret_file is not None:
+        if args.radius_secret is not None:
+            raise CliError("give --radius-secret or --radius-secret-file, not both")
+        lines = _read_lines(args.radius_secret_file, "--radius-secret-file")
+        args.radius_secret = lines[0] if lines and lines[0] else None
     radius = _resolve(args.radius, "--radius") if args.radius else None
     if (radius is None) != (args.radius_secret is None):
         raise CliError("--radius and --radius-secret go together")
@@ -312,7 +352,7 @@ def paa_options(args: argparse.Namespace) -> PaaOptions:
     if args.lifetime <= 0:
         raise CliError("--lifetime must be positive")
     return PaaOptions(
-        listen=_address(args.listen, "--listen"),
+        listen=_resolve(args.listen, "--listen"),
         users=users,
         method=args.method,
         prf=prf,
@@ -482,7 +522,17 @@ async def paa_main(
     if ready is not None:
         ready(transport.local_address)
     events: asyncio.Queue[Any] = asyncio.Queue()
-    task = asyncio.create_task(serve_paa(server, transport, events=events, aaa=aaa, trace=trace))
+    shutdown = asyncio.Event()
+    task = asyncio.create_task(
+        serve_paa(server, transport, events=events, aaa=aaa, trace=trace, shutdown=shutdown)
+    )
+
+    def report() -> None:
+        while not events.empty():
+            event = events.get_nowait()
+            _say(out, f"{type(event).__name__}: {event_text(event)}")
+
+    getter: asyncio.Future[Any] | None = None
     try:
         while not task.done():
             getter = asyncio.ensure_future(events.get())
@@ -494,6 +544,14 @@ async def paa_main(
                 getter.cancel()
         await task
         return 0
+    except asyncio.CancelledError:  # Ctrl-C or SIGTERM: PTR to every open session first
+        if getter is not None and not getter.done():
+            getter.cancel()  # or it would swallow the next event
+        shutdown.set()
+        with contextlib.suppress(Exception, asyncio.CancelledError):
+            await asyncio.wait_for(asyncio.shield(task), timeout=5.0)
+        report()
+        raise
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -21,6 +21,7 @@ __all__ = [
     "AaaBackend",
     "ClientError",
     "Driver",
+    "FlowTrace",
     "PacClient",
     "PacNode",
     "PassThroughNode",
@@ -36,6 +37,7 @@ E_co = TypeVar("E_co", covariant=True)
 
 # A timer that asyncio fires up to one clock tick early is treated as due.
 _TIMER_SLACK = 1e-6
+_STUCK_TIMER_BACKOFF = 0.01
 
 
 class SansIo(Protocol[E_co]):
@@ -152,16 +154,21 @@ class Driver(Generic[E]):
         self.wake()
 
     def _flush(self, now: float) -> None:
-        for data, addr in self.node.datagrams_to_send(now):
-            if self._trace is not None:
-                self._trace.datagram(now, "tx", data)
-            self.transport.sendto(data, addr)
-        while (event := self.node.next_event()) is not None:
-            if self._trace is not None:
-                self._trace.session_event(now, event)
-            self._on_event(event)
-        if self._after_step is not None:
-            self._after_step()
+        while True:
+            for data, addr in self.node.datagrams_to_send(now):
+                if self._trace is not None:
+                    self._trace.datagram(now, "tx", data)
+                self.transport.sendto(data, addr)
+            delivered = 0
+            while (event := self.node.next_event()) is not None:
+                delivered += 1
+                if self._trace is not None:
+                    self._trace.session_event(now, event)
+                self._on_event(event)
+            if self._after_step is not None:
+                self._after_step()
+            if not delivered:
+                return  # else an event handler may have queued more (a PTR, a ping ...)
 
     def _receive(self, data: bytes, addr: Address, now: float) -> None:
         if not self._contain_errors:
@@ -179,6 +186,8 @@ class Driver(Generic[E]):
         loop = asyncio.get_running_loop()
         node = self.node
         recv: asyncio.Task[tuple[bytes, Address]] | None = None
+        fired: float | None = None  # the deadline handle_timer() was last called for
+        backed_off = warned = False
         try:
             while True:
                 self._flush(loop.time())
@@ -189,13 +198,21 @@ class Driver(Generic[E]):
                     continue  # the flush above already saw the caller's work; look again
                 now = loop.time()
                 deadline = node.get_timer()
+                timeout = None if deadline is None else deadline - now
                 if deadline is not None and deadline - now <= _TIMER_SLACK:
-                    node.handle_timer(max(now, deadline))
-                    continue
+                    if deadline != fired or backed_off:
+                        fired, backed_off = deadline, False
+                        node.handle_timer(max(now, deadline))
+                        continue
+                    # The node kept a deadline it was just called for: wait a little before
+                    # calling again rather than spin (a core bug; it must not eat a CPU).
+                    if not warned:
+                        logger.warning("node keeps an expired timer; retrying every 10 ms")
+                        warned = True
+                    backed_off, timeout = True, _STUCK_TIMER_BACKOFF
                 if recv is None:
                     recv = asyncio.ensure_future(self.transport.recvfrom())
                 self._wake = loop.create_future()
-                timeout = None if deadline is None else deadline - now
                 waitables: set[asyncio.Future[Any]] = {recv, self._wake}
                 done, _ = await asyncio.wait(
                     waitables, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
@@ -401,8 +418,14 @@ async def serve_paa(
     events: asyncio.Queue[E] | None = None,
     aaa: Callable[[int], AaaBackend] | None = None,
     trace: FlowTrace | None = None,
+    shutdown: asyncio.Event | None = None,
+    grace: float = 2.0,
 ) -> None:
     """Run a PAA server until it closes, the transport closes, or the task is cancelled.
+
+    Setting ``shutdown`` stops it in order: every live session gets a PTR (``terminate``,
+    RFC 5191 s4.4, Termination-Cause ADMINISTRATIVE) and the runner returns once they are all
+    closed, or after ``grace`` seconds.
 
     With ``aaa`` (pass-through, docs/contracts.md), the server must be a PassThroughNode: after
     each step the runner takes ``server.pending_aaa()``, gets each session's back-end
@@ -459,18 +482,56 @@ async def serve_paa(
 
     def on_event(event: E) -> None:
         session_id = getattr(event, "session_id", None)
-        if type(event).__name__ in _SESSION_END and isinstance(session_id, int):
+        name = type(event).__name__
+        if name in _SESSION_END and isinstance(session_id, int):
             release(backends.pop(session_id, None))
             locks.pop(session_id, None)
+        elif closing and name in ("Authenticated", "Reauthenticated"):
+            say_goodbye(session_id)  # it reached OPEN while we were closing
         if events is not None:
             events.put_nowait(event)
 
+    def say_goodbye(session_id: object) -> None:
+        terminate = getattr(server, "terminate", None)
+        if terminate is None or not isinstance(session_id, int):
+            return
+        try:
+            terminate(session_id, loop.time())
+        except Exception as exc:  # not OPEN yet: terminated once it gets there, or at the end
+            logger.debug("session 0x%08x not terminated yet: %s", session_id, exc)
+
+    def live_sessions() -> list[Any]:
+        sessions = server if hasattr(server, "__iter__") else ()
+        return [s for s in sessions if not getattr(s, "closed", True)]
+
+    closing = False
+
+    def after_step() -> None:
+        pick_up_aaa()
+        if closing and not live_sessions():
+            driver.stop()
+
+    async def close_in_order() -> None:
+        nonlocal closing
+        assert shutdown is not None
+        await shutdown.wait()
+        closing = True
+        for session in live_sessions():
+            say_goodbye(session.session_id)
+        loop.call_later(grace, driver.stop)
+        driver.wake()
+
     driver = Driver(
-        server, transport, on_event, trace=trace, after_step=pick_up_aaa, contain_errors=True
+        server, transport, on_event, trace=trace, after_step=after_step, contain_errors=True
     )
+    watcher = None if shutdown is None else asyncio.create_task(close_in_order())
     try:
         await driver.run()
     finally:
+        if watcher is not None:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
         for task in list(tasks):
             task.cancel()
         for task in list(tasks):

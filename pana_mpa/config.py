@@ -126,6 +126,10 @@ class PaaConfig:
     """Encryption-Algorithm values offered in PAR[S] (RFC 6786); empty (default): no encryption."""
     auth_label: bytes = crypto.AUTH_LABEL
     """PANA_AUTH_KEY label; change only to talk to a known-buggy peer."""
+    ip_reconfiguration: bool = False
+    """Set I on the PARs of the authentication phase: the PaC should get a new IP address."""
+    pci_rate_limit: float | None = None
+    """PCIs per second that may start a session (token bucket; RFC 5191 s4.1); None: no limit."""
     closed_linger: float = 240.0
     """Seconds a closed session still answers a repeat of its last request (lost PTA, s4.4)."""
     max_sessions: int = 100_000
@@ -151,5 +155,7 @@ class PaaConfig:
             raise UsageError("reauth_fraction must be within (0, 1)")
         if self.key_id_start is not None and not 0 <= self.key_id_start <= 0xFFFFFFFF:
             raise UsageError("key_id_start must be an Unsigned32")
+        if self.pci_rate_limit is not None and self.pci_rate_limit <= 0:
+            raise UsageError("pci_rate_limit must be positive (or None)")
         if self.max_sessions < 1:
             raise UsageError("max_sessions must be positive")

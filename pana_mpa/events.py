@@ -59,6 +59,8 @@ class Authenticated(PanaEvent):
     """The peer's address."""
     identity: bytes | None = None
     """Peer identity from EAP-Response/Identity, when the PAA saw one."""
+    ip_reconfiguration: bool = False
+    """PaC: the PAA set I, so reconfigure the IP address now (RFC 5191 s4.1, s6.2)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -81,6 +81,8 @@ class LoopbackNetwork:
         """Datagrams put into a receiver's queue (duplicates count twice)."""
         self.dropped = 0
         """Datagrams lost: by loss, the drop hook, no receiver, or a full queue."""
+        self.duplicated = 0
+        """Extra copies made by the duplication impairment."""
 
     @property
     def endpoints(self) -> Mapping[Address, LoopbackTransport]:
@@ -127,6 +129,7 @@ class LoopbackNetwork:
             self.dropped += 1
             logger.debug("loopback: lost %d octets %s -> %s", len(data), src, dst)
             return
+        self.duplicated += copies - 1
         for extra in jitters:
             wait = self.delay + extra + (self.reorder_delay if late else 0.0)
             if wait <= 0.0:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 import logging
 import os
 from collections import deque
@@ -98,12 +99,18 @@ class PaaSession(SessionCore):
         self._pending = False
         self.identity: bytes | None = None
         self.address_changed: tuple[Address, Address] | None = None
+        self.paa_initiated = False
+        """Started by PaaServer.initiate() (PAC_FOUND) rather than by a PCI."""
         self.relay: Address | None = None
         """The PRE's address for a relayed session (RFC 6345 s4), else None."""
         self.aaa_queue: list[bytes | None] = []
         """Pass-through: EAP responses (None: start) waiting to go to the AAA server."""
 
     # ---- helpers -------------------------------------------------------------------------------
+
+    def _i_flag(self) -> int:
+        """I on the PAA's PARs of the authentication phase when configured (RFC 5191 s6.2)."""
+        return MessageFlags.I if self._config.ip_reconfiguration and not self._opened else 0
 
     def _offer_avps(self) -> list[Avp]:
         cfg = self._config
@@ -246,7 +253,7 @@ class PaaSession(SessionCore):
 
     def _send_par_start(self, now: float, avps: list[Avp], *, retransmit: bool) -> None:
         self._i_par = self._send_request(
-            now, MessageType.PANA_AUTH, MessageFlags.S, avps, retransmit=retransmit
+            now, MessageType.PANA_AUTH, MessageFlags.S | self._i_flag(), avps, retransmit=retransmit
         )
         self._set_session_timer(now, self._failed_timeout, "failed")
 
@@ -258,8 +265,10 @@ class PaaSession(SessionCore):
             self._trace.event(now, "par_start_resent", sid=self.session_id)
 
     def _a_send_par_start(self, now: float, rx: _Rx | None) -> Input | None:
-        # not optimized: no EAP-Payload and no retransmission timer (stateless PAA, s4.1)
-        self._send_par_start(now, self._offer_avps(), retransmit=False)
+        # not optimized: no EAP-Payload; answering a PCI, no retransmission timer (stateless
+        # PAA, s4.1: the PaC's PCI retransmission recovers a lost PAR[S]); an unsolicited PAR[S]
+        # of a PAA-initiated session is retransmitted (pana-wire s8.1)
+        self._send_par_start(now, self._offer_avps(), retransmit=self.paa_initiated)
         return None
 
     def _a_eap_start(self, now: float, rx: _Rx | None) -> Input | None:
@@ -318,7 +327,7 @@ class PaaSession(SessionCore):
     def _a_send_par_eap(self, now: float, rx: _Rx | None) -> Input | None:
         assert self._eap_packet is not None
         avps = [*self._own_nonce_avp(pac=False), Avp(AvpCode.EAP_PAYLOAD, self._eap_packet)]
-        self._send_request(now, MessageType.PANA_AUTH, 0, avps)
+        self._send_request(now, MessageType.PANA_AUTH, self._i_flag(), avps)
         return None
 
     def _a_forward_eap(self, now: float, rx: _Rx | None) -> Input | None:
@@ -358,13 +367,13 @@ class PaaSession(SessionCore):
     def _a_send_par_complete_success(self, now: float, rx: _Rx | None) -> Input | None:
         self._result_code = ResultCode.PANA_SUCCESS
         avps = self._final_avps(ResultCode.PANA_SUCCESS)
-        self._send_request(now, MessageType.PANA_AUTH, MessageFlags.C, avps)
+        self._send_request(now, MessageType.PANA_AUTH, MessageFlags.C | self._i_flag(), avps)
         return None
 
     def _reject(self, now: float, code: ResultCode) -> None:
         self._result_code = code
         avps = self._final_avps(code)
-        self._send_request(now, MessageType.PANA_AUTH, MessageFlags.C, avps)
+        self._send_request(now, MessageType.PANA_AUTH, MessageFlags.C | self._i_flag(), avps)
         self._session_deadline = None
         self._events.append(AuthenticationFailed(session_id=self.session_id, result_code=code))
         logger.info("paa sid=%#x rejected, Result-Code %d", self.session_id, code)
@@ -487,6 +496,15 @@ class PaaServer:
         self._closed: dict[int, tuple[PaaSession, float]] = {}
         """Recently closed sessions, kept until the deadline to answer repeated requests."""
         self._now = 0.0
+        # only sessions touched by a call are collected; deadlines live in a heap with lazy
+        # deletion, so each call costs O(log n) however many PaCs the PAA serves
+        self._touched: set[int] = set()
+        self._timers: list[tuple[float, int]] = []
+        self._linger_heap: list[tuple[float, int]] = []
+        self._aaa_work: list[tuple[int, bytes | None]] = []
+        rate = config.pci_rate_limit
+        self._pci_tokens = max(1.0, rate) if rate is not None else 0.0
+        self._pci_refill_at = 0.0
         self._by_addr: dict[Address, int] = {}
         self._outbox: list[tuple[bytes, Address]] = []
         self._events: deque[PanaEvent] = deque()
@@ -495,8 +513,10 @@ class PaaServer:
     # ---- sessions ------------------------------------------------------------------------------
 
     def session(self, session_id: int) -> PaaSession:
-        """The live session with this id; KeyError when there is none."""
-        return self._sessions[session_id]
+        """The live session with this id (KeyError if none); drive it through PaaServer methods."""
+        session = self._sessions[session_id]
+        self._touched.add(session_id)  # whatever the caller does to it is collected next time
+        return session
 
     def __iter__(self) -> Iterator[PaaSession]:
         return iter(list(self._sessions.values()))
@@ -520,6 +540,7 @@ class PaaServer:
             trace=self._trace,
         )
         self._sessions[sid] = session
+        self._touched.add(sid)
         self._by_addr[addr] = sid
         logger.info("paa new session %#x for %s", sid, addr)
         return session
@@ -534,6 +555,7 @@ class PaaServer:
             session = self._new_session(addr, now)
         except _Drop as exc:
             raise UsageError(str(exc)) from None
+        session.paa_initiated = True
         self._start(session, now)
         self._collect(now)
         return session.session_id
@@ -542,6 +564,7 @@ class PaaServer:
         session = self._sessions.get(session_id)
         if session is None or session.closed:
             raise UsageError(f"no live session {session_id:#x}")
+        self._touched.add(session_id)
         return session
 
     def ping(self, session_id: int, now: float, avps: Sequence[Avp] = ()) -> None:
@@ -570,16 +593,22 @@ class PaaServer:
         self._collect(now)
 
     def aaa_answer(self, session_id: int, output: AuthOutputLike, now: float) -> None:
-        """Hand a pass-through AAA result (eap.radius exchange()) back to its session."""
+        """Hand a pass-through AAA result (eap.radius exchange()) back to its session.
+
+        An answer for a session that ended meanwhile (timeout, termination) is dropped and traced:
+        the AAA round trip raced the session, nobody misused the API.
+        """
+        session = self._sessions.get(session_id)
+        if session is None or session.closed:
+            self._trace.event(now, "aaa_answer_dropped", sid=session_id, reason="session gone")
+            return
         self._live(session_id).aaa_answer(output, now)
         self._collect(now)
 
     def pending_aaa(self) -> list[tuple[int, bytes | None]]:
         """Take the queued AAA work: (session id, EAP response to forward, or None to start)."""
-        work: list[tuple[int, bytes | None]] = []
-        for sid, session in self._sessions.items():
-            work.extend((sid, packet) for packet in session.aaa_queue)
-            session.aaa_queue.clear()
+        self._collect()
+        work, self._aaa_work = self._aaa_work, []
         return work
 
     # ---- sans-IO surface -----------------------------------------------------------------------
@@ -611,6 +640,7 @@ class PaaServer:
                     if lingering is None or lingering[1] <= now:
                         raise _Drop(f"unknown session {msg.session_id:#x}")
                     session = lingering[0]
+                self._touched.add(msg.session_id)
                 if session.relay != relay:
                     raise _Drop("message of a relayed session outside its relay (or vice versa)")
                 session.receive(rx, now)
@@ -630,12 +660,17 @@ class PaaServer:
         sid = self._by_addr.get(rx.addr)
         existing = self._sessions.get(sid) if sid is not None else None
         if existing is not None and not existing.closed:
+            self._touched.add(existing.session_id)
             if existing.state is PaaState.INITIAL:
+                if existing.paa_initiated:
+                    # a PCI crossing our unsolicited PAR[S] is discarded (RFC 5191 s4.1)
+                    raise _Drop("PCI crossing a PAA-initiated PAR[S]")
                 existing.resend_par_start(now)  # the PaC lost our PAR[S] and retransmits its PCI
                 return
             if existing.state not in (PaaState.OPEN, PaaState.WAIT_PNA_PING, PaaState.SESS_TERM):
                 # a PCI after the initial exchange (or crossing our PAR[S]) is invalid (s5.5)
                 raise _Drop("PCI for a session in progress")
+        self._take_pci_token(now)
         session = self._new_session(rx.addr, now)
         session.relay = relay
         if rx.msg.flags & MessageFlags.E and self._config.pre_authentication:
@@ -644,18 +679,42 @@ class PaaServer:
             self._config.extension.received(session.session_id, rx.msg, rx.addr, now)
         self._start(session, now)
 
+    def _take_pci_token(self, now: float) -> None:
+        """Token bucket for PCIs that would create state (RFC 5191 s4.1 rate limiting)."""
+        rate = self._config.pci_rate_limit
+        if rate is None:
+            return
+        burst = max(1.0, rate)
+        elapsed = max(0.0, now - self._pci_refill_at)
+        self._pci_tokens = min(burst, self._pci_tokens + elapsed * rate)
+        self._pci_refill_at = now
+        if self._pci_tokens < 1.0:
+            raise _Drop("PCI rate limit")
+        self._pci_tokens -= 1.0
+
     def handle_timer(self, now: float) -> None:
         """Fire every session deadline that is due."""
-        for session in list(self._sessions.values()):
-            deadline = session.get_timer()
-            if deadline is not None and now >= deadline:
-                session.handle_timer(now)
+        due: set[int] = set()
+        while self._timers and self._timers[0][0] <= now:
+            _, sid = heapq.heappop(self._timers)
+            session = self._sessions.get(sid)
+            deadline = session.get_timer() if session is not None else None
+            if deadline is not None and deadline <= now:
+                due.add(sid)
+        for sid in sorted(due):
+            self._sessions[sid].handle_timer(now)
+            self._touched.add(sid)
         self._collect(now)
 
     def get_timer(self) -> float | None:
         """Earliest deadline over all sessions, or None."""
-        times = [t for s in self._sessions.values() if (t := s.get_timer()) is not None]
-        return min(times) if times else None
+        while self._timers:
+            deadline, sid = self._timers[0]
+            session = self._sessions.get(sid)
+            if session is not None and session.get_timer() == deadline:
+                return deadline
+            heapq.heappop(self._timers)  # stale: the session moved its deadline or is gone
+        return None
 
     def datagrams_to_send(self, now: float) -> list[tuple[bytes, Address]]:
         """Datagrams queued by every session since the last call."""
@@ -671,16 +730,22 @@ class PaaServer:
     def _collect(self, now: float | None = None) -> None:
         if now is not None:
             self._now = max(self._now, now)
-        for sid, (session, until) in list(self._closed.items()):
-            for data, dst in session.datagrams_to_send(0.0):
-                self._outbox.append(self._wrap(session, data, dst))
-            if until <= self._now:
-                del self._closed[sid]
-        for sid, session in list(self._sessions.items()):
+        touched, self._touched = self._touched, set()
+        for sid in sorted(touched):
+            session = self._sessions.get(sid)
+            if session is None:
+                lingering = self._closed.get(sid)
+                if lingering is not None:
+                    for data, dst in lingering[0].datagrams_to_send(0.0):
+                        self._outbox.append(self._wrap(lingering[0], data, dst))
+                continue
             for data, dst in session.datagrams_to_send(0.0):
                 self._outbox.append(self._wrap(session, data, dst))
             while (event := session.next_event()) is not None:
                 self._events.append(event)
+            if session.aaa_queue:
+                self._aaa_work.extend((sid, packet) for packet in session.aaa_queue)
+                session.aaa_queue.clear()
             if session.address_changed is not None:
                 old, new = session.address_changed
                 session.address_changed = None
@@ -689,10 +754,25 @@ class PaaServer:
                 self._by_addr[new] = sid
             if session.closed:
                 del self._sessions[sid]
-                if self._config.closed_linger > 0:
-                    self._closed[sid] = (session, self._now + self._config.closed_linger)
                 if self._by_addr.get(session.peer) == sid:
                     del self._by_addr[session.peer]
+                if self._config.closed_linger > 0:
+                    until = self._now + self._config.closed_linger
+                    self._closed[sid] = (session, until)
+                    heapq.heappush(self._linger_heap, (until, sid))
+            elif (deadline := session.get_timer()) is not None:
+                heapq.heappush(self._timers, (deadline, sid))
+        if len(self._timers) > 4 * len(self._sessions) + 64:
+            # lazy deletion leaves stale entries behind; rebuild so memory stays O(sessions)
+            self._timers = [
+                (t, sid) for sid, s in self._sessions.items() if (t := s.get_timer()) is not None
+            ]
+            heapq.heapify(self._timers)
+        while self._linger_heap and self._linger_heap[0][0] <= self._now:
+            until, sid = heapq.heappop(self._linger_heap)
+            entry = self._closed.get(sid)
+            if entry is not None and entry[1] == until:
+                del self._closed[sid]
 
 
 @dataclass(frozen=True, slots=True)

@@ -73,6 +73,8 @@ class PacSession(SessionCore):
         self._opened = False
         self._reauth_by_peer = False
         self._start_avps: list[Avp] = []
+        self.ip_reconfiguration = False
+        """The PAA asked for IP reconfiguration (I flag) during authentication."""
 
     # ---- caller requests -----------------------------------------------------------------------
 
@@ -167,6 +169,8 @@ class PacSession(SessionCore):
         if msg.type == MessageType.PANA_AUTH:
             if not msg.is_request:
                 return Input.RX_PAN
+            if msg.flags & MessageFlags.I and not self._opened:
+                self.ip_reconfiguration = True  # I: only in the authentication phase (s6.2)
             if msg.has(MessageFlags.S):
                 if msg.avp(AvpCode.EAP_PAYLOAD) is not None:
                     return Input.RX_PAR_START_EAP
@@ -385,6 +389,7 @@ class PacSession(SessionCore):
                     prf_algorithm=self.prf_algorithm if self._key else None,
                     integrity_algorithm=self.integrity_algorithm if self._key else None,
                     peer=self.peer,
+                    ip_reconfiguration=self.ip_reconfiguration,
                 )
             )
         logger.info("pac sid=%#x authenticated, key id %s, lifetime %s", self.session_id,

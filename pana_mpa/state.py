@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from enum import Enum
 from typing import Final
 
-__all__ = ["PAA_TABLE", "PAC_TABLE", "Action", "Input", "PaaState", "PacState"]
+__all__ = ["PAA_TABLE", "PAC_TABLE", "Action", "Input", "PaaState", "PacState", "render_markdown"]
 
 
 class PacState(Enum):
@@ -277,3 +277,15 @@ PAC_TABLE: Final[Mapping[tuple[PacState, Input], tuple[Action, PacState]]] = _PA
 """PaC transitions (RFC 5609 s5), "ANY" rows expanded."""
 PAA_TABLE: Final[Mapping[tuple[PaaState, Input], tuple[Action, PaaState]]] = _PAA_ROWS
 """PAA transitions (RFC 5609 s6), "ANY" rows expanded."""
+
+
+def render_markdown(table: Mapping[tuple[PacState, Input], tuple[Action, PacState]]
+                    | Mapping[tuple[PaaState, Input], tuple[Action, PaaState]]) -> str:  # fmt: skip
+    """The table as a Markdown table (state, event, action, next state) for the docs."""
+    lines = ["| State | Event | Action | Next state |", "|---|---|---|---|"]
+    rows: list[tuple[str, str, str, str]] = [
+        (state.name, inp.value, action.name, nxt.name)
+        for (state, inp), (action, nxt) in table.items()
+    ]
+    lines += [f"| {s} | {e} | {a} | {n} |" for s, e, a, n in rows]
+    return "\n".join(lines) + "\n"

@@ -53,7 +53,8 @@ class VirtualNet:
     """Nodes by address; delivers datagrams with latency, loss, duplication and reordering hooks.
 
     Time jumps straight to the next delivery or timer, so a 24-hour session lifetime or ten
-    retransmissions take microseconds. Randomness comes from ``seed`` only.
+    retransmissions take microseconds. Randomness comes from ``seed`` only. Deadlines sit in a
+    heap, so a step costs O(log n) for n nodes (a PAA with thousands of PaCs).
     """
 
     def __init__(
@@ -83,6 +84,7 @@ class VirtualNet:
         self.tamper: Callable[[Datagram], bytes | None] | None = None
         """Hook: return replacement bytes for a datagram in flight (None keeps it)."""
         self._flights: list[_Flight] = []
+        self._timers: list[tuple[float, Address]] = []
         self._order = 0
 
     def add(self, addr: Address, node: SansIoNode) -> None:
@@ -98,8 +100,12 @@ class VirtualNet:
         self._order += 1
         heapq.heappush(self._flights, _Flight(arrival, self._order, dgram))
 
-    def _collect(self) -> None:
-        for addr, node in self.nodes.items():
+    def _collect(self, addrs: list[Address] | None = None) -> None:
+        """Take what the nodes (all, or ``addrs``) queued, and note their deadlines."""
+        for addr in self.nodes if addrs is None else addrs:
+            node = self.nodes.get(addr)
+            if node is None:
+                continue
             for data, dst in node.datagrams_to_send(self.now):
                 dgram = Datagram(self.now, addr, dst, data)
                 self.log.append(dgram)
@@ -115,16 +121,36 @@ class VirtualNet:
                     self._queue(dgram, self.now + delay + self.latency)
             while (event := node.next_event()) is not None:
                 self.events[addr].append(event)
+            deadline = node.get_timer()
+            if deadline is not None:
+                heapq.heappush(self._timers, (deadline, addr))
+        if len(self._timers) > 4 * len(self.nodes) + 64:
+            # stale entries of lazy deletion: rebuild so memory stays O(nodes)
+            self._timers = [
+                (t, a) for a, n in self.nodes.items() if (t := n.get_timer()) is not None
+            ]
+            heapq.heapify(self._timers)
+
+    def _next_timer(self) -> tuple[float, Address] | None:
+        while self._timers:
+            deadline, addr = self._timers[0]
+            node = self.nodes.get(addr)
+            if node is not None and node.get_timer() == deadline:
+                return deadline, addr
+            heapq.heappop(self._timers)  # stale entry (lazy deletion)
+        return None
 
     def step(self, until: float) -> bool:
         """Advance to the next delivery or deadline not after ``until``; False when none is left."""
         self._collect()
-        timers = [(t, a) for a, n in self.nodes.items() if (t := n.get_timer()) is not None]
-        next_timer = min(timers) if timers else None
+        return self._step(until)
+
+    def _step(self, until: float) -> bool:
+        # only the node that acts is collected afterwards: O(log n) per step for n nodes
+        next_timer = self._next_timer()
         next_flight = self._flights[0].arrival if self._flights else None
-        candidates = [
-            t for t in (next_flight, next_timer[0] if next_timer else None) if t is not None
-        ]
+        timer_time = next_timer[0] if next_timer else None
+        candidates = [t for t in (next_flight, timer_time) if t is not None]
         if not candidates or min(candidates) > until:
             return False
         if next_flight is not None and (next_timer is None or next_flight <= next_timer[0]):
@@ -141,16 +167,21 @@ class VirtualNet:
                     data = replaced
             self.delivered.append(Datagram(dgram.time, dgram.src, dgram.dst, data))
             node.receive_datagram(data, dgram.src, self.now)
+            self._collect([dgram.dst])
         else:
             assert next_timer is not None
             self.now = max(self.now, next_timer[0])
             self.nodes[next_timer[1]].handle_timer(self.now)
-        self._collect()
+            self._collect([next_timer[1]])
         return True
 
     def run(self, until: float) -> None:
-        """Run until nothing is left to do before ``until``; then the clock reads ``until``."""
-        while self.step(until):
+        """Run until nothing is left to do before ``until``; then the clock reads ``until``.
+
+        Nodes must not be driven from outside while it runs (hooks only observe or rewrite).
+        """
+        self._collect()
+        while self._step(until):
             pass
         self.now = max(self.now, until)
 
@@ -158,7 +189,7 @@ class VirtualNet:
         """Run until ``predicate()`` holds (checked after every step) or time ``limit``."""
         self._collect()
         while not predicate():
-            if not self.step(limit):
+            if not self._step(limit):
                 return predicate()
         return True
 

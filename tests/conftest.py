@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
+from pana_mpa.config import PaaConfig, PacConfig
 from tests.pana_mpa.pair import Pair, make_pair
 
 
@@ -17,6 +18,18 @@ def rng() -> Callable[[int], bytes]:
 
 
 @pytest.fixture
-def pac_paa() -> Pair:
-    """A PaC and a PAA (key-generating fake EAP, default configs) on a VirtualNet."""
-    return make_pair()
+def pac_config() -> PacConfig:
+    """PaC defaults: both suites accepted (SHA-256 preferred), RFC 5191 s9 timers."""
+    return PacConfig()
+
+
+@pytest.fixture
+def paa_config() -> PaaConfig:
+    """PAA defaults with a one-hour Session-Lifetime."""
+    return PaaConfig(session_lifetime=3600)
+
+
+@pytest.fixture
+def pac_paa(pac_config: PacConfig, paa_config: PaaConfig) -> Pair:
+    """A PaC and a PAA (EAP-PSK) on a VirtualNet, not started yet."""
+    return make_pair(pac_config=pac_config, paa_config=paa_config)

@@ -81,8 +81,9 @@ def test_our_sessions_decode_and_verify(
 
 
 @pytest.mark.tshark
-def test_tshark_agrees_with_our_sessions(tmp_path: Path) -> None:
+@pytest.mark.parametrize("suite", sorted(SUITES))
+def test_tshark_agrees_with_our_sessions(tmp_path: Path, suite: str) -> None:
     from tests.realcomponents import need_binary
     from tests.test_tshark_crosscheck import compare_with_tshark
 
-    compare_with_tshark(need_binary("tshark"), record_session(tmp_path, "sha1"), tmp_path)
+    compare_with_tshark(need_binary("tshark"), record_session(tmp_path, suite), tmp_path)

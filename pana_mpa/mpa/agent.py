@@ -59,6 +59,7 @@ def lease_configuration(lease: DhcpLease) -> PreConfiguration:
     return PreConfiguration(
         ncoa=lease.address, prefix_length=lease.prefix_length, router=lease.router,
         lifetime=lease.lease_time, dns_servers=lease.dns_servers, client_id=lease.client_id,
+        dhcp_server=lease.server_id,
     )  # fmt: skip
 
 
@@ -80,6 +81,7 @@ class MpaAgent:
         bssids: Sequence[bytes] = (),
         vendor_id: int = DEFAULT_VENDOR_ID,
         inject: Callable[[bytes], None] | None = None,
+        proxy_arp_on: str | None = None,
         key_sink: Callable[[int, MpaKeys], None] | None = None,
         rng: Callable[[int], bytes] = os.urandom,
     ) -> None:
@@ -96,6 +98,7 @@ class MpaAgent:
         self.tunnels = tunnels
         self.data_plane = data_plane or ArDataPlane()
         self._inject = inject
+        self._proxy_arp_on = proxy_arp_on
         self._key_sink = key_sink
         self.events: list[AgentEvent] = []
         self.pana_events: list[PanaEvent] = []
@@ -151,7 +154,8 @@ class MpaAgent:
             assert isinstance(self.ar_address, ipaddress.IPv4Address)
             self._count += 1
             spec = TunnelSpec(f"mpar{self._count}", self.ar_address, req.outer, req.inner,
-                              routes=(ipaddress.IPv4Network(f"{req.inner}/32"),))  # fmt: skip
+                              routes=(ipaddress.IPv4Network(f"{req.inner}/32"),),
+                              proxy_arp_on=self._proxy_arp_on)  # fmt: skip
             try:
                 self.tunnels.establish(spec)
             except TunnelError as exc:

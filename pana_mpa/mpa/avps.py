@@ -55,6 +55,7 @@ class MpaAvpCode(IntEnum):
     MPA_DNS_SERVER = 15
     MPA_AR_LINK_ADDRESS = 16
     MPA_DHCP_CLIENT_ID = 17
+    MPA_DHCP_SERVER = 18
 
 
 class MpaCapability(IntFlag):

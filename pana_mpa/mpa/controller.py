@@ -86,8 +86,10 @@ class MpaController:
         rng: Rng = os.urandom,
         tunnel_name: str = "mpa0",
         timeout: float = 30.0,
+        renew: Callable[[PreConfiguration], Awaitable[None]] | None = None,
     ) -> None:
         self._eap_factory = eap_factory
+        self._renew = renew
         self.mn_mac = mn_mac
         self._tunnels = tunnels
         self._binding_update = binding_update
@@ -250,7 +252,12 @@ class MpaController:
             raise HandoverError(f"the AR did not release the tunnel: {self.extension.statuses}")
         self._record("tunnel_released", address=str(cfg.ncoa))
         self.tunnel = None
-        return self._record("handover_complete", address=str(cfg.ncoa))
+        done = self._record("handover_complete", address=str(cfg.ncoa))
+        if self._renew is not None:
+            # off the handover path: renew the lease with the CTN's server over the new link
+            await self._renew(cfg)
+            self._record("lease_renewed", address=str(cfg.ncoa))
+        return done
 
     async def close(self) -> None:
         """Stop driving the session (it is not terminated)."""

@@ -18,6 +18,7 @@ __all__ = [
     "RelayState",
     "decode_dhcp",
     "encode_dhcp",
+    "lease_from_ack",
     "renew_request",
 ]
 
@@ -338,27 +339,36 @@ class DhcpRelayClient:
             logger.debug("ignoring DHCP %s in state %s", mtype, self.state.value)
 
     def _bound(self, ack: DhcpMessage, now: float) -> None:
-        mask = ack.option(OPT_SUBNET_MASK)
-        plen = (
-            ipaddress.IPv4Network(f"0.0.0.0/{ipaddress.IPv4Address(mask)}").prefixlen
-            if mask and len(mask) == 4
-            else 32
-        )
-        lease = ack.option(OPT_LEASE_TIME)
-        server_id = ack.option(OPT_SERVER_ID) or self.server.packed
-        routers = _addrs(ack.option(OPT_ROUTER))
-        self.lease = DhcpLease(
-            address=ack.yiaddr,
-            prefix_length=plen,
-            router=routers[0] if routers else None,
-            dns_servers=_addrs(ack.option(OPT_DNS)),
-            lease_time=int.from_bytes(lease, "big") if lease and len(lease) == 4 else 0,
-            server_id=ipaddress.IPv4Address(server_id[:4]),
-            client_id=self.client_id,
-            acquired_at=now,
-        )
+        self.lease = lease_from_ack(ack, client_id=self.client_id, fallback_server=self.server,
+                                    now=now)  # fmt: skip
         self.state = RelayState.BOUND
-        logger.info("DHCP lease %s/%d for %s", ack.yiaddr, plen, self.chaddr.hex(":"))
+        logger.info("DHCP lease %s/%d for %s", ack.yiaddr, self.lease.prefix_length,
+                    self.chaddr.hex(":"))  # fmt: skip
+
+
+def lease_from_ack(
+    ack: DhcpMessage, *, client_id: bytes, fallback_server: ipaddress.IPv4Address, now: float
+) -> DhcpLease:
+    """The lease an ACK grants: address, prefix (option 1), router, DNS, time, server id."""
+    mask = ack.option(OPT_SUBNET_MASK)
+    plen = (
+        ipaddress.IPv4Network(f"0.0.0.0/{ipaddress.IPv4Address(mask)}").prefixlen
+        if mask and len(mask) == 4
+        else 32
+    )
+    lease = ack.option(OPT_LEASE_TIME)
+    server_id = ack.option(OPT_SERVER_ID) or fallback_server.packed
+    routers = _addrs(ack.option(OPT_ROUTER))
+    return DhcpLease(
+        address=ack.yiaddr,
+        prefix_length=plen,
+        router=routers[0] if routers else None,
+        dns_servers=_addrs(ack.option(OPT_DNS)),
+        lease_time=int.from_bytes(lease, "big") if lease and len(lease) == 4 else 0,
+        server_id=ipaddress.IPv4Address(server_id[:4]),
+        client_id=client_id,
+        acquired_at=now,
+    )
 
 
 def renew_request(lease: DhcpLease, chaddr: bytes, xid: int) -> bytes:

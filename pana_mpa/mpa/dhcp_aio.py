@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from .dhcp import DhcpError, DhcpLease, DhcpRelayClient, RelayState
 
-__all__ = ["acquire_lease", "relay_socket"]
+__all__ = ["acquire_lease", "relay_socket", "renew_lease"]
 
 logger = logging.getLogger(__name__)
 
@@ -78,3 +78,55 @@ async def acquire_lease(
         return client.lease
     finally:
         transport.close()  # closes ``sock`` too: the exchange owns it
+
+
+async def renew_lease(
+    *,
+    address: ipaddress.IPv4Address,
+    server: ipaddress.IPv4Address,
+    chaddr: bytes,
+    client_id: bytes,
+    sock: socket.socket,
+    server_port: int = DHCP_SERVER_PORT,
+    rng: Callable[[int], bytes] = os.urandom,
+    timeout: float = 2.0,
+    attempts: int = 3,
+) -> DhcpLease:
+    """The MN renews its pre-acquired lease over its new link (RFC 2131 s4.4.5, RENEWING).
+
+    ``sock`` is a UDP socket bound to ``address``:68 on the new link (it is consumed). The
+    REQUEST carries ciaddr = ``address`` and the client id the relay used before the move.
+    """
+    from .dhcp import DhcpMessageType, decode_dhcp, lease_from_ack, renew_request
+
+    loop = asyncio.get_running_loop()
+    transport, proto = await loop.create_datagram_endpoint(_Proto, sock=sock)
+    xid = int.from_bytes(rng(4), "big")
+    request = renew_request(
+        DhcpLease(address=address, prefix_length=32, router=None, dns_servers=(),
+                  lease_time=0, server_id=server, client_id=client_id, acquired_at=0.0),
+        chaddr, xid,
+    )  # fmt: skip
+    try:
+        for _ in range(attempts):
+            transport.sendto(request, (str(server), server_port))
+            end = loop.time() + timeout
+            while (left := end - loop.time()) > 0:
+                try:
+                    data = await asyncio.wait_for(proto.queue.get(), left)
+                except TimeoutError:
+                    break
+                try:
+                    reply = decode_dhcp(data)
+                except DhcpError:
+                    continue
+                if reply.xid != xid or reply.chaddr != chaddr:
+                    continue
+                if reply.message_type == DhcpMessageType.NAK:
+                    raise DhcpError(f"DHCP server {server} refused the renewal (NAK)")
+                if reply.message_type == DhcpMessageType.ACK:
+                    return lease_from_ack(reply, client_id=client_id, fallback_server=server,
+                                          now=loop.time())  # fmt: skip
+        raise DhcpError(f"no answer from DHCP server {server} to the renewal")
+    finally:
+        transport.close()

@@ -295,7 +295,8 @@ class PaaMpaExtension:
         cfg = PreConfiguration(
             ncoa=base.ncoa, prefix_length=base.prefix_length, router=base.router,
             lifetime=base.lifetime, dns_servers=base.dns_servers, client_id=base.client_id,
-            router_advertisement=base.router_advertisement, ar_address=ag.ar_address,
+            dhcp_server=base.dhcp_server, router_advertisement=base.router_advertisement,
+            ar_address=ag.ar_address,
             ca_address=ag.ca_address, ar_link_address=ag.ar_link_address, bssids=ag.bssids,
         )  # fmt: skip
         st.address_delivered = cfg.has_address

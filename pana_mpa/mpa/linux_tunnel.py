@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 TUNSETIFF = 0x400454CA
 IFF_TUN = 0x0001
 IFF_NO_PI = 0x1000
+NTF_PROXY = 0x08
 
 ForwardHook = Callable[[TunnelSpec, bytes], bool]
 """Called with each inner packet leaving through a tunnel; False means the hook kept it."""
@@ -135,6 +136,12 @@ class LinuxIpipDriver:
 
     def _configure_sync(self, spec: TunnelSpec) -> None:
         with self._ipr() as ipr:
+            if spec.proxy_arp_on is not None:
+                # the AR answers for nCoA on the CTN link while the MN is away (RFC 6252 s7.4)
+                link = ipr.link_lookup(ifname=spec.proxy_arp_on)
+                if not link:
+                    raise TunnelError(f"no interface {spec.proxy_arp_on} for proxy ARP")
+                ipr.neigh("replace", dst=str(spec.inner), ifindex=link[0], flags=NTF_PROXY)
             idx = ipr.link_lookup(ifname=spec.name)[0]
             ipr.link("set", index=idx, mtu=self._mtu, state="up")
             if spec.inner_on_device:
@@ -155,7 +162,17 @@ class LinuxIpipDriver:
         loop.remove_reader(t.raw.fileno())
         t.raw.close()
         os.close(t.tun_fd)  # a non-persistent TUN device disappears with its last fd
+        if t.spec.proxy_arp_on is not None:
+            with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+                pool.submit(self._unproxy_sync, t.spec).result()
         logger.info("tunnel %s deleted (%s)", name, t.stats)
+
+    def _unproxy_sync(self, spec: TunnelSpec) -> None:
+        with self._ipr() as ipr:
+            link = ipr.link_lookup(ifname=spec.proxy_arp_on)
+            if link:
+                with contextlib.suppress(Exception):
+                    ipr.neigh("del", dst=str(spec.inner), ifindex=link[0], flags=NTF_PROXY)
 
     def active(self) -> dict[str, TunnelSpec]:
         """Tunnels currently up."""

@@ -43,6 +43,8 @@ class PreConfiguration:
     dns_servers: tuple[IpAddress, ...] = ()
     client_id: bytes = b""
     """The DHCP client identifier the lease is held under (reused after the move)."""
+    dhcp_server: IpAddress | None = None
+    """The DHCP server that granted the lease (the MN renews with it after the move)."""
     router_advertisement: bytes | None = None
     """IPv6: the RA as the PAA saw it on the CTN link."""
     ar_address: IpAddress | None = None
@@ -77,6 +79,8 @@ def pre_configuration_avps(
         out.extend(address_avp(MpaAvpCode.MPA_DNS_SERVER, d, vendor_id) for d in cfg.dns_servers)
         if cfg.client_id:
             out.append(Avp(MpaAvpCode.MPA_DHCP_CLIENT_ID, cfg.client_id, vendor_id))
+        if cfg.dhcp_server is not None:
+            out.append(address_avp(MpaAvpCode.MPA_DHCP_SERVER, cfg.dhcp_server, vendor_id))
     if address and cfg.router_advertisement is not None:
         out.append(Avp(MpaAvpCode.MPA_ROUTER_ADVERTISEMENT, cfg.router_advertisement, vendor_id))
     if agents:
@@ -119,6 +123,8 @@ def decode_pre_configuration(
             dns.append(decode_address(a))
         elif code == MpaAvpCode.MPA_DHCP_CLIENT_ID:
             fields["client_id"] = a.value
+        elif code == MpaAvpCode.MPA_DHCP_SERVER:
+            fields["dhcp_server"] = decode_address(a)
         elif code == MpaAvpCode.MPA_ROUTER_ADVERTISEMENT:
             fields["router_advertisement"] = a.value
         elif code == MpaAvpCode.MPA_AR_ADDRESS:

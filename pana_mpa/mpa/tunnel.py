@@ -46,6 +46,8 @@ class TunnelSpec:
     routes: tuple[ipaddress.IPv4Network, ...] = field(default=())
     inner_on_device: bool = False
     """Assign ``inner`` to the tunnel device (the MN's end); the AR only routes to it."""
+    proxy_arp_on: str | None = None
+    """The AR's CTN-link interface: answer ARP there for ``inner`` while the tunnel is up."""
     """Destinations routed into the tunnel (MN: its correspondents; AR: nCoA)."""
 
 

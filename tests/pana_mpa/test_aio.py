@@ -365,3 +365,43 @@ def test_pac_client_does_not_hide_a_core_bug() -> None:
 
     with pytest.raises(RuntimeError, match="bug in the core"):
         run_virtual(main)
+
+
+def test_a_stuck_timer_does_not_spin(caplog: pytest.LogCaptureFixture) -> None:
+    class Stuck(FakePac):
+        def get_timer(self) -> float | None:
+            return 1.0  # never moves, whatever handle_timer() did
+
+        def handle_timer(self, now: float) -> None:
+            self.timer_calls.append(now)
+            if len(self.timer_calls) >= 50:
+                self.closed = True
+
+    async def main() -> tuple[list[float], float]:
+        node = Stuck(PAA)
+        await drive(node, LoopbackNetwork().endpoint(PAC), asyncio.Queue())
+        return node.timer_calls, asyncio.get_running_loop().time()
+
+    calls, end = run_virtual(main)
+    assert len(calls) == 50
+    assert end == pytest.approx(1.0 + 49 * 0.01)  # one retry per 10 ms, not a busy loop
+    assert caplog.text.count("keeps an expired timer") == 1
+
+
+def test_datagram_summaries() -> None:
+    from pana_codecs import Avp, PanaMessage, encode_pana
+    from pana_mpa._flow import describe_datagram, format_message
+
+    junk = describe_datagram(b"\x00\x01junk")
+    assert junk["type"] == "undecodable" and junk["size"] == 6
+    assert format_message(junk).startswith("undecodable (6 octets: ")
+    eap_identity = b"\x02\x07\x00\x0a\x01alice"  # Response/Identity "alice"
+    msg = PanaMessage(
+        7, 0x8000, 1, 2, (Avp(2, eap_identity), Avp(99, b"x" * 5, vendor_id=32473), Avp(77, b""))
+    )
+    summary = describe_datagram(encode_pana(msg))
+    assert summary["type"] == "type7"
+    assert [a["name"] for a in summary["avps"]] == ["EAP-Payload", "Vendor32473-99", "AVP77"]
+    assert summary["avps"][0]["eap"] == "Response/Identity"
+    assert "alice" not in str(summary)
+    assert format_message(summary).split()[:3] == ["type7[R]", "seq=2", "sid=0x00000001"]

@@ -12,7 +12,13 @@ import pytest
 from eap.authenticator import AuthOutput
 from pana_mpa import _cli_peers as cp
 from pana_mpa.aio import ClientError, PacClient, serve_paa
-from pana_mpa.events import Authenticated, PingAnswered, SessionStarted, SessionTerminated
+from pana_mpa.events import (
+    Authenticated,
+    PingAnswered,
+    Reauthenticated,
+    SessionStarted,
+    SessionTerminated,
+)
 from pana_mpa.loopback import LoopbackNetwork, run_virtual
 from pana_mpa.transport import Address
 
@@ -146,10 +152,16 @@ class _LocalAaa:
     """An AAA server in the same process: a real EapAuthenticator behind a 0.2 s round trip."""
 
     def __init__(self, opts: cp.PaaOptions, log: list[tuple[int, float]], session_id: int) -> None:
+        self._opts = opts
         self._eap = cp.eap_authenticator(opts, random.Random(session_id).randbytes)
         self._log = log
         self._session_id = session_id
         self.closed = False
+        self.restarts = 0
+
+    def restart(self) -> None:
+        self.restarts += 1
+        self._eap = cp.eap_authenticator(self._opts, random.Random(self.restarts).randbytes)
 
     async def exchange(self, eap_response: bytes | None) -> AuthOutput:
         self._log.append((self._session_id, asyncio.get_running_loop().time()))
@@ -177,16 +189,183 @@ def test_pass_through_paa(method: str) -> None:
         from pana_mpa.paa import PaaServer
 
         server = PaaServer(PaaConfig(), rng=random.Random(8).randbytes)  # pass-through
-        return await _session(LoopbackNetwork(delay=0.01), _pac(secret, method), server, aaa=aaa)
+        net = LoopbackNetwork(delay=0.01)
+        task = asyncio.create_task(serve_paa(server, net.endpoint(PAA), events=paa_q, aaa=aaa))
+        try:
+            async with PacClient(_pac(secret, method), net.endpoint(PAC)) as client:
+                await client.authenticate()
+                await client.reauthenticate()  # a second EAP conversation through the AAA
+                await client.ping()
+                await client.terminate()
+                pac_events = [e async for e in client.events()]
+            await asyncio.sleep(1.0)
+        finally:
+            await _stop(task)
+        return pac_events, [paa_q.get_nowait() for _ in range(paa_q.qsize())], 0.0
 
+    paa_q: asyncio.Queue[Any] = asyncio.Queue()
     pac_events, paa_events, _ = run_virtual(main)
     assert [type(e) for e in pac_events] == [
         SessionStarted,
         Authenticated,
+        Reauthenticated,
         PingAnswered,
         SessionTerminated,
     ]
-    assert len(backends) == 1 and backends[0].closed
+    assert len(backends) == 1 and backends[0].closed and backends[0].restarts == 1
     assert len(log) >= 3  # start, identity, method round(s): each waited for the AAA server
     paa_auth = next(e for e in paa_events if isinstance(e, Authenticated))
     assert paa_auth.msk == pac_events[1].msk
+
+
+def _serve(net: LoopbackNetwork, paa: Any, events: asyncio.Queue[Any]) -> asyncio.Task[None]:
+    return asyncio.create_task(serve_paa(paa, net.endpoint(PAA), events=events))
+
+
+async def _stop(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+def test_reauthenticate_rolls_the_key() -> None:
+    async def main() -> tuple[Any, Any]:
+        net = LoopbackNetwork(delay=0.01)
+        server = _serve(net, _paa(), asyncio.Queue())
+        try:
+            async with PacClient(_pac(), net.endpoint(PAC)) as client:
+                first = await client.authenticate()
+                again = await client.reauthenticate()
+                await client.terminate()
+                return first, again
+        finally:
+            await _stop(server)
+
+    first, again = run_virtual(main)
+    assert isinstance(again, Reauthenticated)
+    assert again.key_id != first.key_id and again.msk != first.msk  # RFC 5191 s4.3, s5.3
+
+
+def test_long_running_pac_reauthenticates_before_the_lifetime_ends() -> None:
+    async def main() -> list[Any]:
+        net = LoopbackNetwork(delay=0.01)
+        rng = random.Random(12).randbytes
+        paa, _ = cp.build_paa(_paa_opts(lifetime=60), random.Random(13).randbytes, None)
+        server = _serve(net, paa, asyncio.Queue())
+        opts = cp.PacOptions(paa=PAA, identity=b"alice", secret=cp.parse_secret("psk", PSK))
+        try:
+            async with PacClient(cp.build_pac(opts, rng, None), net.endpoint(PAC)) as client:
+                events: list[Any] = []
+
+                async def collect() -> None:
+                    async for event in client.events():
+                        events.append(event)
+
+                collector = asyncio.create_task(collect())
+                await client.authenticate()
+                await asyncio.sleep(200.0)  # three lifetimes of 60 s, in virtual time
+                seen = list(events)
+                await client.terminate()
+                await collector
+                return seen
+        finally:
+            await _stop(server)
+
+    events = run_virtual(main)
+    reauths = [e for e in events if isinstance(e, Reauthenticated)]
+    assert len(reauths) >= 3  # at 80 % of each 60 s lifetime
+    assert not any(isinstance(e, SessionTerminated) for e in events)
+
+
+def test_once_pac_without_reauth_sees_the_lifetime_end() -> None:
+    async def main() -> tuple[Any, float]:
+        net = LoopbackNetwork(delay=0.01)
+        paa, _ = cp.build_paa(_paa_opts(lifetime=30), random.Random(14).randbytes, None)
+        server = _serve(net, paa, asyncio.Queue())
+        try:
+            async with PacClient(_pac(), net.endpoint(PAC)) as client:
+                await client.authenticate()
+                ended = [e async for e in client.events()][-1]
+                return ended, asyncio.get_running_loop().time()
+        finally:
+            await _stop(server)
+
+    ended, t = run_virtual(main)
+    assert isinstance(ended, SessionTerminated) and ended.reason == "lifetime"
+    assert 30.0 <= t < 31.0  # RFC 5191 s4.3: the session ends when Session-Lifetime expires
+
+
+def test_traces_of_a_real_session_hold_no_keys_or_identities() -> None:
+    import io
+    import json
+
+    from pana_mpa._flow import FlowTrace
+
+    pac_buf, paa_buf = io.StringIO(), io.StringIO()
+
+    async def main() -> Any:
+        net = LoopbackNetwork(delay=0.01, seed=2, loss=0.1)  # retransmissions get traced too
+        pac_trace, paa_trace = FlowTrace(pac_buf, role="pac"), FlowTrace(paa_buf, role="paa")
+        opts = cp.PacOptions(
+            paa=PAA, identity=b"alice", secret=cp.parse_secret("psk", PSK), once=True
+        )
+        pac = cp.build_pac(opts, random.Random(1).randbytes, pac_trace)
+        paa, _ = cp.build_paa(_paa_opts(), random.Random(2).randbytes, paa_trace)
+        server = asyncio.create_task(serve_paa(paa, net.endpoint(PAA), trace=paa_trace))
+        try:
+            async with PacClient(pac, net.endpoint(PAC), trace=pac_trace) as client:
+                auth = await client.authenticate()
+                await client.reauthenticate()
+                await client.ping()
+                await client.terminate()
+                return auth
+        finally:
+            await _stop(server)
+
+    auth = run_virtual(main)
+    msk = auth.msk.reveal()
+    for text in (pac_buf.getvalue(), paa_buf.getvalue()):
+        records = [json.loads(line) for line in text.splitlines()]
+        names = {r["name"] for r in records}
+        assert {"datagram", "session_event"} <= names and len(names) > 2  # core events too
+        lowered = text.lower()
+        for secret in (msk.hex(), msk[:16].hex(), PSK.encode().hex(), PSK, "alice", "616c696365"):
+            assert secret.lower() not in lowered
+
+
+def test_paa_shutdown_terminates_open_sessions_in_order() -> None:
+    async def main() -> tuple[Any, float, float]:
+        net = LoopbackNetwork(delay=0.01)
+        stop = asyncio.Event()
+        server = asyncio.create_task(serve_paa(_paa(), net.endpoint(PAA), shutdown=stop))
+        async with PacClient(_pac(), net.endpoint(PAC)) as client:
+            await client.authenticate()
+            t0 = asyncio.get_running_loop().time()
+            stop.set()
+            await server  # returns by itself once the session is closed
+            t1 = asyncio.get_running_loop().time()
+            ended = [e async for e in client.events()][-1]
+        return ended, t0, t1
+
+    ended, t0, t1 = run_virtual(main)
+    assert isinstance(ended, SessionTerminated) and ended.by_peer
+    assert ended.cause == 4  # ADMINISTRATIVE (RFC 5191 s8.9)
+    assert t1 - t0 < 1.0  # the PTA came back; the 2 s grace period was not needed
+
+
+def test_paa_shutdown_gives_up_after_the_grace_period() -> None:
+    async def main() -> float:
+        net = LoopbackNetwork(delay=0.01, drop=lambda d, s, dst: dst == PAA and len(d) > 16)
+        stop = asyncio.Event()
+        paa = _paa()
+        server = asyncio.create_task(serve_paa(paa, net.endpoint(PAA), shutdown=stop, grace=3))
+        pac_transport = net.endpoint(PAC)
+        pac = _pac()
+        pac.start(0.0)
+        pac_transport.sendto(pac.datagrams_to_send(0.0)[0][0], PAA)  # the PCI only
+        await asyncio.sleep(0.5)  # the session exists but never gets past PAR[S]
+        stop.set()
+        await server
+        return asyncio.get_running_loop().time()
+
+    assert run_virtual(main) == pytest.approx(3.5)

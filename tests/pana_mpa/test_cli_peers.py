@@ -18,6 +18,8 @@ from pana_mpa.cli import build_parser, main
 
 from .aio_fakes import FAKE_MSK, FakePaa, FakePac
 
+HEX16 = "00112233445566778899aabbccddeeff"
+
 
 def _args(*argv: str) -> argparse.Namespace:
     return build_parser().parse_args(list(argv))
@@ -346,3 +348,54 @@ def test_internal_error_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().err == (
         "pana-mpa pac: internal error: RuntimeError: something unexpected (-vv: details)\n"
     )
+
+
+def test_secrets_from_files(tmp_path: Path) -> None:
+    secret = tmp_path / "psk"
+    secret.write_text(f"{HEX16}\n")
+    opts = cp.pac_options(
+        _args("pac", "--paa", "127.0.0.1", "--identity", "a", "--secret-file", str(secret))
+    )
+    assert opts.secret is not None and opts.secret.reveal() == bytes.fromhex(HEX16)
+    users = tmp_path / "users"
+    users.write_text("# PSK users\nalice:SecretPassphrase\n\nbob:" + HEX16 + "\n")
+    paa = cp.paa_options(_args("paa", "--listen", "127.0.0.1:0", "--users", str(users)))
+    assert sorted(paa.users) == [b"alice", b"bob"]
+    with pytest.raises(cp.CliError, match="not both"):
+        cp.pac_options(
+            _args(
+                "pac",
+                "--paa",
+                "127.0.0.1",
+                "--identity",
+                "a",
+                "--secret",
+                "x" * 16,
+                "--secret-file",
+                str(secret),
+            )
+        )
+    with pytest.raises(cp.CliError, match="cannot read"):
+        cp.paa_options(_args("paa", "--listen", "127.0.0.1:0", "--users", str(tmp_path / "no")))
+    users.write_text("carol:short\n")
+    with pytest.raises(cp.CliError, match="--user carol: an EAP-PSK secret") as info:
+        cp.paa_options(_args("paa", "--listen", "127.0.0.1:0", "--users", str(users)))
+    assert "short" not in str(info.value)
+
+
+def test_radius_secret_from_a_file(tmp_path: Path) -> None:
+    path = tmp_path / "radius"
+    path.write_text("testing123\n")
+    opts = cp.paa_options(
+        _args(
+            "paa",
+            "--listen",
+            "127.0.0.1:0",
+            "--radius",
+            "127.0.0.1:1812",
+            "--radius-secret-file",
+            str(path),
+        )
+    )
+    assert opts.radius == ("127.0.0.1", 1812)
+    assert opts.radius_secret is not None and opts.radius_secret.reveal() == b"testing123"

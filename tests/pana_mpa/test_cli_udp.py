@@ -281,3 +281,40 @@ def test_pac_once_over_ipv6() -> None:
         paa.wait(timeout=30)
         if paa.stdout is not None:
             paa.stdout.close()
+
+
+def test_paa_stopping_terminates_its_sessions() -> None:
+    paa = subprocess.Popen(
+        [sys.executable, "-m", "pana_mpa", "paa", "--listen", "127.0.0.1:0", "--user", f"a:{PSK}"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    pac: subprocess.Popen[str] | None = None
+    try:
+        assert paa.stdout is not None
+        addr = paa.stdout.readline().split()[-1]
+        pac_cmd = ["pac", "--paa", addr, "--identity", "a", "--secret", PSK]
+        pac = subprocess.Popen(
+            [sys.executable, "-m", "pana_mpa", *pac_cmd],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert pac.stdout is not None
+        assert pac.stdout.readline().startswith("authenticated: ")
+        paa.terminate()
+        assert paa.wait(timeout=30) == 143
+        out, err = pac.communicate(timeout=60)
+        assert pac.returncode == 1
+        assert out.startswith("SessionTerminated: ")
+        assert err == "pana-mpa pac: session terminated (Termination-Cause ADMINISTRATIVE)\n"
+        assert "SessionTerminated: " in paa.stdout.read()
+    finally:
+        for proc in (pac, paa):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=30)
+        if paa.stdout is not None:
+            paa.stdout.close()

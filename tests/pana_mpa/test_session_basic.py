@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from pana_codecs import MessageFlags, decode_pana
@@ -11,7 +13,7 @@ from pana_mpa.config import PaaConfig, PacConfig
 from pana_mpa.events import Authenticated, SessionStarted
 from pana_mpa.state import PaaState, PacState
 
-from .pair import PAA_ADDR, PAC_ADDR, make_pair
+from .pair import PAA_ADDR, PAC_ADDR, Pair, make_pair
 
 SHA1 = (PrfAlgorithm.PRF_HMAC_SHA1, IntegrityAlgorithm.AUTH_HMAC_SHA1_160)
 SHA256 = (PrfAlgorithm.PRF_HMAC_SHA2_256, IntegrityAlgorithm.AUTH_HMAC_SHA2_256_128)
@@ -118,3 +120,30 @@ def test_keys_agree_and_peer_addresses() -> None:
     assert session.peer == PAC_ADDR
     assert pair.pac.peer == PAA_ADDR
     assert pair.pac.has_key and session.has_key
+
+
+def test_fixture_pair_and_rng(pac_paa: Pair, rng: Callable[[int], bytes]) -> None:
+    assert len(rng(8)) == 8
+    pac_paa.pac.start(0.0)
+    pac_paa.net.run(5.0)
+    assert pac_paa.pac.state is PacState.OPEN
+    # SHA-256 suite preferred by default on both sides
+    assert pac_paa.pac.prf_algorithm == PrfAlgorithm.PRF_HMAC_SHA2_256
+    assert pac_paa.pac.integrity_algorithm == IntegrityAlgorithm.AUTH_HMAC_SHA2_256_128
+
+
+def test_ip_reconfiguration_flag() -> None:
+    pair = make_pair(paa_config=PaaConfig(ip_reconfiguration=True))
+    pair.pac.start(0.0)
+    pair.net.run(5.0)
+    msgs = [decode_pana(d.data) for d in pair.net.log]
+    pars = [m for m in msgs if m.is_request and m.type == 2]
+    assert pars and all(m.flags & MessageFlags.I for m in pars)
+    assert not any(m.flags & MessageFlags.I for m in msgs if not m.is_request)
+    auth = next(e for e in pair.pac_events() if isinstance(e, Authenticated))
+    assert auth.ip_reconfiguration
+    # re-authentication PARs do not carry I
+    pair.net.log.clear()
+    pair.paa.reauthenticate(pair.only_session(), pair.net.now)
+    pair.net.run(pair.net.now + 5)
+    assert not any(decode_pana(d.data).flags & MessageFlags.I for d in pair.net.log)

@@ -326,6 +326,7 @@ def test_common_rows_in_every_state(row: Row) -> None:
     elif input_name == "RX_PNR_PING":
         node.state = state
         other._send_request(now, MessageType.PANA_NOTIFICATION, MessageFlags.P, [])
+        pair.paa.session(sid)  # a direct call into a PaaSession: let the server collect it
         pair.net.run(now + 0.5)
     elif input_name == "SESS_TIMEOUT":
         node.state = state
@@ -369,3 +370,23 @@ def test_any_rows_are_expanded() -> None:
             )
     assert (PacState.INITIAL, Input.RX_PNR_PING) not in PAC_TABLE
     assert (PacState.WAIT_PNA_PING, Input.RX_PNA_PING) in PAC_TABLE
+
+
+def test_tables_render_as_markdown() -> None:
+    from pana_mpa.state import render_markdown
+
+    for table in (PAC_TABLE, PAA_TABLE):
+        text = render_markdown(table)
+        assert text.count("\n") == len(table) + 2
+        assert "| OPEN | PANA_PING | SEND_PNR_PING | WAIT_PNA_PING |" in text
+
+
+def test_docs_state_tables_match_the_code() -> None:
+    from pathlib import Path
+
+    from pana_mpa.state import render_markdown
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "pana-state-tables.md").read_text()
+    pac_part, paa_part = doc.split("## PaC\n\n", 1)[1].split("\n## PAA\n\n", 1)
+    assert pac_part == render_markdown(PAC_TABLE)
+    assert paa_part == render_markdown(PAA_TABLE)

@@ -97,3 +97,18 @@ async def test_fake_pac_and_paa_over_udp(host: str) -> None:
         with pytest.raises(asyncio.CancelledError):
             await server
         paa_transport.close()
+
+
+async def test_full_receive_queue_drops() -> None:
+    rx = await UdpTransport.bind("127.0.0.1", 0, queue_limit=2)
+    tx = await UdpTransport.bind("127.0.0.1", 0)
+    try:
+        for i in range(5):
+            tx.sendto(bytes([i]), rx.local_address)
+        async with asyncio.timeout(30):  # until the kernel has handed all five over
+            while rx.dropped < 3:
+                await asyncio.sleep(0.01)
+        assert [(await rx.recvfrom())[0] for _ in range(2)] == [b"\x00", b"\x01"]
+    finally:
+        rx.close()
+        tx.close()

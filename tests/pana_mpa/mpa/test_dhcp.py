@@ -284,3 +284,44 @@ def test_lease_from_real_kea(tmp_path: Path) -> None:
         assert isinstance(lease, DhcpLease)
         assert lease.router == GIADDR and lease.lease_time == 1800
         assert lease.dns_servers == (ipaddress.IPv4Address("10.99.0.53"),)
+
+
+@pytest.mark.netns
+def test_mn_renews_the_relayed_lease_over_its_new_link(tmp_path: Path) -> None:
+    """The lease the relay got for the MN is renewed by the MN itself after the move."""
+    from pana_mpa.mpa.dhcp import DhcpLease
+    from pana_mpa.mpa.dhcp_aio import renew_lease
+
+    dnsmasq = need_binary("dnsmasq")
+    with lab() as the_lab:
+        srv, rly = _topology(the_lab)
+        mn = the_lab.ns("mn")
+        the_lab.veth(rly, "r1", mn, "m0")  # the CTN link the MN moves onto
+        the_lab.ip(rly, "addr", "add", "10.99.1.1/24", "dev", "r1")
+        the_lab.exec(rly, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+        the_lab.spawn(
+            srv, dnsmasq, "--no-daemon", "--conf-file=/dev/null", "--port=0", "--interface=s0",
+            "--bind-interfaces", "--no-ping", "--log-dhcp", "--log-facility=-",
+            "--dhcp-range=10.99.1.100,10.99.1.200,255.255.255.0,1h",
+            f"--dhcp-leasefile={tmp_path / 'leases'}",
+        )  # fmt: skip
+        _wait_udp67(the_lab, srv)
+        lease = _lease_via_relay(rly)
+        assert isinstance(lease, DhcpLease)
+        # after the move: the MN puts nCoA on its new interface and renews from it
+        the_lab.ip(mn, "addr", "add", f"{lease.address}/24", "dev", "m0")
+        the_lab.ip(mn, "route", "add", "default", "via", "10.99.1.1")
+        sock = socket_in(mn, socket.AF_INET, socket.SOCK_DGRAM)
+        sock.bind((str(lease.address), 68))
+        sock.setblocking(False)
+        renewed = asyncio.run(
+            renew_lease(
+                address=lease.address,
+                server=lease.server_id,
+                chaddr=MAC,
+                client_id=lease.client_id,
+                sock=sock,
+            )
+        )
+        assert renewed.address == lease.address
+        assert renewed.lease_time == 3600

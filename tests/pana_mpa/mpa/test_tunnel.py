@@ -206,3 +206,55 @@ def test_real_ipip_between_namespaces(tmp_path: Path) -> None:
             assert layers["ip.src"][1] in (str(NCOA), "10.96.0.2")
         outer_srcs = {layers["ip.src"][0] for layers in frames}
         assert outer_srcs == {"10.98.0.1", "10.98.0.2"}
+
+
+@pytest.mark.netns
+def test_ar_answers_arp_for_ncoa_and_tunnels_ctn_traffic() -> None:
+    """A host on the CTN link reaches the absent MN's nCoA: proxy ARP at the AR, then the tunnel."""
+    with lab() as the_lab:
+        mn, ar, _cn = _three_hosts(the_lab)
+        host = the_lab.ns("ctn")
+        the_lab.veth(ar, "a2", host, "h0")
+        the_lab.ip(ar, "addr", "add", "10.97.2.1/24", "dev", "a2")
+        the_lab.ip(host, "addr", "add", "10.97.2.50/24", "dev", "h0")
+        # answer proxied ARP at once (the default proxy_delay holds requests up to 0.8 s)
+        the_lab.exec(ar, "sysctl", "-qw", "net.ipv4.neigh.a2.proxy_delay=0")
+        ar_mac = the_lab.ip(ar, "-br", "link", "show", "a2").split()[2]
+
+        async def run() -> bytes:
+            mn_drv = LinuxIpipDriver(netns=mn)
+            ar_drv = LinuxIpipDriver(netns=ar)
+            mn_drv.establish(
+                TunnelSpec("mpa0", A("10.98.0.1"), A("10.98.0.2"), NCOA, inner_on_device=True)
+            )
+            ar_drv.establish(
+                TunnelSpec(
+                    "mpa0",
+                    A("10.98.0.2"),
+                    A("10.98.0.1"),
+                    NCOA,
+                    routes=(N("10.97.2.100/32"),),
+                    proxy_arp_on="a2",
+                )
+            )
+            with in_netns(mn):
+                rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            with in_netns(host):
+                tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            rx.bind((str(NCOA), 7000))
+            rx.setblocking(False)
+            loop = asyncio.get_running_loop()
+            try:
+                tx.sendto(b"hello nCoA", (str(NCOA), 7000))
+                data, _ = await asyncio.wait_for(loop.sock_recvfrom(rx, 100), 3)
+                return data
+            finally:
+                rx.close()
+                tx.close()
+                mn_drv.close()
+                ar_drv.close()
+
+        assert asyncio.run(run()) == b"hello nCoA"
+        # the host resolved nCoA to the AR's MAC; the proxy entry went away with the tunnel
+        assert ar_mac in the_lab.ip(host, "neigh", "show", str(NCOA))
+        assert str(NCOA) not in the_lab.ip(ar, "neigh", "show", "proxy")
