@@ -155,8 +155,8 @@ def _write_pki(directory: Path) -> dict[str, str]:
     return files
 
 
-def _peer_args(run: Run, pki: dict[str, str]) -> tuple[list[str], list[str]]:
-    """(PAA argv, PaC argv) for one run."""
+def _peer_args(run: Run, pki: dict[str, str], tmp: Path) -> tuple[list[str], list[str]]:
+    """(PAA argv, PaC argv) for one run; secrets go in files, not on the command line."""
     common = ["--method", run.method, "--suite", run.suite]
     paa = [*PANA, "paa", "--listen", f"127.0.0.1:{run.port}", *common]
     target = ["--paa", f"127.0.0.1:{run.port}", "--once", *common]
@@ -167,9 +167,11 @@ def _peer_args(run: Run, pki: dict[str, str]) -> tuple[list[str], list[str]]:
         pac += [*target, "--identity", TLS_IDENTITY]
         pac += ["--cert", pki["client"], "--key", pki["client_key"], "--ca", pki["ca"]]
         return paa, pac
-    secret = SECRETS[run.method]
-    paa += ["--user", f"{IDENTITY}:{secret}"]
-    pac = [*PANA, "pac", *target, "--identity", IDENTITY, "--secret", secret]
+    users, secret = tmp / f"{run.method}.users", tmp / f"{run.method}.secret"
+    users.write_text(f"# {run.method}\n{IDENTITY}:{SECRETS[run.method]}\n")
+    secret.write_text(SECRETS[run.method] + "\n")
+    paa += ["--users", str(users)]
+    pac = [*PANA, "pac", *target, "--identity", IDENTITY, "--secret-file", str(secret)]
     return paa, pac
 
 
@@ -335,7 +337,7 @@ def matrix(
             stderr=subprocess.PIPE,
             env={"PATH": "/usr/bin:/bin", "HOME": str(home), "WIRESHARK_CONFIG_DIR": str(home)},
         )
-        argvs = {key: _peer_args(run, pki) for key, run in runs.items()}
+        argvs = {key: _peer_args(run, pki, tmp) for key, run in runs.items()}
         paas = {}
         for key, (paa_argv, _) in argvs.items():  # they start while tshark does; PaCs wait
             paas[key] = subprocess.Popen(
