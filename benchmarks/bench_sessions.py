@@ -1,6 +1,6 @@
 """PANA sessions: authentications per second (virtual time) and PAA memory per open session.
 
-``python -m benchmarks.bench_sessions [--seconds S] [--sessions 1000 10000]``
+``python -m benchmarks.bench_sessions [--seconds S] [--rounds R] [--sessions 1000 10000]``
 
 Each number comes with a baseline measured in the same process, so the ratios travel between
 machines better than the raw numbers:
@@ -107,8 +107,7 @@ def pana_over_virtualnet(bench: Bench, suite: tuple[int, int]) -> None:
 def pump(pac: PacSession, addr: Address, paa: PaaServer, now: float) -> None:
     """Carry datagrams between one PaC at ``addr`` and the PAA until both are quiet.
 
-    Calls into the PAA as few times as the sans-IO surface allows (each call visits every
-    session of the PAA: see docs/benchmarks.md); its events are consumed once the PaC is done.
+    The PAA's events are consumed once the PaC is done, as an application would.
     """
     pac.start(now)
     while True:
@@ -130,21 +129,43 @@ def pana_pumped(bench: Bench, suite: tuple[int, int]) -> None:
     pump(bench.pac(suite), ("192.0.2.10", 40000), bench.paa(suite), 0.0)
 
 
-def per_second(fn: Callable[[], object], seconds: float, repeats: int = 5) -> float:
-    """Median calls per CPU-second over ``repeats`` runs of about ``seconds`` of CPU each.
+def rate_of(fn: Callable[[], object], seconds: float) -> float:
+    """Calls per CPU-second over about ``seconds`` of CPU.
 
     Process time, not wall time: the code is single-threaded and never waits (virtual time),
     and on a shared machine wall time mostly measures the neighbours.
     """
-    rates = []
-    for _ in range(repeats):
-        count = 0
-        start = time.process_time()
-        while (elapsed := time.process_time() - start) < seconds:
-            fn()
-            count += 1
-        rates.append(count / elapsed)
-    return statistics.median(rates)
+    count = 0
+    start = time.process_time()
+    while (elapsed := time.process_time() - start) < seconds:
+        fn()
+        count += 1
+    return count / elapsed
+
+
+def interleaved(
+    baseline: Callable[[], object],
+    cases: dict[str, Callable[[], object]],
+    seconds: float,
+    rounds: int,
+) -> tuple[float, dict[str, tuple[float, float]]]:
+    """Median baseline rate, and per case (median rate, median of per-round cost ratios).
+
+    Each round times the baseline and then every case, so a ratio compares runs made moments
+    apart: the neighbours' load on a shared machine shifts both alike.
+    """
+    base_rates: list[float] = []
+    rates: dict[str, list[float]] = {name: [] for name in cases}
+    ratios: dict[str, list[float]] = {name: [] for name in cases}
+    for _ in range(rounds):
+        base = rate_of(baseline, seconds)
+        base_rates.append(base)
+        for name, fn in cases.items():
+            rate = rate_of(fn, seconds)
+            rates[name].append(rate)
+            ratios[name].append(base / rate)
+    result = {n: (statistics.median(rates[n]), statistics.median(ratios[n])) for n in cases}
+    return statistics.median(base_rates), result
 
 
 def pac_address(i: int) -> Address:
@@ -202,13 +223,13 @@ def dict_bytes_per_entry(n: int) -> float:
 def main() -> None:
     """Print the rates, the memory per session, and their ratios to the baselines."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--seconds", type=float, default=1.0, help="length of one timed run")
+    parser.add_argument("--seconds", type=float, default=0.5, help="CPU-seconds of one timed run")
     parser.add_argument(
         "--sessions",
         type=int,
         nargs="+",
         default=[1000],
-        help="open sessions to hold (default 1000; 10000 takes about an hour of CPU, see docs)",
+        help="open sessions held by one PAA (default 1000)",
     )
     parser.add_argument(
         "--memory-suites",
@@ -217,23 +238,21 @@ def main() -> None:
         default=["sha1", "sha256"],
         help="suites for the memory runs",
     )
+    parser.add_argument("--rounds", type=int, default=7, help="timed rounds (median)")
     parser.add_argument("--seed", type=int, default=5191)
     args = parser.parse_args()
     bench = Bench(args.seed)
 
-    print("Authentications per CPU-second (virtual time, median of 5 runs)")
-    pumped: dict[str, float] = {}
-    eap_rate = per_second(lambda: bare_eap(bench), args.seconds)
-    print(f"  baseline: bare EAP-PSK conversation (Identity, PSK 1-4, Success): {eap_rate:,.0f}/s")
+    print(f"Authentications per CPU-second (virtual time, median of {args.rounds} rounds)")
+    cases: dict[str, Callable[[], object]] = {}
     for name, suite in SUITES.items():
-        for how, fn in (("VirtualNet", pana_over_virtualnet), ("bare pump", pana_pumped)):
-            rate = per_second(partial(fn, bench, suite), args.seconds)
-            if fn is pana_pumped:
-                pumped[name] = rate
-            print(
-                f"  PANA+EAP-PSK {name}, {how}: {rate:,.0f}/s"
-                f" = {eap_rate / rate:.2f}x the bare EAP cost"
-            )
+        cases[f"{name}, VirtualNet"] = partial(pana_over_virtualnet, bench, suite)
+        cases[f"{name}, bare pump"] = partial(pana_pumped, bench, suite)
+    eap_rate, results = interleaved(partial(bare_eap, bench), cases, args.seconds, args.rounds)
+    print(f"  baseline: bare EAP-PSK conversation (Identity, PSK 1-4, Success): {eap_rate:,.0f}/s")
+    for case, (rate, ratio) in results.items():
+        print(f"  PANA+EAP-PSK {case}: {rate:,.0f}/s = {ratio:.2f}x the bare EAP cost")
+    pumped = {name: results[f"{name}, bare pump"][0] for name in SUITES}
 
     print("PAA memory per open session (tracemalloc), and the auth rate with them open")
     for n in args.sessions:
