@@ -204,8 +204,9 @@ class MpaAgent:
         spec = self._tunnel_of.pop(session_id, None)
         if spec is None:
             return
-        held = self.data_plane.complete_switch(spec.inner, self._now()) if flush else []
+        # delete first: from now on the kernel routes nCoA onto the CTN link, then flush
         self.tunnels.delete(spec.name)
+        held = self.data_plane.complete_switch(spec.inner, self._now()) if flush else []
         if not flush:
             self.data_plane.release(spec.inner)
         for packet in held:
@@ -216,7 +217,8 @@ class MpaAgent:
     def forward_hook(self, spec: TunnelSpec, packet: bytes) -> bool:
         """For LinuxIpipDriver: False keeps the packet (held or dropped) instead of tunneling."""
         decision = self.data_plane.on_packet(spec.inner, packet, self._now())
-        return decision in (Forward.TUNNEL, Forward.BICAST)
+        # DIRECT here means the tunnel is about to go: send it through rather than drop it
+        return decision in (Forward.TUNNEL, Forward.BICAST, Forward.DIRECT)
 
     # ---- running -------------------------------------------------------------------------------
 
