@@ -9,6 +9,8 @@ handover and reports what the MN's meter saw. Scenarios:
 - ``non-mpa``: the same with ``--no-ping``
 - ``mpa``: RFC 6252 s6.3 with MpaController and MpaAgent, no buffering at the AR
 - ``mpa-buffer``: the same with the AR buffering during the switch (RFC 6252 s7.6)
+- ``mpa-bicast``: the same with the AR bicasting during the switch: each packet for nCoA goes into
+  the tunnel and, as an Ethernet frame to the MN's MAC, onto the CTN link (RFC 6252 s7.6)
 
 ``python -m benchmarks.handover [--runs 3] [--interval 0.01] [--scenario ...] [--json]``
 """
@@ -25,7 +27,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-SCENARIOS = ("non-mpa-ping", "non-mpa", "mpa", "mpa-buffer")
+SCENARIOS = ("non-mpa-ping", "non-mpa", "mpa", "mpa-buffer", "mpa-bicast")
 
 
 def run_once(scenario: str, interval: float, bu_delay: float = 0.0) -> dict[str, Any]:
@@ -44,7 +46,13 @@ def run_once(scenario: str, interval: float, bu_delay: float = 0.0) -> dict[str,
             else:
                 buffering = scenario == "mpa-buffer"
                 result = asyncio.run(
-                    mpa_handover(lab, buffering=buffering, interval=interval, bu_delay=bu_delay)
+                    mpa_handover(
+                        lab,
+                        buffering=buffering,
+                        bicast=scenario == "mpa-bicast",
+                        interval=interval,
+                        bu_delay=bu_delay,
+                    )
                 )
             return result.summary()
     finally:
@@ -93,16 +101,18 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.bu_delay * 1000:g} ms at the CN, {args.runs} runs each"
     )
     print("median [min-max]")
-    print(f"{'scenario':<14}{'lost':>20}{'outage ms':>22}{'handover ms':>22}")
+    print(f"{'scenario':<14}{'lost':>20}{'dups':>16}{'outage ms':>22}{'handover ms':>22}")
     for s, runs in rows.items():
         if not runs:
             print(f"{s:<14}{'(every run failed)':>20}")
             continue
         lost = [float(r["lost"]) for r in runs]
         gap = [float(r["longest_gap_ms"]) for r in runs]
+        dups = [float(r["duplicates"]) for r in runs]
         done = [float(r["completion_ms"]) for r in runs]
-        print(f"{s:<14}{_stats(lost):>20}{_stats(gap):>22}{_stats(done):>22}")
-    print("lost: packets the MN never received; outage: longest gap between arrivals;")
+        print(f"{s:<14}{_stats(lost):>20}{_stats(dups):>16}{_stats(gap):>22}{_stats(done):>22}")
+    print("lost: packets the MN never received; dups: packets received twice (bicasting);")
+    print("outage: longest gap between arrivals;")
     print("handover: move -> binding update acknowledged (non-MPA) / buffer flushed (MPA)")
     if failures:
         print(f"{len(failures)} failed runs (see stderr)")

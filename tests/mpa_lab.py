@@ -785,8 +785,12 @@ async def mpa_handover(
     timeout: float = 10.0,
     bu_delay: float = 0.0,
     lease_gate: Callable[[Any, int], Awaitable[None]] | None = None,
+    bicast: bool = False,
 ) -> HandoverResult:
     """The MPA handover with the project's MpaController (MN) and MpaAgent (R2) on real links.
+
+    ``bicast``: during the switch R2 copies each packet for nCoA into the tunnel and onto the CTN
+    link to the MN's MAC (RFC 6252 s7.6) instead of buffering it.
 
     ``lease_gate(agent, session_id)`` delays the lease (a test makes it arrive after PAR[C]).
     """
@@ -838,10 +842,12 @@ async def mpa_handover(
         ar_address=PAA_ADDR,
         lease_provider=lease_provider,
         tunnels=ar_tunnels,
-        data_plane=ArDataPlane(BufferPolicy(buffering=buffering, period=2.0)),
+        data_plane=ArDataPlane(BufferPolicy(buffering=buffering, period=2.0, bicast=bicast)),
         ar_link_address=ar_mac,
         bssids=(bssid,),
         inject=ar_tunnels.inject,
+        ctn_interface="r2d",
+        send_frame=ar_tunnels.send_frame,
     )
     agent_task = asyncio.get_running_loop().create_task(agent.run())
     controller: MpaController | None = None
@@ -912,8 +918,16 @@ async def mpa_handover(
             extra["ar"] = {
                 k: getattr(v, k)
                 for v in agent.data_plane.stats.values()
-                for k in ("tunneled", "held", "flushed", "dropped_overflow", "dropped_expired")
+                for k in (
+                    "tunneled",
+                    "held",
+                    "flushed",
+                    "bicast",
+                    "dropped_overflow",
+                    "dropped_expired",
+                )
             }
+            extra["bicast_sent"] = agent.bicast_sent
             extra["agent"] = [
                 (round((e.time - t_move) * 1000, 1), e.name, dict(e.detail)) for e in agent.events
             ]
@@ -928,7 +942,7 @@ async def mpa_handover(
         paa_tr.close()
         mn_tunnels.close()
         ar_tunnels.close()
-    name = "MPA+buffer" if buffering else "MPA"
+    name = "MPA+bicast" if bicast else "MPA+buffer" if buffering else "MPA"
     return HandoverResult(name, meter, t_move, t_done, steps, extra)
 
 

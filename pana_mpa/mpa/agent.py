@@ -3,7 +3,8 @@
 This is Router 2 of the draft's testbed (RFC 6252 s6.3, co-located AR, PAA and DHCP relay). It
 runs a PaaServer with the MPA extension, gets each MN's next address from the CTN's DHCP server
 (through ``lease_provider``), terminates proactive tunnels through a TunnelDriver, and buffers
-packets for nCoA during the link switch (ArDataPlane).
+packets for nCoA during the link switch or bicasts them to the tunnel and the new link
+(ArDataPlane).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from ..events import (
 from ..paa import PaaServer
 from ..state import PaaState
 from ..transport import Transport
-from .ar import ArDataPlane, Forward
+from .ar import ArDataPlane, Forward, direct_frame
 from .avps import DEFAULT_VENDOR_ID, TunnelAction
 from .dhcp import DhcpLease
 from .extensions import PaaMpaExtension, TunnelRequest
@@ -85,6 +86,8 @@ class MpaAgent:
         proxy_arp_on: str | None = None,
         router_advertisement: bytes | None = None,
         key_sink: Callable[[int, MpaKeys], None] | None = None,
+        ctn_interface: str | None = None,
+        send_frame: Callable[[str, bytes], bool] | None = None,
         rng: Callable[[int], bytes] = os.urandom,
     ) -> None:
         self.ar_address = ipaddress.ip_address(ar_address)
@@ -103,12 +106,18 @@ class MpaAgent:
         self._proxy_arp_on = proxy_arp_on
         self._router_advertisement = router_advertisement
         self._key_sink = key_sink
+        self._ctn_interface = ctn_interface
+        self._send_frame = send_frame
+        self._ar_link_address = ar_link_address
+        self._mn_mac_of: dict[str, bytes] = {}  # tunnel name -> the MN's MAC, for bicasting
         self.events: list[AgentEvent] = []
         self.pana_events: list[PanaEvent] = []
         self._tunnel_of: dict[int, TunnelSpec] = {}
         self._count = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._late: set[int] = set()
+        self.bicast_sent = 0
+        """Direct copies put on the CTN link while bicasting."""
         self._driver: Driver[PanaEvent] = Driver(
             self.paa, transport, self._on_pana_event, contain_errors=True
         )
@@ -187,6 +196,9 @@ class MpaAgent:
                 self._record("tunnel_failed", sid, reason=str(exc))
                 return False
             self._tunnel_of[sid] = spec
+            st = self.extension.sessions.get(sid)
+            if st is not None and st.mn_mac is not None:
+                self._mn_mac_of[spec.name] = st.mn_mac
             self.data_plane.bind(req.inner)
             self._record("tunnel_established", sid, outer=str(req.outer), inner=str(req.inner))
             return True
@@ -206,6 +218,7 @@ class MpaAgent:
             return
         # delete first: from now on the kernel routes nCoA onto the CTN link, then flush
         self.tunnels.delete(spec.name)
+        self._mn_mac_of.pop(spec.name, None)
         held = self.data_plane.complete_switch(spec.inner, self._now()) if flush else []
         if not flush:
             self.data_plane.release(spec.inner)
@@ -217,8 +230,27 @@ class MpaAgent:
     def forward_hook(self, spec: TunnelSpec, packet: bytes) -> bool:
         """For LinuxIpipDriver: False keeps the packet (held or dropped) instead of tunneling."""
         decision = self.data_plane.on_packet(spec.inner, packet, self._now())
+        if decision is Forward.BICAST:
+            self._bicast(spec, packet)
         # DIRECT here means the tunnel is about to go: send it through rather than drop it
         return decision in (Forward.TUNNEL, Forward.BICAST, Forward.DIRECT)
+
+    def _bicast(self, spec: TunnelSpec, packet: bytes) -> None:
+        """A bicast packet's direct copy: onto the CTN link, to the MN's MAC (RFC 6252 s7.6)."""
+        mn_mac = self._mn_mac_of.get(spec.name)
+        if (
+            mn_mac is None
+            or self._send_frame is None
+            or self._ctn_interface is None
+            or self._ar_link_address is None
+        ):
+            return  # no MN MAC (PCI[E] without it) or no link to send on: tunnel copy only
+        # the kernel forwarded the packet into the tunnel device and decremented its TTL there
+        frame = direct_frame(
+            packet, dst_mac=mn_mac, src_mac=self._ar_link_address, decrement_ttl=False
+        )
+        if frame is not None and self._send_frame(self._ctn_interface, frame):
+            self.bicast_sent += 1
 
     # ---- running -------------------------------------------------------------------------------
 

@@ -9,13 +9,26 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import struct
 from collections import deque
 from dataclasses import dataclass
 from enum import Enum
 
-__all__ = ["ArDataPlane", "ArStats", "BufferPolicy", "Forward", "Mode"]
+__all__ = [
+    "ETH_P_IP",
+    "ArDataPlane",
+    "ArStats",
+    "BufferPolicy",
+    "Forward",
+    "Mode",
+    "direct_frame",
+    "ipv4_forwarded",
+]
 
 logger = logging.getLogger(__name__)
+
+ETH_P_IP = 0x0800
+"""EtherType of IPv4 (RFC 894)."""
 
 
 class Mode(Enum):
@@ -150,3 +163,54 @@ class ArDataPlane:
         """Drop held packets older than the period."""
         for ncoa in list(self._buffers):
             self._expire(ncoa, now)
+
+
+def _ipv4_checksum(header: bytes) -> int:
+    total: int = sum(struct.unpack(f"!{len(header) // 2}H", header))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+def ipv4_forwarded(packet: bytes) -> bytes | None:
+    """``packet`` as a router forwards it: TTL one less, header checksum recomputed.
+
+    None when the packet is not a well-formed IPv4 packet or its TTL runs out (RFC 1812 s5.3.1:
+    a router does not forward a packet whose TTL reaches 0).
+    """
+    if len(packet) < 20 or packet[0] >> 4 != 4:
+        return None
+    ihl = (packet[0] & 0x0F) * 4
+    if ihl < 20 or len(packet) < ihl:
+        return None
+    ttl = packet[8]
+    if ttl <= 1:
+        return None
+    header = bytearray(packet[:ihl])
+    header[8] = ttl - 1
+    header[10:12] = b"\x00\x00"
+    struct.pack_into("!H", header, 10, _ipv4_checksum(bytes(header)))
+    return bytes(header) + packet[ihl:]
+
+
+def direct_frame(
+    packet: bytes, *, dst_mac: bytes, src_mac: bytes, decrement_ttl: bool = True
+) -> bytes | None:
+    """The Ethernet II frame that carries ``packet`` straight to the MN on the new link.
+
+    The bicast copy (RFC 6252 s7.6) bypasses the kernel's routing, so it is addressed to the MN's
+    MAC (MPA-MN-Link-Address from PCI[E]/PAN[C]) and, when ``decrement_ttl``, forwarded as a
+    router would (ipv4_forwarded). A packet the kernel has already forwarded into a tunnel
+    device has had its TTL decremented there: pass ``decrement_ttl=False`` for those.
+    None when the packet cannot be forwarded.
+    """
+    if len(dst_mac) != 6 or len(src_mac) != 6:
+        raise ValueError("MAC addresses must be 6 octets")
+    if decrement_ttl:
+        fwd = ipv4_forwarded(packet)
+        if fwd is None:
+            return None
+        packet = fwd
+    elif len(packet) < 20 or packet[0] >> 4 != 4:
+        return None
+    return dst_mac + src_mac + struct.pack("!H", ETH_P_IP) + packet

@@ -85,6 +85,7 @@ class LinuxIpipDriver:
         self._loop = loop
         self._tunnels: dict[str, _Tunnel] = {}
         self._inject: socket.socket | None = None
+        self._links: dict[str, socket.socket] = {}
 
     def _ipr(self) -> Any:
         from pyroute2 import IPRoute, NetNS
@@ -204,6 +205,26 @@ class LinuxIpipDriver:
         except OSError as exc:
             logger.debug("inject failed: %s", exc)
 
+    def send_frame(self, ifname: str, frame: bytes) -> bool:
+        """Send one complete Ethernet frame out of ``ifname`` (AF_PACKET; a bicast copy)."""
+        s = self._links.get(ifname)
+        if s is None:
+            try:
+                with in_netns(self._netns):
+                    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)  # send only
+                s.setblocking(False)
+                s.bind((ifname, 0))
+            except OSError as exc:
+                logger.warning("cannot open a packet socket on %s: %s", ifname, exc)
+                return False
+            self._links[ifname] = s
+        try:
+            s.send(frame)
+        except OSError as exc:
+            logger.debug("frame on %s not sent: %s", ifname, exc)
+            return False
+        return True
+
     def _from_tun(self, t: _Tunnel) -> None:
         try:
             inner = os.read(t.tun_fd, 65535)
@@ -245,3 +266,6 @@ class LinuxIpipDriver:
         if self._inject is not None:
             self._inject.close()
             self._inject = None
+        for s in self._links.values():
+            s.close()
+        self._links.clear()

@@ -21,6 +21,7 @@ import pytest
 from pana_codecs import MessageFlags
 from tests.mpa_lab import (
     CN_ADDR,
+    MN_MAC,
     OCOA,
     PAA_ADDR,
     VENDOR,
@@ -98,7 +99,7 @@ def _pana_header(payload_hex: str) -> tuple[int, list[int]]:
     return flags, vendors
 
 
-def _mpa(tmp_path: Path, *, buffering: bool) -> tuple[HandoverResult, Path]:
+def _mpa(tmp_path: Path, *, buffering: bool, bicast: bool = False) -> tuple[HandoverResult, Path]:
     need_binary("dnsmasq")
     need_binary("tshark")
     pcap = tmp_path / "r2.pcapng"
@@ -106,14 +107,14 @@ def _mpa(tmp_path: Path, *, buffering: bool) -> tuple[HandoverResult, Path]:
         mpa = MpaLab(base, tmp_path).build()
         mpa.start_dhcp_server()
         cap = mpa.capture(mpa.r2, ["r2c", "r2d"], pcap)
-        r = asyncio.run(mpa_handover(mpa, buffering=buffering))
+        r = asyncio.run(mpa_handover(mpa, buffering=buffering, bicast=bicast))
         time.sleep(0.3)  # let tshark write the last packets
         cap.terminate()
         cap.wait(timeout=10)
     return r, pcap
 
 
-def _check_mpa(r: HandoverResult, pcap: Path) -> None:
+def _check_mpa(r: HandoverResult, pcap: Path, *, bicast: bool = False) -> None:
     m = r.meter
     ncoa = str(r.extra["ncoa"])
     assert ipaddress.IPv4Address(ncoa) in CTN
@@ -136,7 +137,8 @@ def _check_mpa(r: HandoverResult, pcap: Path) -> None:
     assert m.via("mpa0", before=r.t_move) > 0
     assert m.via("mpa0", after=r.t_done) == 0
     assert m.via("mn0", after=r.t_done) > 0
-    assert m.duplicates == 0
+    if not bicast:
+        assert m.duplicates == 0
 
     # on the wire at R2, decoded by tshark and a few lines here (independent of pana_codecs);
     # tshark 4.0's heuristic PANA dissector rejects E-flag messages, so read udp.payload
@@ -180,6 +182,37 @@ def test_mpa_handover_without_buffering(tmp_path: Path) -> None:
     _check_mpa(r, pcap)
     ar = r.extra["ar"]
     assert ar["held"] == ar["flushed"] == 0  # without buffering nothing is held
+
+
+def test_mpa_handover_with_bicasting(tmp_path: Path) -> None:
+    r, pcap = _mpa(tmp_path, buffering=False, bicast=True)
+    _check_mpa(r, pcap, bicast=True)
+    m, ar = r.meter, r.extra["ar"]
+    ncoa = str(r.extra["ncoa"])
+    # RFC 6252 s7.6: during the switch nothing is held; every packet for nCoA went into the tunnel
+    # and a copy onto the CTN link, addressed to the MN's MAC from PCI[E]
+    assert ar["held"] == ar["flushed"] == 0
+    assert ar["bicast"] > 0 and r.extra["bicast_sent"] == ar["bicast"], r.extra
+    # until R2 processes the PANA-Update its route to nCoA is the tunnel, so a packet that reached
+    # the MN's real interface before the handover completed can only be a direct bicast copy
+    assert m.via("mn0", after=r.t_move, before=r.t_done) > 0, r.summary()
+    # the copies are on the CTN wire at R2: CN -> nCoA, plain UDP, from R2's CTN-link MAC to the
+    # MN's (the capture also holds the stream arriving from the core on r2c, one hop earlier)
+    rows = _tshark_rows(pcap, "frame.interface_name", "ip.src", "ip.dst", "ip.proto", "eth.dst",
+                        "ip.ttl")  # fmt: skip
+    direct = [r_ for r_ in rows if r_[0] == "r2d" and r_[1:4] == [str(CN_ADDR), ncoa, "17"]]
+    assert direct and {r_[4] for r_ in direct} == {MN_MAC.hex(":")}
+    # forwarded once by the core and once by R2, whether copied by the agent or routed directly
+    assert {r_[5] for r_ in direct} == {"62"}, direct
+    # the copies and the tunnel are two paths: some packets arrive twice; every duplicate is one
+    # packet seen on both interfaces, never twice on the same one
+    per_iface: dict[tuple[int, str], int] = {}
+    for seq, _t, iface in m.arrivals:
+        per_iface[seq, iface] = per_iface.get((seq, iface), 0) + 1
+    assert all(n == 1 for n in per_iface.values())
+    # bicasting cannot lose more than no buffering does: the stream only stops while the MN's
+    # port moves and nCoA is not yet configured (a few 10 ms packets, as without buffering)
+    assert m.lost <= 10, r.summary()
 
 
 class _AfterParComplete:
