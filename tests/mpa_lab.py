@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import fcntl
 import ipaddress
 import itertools
 import json
@@ -33,6 +34,7 @@ import socket
 import struct
 import subprocess
 import sys
+import termios
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -769,6 +771,34 @@ def _mac(lab: MpaLab, ns: str, ifname: str) -> bytes:
     return bytes.fromhex(str(json.loads(out)[0]["address"]).replace(":", ""))
 
 
+class ProbedIpipDriver(LinuxIpipDriver):
+    """LinuxIpipDriver that notes, for each deleted tunnel, its counters and unread packets."""
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.deleted: list[dict[str, Any]] = []
+
+    def delete(self, name: str) -> None:
+        """Record the tunnel's state, then delete it."""
+        t = self._tunnels.get(name)
+        if t is not None:
+            # bytes of the first datagram still waiting in the outer (raw) socket: a packet
+            # that arrived through the tunnel but was never decapsulated (SIOCINQ)
+            pending = struct.unpack(
+                "i", fcntl.ioctl(t.raw.fileno(), termios.FIONREAD, b"\0\0\0\0")
+            )[0]
+            self.deleted.append(
+                {
+                    "time": time.monotonic(),
+                    "encapsulated": t.stats.encapsulated,
+                    "decapsulated": t.stats.decapsulated,
+                    "held": t.stats.held,
+                    "raw_pending_bytes": pending,
+                }
+            )
+        super().delete(name)
+
+
 async def udp_in(ns: str, host: str, port: int = 0) -> UdpTransport:
     """A UdpTransport bound in namespace ``ns`` (the caller closes it)."""
     with in_netns(ns):  # the socket is created before the first suspension point
@@ -829,8 +859,8 @@ async def mpa_handover(
     def hook(spec: TunnelSpec, packet: bytes) -> bool:
         return True if agent is None else agent.forward_hook(spec, packet)
 
-    ar_tunnels = LinuxIpipDriver(netns=lab.r2, forward_hook=hook)
-    mn_tunnels = LinuxIpipDriver(netns=lab.mn)
+    ar_tunnels = ProbedIpipDriver(netns=lab.r2, forward_hook=hook)
+    mn_tunnels = ProbedIpipDriver(netns=lab.mn)
     steps: dict[str, float] = {}
     extra: dict[str, Any] = {}
     moved: dict[str, float] = {}
@@ -928,6 +958,14 @@ async def mpa_handover(
                 )
             }
             extra["bicast_sent"] = agent.bicast_sent
+            extra["tunnel_ends"] = {
+                "ar": [
+                    {**d, "time": round((d["time"] - t_move) * 1000, 1)} for d in ar_tunnels.deleted
+                ],
+                "mn": [
+                    {**d, "time": round((d["time"] - t_move) * 1000, 1)} for d in mn_tunnels.deleted
+                ],
+            }
             extra["agent"] = [
                 (round((e.time - t_move) * 1000, 1), e.name, dict(e.detail)) for e in agent.events
             ]
