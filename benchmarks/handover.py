@@ -30,7 +30,13 @@ from typing import Any
 SCENARIOS = ("non-mpa-ping", "non-mpa", "mpa", "mpa-buffer", "mpa-bicast")
 
 
-def run_once(scenario: str, interval: float, bu_delay: float = 0.0) -> dict[str, Any]:
+def run_once(
+    scenario: str,
+    interval: float,
+    bu_delay: float = 0.0,
+    mn_keeps_tunnel: bool = False,
+    update_delay: float = 0.0,
+) -> dict[str, Any]:
     """One handover in a fresh lab; its summary."""
     from tests.mpa_lab import MpaLab, mpa_handover, non_mpa_handover
     from tests.netns import Lab
@@ -50,6 +56,8 @@ def run_once(scenario: str, interval: float, bu_delay: float = 0.0) -> dict[str,
                         lab,
                         buffering=buffering,
                         bicast=scenario == "mpa-bicast",
+                        mn_keeps_tunnel=mn_keeps_tunnel,
+                        update_delay=update_delay,
                         interval=interval,
                         bu_delay=bu_delay,
                     )
@@ -75,6 +83,17 @@ def main(argv: list[str] | None = None) -> int:
         default=0.0,
         help="seconds until a binding update takes effect at the CN (a distant CN/home agent)",
     )
+    ap.add_argument(
+        "--mn-keeps-tunnel",
+        action="store_true",
+        help="MPA: the MN keeps its tunnel end until it leaves AP1, not just until the DISABLE",
+    )
+    ap.add_argument(
+        "--update-delay",
+        type=float,
+        default=0.0,
+        help="MPA: seconds between configuring nCoA and sending the PANA-Update",
+    )
     ap.add_argument("--json", action="store_true", help="one JSON object per run")
     args = ap.parse_args(argv)
     if os.geteuid() != 0:
@@ -86,7 +105,9 @@ def main(argv: list[str] | None = None) -> int:
     for _ in range(args.runs):
         for s in scenarios:
             try:
-                summary = run_once(s, args.interval, args.bu_delay)
+                summary = run_once(
+                    s, args.interval, args.bu_delay, args.mn_keeps_tunnel, args.update_delay
+                )
             except Exception as exc:  # report and go on: one bad run must not hide the others
                 failures.append(f"{s}: {exc}")
                 print(f"{s}: FAILED: {exc}", file=sys.stderr, flush=True)
@@ -99,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"stream: one UDP packet every {args.interval * 1000:g} ms, binding updates take "
         f"{args.bu_delay * 1000:g} ms at the CN, {args.runs} runs each"
+        + (", the MN keeps its tunnel end until it moves" if args.mn_keeps_tunnel else "")
+        + (f", PANA-Update {args.update_delay * 1000:g} ms late" if args.update_delay else "")
     )
     print("median [min-max]")
     print(f"{'scenario':<14}{'lost':>20}{'dups':>16}{'outage ms':>22}{'handover ms':>22}")

@@ -774,12 +774,30 @@ def _mac(lab: MpaLab, ns: str, ifname: str) -> bytes:
 class ProbedIpipDriver(LinuxIpipDriver):
     """LinuxIpipDriver that notes, for each deleted tunnel, its counters and unread packets."""
 
-    def __init__(self, **kw: Any) -> None:
+    def __init__(self, *, defer_delete: bool = False, **kw: Any) -> None:
         super().__init__(**kw)
         self.deleted: list[dict[str, Any]] = []
+        self.defer_delete = defer_delete
+        """Keep a tunnel until release_deferred() (the MN keeps its end until it leaves AP1)."""
+        self._deferred: list[str] = []
+
+    def release_deferred(self) -> None:
+        """Delete the tunnels whose deletion was deferred."""
+        self.defer_delete = False
+        for name in self._deferred:
+            self.delete(name)
+        self._deferred.clear()
+
+    def close(self) -> None:
+        """Delete every tunnel, deferred or not."""
+        self.release_deferred()
+        super().close()
 
     def delete(self, name: str) -> None:
-        """Record the tunnel's state, then delete it."""
+        """Record the tunnel's state, then delete it (or defer that)."""
+        if self.defer_delete and name in self._tunnels:
+            self._deferred.append(name)
+            return
         t = self._tunnels.get(name)
         if t is not None:
             # bytes of the first datagram still waiting in the outer (raw) socket: a packet
@@ -816,11 +834,17 @@ async def mpa_handover(
     bu_delay: float = 0.0,
     lease_gate: Callable[[Any, int], Awaitable[None]] | None = None,
     bicast: bool = False,
+    mn_keeps_tunnel: bool = False,
+    update_delay: float = 0.0,
 ) -> HandoverResult:
     """The MPA handover with the project's MpaController (MN) and MpaAgent (R2) on real links.
 
     ``bicast``: during the switch R2 copies each packet for nCoA into the tunnel and onto the CTN
-    link to the MN's MAC (RFC 6252 s7.6) instead of buffering it.
+    link to the MN's MAC (RFC 6252 s7.6) instead of buffering it. ``mn_keeps_tunnel``: the MN's
+    tunnel end stays up after the DISABLE exchange until the MN leaves AP1 (MpaController deletes
+    it right after the DISABLE answer), so packets tunneled during pre-switching still arrive.
+    ``update_delay``: seconds between nCoA being configured and the PANA-Update (link-layer
+    authentication, a lost first PANA-Update): the AR stays in its switch mode that long.
 
     ``lease_gate(agent, session_id)`` delays the lease (a test makes it arrive after PAR[C]).
     """
@@ -860,7 +884,7 @@ async def mpa_handover(
         return True if agent is None else agent.forward_hook(spec, packet)
 
     ar_tunnels = ProbedIpipDriver(netns=lab.r2, forward_hook=hook)
-    mn_tunnels = ProbedIpipDriver(netns=lab.mn)
+    mn_tunnels = ProbedIpipDriver(netns=lab.mn, defer_delete=mn_keeps_tunnel)
     steps: dict[str, float] = {}
     extra: dict[str, Any] = {}
     moved: dict[str, float] = {}
@@ -899,6 +923,7 @@ async def mpa_handover(
             )
 
             async def attach(cfg: PreConfiguration) -> UdpTransport:
+                mn_tunnels.release_deferred()  # leaving AP1
                 moved["t"] = time.monotonic()
                 await asyncio.to_thread(lab.move_to, 2)
                 steps["l2"] = (time.monotonic() - moved["t"]) * 1000
@@ -928,6 +953,8 @@ async def mpa_handover(
                 await controller.binding_update()
                 await asyncio.sleep(settle)  # the stream flows through the tunnel
                 await controller.switch(attach)
+                if update_delay:
+                    await asyncio.sleep(update_delay)
                 await controller.complete()
             except Exception as exc:
                 timeline = [(e.name, dict(e.detail)) for e in agent.events]
