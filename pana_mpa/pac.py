@@ -5,12 +5,20 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
+from enum import IntEnum
 
 from eap.keys import Secret
 from pana_codecs import Avp, MessageFlags, MessageType
 
 from . import crypto
-from ._avps import AvpCode, ResultCode, TerminationCause, u32_avp
+from ._avps import (
+    AvpCode,
+    IntegrityAlgorithm,
+    PrfAlgorithm,
+    ResultCode,
+    TerminationCause,
+    u32_avp,
+)
 from ._session import (
     Address,
     EapPeerLike,
@@ -32,6 +40,12 @@ from .trace import NULL_TRACE, Trace
 __all__ = ["PacSession"]
 
 logger = logging.getLogger(__name__)
+
+
+def _names(enum: type[IntEnum], values: Sequence[int]) -> str:
+    """Algorithm numbers as names where known, for messages (unknown ones stay numbers)."""
+    known = {int(m) for m in enum}
+    return ", ".join(enum(v).name if v in known else str(v) for v in values) or "none"
 
 
 class PacSession(SessionCore):
@@ -75,6 +89,8 @@ class PacSession(SessionCore):
         self._start_avps: list[Avp] = []
         self.ip_reconfiguration = False
         """The PAA asked for IP reconfiguration (I flag) during authentication."""
+        self.declined: str | None = None
+        """Why the PaC last declined a PAR[S] (dropped silently, RFC 5191 s4.1); None if never."""
 
     # ---- caller requests -----------------------------------------------------------------------
 
@@ -226,9 +242,12 @@ class PacSession(SessionCore):
         prf = next((a for a in self._config.prf_algorithms if a in offered_prf), None)
         integ = next((a for a in self._config.integrity_algorithms if a in offered_int), None)
         if prf is None or integ is None:
-            # the PaC does not want this session: no answer (s4.1)
-            raise _Drop(f"no acceptable algorithms in PAR[S] (PRF {offered_prf}, "
-                        f"integrity {offered_int})")  # fmt: skip
+            # The PaC does not want this session: no answer on the wire (s4.1). A PAR[S] is
+            # unprotected, so the session stays open for a genuine one; `declined` tells why.
+            self.declined = (f"no acceptable algorithms in PAR[S] (PAA offers PRF "
+                             f"{_names(PrfAlgorithm, offered_prf)}, integrity "
+                             f"{_names(IntegrityAlgorithm, offered_int)})")  # fmt: skip
+            raise _Drop(self.declined)
         self.prf_algorithm, self.integrity_algorithm = prf, integ
         return [
             u32_avp(AvpCode.PRF_ALGORITHM, prf),
