@@ -331,16 +331,23 @@ class PacSession(SessionCore):
         assert rx is not None
         msg = rx.msg
         self._result_code = ResultCode(self._u32(msg.avp(AvpCode.RESULT_CODE)))  # type: ignore[arg-type]
+        rejected = self._result_code != ResultCode.PANA_SUCCESS
         if msg.avp(AvpCode.EAP_PAYLOAD) is not None:
             inp = self._feed_eap(rx)
             if inp not in (Input.EAP_SUCCESS, Input.EAP_FAILURE):
-                if self._eap_result is None:
+                if self._eap_result is None and rejected:
+                    # The EAP peer discarded the payload (an AAA reject's EAP-Failure with an
+                    # Identifier it does not match): the PANA Result-Code decides (RFC 5609
+                    # s5.6 alt_reject()), so the session ends now, not at the failed timer.
+                    inp = self._alt_reject()
+                elif self._eap_result is None:
                     raise _Drop("PAR[C] whose EAP-Payload is not EAP Success/Failure")
-                inp = Input.EAP_SUCCESS if self._eap_result.success else Input.EAP_FAILURE
+                else:
+                    inp = Input.EAP_SUCCESS if self._eap_result.success else Input.EAP_FAILURE
         elif self._eap_result is not None:
             inp = Input.EAP_SUCCESS if self._eap_result.success else Input.EAP_FAILURE
         else:
-            inp = Input.EAP_FAILURE  # alt_reject(): no EAP result to wait for (RFC 5609 s5.6)
+            inp = self._alt_reject()  # no EAP result to wait for (RFC 5609 s5.6)
         self._new_key = None
         self._new_key_id = None
         key_avp = msg.avp(AvpCode.KEY_ID)
@@ -364,6 +371,13 @@ class PacSession(SessionCore):
                 raise _Drop("PAR[C] with PANA_SUCCESS lacks Session-Lifetime")
             self.lifetime = float(self._u32(lifetime))
         return inp
+
+    def _alt_reject(self) -> Input:
+        """Lower-layer failure for the EAP peer (RFC 4137 altReject, RFC 5609 alt_reject())."""
+        alt_reject = getattr(self._eap, "alt_reject", None)
+        if callable(alt_reject):
+            self._eap_result = alt_reject()
+        return Input.EAP_FAILURE
 
     def _complete_avps(self) -> list[Avp]:
         if self._new_key is None or self._new_key_id is None:
