@@ -754,6 +754,8 @@ def eap_authenticator(opts: PaaOptions, rng: Rng, *, check: bool = False) -> Eap
             strict = not opts.psk_silent_discard
             return [lambda: PskServer(SERVER_ID, lookup, rng, fail_on_bad_mac_p=strict)]
         if opts.method == "gpsk":
+            # RFC 5433 s4 (gpsk_fail=True): a bad MAC in GPSK-2 gets GPSK-Fail, which PaCs
+            # (ours included) answer, so a wrong secret already fails at once the RFC's way.
             return [lambda: GpskServer(SERVER_ID, lookup, rng=rng)]
         if opts.method == "md5":
             return [lambda: Md5Server(lookup(identity), rng=rng)]
