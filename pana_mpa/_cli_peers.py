@@ -144,12 +144,24 @@ class PacOptions:
     identity: bytes
     secret: Secret | None
     method: str = "psk"
-    prf: tuple[int, ...] = (5, 2)
-    integrity: tuple[int, ...] = (12, 7)
+    prf_algorithms: tuple[int, ...] = (5, 2)
+    """PRF-Algorithms accepted, most preferred first (default: SHA-256, then SHA-1)."""
+    integrity_algorithms: tuple[int, ...] = (12, 7)
+    """Integrity-Algorithms accepted, most preferred first."""
     once: bool = False
     timeout: float = 10.0
     bind: Address | None = None
     tls: TlsFiles = field(default_factory=TlsFiles)
+
+    @property
+    def prf(self) -> int:
+        """The most preferred PRF-Algorithm."""
+        return self.prf_algorithms[0]
+
+    @property
+    def integrity(self) -> int:
+        """The most preferred Integrity-Algorithm."""
+        return self.integrity_algorithms[0]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -371,8 +383,8 @@ def pac_options(args: argparse.Namespace) -> PacOptions:
         identity=args.identity.encode("utf-8"),
         secret=secret,
         method=args.method,
-        prf=prf,
-        integrity=integrity,
+        prf_algorithms=prf,
+        integrity_algorithms=integrity,
         once=bool(args.once),
         timeout=float(args.timeout),
         bind=_address(args.bind, "--bind") if args.bind else None,
@@ -828,8 +840,8 @@ class RadiusBackend:
 def build_pac(opts: PacOptions, rng: Rng, trace: FlowTrace | None) -> PacSession:
     """The PaC session for ``pana-mpa pac``: the accepted suites, one EAP method."""
     config = PacConfig(
-        prf_algorithms=opts.prf,
-        integrity_algorithms=opts.integrity,
+        prf_algorithms=opts.prf_algorithms,
+        integrity_algorithms=opts.integrity_algorithms,
         # A long-running PaC re-authenticates before Session-Lifetime runs out (RFC 5191 s4.3).
         reauth_fraction=None if opts.once else 0.8,
     )

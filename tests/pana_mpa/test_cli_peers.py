@@ -75,7 +75,8 @@ def test_pac_options() -> None:
     assert opts.paa == ("::1", 20716)
     assert opts.identity == b"alice"
     # by default both suites, SHA-256 first: the PAA's offer decides (RFC 5191 s4.1)
-    assert (opts.prf, opts.integrity) == ((5, 2), (12, 7))
+    assert (opts.prf_algorithms, opts.integrity_algorithms) == ((5, 2), (12, 7))
+    assert (opts.prf, opts.integrity) == (5, 12)  # the preferred ones
     assert not opts.once
     sha1 = cp.pac_options(
         _args(
@@ -83,7 +84,7 @@ def test_pac_options() -> None:
         )
     )
     assert sha1.paa == ("127.0.0.1", 716)
-    assert (sha1.prf, sha1.integrity) == ((2,), (7,))
+    assert (sha1.prf_algorithms, sha1.integrity_algorithms) == ((2,), (7,))
     config = cp.build_pac(sha1, lambda n: bytes(n), None)._config
     assert (config.prf_algorithms, config.integrity_algorithms) == ((2,), (7,))
 
