@@ -332,10 +332,11 @@ def _resolve(text: str, what: str) -> Address:
 
 
 def _tls_files(args: argparse.Namespace, *, need_key: bool) -> TlsFiles:
-    version = TLS_VERSIONS[args.tls_min_version or "1.2"]
+    floor = getattr(args, "tls_min_version", None)  # radius-server has no such option
+    version = TLS_VERSIONS[floor or "1.2"]
     files = TlsFiles(cert=args.cert, key=args.key, ca=args.ca, min_version=version)
     if args.method != "tls":
-        if files.cert or files.key or files.ca or args.tls_min_version:
+        if files.cert or files.key or files.ca or floor:
             raise CliError("--cert, --key, --ca and --tls-min-version are for --method tls")
         return files
     if need_key and (files.cert is None or files.key is None):
