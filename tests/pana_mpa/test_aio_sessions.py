@@ -497,3 +497,38 @@ def test_pass_through_with_a_radius_server_that_never_answers() -> None:
     assert relays == 1
     assert isinstance(error, ClientError) and isinstance(error.event, AuthenticationFailed)
     assert error.event.result_code == ResultCode.PANA_AUTHENTICATION_REJECTED
+
+
+@pytest.mark.parametrize("fraction", [None, 0.5])
+def test_paa_reauth_fraction_keeps_a_passive_pac_alive(fraction: float | None) -> None:
+    # A PaC that never re-authenticates by itself (like OpenPANA's before the lifetime ends):
+    # `pana-mpa paa --reauth-fraction` starts it from the PAA (RFC 5191 s4.3)
+    async def main() -> list[Any]:
+        net = LoopbackNetwork(delay=0.01)
+        opts = _paa_opts(lifetime=60, reauth_fraction=fraction)
+        paa, _ = cp.build_paa(opts, random.Random(13).randbytes, None)
+        server = _serve(net, paa, asyncio.Queue())
+        try:
+            async with PacClient(_pac(), net.endpoint(PAC)) as client:  # --once: no own reauth
+                events: list[Any] = []
+
+                async def collect() -> None:
+                    async for event in client.events():
+                        events.append(event)
+
+                collector = asyncio.create_task(collect())
+                await client.authenticate()
+                await asyncio.sleep(200.0)  # three lifetimes of 60 s, in virtual time
+                collector.cancel()
+                return events
+        finally:
+            await _stop(server)
+
+    events = run_virtual(main)
+    reauths = [e for e in events if isinstance(e, Reauthenticated)]
+    ends = [e for e in events if isinstance(e, SessionTerminated)]
+    if fraction is None:
+        assert not reauths and [e.reason for e in ends] == ["lifetime"]
+    else:
+        assert len(reauths) >= 5 and all(e.by_peer for e in reauths)  # every 30 s
+        assert not ends
