@@ -573,7 +573,7 @@ async def pac_main(
                 raise CliError(f"authentication: PAA {paa} not accepted: {declined}") from None
             hint = ""
             if step == "authentication" and opts.method == "psk":
-                # RFC 4764 s3.7: a PAA may discard a bad MAC_P without a word
+                # RFC 4764 s4.3: a PAA may discard a bad MAC_P without a word
                 hint = " (wrong identity or secret? EAP-PSK may ignore them silently)"
             raise CliError(
                 f"{step}: not completed within {opts.timeout:g} s with PAA {paa}{hint}"
@@ -763,7 +763,7 @@ def eap_authenticator(opts: PaaOptions, rng: Rng, *, check: bool = False) -> Eap
 
     def policy(identity: bytes) -> list[Callable[[], AuthMethod]]:
         if opts.method == "psk":
-            # a wrong PSK fails at once (see --psk-silent-discard for the RFC 4764 s3.7 choice)
+            # a wrong PSK fails at once (see --psk-silent-discard for the RFC 4764 s4.3 choice)
             strict = not opts.psk_silent_discard
             return [lambda: PskServer(SERVER_ID, lookup, rng, fail_on_bad_mac_p=strict)]
         if opts.method == "gpsk":

@@ -144,7 +144,7 @@ def test_wrong_psk_fails_in_virtual_time(silent: bool) -> None:
 
     message, event = run_virtual(main)
     if silent:
-        # RFC 4764 s3.7: the bad MAC_P is discarded silently; only the PANA timers end it
+        # RFC 4764 s4.3: the bad MAC_P is discarded silently; only the PANA timers end it
         assert isinstance(event, SessionTerminated) and event.reason != "authentication"
     else:
         # the CLI's PAA fails it at once: PAR[C] with Result-Code 1
