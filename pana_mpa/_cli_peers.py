@@ -289,7 +289,7 @@ def add_paa_arguments(p: argparse.ArgumentParser) -> None:
         "--psk-silent-discard",
         action="store_true",
         help="EAP-PSK: silently discard a message 2 whose MAC_P does not verify (RFC 4764"
-        " s3.7) instead of failing at once; a PaC with a wrong secret then fails only by"
+        " s4.3) instead of failing at once; a PaC with a wrong secret then fails only by"
         " timeout. Default: fail at once with EAP-Failure (Result-Code 1), as hostapd does;"
         " forging message 2 needs RAND_S and the PANA session, so only an on-path attacker,"
         " who could drop messages anyway, can end a conversation that way",
