@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import random
-import statistics
-import time
 from collections.abc import Callable
 
+from benchmarks._timing import measure
 from eap.authenticator import EapAuthenticator
 from eap.keys import Secret
 from eap.methods.base import AuthMethod, PeerMethod
@@ -66,15 +65,6 @@ def _cases(rng: random.Random) -> dict[str, Callable[[], object]]:
     }
 
 
-def _rate(fn: Callable[[], object], seconds: float) -> float:
-    count = 0
-    start = time.perf_counter()
-    while (elapsed := time.perf_counter() - start) < seconds:
-        fn()
-        count += 1
-    return count / elapsed
-
-
 def main() -> None:
     """Print operations per second (median of three runs) for each case."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -82,8 +72,7 @@ def main() -> None:
     args = parser.parse_args()
     rng = random.Random(1)  # noqa: S311 (reproducible benchmark input, not keys)
     for name, fn in _cases(rng).items():
-        rate = statistics.median(_rate(fn, args.seconds) for _ in range(3))
-        print(f"{name:45s} {rate:10.0f} /s  ({1e6 / rate:8.1f} us each)")
+        print(f"{name:45s} {measure(fn, args.seconds)}")
 
 
 if __name__ == "__main__":

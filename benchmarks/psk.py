@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 import random
-import time
 from collections.abc import Callable
 
+from benchmarks._timing import measure
 from eap.crypto import eax_encrypt
 from eap.keys import Secret
 from eap.methods.psk import PskPeer, PskServer
@@ -24,15 +24,6 @@ def _exchange(rng: random.Random, psk: Secret) -> None:
     assert server.process(step4.response, 2, 3).success
 
 
-def _rate(fn: Callable[[], object], seconds: float) -> float:
-    count = 0
-    start = time.perf_counter()
-    while (elapsed := time.perf_counter() - start) < seconds:
-        fn()
-        count += 1
-    return count / elapsed
-
-
 def main() -> None:
     """Print operations per second (median of three runs) for each case."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -47,8 +38,7 @@ def main() -> None:
         ),
     }
     for name, fn in cases.items():
-        rates = sorted(_rate(fn, args.seconds) for _ in range(3))
-        print(f"{name}: {rates[1]:,.0f}/s")
+        print(f"{name}: {measure(fn, args.seconds)}")
 
 
 if __name__ == "__main__":

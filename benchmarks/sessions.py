@@ -7,6 +7,7 @@ import random
 import time
 from collections.abc import Callable
 
+from benchmarks._timing import measure
 from eap.authenticator import EapAuthenticator
 from eap.keys import Secret
 from eap.methods.psk import EAP_TYPE_PSK, PskPeer, PskServer
@@ -94,15 +95,6 @@ def _many(count: int) -> float:
     return elapsed
 
 
-def _rate(fn: Callable[[], object], seconds: float) -> float:
-    count = 0
-    start = time.perf_counter()
-    while (elapsed := time.perf_counter() - start) < seconds:
-        fn()
-        count += 1
-    return count / elapsed
-
-
 def main() -> None:
     """Print operations per second (median of three runs) for each case."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -133,8 +125,7 @@ def main() -> None:
         IntegrityAlgorithm.AUTH_HMAC_SHA2_256_128, key, message
     )
     for name, fn in cases.items():
-        rates = sorted(_rate(fn, args.seconds) for _ in range(3))
-        print(f"{name}: {rates[1]:,.0f}/s")
+        print(f"{name}: {measure(fn, args.seconds)}")
     took = _many(args.pacs)
     print(f"{args.pacs} PaCs authenticating with one PAA (VirtualNet): {took:.2f} s wall clock")
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 import functools
-import time
 from collections.abc import Callable
 
+from benchmarks._timing import measure
 from eap.methods.tls import DEFAULT_FRAGMENT_SIZE, TlsPeer, TlsServer, TlsVersion
 from tests.pki import Pki, make_pki
 
@@ -49,15 +49,6 @@ def _exchange(
         ident = (ident + 1) % 256
 
 
-def _rate(fn: Callable[[], object], seconds: float) -> float:
-    count = 0
-    start = time.perf_counter()
-    while (elapsed := time.perf_counter() - start) < seconds:
-        fn()
-        count += 1
-    return count / elapsed
-
-
 def main() -> None:
     """Print conversations per second (median of three runs) and their size for each case."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -69,14 +60,10 @@ def main() -> None:
         for version in (TlsVersion.TLS1_2, TlsVersion.TLS1_3):
             make_peer, make_server = _factories(pki, version, args.fragment_size)
             rounds, octets = _exchange(make_peer, make_server)
-            rates = sorted(
-                _rate(functools.partial(_exchange, make_peer, make_server), args.seconds)
-                for _ in range(3)
-            )
+            m = measure(functools.partial(_exchange, make_peer, make_server), args.seconds)
             print(
                 f"EAP-TLS {version.name} {key_name} (peer + server, fragment "
-                f"{args.fragment_size}): {rates[1]:,.0f}/s, {rounds} round trips, "
-                f"{octets} Type-Data octets"
+                f"{args.fragment_size}): {m}; {rounds} round trips, {octets} Type-Data octets"
             )
 
 

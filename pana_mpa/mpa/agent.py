@@ -73,7 +73,7 @@ class MpaAgent:
         eap_factory: Callable[[], Any],
         transport: Transport,
         ar_address: IpAddress | str,
-        lease_provider: LeaseProvider,
+        lease_provider: LeaseProvider | None,
         tunnels: TunnelDriver,
         data_plane: ArDataPlane | None = None,
         ca_address: IpAddress | str | None = None,
@@ -82,6 +82,7 @@ class MpaAgent:
         vendor_id: int = DEFAULT_VENDOR_ID,
         inject: Callable[[bytes], None] | None = None,
         proxy_arp_on: str | None = None,
+        router_advertisement: bytes | None = None,
         key_sink: Callable[[int, MpaKeys], None] | None = None,
         rng: Callable[[int], bytes] = os.urandom,
     ) -> None:
@@ -99,6 +100,7 @@ class MpaAgent:
         self.data_plane = data_plane or ArDataPlane()
         self._inject = inject
         self._proxy_arp_on = proxy_arp_on
+        self._router_advertisement = router_advertisement
         self._key_sink = key_sink
         self.events: list[AgentEvent] = []
         self.pana_events: list[PanaEvent] = []
@@ -120,6 +122,13 @@ class MpaAgent:
     # ---- DHCP on the MN's behalf ---------------------------------------------------------------
 
     def _on_session(self, session_id: int, mn_mac: bytes | None) -> None:
+        if self._router_advertisement is not None:
+            # IPv6 CTN: the MN forms nCoA itself from the link's RA (RFC 6252 s7.3.4)
+            cfg = PreConfiguration(router_advertisement=self._router_advertisement)
+            self.extension.set_configuration(session_id, cfg)
+            self._record("router_advertisement_ready", session_id)
+        if self._lease_provider is None:
+            return
         if mn_mac is None:
             logger.info("sid=%#x: MPA PaC sent no MAC; no address pre-configuration", session_id)
             return
@@ -129,6 +138,7 @@ class MpaAgent:
 
     async def _get_lease(self, session_id: int, mn_mac: bytes) -> None:
         client_id = b"\x01" + mn_mac  # RFC 2132 s9.14: the same id before and after the move
+        assert self._lease_provider is not None
         try:
             lease = await self._lease_provider(session_id, mn_mac, client_id)
         except Exception as exc:  # a DHCP failure must not take the PAA down

@@ -26,6 +26,7 @@ from .extensions import MnExtension, tunnel_action_avps
 from .info import CandidateNetwork
 from .keys import MpaKeys, derive_mpa_keys
 from .messages import IpAddress, PreConfiguration
+from .ra import RaError, parse_router_advertisement, slaac_address
 from .tunnel import TunnelDriver, TunnelSpec
 
 __all__ = ["HandoverError", "MpaController", "MpaEvent", "ReactiveHandover"]
@@ -176,6 +177,22 @@ class MpaController:
                 raise HandoverError("the candidate PAA delivered no address")
             await asyncio.sleep(0.01)
         cfg = self.pre_configuration
+        if cfg.ncoa is None and cfg.router_advertisement is not None:
+            # IPv6: form nCoA from the candidate link's RA now, not after the move (RFC 6252 s7.3.4)
+            try:
+                ra = parse_router_advertisement(cfg.router_advertisement)
+            except RaError as exc:
+                raise HandoverError(f"the PAA's Router Advertisement is malformed: {exc}") from exc
+            address = slaac_address(ra, self.mn_mac)
+            if address is None:
+                raise HandoverError("the Router Advertisement has no autonomous /64 prefix")
+            cfg = replace(
+                cfg,
+                ncoa=address,
+                prefix_length=64,
+                router=cfg.router or (ra.prefixes[0].network.network_address + 1),
+            )
+            self.extension.pre_configuration = cfg
         return self._record(
             "pre_configured", ncoa=str(cfg.ncoa), prefix_length=cfg.prefix_length,
             router=str(cfg.router), lease=cfg.lifetime,
@@ -258,6 +275,19 @@ class MpaController:
             await self._renew(cfg)
             self._record("lease_renewed", address=str(cfg.ncoa))
         return done
+
+    async def abandon(self) -> MpaEvent:
+        """Give up this candidate: PTR[E] with LOGOUT, and the PAA releases its state (RFC 5873)."""
+        client = self._need_client()
+        try:
+            await client.terminate(self.timeout)
+        finally:
+            await self.close()
+        if self.tunnel is not None:
+            self._tunnels.delete(self.tunnel.name)
+            self.tunnel = None
+        name = self.candidate.name if self.candidate else "?"
+        return self._record("abandoned", candidate=name)
 
     async def close(self) -> None:
         """Stop driving the session (it is not terminated)."""
