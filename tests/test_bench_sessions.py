@@ -10,6 +10,7 @@ from benchmarks.bench_sessions import (
     bare_eap,
     dict_bytes_per_entry,
     extra_rate,
+    loaded_cost_ratio,
     loaded_paa,
     pana_over_virtualnet,
     pana_pumped,
@@ -32,3 +33,6 @@ def test_memory_run_holds_the_sessions_it_counts() -> None:
     assert per_session > dict_bytes_per_entry(100) > 0
     assert extra_rate(bench, (5, 12), paa, count=2) > 0
     assert sum(1 for _ in paa) == 7
+    loaded, empty, ratio = loaded_cost_ratio(bench, (5, 12), paa, rounds=2, count=2)
+    assert loaded > 0 and empty > 0 and ratio > 0
+    assert sum(1 for _ in paa) == 11
