@@ -10,7 +10,7 @@ which is the strict decoder (scapy itself is lenient and turns what it cannot di
     from pana_codecs.scapy_layer import PANA
     for pkt in rdpcap("pana.pcap"):
         if PANA in pkt:
-            print(pkt[PANA].type, pkt[PANA].flags, [a.code for a in pkt[PANA].avps])
+            pkt[PANA].show()
 """
 
 from __future__ import annotations

@@ -764,24 +764,6 @@ def _marker(steps: dict[str, float], t0: float) -> Callable[[str], None]:
     return mark
 
 
-async def _until_open_if_completing(agent: Any, sid: int) -> None:
-    # MpaAgent._get_lease delivers a lease that arrives after PAR[C] with paa.ping(), which
-    # raises (and is suppressed) while the session waits for PAN[C]; the lease is then never
-    # delivered and MpaController.pre_configure() times out. Until that is fixed, hold such a
-    # lease until the session is OPEN (a few ms). Nothing is held in the common cases.
-    from pana_mpa.state import PaaState
-
-    for _ in range(5000):
-        st = agent.extension.sessions.get(sid)
-        try:
-            state = agent.paa.session(sid).state
-        except KeyError:
-            return
-        if st is None or not st.completed or state is PaaState.OPEN:
-            return
-        await asyncio.sleep(0.001)
-
-
 def _mac(lab: MpaLab, ns: str, ifname: str) -> bytes:
     out = lab.base.ip(ns, "-j", "link", "show", ifname)
     return bytes.fromhex(str(json.loads(out)[0]["address"]).replace(":", ""))
@@ -800,15 +782,13 @@ async def mpa_handover(
     interval: float = 0.01,
     settle: float = 0.5,
     announce: bool = False,
-    hold_late_lease: bool = True,
     timeout: float = 10.0,
     bu_delay: float = 0.0,
     lease_gate: Callable[[Any, int], Awaitable[None]] | None = None,
 ) -> HandoverResult:
     """The MPA handover with the project's MpaController (MN) and MpaAgent (R2) on real links.
 
-    ``hold_late_lease`` works around a race in MpaAgent (see _until_open_if_completing);
-    ``lease_gate(agent, session_id)`` delays the lease (to provoke that race in a test).
+    ``lease_gate(agent, session_id)`` delays the lease (a test makes it arrive after PAR[C]).
     """
     from pana_mpa.mpa.agent import MpaAgent
     from pana_mpa.mpa.controller import MpaController
@@ -825,8 +805,6 @@ async def mpa_handover(
         assert agent is not None
         if lease_gate is not None:
             await lease_gate(agent, sid)
-        if hold_late_lease:
-            await _until_open_if_completing(agent, sid)
         return lease
 
     def lookup(ident: bytes) -> Secret | None:

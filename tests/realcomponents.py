@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import os
 import shutil
+from typing import NoReturn
 
 import pytest
 
-__all__ = ["IN_CI", "need_binary", "need_root"]
+__all__ = ["IN_CI", "missing", "need_binary", "need_root"]
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
-def _missing(what: str) -> None:
+def missing(what: str) -> NoReturn:
+    """A real component the test needs is absent: fail under CI=true, skip otherwise."""
     if IN_CI:
         pytest.fail(f"{what} is required under CI=true (README command 2 installs it)")
     pytest.skip(f"{what} not available")
+
+
+_missing = missing
 
 
 def need_binary(name: str) -> str:

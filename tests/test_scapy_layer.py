@@ -7,16 +7,22 @@ import sys
 from pathlib import Path
 
 import pytest
+from scapy.layers.inet import IP, UDP
+from scapy.utils import rdpcap
 
 from interop.locate import capture_path, load_expected
-from pana_codecs import Avp, CodecError, MessageFlags, MessageType, PanaMessage, decode_pana
+from pana_codecs import (
+    Avp,
+    CodecError,
+    MessageFlags,
+    MessageType,
+    PanaMessage,
+    decode_pana,
+    scapy_layer,  # the test extra installs scapy
+)
 
-scapy_layer = pytest.importorskip("pana_codecs.scapy_layer")
 PANA = scapy_layer.PANA
 PanaAVP = scapy_layer.PanaAVP
-
-from scapy.layers.inet import IP, UDP  # noqa: E402 - after the importorskip guard
-from scapy.utils import rdpcap  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 RFC5191_CAPTURES = (

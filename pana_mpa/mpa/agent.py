@@ -9,7 +9,6 @@ packets for nCoA during the link switch (ArDataPlane).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ipaddress
 import logging
 import os
@@ -22,11 +21,13 @@ from ..config import PaaConfig
 from ..events import (
     Authenticated,
     PanaEvent,
+    PingAnswered,
     PreAuthSwitched,
     Reauthenticated,
     SessionTerminated,
 )
 from ..paa import PaaServer
+from ..state import PaaState
 from ..transport import Transport
 from .ar import ArDataPlane, Forward
 from .avps import DEFAULT_VENDOR_ID, TunnelAction
@@ -107,6 +108,7 @@ class MpaAgent:
         self._tunnel_of: dict[int, TunnelSpec] = {}
         self._count = 0
         self._tasks: set[asyncio.Task[None]] = set()
+        self._late: set[int] = set()
         self._driver: Driver[PanaEvent] = Driver(
             self.paa, transport, self._on_pana_event, contain_errors=True
         )
@@ -145,14 +147,27 @@ class MpaAgent:
             self._record("lease_failed", session_id, reason=str(exc))
             return
         self._record("lease_acquired", session_id, address=str(lease.address))
-        late = self.extension.set_configuration(session_id, lease_configuration(lease))
-        if late:
-            # PAR[C] went out before DHCP finished: deliver in the PAA's own PNR[P,E]
-            with contextlib.suppress(Exception):
-                avps = self.extension.deferred_address_avps(session_id)
-                self.paa.ping(session_id, self._now(), avps)
-                self._driver.wake()
-                self._record("address_delivered_late", session_id)
+        if self.extension.set_configuration(session_id, lease_configuration(lease)):
+            # PAR[C] went out before DHCP finished: deliver in the PAA's own PNR[P,E], as soon
+            # as the session is OPEN (a lease can arrive between PAR[C] and PAN[C])
+            self._late.add(session_id)
+            self._deliver_late(session_id)
+
+    def _deliver_late(self, session_id: int) -> None:
+        if session_id not in self._late:
+            return
+        try:
+            session = self.paa.session(session_id)
+        except KeyError:
+            self._late.discard(session_id)  # the session is gone
+            return
+        if session.state is not PaaState.OPEN:
+            return  # retried when the session is OPEN again (Authenticated, PingAnswered)
+        self._late.discard(session_id)
+        avps = self.extension.deferred_address_avps(session_id)
+        self.paa.ping(session_id, self._now(), avps)
+        self._driver.wake()
+        self._record("address_delivered_late", session_id)
 
     # ---- tunnel management (the draft's PANA-Update) -------------------------------------------
 
@@ -189,8 +204,9 @@ class MpaAgent:
         spec = self._tunnel_of.pop(session_id, None)
         if spec is None:
             return
-        held = self.data_plane.complete_switch(spec.inner, self._now()) if flush else []
+        # delete first: from now on the kernel routes nCoA onto the CTN link, then flush
         self.tunnels.delete(spec.name)
+        held = self.data_plane.complete_switch(spec.inner, self._now()) if flush else []
         if not flush:
             self.data_plane.release(spec.inner)
         for packet in held:
@@ -201,7 +217,8 @@ class MpaAgent:
     def forward_hook(self, spec: TunnelSpec, packet: bytes) -> bool:
         """For LinuxIpipDriver: False keeps the packet (held or dropped) instead of tunneling."""
         decision = self.data_plane.on_packet(spec.inner, packet, self._now())
-        return decision in (Forward.TUNNEL, Forward.BICAST)
+        # DIRECT here means the tunnel is about to go: send it through rather than drop it
+        return decision in (Forward.TUNNEL, Forward.BICAST, Forward.DIRECT)
 
     # ---- running -------------------------------------------------------------------------------
 
@@ -209,6 +226,9 @@ class MpaAgent:
         self.pana_events.append(event)
         if isinstance(event, Authenticated | Reauthenticated):
             self._hand_out_keys(event)
+            self._deliver_late(event.session_id)
+        elif isinstance(event, PingAnswered):
+            self._deliver_late(event.session_id)
         if isinstance(event, PreAuthSwitched):
             self._record("pre_auth_switched", event.session_id, peer=f"{event.peer[0]}")
             self._release(event.session_id, flush=True)  # the PANA-Update, even without the AVP

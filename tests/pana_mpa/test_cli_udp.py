@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.realcomponents import missing
+
 pytestmark = pytest.mark.udp
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -264,7 +266,6 @@ def test_long_running_pac_leaves_with_a_ptr_on_ctrl_c() -> None:
             paa.stdout.close()
 
 
-@pytest.mark.skipif(not socket.has_ipv6, reason="no IPv6")
 def test_pac_once_over_ipv6() -> None:
     paa_cmd = [sys.executable, "-m", "pana_mpa", "paa", "--listen", "[::1]:0", "--user", f"a:{PSK}"]
     paa = subprocess.Popen(paa_cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True)
@@ -272,7 +273,7 @@ def test_pac_once_over_ipv6() -> None:
         assert paa.stdout is not None
         line = paa.stdout.readline()
         if not line.startswith("listening on [::1]:"):
-            pytest.skip(f"no IPv6 loopback: {line!r}")
+            missing(f"IPv6 loopback ({line!r})")
         proc = run_pac("--paa", line.split()[-1], "--identity", "a", "--secret", PSK, "--once")
         assert proc.returncode == 0, proc.stderr
         assert "peer [::1]:" in proc.stdout

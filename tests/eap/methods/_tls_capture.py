@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+from tests.realcomponents import missing
 
 __all__ = ["VECTORS", "capture_server_key", "captures_dir", "load_blocks"]
 
@@ -43,7 +44,7 @@ def capture_server_key() -> rsa.RSAPrivateKey:
     d = captures_dir()
     path = None if d is None else d / "keys" / "openpana-eaptls" / "server.key"
     if path is None or not path.is_file():
-        pytest.skip("captures (../shared/pcaps) not available")
+        missing("the captures in ../shared/pcaps (set PANA_CAPTURES)")
     key = load_pem_private_key(path.read_bytes(), None)
     assert isinstance(key, rsa.RSAPrivateKey)
     return key

@@ -48,7 +48,7 @@ from tests.eap.methods._tls_capture import (
     load_blocks,
 )
 from tests.pki import Pki, issue, make_ca, make_crl, make_pki
-from tests.realcomponents import need_binary
+from tests.realcomponents import missing, need_binary
 
 V12, V13 = TlsVersion.TLS1_2, TlsVersion.TLS1_3
 VERSIONS = [pytest.param(V12, id="tls12"), pytest.param(V13, id="tls13")]
@@ -852,7 +852,7 @@ def test_vectors_match_the_capture() -> None:
     d = captures_dir()
     pcap = None if d is None else d / "openpana-eaptls-loopback.pcapng"
     if pcap is None or not pcap.is_file():
-        pytest.skip("captures (../shared/pcaps) not available")
+        missing("the captures in ../shared/pcaps (set PANA_CAPTURES)")
     out = subprocess.run(
         [tshark, "-r", str(pcap), "-T", "fields", "-e", "udp.payload"],
         capture_output=True,

@@ -286,3 +286,76 @@ def test_reactive_handover_path() -> None:
         "binding_updated",
         "handover_complete",
     ]
+
+
+def test_lease_arriving_between_par_c_and_pan_c_is_delivered() -> None:
+    """The agent's late PNR waits until the session is OPEN instead of being lost."""
+    import asyncio
+    import random
+
+    from eap.authenticator import EapAuthenticator
+    from eap.keys import Secret
+    from eap.methods.psk import EAP_TYPE_PSK, PskPeer, PskServer
+    from eap.peer import EapPeer
+    from pana_mpa.loopback import LoopbackNetwork, run_virtual
+    from pana_mpa.mpa.agent import MpaAgent
+    from pana_mpa.mpa.controller import MpaController
+    from pana_mpa.mpa.dhcp import DhcpLease
+    from pana_mpa.mpa.info import CandidateNetwork
+    from pana_mpa.mpa.tunnel import InMemoryTunnelDriver
+    from pana_mpa.state import PaaState
+
+    psk, ident = Secret(b"SecretPassphrase"), b"mn"
+    states: list[str] = []
+
+    async def scenario() -> str:
+        rng = random.Random(5)
+        net = LoopbackNetwork(seed=5, delay=0.002)
+        holder: dict[str, MpaAgent] = {}
+
+        async def lease(sid: int, mac: bytes, cid: bytes) -> DhcpLease:
+            # hold the lease until the PAA has sent PAR[C] and waits for PAN[C]
+            while holder["agent"].paa.session(sid).state is not PaaState.WAIT_SUCC_PAN:
+                await asyncio.sleep(0.0005)
+            states.append(holder["agent"].paa.session(sid).state.name)
+            return DhcpLease(
+                address=NCOA,
+                prefix_length=24,
+                router=None,
+                dns_servers=(),
+                lease_time=60,
+                server_id=NCOA,
+                client_id=cid,
+                acquired_at=0.0,
+            )
+
+        agent = MpaAgent(
+            paa_config=PaaConfig(), transport=net.endpoint(("10.97.2.1", 716)),
+            eap_factory=lambda: EapAuthenticator(methods=lambda i: [
+                lambda: PskServer(b"ctn", lambda x: psk, rng=rng.randbytes)], rng=rng.randbytes),
+            ar_address="10.97.2.1", lease_provider=lease, tunnels=InMemoryTunnelDriver(),
+            rng=rng.randbytes,
+        )  # fmt: skip
+        holder["agent"] = agent
+        task = asyncio.create_task(agent.run())
+
+        async def bu(a: object) -> None:
+            return None
+
+        mn = MpaController(
+            eap_factory=lambda: EapPeer(identity=ident, methods={
+                EAP_TYPE_PSK: lambda: PskPeer(ident, psk, rng=rng.randbytes)}),
+            mn_mac=MAC, tunnels=InMemoryTunnelDriver(), binding_update=bu, rng=rng.randbytes,
+        )  # fmt: skip
+        cand = CandidateNetwork(name="c", paa=("10.97.2.1", 716),
+                                ar_address=ipaddress.IPv4Address("10.97.2.1"))  # fmt: skip
+        await mn.pre_authenticate(cand, net.endpoint((str(OCOA), 0)), OCOA)
+        event = await mn.pre_configure()
+        await mn.close()
+        agent.stop()
+        await task
+        assert [e.name for e in agent.events].count("address_delivered_late") == 1
+        return str(event.detail["ncoa"])
+
+    assert run_virtual(scenario) == str(NCOA)
+    assert states == ["WAIT_SUCC_PAN"]

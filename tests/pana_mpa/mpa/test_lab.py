@@ -84,3 +84,22 @@ def test_mn_dhcp_client_through_real_relay_and_server(tmp_path: Path) -> None:
         # the server saw the request relayed by R2 (giaddr), not the MN's broadcast
         log = (tmp_path / "dnsmasq-server.log").read_text()
         assert f"DHCPACK(d0) {lease.address} {MN_MAC.hex(':')}" in log, log
+
+
+@pytest.mark.netns
+def test_delayed_binding_update_applies_once(tmp_path: Path) -> None:
+    with lab() as base:
+        mpa = MpaLab(base, tmp_path).build()
+
+        async def run() -> MeterResult:
+            # the update takes effect 0.5 s after it arrives; the MN retransmits its REG every
+            # 0.2 s meanwhile: the CN must apply it once and answer every copy
+            async with mpa.meter(0.01, bu_delay=0.5) as stream:
+                await stream.register(mpa.mn, OCOA)
+                await stream.register(mpa.mn, OCOA)
+                return await stream.stop()
+
+        meter = asyncio.run(run())
+        assert [b[1] for b in meter.bindings] == [str(OCOA), str(OCOA)]
+        # before the first binding took effect the CN already sent to oCoA (its start address)
+        assert meter.unique > 0 and meter.bindings[0][2] > 0
