@@ -28,7 +28,7 @@ from eap.methods.base import AuthMethod, PeerMethod, Rng
 from eap.methods.gpsk import GpskPeer, GpskServer
 from eap.methods.md5 import Md5Peer, Md5Server
 from eap.methods.psk import PskPeer, PskServer
-from eap.methods.tls import TlsPeer, TlsServer
+from eap.methods.tls import TlsPeer, TlsServer, TlsVersion
 from eap.peer import EapPeer, EapResult
 from eap.radius import RadiusConfig, RadiusError, RadiusPassThrough
 from pana_codecs import EapCode, EapPacket, EapType, encode_eap
@@ -62,6 +62,14 @@ logger = logging.getLogger(__name__)
 
 METHODS = ("psk", "md5", "gpsk", "tls")
 SUITES = ("sha1", "sha256")
+TLS_VERSIONS = {
+    "1.0": TlsVersion.TLS1_0,
+    "1.1": TlsVersion.TLS1_1,
+    "1.2": TlsVersion.TLS1_2,
+    "1.3": TlsVersion.TLS1_3,
+}
+LEGACY_TLS_CIPHERS = "DEFAULT:@SECLEVEL=0"
+"""OpenSSL 3 refuses TLS 1.0/1.1 (SHA-1 signatures) above security level 0 (docs/interop.md)."""
 _HEX = frozenset(string.hexdigits)
 
 
@@ -101,13 +109,31 @@ def _suite(name: str) -> tuple[int, int]:
     return (2, 7) if name == "sha1" else (5, 12)
 
 
+def _pac_suites(name: str | None) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The PRF and Integrity algorithms a PaC accepts: one suite, or both (SHA-256 first).
+
+    The PAA offers, the PaC picks (RFC 5191 s4.1); HMAC-SHA1 is the mandatory suite
+    (s8.3, s8.6), so by default the PaC also works with a SHA-1-only PAA such as OpenPANA.
+    """
+    if name is not None:
+        prf, integrity = _suite(name)
+        return (prf,), (integrity,)
+    return (5, 2), (12, 7)
+
+
 @dataclass(frozen=True, kw_only=True)
 class TlsFiles:
-    """PEM files for EAP-TLS."""
+    """PEM files and the lowest TLS version for EAP-TLS."""
 
     cert: Path | None = None
     key: Path | None = None
     ca: Path | None = None
+    min_version: TlsVersion = TlsVersion.TLS1_2
+
+    @property
+    def cipher_list(self) -> str | None:
+        """OpenSSL cipher list: security level 0 when TLS 1.0/1.1 is allowed, else the default."""
+        return LEGACY_TLS_CIPHERS if self.min_version < TlsVersion.TLS1_2 else None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -118,12 +144,24 @@ class PacOptions:
     identity: bytes
     secret: Secret | None
     method: str = "psk"
-    prf: int = 5
-    integrity: int = 12
+    prf_algorithms: tuple[int, ...] = (5, 2)
+    """PRF-Algorithms accepted, most preferred first (default: SHA-256, then SHA-1)."""
+    integrity_algorithms: tuple[int, ...] = (12, 7)
+    """Integrity-Algorithms accepted, most preferred first."""
     once: bool = False
     timeout: float = 10.0
     bind: Address | None = None
     tls: TlsFiles = field(default_factory=TlsFiles)
+
+    @property
+    def prf(self) -> int:
+        """The most preferred PRF-Algorithm."""
+        return self.prf_algorithms[0]
+
+    @property
+    def integrity(self) -> int:
+        """The most preferred Integrity-Algorithm."""
+        return self.integrity_algorithms[0]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -136,6 +174,8 @@ class PaaOptions:
     prf: int = 5
     integrity: int = 12
     lifetime: int = 3600
+    reauth_fraction: float | None = None
+    psk_silent_discard: bool = False
     radius: Address | None = None
     radius_secret: Secret | None = None
     tls: TlsFiles = field(default_factory=TlsFiles)
@@ -150,17 +190,34 @@ PaaFactory = Callable[
 """Builds the PAA server and, for RADIUS pass-through, the per-session AAA back-end factory."""
 
 
-def _common_arguments(p: argparse.ArgumentParser) -> None:
+def _common_arguments(p: argparse.ArgumentParser, *, pac: bool) -> None:
     p.add_argument("--method", choices=METHODS, default="psk", help="EAP method (default psk)")
-    p.add_argument(
-        "--suite",
-        choices=SUITES,
-        default="sha256",
-        help="PRF and integrity algorithms: HMAC-SHA1 or HMAC-SHA-256 (default sha256)",
-    )
+    if pac:
+        p.add_argument(
+            "--suite",
+            choices=SUITES,
+            default=None,
+            help="accept only these PRF and integrity algorithms: HMAC-SHA1 or HMAC-SHA-256"
+            " (default: both, preferring sha256; the PAA's offer decides)",
+        )
+    else:
+        p.add_argument(
+            "--suite",
+            choices=SUITES,
+            default="sha256",
+            help="PRF and integrity algorithms offered: HMAC-SHA1 or HMAC-SHA-256"
+            " (default sha256; OpenPANA PaCs need sha1)",
+        )
     p.add_argument("--cert", type=Path, help="EAP-TLS: own certificate (PEM)")
     p.add_argument("--key", type=Path, help="EAP-TLS: own private key (PEM)")
     p.add_argument("--ca", type=Path, help="EAP-TLS: CA certificate(s) to verify the peer (PEM)")
+    p.add_argument(
+        "--tls-min-version",
+        choices=tuple(TLS_VERSIONS),
+        default=None,
+        help="EAP-TLS: lowest TLS version (default 1.2); 1.0 and 1.1 also lower OpenSSL's"
+        f" cipher list to {LEGACY_TLS_CIPHERS} and need an RSA certificate",
+    )
     p.add_argument(
         "--trace",
         type=Path,
@@ -192,7 +249,7 @@ def add_pac_arguments(p: argparse.ArgumentParser) -> None:
         "--timeout", type=float, default=10.0, help="seconds to wait for each step (default 10)"
     )
     p.add_argument("--bind", metavar="HOST:PORT", help="local address (default any, port any)")
-    _common_arguments(p)
+    _common_arguments(p, pac=True)
 
 
 def add_paa_arguments(p: argparse.ArgumentParser) -> None:
@@ -221,7 +278,23 @@ def add_paa_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--lifetime", type=int, default=3600, help="Session-Lifetime in seconds (default 3600)"
     )
-    _common_arguments(p)
+    p.add_argument(
+        "--reauth-fraction",
+        type=float,
+        metavar="F",
+        help="re-authenticate each session at F (0 < F < 1) of --lifetime, started by the PAA"
+        " (RFC 5191 s4.3; OpenPANA PaCs only re-authenticate after the lifetime ran out)",
+    )
+    p.add_argument(
+        "--psk-silent-discard",
+        action="store_true",
+        help="EAP-PSK: silently discard a message 2 whose MAC_P does not verify (RFC 4764"
+        " s4.3) instead of failing at once; a PaC with a wrong secret then fails only by"
+        " timeout. Default: fail at once with EAP-Failure (Result-Code 1), as hostapd does;"
+        " forging message 2 needs RAND_S and the PANA session, so only an on-path attacker,"
+        " who could drop messages anyway, can end a conversation that way",
+    )
+    _common_arguments(p, pac=False)
 
 
 def add_parser(sub: Any) -> None:
@@ -259,10 +332,12 @@ def _resolve(text: str, what: str) -> Address:
 
 
 def _tls_files(args: argparse.Namespace, *, need_key: bool) -> TlsFiles:
-    files = TlsFiles(cert=args.cert, key=args.key, ca=args.ca)
+    floor = getattr(args, "tls_min_version", None)  # radius-server has no such option
+    version = TLS_VERSIONS[floor or "1.2"]
+    files = TlsFiles(cert=args.cert, key=args.key, ca=args.ca, min_version=version)
     if args.method != "tls":
-        if files.cert or files.key or files.ca:
-            raise CliError("--cert, --key and --ca are for --method tls")
+        if files.cert or files.key or files.ca or floor:
+            raise CliError("--cert, --key, --ca and --tls-min-version are for --method tls")
         return files
     if need_key and (files.cert is None or files.key is None):
         raise CliError("--method tls needs --cert and --key")
@@ -282,7 +357,7 @@ def _read_lines(path: Path, what: str) -> list[str]:
 
 def pac_options(args: argparse.Namespace) -> PacOptions:
     """Validate the PaC's arguments."""
-    prf, integrity = _suite(args.suite)
+    prf, integrity = _pac_suites(args.suite)
     if args.secret_file is not None:
         if args.secret is not None:
             raise CliError("give --secret or --secret-file, not both")
@@ -309,8 +384,8 @@ def pac_options(args: argparse.Namespace) -> PacOptions:
         identity=args.identity.encode("utf-8"),
         secret=secret,
         method=args.method,
-        prf=prf,
-        integrity=integrity,
+        prf_algorithms=prf,
+        integrity_algorithms=integrity,
         once=bool(args.once),
         timeout=float(args.timeout),
         bind=_address(args.bind, "--bind") if args.bind else None,
@@ -351,6 +426,11 @@ def paa_options(args: argparse.Namespace) -> PaaOptions:
         raise CliError("give at least one --user IDENTITY:SECRET (or --radius)")
     if args.lifetime <= 0:
         raise CliError("--lifetime must be positive")
+    fraction = args.reauth_fraction
+    if fraction is not None and not 0 < fraction < 1:
+        raise CliError("--reauth-fraction must be between 0 and 1 (exclusive)")
+    if args.psk_silent_discard and args.method != "psk":
+        raise CliError("--psk-silent-discard is for --method psk")
     return PaaOptions(
         listen=_resolve(args.listen, "--listen"),
         users=users,
@@ -358,6 +438,8 @@ def paa_options(args: argparse.Namespace) -> PaaOptions:
         prf=prf,
         integrity=integrity,
         lifetime=int(args.lifetime),
+        reauth_fraction=fraction,
+        psk_silent_discard=bool(args.psk_silent_discard),
         radius=radius,
         radius_secret=Secret(args.radius_secret.encode()) if args.radius_secret else None,
         tls=_tls_files(args, need_key=radius is None),
@@ -485,10 +567,14 @@ async def pac_main(
                 raise CliError(
                     f"{step}: no answer from PAA {paa} within {opts.timeout:g} s"
                 ) from None
+            declined = getattr(session, "declined", None)
+            if step == "authentication" and declined:
+                # RFC 5191 s4.1: we dropped the PAR[S] silently; tell the user why
+                raise CliError(f"authentication: PAA {paa} not accepted: {declined}") from None
             hint = ""
             if step == "authentication" and opts.method == "psk":
-                # RFC 4764 s4.3: the server discards a bad MAC_P without a word
-                hint = " (wrong identity or secret? EAP-PSK ignores them silently)"
+                # RFC 4764 s4.3: a PAA may discard a bad MAC_P without a word
+                hint = " (wrong identity or secret? EAP-PSK may ignore them silently)"
             raise CliError(
                 f"{step}: not completed within {opts.timeout:g} s with PAA {paa}{hint}"
             ) from None
@@ -643,7 +729,13 @@ def eap_peer(opts: PacOptions, rng: Rng) -> EapPeer:
         tls = opts.tls
 
         def tls_peer() -> TlsPeer:
-            return TlsPeer(ca=tls.ca, cert=tls.cert, key=tls.key)
+            return TlsPeer(
+                ca=tls.ca,
+                cert=tls.cert,
+                key=tls.key,
+                min_version=tls.min_version,
+                cipher_list=tls.cipher_list,
+            )
 
         _check_tls(tls_peer)
         methods[TlsPeer.method_type] = tls_peer
@@ -671,8 +763,12 @@ def eap_authenticator(opts: PaaOptions, rng: Rng, *, check: bool = False) -> Eap
 
     def policy(identity: bytes) -> list[Callable[[], AuthMethod]]:
         if opts.method == "psk":
-            return [lambda: PskServer(SERVER_ID, lookup, rng)]
+            # a wrong PSK fails at once (see --psk-silent-discard for the RFC 4764 s4.3 choice)
+            strict = not opts.psk_silent_discard
+            return [lambda: PskServer(SERVER_ID, lookup, rng, fail_on_bad_mac_p=strict)]
         if opts.method == "gpsk":
+            # RFC 5433 s4 (gpsk_fail=True): a bad MAC in GPSK-2 gets GPSK-Fail, which PaCs
+            # (ours included) answer, so a wrong secret already fails at once the RFC's way.
             return [lambda: GpskServer(SERVER_ID, lookup, rng=rng)]
         if opts.method == "md5":
             return [lambda: Md5Server(lookup(identity), rng=rng)]
@@ -683,7 +779,12 @@ def eap_authenticator(opts: PaaOptions, rng: Rng, *, check: bool = False) -> Eap
     def tls_server() -> TlsServer:
         assert tls.cert is not None and tls.key is not None  # paa_options checked
         return TlsServer(
-            cert=tls.cert, key=tls.key, ca=tls.ca, require_client_cert=tls.ca is not None
+            cert=tls.cert,
+            key=tls.key,
+            ca=tls.ca,
+            require_client_cert=tls.ca is not None,
+            min_version=tls.min_version,
+            cipher_list=tls.cipher_list,
         )
 
     if check and opts.method == "tls":
@@ -738,10 +839,10 @@ class RadiusBackend:
 
 
 def build_pac(opts: PacOptions, rng: Rng, trace: FlowTrace | None) -> PacSession:
-    """The PaC session for ``pana-mpa pac``: one suite, one EAP method."""
+    """The PaC session for ``pana-mpa pac``: the accepted suites, one EAP method."""
     config = PacConfig(
-        prf_algorithms=(opts.prf,),
-        integrity_algorithms=(opts.integrity,),
+        prf_algorithms=opts.prf_algorithms,
+        integrity_algorithms=opts.integrity_algorithms,
         # A long-running PaC re-authenticates before Session-Lifetime runs out (RFC 5191 s4.3).
         reauth_fraction=None if opts.once else 0.8,
     )
@@ -758,6 +859,7 @@ def build_paa(
         prf_algorithms=(opts.prf,),
         integrity_algorithms=(opts.integrity,),
         session_lifetime=opts.lifetime,
+        reauth_fraction=opts.reauth_fraction,
     )
     if opts.radius is not None and opts.radius_secret is not None:
         radius = RadiusConfig(server=opts.radius, secret=opts.radius_secret)

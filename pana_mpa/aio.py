@@ -14,10 +14,14 @@ from collections.abc import AsyncIterator, Callable, Collection
 from types import TracebackType
 from typing import Any, Generic, Protocol, TypeVar
 
+from eap.authenticator import AuthOutput
+from eap.peer import EapResult
+
 from ._flow import FlowTrace
 from .transport import Address, Transport, TransportClosed
 
 __all__ = [
+    "AAA_FAILURE",
     "AaaBackend",
     "ClientError",
     "Driver",
@@ -31,6 +35,9 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+AAA_FAILURE = AuthOutput(None, EapResult(success=False, keys=None, method_type=None))
+"""What serve_paa hands a session whose AAA exchange raised: EAP failure, no EAP packet."""
 
 E = TypeVar("E")
 E_co = TypeVar("E_co", covariant=True)
@@ -457,9 +464,12 @@ async def serve_paa(
                     restart()  # re-authentication: a new EAP conversation (RFC 5191 s4.3)
             try:
                 output = await backend.exchange(eap_response)
-            except Exception as exc:  # the back-end's own failure: the session times out
+            except Exception as exc:  # AAA unreachable, wrong shared secret, bad answers
+                # RFC 4137 s6 (aaaTimeout): the conversation fails. The session hears it as an
+                # EAP failure without an EAP packet, so the PaC gets PAR[C] with Result-Code
+                # PANA_AUTHENTICATION_REJECTED at once (RFC 5191 s4.1), not at its timer.
                 logger.warning("AAA exchange for session 0x%08x failed: %s", session_id, exc)
-                return
+                output = AAA_FAILURE
             try:
                 pass_through.aaa_answer(session_id, output, loop.time())
             except Exception as exc:  # the session ended while the AAA server thought

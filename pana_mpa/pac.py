@@ -5,12 +5,20 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
+from enum import IntEnum
 
 from eap.keys import Secret
 from pana_codecs import Avp, MessageFlags, MessageType
 
 from . import crypto
-from ._avps import AvpCode, ResultCode, TerminationCause, u32_avp
+from ._avps import (
+    AvpCode,
+    IntegrityAlgorithm,
+    PrfAlgorithm,
+    ResultCode,
+    TerminationCause,
+    u32_avp,
+)
 from ._session import (
     Address,
     EapPeerLike,
@@ -32,6 +40,12 @@ from .trace import NULL_TRACE, Trace
 __all__ = ["PacSession"]
 
 logger = logging.getLogger(__name__)
+
+
+def _names(enum: type[IntEnum], values: Sequence[int]) -> str:
+    """Algorithm numbers as names where known, for messages (unknown ones stay numbers)."""
+    known = {int(m) for m in enum}
+    return ", ".join(enum(v).name if v in known else str(v) for v in values) or "none"
 
 
 class PacSession(SessionCore):
@@ -75,6 +89,8 @@ class PacSession(SessionCore):
         self._start_avps: list[Avp] = []
         self.ip_reconfiguration = False
         """The PAA asked for IP reconfiguration (I flag) during authentication."""
+        self.declined: str | None = None
+        """Why the PaC last declined a PAR[S] (dropped silently, RFC 5191 s4.1); None if never."""
 
     # ---- caller requests -----------------------------------------------------------------------
 
@@ -226,9 +242,12 @@ class PacSession(SessionCore):
         prf = next((a for a in self._config.prf_algorithms if a in offered_prf), None)
         integ = next((a for a in self._config.integrity_algorithms if a in offered_int), None)
         if prf is None or integ is None:
-            # the PaC does not want this session: no answer (s4.1)
-            raise _Drop(f"no acceptable algorithms in PAR[S] (PRF {offered_prf}, "
-                        f"integrity {offered_int})")  # fmt: skip
+            # The PaC does not want this session: no answer on the wire (s4.1). A PAR[S] is
+            # unprotected, so the session stays open for a genuine one; `declined` tells why.
+            self.declined = (f"no acceptable algorithms in PAR[S] (PAA offers PRF "
+                             f"{_names(PrfAlgorithm, offered_prf)}, integrity "
+                             f"{_names(IntegrityAlgorithm, offered_int)})")  # fmt: skip
+            raise _Drop(self.declined)
         self.prf_algorithm, self.integrity_algorithm = prf, integ
         return [
             u32_avp(AvpCode.PRF_ALGORITHM, prf),
@@ -312,16 +331,23 @@ class PacSession(SessionCore):
         assert rx is not None
         msg = rx.msg
         self._result_code = ResultCode(self._u32(msg.avp(AvpCode.RESULT_CODE)))  # type: ignore[arg-type]
+        rejected = self._result_code != ResultCode.PANA_SUCCESS
         if msg.avp(AvpCode.EAP_PAYLOAD) is not None:
             inp = self._feed_eap(rx)
             if inp not in (Input.EAP_SUCCESS, Input.EAP_FAILURE):
-                if self._eap_result is None:
+                if self._eap_result is None and rejected:
+                    # The EAP peer discarded the payload (an AAA reject's EAP-Failure with an
+                    # Identifier it does not match): the PANA Result-Code decides (RFC 5609
+                    # s5.6 alt_reject()), so the session ends now, not at the failed timer.
+                    inp = self._alt_reject()
+                elif self._eap_result is None:
                     raise _Drop("PAR[C] whose EAP-Payload is not EAP Success/Failure")
-                inp = Input.EAP_SUCCESS if self._eap_result.success else Input.EAP_FAILURE
+                else:
+                    inp = Input.EAP_SUCCESS if self._eap_result.success else Input.EAP_FAILURE
         elif self._eap_result is not None:
             inp = Input.EAP_SUCCESS if self._eap_result.success else Input.EAP_FAILURE
         else:
-            inp = Input.EAP_FAILURE  # alt_reject(): no EAP result to wait for (RFC 5609 s5.6)
+            inp = self._alt_reject()  # no EAP result to wait for (RFC 5609 s5.6)
         self._new_key = None
         self._new_key_id = None
         key_avp = msg.avp(AvpCode.KEY_ID)
@@ -345,6 +371,13 @@ class PacSession(SessionCore):
                 raise _Drop("PAR[C] with PANA_SUCCESS lacks Session-Lifetime")
             self.lifetime = float(self._u32(lifetime))
         return inp
+
+    def _alt_reject(self) -> Input:
+        """Lower-layer failure for the EAP peer (RFC 4137 altReject, RFC 5609 alt_reject())."""
+        alt_reject = getattr(self._eap, "alt_reject", None)
+        if callable(alt_reject):
+            self._eap_result = alt_reject()
+        return Input.EAP_FAILURE
 
     def _complete_avps(self) -> list[Avp]:
         if self._new_key is None or self._new_key_id is None:

@@ -159,7 +159,7 @@ def _peer_args(run: Run, pki: dict[str, str], tmp: Path) -> tuple[list[str], lis
     """(PAA argv, PaC argv) for one run; secrets go in files, not on the command line."""
     common = ["--method", run.method, "--suite", run.suite]
     paa = [*PANA, "paa", "--listen", f"127.0.0.1:{run.port}", *common]
-    target = ["--paa", f"127.0.0.1:{run.port}", "--once", *common]
+    target = ["--paa", f"127.0.0.1:{run.port}", "--once", "--timeout", "30", *common]
     if run.method == "tls":
         paa += ["--cert", pki["server"], "--key", pki["server_key"], "--ca", pki["ca"]]
         assert run.key_log is not None
@@ -472,21 +472,38 @@ def test_decode_verifies_every_auth(
     matrix: dict[tuple[str, str], Run], method: str, suite: str
 ) -> None:
     run = _ok_run(matrix, method, suite)
-    labels = [o["type"] + (f"[{o['flags']}]" if o["flags"] else "") for o in run.decoded]
+    verdicts = [o["auth"] for o in run.decoded]
+    codes = [a["code"] for o in run.decoded for a in o["avps"]]
+    labels = [_label(o) for o in _first_copies(run.decoded)]
     assert labels[0] == "PCI" and labels[-2:] == ["PTR[R]", "PTA"]
     assert {"PAR[RS]", "PAN[S]", "PAR[RC]", "PAN[C]", "PNR[RP]", "PNA[P]"} <= set(labels)
-    codes = [a["code"] for o in run.decoded for a in o["avps"]]
-    verdicts = [o["auth"] for o in run.decoded]
     if method == "md5":
         # RFC 5191 s5.3: no MSK, no PANA_AUTH_KEY: neither AUTH nor Key-Id may appear.
         assert AvpCode.AUTH not in codes and AvpCode.KEY_ID not in codes
         assert verdicts == [None] * len(run.decoded)
         return
-    with_auth = [lab for lab, v in zip(labels, verdicts, strict=True) if v is not None]
+    with_auth = [_label(o) for o in _first_copies(run.decoded) if o["auth"] is not None]
     # PAR[C] (the EAP Success) carries AUTH from then on: PAR[C] PAN[C] PNR PNA PTR PTA.
     assert with_auth == ["PAR[RC]", "PAN[C]", "PNR[RP]", "PNA[P]", "PTR[R]", "PTA"], labels
-    assert [v for v in verdicts if v is not None] == ["ok"] * 6, verdicts
-    assert "6 ok" in run.decode_err
+    # every copy, retransmissions included, verifies
+    assert {v for v in verdicts if v is not None} == {"ok"}, verdicts
+    assert re.search(r"AUTH verdicts: \d+ ok\n", run.decode_err), run.decode_err
+
+
+def _label(o: dict[str, Any]) -> str:
+    return str(o["type"]) + (f"[{o['flags']}]" if o["flags"] else "")
+
+
+def _first_copies(decoded: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Without retransmissions: a repeat has the same type, flags and sequence number (s5.2)."""
+    seen: set[tuple[Any, ...]] = set()
+    out = []
+    for o in decoded:
+        key = (o["type"], o["flags"], o["session_id"], o["seq"])
+        if key not in seen:
+            seen.add(key)
+            out.append(o)
+    return out
 
 
 @by_run
@@ -494,7 +511,7 @@ def test_suite_on_the_wire(matrix: dict[tuple[str, str], Run], method: str, suit
     run = _ok_run(matrix, method, suite)
     prf, integrity, auth_len = SUITES[suite]
     starts = [o for o in run.decoded if o["type"] in ("PAR", "PAN") and "S" in o["flags"]]
-    assert [o["type"] for o in starts] == ["PAR", "PAN"]
+    assert [o["type"] for o in _first_copies(starts)] == ["PAR", "PAN"]
     for o in starts:  # RFC 5191 s4.1: the PAA offers, the PaC picks; one suite each here
         values = {a["code"]: a.get("value") for a in o["avps"]}
         assert values[AvpCode.PRF_ALGORITHM] == prf, o
@@ -525,8 +542,9 @@ def test_a_wrong_msk_fails_every_auth(
         msk = bytearray(_msk(run, run.pcap))
         msk[0] ^= 1
     decoded, err = _decode(run, run.pcap, bytes(msk))
-    assert [o["auth"] for o in decoded if o["auth"] is not None] == ["fail"] * 6
-    assert "6 fail" in err
+    checked = [o["auth"] for o in decoded if o["auth"] is not None]
+    assert len(checked) >= 6 and set(checked) == {"fail"}, checked
+    assert re.search(r"AUTH verdicts: \d+ fail\n", err), err
 
 
 def test_no_secret_reaches_any_output(matrix: dict[tuple[str, str], Run]) -> None:

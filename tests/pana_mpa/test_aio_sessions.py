@@ -5,15 +5,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 
 from eap.authenticator import AuthOutput
+from eap.peer import EapResult
+from eap.radius import RadiusError
 from pana_mpa import _cli_peers as cp
+from pana_mpa._avps import ResultCode
 from pana_mpa.aio import ClientError, PacClient, serve_paa
 from pana_mpa.events import (
     Authenticated,
+    AuthenticationFailed,
     PingAnswered,
     Reauthenticated,
     SessionStarted,
@@ -119,23 +124,32 @@ def test_deterministic_with_seeds() -> None:
     assert once() == once()
 
 
-def test_wrong_psk_fails_in_virtual_time() -> None:
-    async def main() -> tuple[str, float]:
+@pytest.mark.parametrize("silent", [False, True])
+def test_wrong_psk_fails_in_virtual_time(silent: bool) -> None:
+    async def main() -> tuple[str, object]:
         net = LoopbackNetwork()
-        server = asyncio.create_task(serve_paa(_paa(), net.endpoint(PAA)))
+        paa, _ = cp.build_paa(
+            _paa_opts(psk_silent_discard=silent), random.Random(2).randbytes, None
+        )
+        server = asyncio.create_task(serve_paa(paa, net.endpoint(PAA)))
         try:
             async with PacClient(_pac("SecretPassphrasX"), net.endpoint(PAC)) as client:
                 with pytest.raises(ClientError) as info:
                     await client.authenticate()
-                return str(info.value), asyncio.get_running_loop().time()
+                return str(info.value), info.value.event
         finally:
             server.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await server
 
-    message, t = run_virtual(main)
-    assert message.startswith(("AuthenticationFailed", "SessionTerminated"))
-    assert t > 5.0  # EAP-PSK discards the bad MAC_P silently; the PANA timers end it
+    message, event = run_virtual(main)
+    if silent:
+        # RFC 4764 s4.3: the bad MAC_P is discarded silently; only the PANA timers end it
+        assert isinstance(event, SessionTerminated) and event.reason != "authentication"
+    else:
+        # the CLI's PAA fails it at once: PAR[C] with Result-Code 1
+        assert isinstance(event, AuthenticationFailed), message
+        assert event.result_code == ResultCode.PANA_AUTHENTICATION_REJECTED
 
 
 def test_no_paa_fails_in_virtual_time() -> None:
@@ -369,3 +383,152 @@ def test_paa_shutdown_gives_up_after_the_grace_period() -> None:
         return asyncio.get_running_loop().time()
 
     assert run_virtual(main) == pytest.approx(3.5)
+
+
+class _ScriptedAaa:
+    """A pass-through back-end: its own EAP-Request/Identity, then ``after_identity()``."""
+
+    def __init__(self, after_identity: Callable[[bytes], Awaitable[AuthOutput]]) -> None:
+        self._after_identity = after_identity
+        self.calls = 0
+
+    async def exchange(self, eap_response: bytes | None) -> AuthOutput:
+        self.calls += 1
+        if eap_response is None:
+            return AuthOutput(bytes((1, 7, 0, 5, 1)), None)  # EAP-Request/Identity, Identifier 7
+        return await self._after_identity(eap_response)
+
+
+def _pass_through_outcome(backend: Any) -> tuple[BaseException | None, list[Any]]:
+    """One PaC --once against a pass-through PAA over ``backend``; the PaC's error and events."""
+
+    async def main() -> tuple[BaseException | None, list[Any]]:
+        from pana_mpa.config import PaaConfig
+        from pana_mpa.paa import PaaServer
+
+        server = PaaServer(PaaConfig(), rng=random.Random(8).randbytes)
+        net = LoopbackNetwork(delay=0.01)
+        task = asyncio.create_task(
+            serve_paa(server, net.endpoint(PAA), aaa=lambda session_id: backend)
+        )
+        try:
+            async with PacClient(_pac(), net.endpoint(PAC)) as client:
+                error: BaseException | None = None
+                try:
+                    # far below the failed-session timer (120 s): that must not decide
+                    await client.authenticate(timeout=60)
+                except (ClientError, TimeoutError) as exc:
+                    error = exc
+                return error, [e async for e in client.events()]
+        finally:
+            await _stop(task)
+
+    return run_virtual(main)
+
+
+def _rejected(error: BaseException | None, events: list[Any]) -> None:
+    assert isinstance(error, ClientError), error
+    assert isinstance(error.event, AuthenticationFailed)
+    assert error.event.result_code == ResultCode.PANA_AUTHENTICATION_REJECTED
+    assert [type(e) for e in events] == [SessionStarted, AuthenticationFailed, SessionTerminated]
+    assert events[-1].reason == "authentication"
+
+
+def test_pass_through_aaa_failure_rejects_at_once() -> None:
+    # RFC 4137 s6: an AAA timeout fails the conversation; the PaC hears PAR[C] Result-Code 1
+    async def unreachable(eap_response: bytes) -> AuthOutput:
+        await asyncio.sleep(9.0)  # RadiusConfig's 3 s x 3 tries
+        raise RadiusError("no answer from RADIUS server 192.0.2.9:1812")
+
+    backend = _ScriptedAaa(unreachable)
+    error, events = _pass_through_outcome(backend)
+    _rejected(error, events)
+    assert backend.calls == 2
+
+
+def test_pac_closes_on_aaa_reject_whose_eap_failure_it_discards() -> None:
+    # An immediate Access-Reject: its EAP-Failure has an Identifier the PaC's EAP peer does
+    # not match, so the peer discards it; PAR[C] Result-Code 1 still ends the session (alt_reject)
+    async def reject(eap_response: bytes) -> AuthOutput:
+        failure = bytes((4, 99, 0, 4))  # EAP-Failure, Identifier 99 (the Response had 7)
+        return AuthOutput(failure, EapResult(False, None, None))
+
+    error, events = _pass_through_outcome(_ScriptedAaa(reject))
+    _rejected(error, events)
+
+
+@pytest.mark.udp
+def test_pass_through_with_a_radius_server_that_never_answers() -> None:
+    import socket
+
+    from eap.keys import Secret
+    from eap.radius import RadiusConfig, RadiusPassThrough
+
+    async def main() -> tuple[BaseException | None, int]:
+        from pana_mpa.config import PaaConfig
+        from pana_mpa.paa import PaaServer
+
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as black_hole:
+            black_hole.bind(("127.0.0.1", 0))  # receives Access-Requests, never answers
+            radius = RadiusConfig(
+                server=black_hole.getsockname(), secret=Secret(b"radius-secret"),
+                timeout=0.2, retries=2,
+            )  # fmt: skip
+            relays: list[RadiusPassThrough] = []
+
+            def aaa(session_id: int) -> RadiusPassThrough:
+                relays.append(RadiusPassThrough(radius, rng=random.Random(3).randbytes))
+                return relays[-1]
+
+            server = PaaServer(PaaConfig(), rng=random.Random(8).randbytes)
+            net = LoopbackNetwork(delay=0.001)
+            task = asyncio.create_task(serve_paa(server, net.endpoint(PAA), aaa=aaa))
+            try:
+                async with PacClient(_pac(), net.endpoint(PAC)) as client:
+                    try:
+                        await client.authenticate(timeout=60)
+                    except ClientError as exc:
+                        return exc, len(relays)
+                    return None, len(relays)
+            finally:
+                await _stop(task)
+
+    error, relays = asyncio.run(main())
+    assert relays == 1
+    assert isinstance(error, ClientError) and isinstance(error.event, AuthenticationFailed)
+    assert error.event.result_code == ResultCode.PANA_AUTHENTICATION_REJECTED
+
+
+@pytest.mark.parametrize("fraction", [None, 0.5])
+def test_paa_reauth_fraction_keeps_a_passive_pac_alive(fraction: float | None) -> None:
+    # A PaC that never re-authenticates by itself (like OpenPANA's before the lifetime ends):
+    # `pana-mpa paa --reauth-fraction` starts it from the PAA (RFC 5191 s4.3)
+    async def main() -> list[Any]:
+        net = LoopbackNetwork(delay=0.01)
+        opts = _paa_opts(lifetime=60, reauth_fraction=fraction)
+        paa, _ = cp.build_paa(opts, random.Random(13).randbytes, None)
+        server = _serve(net, paa, asyncio.Queue())
+        try:
+            async with PacClient(_pac(), net.endpoint(PAC)) as client:  # --once: no own reauth
+                events: list[Any] = []
+
+                async def collect() -> None:
+                    async for event in client.events():
+                        events.append(event)
+
+                collector = asyncio.create_task(collect())
+                await client.authenticate()
+                await asyncio.sleep(200.0)  # three lifetimes of 60 s, in virtual time
+                collector.cancel()
+                return events
+        finally:
+            await _stop(server)
+
+    events = run_virtual(main)
+    reauths = [e for e in events if isinstance(e, Reauthenticated)]
+    ends = [e for e in events if isinstance(e, SessionTerminated)]
+    if fraction is None:
+        assert not reauths and [e.reason for e in ends] == ["lifetime"]
+    else:
+        assert len(reauths) >= 5 and all(e.by_peer for e in reauths)  # every 30 s
+        assert not ends

@@ -74,7 +74,9 @@ def test_pac_options() -> None:
     )
     assert opts.paa == ("::1", 20716)
     assert opts.identity == b"alice"
-    assert (opts.prf, opts.integrity) == (5, 12)
+    # by default both suites, SHA-256 first: the PAA's offer decides (RFC 5191 s4.1)
+    assert (opts.prf_algorithms, opts.integrity_algorithms) == ((5, 2), (12, 7))
+    assert (opts.prf, opts.integrity) == (5, 12)  # the preferred ones
     assert not opts.once
     sha1 = cp.pac_options(
         _args(
@@ -82,7 +84,9 @@ def test_pac_options() -> None:
         )
     )
     assert sha1.paa == ("127.0.0.1", 716)
-    assert (sha1.prf, sha1.integrity) == (2, 7)
+    assert (sha1.prf_algorithms, sha1.integrity_algorithms) == ((2,), (7,))
+    config = cp.build_pac(sha1, lambda n: bytes(n), None)._config
+    assert (config.prf_algorithms, config.integrity_algorithms) == ((2,), (7,))
 
 
 def test_pac_options_resolves_names() -> None:
@@ -103,6 +107,19 @@ def test_pac_options_resolves_names() -> None:
         (["--paa", "127.0.0.1", "--identity", "a", "--secret", "x" * 16, "--cert", "c"], "tls"),
         (["--paa", "127.0.0.1", "--identity", "a", "--method", "tls", "--secret", "s"], "not --"),
         (["--paa", "127.0.0.1", "--identity", "a", "--secret", "x" * 16, "--timeout", "0"], "pos"),
+        (
+            [
+                "--paa",
+                "127.0.0.1",
+                "--identity",
+                "a",
+                "--secret",
+                "x" * 16,
+                "--tls-min-version",
+                "1.0",
+            ],
+            "for --method tls",
+        ),
     ],
 )
 def test_pac_options_errors(argv: list[str], message: str) -> None:
@@ -128,6 +145,17 @@ def test_paa_options() -> None:
     assert opts.users[b"alice"].reveal() == b"SecretPassphrase"
     assert len(opts.users[b"bob"]) == 16
     assert opts.lifetime == 60
+    assert opts.reauth_fraction is None and not opts.psk_silent_discard
+
+
+def test_paa_reauth_fraction_reaches_the_config() -> None:
+    argv = ["--user", "alice:SecretPassphrase", "--lifetime", "60", "--reauth-fraction", "0.5"]
+    opts = cp.paa_options(_args("paa", "--listen", "127.0.0.1:0", *argv))
+    assert opts.reauth_fraction == 0.5
+    server, aaa = cp.build_paa(opts, lambda n: bytes(n), None)
+    assert aaa is None
+    assert server._config.reauth_fraction == 0.5
+    assert server._config.session_lifetime == 60
 
 
 @pytest.mark.parametrize(
@@ -141,6 +169,10 @@ def test_paa_options() -> None:
         (["--user", "a:x", "--method", "md5", "--lifetime", "0"], "positive"),
         (["--method", "tls"], "needs --cert and --key"),
         (["--method", "tls", "--cert", "/nonexistent.pem", "--key", "/x"], "no such file"),
+        (["--user", "a:SecretPassphrase", "--reauth-fraction", "1"], "between 0 and 1"),
+        (["--user", "a:SecretPassphrase", "--reauth-fraction", "0"], "between 0 and 1"),
+        (["--user", "a:SecretPassphrase", "--tls-min-version", "1.0"], "for --method tls"),
+        (["--user", "a:x", "--method", "md5", "--psk-silent-discard"], "for --method psk"),
     ],
 )
 def test_paa_options_errors(argv: list[str], message: str) -> None:
@@ -316,9 +348,86 @@ def test_eap_builders_agree(method: str, secret: str, msk: bool, right: bool) ->
         if msk:
             assert auth_result.keys.msk == peer_result.keys.msk
     else:
-        # EAP-PSK discards a bad MAC_P silently (RFC 4764 s4.3): the conversation stalls
-        assert auth_result is None or not auth_result.success
+        # the PAA's server ends a wrong secret at once with a failure, for EAP-PSK too
+        # (fail_on_bad_mac_p, see --psk-silent-discard): no stalled conversation
+        assert auth_result is not None and not auth_result.success
         assert peer_result is None or not peer_result.success
+
+
+def _write_rsa_pki(directory: Path) -> dict[str, str]:
+    from cryptography.hazmat.primitives.serialization import (
+        Encoding,
+        NoEncryption,
+        PrivateFormat,
+    )
+
+    from tests.pki import make_pki
+
+    pki = make_pki(kind="rsa")  # TLS 1.0 has no ECDSA with the SHA-256 our CA signs with
+    files: dict[str, str] = {}
+    for name, ident in (("ca", pki.ca), ("server", pki.server), ("client", pki.client)):
+        cert = directory / f"{name}.pem"
+        cert.write_bytes(ident.cert.public_bytes(Encoding.PEM))
+        key = directory / f"{name}.key"
+        key.write_bytes(ident.key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
+        files[name], files[f"{name}_key"] = str(cert), str(key)
+    return files
+
+
+def _converse(peer: Any, auth: Any) -> tuple[Any, Any]:
+    """Like _pump, with room for a fragmented EAP-TLS handshake."""
+    out = auth.start()
+    for _ in range(100):
+        if out.packet is None or out.result is not None:
+            break
+        answer = peer.receive(out.packet)
+        if answer.response is None:
+            break
+        out = auth.receive(answer.response)
+    if out.packet is not None and out.result is not None:
+        peer.receive(out.packet)  # EAP Success/Failure
+    return peer.result, auth.result
+
+
+@pytest.mark.parametrize("floor", ["1.0", "1.2"])
+def test_tls_min_version_on_both_sides(tmp_path: Path, floor: str) -> None:
+    import random
+
+    from eap.authenticator import EapAuthenticator
+    from eap.methods.tls import TlsPeer, TlsServer, TlsVersion
+    from eap.peer import EapPeer
+
+    rng = random.Random(7).randbytes
+    f = _write_rsa_pki(tmp_path)
+    own = ["--cert", f["server"], "--key", f["server_key"], "--ca", f["ca"]]
+    own += ["--tls-min-version", floor]
+    paa = cp.paa_options(_args("paa", "--listen", "127.0.0.1:0", "--method", "tls", *own))
+    mine = ["--cert", f["client"], "--key", f["client_key"], "--ca", f["ca"]]
+    mine += ["--tls-min-version", floor, "--identity", "user1"]
+    pac = cp.pac_options(_args("pac", "--paa", "127.0.0.1", "--method", "tls", *mine))
+    assert paa.tls.min_version == pac.tls.min_version == cp.TLS_VERSIONS[floor]
+    legacy = floor == "1.0"
+    assert paa.tls.cipher_list == (cp.LEGACY_TLS_CIPHERS if legacy else None)
+    tls1 = {
+        "min_version": TlsVersion.TLS1_0,
+        "max_version": TlsVersion.TLS1_0,
+        "cipher_list": cp.LEGACY_TLS_CIPHERS,
+    }
+
+    def old_peer() -> TlsPeer:  # like OpenPANA's OpenSSL: TLS 1.0 at most
+        return TlsPeer(ca=f["ca"], cert=f["client"], key=f["client_key"], **tls1)  # type: ignore[arg-type]
+
+    def old_server() -> TlsServer:
+        return TlsServer(cert=f["server"], key=f["server_key"], ca=f["ca"], **tls1)  # type: ignore[arg-type]
+
+    peer = EapPeer(identity=b"user1", methods={TlsPeer.method_type: old_peer})
+    peer_result, auth_result = _converse(peer, cp.eap_authenticator(paa, rng))
+    assert (auth_result is not None and auth_result.success) is legacy
+    assert (peer_result is not None and peer_result.success) is legacy
+    server = EapAuthenticator(methods=lambda identity: [old_server], rng=rng)
+    peer_result, auth_result = _converse(cp.eap_peer(pac, rng), server)
+    assert (auth_result is not None and auth_result.success) is legacy
+    assert (peer_result is not None and peer_result.success) is legacy
 
 
 def test_eap_builder_unknown_user_fails() -> None:

@@ -103,22 +103,64 @@ def test_pac_once_succeeds(method: str, secret: str, suite: str) -> None:
             "pana-mpa pac: authentication failed: rejected by the PAA"
             " (Result-Code PANA_AUTHENTICATION_REJECTED)",
         ),
-        ("psk", PSK, "SecretPassphrasX", "EAP-PSK ignores them silently"),
-        ("gpsk", "a-longer-gpsk-secret", "a-wrong-gpsk-secret!", "pana-mpa pac: "),
+        (
+            "psk",
+            PSK,
+            "SecretPassphrasX",
+            "pana-mpa pac: authentication failed: rejected by the PAA"
+            " (Result-Code PANA_AUTHENTICATION_REJECTED)",
+        ),
+        (
+            "gpsk",
+            "a-longer-gpsk-secret",
+            "a-wrong-gpsk-secret!",
+            "pana-mpa pac: authentication failed: rejected by the PAA"
+            " (Result-Code PANA_AUTHENTICATION_REJECTED)",
+        ),
     ],
 )
 def test_pac_once_wrong_secret_fails_clearly(
     method: str, good: str, bad: str, message: str
 ) -> None:
+    # The failure arrives as PAR[C] with Result-Code 1, so the generous --timeout is never
+    # reached: the message names the rejection, not a timeout.
     with running_paa("--user", f"alice:{good}", "--method", method) as paa:
         proc = run_pac(
             "--paa", paa, "--identity", "alice", "--secret", bad, "--method", method,
-            "--once", "--timeout", "3",
+            "--once", "--timeout", "100",
         )  # fmt: skip
     assert proc.returncode == 1
     assert proc.stdout == ""
     assert proc.stderr.count("\n") == 1 and message in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_psk_silent_discard_keeps_rfc_4764_behaviour() -> None:
+    with running_paa("--user", f"alice:{PSK}", "--psk-silent-discard") as paa:
+        proc = run_pac(
+            "--paa", paa, "--identity", "alice", "--secret", "SecretPassphrasX", "--once",
+            "--timeout", "2",
+        )  # fmt: skip
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("pana-mpa pac: authentication: not completed within 2 s")
+    assert "EAP-PSK may ignore them silently" in proc.stderr
+
+
+def test_pac_once_algorithm_mismatch_says_why() -> None:
+    with running_paa("--user", f"alice:{PSK}", "--suite", "sha1") as paa:
+        proc = run_pac(
+            "--paa", paa, "--identity", "alice", "--secret", PSK, "--once", "--suite", "sha256",
+            "--timeout", "2",
+        )  # fmt: skip
+        # without --suite the PaC accepts both suites, so the SHA-1-only PAA is fine
+        ok = run_pac("--paa", paa, "--identity", "alice", "--secret", PSK, "--once")
+    assert proc.returncode == 1
+    assert proc.stderr == (
+        f"pana-mpa pac: authentication: PAA {paa} not accepted: no acceptable algorithms in"
+        " PAR[S] (PAA offers PRF PRF_HMAC_SHA1, integrity AUTH_HMAC_SHA1_160)\n"
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert "PRF_HMAC_SHA1" in ok.stdout.splitlines()[0]
 
 
 def test_pac_once_without_paa_fails_clearly() -> None:

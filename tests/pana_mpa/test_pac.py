@@ -18,7 +18,7 @@ from pana_mpa.events import Authenticated
 from pana_mpa.state import PacState
 from pana_mpa.trace import JsonLinesTrace
 
-from .pair import PAA_ADDR, make_pair
+from .pair import PAA_ADDR, PAC_ADDR, make_pair
 
 
 def test_public_names() -> None:
@@ -88,6 +88,34 @@ def test_pac_without_sa_refuses_offered_algorithms_it_lacks() -> None:
     pair.pac.start(0.0)
     pair.net.run(3.0)
     assert pair.pac.state is PacState.INITIAL  # the PAA wants an SA the PaC cannot build
+
+
+def test_pac_tells_why_it_declined_a_par_start() -> None:
+    sha256 = PacConfig(
+        prf_algorithms=(PrfAlgorithm.PRF_HMAC_SHA2_256,),
+        integrity_algorithms=(IntegrityAlgorithm.AUTH_HMAC_SHA2_256_128,),
+    )
+    sha1 = PaaConfig(
+        prf_algorithms=(PrfAlgorithm.PRF_HMAC_SHA1,),
+        integrity_algorithms=(IntegrityAlgorithm.AUTH_HMAC_SHA1_160,),
+    )
+    pair = make_pair(pac_config=sha256, paa_config=sha1)
+    pair.pac.start(0.0)
+    pair.net.run(3.0)
+    assert pair.pac.state is PacState.INITIAL
+    assert pair.pac.declined == (
+        "no acceptable algorithms in PAR[S] (PAA offers PRF PRF_HMAC_SHA1,"
+        " integrity AUTH_HMAC_SHA1_160)"
+    )
+    # RFC 5191 s4.1: the PaC answers nothing; only its PCI went out
+    sent = [e.data for e in pair.net.log if e.src == PAC_ADDR]
+    assert sent and all(data[6:8] == b"\x00\x01" for data in sent)  # Message Type 1: PCI
+    # the default PaC accepts both suites, so the SHA-1-only PAA gets its session
+    both = make_pair(paa_config=sha1)
+    both.pac.start(0.0)
+    both.net.run(5.0)
+    assert both.pac.state is PacState.OPEN and both.pac.declined is None
+    assert both.pac.prf_algorithm == PrfAlgorithm.PRF_HMAC_SHA1
 
 
 def test_jsonl_trace_read_back(tmp_path: Path) -> None:

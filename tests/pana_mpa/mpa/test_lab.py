@@ -58,9 +58,11 @@ def test_topology_and_l2_handover_by_moving_the_port(tmp_path: Path) -> None:
         meter, t_away, t_back = asyncio.run(run())
         assert meter.bindings and meter.bindings[0][1] == str(OCOA)
         assert meter.via("mn0") == meter.unique
-        # nothing reached the MN while it was on AP2 (50 ms margin for packets in flight) ...
-        assert not [a for a in meter.arrivals if t_away + 0.05 < a[1] < t_back]
-        assert meter.lost_between(t_away + 0.05, t_back) >= 1, meter.summary()
+        # the stream stopped while the MN was on AP2 (~30 packets sent there): at most a couple
+        # recorded late by a loaded receiver, and most of that window lost ...
+        late = [a for a in meter.arrivals if t_away + 0.05 < a[1] < t_back]
+        assert len(late) <= 2, late
+        assert meter.lost_between(t_away + 0.05, t_back) >= 10, meter.summary()
         # and the stream flows again after returning to AP1
         assert meter.arrivals[-1][0] >= meter.sent - 5
         # R2 reaches the CN through the core (the path pre-authentication uses in reverse)
