@@ -159,6 +159,15 @@ class LinuxIpipDriver:
         if t is None:
             return
         loop = self._get_loop()
+        if t.spec.routes:
+            # Unregistering a TUN device takes 10-20 ms; a packet the kernel routes into it after
+            # its queue is detached is dropped. Withdraw the routes first (the kernel then routes
+            # the inner address elsewhere, e.g. onto the CTN link) and forward what is queued.
+            with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+                pool.submit(self._unroute_sync, t.spec).result()
+            drained = self._drain(t)
+            if drained:
+                logger.info("tunnel %s: %d queued packets forwarded before delete", name, drained)
         loop.remove_reader(t.tun_fd)
         loop.remove_reader(t.raw.fileno())
         t.raw.close()
@@ -167,6 +176,28 @@ class LinuxIpipDriver:
             with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
                 pool.submit(self._unproxy_sync, t.spec).result()
         logger.info("tunnel %s deleted (%s)", name, t.stats)
+
+    def _unroute_sync(self, spec: TunnelSpec) -> None:
+        with self._ipr() as ipr:
+            idx = ipr.link_lookup(ifname=spec.name)
+            if not idx:
+                return
+            for net in spec.routes:
+                with contextlib.suppress(Exception):  # already gone
+                    ipr.route("del", dst=str(net), oif=idx[0])
+
+    def _drain(self, t: _Tunnel) -> int:
+        """Forward every packet still queued on the TUN device; how many there were."""
+        n = 0
+        while True:
+            try:
+                inner = os.read(t.tun_fd, 65535)
+            except OSError:  # BlockingIOError: the queue is empty
+                return n
+            if not inner:
+                return n
+            n += 1
+            self._forward(t, inner)
 
     def _unproxy_sync(self, spec: TunnelSpec) -> None:
         with self._ipr() as ipr:
@@ -233,6 +264,9 @@ class LinuxIpipDriver:
         except OSError as exc:
             logger.debug("tunnel %s read failed: %s", t.spec.name, exc)
             return
+        self._forward(t, inner)
+
+    def _forward(self, t: _Tunnel, inner: bytes) -> None:
         if not inner or inner[0] >> 4 != 4:
             return  # the TUN also delivers IPv6 router solicitations: not ours to carry
         if self._hook is not None and not self._hook(t.spec, inner):
