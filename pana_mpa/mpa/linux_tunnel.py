@@ -216,7 +216,10 @@ class LinuxIpipDriver:
 
     def send_inner(self, name: str, inner: bytes) -> None:
         """Encapsulate and send one inner packet through the tunnel now."""
-        t = self._tunnels[name]
+        self._send(self._tunnels[name], inner)
+
+    def _send(self, t: _Tunnel, inner: bytes) -> None:
+        name = t.spec.name
         try:
             t.raw.sendto(inner, (str(t.spec.remote), 0))  # the kernel adds the outer header
             t.stats.encapsulated += 1
@@ -272,7 +275,7 @@ class LinuxIpipDriver:
         if self._hook is not None and not self._hook(t.spec, inner):
             t.stats.held += 1
             return
-        self.send_inner(t.spec.name, inner)
+        self._send(t, inner)  # not by name: delete() drains after unlisting the tunnel
 
     def _from_wire(self, t: _Tunnel) -> None:
         try:

@@ -274,7 +274,7 @@ def test_delete_withdraws_the_route_and_forwards_queued_packets() -> None:
 
         def hook(spec: TunnelSpec, packet: bytes) -> bool:
             seen.append(packet)
-            return False  # held: the AR's buffer
+            return len(seen) > 1  # the first is held (the AR's buffer), the second tunneled
 
         async def run() -> str:
             drv = LinuxIpipDriver(netns=ar, forward_hook=hook)
@@ -285,12 +285,15 @@ def test_delete_withdraws_the_route_and_forwards_queued_packets() -> None:
             try:
                 # the loop does not run between send and delete: the packet waits in the queue
                 tx.sendto(b"queued", (str(NCOA), 7000))
+                tx.sendto(b"queued too", (str(NCOA), 7000))
+                stats = drv.stats("mpa0")  # updated in place while delete() drains
                 drv.delete("mpa0")
             finally:
                 tx.close()
                 drv.close()
+            assert stats.held == 1 and stats.encapsulated == 1, stats
             return the_lab.ip(ar, "route", "show", str(NCOA))
 
         routes = asyncio.run(run())
-        assert len(seen) == 1 and seen[0].endswith(b"queued")
+        assert [p[28:] for p in seen] == [b"queued", b"queued too"]
         assert "mpa0" not in routes
