@@ -30,6 +30,15 @@ TUNSETIFF = 0x400454CA
 IFF_TUN = 0x0001
 IFF_NO_PI = 0x1000
 NTF_PROXY = 0x08
+NETLINK_ROUTE = 0
+RTM_DELROUTE = 25
+NLM_F_REQUEST = 0x01
+NLM_F_ACK = 0x04
+NLMSG_ERROR = 2
+RT_TABLE_MAIN = 254
+RT_SCOPE_NOWHERE = 255
+RTA_DST = 1
+RTA_OIF = 4
 
 ForwardHook = Callable[[TunnelSpec, bytes], bool]
 """Called with each inner packet leaving through a tunnel; False means the hook kept it."""
@@ -163,8 +172,7 @@ class LinuxIpipDriver:
             # Unregistering a TUN device takes 10-20 ms; a packet the kernel routes into it after
             # its queue is detached is dropped. Withdraw the routes first (the kernel then routes
             # the inner address elsewhere, e.g. onto the CTN link) and forward what is queued.
-            with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-                pool.submit(self._unroute_sync, t.spec).result()
+            self._unroute(t.spec)
             drained = self._drain(t)
             if drained:
                 logger.info("tunnel %s: %d queued packets forwarded before delete", name, drained)
@@ -177,14 +185,37 @@ class LinuxIpipDriver:
                 pool.submit(self._unproxy_sync, t.spec).result()
         logger.info("tunnel %s deleted (%s)", name, t.stats)
 
-    def _unroute_sync(self, spec: TunnelSpec) -> None:
-        with self._ipr() as ipr:
-            idx = ipr.link_lookup(ifname=spec.name)
-            if not idx:
-                return
-            for net in spec.routes:
-                with contextlib.suppress(Exception):  # already gone
-                    ipr.route("del", dst=str(net), oif=idx[0])
+    def _unroute(self, spec: TunnelSpec) -> None:
+        """Delete the tunnel's routes with one rtnetlink request each (pyroute2 takes ~20 ms)."""
+        with in_netns(self._netns):
+            nl = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_ROUTE)
+            try:
+                ifindex = socket.if_nametoindex(spec.name)
+            except OSError:
+                nl.close()
+                return  # the device is already gone, and its routes with it
+        with nl:
+            nl.settimeout(1.0)
+            for seq, net in enumerate(spec.routes, 1):
+                # struct rtmsg (rtnetlink(7)); scope NOWHERE and type UNSPEC match any route,
+                # as "ip route del" sends them
+                rtm = struct.pack("BBBBBBBBI", socket.AF_INET, net.prefixlen, 0, 0, RT_TABLE_MAIN,
+                                  0, RT_SCOPE_NOWHERE, 0, 0)  # fmt: skip
+                attrs = struct.pack("HH4s", 8, RTA_DST, net.network_address.packed)
+                attrs += struct.pack("HHI", 8, RTA_OIF, ifindex)
+                body = rtm + attrs
+                hdr = struct.pack("IHHII", 16 + len(body), RTM_DELROUTE,
+                                  NLM_F_REQUEST | NLM_F_ACK, seq, 0)  # fmt: skip
+                try:
+                    nl.send(hdr + body)
+                    ack = nl.recv(4096)
+                except OSError as exc:
+                    logger.debug("route %s via %s not withdrawn: %s", net, spec.name, exc)
+                    continue
+                if len(ack) >= 20 and struct.unpack_from("H", ack, 4)[0] == NLMSG_ERROR:
+                    err = struct.unpack_from("i", ack, 16)[0]
+                    if err:
+                        logger.debug("route %s via %s: %s", net, spec.name, os.strerror(-err))
 
     def _drain(self, t: _Tunnel) -> int:
         """Forward every packet still queued on the TUN device; how many there were."""
