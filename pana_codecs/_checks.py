@@ -7,6 +7,7 @@ import logging
 from .errors import CodecError
 
 __all__ = [
+    "AVP_NAMES",
     "FIXED_U32_CODES",
     "avp_name",
     "bad_dialect",
@@ -26,7 +27,7 @@ logger = logging.getLogger(__name__)
 # IETF AVPs of a 4-octet type (RFC 5191 s8.3, s8.4 + erratum 2997, s8.6-8.9; RFC 6786 s4).
 FIXED_U32_CODES = frozenset({3, 4, 6, 7, 8, 9, 13})
 
-_NAMES = {
+AVP_NAMES: dict[int, str] = {
     1: "AUTH",
     2: "EAP-Payload",
     3: "Integrity-Algorithm",
@@ -45,7 +46,7 @@ _NAMES = {
 
 def avp_name(code: int) -> str:
     """Human name of an IETF AVP code, for error texts."""
-    return _NAMES.get(code, f"AVP {code}")
+    return AVP_NAMES.get(code, f"AVP {code}")
 
 
 def bad_dialect(dialect: object) -> ValueError:

@@ -12,12 +12,13 @@ import logging
 from dataclasses import dataclass
 from enum import IntEnum
 
-from ._checks import FIXED_U32_CODES
+from ._checks import AVP_NAMES, FIXED_U32_CODES
 from .eap import EapPacket, decode_eap, encode_eap
 from .errors import CodecError
 from .pana import Avp, MessageFlags, MessageType
 
 __all__ = [
+    "AVP_NAMES",
     "AddressType",
     "AvpCode",
     "AvpType",

@@ -23,7 +23,7 @@ from pana_codecs import (
     decode_pana,
     encode_pana,
 )
-from pana_codecs.avps import avp_type
+from pana_codecs.avps import AVP_NAMES, avp_type
 
 from .capture import CaptureError, UdpDatagram, format_address, pana_datagrams, read_pana, read_udp
 
@@ -54,21 +54,7 @@ _FLAG_LETTERS = tuple((f.name or "?", int(f)) for f in MessageFlags)
 _KNOWN_FLAGS = sum(bit for _, bit in _FLAG_LETTERS)
 
 # RFC 5191 s8 / RFC 6345 s5 / RFC 6786 names, as the RFCs spell them (display only).
-_AVP_NAMES: Mapping[int, str] = {
-    AvpCode.AUTH: "AUTH",
-    AvpCode.EAP_PAYLOAD: "EAP-Payload",
-    AvpCode.INTEGRITY_ALGORITHM: "Integrity-Algorithm",
-    AvpCode.KEY_ID: "Key-Id",
-    AvpCode.NONCE: "Nonce",
-    AvpCode.PRF_ALGORITHM: "PRF-Algorithm",
-    AvpCode.RESULT_CODE: "Result-Code",
-    AvpCode.SESSION_LIFETIME: "Session-Lifetime",
-    AvpCode.TERMINATION_CAUSE: "Termination-Cause",
-    AvpCode.PAC_INFORMATION: "PaC-Information",
-    AvpCode.RELAYED_MESSAGE: "Relayed-Message",
-    AvpCode.ENCRYPTION_ENCAP: "Encryption-Encap",
-    AvpCode.ENCRYPTION_ALGORITHM: "Encryption-Algorithm",
-}
+_AVP_NAMES: Mapping[int, str] = AVP_NAMES
 # Unsigned32/Enumerated AVPs hold codes or counters, never key material: their values are shown.
 _SHOWN_TYPES = (AvpType.UNSIGNED32, AvpType.ENUMERATED)
 

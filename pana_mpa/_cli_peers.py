@@ -14,7 +14,7 @@ import signal
 import socket
 import string
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import IntEnum
 from functools import partial
@@ -101,6 +101,22 @@ def parse_secret(method: str, text: str) -> Secret:
             raise CliError("the EAP-MD5 password must not be empty")
         return Secret(text.encode("utf-8"))
     raise CliError(f"method {method} takes no secret")
+
+
+def parse_users(method: str, items: Iterable[str]) -> dict[bytes, Secret]:
+    """``IDENTITY:SECRET`` items (from --user or a --users file) as a user table."""
+    users: dict[bytes, Secret] = {}
+    for item in items:
+        identity, sep, secret_text = item.partition(":")
+        if not sep or not identity:
+            raise CliError(f"--user {identity or '...'}: expected IDENTITY:SECRET")
+        if method == "tls":
+            raise CliError("--method tls authenticates by certificate; --user takes no effect")
+        try:
+            users[identity.encode("utf-8")] = parse_secret(method, secret_text)
+        except CliError as exc:
+            raise CliError(f"--user {identity}: {exc}") from None
+    return users
 
 
 def _suite(name: str) -> tuple[int, int]:
@@ -404,16 +420,7 @@ def paa_options(args: argparse.Namespace) -> PaaOptions:
             for line in _read_lines(args.users, "--users")
             if line.strip() and not line.lstrip().startswith("#")
         ]
-    for item in items:
-        identity, sep, secret_text = item.partition(":")
-        if not sep or not identity:
-            raise CliError(f"--user {identity or '...'}: expected IDENTITY:SECRET")
-        if args.method == "tls":
-            raise CliError("--method tls authenticates by certificate; --user takes no effect")
-        try:
-            users[identity.encode("utf-8")] = parse_secret(args.method, secret_text)
-        except CliError as exc:
-            raise CliError(f"--user {identity}: {exc}") from None
+    users.update(parse_users(args.method, items))
     if args.radius_secret_file is not None:
         if args.radius_secret is not None:
             raise CliError("give --radius-secret or --radius-secret-file, not both")

@@ -23,7 +23,7 @@ from eap.keys import Secret
 from eap.methods.base import Rng
 from eap.radius_server import EapBackend, RadiusServer, RadiusServerCore
 
-from ._cli_peers import METHODS, CliError, PaaOptions, _tls_files, eap_authenticator, parse_secret
+from ._cli_peers import METHODS, CliError, PaaOptions, _tls_files, eap_authenticator, parse_users
 from .transport import Address, format_address, parse_address
 
 __all__ = ["RADIUS_PORT", "RadiusServerOptions", "add_parser", "options", "radius_server_main"]
@@ -99,17 +99,7 @@ def options(args: argparse.Namespace) -> RadiusServerOptions:
     except ValueError as exc:
         raise CliError(f"--listen: {exc}") from None
     clients = dict(_client(text) for text in args.client)
-    users: dict[bytes, Secret] = {}
-    for item in args.user:
-        identity, sep, secret_text = item.partition(":")
-        if not sep or not identity:
-            raise CliError(f"--user {identity or '...'}: expected IDENTITY:SECRET")
-        if args.method == "tls":
-            raise CliError("--method tls authenticates by certificate; --user takes no effect")
-        try:
-            users[identity.encode("utf-8")] = parse_secret(args.method, secret_text)
-        except CliError as exc:
-            raise CliError(f"--user {identity}: {exc}") from None
+    users = parse_users(args.method, args.user)
     if not users and args.method != "tls":
         raise CliError("give at least one --user IDENTITY:SECRET")
     eap = PaaOptions(

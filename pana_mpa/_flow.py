@@ -10,27 +10,12 @@ from typing import IO, Any
 
 from eap.keys import Secret
 from pana_codecs import CodecError, EapPacket, MessageFlags, decode_eap, decode_pana
+from pana_codecs.avps import AVP_NAMES
 
 __all__ = ["AVP_NAMES", "FlowTrace", "describe_datagram", "describe_event", "format_message"]
 
 logger = logging.getLogger(__name__)
 
-# RFC 5191 s8, RFC 6345 s5, RFC 6786 s4-5 (IETF AVP code space).
-AVP_NAMES: dict[int, str] = {
-    1: "AUTH",
-    2: "EAP-Payload",
-    3: "Integrity-Algorithm",
-    4: "Key-Id",
-    5: "Nonce",
-    6: "PRF-Algorithm",
-    7: "Result-Code",
-    8: "Session-Lifetime",
-    9: "Termination-Cause",
-    10: "PaC-Information",
-    11: "Relayed-Message",
-    12: "Encryption-Encap",
-    13: "Encryption-Algorithm",
-}
 
 # (request, answer) abbreviations, RFC 5191 s7 and RFC 6345 s4.
 _TYPE_NAMES: dict[int, tuple[str, str]] = {

@@ -16,7 +16,14 @@ from pana_codecs import encode_pana as _encode_pana
 
 from . import crypto
 from ._avps import AvpCode, TerminationCause, avp_u32, u32_avp
-from .events import PanaEvent, PingAnswered, PreAuthSwitched, SessionTerminated
+from .events import (
+    Authenticated,
+    PanaEvent,
+    PingAnswered,
+    PreAuthSwitched,
+    Reauthenticated,
+    SessionTerminated,
+)
 from .extension import PanaExtension
 from .retransmit import Retransmitter, TimerParameters
 from .state import Action, Input
@@ -651,6 +658,41 @@ class SessionCore:
                      addr, reason)  # fmt: skip
         self._trace.event(
             now, "message_dropped", sid=self.session_id, role=self.role, reason=reason, size=size
+        )
+
+    # ---- the session opens (RFC 5191 s4.1) or a re-authentication completes (s4.3) -------------
+
+    _opened = False
+    _reauth_by_peer = False
+
+    def _session_opened(self, now: float, **extra: Any) -> None:
+        """Arm the lifetime and re-auth timers; report Authenticated once, then Reauthenticated."""
+        self._set_session_timer(now, self.lifetime, "lifetime")
+        fraction = self._config.reauth_fraction
+        self._reauth_deadline = None if fraction is None else now + fraction * self.lifetime
+        if self._opened:
+            self._events.append(
+                Reauthenticated(
+                    session_id=self.session_id,
+                    key_id=self.key_id,
+                    lifetime=self.lifetime,
+                    msk=self.msk,
+                    by_peer=self._reauth_by_peer,
+                )
+            )
+            return
+        self._opened = True
+        self._events.append(
+            Authenticated(
+                session_id=self.session_id,
+                key_id=self.key_id,
+                lifetime=self.lifetime,
+                msk=self.msk,
+                prf_algorithm=self.prf_algorithm if self._key else None,
+                integrity_algorithm=self.integrity_algorithm if self._key else None,
+                peer=self.peer,
+                **extra,
+            )
         )
 
     # ---- keys ----------------------------------------------------------------------------------

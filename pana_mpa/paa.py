@@ -41,11 +41,9 @@ from ._session import (
 from .config import PaaConfig
 from .errors import UsageError
 from .events import (
-    Authenticated,
     AuthenticationFailed,
     PanaEvent,
     PeerAddressChanged,
-    Reauthenticated,
     SessionStarted,
 )
 from .relay import unwrap_relay, wrap_relay
@@ -395,33 +393,7 @@ class PaaSession(SessionCore):
         assert rx is not None
         self._check_key_id_echo(rx)
         self.lifetime = float(self._config.session_lifetime)
-        self._set_session_timer(now, self.lifetime, "lifetime")
-        fraction = self._config.reauth_fraction
-        self._reauth_deadline = None if fraction is None else now + fraction * self.lifetime
-        if self._opened:
-            self._events.append(
-                Reauthenticated(
-                    session_id=self.session_id,
-                    key_id=self.key_id,
-                    lifetime=self.lifetime,
-                    msk=self.msk,
-                    by_peer=self._reauth_by_peer,
-                )
-            )
-        else:
-            self._opened = True
-            self._events.append(
-                Authenticated(
-                    session_id=self.session_id,
-                    key_id=self.key_id,
-                    lifetime=self.lifetime,
-                    msk=self.msk,
-                    prf_algorithm=self.prf_algorithm if self._key else None,
-                    integrity_algorithm=self.integrity_algorithm if self._key else None,
-                    peer=self.peer,
-                    identity=self.identity,
-                )
-            )
+        self._session_opened(now, identity=self.identity)
         logger.info("paa sid=%#x open, key id %s", self.session_id, self.key_id)
         return None
 

@@ -32,7 +32,7 @@ from ._session import (
 )
 from .config import PacConfig
 from .errors import UsageError
-from .events import Authenticated, AuthenticationFailed, Reauthenticated, SessionStarted
+from .events import AuthenticationFailed, SessionStarted
 from .retransmit import Retransmitter
 from .state import PAC_TABLE, PacState
 from .trace import NULL_TRACE, Trace
@@ -398,33 +398,7 @@ class PacSession(SessionCore):
             # a method without MSK: no SA and no AUTH (RFC 5191 s5.3)
             self._key, self.key_id = None, None
         self.msk = result.keys.msk if result is not None and result.keys is not None else None
-        self._set_session_timer(now, self.lifetime, "lifetime")
-        fraction = self._config.reauth_fraction
-        self._reauth_deadline = None if fraction is None else now + fraction * self.lifetime
-        if self._opened:
-            self._events.append(
-                Reauthenticated(
-                    session_id=self.session_id,
-                    key_id=self.key_id,
-                    lifetime=self.lifetime,
-                    msk=self.msk,
-                    by_peer=self._reauth_by_peer,
-                )
-            )
-        else:
-            self._opened = True
-            self._events.append(
-                Authenticated(
-                    session_id=self.session_id,
-                    key_id=self.key_id,
-                    lifetime=self.lifetime,
-                    msk=self.msk,
-                    prf_algorithm=self.prf_algorithm if self._key else None,
-                    integrity_algorithm=self.integrity_algorithm if self._key else None,
-                    peer=self.peer,
-                    ip_reconfiguration=self.ip_reconfiguration,
-                )
-            )
+        self._session_opened(now, ip_reconfiguration=self.ip_reconfiguration)
         logger.info("pac sid=%#x authenticated, key id %s, lifetime %s", self.session_id,
                     self.key_id, self.lifetime)  # fmt: skip
         return None

@@ -359,3 +359,15 @@ def test_lease_arriving_between_par_c_and_pan_c_is_delivered() -> None:
 
     assert run_virtual(scenario) == str(NCOA)
     assert states == ["WAIT_SUCC_PAN"]
+
+
+def test_mpa_namespace_exports_documented_names() -> None:
+    import inspect
+
+    import pana_mpa.mpa as mpa
+
+    for name in mpa.__all__:
+        obj = getattr(mpa, name)
+        if inspect.isclass(obj) or inspect.isfunction(obj):
+            assert (obj.__doc__ or "").strip(), name
+    assert "MpaController" in mpa.__all__ and "MpaAgent" in mpa.__all__
