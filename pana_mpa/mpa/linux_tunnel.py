@@ -188,7 +188,11 @@ class LinuxIpipDriver:
     def _unroute(self, spec: TunnelSpec) -> None:
         """Delete the tunnel's routes with one rtnetlink request each (pyroute2 takes ~20 ms)."""
         with in_netns(self._netns):
-            nl = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_ROUTE)
+            try:
+                nl = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_ROUTE)
+            except OSError as exc:
+                logger.warning("no rtnetlink socket; routes go with the device: %s", exc)
+                return
             try:
                 ifindex = socket.if_nametoindex(spec.name)
             except OSError:
@@ -277,10 +281,15 @@ class LinuxIpipDriver:
             try:
                 with in_netns(self._netns):
                     s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)  # send only
+            except OSError as exc:
+                logger.warning("cannot open a packet socket on %s: %s", ifname, exc)
+                return False
+            try:
                 s.setblocking(False)
                 s.bind((ifname, 0))
             except OSError as exc:
-                logger.warning("cannot open a packet socket on %s: %s", ifname, exc)
+                s.close()
+                logger.warning("cannot send on %s: %s", ifname, exc)
                 return False
             self._links[ifname] = s
         try:
