@@ -37,6 +37,7 @@ OPT_SERVER_ID = 54
 OPT_PARAMETER_LIST = 55
 OPT_CLIENT_ID = 61
 OPT_RELAY_AGENT_INFO = 82
+OPT_PANA_AGENT = 136
 OPT_END = 255
 OPT_PAD = 0
 
@@ -173,6 +174,8 @@ class DhcpLease:
     server_id: ipaddress.IPv4Address
     client_id: bytes
     acquired_at: float
+    paa_addresses: tuple[ipaddress.IPv4Address, ...] = ()
+    """PANA agents the server announced (RFC 5192 OPTION_PANA_AGENT, DHCPv4 option 136)."""
 
 
 class RelayState(Enum):
@@ -246,7 +249,9 @@ class DhcpRelayClient:
     def _common(self, mtype: DhcpMessageType, extra: list[tuple[int, bytes]]) -> DhcpMessage:
         options = [(OPT_MESSAGE_TYPE, bytes([mtype])), (OPT_CLIENT_ID, self.client_id)]
         options += extra
-        options.append((OPT_PARAMETER_LIST, bytes([OPT_SUBNET_MASK, OPT_ROUTER, OPT_DNS])))
+        # RFC 5192 s4: ask for OPTION_PANA_AGENT (136) too
+        wanted = bytes([OPT_SUBNET_MASK, OPT_ROUTER, OPT_DNS, OPT_PANA_AGENT])
+        options.append((OPT_PARAMETER_LIST, wanted))
         options.append((OPT_RELAY_AGENT_INFO, self._relay_info()))
         return DhcpMessage(
             op=BOOTREQUEST,
@@ -368,6 +373,7 @@ def lease_from_ack(
         server_id=ipaddress.IPv4Address(server_id[:4]),
         client_id=client_id,
         acquired_at=now,
+        paa_addresses=_addrs(ack.option(OPT_PANA_AGENT)),
     )
 
 

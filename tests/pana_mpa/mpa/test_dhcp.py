@@ -211,12 +211,14 @@ def test_lease_from_real_dnsmasq(tmp_path: Path) -> None:
             "--log-facility=-",
             "--dhcp-range=10.99.1.100,10.99.1.200,255.255.255.0,1h",
             f"--dhcp-leasefile={tmp_path / 'leases'}",
+            "--dhcp-option=136,10.99.1.1",  # RFC 5192: the CTN's PAA
         )
         _wait_udp67(the_lab, srv)
         lease = _lease_via_relay(rly)
         from pana_mpa.mpa.dhcp import DhcpLease
 
         assert isinstance(lease, DhcpLease)
+        assert lease.paa_addresses == (ipaddress.IPv4Address("10.99.1.1"),)  # PAA discovery
         assert (
             ipaddress.IPv4Address("10.99.1.100")
             <= lease.address
