@@ -296,7 +296,8 @@ def add_parser(sub: Any) -> None:
     verify = p.add_argument_group(
         "AUTH verification",
         "Recompute the MSK, PANA_AUTH_KEY and each AUTH (RFC 5191 s5.3-5.4) and add an 'auth' "
-        "verdict per datagram: ok, previous-key, fail, no-key (or none without AUTH).",
+        "verdict per datagram (verified, failed, absent, unverifiable) and an 'auth_note' naming "
+        "any known deviation assumed or detected (CPANA's key label, a kept previous key).",
     )
     verify.add_argument("--verify", action="store_true", help="check the AUTH AVPs")
     verify.add_argument("--identity", help="only EAP-PSK runs whose ID_P is this identity")

@@ -37,12 +37,24 @@ logger = logging.getLogger(__name__)
 
 
 class Verdict:
-    """The values of the ``auth`` field."""
+    """The values of the ``auth`` field (issue 4: verified | failed | absent | unverifiable)."""
 
-    OK = "ok"
-    PREVIOUS_KEY = "previous-key"
-    FAIL = "fail"
-    NO_KEY = "no-key"
+    VERIFIED = "verified"
+    FAILED = "failed"
+    ABSENT = "absent"
+    """The message carries no AUTH AVP."""
+    UNVERIFIABLE = "unverifiable"
+    """No PANA_AUTH_KEY could be derived (no MSK for that run, or PAR[S]/nonces not captured)."""
+
+
+QUIRK_LABELS: dict[bytes, str] = {
+    b"IETF": "CPANA's truncated key label 'IETF' (32-bit builds) instead of 'IETF PANA'",
+    b"IETF PAN": "CPANA's truncated key label 'IETF PAN' (64-bit builds) instead of 'IETF PANA'",
+}
+"""Known deviations of the PANA_AUTH_KEY label in deployed stacks (../shared/pcaps/README.md)."""
+PREVIOUS_KEY_NOTE = (
+    "signed with the previous PANA_AUTH_KEY: the peer kept its old key after re-authentication"
+)
 
 
 @dataclass
@@ -58,6 +70,8 @@ class _Session:
     eap_packets: list[bytes] = field(default_factory=list)
     key: Secret | None = None
     previous_key: Secret | None = None
+    quirk_keys: dict[bytes, tuple[Secret, Secret | None]] = field(default_factory=dict)
+    """Keys under the known label deviations (current, previous), to name why a check fails."""
     key_id: int | None = None
     last_wire: dict[bool, bytes] = field(default_factory=dict)
     """The last request (True) and answer (False) seen, to skip retransmissions."""
@@ -99,15 +113,17 @@ class AuthVerifier:
     def __call__(self, decoded: DecodedDatagram) -> Mapping[str, object]:
         """The ``auth`` verdict for one datagram, in capture order."""
         msg = decoded.message
-        if msg is None or msg.type == MessageType.PANA_CLIENT_INITIATION:
-            return {"auth": None}  # undecodable, or a PCI (no session yet, no AUTH: s7.1)
+        if msg is None:
+            return {"auth": None, "auth_note": None}  # undecodable: nothing to judge
+        if msg.type == MessageType.PANA_CLIENT_INITIATION:
+            return {"auth": Verdict.ABSENT, "auth_note": None}  # no session, no AUTH (s7.1)
         session = self._sessions.setdefault(msg.session_id, _Session())
         self._learn(session, msg, decoded.datagram.payload)
         if msg.avp(AvpCode.AUTH) is None:
-            return {"auth": None}
-        verdict = self._check(session, msg, decoded.datagram.payload)
+            return {"auth": Verdict.ABSENT, "auth_note": None}
+        verdict, note = self._check(session, msg, decoded.datagram.payload)
         self.counts[verdict] = self.counts.get(verdict, 0) + 1
-        return {"auth": verdict}
+        return {"auth": verdict, "auth_note": note}
 
     def _learn(self, s: _Session, msg: PanaMessage, wire: bytes) -> None:
         if s.last_wire.get(msg.is_request) == wire:
@@ -152,22 +168,29 @@ class AuthVerifier:
         assert s.i_par is not None and s.i_pan is not None  # checked above (for mypy)
         assert s.pac_nonce is not None and s.paa_nonce is not None
         assert s.prf_alg is not None and s.integrity_alg is not None
+
+        def derive(label: bytes) -> Secret:
+            assert s.i_par is not None and s.i_pan is not None
+            assert s.pac_nonce is not None and s.paa_nonce is not None
+            assert s.prf_alg is not None and s.integrity_alg is not None
+            return crypto.pana_auth_key(
+                s.prf_alg, s.integrity_alg, msk, i_par=s.i_par, i_pan=s.i_pan,
+                pac_nonce=s.pac_nonce, paa_nonce=s.paa_nonce, key_id=key_id, label=label,
+            )  # fmt: skip
+
         try:
-            key = crypto.pana_auth_key(
-                s.prf_alg,
-                s.integrity_alg,
-                msk,
-                i_par=s.i_par,
-                i_pan=s.i_pan,
-                pac_nonce=s.pac_nonce,
-                paa_nonce=s.paa_nonce,
-                key_id=key_id,
-                label=self._label,
-            )
+            key = derive(self._label)
+            quirks = {
+                label: derive(label) for label in QUIRK_LABELS if self._label == crypto.AUTH_LABEL
+            }
         except ValueError as exc:  # an algorithm crypto.py does not implement
             logger.debug("key %#x: %s", key_id, exc)
             return
         s.previous_key, s.key, s.key_id = s.key, key, key_id
+        s.quirk_keys = {
+            label: (k, s.quirk_keys[label][0] if label in s.quirk_keys else None)
+            for label, k in quirks.items()
+        }
 
     def _next_msk(self, packets: list[bytes], key_id: int) -> Secret | None:
         """The MSK of the EAP run that ended at this PAR[C]: given, EAP-TLS or EAP-PSK."""
@@ -205,14 +228,29 @@ class AuthVerifier:
             logger.debug("key %#x: EAP-TLS run not usable: %s", key_id, exc)
             return None
 
-    def _check(self, s: _Session, msg: PanaMessage, wire: bytes) -> str:
+    def _assumed(self) -> str | None:
+        if self._label == crypto.AUTH_LABEL:
+            return None
+        known = QUIRK_LABELS.get(self._label)
+        return f"assumed {known}" if known else f"assumed key label {self._label!r}"
+
+    def _check(self, s: _Session, msg: PanaMessage, wire: bytes) -> tuple[str, str | None]:
         if s.key is None or s.integrity_alg is None:
-            return Verdict.NO_KEY
-        if self._matches(s.integrity_alg, s.key, msg, wire):
-            return Verdict.OK
-        if s.previous_key is not None and self._matches(s.integrity_alg, s.previous_key, msg, wire):
-            return Verdict.PREVIOUS_KEY
-        return Verdict.FAIL
+            return Verdict.UNVERIFIABLE, None
+        alg, assumed = s.integrity_alg, self._assumed()
+        if self._matches(alg, s.key, msg, wire):
+            return Verdict.VERIFIED, assumed
+        if s.previous_key is not None and self._matches(alg, s.previous_key, msg, wire):
+            return Verdict.VERIFIED, "; ".join(n for n in (assumed, PREVIOUS_KEY_NOTE) if n)
+        # a conformant verifier reports the failure; the note says which known deviation fits
+        for label, (key, previous) in s.quirk_keys.items():
+            if self._matches(alg, key, msg, wire):
+                return Verdict.FAILED, f"verifies only assuming {QUIRK_LABELS[label]}"
+            if previous is not None and self._matches(alg, previous, msg, wire):
+                return Verdict.FAILED, (
+                    f"verifies only assuming {QUIRK_LABELS[label]}, {PREVIOUS_KEY_NOTE}"
+                )
+        return Verdict.FAILED, None
 
     def _matches(self, integrity_alg: int, key: Secret, msg: PanaMessage, wire: bytes) -> bool:
         if self._dialect == "rfc5191":

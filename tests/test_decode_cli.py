@@ -430,9 +430,10 @@ def test_verify_without_a_session_reports_no_key(
     rc = main(["decode", "--json", "--verify", "--secret-hex", "ab" * 16, str(f)])
     captured = capsys.readouterr()
     assert rc == 0
-    assert [json.loads(x)["auth"] for x in captured.out.splitlines()] == [None, "no-key", None]
+    auths = [json.loads(x)["auth"] for x in captured.out.splitlines()]
+    assert auths == ["absent", "unverifiable", None]  # PCI, PAN[C] without a key, undecodable
     assert "ab" * 16 not in captured.out + captured.err
-    assert captured.err == "pana-mpa decode: AUTH verdicts: 1 no-key\n"
+    assert captured.err == "pana-mpa decode: AUTH verdicts: 1 unverifiable\n"
 
 
 def test_type_names_relay_unknown_types_and_reserved_flags(
