@@ -171,9 +171,12 @@ class PaaSession(SessionActions[PaaConfig]):
             if self._pending and rx.msg.avp(AvpCode.EAP_PAYLOAD) is not None:
                 raise Drop("EAP step pending at the AAA server")
             old = self.peer
-            self._process(rx, now)
-            if rx.addr != old:
-                # any valid message from a new address moves the session there (RFC 5191 s5.6)
+            fresh = self._process(rx, now)
+            if fresh and rx.msg.is_request and rx.addr != old:
+                # RFC 5191 s5.6: a valid message from a new address moves the session there. Only
+                # a fresh, in-sequence request counts (its AUTH verified when a key exists): a
+                # replayed request is answered from the cache but moves nothing, and an answer
+                # only proves the peer saw our request, not where it is (issue 9: hijack by replay)
                 self.peer = rx.addr
                 self.address_changed = (old, rx.addr)
                 self._events.append(
