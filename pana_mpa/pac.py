@@ -90,6 +90,8 @@ class PacSession(SessionActions[PacConfig]):
         self._start_avps: list[Avp] = []
         self.ip_reconfiguration = False
         """The PAA asked for IP reconfiguration (I flag) during authentication."""
+        self._refusal = ""
+        """Why this PaC refuses the PAR[C] being processed (keyless downgrade), else ""."""
         self.declined: str | None = None
         """Why the PaC last declined a PAR[S] (dropped silently, RFC 5191 s4.1); None if never."""
 
@@ -379,6 +381,24 @@ class PacSession(SessionActions[PacConfig]):
             if lifetime is None:
                 raise Drop("PAR[C] with PANA_SUCCESS lacks Session-Lifetime")
             self.lifetime = float(self._u32(lifetime))
+        self._refusal = ""
+        if (
+            inp is Input.EAP_SUCCESS
+            and self._result_code == ResultCode.PANA_SUCCESS
+            and keys is not None
+            and self._key is None
+            and self._new_key is None
+            and self._config.prf_algorithms
+        ):
+            # The method made an MSK, so this session must have a PANA SA: PAR[S] is not
+            # protected, and an on-path attacker who strips its algorithms or the PAR[C]'s Key-Id
+            # and AUTH would otherwise get a keyless session accepted (issue 9: keyless downgrade)
+            self._refusal = (
+                "the EAP method produced an MSK but the PAR[C] carries no Key-Id (no PANA SA "
+                "negotiated, or removed on the way): refusing a keyless session"
+            )
+            logger.warning("pac sid=%#x: %s", self.session_id, self._refusal)
+            return Input.EAP_FAILURE
         return inp
 
     def _alt_reject(self) -> Input:
@@ -412,6 +432,17 @@ class PacSession(SessionActions[PacConfig]):
 
     def _a_send_pan_complete_close(self, now: float, rx: Rx | None) -> Input | None:
         assert rx is not None
+        if self._refusal:
+            # our own decision on a message we do not trust: no PAN[C] acknowledges it
+            self._events.append(
+                AuthenticationFailed(
+                    session_id=self.session_id,
+                    result_code=ResultCode.PANA_AUTHORIZATION_REJECTED,
+                    reason=self._refusal,
+                )
+            )
+            self._terminated(now, cause=None, by_peer=False, reason="authentication")
+            return None
         self._send_answer(now, rx, MessageFlags.C, self._complete_avps())
         code = self._result_code
         if code == ResultCode.PANA_SUCCESS:

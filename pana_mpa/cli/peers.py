@@ -195,6 +195,7 @@ class PaaOptions:
     radius: Address | None = None
     radius_secret: Secret | None = None
     tls: TlsFiles = field(default_factory=TlsFiles)
+    allow_keyless: bool = False
 
 
 PacFactory = Callable[[PacOptions, Rng, "FlowTrace | None"], PacNode[Any]]
@@ -309,6 +310,12 @@ def add_paa_arguments(p: argparse.ArgumentParser) -> None:
         " timeout. Default: fail at once with EAP-Failure (Result-Code 1), as hostapd does;"
         " forging message 2 needs RAND_S and the PANA session, so only an on-path attacker,"
         " who could drop messages anyway, can end a conversation that way",
+    )
+    p.add_argument(
+        "--allow-keyless",
+        action="store_true",
+        help="authorize sessions without a PANA SA (EAP-MD5 through --radius); by default a"
+        " session needs a key, and a key-generating method always does (issue 9)",
     )
     _common_arguments(p, pac=False)
 
@@ -450,6 +457,7 @@ def paa_options(args: argparse.Namespace) -> PaaOptions:
         radius=radius,
         radius_secret=Secret(args.radius_secret.encode()) if args.radius_secret else None,
         tls=_tls_files(args, need_key=radius is None),
+        allow_keyless=bool(args.allow_keyless),
     )
 
 
@@ -867,6 +875,8 @@ def build_paa(
         integrity_algorithms=(opts.integrity,),
         session_lifetime=opts.lifetime,
         reauth_fraction=opts.reauth_fraction,
+        # a key unless asked otherwise; local EAP-MD5 users are keyless by the operator's choice
+        require_key=not opts.allow_keyless and (opts.radius is not None or opts.method != "md5"),
     )
     if opts.radius is not None and opts.radius_secret is not None:
         radius = RadiusConfig(server=opts.radius, secret=opts.radius_secret)

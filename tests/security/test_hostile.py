@@ -7,10 +7,15 @@ no session state changed where it must not. Regression tests for the issue's ite
 from __future__ import annotations
 
 import contextlib
+import random
 from dataclasses import replace
 
 import pytest
 
+from eap.authenticator import AuthOutput, EapAuthenticator
+from eap.keys import Secret
+from eap.methods.psk import EAP_TYPE_PSK, PskPeer, PskServer
+from eap.peer import EapPeer, EapResult
 from pana_codecs import (
     Avp,
     CodecError,
@@ -21,15 +26,19 @@ from pana_codecs import (
     encode_pana,
 )
 from pana_mpa._avps import AvpCode, u32_avp
-from pana_mpa.aio.virtualnet import Datagram
+from pana_mpa.aio.virtualnet import Datagram, VirtualNet
+from pana_mpa.config import PaaConfig, PacConfig
 from pana_mpa.events import (
+    Authenticated,
     AuthenticationFailed,
     PeerAddressChanged,
     PingAnswered,
     SessionTerminated,
 )
+from pana_mpa.paa import PaaServer
+from pana_mpa.pac import PacSession
 from pana_mpa.state import PaaState, PacState
-from tests.pana_mpa.pair import PAA_ADDR, PAC_ADDR, Pair, make_pair
+from tests.pana_mpa.pair import PAA_ADDR, PAC_ADDR, PSKS, Pair, make_pair
 
 pytestmark = pytest.mark.hostile
 
@@ -211,3 +220,118 @@ def _mutants(msg: PanaMessage) -> list[bytes]:
         with contextlib.suppress(CodecError):  # values without a wire form
             out.append(encode_pana(m))
     return out
+
+
+# --- item 3: keyless downgrade --------------------------------------------------------------
+
+
+def _strip_key_id_and_auth(d: Datagram) -> bytes | None:
+    msg = decode_pana(d.data)
+    if not (msg.type == MessageType.PANA_AUTH and msg.is_request and msg.flags & MessageFlags.C):
+        return None
+    avps = tuple(a for a in msg.avps if a.code not in (AvpCode.KEY_ID, AvpCode.AUTH))
+    return encode_pana(replace(msg, avps=avps))
+
+
+@pytest.mark.parametrize("method", ["psk", "gpsk"])
+def test_pac_refuses_a_par_c_stripped_of_its_key(method: str) -> None:
+    """Issue 9 item 3: without Key-Id and AUTH in PAR[C] the PaC opened a keyless session."""
+    pair = make_pair(method=method)
+    pair.net.tamper = _strip_key_id_and_auth
+    pair.pac.start(0.0)
+    pair.net.run(10.0)
+    events = pair.pac_events()
+    assert not [e for e in events if isinstance(e, Authenticated)]
+    (failed,) = [e for e in events if isinstance(e, AuthenticationFailed)]
+    assert failed.result_code == 2 and "keyless" in failed.reason
+    assert pair.pac.closed and not pair.pac.has_key
+    # the PaC did not acknowledge the altered PAR[C]
+    assert not [m for m in _sent_answers(pair, PAC_ADDR) if m.flags & MessageFlags.C]
+
+
+def test_pac_refuses_a_paa_that_offers_no_sa_for_a_key_generating_method() -> None:
+    pair = make_pair(method="psk", paa_config=PaaConfig(prf_algorithms=(), integrity_algorithms=()))
+    pair.pac.start(0.0)
+    pair.net.run(10.0)
+    events = pair.pac_events()
+    assert not [e for e in events if isinstance(e, Authenticated)]
+    assert next(e.reason for e in events if isinstance(e, AuthenticationFailed)).startswith(
+        "the EAP method produced an MSK"
+    )
+
+
+def test_keyless_methods_still_open_keyless_sessions() -> None:
+    pair = make_pair(method="md5")
+    pair.pac.start(0.0)
+    pair.net.run(10.0)
+    assert pair.pac.state is PacState.OPEN and not pair.pac.has_key
+
+
+class _KeysLost:
+    """An authenticator whose success arrives without an MSK (AAA accept without MS-MPPE keys)."""
+
+    def __init__(self, inner: EapAuthenticator) -> None:
+        self.inner = inner
+
+    def start(self) -> AuthOutput:
+        return self.inner.start()
+
+    def receive(self, packet: bytes) -> AuthOutput:
+        out = self.inner.receive(packet)
+        if out.result is not None and out.result.success:
+            return AuthOutput(out.packet, EapResult(True, None, out.result.method_type))
+        return out
+
+
+def test_paa_refuses_a_key_generating_method_without_msk() -> None:
+    """Issue 9 item 3: an Access-Accept without usable MS-MPPE keys opened a keyless session."""
+    psk = Secret(PSKS[b"alice"])
+    rng = random.Random(3).randbytes
+    peer = EapPeer(
+        identity=b"alice", methods={EAP_TYPE_PSK: lambda: PskPeer(b"alice", psk, rng=rng)}
+    )
+
+    def factory() -> _KeysLost:
+        server = EapAuthenticator(
+            methods=lambda ident: [lambda: PskServer(b"paa", lambda i: psk, rng=rng)], rng=rng
+        )
+        return _KeysLost(server)
+
+    net = VirtualNet(seed=1)
+    pac = PacSession(PacConfig(), paa=PAA_ADDR, eap=peer, rng=rng)
+    paa = PaaServer(PaaConfig(), eap_factory=factory, rng=rng)
+    net.add(PAC_ADDR, pac)
+    net.add(PAA_ADDR, paa)
+    pac.start(0.0)
+    net.run(10.0)
+    paa_events = net.take_events(PAA_ADDR)
+    assert not [e for e in paa_events if isinstance(e, Authenticated)]
+    (failed,) = [e for e in paa_events if isinstance(e, AuthenticationFailed)]
+    assert failed.result_code == 2 and "key-generating" in failed.reason
+    assert not [e for e in net.take_events(PAC_ADDR) if isinstance(e, Authenticated)]
+    assert len(paa) == 0
+
+
+def _sent_answers(pair: Pair, src: tuple[str, int]) -> list[PanaMessage]:
+    return [
+        m
+        for d in pair.net.log
+        if d.src == src and not (m := decode_pana(d.data)).is_request and m.type != 1
+    ]
+
+
+def test_cli_paa_requires_a_key_by_default() -> None:
+    """Issue 9 item 3: the CLI PAA never set require_key."""
+    from pana_mpa.cli import peers as cp
+
+    def config(**kw: object) -> PaaConfig:
+        opts = cp.PaaOptions(listen=("127.0.0.1", 0), users={b"u": Secret(b"p" * 16)}, **kw)  # type: ignore[arg-type]
+        server, _ = cp.build_paa(opts, random.Random(1).randbytes, None)
+        return server._config
+
+    assert config().require_key
+    assert config(radius=("127.0.0.1", 1812), radius_secret=Secret(b"s")).require_key
+    assert not config(
+        radius=("127.0.0.1", 1812), radius_secret=Secret(b"s"), allow_keyless=True
+    ).require_key
+    assert not config(method="md5").require_key  # local EAP-MD5 users: keyless by choice
