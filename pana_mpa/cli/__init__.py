@@ -14,7 +14,8 @@ __all__ = ["main"]
 _SUBCOMMANDS = (
     "pana_mpa.cli.demo",
     "pana_mpa.cli.decode",
-    "pana_mpa.cli.peers",
+    "pana_mpa.cli.pac",
+    "pana_mpa.cli.paa",
     "pana_mpa.cli.radius",
 )
 

@@ -24,7 +24,10 @@ from eap.keys import Secret
 from eap.methods.base import Rng
 
 from ..address import Address, format_address, parse_address
-from .peers import METHODS, CliError, PaaOptions, _tls_files, eap_authenticator, parse_users
+from .common import CliError
+from .options import METHODS, PaaOptions, tls_files
+from .paa import eap_authenticator
+from .users import parse_users
 
 __all__ = ["RADIUS_PORT", "RadiusServerOptions", "add_parser", "options", "radius_server_main"]
 
@@ -103,7 +106,7 @@ def options(args: argparse.Namespace) -> RadiusServerOptions:
     if not users and args.method != "tls":
         raise CliError("give at least one --user IDENTITY:SECRET")
     eap = PaaOptions(
-        listen=listen, users=users, method=args.method, tls=_tls_files(args, need_key=True)
+        listen=listen, users=users, method=args.method, tls=tls_files(args, need_key=True)
     )
     return RadiusServerOptions(listen=listen, clients=clients, eap=eap)
 
