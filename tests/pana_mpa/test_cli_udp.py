@@ -205,16 +205,6 @@ def test_bad_usage_exits_2_without_traceback() -> None:
     )
 
 
-def test_examples_are_the_same_programs() -> None:
-    with running_paa("--user", f"alice:{PSK}", module=("examples.paa",)) as paa:
-        proc = run_pac(
-            "--paa", paa, "--identity", "alice", "--secret", PSK, "--once",
-            module=("examples.pac",),
-        )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.startswith("authenticated: ")
-
-
 def _write_pki(directory: Path) -> dict[str, str]:
     from cryptography.hazmat.primitives.serialization import (
         Encoding,
