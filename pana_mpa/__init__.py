@@ -6,6 +6,7 @@ import importlib
 from typing import TYPE_CHECKING
 
 from ._avps import ResultCode, TerminationCause
+from ._version import __version__ as __version__
 from .address import PANA_PORT, Address, format_address, parse_address
 from .config import PaaConfig, PacConfig
 from .errors import PanaError, UsageError

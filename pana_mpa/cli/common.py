@@ -141,11 +141,11 @@ def event_text(event: object) -> str:
     return ", ".join(parts)
 
 
-_SIGTERM_EXIT = 128 + signal.SIGTERM
-
-
 def run_main(main: Callable[[], Awaitable[int]], prog: str) -> int:
-    """Run ``main()``; SIGINT and SIGTERM end it in order (the PaC sends its PTR first)."""
+    """Run ``main()``; SIGINT and SIGTERM end it in order (the PaC sends its PTR first).
+
+    SIGTERM is the normal way to stop a service: the exit status is then 0, not 143.
+    """
 
     async def guarded() -> int:
         task = asyncio.current_task()
@@ -162,7 +162,7 @@ def run_main(main: Callable[[], Awaitable[int]], prog: str) -> int:
             return await main()
         except asyncio.CancelledError:
             if stopped:
-                return _SIGTERM_EXIT
+                return 0
             raise
 
     try:

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from eap.keys import Secret
 from eap.methods.tls import TlsVersion
+from pana_codecs.avps import IntegrityAlgorithm, PrfAlgorithm
 
-from ..address import Address
+from ..address import PANA_PORT, Address
+from ..config import DEFAULT_INTEGRITY_ALGORITHMS, DEFAULT_PRF_ALGORITHMS
 from .common import CliError, address, read_lines, resolve
-from .users import parse_secret, parse_users
+from .users import Account, parse_secret, parse_users, read_users_file
 
 __all__ = [
     "LEGACY_TLS_CIPHERS",
@@ -23,13 +26,15 @@ __all__ = [
     "TlsFiles",
     "add_paa_arguments",
     "add_pac_arguments",
+    "add_users_file_argument",
     "paa_options",
+    "paa_users",
     "pac_options",
     "tls_files",
 ]
 
 METHODS = ("psk", "md5", "gpsk", "tls")
-SUITES = ("sha1", "sha256")
+SUITES = ("sha1", "sha256", "both")
 TLS_VERSIONS = {
     "1.0": TlsVersion.TLS1_0,
     "1.1": TlsVersion.TLS1_1,
@@ -40,10 +45,18 @@ LEGACY_TLS_CIPHERS = "DEFAULT:@SECLEVEL=0"
 """OpenSSL 3 refuses TLS 1.0/1.1 (SHA-1 signatures) above security level 0 (docs/interop.md)."""
 
 
-def suite(name: str) -> tuple[int, int]:
-    """(PRF, Integrity) algorithm numbers: IKEv2 transform IDs (RFC 5191 s8.3, s8.6)."""
+def suite(name: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The PRF and Integrity algorithms (IKEv2 transform IDs, RFC 5191 s8.3, s8.6) of a suite.
+
+    "both": HMAC-SHA-256 first, then HMAC-SHA1, the suite every PANA entity must support;
+    the PAA offers them in this order and the PaC picks one (RFC 5191 s4.1).
+    """
     # PRF_HMAC_SHA1 / AUTH_HMAC_SHA1_160; PRF_HMAC_SHA2_256 / AUTH_HMAC_SHA2_256_128 (RFC 4868).
-    return (2, 7) if name == "sha1" else (5, 12)
+    if name == "sha1":
+        return (PrfAlgorithm.PRF_HMAC_SHA1,), (IntegrityAlgorithm.AUTH_HMAC_SHA1_160,)
+    if name == "sha256":
+        return (PrfAlgorithm.PRF_HMAC_SHA2_256,), (IntegrityAlgorithm.AUTH_HMAC_SHA2_256_128,)
+    return DEFAULT_PRF_ALGORITHMS, DEFAULT_INTEGRITY_ALGORITHMS
 
 
 def pac_suites(name: str | None) -> tuple[tuple[int, ...], tuple[int, ...]]:
@@ -52,10 +65,7 @@ def pac_suites(name: str | None) -> tuple[tuple[int, ...], tuple[int, ...]]:
     The PAA offers, the PaC picks (RFC 5191 s4.1); HMAC-SHA1 is the mandatory suite
     (s8.3, s8.6), so by default the PaC also works with a SHA-1-only PAA such as OpenPANA.
     """
-    if name is not None:
-        prf, integrity = suite(name)
-        return (prf,), (integrity,)
-    return (5, 2), (12, 7)
+    return suite(name or "both")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -105,11 +115,14 @@ class PacOptions:
 class PaaOptions:
     """Everything ``pana-mpa paa`` needs, validated."""
 
-    listen: Address
-    users: dict[bytes, Secret]
+    listen: Address = ("0.0.0.0", PANA_PORT)  # noqa: S104 - a PAA serves every address
+    users: Mapping[bytes, Secret | Account] = field(default_factory=dict)
+    """Identity -> its secret for ``method`` (``--user``), or an Account (``--users`` file)."""
     method: str = "psk"
-    prf: int = 5
-    integrity: int = 12
+    prf_algorithms: tuple[int, ...] = DEFAULT_PRF_ALGORITHMS
+    """PRF-Algorithms offered, most preferred first (default: SHA-256, then SHA-1)."""
+    integrity_algorithms: tuple[int, ...] = DEFAULT_INTEGRITY_ALGORITHMS
+    """Integrity-Algorithms offered, most preferred first."""
     lifetime: int = 3600
     reauth_fraction: float | None = None
     psk_silent_discard: bool = False
@@ -121,21 +134,16 @@ class PaaOptions:
 def _common_arguments(p: argparse.ArgumentParser, *, pac: bool) -> None:
     p.add_argument("--method", choices=METHODS, default="psk", help="EAP method (default psk)")
     if pac:
-        p.add_argument(
-            "--suite",
-            choices=SUITES,
-            default=None,
-            help="accept only these PRF and integrity algorithms: HMAC-SHA1 or HMAC-SHA-256"
-            " (default: both, preferring sha256; the PAA's offer decides)",
+        help_text = (
+            "PRF and integrity algorithms accepted: HMAC-SHA1, HMAC-SHA-256 or both"
+            " (default both, preferring sha256; the PAA's offer decides)"
         )
     else:
-        p.add_argument(
-            "--suite",
-            choices=SUITES,
-            default="sha256",
-            help="PRF and integrity algorithms offered: HMAC-SHA1 or HMAC-SHA-256"
-            " (default sha256; OpenPANA PaCs need sha1)",
+        help_text = (
+            "PRF and integrity algorithms offered: HMAC-SHA1, HMAC-SHA-256 or both (default"
+            " both, preferring sha256; SHA-1 is RFC 5191's mandatory suite, OpenPANA's only one)"
         )
+    p.add_argument("--suite", choices=SUITES, default="both", help=help_text)
     p.add_argument("--cert", type=Path, help="EAP-TLS: own certificate (PEM)")
     p.add_argument("--key", type=Path, help="EAP-TLS: own private key (PEM)")
     p.add_argument("--ca", type=Path, help="EAP-TLS: CA certificate(s) to verify the peer (PEM)")
@@ -150,10 +158,19 @@ def _common_arguments(p: argparse.ArgumentParser, *, pac: bool) -> None:
         "--trace",
         type=Path,
         metavar="FILE",
-        help="write protocol events as JSON lines (codes and lengths, never keys)",
+        help="write protocol events as JSON lines to FILE, - for standard output"
+        " (codes and lengths, never keys)",
     )
+
+
+def add_users_file_argument(p: argparse.ArgumentParser) -> None:
+    """``--users FILE``, in hostapd's eap_user style (pana_mpa.cli.users)."""
     p.add_argument(
-        "-v", "--verbose", action="count", default=argparse.SUPPRESS, help="more logging"
+        "--users",
+        type=Path,
+        metavar="FILE",
+        help='users in hostapd eap_user style, one a line: "IDENTITY" METHOD[,METHOD...]'
+        ' "SECRET" or hex digits; # starts a comment (kept out of the process list)',
     )
 
 
@@ -183,7 +200,11 @@ def add_pac_arguments(p: argparse.ArgumentParser) -> None:
 def add_paa_arguments(p: argparse.ArgumentParser) -> None:
     """The PAA's options."""
     p.add_argument(
-        "--listen", required=True, metavar="HOST:PORT", help="address to serve (port 716 default)"
+        "--listen",
+        default=f":{PANA_PORT}",
+        metavar="HOST:PORT",
+        help=f"address to serve: HOST, HOST:PORT, [V6]:PORT or :PORT (default :{PANA_PORT},"
+        " every IPv4 address; [::] for IPv6 too)",
     )
     p.add_argument(
         "--user",
@@ -192,12 +213,7 @@ def add_paa_arguments(p: argparse.ArgumentParser) -> None:
         metavar="IDENTITY:SECRET",
         help="an allowed identity and its secret (repeatable)",
     )
-    p.add_argument(
-        "--users",
-        type=Path,
-        metavar="FILE",
-        help="IDENTITY:SECRET lines ('#' comments), kept out of the process list",
-    )
+    add_users_file_argument(p)
     p.add_argument("--radius", metavar="HOST:PORT", help="RADIUS server for EAP pass-through")
     p.add_argument("--radius-secret", help="RADIUS shared secret")
     p.add_argument(
@@ -225,12 +241,12 @@ def add_paa_arguments(p: argparse.ArgumentParser) -> None:
     _common_arguments(p, pac=False)
 
 
-def tls_files(args: argparse.Namespace, *, need_key: bool) -> TlsFiles:
-    """The EAP-TLS files (only with ``--method tls``), checked to exist."""
+def tls_files(args: argparse.Namespace, *, need_key: bool, tls: bool | None = None) -> TlsFiles:
+    """The EAP-TLS files (only when TLS may run: ``tls``, default ``--method tls``), checked."""
     floor = getattr(args, "tls_min_version", None)  # radius-server has no such option
     version = TLS_VERSIONS[floor or "1.2"]
     files = TlsFiles(cert=args.cert, key=args.key, ca=args.ca, min_version=version)
-    if args.method != "tls":
+    if not (args.method == "tls" if tls is None else tls):
         if files.cert or files.key or files.ca or floor:
             raise CliError("--cert, --key, --ca and --tls-min-version are for --method tls")
         return files
@@ -283,15 +299,23 @@ def pac_options(args: argparse.Namespace) -> PacOptions:
     )
 
 
-def _paa_users(args: argparse.Namespace) -> dict[bytes, Secret]:
-    items = list(args.user)
+def paa_users(args: argparse.Namespace) -> dict[bytes, Secret | Account]:
+    """``--user`` items (for ``--method``) and the ``--users`` file (hostapd style), checked."""
+    users: dict[bytes, Secret | Account] = {}
+    users.update(parse_users(args.method, args.user))
     if args.users is not None:
-        items += [
-            line
-            for line in read_lines(args.users, "--users")
-            if line.strip() and not line.lstrip().startswith("#")
-        ]
-    return parse_users(args.method, items)
+        for identity, account in read_users_file(args.users).items():
+            if identity in users:
+                name = identity.decode("utf-8", "backslashreplace")
+                raise CliError(f"user {name!r} is in --user and in {args.users}")
+            users[identity] = account
+    return users
+
+
+def uses_tls(method: str, users: Mapping[bytes, Secret | Account]) -> bool:
+    """Whether EAP-TLS may run: ``--method tls`` or a user listing TLS."""
+    listed = any(isinstance(u, Account) and "tls" in u.methods for u in users.values())
+    return method == "tls" or listed
 
 
 def _radius_secret(args: argparse.Namespace) -> Secret | None:
@@ -306,13 +330,13 @@ def _radius_secret(args: argparse.Namespace) -> Secret | None:
 def paa_options(args: argparse.Namespace) -> PaaOptions:
     """Validate the PAA's arguments."""
     prf, integrity = suite(args.suite)
-    users = _paa_users(args)
+    users = paa_users(args)
     radius_secret = _radius_secret(args)
     radius = resolve(args.radius, "--radius") if args.radius else None
     if (radius is None) != (radius_secret is None):
         raise CliError("--radius and --radius-secret go together")
     if radius is None and not users and args.method != "tls":
-        raise CliError("give at least one --user IDENTITY:SECRET (or --radius)")
+        raise CliError("give at least one --user IDENTITY:SECRET, a --users FILE or --radius")
     if args.lifetime <= 0:
         raise CliError("--lifetime must be positive")
     fraction = args.reauth_fraction
@@ -324,12 +348,12 @@ def paa_options(args: argparse.Namespace) -> PaaOptions:
         listen=resolve(args.listen, "--listen"),
         users=users,
         method=args.method,
-        prf=prf,
-        integrity=integrity,
+        prf_algorithms=prf,
+        integrity_algorithms=integrity,
         lifetime=int(args.lifetime),
         reauth_fraction=fraction,
         psk_silent_discard=bool(args.psk_silent_discard),
         radius=radius,
         radius_secret=radius_secret,
-        tls=tls_files(args, need_key=radius is None),
+        tls=tls_files(args, need_key=radius is None, tls=uses_tls(args.method, users)),
     )
