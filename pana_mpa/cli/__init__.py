@@ -24,6 +24,7 @@ _SUBCOMMANDS = (
     "pana_mpa.cli.pac",
     "pana_mpa.cli.paa",
     "pana_mpa.cli.radius",
+    "pana_mpa.cli.chart",
 )
 
 

@@ -27,7 +27,7 @@ from pana_mpa.cli.radius import options as radius_options
 from pana_mpa.cli.users import Account, parse_users_file
 
 ROOT = Path(__file__).resolve().parents[2]
-SUBCOMMANDS = ("demo", "decode", "pac", "paa", "radius-server")
+SUBCOMMANDS = ("demo", "decode", "pac", "paa", "radius-server", "chart")
 
 
 def _args(*argv: str) -> argparse.Namespace:
@@ -55,6 +55,7 @@ def test_verbosity_before_and_after_every_subcommand(command: str) -> None:
         "pac": ["--paa", "127.0.0.1", "--identity", "a"],
         "paa": [],
         "radius-server": ["--client", "127.0.0.1:s"],
+        "chart": ["x.pcap", "-o", "x.png"],
     }[command]
     assert log_level(_args("-v", command, *base, "-v")) == logging.DEBUG
     assert log_level(_args(command, *base, "-v")) == logging.INFO
