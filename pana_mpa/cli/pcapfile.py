@@ -95,7 +95,10 @@ class _Source:
         while have < n:
             if self._before_read is not None:
                 self._before_read()
-            chunk = self._read(max(_CHUNK, n - have))
+            try:
+                chunk = self._read(max(_CHUNK, n - have))
+            except (EOFError, OSError, zlib.error) as exc:
+                raise _InputError(exc) from exc
             if not chunk:
                 break
             parts.append(chunk)
@@ -132,6 +135,17 @@ class _Source:
     def replay(self) -> _Replay:
         """A readable that gives back the buffered octets, then the rest of the input."""
         return _Replay(self._buf[self._pos :], self._read)
+
+
+class _InputError(Exception):
+    """Reading the input failed (``cause``): an I/O error, or a gzip stream damaged or cut short.
+
+    Kept apart from errors of ``before_read`` (say, a closed stdout): those pass through as raised.
+    """
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(cause)
+        self.cause = cause
 
 
 class _Replay:
@@ -221,13 +235,15 @@ def _read_stream(
                 yield from _read_capture(reader)
         else:
             yield from _read_capture(reader)
-    except EOFError as exc:  # gzip: the compressed stream ended before its end marker
-        raise reader.cut_short() from exc
-    except (OSError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError; so are read errors
-        why = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    except _InputError as exc:
+        cause = exc.cause
+        if isinstance(cause, EOFError):  # gzip: the stream ended before its end marker
+            raise reader.cut_short() from cause
+        # gzip.BadGzipFile is an OSError, as are read errors; zlib.error: damaged deflate data.
+        why = getattr(cause, "strerror", None) or str(cause) or type(cause).__name__
         if reader.frames == 0 and reader.src.offset == 0:
-            raise CaptureError(f"{name}: not a pcap or pcapng capture ({why})") from exc
-        raise reader.damaged(why) from exc
+            raise CaptureError(f"{name}: not a pcap or pcapng capture ({why})") from cause
+        raise reader.damaged(why) from cause
 
 
 def _read_capture(reader: _Reader) -> Iterator[Frame]:
@@ -359,8 +375,10 @@ def _read_pcapng(reader: _Reader) -> Iterator[Frame]:
                 raise reader.cut_short()
             _check_trailer(reader, endian, length)
             continue
-        body = reader.exact(length - 12)
-        _check_trailer(reader, endian, length)
+        rest = reader.exact(length - 8)  # the body and the trailing length
+        body = rest[:-4]
+        if rest[-4:] != head[4:]:
+            _check_trailer(reader, endian, length, rest[-4:])
         if btype == _IDB:
             if len(body) < 8:
                 raise reader.damaged("interface description too short")
@@ -371,8 +389,8 @@ def _read_pcapng(reader: _Reader) -> Iterator[Frame]:
         yield frame
 
 
-def _check_trailer(reader: _Reader, endian: str, length: int) -> None:
-    (trailer,) = struct.unpack(endian + "I", reader.exact(4))
+def _check_trailer(reader: _Reader, endian: str, length: int, data: bytes | None = None) -> None:
+    (trailer,) = struct.unpack(endian + "I", reader.exact(4) if data is None else data)
     if trailer != length:
         raise reader.damaged(f"block length {length} != trailing length {trailer}")
 
