@@ -1,12 +1,12 @@
 """``pana-mpa decode`` on a large capture next to tshark: time to first line, total time, peak RSS.
 
 The capture is made by repeating the shared captures (all seven, in turn) into one pcapng file
-with one interface per link type, in a temporary directory (about 180,000 frames, 20 MB). Each
+with one interface per link type, in a temporary directory (about 180,000 frames, 34 MB). Each
 command runs as its own process with its output read through a pipe; the first line's arrival,
-the exit and the peak resident set size (``wait4``) are measured, each command ``--runs`` times
-(median reported). The commands: ``pana-mpa decode FILE``, ``cat FILE | pana-mpa decode -``, the
-same on the gzipped file, and ``tshark -l -r FILE -Y pana``; ``--old-repo DIR`` adds ``pana-mpa
-decode FILE`` run from another checkout (say, before this reader existed).
+the exit, the CPU time and the peak resident set size (``wait4``) are measured, ``--runs`` times
+each (medians shown). The commands: ``pana-mpa decode FILE``, ``cat FILE | pana-mpa decode -``,
+the same on the gzipped file, and ``tshark -l -n -r FILE -Y pana``; ``--old-repo DIR`` adds
+``pana-mpa decode FILE`` run from another checkout (say, one from before this reader existed).
 """
 
 from __future__ import annotations
@@ -71,6 +71,8 @@ def make_capture(captures: Sequence[Path], frames: int, out: Path) -> int:
 class Run:
     first_line: float | None
     total: float
+    cpu: float
+    """User plus system CPU seconds of the command (steadier than ``total`` on a loaded host)."""
     peak_rss_mb: float
     lines: int
     status: int
@@ -103,7 +105,8 @@ def run_once(argv: Sequence[str], *, stdin_file: Path | None = None, cwd: Path =
     proc.returncode = os.waitstatus_to_exitcode(status)
     if feeder is not None:
         feeder.wait()
-    return Run(first_line, total, usage.ru_maxrss / 1024, lines, proc.returncode)
+    cpu = usage.ru_utime + usage.ru_stime
+    return Run(first_line, total, cpu, usage.ru_maxrss / 1024, lines, proc.returncode)
 
 
 def main() -> None:
@@ -142,16 +145,19 @@ def main() -> None:
         if args.old_repo is not None:
             label = f"pana-mpa decode FILE ({args.old_repo})"
             cases.append((label, [*ours, str(big)], None, args.old_repo))
-        print(f"{'command':45} {'first line':>11} {'total':>8} {'peak RSS':>9} {'lines':>8}")
+        head = f"{'first line':>11} {'total':>8} {'CPU':>8} {'peak RSS':>9} {'lines':>8}"
+        print(f"{'command':45} {head}")
         for label, argv, stdin_file, cwd in cases:
             runs = [run_once(argv, stdin_file=stdin_file, cwd=cwd) for _ in range(args.runs)]
             firsts = [r.first_line for r in runs if r.first_line is not None]
             first = f"{statistics.median(firsts):.3f} s" if firsts else "-"
             total = statistics.median(r.total for r in runs)
+            cpu = statistics.median(r.cpu for r in runs)
             rss = statistics.median(r.peak_rss_mb for r in runs)
             status = "" if all(r.status == 0 for r in runs) else f" exit {runs[0].status}"
             print(
-                f"{label:45} {first:>11} {total:>6.2f} s {rss:>6.0f} MB {runs[0].lines:>8}{status}"
+                f"{label:45} {first:>11} {total:>6.2f} s {cpu:>6.2f} s {rss:>6.0f} MB "
+                f"{runs[0].lines:>8}{status}"
             )
 
 
