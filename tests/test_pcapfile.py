@@ -498,3 +498,10 @@ def test_stdin_pipe_prints_the_first_line_before_the_pipe_closes(
     assert [x.split()[0] for x in rest] == [b"2", b"3"]
     assert proc.stderr is not None
     assert proc.stderr.read() == b"pana-mpa decode: 3 frames, 3 PANA datagrams, 0 undecodable\n"
+
+
+def test_no_scapy_in_the_package() -> None:
+    """scapy stays in the tests and ``pana_codecs.scapy_layer``; ``pana_mpa`` never names it."""
+    sources = sorted((REPO / "pana_mpa").rglob("*.py"))
+    assert sources
+    assert [p.name for p in sources if "scapy" in p.read_text().lower()] == []
