@@ -375,7 +375,8 @@ def _read_pcapng(reader: _Reader) -> Iterator[Frame]:
                 raise reader.cut_short()
             _check_trailer(reader, endian, length)
             continue
-        rest = reader.exact(length - 8)  # the body and the trailing length
+        where = "" if btype == _IDB else f"in frame {number}"
+        rest = reader.exact(length - 8, where)  # the body and the trailing length
         body = rest[:-4]
         if rest[-4:] != head[4:]:
             _check_trailer(reader, endian, length, rest[-4:])
