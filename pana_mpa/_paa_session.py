@@ -26,7 +26,7 @@ from pana_codecs import (
 from ._actions import SessionActions
 from ._avps import AvpCode, ResultCode, u32_avp
 from ._eap import KEY_GENERATING_METHODS, AuthOutputLike, EapServerLike
-from ._message import U32_MOD, Drop, Role, Rx
+from ._message import U32_MOD, Drop, Outstanding, Role, Rx
 from .address import Address
 from .config import PaaConfig
 from .errors import UsageError
@@ -34,9 +34,19 @@ from .events import AuthenticationFailed, PeerAddressChanged, SessionStarted
 from .state import PAA_TABLE, Input, PaaState
 from .trace import Trace
 
-__all__ = ["PaaSession"]
+__all__ = ["PaaSession", "offer_avps"]
 
 logger = logging.getLogger(__name__)
+
+
+def offer_avps(config: PaaConfig) -> list[Avp]:
+    """PRF, Integrity and Encryption algorithms offered in a PAR[S] (RFC 5191 s4.1, RFC 6786 s4)."""
+    avps = [u32_avp(AvpCode.PRF_ALGORITHM, a) for a in config.prf_algorithms]
+    avps += [u32_avp(AvpCode.INTEGRITY_ALGORITHM, a) for a in config.integrity_algorithms]
+    if config.prf_algorithms:
+        # RFC 6786 s4: offered in the initial PAR only
+        avps += [u32_avp(AvpCode.ENCRYPTION_ALGORITHM, a) for a in config.encryption_algorithms]
+    return avps
 
 
 class PaaSession(SessionActions[PaaConfig]):
@@ -86,13 +96,7 @@ class PaaSession(SessionActions[PaaConfig]):
         return MessageFlags.I if self._config.ip_reconfiguration and not self._opened else 0
 
     def _offer_avps(self) -> list[Avp]:
-        cfg = self._config
-        avps = [u32_avp(AvpCode.PRF_ALGORITHM, a) for a in cfg.prf_algorithms]
-        avps += [u32_avp(AvpCode.INTEGRITY_ALGORITHM, a) for a in cfg.integrity_algorithms]
-        if cfg.prf_algorithms:
-            # RFC 6786 s4: offered in the initial PAR only
-            avps += [u32_avp(AvpCode.ENCRYPTION_ALGORITHM, a) for a in cfg.encryption_algorithms]
-        return avps
+        return offer_avps(self._config)
 
     def _eap_input(self, now: float, out: AuthOutputLike) -> Input | None:
         """Turn the authenticator's answer into EAP_REQUEST/SUCCESS/FAILURE/DISCARD (RFC 5609)."""
@@ -276,7 +280,40 @@ class PaaSession(SessionActions[PaaConfig]):
         self._i_par = self._send_request(
             now, MessageType.PANA_AUTH, MessageFlags.S | self._i_flag(), avps, retransmit=retransmit
         )
+        # a PaC that never answers its PAR[S] holds the session only briefly (issue 9)
+        unanswered = min(self._failed_timeout, self._config.unanswered_timeout)
+        self._set_session_timer(now, unanswered, "failed")
+
+    @property
+    def authenticated(self) -> bool:
+        """True once the session was opened (it is no longer half-open)."""
+        return self._opened
+
+    def adopt_par_start(self, i_par: bytes, seq: int, now: float) -> None:
+        """Take over the PAR[S] the server sent without state for a PCI (RFC 5191 s4.1).
+
+        The session then waits in INITIAL for that PAR[S]'s PAN[S], as if it had sent it.
+        """
+        self._i_par = i_par
+        self._seq_out = (seq + 1) % U32_MOD
+        self._outstanding = Outstanding(MessageType.PANA_AUTH, seq, i_par, now, None)
         self._set_session_timer(now, self._failed_timeout, "failed")
+
+    def abandon(self, now: float, why: str) -> None:
+        """End an unfinished session at once and silently (the PaC started a new one)."""
+        if self.closed:
+            return
+        logger.info("paa sid=%#x abandoned: %s", self.session_id, why)
+        self._terminated(now, cause=None, by_peer=True, reason="failed")
+        self.state = PaaState.CLOSED
+        self._close()
+
+    def resend_outstanding(self, now: float) -> None:
+        """Send the outstanding request again now (its PaC retransmits PCIs: it missed it)."""
+        out = self._outstanding
+        if out is not None and out.rtx is not None:
+            self._outbox.append((out.data, self.peer))
+            self._trace.event(now, "request_resent", sid=self.session_id, seq=out.seq)
 
     def resend_par_start(self, now: float) -> None:
         """Answer a retransmitted PCI with the same PAR[S] (the PaC lost it, RFC 5191 s4.1)."""
@@ -320,6 +357,7 @@ class PaaSession(SessionActions[PaaConfig]):
             self.encryption_algorithm = encs[0] if encs else None
         self._i_pan = rx.raw
         self._nonce_sent = self._nonce_received = False
+        self._set_session_timer(now, self._failed_timeout, "failed")  # the PaC answered
         self._events.append(
             SessionStarted(
                 session_id=self.session_id,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -129,7 +130,27 @@ class PaaConfig:
     ip_reconfiguration: bool = False
     """Set I on the PARs of the authentication phase: the PaC should get a new IP address."""
     pci_rate_limit: float | None = None
-    """PCIs per second that may start a session (token bucket; RFC 5191 s4.1); None: no limit."""
+    """PCIs per second the PAA answers, all sources together (token bucket; RFC 5191 s4.1)."""
+    pci_source_rate: float | None = 2.0
+    """PCIs per second answered per PaC IP address (burst ``pci_source_burst``); None: no limit.
+
+    A PCI is answered without state, but each answer is a PAR[S] several times its size: the
+    limit keeps the PAA from being a reflector toward one spoofed victim."""
+    pci_source_burst: int = 5
+    """PCIs one PaC address may send at once before ``pci_source_rate`` applies."""
+    pci_source_table: int = 1024
+    """PaC addresses whose PCI rate is tracked (least recently seen forgotten first)."""
+    pci_cookie_rotation: float = 30.0
+    """Seconds between new secrets for the Session-Id/sequence cookie of a PAR[S] answering a
+    PCI; a PAN[S] is accepted for one to two rotations (RFC 5191 s4.1 stateless PAA)."""
+    max_half_open: int = 10_000
+    """Sessions still authenticating; beyond it PCIs go unanswered and PAN[S] are refused."""
+    unanswered_timeout: float = 30.0
+    """A session whose PaC never answered its PAR[S] (PAA-initiated, optimized start) ends
+    after this many seconds, not FAILED_SESS_TIMEOUT."""
+    relays: tuple[str, ...] = ()
+    """IP addresses of the PANA relays (PREs, RFC 6345) whose PRY messages are accepted; a PRY
+    from any other address is discarded."""
     closed_linger: float = 240.0
     """Seconds a closed session still answers a repeat of its last request (lost PTA, s4.4)."""
     max_sessions: int = 100_000
@@ -159,3 +180,16 @@ class PaaConfig:
             raise UsageError("pci_rate_limit must be positive (or None)")
         if self.max_sessions < 1:
             raise UsageError("max_sessions must be positive")
+        if self.pci_source_rate is not None and self.pci_source_rate <= 0:
+            raise UsageError("pci_source_rate must be positive (or None)")
+        if self.pci_source_burst < 1 or self.pci_source_table < 1:
+            raise UsageError("pci_source_burst and pci_source_table must be positive")
+        if self.pci_cookie_rotation <= 0 or self.unanswered_timeout <= 0:
+            raise UsageError("pci_cookie_rotation and unanswered_timeout must be positive")
+        if self.max_half_open < 1:
+            raise UsageError("max_half_open must be positive")
+        for relay in self.relays:
+            try:
+                ipaddress.ip_address(relay)
+            except ValueError:
+                raise UsageError(f"relay {relay!r} is not an IP address") from None
