@@ -1,4 +1,9 @@
-"""Wire codecs for PANA (RFC 5191) and EAP (RFC 3748)."""
+"""Wire codecs for PANA (RFC 5191) and EAP (RFC 3748).
+
+Modules: ``pana`` (messages, AVP framing), ``avps`` (typed AVP values), ``eap`` (EAP packets),
+``enums`` (the wire numbers; unknown values never raise), ``registry`` (one table per fact: AVP
+specifications, message/flag/EAP names), ``errors`` (CodecError).
+"""
 
 from __future__ import annotations
 
@@ -8,14 +13,17 @@ from .avps import (
     AvpType,
     EncryptionAlgorithm,
     IntegrityAlgorithm,
+    IpAddress,
     OpaqueValue,
     PacInformation,
     PrfAlgorithm,
     RawAddress,
     ResultCode,
     TerminationCause,
+    address_avp,
     address_value,
     avp_address,
+    avp_ip_address,
     avp_octets,
     avp_pac_information,
     avp_type,
@@ -39,6 +47,7 @@ from .eap import (
     encode_nak,
     split_eap,
 )
+from .enums import EncryptionPolicy, WireEnum
 from .errors import CodecError
 from .pana import (
     AVP_FLAG_VENDOR,
@@ -53,13 +62,40 @@ from .pana import (
     encode_avps,
     encode_pana,
 )
+from .registry import (
+    AVP_SPECS,
+    EAP_CODE_NAMES,
+    EAP_TYPE_NAMES,
+    FLAG_LETTERS,
+    FLAG_NAMES,
+    MESSAGE_NAMES,
+    AvpSpec,
+    AvpTable,
+    MessageNames,
+    avp_name,
+    avp_spec,
+    eap_code_name,
+    eap_name,
+    eap_type_name,
+    flags_text,
+    message_name,
+    message_type_name,
+)
 
 __all__ = [
     "AVP_FLAG_VENDOR",
+    "AVP_SPECS",
     "DIALECTS",
+    "EAP_CODE_NAMES",
+    "EAP_TYPE_NAMES",
+    "FLAG_LETTERS",
+    "FLAG_NAMES",
+    "MESSAGE_NAMES",
     "AddressType",
     "Avp",
     "AvpCode",
+    "AvpSpec",
+    "AvpTable",
     "AvpType",
     "CodecError",
     "Dialect",
@@ -67,8 +103,11 @@ __all__ = [
     "EapPacket",
     "EapType",
     "EncryptionAlgorithm",
+    "EncryptionPolicy",
     "IntegrityAlgorithm",
+    "IpAddress",
     "MessageFlags",
+    "MessageNames",
     "MessageType",
     "MethodId",
     "OpaqueValue",
@@ -78,10 +117,15 @@ __all__ = [
     "RawAddress",
     "ResultCode",
     "TerminationCause",
+    "WireEnum",
+    "address_avp",
     "address_value",
     "avp_address",
+    "avp_ip_address",
+    "avp_name",
     "avp_octets",
     "avp_pac_information",
+    "avp_spec",
     "avp_type",
     "avp_u32",
     "avp_value",
@@ -90,12 +134,18 @@ __all__ = [
     "decode_eap",
     "decode_nak",
     "decode_pana",
+    "eap_code_name",
+    "eap_name",
     "eap_payload",
     "eap_payload_avp",
+    "eap_type_name",
     "encode_avps",
     "encode_eap",
     "encode_nak",
     "encode_pana",
+    "flags_text",
+    "message_name",
+    "message_type_name",
     "octets_avp",
     "pac_information",
     "split_eap",

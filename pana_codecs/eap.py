@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from enum import IntEnum
 from struct import error as StructError
 from typing import NamedTuple
 
 from ._layout import EAP_HEADER, EAP_HEADER_LEN, struct_format
+from .enums import EapCode, EapType
 from .errors import CodecError
 
 __all__ = [
@@ -35,34 +35,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-
-class EapCode(IntEnum):
-    """EAP Code field (RFC 3748 s4)."""
-
-    REQUEST = 1
-    RESPONSE = 2
-    SUCCESS = 3
-    FAILURE = 4
-
-
-class EapType(IntEnum):
-    """EAP method types used here (RFC 3748 s5, IANA)."""
-
-    IDENTITY = 1
-    NOTIFICATION = 2
-    NAK = 3
-    MD5_CHALLENGE = 4
-    OTP = 5
-    GTC = 6
-    TLS = 13
-    TTLS = 21
-    PEAP = 25
-    PSK = 47
-    GPSK = 51
-    PWD = 52
-    EXPANDED = 254
-    EXPERIMENTAL = 255
 
 
 @dataclass(frozen=True, slots=True, repr=False)

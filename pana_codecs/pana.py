@@ -23,7 +23,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from enum import IntEnum, IntFlag
 from struct import error as StructError
 from typing import Final, Literal
 
@@ -38,6 +37,7 @@ from ._layout import (
     VENDOR_ID,
     struct_format,
 )
+from .enums import MessageFlags, MessageType
 from .errors import CodecError
 
 __all__ = [
@@ -58,28 +58,6 @@ logger = logging.getLogger(__name__)
 
 Dialect = Literal["rfc5191", "draft18"]
 DIALECTS: Final = ("rfc5191", "draft18")
-
-
-class MessageType(IntEnum):
-    """PANA message types (RFC 5191 s7, RFC 6345 s7)."""
-
-    PANA_CLIENT_INITIATION = 1
-    PANA_AUTH = 2
-    PANA_TERMINATION = 3
-    PANA_NOTIFICATION = 4
-    PANA_RELAY = 5
-
-
-class MessageFlags(IntFlag):
-    """PANA header flags (RFC 5191 s6.2, RFC 5873 s3 for E)."""
-
-    R = 0x8000
-    S = 0x4000
-    C = 0x2000
-    A = 0x1000
-    P = 0x0800
-    I = 0x0400  # noqa: E741 - RFC name
-    E = 0x0200
 
 
 @dataclass(frozen=True, slots=True, repr=False)
