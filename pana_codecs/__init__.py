@@ -51,16 +51,19 @@ from .enums import EncryptionPolicy, WireEnum
 from .errors import CodecError
 from .pana import (
     AVP_FLAG_VENDOR,
+    DEFAULT_MAX_AVPS,
     DIALECTS,
     Avp,
     Dialect,
     MessageFlags,
     MessageType,
+    PanaHeader,
     PanaMessage,
     decode_avps,
     decode_pana,
     encode_avps,
     encode_pana,
+    peek_pana,
 )
 from .registry import (
     AVP_SPECS,
@@ -85,6 +88,7 @@ from .registry import (
 __all__ = [
     "AVP_FLAG_VENDOR",
     "AVP_SPECS",
+    "DEFAULT_MAX_AVPS",
     "DIALECTS",
     "EAP_CODE_NAMES",
     "EAP_TYPE_NAMES",
@@ -112,6 +116,7 @@ __all__ = [
     "MethodId",
     "OpaqueValue",
     "PacInformation",
+    "PanaHeader",
     "PanaMessage",
     "PrfAlgorithm",
     "RawAddress",
@@ -148,6 +153,7 @@ __all__ = [
     "message_type_name",
     "octets_avp",
     "pac_information",
+    "peek_pana",
     "split_eap",
     "u32_avp",
 ]

@@ -21,6 +21,7 @@ __all__ = [
     "nonzero_padding",
     "padding_past_end",
     "short_header",
+    "too_many_avps",
     "truncated_avp_header",
     "truncated_vendor_id",
     "value_past_end",
@@ -117,6 +118,11 @@ def padding_past_end(end: int, pad: int, index: int) -> CodecError:
         end,
         f"avps[{index}].padding",
     )
+
+
+def too_many_avps(off: int, max_avps: int) -> CodecError:
+    """More AVPs than the decoder's cap (``max_avps``); raised before the extra AVP is read."""
+    return CodecError(f"more than {max_avps} AVPs (max_avps)", off, "avps")
 
 
 def nonzero_padding(off: int, index: int) -> CodecError:

@@ -145,8 +145,22 @@ def encode_eap(pkt: EapPacket) -> bytes:
         raise CodecError(f"EAP packet of {length} octets exceeds 65535", 2, "length") from None
 
 
+def _int_or_none(value: object) -> bool:
+    """True for None or an int: what EapPacket's number fields may hold."""
+    return value is None or isinstance(value, int)
+
+
 def check_encodable(pkt: EapPacket) -> None:
     """Raise CodecError unless ``pkt`` has a wire form that decode_eap gives back exactly."""
+    if not isinstance(pkt, EapPacket):
+        raise CodecError(f"{type(pkt).__name__} is not an EapPacket", 0, "")
+    for offset, name in ((0, "code"), (1, "identifier"), (4, "type"), (5, "vendor_id"),
+                         (8, "vendor_type")):  # fmt: skip
+        value = getattr(pkt, name)
+        if not _int_or_none(value) or (value is None and name in ("code", "identifier")):
+            raise CodecError(f"{name} {value!r} is not an integer", offset, name)
+    if not isinstance(pkt.type_data, bytes | bytearray | memoryview):
+        raise CodecError(f"type_data of type {type(pkt.type_data).__name__}", 5, "type_data")
     if pkt.code not in (1, 2, 3, 4):
         raise CodecError(f"unknown EAP Code {pkt.code}", 0, "code")
     if not 0 <= pkt.identifier <= 255:
