@@ -52,8 +52,9 @@ class WireEnum(IntEnum):
     @classmethod
     def _missing_(cls, value: object) -> Any:
         """A pseudo-member for an unknown value that fits the field (never cached)."""
-        if type(value) is not int or not 0 <= value < 1 << cls._wire_bits():
+        if not isinstance(value, int) or not 0 <= value < 1 << cls._wire_bits():
             return None
+        value = int(value)  # e.g. a member of another IntEnum
         member = int.__new__(cls, value)
         member._name_ = f"{_CAMEL.sub('_', cls.__name__).upper()}_{value}"
         member._value_ = value
