@@ -1,6 +1,6 @@
 """Seed corpora: the captures in ../shared/pcaps (read at run time, never copied) and our own.
 
-The captures are read with the project's capture reader (``pana_mpa.capture``, which needs the
+The captures are read with the project's capture reader (``pana_mpa.cli.capture``, which needs the
 ``scapy`` extra). ``$PANA_CAPTURES`` overrides the directory; without captures the seeds are our
 own messages only.
 """
@@ -56,7 +56,7 @@ def captures_dir() -> Path | None:
 @functools.cache
 def capture_payloads() -> tuple[bytes, ...]:
     """The PANA UDP payloads of every capture, in file order (empty without captures)."""
-    from pana_mpa.capture import CaptureError, read_pana  # tools layer; scapy inside
+    from pana_mpa.cli.capture import CaptureError, read_pana  # tools layer; scapy inside
 
     directory = captures_dir()
     if directory is None:
