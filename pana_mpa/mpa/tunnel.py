@@ -12,6 +12,7 @@ from typing import Protocol
 __all__ = [
     "IPPROTO_IPIP",
     "InMemoryTunnelDriver",
+    "IpNetwork",
     "TunnelDriver",
     "TunnelError",
     "TunnelSpec",
@@ -27,6 +28,9 @@ logger = logging.getLogger(__name__)
 IPPROTO_IPIP = 4
 _IPV4 = struct.Struct("!BBHHHBBH4s4s")
 
+IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
 
 class TunnelError(RuntimeError):
     """A tunnel that cannot be set up, or a packet that is not IP-in-IP."""
@@ -37,18 +41,19 @@ class TunnelSpec:
     """One end of a proactive handover tunnel: outer addresses and the inner address (nCoA)."""
 
     name: str
-    local: ipaddress.IPv4Address
+    local: IpAddress
     """Our outer address (the MN's oCoA on the MN; the AR's address on the AR)."""
-    remote: ipaddress.IPv4Address
+    remote: IpAddress
     """The other end's outer address."""
-    inner: ipaddress.IPv4Address
+    inner: IpAddress
     """The MN's next address (nCoA), carried inside the tunnel."""
-    routes: tuple[ipaddress.IPv4Network, ...] = field(default=())
+    routes: tuple[IpNetwork, ...] = field(default=())
+    """Destinations routed into the tunnel: on the MN its correspondents (the CN must be among
+    them, or its traffic does not use the tunnel); on the AR, nCoA."""
     inner_on_device: bool = False
     """Assign ``inner`` to the tunnel device (the MN's end); the AR only routes to it."""
     proxy_arp_on: str | None = None
     """The AR's CTN-link interface: answer ARP there for ``inner`` while the tunnel is up."""
-    """Destinations routed into the tunnel (MN: its correspondents; AR: nCoA)."""
 
 
 class TunnelDriver(Protocol):
@@ -167,4 +172,8 @@ class InMemoryTunnelDriver:
         spec = self._tunnels.get(name)
         if spec is None:
             raise TunnelError(f"no tunnel {name}")
+        if not isinstance(spec.local, ipaddress.IPv4Address) or not isinstance(
+            spec.remote, ipaddress.IPv4Address
+        ):
+            raise TunnelError(f"tunnel {name}: only IPv4-in-IPv4 framing is built here")
         return encapsulate(inner, spec.local, spec.remote)
