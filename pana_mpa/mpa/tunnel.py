@@ -21,6 +21,7 @@ __all__ = [
     "ipv4_checksum",
     "ipv4_dst",
     "ipv4_src",
+    "refuse_inner",
 ]
 
 logger = logging.getLogger(__name__)
@@ -118,6 +119,24 @@ def decapsulate(packet: bytes) -> tuple[ipaddress.IPv4Address, ipaddress.IPv4Add
     if inner[0] >> 4 != 4:
         raise TunnelError("inner packet is not IPv4")
     return ipaddress.IPv4Address(packet[12:16]), ipaddress.IPv4Address(packet[16:20]), inner
+
+
+def refuse_inner(spec: TunnelSpec, inner: bytes) -> str | None:
+    """Why a decapsulated packet must not be delivered at this end of ``spec``, or None.
+
+    The tunnel carries the MN's nCoA traffic only (RFC 6252 s7.4): at the AR's end the inner
+    source must be nCoA, else whoever can send IP-in-IP from the oCoA could inject packets with
+    any source into the candidate network (ingress filtering, RFC 2827); at the MN's end
+    (``inner_on_device``) the inner destination must be nCoA.
+    """
+    if len(inner) < 20 or inner[0] >> 4 != 4:
+        return "inner packet is not IPv4"
+    if spec.inner_on_device:
+        if ipv4_dst(inner) != spec.inner:
+            return f"inner destination {ipv4_dst(inner)} is not the tunnel's {spec.inner}"
+    elif ipv4_src(inner) != spec.inner:
+        return f"inner source {ipv4_src(inner)} is not the tunnel's {spec.inner}"
+    return None
 
 
 def ipv4_src(packet: bytes) -> ipaddress.IPv4Address:
