@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
@@ -20,7 +19,8 @@ from cryptography.hazmat.primitives.ciphers import algorithms
 from cryptography.hazmat.primitives.cmac import CMAC
 
 from ..keys import KeyMaterial, Secret
-from .base import AuthStep, Decision, MethodStep, Rng
+from ..rng import Rng, system_rng
+from .base import AuthStep, Decision, MethodStep
 
 __all__ = [
     "CSUITE_AES_CMAC",
@@ -217,7 +217,7 @@ class GpskPeer:
         identity: bytes,
         psk: Secret,
         *,
-        rng: Rng = os.urandom,
+        rng: Rng = system_rng,
         ciphersuites: tuple[int, ...] = (CSUITE_AES_CMAC, CSUITE_HMAC_SHA256),
         server_id: bytes | None = None,
     ) -> None:
@@ -390,7 +390,7 @@ class GpskServer:
         id_server: bytes,
         lookup: Callable[[bytes], Secret | None],
         *,
-        rng: Rng = os.urandom,
+        rng: Rng = system_rng,
         ciphersuites: tuple[int, ...] = (CSUITE_AES_CMAC, CSUITE_HMAC_SHA256),
         authorize: Callable[[bytes], bool] | None = None,
         gpsk_fail: bool = True,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hmac
 import logging
-import os
 import struct
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -13,7 +12,8 @@ from typing import ClassVar
 
 from ..crypto import EaxTagError, aes_cmac, aes_encrypt_block, eax_decrypt, eax_encrypt
 from ..keys import KeyMaterial, Secret
-from .base import AuthStep, Decision, MethodStep, Rng
+from ..rng import Rng, system_rng
+from .base import AuthStep, Decision, MethodStep
 
 __all__ = [
     "EAP_TYPE_PSK",
@@ -258,7 +258,7 @@ class PskPeer:
 
     method_type: ClassVar[int] = EAP_TYPE_PSK
 
-    def __init__(self, identity: bytes, psk: Secret, rng: Rng = os.urandom) -> None:
+    def __init__(self, identity: bytes, psk: Secret, rng: Rng = system_rng) -> None:
         self._id_p = _check_id("identity (ID_P)", identity)
         self._ak, self._kdk = key_setup(psk)
         self._rng = rng
@@ -392,7 +392,7 @@ class PskServer:
         self,
         id_s: bytes,
         lookup: Callable[[bytes], Secret | None],
-        rng: Rng = os.urandom,
+        rng: Rng = system_rng,
         *,
         fail_on_bad_mac_p: bool = False,
     ) -> None:

@@ -17,9 +17,8 @@ from __future__ import annotations
 
 import enum
 import logging
-import os
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, TextIO, TypeAlias
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TextIO, TypeAlias, runtime_checkable
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
@@ -60,9 +59,15 @@ _LABEL_KEY = b"EXPORTER_EAP_TLS_Key_Material"  # RFC 9190 s2.3
 _LABEL_METHOD_ID = b"EXPORTER_EAP_TLS_Method-Id"
 _TYPE_OCTET = bytes([EAP_TYPE_TLS])
 
-CertSource: TypeAlias = (
-    x509.Certificate | Sequence[x509.Certificate] | bytes | str | os.PathLike[str]
-)
+
+@runtime_checkable
+class StrPath(Protocol):
+    """A path object: anything with ``__fspath__`` (``os.PathLike[str]``, e.g. ``pathlib.Path``)."""
+
+    def __fspath__(self) -> str: ...
+
+
+CertSource: TypeAlias = x509.Certificate | Sequence[x509.Certificate] | bytes | str | StrPath
 """Certificate(s): a ``cryptography`` certificate, a list (leaf first), PEM/DER bytes, or a path."""
 PrivateKey: TypeAlias = (
     rsa.RSAPrivateKey
@@ -79,7 +84,7 @@ _PRIVATE_KEY_TYPES = (
     ed448.Ed448PrivateKey,
     dsa.DSAPrivateKey,
 )
-KeySource: TypeAlias = PrivateKey | bytes | str | os.PathLike[str]
+KeySource: TypeAlias = PrivateKey | bytes | str | StrPath
 """Private key: a ``cryptography`` key object, unencrypted PEM/DER bytes, or a file path."""
 
 
@@ -110,7 +115,7 @@ def _ssl() -> type[SSL.Connection]:
 # --- loading certificates and keys -------------------------------------------------------------
 
 
-def _read(src: bytes | str | os.PathLike[str]) -> bytes:
+def _read(src: bytes | str | StrPath) -> bytes:
     if isinstance(src, bytes):
         return src
     with open(src, "rb") as f:
@@ -121,7 +126,7 @@ def _load_certs(src: CertSource) -> list[x509.Certificate]:
     """Certificates from any CertSource, in order."""
     if isinstance(src, x509.Certificate):
         return [src]
-    if isinstance(src, (bytes, str, os.PathLike)):
+    if isinstance(src, (bytes, str, StrPath)):
         raw = _read(src)
         try:
             certs = (
@@ -140,7 +145,7 @@ def _load_certs(src: CertSource) -> list[x509.Certificate]:
 
 def _load_key(src: KeySource) -> PrivateKey:
     """A private key from any KeySource."""
-    if not isinstance(src, (bytes, str, os.PathLike)):
+    if not isinstance(src, (bytes, str, StrPath)):
         return src
     raw = _read(src)
     try:
