@@ -5,12 +5,22 @@ from __future__ import annotations
 import hmac
 import logging
 import struct
+import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import Enum, IntEnum
 from typing import ClassVar
 
-from ..crypto import EaxTagError, aes_cmac, aes_encrypt_block, eax_decrypt, eax_encrypt
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+from ..crypto import (
+    AesCmac,
+    Eax,
+    EaxTagError,
+    aes_cmac,
+    aes_encrypt_block,
+    aes_encrypt_blocks,
+)
 from ..keys import KeyMaterial, Secret
 from ..rng import Rng, system_rng
 from .base import AuthStep, Decision, MethodStep
@@ -93,15 +103,6 @@ def _t_of(flags: int) -> int:
 # --- key hierarchy (RFC 4764 s3.1, s3.2) ---------------------------------------------------
 
 
-def _block(i: int) -> bytes:
-    """The 16-octet big-endian integer "i" of RFC 4764 s3.1."""
-    return i.to_bytes(16, "big")
-
-
-def _xor(a: bytes, b: bytes) -> bytes:
-    return bytes(x ^ y for x, y in zip(a, b, strict=True))
-
-
 def _psk_bytes(psk: Secret) -> bytes:
     if not isinstance(psk, Secret):
         raise TypeError("EAP-PSK expects the PSK as eap.keys.Secret")
@@ -110,13 +111,10 @@ def _psk_bytes(psk: Secret) -> bytes:
     return psk.reveal()
 
 
-def key_setup(psk: Secret) -> tuple[Secret, Secret]:
-    """AK and KDK from the PSK (RFC 4764 s3.1)."""
-    key = _psk_bytes(psk)
-    t = aes_encrypt_block(key, _block(0))
-    ak = aes_encrypt_block(key, _xor(t, _block(1)))
-    kdk = aes_encrypt_block(key, _xor(t, _block(2)))
-    return Secret(ak), Secret(kdk)
+def _blocks_xor(x: bytes, counters: range) -> bytes:
+    """x XOR "i" for each i (16-octet big-endian integers, RFC 4764 s3.1), concatenated."""
+    value = int.from_bytes(x, "big")
+    return b"".join((value ^ i).to_bytes(_RAND_LEN, "big") for i in counters)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,17 +126,81 @@ class PskSessionKeys:
     emsk: Secret
 
 
+class _PskKeys:
+    """AK and KDK of one PSK (RFC 4764 s3.1) with their AES contexts; prints nothing."""
+
+    __slots__ = ("_ak_mac", "_kdk", "ak", "kdk")
+
+    def __init__(self, psk: bytes) -> None:
+        # AES(PSK, "0"), then AES(PSK, t ^ "1") and AES(PSK, t ^ "2") in one call.
+        t = aes_encrypt_block(psk, bytes(_RAND_LEN))
+        ak_kdk = aes_encrypt_blocks(psk, _blocks_xor(t, range(1, 3)))
+        self.ak = Secret(ak_kdk[:16])
+        self.kdk = Secret(ak_kdk[16:])
+        self._ak_mac = AesCmac(ak_kdk[:16])
+        self._kdk = Cipher(algorithms.AES(ak_kdk[16:]), modes.ECB())  # noqa: S305 - raw AES
+
+    def __repr__(self) -> str:
+        return "_PskKeys(<AK, KDK>)"
+
+    def __reduce__(self) -> tuple[object, ...]:
+        raise TypeError("EAP-PSK keys cannot be pickled")
+
+    def mac(self, data: bytes) -> bytes:
+        """CMAC-AES-128(AK, data): MAC_P and MAC_S (RFC 4764 s3.2)."""
+        return self._ak_mac.mac(data)
+
+    def session_keys(self, rand_p: bytes) -> PskSessionKeys:
+        """TEK, MSK, EMSK: O_i = AES(KDK, AES(KDK, RAND_P) ^ "i"), i = 1..9 (RFC 4764 s3.2)."""
+        aes = self._kdk.encryptor()  # one context for the 10 blocks; ECB = the raw cipher
+        blocks = aes.update(_blocks_xor(aes.update(rand_p), range(1, 10)))
+        return PskSessionKeys(
+            tek=Secret(blocks[:16]), msk=Secret(blocks[16:80]), emsk=Secret(blocks[80:144])
+        )
+
+
+_CACHE_SIZE = 1024
+"""PSKs whose AK/KDK stay cached; the oldest entry goes first beyond that."""
+_cache: dict[int, tuple[weakref.ref[Secret], _PskKeys]] = {}
+
+
+def _psk_keys(psk: Secret) -> _PskKeys:
+    """AK/KDK of ``psk``, set up once per Secret object (RFC 4764 s3.1).
+
+    Keyed by the Secret's identity and weakly referenced: an entry lives only as long as the
+    Secret (a user table, a peer's configuration) and never outlives it; at most _CACHE_SIZE.
+    """
+    key = id(psk)
+    entry = _cache.get(key)
+    if entry is not None and entry[0]() is psk:
+        return entry[1]
+    keys = _PskKeys(_psk_bytes(psk))
+
+    def forget(ref: weakref.ref[Secret]) -> None:
+        current = _cache.get(key)
+        if current is not None and current[0] is ref:
+            del _cache[key]
+
+    while len(_cache) >= _CACHE_SIZE:
+        _cache.pop(next(iter(_cache)), None)
+    _cache[key] = (weakref.ref(psk, forget), keys)
+    return keys
+
+
+def key_setup(psk: Secret) -> tuple[Secret, Secret]:
+    """AK and KDK from the PSK (RFC 4764 s3.1); computed once per Secret object."""
+    keys = _psk_keys(psk)
+    return keys.ak, keys.kdk
+
+
 def derive_session_keys(kdk: Secret, rand_p: bytes) -> PskSessionKeys:
     """The "modified counter mode" of RFC 4764 s3.2: O_i = AES(KDK, AES(KDK, RAND_P) ^ "i")."""
     if len(rand_p) != _RAND_LEN:
         raise ValueError(f"RAND_P must be {_RAND_LEN} octets, got {len(rand_p)}")
     key = kdk.reveal()
-    x = aes_encrypt_block(key, rand_p)
-    blocks = [aes_encrypt_block(key, _xor(x, _block(i))) for i in range(1, 10)]
+    blocks = aes_encrypt_blocks(key, _blocks_xor(aes_encrypt_block(key, rand_p), range(1, 10)))
     return PskSessionKeys(
-        tek=Secret(blocks[0]),
-        msk=Secret(b"".join(blocks[1:5])),
-        emsk=Secret(b"".join(blocks[5:9])),
+        tek=Secret(blocks[:16]), msk=Secret(blocks[16:80]), emsk=Secret(blocks[80:144])
     )
 
 
@@ -167,20 +229,18 @@ def _eax_header(code: int, identifier: int, length: int, flags: int, rand_s: byt
     return struct.pack("!BBHBB", code, identifier, length, EAP_TYPE_PSK, flags) + rand_s
 
 
-def seal_pchannel(tek: Secret, header: bytes, n: int, payload: bytes) -> bytes:
-    """PCHANNEL = N (4) || Tag (16) || EAX-encrypted payload (RFC 4764 s5.3)."""
+def _seal(eax: Eax, header: bytes, n: int, payload: bytes) -> bytes:
     if len(header) != _HEADER_LEN:
         raise ValueError(f"EAX header must be the first {_HEADER_LEN} octets of the EAP packet")
     if not 0 <= n <= _NONCE_MAX:
         raise ValueError("PCHANNEL nonce out of range")
-    ciphertext, tag = eax_encrypt(tek.reveal(), pchannel_nonce(n), header, payload, _TAG_LEN)
+    ciphertext, tag = eax.encrypt(pchannel_nonce(n), header, payload, _TAG_LEN)
     return n.to_bytes(_NONCE_LEN, "big") + tag + ciphertext
 
 
-def open_pchannel(
-    tek: Secret, header: bytes, pchannel: bytes, *, rfc_nonce: bool = True
+def _open(
+    eax: Eax, header: bytes, pchannel: bytes, *, rfc_nonce: bool = True
 ) -> tuple[int, bytes] | None:
-    """(N, payload) if the tag verifies, else None; rfc_nonce=False tries CPANA's bare nonce."""
     if len(header) != _HEADER_LEN or len(pchannel) < _NONCE_LEN + _TAG_LEN + 1:
         return None
     raw_n = pchannel[:_NONCE_LEN]
@@ -190,10 +250,22 @@ def open_pchannel(
     # CPANA passes the bare 4-octet N to EAX; RFC 4764 s3.3 pads it to 16 octets.
     nonce = pchannel_nonce(n) if rfc_nonce else raw_n
     try:
-        payload = eax_decrypt(tek.reveal(), nonce, header, ciphertext, tag)
+        payload = eax.decrypt(nonce, header, ciphertext, tag)
     except EaxTagError:
         return None
     return n, payload
+
+
+def seal_pchannel(tek: Secret, header: bytes, n: int, payload: bytes) -> bytes:
+    """PCHANNEL = N (4) || Tag (16) || EAX-encrypted payload (RFC 4764 s5.3)."""
+    return _seal(Eax(tek.reveal()), header, n, payload)
+
+
+def open_pchannel(
+    tek: Secret, header: bytes, pchannel: bytes, *, rfc_nonce: bool = True
+) -> tuple[int, bytes] | None:
+    """(N, payload) if the tag verifies, else None; rfc_nonce=False tries CPANA's bare nonce."""
+    return _open(Eax(tek.reveal()), header, pchannel, rfc_nonce=rfc_nonce)
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,7 +332,7 @@ class PskPeer:
 
     def __init__(self, identity: bytes, psk: Secret, rng: Rng = system_rng) -> None:
         self._id_p = _check_id("identity (ID_P)", identity)
-        self._ak, self._kdk = key_setup(psk)
+        self._psk_keys = _psk_keys(psk)
         self._rng = rng
         self._state = _PeerState.WAIT_FIRST
         self._rand_s = b""
@@ -308,7 +380,7 @@ class PskPeer:
         self._rand_s = type_data[1 : 1 + _RAND_LEN]
         self._id_s = type_data[1 + _RAND_LEN :]
         self._rand_p = _rand(self._rng)
-        mac = mac_p(self._ak, self._id_p, self._id_s, self._rand_s, self._rand_p)
+        mac = self._psk_keys.mac(self._id_p + self._id_s + self._rand_s + self._rand_p)
         self._state = _PeerState.WAIT_THIRD
         logger.debug("EAP-PSK peer: first message accepted, sending the second")
         response = bytes((_flags(1),)) + self._rand_s + self._rand_p + mac + self._id_p
@@ -323,17 +395,18 @@ class PskPeer:
             return self._discard("RAND_S differs from the first message")
         received_mac = type_data[1 + _RAND_LEN : 1 + _RAND_LEN + _MAC_LEN]
         # Check MAC_S before deriving any key (RFC 4764 s5.3, eap.md s3.7).
-        if not hmac.compare_digest(received_mac, mac_s(self._ak, self._id_s, self._rand_p)):
+        if not hmac.compare_digest(received_mac, self._psk_keys.mac(self._id_s + self._rand_p)):
             return self._discard("MAC_S does not verify")
         pchannel = type_data[1 + _RAND_LEN + _MAC_LEN :]
         if int.from_bytes(pchannel[:_NONCE_LEN], "big") != 0:
             # The server's first PCHANNEL uses N = 0 (s3.3); check N before the tag.
             return self._discard("PCHANNEL nonce is not 0")
-        session = derive_session_keys(self._kdk, self._rand_p)
+        session = self._psk_keys.session_keys(self._rand_p)
+        eax = Eax(session.tek.reveal())
         header = _eax_header(
             _CODE_REQUEST, identifier, 5 + len(type_data), type_data[0], self._rand_s
         )
-        opened = open_pchannel(session.tek, header, pchannel)
+        opened = _open(eax, header, pchannel)
         if opened is None:
             return self._discard("PCHANNEL tag does not verify")
         indication = _parse_indication(opened[1])
@@ -352,7 +425,7 @@ class PskPeer:
         flags = _flags(3)
         length = 5 + 1 + _RAND_LEN + _NONCE_LEN + _TAG_LEN + len(payload)
         header4 = _eax_header(_CODE_RESPONSE, identifier, length, flags, self._rand_s)
-        response = bytes((flags,)) + self._rand_s + seal_pchannel(session.tek, header4, 1, payload)
+        response = bytes((flags,)) + self._rand_s + _seal(eax, header4, 1, payload)
         if success:
             self._server_id = self._id_s
             self._keys = KeyMaterial(
@@ -405,6 +478,7 @@ class PskServer:
         self._rand_p = b""
         self._id_p = b""
         self._session: PskSessionKeys | None = None
+        self._eax: Eax | None = None
         self._keys: KeyMaterial | None = None
 
     def __repr__(self) -> str:
@@ -421,6 +495,7 @@ class PskServer:
         self._rand_p = b""
         self._id_p = b""
         self._session = None
+        self._eax = None
         self._keys = None
         self._state = _ServerState.WAIT_SECOND
         return bytes((_flags(0),)) + self._rand_s + self._id_s
@@ -454,6 +529,7 @@ class PskServer:
             logger.info("EAP-PSK server: authentication failed: %s", reason % args)
         self._state = _ServerState.FAILURE
         self._session = None
+        self._eax = None
         return AuthStep(done=True, success=False)
 
     def _second(self, type_data: bytes, next_identifier: int) -> AuthStep:
@@ -477,8 +553,8 @@ class PskServer:
         if not isinstance(psk, Secret) or len(psk) != PSK_LEN:
             logger.warning("EAP-PSK server: lookup returned a PSK that is not 16 octets")
             return self._fail("misconfigured PSK")
-        ak, kdk = key_setup(psk)
-        if not hmac.compare_digest(received_mac, mac_p(ak, id_p, self._id_s, rand_s, rand_p)):
+        keys = _psk_keys(psk)
+        if not hmac.compare_digest(received_mac, keys.mac(id_p + self._id_s + rand_s + rand_p)):
             if self._fail_on_bad_mac_p:
                 return self._fail("MAC_P does not verify")
             # Silently discard (RFC 4764 s4.3, eap.md s3.7): the previous request stays
@@ -486,14 +562,15 @@ class PskServer:
             return self._discard("MAC_P does not verify")
         self._rand_p = rand_p
         self._id_p = id_p
-        self._session = derive_session_keys(kdk, rand_p)
+        self._session = keys.session_keys(rand_p)
+        self._eax = eax = Eax(self._session.tek.reveal())
         self._state = _ServerState.WAIT_FOURTH
         payload = _indication_bytes(PskResult.DONE_SUCCESS)
         flags = _flags(2)
         length = 5 + 1 + _RAND_LEN + _MAC_LEN + _NONCE_LEN + _TAG_LEN + len(payload)
         header = _eax_header(_CODE_REQUEST, next_identifier, length, flags, self._rand_s)
-        pchannel = seal_pchannel(self._session.tek, header, 0, payload)
-        request = bytes((flags,)) + self._rand_s + mac_s(ak, self._id_s, rand_p) + pchannel
+        pchannel = _seal(eax, header, 0, payload)
+        request = bytes((flags,)) + self._rand_s + keys.mac(self._id_s + rand_p) + pchannel
         logger.debug("EAP-PSK server: peer authenticated, sending the third message")
         return AuthStep(request=request)
 
@@ -501,8 +578,8 @@ class PskServer:
         # RFC 4764 s5.4: Flags | RAND_S | PCHANNEL
         if len(type_data) < _MSG4_MIN or len(type_data) - _MSG4_MIN > 1 + _MAX_EXT_PAYLOAD:
             return self._discard("fourth message of %d octets", len(type_data))
-        session = self._session
-        if session is None:  # pragma: no cover - WAIT_FOURTH always has a session
+        session, eax = self._session, self._eax
+        if session is None or eax is None:  # pragma: no cover - WAIT_FOURTH always has both
             return self._discard("no session keys")
         rand_s = type_data[1 : 1 + _RAND_LEN]
         if not hmac.compare_digest(rand_s, self._rand_s):
@@ -514,7 +591,7 @@ class PskServer:
         header = _eax_header(
             _CODE_RESPONSE, identifier, 5 + len(type_data), type_data[0], self._rand_s
         )
-        opened = open_pchannel(session.tek, header, pchannel)
+        opened = _open(eax, header, pchannel)
         if opened is None:
             return self._discard("PCHANNEL tag does not verify")
         indication = _parse_indication(opened[1])
@@ -526,6 +603,7 @@ class PskServer:
         if indication.result != PskResult.DONE_SUCCESS:
             return self._fail("peer sent R=%d", indication.result)
         self._state = _ServerState.SUCCESS
+        self._eax = None  # the TEK is not needed any more
         self._keys = KeyMaterial(
             msk=session.msk,
             emsk=session.emsk,
@@ -588,12 +666,12 @@ def _split_eap(packet: bytes, code: int, t: int, name: str) -> tuple[int, bytes]
 
 
 def _check_pchannel(
-    tek: Secret, header: bytes, pchannel: bytes
+    eax: Eax, header: bytes, pchannel: bytes
 ) -> tuple[PchannelCheck, PskResult | None]:
-    opened = open_pchannel(tek, header, pchannel)
+    opened = _open(eax, header, pchannel)
     check = PchannelCheck.RFC4764
     if opened is None:
-        opened = open_pchannel(tek, header, pchannel, rfc_nonce=False)
+        opened = _open(eax, header, pchannel, rfc_nonce=False)
         check = PchannelCheck.UNPADDED_NONCE
     if opened is None:
         return PchannelCheck.FAILED, None
@@ -629,11 +707,12 @@ def observe(
         raise PskError("message 2 carries a different RAND_S")
     rand_p = td2[1 + _RAND_LEN : 1 + 2 * _RAND_LEN]
     id_p = td2[_MSG2_MIN:]
-    ak, kdk = key_setup(psk)
+    psk_keys = _psk_keys(psk)
     mac_p_ok = hmac.compare_digest(
-        td2[1 + 2 * _RAND_LEN : _MSG2_MIN], mac_p(ak, id_p, id_s, rand_s, rand_p)
+        td2[1 + 2 * _RAND_LEN : _MSG2_MIN], psk_keys.mac(id_p + id_s + rand_s + rand_p)
     )
-    session = derive_session_keys(kdk, rand_p)
+    session = psk_keys.session_keys(rand_p)
+    eax = Eax(session.tek.reveal())
     mac_s_ok: bool | None = None
     pchannel3 = pchannel4 = PchannelCheck.ABSENT
     result3 = result4 = None
@@ -644,17 +723,17 @@ def observe(
         if td3[1 : 1 + _RAND_LEN] != rand_s:
             raise PskError("message 3 carries a different RAND_S")
         mac_s_ok = hmac.compare_digest(
-            td3[1 + _RAND_LEN : 1 + _RAND_LEN + _MAC_LEN], mac_s(ak, id_s, rand_p)
+            td3[1 + _RAND_LEN : 1 + _RAND_LEN + _MAC_LEN], psk_keys.mac(id_s + rand_p)
         )
         header3 = msg3[:_HEADER_LEN]
-        pchannel3, result3 = _check_pchannel(session.tek, header3, td3[1 + _RAND_LEN + _MAC_LEN :])
+        pchannel3, result3 = _check_pchannel(eax, header3, td3[1 + _RAND_LEN + _MAC_LEN :])
     if msg4 is not None:
         _, td4 = _split_eap(msg4, _CODE_RESPONSE, 3, "message 4")
         if len(td4) < _MSG4_MIN:
             raise PskError("message 4 is truncated")
         if td4[1 : 1 + _RAND_LEN] != rand_s:
             raise PskError("message 4 carries a different RAND_S")
-        pchannel4, result4 = _check_pchannel(session.tek, msg4[:_HEADER_LEN], td4[1 + _RAND_LEN :])
+        pchannel4, result4 = _check_pchannel(eax, msg4[:_HEADER_LEN], td4[1 + _RAND_LEN :])
     keys = None
     if mac_p_ok:
         keys = KeyMaterial(
