@@ -1,7 +1,8 @@
 """EAP (RFC 3748) peer and authenticators, sans-IO, with pluggable methods.
 
-EAP-TLS (``TlsPeer``, ``TlsServer``, ``TlsVersion``) is imported on first use (PEP 562), so
-``import eap`` never loads pyOpenSSL or the TLS method.
+Re-exported lazily (PEP 562), so ``import eap`` loads only the sans-IO EAP core: the RADIUS
+pass-through (asyncio I/O, ``eap.aaa``) and EAP-TLS (``TlsPeer``, ``TlsServer``, ``TlsVersion``;
+it would load pyOpenSSL) are imported on first use.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from .methods.gpsk import GpskPeer, GpskServer
 from .methods.md5 import Md5Peer, Md5Server
 from .methods.psk import PskPeer, PskServer
 from .peer import EapPeer, EapResult, PeerOutput
-from .radius import RadiusConfig, RadiusError, RadiusPassThrough
 
 if TYPE_CHECKING:
+    from .aaa.passthrough import RadiusConfig, RadiusError, RadiusPassThrough
     from .methods.tls import TlsPeer, TlsServer, TlsVersion
 
 __all__ = [
@@ -49,15 +50,23 @@ __all__ = [
     "TlsVersion",
 ]
 
-_LAZY = {"TlsPeer": ".methods.tls", "TlsServer": ".methods.tls", "TlsVersion": ".methods.tls"}
-"""Names imported on first access: name -> module (relative to this package)."""
+_LAZY = {
+    "RadiusConfig": "eap.aaa.passthrough",
+    "RadiusError": "eap.aaa.passthrough",
+    "RadiusPassThrough": "eap.aaa.passthrough",
+    "TlsPeer": "eap.methods.tls",
+    "TlsServer": "eap.methods.tls",
+    "TlsVersion": "eap.methods.tls",
+}
+"""Names imported on first access: name -> module."""
 
 
 def __getattr__(name: str) -> object:
+    """Import a lazily re-exported name on first use (PEP 562)."""
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
+    value = getattr(importlib.import_module(module), name)
     globals()[name] = value  # later lookups skip __getattr__
     return value
 

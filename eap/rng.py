@@ -1,4 +1,4 @@
-"""The one randomness source of the EAP layer: an ``Rng`` callable and the system default."""
+"""The one randomness type of the stack and its default source (the OS CSPRNG via ``secrets``)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,7 @@ from collections.abc import Callable
 __all__ = ["Rng", "system_rng"]
 
 Rng = Callable[[int], bytes]
-"""Randomness source: rng(n) returns n random octets; tests pass a seeded one."""
+"""``rng(n)`` returns ``n`` random octets; tests pass a seeded source for determinism."""
 
-
-def system_rng(n: int) -> bytes:
-    """``n`` octets from the operating system's CSPRNG (secrets.token_bytes)."""
-    return secrets.token_bytes(n)
+system_rng: Rng = secrets.token_bytes
+"""The default: the operating system's CSPRNG (``secrets.token_bytes``)."""

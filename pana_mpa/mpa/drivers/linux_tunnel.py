@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from .tunnel import IPPROTO_IPIP, TunnelError, TunnelSpec, decapsulate, ipv4_dst
+from ..tunnel import IPPROTO_IPIP, TunnelError, TunnelSpec, decapsulate, ipv4_dst
 
 __all__ = ["LinuxIpipDriver", "TunnelStats", "in_netns"]
 
