@@ -57,6 +57,9 @@ def test_import_eap_is_quiet_and_loads_no_openssl() -> None:
         "import sys, eap\n"
         "assert 'OpenSSL' not in sys.modules, 'OpenSSL'\n"
         "assert 'eap.methods.tls' not in sys.modules, 'eap.methods.tls'\n"
+        "import eap.registry\n"
+        "assert eap.registry.lookup('TLS').method_type == 13\n"
+        "assert 'OpenSSL' not in sys.modules and 'eap.methods.tls' not in sys.modules\n"
     )
     assert res.returncode == 0, res.stderr
     assert res.stderr == ""
