@@ -12,7 +12,7 @@ import logging
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from .cmac import BLOCK_SIZE, AesCmac, check_key
+from .cmac import BLOCK_SIZE, AesCmac
 
 __all__ = ["Eax", "EaxTagError", "eax_decrypt", "eax_encrypt"]
 
@@ -21,6 +21,10 @@ logger = logging.getLogger(__name__)
 _COUNTER_MASK = (1 << 128) - 1
 _NATIVE_CTR_FROM = 256
 """From this many octets on, cryptography's CTR mode beats building counter blocks in Python."""
+
+
+_TWEAK0, _TWEAK1, _TWEAK2 = (bytes(BLOCK_SIZE - 1) + bytes((t,)) for t in range(3))
+"""[t]_16: the first block of OMAC^t (nonce, header, ciphertext)."""
 
 
 class EaxTagError(ValueError):
@@ -47,10 +51,13 @@ class Eax:
     __slots__ = ("_aes", "_ecb", "_omac")
 
     def __init__(self, key: bytes) -> None:
-        check_key(key)
+        base = AesCmac(key)  # checks the key
         self._aes = algorithms.AES(key)
-        base = AesCmac(key)
-        self._omac = tuple(base.with_prefix(bytes(BLOCK_SIZE - 1) + bytes((t,))) for t in range(3))
+        self._omac = (
+            base.with_prefix(_TWEAK0),
+            base.with_prefix(_TWEAK1),
+            base.with_prefix(_TWEAK2),
+        )
         self._ecb = Cipher(self._aes, modes.ECB()).encryptor()  # noqa: S305 - CTR keystream
 
     def __repr__(self) -> str:

@@ -99,10 +99,18 @@ def _psk_bytes(psk: Secret) -> bytes:
     return psk.reveal()
 
 
-def _blocks_xor(x: bytes, counters: range) -> bytes:
-    """x XOR "i" for each i (16-octet big-endian integers, RFC 4764 s3.1), concatenated."""
-    value = int.from_bytes(x, "big")
-    return b"".join((value ^ i).to_bytes(_RAND_LEN, "big") for i in counters)
+def _counter_blocks(count: int) -> int:
+    """The blocks "1" .. "count" of RFC 4764 s3.1 (16-octet big-endian), as one integer."""
+    return int.from_bytes(b"".join(i.to_bytes(_RAND_LEN, "big") for i in range(1, count + 1)))
+
+
+_AK_KDK_COUNTERS = _counter_blocks(2)
+_SESSION_COUNTERS = _counter_blocks(9)
+
+
+def _blocks_xor(x: bytes, counters: int, count: int) -> bytes:
+    """x ^ "1" || x ^ "2" || ... || x ^ "count", as one big-integer XOR."""
+    return (int.from_bytes(x * count) ^ counters).to_bytes(_RAND_LEN * count)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +130,7 @@ class _PskKeys:
     def __init__(self, psk: bytes) -> None:
         # AES(PSK, "0"), then AES(PSK, t ^ "1") and AES(PSK, t ^ "2") in one call.
         t = aes_encrypt_block(psk, bytes(_RAND_LEN))
-        ak_kdk = aes_encrypt_blocks(psk, _blocks_xor(t, range(1, 3)))
+        ak_kdk = aes_encrypt_blocks(psk, _blocks_xor(t, _AK_KDK_COUNTERS, 2))
         self.ak = Secret(ak_kdk[:16])
         self.kdk = Secret(ak_kdk[16:])
         self._ak_mac = AesCmac(ak_kdk[:16])
@@ -141,7 +149,7 @@ class _PskKeys:
     def session_keys(self, rand_p: bytes) -> PskSessionKeys:
         """TEK, MSK, EMSK: O_i = AES(KDK, AES(KDK, RAND_P) ^ "i"), i = 1..9 (RFC 4764 s3.2)."""
         aes = self._kdk.encryptor()  # one context for the 10 blocks; ECB = the raw cipher
-        blocks = aes.update(_blocks_xor(aes.update(rand_p), range(1, 10)))
+        blocks = aes.update(_blocks_xor(aes.update(rand_p), _SESSION_COUNTERS, 9))
         return PskSessionKeys(
             tek=Secret(blocks[:16]), msk=Secret(blocks[16:80]), emsk=Secret(blocks[80:144])
         )
@@ -186,7 +194,9 @@ def derive_session_keys(kdk: Secret, rand_p: bytes) -> PskSessionKeys:
     if len(rand_p) != _RAND_LEN:
         raise ValueError(f"RAND_P must be {_RAND_LEN} octets, got {len(rand_p)}")
     key = kdk.reveal()
-    blocks = aes_encrypt_blocks(key, _blocks_xor(aes_encrypt_block(key, rand_p), range(1, 10)))
+    blocks = aes_encrypt_blocks(
+        key, _blocks_xor(aes_encrypt_block(key, rand_p), _SESSION_COUNTERS, 9)
+    )
     return PskSessionKeys(
         tek=Secret(blocks[:16]), msk=Secret(blocks[16:80]), emsk=Secret(blocks[80:144])
     )

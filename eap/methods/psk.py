@@ -79,6 +79,9 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+_SUCCESS = _indication_bytes(PskResult.DONE_SUCCESS)
+"""The server's message 3 payload: R = DONE_SUCCESS, no extension (RFC 4764 s5.3)."""
+
 
 # --- peer ------------------------------------------------------------------------------------
 
@@ -329,7 +332,7 @@ class PskServer:
         self._session = keys.session_keys(rand_p)
         self._eax = eax = Eax(self._session.tek.reveal())
         self._state = _ServerState.WAIT_FOURTH
-        payload = _indication_bytes(PskResult.DONE_SUCCESS)
+        payload = _SUCCESS
         flags = _flags(2)
         length = 5 + 1 + _RAND_LEN + _MAC_LEN + _NONCE_LEN + _TAG_LEN + len(payload)
         header = _eax_header(_CODE_REQUEST, next_identifier, length, flags, self._rand_s)
