@@ -100,8 +100,8 @@ class ServerConfig:
     rng: Rng = system_rng
     """Randomness for nonces and challenges."""
     fail_fast: bool = True
-    """A wrong secret ends the method at once (EAP-PSK: fail_on_bad_mac_p, as hostapd; EAP-GPSK:
-    GPSK-Fail). False: EAP-PSK silently discards the message (RFC 4764 s4.3)."""
+    """EAP-PSK: a message 2 whose MAC_P fails ends the method at once (fail_on_bad_mac_p, as
+    hostapd); False discards it silently (RFC 4764 s4.3). EAP-GPSK and EAP-MD5 always fail."""
     tls: TlsCredential | None = None
     """EAP-TLS server certificate, key and CAs."""
 
