@@ -1,8 +1,7 @@
 """Seed corpora: the captures in ../shared/pcaps (read at run time, never copied) and our own.
 
-The captures are read with the project's capture reader (``pana_mpa.cli.capture``, which needs the
-``scapy`` extra). ``$PANA_CAPTURES`` overrides the directory; without captures the seeds are our
-own messages only.
+The captures are read with the project's capture reader (``pana_mpa.cli.capture``).
+``$PANA_CAPTURES`` overrides the directory; without captures the seeds are our own messages only.
 """
 
 from __future__ import annotations
@@ -56,7 +55,7 @@ def captures_dir() -> Path | None:
 @functools.cache
 def capture_payloads() -> tuple[bytes, ...]:
     """The PANA UDP payloads of every capture, in file order (empty without captures)."""
-    from pana_mpa.cli.capture import CaptureError, read_pana  # tools layer; scapy inside
+    from pana_mpa.cli.capture import CaptureError, read_pana  # tools layer
 
     directory = captures_dir()
     if directory is None:
