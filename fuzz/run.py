@@ -1,9 +1,9 @@
 """Run one fuzz target for a while: ``python -m fuzz.run pana --seconds 600``.
 
-Engines: ``atheris`` (coverage-guided libFuzzer, the default when atheris imports) keeps its corpus
-in ``.fuzz/corpus/<target>`` (seeded from the target's seeds) and writes crashing inputs to
-``.fuzz/crashes/<target>/``; ``hypothesis`` (no extra install) generates random and mutated
-seed inputs until the time is up. Exit status 0 means nothing escaped.
+Engines: ``atheris`` (coverage-guided libFuzzer; ``pip install atheris``; the default when it
+imports) keeps its corpus in ``.fuzz/corpus/<target>`` (seeded from the target's seeds) and writes
+crashing inputs to ``.fuzz/crashes/<target>/``; ``hypothesis`` (no extra install) generates random
+and mutated seed inputs until the time is up. Exit status 0 means nothing escaped.
 """
 
 from __future__ import annotations
