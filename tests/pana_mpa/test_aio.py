@@ -12,17 +12,10 @@ import pytest
 from pana_mpa.address import Address
 from pana_mpa.aio import ClientError, Driver, PacClient, drive, serve_paa
 from pana_mpa.aio.loopback import LoopbackNetwork, run_virtual
+from pana_mpa.events import Authenticated, PingAnswered, SessionTerminated
 from pana_mpa.flow import FlowTrace
 
-from .aio_fakes import (
-    FAKE_MSK,
-    Authenticated,
-    FakeEvent,
-    FakePaa,
-    FakePac,
-    PingAnswered,
-    SessionTerminated,
-)
+from .aio_fakes import FAKE_MSK, FakeEvent, FakePaa, FakePac
 
 PAC: Address = ("10.0.0.1", 50000)
 PAA: Address = ("10.0.0.2", 716)
@@ -106,7 +99,7 @@ def test_no_paa_gives_a_clear_failure_after_retries() -> None:
             return str(info.value), asyncio.get_running_loop().time()
 
     message, t = run_virtual(main)
-    assert message == "AuthenticationFailed"
+    assert message == "SessionTerminated reason=retransmissions by_peer=False"
     assert t == 8.0  # four transmissions, 2 s apart, then give up
 
 
