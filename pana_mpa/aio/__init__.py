@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from .client import ClientError, PacClient, PacNode
 from .driver import Driver, FlowTrace, SansIo, drive
+from .loop import new_event_loop
 from .loopback import LoopbackNetwork, LoopbackTransport, VirtualTimeLoop, run_virtual
 from .runner import (
     AAA_FAILURE,
@@ -45,6 +46,7 @@ __all__ = [
     "VirtualNet",
     "VirtualTimeLoop",
     "drive",
+    "new_event_loop",
     "run_virtual",
     "serve_paa",
 ]

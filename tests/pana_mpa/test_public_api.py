@@ -22,7 +22,7 @@ PANA_MPA = {
     "PanaError", "UsageError", "ResultCode", "TerminationCause",
     # I/O: transports, asyncio runners, virtual time
     "Transport", "TransportClosed", "UdpTransport", "LoopbackNetwork", "LoopbackTransport",
-    "run_virtual", "PacClient", "serve_paa", "drive", "ClientError", "AaaBackend", "VirtualNet",
+    "run_virtual", "PacClient", "PaaRunner", "serve_paa", "drive", "ClientError", "AaaBackend", "VirtualNet",
     "PANA_PORT",
     # traces
     "Trace", "NullTrace", "NULL_TRACE", "MemoryTrace", "JsonLinesTrace",
