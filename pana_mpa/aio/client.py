@@ -191,19 +191,22 @@ class PacClient(Generic[E]):
     async def request(
         self,
         action: Callable[[float], None],
-        ok: EventTypes,
-        fail: EventTypes,
-        timeout: float | None,
+        *,
+        done: EventTypes,
+        fail: EventTypes = (),
+        timeout: float | None = None,
     ) -> E:
-        """Call ``action(now)`` on the session, then wait for an event of a type in ``ok``.
+        """Run ``action(now)`` on the session and wait for an event of a ``done`` type.
 
-        An event of a type in ``fail`` raises ClientError; so does the session closing first.
+        An event of a ``fail`` type raises ClientError; so does the session closing first. This
+        is how protocol extensions (e.g. MPA's PANA-Update: ``lambda now: session.ping(now,
+        avps)``) ask for an exchange.
         """
         if self._task is None or self._closed:
             raise ClientError("PacClient is not running (use 'async with')")
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[E] = loop.create_future()
-        self._waiters.append((ok, fail, fut))
+        self._waiters.append((done, fail, fut))
         try:
             action(loop.time())
         except BaseException:
@@ -221,27 +224,34 @@ class PacClient(Generic[E]):
         timeout: float | None,
     ) -> E:
         """Deprecated spelling of request() that also takes event class names."""
-        return await self.request(action, _types(ok), _types(fail), timeout)
+        return await self.request(action, done=_types(ok), fail=_types(fail), timeout=timeout)
 
     async def authenticate(self, timeout: float | None = None) -> E:
         """Send the PCI and wait for Authenticated; ClientError on failure (RFC 5191 s4.1)."""
         return await self.request(
-            self.session.start, (Authenticated,), (AuthenticationFailed, SessionTerminated), timeout
+            self.session.start,
+            done=(Authenticated,),
+            fail=(AuthenticationFailed, SessionTerminated),
+            timeout=timeout,
         )
 
     async def reauthenticate(self, timeout: float | None = None) -> E:
         """PaC-initiated re-authentication; wait for Reauthenticated (RFC 5191 s4.3)."""
         return await self.request(
             self.session.reauthenticate,
-            (Reauthenticated, Authenticated),
-            (AuthenticationFailed, SessionTerminated),
-            timeout,
+            done=(Reauthenticated, Authenticated),
+            fail=(AuthenticationFailed, SessionTerminated),
+            timeout=timeout,
         )
 
     async def ping(self, timeout: float | None = None) -> E:
         """Send a PNR[P] and wait for PingAnswered (RFC 5191 s4.2)."""
-        return await self.request(self.session.ping, (PingAnswered,), (SessionTerminated,), timeout)
+        return await self.request(
+            self.session.ping, done=(PingAnswered,), fail=(SessionTerminated,), timeout=timeout
+        )
 
     async def terminate(self, timeout: float | None = None) -> E:
         """Send a PTR and wait for SessionTerminated (RFC 5191 s4.4)."""
-        return await self.request(self.session.terminate, (SessionTerminated,), (), timeout)
+        return await self.request(
+            self.session.terminate, done=(SessionTerminated,), timeout=timeout
+        )

@@ -22,8 +22,8 @@ PANA_MPA = {
     "PanaError", "UsageError", "ResultCode", "TerminationCause",
     # I/O: transports, asyncio runners, virtual time
     "Transport", "TransportClosed", "UdpTransport", "LoopbackNetwork", "LoopbackTransport",
-    "run_virtual", "PacClient", "PaaRunner", "serve_paa", "drive", "ClientError", "AaaBackend", "VirtualNet",
-    "PANA_PORT",
+    "run_virtual", "PacClient", "serve_paa", "drive", "ClientError", "AaaBackend", "VirtualNet",
+    "PANA_PORT", "Address", "parse_address", "format_address", "PaaRunner",
     # traces
     "Trace", "NullTrace", "NULL_TRACE", "MemoryTrace", "JsonLinesTrace",
 }  # fmt: skip
