@@ -130,11 +130,12 @@ class AdmissionStats:
 class PaaRunner(Generic[E]):
     """Runs a PAA server (PaaServer, or any node with the sans-IO surface) on a transport.
 
-    ``events`` gets every session event. With ``aaa`` (pass-through, docs/contracts.md) the
-    server must be a PassThroughNode: after each step the runner takes ``pending_aaa()``, gets
-    each session's back-end (``aaa(session_id)``, once per session; ``restart()`` when a new
-    conversation begins), awaits ``exchange()`` (one at a time per session) and feeds the answer
-    back with ``aaa_answer()``. ``stats`` counts the admission control's work.
+    ``events`` gets every session event (and ``on_event`` is called with it). With ``aaa``
+    (pass-through, docs/contracts.md) the server must be a PassThroughNode: after each step
+    the runner takes ``pending_aaa()``, gets each session's back-end (``aaa(session_id)``,
+    once per session; ``restart()`` when a new conversation begins), awaits ``exchange()``
+    (one at a time per session) and feeds the answer back with ``aaa_answer()``. ``stats``
+    counts the admission control's work.
     """
 
     def __init__(
@@ -146,6 +147,7 @@ class PaaRunner(Generic[E]):
         aaa: Callable[[int], AaaBackend] | None = None,
         trace: FlowTrace | None = None,
         admission: AdmissionPolicy | None = None,
+        on_event: Callable[[E], None] | None = None,
     ) -> None:
         self._pass_through: PassThroughNode | None = None
         if aaa is not None:
@@ -155,6 +157,7 @@ class PaaRunner(Generic[E]):
         self.server = server
         self.transport = transport
         self._events = events
+        self._on_event_hook = on_event
         self._aaa = aaa
         self._table = server if isinstance(server, _SessionTable) else None
         self.policy = admission if admission is not None else AdmissionPolicy()
@@ -214,6 +217,8 @@ class PaaRunner(Generic[E]):
                 self._say_goodbye(session_id)  # it reached OPEN while we were closing
         if self._events is not None:
             self._events.put_nowait(event)
+        if self._on_event_hook is not None:
+            self._on_event_hook(event)
 
     def _after_step(self) -> None:
         if self._pass_through is not None:

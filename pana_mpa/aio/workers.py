@@ -124,6 +124,8 @@ class WorkerSetup:
     """The runner's admission control (None: its default)."""
     run: Callable[[int, PaaRunner[Any]], Any] | None = None
     """Optional coroutine function run(worker_index, runner) started next to the runner."""
+    on_event: Callable[[int, Any], None] | None = None
+    """Called in the worker with (worker_index, event) for every session event."""
 
 
 def _process_stats() -> dict[str, Any]:
@@ -148,7 +150,14 @@ def _worker_main(
         made = setup.make_server(index, setup.worker_bits)
         server, aaa = made if isinstance(made, tuple) else (made, None)
         transport = UdpTransport.from_socket(sock)
-        runner: PaaRunner[Any] = PaaRunner(server, transport, aaa=aaa, admission=setup.admission)
+        hook = setup.on_event
+        runner: PaaRunner[Any] = PaaRunner(
+            server,
+            transport,
+            aaa=aaa,
+            admission=setup.admission,
+            on_event=None if hook is None else (lambda event: hook(index, event)),
+        )
         stop = asyncio.Event()
         loop.add_signal_handler(signal.SIGTERM, stop.set)
 
@@ -192,8 +201,10 @@ def _worker_main(
 class WorkerPool:
     """N PAA worker processes on one UDP port; ``start()``, ``stats()``, ``stop()``.
 
-    ``make_server`` must be picklable (a module-level function or a functools.partial of one):
-    workers are started with the "spawn" method, so they share nothing with the supervisor.
+    With ``start_method="spawn"`` (the default) ``make_server``, ``run`` and ``on_event`` must be
+    picklable (module-level functions or functools.partials of them) and the workers share
+    nothing with the supervisor. ``"fork"`` takes closures, but only from a process with no
+    running event loop and no threads (the command line forks before it starts its loop).
     """
 
     def __init__(
@@ -207,15 +218,19 @@ class WorkerPool:
         grace: float = 2.0,
         admission: AdmissionPolicy | None = None,
         run: Callable[[int, PaaRunner[Any]], Any] | None = None,
+        on_event: Callable[[int, Any], None] | None = None,
+        start_method: str = "spawn",
     ) -> None:
         if workers < 1:
             raise ValueError("workers must be positive")
         self.host = host
         self.port = port
         self.workers = workers
-        self.setup = WorkerSetup(make_server, worker_bits_for(workers), grace, admission, run)
+        self.setup = WorkerSetup(
+            make_server, worker_bits_for(workers), grace, admission, run, on_event
+        )
         self.receive_buffer = receive_buffer
-        self._context = multiprocessing.get_context("spawn")
+        self._context: Any = multiprocessing.get_context(start_method)
         self._sockets: list[socket.socket] = []
         self._procs: list[Any] = []
         self._conns: list[multiprocessing.connection.Connection] = []
