@@ -27,6 +27,21 @@ _DEST_CACHE_LIMIT = 1 << 16
 _SO_RCVBUFFORCE = 33  # Linux <asm-generic/socket.h>; not in the socket module
 
 
+def _with_zone(host: str, addr: tuple[Any, ...]) -> str:
+    """``fe80::1%eth0``: a link-local peer's address names its zone (RFC 4007 s11).
+
+    recvfrom() reports the zone only as the scope id; without it the address would neither
+    equal the one a user gave (``fe80::1%eth0``) nor be usable as a reply address.
+    """
+    scope_id = addr[3] if len(addr) >= 4 else 0
+    if not scope_id or "%" in host:
+        return host
+    try:
+        return f"{host}%{socket.if_indextoname(scope_id)}"
+    except OSError:  # the interface is gone; the number is still a valid zone
+        return f"{host}%{scope_id}"
+
+
 class UdpTransport:
     """A bound UDP socket satisfying Transport and PushTransport.
 
@@ -145,9 +160,9 @@ class UdpTransport:
 
     def _source(self, addr: tuple[Any, ...]) -> Address:
         host = str(addr[0])
-        if self.family == socket.AF_INET6 and host.startswith("::ffff:") and "." in host:
-            host = host[7:]  # report IPv4-mapped sources as plain IPv4
-        return (host, int(addr[1]))
+        if host.startswith("::ffff:") and "." in host:
+            return (host[7:], int(addr[1]))  # report IPv4-mapped sources as plain IPv4
+        return (_with_zone(host, addr), int(addr[1]))
 
     def _read_ready(self) -> None:
         sock = self._sock
