@@ -83,6 +83,10 @@ class AuthenticationFailed(PanaEvent):
 
     result_code: int
     """Result-Code: 1 PANA_AUTHENTICATION_REJECTED, 2 PANA_AUTHORIZATION_REJECTED."""
+    identity: bytes | None = None
+    """At the PAA: the peer identity from EAP-Response/Identity, when it saw one."""
+    reason: str = ""
+    """At the PAA: why, for the operator ("EAP failure (PSK)", "not authorized", ...)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
