@@ -86,7 +86,8 @@ class AuthenticationFailed(PanaEvent):
     identity: bytes | None = None
     """At the PAA: the peer identity from EAP-Response/Identity, when it saw one."""
     reason: str = ""
-    """At the PAA: why, for the operator ("EAP failure (PSK)", "not authorized", ...)."""
+    """Why, when this end decided it: at the PAA "EAP failure (PSK)", "not authorized: ..." (e.g.
+    a key-generating method but no PANA SA); else ""."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
