@@ -7,11 +7,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from eap import registry
 from eap.authenticator import EapAuthenticator
 from eap.keys import Secret
-from eap.methods.gpsk import GpskServer
-from eap.methods.md5 import Md5Server
-from eap.methods.psk import PskServer
 from eap.rng import Rng, system_rng
 
 from ._eap import EapServerLike
@@ -22,15 +20,27 @@ __all__ = ["User", "user_table"]
 logger = logging.getLogger(__name__)
 
 
-_USER_METHODS = ("psk", "gpsk", "md5")
-_VALID = "'psk' (EAP-PSK, RFC 4764), 'gpsk' (EAP-GPSK, RFC 5433), 'md5' (EAP-MD5, RFC 3748)"
+def _secret_method(method: object) -> registry.EapMethod:
+    """The registry's entry for a user's method; UsageError listing the choices otherwise."""
+    try:
+        entry = registry.lookup(str(method))
+    except registry.UnknownMethodError as exc:
+        raise UsageError(f"User: {exc}") from None
+    if entry.credential != "secret":
+        keyed = [m.name for m in registry.methods().values() if m.credential == "secret"]
+        raise UsageError(
+            f"User: {entry.title} authenticates by certificate; a user table holds secrets"
+            f" (choose one of: {', '.join(sorted(keyed))})"
+        )
+    return entry
 
 
 @dataclass(frozen=True, slots=True)
 class User:
     """One entry of a standalone PAA's user table: EAP method name and long-term secret.
 
-    Checked when made: a known method (any case), a Secret of the size the method needs.
+    Checked when made, by the method's rule in eap.registry: a known method with a secret (any
+    case: "PSK", "psk"), and a Secret the method can use (16 octets for EAP-PSK).
     """
 
     method: str
@@ -39,21 +49,12 @@ class User:
     """PSK (16 octets for EAP-PSK, >= 16 for EAP-GPSK) or MD5 password."""
 
     def __post_init__(self) -> None:
-        method = str(self.method).lower()
-        if method not in _USER_METHODS:
-            raise UsageError(f"User: unknown EAP method {self.method!r}; valid: {_VALID}")
-        object.__setattr__(self, "method", method)
-        secret: object = self.secret  # callers without a type checker pass bytes or str
-        if not isinstance(secret, Secret):
-            kind = type(secret).__name__
-            raise UsageError(f"User: the secret must be an eap.keys.Secret, not {kind}")
-        size = len(self.secret)
-        if method == "psk" and size != 16:
-            raise UsageError(f"User: an EAP-PSK key is 16 octets (RFC 4764 s3.1), not {size}")
-        if method == "gpsk" and size < 16:
-            raise UsageError(f"User: an EAP-GPSK key is at least 16 octets (RFC 5433), not {size}")
-        if method == "md5" and size == 0:
-            raise UsageError("User: the EAP-MD5 password must not be empty")
+        entry = _secret_method(self.method)
+        object.__setattr__(self, "method", entry.name.lower())
+        try:
+            entry.check_secret(self.secret)
+        except registry.CredentialError as exc:
+            raise UsageError(f"User: {exc}") from None
 
 
 def user_table(
@@ -65,11 +66,11 @@ def user_table(
 ) -> Callable[[], EapServerLike]:
     """An eap_factory for PaaServer: a standalone EapAuthenticator over an identity table.
 
-    Each identity gets the method its entry names; unknown identities are offered EAP-PSK
-    with no key, which fails (RFC 4764 s5.1: no enumeration of valid identities). A wrong
-    EAP-PSK key fails at once (EAP-Failure, then Result-Code 1), as with hostapd and
-    ``pana-mpa paa``; ``psk_silent_discard=True`` discards the bad message 2 instead, as
-    RFC 4764 s4.3 allows, and the PaC then fails only by timeout.
+    Each identity gets the method its entry names (from eap.registry); unknown identities are
+    offered EAP-PSK with no key, which fails (RFC 4764 s5.1: no enumeration of valid
+    identities). A wrong EAP-PSK key fails at once (EAP-Failure, then Result-Code 1), as with
+    hostapd and ``pana-mpa paa``; ``psk_silent_discard=True`` discards the bad message 2
+    instead, as RFC 4764 s4.3 allows, and the PaC then fails only by timeout.
     """
     for identity, user in users.items():
         key: object = identity  # callers without a type checker pass str
@@ -89,16 +90,22 @@ def user_table(
 
         return lookup
 
+    makers = {}
+    for method in {user.method for user in users.values()} | {"psk"}:
+        config = registry.ServerConfig(
+            lookup=lookup_for(method),
+            server_id=server_id,
+            rng=rng,
+            fail_fast=not psk_silent_discard,
+        )
+        try:
+            makers[method] = registry.lookup(method).server(config)
+        except registry.CredentialError as exc:  # e.g. a server_id the method cannot carry
+            raise UsageError(f"user_table: {exc}") from None
+
     def policy(identity: bytes) -> list[Callable[[], Any]]:
         user = users.get(identity)
-        method = user.method if user is not None else "psk"
-        if method == "gpsk":
-            return [lambda: GpskServer(server_id, lookup_for("gpsk"), rng=rng)]
-        if method == "md5":
-            secret = user.secret if user is not None else None
-            return [lambda: Md5Server(secret, rng=rng)]
-        fail_fast = not psk_silent_discard
-        return [lambda: PskServer(server_id, lookup_for("psk"), rng, fail_on_bad_mac_p=fail_fast)]
+        return [makers[user.method if user is not None else "psk"](identity)]
 
     def factory() -> EapServerLike:
         return EapAuthenticator(methods=policy, rng=rng)

@@ -31,16 +31,23 @@ PAC, PAA = ("192.0.2.1", 50000), ("192.0.2.2", 716)
 def test_user_checks_method_and_secret_when_made() -> None:
     assert User("PSK", PSK).method == "psk"  # hostapd spells methods in capitals
     with pytest.raises(
-        UsageError, match=r"unknown EAP method 'TTLS'; valid: 'psk' .*'gpsk'.*'md5'"
+        UsageError, match=r"unknown EAP method 'TTLS'; choose one of: GPSK, MD5, PSK, TLS"
     ):
         User("TTLS", PSK)
-    with pytest.raises(UsageError, match=r"EAP-PSK key is 16 octets .*, not 5") as info:
+    with pytest.raises(UsageError, match=r"EAP-PSK .*is 5 octets; it must be exactly 16") as info:
         User("psk", Secret(b"short"))
     assert "short" not in str(info.value)
-    with pytest.raises(UsageError, match="at least 16 octets"):
+    with pytest.raises(UsageError, match="it must be at least 16 octets"):
         User("gpsk", Secret(b"x" * 15))
     with pytest.raises(UsageError, match=r"must be an eap\.keys\.Secret, not bytes"):
         User("psk", b"SecretPassphrase")  # type: ignore[arg-type]
+
+
+def test_user_refuses_certificate_methods() -> None:
+    with pytest.raises(
+        UsageError, match=r"authenticates by certificate.*choose one of: GPSK, MD5, PSK\)"
+    ):
+        User("tls", PSK)
 
 
 def test_user_table_wants_bytes_identities() -> None:
