@@ -7,6 +7,7 @@ import importlib.metadata
 import io
 import json
 import logging
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -160,11 +161,14 @@ def test_users_file_hostapd_style() -> None:
         ('alice PSK "SecretPassphrase"', "the identity must be quoted"),
         ("alice:SecretPassphrase", "IDENTITY:SECRET is the form of --user"),
         ('"alice PSK "SecretPassphrase"', "unknown EAP method"),
-        ('"alice" TTLS "SecretPassphrase"', "valid: PSK, GPSK, MD5, TLS"),
+        (
+            '"alice" TTLS "SecretPassphrase"',
+            r"unknown EAP method \(choose one of: GPSK, MD5, PSK, TLS",
+        ),
         ('"alice" PSK', "PSK needs a secret"),
-        ('"alice" PSK "NotSixteenOctets!!"', "EAP-PSK key is 16 octets, not 18"),
-        ('"alice" GPSK "short-secret"', "at least 16 octets, not 12"),
-        ('"alice" PSK 0011', "16 octets, not 2"),
+        ('"alice" PSK "NotSixteenOctets!!"', "is 18 octets; it must be exactly 16 octets"),
+        ('"alice" GPSK "short-secret"', "is 12 octets; it must be at least 16 octets"),
+        ('"alice" PSK 0011', "is 2 octets; it must be exactly 16"),
         ('"alice" PSK 0x11zz', 'quoted text" or an even number of hex digits'),
         ('"alice" PSK "SecretPassphrase" [2]', "phase 2"),
         ('"alice" PSK "SecretPassphrase" extra', "unexpected text after the secret"),
@@ -244,3 +248,13 @@ def test_radius_server_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
             proc.kill()
             proc.communicate()
     assert (proc.returncode, err) == (0, "")
+
+
+def test_udp_keeps_the_zone_of_link_local_peers() -> None:
+    from pana_mpa.aio.udp import _with_zone
+
+    assert _with_zone("fe80::1", ("fe80::1", 716, 0, socket.if_nametoindex("lo"))) == "fe80::1%lo"
+    assert _with_zone("fe80::1", ("fe80::1", 716, 0, 999_999)) == "fe80::1%999999"  # no such link
+    assert _with_zone("2001:db8::1", ("2001:db8::1", 716, 0, 0)) == "2001:db8::1"
+    assert _with_zone("192.0.2.1", ("192.0.2.1", 716)) == "192.0.2.1"
+    assert parse_address("[fe80::1%999999]:716") == ("fe80::1%999999", 716)
