@@ -131,15 +131,19 @@ class PaaConfig:
     """Set I on the PARs of the authentication phase: the PaC should get a new IP address."""
     pci_rate_limit: float | None = None
     """PCIs per second the PAA answers, all sources together (token bucket; RFC 5191 s4.1)."""
-    pci_source_rate: float | None = 2.0
+    pci_source_rate: float | None = 10.0
     """PCIs per second answered per PaC IP address (burst ``pci_source_burst``); None: no limit.
 
     A PCI is answered without state, but each answer is a PAR[S] several times its size: the
     limit keeps the PAA from being a reflector toward one spoofed victim."""
-    pci_source_burst: int = 5
+    pci_source_burst: int = 64
     """PCIs one PaC address may send at once before ``pci_source_rate`` applies."""
     pci_source_table: int = 1024
     """PaC addresses whose PCI rate is tracked (least recently seen forgotten first)."""
+    stateless_pci: bool = True
+    """Answer a PCI without state (RFC 5191 s4.1; cookie Session-Id and sequence number). False:
+    a session from the PCI on, its Session-Id and sequence number from ``rng`` (the optimized
+    start always works that way; replays of captures need it)."""
     pci_cookie_rotation: float = 30.0
     """Seconds between new secrets for the Session-Id/sequence cookie of a PAR[S] answering a
     PCI; a PAN[S] is accepted for one to two rotations (RFC 5191 s4.1 stateless PAA)."""

@@ -323,6 +323,7 @@ class PaaServer:
             msg.type == MessageType.PANA_AUTH
             and not msg.is_request
             and msg.has(MessageFlags.S)
+            and self._config.stateless_pci
             and not self._config.optimized_init
         )
 
@@ -340,15 +341,15 @@ class PaaServer:
         ][:2]
         return [key for _, key in secrets]
 
-    @staticmethod
     def _cookie(
-        key: bytes, slot: int, addr: Address, relay: Address | None, e: bool
+        self, key: bytes, slot: int, addr: Address, relay: Address | None, e: bool
     ) -> tuple[int, int]:
         """Session-Id and initial sequence number for a PCI from ``addr`` (SYN-cookie style)."""
         via = f"{relay[0]}|{relay[1]}" if relay else "|0"
         where = f"{slot}|{addr[0]}|{addr[1]}|{via}|{int(e)}"
         digest = hmac.new(key, _COOKIE_LABEL + where.encode(), hashlib.sha256).digest()
-        sid = int.from_bytes(digest[:4], "big") or 1  # Session-Id 0 is the PCI's (s6.2)
+        # this worker's bits in the Session-Id, so its PAN[S] comes back here (aio.workers)
+        sid = self._steer(int.from_bytes(digest[:4], "big")) or 1  # 0 is the PCI's (s6.2)
         return sid, int.from_bytes(digest[4:8], "big")
 
     def _par_start(self, sid: int, seq: int, pre_auth: bool) -> bytes:
@@ -389,7 +390,7 @@ class PaaServer:
             self.counters["pci_rate_limited"] += 1
             raise
         pre_auth = bool(rx.msg.flags & MessageFlags.E) and cfg.pre_authentication
-        if cfg.optimized_init:
+        if cfg.optimized_init or not cfg.stateless_pci:
             self._stateful_start(rx, now, relay, pre_auth)  # the EAP request in PAR[S] needs state
             return
         key = self._cookie_keys(now)[0]

@@ -4,5 +4,5 @@ from __future__ import annotations
 
 __all__ = ["MODULES"]
 
-MODULES: tuple[str, ...] = ("fuzz.targets.codecs",)
+MODULES: tuple[str, ...] = ("fuzz.targets.codecs", "fuzz.targets.sessions")
 """Modules that register targets; add yours here (e.g. ``fuzz.targets.radius``)."""
