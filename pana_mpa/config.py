@@ -82,6 +82,10 @@ class PacConfig:
     """Pre-authenticate with a candidate PAA (RFC 5873): E on every message until switch()."""
     extension: PanaExtension | None = field(default=None, repr=False)
     """Hooks that add AVPs and observe accepted messages (MPA uses them)."""
+    max_message_size: int = 8192
+    """Longest PANA message accepted, octets; longer datagrams are dropped before decoding."""
+    max_avps: int = 40
+    """Most AVPs decoded in one message; more is a drop, found before any AVP is decoded."""
 
     def __post_init__(self) -> None:
         _check_common(
@@ -93,6 +97,8 @@ class PacConfig:
         )
         if self.reauth_fraction is not None and not 0 < self.reauth_fraction < 1:
             raise UsageError("reauth_fraction must be within (0, 1)")
+        if self.max_message_size < 16 or self.max_avps < 1:
+            raise UsageError("max_message_size must be >= 16 and max_avps >= 1")
         if self.pre_authentication and not self.prf_algorithms:
             raise UsageError("pre-authentication needs a PANA SA (RFC 5873 s3)")
 
@@ -152,6 +158,11 @@ class PaaConfig:
     unanswered_timeout: float = 30.0
     """A session whose PaC never answered its PAR[S] (PAA-initiated, optimized start) ends
     after this many seconds, not FAILED_SESS_TIMEOUT."""
+    max_message_size: int = 8192
+    """Longest PANA message accepted, octets; longer datagrams are dropped before decoding
+    (RFC 5191 relies on EAP and IP fragmentation, s5.1)."""
+    max_avps: int = 40
+    """Most AVPs decoded in one message; more is a drop, found before any AVP is decoded."""
     relays: tuple[str, ...] = ()
     """IP addresses of the PANA relays (PREs, RFC 6345) whose PRY messages are accepted; a PRY
     from any other address is discarded."""
@@ -198,6 +209,8 @@ class PaaConfig:
             raise UsageError("pci_cookie_rotation and unanswered_timeout must be positive")
         if self.max_half_open < 1:
             raise UsageError("max_half_open must be positive")
+        if self.max_message_size < 16 or self.max_avps < 1:
+            raise UsageError("max_message_size must be >= 16 and max_avps >= 1")
         for relay in self.relays:
             try:
                 ipaddress.ip_address(relay)

@@ -21,7 +21,9 @@ from pana_codecs import (
     PanaMessage,
     decode_pana,
     encode_pana,
+    peek_pana,
 )
+from pana_codecs.pana import PanaHeader
 
 from ._avps import TerminationCause
 from ._eap import AuthOutputLike, EapResultLike, EapServerLike
@@ -236,22 +238,23 @@ class PaaServer:
     def receive_datagram(self, data: bytes, addr: Address, now: float) -> None:
         """Process one UDP payload from ``addr``; invalid messages are dropped and traced."""
         try:
-            try:
-                msg = decode_pana(data)
-            except CodecError as exc:
-                raise Drop(f"malformed: {exc}") from None
+            head = self._peek(data)
             relay: Address | None = None
-            if msg.type == MessageType.PANA_RELAY:
+            if head.type == MessageType.PANA_RELAY:
                 if not self._is_relay(addr[0]):
                     self.counters["relay_refused"] += 1
                     raise Drop("PANA-Relay from an address that is not a configured relay")
                 # RFC 6345 s4: the PaC is identified by PaC-Information (+ the PRE's address)
                 try:
-                    pac_addr, inner = unwrap_relay(msg)
-                    msg = decode_pana(inner)
+                    pac_addr, inner = unwrap_relay(self._decode(data))
                 except (ValueError, CodecError) as exc:
                     raise Drop(f"PANA-Relay: {exc}") from None
+                try:
+                    self._peek(inner)
+                except Drop as exc:
+                    raise Drop(f"PANA-Relay: {exc}") from None
                 relay, addr, data = addr, pac_addr, inner
+            msg = self._decode(data)
             check_header(msg)
             rx = Rx(msg, data, addr)
             if msg.type == MessageType.PANA_CLIENT_INITIATION:
@@ -295,6 +298,38 @@ class PaaServer:
             self._trace.event(now, name, **fields)
         else:
             self._drop_suppressed += 1
+
+    def _peek(self, data: bytes) -> PanaHeader:
+        """Header checks before any AVP is decoded: size, length, and whose message it is.
+
+        A datagram for no session (other than a PCI, a PRY and a PAN[S] that may answer a
+        cookie) is dropped here, so junk costs a header's work, not its AVPs' (issue 9).
+        """
+        if len(data) > self._config.max_message_size:
+            raise Drop(f"message of {len(data)} octets exceeds {self._config.max_message_size}")
+        try:
+            head = peek_pana(data)
+        except CodecError as exc:
+            raise Drop(f"malformed: {exc}") from None
+        if head.type in (MessageType.PANA_CLIENT_INITIATION, MessageType.PANA_RELAY):
+            return head
+        sid = head.session_id
+        if sid in self._sessions or sid in self._closed:
+            return head
+        pan_start = (
+            head.type == MessageType.PANA_AUTH
+            and not head.flags & MessageFlags.R
+            and head.flags & MessageFlags.S
+        )
+        if not pan_start or self._config.optimized_init:
+            raise Drop(f"unknown session {sid:#x}")
+        return head
+
+    def _decode(self, data: bytes) -> PanaMessage:
+        try:
+            return decode_pana(data, max_avps=self._config.max_avps)
+        except CodecError as exc:
+            raise Drop(f"malformed: {exc}") from None
 
     def _is_relay(self, host: str) -> bool:
         """A configured PANA relay (RFC 6345): only they may send PRY."""

@@ -9,7 +9,7 @@ from enum import IntEnum
 
 from eap.keys import Secret
 from eap.rng import Rng, system_rng
-from pana_codecs import Avp, MessageFlags, MessageType
+from pana_codecs import Avp, CodecError, MessageFlags, MessageType, peek_pana
 
 from . import crypto
 from ._actions import SessionActions
@@ -152,11 +152,12 @@ class PacSession(SessionActions[PacConfig]):
                 if self._repeat_after_close(data, addr, now):
                     return
                 raise Drop("session closed")
-            msg = self._decode(data)
-            check_header(msg)
             if not _same_address(addr, self.peer):
                 # RFC 5191 s6.1: the PAA answers from the address and port we talk to
                 raise Drop("not from the PAA")
+            self._peek(data)
+            msg = self._decode(data)
+            check_header(msg)
             if msg.type == MessageType.PANA_CLIENT_INITIATION:
                 raise Drop("PCI received by a PaC")
             par_start = (
@@ -174,6 +175,18 @@ class PacSession(SessionActions[PacConfig]):
             logger.exception("pac sid=%#x: internal error on %d octets from %s; dropped",
                              self.session_id, len(data), addr)  # fmt: skip
             self._dropped(now, f"internal error: {type(exc).__name__}", len(data), addr)
+
+    def _peek(self, data: bytes) -> None:
+        """Header checks before any AVP is decoded (issue 9: bounded work per datagram)."""
+        if len(data) > self._config.max_message_size:
+            raise Drop(f"message of {len(data)} octets exceeds {self._config.max_message_size}")
+        try:
+            head = peek_pana(data)
+        except CodecError as exc:
+            raise Drop(f"malformed: {exc}") from None
+        par_start = head.type == MessageType.PANA_AUTH and head.flags & MessageFlags.S
+        if head.session_id != self.session_id and not (par_start and head.flags & MessageFlags.R):
+            raise Drop(f"unknown session {head.session_id:#x}")
 
     def _pci_outstanding(self) -> bool:
         """Still retransmitting the PCI: no non-initial PAR accepted yet (RFC 5191 s4.1)."""
