@@ -27,6 +27,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+_Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
 ETH_P_IP = 0x0800
 """EtherType of IPv4 (RFC 894)."""
 
@@ -84,26 +86,26 @@ class ArDataPlane:
 
     def __init__(self, policy: BufferPolicy | None = None) -> None:
         self.policy = policy or BufferPolicy()
-        self._mode: dict[ipaddress.IPv4Address, Mode] = {}
-        self._buffers: dict[ipaddress.IPv4Address, deque[tuple[float, bytes]]] = {}
-        self.stats: dict[ipaddress.IPv4Address, ArStats] = {}
+        self._mode: dict[_Address, Mode] = {}
+        self._buffers: dict[_Address, deque[tuple[float, bytes]]] = {}
+        self.stats: dict[_Address, ArStats] = {}
 
-    def mode(self, ncoa: ipaddress.IPv4Address) -> Mode | None:
+    def mode(self, ncoa: _Address) -> Mode | None:
         """The current mode for ``ncoa``, or None when it is not ours."""
         return self._mode.get(ncoa)
 
-    def bind(self, ncoa: ipaddress.IPv4Address) -> None:
+    def bind(self, ncoa: _Address) -> None:
         """The tunnel for ``ncoa`` is up: forward into it."""
         self._mode[ncoa] = Mode.TUNNEL
         self._buffers[ncoa] = deque()
         self.stats.setdefault(ncoa, ArStats())
 
-    def start_switch(self, ncoa: ipaddress.IPv4Address) -> None:
+    def start_switch(self, ncoa: _Address) -> None:
         """The MN is leaving its old link (Tunnel-Action DISABLE): buffer or bicast from now."""
         if ncoa in self._mode and self._mode[ncoa] is Mode.TUNNEL:
             self._mode[ncoa] = Mode.SWITCHING
 
-    def complete_switch(self, ncoa: ipaddress.IPv4Address, now: float) -> list[bytes]:
+    def complete_switch(self, ncoa: _Address, now: float) -> list[bytes]:
         """The PANA-Update arrived: go direct and return the held packets to flush, oldest first."""
         if ncoa not in self._mode:
             return []
@@ -114,14 +116,14 @@ class ArDataPlane:
         logger.info("nCoA %s direct; flushing %d held packets", ncoa, len(held))
         return held
 
-    def release(self, ncoa: ipaddress.IPv4Address) -> None:
+    def release(self, ncoa: _Address) -> None:
         """Forget ``ncoa`` (session ended); held packets are dropped."""
         self._mode.pop(ncoa, None)
         dropped = self._buffers.pop(ncoa, deque())
         if ncoa in self.stats:
             self.stats[ncoa].dropped_expired += len(dropped)
 
-    def on_packet(self, ncoa: ipaddress.IPv4Address, packet: bytes, now: float) -> Forward:
+    def on_packet(self, ncoa: _Address, packet: bytes, now: float) -> Forward:
         """Decide what happens to one packet addressed to ``ncoa``."""
         mode = self._mode.get(ncoa)
         if mode is None:
@@ -148,7 +150,7 @@ class ArDataPlane:
         st.held += 1
         return Forward.HOLD
 
-    def _expire(self, ncoa: ipaddress.IPv4Address, now: float) -> None:
+    def _expire(self, ncoa: _Address, now: float) -> None:
         buf = self._buffers.get(ncoa)
         while buf and now - buf[0][0] > self.policy.period:
             buf.popleft()
