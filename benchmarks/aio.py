@@ -14,11 +14,11 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 
-from pana_mpa import _cli_peers as cp
 from pana_mpa.aio import PacClient, serve_paa
-from pana_mpa.loopback import LoopbackNetwork, LoopbackTransport, run_virtual
-from pana_mpa.transport import Address, Transport
-from pana_mpa.udp import UdpTransport
+from pana_mpa.aio.loopback import LoopbackNetwork, LoopbackTransport, run_virtual
+from pana_mpa.aio.transport import Address, Transport
+from pana_mpa.aio.udp import UdpTransport
+from pana_mpa.cli import peers as cp
 
 PSK = cp.parse_secret("psk", "SecretPassphrase")
 PAA: Address = ("192.0.2.2", 716)

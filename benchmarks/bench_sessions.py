@@ -32,7 +32,7 @@ from eap.keys import Secret
 from eap.methods.psk import PskPeer, PskServer
 from eap.peer import EapPeer
 from pana_mpa import PaaConfig, PaaServer, PacConfig, PacSession, VirtualNet
-from pana_mpa.transport import Address
+from pana_mpa.address import Address
 
 PAA: Address = ("192.0.2.1", 716)
 SUITES = {"sha1 (PRF 2 / AUTH 7)": (2, 7), "sha256 (PRF 5 / AUTH 12)": (5, 12)}

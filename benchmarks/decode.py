@@ -10,9 +10,9 @@ from pathlib import Path
 
 from benchmarks._timing import measure
 from eap.keys import Secret
-from pana_mpa._cli_decode import decode_datagrams
-from pana_mpa._verify import AuthVerifier
-from pana_mpa.capture import read_pana, read_udp
+from pana_mpa.cli.capture import read_pana, read_udp
+from pana_mpa.cli.decode import decode_datagrams
+from pana_mpa.cli.verify import AuthVerifier
 
 _DEFAULT = Path(__file__).resolve().parent.parent.parent / "shared" / "pcaps"
 

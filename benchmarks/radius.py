@@ -16,12 +16,12 @@ from eap._radius_codec import (
     verify_request,
     verify_response,
 )
+from eap.aaa.passthrough import RadiusConfig, RadiusPassThrough
+from eap.aaa.server import RadiusServer, RadiusServerCore
 from eap.authenticator import EapAuthenticator
 from eap.keys import Secret
 from eap.methods.md5 import Md5Peer, Md5Server
 from eap.peer import EapPeer
-from eap.radius import RadiusConfig, RadiusPassThrough
-from eap.radius_server import RadiusServer, RadiusServerCore
 from pana_codecs.eap import EapCode, EapPacket, EapType, encode_eap
 
 SECRET = Secret(b"benchmark-secret")

@@ -25,7 +25,7 @@ from benchmarks.delay_element import _load
 
 
 async def _measure(ns: str, runs: int, ipv6: bool) -> dict[str, list[float]]:
-    from pana_mpa.mpa.linux_tunnel import LinuxIpipDriver
+    from pana_mpa.mpa.drivers.linux_tunnel import LinuxIpipDriver
     from pana_mpa.mpa.tunnel import TunnelSpec
 
     if ipv6:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING
+
 from .authenticator import AuthOutput, EapAuthenticator, EapServer, MethodPolicy
 from .keys import KeyMaterial, Secret
 from .methods.base import AuthMethod, AuthStep, MethodStep, PeerMethod
@@ -10,7 +13,6 @@ from .methods.md5 import Md5Peer, Md5Server
 from .methods.psk import PskPeer, PskServer
 from .methods.tls import TlsPeer, TlsServer, TlsVersion
 from .peer import EapPeer, EapResult, PeerOutput
-from .radius import RadiusConfig, RadiusError, RadiusPassThrough
 
 __all__ = [
     "AuthMethod",
@@ -39,3 +41,23 @@ __all__ = [
     "TlsServer",
     "TlsVersion",
 ]
+
+# RADIUS I/O (asyncio) is re-exported lazily: ``import eap`` loads only the sans-IO EAP core.
+_LAZY = {
+    "RadiusConfig": "eap.aaa.passthrough",
+    "RadiusError": "eap.aaa.passthrough",
+    "RadiusPassThrough": "eap.aaa.passthrough",
+}
+
+if TYPE_CHECKING:
+    from .aaa.passthrough import RadiusConfig, RadiusError, RadiusPassThrough
+
+
+def __getattr__(name: str) -> object:
+    """Import a lazily re-exported name on first use (PEP 562)."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

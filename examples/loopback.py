@@ -18,8 +18,8 @@ from eap.keys import Secret
 from eap.methods.psk import PskPeer, PskServer
 from eap.peer import EapPeer
 from pana_mpa.aio import ClientError, PacClient, serve_paa
+from pana_mpa.aio.loopback import LoopbackNetwork, run_virtual
 from pana_mpa.config import PaaConfig, PacConfig
-from pana_mpa.loopback import LoopbackNetwork, run_virtual
 from pana_mpa.paa import PaaServer
 from pana_mpa.pac import PacSession
 

@@ -1,6 +1,6 @@
 """A PANA client over UDP: ``python -m examples.pac --paa 127.0.0.1:716 --identity alice ...``.
 
-The same program as ``pana-mpa pac``; the command-line code lives in ``pana_mpa._cli_peers``.
+The same program as ``pana-mpa pac``; the command-line code lives in ``pana_mpa.cli.peers``.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from pana_mpa._cli_peers import build_parser, run_pac
+from pana_mpa.cli.peers import build_parser, run_pac
 
 
 def main(argv: Sequence[str] | None = None) -> int:

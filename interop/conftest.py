@@ -7,8 +7,8 @@ from collections.abc import Callable
 
 import pytest
 
-from pana_mpa._cli_decode import DecodedDatagram, decode_datagrams
-from pana_mpa.capture import read_pana
+from pana_mpa.cli.capture import read_pana
+from pana_mpa.cli.decode import DecodedDatagram, decode_datagrams
 
 from .locate import capture_path, load_expected
 

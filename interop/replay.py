@@ -38,13 +38,13 @@ from pana_codecs import MessageFlags, MessageType, PanaMessage, decode_pana
 from pana_mpa import crypto
 from pana_mpa._avps import AvpCode, avp_u32
 from pana_mpa._session import Address, EapServerLike
-from pana_mpa.capture import read_pana
+from pana_mpa.aio.virtualnet import SansIoNode
+from pana_mpa.cli.capture import read_pana
 from pana_mpa.config import PaaConfig, PacConfig
 from pana_mpa.errors import UsageError
 from pana_mpa.events import PanaEvent
 from pana_mpa.paa import PaaServer
 from pana_mpa.pac import PacSession
-from pana_mpa.testing import SansIoNode
 
 __all__ = [
     "AUTH_ALG",

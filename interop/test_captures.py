@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from pana_mpa._cli_decode import DecodedDatagram, eap_label, flag_letters, type_name
-from pana_mpa.capture import format_address, read_pana
+from pana_mpa.cli.capture import format_address, read_pana
+from pana_mpa.cli.decode import DecodedDatagram, eap_label, flag_letters, type_name
 
 from .locate import CAPTURE_NAMES, capture_path, load_expected
 

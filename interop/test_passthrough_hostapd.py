@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from eap.aaa.passthrough import RadiusConfig, RadiusPassThrough
 from eap.keys import Secret
 from eap.methods.psk import EAP_TYPE_PSK, PskPeer
 from eap.peer import EapPeer
-from eap.radius import RadiusConfig, RadiusPassThrough
-from pana_mpa._cli_peers import RadiusBackend
+from pana_mpa.cli.peers import RadiusBackend
 from pana_mpa.config import PaaConfig, PacConfig
 from pana_mpa.events import Authenticated, PanaEvent
 from pana_mpa.paa import PaaServer

@@ -20,7 +20,7 @@ from eap.methods.psk import EAP_TYPE_PSK, PskPeer, PskServer
 from eap.peer import EapPeer
 from pana_codecs import AvpCode, MessageFlags, MessageType, PanaMessage, decode_pana
 from pana_mpa import crypto
-from pana_mpa.capture import UdpDatagram, read_pana
+from pana_mpa.cli.capture import UdpDatagram, read_pana
 from pana_mpa.config import PaaConfig, PacConfig
 from pana_mpa.events import (
     Authenticated,

@@ -96,9 +96,9 @@ def test_debug_logs_carry_no_key_material(
 
 def test_retransmitted_par_c_keeps_the_key(capsys: pytest.CaptureFixture[str]) -> None:
     """A PAR[C] seen twice must not consume the next run's MSK nor roll the key over."""
-    from pana_mpa._cli_decode import decode_datagrams
-    from pana_mpa._verify import AuthVerifier
-    from pana_mpa.capture import read_pana
+    from pana_mpa.cli.capture import read_pana
+    from pana_mpa.cli.decode import decode_datagrams
+    from pana_mpa.cli.verify import AuthVerifier
 
     name = "openpana-loopback.pcapng"
     spec = load_expected(name)["verify"][2]

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING
+
 from ._avps import ResultCode, TerminationCause
-from .aio import AaaBackend, ClientError, PacClient, drive, serve_paa
+from .address import PANA_PORT
 from .config import PaaConfig, PacConfig
 from .errors import PanaError, UsageError
 from .events import (
@@ -17,15 +20,11 @@ from .events import (
     SessionStarted,
     SessionTerminated,
 )
-from .loopback import LoopbackNetwork, LoopbackTransport, run_virtual
 from .paa import PaaServer, PaaSession, User, user_table
 from .pac import PacSession
 from .relay import PanaRelay
 from .retransmit import TimerParameters
-from .testing import VirtualNet
 from .trace import NULL_TRACE, JsonLinesTrace, MemoryTrace, NullTrace, Trace
-from .transport import PANA_PORT, Transport, TransportClosed
-from .udp import UdpTransport
 
 __all__ = [
     "NULL_TRACE",
@@ -69,3 +68,46 @@ __all__ = [
     "serve_paa",
     "user_table",
 ]
+
+# Runtime names (asyncio, sockets) are re-exported lazily: ``import pana_mpa`` loads only the
+# sans-IO core (docs/architecture.md); ``pana_mpa.PacClient`` imports pana_mpa.aio on first use.
+_RUNTIME = {
+    "AaaBackend": "pana_mpa.aio",
+    "ClientError": "pana_mpa.aio",
+    "LoopbackNetwork": "pana_mpa.aio",
+    "LoopbackTransport": "pana_mpa.aio",
+    "PacClient": "pana_mpa.aio",
+    "Transport": "pana_mpa.aio",
+    "TransportClosed": "pana_mpa.aio",
+    "UdpTransport": "pana_mpa.aio",
+    "VirtualNet": "pana_mpa.aio",
+    "drive": "pana_mpa.aio",
+    "run_virtual": "pana_mpa.aio",
+    "serve_paa": "pana_mpa.aio",
+}
+
+if TYPE_CHECKING:
+    from .aio import (
+        AaaBackend,
+        ClientError,
+        LoopbackNetwork,
+        LoopbackTransport,
+        PacClient,
+        Transport,
+        TransportClosed,
+        UdpTransport,
+        VirtualNet,
+        drive,
+        run_virtual,
+        serve_paa,
+    )
+
+
+def __getattr__(name: str) -> object:
+    """Import a runtime name on first use (PEP 562)."""
+    module = _RUNTIME.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

@@ -11,6 +11,7 @@ from enum import Enum
 from typing import Any, Protocol
 
 from eap.keys import KeyMaterial, Secret
+from eap.rng import Rng
 from pana_codecs import Avp, CodecError, MessageFlags, MessageType, PanaMessage, decode_pana
 from pana_codecs import encode_pana as _encode_pana
 
@@ -41,8 +42,6 @@ logger = logging.getLogger(__name__)
 
 Address = tuple[str, int]
 """(host, port) of a UDP peer."""
-Rng = Callable[[int], bytes]
-"""rng(n) returns n random octets (os.urandom in production)."""
 
 _U32_MOD = 1 << 32
 # RFC 6786 s6.1: AVPs we put inside Encryption-Encap once keys exist (policy X), and AVPs that

@@ -7,7 +7,7 @@ from typing import Protocol
 
 from pana_codecs import Avp, PanaMessage
 
-from .transport import Address
+from .address import Address
 
 __all__ = ["PanaExtension"]
 

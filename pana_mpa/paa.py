@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import heapq
 import logging
-import os
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from eap.keys import Secret
 from eap.methods.gpsk import GpskServer
 from eap.methods.md5 import Md5Server
 from eap.methods.psk import PskServer
+from eap.rng import system_rng
 from pana_codecs import (
     Avp,
     CodecError,
@@ -456,7 +456,7 @@ class PaaServer:
         config: PaaConfig,
         *,
         eap_factory: Callable[[], EapServerLike] | None = None,
-        rng: Rng = os.urandom,
+        rng: Rng = system_rng,
         trace: Trace = NULL_TRACE,
     ) -> None:
         self._config = config
@@ -565,7 +565,7 @@ class PaaServer:
         self._collect(now)
 
     def aaa_answer(self, session_id: int, output: AuthOutputLike, now: float) -> None:
-        """Hand a pass-through AAA result (eap.radius exchange()) back to its session.
+        """Hand a pass-through AAA result (eap.aaa.passthrough exchange()) back to its session.
 
         An answer for a session that ended meanwhile (timeout, termination) is dropped and traced:
         the AAA round trip raced the session, nobody misused the API.
@@ -761,7 +761,7 @@ _USER_METHODS = ("psk", "gpsk", "md5")
 
 
 def user_table(
-    users: Mapping[bytes, User], *, server_id: bytes = b"pana-mpa", rng: Rng = os.urandom
+    users: Mapping[bytes, User], *, server_id: bytes = b"pana-mpa", rng: Rng = system_rng
 ) -> Callable[[], EapServerLike]:
     """An eap_factory for PaaServer: a standalone EapAuthenticator over an identity table.
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Sequence
 from enum import IntEnum
 
 from eap.keys import Secret
+from eap.rng import system_rng
 from pana_codecs import Avp, MessageFlags, MessageType
 
 from . import crypto
@@ -62,7 +62,7 @@ class PacSession(SessionCore):
         *,
         paa: Address,
         eap: EapPeerLike,
-        rng: Rng = os.urandom,
+        rng: Rng = system_rng,
         trace: Trace = NULL_TRACE,
     ) -> None:
         super().__init__(

@@ -46,6 +46,7 @@ from eap.keys import Secret
 from eap.methods.psk import EAP_TYPE_PSK, PskPeer, PskServer
 from eap.peer import EapPeer
 from pana_mpa.aio import PacClient, serve_paa
+from pana_mpa.aio.udp import UdpTransport
 from pana_mpa.config import PaaConfig, PacConfig
 from pana_mpa.mpa.ar import ArDataPlane, BufferPolicy
 from pana_mpa.mpa.dhcp import (
@@ -64,12 +65,11 @@ from pana_mpa.mpa.dhcp import (
     decode_dhcp,
     encode_dhcp,
 )
-from pana_mpa.mpa.dhcp_aio import acquire_lease
-from pana_mpa.mpa.linux_tunnel import LinuxIpipDriver, in_netns
+from pana_mpa.mpa.drivers.dhcp_relay import acquire_lease
+from pana_mpa.mpa.drivers.linux_tunnel import LinuxIpipDriver, in_netns
 from pana_mpa.mpa.tunnel import TunnelSpec
 from pana_mpa.paa import PaaServer
 from pana_mpa.pac import PacSession
-from pana_mpa.udp import UdpTransport
 from tests.netns import Lab
 
 __all__ = [
@@ -848,9 +848,9 @@ async def mpa_handover(
 
     ``lease_gate(agent, session_id)`` delays the lease (a test makes it arrive after PAR[C]).
     """
-    from pana_mpa.mpa.agent import MpaAgent
-    from pana_mpa.mpa.controller import MpaController
-    from pana_mpa.mpa.dhcp_aio import relay_socket
+    from pana_mpa.mpa.drivers.agent import MpaAgent
+    from pana_mpa.mpa.drivers.controller import MpaController
+    from pana_mpa.mpa.drivers.dhcp_relay import relay_socket
     from pana_mpa.mpa.info import CandidateNetwork
     from pana_mpa.mpa.messages import PreConfiguration
 

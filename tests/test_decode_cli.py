@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 
 from interop.locate import CAPTURE_NAMES, capture_path
 from pana_codecs import Avp, MessageFlags, MessageType, PanaMessage, encode_pana
-from pana_mpa.capture import CaptureError, _Reassembler, _udp_datagram, read_udp
 from pana_mpa.cli import main
+from pana_mpa.cli.capture import CaptureError, _Reassembler, _udp_datagram, read_udp
 from tests.pcapfile import (
     LINKTYPE_ETHERNET,
     LINKTYPE_LINUX_SLL,
@@ -359,8 +359,8 @@ def test_command_line_process_exit_2_without_traceback(tmp_path: Path, kind: str
 
 def test_scapy_not_imported_by_core_packages() -> None:
     code = (
-        "import sys, pana_codecs, eap, pana_mpa, pana_mpa.capture, pana_mpa.cli, "
-        "pana_mpa._cli_decode; sys.exit(1 if any(m.split('.')[0] == 'scapy' "
+        "import sys, pana_codecs, eap, pana_mpa, pana_mpa.cli.capture, pana_mpa.cli, "
+        "pana_mpa.cli.decode; sys.exit(1 if any(m.split('.')[0] == 'scapy' "
         "for m in sys.modules) else 0)"
     )
     proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, timeout=60, check=False)
@@ -389,7 +389,7 @@ def test_json_on_each_capture(capsys: pytest.CaptureFixture[str], name: str) -> 
 
 def test_every_ietf_avp_code_has_a_display_name() -> None:
     from pana_codecs import AvpCode
-    from pana_mpa._cli_decode import _AVP_NAMES
+    from pana_mpa.cli.decode import _AVP_NAMES
 
     assert set(_AVP_NAMES) == {int(c) for c in AvpCode}
 

@@ -20,8 +20,8 @@ from eap.methods.psk import PskPeer, PskServer
 from eap.peer import EapPeer
 from pana_codecs import MessageType, PanaMessage, encode_pana
 from pana_mpa import PaaConfig, PaaServer, PacConfig, PacSession
+from pana_mpa.address import Address
 from pana_mpa.paa import PaaSession
-from pana_mpa.transport import Address
 
 PAA: Address = ("192.0.2.1", 716)
 PSK = Secret(b"scaling-16-octet")

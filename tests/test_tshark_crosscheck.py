@@ -29,7 +29,7 @@ import pytest
 
 from interop.locate import capture_path
 from pana_codecs import Avp, MessageFlags, MessageType, PanaMessage, decode_pana, encode_pana
-from pana_mpa.capture import read_pana
+from pana_mpa.cli.capture import read_pana
 from tests.pcapfile import LINKTYPE_ETHERNET, ipv4_udp, ipv6_udp, link_frame, write_pcap
 from tests.realcomponents import need_binary
 

@@ -44,9 +44,9 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
 from eap.keys import Secret
 from eap.methods.gpsk import derive_keys
 from pana_codecs import AvpCode, EapCode, decode_eap, decode_pana
-from pana_mpa._cli_decode import flag_letters, type_name
-from pana_mpa.capture import read_pana
 from pana_mpa.cli import main
+from pana_mpa.cli.capture import read_pana
+from pana_mpa.cli.decode import flag_letters, type_name
 from tests.realcomponents import need_binary, need_root
 
 pytestmark = [pytest.mark.tshark, pytest.mark.udp]

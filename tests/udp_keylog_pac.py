@@ -15,9 +15,9 @@ from typing import TextIO
 from eap.methods.base import Rng
 from eap.methods.tls import TlsPeer
 from eap.peer import EapPeer
-from pana_mpa._cli_peers import PacFactory, PacOptions, build_parser, run_pac
-from pana_mpa._flow import FlowTrace
+from pana_mpa.cli.peers import PacFactory, PacOptions, build_parser, run_pac
 from pana_mpa.config import PacConfig
+from pana_mpa.flow import FlowTrace
 from pana_mpa.pac import PacSession
 from pana_mpa.trace import NULL_TRACE
 

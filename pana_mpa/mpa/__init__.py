@@ -1,12 +1,15 @@
 """Media-independent Pre-Authentication (RFC 6252) on RFC 5191 PANA (docs/mpa-wire.md).
 
-The Linux pieces (``linux_tunnel``, ``announce``, ``dhcp_aio``) are imported from their own
-modules; this namespace holds the protocol objects that run anywhere.
+This package is the sans-IO MPA core (AVPs, messages, extensions, DHCP/RA codecs, AR data-plane
+logic, tunnel specs, keys). Its drivers (controller, agent, DHCP relay I/O, Linux tunnel,
+announcements) live in ``pana_mpa.mpa.drivers``; the driver names below are re-exported lazily.
 """
 
 from __future__ import annotations
 
-from .agent import AgentEvent, LeaseProvider, MpaAgent, lease_configuration
+import importlib
+from typing import TYPE_CHECKING
+
 from .ar import ArDataPlane, ArStats, BufferPolicy, Forward, Mode
 from .avps import (
     DEFAULT_VENDOR_ID,
@@ -16,7 +19,6 @@ from .avps import (
     MpaStatus,
     TunnelAction,
 )
-from .controller import HandoverError, MpaController, MpaEvent, ReactiveHandover
 from .dhcp import DhcpError, DhcpLease, DhcpRelayClient
 from .extensions import MnExtension, PaaMpaExtension, TunnelRequest
 from .info import CandidateNetwork, InformationService, StaticInformationService
@@ -63,3 +65,30 @@ __all__ = [
     "lease_configuration",
     "pmkid",
 ]
+
+# The drivers (asyncio, kernel) are re-exported lazily: importing this package loads only the
+# sans-IO MPA core (docs/architecture.md).
+_LAZY = {
+    "AgentEvent": "pana_mpa.mpa.drivers.agent",
+    "HandoverError": "pana_mpa.mpa.drivers.controller",
+    "LeaseProvider": "pana_mpa.mpa.drivers.agent",
+    "MpaAgent": "pana_mpa.mpa.drivers.agent",
+    "MpaController": "pana_mpa.mpa.drivers.controller",
+    "MpaEvent": "pana_mpa.mpa.drivers.controller",
+    "ReactiveHandover": "pana_mpa.mpa.drivers.controller",
+    "lease_configuration": "pana_mpa.mpa.drivers.agent",
+}
+
+if TYPE_CHECKING:
+    from .drivers.agent import AgentEvent, LeaseProvider, MpaAgent, lease_configuration
+    from .drivers.controller import HandoverError, MpaController, MpaEvent, ReactiveHandover
+
+
+def __getattr__(name: str) -> object:
+    """Import a lazily re-exported name on first use (PEP 562)."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

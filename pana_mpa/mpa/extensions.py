@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from pana_codecs import Avp, CodecError, MessageFlags, MessageType, PanaMessage
 
-from ..transport import Address
+from ..address import Address
 from .avps import (
     DEFAULT_VENDOR_ID,
     MpaAvpCode,

@@ -8,16 +8,16 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 
+from eap.aaa.passthrough import RadiusAnswer, RadiusConfig, RadiusPassThrough
 from eap.authenticator import AuthOutput
 from eap.keys import KeyMaterial, Secret
 from eap.peer import EapPeer
-from eap.radius import RadiusAnswer, RadiusConfig, RadiusPassThrough
 from pana_codecs.eap import EapCode, EapPacket, EapType, decode_eap, encode_eap
 from pana_mpa.aio import ClientError, PacClient, serve_paa
+from pana_mpa.aio.udp import UdpTransport
 from pana_mpa.config import PaaConfig, PacConfig
 from pana_mpa.paa import PaaServer
 from pana_mpa.pac import PacSession
-from pana_mpa.udp import UdpTransport
 
 __all__ = [
     "InlineMd5Server",

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
+from eap.aaa.server import EapBackend, RadiusServer, RadiusServerCore
 from eap.authenticator import EapAuthenticator
 from eap.keys import Secret
 from eap.methods.base import AuthMethod
@@ -17,7 +18,6 @@ from eap.methods.gpsk import GpskServer
 from eap.methods.md5 import Md5Server
 from eap.methods.psk import PskServer
 from eap.methods.tls import TlsServer, TlsVersion
-from eap.radius_server import EapBackend, RadiusServer, RadiusServerCore
 from tests.servers import EAP_USERS, RADIUS_SECRET, Pki, eapol_conf, make_pki, run_eapol_test
 
 pytestmark = [pytest.mark.hostapd, pytest.mark.asyncio]

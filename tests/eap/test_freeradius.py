@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from eap.aaa.passthrough import RadiusConfig, RadiusError, RadiusPassThrough
 from eap.keys import Secret
 from eap.methods.base import PeerMethod
 from eap.methods.md5 import Md5Peer
 from eap.methods.tls import TlsPeer, TlsVersion
 from eap.peer import EapPeer
-from eap.radius import RadiusConfig, RadiusError, RadiusPassThrough
 from pana_codecs.eap import EapCode
 from pana_mpa.events import Authenticated
 from tests.eap._radius_helpers import pana_via_radius, run_peer

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from eap.aaa.passthrough import RadiusConfig, RadiusError, RadiusPassThrough
 from eap.keys import Secret
 from eap.methods.base import PeerMethod
 from eap.methods.gpsk import GpskPeer
@@ -14,7 +15,6 @@ from eap.methods.md5 import Md5Peer
 from eap.methods.psk import PskPeer
 from eap.methods.tls import TlsPeer, TlsVersion
 from eap.peer import EapPeer
-from eap.radius import RadiusConfig, RadiusError, RadiusPassThrough
 from pana_codecs.eap import EapCode
 from pana_mpa.aio import ClientError
 from pana_mpa.events import Authenticated, AuthenticationFailed

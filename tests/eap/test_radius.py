@@ -20,10 +20,10 @@ from eap._radius_codec import (
     split_eap,
     verify_request,
 )
+from eap.aaa.passthrough import RadiusConfig, RadiusError, RadiusPassThrough
+from eap.aaa.server import EapBackend, RadiusServer, RadiusServerCore
 from eap.authenticator import AuthOutput
 from eap.keys import Secret
-from eap.radius import RadiusConfig, RadiusError, RadiusPassThrough
-from eap.radius_server import EapBackend, RadiusServer, RadiusServerCore
 from pana_codecs.eap import EapCode, EapPacket, EapType, decode_eap, encode_eap
 from tests.eap._radius_helpers import (
     InlineMd5Server,

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from pana_mpa._cli_peers import CliError
-from pana_mpa._cli_radius import RadiusServerOptions, options
 from pana_mpa.cli import build_parser
+from pana_mpa.cli.peers import CliError
+from pana_mpa.cli.radius import RadiusServerOptions, options
 from tests.servers import EAP_USERS, RADIUS_SECRET, eapol_conf, run_eapol_test
 
 

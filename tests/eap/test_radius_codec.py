@@ -30,8 +30,8 @@ from eap._radius_codec import (
     verify_request,
     verify_response,
 )
+from eap.aaa.passthrough import RadiusConfig
 from eap.keys import Secret
-from eap.radius import RadiusConfig
 from pana_codecs.errors import CodecError
 
 SECRET = b"testing123"

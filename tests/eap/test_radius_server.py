@@ -17,8 +17,8 @@ from eap._radius_codec import (
     split_eap,
     verify_response,
 )
+from eap.aaa.server import EapBackend, RadiusServerCore
 from eap.keys import Secret
-from eap.radius_server import EapBackend, RadiusServerCore
 from tests.eap._radius_helpers import InlineMd5Server, Out, identity_response
 
 SECRET = b"s3cret-for-tests"

@@ -17,11 +17,11 @@ from eap._radius_codec import (
     sign_response,
     split_eap,
 )
+from eap.aaa.passthrough import DatagramLink, RadiusConfig, RadiusError, RadiusPassThrough
+from eap.aaa.server import EapBackend, RadiusServerCore
 from eap.keys import Secret
-from eap.radius import DatagramLink, RadiusConfig, RadiusError, RadiusPassThrough
-from eap.radius_server import EapBackend, RadiusServerCore
 from pana_codecs.eap import EapCode, EapPacket, EapType, encode_eap
-from pana_mpa.loopback import LoopbackNetwork, LoopbackTransport, run_virtual
+from pana_mpa.aio.loopback import LoopbackNetwork, LoopbackTransport, run_virtual
 from tests.eap._radius_helpers import InlineMd5Server, identity_response, md5_peer_conversation
 
 SECRET = b"s3cret-for-tests"

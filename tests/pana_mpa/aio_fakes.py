@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from eap.keys import Secret
 from pana_codecs import Avp, MessageFlags, MessageType, PanaMessage, decode_pana, encode_pana
-from pana_mpa.transport import Address
+from pana_mpa.address import Address
 
 R, S, C, P = MessageFlags.R, MessageFlags.S, MessageFlags.C, MessageFlags.P
 PCI, PAR, PTR, PNR = (

@@ -14,11 +14,11 @@ from eap.methods.md5 import METHOD_TYPE as MD5_TYPE
 from eap.methods.md5 import Md5Peer, Md5Server
 from eap.methods.psk import EAP_TYPE_PSK, PskPeer, PskServer
 from eap.peer import EapPeer
+from pana_mpa.aio.virtualnet import VirtualNet
 from pana_mpa.config import PaaConfig, PacConfig
 from pana_mpa.events import PanaEvent
 from pana_mpa.paa import PaaServer
 from pana_mpa.pac import PacSession
-from pana_mpa.testing import VirtualNet
 from pana_mpa.trace import MemoryTrace
 
 from .fake_eap import KEYED_TYPE, KEYLESS_TYPE, FakeEapPeer, FakeEapServer, PendingEapServer

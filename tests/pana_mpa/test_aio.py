@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from pana_mpa._flow import FlowTrace
+from pana_mpa.address import Address
 from pana_mpa.aio import ClientError, Driver, PacClient, drive, serve_paa
-from pana_mpa.loopback import LoopbackNetwork, run_virtual
-from pana_mpa.transport import Address
+from pana_mpa.aio.loopback import LoopbackNetwork, run_virtual
+from pana_mpa.flow import FlowTrace
 
 from .aio_fakes import (
     FAKE_MSK,
@@ -390,7 +390,7 @@ def test_a_stuck_timer_does_not_spin(caplog: pytest.LogCaptureFixture) -> None:
 
 def test_datagram_summaries() -> None:
     from pana_codecs import Avp, PanaMessage, encode_pana
-    from pana_mpa._flow import describe_datagram, format_message
+    from pana_mpa.flow import describe_datagram, format_message
 
     junk = describe_datagram(b"\x00\x01junk")
     assert junk["type"] == "undecodable" and junk["size"] == 6

@@ -10,12 +10,14 @@ from typing import Any
 
 import pytest
 
+from eap.aaa.passthrough import RadiusError
 from eap.authenticator import AuthOutput
 from eap.peer import EapResult
-from eap.radius import RadiusError
-from pana_mpa import _cli_peers as cp
 from pana_mpa._avps import ResultCode
+from pana_mpa.address import Address
 from pana_mpa.aio import ClientError, PacClient, serve_paa
+from pana_mpa.aio.loopback import LoopbackNetwork, run_virtual
+from pana_mpa.cli import peers as cp
 from pana_mpa.events import (
     Authenticated,
     AuthenticationFailed,
@@ -24,8 +26,6 @@ from pana_mpa.events import (
     SessionStarted,
     SessionTerminated,
 )
-from pana_mpa.loopback import LoopbackNetwork, run_virtual
-from pana_mpa.transport import Address
 
 PAC: Address = ("192.0.2.1", 50000)
 PAA: Address = ("192.0.2.2", 716)
@@ -313,7 +313,7 @@ def test_traces_of_a_real_session_hold_no_keys_or_identities() -> None:
     import io
     import json
 
-    from pana_mpa._flow import FlowTrace
+    from pana_mpa.flow import FlowTrace
 
     pac_buf, paa_buf = io.StringIO(), io.StringIO()
 
@@ -461,8 +461,8 @@ def test_pac_closes_on_aaa_reject_whose_eap_failure_it_discards() -> None:
 def test_pass_through_with_a_radius_server_that_never_answers() -> None:
     import socket
 
+    from eap.aaa.passthrough import RadiusConfig, RadiusPassThrough
     from eap.keys import Secret
-    from eap.radius import RadiusConfig, RadiusPassThrough
 
     async def main() -> tuple[BaseException | None, int]:
         from pana_mpa.config import PaaConfig

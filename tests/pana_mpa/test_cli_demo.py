@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from pana_mpa import _cli_demo
+from pana_mpa.aio.loopback import run_virtual
+from pana_mpa.cli import demo as _cli_demo
 from pana_mpa.cli import main
-from pana_mpa.loopback import run_virtual
 
 from .aio_fakes import FAKE_MSK, FakePaa, FakePac
 

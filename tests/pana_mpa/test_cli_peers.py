@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from pana_mpa import _cli_peers as cp
-from pana_mpa._flow import FlowTrace
 from pana_mpa.cli import build_parser, main
+from pana_mpa.cli import peers as cp
+from pana_mpa.flow import FlowTrace
 
 from .aio_fakes import FAKE_MSK, FakePaa, FakePac
 

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pana_mpa.loopback import LoopbackNetwork, LoopbackTransport, VirtualTimeLoop, run_virtual
-from pana_mpa.transport import (
+from pana_mpa.aio.loopback import LoopbackNetwork, LoopbackTransport, VirtualTimeLoop, run_virtual
+from pana_mpa.aio.transport import (
     PANA_PORT,
     Address,
     TransportClosed,

@@ -249,9 +249,9 @@ def test_user_table_backend() -> None:
     from eap.methods.md5 import Md5Peer
     from eap.methods.psk import EAP_TYPE_PSK, PskPeer
     from eap.peer import EapPeer
+    from pana_mpa.aio.virtualnet import VirtualNet
     from pana_mpa.paa import PaaServer, User, user_table
     from pana_mpa.pac import PacSession
-    from pana_mpa.testing import VirtualNet
 
     rng = random.Random(21).randbytes
     users = {
@@ -291,9 +291,9 @@ def test_hundreds_of_pacs_with_loss() -> None:
     from eap.keys import Secret
     from eap.methods.psk import EAP_TYPE_PSK, PskPeer
     from eap.peer import EapPeer
+    from pana_mpa.aio.virtualnet import VirtualNet
     from pana_mpa.paa import PaaServer, User, user_table
     from pana_mpa.pac import PacSession
-    from pana_mpa.testing import VirtualNet
 
     rng = random.Random(31).randbytes
     n = 200

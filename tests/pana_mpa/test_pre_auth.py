@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from pana_codecs import Avp, MessageFlags, MessageType, PanaMessage, decode_pana, encode_pana
+from pana_mpa.address import Address
 from pana_mpa.config import PaaConfig, PacConfig
 from pana_mpa.events import (
     Authenticated,
@@ -13,7 +14,6 @@ from pana_mpa.events import (
     PreAuthSwitched,
     SessionTerminated,
 )
-from pana_mpa.transport import Address
 from tests.pana_mpa.pair import PAA_ADDR, PAC_ADDR, Pair, make_pair
 
 NEW_ADDR = ("198.51.100.20", 40000)

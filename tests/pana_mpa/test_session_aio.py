@@ -24,7 +24,7 @@ from pana_mpa import (
     SessionTerminated,
 )
 from pana_mpa.aio import PacClient, serve_paa
-from pana_mpa.loopback import LoopbackNetwork, run_virtual
+from pana_mpa.aio.loopback import LoopbackNetwork, run_virtual
 
 PAC = ("10.0.0.1", 50000)
 PAA = ("10.0.0.2", 716)

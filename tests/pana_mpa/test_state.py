@@ -8,12 +8,12 @@ import pytest
 
 from pana_codecs import decode_pana, encode_pana
 from pana_mpa._avps import TerminationCause
+from pana_mpa.aio.virtualnet import Datagram
 from pana_mpa.config import PaaConfig, PacConfig
 from pana_mpa.paa import PaaSession
 from pana_mpa.pac import PacSession
 from pana_mpa.retransmit import TimerParameters
 from pana_mpa.state import PAA_TABLE, PAC_TABLE, Action, Input, PaaState, PacState
-from pana_mpa.testing import Datagram
 
 from .pair import PAA_ADDR, PAC_ADDR, Pair, make_pair
 

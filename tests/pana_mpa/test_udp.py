@@ -8,8 +8,8 @@ import socket
 import pytest
 
 from pana_mpa.aio import PacClient, serve_paa
-from pana_mpa.transport import TransportClosed
-from pana_mpa.udp import UdpTransport
+from pana_mpa.aio.transport import TransportClosed
+from pana_mpa.aio.udp import UdpTransport
 from tests.realcomponents import IN_CI
 
 from .aio_fakes import FakePaa, FakePac

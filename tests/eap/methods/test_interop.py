@@ -15,13 +15,13 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
+from eap.aaa.passthrough import RadiusConfig, RadiusPassThrough
+from eap.aaa.server import RadiusServer, RadiusServerCore
 from eap.authenticator import EapAuthenticator
 from eap.keys import Secret
 from eap.methods.gpsk import GpskPeer, GpskServer
 from eap.methods.md5 import Md5Peer, Md5Server
 from eap.peer import EapPeer, EapResult
-from eap.radius import RadiusConfig, RadiusPassThrough
-from eap.radius_server import RadiusServer, RadiusServerCore
 from tests.servers import (
     EAP_USERS,
     RADIUS_SECRET,

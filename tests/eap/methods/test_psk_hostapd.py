@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from eap.aaa.passthrough import RadiusAnswer, RadiusConfig, RadiusPassThrough
+from eap.aaa.server import RadiusServer, RadiusServerCore
 from eap.authenticator import EapAuthenticator
 from eap.keys import Secret
 from eap.methods.base import AuthMethod
 from eap.methods.psk import EAP_TYPE_PSK, PchannelCheck, PskPeer, PskServer, observe
 from eap.peer import EapPeer, EapResult
-from eap.radius import RadiusAnswer, RadiusConfig, RadiusPassThrough
-from eap.radius_server import RadiusServer, RadiusServerCore
 from tests.servers import (
     EAP_USERS,
     RADIUS_SECRET,

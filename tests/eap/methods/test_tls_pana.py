@@ -13,13 +13,13 @@ from eap.methods.tls import TlsPeer, TlsServer, TlsVersion
 from eap.peer import EapPeer
 from eap.tlsprf import eap_tls_handshakes, rsa_eap_tls_keys
 from pana_codecs import AvpCode, decode_pana
-from pana_mpa.capture import read_pana
+from pana_mpa.aio.virtualnet import VirtualNet
 from pana_mpa.cli import main as cli_main
+from pana_mpa.cli.capture import read_pana
 from pana_mpa.config import PaaConfig, PacConfig
 from pana_mpa.events import Authenticated, AuthenticationFailed, PanaEvent, Reauthenticated
 from pana_mpa.paa import PaaServer
 from pana_mpa.pac import PacSession
-from pana_mpa.testing import VirtualNet
 from tests.eap.methods._tls_capture import capture_server_key, captures_dir
 from tests.pki import Pki, make_pki
 

@@ -6,10 +6,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from eap.aaa.passthrough import RadiusAnswer, RadiusConfig, RadiusPassThrough
 from eap.keys import Secret
 from eap.methods.tls import TlsPeer
 from eap.peer import EapPeer, EapResult
-from eap.radius import RadiusAnswer, RadiusConfig, RadiusPassThrough
 from tests import servers
 from tests.servers import EAP_USERS, FreeRadius, Hostapd, freeradius_server, hostapd_server
 

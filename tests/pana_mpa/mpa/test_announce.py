@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from pana_mpa.mpa.announce import (
+from pana_mpa.mpa.drivers.announce import (
     gratuitous_arp,
     install_neighbor,
     send_gratuitous_arp,
@@ -37,7 +37,7 @@ def test_unsolicited_na_layout_and_checksum() -> None:
     assert na[0] == 136 and na[4] & 0x20 and not na[4] & 0x40  # O set, S clear
     assert na[8:24] == target.packed and na[24:26] == b"\x02\x01" and na[26:] == MAC
     # the checksum verifies: recomputing over the filled-in message gives zero
-    from pana_mpa.mpa.announce import _icmpv6_checksum
+    from pana_mpa.mpa.drivers.announce import _icmpv6_checksum
 
     assert _icmpv6_checksum(src, ipaddress.IPv6Address("ff02::1"), na) == 0
 

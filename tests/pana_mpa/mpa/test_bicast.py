@@ -106,15 +106,15 @@ def test_agent_copies_to_the_mn_mac_only_while_switching() -> None:
     from eap.keys import Secret
     from eap.methods.psk import EAP_TYPE_PSK, PskPeer, PskServer
     from eap.peer import EapPeer
+    from pana_mpa.aio.loopback import LoopbackNetwork, run_virtual
+    from pana_mpa.aio.transport import Transport
     from pana_mpa.config import PaaConfig
-    from pana_mpa.loopback import LoopbackNetwork, run_virtual
-    from pana_mpa.mpa.agent import MpaAgent
-    from pana_mpa.mpa.controller import MpaController
     from pana_mpa.mpa.dhcp import DhcpLease
+    from pana_mpa.mpa.drivers.agent import MpaAgent
+    from pana_mpa.mpa.drivers.controller import MpaController
     from pana_mpa.mpa.info import CandidateNetwork
     from pana_mpa.mpa.messages import PreConfiguration
     from pana_mpa.mpa.tunnel import InMemoryTunnelDriver
-    from pana_mpa.transport import Transport
 
     psk, ident = Secret(b"SecretPassphrase"), b"mn"
     sent: list[tuple[str, bytes]] = []
@@ -187,9 +187,9 @@ def test_agent_copies_to_the_mn_mac_only_while_switching() -> None:
 
 def test_agent_without_a_link_sends_no_copy() -> None:
     """No CTN interface configured: bicasting degrades to tunneling, nothing is sent."""
+    from pana_mpa.aio.loopback import LoopbackNetwork
     from pana_mpa.config import PaaConfig
-    from pana_mpa.loopback import LoopbackNetwork
-    from pana_mpa.mpa.agent import MpaAgent
+    from pana_mpa.mpa.drivers.agent import MpaAgent
     from pana_mpa.mpa.tunnel import InMemoryTunnelDriver, TunnelSpec
 
     net = LoopbackNetwork(seed=1)

@@ -32,7 +32,7 @@ from pana_mpa.mpa.dhcp import (
     decode_dhcp,
     encode_dhcp,
 )
-from pana_mpa.mpa.dhcp_aio import acquire_lease
+from pana_mpa.mpa.drivers.dhcp_relay import acquire_lease
 from tests.netns import lab, socket_in
 from tests.realcomponents import need_binary
 
@@ -292,7 +292,7 @@ def test_lease_from_real_kea(tmp_path: Path) -> None:
 def test_mn_renews_the_relayed_lease_over_its_new_link(tmp_path: Path) -> None:
     """The lease the relay got for the MN is renewed by the MN itself after the move."""
     from pana_mpa.mpa.dhcp import DhcpLease
-    from pana_mpa.mpa.dhcp_aio import renew_lease
+    from pana_mpa.mpa.drivers.dhcp_relay import renew_lease
 
     dnsmasq = need_binary("dnsmasq")
     with lab() as the_lab:

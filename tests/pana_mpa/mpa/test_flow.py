@@ -9,7 +9,9 @@ from collections.abc import Sequence
 import pytest
 
 from pana_codecs import Avp, MessageFlags, MessageType, PanaMessage, decode_pana, encode_pana
+from pana_mpa.address import Address
 from pana_mpa.cli import main
+from pana_mpa.cli.mpa_demo import run_mpa_demo
 from pana_mpa.config import PaaConfig, PacConfig
 from pana_mpa.events import Authenticated, PreAuthSwitched
 from pana_mpa.mpa.avps import (
@@ -21,10 +23,8 @@ from pana_mpa.mpa.avps import (
     u32,
     u32_avp,
 )
-from pana_mpa.mpa.demo import run_mpa_demo
 from pana_mpa.mpa.extensions import MnExtension, PaaMpaExtension, TunnelRequest, tunnel_action_avps
 from pana_mpa.mpa.messages import PreConfiguration
-from pana_mpa.transport import Address
 from tests.pana_mpa.pair import PAA_ADDR, PAC_ADDR, Pair, make_pair
 
 MAC = bytes.fromhex("020000000a10")
@@ -224,9 +224,9 @@ def test_reactive_handover_path() -> None:
     from eap.keys import Secret
     from eap.methods.psk import EAP_TYPE_PSK, PskPeer
     from eap.peer import EapPeer
-    from pana_mpa.loopback import LoopbackNetwork, run_virtual
-    from pana_mpa.mpa.controller import ReactiveHandover
-    from pana_mpa.mpa.demo import AR, IDENTITY, PSK
+    from pana_mpa.aio.loopback import LoopbackNetwork, run_virtual
+    from pana_mpa.cli.mpa_demo import AR, IDENTITY, PSK
+    from pana_mpa.mpa.drivers.controller import ReactiveHandover
     from pana_mpa.mpa.info import CandidateNetwork
     from pana_mpa.paa import PaaServer
 
@@ -297,10 +297,10 @@ def test_lease_arriving_between_par_c_and_pan_c_is_delivered() -> None:
     from eap.keys import Secret
     from eap.methods.psk import EAP_TYPE_PSK, PskPeer, PskServer
     from eap.peer import EapPeer
-    from pana_mpa.loopback import LoopbackNetwork, run_virtual
-    from pana_mpa.mpa.agent import MpaAgent
-    from pana_mpa.mpa.controller import MpaController
+    from pana_mpa.aio.loopback import LoopbackNetwork, run_virtual
     from pana_mpa.mpa.dhcp import DhcpLease
+    from pana_mpa.mpa.drivers.agent import MpaAgent
+    from pana_mpa.mpa.drivers.controller import MpaController
     from pana_mpa.mpa.info import CandidateNetwork
     from pana_mpa.mpa.tunnel import InMemoryTunnelDriver
     from pana_mpa.state import PaaState

@@ -11,15 +11,15 @@ from eap.keys import Secret
 from eap.methods.psk import EAP_TYPE_PSK, PskPeer, PskServer
 from eap.peer import EapPeer
 from pana_codecs import MessageFlags, MessageType, decode_pana
+from pana_mpa.address import Address
+from pana_mpa.aio.loopback import LoopbackNetwork, run_virtual
 from pana_mpa.config import PaaConfig
 from pana_mpa.events import SessionTerminated
-from pana_mpa.loopback import LoopbackNetwork, run_virtual
-from pana_mpa.mpa.agent import MpaAgent
-from pana_mpa.mpa.controller import MpaController
 from pana_mpa.mpa.dhcp import DhcpLease
+from pana_mpa.mpa.drivers.agent import MpaAgent
+from pana_mpa.mpa.drivers.controller import MpaController
 from pana_mpa.mpa.info import CandidateNetwork
 from pana_mpa.mpa.tunnel import InMemoryTunnelDriver
-from pana_mpa.transport import Address
 
 IDENTITY = b"mn@example.net"
 PSK = Secret(b"SecretPassphrase")

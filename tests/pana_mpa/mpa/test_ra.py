@@ -15,10 +15,10 @@ from eap.authenticator import EapAuthenticator
 from eap.keys import Secret
 from eap.methods.psk import EAP_TYPE_PSK, PskPeer, PskServer
 from eap.peer import EapPeer
+from pana_mpa.aio.loopback import LoopbackNetwork, run_virtual
 from pana_mpa.config import PaaConfig
-from pana_mpa.loopback import LoopbackNetwork, run_virtual
-from pana_mpa.mpa.agent import MpaAgent
-from pana_mpa.mpa.controller import MpaController
+from pana_mpa.mpa.drivers.agent import MpaAgent
+from pana_mpa.mpa.drivers.controller import MpaController
 from pana_mpa.mpa.info import CandidateNetwork
 from pana_mpa.mpa.ra import (
     Prefix,

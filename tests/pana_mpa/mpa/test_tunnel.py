@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pana_mpa.mpa.linux_tunnel import LinuxIpipDriver, in_netns
+from pana_mpa.mpa.drivers.linux_tunnel import LinuxIpipDriver, in_netns
 from pana_mpa.mpa.tunnel import (
     InMemoryTunnelDriver,
     TunnelError,

@@ -19,12 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from eap.aaa.server import EapBackend, RadiusServer, RadiusServerCore
 from eap.keys import Secret
 from eap.methods.base import Rng
-from eap.radius_server import EapBackend, RadiusServer, RadiusServerCore
 
-from ._cli_peers import METHODS, CliError, PaaOptions, _tls_files, eap_authenticator, parse_users
-from .transport import Address, format_address, parse_address
+from ..address import Address, format_address, parse_address
+from .peers import METHODS, CliError, PaaOptions, _tls_files, eap_authenticator, parse_users
 
 __all__ = ["RADIUS_PORT", "RadiusServerOptions", "add_parser", "options", "radius_server_main"]
 

@@ -26,7 +26,7 @@ from typing import Protocol, cast
 from pana_codecs.eap import EapCode, EapType, decode_eap
 from pana_codecs.errors import CodecError
 
-from ._radius_codec import (
+from .._radius_codec import (
     MICROSOFT,
     Attr,
     AuthenticatorMismatch,
@@ -40,8 +40,8 @@ from ._radius_codec import (
     vendor_attr,
     verify_request,
 )
-from .keys import KeyMaterial, Secret
-from .methods.base import Rng
+from ..keys import KeyMaterial, Secret
+from ..methods.base import Rng
 
 __all__ = ["EapBackend", "RadiusServer", "RadiusServerCore"]
 

@@ -7,9 +7,9 @@ import json
 import sys
 from typing import Any
 
-from .._flow import describe_datagram
-from ..transport import Address, format_address
-from .demo import run_mpa_demo
+from ..address import Address, format_address
+from ..flow import describe_datagram
+from .mpa_demo import run_mpa_demo
 
 __all__ = ["run_mpa_cli"]
 

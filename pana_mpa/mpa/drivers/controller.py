@@ -11,29 +11,28 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
-import os
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ..aio import ClientError, PacClient
-from ..config import PacConfig
-from ..events import Authenticated, PanaEvent
-from ..pac import PacSession
-from ..transport import Transport
-from .avps import DEFAULT_VENDOR_ID, MpaStatus, TunnelAction
-from .extensions import MnExtension, tunnel_action_avps
-from .info import CandidateNetwork
-from .keys import MpaKeys, derive_mpa_keys
-from .messages import IpAddress, PreConfiguration
-from .ra import RaError, parse_router_advertisement, slaac_address
-from .tunnel import TunnelDriver, TunnelSpec
+from eap.rng import Rng, system_rng
+
+from ...aio import ClientError, PacClient
+from ...aio.transport import Transport
+from ...config import PacConfig
+from ...events import Authenticated, PanaEvent
+from ...pac import PacSession
+from ..avps import DEFAULT_VENDOR_ID, MpaStatus, TunnelAction
+from ..extensions import MnExtension, tunnel_action_avps
+from ..info import CandidateNetwork
+from ..keys import MpaKeys, derive_mpa_keys
+from ..messages import IpAddress, PreConfiguration
+from ..ra import RaError, parse_router_advertisement, slaac_address
+from ..tunnel import TunnelDriver, TunnelSpec
 
 __all__ = ["HandoverError", "MpaController", "MpaEvent", "ReactiveHandover"]
 
 logger = logging.getLogger(__name__)
-
-Rng = Callable[[int], bytes]
 
 
 class HandoverError(RuntimeError):
@@ -84,7 +83,7 @@ class MpaController:
         binding_update: Callable[[IpAddress], Awaitable[None]],
         pac_config: PacConfig | None = None,
         vendor_id: int = DEFAULT_VENDOR_ID,
-        rng: Rng = os.urandom,
+        rng: Rng = system_rng,
         tunnel_name: str = "mpa0",
         timeout: float = 30.0,
         renew: Callable[[PreConfiguration], Awaitable[None]] | None = None,
@@ -309,7 +308,7 @@ class ReactiveHandover:
         eap_factory: Callable[[], Any],
         binding_update: Callable[[IpAddress], Awaitable[None]],
         pac_config: PacConfig | None = None,
-        rng: Rng = os.urandom,
+        rng: Rng = system_rng,
         timeout: float = 30.0,
     ) -> None:
         self._eap_factory = eap_factory

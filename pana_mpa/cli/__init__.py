@@ -12,10 +12,10 @@ __all__ = ["main"]
 
 # Each subcommand module exposes add_parser(subparsers) and sets func(args) -> int on its parser.
 _SUBCOMMANDS = (
-    "pana_mpa._cli_demo",
-    "pana_mpa._cli_decode",
-    "pana_mpa._cli_peers",
-    "pana_mpa._cli_radius",
+    "pana_mpa.cli.demo",
+    "pana_mpa.cli.decode",
+    "pana_mpa.cli.peers",
+    "pana_mpa.cli.radius",
 )
 
 

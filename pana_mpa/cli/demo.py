@@ -11,11 +11,11 @@ import sys
 from collections.abc import Callable
 from typing import IO, Any
 
-from ._cli_peers import PaaOptions, PacOptions, build_paa, build_pac, event_text, parse_secret
-from ._flow import describe_datagram, describe_event, format_message
-from .aio import ClientError, PacClient, PacNode, SansIo, serve_paa
-from .loopback import LoopbackNetwork, run_virtual
-from .transport import Address, format_address
+from ..address import Address, format_address
+from ..aio import ClientError, PacClient, PacNode, SansIo, serve_paa
+from ..aio.loopback import LoopbackNetwork, run_virtual
+from ..flow import describe_datagram, describe_event, format_message
+from .peers import PaaOptions, PacOptions, build_paa, build_pac, event_text, parse_secret
 
 __all__ = ["PAA_ADDRESS", "PAC_ADDRESS", "add_parser", "run", "run_exchange"]
 
@@ -119,7 +119,7 @@ def _writer(stream: IO[str], as_json: bool) -> Emit:
 def run(args: argparse.Namespace) -> int:
     """Run the demo: EAP-PSK, HMAC-SHA-256, seeded randomness, virtual time (``--mpa``: MPA)."""
     if getattr(args, "mpa", False):
-        from .mpa._cli import run_mpa_cli
+        from .mpa import run_mpa_cli
 
         return run_mpa_cli(args)
     emit = _writer(sys.stdout, bool(args.json))

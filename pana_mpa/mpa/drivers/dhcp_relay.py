@@ -9,7 +9,7 @@ import os
 import socket
 from collections.abc import Callable
 
-from .dhcp import DhcpError, DhcpLease, DhcpRelayClient, RelayState
+from ..dhcp import DhcpError, DhcpLease, DhcpRelayClient, RelayState
 
 __all__ = ["acquire_lease", "relay_socket", "renew_lease"]
 
@@ -97,7 +97,7 @@ async def renew_lease(
     ``sock`` is a UDP socket bound to ``address``:68 on the new link (it is consumed). The
     REQUEST carries ciaddr = ``address`` and the client id the relay used before the move.
     """
-    from .dhcp import DhcpMessageType, decode_dhcp, lease_from_ack, renew_request
+    from ..dhcp import DhcpMessageType, decode_dhcp, lease_from_ack, renew_request
 
     loop = asyncio.get_running_loop()
     transport, proto = await loop.create_datagram_endpoint(_Proto, sock=sock)

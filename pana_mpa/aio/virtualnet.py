@@ -9,13 +9,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from .events import PanaEvent
+from ..address import Address
+from ..events import PanaEvent
 
 __all__ = ["Datagram", "SansIoNode", "VirtualNet"]
 
 logger = logging.getLogger(__name__)
-
-Address = tuple[str, int]
 
 
 class SansIoNode(Protocol):

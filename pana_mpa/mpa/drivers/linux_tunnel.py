@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from .tunnel import TunnelError, TunnelSpec, decapsulate, ip_dst
+from ..tunnel import TunnelError, TunnelSpec, decapsulate, ip_dst
 
 __all__ = ["LinuxIpipDriver", "TunnelStats", "in_netns"]
 

@@ -17,7 +17,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from eap.authenticator import AuthOutput
 from eap.peer import EapResult
 
-from ._flow import FlowTrace
+from ..flow import FlowTrace
 from .transport import Address, Transport, TransportClosed
 
 __all__ = [
@@ -97,7 +97,7 @@ class PacNode(SansIo[E_co], Protocol[E_co]):
 
 
 class AaaBackend(Protocol):
-    """The async half of a pass-through EAP server (eap.radius.RadiusPassThrough)."""
+    """The async half of a pass-through EAP server (eap.aaa.passthrough.RadiusPassThrough)."""
 
     async def exchange(self, eap_response: bytes | None) -> Any:
         """Forward one EAP response (None: start) and return the AAA server's AuthOutput."""

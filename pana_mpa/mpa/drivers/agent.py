@@ -17,9 +17,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ..aio import Driver
-from ..config import PaaConfig
-from ..events import (
+from ...aio import Driver
+from ...aio.transport import Transport
+from ...config import PaaConfig
+from ...events import (
     Authenticated,
     PanaEvent,
     PingAnswered,
@@ -27,16 +28,15 @@ from ..events import (
     Reauthenticated,
     SessionTerminated,
 )
-from ..paa import PaaServer
-from ..state import PaaState
-from ..transport import Transport
-from .ar import ArDataPlane, Forward, direct_frame
-from .avps import DEFAULT_VENDOR_ID, TunnelAction
-from .dhcp import DhcpLease
-from .extensions import PaaMpaExtension, TunnelRequest
-from .keys import MpaKeys, derive_mpa_keys
-from .messages import IpAddress, PreConfiguration
-from .tunnel import TunnelDriver, TunnelError, TunnelSpec
+from ...paa import PaaServer
+from ...state import PaaState
+from ..ar import ArDataPlane, Forward, direct_frame
+from ..avps import DEFAULT_VENDOR_ID, TunnelAction
+from ..dhcp import DhcpLease
+from ..extensions import PaaMpaExtension, TunnelRequest
+from ..keys import MpaKeys, derive_mpa_keys
+from ..messages import IpAddress, PreConfiguration
+from ..tunnel import TunnelDriver, TunnelError, TunnelSpec
 
 __all__ = ["AgentEvent", "LeaseProvider", "MpaAgent", "lease_configuration"]
 

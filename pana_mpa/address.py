@@ -1,16 +1,13 @@
-"""The datagram Transport protocol the asyncio layer drives, and address helpers (RFC 5191 s1.4)."""
+"""Peer addresses: the Address type, the PANA port and text forms (RFC 5191 s1.4)."""
 
 from __future__ import annotations
 
 import ipaddress
 import logging
-from typing import Protocol
 
 __all__ = [
     "PANA_PORT",
     "Address",
-    "Transport",
-    "TransportClosed",
     "format_address",
     "parse_address",
 ]
@@ -22,26 +19,6 @@ Address = tuple[str, int]
 
 PANA_PORT = 716
 """The IANA-assigned PANA port (RFC 5191 s1.4, s11)."""
-
-
-class TransportClosed(Exception):
-    """recvfrom() on a transport that was closed (before or while waiting)."""
-
-
-class Transport(Protocol):
-    """Unreliable datagrams: sendto() never blocks and may drop."""
-
-    def sendto(self, data: bytes, addr: Address) -> None:
-        """Queue one datagram to ``addr``; never blocks; may drop it."""
-        ...
-
-    async def recvfrom(self) -> tuple[bytes, Address]:
-        """The next datagram and its source; raise TransportClosed once closed."""
-        ...
-
-    def close(self) -> None:
-        """Release the endpoint; pending and later recvfrom() calls raise TransportClosed."""
-        ...
 
 
 def parse_address(text: str, *, default_port: int = PANA_PORT) -> Address:

@@ -28,7 +28,7 @@ from typing import Protocol
 from pana_codecs.eap import EapCode, EapType, decode_eap
 from pana_codecs.errors import CodecError
 
-from ._radius_codec import (
+from .._radius_codec import (
     MICROSOFT,
     Attr,
     AuthenticatorMismatch,
@@ -42,10 +42,10 @@ from ._radius_codec import (
     vendor_attrs,
     verify_response,
 )
-from .authenticator import AuthOutput
-from .keys import KeyMaterial, Secret
-from .methods.base import Rng
-from .peer import EapResult
+from ..authenticator import AuthOutput
+from ..keys import KeyMaterial, Secret
+from ..methods.base import Rng
+from ..peer import EapResult
 
 __all__ = [
     "DatagramLink",
@@ -118,7 +118,7 @@ class RadiusAnswer:
 
 
 class DatagramLink(Protocol):
-    """An unreliable datagram socket toward the server; ``pana_mpa.transport.Transport`` fits."""
+    """An unreliable datagram socket toward the server; ``pana_mpa.aio.Transport`` fits."""
 
     def sendto(self, data: bytes, addr: tuple[str, int]) -> None:
         """Send one datagram; never blocks, may drop."""

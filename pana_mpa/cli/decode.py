@@ -351,7 +351,7 @@ def _verifier(args: argparse.Namespace) -> Annotator | str:
     """The AUTH verifier the options ask for, or the one-line reason they are unusable."""
     from eap.keys import Secret  # only --verify needs the EAP layer
 
-    from ._verify import AuthVerifier
+    from .verify import AuthVerifier
 
     label = args.auth_label.encode()
     if args.tls_server_key is not None:

@@ -28,8 +28,8 @@ from eap.tlsprf import TlsOfflineError, eap_tls_handshakes, rsa_eap_tls_keys
 from pana_codecs import AvpCode, MessageFlags, MessageType, PanaMessage
 from pana_codecs.avps import avp_u32
 
-from . import crypto
-from ._cli_decode import DecodedDatagram
+from .. import crypto
+from .decode import DecodedDatagram
 
 __all__ = ["AuthVerifier", "Verdict"]
 

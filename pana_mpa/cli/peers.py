@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from eap._radius_codec import RadiusCode
+from eap.aaa.passthrough import RadiusConfig, RadiusError, RadiusPassThrough
 from eap.authenticator import AuthOutput, EapAuthenticator
 from eap.keys import Secret
 from eap.methods.base import AuthMethod, PeerMethod, Rng
@@ -30,18 +31,17 @@ from eap.methods.md5 import Md5Peer, Md5Server
 from eap.methods.psk import PskPeer, PskServer
 from eap.methods.tls import TlsPeer, TlsServer, TlsVersion
 from eap.peer import EapPeer, EapResult
-from eap.radius import RadiusConfig, RadiusError, RadiusPassThrough
 from pana_codecs import EapCode, EapPacket, EapType, encode_eap
 from pana_codecs.avps import IntegrityAlgorithm, PrfAlgorithm, ResultCode, TerminationCause
 
-from ._flow import FlowTrace, describe_event
-from .aio import AaaBackend, ClientError, PacClient, PacNode, SansIo, serve_paa
-from .config import PaaConfig, PacConfig
-from .paa import PaaServer
-from .pac import PacSession
-from .trace import NULL_TRACE
-from .transport import PANA_PORT, Address, format_address, parse_address
-from .udp import UdpTransport
+from ..address import PANA_PORT, Address, format_address, parse_address
+from ..aio import AaaBackend, ClientError, PacClient, PacNode, SansIo, serve_paa
+from ..aio.udp import UdpTransport
+from ..config import PaaConfig, PacConfig
+from ..flow import FlowTrace, describe_event
+from ..paa import PaaServer
+from ..pac import PacSession
+from ..trace import NULL_TRACE
 
 __all__ = [
     "METHODS",
@@ -808,7 +808,7 @@ def _check_tls(make: Callable[[], object]) -> None:
 
 
 class RadiusBackend:
-    """One session's RADIUS pass-through (eap.radius), answering as an EAP server would."""
+    """One session's RADIUS pass-through (eap.aaa.passthrough), answering as an EAP server would."""
 
     def __init__(self, relay: RadiusPassThrough, rng: Rng) -> None:
         self._relay = relay

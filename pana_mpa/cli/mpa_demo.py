@@ -19,16 +19,16 @@ from eap.keys import Secret
 from eap.methods.psk import EAP_TYPE_PSK, PskPeer, PskServer
 from eap.peer import EapPeer
 
+from ..aio.loopback import LoopbackNetwork, TapHook, run_virtual
+from ..aio.transport import Address, Transport
 from ..config import PaaConfig, PacConfig
-from ..loopback import LoopbackNetwork, TapHook, run_virtual
-from ..transport import Address, Transport
-from .agent import MpaAgent
-from .controller import MpaController, MpaEvent
-from .dhcp import DhcpLease
-from .info import CandidateNetwork
-from .keys import MpaKeys
-from .messages import IpAddress, PreConfiguration
-from .tunnel import InMemoryTunnelDriver
+from ..mpa.dhcp import DhcpLease
+from ..mpa.drivers.agent import MpaAgent
+from ..mpa.drivers.controller import MpaController, MpaEvent
+from ..mpa.info import CandidateNetwork
+from ..mpa.keys import MpaKeys
+from ..mpa.messages import IpAddress, PreConfiguration
+from ..mpa.tunnel import InMemoryTunnelDriver
 
 __all__ = ["DemoResult", "run_mpa_demo"]
 
