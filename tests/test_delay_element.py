@@ -95,7 +95,7 @@ def test_ping_rtt_grows_by_the_configured_delay() -> None:
         assert min(one_way) >= 0.040 * 0.99
         # and not much late, on the median (a loaded 2-core machine stalls single packets)
         grown = statistics.median(delayed) - statistics.median(base)
-        assert 0.055 <= grown <= 0.060 + 0.040, (base, delayed)
+        assert 0.060 - 0.015 <= grown <= 0.060 + 0.040, (base, delayed)
         assert statistics.median(one_way) <= 0.040 + 0.040, one_way
         # the element's own measurement agrees: 30 ms added per crossing, a small lateness
         assert own["forwarded"]["ab"] >= 14 and own["forwarded"]["ba"] >= 14
