@@ -37,7 +37,8 @@ from eap.peer import EapPeer, EapResult
 from pana_codecs import MessageFlags, MessageType, PanaMessage, decode_pana
 from pana_mpa import crypto
 from pana_mpa._avps import AvpCode, avp_u32
-from pana_mpa._session import Address, EapServerLike
+from pana_mpa._eap import EapServerLike
+from pana_mpa.address import Address
 from pana_mpa.aio.virtualnet import SansIoNode
 from pana_mpa.cli.capture import read_pana
 from pana_mpa.config import PaaConfig, PacConfig

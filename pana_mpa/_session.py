@@ -3,185 +3,102 @@
 from __future__ import annotations
 
 import logging
-import struct
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from enum import Enum
-from typing import Any, Protocol
+from typing import Any, ClassVar, Generic, Protocol, TextIO, TypeVar
 
-from eap.keys import KeyMaterial, Secret
+from eap.keys import Secret
 from eap.rng import Rng
 from pana_codecs import Avp, CodecError, MessageFlags, MessageType, PanaMessage, decode_pana
 from pana_codecs import encode_pana as _encode_pana
 
 from . import crypto
-from ._avps import AvpCode, TerminationCause, avp_u32, u32_avp
+from ._avps import AvpCode, avp_u32
+from ._message import U32_MOD, Drop, Outstanding, Role, Rx, decrypt_avps, encrypt_avps
+from .address import Address
 from .events import (
-    Authenticated,
     PanaEvent,
-    PingAnswered,
     PreAuthSwitched,
-    Reauthenticated,
-    SessionTerminated,
 )
 from .extension import PanaExtension
+from .flow import describe
 from .retransmit import Retransmitter, TimerParameters
 from .state import Action, Input
 from .trace import NULL_TRACE, Trace
 
-__all__ = [
-    "Address",
-    "EapPeerLike",
-    "EapServerLike",
-    "Input",
-    "Rng",
-]
+__all__ = ["SessionCore", "SessionSettings"]
 
 logger = logging.getLogger(__name__)
 
-Address = tuple[str, int]
-"""(host, port) of a UDP peer."""
 
-_U32_MOD = 1 << 32
-# RFC 6786 s6.1: AVPs we put inside Encryption-Encap once keys exist (policy X), and AVPs that
-# must never be there (policy N)
-_ENCRYPTED_CODES = frozenset({AvpCode.SESSION_LIFETIME, AvpCode.TERMINATION_CAUSE})
-_NEVER_ENCRYPTED = frozenset(
-    {
-        AvpCode.AUTH,
-        AvpCode.INTEGRITY_ALGORITHM,
-        AvpCode.KEY_ID,
-        AvpCode.NONCE,
-        AvpCode.PRF_ALGORITHM,
-        AvpCode.RESULT_CODE,
-        AvpCode.PAC_INFORMATION,
-        AvpCode.RELAYED_MESSAGE,
-        AvpCode.ENCRYPTION_ENCAP,
-        AvpCode.ENCRYPTION_ALGORITHM,
-    }
-)
-_SEQ_TYPES = (
-    MessageType.PANA_AUTH,
-    MessageType.PANA_TERMINATION,
-    MessageType.PANA_NOTIFICATION,
-)
-
-
-# --- The EAP contract (docs/contracts.md "eap"), structurally: eap.peer / eap.authenticator fit it.
-
-
-class EapResultLike(Protocol):
-    """eap.peer.EapResult: how an EAP conversation ended."""
+class SessionSettings(Protocol):
+    """What the shared core reads of PacConfig and PaaConfig (both fit it structurally)."""
 
     @property
-    def success(self) -> bool: ...
+    def request_timers(self) -> TimerParameters: ...
     @property
-    def keys(self) -> KeyMaterial | None: ...
-
-
-class PeerOutputLike(Protocol):
-    """eap.peer.PeerOutput."""
-
+    def failed_session_timeout(self) -> float: ...
     @property
-    def response(self) -> bytes | None: ...
+    def reauth_fraction(self) -> float | None: ...
     @property
-    def result(self) -> EapResultLike | None: ...
-
-
-class AuthOutputLike(Protocol):
-    """eap.authenticator.AuthOutput."""
-
+    def nonce_length(self) -> int | None: ...
     @property
-    def packet(self) -> bytes | None: ...
+    def auth_label(self) -> bytes: ...
     @property
-    def result(self) -> EapResultLike | None: ...
+    def key_log(self) -> TextIO | None: ...
     @property
-    def pending(self) -> bool: ...
+    def extension(self) -> PanaExtension | None: ...
 
 
-class EapPeerLike(Protocol):
-    """eap.peer.EapPeer as a PaC session uses it."""
+ConfigT = TypeVar("ConfigT", bound=SessionSettings)
 
-    def receive(self, packet: bytes) -> PeerOutputLike: ...
-    def restart(self) -> None: ...
-
-
-class EapServerLike(Protocol):
-    """eap.authenticator.EapServer as a PAA session uses it."""
-
-    def start(self) -> AuthOutputLike: ...
-    def receive(self, packet: bytes) -> AuthOutputLike: ...
+ActionMethod = Callable[[Any, float, Rx | None], Input | None]
+"""An unbound ``_a_<action>(self, now, rx)``: may return a follow-up input."""
 
 
-class _Drop(Exception):
-    """Silently discard the message being processed (RFC 5191 s5.5); caught at the entry point."""
+def _action_method(cls: type, action: Action) -> ActionMethod:
+    """The method a table row runs; a table naming an action without one fails at import."""
+    name = "_a_" + action.value
+    for base in cls.__mro__:
+        method: ActionMethod | None = base.__dict__.get(name)
+        if method is not None:
+            return method
+    raise TypeError(f"{cls.__name__} has no method for action {action.name}")
 
 
-@dataclass(slots=True)
-class _Outstanding:
-    """The single outstanding request (or PCI) and its retransmission timer."""
+class SessionCore(Generic[ConfigT]):
+    """State shared by PacSession and PaaSession; subclasses provide the table and the actions.
 
-    type: int
-    seq: int
-    data: bytes
-    sent_at: float
-    rtx: Retransmitter | None
+    A subclass sets ``role`` (its end of PANA), ``_table`` (its RFC 5609 machine in state.py)
+    and ``_closed_state``, and defines one ``_a_<action>`` method per Action its table names.
+    """
 
+    role: ClassVar[Role]
+    _table: ClassVar[Mapping[tuple[Any, Input], tuple[Action, Any]]]
+    _closed_state: ClassVar[Enum]
+    _rows: ClassVar[Mapping[tuple[Any, Input], tuple[ActionMethod, Action, Any]]]
+    """``_table`` compiled once per class: each Action resolved to its ``_a_<action>`` method."""
 
-@dataclass(slots=True)
-class _Rx:
-    """A received message being processed."""
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "_table" in cls.__dict__:
+            cls._rows = {
+                key: (_action_method(cls, action), action, nxt)
+                for key, (action, nxt) in cls._table.items()
+            }
 
-    msg: PanaMessage
-    raw: bytes
-    addr: Address
-
-
-_FLAG_LETTERS = (("S", 0x4000), ("C", 0x2000), ("A", 0x1000), ("P", 0x0800), ("I", 0x0400),
-                 ("E", 0x0200))  # fmt: skip
-
-
-def describe(msg: PanaMessage) -> str:
-    """Short name of a message for logs and traces, e.g. "PAR[SC]" (RFC 5191 s7 abbreviations)."""
-    names = {1: ("PCI", "PCI"), 2: ("PAR", "PAN"), 3: ("PTR", "PTA"), 4: ("PNR", "PNA"),
-             5: ("PRY", "PRY")}  # fmt: skip
-    pair = names.get(msg.type, (f"type{msg.type}", f"type{msg.type}"))
-    flags = int(msg.flags)
-    base = pair[0] if flags & 0x8000 else pair[1]
-    letters = "".join(n for n, f in _FLAG_LETTERS if flags & f)
-    return f"{base}[{letters}]" if letters else base
-
-
-class SessionCore:
-    """State shared by PacSession and PaaSession; subclasses provide the table and the actions."""
-
-    role: str = "?"
-    _table: Mapping[tuple[Any, Input], tuple[Action, Any]]
-    _closed_state: Enum
-
-    def __init__(
-        self,
-        *,
-        rng: Rng,
-        trace: Trace,
-        request_timers: TimerParameters,
-        failed_session_timeout: float,
-        auth_label: bytes,
-        key_log: Any,
-        extension: PanaExtension | None = None,
-    ) -> None:
+    def __init__(self, config: ConfigT, *, rng: Rng, trace: Trace) -> None:
+        self._config = config
         self._rng = rng
-        self._extension = extension
+        self._extension = config.extension
         self.pre_auth = False
         """RFC 5873: the session is a pre-authentication (E flag) until the switch."""
         self._answering: PanaMessage | None = None
         self._notify_avps: tuple[Avp, ...] = ()
         self._trace = trace
-        self._request_timers = request_timers
-        self._failed_timeout = failed_session_timeout
-        self._auth_label = auth_label
-        self._key_log = key_log
+        self._failed_timeout = config.failed_session_timeout
         self.session_id = 0
         self.peer: Address = ("", 0)
         self.state: Enum = self._closed_state
@@ -189,7 +106,7 @@ class SessionCore:
         # sequence numbers (s5.2): next outgoing request, next expected incoming request
         self._seq_out: int | None = None
         self._seq_in: int | None = None
-        self._outstanding: _Outstanding | None = None
+        self._outstanding: Outstanding | None = None
         self._last_request: bytes | None = None
         self._last_answer: bytes | None = None
         # timers
@@ -221,7 +138,6 @@ class SessionCore:
         """When the request just answered was first sent (for PingAnswered.round_trip)."""
         self._switching = False
         """PaC: a switch PNR[P] (RFC 5873) is outstanding."""
-        self._config: Any = None
 
     # ---- outputs -------------------------------------------------------------------------------
 
@@ -293,32 +209,30 @@ class SessionCore:
     def _fire_local(self, inp: Input, now: float) -> None:
         try:
             self._fire(inp, now, None)
-        except _Drop as exc:  # a local step found nothing to do
+        except Drop as exc:  # a local step found nothing to do
             self._trace.event(
                 now, "input_ignored", sid=self.session_id, input=inp.name, reason=str(exc)
             )
 
-    def _can(self, inp: Input) -> bool:
+    def can(self, inp: Input) -> bool:
+        """True when ``inp`` has a row in the current state (a local request is allowed)."""
         return (self.state, inp) in self._table
 
-    def _fire(self, inp: Input | None, now: float, rx: _Rx | None) -> None:
-        """Run rows until no follow-up input remains; on _Drop restore the state and re-raise."""
+    def _fire(self, inp: Input | None, now: float, rx: Rx | None) -> None:
+        """Run rows until no follow-up input remains; on Drop restore the state and re-raise."""
         saved = self.state
         try:
             while inp is not None:
-                row = self._table.get((self.state, inp))
+                row = self._rows.get((self.state, inp))
                 if row is None:
-                    raise _Drop(f"{inp.name} not expected in {self.state.name}")
-                action, nxt = row
-                method: Callable[[float, _Rx | None], Input | None] = getattr(
-                    self, "_a_" + action.value
-                )
-                follow = method(now, rx)
+                    raise Drop(f"{inp.name} not expected in {self.state.name}")
+                method, action, nxt = row
+                follow = method(self, now, rx)
                 self._trace.event(
                     now,
                     "transition",
                     sid=self.session_id,
-                    role=self.role,
+                    role=self.role.value,
                     old=self.state.name,
                     input=inp.name,
                     action=action.name,
@@ -326,7 +240,7 @@ class SessionCore:
                 )
                 self.state = nxt
                 inp = follow
-        except _Drop:
+        except Drop:
             self.state = saved
             raise
         if self.state is self._closed_state and not self.closed:
@@ -343,62 +257,31 @@ class SessionCore:
 
     # ---- sending -------------------------------------------------------------------------------
 
-    role_is_pac = False
-
     def _install_encryption(self) -> None:
         """Switch to the encryption keys of the Key-Id just installed (RFC 6786 s3)."""
         if self._pending_encr is None:
             return
         pac_key, paa_key = self._pending_encr
         self._pending_encr = None
-        if self.role_is_pac:
+        if self.role is Role.PAC:
             self._tx_encr, self._rx_encr = pac_key, paa_key
         else:
             self._tx_encr, self._rx_encr = paa_key, pac_key
 
     def _encrypt_avps(self, seq: int, avps: list[Avp]) -> list[Avp]:
-        """Move AVPs of policy X that we protect into one Encryption-Encap (RFC 6786 s5-6)."""
+        """Hide AVPs of policy X in an Encryption-Encap once keys exist (RFC 6786 s5-6)."""
         if self._tx_encr is None or self.key_id is None:
             return avps
-        inner = [a for a in avps if a.code in _ENCRYPTED_CODES and a.vendor_id is None]
-        if not inner:
-            return avps
-        plain = _encode_pana(PanaMessage(0, 0, 0, 0, tuple(inner)))[16:]
-        cipher = crypto.aes128_ctr(
-            self._tx_encr, key_id=self.key_id, session_id=self.session_id, seq=seq, data=plain
+        return encrypt_avps(
+            self._tx_encr, key_id=self.key_id, session_id=self.session_id, seq=seq, avps=avps
         )
-        out: list[Avp] = []
-        for avp in avps:
-            if avp in inner:
-                if avp is inner[0]:
-                    out.append(Avp(AvpCode.ENCRYPTION_ENCAP, cipher))
-                continue
-            out.append(avp)
-        return out
 
-    def _decrypt(self, rx: _Rx, key: Secret | None, key_id: int | None) -> None:
+    @staticmethod
+    def _decrypt(rx: Rx, key: Secret | None, key_id: int | None) -> None:
         """Replace an Encryption-Encap AVP by the AVPs it carries (RFC 6786 s5), after AUTH."""
-        encaps = rx.msg.all_avps(AvpCode.ENCRYPTION_ENCAP)
-        if not encaps:
-            return
-        if len(encaps) > 1:
-            raise _Drop("more than one Encryption-Encap AVP")
-        if key is None or key_id is None:
-            raise _Drop("Encryption-Encap but no encryption key")
-        plain = crypto.aes128_ctr(
-            key, key_id=key_id, session_id=rx.msg.session_id, seq=rx.msg.seq, data=encaps[0].value
-        )
-        header = struct.pack("!HHHHII", 0, 16 + len(plain), 0, 1, 0, 0)
-        try:
-            inner = decode_pana(header + plain).avps
-        except CodecError as exc:
-            raise _Drop(f"Encryption-Encap does not decrypt to AVPs: {exc.reason}") from None
-        if any(a.code in _NEVER_ENCRYPTED and a.vendor_id is None for a in inner):
-            raise _Drop("Encryption-Encap carries an AVP that must stay in the clear")
-        avps: list[Avp] = []
-        for avp in rx.msg.avps:
-            avps.extend(inner if avp is encaps[0] else (avp,))
-        rx.msg = replace(rx.msg, avps=tuple(avps))
+        avps = decrypt_avps(rx.msg, key, key_id)
+        if avps is not rx.msg.avps:
+            rx.msg = replace(rx.msg, avps=avps)
 
     def _encode(self, mtype: int, flags: int, seq: int, avps: list[Avp]) -> bytes:
         if self.pre_auth:
@@ -429,7 +312,7 @@ class SessionCore:
                 now,
                 "message_sent",
                 sid=self.session_id,
-                role=self.role,
+                role=self.role.value,
                 message=name,
                 seq=msg.seq,
                 size=len(data),
@@ -452,14 +335,18 @@ class SessionCore:
             # initial sequence number is random (RFC 5191 s5.2)
             self._seq_out = int.from_bytes(self._rng(4), "big")
         seq = self._seq_out
-        self._seq_out = (seq + 1) % _U32_MOD
+        self._seq_out = (seq + 1) % U32_MOD
         data = self._encode(mtype, flags | MessageFlags.R, seq, avps)
-        rtx = Retransmitter(timers or self._request_timers, self._rng, now) if retransmit else None
-        self._outstanding = _Outstanding(mtype, seq, data, now, rtx)
+        rtx = (
+            Retransmitter(timers or self._config.request_timers, self._rng, now)
+            if retransmit
+            else None
+        )
+        self._outstanding = Outstanding(mtype, seq, data, now, rtx)
         self._emit(now, data, "request")
         return data
 
-    def _send_answer(self, now: float, rx: _Rx, flags: int, avps: list[Avp]) -> bytes:
+    def _send_answer(self, now: float, rx: Rx, flags: int, avps: list[Avp]) -> bytes:
         self._answering = rx.msg
         try:
             data = self._encode(rx.msg.type, flags & ~MessageFlags.R, rx.msg.seq, avps)
@@ -472,91 +359,6 @@ class SessionCore:
         self._emit(now, data, "answer", rx.addr)
         return data
 
-    def _a_retransmit(self, now: float, rx: _Rx | None) -> Input | None:
-        out = self._outstanding
-        if out is None:  # pragma: no cover - only fired with an outstanding message
-            return None
-        self._outbox.append((out.data, self.peer))
-        count = out.rtx.count if out.rtx else 0
-        self._trace.event(now, "retransmit", sid=self.session_id, seq=out.seq, count=count)
-        return None
-
-    def _a_none(self, now: float, rx: _Rx | None) -> Input | None:
-        return None
-
-    def _a_disconnect_rtx(self, now: float, rx: _Rx | None) -> Input | None:
-        # s9: request retransmission exhausted -> end the session at once, no PTR
-        self._terminated(now, cause=None, by_peer=False, reason="retransmissions")
-        return None
-
-    def _a_disconnect_timeout(self, now: float, rx: _Rx | None) -> Input | None:
-        reason = "lifetime" if self._session_timer_kind == "lifetime" else "failed"
-        self._terminated(now, cause=None, by_peer=False, reason=reason)
-        return None
-
-    def _a_disconnect_eap(self, now: float, rx: _Rx | None) -> Input | None:
-        self._terminated(now, cause=None, by_peer=False, reason="eap")
-        return None
-
-    def _terminated(self, now: float, *, cause: int | None, by_peer: bool, reason: str) -> None:
-        self._events.append(
-            SessionTerminated(
-                session_id=self.session_id, cause=cause, by_peer=by_peer, reason=reason
-            )
-        )
-        self._trace.event(
-            now, "session_terminated", sid=self.session_id, role=self.role, cause=cause,
-            by_peer=by_peer, reason=reason,
-        )  # fmt: skip
-
-    # ---- ping and termination, common to both roles (RFC 5191 s4.2, s4.4) --------------------
-
-    def _a_send_pna_ping(self, now: float, rx: _Rx | None) -> Input | None:
-        assert rx is not None
-        self._send_answer(now, rx, MessageFlags.P, [])
-        return None
-
-    def _a_send_pnr_ping(self, now: float, rx: _Rx | None) -> Input | None:
-        avps, self._notify_avps = list(self._notify_avps), ()
-        self._send_request(now, MessageType.PANA_NOTIFICATION, MessageFlags.P, avps)
-        return None
-
-    def _a_ping_answered(self, now: float, rx: _Rx | None) -> Input | None:
-        sent = self._answered_at
-        self._events.append(PingAnswered(session_id=self.session_id, round_trip=now - sent))
-        if self._switching and rx is not None:
-            self._switching = False
-            self._events.append(PreAuthSwitched(session_id=self.session_id, peer=rx.addr))
-        return None
-
-    def _a_send_ptr(self, now: float, rx: _Rx | None) -> Input | None:
-        cause = self._term_cause if self._term_cause is not None else TerminationCause.LOGOUT
-        self._send_request(
-            now, MessageType.PANA_TERMINATION, 0, [u32_avp(AvpCode.TERMINATION_CAUSE, cause)]
-        )
-        self._session_deadline = None
-        self._reauth_deadline = None
-        return None
-
-    def _a_send_pta_disconnect(self, now: float, rx: _Rx | None) -> Input | None:
-        assert rx is not None
-        cause_avp = rx.msg.avp(AvpCode.TERMINATION_CAUSE)
-        if cause_avp is None:
-            raise _Drop("PTR without Termination-Cause")
-        cause = self._u32(cause_avp)
-        if cause == 0x10000:
-            # OpenPANA sends 1 (LOGOUT) in the wrong byte order; accept it and say so
-            logger.info("sid=%#x: Termination-Cause 65536 (OpenPANA byte-order bug) read as 1",
-                        self.session_id)  # fmt: skip
-        self._outstanding = None
-        self._send_answer(now, rx, 0, [])
-        self._terminated(now, cause=cause, by_peer=True, reason="termination")
-        return None
-
-    def _a_disconnect_terminated(self, now: float, rx: _Rx | None) -> Input | None:
-        self._terminated(now, cause=self._term_cause, by_peer=False, reason="termination")
-        return None
-
     # ---- receiving -----------------------------------------------------------------------------
 
     @staticmethod
@@ -564,46 +366,16 @@ class SessionCore:
         try:
             return avp_u32(avp)
         except ValueError as exc:
-            raise _Drop(str(exc)) from None
+            raise Drop(str(exc)) from None
 
     def _decode(self, data: bytes) -> PanaMessage:
         try:
             msg = decode_pana(data)
         except CodecError as exc:
-            raise _Drop(f"malformed: {exc}") from None
+            raise Drop(f"malformed: {exc}") from None
         return msg
 
-    @staticmethod
-    def check_header(msg: PanaMessage) -> None:
-        """Header and AVP-placement checks of RFC 5191 s5.5/s6 that need no session state."""
-        flags = msg.flags
-        if msg.type == MessageType.PANA_CLIENT_INITIATION:
-            if flags & MessageFlags.R or msg.session_id != 0 or msg.seq != 0:
-                raise _Drop("PCI must have R clear, Session Identifier 0 and Sequence Number 0")
-            return
-        if msg.type not in _SEQ_TYPES:
-            raise _Drop(f"unsupported message type {msg.type}")
-        if flags & MessageFlags.S and flags & MessageFlags.C:
-            raise _Drop("S and C both set")
-        if msg.type != MessageType.PANA_AUTH and flags & (MessageFlags.S | MessageFlags.C):
-            raise _Drop("S/C flag outside PAR/PAN")
-        if msg.type == MessageType.PANA_NOTIFICATION:
-            a, p = bool(flags & MessageFlags.A), bool(flags & MessageFlags.P)
-            if a == p:
-                raise _Drop("PNR/PNA needs exactly one of the A and P flags")
-        elif flags & (MessageFlags.A | MessageFlags.P):
-            raise _Drop("A/P flag outside PNR/PNA")
-        auths = [
-            i for i, a in enumerate(msg.avps) if a.code == AvpCode.AUTH and a.vendor_id is None
-        ]
-        if len(auths) > 1 or (auths and auths[0] != len(msg.avps) - 1):
-            raise _Drop("AUTH AVP must be the last AVP, once")
-        for code in (AvpCode.NONCE,):
-            nonce = msg.avp(code)
-            if nonce is not None and not 8 <= len(nonce.value) <= 256:
-                raise _Drop("Nonce length outside 8..256")
-
-    def _check_sequence(self, rx: _Rx, *, skip: bool = False) -> bool:
+    def _check_sequence(self, rx: Rx, *, skip: bool = False) -> bool:
         """Sequence number rules of s5.2; True when the message is a duplicate already answered."""
         msg = rx.msg
         if msg.is_request:
@@ -612,14 +384,14 @@ class SessionCore:
             if skip or self._seq_in is None:
                 return False
             if msg.seq != self._seq_in:
-                raise _Drop(f"request sequence number {msg.seq:#x}, expected {self._seq_in:#x}")
+                raise Drop(f"request sequence number {msg.seq:#x}, expected {self._seq_in:#x}")
             return False
         out = self._outstanding
         if out is None or out.type != msg.type or out.seq != msg.seq:
-            raise _Drop("answer matches no outstanding request")
+            raise Drop("answer matches no outstanding request")
         return False
 
-    def _check_auth(self, rx: _Rx, *, deferred: bool = False) -> None:
+    def _check_auth(self, rx: Rx, *, deferred: bool = False) -> None:
         """AUTH rules of s5.3/s11.1: with a key every message carries a valid AUTH."""
         last = rx.msg.avps[-1] if rx.msg.avps else None
         has_auth = last is not None and last.code == AvpCode.AUTH and last.vendor_id is None
@@ -627,12 +399,12 @@ class SessionCore:
             return
         if self._key is None or self.integrity_algorithm is None:
             if has_auth:
-                raise _Drop("AUTH AVP but no PANA SA")
+                raise Drop("AUTH AVP but no PANA SA")
             return
         if not has_auth:
-            raise _Drop("AUTH AVP missing")
+            raise Drop("AUTH AVP missing")
         if not crypto.verify_auth(self.integrity_algorithm, self._key, rx.raw):
-            raise _Drop("AUTH does not verify")
+            raise Drop("AUTH does not verify")
 
     def _repeat_after_close(self, data: bytes, addr: Address, now: float) -> bool:
         """A closed session still answers an exact repeat of its last request (lost PTA, s4.4)."""
@@ -642,62 +414,32 @@ class SessionCore:
         self._trace.event(now, "duplicate_answered", sid=self.session_id, closed=True)
         return True
 
-    def _resend_answer(self, now: float, rx: _Rx) -> None:
+    def _resend_answer(self, now: float, rx: Rx) -> None:
         assert self._last_answer is not None
         self._outbox.append((self._last_answer, rx.addr))
         self._trace.event(now, "duplicate_answered", sid=self.session_id, seq=rx.msg.seq)
 
-    def _accepted(self, rx: _Rx) -> None:
+    def _accepted(self, rx: Rx) -> None:
         """Bookkeeping after a request was processed: the next expected sequence number."""
         if rx.msg.is_request and rx.msg.type != MessageType.PANA_CLIENT_INITIATION:
-            self._seq_in = (rx.msg.seq + 1) % _U32_MOD
+            self._seq_in = (rx.msg.seq + 1) % U32_MOD
 
     def _dropped(self, now: float, reason: str, size: int, addr: Address) -> None:
         logger.debug("%s sid=%#x dropped %d octets from %s: %s", self.role, self.session_id, size,
                      addr, reason)  # fmt: skip
         self._trace.event(
-            now, "message_dropped", sid=self.session_id, role=self.role, reason=reason, size=size
-        )
-
-    # ---- the session opens (RFC 5191 s4.1) or a re-authentication completes (s4.3) -------------
-
-    _opened = False
-    _reauth_by_peer = False
-
-    def _session_opened(self, now: float, **extra: Any) -> None:
-        """Arm the lifetime and re-auth timers; report Authenticated once, then Reauthenticated."""
-        self._set_session_timer(now, self.lifetime, "lifetime")
-        fraction = self._config.reauth_fraction
-        self._reauth_deadline = None if fraction is None else now + fraction * self.lifetime
-        if self._opened:
-            self._events.append(
-                Reauthenticated(
-                    session_id=self.session_id,
-                    key_id=self.key_id,
-                    lifetime=self.lifetime,
-                    msk=self.msk,
-                    by_peer=self._reauth_by_peer,
-                )
-            )
-            return
-        self._opened = True
-        self._events.append(
-            Authenticated(
-                session_id=self.session_id,
-                key_id=self.key_id,
-                lifetime=self.lifetime,
-                msk=self.msk,
-                prf_algorithm=self.prf_algorithm if self._key else None,
-                integrity_algorithm=self.integrity_algorithm if self._key else None,
-                peer=self.peer,
-                **extra,
-            )
+            now,
+            "message_dropped",
+            sid=self.session_id,
+            role=self.role.value,
+            reason=reason,
+            size=size,
         )
 
     # ---- keys ----------------------------------------------------------------------------------
 
     def _nonce_length(self) -> int:
-        configured: int | None = getattr(self._config, "nonce_length", None)
+        configured = self._config.nonce_length
         if configured is not None:
             return configured
         if self.prf_algorithm is None:
@@ -709,7 +451,7 @@ class SessionCore:
         if self.prf_algorithm is None or self.integrity_algorithm is None:
             return None
         if self._pac_nonce is None or self._paa_nonce is None:
-            raise _Drop("no nonces exchanged: cannot derive PANA_AUTH_KEY")
+            raise Drop("no nonces exchanged: cannot derive PANA_AUTH_KEY")
         if self._pac_nonce == self._paa_nonce:
             # OpenPANA sends the same nonce in both directions; the derivation still works
             logger.debug("sid=%#x: PaC and PAA nonces are identical", self.session_id)
@@ -722,7 +464,7 @@ class SessionCore:
             pac_nonce=self._pac_nonce,
             paa_nonce=self._paa_nonce,
             key_id=key_id,
-            label=self._auth_label,
+            label=self._config.auth_label,
         )
         if self.encryption_algorithm is not None:
             self._pending_encr = crypto.encryption_keys(
@@ -734,21 +476,22 @@ class SessionCore:
                 paa_nonce=self._paa_nonce,
                 key_id=key_id,
             )
-        if self._key_log is not None:
+        key_log = self._config.key_log
+        if key_log is not None:
             # opt-in interop debugging only (STYLE 2.9)
-            self._key_log.write(
+            key_log.write(
                 f"PANA_AUTH_KEY {self.session_id:08x} {key_id:08x} {key.reveal().hex()}\n"
             )
         return key
 
-    def _take_nonce(self, rx: _Rx, *, from_paa: bool) -> None:
+    def _take_nonce(self, rx: Rx, *, from_paa: bool) -> None:
         """Store the peer's Nonce from the first PAR/PAN of an (re-)authentication (s4.1, s4.3)."""
         if self._nonce_received:
             return
         avp = rx.msg.avp(AvpCode.NONCE)
         if avp is None:
             if self.prf_algorithm is not None:
-                raise _Drop("first PAR/PAN of the authentication lacks a Nonce")
+                raise Drop("first PAR/PAN of the authentication lacks a Nonce")
             return
         if from_paa:
             self._paa_nonce = avp.value
@@ -769,16 +512,16 @@ class SessionCore:
 
     # ---- the receive pipeline ------------------------------------------------------------------
 
-    def _classify(self, rx: _Rx) -> Input:
+    def _classify(self, rx: Rx) -> Input:
         raise NotImplementedError
 
-    def _auth_deferred(self, rx: _Rx) -> bool:
+    def _auth_deferred(self, rx: Rx) -> bool:
         return False
 
-    def _skip_sequence_check(self, rx: _Rx) -> bool:
+    def _skip_sequence_check(self, rx: Rx) -> bool:
         return False
 
-    def _process(self, rx: _Rx, now: float) -> None:
+    def _process(self, rx: Rx, now: float) -> None:
         """Validate one decoded message of this session and run its row (s5.2, s5.5)."""
         if self._check_sequence(rx, skip=self._skip_sequence_check(rx)):
             self._resend_answer(now, rx)
@@ -805,7 +548,7 @@ class SessionCore:
             self.pre_auth = False  # the answer to the switching PNR already has E clear
         try:
             self._fire(inp, now, rx)
-        except _Drop:
+        except Drop:
             self.pre_auth = self.pre_auth or switching
             out, n_out, n_ev, seq_out, last_req, last_ans = snapshot
             self._outstanding = out
@@ -823,21 +566,21 @@ class SessionCore:
         if self._extension is not None:
             self._extension.received(self.session_id, rx.msg, rx.addr, now)
 
-    def _check_pre_auth_flag(self, rx: _Rx) -> bool:
+    def _check_pre_auth_flag(self, rx: Rx) -> bool:
         """RFC 5873 s3 E-flag rules; True when ``rx`` is the PaC's switching PNR[P] (E clear)."""
         has_e = bool(rx.msg.flags & MessageFlags.E)
         if self.pre_auth and not has_e:
             msg = rx.msg
             switch = (
-                self.role == "paa"
+                self.role is Role.PAA
                 and msg.type == MessageType.PANA_NOTIFICATION
                 and msg.is_request
                 and msg.has(MessageFlags.P)
                 and self._key is not None
             )
             if not switch:
-                raise _Drop("E flag missing on a pre-authentication session (RFC 5873)")
+                raise Drop("E flag missing on a pre-authentication session (RFC 5873)")
             return True
         if has_e and not self.pre_auth:
-            raise _Drop("E flag on a session that is not a pre-authentication (RFC 5873)")
+            raise Drop("E flag on a session that is not a pre-authentication (RFC 5873)")
         return False

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from eap.keys import Secret
 
+from .address import Address
+
 __all__ = [
     "Authenticated",
     "AuthenticationFailed",
@@ -17,8 +19,6 @@ __all__ = [
     "SessionStarted",
     "SessionTerminated",
 ]
-
-Address = tuple[str, int]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -6,25 +6,71 @@ import dataclasses
 import enum
 import json
 import logging
-from typing import IO, Any
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import IO, Any, Final
 
 from eap.keys import Secret
-from pana_codecs import CodecError, EapPacket, MessageFlags, decode_eap, decode_pana
+from pana_codecs import CodecError, EapPacket, MessageFlags, PanaMessage, decode_eap, decode_pana
 from pana_codecs.avps import AVP_NAMES
 
-__all__ = ["AVP_NAMES", "FlowTrace", "describe_datagram", "describe_event", "format_message"]
+__all__ = [
+    "AVP_NAMES",
+    "FLAG_LETTERS",
+    "MESSAGE_NAMES",
+    "FlowTrace",
+    "describe",
+    "describe_datagram",
+    "describe_event",
+    "flag_letters",
+    "format_message",
+    "message_name",
+]
 
 logger = logging.getLogger(__name__)
 
 
-# (request, answer) abbreviations, RFC 5191 s7 and RFC 6345 s4.
-_TYPE_NAMES: dict[int, tuple[str, str]] = {
-    1: ("PCI", "PCI"),
-    2: ("PAR", "PAN"),
-    3: ("PTR", "PTA"),
-    4: ("PNR", "PNA"),
-    5: ("PRY", "PRY"),
-}
+# The one naming table of pana_mpa for message types and flags (traces, logs, flow summaries).
+# pana_codecs grows its own (issue 8, branch codecs); once on main this table derives from it.
+MESSAGE_NAMES: Final[Mapping[int, tuple[str, str]]] = MappingProxyType(
+    {
+        1: ("PCI", "PCI"),
+        2: ("PAR", "PAN"),
+        3: ("PTR", "PTA"),
+        4: ("PNR", "PNA"),
+        5: ("PRY", "PRY"),  # RFC 6345 s7: PANA-Relay has no answer
+    }
+)
+"""Message Type -> (request, answer) abbreviations (RFC 5191 s7, RFC 6345 s4)."""
+
+FLAG_LETTERS: Final[tuple[tuple[str, int], ...]] = tuple(
+    (flag.name or "?", int(flag)) for flag in MessageFlags
+)
+"""(letter, bit) in header bit order: R S C A P I E (RFC 5191 s6.2, RFC 5873 s3)."""
+
+_R = int(MessageFlags.R)
+
+
+def message_name(msg_type: int, flags: int) -> str:
+    """``PAR``/``PAN``/``PCI``/``PRY``... by the R flag; an unknown type gives ``type7``."""
+    names = MESSAGE_NAMES.get(msg_type)
+    if names is None:
+        return f"type{msg_type}"
+    return names[0] if flags & _R else names[1]
+
+
+def flag_letters(flags: int, *, with_r: bool = False) -> str:
+    """The set flags as letters in header order, e.g. ``"SC"``; R only when ``with_r``."""
+    return "".join(n for n, bit in FLAG_LETTERS if flags & bit and (with_r or bit != _R))
+
+
+def describe(msg: PanaMessage) -> str:
+    """Short name of a message for logs and traces, e.g. "PAR[SC]" (RFC 5191 s7 abbreviations)."""
+    flags = int(msg.flags)
+    letters = flag_letters(flags)
+    base = message_name(msg.type, flags)
+    return f"{base}[{letters}]" if letters else base
+
 
 _EAP_CODES = {1: "Request", 2: "Response", 3: "Success", 4: "Failure"}
 _EAP_TYPES = {
@@ -50,10 +96,6 @@ def _eap_summary(packet: bytes) -> str:
     return f"{code}/{_EAP_TYPES.get(eap.type, str(eap.type))}"
 
 
-def _flags(flags: int) -> str:
-    return "".join(f.name or "" for f in MessageFlags if flags & f)
-
-
 def describe_datagram(data: bytes) -> dict[str, Any]:
     """Type, flags, sequence number, session id and AVP names/lengths; never AVP values.
 
@@ -63,8 +105,7 @@ def describe_datagram(data: bytes) -> dict[str, Any]:
         msg = decode_pana(data)
     except CodecError as exc:
         return {"type": "undecodable", "size": len(data), "reason": exc.reason}
-    names = _TYPE_NAMES.get(msg.type)
-    kind = f"type{msg.type}" if names is None else names[0 if msg.is_request else 1]
+    kind = message_name(msg.type, msg.flags)
     avps: list[dict[str, Any]] = []
     for avp in msg.avps:
         entry: dict[str, Any] = {
@@ -81,7 +122,7 @@ def describe_datagram(data: bytes) -> dict[str, Any]:
         avps.append(entry)
     return {
         "type": kind,
-        "flags": _flags(msg.flags),
+        "flags": flag_letters(msg.flags, with_r=True),
         "session_id": msg.session_id,
         "seq": msg.seq,
         "size": len(data),

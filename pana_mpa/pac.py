@@ -7,10 +7,11 @@ from collections.abc import Sequence
 from enum import IntEnum
 
 from eap.keys import Secret
-from eap.rng import system_rng
+from eap.rng import Rng, system_rng
 from pana_codecs import Avp, MessageFlags, MessageType
 
 from . import crypto
+from ._actions import SessionActions
 from ._avps import (
     AvpCode,
     IntegrityAlgorithm,
@@ -19,22 +20,14 @@ from ._avps import (
     TerminationCause,
     u32_avp,
 )
-from ._session import (
-    Address,
-    EapPeerLike,
-    EapResultLike,
-    Input,
-    Rng,
-    SessionCore,
-    _Drop,
-    _Outstanding,
-    _Rx,
-)
+from ._eap import EapPeerLike, EapResultLike
+from ._message import Drop, Outstanding, Role, Rx, check_header
+from .address import Address
 from .config import PacConfig
 from .errors import UsageError
 from .events import AuthenticationFailed, SessionStarted
 from .retransmit import Retransmitter
-from .state import PAC_TABLE, PacState
+from .state import PAC_TABLE, Input, PacState
 from .trace import NULL_TRACE, Trace
 
 __all__ = ["PacSession"]
@@ -48,11 +41,10 @@ def _names(enum: type[IntEnum], values: Sequence[int]) -> str:
     return ", ".join(enum(v).name if v in known else str(v) for v in values) or "none"
 
 
-class PacSession(SessionCore):
+class PacSession(SessionActions[PacConfig]):
     """PANA client session (RFC 5191). No sockets, no clock, no hidden randomness."""
 
-    role = "pac"
-    role_is_pac = True
+    role = Role.PAC
     _table = PAC_TABLE
     _closed_state = PacState.CLOSED
 
@@ -65,16 +57,7 @@ class PacSession(SessionCore):
         rng: Rng = system_rng,
         trace: Trace = NULL_TRACE,
     ) -> None:
-        super().__init__(
-            rng=rng,
-            trace=trace,
-            request_timers=config.request_timers,
-            failed_session_timeout=config.failed_session_timeout,
-            auth_label=config.auth_label,
-            key_log=config.key_log,
-            extension=config.extension,
-        )
-        self._config = config
+        super().__init__(config, rng=rng, trace=trace)
         self.pre_auth = config.pre_authentication
         self._eap = eap
         self.peer = paa
@@ -95,7 +78,7 @@ class PacSession(SessionCore):
     # ---- caller requests -----------------------------------------------------------------------
 
     def _request(self, inp: Input, now: float, what: str) -> None:
-        if self.closed or not self._can(inp):
+        if self.closed or not self.can(inp):
             raise UsageError(f"cannot {what} in state {self.state.name}")
         self._fire_local(inp, now)
 
@@ -107,7 +90,7 @@ class PacSession(SessionCore):
 
     def ping(self, now: float, avps: Sequence[Avp] = ()) -> None:
         """Send PNR[P] (RFC 5191 s4.2), carrying ``avps`` if given; only when OPEN."""
-        if self.closed or not self._can(Input.PING):
+        if self.closed or not self.can(Input.PING):
             raise UsageError(f"cannot ping in state {self.state.name}")
         self._notify_avps = tuple(avps)
         self._fire_local(Input.PING, now)
@@ -120,7 +103,7 @@ class PacSession(SessionCore):
         """
         if not self.pre_auth:
             raise UsageError("switch() is only for a pre-authentication session")
-        if self.closed or not self._can(Input.PING):
+        if self.closed or not self.can(Input.PING):
             raise UsageError(f"cannot switch in state {self.state.name}")
         self.pre_auth = False
         self._switching = True  # PreAuthSwitched follows the PNA[P] (PING_ANSWERED)
@@ -135,7 +118,7 @@ class PacSession(SessionCore):
         """Send PTR with ``cause`` (RFC 5191 s4.4); only when OPEN."""
         if not 0 <= cause <= 0xFFFFFFFF:
             raise UsageError("Termination-Cause must be an Unsigned32")
-        if self.closed or not self._can(Input.TERMINATE):
+        if self.closed or not self.can(Input.TERMINATE):
             raise UsageError(f"cannot terminate in state {self.state.name}")
         self._term_cause = cause
         self._fire_local(Input.TERMINATE, now)
@@ -148,13 +131,13 @@ class PacSession(SessionCore):
             if self.closed:
                 if self._repeat_after_close(data, addr, now):
                     return
-                raise _Drop("session closed")
+                raise Drop("session closed")
             msg = self._decode(data)
-            self.check_header(msg)
+            check_header(msg)
             if addr[0] != self.peer[0]:
-                raise _Drop("not from the PAA")
+                raise Drop("not from the PAA")
             if msg.type == MessageType.PANA_CLIENT_INITIATION:
-                raise _Drop("PCI received by a PaC")
+                raise Drop("PCI received by a PaC")
             starting = (
                 self.state is PacState.INITIAL
                 and msg.type == MessageType.PANA_AUTH
@@ -162,16 +145,16 @@ class PacSession(SessionCore):
                 and msg.has(MessageFlags.S)
             )
             if not starting and msg.session_id != self.session_id:
-                raise _Drop(f"unknown session {msg.session_id:#x}")
-            self._process(_Rx(msg, data, addr), now)
-        except _Drop as exc:
+                raise Drop(f"unknown session {msg.session_id:#x}")
+            self._process(Rx(msg, data, addr), now)
+        except Drop as exc:
             self._dropped(now, str(exc), len(data), addr)
 
-    def _skip_sequence_check(self, rx: _Rx) -> bool:
+    def _skip_sequence_check(self, rx: Rx) -> bool:
         # the initial PAR is not checked; it sets the expected sequence number (s5.2)
         return self.state is PacState.INITIAL and rx.msg.has(MessageFlags.S)
 
-    def _auth_deferred(self, rx: _Rx) -> bool:
+    def _auth_deferred(self, rx: Rx) -> bool:
         # A PAR[C] with a new Key-Id is protected by the key it announces, which exists only
         # once EAP has produced the MSK (RFC 5191 s5.3); FORWARD_EAP_RESULT verifies it.
         msg = rx.msg
@@ -180,7 +163,7 @@ class PacSession(SessionCore):
         key_id = msg.avp(AvpCode.KEY_ID)
         return key_id is not None and (self.key_id is None or self._u32(key_id) != self.key_id)
 
-    def _classify(self, rx: _Rx) -> Input:
+    def _classify(self, rx: Rx) -> Input:
         msg = rx.msg
         if msg.type == MessageType.PANA_AUTH:
             if not msg.is_request:
@@ -194,12 +177,12 @@ class PacSession(SessionCore):
             if msg.has(MessageFlags.C):
                 rc = msg.avp(AvpCode.RESULT_CODE)
                 if rc is None:
-                    raise _Drop("PAR[C] without Result-Code")
+                    raise Drop("PAR[C] without Result-Code")
                 if self._u32(rc) == ResultCode.PANA_SUCCESS:
                     return Input.RX_PAR_COMPLETE_SUCCESS
                 return Input.RX_PAR_COMPLETE_FAIL
             if msg.avp(AvpCode.EAP_PAYLOAD) is None:
-                raise _Drop("PAR without EAP-Payload")
+                raise Drop("PAR without EAP-Payload")
             return Input.RX_PAR
         if msg.type == MessageType.PANA_NOTIFICATION:
             ping = msg.has(MessageFlags.P)
@@ -210,11 +193,11 @@ class PacSession(SessionCore):
 
     # ---- EAP -----------------------------------------------------------------------------------
 
-    def _feed_eap(self, rx: _Rx) -> Input:
+    def _feed_eap(self, rx: Rx) -> Input:
         """Hand the EAP-Payload to the EAP peer (TxEAP) and turn its answer into an input."""
         avp = rx.msg.avp(AvpCode.EAP_PAYLOAD)
         if avp is None:
-            raise _Drop("no EAP-Payload")
+            raise Drop("no EAP-Payload")
         out = self._eap.receive(avp.value)
         if out.result is not None:
             self._eap_result = out.result
@@ -224,7 +207,7 @@ class PacSession(SessionCore):
         self._eap_response = out.response
         return Input.EAP_RESPONSE
 
-    def _negotiate(self, rx: _Rx) -> list[Avp]:
+    def _negotiate(self, rx: Rx) -> list[Avp]:
         """Pick one PRF and one Integrity algorithm from the PAR[S] offer (RFC 5191 s4.1)."""
         msg = rx.msg
         offered_prf = [self._u32(a) for a in msg.all_avps(AvpCode.PRF_ALGORITHM)]
@@ -247,7 +230,7 @@ class PacSession(SessionCore):
             self.declined = (f"no acceptable algorithms in PAR[S] (PAA offers PRF "
                              f"{_names(PrfAlgorithm, offered_prf)}, integrity "
                              f"{_names(IntegrityAlgorithm, offered_int)})")  # fmt: skip
-            raise _Drop(self.declined)
+            raise Drop(self.declined)
         self.prf_algorithm, self.integrity_algorithm = prf, integ
         return [
             u32_avp(AvpCode.PRF_ALGORITHM, prf),
@@ -255,7 +238,7 @@ class PacSession(SessionCore):
             *extra,
         ]
 
-    def _begin_session(self, now: float, rx: _Rx) -> list[Avp]:
+    def _begin_session(self, now: float, rx: Rx) -> list[Avp]:
         avps = self._negotiate(rx)
         self.session_id = rx.msg.session_id
         self._i_par = rx.raw
@@ -264,7 +247,7 @@ class PacSession(SessionCore):
         self._set_session_timer(now, self._failed_timeout, "failed")
         return avps
 
-    def _started(self, now: float, rx: _Rx, data: bytes) -> None:
+    def _started(self, now: float, rx: Rx, data: bytes) -> None:
         self._i_pan = data
         self._events.append(
             SessionStarted(
@@ -277,35 +260,35 @@ class PacSession(SessionCore):
 
     # ---- actions (RFC 5609 s5) -----------------------------------------------------------------
 
-    def _a_send_pci(self, now: float, rx: _Rx | None) -> Input | None:
+    def _a_send_pci(self, now: float, rx: Rx | None) -> Input | None:
         data = self._encode(MessageType.PANA_CLIENT_INITIATION, 0, 0, [])
         # PCI: PCI_* timers (RFC 5191 s9), retransmitted until the second PAR arrives (s4.1)
         rtx = Retransmitter(self._config.pci_timers, self._rng, now)
-        self._outstanding = _Outstanding(MessageType.PANA_CLIENT_INITIATION, 0, data, now, rtx)
+        self._outstanding = Outstanding(MessageType.PANA_CLIENT_INITIATION, 0, data, now, rtx)
         self._emit(now, data, "PCI")
         self._set_session_timer(now, self._failed_timeout, "failed")
         return None
 
-    def _a_send_pan_start(self, now: float, rx: _Rx | None) -> Input | None:
+    def _a_send_pan_start(self, now: float, rx: Rx | None) -> Input | None:
         assert rx is not None
         avps = self._begin_session(now, rx)
         data = self._send_answer(now, rx, MessageFlags.S, avps)
         self._started(now, rx, data)
         return None
 
-    def _a_forward_eap_start(self, now: float, rx: _Rx | None) -> Input | None:
+    def _a_forward_eap_start(self, now: float, rx: Rx | None) -> Input | None:
         assert rx is not None
         self._start_avps = self._begin_session(now, rx)
         return self._feed_eap(rx)
 
-    def _a_send_pan_start_eap(self, now: float, rx: _Rx | None) -> Input | None:
+    def _a_send_pan_start_eap(self, now: float, rx: Rx | None) -> Input | None:
         assert rx is not None and self._eap_response is not None
         avps = [*self._start_avps, Avp(AvpCode.EAP_PAYLOAD, self._eap_response)]
         data = self._send_answer(now, rx, MessageFlags.S, avps)
         self._started(now, rx, data)
         return None
 
-    def _a_forward_eap(self, now: float, rx: _Rx | None) -> Input | None:
+    def _a_forward_eap(self, now: float, rx: Rx | None) -> Input | None:
         assert rx is not None
         if (
             self._outstanding is not None
@@ -315,19 +298,19 @@ class PacSession(SessionCore):
         self._take_nonce(rx, from_paa=True)
         return self._feed_eap(rx)
 
-    def _a_send_pan_eap(self, now: float, rx: _Rx | None) -> Input | None:
+    def _a_send_pan_eap(self, now: float, rx: Rx | None) -> Input | None:
         assert rx is not None and self._eap_response is not None
         avps = [*self._own_nonce_avp(pac=True), Avp(AvpCode.EAP_PAYLOAD, self._eap_response)]
         self._send_answer(now, rx, 0, avps)
         return None
 
-    def _a_send_pan_disconnect(self, now: float, rx: _Rx | None) -> Input | None:
+    def _a_send_pan_disconnect(self, now: float, rx: Rx | None) -> Input | None:
         assert rx is not None
         self._send_answer(now, rx, 0, self._own_nonce_avp(pac=True))
         self._terminated(now, cause=None, by_peer=False, reason="eap")
         return None
 
-    def _a_forward_eap_result(self, now: float, rx: _Rx | None) -> Input | None:
+    def _a_forward_eap_result(self, now: float, rx: Rx | None) -> Input | None:
         assert rx is not None
         msg = rx.msg
         self._result_code = ResultCode(self._u32(msg.avp(AvpCode.RESULT_CODE)))  # type: ignore[arg-type]
@@ -341,7 +324,7 @@ class PacSession(SessionCore):
                     # s5.6 alt_reject()), so the session ends now, not at the failed timer.
                     inp = self._alt_reject()
                 elif self._eap_result is None:
-                    raise _Drop("PAR[C] whose EAP-Payload is not EAP Success/Failure")
+                    raise Drop("PAR[C] whose EAP-Payload is not EAP Success/Failure")
                 else:
                     inp = Input.EAP_SUCCESS if self._eap_result.success else Input.EAP_FAILURE
         elif self._eap_result is not None:
@@ -354,12 +337,12 @@ class PacSession(SessionCore):
         keys = self._eap_result.keys if self._eap_result and self._eap_result.success else None
         if key_avp is not None and self._auth_deferred(rx):
             if keys is None or self.prf_algorithm is None or self.integrity_algorithm is None:
-                raise _Drop("PAR[C] announces a Key-Id but there is no MSK/SA for it")
+                raise Drop("PAR[C] announces a Key-Id but there is no MSK/SA for it")
             key_id = self._u32(key_avp)
             key = self._derive_key(keys.msk, key_id)
             assert key is not None
             if not crypto.verify_auth(self.integrity_algorithm, key, rx.raw):
-                raise _Drop("AUTH of PAR[C] does not verify with the new key")
+                raise Drop("AUTH of PAR[C] does not verify with the new key")
             self._new_key, self._new_key_id = key, key_id
             if self._pending_encr is not None:
                 # the PAR[C] may already hide Session-Lifetime under the new keys (RFC 6786 s5)
@@ -368,15 +351,13 @@ class PacSession(SessionCore):
         if self._result_code == ResultCode.PANA_SUCCESS:
             lifetime = msg.avp(AvpCode.SESSION_LIFETIME)
             if lifetime is None:
-                raise _Drop("PAR[C] with PANA_SUCCESS lacks Session-Lifetime")
+                raise Drop("PAR[C] with PANA_SUCCESS lacks Session-Lifetime")
             self.lifetime = float(self._u32(lifetime))
         return inp
 
     def _alt_reject(self) -> Input:
         """Lower-layer failure for the EAP peer (RFC 4137 altReject, RFC 5609 alt_reject())."""
-        alt_reject = getattr(self._eap, "alt_reject", None)
-        if callable(alt_reject):
-            self._eap_result = alt_reject()
+        self._eap_result = self._eap.alt_reject()
         return Input.EAP_FAILURE
 
     def _complete_avps(self) -> list[Avp]:
@@ -389,7 +370,7 @@ class PacSession(SessionCore):
             self.msk = self._eap_result.keys.msk
         return [u32_avp(AvpCode.KEY_ID, self._new_key_id)]
 
-    def _a_send_pan_complete_open(self, now: float, rx: _Rx | None) -> Input | None:
+    def _a_send_pan_complete_open(self, now: float, rx: Rx | None) -> Input | None:
         assert rx is not None
         self._outstanding = None
         self._send_answer(now, rx, MessageFlags.C, self._complete_avps())
@@ -403,7 +384,7 @@ class PacSession(SessionCore):
                     self.key_id, self.lifetime)  # fmt: skip
         return None
 
-    def _a_send_pan_complete_close(self, now: float, rx: _Rx | None) -> Input | None:
+    def _a_send_pan_complete_close(self, now: float, rx: Rx | None) -> Input | None:
         assert rx is not None
         self._send_answer(now, rx, MessageFlags.C, self._complete_avps())
         code = self._result_code
@@ -413,7 +394,7 @@ class PacSession(SessionCore):
         self._terminated(now, cause=None, by_peer=True, reason="authentication")
         return None
 
-    def _a_disconnect_eap(self, now: float, rx: _Rx | None) -> Input | None:
+    def _a_disconnect_eap(self, now: float, rx: Rx | None) -> Input | None:
         self._events.append(
             AuthenticationFailed(
                 session_id=self.session_id, result_code=ResultCode.PANA_AUTHENTICATION_REJECTED
@@ -421,7 +402,7 @@ class PacSession(SessionCore):
         )
         return super()._a_disconnect_eap(now, rx)
 
-    def _a_send_pnr_reauth(self, now: float, rx: _Rx | None) -> Input | None:
+    def _a_send_pnr_reauth(self, now: float, rx: Rx | None) -> Input | None:
         self._reauth_deadline = None
         self._send_request(now, MessageType.PANA_NOTIFICATION, MessageFlags.A, [])
         return None
@@ -433,12 +414,12 @@ class PacSession(SessionCore):
         self._set_failed_timer_within_lifetime(now)
         self._reauth_deadline = None
 
-    def _a_reauth_accepted(self, now: float, rx: _Rx | None) -> Input | None:
+    def _a_reauth_accepted(self, now: float, rx: Rx | None) -> Input | None:
         self._reauth_by_peer = False
         self._restart_auth(now)
         return None
 
-    def _a_forward_eap_reauth(self, now: float, rx: _Rx | None) -> Input | None:
+    def _a_forward_eap_reauth(self, now: float, rx: Rx | None) -> Input | None:
         assert rx is not None
         self._outstanding = None  # a PAR while our PNR[P] is outstanding (RFC 5609 s5.8)
         self._reauth_by_peer = True

@@ -7,14 +7,13 @@ import logging
 from pana_codecs import Avp, CodecError, MessageType, PanaMessage, decode_pana, encode_pana
 from pana_codecs.avps import AvpCode, avp_pac_information, pac_information
 
+from .address import Address
 from .events import PanaEvent
 from .trace import NULL_TRACE, Trace
 
 __all__ = ["PanaRelay", "unwrap_relay", "wrap_relay"]
 
 logger = logging.getLogger(__name__)
-
-Address = tuple[str, int]
 
 
 def wrap_relay(pac: Address, message: bytes) -> bytes:

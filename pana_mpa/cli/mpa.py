@@ -9,6 +9,7 @@ from typing import Any
 
 from ..address import Address, format_address
 from ..flow import describe_datagram
+from ..mpa.handover import MpaEvent
 from .mpa_demo import run_mpa_demo
 
 __all__ = ["run_mpa_cli"]
@@ -17,8 +18,9 @@ _STEP_TEXT = {
     "pre_authenticated": "1 pre-authentication with the candidate PAA (E flag) done",
     "pre_configured": "2 pre-configuration: nCoA delivered by the PAA's DHCP relay",
     "tunnel_up": "3 proactive tunnel oCoA <-> AR up (PANA-Update establish)",
-    "binding_updated": "3 binding update sent through the tunnel",
-    "switched": "4-5 pre-switch (AR buffers), link-layer switch",
+    "binding_updated": "3 binding update with nCoA answered by the CN",
+    "pre_switched": "4 pre-switch: PANA-Update (disable) answered, the AR buffers for nCoA",
+    "switched": "5 link-layer switch: nCoA on the new link, the MN's tunnel end removed",
     "tunnel_released": "6 PANA-Update from nCoA (E clear): tunnel deleted",
     "handover_complete": "  handover complete",
 }
@@ -66,11 +68,15 @@ def run_mpa_cli(args: argparse.Namespace) -> int:
                                  "message": text}))  # fmt: skip
 
     emit_later: list[tuple[float, dict[str, Any]]] = []
-    result = run_mpa_demo(seed=int(args.seed), tap=tap)
-    for step in result.steps:
-        emit_later.append((step.time, {"kind": "step", "step": step.step, "t": round(step.time, 6),
-                                       "detail": dict(step.detail)}))  # fmt: skip
-    for _, record in sorted(emit_later, key=lambda item: (item[0], item[1]["kind"] == "step")):
+
+    def on_step(step: MpaEvent) -> None:
+        record = {"kind": "step", "step": step.step, "t": round(step.time, 6),
+                  "detail": dict(step.detail)}  # fmt: skip
+        emit_later.append((step.time, record))
+
+    result = run_mpa_demo(seed=int(args.seed), tap=tap, on_step=on_step)
+    # in the order things happened: datagrams and steps were appended as they occurred
+    for _, record in emit_later:
         emit(record)
     done = any(s.step == "handover_complete" for s in result.steps)
     if not as_json:

@@ -82,6 +82,11 @@ class FakeEapPeer:
         self._type = None
         self.restarts += 1
 
+    def alt_reject(self) -> EapResult:
+        """RFC 4137 altReject, as eap.peer.EapPeer has it."""
+        self.result = EapResult(False, None, self._type)
+        return self.result
+
     def receive(self, packet: bytes) -> PeerOutput:
         self.received += 1
         try:

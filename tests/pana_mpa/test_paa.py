@@ -8,10 +8,10 @@ import pytest
 
 from pana_codecs import MessageFlags, PanaMessage, decode_eap, decode_pana
 from pana_mpa._avps import AvpCode, ResultCode
-from pana_mpa._session import describe
 from pana_mpa.config import PaaConfig, PacConfig
 from pana_mpa.errors import UsageError
 from pana_mpa.events import Authenticated, AuthenticationFailed, SessionTerminated
+from pana_mpa.flow import describe
 from pana_mpa.state import PaaState, PacState
 
 from .pair import PAA_ADDR, PAC_ADDR, Pair, make_pair

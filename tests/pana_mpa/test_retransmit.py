@@ -8,10 +8,10 @@ import random
 import pytest
 
 from pana_codecs import decode_pana
-from pana_mpa._session import describe
 from pana_mpa.aio.virtualnet import Datagram
 from pana_mpa.config import PaaConfig, PacConfig
 from pana_mpa.events import SessionTerminated
+from pana_mpa.flow import describe
 from pana_mpa.retransmit import PCI_TIMERS, REQ_TIMERS, Retransmitter, TimerParameters, rand_from
 from pana_mpa.state import PacState
 

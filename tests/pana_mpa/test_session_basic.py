@@ -20,7 +20,7 @@ SHA256 = (PrfAlgorithm.PRF_HMAC_SHA2_256, IntegrityAlgorithm.AUTH_HMAC_SHA2_256_
 
 
 def _flow(pair_log: list) -> list[str]:  # type: ignore[type-arg]
-    from pana_mpa._session import describe
+    from pana_mpa.flow import describe
 
     return [describe(decode_pana(d.data)) for d in pair_log]
 

@@ -9,7 +9,6 @@ import pytest
 from pana_codecs import MessageFlags, decode_pana
 from pana_mpa import crypto
 from pana_mpa._avps import AvpCode, IntegrityAlgorithm, PrfAlgorithm, TerminationCause
-from pana_mpa._session import describe
 from pana_mpa.config import PaaConfig, PacConfig
 from pana_mpa.errors import UsageError
 from pana_mpa.events import (
@@ -20,6 +19,7 @@ from pana_mpa.events import (
     Reauthenticated,
     SessionTerminated,
 )
+from pana_mpa.flow import describe
 from pana_mpa.state import PaaState, PacState
 
 from .pair import PAC_ADDR, Pair, make_pair

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from pana_codecs import MessageFlags, decode_pana
-from pana_mpa._session import describe
 from pana_mpa.config import PaaConfig, PacConfig
 from pana_mpa.errors import UsageError
 from pana_mpa.events import PeerAddressChanged, PreAuthSwitched
+from pana_mpa.flow import describe
 from pana_mpa.state import PacState
 
 from .pair import PAC_ADDR, make_pair

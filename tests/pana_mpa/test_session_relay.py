@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pana_codecs import MessageType, decode_pana
 from pana_mpa._avps import AvpCode
-from pana_mpa._session import describe
+from pana_mpa.flow import describe
 from pana_mpa.pac import PacSession
 from pana_mpa.relay import PanaRelay, unwrap_relay, wrap_relay
 from pana_mpa.state import PaaState, PacState

@@ -10,7 +10,7 @@ import pytest
 from pana_codecs import Avp, MessageType, PanaMessage, decode_pana, encode_pana
 from pana_mpa import crypto
 from pana_mpa._avps import AvpCode
-from pana_mpa._session import describe
+from pana_mpa.flow import describe
 from pana_mpa.state import PaaState, PacState
 
 from .pair import PAA_ADDR, PAC_ADDR, Pair, make_pair

@@ -1,0 +1,65 @@
+"""The EAP contract a PANA session relies on (docs/contracts.md "eap"), as Protocols.
+
+``eap.peer.EapPeer`` and ``eap.authenticator.EapAuthenticator`` fit them structurally, and so do
+test doubles; the session layer never inspects an EAP object beyond these members.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from eap.keys import KeyMaterial
+
+__all__ = [
+    "AuthOutputLike",
+    "EapPeerLike",
+    "EapResultLike",
+    "EapServerLike",
+    "PeerOutputLike",
+]
+
+
+class EapResultLike(Protocol):
+    """eap.peer.EapResult: how an EAP conversation ended."""
+
+    @property
+    def success(self) -> bool: ...
+    @property
+    def keys(self) -> KeyMaterial | None: ...
+
+
+class PeerOutputLike(Protocol):
+    """eap.peer.PeerOutput."""
+
+    @property
+    def response(self) -> bytes | None: ...
+    @property
+    def result(self) -> EapResultLike | None: ...
+
+
+class AuthOutputLike(Protocol):
+    """eap.authenticator.AuthOutput."""
+
+    @property
+    def packet(self) -> bytes | None: ...
+    @property
+    def result(self) -> EapResultLike | None: ...
+    @property
+    def pending(self) -> bool: ...
+
+
+class EapPeerLike(Protocol):
+    """eap.peer.EapPeer as a PaC session uses it."""
+
+    def receive(self, packet: bytes) -> PeerOutputLike: ...
+    def restart(self) -> None: ...
+    def alt_reject(self) -> EapResultLike:
+        """RFC 4137 altReject: PANA ended the conversation in failure (RFC 5609 s5.6)."""
+        ...
+
+
+class EapServerLike(Protocol):
+    """eap.authenticator.EapServer as a PAA session uses it."""
+
+    def start(self) -> AuthOutputLike: ...
+    def receive(self, packet: bytes) -> AuthOutputLike: ...

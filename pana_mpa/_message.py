@@ -1,0 +1,161 @@
+"""Message rules shared by both roles: header checks (RFC 5191 s5.5, s6), AVP encryption (RFC 6786).
+
+Also the small records a session passes around while it processes one message, and ``Role``.
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+from dataclasses import dataclass
+from enum import StrEnum
+
+from eap.keys import Secret
+from pana_codecs import Avp, CodecError, MessageFlags, MessageType, PanaMessage, decode_pana
+from pana_codecs import encode_pana as _encode_pana
+
+from . import crypto
+from ._avps import AvpCode
+from .address import Address
+from .retransmit import Retransmitter
+
+__all__ = [
+    "U32_MOD",
+    "Drop",
+    "Outstanding",
+    "Role",
+    "Rx",
+    "check_header",
+    "decrypt_avps",
+    "encrypt_avps",
+]
+
+logger = logging.getLogger(__name__)
+
+U32_MOD = 1 << 32
+"""Sequence numbers and Key-Ids wrap modulo 2**32 (RFC 5191 s5.2)."""
+
+# RFC 6786 s6.1: AVPs we put inside Encryption-Encap once keys exist (policy X), and AVPs that
+# must never be there (policy N)
+_ENCRYPTED_CODES = frozenset({AvpCode.SESSION_LIFETIME, AvpCode.TERMINATION_CAUSE})
+_NEVER_ENCRYPTED = frozenset(
+    {
+        AvpCode.AUTH,
+        AvpCode.INTEGRITY_ALGORITHM,
+        AvpCode.KEY_ID,
+        AvpCode.NONCE,
+        AvpCode.PRF_ALGORITHM,
+        AvpCode.RESULT_CODE,
+        AvpCode.PAC_INFORMATION,
+        AvpCode.RELAYED_MESSAGE,
+        AvpCode.ENCRYPTION_ENCAP,
+        AvpCode.ENCRYPTION_ALGORITHM,
+    }
+)
+_SEQ_TYPES = (
+    MessageType.PANA_AUTH,
+    MessageType.PANA_TERMINATION,
+    MessageType.PANA_NOTIFICATION,
+)
+
+
+class Role(StrEnum):
+    """Which end of PANA a session is; its value names the role in traces and logs."""
+
+    PAC = "pac"
+    PAA = "paa"
+
+
+class Drop(Exception):
+    """Silently discard the message being processed (RFC 5191 s5.5); caught at the entry point."""
+
+
+@dataclass(slots=True)
+class Outstanding:
+    """The single outstanding request (or PCI) and its retransmission timer."""
+
+    type: int
+    seq: int
+    data: bytes
+    sent_at: float
+    rtx: Retransmitter | None
+
+
+@dataclass(slots=True)
+class Rx:
+    """A received message being processed."""
+
+    msg: PanaMessage
+    raw: bytes
+    addr: Address
+
+
+def check_header(msg: PanaMessage) -> None:
+    """Header and AVP-placement checks of RFC 5191 s5.5/s6 that need no session state."""
+    flags = msg.flags
+    if msg.type == MessageType.PANA_CLIENT_INITIATION:
+        if flags & MessageFlags.R or msg.session_id != 0 or msg.seq != 0:
+            raise Drop("PCI must have R clear, Session Identifier 0 and Sequence Number 0")
+        return
+    if msg.type not in _SEQ_TYPES:
+        raise Drop(f"unsupported message type {msg.type}")
+    if flags & MessageFlags.S and flags & MessageFlags.C:
+        raise Drop("S and C both set")
+    if msg.type != MessageType.PANA_AUTH and flags & (MessageFlags.S | MessageFlags.C):
+        raise Drop("S/C flag outside PAR/PAN")
+    if msg.type == MessageType.PANA_NOTIFICATION:
+        a, p = bool(flags & MessageFlags.A), bool(flags & MessageFlags.P)
+        if a == p:
+            raise Drop("PNR/PNA needs exactly one of the A and P flags")
+    elif flags & (MessageFlags.A | MessageFlags.P):
+        raise Drop("A/P flag outside PNR/PNA")
+    auths = [i for i, a in enumerate(msg.avps) if a.code == AvpCode.AUTH and a.vendor_id is None]
+    if len(auths) > 1 or (auths and auths[0] != len(msg.avps) - 1):
+        raise Drop("AUTH AVP must be the last AVP, once")
+    nonce = msg.avp(AvpCode.NONCE)
+    if nonce is not None and not 8 <= len(nonce.value) <= 256:
+        raise Drop("Nonce length outside 8..256")
+
+
+def encrypt_avps(
+    key: Secret, *, key_id: int, session_id: int, seq: int, avps: list[Avp]
+) -> list[Avp]:
+    """Move AVPs of policy X that we protect into one Encryption-Encap (RFC 6786 s5-6)."""
+    inner = [a for a in avps if a.code in _ENCRYPTED_CODES and a.vendor_id is None]
+    if not inner:
+        return avps
+    plain = _encode_pana(PanaMessage(0, 0, 0, 0, tuple(inner)))[16:]
+    cipher = crypto.aes128_ctr(key, key_id=key_id, session_id=session_id, seq=seq, data=plain)
+    out: list[Avp] = []
+    for avp in avps:
+        if avp in inner:
+            if avp is inner[0]:
+                out.append(Avp(AvpCode.ENCRYPTION_ENCAP, cipher))
+            continue
+        out.append(avp)
+    return out
+
+
+def decrypt_avps(msg: PanaMessage, key: Secret | None, key_id: int | None) -> tuple[Avp, ...]:
+    """The AVPs of ``msg`` with its Encryption-Encap replaced by what it carries (RFC 6786 s5)."""
+    encaps = msg.all_avps(AvpCode.ENCRYPTION_ENCAP)
+    if not encaps:
+        return msg.avps
+    if len(encaps) > 1:
+        raise Drop("more than one Encryption-Encap AVP")
+    if key is None or key_id is None:
+        raise Drop("Encryption-Encap but no encryption key")
+    plain = crypto.aes128_ctr(
+        key, key_id=key_id, session_id=msg.session_id, seq=msg.seq, data=encaps[0].value
+    )
+    header = struct.pack("!HHHHII", 0, 16 + len(plain), 0, 1, 0, 0)
+    try:
+        inner = decode_pana(header + plain).avps
+    except CodecError as exc:
+        raise Drop(f"Encryption-Encap does not decrypt to AVPs: {exc.reason}") from None
+    if any(a.code in _NEVER_ENCRYPTED and a.vendor_id is None for a in inner):
+        raise Drop("Encryption-Encap carries an AVP that must stay in the clear")
+    avps: list[Avp] = []
+    for avp in msg.avps:
+        avps.extend(inner if avp is encaps[0] else (avp,))
+    return tuple(avps)

@@ -1,0 +1,415 @@
+"""PaaSession: one PaC's session at the PAA (RFC 5191, RFC 5609 PAA state machine).
+
+PaaServer (pana_mpa.paa) creates and drives these. What it uses is this module's interface to
+the server: ``receive(rx, now)``, ``start``/``ping``/``reauthenticate``/``terminate``,
+``resend_par_start``, ``aaa_answer`` and the attributes ``relay``, ``paa_initiated``,
+``aaa_queue`` and ``address_changed``; the server never touches anything else.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+
+from eap.keys import Secret
+from eap.rng import Rng
+from pana_codecs import (
+    Avp,
+    CodecError,
+    EapCode,
+    EapType,
+    MessageFlags,
+    MessageType,
+    decode_eap,
+)
+
+from ._actions import SessionActions
+from ._avps import AvpCode, ResultCode, u32_avp
+from ._eap import AuthOutputLike, EapServerLike
+from ._message import U32_MOD, Drop, Role, Rx
+from .address import Address
+from .config import PaaConfig
+from .errors import UsageError
+from .events import AuthenticationFailed, PeerAddressChanged, SessionStarted
+from .state import PAA_TABLE, Input, PaaState
+from .trace import Trace
+
+__all__ = ["PaaSession"]
+
+logger = logging.getLogger(__name__)
+
+
+class PaaSession(SessionActions[PaaConfig]):
+    """One PaC's session at the PAA; created and driven by PaaServer."""
+
+    role = Role.PAA
+    _table = PAA_TABLE
+    _closed_state = PaaState.CLOSED
+
+    def __init__(
+        self,
+        config: PaaConfig,
+        *,
+        session_id: int,
+        peer: Address,
+        eap_factory: Callable[[], EapServerLike],
+        rng: Rng,
+        trace: Trace,
+    ) -> None:
+        super().__init__(config, rng=rng, trace=trace)
+        self._eap_factory = eap_factory
+        self._eap: EapServerLike = eap_factory()
+        self.session_id = session_id
+        self.peer = peer
+        self.state = PaaState.INITIAL
+        self._eap_packet: bytes | None = None
+        self._eap_msk: Secret | None = None
+        self._result_code = ResultCode.PANA_SUCCESS
+        self._opened = False
+        self._reauth_by_peer = False
+        self._pending = False
+        self.identity: bytes | None = None
+        self.address_changed: tuple[Address, Address] | None = None
+        self.paa_initiated = False
+        """Started by PaaServer.initiate() (PAC_FOUND) rather than by a PCI."""
+        self.relay: Address | None = None
+        """The PRE's address for a relayed session (RFC 6345 s4), else None."""
+        self.aaa_queue: list[bytes | None] = []
+        """Pass-through: EAP responses (None: start) waiting to go to the AAA server."""
+
+    # ---- helpers -------------------------------------------------------------------------------
+
+    def _i_flag(self) -> int:
+        """I on the PAA's PARs of the authentication phase when configured (RFC 5191 s6.2)."""
+        return MessageFlags.I if self._config.ip_reconfiguration and not self._opened else 0
+
+    def _offer_avps(self) -> list[Avp]:
+        cfg = self._config
+        avps = [u32_avp(AvpCode.PRF_ALGORITHM, a) for a in cfg.prf_algorithms]
+        avps += [u32_avp(AvpCode.INTEGRITY_ALGORITHM, a) for a in cfg.integrity_algorithms]
+        if cfg.prf_algorithms:
+            # RFC 6786 s4: offered in the initial PAR only
+            avps += [u32_avp(AvpCode.ENCRYPTION_ALGORITHM, a) for a in cfg.encryption_algorithms]
+        return avps
+
+    def _eap_input(self, now: float, out: AuthOutputLike) -> Input | None:
+        """Turn the authenticator's answer into EAP_REQUEST/SUCCESS/FAILURE/DISCARD (RFC 5609)."""
+        if out.pending:
+            # pass-through: the AAA server answers later through PaaServer.aaa_answer()
+            self._pending = True
+            return None
+        self._pending = False
+        if out.result is not None:
+            self._eap_packet = out.packet
+            if not out.result.success:
+                return Input.EAP_FAILURE
+            keys = out.result.keys
+            self._eap_msk = keys.msk if keys is not None else None
+            return Input.EAP_SUCCESS if self._authorize() else Input.EAP_SUCCESS_UNAUTHORIZED
+        if out.packet is None:
+            return Input.EAP_DISCARD
+        self._eap_packet = out.packet
+        return Input.EAP_REQUEST
+
+    def _authorize(self) -> bool:
+        """Authorize() of RFC 5609: policy hook, and an SA when the PAA requires one."""
+        has_sa = self._eap_msk is not None and self.prf_algorithm is not None
+        if (self._config.require_key or self.pre_auth) and not has_sa:
+            # pre-authentication needs a PANA SA (RFC 5873 s3)
+            return False
+        hook = self._config.authorize
+        return hook is None or bool(hook(self.session_id, self.identity))
+
+    def _forward(self, now: float, rx: Rx) -> Input | None:
+        avp = rx.msg.avp(AvpCode.EAP_PAYLOAD)
+        if avp is None:
+            raise Drop("no EAP-Payload")
+        self._note_identity(avp.value)
+        out = self._eap.receive(avp.value)
+        inp = self._eap_input(now, out)
+        if self._pending:
+            self.aaa_queue.append(avp.value)
+        return inp
+
+    def _note_identity(self, packet: bytes) -> None:
+        try:
+            eap = decode_eap(packet)
+        except CodecError:
+            return
+        if eap.code == EapCode.RESPONSE and eap.type == EapType.IDENTITY:
+            self.identity = eap.type_data
+
+    def _restart_eap(self, now: float) -> Input | None:
+        self._eap = self._eap_factory()
+        out = self._eap.start()
+        inp = self._eap_input(now, out)
+        if self._pending:
+            self.aaa_queue.append(None)
+        return inp
+
+    def aaa_answer(self, output: AuthOutputLike, now: float) -> None:
+        """Resume a pending pass-through EAP step with the AAA server's answer."""
+        if not self._pending:
+            raise UsageError(f"session {self.session_id:#x} has no pending EAP step")
+        inp = self._eap_input(now, output)
+        if inp is None:
+            return
+        try:
+            self._fire(inp, now, None)
+        except Drop as exc:
+            self._dropped(now, f"AAA answer: {exc}", 0, self.peer)
+
+    # ---- receive -------------------------------------------------------------------------------
+
+    def receive(self, rx: Rx, now: float) -> None:
+        """Process one message of this session (PaaServer has routed it here)."""
+        try:
+            if self.closed:
+                if self._repeat_after_close(rx.raw, rx.addr, now):
+                    return
+                raise Drop("session closed")
+            if self._pending and rx.msg.avp(AvpCode.EAP_PAYLOAD) is not None:
+                raise Drop("EAP step pending at the AAA server")
+            old = self.peer
+            self._process(rx, now)
+            if rx.addr != old:
+                # any valid message from a new address moves the session there (RFC 5191 s5.6)
+                self.peer = rx.addr
+                self.address_changed = (old, rx.addr)
+                self._events.append(
+                    PeerAddressChanged(session_id=self.session_id, old=old, new=rx.addr)
+                )
+        except Drop as exc:
+            self._dropped(now, str(exc), len(rx.raw), rx.addr)
+
+    def _classify(self, rx: Rx) -> Input:
+        msg = rx.msg
+        if msg.type == MessageType.PANA_AUTH:
+            has_eap = msg.avp(AvpCode.EAP_PAYLOAD) is not None
+            if msg.is_request:
+                if msg.flags & (MessageFlags.S | MessageFlags.C):
+                    raise Drop("PAR[S]/PAR[C] from a PaC")
+                if not has_eap:
+                    raise Drop("PAR without EAP-Payload")
+                return Input.RX_PAR
+            if msg.has(MessageFlags.S):
+                if has_eap:
+                    return Input.RX_PAN_START_EAP
+                if self._config.optimized_init:
+                    return Input.RX_PAN_START_EMPTY_OPTIMIZED
+                return Input.RX_PAN_START
+            if msg.has(MessageFlags.C):
+                return Input.RX_PAN_COMPLETE
+            return Input.RX_PAN_EAP if has_eap else Input.RX_PAN
+        if msg.type == MessageType.PANA_NOTIFICATION:
+            ping = msg.has(MessageFlags.P)
+            if msg.is_request:
+                return Input.RX_PNR_PING if ping else Input.RX_PNR_REAUTH
+            return Input.RX_PNA_PING if ping else Input.RX_PNA_REAUTH
+        return Input.RX_PTR if msg.is_request else Input.RX_PTA
+
+    # ---- local requests ------------------------------------------------------------------------
+
+    def _request(self, inp: Input, now: float, what: str) -> None:
+        """Run a local request; UsageError when the state has no row for it."""
+        if self.closed or not self.can(inp):
+            raise UsageError(f"cannot {what} session {self.session_id:#x} in {self.state.name}")
+        self._fire_local(inp, now)
+
+    def start(self, now: float) -> None:
+        """Send the PAR[S] (or start EAP for an optimized PAR[S]) of a new session (s4.1)."""
+        inp = Input.START_OPTIMIZED if self._config.optimized_init else Input.START
+        self._request(inp, now, "start")
+
+    def ping(self, now: float, avps: Sequence[Avp] = ()) -> None:
+        """Send PNR[P] (RFC 5191 s4.2) carrying ``avps``; UsageError unless OPEN."""
+        if self.closed or not self.can(Input.PING):
+            raise UsageError(f"cannot ping session {self.session_id:#x} in {self.state.name}")
+        self._notify_avps = tuple(avps)
+        self._request(Input.PING, now, "ping")
+
+    def reauthenticate(self, now: float) -> None:
+        """Start PAA-initiated re-authentication (RFC 5191 s4.3); UsageError unless OPEN."""
+        self._request(Input.REAUTH, now, "re-authenticate")
+
+    def terminate(self, now: float, cause: int) -> None:
+        """Send PTR with Termination-Cause ``cause`` (RFC 5191 s4.4); UsageError unless OPEN."""
+        if self.closed or not self.can(Input.TERMINATE):
+            raise UsageError(f"cannot terminate session {self.session_id:#x} in {self.state.name}")
+        self._term_cause = cause
+        self._request(Input.TERMINATE, now, "terminate")
+
+    # ---- actions (RFC 5609 s6) -----------------------------------------------------------------
+
+    def _send_par_start(self, now: float, avps: list[Avp], *, retransmit: bool) -> None:
+        self._i_par = self._send_request(
+            now, MessageType.PANA_AUTH, MessageFlags.S | self._i_flag(), avps, retransmit=retransmit
+        )
+        self._set_session_timer(now, self._failed_timeout, "failed")
+
+    def resend_par_start(self, now: float) -> None:
+        """Answer a retransmitted PCI with the same PAR[S] (the PaC lost it, RFC 5191 s4.1)."""
+        out = self._outstanding
+        if out is not None and out.type == MessageType.PANA_AUTH and out.data == self._i_par:
+            self._outbox.append((out.data, self.peer))
+            self._trace.event(now, "par_start_resent", sid=self.session_id)
+
+    def _a_send_par_start(self, now: float, rx: Rx | None) -> Input | None:
+        # not optimized: no EAP-Payload; answering a PCI, no retransmission timer (stateless
+        # PAA, s4.1: the PaC's PCI retransmission recovers a lost PAR[S]); an unsolicited PAR[S]
+        # of a PAA-initiated session is retransmitted (pana-wire s8.1)
+        self._send_par_start(now, self._offer_avps(), retransmit=self.paa_initiated)
+        return None
+
+    def _a_eap_start(self, now: float, rx: Rx | None) -> Input | None:
+        self._set_session_timer(now, self._failed_timeout, "failed")
+        return self._restart_eap(now)
+
+    def _a_send_par_start_eap(self, now: float, rx: Rx | None) -> Input | None:
+        assert self._eap_packet is not None
+        avps = [*self._offer_avps(), Avp(AvpCode.EAP_PAYLOAD, self._eap_packet)]
+        self._send_par_start(now, avps, retransmit=True)
+        return None
+
+    def _accept_start(self, now: float, rx: Rx) -> None:
+        msg = rx.msg
+        prfs = [self._u32(a) for a in msg.all_avps(AvpCode.PRF_ALGORITHM)]
+        integs = [self._u32(a) for a in msg.all_avps(AvpCode.INTEGRITY_ALGORITHM)]
+        if self._config.prf_algorithms:
+            if len(prfs) != 1 or len(integs) != 1:
+                raise Drop("PAN[S] must choose one PRF and one Integrity algorithm")
+            if prfs[0] not in self._config.prf_algorithms:
+                raise Drop(f"PAN[S] chose PRF {prfs[0]}, which was not offered")
+            if integs[0] not in self._config.integrity_algorithms:
+                raise Drop(f"PAN[S] chose integrity {integs[0]}, which was not offered")
+            self.prf_algorithm, self.integrity_algorithm = prfs[0], integs[0]
+            encs = [self._u32(a) for a in msg.all_avps(AvpCode.ENCRYPTION_ALGORITHM)]
+            if len(encs) > 1 or (encs and encs[0] not in self._config.encryption_algorithms):
+                raise Drop("PAN[S] chose an Encryption-Algorithm that was not offered")
+            self.encryption_algorithm = encs[0] if encs else None
+        self._i_pan = rx.raw
+        self._nonce_sent = self._nonce_received = False
+        self._events.append(
+            SessionStarted(
+                session_id=self.session_id,
+                peer=self.peer,
+                prf_algorithm=self.prf_algorithm,
+                integrity_algorithm=self.integrity_algorithm,
+            )
+        )
+
+    def _a_accept_pan_start(self, now: float, rx: Rx | None) -> Input | None:
+        assert rx is not None
+        self._accept_start(now, rx)
+        self._set_session_timer(now, self._failed_timeout, "failed")
+        return self._restart_eap(now)
+
+    def _a_accept_pan_start_eap(self, now: float, rx: Rx | None) -> Input | None:
+        assert rx is not None
+        self._accept_start(now, rx)
+        return self._forward(now, rx)
+
+    def _a_accept_pan_start_empty(self, now: float, rx: Rx | None) -> Input | None:
+        assert rx is not None
+        self._accept_start(now, rx)
+        return None
+
+    def _a_send_par_eap(self, now: float, rx: Rx | None) -> Input | None:
+        assert self._eap_packet is not None
+        avps = [*self._own_nonce_avp(pac=False), Avp(AvpCode.EAP_PAYLOAD, self._eap_packet)]
+        self._send_request(now, MessageType.PANA_AUTH, self._i_flag(), avps)
+        return None
+
+    def _a_forward_eap(self, now: float, rx: Rx | None) -> Input | None:
+        assert rx is not None
+        self._take_nonce(rx, from_paa=False)
+        return self._forward(now, rx)
+
+    def _a_send_pan_forward_eap(self, now: float, rx: Rx | None) -> Input | None:
+        assert rx is not None
+        self._outstanding = None
+        self._take_nonce(rx, from_paa=False)
+        self._send_answer(now, rx, 0, [])
+        return self._forward(now, rx)
+
+    def _final_avps(self, result: ResultCode) -> list[Avp]:
+        avps = [u32_avp(AvpCode.RESULT_CODE, result)]
+        if self._eap_packet is not None:
+            avps.append(Avp(AvpCode.EAP_PAYLOAD, self._eap_packet))
+        msk = self._eap_msk if result != ResultCode.PANA_AUTHENTICATION_REJECTED else None
+        if msk is not None and self.prf_algorithm is not None:
+            # a new MSK: new Key-Id, and this PAR[C] is already protected by the new key (s5.3)
+            if self.key_id is None:
+                start = self._config.key_id_start
+                key_id = start if start is not None else int.from_bytes(self._rng(4), "big")
+            else:
+                key_id = (self.key_id + 1) % U32_MOD
+            key = self._derive_key(msk, key_id)
+            self._key, self.key_id, self.msk = key, key_id, msk
+            self._install_encryption()
+            avps.append(u32_avp(AvpCode.KEY_ID, key_id))
+        elif result == ResultCode.PANA_SUCCESS:
+            self.msk = msk
+        if result == ResultCode.PANA_SUCCESS:
+            avps.append(u32_avp(AvpCode.SESSION_LIFETIME, self._config.session_lifetime))
+        return avps
+
+    def _a_send_par_complete_success(self, now: float, rx: Rx | None) -> Input | None:
+        self._result_code = ResultCode.PANA_SUCCESS
+        avps = self._final_avps(ResultCode.PANA_SUCCESS)
+        self._send_request(now, MessageType.PANA_AUTH, MessageFlags.C | self._i_flag(), avps)
+        return None
+
+    def _reject(self, now: float, code: ResultCode) -> None:
+        self._result_code = code
+        avps = self._final_avps(code)
+        self._send_request(now, MessageType.PANA_AUTH, MessageFlags.C | self._i_flag(), avps)
+        self._session_deadline = None
+        self._events.append(AuthenticationFailed(session_id=self.session_id, result_code=code))
+        logger.info("paa sid=%#x rejected, Result-Code %d", self.session_id, code)
+
+    def _a_send_par_complete_reject(self, now: float, rx: Rx | None) -> Input | None:
+        self._reject(now, ResultCode.PANA_AUTHORIZATION_REJECTED)
+        return None
+
+    def _a_send_par_complete_fail(self, now: float, rx: Rx | None) -> Input | None:
+        self._reject(now, ResultCode.PANA_AUTHENTICATION_REJECTED)
+        return None
+
+    def _check_key_id_echo(self, rx: Rx) -> None:
+        echo = rx.msg.avp(AvpCode.KEY_ID)
+        if self._key is not None and (echo is None or self._u32(echo) != self.key_id):
+            raise Drop("PAN[C] does not echo the Key-Id")
+
+    def _a_open_session(self, now: float, rx: Rx | None) -> Input | None:
+        assert rx is not None
+        self._check_key_id_echo(rx)
+        self.lifetime = float(self._config.session_lifetime)
+        self._session_opened(now, identity=self.identity)
+        logger.info("paa sid=%#x open, key id %s", self.session_id, self.key_id)
+        return None
+
+    def _a_disconnect_rejected(self, now: float, rx: Rx | None) -> Input | None:
+        # s4.1: after an authorization failure the session ends after the PAN[C], no PTR
+        self._terminated(now, cause=None, by_peer=False, reason="authentication")
+        return None
+
+    def _begin_reauth(self, now: float) -> None:
+        self._nonce_sent = self._nonce_received = False
+        self._eap_msk = None
+        self._eap_packet = None
+        self._set_failed_timer_within_lifetime(now)
+        self._reauth_deadline = None
+
+    def _a_send_pna_reauth(self, now: float, rx: Rx | None) -> Input | None:
+        assert rx is not None
+        self._outstanding = None  # a PNR[A] while our PNR[P] is outstanding (RFC 5609 s6.8)
+        self._reauth_by_peer = True
+        self._begin_reauth(now)
+        self._send_answer(now, rx, MessageFlags.A, [])
+        return self._restart_eap(now)
+
+    def _a_eap_restart_reauth(self, now: float, rx: Rx | None) -> Input | None:
+        self._reauth_by_peer = False
+        self._begin_reauth(now)
+        return self._restart_eap(now)
