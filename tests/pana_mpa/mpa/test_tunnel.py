@@ -561,3 +561,94 @@ def test_delete_releases_the_device_off_the_event_loop() -> None:
         assert "mpa0" in r["link_again"]
         assert "mpa0" not in r["link_gone"]
         assert r["max_gap"] < 0.25, r  # the loop kept running through two 0.5 s releases
+
+
+@pytest.mark.netns
+def test_ipv6_mpa_handover_with_the_slaac_ncoa_between_namespaces() -> None:
+    """The issue's failing case on real IPv6: PANA pre-authentication over IPv6 UDP, nCoA formed
+    from the carried RA, an RFC 2473 tunnel set up by MpaController/MpaAgent with the Linux
+    driver, the CN reached from nCoA through it; then the move to the CTN link, the PANA-Update
+    from nCoA, and the CN reached directly."""
+    from pana_mpa.aio.transport import Transport
+    from pana_mpa.aio.udp import UdpTransport
+    from pana_mpa.config import PaaConfig
+    from pana_mpa.mpa import AgentConfig, MpaAgent, MpaController
+    from pana_mpa.mpa.info import CandidateNetwork
+    from pana_mpa.mpa.messages import PreConfiguration
+    from pana_mpa.mpa.ra import Prefix, build_router_advertisement
+    from tests.pana_mpa.mpa.test_handover_core import MAC, _peer, _server
+
+    prefix = Prefix(N6("fd97:2::/64"), True, True, 86400, 14400)
+    with lab() as the_lab:
+        mn, ar, cn = _dual_stack_hosts(the_lab)
+        the_lab.veth(mn, "m1", ar, "a2")  # the CTN link, unused until the move
+        the_lab.ip(ar, "-6", "addr", "add", "fd97:2::1/64", "dev", "a2", "nodad")
+
+        async def bind(ns: str, host: str, port: int) -> UdpTransport:
+            with in_netns(ns):
+                return await UdpTransport.bind(host, port)
+
+        async def run() -> dict[str, Any]:
+            import random
+
+            rng = random.Random(7)
+            ar_drv, mn_drv = LinuxIpipDriver(netns=ar), LinuxIpipDriver(netns=mn)
+            agent = MpaAgent(
+                paa_config=PaaConfig(), eap_factory=_server(rng),
+                transport=await bind(ar, "fd98::2", 716), lease_provider=None, tunnels=ar_drv,
+                inject=ar_drv.inject,
+                config=AgentConfig(ar_address="fd98::2",
+                                   router_advertisement=build_router_advertisement([prefix])),
+                rng=rng.randbytes,
+            )  # fmt: skip
+            task = asyncio.create_task(agent.run())
+            ctl = MpaController(eap_factory=_peer(rng), mn_mac=MAC, tunnels=mn_drv,
+                                binding_update=lambda a: asyncio.sleep(0), rng=rng.randbytes,
+                                timeout=10)  # fmt: skip
+            cand = CandidateNetwork(name="v6", paa=("fd98::2", 716),
+                                    ar_address=ipaddress.ip_address("fd98::2"))  # fmt: skip
+            out: dict[str, Any] = {}
+
+            async def attach(cfg: PreConfiguration) -> Transport:
+                def move() -> None:  # leave the old link, take nCoA on the new one
+                    the_lab.ip(mn, "link", "set", "m0", "down")
+                    the_lab.ip(mn, "-6", "addr", "add", f"{cfg.ncoa}/64", "dev", "m1", "nodad")
+                    the_lab.ip(mn, "-6", "route", "add", "default", "via", "fd97:2::1")
+
+                await asyncio.to_thread(move)
+                return await bind(mn, str(cfg.ncoa), 0)
+
+            try:
+                await ctl.pre_authenticate(cand, await bind(mn, "fd98::1", 0), "fd98::1")
+                await ctl.pre_configure()
+                await ctl.establish_tunnel(routes=(N6("fd96::2/128"),))
+                spec = mn_drv.active()["mpa0"]
+                out["ncoa"] = str(spec.inner)
+                out["tunneled"] = await _echo_rounds_any(mn, cn, str(spec.inner), "fd96::2", 10,
+                                                         socket.AF_INET6)  # fmt: skip
+                out["mn_dec"] = mn_drv.stats("mpa0").decapsulated
+                out["ar_dec"] = ar_drv.stats(next(iter(ar_drv.active()))).decapsulated
+                await ctl.binding_update()
+                await ctl.switch(attach)
+                await ctl.complete()
+                await mn_drv.wait_deleted()
+                await ar_drv.wait_deleted()
+                out["tunnels_left"] = (mn_drv.active(), ar_drv.active())
+                out["direct"] = await _echo_rounds_any(mn, cn, str(spec.inner), "fd96::2", 10,
+                                                       socket.AF_INET6)  # fmt: skip
+                out["steps"] = [e.step for e in ctl.events]
+            finally:
+                await ctl.close()
+                agent.stop()
+                await task
+                await mn_drv.aclose()
+                await ar_drv.aclose()
+            return out
+
+        r = asyncio.run(run())
+        assert r["ncoa"] == "fd97:2::200:5eff:fe00:5301"  # SLAAC: the RA's prefix and the MAC
+        assert r["tunneled"] == 10 and r["mn_dec"] >= 10 and r["ar_dec"] >= 10
+        assert r["steps"][-1] == "handover_complete"
+        assert r["tunnels_left"] == ({}, {})
+        assert r["direct"] == 10  # after the move, without the tunnel
+        assert "mpa" not in the_lab.ip(ar, "link") + the_lab.ip(mn, "link")
