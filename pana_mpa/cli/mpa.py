@@ -10,6 +10,7 @@ from typing import Any
 from ..address import Address, format_address
 from ..flow import describe_datagram
 from ..mpa.handover import MpaEvent
+from .demo import Pictures
 from .mpa_demo import run_mpa_demo
 
 __all__ = ["run_mpa_cli"]
@@ -44,6 +45,7 @@ def run_mpa_cli(args: argparse.Namespace) -> int:
             out.write(f"{record['t']:8.3f}s  == {text}  {details}\n")
 
     def tap(now: float, src: Address, dst: Address, data: bytes) -> None:
+        pictures.capture(now, src, dst, data)
         if 716 not in (src[1], dst[1]):
             emit_later.append(
                 (
@@ -68,6 +70,7 @@ def run_mpa_cli(args: argparse.Namespace) -> int:
                                  "message": text}))  # fmt: skip
 
     emit_later: list[tuple[float, dict[str, Any]]] = []
+    pictures = Pictures(getattr(args, "pcap", None), getattr(args, "chart", None))
 
     def on_step(step: MpaEvent) -> None:
         record = {"kind": "step", "step": step.step, "t": round(step.time, 6),
@@ -81,4 +84,14 @@ def run_mpa_cli(args: argparse.Namespace) -> int:
     done = any(s.step == "handover_complete" for s in result.steps)
     if not as_json:
         out.write("handover complete\n" if done else "handover FAILED\n")
-    return 0 if done else 1
+    chart_records = [_chart_record(r) for _, r in emit_later]
+    failed = pictures.finish(chart_records, "MPA handover (RFC 6252 s6.3), virtual time")
+    return failed or (0 if done else 1)
+
+
+def _chart_record(record: dict[str, Any]) -> dict[str, Any]:
+    """A timeline record in the chart's JSON-lines form (message arrows, step notes)."""
+    if record["kind"] == "step":
+        return {"t": record["t"], "step": _STEP_TEXT.get(record["step"], record["step"])}
+    return {"t": record["t"], "from": record["from"], "to": record["to"],
+            "type": record["message"], "flags": "", "avps": []}  # fmt: skip

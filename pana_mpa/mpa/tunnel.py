@@ -39,6 +39,7 @@ __all__ = [
     "ipv4_checksum",
     "ipv4_dst",
     "ipv4_src",
+    "refuse_inner",
     "tunnel_protocol",
 ]
 
@@ -242,6 +243,25 @@ def ip_dst(packet: bytes) -> IpAddress:
     if packet[0] >> 4 == 6:
         return ipaddress.IPv6Address(packet[24:40])
     return ipaddress.IPv4Address(packet[16:20])
+
+
+def refuse_inner(spec: TunnelSpec, inner: bytes) -> str | None:
+    """Why a decapsulated packet must not be delivered at this end of ``spec``, or None.
+
+    The tunnel carries the MN's nCoA traffic only (RFC 6252 s7.4): at the AR's end the inner
+    source must be nCoA, else whoever can send IP-in-IP from the oCoA could inject packets with
+    any source into the candidate network (ingress filtering, RFC 2827); at the MN's end
+    (``inner_on_device``) the inner destination must be nCoA. IPv4 or IPv6, by ``spec.inner``.
+    """
+    version = spec.inner.version
+    if len(inner) < (20 if version == 4 else 40) or inner[0] >> 4 != version:
+        return f"inner packet is not IPv{version}"
+    if spec.inner_on_device:
+        if ip_dst(inner) != spec.inner:
+            return f"inner destination {ip_dst(inner)} is not the tunnel's {spec.inner}"
+    elif ip_src(inner) != spec.inner:
+        return f"inner source {ip_src(inner)} is not the tunnel's {spec.inner}"
+    return None
 
 
 def ipv4_src(packet: bytes) -> ipaddress.IPv4Address:

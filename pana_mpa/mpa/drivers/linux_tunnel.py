@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from ..tunnel import TunnelError, TunnelSpec, decapsulate, ip_dst
+from ..tunnel import TunnelError, TunnelSpec, decapsulate, ip_dst, refuse_inner
 
 __all__ = ["LinuxIpipDriver", "TunnelStats", "in_netns"]
 
@@ -106,6 +106,8 @@ class TunnelStats:
     decapsulated: int = 0
     held: int = 0
     dropped: int = 0
+    refused: int = 0
+    """Decapsulated packets not for this tunnel's nCoA (tunnel.refuse_inner)."""
 
 
 @dataclass
@@ -502,8 +504,9 @@ class LinuxIpipDriver:
             src, inner = ipaddress.IPv6Address(str(addr[0]).split("%")[0]), packet
         if src != t.spec.remote:
             return  # another tunnel's, or spoofed
-        if not inner or inner[0] >> 4 != t.spec.inner.version:
-            logger.debug("tunnel %s: inner packet of the wrong family", t.spec.name)
+        if (reason := refuse_inner(t.spec, inner)) is not None:
+            t.stats.refused += 1
+            logger.debug("tunnel %s: dropping %s", t.spec.name, reason)
             return
         try:
             os.write(t.tun_fd, inner)
