@@ -47,7 +47,7 @@ async def main(args: argparse.Namespace) -> int:
             print("ping answered:", await client.ping(timeout=args.timeout))
             print("terminated:", await client.terminate(timeout=args.timeout))
         except (ClientError, TimeoutError) as exc:
-            print(f"failed: {exc or 'no answer in time'}", file=sys.stderr)
+            print(f"failed: {str(exc) or 'no answer in time'}", file=sys.stderr)
             return 1
     return 0
 

@@ -129,6 +129,8 @@ class PaaOptions:
     radius: Address | None = None
     radius_secret: Secret | None = None
     tls: TlsFiles = field(default_factory=TlsFiles)
+    allow_keyless: bool = False
+    """Authorize sessions without a PANA SA; by default a session needs a key (issue 9)."""
 
 
 def _common_arguments(p: argparse.ArgumentParser, *, pac: bool) -> None:
@@ -238,6 +240,12 @@ def add_paa_arguments(p: argparse.ArgumentParser) -> None:
         " forging message 2 needs RAND_S and the PANA session, so only an on-path attacker,"
         " who could drop messages anyway, can end a conversation that way",
     )
+    p.add_argument(
+        "--allow-keyless",
+        action="store_true",
+        help="authorize sessions without a PANA SA (EAP-MD5 through --radius); by default a"
+        " session needs a key, and a key-generating method always does",
+    )
     _common_arguments(p, pac=False)
 
 
@@ -337,8 +345,10 @@ def paa_options(args: argparse.Namespace) -> PaaOptions:
         raise CliError("--radius and --radius-secret go together")
     if radius is None and not users and args.method != "tls":
         raise CliError("give at least one --user IDENTITY:SECRET, a --users FILE or --radius")
-    if args.lifetime <= 0:
-        raise CliError("--lifetime must be positive")
+    if not 0 < args.lifetime <= 0xFFFFFFFF:
+        raise CliError("--lifetime must be positive, at most 4294967295 s (RFC 5191 s8.8)")
+    if radius is not None and radius[1] == 0:
+        raise CliError("--radius: give the RADIUS server's port (not 0), e.g. HOST:1812")
     fraction = args.reauth_fraction
     if fraction is not None and not 0 < fraction < 1:
         raise CliError("--reauth-fraction must be between 0 and 1 (exclusive)")
@@ -356,4 +366,5 @@ def paa_options(args: argparse.Namespace) -> PaaOptions:
         radius=radius,
         radius_secret=radius_secret,
         tls=tls_files(args, need_key=radius is None, tls=uses_tls(args.method, users)),
+        allow_keyless=bool(args.allow_keyless),
     )

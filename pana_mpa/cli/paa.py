@@ -34,7 +34,7 @@ from .aaa import RadiusBackend
 from .common import CliError, event_text, run_main, say, trace_file
 from .options import PaaOptions, add_paa_arguments, paa_options
 from .pac import check_tls
-from .users import accounts
+from .users import Account, accounts
 
 __all__ = [
     "SERVER_ID",
@@ -121,6 +121,18 @@ def eap_authenticator(opts: PaaOptions, rng: Rng, *, check: bool = False) -> Eap
     return EapAuthenticator(methods=policy, rng=rng)
 
 
+def _keyless_by_choice(opts: PaaOptions) -> bool:
+    """Local EAP-MD5 users: the operator chose a keyless method (RADIUS needs --allow-keyless)."""
+    if opts.radius is not None:
+        return False
+    if opts.method == "md5" and not opts.users:
+        return True
+    return any(
+        "md5" in (u.methods if isinstance(u, Account) else (opts.method,))
+        for u in opts.users.values()
+    )
+
+
 def build_paa(
     opts: PaaOptions, rng: Rng, trace: FlowTrace | None
 ) -> tuple[PaaServer, Callable[[int], AaaBackend] | None]:
@@ -130,6 +142,7 @@ def build_paa(
         integrity_algorithms=opts.integrity_algorithms,
         session_lifetime=opts.lifetime,
         reauth_fraction=opts.reauth_fraction,
+        require_key=not opts.allow_keyless and not _keyless_by_choice(opts),
     )
     if opts.radius is not None and opts.radius_secret is not None:
         radius = RadiusConfig(server=opts.radius, secret=opts.radius_secret)

@@ -87,10 +87,11 @@ def parse_secret(method: str, text: str) -> Secret:
 def parse_users(method: str, items: Iterable[str]) -> dict[bytes, Secret]:
     """``IDENTITY:SECRET`` items (from --user) as a user table for one method."""
     users: dict[bytes, Secret] = {}
-    for item in items:
+    for n, item in enumerate(items, 1):
         identity, sep, secret_text = item.partition(":")
         if not sep or not identity:
-            raise CliError(f"--user {identity or '...'}: expected IDENTITY:SECRET")
+            # the value is not echoed: without the colon it may be all secret (issue 9)
+            raise CliError(f"--user #{n}: expected IDENTITY:SECRET (value not shown)")
         if method == "tls":
             raise CliError("--method tls authenticates by certificate; --user takes no effect")
         try:

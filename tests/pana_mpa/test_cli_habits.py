@@ -6,6 +6,7 @@ import argparse
 import importlib.metadata
 import io
 import logging
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -250,3 +251,13 @@ def test_radius_server_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
             proc.kill()
             proc.communicate()
     assert (proc.returncode, err) == (0, "")
+
+
+def test_udp_keeps_the_zone_of_link_local_peers() -> None:
+    from pana_mpa.aio.udp import _with_zone
+
+    assert _with_zone("fe80::1", ("fe80::1", 716, 0, socket.if_nametoindex("lo"))) == "fe80::1%lo"
+    assert _with_zone("fe80::1", ("fe80::1", 716, 0, 999_999)) == "fe80::1%999999"  # no such link
+    assert _with_zone("2001:db8::1", ("2001:db8::1", 716, 0, 0)) == "2001:db8::1"
+    assert _with_zone("192.0.2.1", ("192.0.2.1", 716)) == "192.0.2.1"
+    assert parse_address("[fe80::1%999999]:716") == ("fe80::1%999999", 716)

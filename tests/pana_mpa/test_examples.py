@@ -130,3 +130,54 @@ def test_pac_example_wrong_psk_fails_with_a_reason(tmp_path: Path) -> None:
     assert pac.returncode == 1
     assert pac.stderr.startswith("failed: ")
     assert paa.returncode == 0
+
+
+def test_mpa_handover_example_as_a_program() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "examples.mpa_handover"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    steps = [line.split()[1] for line in proc.stdout.splitlines() if "correspondent" not in line]
+    assert steps == [
+        "pre_authenticated", "pre_configured", "tunnel_up", "binding_updated", "pre_switched",
+        "switched", "tunnel_released", "handover_complete",
+    ]  # fmt: skip
+    assert "correspondent: REGISTER 198.51.100.23" in proc.stdout
+
+
+@pytest.mark.netns
+def test_broute_pac_example_over_ipv6_link_local(tmp_path: Path) -> None:
+    """The B-route-style PaC reaches a PAA at fe80::1%IFACE, port 716 on both sides, SHA-256."""
+    from tests.netns import lab
+
+    identity, psk = "00000000000000000000000000000001", "SecretPassphrase"
+    psk_file = tmp_path / "psk.hex"
+    psk_file.write_text(psk.encode().hex() + "\n")
+    with lab() as the_lab:
+        meter, pac = the_lab.ns("meter"), the_lab.ns("pac")
+        the_lab.veth(meter, "m0", pac, "p0")
+        the_lab.ip(meter, "addr", "add", "fe80::1/64", "dev", "m0", "nodad")
+        the_lab.ip(pac, "addr", "add", "fe80::2/64", "dev", "p0", "nodad")
+        paa = the_lab.spawn(
+            meter, sys.executable, "-m", "examples.paa", "--listen", "[::]:716",
+            "--user", f"{identity}:{psk}", "--sessions", "1",
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        assert paa.stdout is not None
+        assert str(paa.stdout.readline()).startswith("listening on [::]:716")
+        run = subprocess.run(
+            ["ip", "netns", "exec", pac, sys.executable, "-m", "examples.broute_pac",
+             "--paa", "[fe80::1%p0]:716", "--identity", identity, "--psk-file", str(psk_file)],
+            cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert run.returncode == 0, run.stderr
+        assert "prf_algorithm=5, integrity_algorithm=12" in run.stdout
+        assert "peer=('fe80::1%p0', 716)" in run.stdout
+        out, _ = paa.communicate(timeout=60)  # --sessions 1: it stops by itself
+        assert paa.returncode == 0
+        assert "peer=('fe80::2%m0', 716)" in str(out)  # the zone is kept (UdpTransport)
