@@ -294,7 +294,12 @@ def add_parser(sub: Any) -> None:
         help="pcap or pcapng file, maybe gzipped (Ethernet, Linux cooked, loopback, raw IP); "
         "- reads standard input",
     )
-    p.add_argument("--json", action="store_true", help="one JSON object per datagram")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="a JSON-lines trace: a header line, then one object per datagram "
+        "(docs/trace-format.md)",
+    )
     p.add_argument(
         "--port",
         type=_port,

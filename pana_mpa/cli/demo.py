@@ -47,7 +47,11 @@ def add_parser(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
         "demo", help="run a PaC and a PAA in memory and print the message flow"
     )
-    p.add_argument("--json", action="store_true", help="JSON lines instead of text")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="a JSON-lines trace instead of text (docs/trace-format.md)",
+    )
     p.add_argument("--seed", type=int, default=1, help="randomness seed (default 1)")
     p.add_argument(
         "--mpa", action="store_true", help="run the MPA handover (pre-authentication) instead"
