@@ -19,6 +19,7 @@ from .driver import (
     drive,
     serve_paa,
 )
+from .errors import AuthenticationRejected, ClientClosed, NoAnswer, SessionEnded
 from .loopback import LoopbackNetwork, LoopbackTransport, VirtualTimeLoop, run_virtual
 from .transport import Transport, TransportClosed
 from .udp import UdpTransport
@@ -27,15 +28,19 @@ from .virtualnet import VirtualNet
 __all__ = [
     "AAA_FAILURE",
     "AaaBackend",
+    "AuthenticationRejected",
+    "ClientClosed",
     "ClientError",
     "Driver",
     "FlowTrace",
     "LoopbackNetwork",
     "LoopbackTransport",
+    "NoAnswer",
     "PacClient",
     "PacNode",
     "PassThroughNode",
     "SansIo",
+    "SessionEnded",
     "Transport",
     "TransportClosed",
     "UdpTransport",

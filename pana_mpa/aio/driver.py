@@ -11,13 +11,19 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Collection
+from enum import IntEnum
 from types import TracebackType
 from typing import Any, Generic, Protocol, TypeVar
 
 from eap.authenticator import AuthOutput
 from eap.peer import EapResult
 
+from .._avps import ResultCode, TerminationCause
+from ..address import format_address
+from ..events import AuthenticationFailed, SessionTerminated
 from ..flow import FlowTrace
+from ..pac import PacSession
+from .errors import AuthenticationRejected, ClientClosed, ClientError, NoAnswer, SessionEnded
 from .transport import Address, Transport, TransportClosed
 
 __all__ = [
@@ -114,14 +120,6 @@ class PassThroughNode(Protocol):
     def aaa_answer(self, session_id: int, output: Any, now: float) -> None:
         """Hand the AAA server's AuthOutput back to the session."""
         ...
-
-
-class ClientError(Exception):
-    """A PacClient operation ended without the outcome asked for; ``event`` says why."""
-
-    def __init__(self, message: str, event: object | None = None) -> None:
-        super().__init__(message)
-        self.event = event
 
 
 class Driver(Generic[E]):
@@ -255,6 +253,44 @@ async def drive(
     await Driver(node, transport, events.put_nowait, trace=trace).run()
 
 
+def _failure(event: object) -> ClientError:
+    """The ClientError for an event that ended a request, with a message a person can read."""
+    if isinstance(event, AuthenticationFailed):
+        code = _shown_code(ResultCode, event.result_code)
+        why = f": {event.reason}" if event.reason else ""
+        return AuthenticationRejected(
+            f"authentication rejected by the PAA (Result-Code {code}){why}", event
+        )
+    if isinstance(event, SessionTerminated):
+        cause = (
+            ""
+            if event.cause is None
+            else f", Termination-Cause {_shown_code(TerminationCause, event.cause)}"
+        )
+        by = "by the peer" if event.by_peer else "by us"
+        why = _END_REASONS.get(event.reason, event.reason)
+        return SessionEnded(f"session ended: {why}{cause}, {by}", event)
+    return ClientError(_describe_outcome(event), event)
+
+
+_END_REASONS = {
+    "termination": "terminated",
+    "lifetime": "Session-Lifetime expired",
+    "retransmissions": "no answer from the peer, retransmissions exhausted (RFC 5191 s9)",
+    "failed": "not completed in time, no answer from the PAA? (RFC 5191 s9)",
+    "authentication": "authentication failed",
+    "eap": "the EAP conversation failed",
+}
+"""SessionTerminated.reason, for a person."""
+
+
+def _shown_code(enum: type[IntEnum], value: int) -> str:
+    try:
+        return enum(value).name
+    except ValueError:
+        return str(value)
+
+
 def _describe_outcome(event: object) -> str:
     parts = [type(event).__name__]
     for name in ("result_code", "cause", "reason", "by_peer"):
@@ -326,7 +362,7 @@ class PacClient(Generic[E]):
         self._queue.put_nowait(_END)
         for _, _, fut in self._waiters:
             if not fut.done():
-                fut.set_exception(ClientError("PANA session closed before the outcome"))
+                fut.set_exception(self._closed_error())
         self._waiters.clear()
 
     async def close(self) -> None:
@@ -351,7 +387,7 @@ class PacClient(Generic[E]):
             if name in ok:
                 fut.set_result(event)
             elif name in fail:
-                fut.set_exception(ClientError(_describe_outcome(event), event))
+                fut.set_exception(_failure(event))
             else:
                 keep.append((ok, fail, fut))
         self._waiters = keep
@@ -371,9 +407,10 @@ class PacClient(Generic[E]):
         ok: Collection[str],
         fail: Collection[str],
         timeout: float | None,
+        what: str = "request",
     ) -> E:
         if self._task is None or self._closed:
-            raise ClientError("PacClient is not running (use 'async with')")
+            raise ClientClosed("PacClient is not running (use 'async with')")
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[E] = loop.create_future()
         self._waiters.append((ok, fail, fut))
@@ -383,8 +420,31 @@ class PacClient(Generic[E]):
             self._waiters.pop()
             raise
         self._driver.wake()
-        async with asyncio.timeout(timeout):
-            return await fut
+        try:
+            async with asyncio.timeout(timeout):
+                return await fut
+        except TimeoutError:
+            if timeout is None:  # not our deadline: an outer asyncio.timeout() fired
+                raise
+            raise NoAnswer(self._timeout_text(what, timeout)) from None
+
+    def _closed_error(self) -> ClientError:
+        if self.session.closed:
+            return SessionEnded("PANA session closed before the outcome")
+        return ClientClosed("PANA session closed before the outcome (client closed)")
+
+    def _timeout_text(self, what: str, timeout: float) -> str:
+        """Silence, a PAA whose offer we declined, or an exchange that did not finish."""
+        session: object = self.session  # a PacSession, or another PacNode (tests, MPA)
+        paa = format_address(session.peer) if isinstance(session, PacSession) else "the PAA"
+        if self.datagrams_received == 0:
+            return f"{what}: no answer from {paa} within {timeout:g} s"
+        declined = session.declined if isinstance(session, PacSession) else None
+        if declined and what == "authentication":
+            # RFC 5191 s4.1: the PaC drops an unacceptable PAR[S] silently; say why
+            return f"{what}: {paa} answered but was not accepted: {declined}"
+        received = self.datagrams_received
+        return f"{what}: not completed within {timeout:g} s ({received} datagrams from {paa})"
 
     async def request(
         self,
@@ -410,6 +470,7 @@ class PacClient(Generic[E]):
             {"Authenticated"},
             {"AuthenticationFailed", "SessionTerminated"},
             timeout,
+            "authentication",
         )
 
     async def reauthenticate(self, timeout: float | None = None) -> E:
@@ -419,17 +480,20 @@ class PacClient(Generic[E]):
             {"Reauthenticated", "Authenticated"},
             {"AuthenticationFailed", "SessionTerminated"},
             timeout,
+            "re-authentication",
         )
 
     async def ping(self, timeout: float | None = None) -> E:
         """Send a PNR[P] and wait for PingAnswered (RFC 5191 s4.2)."""
         return await self._request(
-            self.session.ping, {"PingAnswered"}, {"SessionTerminated"}, timeout
+            self.session.ping, {"PingAnswered"}, {"SessionTerminated"}, timeout, "ping"
         )
 
     async def terminate(self, timeout: float | None = None) -> E:
         """Send a PTR and wait for SessionTerminated (RFC 5191 s4.4)."""
-        return await self._request(self.session.terminate, {"SessionTerminated"}, (), timeout)
+        return await self._request(
+            self.session.terminate, {"SessionTerminated"}, (), timeout, "termination"
+        )
 
 
 _SESSION_END = frozenset({"SessionTerminated", "AuthenticationFailed"})
