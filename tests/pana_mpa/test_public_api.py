@@ -24,7 +24,7 @@ PANA_MPA = {
     "Transport", "TransportClosed", "UdpTransport", "LoopbackNetwork", "LoopbackTransport",
     "run_virtual", "PacClient", "serve_paa", "drive", "ClientError", "AaaBackend", "VirtualNet",
     "AuthenticationRejected", "NoAnswer", "SessionEnded", "ClientClosed",
-    "PANA_PORT", "Address", "parse_address", "format_address",
+    "PANA_PORT", "Address", "parse_address", "format_address", "PaaRunner",
     # traces
     "Trace", "NullTrace", "NULL_TRACE", "MemoryTrace", "JsonLinesTrace",
 }  # fmt: skip
