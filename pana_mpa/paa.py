@@ -213,6 +213,10 @@ class PaaServer:
         except Drop as exc:
             logger.debug("paa dropped %d octets from %s: %s", len(data), addr, exc)
             self._trace.event(now, "message_dropped", role="paa", reason=str(exc), size=len(data))
+        except Exception as exc:  # a peer's datagram never raises out of the PAA (issue 9)
+            logger.exception("paa: internal error on %d octets from %s; dropped", len(data), addr)
+            reason = f"internal error: {type(exc).__name__}"
+            self._trace.event(now, "message_dropped", role="paa", reason=reason, size=len(data))
         self._collect(now)
 
     @staticmethod
