@@ -106,7 +106,7 @@ class PaaServer:
         if len(self._sessions) >= self._config.max_sessions:
             raise Drop("session limit reached")
         while True:
-            sid = int.from_bytes(self._rng(4), "big")
+            sid = self._steer(int.from_bytes(self._rng(4), "big"))
             if sid != 0 and sid not in self._sessions:
                 break
         session = PaaSession(
@@ -122,6 +122,15 @@ class PaaServer:
         self._by_addr[addr] = sid
         logger.info("paa new session %#x for %s", sid, addr)
         return session
+
+    def _steer(self, raw: int) -> int:
+        """Put worker_index in the top worker_bits bits of a 32-bit Session-Id (SO_REUSEPORT
+        workers: pana_mpa.aio.workers steers each datagram by these bits)."""
+        bits = self._config.worker_bits
+        if not bits:
+            return raw
+        low = 32 - bits
+        return (self._config.worker_index << low) | (raw & ((1 << low) - 1))
 
     def initiate(self, addr: Address, now: float) -> int:
         """Start a PAA-initiated session toward ``addr`` (PAC_FOUND, RFC 5191 s4.1); its id."""

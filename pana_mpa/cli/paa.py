@@ -25,6 +25,7 @@ from eap.methods.tls import TlsServer
 from ..address import Address, format_address
 from ..aio import AaaBackend, SansIo, serve_paa
 from ..aio.udp import UdpTransport
+from ..aio.workers import worker_count
 from ..config import PaaConfig
 from ..events import AuthenticationFailed, SessionTerminated
 from ..flow import FlowTrace
@@ -62,6 +63,13 @@ def add_parser(sub: Any) -> None:
     """Register the paa subcommand."""
     paa: argparse.ArgumentParser = sub.add_parser("paa", help="run a PANA agent over UDP")
     add_paa_arguments(paa)
+    paa.add_argument(
+        "--workers",
+        default="1",
+        metavar="N|auto",
+        help="worker processes sharing the port (SO_REUSEPORT, each datagram steered to its"
+        " session's worker by Session-Id; Linux); auto: one per CPU (default 1)",
+    )
     paa.set_defaults(func=run_paa)
 
 
@@ -134,7 +142,12 @@ def _keyless_by_choice(opts: PaaOptions) -> bool:
 
 
 def build_paa(
-    opts: PaaOptions, rng: Rng, trace: FlowTrace | None
+    opts: PaaOptions,
+    rng: Rng,
+    trace: FlowTrace | None,
+    *,
+    worker_index: int = 0,
+    worker_bits: int = 0,
 ) -> tuple[PaaServer, Callable[[int], AaaBackend] | None]:
     """The PAA for ``pana-mpa paa``: local users, or RADIUS pass-through with ``--radius``."""
     config = PaaConfig(
@@ -142,6 +155,8 @@ def build_paa(
         integrity_algorithms=opts.integrity_algorithms,
         session_lifetime=opts.lifetime,
         reauth_fraction=opts.reauth_fraction,
+        worker_index=worker_index,
+        worker_bits=worker_bits,
         require_key=not opts.allow_keyless and not _keyless_by_choice(opts),
     )
     if opts.radius is not None and opts.radius_secret is not None:
@@ -254,14 +269,48 @@ async def paa_main(
         transport.close()
 
 
+def run_workers(opts: PaaOptions, workers: int, out: IO[str]) -> int:
+    """``pana-mpa paa --workers N``: N forked workers on one port until SIGINT/SIGTERM."""
+    from ..aio.workers import WorkerPool
+
+    logs: dict[int, OperatorLog] = {}
+
+    def make(index: int, bits: int) -> tuple[PaaServer, Callable[[int], AaaBackend] | None]:
+        return build_paa(opts, os.urandom, None, worker_index=index, worker_bits=bits)
+
+    def on_event(index: int, event: object) -> None:
+        logs.setdefault(index, OperatorLog(out)).event(event)
+
+    host, port = opts.listen
+    pool = WorkerPool(host, port, workers, make, on_event=on_event, start_method="fork")
+    try:
+        pool.start()
+    except OSError as exc:
+        pool.stop()
+        msg = f"cannot listen on {format_address(opts.listen)}: {exc.strerror or exc}"
+        raise CliError(msg) from None
+    OperatorLog(out).line(f"{workers} workers listening on {format_address(pool.local_address)}")
+    pool.serve_forever()
+    return 0
+
+
 def run_paa(args: argparse.Namespace, *, factory: PaaFactory | None = None) -> int:
     """``pana-mpa paa``: serve until interrupted."""
     prog = "pana-mpa paa"
     try:
         opts = paa_options(args)
-    except CliError as exc:
+        workers = worker_count(getattr(args, "workers", "1"))
+        if workers > 1 and (args.trace or factory is not None):
+            raise CliError("--workers: no --trace (one trace per process would interleave)")
+    except (CliError, ValueError) as exc:
         sys.stderr.write(f"{prog}: {exc}\n")
         return 2
+    if workers > 1:
+        try:
+            return run_workers(opts, workers, sys.stdout)
+        except CliError as exc:
+            sys.stderr.write(f"{prog}: {exc}\n")
+            return 1
     make = factory or build_paa
 
     async def main() -> int:

@@ -352,3 +352,12 @@ def test_paa_stopping_terminates_its_sessions() -> None:
                 proc.wait(timeout=30)
         if paa.stdout is not None:
             paa.stdout.close()
+
+
+def test_paa_workers_serve_and_stop_in_order() -> None:
+    """``paa --workers 2``: two processes on one port; PaCs authenticate; SIGTERM exits 0."""
+    with running_paa("--user", f"alice:{PSK}", "--workers", "2") as paa:
+        for _ in range(4):  # a new PaC process each time: a new source port, hashed anew
+            proc = run_pac("--paa", paa, "--identity", "alice", "--secret", PSK, "--once")
+            assert proc.returncode == 0, proc.stderr
+            assert proc.stdout.startswith("authenticated: ")
