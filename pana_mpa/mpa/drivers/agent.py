@@ -20,7 +20,7 @@ from eap.rng import Rng, system_rng
 
 from ...address import Address
 from ...aio import Driver
-from ...aio.driver import AAA_FAILURE, AaaBackend
+from ...aio.runner import AAA_FAILURE, AaaBackend
 from ...aio.transport import Transport
 from ...config import PaaConfig
 from ...events import (
