@@ -201,7 +201,8 @@ def test_bad_usage_exits_2_without_traceback() -> None:
     proc = run_pac("--paa", "127.0.0.1:1", "--identity", "a", "--secret", "short", "--once")
     assert proc.returncode == 2
     assert proc.stderr == (
-        "pana-mpa pac: an EAP-PSK secret is 16 ASCII characters or 32 hex digits\n"
+        "pana-mpa pac: EAP-PSK (RFC 4764): the secret must be exactly 16 octets"
+        " (RFC 4764 s3.1): 16 ASCII characters or 32 hex digits\n"
     )
 
 
