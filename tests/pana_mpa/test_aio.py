@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import json
 from typing import Any
 
 import pytest
@@ -14,6 +13,7 @@ from pana_mpa.aio import ClientError, Driver, PacClient, drive, serve_paa
 from pana_mpa.aio.loopback import LoopbackNetwork, run_virtual
 from pana_mpa.events import Authenticated, PingAnswered, SessionTerminated
 from pana_mpa.flow import FlowTrace
+from tests.traces import trace_records
 
 from .aio_fakes import FAKE_MSK, FakeEvent, FakePaa, FakePac
 
@@ -304,7 +304,7 @@ def test_trace_records_codes_and_lengths_never_keys() -> None:
     run_virtual(main)
     text = stream.getvalue()
     assert FAKE_MSK.hex() not in text
-    records = [json.loads(line) for line in text.splitlines()]
+    records = trace_records(text, "pac")
     flow = [(r["dir"], r["type"], r["flags"]) for r in records if "dir" in r]
     assert flow == [
         ("tx", "PCI", ""),
@@ -313,13 +313,13 @@ def test_trace_records_codes_and_lengths_never_keys() -> None:
         ("tx", "PTR", "R"),
         ("rx", "PTA", ""),
     ]
-    assert all(r["role"] == "pac" and isinstance(r["time"], float) for r in records)
-    auth = next(r for r in records if r.get("event") == "Authenticated")
-    assert auth["name"] == "session_event"
+    assert all(isinstance(r["t"], float) for r in records)
+    auth = next(r for r in records if r.get("name") == "Authenticated")
+    assert auth["event"] == "session_event"
     assert auth["msk"] == {"secret_octets": 32}
     assert auth["key_id"] == 1
     ptr = next(r for r in records if r.get("type") == "PTR")
-    assert ptr["avps"] == [{"code": 9, "name": "Termination-Cause", "length": 4}]
+    assert ptr["avps"] == [{"code": 9, "vendor_id": None, "name": "Termination-Cause", "length": 4}]
 
 
 def test_serve_paa_survives_a_core_bug(caplog: pytest.LogCaptureFixture) -> None:
@@ -383,10 +383,10 @@ def test_a_stuck_timer_does_not_spin(caplog: pytest.LogCaptureFixture) -> None:
 
 def test_datagram_summaries() -> None:
     from pana_codecs import Avp, PanaMessage, encode_pana
-    from pana_mpa.flow import describe_datagram, format_message
+    from pana_mpa.flow import describe_datagram, eap_text, format_message
 
     junk = describe_datagram(b"\x00\x01junk")
-    assert junk["type"] == "undecodable" and junk["size"] == 6
+    assert junk["type"] == "undecodable" and junk["length"] == 6
     assert format_message(junk).startswith("undecodable (6 octets: ")
     eap_identity = b"\x02\x07\x00\x0a\x01alice"  # Response/Identity "alice"
     msg = PanaMessage(
@@ -395,7 +395,8 @@ def test_datagram_summaries() -> None:
     summary = describe_datagram(encode_pana(msg))
     assert summary["type"] == "type7"
     assert [a["name"] for a in summary["avps"]] == ["EAP-Payload", "Vendor32473-99", "AVP77"]
-    assert summary["avps"][0]["eap"] == "Response/Identity"
+    assert summary["avps"][0]["eap"] == {"code": 2, "identifier": 7, "type": 1}
+    assert eap_text(summary["avps"][0]["eap"]) == "Response/Identity"
     assert "alice" not in str(summary)
     assert format_message(summary).split()[:3] == ["type7[R]", "seq=2", "sid=0x00000001"]
 
