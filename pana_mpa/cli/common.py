@@ -17,6 +17,7 @@ from typing import IO, Any
 from pana_codecs.avps import IntegrityAlgorithm, PrfAlgorithm, ResultCode, TerminationCause
 
 from ..address import PANA_PORT, Address, format_address, parse_address
+from ..aio.loop import new_event_loop
 from ..flow import FlowTrace, describe_event
 
 __all__ = [
@@ -180,7 +181,8 @@ def run_main(main: Callable[[], Awaitable[int]], prog: str) -> int:
             raise
 
     try:
-        return asyncio.run(guarded())
+        with asyncio.Runner(loop_factory=new_event_loop) as runner:  # uvloop when installed
+            return runner.run(guarded())
     except CliError as exc:
         sys.stderr.write(f"{prog}: {exc}\n")
         return 1

@@ -231,7 +231,8 @@ async def paa_main(
     """Serve PaCs on ``opts.listen`` until cancelled, printing one line per session event."""
     server, aaa = factory(opts, rng, trace)
     try:
-        transport = await UdpTransport.bind(*opts.listen)
+        # a deep socket buffer: a burst of PCIs waits there for admission control, not dropped
+        transport = await UdpTransport.bind(*opts.listen, receive_buffer=4 << 20)
     except OSError as exc:
         raise CliError(
             f"cannot listen on {format_address(opts.listen)}: {exc.strerror or exc}"

@@ -437,3 +437,35 @@ def test_no_task_per_datagram_and_one_timer_handle() -> None:
     assert received == 51
     assert during == 0  # (the pings are awaited in this task; nothing else is created)
     assert most_timers <= 2  # the PaC's one retransmission timer (+ a datagram in flight)
+
+
+class _PullOnly:
+    """A Transport without attach(): the driver falls back to one reader task."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def sendto(self, data: bytes, addr: Address) -> None:
+        self._inner.sendto(data, addr)
+
+    async def recvfrom(self) -> tuple[bytes, Address]:
+        result: tuple[bytes, Address] = await self._inner.recvfrom()
+        return result
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+def test_a_pull_only_transport_still_works() -> None:
+    async def main() -> list[str]:
+        net = LoopbackNetwork(delay=0.01)
+        server, _ = await _with_paa(net, FakePaa())
+        async with PacClient(FakePac(PAA), _PullOnly(net.endpoint(PAC))) as client:
+            await client.authenticate()
+            await client.ping()
+            await client.terminate()
+            names = [type(e).__name__ async for e in client.events()]
+        await _stop(server)
+        return names
+
+    assert run_virtual(main) == ["Authenticated", "PingAnswered", "SessionTerminated"]
