@@ -5,10 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from pana_codecs import MessageFlags, MessageType
-
 from ._avps import AvpCode, TerminationCause, u32_avp
-from ._message import Drop, Rx
+from ._message import F_P, PNR_PNA, PTR_PTA, Drop, Rx
 from ._session import ConfigT, SessionCore
 from .events import (
     Authenticated,
@@ -26,6 +24,12 @@ logger = logging.getLogger(__name__)
 
 class SessionActions(SessionCore[ConfigT]):
     """The ``_a_<action>`` methods common to PacSession and PaaSession (RFC 5609 s5-s6)."""
+
+    __slots__ = ("_opened", "_reauth_by_peer")
+    _opened: bool
+    """Authenticated once: the next opening is a re-authentication."""
+    _reauth_by_peer: bool
+    """The re-authentication in progress was asked for by the peer."""
 
     # ---- retransmission and disconnects (RFC 5191 s9, RFC 5609) -------------------------------
 
@@ -70,12 +74,12 @@ class SessionActions(SessionCore[ConfigT]):
 
     def _a_send_pna_ping(self, now: float, rx: Rx | None) -> Input | None:
         assert rx is not None
-        self._send_answer(now, rx, MessageFlags.P, [])
+        self._send_answer(now, rx, F_P, [])
         return None
 
     def _a_send_pnr_ping(self, now: float, rx: Rx | None) -> Input | None:
         avps, self._notify_avps = list(self._notify_avps), ()
-        self._send_request(now, MessageType.PANA_NOTIFICATION, MessageFlags.P, avps)
+        self._send_request(now, PNR_PNA, F_P, avps)
         return None
 
     def _a_ping_answered(self, now: float, rx: Rx | None) -> Input | None:
@@ -88,9 +92,7 @@ class SessionActions(SessionCore[ConfigT]):
 
     def _a_send_ptr(self, now: float, rx: Rx | None) -> Input | None:
         cause = self._term_cause if self._term_cause is not None else TerminationCause.LOGOUT
-        self._send_request(
-            now, MessageType.PANA_TERMINATION, 0, [u32_avp(AvpCode.TERMINATION_CAUSE, cause)]
-        )
+        self._send_request(now, PTR_PTA, 0, [u32_avp(AvpCode.TERMINATION_CAUSE, cause)])
         self._session_deadline = None
         self._reauth_deadline = None
         return None
@@ -115,9 +117,6 @@ class SessionActions(SessionCore[ConfigT]):
         return None
 
     # ---- the session opens (RFC 5191 s4.1) or a re-authentication completes (s4.3) -------------
-
-    _opened = False
-    _reauth_by_peer = False
 
     def _session_opened(self, now: float, **extra: Any) -> None:
         """Arm the lifetime and re-auth timers; report Authenticated once, then Reauthenticated."""

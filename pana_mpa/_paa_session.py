@@ -18,15 +18,13 @@ from pana_codecs import (
     CodecError,
     EapCode,
     EapType,
-    MessageFlags,
-    MessageType,
     decode_eap,
 )
 
 from ._actions import SessionActions
 from ._avps import AvpCode, ResultCode, u32_avp
 from ._eap import AuthOutputLike, EapServerLike
-from ._message import U32_MOD, Drop, Role, Rx
+from ._message import F_A, F_C, F_I, F_P, F_R, F_S, PAR_PAN, PNR_PNA, U32_MOD, Drop, Role, Rx
 from .address import Address
 from .config import PaaConfig
 from .errors import UsageError
@@ -41,6 +39,21 @@ logger = logging.getLogger(__name__)
 
 class PaaSession(SessionActions[PaaConfig]):
     """One PaC's session at the PAA; created and driven by PaaServer."""
+
+    __slots__ = (
+        "_eap",
+        "_eap_factory",
+        "_eap_msk",
+        "_eap_packet",
+        "_pending",
+        "_result_code",
+        "aaa_queue",
+        "address_changed",
+        "identity",
+        "paa_initiated",
+        "relay",
+        "timer_pushed",
+    )
 
     role = Role.PAA
     _table = PAA_TABLE
@@ -58,7 +71,8 @@ class PaaSession(SessionActions[PaaConfig]):
     ) -> None:
         super().__init__(config, rng=rng, trace=trace)
         self._eap_factory = eap_factory
-        self._eap: EapServerLike = eap_factory()
+        self._eap: EapServerLike | None = None
+        """The EAP server of the conversation in progress; made on first use, dropped at success."""
         self.session_id = session_id
         self.peer = peer
         self.state = PaaState.INITIAL
@@ -76,12 +90,14 @@ class PaaSession(SessionActions[PaaConfig]):
         """The PRE's address for a relayed session (RFC 6345 s4), else None."""
         self.aaa_queue: list[bytes | None] = []
         """Pass-through: EAP responses (None: start) waiting to go to the AAA server."""
+        self.timer_pushed: float | None = None
+        """PaaServer's bookkeeping: the deadline it last put in its timer heap for us."""
 
     # ---- helpers -------------------------------------------------------------------------------
 
     def _i_flag(self) -> int:
         """I on the PAA's PARs of the authentication phase when configured (RFC 5191 s6.2)."""
-        return MessageFlags.I if self._config.ip_reconfiguration and not self._opened else 0
+        return F_I if self._config.ip_reconfiguration and not self._opened else 0
 
     def _offer_avps(self) -> list[Avp]:
         cfg = self._config
@@ -125,6 +141,8 @@ class PaaSession(SessionActions[PaaConfig]):
         if avp is None:
             raise Drop("no EAP-Payload")
         self._note_identity(avp.value)
+        if self._eap is None:
+            self._eap = self._eap_factory()
         out = self._eap.receive(avp.value)
         inp = self._eap_input(now, out)
         if self._pending:
@@ -184,29 +202,29 @@ class PaaSession(SessionActions[PaaConfig]):
 
     def _classify(self, rx: Rx) -> Input:
         msg = rx.msg
-        if msg.type == MessageType.PANA_AUTH:
+        if msg.type == PAR_PAN:
             has_eap = msg.avp(AvpCode.EAP_PAYLOAD) is not None
-            if msg.is_request:
-                if msg.flags & (MessageFlags.S | MessageFlags.C):
+            if msg.flags & F_R:
+                if msg.flags & (F_S | F_C):
                     raise Drop("PAR[S]/PAR[C] from a PaC")
                 if not has_eap:
                     raise Drop("PAR without EAP-Payload")
                 return Input.RX_PAR
-            if msg.has(MessageFlags.S):
+            if msg.flags & F_S:
                 if has_eap:
                     return Input.RX_PAN_START_EAP
                 if self._config.optimized_init:
                     return Input.RX_PAN_START_EMPTY_OPTIMIZED
                 return Input.RX_PAN_START
-            if msg.has(MessageFlags.C):
+            if msg.flags & F_C:
                 return Input.RX_PAN_COMPLETE
             return Input.RX_PAN_EAP if has_eap else Input.RX_PAN
-        if msg.type == MessageType.PANA_NOTIFICATION:
-            ping = msg.has(MessageFlags.P)
-            if msg.is_request:
+        if msg.type == PNR_PNA:
+            ping = msg.flags & F_P
+            if msg.flags & F_R:
                 return Input.RX_PNR_PING if ping else Input.RX_PNR_REAUTH
             return Input.RX_PNA_PING if ping else Input.RX_PNA_REAUTH
-        return Input.RX_PTR if msg.is_request else Input.RX_PTA
+        return Input.RX_PTR if msg.flags & F_R else Input.RX_PTA
 
     # ---- local requests ------------------------------------------------------------------------
 
@@ -243,14 +261,14 @@ class PaaSession(SessionActions[PaaConfig]):
 
     def _send_par_start(self, now: float, avps: list[Avp], *, retransmit: bool) -> None:
         self._i_par = self._send_request(
-            now, MessageType.PANA_AUTH, MessageFlags.S | self._i_flag(), avps, retransmit=retransmit
+            now, PAR_PAN, F_S | self._i_flag(), avps, retransmit=retransmit
         )
         self._set_session_timer(now, self._failed_timeout, "failed")
 
     def resend_par_start(self, now: float) -> None:
         """Answer a retransmitted PCI with the same PAR[S] (the PaC lost it, RFC 5191 s4.1)."""
         out = self._outstanding
-        if out is not None and out.type == MessageType.PANA_AUTH and out.data == self._i_par:
+        if out is not None and out.type == PAR_PAN and out.data == self._i_par:
             self._outbox.append((out.data, self.peer))
             self._trace.event(now, "par_start_resent", sid=self.session_id)
 
@@ -317,7 +335,7 @@ class PaaSession(SessionActions[PaaConfig]):
     def _a_send_par_eap(self, now: float, rx: Rx | None) -> Input | None:
         assert self._eap_packet is not None
         avps = [*self._own_nonce_avp(pac=False), Avp(AvpCode.EAP_PAYLOAD, self._eap_packet)]
-        self._send_request(now, MessageType.PANA_AUTH, self._i_flag(), avps)
+        self._send_request(now, PAR_PAN, self._i_flag(), avps)
         return None
 
     def _a_forward_eap(self, now: float, rx: Rx | None) -> Input | None:
@@ -357,13 +375,13 @@ class PaaSession(SessionActions[PaaConfig]):
     def _a_send_par_complete_success(self, now: float, rx: Rx | None) -> Input | None:
         self._result_code = ResultCode.PANA_SUCCESS
         avps = self._final_avps(ResultCode.PANA_SUCCESS)
-        self._send_request(now, MessageType.PANA_AUTH, MessageFlags.C | self._i_flag(), avps)
+        self._send_request(now, PAR_PAN, F_C | self._i_flag(), avps)
         return None
 
     def _reject(self, now: float, code: ResultCode) -> None:
         self._result_code = code
         avps = self._final_avps(code)
-        self._send_request(now, MessageType.PANA_AUTH, MessageFlags.C | self._i_flag(), avps)
+        self._send_request(now, PAR_PAN, F_C | self._i_flag(), avps)
         self._session_deadline = None
         self._events.append(AuthenticationFailed(session_id=self.session_id, result_code=code))
         logger.info("paa sid=%#x rejected, Result-Code %d", self.session_id, code)
@@ -387,7 +405,24 @@ class PaaSession(SessionActions[PaaConfig]):
         self.lifetime = float(self._config.session_lifetime)
         self._session_opened(now, identity=self.identity)
         logger.info("paa sid=%#x open, key id %s", self.session_id, self.key_id)
+        self._forget_authentication()
         return None
+
+    def last_exchange(self) -> tuple[bytes | None, bytes | None]:
+        """The last request answered and its answer: all a closed session needs while it
+        lingers (a lost PTA, RFC 5191 s4.4)."""
+        return self._last_request, self._last_answer
+
+    def _forget_authentication(self) -> None:
+        """Drop what only the finished (re-)authentication needed: the EAP authenticator and
+        its method state, the EAP packet, the MSK copy and the nonces (issue 10: memory).
+
+        A re-authentication starts a new EAP conversation and exchanges new nonces (s4.3).
+        """
+        self._eap = None
+        self._eap_packet = None
+        self._eap_msk = None
+        self._pac_nonce = self._paa_nonce = None
 
     def _a_disconnect_rejected(self, now: float, rx: Rx | None) -> Input | None:
         # s4.1: after an authorization failure the session ends after the PAN[C], no PTR
@@ -406,7 +441,7 @@ class PaaSession(SessionActions[PaaConfig]):
         self._outstanding = None  # a PNR[A] while our PNR[P] is outstanding (RFC 5609 s6.8)
         self._reauth_by_peer = True
         self._begin_reauth(now)
-        self._send_answer(now, rx, MessageFlags.A, [])
+        self._send_answer(now, rx, F_A, [])
         return self._restart_eap(now)
 
     def _a_eap_restart_reauth(self, now: float, rx: Rx | None) -> Input | None:

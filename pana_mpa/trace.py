@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
-__all__ = ["NULL_TRACE", "JsonLinesTrace", "MemoryTrace", "NullTrace", "Trace"]
+__all__ = ["NULL_TRACE", "JsonLinesTrace", "MemoryTrace", "NullTrace", "Trace", "is_enabled"]
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +29,11 @@ class NullTrace:
 
 NULL_TRACE = NullTrace()
 """The shared do-nothing trace."""
+
+
+def is_enabled(trace: Trace) -> bool:
+    """False for a NullTrace: callers then skip building the event's fields altogether."""
+    return not isinstance(trace, NullTrace)
 
 
 class MemoryTrace:
