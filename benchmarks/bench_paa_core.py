@@ -225,6 +225,8 @@ def memory(suite: tuple[int, int], n: int, linger: float) -> None:
     warm = make_paa(suite, rng)
     load(warm, suite, 3)
     del warm
+    gc.collect()
+    base_pause, base_objects = _gc_pause(), len(gc.get_objects())
     tracemalloc.start()
     try:
         paa = make_paa(suite, rng, closed_linger=linger)
@@ -234,13 +236,15 @@ def memory(suite: tuple[int, int], n: int, linger: float) -> None:
     finally:
         tracemalloc.stop()
     gc.collect()
+    tracked = (len(gc.get_objects()) - base_objects) / n
     pause = _gc_pause()
     gc.freeze()
     frozen = _gc_pause()
     gc.unfreeze()
     print(
-        f"  N={n}: full gc.collect() with them open: {pause * 1e3:,.1f} ms;"
-        f" after gc.freeze(): {frozen * 1e3:,.1f} ms",
+        f"  N={n}: {tracked:.1f} GC-tracked objects per session; full gc.collect(): "
+        f"{pause * 1e3:,.1f} ms with them open ({base_pause * 1e3:,.1f} ms before),"
+        f" {frozen * 1e3:,.1f} ms after gc.freeze()",
         flush=True,
     )
     del paa
@@ -248,19 +252,17 @@ def memory(suite: tuple[int, int], n: int, linger: float) -> None:
     tracemalloc.start()
     try:
         paa = make_paa(suite, rng, closed_linger=linger)
-        before = _traced(lambda: None)
         ended = _traced(lambda: load(paa, suite, n, terminate=True))
-        lingering = ended
 
         def idle() -> None:
             while (deadline := paa.get_timer()) is not None:
                 paa.handle_timer(deadline)
 
-        after = lingering + _traced(idle)
+        retained = ended + _traced(idle)
         assert len(paa) == 0
         print(
-            f"  N={n}: ended sessions: {lingering / n:,.0f} B each during the linger,"
-            f" {(after - before) / n:,.1f} B each retained after it (no traffic)",
+            f"  N={n}: ended sessions: {ended / n:,.0f} B each during the linger,"
+            f" {retained / n:,.1f} B each retained after it (no traffic)",
             flush=True,
         )
     finally:
@@ -268,9 +270,13 @@ def memory(suite: tuple[int, int], n: int, linger: float) -> None:
 
 
 def _gc_pause() -> float:
-    start = time.perf_counter()
-    gc.collect()
-    return time.perf_counter() - start
+    """Median of three full collections, seconds."""
+    times = []
+    for _ in range(3):
+        start = time.perf_counter()
+        gc.collect()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
 
 
 def main() -> None:

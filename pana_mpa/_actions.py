@@ -39,7 +39,8 @@ class SessionActions(SessionCore[ConfigT]):
             return None
         self._outbox.append((out.data, self.peer))
         count = out.rtx.count if out.rtx else 0
-        self._trace.event(now, "retransmit", sid=self.session_id, seq=out.seq, count=count)
+        if self._tracing:
+            self._trace_sink.event(now, "retransmit", sid=self.session_id, seq=out.seq, count=count)
         return None
 
     def _a_none(self, now: float, rx: Rx | None) -> Input | None:
@@ -65,7 +66,9 @@ class SessionActions(SessionCore[ConfigT]):
                 session_id=self.session_id, cause=cause, by_peer=by_peer, reason=reason
             )
         )
-        self._trace.event(
+        if not self._tracing:
+            return
+        self._trace_sink.event(
             now, "session_terminated", sid=self.session_id, role=self.role.value, cause=cause,
             by_peer=by_peer, reason=reason,
         )  # fmt: skip

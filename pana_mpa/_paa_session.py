@@ -8,6 +8,7 @@ the server: ``receive(rx, now)``, ``start``/``ping``/``reauthenticate``/``termin
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Sequence
 
@@ -35,6 +36,19 @@ from .trace import Trace
 __all__ = ["PaaSession"]
 
 logger = logging.getLogger(__name__)
+
+
+@functools.lru_cache(maxsize=16)
+def _offer(
+    prf: tuple[int, ...], integrity: tuple[int, ...], encr: tuple[int, ...]
+) -> tuple[Avp, ...]:
+    """The algorithm AVPs of PAR[S], built once per configuration (Avps are immutable)."""
+    avps = [u32_avp(AvpCode.PRF_ALGORITHM, a) for a in prf]
+    avps += [u32_avp(AvpCode.INTEGRITY_ALGORITHM, a) for a in integrity]
+    if prf:
+        # RFC 6786 s4: offered in the initial PAR only
+        avps += [u32_avp(AvpCode.ENCRYPTION_ALGORITHM, a) for a in encr]
+    return tuple(avps)
 
 
 class PaaSession(SessionActions[PaaConfig]):
@@ -101,12 +115,7 @@ class PaaSession(SessionActions[PaaConfig]):
 
     def _offer_avps(self) -> list[Avp]:
         cfg = self._config
-        avps = [u32_avp(AvpCode.PRF_ALGORITHM, a) for a in cfg.prf_algorithms]
-        avps += [u32_avp(AvpCode.INTEGRITY_ALGORITHM, a) for a in cfg.integrity_algorithms]
-        if cfg.prf_algorithms:
-            # RFC 6786 s4: offered in the initial PAR only
-            avps += [u32_avp(AvpCode.ENCRYPTION_ALGORITHM, a) for a in cfg.encryption_algorithms]
-        return avps
+        return list(_offer(cfg.prf_algorithms, cfg.integrity_algorithms, cfg.encryption_algorithms))
 
     def _eap_input(self, now: float, out: AuthOutputLike) -> Input | None:
         """Turn the authenticator's answer into EAP_REQUEST/SUCCESS/FAILURE/DISCARD (RFC 5609)."""
@@ -150,6 +159,8 @@ class PaaSession(SessionActions[PaaConfig]):
         return inp
 
     def _note_identity(self, packet: bytes) -> None:
+        if packet[:1] != b"\x02" or packet[4:5] != b"\x01":
+            return  # not an EAP-Response/Identity: no need to decode it
         try:
             eap = decode_eap(packet)
         except CodecError:
@@ -270,7 +281,8 @@ class PaaSession(SessionActions[PaaConfig]):
         out = self._outstanding
         if out is not None and out.type == PAR_PAN and out.data == self._i_par:
             self._outbox.append((out.data, self.peer))
-            self._trace.event(now, "par_start_resent", sid=self.session_id)
+            if self._tracing:
+                self._trace_sink.event(now, "par_start_resent", sid=self.session_id)
 
     def _a_send_par_start(self, now: float, rx: Rx | None) -> Input | None:
         # not optimized: no EAP-Payload; answering a PCI, no retransmission timer (stateless

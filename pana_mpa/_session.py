@@ -641,7 +641,10 @@ class SessionCore(Generic[ConfigT]):
         self._accepted(rx)
         if switching:
             self._events.append(PreAuthSwitched(session_id=self.session_id, peer=rx.addr))
-            self._trace.event(now, "pre_auth_switched", sid=self.session_id, role=self.role.value)
+            if self._tracing:
+                self._trace_sink.event(
+                    now, "pre_auth_switched", sid=self.session_id, role=self.role.value
+                )
             logger.info("%s sid=%#x: pre-authentication session is now serving (RFC 5873)",
                         self.role, self.session_id)  # fmt: skip
         if self._extension is not None:

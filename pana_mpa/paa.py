@@ -207,7 +207,8 @@ class PaaServer:
         """
         session = self._sessions.get(session_id)
         if session is None or session.closed:
-            self._trace.event(now, "aaa_answer_dropped", sid=session_id, reason="session gone")
+            if self._tracing:
+                self._trace.event(now, "aaa_answer_dropped", sid=session_id, reason="session gone")
             return
         self._live(session_id).aaa_answer(output, now)
         self._collect(now)
