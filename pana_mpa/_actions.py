@@ -37,7 +37,7 @@ class SessionActions(SessionCore[ConfigT]):
         out = self._outstanding
         if out is None:  # pragma: no cover - only fired with an outstanding message
             return None
-        self._outbox.append((out.data, self.peer))
+        self._out(out.data, self.peer)
         count = out.rtx.count if out.rtx else 0
         if self._tracing:
             self._trace_sink.event(now, "retransmit", sid=self.session_id, seq=out.seq, count=count)
@@ -61,7 +61,7 @@ class SessionActions(SessionCore[ConfigT]):
         return None
 
     def _terminated(self, now: float, *, cause: int | None, by_peer: bool, reason: str) -> None:
-        self._events.append(
+        self._event(
             SessionTerminated(
                 session_id=self.session_id, cause=cause, by_peer=by_peer, reason=reason
             )
@@ -87,10 +87,10 @@ class SessionActions(SessionCore[ConfigT]):
 
     def _a_ping_answered(self, now: float, rx: Rx | None) -> Input | None:
         sent = self._answered_at
-        self._events.append(PingAnswered(session_id=self.session_id, round_trip=now - sent))
+        self._event(PingAnswered(session_id=self.session_id, round_trip=now - sent))
         if self._switching and rx is not None:
             self._switching = False
-            self._events.append(PreAuthSwitched(session_id=self.session_id, peer=rx.addr))
+            self._event(PreAuthSwitched(session_id=self.session_id, peer=rx.addr))
         return None
 
     def _a_send_ptr(self, now: float, rx: Rx | None) -> Input | None:
@@ -127,7 +127,7 @@ class SessionActions(SessionCore[ConfigT]):
         fraction = self._config.reauth_fraction
         self._reauth_deadline = None if fraction is None else now + fraction * self.lifetime
         if self._opened:
-            self._events.append(
+            self._event(
                 Reauthenticated(
                     session_id=self.session_id,
                     key_id=self.key_id,
@@ -138,7 +138,7 @@ class SessionActions(SessionCore[ConfigT]):
             )
             return
         self._opened = True
-        self._events.append(
+        self._event(
             Authenticated(
                 session_id=self.session_id,
                 key_id=self.key_id,

@@ -102,7 +102,7 @@ class PaaSession(SessionActions[PaaConfig]):
         """Started by PaaServer.initiate() (PAC_FOUND) rather than by a PCI."""
         self.relay: Address | None = None
         """The PRE's address for a relayed session (RFC 6345 s4), else None."""
-        self.aaa_queue: list[bytes | None] = []
+        self.aaa_queue: list[bytes | None] | None = None
         """Pass-through: EAP responses (None: start) waiting to go to the AAA server."""
         self.timer_pushed: float | None = None
         """PaaServer's bookkeeping: the deadline it last put in its timer heap for us."""
@@ -155,8 +155,14 @@ class PaaSession(SessionActions[PaaConfig]):
         out = self._eap.receive(avp.value)
         inp = self._eap_input(now, out)
         if self._pending:
-            self.aaa_queue.append(avp.value)
+            self._queue_aaa(avp.value)
         return inp
+
+    def _queue_aaa(self, packet: bytes | None) -> None:
+        if self.aaa_queue is None:
+            self.aaa_queue = [packet]
+        else:
+            self.aaa_queue.append(packet)
 
     def _note_identity(self, packet: bytes) -> None:
         if packet[:1] != b"\x02" or packet[4:5] != b"\x01":
@@ -173,7 +179,7 @@ class PaaSession(SessionActions[PaaConfig]):
         out = self._eap.start()
         inp = self._eap_input(now, out)
         if self._pending:
-            self.aaa_queue.append(None)
+            self._queue_aaa(None)
         return inp
 
     def aaa_answer(self, output: AuthOutputLike, now: float) -> None:
@@ -205,9 +211,7 @@ class PaaSession(SessionActions[PaaConfig]):
                 # any valid message from a new address moves the session there (RFC 5191 s5.6)
                 self.peer = rx.addr
                 self.address_changed = (old, rx.addr)
-                self._events.append(
-                    PeerAddressChanged(session_id=self.session_id, old=old, new=rx.addr)
-                )
+                self._event(PeerAddressChanged(session_id=self.session_id, old=old, new=rx.addr))
         except Drop as exc:
             self._dropped(now, str(exc), len(rx.raw), rx.addr)
 
@@ -280,7 +284,7 @@ class PaaSession(SessionActions[PaaConfig]):
         """Answer a retransmitted PCI with the same PAR[S] (the PaC lost it, RFC 5191 s4.1)."""
         out = self._outstanding
         if out is not None and out.type == PAR_PAN and out.data == self._i_par:
-            self._outbox.append((out.data, self.peer))
+            self._out(out.data, self.peer)
             if self._tracing:
                 self._trace_sink.event(now, "par_start_resent", sid=self.session_id)
 
@@ -319,7 +323,7 @@ class PaaSession(SessionActions[PaaConfig]):
             self.encryption_algorithm = encs[0] if encs else None
         self._i_pan = rx.raw
         self._nonce_sent = self._nonce_received = False
-        self._events.append(
+        self._event(
             SessionStarted(
                 session_id=self.session_id,
                 peer=self.peer,
@@ -395,7 +399,7 @@ class PaaSession(SessionActions[PaaConfig]):
         avps = self._final_avps(code)
         self._send_request(now, PAR_PAN, F_C | self._i_flag(), avps)
         self._session_deadline = None
-        self._events.append(AuthenticationFailed(session_id=self.session_id, result_code=code))
+        self._event(AuthenticationFailed(session_id=self.session_id, result_code=code))
         logger.info("paa sid=%#x rejected, Result-Code %d", self.session_id, code)
 
     def _a_send_par_complete_reject(self, now: float, rx: Rx | None) -> Input | None:

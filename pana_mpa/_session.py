@@ -190,8 +190,9 @@ class SessionCore(Generic[ConfigT]):
         self._tx_encr: Secret | None = None
         self._rx_encr: Secret | None = None
         self._pending_encr: tuple[Secret, Secret] | None = None
-        self._outbox: list[tuple[bytes, Address]] = []
-        self._events: list[PanaEvent] = []
+        # made on first use and dropped once drained: an idle session holds no empty lists
+        self._outbox: list[tuple[bytes, Address]] | None = None
+        self._events: list[PanaEvent] | None = None
         self._answered_at = 0.0
         """When the request just answered was first sent (for PingAnswered.round_trip)."""
         self._switching = False
@@ -210,12 +211,35 @@ class SessionCore(Generic[ConfigT]):
 
     def datagrams_to_send(self, now: float) -> list[tuple[bytes, Address]]:
         """Datagrams queued since the last call, with their destinations."""
-        out, self._outbox = self._outbox, []
+        out = self._outbox
+        if out is None:
+            return []
+        self._outbox = None
         return out
 
     def next_event(self) -> PanaEvent | None:
         """The oldest unread event, or None."""
-        return self._events.pop(0) if self._events else None
+        events = self._events
+        if not events:
+            return None
+        event = events.pop(0)
+        if not events:
+            self._events = None
+        return event
+
+    def _out(self, data: bytes, addr: Address) -> None:
+        """Queue a datagram for datagrams_to_send()."""
+        if self._outbox is None:
+            self._outbox = [(data, addr)]
+        else:
+            self._outbox.append((data, addr))
+
+    def _event(self, event: PanaEvent) -> None:
+        """Queue an event for next_event()."""
+        if self._events is None:
+            self._events = [event]
+        else:
+            self._events.append(event)
 
     def get_timer(self) -> float | None:
         """Earliest absolute deadline (retransmission, session or re-auth timer), or None."""
@@ -379,7 +403,7 @@ class SessionCore(Generic[ConfigT]):
         return crypto.sign_message(alg, key, raw)
 
     def _emit(self, now: float, data: bytes, what: str, to: Address | None = None) -> None:
-        self._outbox.append((data, to or self.peer))
+        self._out(data, to or self.peer)
         tracing = self._tracing
         if not tracing and not logger.isEnabledFor(logging.DEBUG):
             return
@@ -488,14 +512,14 @@ class SessionCore(Generic[ConfigT]):
         """A closed session still answers an exact repeat of its last request (lost PTA, s4.4)."""
         if self._last_request is None or self._last_answer is None or data != self._last_request:
             return False
-        self._outbox.append((self._last_answer, addr))
+        self._out(self._last_answer, addr)
         if self._tracing:
             self._trace_sink.event(now, "duplicate_answered", sid=self.session_id, closed=True)
         return True
 
     def _resend_answer(self, now: float, rx: Rx) -> None:
         assert self._last_answer is not None
-        self._outbox.append((self._last_answer, rx.addr))
+        self._out(self._last_answer, rx.addr)
         if self._tracing:
             self._trace_sink.event(now, "duplicate_answered", sid=self.session_id, seq=rx.msg.seq)
 
@@ -616,8 +640,8 @@ class SessionCore(Generic[ConfigT]):
         inp = self._classify(rx)
         snapshot = (
             self._outstanding,
-            len(self._outbox),
-            len(self._events),
+            len(self._outbox or ()),
+            len(self._events or ()),
             self._seq_out,
             self._last_request,
             self._last_answer,
@@ -634,13 +658,15 @@ class SessionCore(Generic[ConfigT]):
             self.pre_auth = self.pre_auth or switching
             out, n_out, n_ev, seq_out, last_req, last_ans = snapshot
             self._outstanding = out
-            del self._outbox[n_out:]
-            del self._events[n_ev:]
+            if self._outbox is not None:
+                del self._outbox[n_out:]
+            if self._events is not None:
+                del self._events[n_ev:]
             self._seq_out, self._last_request, self._last_answer = seq_out, last_req, last_ans
             raise
         self._accepted(rx)
         if switching:
-            self._events.append(PreAuthSwitched(session_id=self.session_id, peer=rx.addr))
+            self._event(PreAuthSwitched(session_id=self.session_id, peer=rx.addr))
             if self._tracing:
                 self._trace_sink.event(
                     now, "pre_auth_switched", sid=self.session_id, role=self.role.value

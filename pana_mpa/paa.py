@@ -397,9 +397,9 @@ class PaaServer:
             self._outbox.append(self._wrap(session.relay, data, dst))
         while (event := session.next_event()) is not None:
             self._events.append(event)
-        if session.aaa_queue:
+        if session.aaa_queue is not None:
             self._aaa_work.extend((sid, packet) for packet in session.aaa_queue)
-            session.aaa_queue.clear()
+            session.aaa_queue = None
         if session.address_changed is not None:
             old, new = session.address_changed
             session.address_changed = None

@@ -276,7 +276,7 @@ class PacSession(SessionActions[PacConfig]):
 
     def _started(self, now: float, rx: Rx, data: bytes) -> None:
         self._i_pan = data
-        self._events.append(
+        self._event(
             SessionStarted(
                 session_id=self.session_id,
                 peer=self.peer,
@@ -414,12 +414,12 @@ class PacSession(SessionActions[PacConfig]):
         code = self._result_code
         if code == ResultCode.PANA_SUCCESS:
             code = ResultCode.PANA_AUTHENTICATION_REJECTED  # PAA said success, EAP said failure
-        self._events.append(AuthenticationFailed(session_id=self.session_id, result_code=code))
+        self._event(AuthenticationFailed(session_id=self.session_id, result_code=code))
         self._terminated(now, cause=None, by_peer=True, reason="authentication")
         return None
 
     def _a_disconnect_eap(self, now: float, rx: Rx | None) -> Input | None:
-        self._events.append(
+        self._event(
             AuthenticationFailed(
                 session_id=self.session_id, result_code=ResultCode.PANA_AUTHENTICATION_REJECTED
             )
