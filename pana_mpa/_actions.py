@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from ._avps import AvpCode, TerminationCause, u32_avp
-from ._message import F_P, PNR_PNA, PTR_PTA, Drop, Rx
+from ._avps import AvpCode, TerminationCause
+from ._message import F_P, PNR_PNA, PTR_PTA, Drop, Rx, constant_u32_avp
 from ._session import ConfigT, SessionCore
 from .events import (
     Authenticated,
@@ -95,7 +95,7 @@ class SessionActions(SessionCore[ConfigT]):
 
     def _a_send_ptr(self, now: float, rx: Rx | None) -> Input | None:
         cause = self._term_cause if self._term_cause is not None else TerminationCause.LOGOUT
-        self._send_request(now, PTR_PTA, 0, [u32_avp(AvpCode.TERMINATION_CAUSE, cause)])
+        self._send_request(now, PTR_PTA, 0, [constant_u32_avp(AvpCode.TERMINATION_CAUSE, cause)])
         self._session_deadline = None
         self._reauth_deadline = None
         return None

@@ -5,6 +5,7 @@ Also the small records a session passes around while it processes one message, a
 
 from __future__ import annotations
 
+import functools
 import logging
 import struct
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from pana_codecs import Avp, CodecError, MessageFlags, MessageType, PanaMessage,
 from pana_codecs import encode_pana as _encode_pana
 
 from . import crypto
-from ._avps import AvpCode
+from ._avps import AvpCode, u32_avp
 from .address import Address
 from .retransmit import Retransmitter
 
@@ -26,8 +27,10 @@ __all__ = [
     "Role",
     "Rx",
     "check_header",
+    "constant_u32_avp",
     "decrypt_avps",
     "encrypt_avps",
+    "zero_auth_avp",
 ]
 
 logger = logging.getLogger(__name__)
@@ -101,6 +104,19 @@ class Rx:
     msg: PanaMessage
     raw: bytes
     addr: Address
+
+
+@functools.lru_cache(maxsize=128)
+def constant_u32_avp(code: int, value: int) -> Avp:
+    """A shared Unsigned32 AVP for values that repeat (algorithms, Result-Code, lifetime,
+    Termination-Cause); Avps are immutable. Never for per-session values such as Key-Id."""
+    return u32_avp(code, value)
+
+
+@functools.lru_cache(maxsize=8)
+def zero_auth_avp(integrity_alg: int) -> Avp:
+    """The AUTH AVP with a zeroed value that a message is encoded with before signing (s5.4)."""
+    return Avp(AvpCode.AUTH, bytes(crypto.auth_length(integrity_alg)))
 
 
 def check_header(msg: PanaMessage) -> None:

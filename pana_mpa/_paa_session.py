@@ -25,11 +25,25 @@ from pana_codecs import (
 from ._actions import SessionActions
 from ._avps import AvpCode, ResultCode, u32_avp
 from ._eap import AuthOutputLike, EapServerLike
-from ._message import F_A, F_C, F_I, F_P, F_R, F_S, PAR_PAN, PNR_PNA, U32_MOD, Drop, Role, Rx
+from ._message import (
+    F_A,
+    F_C,
+    F_I,
+    F_P,
+    F_R,
+    F_S,
+    PAR_PAN,
+    PNR_PNA,
+    U32_MOD,
+    Drop,
+    Role,
+    Rx,
+    constant_u32_avp,
+)
 from .address import Address
 from .config import PaaConfig
 from .errors import UsageError
-from .events import AuthenticationFailed, PeerAddressChanged, SessionStarted
+from .events import AuthenticationFailed, PanaEvent, PeerAddressChanged, SessionStarted
 from .state import PAA_TABLE, Input, PaaState
 from .trace import Trace
 
@@ -43,11 +57,11 @@ def _offer(
     prf: tuple[int, ...], integrity: tuple[int, ...], encr: tuple[int, ...]
 ) -> tuple[Avp, ...]:
     """The algorithm AVPs of PAR[S], built once per configuration (Avps are immutable)."""
-    avps = [u32_avp(AvpCode.PRF_ALGORITHM, a) for a in prf]
-    avps += [u32_avp(AvpCode.INTEGRITY_ALGORITHM, a) for a in integrity]
+    avps = [constant_u32_avp(AvpCode.PRF_ALGORITHM, a) for a in prf]
+    avps += [constant_u32_avp(AvpCode.INTEGRITY_ALGORITHM, a) for a in integrity]
     if prf:
         # RFC 6786 s4: offered in the initial PAR only
-        avps += [u32_avp(AvpCode.ENCRYPTION_ALGORITHM, a) for a in encr]
+        avps += [constant_u32_avp(AvpCode.ENCRYPTION_ALGORITHM, a) for a in encr]
     return tuple(avps)
 
 
@@ -367,7 +381,7 @@ class PaaSession(SessionActions[PaaConfig]):
         return self._forward(now, rx)
 
     def _final_avps(self, result: ResultCode) -> list[Avp]:
-        avps = [u32_avp(AvpCode.RESULT_CODE, result)]
+        avps = [constant_u32_avp(AvpCode.RESULT_CODE, result)]
         if self._eap_packet is not None:
             avps.append(Avp(AvpCode.EAP_PAYLOAD, self._eap_packet))
         msk = self._eap_msk if result != ResultCode.PANA_AUTHENTICATION_REJECTED else None
@@ -385,7 +399,7 @@ class PaaSession(SessionActions[PaaConfig]):
         elif result == ResultCode.PANA_SUCCESS:
             self.msk = msk
         if result == ResultCode.PANA_SUCCESS:
-            avps.append(u32_avp(AvpCode.SESSION_LIFETIME, self._config.session_lifetime))
+            avps.append(constant_u32_avp(AvpCode.SESSION_LIFETIME, self._config.session_lifetime))
         return avps
 
     def _a_send_par_complete_success(self, now: float, rx: Rx | None) -> Input | None:
@@ -423,6 +437,12 @@ class PaaSession(SessionActions[PaaConfig]):
         logger.info("paa sid=%#x open, key id %s", self.session_id, self.key_id)
         self._forget_authentication()
         return None
+
+    def take_output(self) -> tuple[list[tuple[bytes, Address]] | None, list[PanaEvent] | None]:
+        """PaaServer's drain: the queued datagrams and events (None: none), all at once."""
+        outbox, events = self._outbox, self._events
+        self._outbox = self._events = None
+        return outbox, events
 
     def last_exchange(self) -> tuple[bytes | None, bytes | None]:
         """The last request answered and its answer: all a closed session needs while it

@@ -28,6 +28,7 @@ from ._message import (
     Rx,
     decrypt_avps,
     encrypt_avps,
+    zero_auth_avp,
 )
 from .address import Address
 from .events import (
@@ -398,7 +399,7 @@ class SessionCore(Generic[ConfigT]):
         if key is None or alg is None:
             return _encode_pana(PanaMessage(mtype, flags, self.session_id, seq, tuple(avps)))
         # AUTH is the last AVP and covers the whole message with its value zeroed (s5.4).
-        auth = Avp(AvpCode.AUTH, bytes(crypto.auth_length(alg)))
+        auth = zero_auth_avp(alg)
         raw = _encode_pana(PanaMessage(mtype, flags, self.session_id, seq, (*avps, auth)))
         return crypto.sign_message(alg, key, raw)
 

@@ -384,19 +384,31 @@ class PaaServer:
         if not self._touched:
             return
         self.collect_passes += 1
-        touched, self._touched = self._touched, set()
-        for sid in sorted(touched) if len(touched) > 1 else touched:
+        touched = self._touched
+        if len(touched) == 1:
+            sid = touched.pop()  # the common case: the one session a datagram went to
             session = self._sessions.get(sid)
             if session is not None:
                 self._collect_one(sid, session)
+        else:
+            self._touched = set()
+            for sid in sorted(touched):
+                session = self._sessions.get(sid)
+                if session is not None:
+                    self._collect_one(sid, session)
         if len(self._timers) > 2 * len(self._sessions) + 64:
             self._rebuild_timers()
 
     def _collect_one(self, sid: int, session: PaaSession) -> None:
-        for data, dst in session.datagrams_to_send(0.0):
-            self._outbox.append(self._wrap(session.relay, data, dst))
-        while (event := session.next_event()) is not None:
-            self._events.append(event)
+        outbox, events = session.take_output()
+        if outbox is not None:
+            relay = session.relay
+            if relay is None:
+                self._outbox.extend(outbox)
+            else:
+                self._outbox.extend(self._wrap(relay, data, dst) for data, dst in outbox)
+        if events is not None:
+            self._events.extend(events)
         if session.aaa_queue is not None:
             self._aaa_work.extend((sid, packet) for packet in session.aaa_queue)
             session.aaa_queue = None
