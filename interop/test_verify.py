@@ -40,9 +40,13 @@ def run_verify(
         argv += ["--auth-label", spec["label"]]
     for port in load_expected(name)["ports"]:
         argv += ["--port", str(port)]
-    assert main([*argv, str(capture_path(name))]) == 0
+    rc = main([*argv, str(capture_path(name))])
     out = capsys.readouterr()
-    return [json.loads(line) for line in out.out.splitlines()], out.err
+    objs = [json.loads(line) for line in out.out.splitlines()]
+    # --verify is a check: 0 only when every AUTH verified (docs: decode --verify exit status)
+    judged = {o["auth"] for o in objs} - {None, "absent"}
+    assert rc == (0 if judged <= {"verified"} else 1), (rc, judged)
+    return objs, out.err
 
 
 @pytest.mark.parametrize(("name", "spec"), CASES)
@@ -111,3 +115,24 @@ def test_retransmitted_par_c_keeps_the_key(capsys: pytest.CaptureFixture[str]) -
     ):
         verdicts = [d.extra["auth"] for d in decode_datagrams(doubled, annotators=[verifier])]
         assert [v for v in verdicts if v not in (None, "absent")] == ["verified"] * 37
+
+
+def test_wrong_secret_says_why_and_fails_the_check(capsys: pytest.CaptureFixture[str]) -> None:
+    name = "openpana-loopback.pcapng"
+    objs, _ = run_verify(capsys, name, {"secret": "WrongPassphrase!"})
+    judged = [o for o in objs if o["auth"] not in (None, "absent")]
+    assert judged and all(o["auth"] == "unverifiable" for o in judged)
+    assert all("wrong --secret?" in o["auth_note"] for o in judged)
+    path = str(capture_path(name))
+    base = ["decode", "--json", "--verify", "--secret", "WrongPassphrase!", path]
+    assert main([*base[:-1], "--accept-unverifiable", path]) == 0
+    assert main([*base[:-1], "--exit-zero", path]) == 0
+    capsys.readouterr()
+
+
+def test_missing_msk_is_named(capsys: pytest.CaptureFixture[str]) -> None:
+    name = "openpana-loopback.pcapng"
+    msk = load_expected(name)["verify"][2]["msk_hex"][0]
+    objs, _ = run_verify(capsys, name, {"msk_hex": [msk]})
+    notes = {o["auth_note"] for o in objs if o["auth"] == "unverifiable"}
+    assert any(n and "no MSK for EAP run 2 (--msk-hex gave 1)" in n for n in notes), notes

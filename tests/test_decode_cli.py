@@ -429,9 +429,11 @@ def test_verify_without_a_session_reports_no_key(
     )
     rc = main(["decode", "--json", "--verify", "--secret-hex", "ab" * 16, str(f)])
     captured = capsys.readouterr()
-    assert rc == 0
-    auths = [json.loads(x)["auth"] for x in captured.out.splitlines()]
+    assert rc == 1  # an unverifiable AUTH fails the check
+    objs = [json.loads(x) for x in captured.out.splitlines()]
+    auths = [o["auth"] for o in objs]
     assert auths == ["absent", "unverifiable", None]  # PCI, PAN[C] without a key, undecodable
+    assert "EAP run is not in the capture" in objs[1]["auth_note"]
     assert "ab" * 16 not in captured.out + captured.err
     assert captured.err == "pana-mpa decode: AUTH verdicts: 1 unverifiable\n"
 

@@ -50,8 +50,8 @@ def record_session(tmp_path: Path, suite: str) -> Path:
     return write_pcap(tmp_path / f"ours-{suite}.pcap", LINKTYPE_ETHERNET, frames)
 
 
-def decode(capsys: pytest.CaptureFixture[str], *argv: str) -> list[dict[str, Any]]:
-    assert main(["decode", "--json", *argv]) == 0
+def decode(capsys: pytest.CaptureFixture[str], *argv: str, rc: int = 0) -> list[dict[str, Any]]:
+    assert main(["decode", "--json", *argv]) == rc
     return [json.loads(line) for line in capsys.readouterr().out.splitlines()]
 
 
@@ -76,7 +76,7 @@ def test_our_sessions_decode_and_verify(
     auth_len = 20 if suite == "sha1" else 16
     assert {a["length"] for o in objs for a in o["avps"] if a["code"] == 1} == {auth_len}
     # A wrong PSK finds no key: never a false "verified".
-    wrong = decode(capsys, "--verify", "--secret", "x" * 16, str(pcap))
+    wrong = decode(capsys, "--verify", "--secret", "x" * 16, str(pcap), rc=1)
     assert {o["auth"] for o in wrong if o["auth"] not in (None, "absent")} == {"unverifiable"}
 
 

@@ -334,7 +334,10 @@ class RadiusPassThrough:
     ) -> RadiusPacket:
         loop = asyncio.get_running_loop()
         server = self._cfg.server
-        bad_auth = 0
+        # replies that arrived but were dropped, by reason: the final error names them, so a
+        # server that answers wrongly is not reported as a server that does not answer
+        rejected = {"stale": 0, "malformed": 0, "bad_auth": 0}
+        last_problem = ""
         for attempt in range(1 + self._cfg.retries):
             if attempt:
                 logger.debug("retransmitting Access-Request %d to %s:%d", identifier, *server)
@@ -349,30 +352,27 @@ class RadiusPassThrough:
                 if not _same_host(addr, server):
                     logger.debug("dropping a datagram from %s, not the RADIUS server", addr[0])
                     continue
-                if len(reply) < 20 or reply[1] != identifier:
-                    logger.debug("dropping RADIUS reply with a stale Identifier")
+                if len(reply) < 20:
+                    rejected["malformed"] += 1
+                    last_problem = f"a reply of {len(reply)} octets"
+                    logger.debug("dropping RADIUS reply of %d octets", len(reply))
+                    continue
+                if reply[1] != identifier:
+                    rejected["stale"] += 1
+                    logger.debug("dropping RADIUS reply with Identifier %d, not %d",
+                                  reply[1], identifier)  # fmt: skip
                     continue
                 try:
                     return verify_response(reply, request_auth, self._cfg.secret)
                 except AuthenticatorMismatch as exc:
-                    bad_auth += 1
+                    rejected["bad_auth"] += 1
                     logger.warning("dropping RADIUS reply from %s:%d: %s", *server, exc)
                 except CodecError as exc:
+                    rejected["malformed"] += 1
+                    last_problem = str(exc)
                     logger.warning("dropping malformed RADIUS reply from %s:%d: %s", *server, exc)
-        tries = 1 + self._cfg.retries
-        if bad_auth:
-            raise RadiusError(
-                f"no valid reply from RADIUS server {server[0]}:{server[1]} after {tries} tries:"
-                f" {bad_auth} replies failed the authenticator checks (shared secret mismatch?)"
-            )
-        error = getattr(link, "error", None)
-        hint = f": {error}" if error is not None else ""
-        # Servers silently drop requests whose Message-Authenticator fails (RFC 3579 s3.2),
-        # so a wrong secret looks like silence from this side.
-        raise RadiusError(
-            f"no reply from RADIUS server {server[0]}:{server[1]} after {tries} tries{hint}"
-            " (server down or unreachable, or shared secret mismatch?)"
-        )
+        raise RadiusError(_no_usable_reply(server, 1 + self._cfg.retries, rejected, last_problem,
+                                           getattr(link, "error", None)))  # fmt: skip
 
     def _interpret(self, reply: RadiusPacket, request_auth: bytes) -> RadiusAnswer:
         eap = join_eap(reply)
@@ -425,6 +425,35 @@ class RadiusPassThrough:
         # RFC 5216 s2.3 / hostapd ieee802_1x.c: MSK = MS-MPPE-Recv-Key | MS-MPPE-Send-Key.
         session_id = reply.get(Attr.EAP_KEY_NAME) or b""
         return KeyMaterial(msk=Secret(recv_key + send_key), session_id=session_id)
+
+
+def _no_usable_reply(
+    server: tuple[str, int],
+    tries: int,
+    rejected: dict[str, int],
+    last_problem: str,
+    error: object,
+) -> str:
+    """Why no reply was usable: the rejected replies by kind, or silence (RadiusError text)."""
+    where = f"RADIUS server {server[0]}:{server[1]} after {tries} tries"
+    kinds = []
+    if rejected["bad_auth"]:
+        kinds.append(
+            f"{rejected['bad_auth']} replies failed the authenticator checks"
+            " (shared secret mismatch?)"
+        )
+    if rejected["malformed"]:
+        kinds.append(f"{rejected['malformed']} replies were malformed ({last_problem})")
+    if rejected["stale"]:
+        kinds.append(
+            f"{rejected['stale']} replies had another Identifier than the Access-Request's"
+        )
+    if kinds:
+        return f"no valid reply from {where}: " + "; ".join(kinds)
+    hint = f": {error}" if error is not None else ""
+    # Servers silently drop requests whose Message-Authenticator fails (RFC 3579 s3.2),
+    # so a wrong secret looks like silence from this side.
+    return f"no reply from {where}{hint} (server down or unreachable, or shared secret mismatch?)"
 
 
 def _same_host(addr: tuple[str, int], server: tuple[str, int]) -> bool:

@@ -386,6 +386,23 @@ class PacClient(Generic[E]):
         async with asyncio.timeout(timeout):
             return await fut
 
+    async def request(
+        self,
+        action: Callable[[float], None],
+        *,
+        done: tuple[type, ...],
+        fail: tuple[type, ...] = (),
+        timeout: float | None = None,
+    ) -> E:
+        """Run ``action(now)`` on the session and wait for an event of a ``done`` type.
+
+        An event of a ``fail`` type raises ClientError. This is how protocol extensions (e.g. MPA's
+        PANA-Update: ``lambda now: session.ping(now, avps)``) ask for an exchange.
+        """
+        return await self._request(
+            action, {t.__name__ for t in done}, {t.__name__ for t in fail}, timeout
+        )
+
     async def authenticate(self, timeout: float | None = None) -> E:
         """Send the PCI and wait for Authenticated; ClientError on failure (RFC 5191 s4.1)."""
         return await self._request(

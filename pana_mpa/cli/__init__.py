@@ -16,6 +16,7 @@ _SUBCOMMANDS = (
     "pana_mpa.cli.decode",
     "pana_mpa.cli.peers",
     "pana_mpa.cli.radius",
+    "pana_mpa.cli.chart",
 )
 
 

@@ -299,7 +299,20 @@ def add_parser(sub: Any) -> None:
         "verdict per datagram (verified, failed, absent, unverifiable) and an 'auth_note' naming "
         "any known deviation assumed or detected (CPANA's key label, a kept previous key).",
     )
-    verify.add_argument("--verify", action="store_true", help="check the AUTH AVPs")
+    verify.add_argument(
+        "--verify",
+        action="store_true",
+        help="check the AUTH AVPs; exit 1 when one failed or could not be verified "
+        "(each verdict's auth_note says why)",
+    )
+    verify.add_argument(
+        "--accept-unverifiable",
+        action="store_true",
+        help="with --verify, exit 0 when AUTH AVPs are only unverifiable (none failed)",
+    )
+    verify.add_argument(
+        "--exit-zero", action="store_true", help="with --verify, exit 0 whatever the verdicts"
+    )
     verify.add_argument("--identity", help="only EAP-PSK runs whose ID_P is this identity")
     secret = verify.add_mutually_exclusive_group()
     secret.add_argument("--secret", help="the 16-octet EAP-PSK key as text")
@@ -407,6 +420,8 @@ def run(args: argparse.Namespace) -> int:
     """Decode the capture; exit 0 when it could be read, 2 (one-line message) when not.
 
     A capture cut short still gets a line per datagram read before the damage, then exit 2.
+    With --verify, exit 1 when any AUTH failed or was unverifiable (see --accept-unverifiable,
+    --exit-zero).
     """
     # scapy's reader warns on odd records through its own logger; our exit status says enough.
     logging.getLogger("scapy").setLevel(logging.ERROR)
@@ -445,4 +460,16 @@ def run(args: argparse.Namespace) -> int:
         out.flush()
         sys.stderr.write(f"pana-mpa decode: {failure.reason}\n")
         return 2
+    return _verify_status(args, annotators)
+
+
+def _verify_status(args: argparse.Namespace, annotators: list[Annotator]) -> int:
+    """--verify as a check: 1 when an AUTH failed or could not be verified (unless told not to)."""
+    if getattr(args, "exit_zero", False):
+        return 0
+    bad = {"failed"} if getattr(args, "accept_unverifiable", False) else {"failed", "unverifiable"}
+    for annotate in annotators:
+        counts = getattr(annotate, "counts", None) or {}
+        if any(counts.get(verdict) for verdict in bad):
+            return 1
     return 0

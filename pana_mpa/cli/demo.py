@@ -8,16 +8,19 @@ import contextlib
 import json
 import random
 import sys
+import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import IO, Any
 
 from ..address import Address, format_address
 from ..aio import ClientError, PacClient, PacNode, SansIo, serve_paa
-from ..aio.loopback import LoopbackNetwork, run_virtual
+from ..aio.loopback import LoopbackNetwork, TapHook, run_virtual
 from ..flow import describe_datagram, describe_event, format_message
+from .pcapwrite import PcapWriter
 from .peers import PaaOptions, PacOptions, build_paa, build_pac, event_text, parse_secret
 
-__all__ = ["PAA_ADDRESS", "PAC_ADDRESS", "add_parser", "run", "run_exchange"]
+__all__ = ["PAA_ADDRESS", "PAC_ADDRESS", "Pictures", "add_parser", "run", "run_exchange"]
 
 # RFC 5737 documentation addresses: the demo never touches a real network.
 PAC_ADDRESS: Address = ("192.0.2.1", 50000)
@@ -36,6 +39,12 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--mpa", action="store_true", help="run the MPA handover (pre-authentication) instead"
     )
+    p.add_argument(
+        "--pcap", metavar="FILE", help="also write the datagrams as a pcap file (Wireshark, tshark)"
+    )
+    p.add_argument(
+        "--chart", metavar="PNG", help="also draw the exchange (or the MPA timeline) as a PNG"
+    )
     p.set_defaults(func=run)
 
 
@@ -46,14 +55,18 @@ async def run_exchange(
     *,
     seed: int = 1,
     latency: float = 0.005,
+    capture: TapHook | None = None,
 ) -> bool:
     """Authenticate, ping and terminate over a LoopbackNetwork; emit messages and outcomes.
 
-    ``pac`` must address the PAA at PAA_ADDRESS. Returns True when all three steps succeeded.
+    ``pac`` must address the PAA at PAA_ADDRESS; ``capture`` sees every datagram's bytes.
+    Returns True when all three steps succeeded.
     """
     names = {PAC_ADDRESS: "PaC", PAA_ADDRESS: "PAA"}
 
     def tap(now: float, src: Address, dst: Address, data: bytes) -> None:
+        if capture is not None:
+            capture(now, src, dst, data)
         record: dict[str, Any] = {"t": round(now, 6), "from": names.get(src, format_address(src))}
         record["to"] = names.get(dst, format_address(dst))
         record.update(describe_datagram(data))
@@ -122,10 +135,52 @@ def run(args: argparse.Namespace) -> int:
         from .mpa import run_mpa_cli
 
         return run_mpa_cli(args)
-    emit = _writer(sys.stdout, bool(args.json))
+    writer = _writer(sys.stdout, bool(args.json))
+    records: list[dict[str, Any]] = []
+
+    def emit(record: dict[str, Any]) -> None:
+        records.append(record)
+        writer(record)
+
+    pictures = Pictures(getattr(args, "pcap", None), getattr(args, "chart", None))
     pac, paa = _nodes(int(args.seed))
-    ok = run_virtual(lambda: run_exchange(pac, paa, emit, seed=int(args.seed)))
-    return 0 if ok else 1
+    ok = run_virtual(
+        lambda: run_exchange(pac, paa, emit, seed=int(args.seed), capture=pictures.capture)
+    )
+    return pictures.finish(records, "pana-mpa demo: EAP-PSK, HMAC-SHA-256") or (0 if ok else 1)
+
+
+class Pictures:
+    """``--pcap`` and ``--chart`` of the demos: a capture file and a message-sequence chart."""
+
+    def __init__(self, pcap: str | None, chart: str | None) -> None:
+        self._chart = chart
+        self._pcap_name = pcap
+        self._datagrams: list[tuple[float, Address, Address, bytes]] = []
+        self._wall = time.time()  # the capture's wall-clock reference for virtual time 0
+
+    def capture(self, now: float, src: Address, dst: Address, data: bytes) -> None:
+        """Tap: remember one datagram."""
+        if self._pcap_name is not None:
+            self._datagrams.append((now, src, dst, data))
+
+    def finish(self, records: list[dict[str, Any]], title: str) -> int:
+        """Write what was asked for; 0, or 2 with a one-line reason on stderr."""
+        from .chart import ChartError, draw_chart, messages_from_trace
+
+        try:
+            if self._pcap_name is not None:
+                with open(self._pcap_name, "wb") as fh:
+                    writer = PcapWriter(fh)
+                    for now, src, dst, data in self._datagrams:
+                        writer.write_udp(self._wall + now, src, dst, data)
+            if self._chart is not None:
+                messages = messages_from_trace(json.dumps(r) for r in records)
+                draw_chart(messages, Path(self._chart), title=title)
+        except (ChartError, OSError) as exc:
+            sys.stderr.write(f"pana-mpa demo: {exc}\n")
+            return 2
+        return 0
 
 
 DEMO_IDENTITY = b"alice@example.org"

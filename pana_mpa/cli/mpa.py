@@ -9,6 +9,8 @@ from typing import Any
 
 from ..address import Address, format_address
 from ..flow import describe_datagram
+from ..mpa.handover import MpaEvent
+from .demo import Pictures
 from .mpa_demo import run_mpa_demo
 
 __all__ = ["run_mpa_cli"]
@@ -17,8 +19,9 @@ _STEP_TEXT = {
     "pre_authenticated": "1 pre-authentication with the candidate PAA (E flag) done",
     "pre_configured": "2 pre-configuration: nCoA delivered by the PAA's DHCP relay",
     "tunnel_up": "3 proactive tunnel oCoA <-> AR up (PANA-Update establish)",
-    "binding_updated": "3 binding update sent through the tunnel",
-    "switched": "4-5 pre-switch (AR buffers), link-layer switch",
+    "binding_updated": "3 binding update with nCoA answered by the CN",
+    "pre_switched": "4 pre-switch: PANA-Update (disable) answered, the AR buffers for nCoA",
+    "switched": "5 link-layer switch: nCoA on the new link, the MN's tunnel end removed",
     "tunnel_released": "6 PANA-Update from nCoA (E clear): tunnel deleted",
     "handover_complete": "  handover complete",
 }
@@ -42,6 +45,7 @@ def run_mpa_cli(args: argparse.Namespace) -> int:
             out.write(f"{record['t']:8.3f}s  == {text}  {details}\n")
 
     def tap(now: float, src: Address, dst: Address, data: bytes) -> None:
+        pictures.capture(now, src, dst, data)
         if 716 not in (src[1], dst[1]):
             emit_later.append(
                 (
@@ -66,13 +70,28 @@ def run_mpa_cli(args: argparse.Namespace) -> int:
                                  "message": text}))  # fmt: skip
 
     emit_later: list[tuple[float, dict[str, Any]]] = []
-    result = run_mpa_demo(seed=int(args.seed), tap=tap)
-    for step in result.steps:
-        emit_later.append((step.time, {"kind": "step", "step": step.step, "t": round(step.time, 6),
-                                       "detail": dict(step.detail)}))  # fmt: skip
-    for _, record in sorted(emit_later, key=lambda item: (item[0], item[1]["kind"] == "step")):
+    pictures = Pictures(getattr(args, "pcap", None), getattr(args, "chart", None))
+
+    def on_step(step: MpaEvent) -> None:
+        record = {"kind": "step", "step": step.step, "t": round(step.time, 6),
+                  "detail": dict(step.detail)}  # fmt: skip
+        emit_later.append((step.time, record))
+
+    result = run_mpa_demo(seed=int(args.seed), tap=tap, on_step=on_step)
+    # in the order things happened: datagrams and steps were appended as they occurred
+    for _, record in emit_later:
         emit(record)
     done = any(s.step == "handover_complete" for s in result.steps)
     if not as_json:
         out.write("handover complete\n" if done else "handover FAILED\n")
-    return 0 if done else 1
+    chart_records = [_chart_record(r) for _, r in emit_later]
+    failed = pictures.finish(chart_records, "MPA handover (RFC 6252 s6.3), virtual time")
+    return failed or (0 if done else 1)
+
+
+def _chart_record(record: dict[str, Any]) -> dict[str, Any]:
+    """A timeline record in the chart's JSON-lines form (message arrows, step notes)."""
+    if record["kind"] == "step":
+        return {"t": record["t"], "step": _STEP_TEXT.get(record["step"], record["step"])}
+    return {"t": record["t"], "from": record["from"], "to": record["to"],
+            "type": record["message"], "flags": "", "avps": []}  # fmt: skip

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,7 +58,12 @@ class DemoResult:
 
 
 async def _main(
-    *, dhcp_delay: float, link_switch: float, seed: int, tap: TapHook | None
+    *,
+    dhcp_delay: float,
+    link_switch: float,
+    seed: int,
+    tap: TapHook | None,
+    on_step: Callable[[MpaEvent], None] | None,
 ) -> DemoResult:
     net = LoopbackNetwork(seed=seed, delay=0.002, tap=tap)
     rng = random.Random(seed)  # noqa: S311 - a reproducible demo, not key material
@@ -82,12 +88,14 @@ async def _main(
         )
 
     agent_tunnels = InMemoryTunnelDriver()
+    flushed: list[bytes] = []  # buffered packets handed on at the end of the switch
     agent_keys: dict[int, MpaKeys] = {}
     agent = MpaAgent(
         paa_config=PaaConfig(session_lifetime=3600), eap_factory=eap_server,
         transport=net.endpoint((str(AR), 716)), ar_address=AR, lease_provider=lease_provider,
         tunnels=agent_tunnels, ar_link_address=bytes.fromhex("020000000201"), bssids=BSSIDS,
         key_sink=agent_keys.__setitem__, rng=rng.randbytes,
+        inject=flushed.append,  # a real AR writes them onto its CTN link (the lab's TUN)
     )  # fmt: skip
     agent_task = asyncio.create_task(agent.run())
 
@@ -119,7 +127,7 @@ async def _main(
             methods={EAP_TYPE_PSK: lambda: PskPeer(IDENTITY, PSK, rng=rng.randbytes)},
         ),
         mn_mac=MN_MAC, tunnels=mn_tunnels, binding_update=binding_update,
-        pac_config=PacConfig(), rng=rng.randbytes,
+        pac_config=PacConfig(), rng=rng.randbytes, on_event=on_step,
     )  # fmt: skip
     candidate = CandidateNetwork(name="ctn-1", paa=(str(AR), 716), ar_address=AR, bssids=BSSIDS)
 
@@ -151,10 +159,17 @@ def run_mpa_demo(
     link_switch: float = 0.05,
     seed: int = 7,
     tap: TapHook | None = None,
+    on_step: Callable[[MpaEvent], None] | None = None,
 ) -> DemoResult:
-    """Run the MPA handover on a virtual clock; deterministic for a seed."""
+    """Run the MPA handover on a virtual clock; deterministic for a seed.
+
+    ``tap`` sees every datagram and ``on_step`` every MPA step as they happen, so a timeline
+    built from both is in the order things happened (not only by timestamp).
+    """
 
     async def main() -> DemoResult:
-        return await _main(dhcp_delay=dhcp_delay, link_switch=link_switch, seed=seed, tap=tap)
+        return await _main(
+            dhcp_delay=dhcp_delay, link_switch=link_switch, seed=seed, tap=tap, on_step=on_step
+        )
 
     return run_virtual(main)

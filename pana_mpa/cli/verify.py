@@ -73,6 +73,8 @@ class _Session:
     quirk_keys: dict[bytes, tuple[Secret, Secret | None]] = field(default_factory=dict)
     """Keys under the known label deviations (current, previous), to name why a check fails."""
     key_id: int | None = None
+    no_key: str = "no PAR[C] with Key-Id seen before this AUTH (the EAP run is not in the capture)"
+    """Why the session has no key (yet): the note of an unverifiable verdict."""
     last_wire: dict[bool, bytes] = field(default_factory=dict)
     """The last request (True) and answer (False) seen, to skip retransmissions."""
 
@@ -107,6 +109,8 @@ class AuthVerifier:
         self._label = label
         self._dialect = dialect
         self._sessions: dict[int, _Session] = {}
+        self._runs = 0
+        self._given = len(self._msks)
         self.counts: dict[str, int] = {}
         """How many datagrams got each verdict."""
 
@@ -160,10 +164,11 @@ class AuthVerifier:
         """At a PAR[C]: the MSK of the EAP run that just ended gives the new key (s5.3)."""
         packets, s.eap_packets = s.eap_packets, []
         if None in (s.i_par, s.i_pan, s.pac_nonce, s.paa_nonce, s.prf_alg, s.integrity_alg):
-            logger.debug("key %#x: PAR[S]/PAN[S] or nonces not captured", key_id)
+            self._lost_key(s, key_id, "the PAR[S]/PAN[S] or nonces of the session are not captured")
             return
-        msk = self._next_msk(packets, key_id)
+        msk, why = self._next_msk(packets, key_id)
         if msk is None:
+            self._lost_key(s, key_id, why)
             return
         assert s.i_par is not None and s.i_pan is not None  # checked above (for mypy)
         assert s.pac_nonce is not None and s.paa_nonce is not None
@@ -184,7 +189,7 @@ class AuthVerifier:
                 label: derive(label) for label in QUIRK_LABELS if self._label == crypto.AUTH_LABEL
             }
         except ValueError as exc:  # an algorithm crypto.py does not implement
-            logger.debug("key %#x: %s", key_id, exc)
+            self._lost_key(s, key_id, f"cannot derive the key: {exc}")
             return
         s.previous_key, s.key, s.key_id = s.key, key, key_id
         s.quirk_keys = {
@@ -192,41 +197,50 @@ class AuthVerifier:
             for label, k in quirks.items()
         }
 
-    def _next_msk(self, packets: list[bytes], key_id: int) -> Secret | None:
-        """The MSK of the EAP run that ended at this PAR[C]: given, EAP-TLS or EAP-PSK."""
+    @staticmethod
+    def _lost_key(s: _Session, key_id: int, why: str) -> None:
+        """No key for this Key-Id: AUTHs under it are unverifiable (the old key is kept aside)."""
+        logger.debug("key %#x: %s", key_id, why)
+        s.no_key = why
+        if s.key is not None:
+            s.previous_key, s.key = s.key, None
+        s.key_id = key_id
+
+    def _next_msk(self, packets: list[bytes], key_id: int) -> tuple[Secret | None, str]:
+        """The MSK of the run that ended at this PAR[C] (given, EAP-TLS or EAP-PSK), or why not."""
         if self._tls_key is not None:
-            return self._tls_msk(packets, self._tls_key, key_id)
+            return self._tls_msk(packets, self._tls_key)
         if self._psk is None:
-            return self._msks.pop(0) if self._msks else None
+            self._runs += 1
+            if not self._msks:
+                return None, f"no MSK for EAP run {self._runs} (--msk-hex gave {self._given})"
+            return self._msks.pop(0), ""
         try:
             runs = observe_all(packets, self._psk)
         except PskError as exc:
-            logger.debug("key %#x: EAP-PSK run not usable: %s", key_id, exc)
-            return None
-        keys = [
-            r.keys
-            for r in runs
-            if r.keys is not None and (self._identity is None or r.id_p == self._identity)
-        ]
+            return None, f"the EAP-PSK run is not usable: {exc}"
+        if not runs:
+            return None, "no EAP-PSK run in this (re-)authentication (another EAP method?)"
+        mine = [r for r in runs if self._identity is None or r.id_p == self._identity]
+        if not mine:
+            return None, "the EAP-PSK run is of another identity than --identity"
+        keys = [r.keys for r in mine if r.keys is not None]
         if not keys:
-            logger.debug("key %#x: no EAP-PSK run verified with this PSK", key_id)
-            return None
-        return keys[-1].msk
+            return None, "the EAP-PSK run does not verify with this secret (wrong --secret?)"
+        return keys[-1].msk, ""
 
     def _tls_msk(
-        self, packets: list[bytes], server_key: rsa.RSAPrivateKey, key_id: int
-    ) -> Secret | None:
+        self, packets: list[bytes], server_key: rsa.RSAPrivateKey
+    ) -> tuple[Secret | None, str]:
         """RFC 5216 s2.3 offline: the pre-master secret decrypted with the server's RSA key."""
         try:
             runs = eap_tls_handshakes(packets)
             if not runs:
-                logger.debug("key %#x: no EAP-TLS run in this (re-)authentication", key_id)
-                return None
+                return None, "no EAP-TLS run in this (re-)authentication (another EAP method?)"
             client_data, server_data = runs[-1]
-            return rsa_eap_tls_keys(client_data, server_data, server_key).msk
+            return rsa_eap_tls_keys(client_data, server_data, server_key).msk, ""
         except TlsOfflineError as exc:
-            logger.debug("key %#x: EAP-TLS run not usable: %s", key_id, exc)
-            return None
+            return None, f"the EAP-TLS run is not usable: {exc}"
 
     def _assumed(self) -> str | None:
         if self._label == crypto.AUTH_LABEL:
@@ -235,13 +249,15 @@ class AuthVerifier:
         return f"assumed {known}" if known else f"assumed key label {self._label!r}"
 
     def _check(self, s: _Session, msg: PanaMessage, wire: bytes) -> tuple[str, str | None]:
-        if s.key is None or s.integrity_alg is None:
-            return Verdict.UNVERIFIABLE, None
+        if s.integrity_alg is None or (s.key is None and s.previous_key is None):
+            return Verdict.UNVERIFIABLE, s.no_key
         alg, assumed = s.integrity_alg, self._assumed()
-        if self._matches(alg, s.key, msg, wire):
+        if s.key is not None and self._matches(alg, s.key, msg, wire):
             return Verdict.VERIFIED, assumed
         if s.previous_key is not None and self._matches(alg, s.previous_key, msg, wire):
             return Verdict.VERIFIED, "; ".join(n for n in (assumed, PREVIOUS_KEY_NOTE) if n)
+        if s.key is None:
+            return Verdict.UNVERIFIABLE, s.no_key
         # a conformant verifier reports the failure; the note says which known deviation fits
         for label, (key, previous) in s.quirk_keys.items():
             if self._matches(alg, key, msg, wire):
@@ -250,7 +266,10 @@ class AuthVerifier:
                 return Verdict.FAILED, (
                     f"verifies only assuming {QUIRK_LABELS[label]}, {PREVIOUS_KEY_NOTE}"
                 )
-        return Verdict.FAILED, None
+        return Verdict.FAILED, (
+            "AUTH does not match the key of this session's EAP run (a wrong MSK, or the message "
+            "was modified)"
+        )
 
     def _matches(self, integrity_alg: int, key: Secret, msg: PanaMessage, wire: bytes) -> bool:
         if self._dialect == "rfc5191":

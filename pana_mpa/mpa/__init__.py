@@ -21,6 +21,7 @@ from .avps import (
 )
 from .dhcp import DhcpError, DhcpLease, DhcpRelayClient
 from .extensions import MnExtension, PaaMpaExtension, TunnelRequest
+from .handover import Handover, HandoverError, MpaEvent
 from .info import CandidateNetwork, InformationService, StaticInformationService
 from .keys import ApKey, MpaKeys, derive_mpa_keys, pmkid
 from .messages import PreConfiguration
@@ -28,6 +29,7 @@ from .tunnel import InMemoryTunnelDriver, TunnelDriver, TunnelError, TunnelSpec
 
 __all__ = [
     "DEFAULT_VENDOR_ID",
+    "AgentConfig",
     "AgentEvent",
     "ApKey",
     "ArDataPlane",
@@ -39,6 +41,7 @@ __all__ = [
     "DhcpLease",
     "DhcpRelayClient",
     "Forward",
+    "Handover",
     "HandoverError",
     "InMemoryTunnelDriver",
     "InformationService",
@@ -69,19 +72,24 @@ __all__ = [
 # The drivers (asyncio, kernel) are re-exported lazily: importing this package loads only the
 # sans-IO MPA core (docs/architecture.md).
 _LAZY = {
+    "AgentConfig": "pana_mpa.mpa.drivers.agent",
     "AgentEvent": "pana_mpa.mpa.drivers.agent",
-    "HandoverError": "pana_mpa.mpa.drivers.controller",
     "LeaseProvider": "pana_mpa.mpa.drivers.agent",
     "MpaAgent": "pana_mpa.mpa.drivers.agent",
     "MpaController": "pana_mpa.mpa.drivers.controller",
-    "MpaEvent": "pana_mpa.mpa.drivers.controller",
     "ReactiveHandover": "pana_mpa.mpa.drivers.controller",
     "lease_configuration": "pana_mpa.mpa.drivers.agent",
 }
 
 if TYPE_CHECKING:
-    from .drivers.agent import AgentEvent, LeaseProvider, MpaAgent, lease_configuration
-    from .drivers.controller import HandoverError, MpaController, MpaEvent, ReactiveHandover
+    from .drivers.agent import (
+        AgentConfig,
+        AgentEvent,
+        LeaseProvider,
+        MpaAgent,
+        lease_configuration,
+    )
+    from .drivers.controller import MpaController, ReactiveHandover
 
 
 def __getattr__(name: str) -> object:

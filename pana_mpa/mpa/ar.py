@@ -7,12 +7,13 @@ the new link (bicasting). Buffering is bounded by a period and a size.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import struct
 from collections import deque
 from dataclasses import dataclass
 from enum import Enum
+
+from .tunnel import IpAddress
 
 __all__ = [
     "ETH_P_IP",
@@ -84,26 +85,26 @@ class ArDataPlane:
 
     def __init__(self, policy: BufferPolicy | None = None) -> None:
         self.policy = policy or BufferPolicy()
-        self._mode: dict[ipaddress.IPv4Address, Mode] = {}
-        self._buffers: dict[ipaddress.IPv4Address, deque[tuple[float, bytes]]] = {}
-        self.stats: dict[ipaddress.IPv4Address, ArStats] = {}
+        self._mode: dict[IpAddress, Mode] = {}
+        self._buffers: dict[IpAddress, deque[tuple[float, bytes]]] = {}
+        self.stats: dict[IpAddress, ArStats] = {}
 
-    def mode(self, ncoa: ipaddress.IPv4Address) -> Mode | None:
+    def mode(self, ncoa: IpAddress) -> Mode | None:
         """The current mode for ``ncoa``, or None when it is not ours."""
         return self._mode.get(ncoa)
 
-    def bind(self, ncoa: ipaddress.IPv4Address) -> None:
+    def bind(self, ncoa: IpAddress) -> None:
         """The tunnel for ``ncoa`` is up: forward into it."""
         self._mode[ncoa] = Mode.TUNNEL
         self._buffers[ncoa] = deque()
         self.stats.setdefault(ncoa, ArStats())
 
-    def start_switch(self, ncoa: ipaddress.IPv4Address) -> None:
+    def start_switch(self, ncoa: IpAddress) -> None:
         """The MN is leaving its old link (Tunnel-Action DISABLE): buffer or bicast from now."""
         if ncoa in self._mode and self._mode[ncoa] is Mode.TUNNEL:
             self._mode[ncoa] = Mode.SWITCHING
 
-    def complete_switch(self, ncoa: ipaddress.IPv4Address, now: float) -> list[bytes]:
+    def complete_switch(self, ncoa: IpAddress, now: float) -> list[bytes]:
         """The PANA-Update arrived: go direct and return the held packets to flush, oldest first."""
         if ncoa not in self._mode:
             return []
@@ -114,14 +115,14 @@ class ArDataPlane:
         logger.info("nCoA %s direct; flushing %d held packets", ncoa, len(held))
         return held
 
-    def release(self, ncoa: ipaddress.IPv4Address) -> None:
+    def release(self, ncoa: IpAddress) -> None:
         """Forget ``ncoa`` (session ended); held packets are dropped."""
         self._mode.pop(ncoa, None)
         dropped = self._buffers.pop(ncoa, deque())
         if ncoa in self.stats:
             self.stats[ncoa].dropped_expired += len(dropped)
 
-    def on_packet(self, ncoa: ipaddress.IPv4Address, packet: bytes, now: float) -> Forward:
+    def on_packet(self, ncoa: IpAddress, packet: bytes, now: float) -> Forward:
         """Decide what happens to one packet addressed to ``ncoa``."""
         mode = self._mode.get(ncoa)
         if mode is None:
@@ -148,7 +149,7 @@ class ArDataPlane:
         st.held += 1
         return Forward.HOLD
 
-    def _expire(self, ncoa: ipaddress.IPv4Address, now: float) -> None:
+    def _expire(self, ncoa: IpAddress, now: float) -> None:
         buf = self._buffers.get(ncoa)
         while buf and now - buf[0][0] > self.policy.period:
             buf.popleft()

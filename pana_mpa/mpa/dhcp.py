@@ -101,7 +101,7 @@ def encode_dhcp(msg: DhcpMessage) -> bytes:
     fixed = _FIXED.pack(
         msg.op,
         msg.htype,
-        len(msg.chaddr) if msg.htype != 1 else 6,
+        len(msg.chaddr),  # hlen: the chaddr given is the chaddr decoded (RFC 2131 s2)
         msg.hops,
         msg.xid,
         msg.secs,
@@ -337,7 +337,12 @@ class DhcpRelayClient:
                 now,
             )
         elif self.state is RelayState.REQUESTING and mtype == DhcpMessageType.ACK:
-            self._bound(msg, now)
+            try:
+                self._bound(msg, now)
+            except DhcpError as exc:
+                # a malformed ACK is discarded like any other bad datagram: the REQUEST is
+                # retransmitted, and a forged ACK cannot end the exchange
+                logger.debug("dropping unusable DHCP ACK: %s", exc)
         elif self.state is RelayState.REQUESTING and mtype == DhcpMessageType.NAK:
             self._fail("DHCP server answered NAK")
         else:
@@ -354,15 +359,23 @@ class DhcpRelayClient:
 def lease_from_ack(
     ack: DhcpMessage, *, client_id: bytes, fallback_server: ipaddress.IPv4Address, now: float
 ) -> DhcpLease:
-    """The lease an ACK grants: address, prefix (option 1), router, DNS, time, server id."""
+    """The lease an ACK grants: address, prefix (option 1), router, DNS, time, server id.
+
+    DhcpError when the ACK is unusable (a non-contiguous netmask, a server id not 4 octets).
+    """
     mask = ack.option(OPT_SUBNET_MASK)
-    plen = (
-        ipaddress.IPv4Network(f"0.0.0.0/{ipaddress.IPv4Address(mask)}").prefixlen
-        if mask and len(mask) == 4
-        else 32
-    )
+    plen = 32
+    if mask and len(mask) == 4:
+        bits = int.from_bytes(mask, "big")
+        plen = bin(bits).count("1")
+        if bits != (0xFFFFFFFF << (32 - plen)) & 0xFFFFFFFF:
+            raise DhcpError(f"non-contiguous subnet mask {ipaddress.IPv4Address(mask)} in ACK")
     lease = ack.option(OPT_LEASE_TIME)
-    server_id = ack.option(OPT_SERVER_ID) or fallback_server.packed
+    server_id = ack.option(OPT_SERVER_ID)
+    if server_id is None:
+        server_id = fallback_server.packed
+    elif len(server_id) != 4:
+        raise DhcpError(f"server identifier of {len(server_id)} octets in ACK (RFC 2132 s9.7)")
     routers = _addrs(ack.option(OPT_ROUTER))
     return DhcpLease(
         address=ack.yiaddr,
@@ -370,7 +383,7 @@ def lease_from_ack(
         router=routers[0] if routers else None,
         dns_servers=_addrs(ack.option(OPT_DNS)),
         lease_time=int.from_bytes(lease, "big") if lease and len(lease) == 4 else 0,
-        server_id=ipaddress.IPv4Address(server_id[:4]),
+        server_id=ipaddress.IPv4Address(server_id),
         client_id=client_id,
         acquired_at=now,
         paa_addresses=_addrs(ack.option(OPT_PANA_AGENT)),

@@ -23,6 +23,7 @@ from .avps import (
     u32_avp,
 )
 from .messages import IpAddress, PreConfiguration, decode_pre_configuration, pre_configuration_avps
+from .ra import RaError, parse_router_advertisement, slaac_address
 
 __all__ = [
     "ALL_CAPABILITIES",
@@ -84,6 +85,7 @@ class MnExtension:
         mn_mac: bytes,
         capabilities: MpaCapability = ALL_CAPABILITIES,
         vendor_id: int = DEFAULT_VENDOR_ID,
+        on_change: Callable[[], None] | None = None,
     ) -> None:
         if len(mn_mac) != 6:
             raise ValueError("mn_mac must be a 6-octet MAC address")
@@ -97,6 +99,7 @@ class MnExtension:
         """MPA-Status values from the PAA's answers, in order."""
         self.ignored = 0
         """MPA AVPs received from a PAA that did not advertise MPA, or malformed ones."""
+        self._on_change = on_change
 
     def outgoing_avps(
         self,
@@ -148,7 +151,12 @@ class MnExtension:
             return False
         if cfg is not None:
             self.pre_configuration = cfg
+            self._changed()
         return True
+
+    def _changed(self) -> None:
+        if self._on_change is not None:
+            self._on_change()
 
     def received(self, session_id: int, msg: PanaMessage, addr: Address, now: float) -> None:
         """Learn the PAA's capability (PAR[S]), the pre-configuration (PAR[C]) and statuses."""
@@ -173,6 +181,7 @@ class MnExtension:
                 self.statuses.append(MpaStatus(u32(status)) if status else MpaStatus.OK)
             except (CodecError, ValueError):
                 self.statuses.append(MpaStatus.FAILED)
+            self._changed()
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,6 +214,26 @@ class _Agents:
     bssids: tuple[bytes, ...] = field(default=())
 
 
+def _assigned_address(st: _PaaSessionState) -> IpAddress | None:
+    """The nCoA this session was given: the DHCP lease, or the SLAAC address its RA yields.
+
+    With a carried Router Advertisement the MN forms nCoA itself from the prefix and its MAC
+    (RFC 6252 s7.3.4, RFC 4862 s5.5.3): the PAA derives the same address from what it knows.
+    """
+    cfg = st.configuration
+    if cfg is None:
+        return None
+    if cfg.ncoa is not None:
+        return cfg.ncoa
+    if cfg.router_advertisement is None or st.mn_mac is None:
+        return None
+    try:
+        ra = parse_router_advertisement(cfg.router_advertisement)
+    except RaError:
+        return None
+    return slaac_address(ra, st.mn_mac)
+
+
 class PaaMpaExtension:
     """The PAA side: offers MPA, delivers the pre-configuration, validates tunnel requests."""
 
@@ -218,7 +247,6 @@ class PaaMpaExtension:
         capabilities: MpaCapability = ALL_CAPABILITIES,
         vendor_id: int = DEFAULT_VENDOR_ID,
         on_session: Callable[[int, bytes | None], None] | None = None,
-        on_tunnel: Callable[[TunnelRequest], bool] | None = None,
     ) -> None:
         ar = ipaddress.ip_address(ar_address)
         self.agents = _Agents(
@@ -230,8 +258,10 @@ class PaaMpaExtension:
         self.capabilities = capabilities
         self.vendor_id = vendor_id
         self._on_session = on_session
-        self._on_tunnel = on_tunnel
         self.sessions: dict[int, _PaaSessionState] = {}
+        self._staged: dict[int, tuple[int, TunnelRequest]] = {}
+        """session id -> (seq of the PNR, its request): answered, not yet accepted."""
+        self._accepted: list[TunnelRequest] = []
         self.rejected: list[tuple[int, str]] = []
         """(session id, why) of MPA requests refused."""
 
@@ -253,6 +283,17 @@ class PaaMpaExtension:
     def forget(self, session_id: int) -> None:
         """Drop a session's MPA state."""
         self.sessions.pop(session_id, None)
+        self._staged.pop(session_id, None)
+
+    def take_tunnel_requests(self) -> list[TunnelRequest]:
+        """Tunnel operations of accepted PANA-Updates, oldest first, for the driver to perform.
+
+        A request is validated while its answer is built (MPA-Status FAILED refuses it there)
+        and queued here only once the session accepted the message, so a message the session
+        rolls back never reaches the kernel. The driver performs them after ``receive_datagram``.
+        """
+        taken, self._accepted = self._accepted, []
+        return taken
 
     # ---- PanaExtension ---------------------------------------------------------------------
 
@@ -319,7 +360,7 @@ class PaaMpaExtension:
             inner = decode_address(inner_avp) if inner_avp else None
         except (CodecError, ValueError) as exc:
             return self._refuse(session_id, f"malformed tunnel request: {exc}")
-        assigned = st.configuration.ncoa if st.configuration else None
+        assigned = _assigned_address(st)
         if action is TunnelAction.ESTABLISH:
             if outer is None or inner is None:
                 return self._refuse(session_id, "ESTABLISH without outer/inner address")
@@ -333,8 +374,7 @@ class PaaMpaExtension:
         tunnel_request = TunnelRequest(
             session_id, action, outer, inner or st.tunnel_inner, switching
         )
-        if self._on_tunnel is not None and not self._on_tunnel(tunnel_request):
-            return self._refuse(session_id, f"{action.name} failed at the AR")
+        self._staged[session_id] = (msg.seq, tunnel_request)
         return MpaStatus.OK
 
     def _refuse(self, session_id: int, why: str) -> MpaStatus:
@@ -358,6 +398,11 @@ class PaaMpaExtension:
             if self._on_session is not None:
                 self._on_session(session_id, st.mn_mac)
             return
+        staged = self._staged.get(session_id)
+        if staged is not None and msg.is_request and msg.seq == staged[0]:
+            # the PANA-Update was accepted (RFC 5191 s5.5 checks passed): now it may happen
+            del self._staged[session_id]
+            self._accepted.append(staged[1])
         known = self.sessions.get(session_id)
         if known is None or not known.capable:
             if _mpa(msg, v):

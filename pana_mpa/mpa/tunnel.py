@@ -12,6 +12,7 @@ from typing import Protocol
 __all__ = [
     "IPPROTO_IPIP",
     "InMemoryTunnelDriver",
+    "IpNetwork",
     "TunnelDriver",
     "TunnelError",
     "TunnelSpec",
@@ -20,12 +21,16 @@ __all__ = [
     "ipv4_checksum",
     "ipv4_dst",
     "ipv4_src",
+    "refuse_inner",
 ]
 
 logger = logging.getLogger(__name__)
 
 IPPROTO_IPIP = 4
 _IPV4 = struct.Struct("!BBHHHBBH4s4s")
+
+IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class TunnelError(RuntimeError):
@@ -37,18 +42,19 @@ class TunnelSpec:
     """One end of a proactive handover tunnel: outer addresses and the inner address (nCoA)."""
 
     name: str
-    local: ipaddress.IPv4Address
+    local: IpAddress
     """Our outer address (the MN's oCoA on the MN; the AR's address on the AR)."""
-    remote: ipaddress.IPv4Address
+    remote: IpAddress
     """The other end's outer address."""
-    inner: ipaddress.IPv4Address
+    inner: IpAddress
     """The MN's next address (nCoA), carried inside the tunnel."""
-    routes: tuple[ipaddress.IPv4Network, ...] = field(default=())
+    routes: tuple[IpNetwork, ...] = field(default=())
+    """Destinations routed into the tunnel: on the MN its correspondents (the CN must be among
+    them, or its traffic does not use the tunnel); on the AR, nCoA."""
     inner_on_device: bool = False
     """Assign ``inner`` to the tunnel device (the MN's end); the AR only routes to it."""
     proxy_arp_on: str | None = None
     """The AR's CTN-link interface: answer ARP there for ``inner`` while the tunnel is up."""
-    """Destinations routed into the tunnel (MN: its correspondents; AR: nCoA)."""
 
 
 class TunnelDriver(Protocol):
@@ -115,6 +121,24 @@ def decapsulate(packet: bytes) -> tuple[ipaddress.IPv4Address, ipaddress.IPv4Add
     return ipaddress.IPv4Address(packet[12:16]), ipaddress.IPv4Address(packet[16:20]), inner
 
 
+def refuse_inner(spec: TunnelSpec, inner: bytes) -> str | None:
+    """Why a decapsulated packet must not be delivered at this end of ``spec``, or None.
+
+    The tunnel carries the MN's nCoA traffic only (RFC 6252 s7.4): at the AR's end the inner
+    source must be nCoA, else whoever can send IP-in-IP from the oCoA could inject packets with
+    any source into the candidate network (ingress filtering, RFC 2827); at the MN's end
+    (``inner_on_device``) the inner destination must be nCoA.
+    """
+    if len(inner) < 20 or inner[0] >> 4 != 4:
+        return "inner packet is not IPv4"
+    if spec.inner_on_device:
+        if ipv4_dst(inner) != spec.inner:
+            return f"inner destination {ipv4_dst(inner)} is not the tunnel's {spec.inner}"
+    elif ipv4_src(inner) != spec.inner:
+        return f"inner source {ipv4_src(inner)} is not the tunnel's {spec.inner}"
+    return None
+
+
 def ipv4_src(packet: bytes) -> ipaddress.IPv4Address:
     """Source address of an IPv4 packet."""
     return ipaddress.IPv4Address(packet[12:16])
@@ -167,4 +191,8 @@ class InMemoryTunnelDriver:
         spec = self._tunnels.get(name)
         if spec is None:
             raise TunnelError(f"no tunnel {name}")
+        if not isinstance(spec.local, ipaddress.IPv4Address) or not isinstance(
+            spec.remote, ipaddress.IPv4Address
+        ):
+            raise TunnelError(f"tunnel {name}: only IPv4-in-IPv4 framing is built here")
         return encapsulate(inner, spec.local, spec.remote)

@@ -238,3 +238,37 @@ def test_any_signed_reply_gives_an_answer_or_a_radius_error(
         assert out.result is not None or out.packet is not None
 
     run_virtual(main)
+
+
+@pytest.mark.parametrize(
+    ("mangle", "expected"),
+    [
+        # wrong Identifier (a reply to some other request)
+        (lambda r: r[:1] + bytes([r[1] ^ 0x55]) + r[2:], "2 replies had another Identifier"),
+        # garbled attributes: an attribute Length running past the packet
+        (lambda r: r[:21] + b"\xff" + r[22:], "2 replies were malformed (attribute"),
+        # shorter than a RADIUS header
+        (lambda r: r[:7], "2 replies were malformed (a reply of 7 octets)"),
+    ],
+)
+def test_wrong_replies_are_named_not_reported_as_silence(
+    mangle: Callable[[bytes], bytes], expected: str
+) -> None:
+    """Issue 9 item 6: replies with a wrong Identifier or garbled attributes were reported as
+    "no reply from RADIUS server"."""
+
+    def handler(data: bytes) -> list[bytes]:
+        return [mangle(_challenge(data))]
+
+    async def main() -> str:
+        net = LoopbackNetwork()
+        server = _start(net, handler)
+        with pytest.raises(RadiusError) as info:
+            await _pass_through(net, 10, retries=1).answer(identity_response(b"eve"))
+        server.cancel()
+        return str(info.value)
+
+    message = run_virtual(main)
+    assert message.startswith("no valid reply from RADIUS server 192.0.2.10:1812 after 2 tries")
+    assert expected in message
+    assert "no reply from" not in message

@@ -12,11 +12,13 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
-import os
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from eap.rng import Rng, system_rng
+
+from ...address import Address
 from ...aio import Driver
 from ...aio.transport import Transport
 from ...config import PaaConfig
@@ -38,7 +40,7 @@ from ..keys import MpaKeys, derive_mpa_keys
 from ..messages import IpAddress, PreConfiguration
 from ..tunnel import TunnelDriver, TunnelError, TunnelSpec
 
-__all__ = ["AgentEvent", "LeaseProvider", "MpaAgent", "lease_configuration"]
+__all__ = ["AgentConfig", "AgentEvent", "LeaseProvider", "MpaAgent", "lease_configuration"]
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +58,37 @@ class AgentEvent:
     detail: dict[str, Any] = field(default_factory=dict)
 
 
+class _AgentNode:
+    """The agent's PAA as its driver sees it: accepted tunnel operations run after each input."""
+
+    def __init__(self, paa: PaaServer, after: Callable[[], None]) -> None:
+        self._paa = paa
+        self._after = after
+
+    @property
+    def closed(self) -> bool:
+        return self._paa.closed
+
+    def receive_datagram(self, data: bytes, addr: Address, now: float) -> None:
+        try:
+            self._paa.receive_datagram(data, addr, now)
+        finally:
+            self._after()
+
+    def handle_timer(self, now: float) -> None:
+        self._paa.handle_timer(now)
+        self._after()
+
+    def datagrams_to_send(self, now: float) -> list[tuple[bytes, Address]]:
+        return self._paa.datagrams_to_send(now)
+
+    def get_timer(self) -> float | None:
+        return self._paa.get_timer()
+
+    def next_event(self) -> PanaEvent | None:
+        return self._paa.next_event()
+
+
 def lease_configuration(lease: DhcpLease) -> PreConfiguration:
     """The pre-configuration that carries a DHCP lease to the MN."""
     return PreConfiguration(
@@ -65,8 +98,37 @@ def lease_configuration(lease: DhcpLease) -> PreConfiguration:
     )  # fmt: skip
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentConfig:
+    """What the CTN router announces and how it reaches the MN (RFC 6252 s6.3, docs/mpa-wire.md)."""
+
+    ar_address: IpAddress | str
+    """The access router's address: the AR end of proactive tunnels."""
+    ca_address: IpAddress | str | None = None
+    """The configuration agent's address (default: the AR's)."""
+    ar_link_address: bytes | None = None
+    """The AR's MAC on the CTN link (for the MN's neighbour entry, and bicast frames)."""
+    bssids: Sequence[bytes] = ()
+    """The CTN's access points, announced as Device-Ids for PMK pre-derivation."""
+    vendor_id: int = DEFAULT_VENDOR_ID
+    proxy_arp_on: str | None = None
+    """Interface on which the AR answers ARP for nCoA while its tunnel is up."""
+    router_advertisement: bytes | None = None
+    """An IPv6 CTN's Router Advertisement, carried to the MN to form nCoA (SLAAC)."""
+    ctn_interface: str | None = None
+    """The CTN-link interface bicast copies go out of."""
+
+
+_CONFIG_FIELDS = frozenset(AgentConfig.__dataclass_fields__)
+
+
 class MpaAgent:
-    """Runs the CTN router's MPA functions on one PANA transport."""
+    """Runs the CTN router's MPA functions on one PANA transport.
+
+    Configuration is an :class:`AgentConfig` (``config=``); for compatibility its fields may
+    also be given as keyword arguments. ``inject`` delivers buffered packets at the end of a
+    switch; without it the agent does not buffer (DISABLE keeps the tunnel forwarding).
+    """
 
     def __init__(
         self,
@@ -74,41 +136,39 @@ class MpaAgent:
         paa_config: PaaConfig,
         eap_factory: Callable[[], Any],
         transport: Transport,
-        ar_address: IpAddress | str,
         lease_provider: LeaseProvider | None,
         tunnels: TunnelDriver,
+        config: AgentConfig | None = None,
         data_plane: ArDataPlane | None = None,
-        ca_address: IpAddress | str | None = None,
-        ar_link_address: bytes | None = None,
-        bssids: Sequence[bytes] = (),
-        vendor_id: int = DEFAULT_VENDOR_ID,
         inject: Callable[[bytes], None] | None = None,
-        proxy_arp_on: str | None = None,
-        router_advertisement: bytes | None = None,
         key_sink: Callable[[int, MpaKeys], None] | None = None,
-        ctn_interface: str | None = None,
         send_frame: Callable[[str, bytes], bool] | None = None,
-        rng: Callable[[int], bytes] = os.urandom,
+        rng: Rng = system_rng,
+        **fields: Any,
     ) -> None:
-        self.ar_address = ipaddress.ip_address(ar_address)
+        unknown = set(fields) - _CONFIG_FIELDS
+        if unknown:
+            raise TypeError(f"MpaAgent got unknown arguments: {', '.join(sorted(unknown))}")
+        if config is None:
+            config = AgentConfig(**fields)
+        elif fields:
+            raise TypeError("give either config= or its fields, not both")
+        self.config = config
+        self.ar_address = ipaddress.ip_address(config.ar_address)
         self.extension = PaaMpaExtension(
-            ar_address=self.ar_address, ca_address=ca_address, ar_link_address=ar_link_address,
-            bssids=bssids, vendor_id=vendor_id, on_session=self._on_session,
-            on_tunnel=self._on_tunnel,
+            ar_address=self.ar_address, ca_address=config.ca_address,
+            ar_link_address=config.ar_link_address, bssids=config.bssids,
+            vendor_id=config.vendor_id, on_session=self._on_session,
         )  # fmt: skip
-        config = replace(paa_config, pre_authentication=True, extension=self.extension)
-        self.paa = PaaServer(config, eap_factory=eap_factory, rng=rng)
+        paa = replace(paa_config, pre_authentication=True, extension=self.extension)
+        self.paa = PaaServer(paa, eap_factory=eap_factory, rng=rng)
         self._transport = transport
         self._lease_provider = lease_provider
         self.tunnels = tunnels
         self.data_plane = data_plane or ArDataPlane()
         self._inject = inject
-        self._proxy_arp_on = proxy_arp_on
-        self._router_advertisement = router_advertisement
         self._key_sink = key_sink
-        self._ctn_interface = ctn_interface
         self._send_frame = send_frame
-        self._ar_link_address = ar_link_address
         self._mn_mac_of: dict[str, bytes] = {}  # tunnel name -> the MN's MAC, for bicasting
         self.events: list[AgentEvent] = []
         self.pana_events: list[PanaEvent] = []
@@ -118,9 +178,12 @@ class MpaAgent:
         self._late: set[int] = set()
         self.bicast_sent = 0
         """Direct copies put on the CTN link while bicasting."""
+        self.dropped_at_flush = 0
+        """Buffered packets that had nowhere to go at the end of a switch (no ``inject``)."""
         self._driver: Driver[PanaEvent] = Driver(
-            self.paa, transport, self._on_pana_event, contain_errors=True
-        )
+            _AgentNode(self.paa, self._perform_tunnel_requests), transport, self._on_pana_event,
+            contain_errors=True,
+        )  # fmt: skip
 
     def _now(self) -> float:
         return asyncio.get_running_loop().time()
@@ -133,9 +196,9 @@ class MpaAgent:
     # ---- DHCP on the MN's behalf ---------------------------------------------------------------
 
     def _on_session(self, session_id: int, mn_mac: bytes | None) -> None:
-        if self._router_advertisement is not None:
+        if self.config.router_advertisement is not None:
             # IPv6 CTN: the MN forms nCoA itself from the link's RA (RFC 6252 s7.3.4)
-            cfg = PreConfiguration(router_advertisement=self._router_advertisement)
+            cfg = PreConfiguration(router_advertisement=self.config.router_advertisement)
             self.extension.set_configuration(session_id, cfg)
             self._record("router_advertisement_ready", session_id)
         if self._lease_provider is None:
@@ -180,37 +243,49 @@ class MpaAgent:
 
     # ---- tunnel management (the draft's PANA-Update) -------------------------------------------
 
-    def _on_tunnel(self, req: TunnelRequest) -> bool:
+    def _perform_tunnel_requests(self) -> None:
+        """Carry out the PANA-Updates the PAA accepted (after the datagram was processed)."""
+        for req in self.extension.take_tunnel_requests():
+            self._on_tunnel(req)
+
+    def _on_tunnel(self, req: TunnelRequest) -> None:
         sid = req.session_id
         if req.action is TunnelAction.ESTABLISH:
-            assert isinstance(req.outer, ipaddress.IPv4Address)
-            assert isinstance(req.inner, ipaddress.IPv4Address)
-            assert isinstance(self.ar_address, ipaddress.IPv4Address)
+            assert req.outer is not None and req.inner is not None
+            if req.outer.version != self.ar_address.version:
+                self._record("tunnel_failed", sid, reason="outer address family differs from AR")
+                return
             self._count += 1
+            host = ipaddress.ip_network(f"{req.inner}/{req.inner.max_prefixlen}")
             spec = TunnelSpec(f"mpar{self._count}", self.ar_address, req.outer, req.inner,
-                              routes=(ipaddress.IPv4Network(f"{req.inner}/32"),),
-                              proxy_arp_on=self._proxy_arp_on)  # fmt: skip
+                              routes=(host,), proxy_arp_on=self.config.proxy_arp_on)  # fmt: skip
             try:
                 self.tunnels.establish(spec)
             except TunnelError as exc:
+                # the MN was told OK (the request was valid); it will not get the tunnel
+                logger.warning("sid=%#x: tunnel set-up failed at the AR: %s", sid, exc)
                 self._record("tunnel_failed", sid, reason=str(exc))
-                return False
+                return
             self._tunnel_of[sid] = spec
             st = self.extension.sessions.get(sid)
             if st is not None and st.mn_mac is not None:
                 self._mn_mac_of[spec.name] = st.mn_mac
             self.data_plane.bind(req.inner)
             self._record("tunnel_established", sid, outer=str(req.outer), inner=str(req.inner))
-            return True
+            return
         current = self._tunnel_of.get(sid)
         if current is None:
-            return req.action is TunnelAction.DELETE and req.switching  # nothing to tear down
+            return  # nothing to tear down
         if req.action is TunnelAction.DISABLE:
+            policy = self.data_plane.policy
+            if self._inject is None and policy.buffering and not policy.bicast:
+                # held packets could not be delivered: keep tunnelling until DELETE
+                self._record("buffering_unavailable", sid, inner=str(current.inner))
+                return
             self.data_plane.start_switch(current.inner)
             self._record("buffering", sid, inner=str(current.inner))
-            return True
+            return
         self._release(sid, flush=True)
-        return True
 
     def _release(self, session_id: int, *, flush: bool) -> None:
         spec = self._tunnel_of.pop(session_id, None)
@@ -222,9 +297,16 @@ class MpaAgent:
         held = self.data_plane.complete_switch(spec.inner, self._now()) if flush else []
         if not flush:
             self.data_plane.release(spec.inner)
+        if held and self._inject is None:
+            self.dropped_at_flush += len(held)
+            logger.warning("sid=%#x: %d buffered packets dropped: no inject= to deliver them",
+                           session_id, len(held))  # fmt: skip
+            self._record("tunnel_deleted", session_id, inner=str(spec.inner), flushed=0,
+                         dropped=len(held))  # fmt: skip
+            return
         for packet in held:
-            if self._inject is not None:
-                self._inject(packet)
+            assert self._inject is not None
+            self._inject(packet)
         self._record("tunnel_deleted", session_id, inner=str(spec.inner), flushed=len(held))
 
     def forward_hook(self, spec: TunnelSpec, packet: bytes) -> bool:
@@ -241,15 +323,15 @@ class MpaAgent:
         if (
             mn_mac is None
             or self._send_frame is None
-            or self._ctn_interface is None
-            or self._ar_link_address is None
+            or self.config.ctn_interface is None
+            or self.config.ar_link_address is None
         ):
             return  # no MN MAC (PCI[E] without it) or no link to send on: tunnel copy only
         # the kernel forwarded the packet into the tunnel device and decremented its TTL there
         frame = direct_frame(
-            packet, dst_mac=mn_mac, src_mac=self._ar_link_address, decrement_ttl=False
+            packet, dst_mac=mn_mac, src_mac=self.config.ar_link_address, decrement_ttl=False
         )
-        if frame is not None and self._send_frame(self._ctn_interface, frame):
+        if frame is not None and self._send_frame(self.config.ctn_interface, frame):
             self.bicast_sent += 1
 
     # ---- running -------------------------------------------------------------------------------

@@ -1,18 +1,15 @@
-"""The MN side of MPA: the six steps of RFC 6252 s6.3 as async methods, with a timeline of events.
+"""The MN side of MPA over asyncio: drives the sans-IO :class:`~pana_mpa.mpa.handover.Handover`.
 
-1 pre-authentication (PANA with the candidate PAA through the current network, E flag),
-2 pre-configuration (nCoA from the CTN's DHCP server, delivered by the PAA), 3 proactive tunnel
-(PANA-Update establish) and the binding update through it, 4 pre-switching, 5 the link switch,
-6 post-switching (the PANA-Update from nCoA that makes the session serving and deletes the tunnel).
+Each step is an async method that asks the state machine what to send, runs the PANA exchange with
+``PacClient.request``, performs the I/O the step needs (the tunnel end, the link switch, the
+binding update) and hands the result back; the decisions and the timeline live in the core.
 """
 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from eap.rng import Rng, system_rng
@@ -20,55 +17,23 @@ from eap.rng import Rng, system_rng
 from ...aio import ClientError, PacClient
 from ...aio.transport import Transport
 from ...config import PacConfig
-from ...events import Authenticated, PanaEvent
+from ...events import Authenticated, PanaEvent, PingAnswered, SessionTerminated
 from ...pac import PacSession
-from ..avps import DEFAULT_VENDOR_ID, MpaStatus, TunnelAction
-from ..extensions import MnExtension, tunnel_action_avps
+from ..avps import DEFAULT_VENDOR_ID
+from ..extensions import MnExtension
+from ..handover import Handover, HandoverError, MpaEvent
 from ..info import CandidateNetwork
-from ..keys import MpaKeys, derive_mpa_keys
+from ..keys import MpaKeys
 from ..messages import IpAddress, PreConfiguration
-from ..ra import RaError, parse_router_advertisement, slaac_address
-from ..tunnel import TunnelDriver, TunnelSpec
+from ..tunnel import IpNetwork, TunnelDriver, TunnelSpec
 
 __all__ = ["HandoverError", "MpaController", "MpaEvent", "ReactiveHandover"]
 
 logger = logging.getLogger(__name__)
 
 
-class HandoverError(RuntimeError):
-    """A step of the handover failed; the message says which and why."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class MpaEvent:
-    """One step of the handover, with the time it completed (loop time)."""
-
-    time: float
-    step: str
-    """pre_authenticated, pre_configured, tunnel_up, binding_updated, switched, tunnel_released,
-    handover_complete (MPA); moved, address_acquired, authenticated, binding_updated,
-    handover_complete (the non-MPA path)."""
-    detail: Mapping[str, Any] = field(default_factory=dict)
-    """Step facts (addresses, key ids); never key material."""
-
-
-class _Client(PacClient[PanaEvent]):
-    """PacClient with the MPA requests: a PNR[P] carrying AVPs, and the switch."""
-
-    async def notify(self, avps: list[Any], timeout: float | None) -> PanaEvent:
-        session = self.session
-        assert isinstance(session, PacSession)
-        return await self._request(
-            lambda now: session.ping(now, avps), {"PingAnswered"}, {"SessionTerminated"}, timeout
-        )
-
-    async def switch(self, avps: list[Any], timeout: float | None) -> PanaEvent:
-        session = self.session
-        assert isinstance(session, PacSession)
-        return await self._request(
-            lambda now: session.switch(now, avps), {"PingAnswered"}, {"SessionTerminated"},
-            timeout,
-        )  # fmt: skip
+def _now() -> float:
+    return asyncio.get_running_loop().time()
 
 
 class MpaController:
@@ -87,44 +52,101 @@ class MpaController:
         tunnel_name: str = "mpa0",
         timeout: float = 30.0,
         renew: Callable[[PreConfiguration], Awaitable[None]] | None = None,
+        on_event: Callable[[MpaEvent], None] | None = None,
     ) -> None:
+        self._configured = asyncio.Event()
+        self.handover = Handover(
+            mn_mac=mn_mac, vendor_id=vendor_id, tunnel_name=tunnel_name,
+            on_change=self._on_change, on_event=on_event,
+        )  # fmt: skip
         self._eap_factory = eap_factory
         self._renew = renew
-        self.mn_mac = mn_mac
         self._tunnels = tunnels
         self._binding_update = binding_update
         self._base_config = pac_config or PacConfig()
-        self.vendor_id = vendor_id
         self._rng = rng
-        self._tunnel_name = tunnel_name
         self.timeout = timeout
-        self.events: list[MpaEvent] = []
-        self.extension = MnExtension(mn_mac=mn_mac, vendor_id=vendor_id)
         self.session: PacSession | None = None
-        self._client: _Client | None = None
-        self.candidate: CandidateNetwork | None = None
-        self.ocoa: IpAddress | None = None
-        self.keys: MpaKeys | None = None
-        self.authenticated: Authenticated | None = None
-        self.tunnel: TunnelSpec | None = None
+        self._client: PacClient[PanaEvent] | None = None
 
-    # ---- helpers -------------------------------------------------------------------------------
+    # ---- what the state machine knows ------------------------------------------------------
 
-    def _record(self, step: str, **detail: Any) -> MpaEvent:
-        event = MpaEvent(time=asyncio.get_running_loop().time(), step=step, detail=detail)
-        self.events.append(event)
-        logger.info("MPA %s %s", step, detail)
-        return event
+    @property
+    def mn_mac(self) -> bytes:
+        """The MN's MAC on the candidate link."""
+        return self.handover.mn_mac
 
-    def _need_client(self) -> _Client:
-        if self._client is None:
-            raise HandoverError("no pre-authentication session: call pre_authenticate() first")
-        return self._client
+    @property
+    def vendor_id(self) -> int:
+        """Vendor-Id of the MPA AVPs."""
+        return self.handover.vendor_id
+
+    @property
+    def extension(self) -> MnExtension:
+        """The PANA extension of the pre-authentication session."""
+        return self.handover.extension
+
+    @property
+    def events(self) -> list[MpaEvent]:
+        """The timeline so far."""
+        return self.handover.events
+
+    @property
+    def candidate(self) -> CandidateNetwork | None:
+        """The candidate network being handed over to."""
+        return self.handover.candidate
+
+    @property
+    def ocoa(self) -> IpAddress | None:
+        """The MN's current address (the tunnel's outer address)."""
+        return self.handover.ocoa
+
+    @property
+    def keys(self) -> MpaKeys | None:
+        """MN-AR, MN-CA and per-AP keys, once pre-authenticated with a key-generating method."""
+        return self.handover.keys
+
+    @property
+    def authenticated(self) -> Authenticated | None:
+        """The pre-authentication's Authenticated event."""
+        return self.handover.authenticated
+
+    @property
+    def tunnel(self) -> TunnelSpec | None:
+        """The MN's tunnel end while it exists."""
+        return self.handover.tunnel
 
     @property
     def pre_configuration(self) -> PreConfiguration | None:
         """What the candidate PAA delivered so far."""
-        return self.extension.pre_configuration
+        return self.handover.pre_configuration
+
+    def _on_change(self) -> None:
+        if self.handover.configured:
+            self._configured.set()
+
+    def _need_client(self) -> PacClient[PanaEvent]:
+        if self._client is None:
+            raise HandoverError("no pre-authentication session: call pre_authenticate() first")
+        return self._client
+
+    async def _update(self, avps: list[Any], *, switch: bool = False) -> None:
+        """One PANA-Update: PNR[P] with ``avps`` (RFC 5873 switch when ``switch``) and its PNA."""
+        client = self._need_client()
+        session = self.session
+        assert session is not None
+        send = session.switch if switch else session.ping
+        try:
+            await client.request(
+                lambda now: send(now, avps), done=(PingAnswered,), fail=(SessionTerminated,),
+                timeout=self.timeout,
+            )  # fmt: skip
+        except (ClientError, TimeoutError) as exc:
+            raise HandoverError(f"PANA-Update got no answer: {exc or 'timed out'}") from exc
+
+    async def _tunnel_op(self, op: Callable[[], None]) -> None:
+        """A tunnel driver call (a driver keeps slow kernel work off the event loop itself)."""
+        op()
 
     # ---- step 1 --------------------------------------------------------------------------------
 
@@ -134,12 +156,10 @@ class MpaController:
         """Authenticate with the candidate PAA through the current network (PCI[E], RFC 5873)."""
         if self._client is not None:
             raise HandoverError("already pre-authenticated")
-        self.candidate = candidate
-        self.ocoa = ipaddress.ip_address(ocoa)
-        config = replace(self._base_config, pre_authentication=True, extension=self.extension)
+        config = self.handover.begin(candidate, ocoa, self._base_config)
         self.session = PacSession(config, paa=candidate.paa, eap=self._eap_factory(),
                                   rng=self._rng)  # fmt: skip
-        self._client = _Client(self.session, transport)
+        self._client = PacClient(self.session, transport)
         await self._client.__aenter__()
         try:
             event = await self._client.authenticate(timeout=self.timeout)
@@ -148,131 +168,80 @@ class MpaController:
             self._client = None
             raise HandoverError(f"pre-authentication with {candidate.name} failed: {exc}") from exc
         assert isinstance(event, Authenticated)
-        self.authenticated = event
-        if self.extension.peer_capabilities is None:
-            raise HandoverError(f"candidate PAA of {candidate.name} does not speak MPA")
-        cfg = self.extension.pre_configuration
-        if event.msk is not None and event.key_id is not None and cfg is not None:
-            ar = cfg.ar_address or candidate.ar_address
-            self.keys = derive_mpa_keys(
-                prf_algorithm=event.prf_algorithm or 2, msk=event.msk,
-                session_id=event.session_id, key_id=event.key_id, ar_address=ar,
-                ca_address=cfg.ca_address or ar, bssids=cfg.bssids, mn_mac=self.mn_mac,
-            )  # fmt: skip
-        return self._record(
-            "pre_authenticated", candidate=candidate.name, session_id=event.session_id,
-            key_id=event.key_id, access_points=len(cfg.bssids) if cfg else 0,
-        )  # fmt: skip
+        return self.handover.pre_authenticated(event, _now())
 
     # ---- step 2 --------------------------------------------------------------------------------
 
     async def pre_configure(self) -> MpaEvent:
         """Wait until the PAA delivered nCoA (in PAR[C], or later in its own PNR[P,E])."""
         self._need_client()
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.timeout
-        while not (self.pre_configuration and self.pre_configuration.has_address):
-            if loop.time() >= deadline or self.session is None or self.session.closed:
-                raise HandoverError("the candidate PAA delivered no address")
-            await asyncio.sleep(0.01)
-        cfg = self.pre_configuration
-        if cfg.ncoa is None and cfg.router_advertisement is not None:
-            # IPv6: form nCoA from the candidate link's RA now, not after the move (RFC 6252 s7.3.4)
-            try:
-                ra = parse_router_advertisement(cfg.router_advertisement)
-            except RaError as exc:
-                raise HandoverError(f"the PAA's Router Advertisement is malformed: {exc}") from exc
-            address = slaac_address(ra, self.mn_mac)
-            if address is None:
-                raise HandoverError("the Router Advertisement has no autonomous /64 prefix")
-            cfg = replace(
-                cfg,
-                ncoa=address,
-                prefix_length=64,
-                router=cfg.router or (ra.prefixes[0].network.network_address + 1),
-            )
-            self.extension.pre_configuration = cfg
-        return self._record(
-            "pre_configured", ncoa=str(cfg.ncoa), prefix_length=cfg.prefix_length,
-            router=str(cfg.router), lease=cfg.lifetime,
-        )  # fmt: skip
+        self._on_change()
+        try:
+            async with asyncio.timeout(self.timeout):
+                await self._configured.wait()
+        except TimeoutError:
+            raise HandoverError("the candidate PAA delivered no address") from None
+        return self.handover.pre_configured(_now())
 
     # ---- step 3 --------------------------------------------------------------------------------
 
-    async def establish_tunnel(self, routes: tuple[ipaddress.IPv4Network, ...] = ()) -> MpaEvent:
-        """PANA-Update (establish): the AR tunnels nCoA to our oCoA; then our end."""
-        client = self._need_client()
-        cfg = self.pre_configuration
-        if cfg is None or cfg.ncoa is None or self.ocoa is None:
-            raise HandoverError("no nCoA yet: pre_configure() first")
-        ar = cfg.ar_address or (self.candidate.ar_address if self.candidate else None)
-        if ar is None:
-            raise HandoverError("no access router address")
-        avps = tunnel_action_avps(TunnelAction.ESTABLISH, outer=self.ocoa, inner=cfg.ncoa,
-                                  vendor_id=self.vendor_id)  # fmt: skip
-        before = len(self.extension.statuses)
-        await client.notify(avps, self.timeout)
-        status = self.extension.statuses[before:]
-        if status != [MpaStatus.OK]:
-            raise HandoverError(f"the AR refused the tunnel: {status}")
-        assert isinstance(self.ocoa, ipaddress.IPv4Address)
-        assert isinstance(ar, ipaddress.IPv4Address) and isinstance(cfg.ncoa, ipaddress.IPv4Address)
-        self.tunnel = TunnelSpec(self._tunnel_name, self.ocoa, ar, cfg.ncoa, routes=routes,
-                                 inner_on_device=True)  # fmt: skip
-        self._tunnels.establish(self.tunnel)
-        return self._record("tunnel_up", outer=str(self.ocoa), ar=str(ar), inner=str(cfg.ncoa))
+    async def establish_tunnel(self, routes: tuple[IpNetwork, ...] = ()) -> MpaEvent:
+        """PANA-Update (establish): the AR tunnels nCoA to our oCoA; then our end.
+
+        ``routes`` are the destinations sent through the tunnel: they must include the
+        correspondent (CN) whose traffic should use it, and the binding update's target.
+        """
+        await self._update(self.handover.establish_request())
+        spec = self.handover.tunnel_accepted(routes)
+        await self._tunnel_op(lambda: self._tunnels.establish(spec))
+        return self.handover.tunnel_up(_now())
 
     async def binding_update(self) -> MpaEvent:
-        """Run the caller's mobility binding update with nCoA (through the tunnel)."""
+        """Run the caller's mobility binding update with nCoA (through the tunnel's routes)."""
         cfg = self.pre_configuration
         if cfg is None or cfg.ncoa is None:
             raise HandoverError("no nCoA yet")
         await self._binding_update(cfg.ncoa)
-        return self._record("binding_updated", address=str(cfg.ncoa))
+        return self.handover.record(_now(), "binding_updated", address=str(cfg.ncoa))
 
     # ---- steps 4 and 5 -------------------------------------------------------------------------
 
     async def switch(self, attach: Callable[[PreConfiguration], Awaitable[Transport]]) -> MpaEvent:
-        """Pre-switch (the AR starts buffering), drop our tunnel end, and move the link.
+        """Pre-switch (the AR starts buffering), move the link, then drop our tunnel end.
 
         ``attach`` performs the link-layer switch and puts nCoA on the new interface (plus the
         neighbour entry for the AR and the announcement), returning a transport bound on nCoA.
+        Our tunnel end stays until the move is done: what the AR encapsulated before DISABLE
+        still arrives through it (RFC 6252 s6.3 step 4).
         """
         client = self._need_client()
         cfg = self.pre_configuration
         if cfg is None or cfg.ncoa is None:
             raise HandoverError("no nCoA yet")
-        # RFC 6252 s6.3 step 4: tell the AR we are leaving (it buffers for nCoA from now on)
-        avps = tunnel_action_avps(TunnelAction.DISABLE, inner=cfg.ncoa, vendor_id=self.vendor_id)
-        await client.notify(avps, self.timeout)
+        await self._update(self.handover.disable_request())
+        self.handover.disable_accepted(_now())
         await client.close()  # stop driving on the old link; the session itself goes on
-        if self.tunnel is not None:
-            self._tunnels.delete(self.tunnel.name)
         new_transport = await attach(cfg)
+        spec = self.handover.tunnel
+        if spec is not None:
+            await self._tunnel_op(lambda: self._tunnels.delete(spec.name))
+            self.handover.tunnel = None
         assert self.session is not None
-        self._client = _Client(self.session, new_transport)
+        self._client = PacClient(self.session, new_transport)
         await self._client.__aenter__()
-        return self._record("switched", address=str(cfg.ncoa))
+        return self.handover.switched(_now())
 
     # ---- step 6 --------------------------------------------------------------------------------
 
     async def complete(self) -> MpaEvent:
         """PANA-Update from nCoA: PNR[P] with E clear deletes the tunnel (RFC 5873 switch)."""
-        client = self._need_client()
+        await self._update(self.handover.delete_request(), switch=True)
+        done = self.handover.delete_accepted(_now())
         cfg = self.pre_configuration
-        assert cfg is not None
-        avps = tunnel_action_avps(TunnelAction.DELETE, inner=cfg.ncoa, vendor_id=self.vendor_id)
-        before = len(self.extension.statuses)
-        await client.switch(avps, self.timeout)
-        if self.extension.statuses[before:] != [MpaStatus.OK]:
-            raise HandoverError(f"the AR did not release the tunnel: {self.extension.statuses}")
-        self._record("tunnel_released", address=str(cfg.ncoa))
-        self.tunnel = None
-        done = self._record("handover_complete", address=str(cfg.ncoa))
-        if self._renew is not None:
+        if self._renew is not None and cfg is not None:
             # off the handover path: renew the lease with the CTN's server over the new link
             await self._renew(cfg)
-            self._record("lease_renewed", address=str(cfg.ncoa))
+            self.handover.record(_now(), "lease_renewed", address=str(cfg.ncoa))
         return done
 
     async def abandon(self) -> MpaEvent:
@@ -282,11 +251,12 @@ class MpaController:
             await client.terminate(self.timeout)
         finally:
             await self.close()
-        if self.tunnel is not None:
-            self._tunnels.delete(self.tunnel.name)
-            self.tunnel = None
+        spec = self.handover.tunnel
+        if spec is not None:
+            await self._tunnel_op(lambda: self._tunnels.delete(spec.name))
+            self.handover.tunnel = None
         name = self.candidate.name if self.candidate else "?"
-        return self._record("abandoned", candidate=name)
+        return self.handover.record(_now(), "abandoned", candidate=name)
 
     async def close(self) -> None:
         """Stop driving the session (it is not terminated)."""
@@ -321,7 +291,7 @@ class ReactiveHandover:
         self._client: PacClient[PanaEvent] | None = None
 
     def _record(self, step: str, **detail: Any) -> MpaEvent:
-        event = MpaEvent(time=asyncio.get_running_loop().time(), step=step, detail=detail)
+        event = MpaEvent(time=_now(), step=step, detail=detail)
         self.events.append(event)
         logger.info("non-MPA %s %s", step, detail)
         return event

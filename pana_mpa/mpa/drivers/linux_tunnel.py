@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from ..tunnel import IPPROTO_IPIP, TunnelError, TunnelSpec, decapsulate, ipv4_dst
+from ..tunnel import IPPROTO_IPIP, TunnelError, TunnelSpec, decapsulate, ipv4_dst, refuse_inner
 
 __all__ = ["LinuxIpipDriver", "TunnelStats", "in_netns"]
 
@@ -67,6 +67,8 @@ class TunnelStats:
     decapsulated: int = 0
     held: int = 0
     dropped: int = 0
+    refused: int = 0
+    """Decapsulated packets not for this tunnel's nCoA (tunnel.refuse_inner)."""
 
 
 @dataclass
@@ -329,6 +331,10 @@ class LinuxIpipDriver:
             return
         if src != t.spec.remote:
             return  # another tunnel's, or spoofed
+        if (reason := refuse_inner(t.spec, inner)) is not None:
+            t.stats.refused += 1
+            logger.debug("tunnel %s: dropping %s", t.spec.name, reason)
+            return
         try:
             os.write(t.tun_fd, inner)
             t.stats.decapsulated += 1

@@ -31,6 +31,7 @@ from pana_mpa.mpa.dhcp import (
     RelayState,
     decode_dhcp,
     encode_dhcp,
+    lease_from_ack,
 )
 from pana_mpa.mpa.drivers.dhcp_relay import acquire_lease
 from tests.netns import lab, socket_in
@@ -152,6 +153,61 @@ def test_nak_and_foreign_replies() -> None:
     r = decode_dhcp(c.datagrams_to_send()[0])
     c.receive(_reply(r, DhcpMessageType.NAK), 0.2)
     assert c.failure == "DHCP server answered NAK"
+
+
+def _ack_with(req: DhcpMessage, **replace: bytes) -> bytes:
+    opts = dict(decode_dhcp(_reply(req, DhcpMessageType.ACK)).options)
+    opts.update({int(k.removeprefix("o")): v for k, v in replace.items()})
+    return encode_dhcp(
+        DhcpMessage(
+            op=BOOTREPLY,
+            xid=req.xid,
+            chaddr=req.chaddr,
+            yiaddr=ipaddress.IPv4Address("10.99.1.150"),
+            options=tuple(opts.items()),
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {f"o{OPT_SUBNET_MASK}": bytes([255, 0, 255, 0])},  # non-contiguous netmask
+        {f"o{OPT_SERVER_ID}": b"\x01"},  # 1-octet server identifier
+        {f"o{OPT_SERVER_ID}": bytes(5)},
+    ],
+)
+def test_unusable_ack_is_discarded_not_raised(bad: dict[str, bytes]) -> None:
+    """Issue 9 item 6: a malformed ACK must not escape receive() (it raised ValueError)."""
+    c = _client()
+    c.start(0.0)
+    d = decode_dhcp(c.datagrams_to_send()[0])
+    c.receive(_reply(d, DhcpMessageType.OFFER), 0.1)
+    r = decode_dhcp(c.datagrams_to_send()[0])
+    c.receive(_ack_with(r, **bad), 0.2)
+    assert (c.state, c.lease) == (RelayState.REQUESTING, None)
+    c.receive(_reply(r, DhcpMessageType.ACK), 0.3)  # the genuine ACK still binds
+    assert c.state is RelayState.BOUND
+
+
+def test_lease_from_ack_raises_only_dhcp_error() -> None:
+    req = DhcpMessage(op=1, xid=1, chaddr=MAC)
+    for bad in ({f"o{OPT_SUBNET_MASK}": bytes([255, 0, 255, 0])}, {f"o{OPT_SERVER_ID}": b"\x01"}):
+        ack = decode_dhcp(_ack_with(req, **bad))
+        with pytest.raises(DhcpError):
+            lease_from_ack(ack, client_id=b"x", fallback_server=SERVER, now=0.0)
+
+
+@given(st.binary(max_size=16), st.integers(0, 255))
+def test_chaddr_round_trips_whatever_hlen(chaddr: bytes, htype: int) -> None:
+    """Issue 9 item 6: hlen != 6 lost octets (or invented zeros) on re-encoding."""
+    msg = DhcpMessage(op=BOOTREPLY, xid=7, chaddr=chaddr, htype=htype)
+    assert decode_dhcp(encode_dhcp(msg)) == msg
+    wire = bytearray(encode_dhcp(DhcpMessage(op=BOOTREPLY, xid=7, chaddr=MAC)))
+    wire[2] = 4  # hlen 4 on the wire
+    once = decode_dhcp(bytes(wire))
+    assert once.chaddr == MAC[:4]
+    assert decode_dhcp(encode_dhcp(once)) == once
 
 
 # --- real DHCP servers in namespaces (ENVIRONMENT.md "DHCPv4 servers answering a relayed DISCOVER")

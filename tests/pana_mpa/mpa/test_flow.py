@@ -23,7 +23,7 @@ from pana_mpa.mpa.avps import (
     u32,
     u32_avp,
 )
-from pana_mpa.mpa.extensions import MnExtension, PaaMpaExtension, TunnelRequest, tunnel_action_avps
+from pana_mpa.mpa.extensions import MnExtension, PaaMpaExtension, tunnel_action_avps
 from pana_mpa.mpa.messages import PreConfiguration
 from tests.pana_mpa.pair import PAA_ADDR, PAC_ADDR, Pair, make_pair
 
@@ -41,6 +41,7 @@ def test_demo_runs_the_six_steps_in_order() -> None:
         "pre_configured",
         "tunnel_up",
         "binding_updated",
+        "pre_switched",
         "switched",
         "tunnel_released",
         "handover_complete",
@@ -87,18 +88,9 @@ def test_demo_command_json_is_one_object_per_step(capsys: pytest.CaptureFixture[
 def _mpa_pair(
     *,
     pac_ext: MnExtension | None = None,
-    tunnels: list[TunnelRequest] | None = None,
-    accept: bool = True,
 ) -> tuple[Pair, MnExtension, PaaMpaExtension]:
-    requests = tunnels if tunnels is not None else []
-
-    def on_tunnel(req: TunnelRequest) -> bool:
-        requests.append(req)
-        return accept
-
     mn = pac_ext or MnExtension(mn_mac=MAC)
-    paa = PaaMpaExtension(ar_address="10.97.2.1", bssids=[bytes.fromhex("020000000b01")],
-                          on_tunnel=on_tunnel)  # fmt: skip
+    paa = PaaMpaExtension(ar_address="10.97.2.1", bssids=[bytes.fromhex("020000000b01")])
     pair = make_pair(
         pac_config=PacConfig(pre_authentication=True, extension=mn),
         paa_config=PaaConfig(pre_authentication=True, extension=paa),
@@ -118,8 +110,7 @@ def _authenticate(pair: Pair, paa_ext: PaaMpaExtension) -> int:
 
 
 def test_pre_configuration_reaches_the_mn_and_tunnel_is_validated() -> None:
-    requests: list[TunnelRequest] = []
-    pair, mn, paa = _mpa_pair(tunnels=requests)
+    pair, mn, paa = _mpa_pair()
     sid = _authenticate(pair, paa)
     assert mn.peer_capabilities is not None
     assert mn.pre_configuration is not None and mn.pre_configuration.ncoa == NCOA
@@ -130,20 +121,20 @@ def test_pre_configuration_reaches_the_mn_and_tunnel_is_validated() -> None:
     pair.pac.ping(pair.net.now, tunnel_action_avps(TunnelAction.ESTABLISH, outer=OCOA, inner=other))
     pair.net.run(pair.net.now + 1)
     assert mn.statuses == [MpaStatus.FAILED]
-    assert requests == []
+    assert paa.take_tunnel_requests() == []
     assert paa.rejected and "not assigned" in paa.rejected[-1][1]
     # the right one is accepted and reaches the AR
     pair.pac.ping(pair.net.now, tunnel_action_avps(TunnelAction.ESTABLISH, outer=OCOA, inner=NCOA))
     pair.net.run(pair.net.now + 1)
     assert mn.statuses[-1] is MpaStatus.OK
+    requests = paa.take_tunnel_requests()  # queued only after the PNR was accepted
     assert [(r.action, r.inner, r.switching) for r in requests] == [
         (TunnelAction.ESTABLISH, NCOA, False)
     ]
 
 
 def test_pana_update_with_bad_auth_is_dropped() -> None:
-    requests: list[TunnelRequest] = []
-    pair, _, paa = _mpa_pair(tunnels=requests)
+    pair, _, paa = _mpa_pair()
     sid = _authenticate(pair, paa)
     session = pair.paa.session(sid)
 
@@ -158,7 +149,7 @@ def test_pana_update_with_bad_auth_is_dropped() -> None:
     pair.pac.switch(pair.net.now, tunnel_action_avps(TunnelAction.DELETE, inner=NCOA))
     pair.net.run(pair.net.now + 0.5)
     assert session.pre_auth  # still a pre-authentication session: the update did not count
-    assert requests == []
+    assert paa.take_tunnel_requests() == []
     assert not any(isinstance(e, PreAuthSwitched) for e in pair.net.take_events(PAA_ADDR))
     reasons = [r["reason"] for r in pair.paa_trace.named("message_dropped")]
     assert any("AUTH does not verify" in r for r in reasons)

@@ -129,6 +129,7 @@ def _check_mpa(r: HandoverResult, pcap: Path, *, bicast: bool = False) -> None:
         "pre_configured",
         "tunnel_up",
         "binding_updated",
+        "pre_switched",
         "switched",
         "tunnel_released",
         "handover_complete",

@@ -23,6 +23,7 @@ from pana_mpa.mpa.tunnel import (
     decapsulate,
     encapsulate,
     ipv4_checksum,
+    refuse_inner,
 )
 from tests.netns import Lab, lab
 from tests.realcomponents import need_binary
@@ -81,6 +82,33 @@ def test_in_memory_driver() -> None:
     assert seen == [("mpa0", True), ("mpa0", False)]
     with pytest.raises(TunnelError):
         d.send("mpa0", INNER)
+
+
+def _udp(src: str, dst: str, payload: bytes) -> bytes:
+    """An IPv4/UDP packet src:5000 -> dst:9999 with a valid header checksum."""
+    hdr = bytearray(INNER[:20])
+    hdr[2:4] = (28 + len(payload)).to_bytes(2, "big")
+    hdr[12:16], hdr[16:20] = A(src).packed, A(dst).packed
+    hdr[10:12] = ipv4_checksum(bytes(hdr)).to_bytes(2, "big")
+    udp = (
+        (5000).to_bytes(2, "big")
+        + (9999).to_bytes(2, "big")
+        + (8 + len(payload)).to_bytes(2, "big")
+    )
+    return bytes(hdr) + udp + b"\0\0" + payload
+
+
+def test_refuse_inner_checks_the_ncoa_at_each_end() -> None:
+    """Issue 9 item 6: the AR decapsulated whatever the inner source address."""
+    ar_end = TunnelSpec("mpa0", A("10.98.0.2"), A("10.98.0.1"), NCOA)
+    mn_end = TunnelSpec("mpa0", A("10.98.0.1"), A("10.98.0.2"), NCOA, inner_on_device=True)
+    assert refuse_inner(ar_end, _udp(str(NCOA), "10.96.0.2", b"x")) is None
+    assert "inner source 10.96.0.99" in str(
+        refuse_inner(ar_end, _udp("10.96.0.99", "10.96.0.2", b"x"))
+    )
+    assert refuse_inner(mn_end, _udp("10.96.0.2", str(NCOA), b"x")) is None
+    assert "inner destination" in str(refuse_inner(mn_end, _udp("10.96.0.2", "10.96.0.7", b"x")))
+    assert refuse_inner(ar_end, b"\x60" + bytes(39)) == "inner packet is not IPv4"
 
 
 def _three_hosts(the_lab: Lab) -> tuple[str, str, str]:
@@ -297,3 +325,43 @@ def test_delete_withdraws_the_route_and_forwards_queued_packets() -> None:
         routes = asyncio.run(run())
         assert [p[28:] for p in seen] == [b"queued", b"queued too"]
         assert "mpa0" not in routes
+
+
+@pytest.mark.netns
+def test_ar_drops_tunnel_packets_from_another_inner_source() -> None:
+    """Issue 9 item 6: IP-in-IP from the oCoA with a spoofed inner source reached the CN."""
+    with lab() as the_lab:
+        mn, ar, cn = _three_hosts(the_lab)
+
+        async def run() -> tuple[list[bytes], int, int]:
+            ar_drv = LinuxIpipDriver(netns=ar)
+            ar_drv.establish(
+                TunnelSpec(
+                    "mpa0", A("10.98.0.2"), A("10.98.0.1"), NCOA, routes=(N("10.97.2.100/32"),)
+                )
+            )
+            with in_netns(cn):
+                rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            with in_netns(mn):
+                raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_IPIP)
+            rx.bind(("10.96.0.2", 9999))
+            rx.setblocking(False)
+            loop = asyncio.get_running_loop()
+            got: list[bytes] = []
+            try:
+                # the kernel adds the outer header (10.98.0.1 -> 10.98.0.2, protocol 4)
+                raw.sendto(_udp("10.96.0.99", "10.96.0.2", b"spoofed"), ("10.98.0.2", 0))
+                raw.sendto(_udp(str(NCOA), "10.96.0.2", b"genuine"), ("10.98.0.2", 0))
+                with contextlib.suppress(TimeoutError):
+                    while True:
+                        got.append((await asyncio.wait_for(loop.sock_recvfrom(rx, 100), 1.5))[0])
+                stats = ar_drv.stats("mpa0")
+                return got, stats.decapsulated, stats.refused
+            finally:
+                rx.close()
+                raw.close()
+                ar_drv.close()
+
+        got, decapsulated, refused = asyncio.run(run())
+        assert got == [b"genuine"]
+        assert (decapsulated, refused) == (1, 1)
