@@ -39,7 +39,7 @@ def main() -> None:
     datagrams = read_pana(args.capture)
     psk = Secret(b"SecretPassphrase")  # the capture's published test PSK
     cases: dict[str, Callable[[], int]] = {
-        "read pcapng (scapy reader + our link/IP/UDP parse)": lambda: len(
+        "read pcapng (our streaming reader + link/IP/UDP parse)": lambda: len(
             list(read_udp(args.capture))
         ),
         "decode + re-encode check": lambda: len(decode_datagrams(datagrams)),

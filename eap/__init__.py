@@ -1,4 +1,9 @@
-"""EAP (RFC 3748) peer and authenticators, sans-IO, with pluggable methods."""
+"""EAP (RFC 3748) peer and authenticators, sans-IO, with pluggable methods.
+
+Re-exported lazily (PEP 562), so ``import eap`` loads only the sans-IO EAP core: the RADIUS
+pass-through (asyncio I/O, ``eap.aaa``) and EAP-TLS (``TlsPeer``, ``TlsServer``, ``TlsVersion``;
+it would load pyOpenSSL) are imported on first use.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +16,11 @@ from .methods.base import AuthMethod, AuthStep, MethodStep, PeerMethod
 from .methods.gpsk import GpskPeer, GpskServer
 from .methods.md5 import Md5Peer, Md5Server
 from .methods.psk import PskPeer, PskServer
-from .methods.tls import TlsPeer, TlsServer, TlsVersion
 from .peer import EapPeer, EapResult, PeerOutput
+
+if TYPE_CHECKING:
+    from .aaa.passthrough import RadiusConfig, RadiusError, RadiusPassThrough
+    from .methods.tls import TlsPeer, TlsServer, TlsVersion
 
 __all__ = [
     "AuthMethod",
@@ -42,15 +50,15 @@ __all__ = [
     "TlsVersion",
 ]
 
-# RADIUS I/O (asyncio) is re-exported lazily: ``import eap`` loads only the sans-IO EAP core.
 _LAZY = {
     "RadiusConfig": "eap.aaa.passthrough",
     "RadiusError": "eap.aaa.passthrough",
     "RadiusPassThrough": "eap.aaa.passthrough",
+    "TlsPeer": "eap.methods.tls",
+    "TlsServer": "eap.methods.tls",
+    "TlsVersion": "eap.methods.tls",
 }
-
-if TYPE_CHECKING:
-    from .aaa.passthrough import RadiusConfig, RadiusError, RadiusPassThrough
+"""Names imported on first access: name -> module."""
 
 
 def __getattr__(name: str) -> object:
@@ -59,5 +67,9 @@ def __getattr__(name: str) -> object:
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
+    globals()[name] = value  # later lookups skip __getattr__
     return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

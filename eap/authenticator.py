@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
@@ -12,7 +11,7 @@ from typing import Protocol
 from pana_codecs.eap import EapCode, EapPacket, decode_eap, encode_eap
 from pana_codecs.errors import CodecError
 
-from .methods.base import AuthMethod, AuthStep, Rng
+from .methods.base import AuthMethod, AuthStep
 from .methods.identity import (
     TYPE_EXPANDED,
     TYPE_IDENTITY,
@@ -21,6 +20,7 @@ from .methods.identity import (
     parse_nak,
 )
 from .peer import EapResult
+from .rng import Rng, system_rng
 
 __all__ = ["AuthOutput", "EapAuthenticator", "EapServer", "MethodPolicy"]
 
@@ -83,7 +83,7 @@ class EapAuthenticator:
         self,
         *,
         methods: MethodPolicy,
-        rng: Rng = os.urandom,
+        rng: Rng = system_rng,
         identity_request: bool = True,
         max_rounds: int = 50,
     ) -> None:

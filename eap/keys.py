@@ -9,9 +9,13 @@ __all__ = ["KeyMaterial", "Secret"]
 
 
 class Secret:
-    """Key bytes that never print. Call reveal() only where the bytes are used."""
+    """Key bytes that never print. Call reveal() only where the bytes are used.
 
-    __slots__ = ("_b",)
+    Weak references are allowed, so a method can cache what it derives from a long-term key for
+    exactly as long as the key object lives (EAP-PSK's AK/KDK, RFC 4764 s3.1).
+    """
+
+    __slots__ = ("__weakref__", "_b")
 
     def __init__(self, value: bytes) -> None:
         self._b = bytes(value)

@@ -13,15 +13,18 @@ import random
 import sys
 from collections.abc import Sequence
 
-from eap.authenticator import EapAuthenticator
-from eap.keys import Secret
-from eap.methods.psk import PskPeer, PskServer
-from eap.peer import EapPeer
-from pana_mpa.aio import ClientError, PacClient, serve_paa
-from pana_mpa.aio.loopback import LoopbackNetwork, run_virtual
-from pana_mpa.config import PaaConfig, PacConfig
-from pana_mpa.paa import PaaServer
-from pana_mpa.pac import PacSession
+from eap import EapAuthenticator, EapPeer, PskPeer, PskServer, Secret
+from pana_mpa import (
+    ClientError,
+    LoopbackNetwork,
+    PaaConfig,
+    PaaServer,
+    PacClient,
+    PacConfig,
+    PacSession,
+    run_virtual,
+    serve_paa,
+)
 
 PAC = ("192.0.2.1", 50000)
 PAA = ("192.0.2.2", 716)

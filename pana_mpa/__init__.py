@@ -6,7 +6,8 @@ import importlib
 from typing import TYPE_CHECKING
 
 from ._avps import ResultCode, TerminationCause
-from .address import PANA_PORT
+from ._version import __version__ as __version__
+from .address import PANA_PORT, Address, format_address, parse_address
 from .config import PaaConfig, PacConfig
 from .errors import PanaError, UsageError
 from .events import (
@@ -30,6 +31,7 @@ __all__ = [
     "NULL_TRACE",
     "PANA_PORT",
     "AaaBackend",
+    "Address",
     "Authenticated",
     "AuthenticationFailed",
     "ClientError",
@@ -64,6 +66,8 @@ __all__ = [
     "User",
     "VirtualNet",
     "drive",
+    "format_address",
+    "parse_address",
     "run_virtual",
     "serve_paa",
     "user_table",

@@ -11,12 +11,34 @@ from typing import Protocol
 from eap.keys import KeyMaterial
 
 __all__ = [
+    "KEY_GENERATING_METHODS",
     "AuthOutputLike",
     "EapPeerLike",
     "EapResultLike",
     "EapServerLike",
     "PeerOutputLike",
 ]
+
+
+KEY_GENERATING_METHODS: frozenset[int] = frozenset(
+    {
+        13,  # EAP-TLS (RFC 5216)
+        18,  # EAP-SIM (RFC 4186)
+        21,  # EAP-TTLS (RFC 5281)
+        23,  # EAP-AKA (RFC 4187)
+        25,  # PEAP
+        43,  # EAP-FAST (RFC 4851)
+        47,  # EAP-PSK (RFC 4764)
+        48,  # EAP-SAKE (RFC 4763)
+        49,  # EAP-IKEv2 (RFC 5106)
+        50,  # EAP-AKA' (RFC 5448)
+        51,  # EAP-GPSK (RFC 5433)
+        52,  # EAP-pwd (RFC 5931)
+        53,  # EAP-EKE (RFC 6124)
+        55,  # TEAP (RFC 7170)
+    }
+)
+"""EAP method types that export an MSK (RFC 5247 s1.2): a session using one must have a key."""
 
 
 class EapResultLike(Protocol):
@@ -26,6 +48,8 @@ class EapResultLike(Protocol):
     def success(self) -> bool: ...
     @property
     def keys(self) -> KeyMaterial | None: ...
+    @property
+    def method_type(self) -> int | None: ...
 
 
 class PeerOutputLike(Protocol):

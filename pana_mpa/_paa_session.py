@@ -24,7 +24,7 @@ from pana_codecs import (
 
 from ._actions import SessionActions
 from ._avps import AvpCode, ResultCode, u32_avp
-from ._eap import AuthOutputLike, EapServerLike
+from ._eap import KEY_GENERATING_METHODS, AuthOutputLike, EapServerLike
 from ._message import (
     F_A,
     F_C,
@@ -71,9 +71,11 @@ class PaaSession(SessionActions[PaaConfig]):
     __slots__ = (
         "_eap",
         "_eap_factory",
+        "_eap_method",
         "_eap_msk",
         "_eap_packet",
         "_pending",
+        "_refusal",
         "_result_code",
         "aaa_queue",
         "address_changed",
@@ -106,6 +108,8 @@ class PaaSession(SessionActions[PaaConfig]):
         self.state = PaaState.INITIAL
         self._eap_packet: bytes | None = None
         self._eap_msk: Secret | None = None
+        self._eap_method: int | None = None
+        self._refusal = ""
         self._result_code = ResultCode.PANA_SUCCESS
         self._opened = False
         self._reauth_by_peer = False
@@ -144,6 +148,7 @@ class PaaSession(SessionActions[PaaConfig]):
                 return Input.EAP_FAILURE
             keys = out.result.keys
             self._eap_msk = keys.msk if keys is not None else None
+            self._eap_method = out.result.method_type
             return Input.EAP_SUCCESS if self._authorize() else Input.EAP_SUCCESS_UNAUTHORIZED
         if out.packet is None:
             return Input.EAP_DISCARD
@@ -151,13 +156,38 @@ class PaaSession(SessionActions[PaaConfig]):
         return Input.EAP_REQUEST
 
     def _authorize(self) -> bool:
-        """Authorize() of RFC 5609: policy hook, and an SA when the PAA requires one."""
+        """Authorize() of RFC 5609: policy hook, and an SA when one is required.
+
+        An SA is required when configured (``require_key``), for pre-authentication (RFC 5873
+        s3), and whenever the EAP method is key-generating and a PANA SA was negotiated: a
+        key-generating method that delivered no MSK (an AAA Access-Accept without usable
+        MS-MPPE keys) must not open a keyless session (issue 9: keyless downgrade).
+        """
+        self._refusal = ""
         has_sa = self._eap_msk is not None and self.prf_algorithm is not None
-        if (self._config.require_key or self.pre_auth) and not has_sa:
-            # pre-authentication needs a PANA SA (RFC 5873 s3)
-            return False
+        method = self._eap_method
+        if not has_sa:
+            if (
+                self._eap_msk is None
+                and method in KEY_GENERATING_METHODS
+                and self.prf_algorithm is not None
+            ):
+                self._refusal = (
+                    f"EAP method {method} is key-generating but no MSK reached the PAA "
+                    "(AAA accept without usable keys?): refusing a keyless session"
+                )
+            elif self._config.require_key:
+                self._refusal = "a PANA SA is required but the EAP method produced no MSK"
+            elif self.pre_auth:
+                self._refusal = "pre-authentication needs a PANA SA (RFC 5873 s3)"
+            if self._refusal:
+                logger.warning("paa sid=%#x: %s", self.session_id, self._refusal)
+                return False
         hook = self._config.authorize
-        return hook is None or bool(hook(self.session_id, self.identity))
+        if hook is not None and not hook(self.session_id, self.identity):
+            self._refusal = "refused by the authorize hook"
+            return False
+        return True
 
     def _forward(self, now: float, rx: Rx) -> Input | None:
         avp = rx.msg.avp(AvpCode.EAP_PAYLOAD)
@@ -220,9 +250,12 @@ class PaaSession(SessionActions[PaaConfig]):
             if self._pending and rx.msg.avp(AvpCode.EAP_PAYLOAD) is not None:
                 raise Drop("EAP step pending at the AAA server")
             old = self.peer
-            self._process(rx, now)
-            if rx.addr != old:
-                # any valid message from a new address moves the session there (RFC 5191 s5.6)
+            fresh = self._process(rx, now)
+            if fresh and rx.msg.flags & F_R and rx.addr != old:
+                # RFC 5191 s5.6: a valid message from a new address moves the session there. Only
+                # a fresh, in-sequence request counts (its AUTH verified when a key exists): a
+                # replayed request is answered from the cache but moves nothing, and an answer
+                # only proves the peer saw our request, not where it is (issue 9: hijack by replay)
                 self.peer = rx.addr
                 self.address_changed = (old, rx.addr)
                 self._event(PeerAddressChanged(session_id=self.session_id, old=old, new=rx.addr))
@@ -413,8 +446,11 @@ class PaaSession(SessionActions[PaaConfig]):
         avps = self._final_avps(code)
         self._send_request(now, PAR_PAN, F_C | self._i_flag(), avps)
         self._session_deadline = None
-        self._event(AuthenticationFailed(session_id=self.session_id, result_code=code))
-        logger.info("paa sid=%#x rejected, Result-Code %d", self.session_id, code)
+        reason = self._refusal if code == ResultCode.PANA_AUTHORIZATION_REJECTED else ""
+        self._event(
+            AuthenticationFailed(session_id=self.session_id, result_code=code, reason=reason)
+        )
+        logger.info("paa sid=%#x rejected, Result-Code %d %s", self.session_id, code, reason)
 
     def _a_send_par_complete_reject(self, now: float, rx: Rx | None) -> Input | None:
         self._reject(now, ResultCode.PANA_AUTHORIZATION_REJECTED)

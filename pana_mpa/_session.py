@@ -628,11 +628,15 @@ class SessionCore(Generic[ConfigT]):
     def _skip_sequence_check(self, rx: Rx) -> bool:
         return False
 
-    def _process(self, rx: Rx, now: float) -> None:
-        """Validate one decoded message of this session and run its row (s5.2, s5.5)."""
+    def _process(self, rx: Rx, now: float) -> bool:
+        """Validate one decoded message of this session and run its row (s5.2, s5.5).
+
+        True when ``rx`` was processed as a new message; False for a duplicate request that was
+        only answered from the cache (it must change nothing, not even the peer's address).
+        """
         if self._check_sequence(rx, skip=self._skip_sequence_check(rx)):
             self._resend_answer(now, rx)
-            return
+            return False
         switching = self._check_pre_auth_flag(rx)
         deferred = self._auth_deferred(rx)
         self._check_auth(rx, deferred=deferred)
@@ -676,6 +680,7 @@ class SessionCore(Generic[ConfigT]):
                         self.role, self.session_id)  # fmt: skip
         if self._extension is not None:
             self._extension.received(self.session_id, rx.msg, rx.addr, now)
+        return True
 
     def _check_pre_auth_flag(self, rx: Rx) -> bool:
         """RFC 5873 s3 E-flag rules; True when ``rx`` is the PaC's switching PNR[P] (E clear)."""

@@ -6,6 +6,7 @@ import ipaddress
 import logging
 
 __all__ = [
+    "ANY_HOST",
     "PANA_PORT",
     "Address",
     "format_address",
@@ -21,10 +22,18 @@ PANA_PORT = 716
 """The IANA-assigned PANA port (RFC 5191 s1.4, s11)."""
 
 
-def parse_address(text: str, *, default_port: int = PANA_PORT) -> Address:
-    """Parse ``HOST``, ``HOST:PORT``, ``[V6]:PORT`` or a bare IPv6 literal into an Address.
+ANY_HOST = "0.0.0.0"  # noqa: S104 - the meaning of ":PORT" (all IPv4 addresses)
+"""The host of ``:PORT``: every local IPv4 address (``[::]:PORT`` is every address, IPv6 too)."""
 
-    HOST must be an IP literal (resolving names could block); raise ValueError otherwise.
+
+def parse_address(
+    text: str, *, default_port: int = PANA_PORT, default_host: str = ANY_HOST
+) -> Address:
+    """Parse ``HOST``, ``HOST:PORT``, ``:PORT``, ``[V6]:PORT`` or a bare IPv6 literal.
+
+    HOST must be an IP literal (resolving names could block); an IPv6 link-local address may
+    carry its zone (``fe80::1%eth0``, RFC 4007 s11). ``:PORT`` means ``default_host``.
+    Raise ValueError otherwise.
     """
     text = text.strip()
     host: str
@@ -39,6 +48,7 @@ def parse_address(text: str, *, default_port: int = PANA_PORT) -> Address:
         port_text = rest[1:] if rest else None
     elif text.count(":") == 1:
         host, port_text = text.split(":")
+        host = host or default_host
     else:
         host, port_text = text, None  # IPv4 without port, or a bare IPv6 literal
     try:

@@ -83,6 +83,8 @@ class AuthenticationFailed(PanaEvent):
 
     result_code: int
     """Result-Code: 1 PANA_AUTHENTICATION_REJECTED, 2 PANA_AUTHORIZATION_REJECTED."""
+    reason: str = ""
+    """Why, when this end decided it (e.g. a key-generating method but no PANA SA); else ""."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

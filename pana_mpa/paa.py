@@ -257,6 +257,10 @@ class PaaServer:
                 self._trace.event(
                     now, "message_dropped", role="paa", reason=str(exc), size=len(data)
                 )
+        except Exception as exc:  # a peer's datagram never raises out of the PAA (issue 9)
+            logger.exception("paa: internal error on %d octets from %s; dropped", len(data), addr)
+            reason = f"internal error: {type(exc).__name__}"
+            self._trace.event(now, "message_dropped", role="paa", reason=reason, size=len(data))
         finally:
             self._collect(now)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from collections.abc import Sequence
 from enum import IntEnum
@@ -50,6 +51,23 @@ __all__ = ["PacSession"]
 logger = logging.getLogger(__name__)
 
 
+def _same_address(a: Address, b: Address) -> bool:
+    """Same UDP port and the same IP, whatever the text form (IPv4-mapped IPv6 included)."""
+    if a[1] != b[1]:
+        return False
+    if a[0] == b[0]:
+        return True
+    try:
+        x, y = ipaddress.ip_address(a[0]), ipaddress.ip_address(b[0])
+    except ValueError:
+        return False
+    if isinstance(x, ipaddress.IPv6Address) and x.ipv4_mapped is not None:
+        x = x.ipv4_mapped
+    if isinstance(y, ipaddress.IPv6Address) and y.ipv4_mapped is not None:
+        y = y.ipv4_mapped
+    return x == y
+
+
 def _names(enum: type[IntEnum], values: Sequence[int]) -> str:
     """Algorithm numbers as names where known, for messages (unknown ones stay numbers)."""
     known = {int(m) for m in enum}
@@ -65,6 +83,7 @@ class PacSession(SessionActions[PacConfig]):
         "_eap_result",
         "_new_key",
         "_new_key_id",
+        "_refusal",
         "_result_code",
         "_start_avps",
         "declined",
@@ -91,7 +110,7 @@ class PacSession(SessionActions[PacConfig]):
         self.state = PacState.INITIAL
         self._eap_response: bytes | None = None
         self._eap_result: EapResultLike | None = None
-        self._result_code = ResultCode.PANA_SUCCESS
+        self._result_code: int = ResultCode.PANA_SUCCESS
         self._new_key: Secret | None = None
         self._new_key_id: int | None = None
         self._opened = False
@@ -99,6 +118,8 @@ class PacSession(SessionActions[PacConfig]):
         self._start_avps: list[Avp] = []
         self.ip_reconfiguration = False
         """The PAA asked for IP reconfiguration (I flag) during authentication."""
+        self._refusal = ""
+        """Why this PaC refuses the PAR[C] being processed (keyless downgrade), else ""."""
         self.declined: str | None = None
         """Why the PaC last declined a PAR[S] (dropped silently, RFC 5191 s4.1); None if never."""
 
@@ -161,7 +182,8 @@ class PacSession(SessionActions[PacConfig]):
                 raise Drop("session closed")
             msg = self._decode(data)
             check_header(msg)
-            if addr[0] != self.peer[0]:
+            if not _same_address(addr, self.peer):
+                # RFC 5191 s6.1: the PAA answers from the address and port we talk to
                 raise Drop("not from the PAA")
             if msg.type == PCI:
                 raise Drop("PCI received by a PaC")
@@ -176,6 +198,10 @@ class PacSession(SessionActions[PacConfig]):
             self._process(Rx(msg, data, addr), now)
         except Drop as exc:
             self._dropped(now, str(exc), len(data), addr)
+        except Exception as exc:  # a peer's datagram never raises out of a session (issue 9)
+            logger.exception("pac sid=%#x: internal error on %d octets from %s; dropped",
+                             self.session_id, len(data), addr)  # fmt: skip
+            self._dropped(now, f"internal error: {type(exc).__name__}", len(data), addr)
 
     def _skip_sequence_check(self, rx: Rx) -> bool:
         # the initial PAR is not checked; it sets the expected sequence number (s5.2)
@@ -337,7 +363,10 @@ class PacSession(SessionActions[PacConfig]):
     def _a_forward_eap_result(self, now: float, rx: Rx | None) -> Input | None:
         assert rx is not None
         msg = rx.msg
-        self._result_code = ResultCode(self._u32(msg.avp(AvpCode.RESULT_CODE)))  # type: ignore[arg-type]
+        rc = msg.avp(AvpCode.RESULT_CODE)
+        assert rc is not None  # _classify checked it
+        # a peer's number stays an int: Result-Codes we do not know are failures (RFC 5191 s8.7)
+        self._result_code = self._u32(rc)
         rejected = self._result_code != ResultCode.PANA_SUCCESS
         if msg.avp(AvpCode.EAP_PAYLOAD) is not None:
             inp = self._feed_eap(rx)
@@ -377,6 +406,24 @@ class PacSession(SessionActions[PacConfig]):
             if lifetime is None:
                 raise Drop("PAR[C] with PANA_SUCCESS lacks Session-Lifetime")
             self.lifetime = float(self._u32(lifetime))
+        self._refusal = ""
+        if (
+            inp is Input.EAP_SUCCESS
+            and self._result_code == ResultCode.PANA_SUCCESS
+            and keys is not None
+            and self._key is None
+            and self._new_key is None
+            and self._config.prf_algorithms
+        ):
+            # The method made an MSK, so this session must have a PANA SA: PAR[S] is not
+            # protected, and an on-path attacker who strips its algorithms or the PAR[C]'s Key-Id
+            # and AUTH would otherwise get a keyless session accepted (issue 9: keyless downgrade)
+            self._refusal = (
+                "the EAP method produced an MSK but the PAR[C] carries no Key-Id (no PANA SA "
+                "negotiated, or removed on the way): refusing a keyless session"
+            )
+            logger.warning("pac sid=%#x: %s", self.session_id, self._refusal)
+            return Input.EAP_FAILURE
         return inp
 
     def _alt_reject(self) -> Input:
@@ -410,6 +457,17 @@ class PacSession(SessionActions[PacConfig]):
 
     def _a_send_pan_complete_close(self, now: float, rx: Rx | None) -> Input | None:
         assert rx is not None
+        if self._refusal:
+            # our own decision on a message we do not trust: no PAN[C] acknowledges it
+            self._event(
+                AuthenticationFailed(
+                    session_id=self.session_id,
+                    result_code=ResultCode.PANA_AUTHORIZATION_REJECTED,
+                    reason=self._refusal,
+                )
+            )
+            self._terminated(now, cause=None, by_peer=False, reason="authentication")
+            return None
         self._send_answer(now, rx, F_C, self._complete_avps())
         code = self._result_code
         if code == ResultCode.PANA_SUCCESS:

@@ -305,7 +305,9 @@ def test_cut_short_capture_prints_what_it_read_then_exits_2(
     captured = capsys.readouterr()
     assert rc == 2
     assert [json.loads(x)["frame"] for x in captured.out.splitlines()] == [1, 2]
-    assert "cut short" in captured.err and len(captured.err.splitlines()) == 1
+    reason, summary = captured.err.splitlines()
+    assert "cut short" in reason
+    assert summary == "pana-mpa decode: 2 frames, 2 PANA datagrams, 0 undecodable"
 
 
 def test_mutated_captures_never_raise(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -435,7 +437,10 @@ def test_verify_without_a_session_reports_no_key(
     assert auths == ["absent", "unverifiable", None]  # PCI, PAN[C] without a key, undecodable
     assert "EAP run is not in the capture" in objs[1]["auth_note"]
     assert "ab" * 16 not in captured.out + captured.err
-    assert captured.err == "pana-mpa decode: AUTH verdicts: 1 unverifiable\n"
+    assert captured.err == (
+        "pana-mpa decode: AUTH verdicts: 1 unverifiable\n"
+        "pana-mpa decode: 3 frames, 3 PANA datagrams, 1 undecodable\n"
+    )
 
 
 def test_type_names_relay_unknown_types_and_reserved_flags(
@@ -541,10 +546,13 @@ def test_no_pana_found_hints_at_the_ports(
     assert captured.err == (
         "pana-mpa decode: no PANA datagrams found; UDP ports seen: 3001 (2), 35989 (2), "
         "5353 (1) (try --port)\n"
+        "pana-mpa decode: 3 frames, 0 PANA datagrams, 0 undecodable\n"
     )
     empty = write_pcap(tmp_path / "e.pcap", LINKTYPE_ETHERNET, [])
     assert main(["decode", "--json", str(empty)]) == 0
-    assert capsys.readouterr().err.endswith("the capture holds no UDP\n")
+    assert capsys.readouterr().err.endswith(
+        "the capture holds no UDP\npana-mpa decode: 0 frames, 0 PANA datagrams, 0 undecodable\n"
+    )
 
 
 def _ipv4_fragments(udp_packet: bytes, sizes: list[int]) -> list[bytes]:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
 from benchmarks.testbed_results import markdown_table, write_results
 
 
@@ -30,7 +28,6 @@ def test_table_shows_median_and_spread_per_mode() -> None:
 
 
 def test_results_files_are_written_and_readable(tmp_path: Path) -> None:
-    pytest.importorskip("matplotlib")
     runs = [_run("non-mpa", 20, 420.0), _run("mpa", 3, 60.0), _run("mpa", 0, 20.0, "ipv6 gap=0ms")]
     written = write_results(runs, tmp_path, meta={"command": "test"}, steps=("switched",))
     data = json.loads(written["json"].read_text())

@@ -168,7 +168,10 @@ def _peer_args(run: Run, pki: dict[str, str], tmp: Path) -> tuple[list[str], lis
         pac += ["--cert", pki["client"], "--key", pki["client_key"], "--ca", pki["ca"]]
         return paa, pac
     users, secret = tmp / f"{run.method}.users", tmp / f"{run.method}.secret"
-    users.write_text(f"# {run.method}\n{IDENTITY}:{SECRETS[run.method]}\n")
+    method = run.method.upper()
+    users.write_text(
+        f'# {run.method}, hostapd eap_user style\n"{IDENTITY}" {method} "{SECRETS[run.method]}"\n'
+    )
     secret.write_text(SECRETS[run.method] + "\n")
     paa += ["--users", str(users)]
     pac = [*PANA, "pac", *target, "--identity", IDENTITY, "--secret-file", str(secret)]

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from .cmac import aes_cmac, aes_encrypt_block
-from .eax import EaxTagError, eax_decrypt, eax_encrypt
+from .cmac import AesCmac, aes_cmac, aes_encrypt_block, aes_encrypt_blocks
+from .eax import Eax, EaxTagError, eax_decrypt, eax_encrypt
 
-__all__ = ["EaxTagError", "aes_cmac", "aes_encrypt_block", "eax_decrypt", "eax_encrypt"]
+__all__ = [
+    "AesCmac",
+    "Eax",
+    "EaxTagError",
+    "aes_cmac",
+    "aes_encrypt_block",
+    "aes_encrypt_blocks",
+    "eax_decrypt",
+    "eax_encrypt",
+]

@@ -1,66 +1,121 @@
-"""AES-EAX authenticated encryption (Bellare, Rogaway, Wagner, FSE 2004) from CMAC and CTR."""
+"""AES-EAX authenticated encryption (Bellare, Rogaway, Wagner, FSE 2004) from CMAC and CTR.
+
+:class:`Eax` sets a key up once: three CMAC contexts that have absorbed the tweak blocks
+[0]_16, [1]_16, [2]_16, and one ECB context for the CTR keystream. A message then costs three
+context copies and one multi-block encryption, whatever its length.
+"""
 
 from __future__ import annotations
 
 import hmac
 import logging
 
-from cryptography.hazmat.primitives import cmac
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from .cmac import BLOCK_SIZE
+from .cmac import BLOCK_SIZE, AesCmac
 
-__all__ = ["EaxTagError", "eax_decrypt", "eax_encrypt"]
+__all__ = ["Eax", "EaxTagError", "eax_decrypt", "eax_encrypt"]
 
 logger = logging.getLogger(__name__)
+
+_COUNTER_MASK = (1 << 128) - 1
+_NATIVE_CTR_FROM = 256
+"""From this many octets on, cryptography's CTR mode beats building counter blocks in Python."""
+
+
+_TWEAK0, _TWEAK1, _TWEAK2 = (bytes(BLOCK_SIZE - 1) + bytes((t,)) for t in range(3))
+"""[t]_16: the first block of OMAC^t (nonce, header, ciphertext)."""
 
 
 class EaxTagError(ValueError):
     """The EAX tag did not verify; nothing was decrypted."""
 
 
-def _omac(key: bytes, tweak: int, data: bytes) -> bytes:
-    """OMAC^t(data) = CMAC(key, [t]_16 || data): the EAX paper's tweaked OMAC."""
-    mac = cmac.CMAC(algorithms.AES(key))
-    mac.update(bytes(BLOCK_SIZE - 1) + bytes((tweak,)))
-    mac.update(data)
-    return mac.finalize()
-
-
-def _ctr(key: bytes, counter: bytes, data: bytes) -> bytes:
-    # EAX's CTR uses the whole 16-octet N' as the initial counter block, incremented mod 2^128,
-    # which is exactly what cryptography's CTR mode does.
-    ctx = Cipher(algorithms.AES(key), modes.CTR(counter)).encryptor()
-    return ctx.update(data) + ctx.finalize()
-
-
-def _check(key: bytes, tag_len: int) -> None:
-    if len(key) not in (16, 24, 32):
-        raise ValueError(f"AES key must be 16, 24 or 32 octets, got {len(key)}")
+def _check_tag_len(tag_len: int) -> None:
     if not 1 <= tag_len <= BLOCK_SIZE:
         raise ValueError(f"EAX tag length must be 1..{BLOCK_SIZE} octets, got {tag_len}")
+
+
+def _xor(a: bytes, b: bytes) -> bytes:
+    """a XOR b for equal lengths, as one big-integer operation."""
+    return (int.from_bytes(a, "big") ^ int.from_bytes(b, "big")).to_bytes(len(a), "big")
+
+
+class Eax:
+    """AES-EAX under one key, set up once (the EAX paper's OMAC^t and CTR).
+
+    Holds key material: the repr shows none of it. One instance per key holder (e.g. one
+    EAP-PSK conversation's TEK); its ECB context is not meant to be shared across threads.
+    """
+
+    __slots__ = ("_aes", "_ecb", "_omac")
+
+    def __init__(self, key: bytes) -> None:
+        base = AesCmac(key)  # checks the key
+        self._aes = algorithms.AES(key)
+        self._omac = (
+            base.with_prefix(_TWEAK0),
+            base.with_prefix(_TWEAK1),
+            base.with_prefix(_TWEAK2),
+        )
+        self._ecb = Cipher(self._aes, modes.ECB()).encryptor()  # noqa: S305 - CTR keystream
+
+    def __repr__(self) -> str:
+        return "Eax(<key>)"
+
+    def __reduce__(self) -> tuple[object, ...]:
+        raise TypeError("Eax holds a key and cannot be pickled")
+
+    def _ctr(self, counter: bytes, data: bytes) -> bytes:
+        # EAX's CTR uses the whole 16-octet N' as the initial counter block, incremented mod 2^128.
+        if not data:
+            return b""
+        if len(data) >= _NATIVE_CTR_FROM:
+            ctx = Cipher(self._aes, modes.CTR(counter)).encryptor()
+            return ctx.update(data) + ctx.finalize()
+        start = int.from_bytes(counter, "big")
+        blocks = -(-len(data) // BLOCK_SIZE)
+        counters = b"".join(
+            ((start + i) & _COUNTER_MASK).to_bytes(BLOCK_SIZE, "big") for i in range(blocks)
+        )
+        keystream = self._ecb.update(counters)[: len(data)]
+        return _xor(keystream, data)
+
+    def _tag(self, n: bytes, header: bytes, ciphertext: bytes) -> bytes:
+        h = self._omac[1].mac(header)
+        c = self._omac[2].mac(ciphertext)
+        return (
+            int.from_bytes(n, "big") ^ int.from_bytes(h, "big") ^ int.from_bytes(c, "big")
+        ).to_bytes(BLOCK_SIZE, "big")
+
+    def encrypt(
+        self, nonce: bytes, header: bytes, plaintext: bytes, tag_len: int = BLOCK_SIZE
+    ) -> tuple[bytes, bytes]:
+        """Encrypt and authenticate; return (ciphertext, tag). The nonce may have any length."""
+        _check_tag_len(tag_len)
+        n = self._omac[0].mac(nonce)
+        ciphertext = self._ctr(n, plaintext)
+        return ciphertext, self._tag(n, header, ciphertext)[:tag_len]
+
+    def decrypt(self, nonce: bytes, header: bytes, ciphertext: bytes, tag: bytes) -> bytes:
+        """Check the tag, then decrypt; raise EaxTagError (before decrypting) when it fails."""
+        _check_tag_len(len(tag))
+        n = self._omac[0].mac(nonce)
+        expected = self._tag(n, header, ciphertext)[: len(tag)]
+        if not hmac.compare_digest(expected, tag):
+            raise EaxTagError("EAX tag mismatch")
+        return self._ctr(n, ciphertext)
 
 
 def eax_encrypt(
     key: bytes, nonce: bytes, header: bytes, plaintext: bytes, tag_len: int = BLOCK_SIZE
 ) -> tuple[bytes, bytes]:
     """Encrypt and authenticate; return (ciphertext, tag). The nonce may have any length."""
-    _check(key, tag_len)
-    n = _omac(key, 0, nonce)
-    h = _omac(key, 1, header)
-    ciphertext = _ctr(key, n, plaintext)
-    c = _omac(key, 2, ciphertext)
-    tag = bytes(a ^ b ^ d for a, b, d in zip(n, h, c, strict=True))
-    return ciphertext, tag[:tag_len]
+    _check_tag_len(tag_len)
+    return Eax(key).encrypt(nonce, header, plaintext, tag_len)
 
 
 def eax_decrypt(key: bytes, nonce: bytes, header: bytes, ciphertext: bytes, tag: bytes) -> bytes:
     """Check the tag, then decrypt; raise EaxTagError (before decrypting) when it fails."""
-    _check(key, len(tag))
-    n = _omac(key, 0, nonce)
-    h = _omac(key, 1, header)
-    c = _omac(key, 2, ciphertext)
-    expected = bytes(a ^ b ^ d for a, b, d in zip(n, h, c, strict=True))[: len(tag)]
-    if not hmac.compare_digest(expected, tag):
-        raise EaxTagError("EAX tag mismatch")
-    return _ctr(key, n, ciphertext)
+    _check_tag_len(len(tag))
+    return Eax(key).decrypt(nonce, header, ciphertext, tag)

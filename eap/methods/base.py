@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from typing import ClassVar, Protocol
 
 from ..keys import KeyMaterial
+from ..rng import Rng
 
 __all__ = ["AuthMethod", "AuthStep", "Decision", "MethodStep", "PeerMethod", "Rng"]
-
-Rng = Callable[[int], bytes]
-"""Randomness source: rng(n) returns n random octets (os.urandom in production)."""
 
 
 class Decision(Enum):

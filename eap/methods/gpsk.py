@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
@@ -19,8 +18,10 @@ from typing import ClassVar
 from cryptography.hazmat.primitives.ciphers import algorithms
 from cryptography.hazmat.primitives.cmac import CMAC
 
+from ..crypto import AesCmac
 from ..keys import KeyMaterial, Secret
-from .base import AuthStep, Decision, MethodStep, Rng
+from ..rng import Rng, system_rng
+from .base import AuthStep, Decision, MethodStep
 
 __all__ = [
     "CSUITE_AES_CMAC",
@@ -88,12 +89,21 @@ def gpsk_mac(specifier: int, key: bytes, data: bytes) -> bytes:
 
 def gkdf(specifier: int, key: bytes, z: bytes, length: int) -> bytes:
     """GKDF-X(Y, Z) = first X octets of MAC_Y(1 || Z) || MAC_Y(2 || Z) || ... (RFC 5433 s7)."""
-    out = bytearray()
-    counter = 1
-    while len(out) < length:
-        out += gpsk_mac(specifier, key, counter.to_bytes(2, "big") + z)
-        counter += 1
-    return bytes(out[:length])
+    if specifier == CSUITE_AES_CMAC:
+        mac = AesCmac(key).mac  # one key schedule, a context copy per block
+    elif specifier == CSUITE_HMAC_SHA256:
+        base = hmac.new(key, digestmod=hashlib.sha256)
+
+        def mac(data: bytes) -> bytes:
+            h = base.copy()
+            h.update(data)
+            return h.digest()
+
+    else:
+        raise ValueError(f"unsupported EAP-GPSK ciphersuite {specifier}")
+    blocks = -(-length // _MAC_LEN[specifier])
+    out = b"".join(mac(i.to_bytes(2, "big") + z) for i in range(1, blocks + 1))
+    return out[:length]
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,7 +227,7 @@ class GpskPeer:
         identity: bytes,
         psk: Secret,
         *,
-        rng: Rng = os.urandom,
+        rng: Rng = system_rng,
         ciphersuites: tuple[int, ...] = (CSUITE_AES_CMAC, CSUITE_HMAC_SHA256),
         server_id: bytes | None = None,
     ) -> None:
@@ -390,7 +400,7 @@ class GpskServer:
         id_server: bytes,
         lookup: Callable[[bytes], Secret | None],
         *,
-        rng: Rng = os.urandom,
+        rng: Rng = system_rng,
         ciphersuites: tuple[int, ...] = (CSUITE_AES_CMAC, CSUITE_HMAC_SHA256),
         authorize: Callable[[bytes], bool] | None = None,
         gpsk_fail: bool = True,

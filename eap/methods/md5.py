@@ -5,11 +5,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import os
 from typing import ClassVar
 
 from ..keys import KeyMaterial, Secret
-from .base import AuthStep, Decision, MethodStep, Rng
+from ..rng import Rng, system_rng
+from .base import AuthStep, Decision, MethodStep
 
 __all__ = ["METHOD_TYPE", "Md5Peer", "Md5Server", "md5_response_value"]
 
@@ -70,7 +70,7 @@ class Md5Server:
     method_type: ClassVar[int] = METHOD_TYPE
 
     def __init__(
-        self, password: Secret | None, *, rng: Rng = os.urandom, name: bytes = b""
+        self, password: Secret | None, *, rng: Rng = system_rng, name: bytes = b""
     ) -> None:
         self._password = password
         self._rng = rng

@@ -1,19 +1,59 @@
-"""EAP-PSK (RFC 4764): peer, server, key derivation, and a verifier for observed conversations."""
+"""EAP-PSK (RFC 4764): the peer and server state machines; this module's names are the API.
+
+The building blocks live in ``_psk_keys`` (layout, key hierarchy, MACs, protected channel) and
+the verifier of captured conversations in ``_psk_observe``; everything public is re-exported here.
+"""
 
 from __future__ import annotations
 
 import hmac
 import logging
-import os
-import struct
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from enum import Enum, IntEnum
+from collections.abc import Callable
+from enum import Enum
 from typing import ClassVar
 
-from ..crypto import EaxTagError, aes_cmac, aes_encrypt_block, eax_decrypt, eax_encrypt
+from ..crypto import Eax
 from ..keys import KeyMaterial, Secret
-from .base import AuthStep, Decision, MethodStep, Rng
+from ..rng import Rng, system_rng
+from ._psk_keys import (
+    _CODE_REQUEST,
+    _CODE_RESPONSE,
+    _MAC_LEN,
+    _MAX_EXT_PAYLOAD,
+    _MSG1_MIN,
+    _MSG2_MIN,
+    _MSG3_MIN,
+    _MSG4_MIN,
+    _NONCE_LEN,
+    _RAND_LEN,
+    _TAG_LEN,
+    EAP_TYPE_PSK,
+    MAX_ID_LEN,
+    PSK_LEN,
+    PskError,
+    PskResult,
+    PskSessionKeys,
+    _check_id,
+    _eax_header,
+    _flags,
+    _indication_bytes,
+    _keys_for,
+    _open,
+    _parse_indication,
+    _rand,
+    _seal,
+    _session_id,
+    _t_of,
+    derive_session_keys,
+    key_setup,
+    mac_p,
+    mac_s,
+    open_pchannel,
+    pchannel_nonce,
+    seal_pchannel,
+)
+from ._psk_observe import PchannelCheck, PskObservation, observe, observe_all
+from .base import AuthStep, Decision, MethodStep
 
 __all__ = [
     "EAP_TYPE_PSK",
@@ -39,209 +79,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-EAP_TYPE_PSK = 47
-"""EAP Type of EAP-PSK (RFC 4764 s7.1)."""
-
-PSK_LEN = 16
-"""The PSK is exactly 16 octets (RFC 4764 s3.1)."""
-
-MAX_ID_LEN = 966
-"""Longest ID_S / ID_P: keeps EAP-PSK packets within the 1020-octet EAP MTU (RFC 4764 s5)."""
-
-_RAND_LEN = 16
-_MAC_LEN = 16
-_TAG_LEN = 16
-_NONCE_LEN = 4
-_HEADER_LEN = 22  # EAP Code, Identifier, Length, Type, Flags, RAND_S: the EAX header (s3.3)
-_MAX_EXT_PAYLOAD = 960  # RFC 4764 s5.3: EXT_Payload is at most 960 octets
-_NONCE_MAX = 0xFFFFFFFF
-
-_CODE_REQUEST = 1
-_CODE_RESPONSE = 2
-
-# Type-Data offsets (octet 0 = Flags, right after the EAP Type octet).
-_MSG1_MIN = 1 + _RAND_LEN  # Flags, RAND_S, ID_S (may be empty: CPANA sends none)
-_MSG2_MIN = 1 + _RAND_LEN + _RAND_LEN + _MAC_LEN  # Flags, RAND_S, RAND_P, MAC_P, ID_P
-_MSG3_MIN = 1 + _RAND_LEN + _MAC_LEN + _NONCE_LEN + _TAG_LEN + 1  # ..., PCHANNEL (>= 1 octet)
-_MSG4_MIN = 1 + _RAND_LEN + _NONCE_LEN + _TAG_LEN + 1
-
-
-class PskError(ValueError):
-    """Malformed input to observe(), or misuse of the EAP-PSK helpers."""
-
-
-class PskResult(IntEnum):
-    """The R field of the protected channel (RFC 4764 s5.3)."""
-
-    CONT = 1
-    DONE_SUCCESS = 2
-    DONE_FAILURE = 3
-
-
-_E_FLAG = 0x20  # RFC 4764 s5.3: extension present
-
-
-def _flags(t: int) -> int:
-    """Flags octet for message number t+1: T is the two most significant bits (s5.1)."""
-    return t << 6
-
-
-def _t_of(flags: int) -> int:
-    return flags >> 6
-
-
-# --- key hierarchy (RFC 4764 s3.1, s3.2) ---------------------------------------------------
-
-
-def _block(i: int) -> bytes:
-    """The 16-octet big-endian integer "i" of RFC 4764 s3.1."""
-    return i.to_bytes(16, "big")
-
-
-def _xor(a: bytes, b: bytes) -> bytes:
-    return bytes(x ^ y for x, y in zip(a, b, strict=True))
-
-
-def _psk_bytes(psk: Secret) -> bytes:
-    if not isinstance(psk, Secret):
-        raise TypeError("EAP-PSK expects the PSK as eap.keys.Secret")
-    if len(psk) != PSK_LEN:
-        raise ValueError(f"EAP-PSK needs a {PSK_LEN}-octet PSK (RFC 4764 s3.1), got {len(psk)}")
-    return psk.reveal()
-
-
-def key_setup(psk: Secret) -> tuple[Secret, Secret]:
-    """AK and KDK from the PSK (RFC 4764 s3.1)."""
-    key = _psk_bytes(psk)
-    t = aes_encrypt_block(key, _block(0))
-    ak = aes_encrypt_block(key, _xor(t, _block(1)))
-    kdk = aes_encrypt_block(key, _xor(t, _block(2)))
-    return Secret(ak), Secret(kdk)
-
-
-@dataclass(frozen=True, slots=True)
-class PskSessionKeys:
-    """TEK, MSK and EMSK of one EAP-PSK run (RFC 4764 s3.2); reprs show lengths only."""
-
-    tek: Secret
-    msk: Secret
-    emsk: Secret
-
-
-def derive_session_keys(kdk: Secret, rand_p: bytes) -> PskSessionKeys:
-    """The "modified counter mode" of RFC 4764 s3.2: O_i = AES(KDK, AES(KDK, RAND_P) ^ "i")."""
-    if len(rand_p) != _RAND_LEN:
-        raise ValueError(f"RAND_P must be {_RAND_LEN} octets, got {len(rand_p)}")
-    key = kdk.reveal()
-    x = aes_encrypt_block(key, rand_p)
-    blocks = [aes_encrypt_block(key, _xor(x, _block(i))) for i in range(1, 10)]
-    return PskSessionKeys(
-        tek=Secret(blocks[0]),
-        msk=Secret(b"".join(blocks[1:5])),
-        emsk=Secret(b"".join(blocks[5:9])),
-    )
-
-
-def mac_p(ak: Secret, id_p: bytes, id_s: bytes, rand_s: bytes, rand_p: bytes) -> bytes:
-    """MAC_P = CMAC-AES-128(AK, ID_P || ID_S || RAND_S || RAND_P) (RFC 4764 s3.2)."""
-    return aes_cmac(ak.reveal(), id_p + id_s + rand_s + rand_p)
-
-
-def mac_s(ak: Secret, id_s: bytes, rand_p: bytes) -> bytes:
-    """MAC_S = CMAC-AES-128(AK, ID_S || RAND_P) (RFC 4764 s3.2)."""
-    return aes_cmac(ak.reveal(), id_s + rand_p)
-
-
-# --- protected channel (RFC 4764 s3.3, s5.3) -----------------------------------------------
-
-
-def pchannel_nonce(n: int) -> bytes:
-    """The 16-octet EAX nonce: 12 zero octets, then the 4-octet PCHANNEL nonce (s3.3)."""
-    return bytes(12) + n.to_bytes(_NONCE_LEN, "big")
-
-
-def _eax_header(code: int, identifier: int, length: int, flags: int, rand_s: bytes) -> bytes:
-    """First 22 octets of the EAP packet: Code, Identifier, Length, Type, Flags, RAND_S."""
-    if not 0 <= identifier <= 0xFF:
-        raise ValueError(f"EAP Identifier must be 0..255, got {identifier}")
-    return struct.pack("!BBHBB", code, identifier, length, EAP_TYPE_PSK, flags) + rand_s
-
-
-def seal_pchannel(tek: Secret, header: bytes, n: int, payload: bytes) -> bytes:
-    """PCHANNEL = N (4) || Tag (16) || EAX-encrypted payload (RFC 4764 s5.3)."""
-    if len(header) != _HEADER_LEN:
-        raise ValueError(f"EAX header must be the first {_HEADER_LEN} octets of the EAP packet")
-    if not 0 <= n <= _NONCE_MAX:
-        raise ValueError("PCHANNEL nonce out of range")
-    ciphertext, tag = eax_encrypt(tek.reveal(), pchannel_nonce(n), header, payload, _TAG_LEN)
-    return n.to_bytes(_NONCE_LEN, "big") + tag + ciphertext
-
-
-def open_pchannel(
-    tek: Secret, header: bytes, pchannel: bytes, *, rfc_nonce: bool = True
-) -> tuple[int, bytes] | None:
-    """(N, payload) if the tag verifies, else None; rfc_nonce=False tries CPANA's bare nonce."""
-    if len(header) != _HEADER_LEN or len(pchannel) < _NONCE_LEN + _TAG_LEN + 1:
-        return None
-    raw_n = pchannel[:_NONCE_LEN]
-    n = int.from_bytes(raw_n, "big")
-    tag = pchannel[_NONCE_LEN : _NONCE_LEN + _TAG_LEN]
-    ciphertext = pchannel[_NONCE_LEN + _TAG_LEN :]
-    # CPANA passes the bare 4-octet N to EAX; RFC 4764 s3.3 pads it to 16 octets.
-    nonce = pchannel_nonce(n) if rfc_nonce else raw_n
-    try:
-        payload = eax_decrypt(tek.reveal(), nonce, header, ciphertext, tag)
-    except EaxTagError:
-        return None
-    return n, payload
-
-
-@dataclass(frozen=True, slots=True)
-class _Indication:
-    """A decrypted PCHANNEL payload (RFC 4764 s5.3)."""
-
-    result: int  # R, 0..3 (0 is not defined)
-    ext_type: int | None  # set when E = 1
-
-
-def _parse_indication(payload: bytes) -> _Indication | None:
-    """Parse R/E/EXT; None when the payload is malformed."""
-    first = payload[0]
-    result = first >> 6
-    if first & _E_FLAG:
-        if len(payload) < 2 or len(payload) - 2 > _MAX_EXT_PAYLOAD:
-            return None
-        return _Indication(result, payload[1])
-    if len(payload) != 1:
-        return None
-    return _Indication(result, None)
-
-
-def _indication_bytes(result: PskResult, ext_type: int | None = None) -> bytes:
-    if ext_type is None:
-        return bytes((result << 6,))
-    # RFC 4764 s6.2: unknown extension -> echo EXT_Type with an empty EXT_Payload.
-    return bytes((result << 6 | _E_FLAG, ext_type))
-
-
-def _session_id(rand_p: bytes, rand_s: bytes) -> bytes:
-    """EAP Session-Id = Type || RAND_P || RAND_S (RFC 5247 Appendix A)."""
-    return bytes((EAP_TYPE_PSK,)) + rand_p + rand_s
-
-
-def _check_id(name: str, value: bytes) -> bytes:
-    if not isinstance(value, bytes):
-        raise TypeError(f"{name} must be bytes")
-    if len(value) > MAX_ID_LEN:
-        raise ValueError(f"{name} is {len(value)} octets; EAP-PSK allows at most {MAX_ID_LEN}")
-    return value
-
-
-def _rand(rng: Rng) -> bytes:
-    value = rng(_RAND_LEN)
-    if len(value) != _RAND_LEN:
-        raise ValueError(f"rng({_RAND_LEN}) returned {len(value)} octets")
-    return value
+_SUCCESS = _indication_bytes(PskResult.DONE_SUCCESS)
+"""The server's message 3 payload: R = DONE_SUCCESS, no extension (RFC 4764 s5.3)."""
 
 
 # --- peer ------------------------------------------------------------------------------------
@@ -258,9 +97,9 @@ class PskPeer:
 
     method_type: ClassVar[int] = EAP_TYPE_PSK
 
-    def __init__(self, identity: bytes, psk: Secret, rng: Rng = os.urandom) -> None:
+    def __init__(self, identity: bytes, psk: Secret, rng: Rng = system_rng) -> None:
         self._id_p = _check_id("identity (ID_P)", identity)
-        self._ak, self._kdk = key_setup(psk)
+        self._psk_keys = _keys_for(psk)
         self._rng = rng
         self._state = _PeerState.WAIT_FIRST
         self._rand_s = b""
@@ -308,7 +147,7 @@ class PskPeer:
         self._rand_s = type_data[1 : 1 + _RAND_LEN]
         self._id_s = type_data[1 + _RAND_LEN :]
         self._rand_p = _rand(self._rng)
-        mac = mac_p(self._ak, self._id_p, self._id_s, self._rand_s, self._rand_p)
+        mac = self._psk_keys.mac(self._id_p + self._id_s + self._rand_s + self._rand_p)
         self._state = _PeerState.WAIT_THIRD
         logger.debug("EAP-PSK peer: first message accepted, sending the second")
         response = bytes((_flags(1),)) + self._rand_s + self._rand_p + mac + self._id_p
@@ -323,17 +162,18 @@ class PskPeer:
             return self._discard("RAND_S differs from the first message")
         received_mac = type_data[1 + _RAND_LEN : 1 + _RAND_LEN + _MAC_LEN]
         # Check MAC_S before deriving any key (RFC 4764 s5.3, eap.md s3.7).
-        if not hmac.compare_digest(received_mac, mac_s(self._ak, self._id_s, self._rand_p)):
+        if not hmac.compare_digest(received_mac, self._psk_keys.mac(self._id_s + self._rand_p)):
             return self._discard("MAC_S does not verify")
         pchannel = type_data[1 + _RAND_LEN + _MAC_LEN :]
         if int.from_bytes(pchannel[:_NONCE_LEN], "big") != 0:
             # The server's first PCHANNEL uses N = 0 (s3.3); check N before the tag.
             return self._discard("PCHANNEL nonce is not 0")
-        session = derive_session_keys(self._kdk, self._rand_p)
+        session = self._psk_keys.session_keys(self._rand_p)
+        eax = Eax(session.tek.reveal())
         header = _eax_header(
             _CODE_REQUEST, identifier, 5 + len(type_data), type_data[0], self._rand_s
         )
-        opened = open_pchannel(session.tek, header, pchannel)
+        opened = _open(eax, header, pchannel)
         if opened is None:
             return self._discard("PCHANNEL tag does not verify")
         indication = _parse_indication(opened[1])
@@ -352,7 +192,7 @@ class PskPeer:
         flags = _flags(3)
         length = 5 + 1 + _RAND_LEN + _NONCE_LEN + _TAG_LEN + len(payload)
         header4 = _eax_header(_CODE_RESPONSE, identifier, length, flags, self._rand_s)
-        response = bytes((flags,)) + self._rand_s + seal_pchannel(session.tek, header4, 1, payload)
+        response = bytes((flags,)) + self._rand_s + _seal(eax, header4, 1, payload)
         if success:
             self._server_id = self._id_s
             self._keys = KeyMaterial(
@@ -392,7 +232,7 @@ class PskServer:
         self,
         id_s: bytes,
         lookup: Callable[[bytes], Secret | None],
-        rng: Rng = os.urandom,
+        rng: Rng = system_rng,
         *,
         fail_on_bad_mac_p: bool = False,
     ) -> None:
@@ -405,6 +245,7 @@ class PskServer:
         self._rand_p = b""
         self._id_p = b""
         self._session: PskSessionKeys | None = None
+        self._eax: Eax | None = None
         self._keys: KeyMaterial | None = None
 
     def __repr__(self) -> str:
@@ -421,6 +262,7 @@ class PskServer:
         self._rand_p = b""
         self._id_p = b""
         self._session = None
+        self._eax = None
         self._keys = None
         self._state = _ServerState.WAIT_SECOND
         return bytes((_flags(0),)) + self._rand_s + self._id_s
@@ -454,6 +296,7 @@ class PskServer:
             logger.info("EAP-PSK server: authentication failed: %s", reason % args)
         self._state = _ServerState.FAILURE
         self._session = None
+        self._eax = None
         return AuthStep(done=True, success=False)
 
     def _second(self, type_data: bytes, next_identifier: int) -> AuthStep:
@@ -477,8 +320,8 @@ class PskServer:
         if not isinstance(psk, Secret) or len(psk) != PSK_LEN:
             logger.warning("EAP-PSK server: lookup returned a PSK that is not 16 octets")
             return self._fail("misconfigured PSK")
-        ak, kdk = key_setup(psk)
-        if not hmac.compare_digest(received_mac, mac_p(ak, id_p, self._id_s, rand_s, rand_p)):
+        keys = _keys_for(psk)
+        if not hmac.compare_digest(received_mac, keys.mac(id_p + self._id_s + rand_s + rand_p)):
             if self._fail_on_bad_mac_p:
                 return self._fail("MAC_P does not verify")
             # Silently discard (RFC 4764 s4.3, eap.md s3.7): the previous request stays
@@ -486,14 +329,15 @@ class PskServer:
             return self._discard("MAC_P does not verify")
         self._rand_p = rand_p
         self._id_p = id_p
-        self._session = derive_session_keys(kdk, rand_p)
+        self._session = keys.session_keys(rand_p)
+        self._eax = eax = Eax(self._session.tek.reveal())
         self._state = _ServerState.WAIT_FOURTH
-        payload = _indication_bytes(PskResult.DONE_SUCCESS)
+        payload = _SUCCESS
         flags = _flags(2)
         length = 5 + 1 + _RAND_LEN + _MAC_LEN + _NONCE_LEN + _TAG_LEN + len(payload)
         header = _eax_header(_CODE_REQUEST, next_identifier, length, flags, self._rand_s)
-        pchannel = seal_pchannel(self._session.tek, header, 0, payload)
-        request = bytes((flags,)) + self._rand_s + mac_s(ak, self._id_s, rand_p) + pchannel
+        pchannel = _seal(eax, header, 0, payload)
+        request = bytes((flags,)) + self._rand_s + keys.mac(self._id_s + rand_p) + pchannel
         logger.debug("EAP-PSK server: peer authenticated, sending the third message")
         return AuthStep(request=request)
 
@@ -501,8 +345,8 @@ class PskServer:
         # RFC 4764 s5.4: Flags | RAND_S | PCHANNEL
         if len(type_data) < _MSG4_MIN or len(type_data) - _MSG4_MIN > 1 + _MAX_EXT_PAYLOAD:
             return self._discard("fourth message of %d octets", len(type_data))
-        session = self._session
-        if session is None:  # pragma: no cover - WAIT_FOURTH always has a session
+        session, eax = self._session, self._eax
+        if session is None or eax is None:  # pragma: no cover - WAIT_FOURTH always has both
             return self._discard("no session keys")
         rand_s = type_data[1 : 1 + _RAND_LEN]
         if not hmac.compare_digest(rand_s, self._rand_s):
@@ -514,7 +358,7 @@ class PskServer:
         header = _eax_header(
             _CODE_RESPONSE, identifier, 5 + len(type_data), type_data[0], self._rand_s
         )
-        opened = open_pchannel(session.tek, header, pchannel)
+        opened = _open(eax, header, pchannel)
         if opened is None:
             return self._discard("PCHANNEL tag does not verify")
         indication = _parse_indication(opened[1])
@@ -526,6 +370,7 @@ class PskServer:
         if indication.result != PskResult.DONE_SUCCESS:
             return self._fail("peer sent R=%d", indication.result)
         self._state = _ServerState.SUCCESS
+        self._eax = None  # the TEK is not needed any more
         self._keys = KeyMaterial(
             msk=session.msk,
             emsk=session.emsk,
@@ -533,170 +378,3 @@ class PskServer:
         )
         logger.debug("EAP-PSK server: DONE_SUCCESS from the peer")
         return AuthStep(done=True, success=True)
-
-
-# --- verifying an observed conversation ------------------------------------------------------
-
-
-class PchannelCheck(Enum):
-    """How a captured PCHANNEL verified."""
-
-    RFC4764 = "rfc4764"
-    """Tag verifies with the 16-octet nonce 0^12 || N (RFC 4764 s3.3)."""
-    UNPADDED_NONCE = "unpadded-nonce"
-    """Tag verifies only with the bare 4-octet N (CPANA's bug)."""
-    FAILED = "failed"
-    """Tag verifies neither way (wrong PSK, or a damaged message)."""
-    ABSENT = "absent"
-    """The message was not given."""
-
-
-@dataclass(frozen=True, slots=True)
-class PskObservation:
-    """What observe() found in one EAP-PSK conversation; keys print as lengths only."""
-
-    id_s: bytes
-    id_p: bytes
-    rand_s: bytes
-    rand_p: bytes
-    mac_p_ok: bool
-    mac_s_ok: bool | None
-    """None when message 3 was not given."""
-    pchannel3: PchannelCheck
-    pchannel4: PchannelCheck
-    result3: PskResult | None
-    """R sent by the server in message 3, when its PCHANNEL opened."""
-    result4: PskResult | None
-    """R sent by the peer in message 4, when its PCHANNEL opened."""
-    keys: KeyMaterial | None
-    """MSK/EMSK, present when MAC_P verified (the PSK is right for this conversation)."""
-
-
-def _split_eap(packet: bytes, code: int, t: int, name: str) -> tuple[int, bytes]:
-    """(Identifier, Type-Data) of an EAP-PSK packet; PskError when it is not one."""
-    if len(packet) < 6:
-        raise PskError(f"{name}: {len(packet)} octets is too short for an EAP-PSK packet")
-    pkt_code, identifier, length, pkt_type = struct.unpack_from("!BBHB", packet)
-    if length != len(packet):
-        raise PskError(f"{name}: EAP Length {length} but {len(packet)} octets given")
-    if pkt_code != code or pkt_type != EAP_TYPE_PSK:
-        raise PskError(f"{name}: EAP Code {pkt_code} Type {pkt_type}, expected {code}/47")
-    type_data = packet[5:]
-    if _t_of(type_data[0]) != t:
-        raise PskError(f"{name}: T={_t_of(type_data[0])}, expected {t}")
-    return identifier, type_data
-
-
-def _check_pchannel(
-    tek: Secret, header: bytes, pchannel: bytes
-) -> tuple[PchannelCheck, PskResult | None]:
-    opened = open_pchannel(tek, header, pchannel)
-    check = PchannelCheck.RFC4764
-    if opened is None:
-        opened = open_pchannel(tek, header, pchannel, rfc_nonce=False)
-        check = PchannelCheck.UNPADDED_NONCE
-    if opened is None:
-        return PchannelCheck.FAILED, None
-    indication = _parse_indication(opened[1])
-    result = None
-    if indication is not None and indication.result in tuple(PskResult):
-        result = PskResult(indication.result)
-    return check, result
-
-
-def observe(
-    msg1: bytes,
-    msg2: bytes,
-    msg3: bytes | None = None,
-    msg4: bytes | None = None,
-    *,
-    psk: Secret,
-) -> PskObservation:
-    """Verify a captured EAP-PSK conversation (complete EAP packets) and derive its MSK.
-
-    Raises PskError if a packet is not the EAP-PSK message it should be, or if the
-    messages do not belong to one conversation (RAND_S differs).
-    """
-    _, td1 = _split_eap(msg1, _CODE_REQUEST, 0, "message 1")
-    _, td2 = _split_eap(msg2, _CODE_RESPONSE, 1, "message 2")
-    if len(td1) < _MSG1_MIN:
-        raise PskError("message 1 is truncated")
-    if len(td2) < _MSG2_MIN:
-        raise PskError("message 2 is truncated")
-    rand_s = td1[1 : 1 + _RAND_LEN]
-    id_s = td1[1 + _RAND_LEN :]
-    if td2[1 : 1 + _RAND_LEN] != rand_s:
-        raise PskError("message 2 carries a different RAND_S")
-    rand_p = td2[1 + _RAND_LEN : 1 + 2 * _RAND_LEN]
-    id_p = td2[_MSG2_MIN:]
-    ak, kdk = key_setup(psk)
-    mac_p_ok = hmac.compare_digest(
-        td2[1 + 2 * _RAND_LEN : _MSG2_MIN], mac_p(ak, id_p, id_s, rand_s, rand_p)
-    )
-    session = derive_session_keys(kdk, rand_p)
-    mac_s_ok: bool | None = None
-    pchannel3 = pchannel4 = PchannelCheck.ABSENT
-    result3 = result4 = None
-    if msg3 is not None:
-        _, td3 = _split_eap(msg3, _CODE_REQUEST, 2, "message 3")
-        if len(td3) < _MSG3_MIN:
-            raise PskError("message 3 is truncated")
-        if td3[1 : 1 + _RAND_LEN] != rand_s:
-            raise PskError("message 3 carries a different RAND_S")
-        mac_s_ok = hmac.compare_digest(
-            td3[1 + _RAND_LEN : 1 + _RAND_LEN + _MAC_LEN], mac_s(ak, id_s, rand_p)
-        )
-        header3 = msg3[:_HEADER_LEN]
-        pchannel3, result3 = _check_pchannel(session.tek, header3, td3[1 + _RAND_LEN + _MAC_LEN :])
-    if msg4 is not None:
-        _, td4 = _split_eap(msg4, _CODE_RESPONSE, 3, "message 4")
-        if len(td4) < _MSG4_MIN:
-            raise PskError("message 4 is truncated")
-        if td4[1 : 1 + _RAND_LEN] != rand_s:
-            raise PskError("message 4 carries a different RAND_S")
-        pchannel4, result4 = _check_pchannel(session.tek, msg4[:_HEADER_LEN], td4[1 + _RAND_LEN :])
-    keys = None
-    if mac_p_ok:
-        keys = KeyMaterial(
-            msk=session.msk, emsk=session.emsk, session_id=_session_id(rand_p, rand_s)
-        )
-    return PskObservation(
-        id_s=id_s,
-        id_p=id_p,
-        rand_s=rand_s,
-        rand_p=rand_p,
-        mac_p_ok=mac_p_ok,
-        mac_s_ok=mac_s_ok,
-        pchannel3=pchannel3,
-        pchannel4=pchannel4,
-        result3=result3,
-        result4=result4,
-        keys=keys,
-    )
-
-
-def observe_all(packets: Iterable[bytes], psk: Secret) -> list[PskObservation]:
-    """Group the EAP-PSK packets of a capture into conversations (by RAND_S) and observe each.
-
-    ``packets`` are complete EAP packets in capture order; anything that is not an EAP-PSK
-    Request/Response is skipped, retransmissions collapse, and a conversation without both
-    message 1 and message 2 is left out. Packets that claim to be EAP-PSK but are malformed
-    raise PskError, naming the message.
-    """
-    conversations: dict[bytes, dict[int, bytes]] = {}
-    for packet in packets:
-        if len(packet) < 6 or packet[0] not in (_CODE_REQUEST, _CODE_RESPONSE):
-            continue
-        if packet[4] != EAP_TYPE_PSK:
-            continue
-        if len(packet) < 5 + 1 + _RAND_LEN:
-            raise PskError(f"EAP-PSK packet of {len(packet)} octets has no RAND_S")
-        rand_s = packet[6 : 6 + _RAND_LEN]
-        conversations.setdefault(rand_s, {})[_t_of(packet[5]) + 1] = packet
-    observations = []
-    for messages in conversations.values():
-        if 1 in messages and 2 in messages:
-            observations.append(
-                observe(messages[1], messages[2], messages.get(3), messages.get(4), psk=psk)
-            )
-    return observations

@@ -15,13 +15,28 @@ __all__ = ["UdpTransport"]
 logger = logging.getLogger(__name__)
 
 
+def _with_zone(host: str, addr: tuple[Any, ...]) -> str:
+    """``fe80::1%eth0``: a link-local peer's address names its zone (RFC 4007 s11).
+
+    recvfrom() reports the zone only as the scope id; without it the address would neither
+    equal the one a user gave (``fe80::1%eth0``) nor be usable as a reply address.
+    """
+    scope_id = addr[3] if len(addr) >= 4 else 0
+    if not scope_id or "%" in host:
+        return host
+    try:
+        return f"{host}%{socket.if_indextoname(scope_id)}"
+    except OSError:  # the interface is gone; the number is still a valid zone
+        return f"{host}%{scope_id}"
+
+
 class _Protocol(asyncio.DatagramProtocol):
     def __init__(self, owner: UdpTransport) -> None:
         self._owner = owner
 
     def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
         # IPv6 sockets report (host, port, flowinfo, scope_id); keep (host, port).
-        self._owner._received(data, (str(addr[0]), int(addr[1])))
+        self._owner._received(data, (_with_zone(str(addr[0]), addr), int(addr[1])))
 
     def error_received(self, exc: Exception) -> None:
         # ICMP errors (port unreachable ...) surface here; UDP is unreliable, so just log them.

@@ -1,11 +1,10 @@
 """Read pcap/pcapng captures into UDP datagrams and pick out the PANA ones (RFC 5191 s6.1: UDP 716).
 
-scapy (the optional ``scapy`` extra, GPL) reads the file format; it is imported only inside
-:func:`read_udp`, never when this module is imported. The link, IP and UDP headers are parsed
-here with ``struct``, so the payload handed on is exactly the captured bytes: no dissector of
-scapy's (nor our own scapy layer, if loaded) touches it. Link types: Ethernet (with 802.1Q/ad
-tags), Linux cooked v1/v2, BSD/OpenBSD loopback and raw IP; IPv4 and IPv6 (extension headers
-walked, fragments reassembled).
+Frames come from our streaming reader (:mod:`.pcapfile`); the link, IP and UDP headers are
+parsed here with ``struct``, so the payload handed on is exactly the captured bytes. Everything
+is lazy: a datagram is handed on as soon as its frame has been read. Link types: Ethernet (with
+802.1Q/ad tags), Linux cooked v1/v2, BSD/OpenBSD loopback and raw IP; IPv4 and IPv6 (extension
+headers walked, fragments reassembled).
 """
 
 from __future__ import annotations
@@ -16,15 +15,23 @@ import os
 import struct
 from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
+from typing import IO
+
+from .pcapfile import CaptureError, Frame, read_frames
 
 __all__ = [
     "PANA_PORT",
     "CaptureError",
+    "Frame",
+    "PanaFilter",
     "UdpDatagram",
     "format_address",
+    "iter_pana",
     "pana_datagrams",
+    "read_frames",
     "read_pana",
     "read_udp",
+    "udp_datagrams",
 ]
 
 logger = logging.getLogger(__name__)
@@ -58,15 +65,6 @@ _IPPROTO_UDP = 17
 _IPV6_EXT = (0, 43, 60, 135, 139, 140)
 _IPV6_FRAGMENT = 44
 _IPV6_AH = 51
-
-
-class CaptureError(Exception):
-    """The file is missing, unreadable, not a capture, or cut short (``frames_read`` were read)."""
-
-    def __init__(self, reason: str, frames_read: int = 0) -> None:
-        self.reason = reason
-        self.frames_read = frames_read
-        super().__init__(reason)
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +148,20 @@ class _IpPayload:
     """(reassembly key, fragment offset, more fragments) when the packet is a fragment."""
 
 
+_ADDRESS_TEXT: dict[bytes, str] = {}
+_ADDRESS_CACHE = 4096
+
+
+def _address_text(packed: bytes) -> str:
+    """An IPv4/IPv6 address as text (RFC 5952 for IPv6), cached: captures repeat addresses."""
+    text = _ADDRESS_TEXT.get(packed)
+    if text is None:
+        if len(_ADDRESS_TEXT) >= _ADDRESS_CACHE:
+            _ADDRESS_TEXT.clear()
+        text = _ADDRESS_TEXT[packed] = str(ipaddress.ip_address(packed))
+    return text
+
+
 def _udp_in_ip(version: int, frame: bytes, off: int) -> _IpPayload | None:
     """The UDP part of an IPv4/IPv6 packet (RFC 791, RFC 8200), or None when it holds no UDP."""
     if version == 4:
@@ -159,8 +171,8 @@ def _udp_in_ip(version: int, frame: bytes, off: int) -> _IpPayload | None:
         if ihl < 20 or frame[off + 9] != _IPPROTO_UDP:
             return None
         total, ident, frag = struct.unpack_from("!HHH", frame, off + 2)
-        src = str(ipaddress.IPv4Address(frame[off + 12 : off + 16]))
-        dst = str(ipaddress.IPv4Address(frame[off + 16 : off + 20]))
+        src = _address_text(frame[off + 12 : off + 16])
+        dst = _address_text(frame[off + 16 : off + 20])
         # Total Length bounds the packet (an Ethernet trailer may follow); TSO captures say 0.
         end = off + total if total >= ihl else len(frame)
         fragment = None
@@ -169,8 +181,8 @@ def _udp_in_ip(version: int, frame: bytes, off: int) -> _IpPayload | None:
         return _IpPayload(src, dst, off + ihl, end, fragment)
     if len(frame) < off + 40 or frame[off] >> 4 != 6:
         return None
-    src = str(ipaddress.IPv6Address(frame[off + 8 : off + 24]))
-    dst = str(ipaddress.IPv6Address(frame[off + 24 : off + 40]))
+    src = _address_text(frame[off + 8 : off + 24])
+    dst = _address_text(frame[off + 24 : off + 40])
     payload_len = struct.unpack_from("!H", frame, off + 4)[0]
     end = off + 40 + payload_len if payload_len else len(frame)  # 0: jumbogram (RFC 2675)
     nxt, pos = frame[off + 6], off + 40
@@ -268,133 +280,73 @@ def _from_udp(frame_no: int, time: float, ip: _IpPayload, udp: bytes, avail: int
     return UdpDatagram(frame_no, time, (ip.src, sport), (ip.dst, dport), payload, truncated)
 
 
-def _timestamp(meta: object, nano: bool) -> float:
-    """Seconds since the epoch from scapy's pcap or pcapng record metadata."""
-    if hasattr(meta, "tsresol"):
-        ticks = (int(getattr(meta, "tshigh", 0)) << 32) | int(getattr(meta, "tslow", 0))
-        return ticks / int(getattr(meta, "tsresol", 1_000_000) or 1_000_000)
-    frac = int(getattr(meta, "usec", 0))
-    return int(getattr(meta, "sec", 0)) + frac / (1e9 if nano else 1e6)
-
-
-def _stopped_early(reader: object, name: str) -> bool:
-    """True when the reader hit end-of-data before the end of the file (or gzip stream)."""
-    stream = getattr(reader, "f", None)
-    if stream is None:
-        return False
-    if type(stream).__name__ == "GzipFile":
-        # A gzip stream cut short raises EOFError again; a whole one reads b"" at its end.
-        try:
-            return bool(stream.read(1))
-        except (EOFError, OSError):
-            return True
-    try:
-        if hasattr(reader, "blocktypes"):
-            return not _pcapng_blocks_complete(name)
-        return int(stream.tell()) < os.path.getsize(name)
-    except (OSError, ValueError):
-        return False
-
-
-def _pcapng_blocks_complete(name: str) -> bool:
-    """True when the pcapng block lengths chain exactly to the end of the file.
-
-    scapy's pcapng reader ends silently at a short block; this tells a cut-short file from
-    a whole one.
-    """
-    with open(name, "rb") as f:
-        data = f.read()
-    pos, endian = 0, "<"
-    while pos < len(data):
-        if len(data) - pos < 12:
-            return False
-        if data[pos : pos + 4] == b"\x0a\x0d\x0d\x0a":  # Section Header Block: byte-order magic
-            endian = "<" if data[pos + 8 : pos + 12] == b"\x4d\x3c\x2b\x1a" else ">"
-        (blocklen,) = struct.unpack_from(endian + "I", data, pos + 4)
-        if blocklen < 12 or pos + blocklen > len(data):
-            return False
-        pos += blocklen + (-blocklen % 4)
-    return pos == len(data)
-
-
-def read_udp(path: str | os.PathLike[str]) -> Iterator[UdpDatagram]:
-    """Every UDP datagram of a pcap or pcapng file, in file order; CaptureError on bad files."""
-    try:
-        from scapy.error import Scapy_Exception
-        from scapy.utils import RawPcapReader
-    except ImportError as exc:  # pragma: no cover - the scapy extra is part of [test]
-        raise CaptureError("reading captures needs scapy: pip install 'pana-mpa[scapy]'") from exc
-
-    name = os.fspath(path)
-    if os.path.isdir(name):
-        raise CaptureError(f"{name}: is a directory")
-    try:
-        reader = RawPcapReader(name)
-    except FileNotFoundError as exc:
-        raise CaptureError(f"{name}: no such file") from exc
-    except OSError as exc:
-        raise CaptureError(f"{name}: cannot read: {exc.strerror or exc}") from exc
-    except (Scapy_Exception, EOFError, struct.error, ValueError) as exc:
-        raise CaptureError(f"{name}: not a pcap or pcapng capture ({exc})") from exc
-    frame_no = 0
+def udp_datagrams(frames: Iterable[Frame]) -> Iterator[UdpDatagram]:
+    """The UDP datagrams of captured frames, in order (fragments reassembled, bounded memory)."""
     reassembler = _Reassembler()
-    try:
-        with reader:
-            nano = bool(getattr(reader, "nano", False))
-            while True:
-                try:
-                    data, meta = reader._read_packet()  # raw bytes, no dissection
-                except EOFError:
-                    if _stopped_early(reader, name):
-                        raise CaptureError(
-                            f"{name}: capture cut short after frame {frame_no}", frame_no
-                        ) from None
-                    return
-                except (Scapy_Exception, struct.error, ValueError, OSError) as exc:
-                    raise CaptureError(
-                        f"{name}: capture damaged after frame {frame_no} ({exc})", frame_no
-                    ) from exc
-                frame_no += 1
-                caplen = getattr(meta, "caplen", None)
-                if isinstance(caplen, int) and len(data) < caplen:
-                    raise CaptureError(
-                        f"{name}: capture cut short in frame {frame_no}", frame_no - 1
-                    )
-                linktype = getattr(meta, "linktype", getattr(reader, "linktype", -1))
-                time = _timestamp(meta, nano)
-                datagram = _udp_datagram(frame_no, time, linktype, data, reassembler)
-                if datagram is not None:
-                    yield datagram
-    except (Scapy_Exception, struct.error, ValueError, OSError) as exc:
-        # scapy's pcapng reader can fail while opening the next block header or closing.
-        raise CaptureError(
-            f"{name}: capture damaged after frame {frame_no} ({exc})", frame_no
-        ) from exc
+    for frame in frames:
+        datagram = _udp_datagram(frame.number, frame.time, frame.linktype, frame.data, reassembler)
+        if datagram is not None:
+            yield datagram
+
+
+def read_udp(
+    source: str | os.PathLike[str] | IO[bytes], *, name: str | None = None
+) -> Iterator[UdpDatagram]:
+    """Every UDP datagram of a pcap or pcapng capture (a path or a stream, maybe gzipped), lazily.
+
+    Raises CaptureError (after the datagrams read before the damage) on bad input.
+    """
+    return udp_datagrams(read_frames(source, name=name))
+
+
+class PanaFilter:
+    """Picks PANA datagrams one at a time: to or from a PANA port, or an endpoint seen doing so.
+
+    RFC 5191 s6.1: a PaC may send from any port; the PAA answers to it from 716. So an endpoint
+    (address, port) that exchanged a datagram with a PANA port is a PANA endpoint too, from that
+    datagram on. The newest ``max_endpoints`` endpoints are remembered.
+    """
+
+    def __init__(self, ports: Collection[int] = (), *, max_endpoints: int = 65536) -> None:
+        self.ports = frozenset({PANA_PORT, *ports})
+        self._endpoints: dict[Address, None] = {}
+        self._max = max_endpoints
+
+    def __call__(self, d: UdpDatagram) -> bool:
+        """True when ``d`` is PANA (and learn its endpoints)."""
+        wanted = self.ports
+        if d.dst[1] in wanted:
+            self._learn(d.src)
+        elif d.src[1] in wanted:
+            self._learn(d.dst)
+        else:
+            return d.src in self._endpoints or d.dst in self._endpoints
+        return True
+
+    def _learn(self, endpoint: Address) -> None:
+        if endpoint in self._endpoints:
+            return
+        if len(self._endpoints) >= self._max:
+            del self._endpoints[next(iter(self._endpoints))]  # forget the oldest
+        self._endpoints[endpoint] = None
+
+
+def iter_pana(
+    datagrams: Iterable[UdpDatagram], ports: Collection[int] = ()
+) -> Iterator[UdpDatagram]:
+    """The PANA datagrams among ``datagrams``, lazily (see :class:`PanaFilter`)."""
+    return filter(PanaFilter(ports), datagrams)
 
 
 def pana_datagrams(
     datagrams: Iterable[UdpDatagram], ports: Collection[int] = ()
 ) -> list[UdpDatagram]:
-    """The datagrams to or from a PANA port (716 and ``ports``) or an endpoint seen talking to one.
-
-    RFC 5191 s6.1: a PaC may send from any port; the PAA answers to it from 716. So an
-    endpoint (address, port) that exchanged a datagram with a PANA port is a PANA endpoint too.
-    """
-    wanted = {PANA_PORT, *ports}
-    candidates = list(datagrams)
-    endpoints: set[Address] = set()
-    for d in candidates:
-        if d.dst[1] in wanted:
-            endpoints.add(d.src)
-        if d.src[1] in wanted:
-            endpoints.add(d.dst)
-    return [
-        d
-        for d in candidates
-        if d.src[1] in wanted or d.dst[1] in wanted or d.src in endpoints or d.dst in endpoints
-    ]
+    """The PANA datagrams among ``datagrams`` (716, ``ports``, learned endpoints), as a list."""
+    return list(iter_pana(datagrams, ports))
 
 
-def read_pana(path: str | os.PathLike[str], ports: Collection[int] = ()) -> list[UdpDatagram]:
-    """The PANA datagrams of a capture (see :func:`pana_datagrams`)."""
-    return pana_datagrams(read_udp(path), ports)
+def read_pana(
+    source: str | os.PathLike[str] | IO[bytes], ports: Collection[int] = ()
+) -> list[UdpDatagram]:
+    """The PANA datagrams of a capture (see :class:`PanaFilter`)."""
+    return pana_datagrams(read_udp(source), ports)

@@ -5,10 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import shutil
 import sys
-import tempfile
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +23,16 @@ from pana_codecs import (
 )
 from pana_codecs.avps import AVP_NAMES, avp_type
 
-from .capture import CaptureError, UdpDatagram, format_address, pana_datagrams, read_pana, read_udp
+from .capture import (
+    CaptureError,
+    Frame,
+    UdpDatagram,
+    format_address,
+    iter_pana,
+    read_frames,
+    read_pana,
+    udp_datagrams,
+)
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
@@ -42,6 +49,7 @@ __all__ = [
     "decode_file",
     "eap_label",
     "flag_letters",
+    "iter_decoded",
     "run",
     "type_name",
 ]
@@ -238,7 +246,15 @@ def decode_datagrams(
     annotators: Sequence[Annotator] = (),
 ) -> list[DecodedDatagram]:
     """Decode each datagram, then let each annotator add its fields (in order)."""
-    out = []
+    return list(iter_decoded(datagrams, dialect, annotators))
+
+
+def iter_decoded(
+    datagrams: Iterable[UdpDatagram],
+    dialect: str = "rfc5191",
+    annotators: Sequence[Annotator] = (),
+) -> Iterator[DecodedDatagram]:
+    """:func:`decode_datagrams`, one datagram at a time (each as soon as it has been read)."""
     for d in datagrams:
         decoded = decode_datagram(d, dialect)
         for annotate in annotators:
@@ -251,8 +267,7 @@ def decode_datagrams(
                 decoded.reencode_identical,
                 extra,
             )
-        out.append(decoded)
-    return out
+        yield decoded
 
 
 def _port(text: str) -> int:
@@ -393,38 +408,45 @@ def _verifier(args: argparse.Namespace) -> Annotator | str:
     return AuthVerifier(identity=identity, psk=Secret(key), label=label, dialect=args.dialect)
 
 
-def _read_stdin() -> list[UdpDatagram]:
-    """A capture piped in (``tcpdump -w - | pana-mpa decode -``), read once it has ended."""
-    with tempfile.NamedTemporaryFile(prefix="pana-mpa-decode-", suffix=".cap") as f:
-        shutil.copyfileobj(sys.stdin.buffer, f)
-        f.flush()
-        try:
-            return list(read_udp(f.name))
-        except CaptureError as exc:
-            raise CaptureError(exc.reason.replace(f.name, "<stdin>"), exc.frames_read) from exc
+class _Tally:
+    """What ``decode`` read: frames, UDP ports (for the --port hint), PANA datagrams, errors."""
 
+    def __init__(self) -> None:
+        self.frames = 0
+        self.ports: dict[int, int] = {}  # at most 65535 keys: constant memory
+        self.pana = 0
+        self.errors = 0
 
-def _port_hint(udp: Sequence[UdpDatagram]) -> str:
-    """Which UDP ports the capture does hold, to suggest --port."""
-    counts: dict[int, int] = {}
-    for d in udp:
-        for port in {d.src[1], d.dst[1]}:
-            counts[port] = counts.get(port, 0) + 1
-    if not counts:
-        return "the capture holds no UDP"
-    top = sorted(counts, key=lambda p: (-counts[p], p))[:5]
-    return "UDP ports seen: " + ", ".join(f"{p} ({counts[p]})" for p in top) + " (try --port)"
+    def count_frames(self, frames: Iterable[Frame]) -> Iterator[Frame]:
+        for frame in frames:
+            self.frames = frame.number
+            yield frame
+
+    def count_udp(self, datagrams: Iterable[UdpDatagram]) -> Iterator[UdpDatagram]:
+        for d in datagrams:
+            for port in {d.src[1], d.dst[1]}:
+                self.ports[port] = self.ports.get(port, 0) + 1
+            yield d
+
+    def port_hint(self) -> str:
+        """Which UDP ports the capture does hold, to suggest --port."""
+        counts = self.ports
+        if not counts:
+            return "the capture holds no UDP"
+        top = sorted(counts, key=lambda p: (-counts[p], p))[:5]
+        return "UDP ports seen: " + ", ".join(f"{p} ({counts[p]})" for p in top) + " (try --port)"
 
 
 def run(args: argparse.Namespace) -> int:
-    """Decode the capture; exit 0 when it could be read, 2 (one-line message) when not.
+    """Decode the capture as it is read; exit 0 when it could be read, 2 when not.
 
-    A capture cut short still gets a line per datagram read before the damage, then exit 2.
-    With --verify, exit 1 when any AUTH failed or was unverifiable (see --accept-unverifiable,
+    Each line is written (and flushed before the reader waits for more input) as soon as its
+    frame has been read. A summary line (frames, PANA datagrams, decode errors) ends stderr. A
+    capture cut short or damaged still gets a line per datagram read before the damage, then
+    its reason and exit 2; input that is no capture gets only the one-line reason. With
+    --verify, exit 1 when any AUTH failed or was unverifiable (see --accept-unverifiable,
     --exit-zero).
     """
-    # scapy's reader warns on odd records through its own logger; our exit status says enough.
-    logging.getLogger("scapy").setLevel(logging.ERROR)
     annotators: list[Annotator] = []
     if getattr(args, "verify", False):
         verifier = _verifier(args)
@@ -432,24 +454,24 @@ def run(args: argparse.Namespace) -> int:
             sys.stderr.write(f"pana-mpa decode: {verifier}\n")
             return 2
         annotators.append(verifier)
-    udp: list[UdpDatagram] = []
+    out = sys.stdout
+    # A pipe is read as it arrives; the output is flushed whenever the reader waits for input,
+    # so each line shows up as soon as its frame has been read.
+    source = sys.stdin.buffer if args.capture == "-" else args.capture
+    tally = _Tally()
+    frames = tally.count_frames(read_frames(source, before_read=out.flush))
+    udp = tally.count_udp(udp_datagrams(frames))
     failure: CaptureError | None = None
     try:
-        if args.capture == "-":
-            udp.extend(_read_stdin())
-        else:
-            udp.extend(read_udp(args.capture))
+        for decoded in iter_decoded(iter_pana(udp, args.port), args.dialect, annotators):
+            tally.pana += 1
+            tally.errors += decoded.error is not None
+            out.write((json.dumps(decoded.to_json()) if args.json else decoded.to_line()) + "\n")
     except CaptureError as exc:
         failure = exc
-    out = sys.stdout
-    pana = pana_datagrams(udp, args.port)
-    if not pana and failure is None:
-        sys.stderr.write(f"pana-mpa decode: no PANA datagrams found; {_port_hint(udp)}\n")
-    for decoded in decode_datagrams(pana, args.dialect, annotators):
-        if args.json:
-            out.write(json.dumps(decoded.to_json()) + "\n")
-        else:
-            out.write(decoded.to_line() + "\n")
+    out.flush()
+    if not tally.pana and failure is None:
+        sys.stderr.write(f"pana-mpa decode: no PANA datagrams found; {tally.port_hint()}\n")
     for annotate in annotators:
         counts = getattr(annotate, "counts", None)
         if counts is not None:
@@ -457,10 +479,13 @@ def run(args: argparse.Namespace) -> int:
             summary = ", ".join(f"{n} {verdict}" for verdict, n in sorted(counts.items()))
             sys.stderr.write(f"pana-mpa decode: AUTH verdicts: {summary or 'no AUTH AVPs'}\n")
     if failure is not None:
-        out.flush()
         sys.stderr.write(f"pana-mpa decode: {failure.reason}\n")
-        return 2
-    return _verify_status(args, annotators)
+    if failure is None or failure.frames_read:
+        sys.stderr.write(
+            f"pana-mpa decode: {tally.frames} frames, {tally.pana} PANA datagrams, "
+            f"{tally.errors} undecodable\n"
+        )
+    return 2 if failure is not None else _verify_status(args, annotators)
 
 
 def _verify_status(args: argparse.Namespace, annotators: list[Annotator]) -> int:

@@ -17,8 +17,12 @@ from ..address import Address, format_address
 from ..aio import ClientError, PacClient, PacNode, SansIo, serve_paa
 from ..aio.loopback import LoopbackNetwork, TapHook, run_virtual
 from ..flow import describe_datagram, describe_event, format_message
+from .common import event_text
+from .options import PaaOptions, PacOptions
+from .paa import build_paa
+from .pac import build_pac
 from .pcapwrite import PcapWriter
-from .peers import PaaOptions, PacOptions, build_paa, build_pac, event_text, parse_secret
+from .users import parse_secret
 
 __all__ = ["PAA_ADDRESS", "PAC_ADDRESS", "Pictures", "add_parser", "run", "run_exchange"]
 

@@ -24,7 +24,21 @@ from eap.keys import Secret
 from eap.methods.base import Rng
 
 from ..address import Address, format_address, parse_address
-from .peers import METHODS, CliError, PaaOptions, _tls_files, eap_authenticator, parse_users
+from .common import CliError, run_main
+from .options import (
+    METHODS,
+    PaaOptions,
+    add_users_file_argument,
+    paa_users,
+    tls_files,
+    uses_tls,
+)
+from .paa import OperatorLog, eap_authenticator
+
+_DESCRIPTION = """\
+Serve our EAP methods (EAP-PSK, EAP-GPSK, EAP-MD5, EAP-TLS) to RADIUS clients (RFC 3579): an
+802.1X switch or access point, hostapd, eapol_test, or a PANA agent in pass-through mode.
+"""
 
 __all__ = ["RADIUS_PORT", "RadiusServerOptions", "add_parser", "options", "radius_server_main"]
 
@@ -46,10 +60,15 @@ class RadiusServerOptions:
 def add_parser(sub: Any) -> None:
     """Register the radius-server subcommand."""
     p: argparse.ArgumentParser = sub.add_parser(
-        "radius-server", help="serve our EAP methods to RADIUS clients (RFC 3579)"
+        "radius-server",
+        help="serve our EAP methods to RADIUS clients (RFC 3579)",
+        description=_DESCRIPTION,
     )
     p.add_argument(
-        "--listen", required=True, metavar="HOST:PORT", help=f"address (default port {RADIUS_PORT})"
+        "--listen",
+        default=f":{RADIUS_PORT}",
+        metavar="HOST:PORT",
+        help=f"address: HOST, HOST:PORT, [V6]:PORT or :PORT (default :{RADIUS_PORT})",
     )
     p.add_argument(
         "--client",
@@ -66,12 +85,10 @@ def add_parser(sub: Any) -> None:
         metavar="IDENTITY:SECRET",
         help="an allowed identity and its secret (repeatable)",
     )
+    add_users_file_argument(p)
     p.add_argument("--cert", type=Path, help="EAP-TLS: server certificate (PEM)")
     p.add_argument("--key", type=Path, help="EAP-TLS: server private key (PEM)")
     p.add_argument("--ca", type=Path, help="EAP-TLS: CA certificate(s) for client certificates")
-    p.add_argument(
-        "-v", "--verbose", action="count", default=argparse.SUPPRESS, help="more logging"
-    )
     p.set_defaults(func=run)
 
 
@@ -99,12 +116,11 @@ def options(args: argparse.Namespace) -> RadiusServerOptions:
     except ValueError as exc:
         raise CliError(f"--listen: {exc}") from None
     clients = dict(_client(text) for text in args.client)
-    users = parse_users(args.method, args.user)
+    users = paa_users(args)
     if not users and args.method != "tls":
-        raise CliError("give at least one --user IDENTITY:SECRET")
-    eap = PaaOptions(
-        listen=listen, users=users, method=args.method, tls=_tls_files(args, need_key=True)
-    )
+        raise CliError("give at least one --user IDENTITY:SECRET or a --users FILE")
+    tls = tls_files(args, need_key=True, tls=uses_tls(args.method, users))
+    eap = PaaOptions(listen=listen, users=users, method=args.method, tls=tls)
     return RadiusServerOptions(listen=listen, clients=clients, eap=eap)
 
 
@@ -128,8 +144,7 @@ async def radius_server_main(
         raise CliError(
             f"cannot listen on {format_address(opts.listen)}: {exc.strerror or exc}"
         ) from None
-    out.write(f"listening on {format_address(address)} (RADIUS, EAP-{opts.eap.method.upper()})\n")
-    out.flush()
+    OperatorLog(out).line(f"listening on {format_address(address)} (RADIUS)")
     if ready is not None:
         ready(address)
     try:
@@ -147,10 +162,4 @@ def run(args: argparse.Namespace) -> int:
     except CliError as exc:
         sys.stderr.write(f"{prog}: {exc}\n")
         return 2
-    try:
-        return asyncio.run(radius_server_main(opts, out=sys.stdout))
-    except CliError as exc:
-        sys.stderr.write(f"{prog}: {exc}\n")
-        return 1
-    except KeyboardInterrupt:
-        return 130
+    return run_main(lambda: radius_server_main(opts, out=sys.stdout), prog)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from eap.keys import Secret
 from pana_mpa.cli import build_parser
 from pana_mpa.cli.peers import CliError
 from pana_mpa.cli.radius import RadiusServerOptions, options
@@ -41,7 +42,8 @@ def test_clients_users_and_defaults() -> None:
     assert opts.listen == ("127.0.0.1", 1812)
     clients = {k: v.reveal() for k, v in opts.clients.items()}
     assert clients == {"127.0.0.1": b"s1", "10.0.0.0/8": b"s:2", "::1": b"s3"}
-    assert opts.eap.users[b"alice"].reveal() == bytes.fromhex("0123456789abcdef" * 2)
+    alice = opts.eap.users[b"alice"]
+    assert isinstance(alice, Secret) and alice.reveal() == bytes.fromhex("0123456789abcdef" * 2)
 
 
 @pytest.mark.parametrize(

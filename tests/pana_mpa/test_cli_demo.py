@@ -116,7 +116,8 @@ def test_real_demo_flow(capsys: pytest.CaptureFixture[str]) -> None:
     ]
     assert flow[:3] == [
         ("PaC", "PCI", "", []),
-        ("PAA", "PAR", "RS", ["PRF-Algorithm", "Integrity-Algorithm"]),
+        # both suites offered, SHA-256 first (RFC 5191 s4.1); the PaC picks one
+        ("PAA", "PAR", "RS", ["PRF-Algorithm"] * 2 + ["Integrity-Algorithm"] * 2),
         ("PaC", "PAN", "S", ["PRF-Algorithm", "Integrity-Algorithm"]),
     ]
     eap = [a["eap"] for r in records if "type" in r for a in r["avps"] if "eap" in a]

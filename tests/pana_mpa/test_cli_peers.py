@@ -6,12 +6,14 @@ import argparse
 import asyncio
 import io
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from eap.keys import Secret
 from pana_mpa.cli import build_parser, main
 from pana_mpa.cli import peers as cp
 from pana_mpa.flow import FlowTrace
@@ -142,8 +144,10 @@ def test_paa_options() -> None:
         )
     )
     assert opts.listen == ("127.0.0.1", 0)
-    assert opts.users[b"alice"].reveal() == b"SecretPassphrase"
-    assert len(opts.users[b"bob"]) == 16
+    alice, bob = opts.users[b"alice"], opts.users[b"bob"]
+    assert isinstance(alice, Secret) and isinstance(bob, Secret)  # --user: for --method
+    assert alice.reveal() == b"SecretPassphrase"
+    assert len(bob) == 16
     assert opts.lifetime == 60
     assert opts.reauth_fraction is None and not opts.psk_silent_discard
 
@@ -234,7 +238,10 @@ async def test_pac_once_against_paa_over_udp() -> None:
     assert lines[0] == "authenticated: session 0x00001000, key id 1, lifetime 60 s, MSK 32 octets"
     assert lines[1] == "ping answered: session 0x00001000"
     assert lines[2] == "terminated: session 0x00001000, Termination-Cause LOGOUT, by us"
-    paa_lines = paa_out.getvalue().splitlines()
+    # each line of the PAA's operator log starts with the local time (ISO 8601)
+    stamped = paa_out.getvalue().splitlines()
+    assert all(re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d ", s) for s in stamped)
+    paa_lines = [line.split(" ", 1)[1] for line in stamped]
     assert paa_lines[0].startswith("listening on 127.0.0.1:")
     assert paa_lines[1].startswith("Authenticated: session 0x00001000")
     assert FAKE_MSK.hex() not in trace_buf.getvalue() + pac_out.getvalue() + paa_out.getvalue()
@@ -467,7 +474,7 @@ def test_secrets_from_files(tmp_path: Path) -> None:
     )
     assert opts.secret is not None and opts.secret.reveal() == bytes.fromhex(HEX16)
     users = tmp_path / "users"
-    users.write_text("# PSK users\nalice:SecretPassphrase\n\nbob:" + HEX16 + "\n")
+    users.write_text('# PSK users\n"alice" PSK "SecretPassphrase"\n\n"bob" PSK ' + HEX16 + "\n")
     paa = cp.paa_options(_args("paa", "--listen", "127.0.0.1:0", "--users", str(users)))
     assert sorted(paa.users) == [b"alice", b"bob"]
     with pytest.raises(cp.CliError, match="not both"):
@@ -486,8 +493,8 @@ def test_secrets_from_files(tmp_path: Path) -> None:
         )
     with pytest.raises(cp.CliError, match="cannot read"):
         cp.paa_options(_args("paa", "--listen", "127.0.0.1:0", "--users", str(tmp_path / "no")))
-    users.write_text("carol:short\n")
-    with pytest.raises(cp.CliError, match="--user carol: an EAP-PSK secret") as info:
+    users.write_text('"carol" PSK "short"\n')
+    with pytest.raises(cp.CliError, match='users:1: "carol": an EAP-PSK key is 16 octets') as info:
         cp.paa_options(_args("paa", "--listen", "127.0.0.1:0", "--users", str(users)))
     assert "short" not in str(info.value)
 

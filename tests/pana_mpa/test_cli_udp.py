@@ -30,8 +30,8 @@ def running_paa(*argv: str, module: Sequence[str] = ("pana_mpa", "paa")) -> Iter
     )
     try:
         assert proc.stdout is not None
-        first = proc.stdout.readline()  # "listening on 127.0.0.1:PORT", or '' if it died
-        if not first.startswith("listening on "):
+        first = proc.stdout.readline()  # "TIME listening on 127.0.0.1:PORT", or '' if it died
+        if " listening on " not in first:
             proc.kill()
             _, err = proc.communicate(timeout=30)
             pytest.fail(f"PAA did not start: {first!r} {err!r}")
@@ -205,16 +205,6 @@ def test_bad_usage_exits_2_without_traceback() -> None:
     )
 
 
-def test_examples_are_the_same_programs() -> None:
-    with running_paa("--user", f"alice:{PSK}", module=("examples.paa",)) as paa:
-        proc = run_pac(
-            "--paa", paa, "--identity", "alice", "--secret", PSK, "--once",
-            module=("examples.pac",),
-        )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.startswith("authenticated: ")
-
-
 def _write_pki(directory: Path) -> dict[str, str]:
     from cryptography.hazmat.primitives.serialization import (
         Encoding,
@@ -295,10 +285,11 @@ def test_long_running_pac_leaves_with_a_ptr_on_ctrl_c() -> None:
         out, err = pac.communicate(timeout=60)
         assert (pac.returncode, out, err) == (130, "", "")
         paa_lines = [paa.stdout.readline() for _ in range(3)]
-        assert paa_lines[-1].startswith("SessionTerminated: ")
+        assert " SessionTerminated: " in paa_lines[-1]
         assert "Termination-Cause LOGOUT, by the peer" in paa_lines[-1]
-        paa.terminate()  # SIGTERM: an orderly stop
-        assert paa.wait(timeout=30) == 143
+        assert 'identity "a"' in paa_lines[-1]  # the operator log names the peer
+        paa.terminate()  # SIGTERM: an orderly stop, exit status 0
+        assert paa.wait(timeout=30) == 0
     finally:
         for proc in (pac, paa):
             if proc is not None and proc.poll() is None:
@@ -314,7 +305,7 @@ def test_pac_once_over_ipv6() -> None:
     try:
         assert paa.stdout is not None
         line = paa.stdout.readline()
-        if not line.startswith("listening on [::1]:"):
+        if " listening on [::1]:" not in line:
             missing(f"IPv6 loopback ({line!r})")
         proc = run_pac("--paa", line.split()[-1], "--identity", "a", "--secret", PSK, "--once")
         assert proc.returncode == 0, proc.stderr
@@ -348,7 +339,7 @@ def test_paa_stopping_terminates_its_sessions() -> None:
         assert pac.stdout is not None
         assert pac.stdout.readline().startswith("authenticated: ")
         paa.terminate()
-        assert paa.wait(timeout=30) == 143
+        assert paa.wait(timeout=30) == 0
         out, err = pac.communicate(timeout=60)
         assert pac.returncode == 1
         assert out.startswith("SessionTerminated: ")

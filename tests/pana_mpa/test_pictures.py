@@ -62,7 +62,6 @@ def test_pcap_writer_rejects_mixed_families() -> None:
 
 
 def test_demo_chart_and_mpa_timeline_render(tmp_path: Path) -> None:
-    pytest.importorskip("matplotlib")
     chart, timeline = tmp_path / "demo.png", tmp_path / "mpa.png"
     assert main(["demo", "--chart", str(chart)]) == 0
     assert main(["demo", "--mpa", "--chart", str(timeline)]) == 0
@@ -74,7 +73,6 @@ def test_demo_chart_and_mpa_timeline_render(tmp_path: Path) -> None:
 def test_chart_from_a_capture_and_from_a_trace(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    pytest.importorskip("matplotlib")
     pcap, trace = tmp_path / "demo.pcap", tmp_path / "demo.jsonl"
     assert main(["demo", "--json", "--pcap", str(pcap)]) == 0
     trace.write_text(capsys.readouterr().out)

@@ -402,3 +402,29 @@ def test_macs_are_compared_in_constant_time() -> None:
                     rel = path.relative_to(ROOT)
                     offenders.append(f"{rel}:{node.lineno}: {ast.unparse(node)}")
     assert not offenders, "\n".join(offenders)
+
+
+# --- the command line ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["--user", "user1=SecretPassphrase"], "expected IDENTITY:SECRET"),
+        (["--user", "SecretPassphrase"], "expected IDENTITY:SECRET"),
+        (["--radius", "127.0.0.1:0", "--radius-secret", "s3cr3t-radius"], "port (not 0)"),
+        (["--user", "a:SecretPassphrase", "--lifetime", "99999999999"], "--lifetime"),
+    ],
+)
+def test_cli_errors_are_clear_and_never_echo_secrets(argv: list[str], expected: str) -> None:
+    """Issue 9 item 6: the secret was echoed; port 0 and a huge lifetime were 'internal error'."""
+    from pana_mpa.cli.common import CliError
+    from pana_mpa.cli.options import paa_options
+    from pana_mpa.cli.peers import build_parser
+
+    args = build_parser("paa").parse_args(argv)
+    with pytest.raises(CliError) as info:
+        paa_options(args)
+    message = str(info.value)
+    assert expected in message
+    assert "SecretPassphrase" not in message and "s3cr3t-radius" not in message

@@ -1,0 +1,54 @@
+"""The PAA's AAA back-end for ``pana-mpa paa --radius``: EAP pass-through to RADIUS (RFC 3579)."""
+
+from __future__ import annotations
+
+import logging
+
+from eap._radius_codec import RadiusCode
+from eap.aaa.passthrough import RadiusError, RadiusPassThrough
+from eap.authenticator import AuthOutput
+from eap.methods.base import Rng
+from eap.peer import EapResult
+from pana_codecs import EapCode, EapPacket, EapType, encode_eap
+
+__all__ = ["RadiusBackend"]
+
+logger = logging.getLogger(__name__)
+
+
+class RadiusBackend:
+    """One session's RADIUS pass-through (eap.aaa.passthrough), answering as an EAP server would."""
+
+    def __init__(self, relay: RadiusPassThrough, rng: Rng) -> None:
+        self._relay = relay
+        self._rng = rng
+
+    async def exchange(self, eap_response: bytes | None) -> AuthOutput:
+        """Relay one response; Access-Accept/Reject end the conversation (RFC 3579 s2.6.3).
+
+        The first request, EAP-Request/Identity, is made here (RFC 3579 s2.1 lets the NAS
+        send it): servers then get a User-Name at once, and no EAP-Start, which some answer
+        without the Message-Authenticator RFC 3579 s3.2 requires.
+        """
+        if eap_response is None:
+            identifier = self._rng(1)[0]
+            request = EapPacket(EapCode.REQUEST, identifier, EapType.IDENTITY)
+            return AuthOutput(encode_eap(request), None)
+        try:
+            answer = await self._relay.answer(eap_response)
+        except RadiusError as exc:
+            logger.warning("RADIUS pass-through failed: %s", exc)
+            return AuthOutput(None, EapResult(success=False, keys=None, method_type=None))
+        if answer.code == RadiusCode.ACCESS_ACCEPT:
+            return AuthOutput(answer.eap, EapResult(True, answer.keys, answer.method_type))
+        if answer.code == RadiusCode.ACCESS_REJECT:
+            return AuthOutput(answer.eap, EapResult(False, None, answer.method_type))
+        return AuthOutput(answer.eap, None)
+
+    def restart(self) -> None:
+        """A new EAP conversation (re-authentication)."""
+        self._relay.restart()
+
+    def close(self) -> None:
+        """Close the socket toward the RADIUS server."""
+        self._relay.close()

@@ -1,0 +1,271 @@
+"""``pana-mpa paa``: a PANA agent over UDP (RFC 5191 s1.4), standalone or RADIUS pass-through."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from functools import partial
+from typing import IO, Any
+
+from eap.aaa.passthrough import RadiusConfig, RadiusPassThrough
+from eap.authenticator import EapAuthenticator
+from eap.keys import Secret
+from eap.methods.base import AuthMethod, Rng
+from eap.methods.gpsk import GpskServer
+from eap.methods.md5 import Md5Server
+from eap.methods.psk import PskServer
+from eap.methods.tls import TlsServer
+
+from ..address import Address, format_address
+from ..aio import AaaBackend, SansIo, serve_paa
+from ..aio.udp import UdpTransport
+from ..config import PaaConfig
+from ..events import AuthenticationFailed, SessionTerminated
+from ..flow import FlowTrace
+from ..paa import PaaServer
+from ..trace import NULL_TRACE
+from .aaa import RadiusBackend
+from .common import CliError, event_text, run_main, say, trace_file
+from .options import PaaOptions, add_paa_arguments, paa_options
+from .pac import check_tls
+from .users import Account, accounts
+
+__all__ = [
+    "SERVER_ID",
+    "OperatorLog",
+    "PaaFactory",
+    "add_parser",
+    "build_paa",
+    "eap_authenticator",
+    "identity_text",
+    "paa_main",
+    "run_paa",
+]
+
+SERVER_ID = b"pana-mpa"
+"""ID_S (EAP-PSK) / ID_Server (EAP-GPSK) of our PAA."""
+
+PaaFactory = Callable[
+    [PaaOptions, Rng, "FlowTrace | None"],
+    tuple[SansIo[Any], Callable[[int], AaaBackend] | None],
+]
+"""Builds the PAA server and, for RADIUS pass-through, the per-session AAA back-end factory."""
+
+
+def add_parser(sub: Any) -> None:
+    """Register the paa subcommand."""
+    paa: argparse.ArgumentParser = sub.add_parser("paa", help="run a PANA agent over UDP")
+    add_paa_arguments(paa)
+    paa.set_defaults(func=run_paa)
+
+
+def eap_authenticator(opts: PaaOptions, rng: Rng, *, check: bool = False) -> EapAuthenticator:
+    """The PAA's standalone EAP authenticator over its users (TLS: certificates).
+
+    Each user is offered its methods in order (the peer may Nak to the next, RFC 3748 s5.3);
+    an unknown identity is offered ``opts.method`` with no secret, which fails without telling
+    whether the identity exists (RFC 4764 s5.1). ``check``: build the TLS server once now, so
+    bad PEM files fail as a CliError at start-up.
+    """
+    table = accounts(opts.users, opts.method)
+
+    def lookup_for(method: str) -> Callable[[bytes], Secret | None]:
+        def lookup(identity: bytes) -> Secret | None:
+            account = table.get(identity)
+            return account.secret if account is not None and method in account.methods else None
+
+        return lookup
+
+    tls = opts.tls
+
+    def tls_server() -> TlsServer:
+        assert tls.cert is not None and tls.key is not None  # paa_options checked
+        return TlsServer(
+            cert=tls.cert,
+            key=tls.key,
+            ca=tls.ca,
+            require_client_cert=tls.ca is not None,
+            min_version=tls.min_version,
+            cipher_list=tls.cipher_list,
+        )
+
+    def server_method(method: str, identity: bytes) -> Callable[[], AuthMethod]:
+        if method == "psk":
+            # a wrong PSK fails at once (see --psk-silent-discard for the RFC 4764 s4.3 choice)
+            strict = not opts.psk_silent_discard
+            psk = lookup_for("psk")
+            return lambda: PskServer(SERVER_ID, psk, rng, fail_on_bad_mac_p=strict)
+        if method == "gpsk":
+            # RFC 5433 s4 (gpsk_fail=True): a bad MAC in GPSK-2 gets GPSK-Fail, which PaCs
+            # (ours included) answer, so a wrong secret already fails at once the RFC's way.
+            gpsk = lookup_for("gpsk")
+            return lambda: GpskServer(SERVER_ID, gpsk, rng=rng)
+        if method == "md5":
+            password = lookup_for("md5")(identity)
+            return lambda: Md5Server(password, rng=rng)
+        return tls_server
+
+    def policy(identity: bytes) -> list[Callable[[], AuthMethod]]:
+        account = table.get(identity)
+        methods = account.methods if account is not None else (opts.method,)
+        return [server_method(method, identity) for method in methods]
+
+    if check and (opts.method == "tls" or any("tls" in a.methods for a in table.values())):
+        check_tls(tls_server)
+    return EapAuthenticator(methods=policy, rng=rng)
+
+
+def _keyless_by_choice(opts: PaaOptions) -> bool:
+    """Local EAP-MD5 users: the operator chose a keyless method (RADIUS needs --allow-keyless)."""
+    if opts.radius is not None:
+        return False
+    if opts.method == "md5" and not opts.users:
+        return True
+    return any(
+        "md5" in (u.methods if isinstance(u, Account) else (opts.method,))
+        for u in opts.users.values()
+    )
+
+
+def build_paa(
+    opts: PaaOptions, rng: Rng, trace: FlowTrace | None
+) -> tuple[PaaServer, Callable[[int], AaaBackend] | None]:
+    """The PAA for ``pana-mpa paa``: local users, or RADIUS pass-through with ``--radius``."""
+    config = PaaConfig(
+        prf_algorithms=opts.prf_algorithms,
+        integrity_algorithms=opts.integrity_algorithms,
+        session_lifetime=opts.lifetime,
+        reauth_fraction=opts.reauth_fraction,
+        require_key=not opts.allow_keyless and not _keyless_by_choice(opts),
+    )
+    if opts.radius is not None and opts.radius_secret is not None:
+        radius = RadiusConfig(server=opts.radius, secret=opts.radius_secret)
+
+        def backend(session_id: int) -> AaaBackend:
+            return RadiusBackend(RadiusPassThrough(radius, rng=rng), rng)
+
+        # no eap_factory: every EAP step waits in pending_aaa() (RFC 5191 s2 pass-through)
+        return PaaServer(config, rng=rng, trace=trace or NULL_TRACE), backend
+    eap_authenticator(opts, rng, check=True)
+    eap_factory = partial(eap_authenticator, opts, rng)
+    return PaaServer(config, eap_factory=eap_factory, rng=rng, trace=trace or NULL_TRACE), None
+
+
+class OperatorLog:
+    """The PAA's log for its operator: a timestamp and, once known, the peer's identity."""
+
+    def __init__(self, out: IO[str]) -> None:
+        self._out = out
+        self._identities: dict[int, bytes] = {}
+
+    def line(self, text: str) -> None:
+        """One line with the local time (ISO 8601, milliseconds, UTC offset)."""
+        now = datetime.now().astimezone().isoformat(timespec="milliseconds")
+        say(self._out, f"{now} {text}")
+
+    def event(self, event: object) -> None:
+        """One line per session event; failures name the identity and the reason."""
+        sid = getattr(event, "session_id", None)
+        identity = getattr(event, "identity", None)
+        if isinstance(sid, int) and isinstance(identity, bytes):
+            self._identities[sid] = identity
+        known = self._identities.get(sid) if isinstance(sid, int) else None
+        text = f"{type(event).__name__}: {event_text(event)}"
+        if known is not None:
+            text += f", identity {identity_text(known)}"
+        reason = getattr(event, "reason", None)
+        if isinstance(event, AuthenticationFailed) and isinstance(reason, str) and reason:
+            text += f", reason: {reason}"
+        self.line(text)
+        if isinstance(event, SessionTerminated) and isinstance(sid, int):
+            self._identities.pop(sid, None)
+
+
+def identity_text(identity: bytes) -> str:
+    """An identity for a log line: quoted, control characters escaped (no log injection)."""
+    return json.dumps(identity.decode("utf-8", "backslashreplace"), ensure_ascii=False)
+
+
+async def _report_until_done(
+    task: asyncio.Task[None], events: asyncio.Queue[Any], log: OperatorLog
+) -> None:
+    """One line per event until the PAA task ends (or this coroutine is cancelled)."""
+    getter: asyncio.Future[Any] | None = None
+    try:
+        while not task.done():
+            getter = asyncio.ensure_future(events.get())
+            done, _ = await asyncio.wait({task, getter}, return_when=asyncio.FIRST_COMPLETED)
+            if getter in done:
+                log.event(getter.result())
+            else:
+                getter.cancel()
+    finally:
+        if getter is not None and not getter.done():
+            getter.cancel()  # or it would swallow the next event
+
+
+async def paa_main(
+    opts: PaaOptions,
+    *,
+    factory: PaaFactory,
+    out: IO[str],
+    trace: FlowTrace | None = None,
+    rng: Callable[[int], bytes] = os.urandom,
+    ready: Callable[[Address], None] | None = None,
+) -> int:
+    """Serve PaCs on ``opts.listen`` until cancelled, printing one line per session event."""
+    server, aaa = factory(opts, rng, trace)
+    try:
+        transport = await UdpTransport.bind(*opts.listen)
+    except OSError as exc:
+        raise CliError(
+            f"cannot listen on {format_address(opts.listen)}: {exc.strerror or exc}"
+        ) from None
+    log = OperatorLog(out)
+    log.line(f"listening on {format_address(transport.local_address)}")
+    if ready is not None:
+        ready(transport.local_address)
+    events: asyncio.Queue[Any] = asyncio.Queue()
+    shutdown = asyncio.Event()
+    task = asyncio.create_task(
+        serve_paa(server, transport, events=events, aaa=aaa, trace=trace, shutdown=shutdown)
+    )
+    try:
+        await _report_until_done(task, events, log)
+        await task
+        return 0
+    except asyncio.CancelledError:  # Ctrl-C or SIGTERM: PTR to every open session first
+        shutdown.set()
+        with contextlib.suppress(Exception, asyncio.CancelledError):
+            await asyncio.wait_for(asyncio.shield(task), timeout=5.0)
+        while not events.empty():
+            log.event(events.get_nowait())
+        raise
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        transport.close()
+
+
+def run_paa(args: argparse.Namespace, *, factory: PaaFactory | None = None) -> int:
+    """``pana-mpa paa``: serve until interrupted."""
+    prog = "pana-mpa paa"
+    try:
+        opts = paa_options(args)
+    except CliError as exc:
+        sys.stderr.write(f"{prog}: {exc}\n")
+        return 2
+    make = factory or build_paa
+
+    async def main() -> int:
+        with trace_file(args.trace, "paa") as trace:
+            return await paa_main(opts, factory=make, out=sys.stdout, trace=trace)
+
+    return run_main(main, prog)

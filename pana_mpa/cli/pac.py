@@ -1,0 +1,200 @@
+"""``pana-mpa pac``: a PANA client over UDP (RFC 5191 s1.4)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import sys
+from collections.abc import Callable
+from typing import IO, Any
+
+from eap.methods.base import PeerMethod, Rng
+from eap.methods.gpsk import GpskPeer
+from eap.methods.md5 import Md5Peer
+from eap.methods.psk import PskPeer
+from eap.methods.tls import TlsPeer
+from eap.peer import EapPeer
+from pana_codecs.avps import ResultCode, TerminationCause
+
+from ..address import format_address
+from ..aio import ClientError, PacClient, PacNode
+from ..aio.udp import UdpTransport
+from ..config import PacConfig
+from ..flow import FlowTrace
+from ..pac import PacSession
+from ..trace import NULL_TRACE
+from .common import CliError, enum_name, event_text, run_main, say, trace_file
+from .options import PacOptions, add_pac_arguments, pac_options
+
+__all__ = ["PacFactory", "add_parser", "build_pac", "check_tls", "eap_peer", "pac_main", "run_pac"]
+
+PacFactory = Callable[[PacOptions, Rng, "FlowTrace | None"], PacNode[Any]]
+"""Builds the PaC session (a PacSession with its EapPeer) from the options, an rng, a trace."""
+
+
+def add_parser(sub: Any) -> None:
+    """Register the pac subcommand."""
+    pac: argparse.ArgumentParser = sub.add_parser("pac", help="run a PANA client over UDP")
+    add_pac_arguments(pac)
+    pac.set_defaults(func=run_pac)
+
+
+def check_tls(make: Callable[[], object]) -> None:
+    """Build one TLS method object now, so bad PEM files fail before any datagram is sent."""
+    try:
+        make()
+    except Exception as exc:  # pyOpenSSL/cryptography report bad files in many ways
+        raise CliError(f"EAP-TLS: {exc}") from None
+
+
+def eap_peer(opts: PacOptions, rng: Rng) -> EapPeer:
+    """The PaC's EAP peer with the one method the options name."""
+    secret = opts.secret
+    methods: dict[int, Callable[[], PeerMethod]] = {}
+    if opts.method == "tls":
+        tls = opts.tls
+
+        def tls_peer() -> TlsPeer:
+            return TlsPeer(
+                ca=tls.ca,
+                cert=tls.cert,
+                key=tls.key,
+                min_version=tls.min_version,
+                cipher_list=tls.cipher_list,
+            )
+
+        check_tls(tls_peer)
+        methods[TlsPeer.method_type] = tls_peer
+        return EapPeer(identity=opts.identity, methods=methods)
+    if secret is None:
+        raise CliError(f"--method {opts.method} needs --secret")
+    if opts.method == "psk":
+        methods[PskPeer.method_type] = lambda: PskPeer(opts.identity, secret, rng)
+    elif opts.method == "gpsk":
+        methods[GpskPeer.method_type] = lambda: GpskPeer(opts.identity, secret, rng=rng)
+    else:
+        methods[Md5Peer.method_type] = lambda: Md5Peer(secret)
+    return EapPeer(identity=opts.identity, methods=methods)
+
+
+def build_pac(opts: PacOptions, rng: Rng, trace: FlowTrace | None) -> PacSession:
+    """The PaC session for ``pana-mpa pac``: the accepted suites, one EAP method."""
+    config = PacConfig(
+        prf_algorithms=opts.prf_algorithms,
+        integrity_algorithms=opts.integrity_algorithms,
+        # A long-running PaC re-authenticates before Session-Lifetime runs out (RFC 5191 s4.3).
+        reauth_fraction=None if opts.once else 0.8,
+    )
+    return PacSession(
+        config, paa=opts.paa, eap=eap_peer(opts, rng), rng=rng, trace=trace or NULL_TRACE
+    )
+
+
+def failure_text(exc: ClientError) -> str:
+    """What went wrong, for the user, from the event that ended the operation."""
+    event = exc.event
+    if event is None:
+        return str(exc)
+    name = type(event).__name__
+    if name == "AuthenticationFailed":
+        code = getattr(event, "result_code", None)
+        if code is None:
+            return "authentication failed: no answer from the PAA"
+        code_name = enum_name(ResultCode, code)
+        return f"authentication failed: rejected by the PAA (Result-Code {code_name})"
+    if name == "SessionTerminated":
+        cause = getattr(event, "cause", None)
+        reason = getattr(event, "reason", None)
+        if cause is None:
+            return f"session ended ({reason or 'no answer from the PAA'})"
+        return f"session terminated (Termination-Cause {enum_name(TerminationCause, cause)})"
+    return str(exc)
+
+
+def _timeout_text(client: PacClient[Any], opts: PacOptions, step: str) -> str:
+    """Why a step timed out: no answer at all, a declined PAA, or an unfinished step."""
+    paa = format_address(opts.paa)
+    if client.datagrams_received == 0:
+        return f"{step}: no answer from PAA {paa} within {opts.timeout:g} s"
+    declined = getattr(client.session, "declined", None)
+    if step == "authentication" and declined:
+        # RFC 5191 s4.1: we dropped the PAR[S] silently; tell the user why
+        return f"authentication: PAA {paa} not accepted: {declined}"
+    hint = ""
+    if step == "authentication" and opts.method == "psk":
+        # RFC 4764 s4.3: a PAA may discard a bad MAC_P without a word
+        hint = " (wrong identity or secret? EAP-PSK may ignore them silently)"
+    return f"{step}: not completed within {opts.timeout:g} s with PAA {paa}{hint}"
+
+
+async def _until_session_ends(client: PacClient[Any], auth: object, out: IO[str]) -> str:
+    """Report every event after authentication; return why the session ended."""
+    seen_auth = False
+    last: object = auth
+    async for event in client.events():
+        if seen_auth:
+            say(out, f"{type(event).__name__}: {event_text(event)}")
+            last = event
+        seen_auth = seen_auth or event is auth
+    # the session ended without us: terminated by the PAA, lifetime, no answer
+    return failure_text(ClientError(str(last), last))
+
+
+async def pac_main(
+    opts: PacOptions,
+    *,
+    factory: PacFactory,
+    out: IO[str],
+    trace: FlowTrace | None = None,
+    rng: Callable[[int], bytes] = os.urandom,
+) -> int:
+    """Run one PaC; with ``once``: authenticate, ping, terminate and return 0 on success."""
+    session = factory(opts, rng, trace)
+    bind = opts.bind or ("::" if ":" in opts.paa[0] else "0.0.0.0", 0)  # noqa: S104 - client port
+    try:
+        transport = await UdpTransport.bind(*bind)
+    except OSError as exc:
+        raise CliError(f"cannot bind {format_address(bind)}: {exc.strerror or exc}") from None
+    async with PacClient(session, transport, trace=trace) as client:
+        step = "authentication"
+        try:
+            auth = await client.authenticate(timeout=opts.timeout)
+            say(out, f"authenticated: {event_text(auth)}")
+            if not opts.once:
+                step = "session"
+                raise CliError(await _until_session_ends(client, auth, out))
+            step = "ping"
+            pong = await client.ping(timeout=opts.timeout)
+            say(out, f"ping answered: {event_text(pong)}")
+            step = "termination"
+            bye = await client.terminate(timeout=opts.timeout)
+            say(out, f"terminated: {event_text(bye)}")
+            return 0
+        except TimeoutError:
+            raise CliError(_timeout_text(client, opts, step)) from None
+        except ClientError as exc:
+            raise CliError(failure_text(exc)) from None
+        except asyncio.CancelledError:  # Ctrl-C or SIGTERM: leave with a PTR (RFC 5191 s4.4)
+            if not session.closed and step != "authentication":
+                with contextlib.suppress(ClientError, TimeoutError):
+                    await client.terminate(timeout=min(opts.timeout, 3.0))
+            raise
+
+
+def run_pac(args: argparse.Namespace, *, factory: PacFactory | None = None) -> int:
+    """``pana-mpa pac``: exit status 0 on success, 1 with a one-line message otherwise."""
+    prog = "pana-mpa pac"
+    try:
+        opts = pac_options(args)
+    except CliError as exc:
+        sys.stderr.write(f"{prog}: {exc}\n")
+        return 2
+    make = factory or build_pac
+
+    async def main() -> int:
+        with trace_file(args.trace, "pac") as trace:
+            return await pac_main(opts, factory=make, out=sys.stdout, trace=trace)
+
+    return run_main(main, prog)
