@@ -2,8 +2,10 @@
 
 PaaServer (pana_mpa.paa) creates and drives these. What it uses is this module's interface to
 the server: ``receive(rx, now)``, ``start``/``ping``/``reauthenticate``/``terminate``,
-``resend_par_start``, ``aaa_answer`` and the attributes ``relay``, ``paa_initiated``,
-``aaa_queue`` and ``address_changed``; the server never touches anything else.
+``resend_par_start``, ``aaa_answer``, ``take_output()`` (its drain), ``last_exchange()`` (what
+a closed session keeps while it lingers), ``get_timer()``, and the attributes ``relay``,
+``paa_initiated``, ``aaa_queue``, ``address_changed`` and ``timer_pushed`` (the server's heap
+bookkeeping); the server never touches anything else.
 """
 
 from __future__ import annotations
