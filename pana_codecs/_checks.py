@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from types import MappingProxyType
 
+from .enums import AvpType
 from .errors import CodecError
+from .registry import AVP_SPECS
 
 __all__ = [
     "AVP_NAMES",
@@ -17,6 +21,7 @@ __all__ = [
     "nonzero_padding",
     "padding_past_end",
     "short_header",
+    "too_many_avps",
     "truncated_avp_header",
     "truncated_vendor_id",
     "value_past_end",
@@ -24,29 +29,22 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-# IETF AVPs of a 4-octet type (RFC 5191 s8.3, s8.4 + erratum 2997, s8.6-8.9; RFC 6786 s4).
-FIXED_U32_CODES = frozenset({3, 4, 6, 7, 8, 9, 13})
+# IETF AVPs of a fixed size (RFC 5191 s8.3, s8.4 + erratum 2997, s8.6-8.9; RFC 6786 s4), from
+# the one AVP table: the Unsigned32/Enumerated ones, 4 octets each (AvpTable checks the length).
+FIXED_U32_CODES = frozenset(
+    code
+    for (code, vendor), spec in AVP_SPECS.items()
+    if vendor is None and spec.type in (AvpType.UNSIGNED32, AvpType.ENUMERATED)
+)
 
-AVP_NAMES: dict[int, str] = {
-    1: "AUTH",
-    2: "EAP-Payload",
-    3: "Integrity-Algorithm",
-    4: "Key-Id",
-    5: "Nonce",
-    6: "PRF-Algorithm",
-    7: "Result-Code",
-    8: "Session-Lifetime",
-    9: "Termination-Cause",
-    10: "PaC-Information",
-    11: "Relayed-Message",
-    12: "Encryption-Encap",
-    13: "Encryption-Algorithm",
-}
+AVP_NAMES: Mapping[int, str] = MappingProxyType(
+    {int(code): spec.name for (code, vendor), spec in AVP_SPECS.items() if vendor is None}
+)
 
 
 def avp_name(code: int) -> str:
     """Human name of an IETF AVP code, for error texts."""
-    return AVP_NAMES.get(code, f"AVP {code}")
+    return AVP_SPECS.name(code)
 
 
 def bad_dialect(dialect: object) -> ValueError:
@@ -94,7 +92,8 @@ def draft_length_short(off: int, length: int, header: int, index: int) -> CodecE
 
 def fixed_size(off: int, code: int, length: int, index: int) -> CodecError:
     """A 4-octet IETF AVP whose value is not 4 octets long."""
-    kind = "Enumerated" if code == 9 else "Unsigned32"
+    spec = AVP_SPECS.spec(code)
+    kind = "Enumerated" if spec is not None and spec.type is AvpType.ENUMERATED else "Unsigned32"
     return CodecError(
         f"{kind} AVP (code {code}) with Length {length}, expected 4 ({avp_name(code)})",
         off,
@@ -119,6 +118,11 @@ def padding_past_end(end: int, pad: int, index: int) -> CodecError:
         end,
         f"avps[{index}].padding",
     )
+
+
+def too_many_avps(off: int, max_avps: int) -> CodecError:
+    """More AVPs than the decoder's cap (``max_avps``); raised before the extra AVP is read."""
+    return CodecError(f"more than {max_avps} AVPs (max_avps)", off, "avps")
 
 
 def nonzero_padding(off: int, index: int) -> CodecError:

@@ -30,7 +30,7 @@ from ._layout import (
 )
 from .eap import EapPacket, check_encodable, check_length
 from .errors import CodecError
-from .pana import Avp, PanaMessage, _is_draft, encode_error, explain
+from .pana import DEFAULT_MAX_AVPS, Avp, PanaMessage, _is_draft, _limit, encode_error, explain
 
 __all__ = [
     "decode_eap_reference",
@@ -47,16 +47,19 @@ _EAP = eap_struct()
 _OCTET = c.Int8ub
 
 
-def decode_pana_reference(data: bytes, *, dialect: str = "rfc5191") -> PanaMessage:
+def decode_pana_reference(
+    data: bytes, *, dialect: str = "rfc5191", max_avps: int | None = DEFAULT_MAX_AVPS
+) -> PanaMessage:
     """Decode like ``decode_pana``, parsing every field with construct."""
     draft = _is_draft(dialect)
+    limit = _limit(max_avps)
     try:
-        return _decode(data, draft)
+        return _decode(data, draft, limit)
     except CodecError as exc:
-        raise explain(exc, data, draft, _decode) from None
+        raise explain(exc, data, draft, _decode, limit) from None
 
 
-def _decode(data: bytes, draft: bool) -> PanaMessage:
+def _decode(data: bytes, draft: bool, max_avps: int = -1) -> PanaMessage:
     """Per-AVP construct parsing with the framing checks of the fast engine."""
     n = len(data)
     if n < HEADER_LEN:
@@ -71,6 +74,8 @@ def _decode(data: bytes, draft: bool) -> PanaMessage:
     bad_pad: CodecError | None = None
     while off < n:
         i = len(avps)
+        if i == max_avps:
+            raise _checks.too_many_avps(off, max_avps)
         if n - off < AVP_HEADER_LEN:
             raise _checks.truncated_avp_header(off, n - off, i)
         ah = AVP_HEADER.parse(data[off : off + AVP_HEADER_LEN])

@@ -3,6 +3,10 @@
 Getters take an ``Avp`` and return a typed value or raise CodecError; builders take typed values
 and return an ``Avp``. ``avp_value`` maps any AVP to its typed value; AVPs we do not know (vendor
 AVPs, IETF codes above 13) come back as an ``OpaqueValue`` that keeps the bytes as they were.
+Types and value enums come from the one AVP table, :data:`pana_codecs.registry.AVP_SPECS`.
+
+The Unsigned32 and Address helpers take any code and a ``vendor_id``, so vendor AVPs (e.g. MPA's)
+use them too: ``u32_avp``/``avp_u32``, ``address_avp``/``avp_address``/``avp_ip_address``.
 """
 
 from __future__ import annotations
@@ -10,12 +14,25 @@ from __future__ import annotations
 import ipaddress
 import logging
 from dataclasses import dataclass
-from enum import IntEnum
 
-from ._checks import AVP_NAMES, FIXED_U32_CODES
+from ._checks import AVP_NAMES
 from .eap import EapPacket, decode_eap, encode_eap
+from .enums import (
+    AddressType,
+    AvpCode,
+    AvpType,
+    EncryptionAlgorithm,
+    IntegrityAlgorithm,
+    MessageFlags,
+    MessageType,
+    PrfAlgorithm,
+    ResultCode,
+    TerminationCause,
+    WireEnum,
+)
 from .errors import CodecError
-from .pana import Avp, MessageFlags, MessageType
+from .pana import Avp
+from .registry import AVP_SPECS, AvpTable
 
 __all__ = [
     "AVP_NAMES",
@@ -24,6 +41,7 @@ __all__ = [
     "AvpType",
     "EncryptionAlgorithm",
     "IntegrityAlgorithm",
+    "IpAddress",
     "MessageFlags",
     "MessageType",
     "OpaqueValue",
@@ -32,8 +50,10 @@ __all__ = [
     "RawAddress",
     "ResultCode",
     "TerminationCause",
+    "address_avp",
     "address_value",
     "avp_address",
+    "avp_ip_address",
     "avp_octets",
     "avp_pac_information",
     "avp_type",
@@ -50,116 +70,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-
-class AvpCode(IntEnum):
-    """IETF AVP codes (RFC 5191 s8, RFC 6345 s5, RFC 6786 s4-5)."""
-
-    AUTH = 1
-    EAP_PAYLOAD = 2
-    INTEGRITY_ALGORITHM = 3
-    KEY_ID = 4
-    NONCE = 5
-    PRF_ALGORITHM = 6
-    RESULT_CODE = 7
-    SESSION_LIFETIME = 8
-    TERMINATION_CAUSE = 9
-    PAC_INFORMATION = 10
-    RELAYED_MESSAGE = 11
-    ENCRYPTION_ENCAP = 12
-    ENCRYPTION_ALGORITHM = 13
-
-
-class AvpType(IntEnum):
-    """Data type of an AVP value (RFC 3588 s4.2-4.3 as used by RFC 5191 s8)."""
-
-    OCTET_STRING = 1
-    UNSIGNED32 = 2
-    ENUMERATED = 3
-
-
-class ResultCode(IntEnum):
-    """Result-Code AVP values (RFC 5191 s8.7)."""
-
-    PANA_SUCCESS = 0
-    PANA_AUTHENTICATION_REJECTED = 1
-    PANA_AUTHORIZATION_REJECTED = 2
-
-
-class TerminationCause(IntEnum):
-    """Termination-Cause AVP values (RFC 5191 s8.9, from Diameter RFC 3588 s8.15)."""
-
-    LOGOUT = 1
-    ADMINISTRATIVE = 4
-    SESSION_TIMEOUT = 8
-
-
-class PrfAlgorithm(IntEnum):
-    """PRF-Algorithm values: IKEv2 Transform Type 2 IDs (RFC 5191 s8.6, RFC 7296 s3.3.2)."""
-
-    PRF_HMAC_MD5 = 1
-    PRF_HMAC_SHA1 = 2
-    PRF_HMAC_TIGER = 3
-    PRF_AES128_XCBC = 4
-    PRF_HMAC_SHA2_256 = 5
-    PRF_HMAC_SHA2_384 = 6
-    PRF_HMAC_SHA2_512 = 7
-    PRF_AES128_CMAC = 8
-
-
-class IntegrityAlgorithm(IntEnum):
-    """Integrity-Algorithm values: IKEv2 Transform Type 3 IDs (RFC 5191 s8.3, RFC 7296)."""
-
-    NONE = 0
-    AUTH_HMAC_MD5_96 = 1
-    AUTH_HMAC_SHA1_96 = 2
-    AUTH_DES_MAC = 3
-    AUTH_KPDK_MD5 = 4
-    AUTH_AES_XCBC_96 = 5
-    AUTH_HMAC_MD5_128 = 6
-    AUTH_HMAC_SHA1_160 = 7
-    AUTH_AES_CMAC_96 = 8
-    AUTH_HMAC_SHA2_256_128 = 12
-    AUTH_HMAC_SHA2_384_192 = 13
-    AUTH_HMAC_SHA2_512_256 = 14
-
-
-class EncryptionAlgorithm(IntEnum):
-    """Encryption-Algorithm values (RFC 6786 s4)."""
-
-    AES128_CTR = 1
-
-
-class AddressType(IntEnum):
-    """AddressType of the Address data format: IANA address family numbers (RFC 3588 s4.3)."""
-
-    IPV4 = 1
-    IPV6 = 2
-    IEEE_802 = 6
-
-
-_TYPES: dict[int, AvpType] = {
-    code: (AvpType.ENUMERATED if code == AvpCode.TERMINATION_CAUSE else AvpType.UNSIGNED32)
-    for code in FIXED_U32_CODES
-} | {
-    code: AvpType.OCTET_STRING
-    for code in (
-        AvpCode.AUTH,
-        AvpCode.EAP_PAYLOAD,
-        AvpCode.NONCE,
-        AvpCode.PAC_INFORMATION,
-        AvpCode.RELAYED_MESSAGE,
-        AvpCode.ENCRYPTION_ENCAP,
-    )
-}
-
-_ENUMS: dict[int, type[IntEnum]] = {
-    AvpCode.INTEGRITY_ALGORITHM: IntegrityAlgorithm,
-    AvpCode.PRF_ALGORITHM: PrfAlgorithm,
-    AvpCode.RESULT_CODE: ResultCode,
-    AvpCode.TERMINATION_CAUSE: TerminationCause,
-    AvpCode.ENCRYPTION_ALGORITHM: EncryptionAlgorithm,
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,9 +97,12 @@ class RawAddress:
     data: bytes
 
 
-def avp_type(code: int, vendor_id: int | None = None) -> AvpType | None:
-    """The data type of an IETF AVP, or None when unknown (vendor or unassigned code)."""
-    return None if vendor_id is not None else _TYPES.get(code)
+def avp_type(
+    code: int, vendor_id: int | None = None, *, table: AvpTable = AVP_SPECS
+) -> AvpType | None:
+    """The data type of an AVP in ``table`` (default: the IETF AVPs), or None when unknown."""
+    spec = table.spec(code, vendor_id)
+    return None if spec is None else spec.type
 
 
 def _path(avp: Avp) -> str:
@@ -245,11 +158,26 @@ def eap_payload(avp: Avp) -> EapPacket:
         raise CodecError(f"EAP-Payload: {exc.reason}", exc.offset, "EAP-Payload") from None
 
 
-def address_value(address: str | IpAddress) -> bytes:
-    """Encode an IP address in the Address data format (RFC 3588 s4.3)."""
+def address_value(address: str | IpAddress | RawAddress) -> bytes:
+    """Encode an address in the Address data format (RFC 3588 s4.3).
+
+    IP addresses (text or ``ipaddress`` objects) get AddressType 1 or 2; a ``RawAddress`` keeps
+    its family, e.g. ``RawAddress(AddressType.IEEE_802, mac)`` for a MAC address.
+    """
+    if isinstance(address, RawAddress):
+        if not 0 <= address.family <= 0xFFFF:
+            raise CodecError(f"AddressType {address.family} does not fit in 16 bits", 0, "address")
+        return address.family.to_bytes(2, "big") + bytes(address.data)
     ip = ipaddress.ip_address(address)
     family = AddressType.IPV4 if ip.version == 4 else AddressType.IPV6
     return family.to_bytes(2, "big") + ip.packed
+
+
+def address_avp(
+    code: int, address: str | IpAddress | RawAddress, *, vendor_id: int | None = None
+) -> Avp:
+    """An AVP of type Address (RFC 3588 s4.3): IPv4, IPv6, or a ``RawAddress`` (e.g. a MAC)."""
+    return Avp(code, address_value(address), vendor_id)
 
 
 def decode_address(data: bytes) -> IpAddress | RawAddress:
@@ -277,6 +205,16 @@ def avp_address(avp: Avp) -> IpAddress | RawAddress:
         raise CodecError(exc.reason, exc.offset, _path(avp)) from None
 
 
+def avp_ip_address(avp: Avp) -> IpAddress:
+    """The IPv4/IPv6 address of an Address-typed AVP; CodecError for any other family."""
+    address = avp_address(avp)
+    if isinstance(address, RawAddress):
+        raise CodecError(
+            f"Address of family {address.family}, expected IPv4 (1) or IPv6 (2)", 0, _path(avp)
+        )
+    return address
+
+
 def pac_information(address: str | IpAddress, port: int) -> Avp:
     """PaC-Information AVP: the PaC's address (4 or 16 octets) then its UDP port (RFC 6345 s5.1)."""
     if not 0 <= port <= 0xFFFF:
@@ -298,21 +236,25 @@ def avp_pac_information(avp: Avp) -> PacInformation:
     )
 
 
-def avp_value(avp: Avp) -> int | bytes | PacInformation | OpaqueValue:
-    """The typed value of any AVP: an IntEnum member or int, bytes, PacInformation or opaque.
+def avp_value(
+    avp: Avp, *, table: AvpTable = AVP_SPECS
+) -> int | bytes | PacInformation | IpAddress | RawAddress | OpaqueValue:
+    """The typed value of any AVP: an enum member or int, bytes, an address or opaque bytes.
 
-    EAP-Payload and Relayed-Message stay bytes: decode them with ``eap_payload`` and
-    ``decode_pana``.
+    Types and enums come from ``table`` (default: the IETF AVPs; pass an extended table for
+    vendor AVPs). An Unsigned32 with a value registry comes back as its ``WireEnum``, an unknown
+    value as a pseudo-member (``ResultCode(99)``). EAP-Payload and Relayed-Message stay bytes:
+    decode them with ``eap_payload`` and ``decode_pana``.
     """
-    kind = avp_type(avp.code, avp.vendor_id)
-    if kind is None:
+    spec = table.spec(avp.code, avp.vendor_id)
+    if spec is None:
         return OpaqueValue(avp.code, avp.vendor_id, avp.value)
-    if kind is AvpType.OCTET_STRING:
-        if avp.code == AvpCode.PAC_INFORMATION:
-            return avp_pac_information(avp)
+    if spec.type is AvpType.OCTET_STRING:
+        if avp.code == AvpCode.PAC_INFORMATION and avp.vendor_id is None:
+            return avp_pac_information(avp)  # RFC 6345 s5.1: address and port
         return avp.value
+    if spec.type is AvpType.ADDRESS:
+        return avp_address(avp)
     value = avp_u32(avp)
-    enum = _ENUMS.get(avp.code)
-    if enum is not None and value in enum._value2member_map_:
-        return enum(value)
-    return value
+    enum: type[WireEnum] | None = spec.enum
+    return value if enum is None else enum(value)

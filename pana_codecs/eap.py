@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from enum import IntEnum
 from struct import error as StructError
 from typing import NamedTuple
 
 from ._layout import EAP_HEADER, EAP_HEADER_LEN, struct_format
+from .enums import EapCode, EapType
 from .errors import CodecError
 
 __all__ = [
@@ -35,34 +35,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-
-class EapCode(IntEnum):
-    """EAP Code field (RFC 3748 s4)."""
-
-    REQUEST = 1
-    RESPONSE = 2
-    SUCCESS = 3
-    FAILURE = 4
-
-
-class EapType(IntEnum):
-    """EAP method types used here (RFC 3748 s5, IANA)."""
-
-    IDENTITY = 1
-    NOTIFICATION = 2
-    NAK = 3
-    MD5_CHALLENGE = 4
-    OTP = 5
-    GTC = 6
-    TLS = 13
-    TTLS = 21
-    PEAP = 25
-    PSK = 47
-    GPSK = 51
-    PWD = 52
-    EXPANDED = 254
-    EXPERIMENTAL = 255
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -173,8 +145,22 @@ def encode_eap(pkt: EapPacket) -> bytes:
         raise CodecError(f"EAP packet of {length} octets exceeds 65535", 2, "length") from None
 
 
+def _int_or_none(value: object) -> bool:
+    """True for None or an int: what EapPacket's number fields may hold."""
+    return value is None or isinstance(value, int)
+
+
 def check_encodable(pkt: EapPacket) -> None:
     """Raise CodecError unless ``pkt`` has a wire form that decode_eap gives back exactly."""
+    if not isinstance(pkt, EapPacket):
+        raise CodecError(f"{type(pkt).__name__} is not an EapPacket", 0, "")
+    for offset, name in ((0, "code"), (1, "identifier"), (4, "type"), (5, "vendor_id"),
+                         (8, "vendor_type")):  # fmt: skip
+        value = getattr(pkt, name)
+        if not _int_or_none(value) or (value is None and name in ("code", "identifier")):
+            raise CodecError(f"{name} {value!r} is not an integer", offset, name)
+    if not isinstance(pkt.type_data, bytes | bytearray | memoryview):
+        raise CodecError(f"type_data of type {type(pkt.type_data).__name__}", 5, "type_data")
     if pkt.code not in (1, 2, 3, 4):
         raise CodecError(f"unknown EAP Code {pkt.code}", 0, "code")
     if not 0 <= pkt.identifier <= 255:

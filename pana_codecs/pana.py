@@ -16,6 +16,11 @@ Choices where the RFC leaves room:
 * EAP-Payload content is not checked here; use ``pana_codecs.avps.eap_payload``.
 * ``dialect="draft18"``: AVP Length counts the AVP header too (draft-ietf-pana-pana-18, Open
   Diameter). With the V bit the counted header is 12 octets, as in Diameter (RFC 3588 s4.1).
+* At most ``max_avps`` AVPs (default :data:`DEFAULT_MAX_AVPS`, 256) are decoded; the next one is a
+  CodecError before any work is done on it, so a datagram costs at most 256 AVPs of work.
+
+Hostile input: ``peek_pana`` checks only the 16-octet header and Message Length (no AVP is
+looked at), so a receiver can drop datagrams for unknown sessions before decoding AVPs.
 """
 
 from __future__ import annotations
@@ -23,7 +28,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from enum import IntEnum, IntFlag
 from struct import error as StructError
 from typing import Final, Literal
 
@@ -38,20 +42,24 @@ from ._layout import (
     VENDOR_ID,
     struct_format,
 )
+from .enums import MessageFlags, MessageType
 from .errors import CodecError
 
 __all__ = [
     "AVP_FLAG_VENDOR",
+    "DEFAULT_MAX_AVPS",
     "DIALECTS",
     "Avp",
     "Dialect",
     "MessageFlags",
     "MessageType",
+    "PanaHeader",
     "PanaMessage",
     "decode_avps",
     "decode_pana",
     "encode_avps",
     "encode_pana",
+    "peek_pana",
 ]
 
 logger = logging.getLogger(__name__)
@@ -59,27 +67,14 @@ logger = logging.getLogger(__name__)
 Dialect = Literal["rfc5191", "draft18"]
 DIALECTS: Final = ("rfc5191", "draft18")
 
+DEFAULT_MAX_AVPS: Final = 256
+"""AVPs decoded per message unless the caller says otherwise.
 
-class MessageType(IntEnum):
-    """PANA message types (RFC 5191 s7, RFC 6345 s7)."""
-
-    PANA_CLIENT_INITIATION = 1
-    PANA_AUTH = 2
-    PANA_TERMINATION = 3
-    PANA_NOTIFICATION = 4
-    PANA_RELAY = 5
-
-
-class MessageFlags(IntFlag):
-    """PANA header flags (RFC 5191 s6.2, RFC 5873 s3 for E)."""
-
-    R = 0x8000
-    S = 0x4000
-    C = 0x2000
-    A = 0x1000
-    P = 0x0800
-    I = 0x0400  # noqa: E741 - RFC name
-    E = 0x0200
+RFC 5191 sets no limit; a message is at most 65535 octets (16-bit Message Length, s6.2), room for
+8,189 empty AVPs. RFC 5191's messages carry fewer than 20 (a PAR offering every PRF and integrity
+algorithm of s8.3/s8.6 has about 25), so 256 leaves room for extensions and vendor AVPs while the
+work per datagram stays bounded.
+"""
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -137,6 +132,24 @@ class PanaMessage:
         return [a for a in self.avps if a.code == code and a.vendor_id == vendor_id]
 
 
+@dataclass(frozen=True, slots=True)
+class PanaHeader:
+    """The 16-octet PANA header (RFC 5191 s6.2), as ``peek_pana`` reads it."""
+
+    type: int
+    flags: int
+    session_id: int
+    seq: int
+    length: int
+    """Message Length: equal to the datagram length once ``peek_pana`` accepted it."""
+    reserved: int = 0
+
+    @property
+    def is_request(self) -> bool:
+        """True when the R flag is set."""
+        return bool(self.flags & MessageFlags.R)
+
+
 # Fast engine: struct formats derived from the construct layouts in _layout.py.
 _HEADER = struct_format(HEADER)
 _AVP_HEADER = struct_format(AVP_HEADER)
@@ -177,18 +190,49 @@ def _is_draft(dialect: str) -> bool:
     raise _checks.bad_dialect(dialect)
 
 
-def decode_pana(data: bytes, *, dialect: Dialect | str = "rfc5191") -> PanaMessage:
-    """Decode one PANA message (RFC 5191 s6); raise CodecError on anything malformed."""
+def peek_pana(data: bytes) -> PanaHeader:
+    """The header of a PANA message, checking only its 16 octets and Message Length (s6.2).
+
+    No AVP is looked at: a cheap first check for a receiver (which session? which type?) before
+    ``decode_pana`` does per-AVP work. Raises CodecError like ``decode_pana`` for these checks.
+    """
+    n = len(data)
+    if n < HEADER_LEN:
+        raise _checks.short_header(n)
+    reserved, length, flags, mtype, session_id, seq = _HEADER.unpack_from(data)
+    if length != n:
+        raise _checks.length_mismatch(length, n)
+    return PanaHeader(mtype, flags, session_id, seq, length, reserved)
+
+
+def _limit(max_avps: int | None) -> int:
+    """The AVP cap as the decoders use it: -1 for none; ValueError when negative (caller misuse)."""
+    if max_avps is None:
+        return -1
+    if max_avps < 0:
+        raise ValueError(f"max_avps must be >= 0, not {max_avps}")
+    return max_avps
+
+
+def decode_pana(
+    data: bytes, *, dialect: Dialect | str = "rfc5191", max_avps: int | None = DEFAULT_MAX_AVPS
+) -> PanaMessage:
+    """Decode one PANA message (RFC 5191 s6); raise CodecError on anything malformed.
+
+    More than ``max_avps`` AVPs (None: no limit) is a CodecError, raised when the first AVP past
+    the limit is reached, before any work on it.
+    """
     draft = False if dialect == "rfc5191" else _is_draft(dialect)
+    limit = _limit(max_avps)
     if type(data) is not bytes:
         data = bytes(data)  # bytearray/memoryview: values must come out as bytes
     try:
-        return _decode(data, draft)
+        return _decode(data, draft, limit)
     except CodecError as exc:
-        raise explain(exc, data, draft, _decode) from None
+        raise explain(exc, data, draft, _decode, limit) from None
 
 
-def _decode(data: bytes, draft: bool) -> PanaMessage:
+def _decode(data: bytes, draft: bool, max_avps: int = -1) -> PanaMessage:
     """The fast decoder: struct formats from _layout, checks in the order of _reference."""
     n = len(data)
     if n < HEADER_LEN:
@@ -201,7 +245,14 @@ def _decode(data: bytes, draft: bool) -> PanaMessage:
     unpack = _AVP_HEADER.unpack_from
     off = HEADER_LEN
     bad_pad = bad_pad_index = -1
+    # Each AVP takes at least 8 octets: below this size the cap cannot be reached. Above it, a
+    # framing-only walk finds a message over the cap before any AVP object is made.
+    cap = max_avps if max_avps >= 0 and max_avps << 3 < n - HEADER_LEN else -1
+    if cap >= 0 and HEADER_LEN <= (over := _walk(data, draft, cap)) < n:
+        raise _checks.too_many_avps(over, cap)
     while off < n:
+        if len(avps) == cap:
+            raise _checks.too_many_avps(off, cap)
         if n - off < 8:
             raise _checks.truncated_avp_header(off, n - off, len(avps))
         code, aflags, alen, ares = unpack(data, off)
@@ -256,20 +307,50 @@ def _decode(data: bytes, draft: bool) -> PanaMessage:
     return msg
 
 
+def _walk(data: bytes, draft: bool, count: int) -> int:
+    """Offset of AVP number ``count`` when the AVPs before it are framed soundly, else -1.
+
+    Framing only (the in-loop checks of ``_decode``, none of its objects): a sound prefix means
+    ``_decode`` would reach AVP ``count`` too, so the cap error comes first in both.
+    """
+    n = len(data)
+    off = HEADER_LEN
+    unpack = _AVP_HEADER.unpack_from
+    for _ in range(count):
+        if n - off < 8:
+            return -1
+        code, aflags, alen, _ = unpack(data, off)
+        hdr = 12 if aflags & AVP_FLAG_VENDOR else 8
+        if n - off < hdr:
+            return -1
+        vlen = alen - hdr if draft else alen
+        if vlen < 0 or (vlen != 4 and hdr == 8 and code in _FIXED):
+            return -1
+        off += hdr + vlen + (-vlen & 3)
+        if off > n:
+            return -1
+    return off
+
+
 def explain(
     exc: CodecError,
     data: bytes,
     draft: bool,
-    decoder: Callable[[bytes, bool], PanaMessage],
+    decoder: Callable[[bytes, bool, int], PanaMessage],
+    max_avps: int = DEFAULT_MAX_AVPS,
 ) -> CodecError:
-    """Add hints to a decode error: pre-RFC v1 header, or draft-era AVP lengths."""
+    """Add hints to a decode error: pre-RFC v1 header, or draft-era AVP lengths.
+
+    The draft-era hint decodes once more in the other dialect, under the same AVP cap, so an
+    error costs at most twice a capped decode; the cap error itself gets no hint.
+    """
     reason = exc.reason
     if data[:1] == b"\x01":
         # Pre-draft-15 PANA put Version=1 in octet 0 (now Reserved); the layout differs.
         reason = f"PANA version 1 (pre-RFC) header: {reason}"
-    elif not draft and exc.path.startswith("avps"):
+    elif not draft and exc.path.startswith("avps["):
         try:
-            decoder(data, True)
+            decoder(data, True, max_avps)
         except CodecError:
             pass
         else:
@@ -322,13 +403,16 @@ def encode_pana(msg: PanaMessage, *, dialect: Dialect | str = "rfc5191") -> byte
                 append(_ZEROS[pad])
             total += vlen + pad
         parts[0] = _HEADER.pack(msg.reserved, total, msg.flags, msg.type, msg.session_id, msg.seq)
-    except StructError:
+    except (StructError, TypeError, AttributeError):
+        # A field out of range, or of a wrong type (None, str, ...): explain it precisely.
         raise encode_error(msg, draft) from None
     return b"".join(parts)
 
 
-def _check_range(value: int, bits: int, offset: int, path: str) -> None:
-    """Raise CodecError unless ``value`` fits an unsigned field of ``bits`` bits."""
+def _check_range(value: object, bits: int, offset: int, path: str) -> None:
+    """Raise CodecError unless ``value`` is an int that fits an unsigned field of ``bits`` bits."""
+    if not isinstance(value, int):
+        raise CodecError(f"{path} {value!r} is not an integer", offset, path)
     if not 0 <= value < 1 << bits:
         raise CodecError(f"{path} {value} does not fit in {bits} bits", offset, path)
 
@@ -336,14 +420,22 @@ def _check_range(value: int, bits: int, offset: int, path: str) -> None:
 def encode_error(msg: PanaMessage, draft: bool) -> CodecError:
     """The precise reason why ``msg`` cannot be encoded (slow path, only after a failure)."""
     try:
+        if not isinstance(msg, PanaMessage):
+            raise CodecError(f"{type(msg).__name__} is not a PanaMessage", 0, "")
         _check_range(msg.reserved, 16, 0, "reserved")
         _check_range(msg.flags, 16, 4, "flags")
         _check_range(msg.type, 16, 6, "type")
         _check_range(msg.session_id, 32, 8, "session_id")
         _check_range(msg.seq, 32, 12, "seq")
         off = HEADER_LEN
+        if not isinstance(msg.avps, tuple | list):
+            raise CodecError("avps is not a tuple of Avp", off, "avps")
         for i, a in enumerate(msg.avps):
             path = f"avps[{i}]"
+            if not isinstance(a, Avp):
+                raise CodecError(f"{type(a).__name__} is not an Avp", off, path)
+            if not isinstance(a.value, bytes | bytearray | memoryview):
+                raise CodecError(f"value of type {type(a.value).__name__}", off, f"{path}.value")
             _check_range(a.code, 16, off, f"{path}.code")
             _check_range(a.flags, 16, off + 2, f"{path}.flags")
             if a.flags & AVP_FLAG_VENDOR:
@@ -366,20 +458,23 @@ def encode_error(msg: PanaMessage, draft: bool) -> CodecError:
     return CodecError("message cannot be encoded", 0, "")  # pragma: no cover - defensive
 
 
-def decode_avps(data: bytes, *, dialect: Dialect | str = "rfc5191") -> tuple[Avp, ...]:
+def decode_avps(
+    data: bytes, *, dialect: Dialect | str = "rfc5191", max_avps: int | None = DEFAULT_MAX_AVPS
+) -> tuple[Avp, ...]:
     """Decode a bare AVP sequence, e.g. decrypted Encryption-Encap content (RFC 6786 s5).
 
     The rules are those of ``decode_pana``; error offsets count from the start of ``data``.
     """
     draft = _is_draft(dialect)
+    limit = _limit(max_avps)
     data = bytes(data)
     if len(data) > 0xFFFF - HEADER_LEN:
         raise CodecError(f"AVP sequence of {len(data)} octets cannot fit in a message", 0, "avps")
     head = _HEADER.pack(0, HEADER_LEN + len(data), 0, 0, 0, 0)
     try:
-        return _decode(head + data, draft).avps
+        return _decode(head + data, draft, limit).avps
     except CodecError as exc:
-        exc = explain(exc, head + data, draft, _decode)
+        exc = explain(exc, head + data, draft, _decode, limit)
         raise CodecError(exc.reason, exc.offset - HEADER_LEN, exc.path) from None
 
 

@@ -31,6 +31,7 @@ from scapy.layers.inet import UDP
 from scapy.packet import Packet, bind_bottom_up, bind_layers, split_bottom_up
 
 from .pana import AVP_FLAG_VENDOR, Avp, PanaMessage, decode_pana, encode_pana
+from .registry import AVP_SPECS, FLAG_LETTERS, MESSAGE_NAMES
 
 __all__ = ["PANA", "PANA_PORT", "PanaAVP", "bind_port", "unbind_port"]
 
@@ -39,32 +40,16 @@ logger = logging.getLogger(__name__)
 PANA_PORT = 716
 """The PANA well-known UDP port (RFC 5191 s6.1)."""
 
-_MESSAGE_TYPES = {
-    1: "PANA-Client-Initiation",
-    2: "PANA-Auth",
-    3: "PANA-Termination",
-    4: "PANA-Notification",
-    5: "PANA-Relay",  # RFC 6345 s7
-}
-_AVP_CODES = {
-    1: "AUTH",
-    2: "EAP-Payload",
-    3: "Integrity-Algorithm",
-    4: "Key-Id",
-    5: "Nonce",
-    6: "PRF-Algorithm",
-    7: "Result-Code",
-    8: "Session-Lifetime",
-    9: "Termination-Cause",
-    10: "PaC-Information",  # RFC 6345 s5.1
-    11: "Relayed-Message",  # RFC 6345 s5.2
-    12: "Encryption-Encap",  # RFC 6786 s5
-    13: "Encryption-Algorithm",  # RFC 6786 s4
-}
+# Names from the one table of each fact (pana_codecs.registry).
+_MESSAGE_TYPES = {int(t): names.name for t, names in MESSAGE_NAMES.items()}
+_AVP_CODES = {int(code): spec.name for (code, vendor), spec in AVP_SPECS.items() if vendor is None}
 # scapy FlagsField names, one character per bit from the least significant up: reserved bits
 # 0-8 as digits, then E (0x0200, RFC 5873 s3), I, P, A, C, S, R (0x8000) as in RFC 5191 s6.2.
 # So flags="RS" works, and scapy prints set flags from the low bit up ("SR").
-_HEADER_FLAGS = "012345678EIPACSR"
+_HEADER_FLAGS = "".join(
+    next((letter for letter, mask in FLAG_LETTERS if mask == 1 << bit), str(bit))
+    for bit in range(16)
+)
 _AVP_FLAGS = "0123456789abcdeV"  # V = 0x8000 (RFC 5191 s6.3); the rest reserved
 
 

@@ -73,6 +73,7 @@ class PaaSession(SessionActions[PaaConfig]):
     __slots__ = (
         "_eap",
         "_eap_factory",
+        "_eap_failure",
         "_eap_method",
         "_eap_msk",
         "_eap_packet",
@@ -113,6 +114,7 @@ class PaaSession(SessionActions[PaaConfig]):
         self._eap_method: int | None = None
         self._refusal = ""
         self._result_code = ResultCode.PANA_SUCCESS
+        self._eap_failure = "EAP failure"
         self._opened = False
         self._reauth_by_peer = False
         self._pending = False
@@ -147,6 +149,7 @@ class PaaSession(SessionActions[PaaConfig]):
         if out.result is not None:
             self._eap_packet = out.packet
             if not out.result.success:
+                self._eap_failure = _failure_text(out.result.method_type)
                 return Input.EAP_FAILURE
             keys = out.result.keys
             self._eap_msk = keys.msk if keys is not None else None
@@ -443,23 +446,25 @@ class PaaSession(SessionActions[PaaConfig]):
         self._send_request(now, PAR_PAN, F_C | self._i_flag(), avps)
         return None
 
-    def _reject(self, now: float, code: ResultCode) -> None:
+    def _reject(self, now: float, code: ResultCode, reason: str) -> None:
         self._result_code = code
         avps = self._final_avps(code)
         self._send_request(now, PAR_PAN, F_C | self._i_flag(), avps)
         self._session_deadline = None
-        reason = self._refusal if code == ResultCode.PANA_AUTHORIZATION_REJECTED else ""
         self._event(
-            AuthenticationFailed(session_id=self.session_id, result_code=code, reason=reason)
+            AuthenticationFailed(
+                session_id=self.session_id, result_code=code, identity=self.identity, reason=reason
+            )
         )
-        logger.info("paa sid=%#x rejected, Result-Code %d %s", self.session_id, code, reason)
+        logger.info("paa sid=%#x rejected, Result-Code %d: %s", self.session_id, code, reason)
 
     def _a_send_par_complete_reject(self, now: float, rx: Rx | None) -> Input | None:
-        self._reject(now, ResultCode.PANA_AUTHORIZATION_REJECTED)
+        reason = f"not authorized: {self._refusal or 'refused'}"
+        self._reject(now, ResultCode.PANA_AUTHORIZATION_REJECTED, reason)
         return None
 
     def _a_send_par_complete_fail(self, now: float, rx: Rx | None) -> Input | None:
-        self._reject(now, ResultCode.PANA_AUTHENTICATION_REJECTED)
+        self._reject(now, ResultCode.PANA_AUTHENTICATION_REJECTED, self._eap_failure)
         return None
 
     def _check_key_id_echo(self, rx: Rx) -> None:
@@ -522,3 +527,13 @@ class PaaSession(SessionActions[PaaConfig]):
         self._reauth_by_peer = False
         self._begin_reauth(now)
         return self._restart_eap(now)
+
+
+def _failure_text(method_type: int | None) -> str:
+    """ "EAP failure (PSK)": the reason an AuthenticationFailed gives, with the method's name."""
+    if method_type is None:
+        return "EAP failure"
+    try:
+        return f"EAP failure ({EapType(method_type).name})"
+    except ValueError:
+        return f"EAP failure (method {method_type})"

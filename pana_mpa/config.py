@@ -154,6 +154,10 @@ class PaaConfig:
     """Accept pre-authentication (PCI with E, RFC 5873); otherwise the E bit is ignored."""
     extension: PanaExtension | None = field(default=None, repr=False)
     """Hooks that add AVPs and observe accepted messages (MPA uses them)."""
+    worker_bits: int = 0
+    """Top Session-Id bits that name the worker (SO_REUSEPORT steering, pana_mpa.aio.workers)."""
+    worker_index: int = 0
+    """This PAA's worker number, put in the top ``worker_bits`` bits of its Session-Ids."""
 
     def __post_init__(self) -> None:
         _check_common(
@@ -163,6 +167,8 @@ class PaaConfig:
             self.failed_session_timeout,
             self.encryption_algorithms,
         )
+        if not 0 <= self.worker_bits <= 16 or not 0 <= self.worker_index < 1 << self.worker_bits:
+            raise UsageError("worker_index must fit in worker_bits (0..16) bits")
         if not 0 < self.session_lifetime <= 0xFFFFFFFF:
             raise UsageError("session_lifetime must be a positive Unsigned32")
         if self.reauth_fraction is not None and not 0 < self.reauth_fraction < 1:

@@ -83,8 +83,11 @@ class AuthenticationFailed(PanaEvent):
 
     result_code: int
     """Result-Code: 1 PANA_AUTHENTICATION_REJECTED, 2 PANA_AUTHORIZATION_REJECTED."""
+    identity: bytes | None = None
+    """At the PAA: the peer identity from EAP-Response/Identity, when it saw one."""
     reason: str = ""
-    """Why, when this end decided it (e.g. a key-generating method but no PANA SA); else ""."""
+    """Why, when this end decided it: at the PAA "EAP failure (PSK)", "not authorized: ..." (e.g.
+    a key-generating method but no PANA SA); else ""."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -143,7 +143,7 @@ class PaaServer:
                 )
             raise Drop("session limit reached")
         while True:
-            sid = int.from_bytes(self._rng(4), "big")
+            sid = self._steer(int.from_bytes(self._rng(4), "big"))
             if sid != 0 and sid not in self._sessions:
                 break
         session = PaaSession(
@@ -162,6 +162,15 @@ class PaaServer:
             self._table_peak = size
         logger.info("paa new session %#x for %s", sid, addr)
         return session
+
+    def _steer(self, raw: int) -> int:
+        """Put worker_index in the top worker_bits bits of a 32-bit Session-Id (SO_REUSEPORT
+        workers: pana_mpa.aio.workers steers each datagram by these bits)."""
+        bits = self._config.worker_bits
+        if not bits:
+            return raw
+        low = 32 - bits
+        return (self._config.worker_index << low) | (raw & ((1 << low) - 1))
 
     def initiate(self, addr: Address, now: float) -> int:
         """Start a PAA-initiated session toward ``addr`` (PAC_FOUND, RFC 5191 s4.1); its id."""
@@ -260,7 +269,8 @@ class PaaServer:
         except Exception as exc:  # a peer's datagram never raises out of the PAA (issue 9)
             logger.exception("paa: internal error on %d octets from %s; dropped", len(data), addr)
             reason = f"internal error: {type(exc).__name__}"
-            self._trace.event(now, "message_dropped", role="paa", reason=reason, size=len(data))
+            if self._tracing:
+                self._trace.event(now, "message_dropped", role="paa", reason=reason, size=len(data))
         finally:
             self._collect(now)
 

@@ -106,7 +106,7 @@ class PacSession(SessionActions[PacConfig]):
         super().__init__(config, rng=rng, trace=trace)
         self.pre_auth = config.pre_authentication
         self._eap = eap
-        self.peer = paa
+        self.peer = _paa_address(paa)
         self.state = PacState.INITIAL
         self._eap_response: bytes | None = None
         self._eap_result: EapResultLike | None = None
@@ -507,3 +507,18 @@ class PacSession(SessionActions[PacConfig]):
         self._reauth_by_peer = True
         self._restart_auth(now)
         return self._a_forward_eap(now, rx)
+
+
+def _paa_address(paa: object) -> Address:
+    """The PAA's address, checked now: (IP literal, port); names are resolved by the caller."""
+    hint = "e.g. ('192.0.2.1', 716); resolve host names first (socket.getaddrinfo)"
+    if not (isinstance(paa, tuple) and len(paa) == 2):
+        raise UsageError(f"PacSession: paa must be a (host, port) tuple, {hint}; got {paa!r}")
+    host, port = paa
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise UsageError(f"PacSession: paa host {host!r} is not an IP address, {hint}") from None
+    if not isinstance(port, int) or isinstance(port, bool) or not 0 < port <= 65535:
+        raise UsageError(f"PacSession: paa port {port!r} is not a UDP port (1-65535)")
+    return (str(host), port)

@@ -23,6 +23,7 @@ PROVIDERS = {
     "OpenSSL": "pyOpenSSL",
     "pyroute2": "pyroute2",
     "matplotlib": "matplotlib",
+    "uvloop": "uvloop",
 }
 
 

@@ -6,35 +6,39 @@ Everything here performs I/O or reads a clock; the protocol decisions stay in th
 
 from __future__ import annotations
 
-from .driver import (
+from .client import ClientError, PacClient, PacNode
+from .driver import Driver, FlowTrace, SansIo, drive
+from .loop import new_event_loop
+from .loopback import LoopbackNetwork, LoopbackTransport, VirtualTimeLoop, run_virtual
+from .runner import (
     AAA_FAILURE,
     AaaBackend,
-    ClientError,
-    Driver,
-    FlowTrace,
-    PacClient,
-    PacNode,
+    AdmissionPolicy,
+    AdmissionStats,
+    PaaRunner,
     PassThroughNode,
-    SansIo,
-    drive,
     serve_paa,
 )
-from .loopback import LoopbackNetwork, LoopbackTransport, VirtualTimeLoop, run_virtual
-from .transport import Transport, TransportClosed
+from .transport import DatagramSink, PushTransport, Transport, TransportClosed
 from .udp import UdpTransport
 from .virtualnet import VirtualNet
 
 __all__ = [
     "AAA_FAILURE",
     "AaaBackend",
+    "AdmissionPolicy",
+    "AdmissionStats",
     "ClientError",
+    "DatagramSink",
     "Driver",
     "FlowTrace",
     "LoopbackNetwork",
     "LoopbackTransport",
+    "PaaRunner",
     "PacClient",
     "PacNode",
     "PassThroughNode",
+    "PushTransport",
     "SansIo",
     "Transport",
     "TransportClosed",
@@ -42,6 +46,7 @@ __all__ = [
     "VirtualNet",
     "VirtualTimeLoop",
     "drive",
+    "new_event_loop",
     "run_virtual",
     "serve_paa",
 ]

@@ -9,7 +9,7 @@ import selectors
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, TypeVar
 
-from .transport import Address, TransportClosed, format_address
+from .transport import Address, DatagramSink, TransportClosed, format_address
 
 __all__ = [
     "DropHook",
@@ -154,6 +154,9 @@ class LoopbackTransport:
         self.local_address = local_address
         self._queue: asyncio.Queue[tuple[bytes, Address] | None] = asyncio.Queue()
         self._closed = False
+        self._sink: DatagramSink | None = None
+        self._pending: list[tuple[bytes, Address]] = []
+        self._scheduled = False
 
     @property
     def closed(self) -> bool:
@@ -178,14 +181,63 @@ class LoopbackTransport:
         return item
 
     def close(self) -> None:
-        """Leave the network and wake any recvfrom() waiter."""
+        """Leave the network and wake any recvfrom() waiter (or tell the sink)."""
         if not self._closed:
             self._closed = True
             self.network._unregister(self)
             self._queue.put_nowait(None)
+            self._pending.clear()
+            sink, self._sink = self._sink, None
+            if sink is not None:
+                sink.transport_closed()
+
+    def attach(self, sink: DatagramSink) -> None:
+        """Hand datagrams to ``sink`` (PushTransport): all that arrive in one loop iteration
+        make one batch, delivered by one ``call_soon`` (never from inside a sender's call)."""
+        self._sink = sink
+        while not self._queue.empty():
+            item = self._queue.get_nowait()
+            if item is None:
+                self._queue.put_nowait(None)
+                break
+            self._pending.append(item)
+        if self._closed:
+            self._sink = None
+            sink.transport_closed()
+        elif self._pending:
+            self._schedule()
+
+    def detach(self) -> None:
+        """Queue datagrams for recvfrom() again."""
+        self._sink = None
+        pending, self._pending = self._pending, []
+        for item in pending:
+            self._queue.put_nowait(item)
+
+    def _schedule(self) -> None:
+        if not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self._hand_over)
+
+    def _hand_over(self) -> None:
+        self._scheduled = False
+        batch, self._pending = self._pending, []
+        if batch and self._sink is not None:
+            self._sink.receive_batch(batch)
+        elif batch:
+            for item in batch:
+                self._queue.put_nowait(item)
 
     def _accept(self, data: bytes, src: Address) -> bool:
-        if self._closed or self._queue.qsize() >= self.network.queue_limit:
+        if self._closed:
+            return False
+        if self._sink is not None:
+            if len(self._pending) >= self.network.queue_limit:
+                return False
+            self._pending.append((data, src))
+            self._schedule()
+            return True
+        if self._queue.qsize() >= self.network.queue_limit:
             return False
         self._queue.put_nowait((data, src))
         return True

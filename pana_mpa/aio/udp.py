@@ -1,4 +1,10 @@
-"""UdpTransport: PANA over UDP (RFC 5191 s1.4) on an asyncio datagram endpoint, IPv4 or IPv6."""
+"""UdpTransport: PANA over UDP (RFC 5191 s1.4) on a non-blocking socket, IPv4 or IPv6.
+
+The socket is read from the event loop's reader callback: everything the kernel holds (up to
+``max_batch`` datagrams) is read in one go and handed to the attached sink as one batch, whose
+size is the backlog the admission control of ``pana_mpa.aio.runner`` measures. Without a sink
+the datagrams wait in a bounded queue for ``recvfrom()``. Sends go straight to the kernel.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +12,19 @@ import asyncio
 import ipaddress
 import logging
 import socket
+import sys
+from collections.abc import Sequence
 from typing import Any
 
-from .transport import PANA_PORT, Address, TransportClosed, format_address
+from .transport import PANA_PORT, Address, DatagramSink, TransportClosed, format_address
 
 __all__ = ["UdpTransport"]
 
 logger = logging.getLogger(__name__)
+
+_MAX_DATAGRAM = 65535
+_DEST_CACHE_LIMIT = 1 << 16
+_SO_RCVBUFFORCE = 33  # Linux <asm-generic/socket.h>; not in the socket module
 
 
 def _with_zone(host: str, addr: tuple[Any, ...]) -> str:
@@ -30,72 +42,180 @@ def _with_zone(host: str, addr: tuple[Any, ...]) -> str:
         return f"{host}%{scope_id}"
 
 
-class _Protocol(asyncio.DatagramProtocol):
-    def __init__(self, owner: UdpTransport) -> None:
-        self._owner = owner
-
-    def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
-        # IPv6 sockets report (host, port, flowinfo, scope_id); keep (host, port).
-        self._owner._received(data, (_with_zone(str(addr[0]), addr), int(addr[1])))
-
-    def error_received(self, exc: Exception) -> None:
-        # ICMP errors (port unreachable ...) surface here; UDP is unreliable, so just log them.
-        logger.debug("udp: %s", exc)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._owner._lost()
-
-
 class UdpTransport:
-    """A bound UDP socket satisfying Transport; create it with ``await UdpTransport.bind(host)``.
+    """A bound UDP socket satisfying Transport and PushTransport.
 
+    Create it with ``await UdpTransport.bind(host)`` (or ``UdpTransport.from_socket``).
     ``sendto`` takes IP literals only (no name resolution, which could block) and never blocks:
-    when the kernel or asyncio cannot take a datagram it is dropped, as UDP may.
+    when the kernel cannot take a datagram it is dropped, as UDP may. Destination addresses are
+    checked once and cached, so a send costs one dict lookup and one system call.
     """
 
-    def __init__(self, queue_limit: int = 1024) -> None:
+    def __init__(self, queue_limit: int = 1024, *, max_batch: int = 256) -> None:
         self._queue: asyncio.Queue[tuple[bytes, Address] | None] = asyncio.Queue()
         self._queue_limit = queue_limit
-        self._transport: asyncio.DatagramTransport | None = None
+        self.max_batch = max_batch
+        """Datagrams read per reader callback at most (the rest wait for the next one)."""
+        self._sock: socket.socket | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._sink: DatagramSink | None = None
         self._closed = False
+        self._dest: dict[Address, Address | None] = {}
         self.local_address: Address = ("", 0)
         self.family = socket.AF_INET
         self.dropped = 0
-        """Received datagrams dropped because the receive queue was full."""
+        """Received datagrams dropped because the receive queue (no sink attached) was full."""
+        self.send_dropped = 0
+        """Datagrams the kernel refused (full send buffer, unreachable ...)."""
+        self.received = 0
+        """Datagrams read from the socket."""
+        self.batches = 0
+        """Reader callbacks that read at least one datagram."""
 
     @classmethod
     async def bind(
-        cls, host: str, port: int = PANA_PORT, *, queue_limit: int = 1024
+        cls,
+        host: str,
+        port: int = PANA_PORT,
+        *,
+        queue_limit: int = 1024,
+        reuse_port: bool = False,
+        receive_buffer: int | None = None,
+        max_batch: int = 256,
     ) -> UdpTransport:
-        """Bind UDP on ``host`` (an IPv4 or IPv6 literal) and ``port`` (0: any free port)."""
-        ip = ipaddress.ip_address(host)
+        """Bind UDP on ``host`` (an IPv4 or IPv6 literal) and ``port`` (0: any free port).
+
+        ``reuse_port`` sets SO_REUSEPORT (several workers on one port); ``receive_buffer`` asks
+        for that SO_RCVBUF (beyond net.core.rmem_max only with CAP_NET_ADMIN).
+        """
+        ip = ipaddress.ip_address(host)  # ValueError for names: resolving could block
         family = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
-        self = cls(queue_limit)
-        loop = asyncio.get_running_loop()
-        transport, _ = await loop.create_datagram_endpoint(
-            lambda: _Protocol(self), local_addr=(ip.compressed, port), family=family
-        )
-        self._transport = transport
-        self.family = family
-        sockname = transport.get_extra_info("sockname")
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            if reuse_port:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            if receive_buffer is not None:
+                set_receive_buffer(sock, receive_buffer)
+            sock.bind((ip.compressed, port))
+        except BaseException:
+            sock.close()
+            raise
+        return cls.from_socket(sock, queue_limit=queue_limit, max_batch=max_batch)
+
+    @classmethod
+    def from_socket(
+        cls, sock: socket.socket, *, queue_limit: int = 1024, max_batch: int = 256
+    ) -> UdpTransport:
+        """Take over a bound UDP socket (made non-blocking); call with a running loop."""
+        self = cls(queue_limit, max_batch=max_batch)
+        sock.setblocking(False)
+        self._sock = sock
+        self.family = socket.AddressFamily(sock.family)
+        sockname = sock.getsockname()
         self.local_address = (str(sockname[0]), int(sockname[1]))
+        self._loop = asyncio.get_running_loop()
+        self._loop.add_reader(sock.fileno(), self._read_ready)
         logger.debug("udp: bound %s", format_address(self.local_address))
         return self
 
-    def sendto(self, data: bytes, addr: Address) -> None:
-        """Send one datagram to ``addr`` (IP literal, port); dropped when closed or unsendable."""
-        if self._closed or self._transport is None or self._transport.is_closing():
-            logger.debug("udp: send on closed transport dropped")
-            return
+    @property
+    def socket(self) -> socket.socket | None:
+        """The underlying socket (None once closed)."""
+        return self._sock
+
+    # ---- sending -------------------------------------------------------------------------------
+
+    def _destination(self, addr: Address) -> Address | None:
         host, port = addr
         ip = ipaddress.ip_address(host)  # ValueError for names: resolving here could block
         if self.family == socket.AF_INET6 and ip.version == 4:
-            host = "::ffff:" + ip.compressed  # IPv4-mapped (RFC 4291 s2.5.5.2)
-        elif self.family == socket.AF_INET and ip.version == 6:
-            logger.debug("udp: IPv6 destination %s on an IPv4 socket dropped", host)
+            return ("::ffff:" + ip.compressed, int(port))  # IPv4-mapped (RFC 4291 s2.5.5.2)
+        if self.family == socket.AF_INET and ip.version == 6:
+            return None
+        return (host, int(port))
+
+    def sendto(self, data: bytes, addr: Address) -> None:
+        """Send one datagram to ``addr`` (IP literal, port); dropped when closed or unsendable."""
+        sock = self._sock
+        if sock is None:
+            logger.debug("udp: send on closed transport dropped")
             return
-        # asyncio's sendto reports OSError through error_received(), never raises it.
-        self._transport.sendto(bytes(data), (host, port))
+        try:
+            dest = self._dest[addr]
+        except KeyError:
+            dest = self._destination(addr)
+            if len(self._dest) >= _DEST_CACHE_LIMIT:
+                self._dest.clear()
+            self._dest[addr] = dest
+        if dest is None:
+            logger.debug("udp: IPv6 destination %s on an IPv4 socket dropped", addr[0])
+            return
+        try:
+            sock.sendto(data, dest)
+        except OSError as exc:  # EAGAIN (full buffer), unreachable ...: UDP may drop
+            self.send_dropped += 1
+            logger.debug("udp: send to %s dropped: %s", addr, exc)
+
+    # ---- receiving -----------------------------------------------------------------------------
+
+    def _source(self, addr: tuple[Any, ...]) -> Address:
+        host = str(addr[0])
+        if host.startswith("::ffff:") and "." in host:
+            return (host[7:], int(addr[1]))  # report IPv4-mapped sources as plain IPv4
+        return (_with_zone(host, addr), int(addr[1]))
+
+    def _read_ready(self) -> None:
+        sock = self._sock
+        if sock is None:
+            return
+        recv = sock.recvfrom
+        v4 = self.family == socket.AF_INET
+        batch: list[tuple[bytes, Address]] = []
+        for _ in range(self.max_batch):
+            try:
+                data, addr = recv(_MAX_DATAGRAM)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError as exc:  # an ICMP error reported on the socket: UDP is unreliable
+                logger.debug("udp: %s", exc)
+                break
+            batch.append((data, addr if v4 else self._source(addr)))
+        if not batch:
+            return
+        self.received += len(batch)
+        self.batches += 1
+        sink = self._sink
+        if sink is not None:
+            sink.receive_batch(batch)
+        else:
+            self._enqueue(batch)
+
+    def _enqueue(self, batch: Sequence[tuple[bytes, Address]]) -> None:
+        for item in batch:
+            if self._queue.qsize() >= self._queue_limit:
+                self.dropped += 1
+                logger.debug("udp: receive queue full, %d octets dropped", len(item[0]))
+                continue
+            self._queue.put_nowait(item)
+
+    def attach(self, sink: DatagramSink) -> None:
+        """Hand every later datagram to ``sink`` from the reader callback (PushTransport)."""
+        self._sink = sink
+        queued: list[tuple[bytes, Address]] = []
+        while not self._queue.empty():
+            item = self._queue.get_nowait()
+            if item is None:
+                self._queue.put_nowait(None)
+                break
+            queued.append(item)
+        if queued:
+            sink.receive_batch(queued)
+        if self._closed:
+            sink.transport_closed()
+
+    def detach(self) -> None:
+        """Queue datagrams for recvfrom() again."""
+        self._sink = None
 
     async def recvfrom(self) -> tuple[bytes, Address]:
         """The next datagram and its source address."""
@@ -108,26 +228,27 @@ class UdpTransport:
         return item
 
     def close(self) -> None:
-        """Close the socket and wake any recvfrom() waiter."""
-        if not self._closed:
-            self._closed = True
-            if self._transport is not None:
-                self._transport.close()
-            self._queue.put_nowait(None)
-
-    def _received(self, data: bytes, addr: Address) -> None:
+        """Close the socket and wake any recvfrom() waiter (or tell the sink)."""
         if self._closed:
             return
-        if self._queue.qsize() >= self._queue_limit:
-            self.dropped += 1
-            logger.debug("udp: receive queue full, %d octets from %s dropped", len(data), addr)
-            return
-        host = addr[0]
-        if host.startswith("::ffff:") and "." in host:
-            host = host[7:]  # report IPv4-mapped sources as plain IPv4
-        self._queue.put_nowait((data, (host, addr[1])))
+        self._closed = True
+        sock, self._sock = self._sock, None
+        if sock is not None:
+            if self._loop is not None and not self._loop.is_closed():
+                self._loop.remove_reader(sock.fileno())
+            sock.close()
+        self._queue.put_nowait(None)
+        sink, self._sink = self._sink, None
+        if sink is not None:
+            sink.transport_closed()
 
-    def _lost(self) -> None:
-        if not self._closed:
-            self._closed = True
-            self._queue.put_nowait(None)
+
+def set_receive_buffer(sock: socket.socket, size: int) -> int:
+    """Ask for a SO_RCVBUF of ``size`` octets (forced past rmem_max when privileged); the result."""
+    try:
+        if not sys.platform.startswith("linux"):
+            raise PermissionError
+        sock.setsockopt(socket.SOL_SOCKET, _SO_RCVBUFFORCE, size)
+    except PermissionError:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
+    return int(sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF))

@@ -57,16 +57,10 @@ class DemoResult:
     """Keys the agent handed to its AR/CA interface, by session id (never printed)."""
 
 
-async def _main(
-    *,
-    dhcp_delay: float,
-    link_switch: float,
-    seed: int,
-    tap: TapHook | None,
-    on_step: Callable[[MpaEvent], None] | None,
-) -> DemoResult:
-    net = LoopbackNetwork(seed=seed, delay=0.002, tap=tap)
-    rng = random.Random(seed)  # noqa: S311 - a reproducible demo, not key material
+def _agent(
+    net: LoopbackNetwork, rng: random.Random, dhcp_delay: float
+) -> tuple[MpaAgent, InMemoryTunnelDriver, dict[int, MpaKeys]]:
+    """The candidate network's agent: PAA (EAP-PSK), DHCP relay (a stand-in server), AR."""
     loop = asyncio.get_running_loop()
 
     async def lease_provider(sid: int, mac: bytes, client_id: bytes) -> DhcpLease:
@@ -87,18 +81,22 @@ async def _main(
             rng=rng.randbytes,
         )
 
-    agent_tunnels = InMemoryTunnelDriver()
+    tunnels = InMemoryTunnelDriver()
     flushed: list[bytes] = []  # buffered packets handed on at the end of the switch
-    agent_keys: dict[int, MpaKeys] = {}
+    keys: dict[int, MpaKeys] = {}
     agent = MpaAgent(
         paa_config=PaaConfig(session_lifetime=3600), eap_factory=eap_server,
         transport=net.endpoint((str(AR), 716)), ar_address=AR, lease_provider=lease_provider,
-        tunnels=agent_tunnels, ar_link_address=bytes.fromhex("020000000201"), bssids=BSSIDS,
-        key_sink=agent_keys.__setitem__, rng=rng.randbytes,
+        tunnels=tunnels, ar_link_address=bytes.fromhex("020000000201"), bssids=BSSIDS,
+        key_sink=keys.__setitem__, rng=rng.randbytes,
         inject=flushed.append,  # a real AR writes them onto its CTN link (the lab's TUN)
     )  # fmt: skip
-    agent_task = asyncio.create_task(agent.run())
+    return agent, tunnels, keys
 
+
+def _correspondent(net: LoopbackNetwork) -> tuple[asyncio.Task[None], list[tuple[float, str]]]:
+    """The correspondent node: records each registration and answers it."""
+    loop = asyncio.get_running_loop()
     cn = net.endpoint(CN_ADDR)
     bindings: list[tuple[float, str]] = []
 
@@ -108,9 +106,13 @@ async def _main(
             bindings.append((loop.time(), data.decode()))
             cn.sendto(b"200 OK", addr)
 
-    cn_task = asyncio.create_task(cn_loop())
-    mn_tunnels = InMemoryTunnelDriver()
-    current: dict[str, Transport] = {}
+    return asyncio.create_task(cn_loop()), bindings
+
+
+def _controller(
+    net: LoopbackNetwork, rng: random.Random, on_step: Callable[[MpaEvent], None] | None
+) -> MpaController:
+    """The MN: EAP-PSK peer, in-memory tunnels, a re-registration with the correspondent."""
 
     async def binding_update(address: IpAddress) -> None:
         # the mobility protocol's re-registration (a SIP re-INVITE in the draft's testbed)
@@ -121,22 +123,38 @@ async def _main(
         finally:
             t.close()
 
-    controller = MpaController(
+    return MpaController(
         eap_factory=lambda: EapPeer(
             identity=IDENTITY,
             methods={EAP_TYPE_PSK: lambda: PskPeer(IDENTITY, PSK, rng=rng.randbytes)},
         ),
-        mn_mac=MN_MAC, tunnels=mn_tunnels, binding_update=binding_update,
+        mn_mac=MN_MAC, tunnels=InMemoryTunnelDriver(), binding_update=binding_update,
         pac_config=PacConfig(), rng=rng.randbytes, on_event=on_step,
     )  # fmt: skip
+
+
+async def _main(
+    *,
+    dhcp_delay: float,
+    link_switch: float,
+    seed: int,
+    tap: TapHook | None,
+    on_step: Callable[[MpaEvent], None] | None,
+) -> DemoResult:
+    net = LoopbackNetwork(seed=seed, delay=0.002, tap=tap)
+    rng = random.Random(seed)  # noqa: S311 - a reproducible demo, not key material
+    agent, agent_tunnels, agent_keys = _agent(net, rng, dhcp_delay)
+    agent_task = asyncio.create_task(agent.run())
+    cn_task, bindings = _correspondent(net)
+    controller = _controller(net, rng, on_step)
     candidate = CandidateNetwork(name="ctn-1", paa=(str(AR), 716), ar_address=AR, bssids=BSSIDS)
+    current: dict[str, Transport] = {"old": net.endpoint((str(OCOA), 0))}
 
     async def attach(cfg: PreConfiguration) -> Transport:
         current["old"].close()
         await asyncio.sleep(link_switch)  # the link-layer handover itself
         return net.endpoint((str(cfg.ncoa), 0))
 
-    current["old"] = net.endpoint((str(OCOA), 0))
     try:
         await controller.pre_authenticate(candidate, current["old"], OCOA)
         await controller.pre_configure()

@@ -8,13 +8,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from eap.keys import Secret
-from eap.methods.tls import TlsVersion
 from pana_codecs.avps import IntegrityAlgorithm, PrfAlgorithm
 
 from ..address import PANA_PORT, Address
 from ..config import DEFAULT_INTEGRITY_ALGORITHMS, DEFAULT_PRF_ALGORITHMS
 from .common import CliError, address, read_lines, resolve
-from .users import Account, parse_secret, parse_users, read_users_file
+from .users import USER_METHODS, Account, parse_secret, parse_users, read_users_file
 
 __all__ = [
     "LEGACY_TLS_CIPHERS",
@@ -33,13 +32,15 @@ __all__ = [
     "tls_files",
 ]
 
-METHODS = ("psk", "md5", "gpsk", "tls")
+METHODS = USER_METHODS
+"""EAP method names, from eap.registry."""
 SUITES = ("sha1", "sha256", "both")
+# The wire values of eap.methods.tls.TlsVersion: the command line loads pyOpenSSL only for EAP-TLS.
 TLS_VERSIONS = {
-    "1.0": TlsVersion.TLS1_0,
-    "1.1": TlsVersion.TLS1_1,
-    "1.2": TlsVersion.TLS1_2,
-    "1.3": TlsVersion.TLS1_3,
+    "1.0": 0x0301,
+    "1.1": 0x0302,
+    "1.2": 0x0303,
+    "1.3": 0x0304,
 }
 LEGACY_TLS_CIPHERS = "DEFAULT:@SECLEVEL=0"
 """OpenSSL 3 refuses TLS 1.0/1.1 (SHA-1 signatures) above security level 0 (docs/interop.md)."""
@@ -75,12 +76,13 @@ class TlsFiles:
     cert: Path | None = None
     key: Path | None = None
     ca: Path | None = None
-    min_version: TlsVersion = TlsVersion.TLS1_2
+    min_version: int = TLS_VERSIONS["1.2"]
+    """The lowest TLS version (an eap.methods.tls.TlsVersion value)."""
 
     @property
     def cipher_list(self) -> str | None:
         """OpenSSL cipher list: security level 0 when TLS 1.0/1.1 is allowed, else the default."""
-        return LEGACY_TLS_CIPHERS if self.min_version < TlsVersion.TLS1_2 else None
+        return LEGACY_TLS_CIPHERS if self.min_version < TLS_VERSIONS["1.2"] else None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -8,23 +8,20 @@ import contextlib
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
-from functools import partial
 from typing import IO, Any
 
+from eap import registry
 from eap.aaa.passthrough import RadiusConfig, RadiusPassThrough
 from eap.authenticator import EapAuthenticator
 from eap.keys import Secret
 from eap.methods.base import AuthMethod, Rng
-from eap.methods.gpsk import GpskServer
-from eap.methods.md5 import Md5Server
-from eap.methods.psk import PskServer
-from eap.methods.tls import TlsServer
 
 from ..address import Address, format_address
 from ..aio import AaaBackend, SansIo, serve_paa
 from ..aio.udp import UdpTransport
+from ..aio.workers import worker_count
 from ..config import PaaConfig
 from ..events import AuthenticationFailed, SessionTerminated
 from ..flow import FlowTrace
@@ -33,14 +30,14 @@ from ..trace import NULL_TRACE
 from .aaa import RadiusBackend
 from .common import CliError, event_text, run_main, say, trace_file
 from .options import PaaOptions, add_paa_arguments, paa_options
-from .pac import check_tls
-from .users import Account, accounts
+from .users import Account, accounts, method_entry
 
 __all__ = [
     "SERVER_ID",
     "OperatorLog",
     "PaaFactory",
     "add_parser",
+    "authenticator_factory",
     "build_paa",
     "eap_authenticator",
     "identity_text",
@@ -62,79 +59,90 @@ def add_parser(sub: Any) -> None:
     """Register the paa subcommand."""
     paa: argparse.ArgumentParser = sub.add_parser("paa", help="run a PANA agent over UDP")
     add_paa_arguments(paa)
+    paa.add_argument(
+        "--workers",
+        default="1",
+        metavar="N|auto",
+        help="worker processes sharing the port (SO_REUSEPORT, each datagram steered to its"
+        " session's worker by Session-Id; Linux); auto: one per CPU (default 1)",
+    )
     paa.set_defaults(func=run_paa)
 
 
-def eap_authenticator(opts: PaaOptions, rng: Rng, *, check: bool = False) -> EapAuthenticator:
-    """The PAA's standalone EAP authenticator over its users (TLS: certificates).
+def _server_maker(
+    method: str, table: Mapping[bytes, Account], opts: PaaOptions, rng: Rng
+) -> registry.ServerMaker:
+    """identity -> server method factory for one method, set up once (eap.registry)."""
+    entry = method_entry(method)
+
+    def lookup(identity: bytes) -> Secret | None:
+        account = table.get(identity)
+        return account.secret if account is not None and method in account.methods else None
+
+    tls = None
+    if entry.credential == "certificate":
+        files = opts.tls
+        tls = registry.TlsCredential(
+            cert=files.cert, key=files.key, ca=files.ca,
+            min_version=files.min_version, cipher_list=files.cipher_list,
+        )  # fmt: skip
+    # fail_fast: a wrong EAP-PSK key fails at once (--psk-silent-discard: RFC 4764 s4.3's
+    # silent discard); GPSK answers a bad MAC with GPSK-Fail (RFC 5433 s4) in any case.
+    config = registry.ServerConfig(
+        lookup=lookup, server_id=SERVER_ID, rng=rng, fail_fast=not opts.psk_silent_discard, tls=tls
+    )
+    try:
+        return entry.server(config)
+    except registry.CredentialError as exc:
+        raise CliError(str(exc)) from None
+    except Exception as exc:  # pyOpenSSL/cryptography report bad PEM files in many ways
+        raise CliError(f"{entry.title}: {exc}") from None
+
+
+def authenticator_factory(opts: PaaOptions, rng: Rng) -> Callable[[], EapAuthenticator]:
+    """EAP authenticators over the PAA's users, one per session; the methods set up once now.
 
     Each user is offered its methods in order (the peer may Nak to the next, RFC 3748 s5.3);
     an unknown identity is offered ``opts.method`` with no secret, which fails without telling
-    whether the identity exists (RFC 4764 s5.1). ``check``: build the TLS server once now, so
-    bad PEM files fail as a CliError at start-up.
+    whether the identity exists (RFC 4764 s5.1). Bad TLS files fail here, as a CliError.
     """
     table = accounts(opts.users, opts.method)
-
-    def lookup_for(method: str) -> Callable[[bytes], Secret | None]:
-        def lookup(identity: bytes) -> Secret | None:
-            account = table.get(identity)
-            return account.secret if account is not None and method in account.methods else None
-
-        return lookup
-
-    tls = opts.tls
-
-    def tls_server() -> TlsServer:
-        assert tls.cert is not None and tls.key is not None  # paa_options checked
-        return TlsServer(
-            cert=tls.cert,
-            key=tls.key,
-            ca=tls.ca,
-            require_client_cert=tls.ca is not None,
-            min_version=tls.min_version,
-            cipher_list=tls.cipher_list,
-        )
-
-    def server_method(method: str, identity: bytes) -> Callable[[], AuthMethod]:
-        if method == "psk":
-            # a wrong PSK fails at once (see --psk-silent-discard for the RFC 4764 s4.3 choice)
-            strict = not opts.psk_silent_discard
-            psk = lookup_for("psk")
-            return lambda: PskServer(SERVER_ID, psk, rng, fail_on_bad_mac_p=strict)
-        if method == "gpsk":
-            # RFC 5433 s4 (gpsk_fail=True): a bad MAC in GPSK-2 gets GPSK-Fail, which PaCs
-            # (ours included) answer, so a wrong secret already fails at once the RFC's way.
-            gpsk = lookup_for("gpsk")
-            return lambda: GpskServer(SERVER_ID, gpsk, rng=rng)
-        if method == "md5":
-            password = lookup_for("md5")(identity)
-            return lambda: Md5Server(password, rng=rng)
-        return tls_server
+    in_use = {opts.method} | {method for account in table.values() for method in account.methods}
+    makers = {method: _server_maker(method, table, opts, rng) for method in sorted(in_use)}
 
     def policy(identity: bytes) -> list[Callable[[], AuthMethod]]:
         account = table.get(identity)
         methods = account.methods if account is not None else (opts.method,)
-        return [server_method(method, identity) for method in methods]
+        return [makers[method](identity) for method in methods]
 
-    if check and (opts.method == "tls" or any("tls" in a.methods for a in table.values())):
-        check_tls(tls_server)
-    return EapAuthenticator(methods=policy, rng=rng)
+    return lambda: EapAuthenticator(methods=policy, rng=rng)
+
+
+def eap_authenticator(opts: PaaOptions, rng: Rng, *, check: bool = False) -> EapAuthenticator:
+    """One standalone EAP authenticator over the PAA's users (see authenticator_factory)."""
+    return authenticator_factory(opts, rng)()
 
 
 def _keyless_by_choice(opts: PaaOptions) -> bool:
     """Local EAP-MD5 users: the operator chose a keyless method (RADIUS needs --allow-keyless)."""
     if opts.radius is not None:
         return False
-    if opts.method == "md5" and not opts.users:
+    if not method_entry(opts.method).derives_keys and not opts.users:
         return True
     return any(
-        "md5" in (u.methods if isinstance(u, Account) else (opts.method,))
+        not method_entry(method).derives_keys
         for u in opts.users.values()
+        for method in (u.methods if isinstance(u, Account) else (opts.method,))
     )
 
 
 def build_paa(
-    opts: PaaOptions, rng: Rng, trace: FlowTrace | None
+    opts: PaaOptions,
+    rng: Rng,
+    trace: FlowTrace | None,
+    *,
+    worker_index: int = 0,
+    worker_bits: int = 0,
 ) -> tuple[PaaServer, Callable[[int], AaaBackend] | None]:
     """The PAA for ``pana-mpa paa``: local users, or RADIUS pass-through with ``--radius``."""
     config = PaaConfig(
@@ -142,6 +150,8 @@ def build_paa(
         integrity_algorithms=opts.integrity_algorithms,
         session_lifetime=opts.lifetime,
         reauth_fraction=opts.reauth_fraction,
+        worker_index=worker_index,
+        worker_bits=worker_bits,
         require_key=not opts.allow_keyless and not _keyless_by_choice(opts),
     )
     if opts.radius is not None and opts.radius_secret is not None:
@@ -152,8 +162,7 @@ def build_paa(
 
         # no eap_factory: every EAP step waits in pending_aaa() (RFC 5191 s2 pass-through)
         return PaaServer(config, rng=rng, trace=trace or NULL_TRACE), backend
-    eap_authenticator(opts, rng, check=True)
-    eap_factory = partial(eap_authenticator, opts, rng)
+    eap_factory = authenticator_factory(opts, rng)
     return PaaServer(config, eap_factory=eap_factory, rng=rng, trace=trace or NULL_TRACE), None
 
 
@@ -254,14 +263,48 @@ async def paa_main(
         transport.close()
 
 
+def run_workers(opts: PaaOptions, workers: int, out: IO[str]) -> int:
+    """``pana-mpa paa --workers N``: N forked workers on one port until SIGINT/SIGTERM."""
+    from ..aio.workers import WorkerPool
+
+    logs: dict[int, OperatorLog] = {}
+
+    def make(index: int, bits: int) -> tuple[PaaServer, Callable[[int], AaaBackend] | None]:
+        return build_paa(opts, os.urandom, None, worker_index=index, worker_bits=bits)
+
+    def on_event(index: int, event: object) -> None:
+        logs.setdefault(index, OperatorLog(out)).event(event)
+
+    host, port = opts.listen
+    pool = WorkerPool(host, port, workers, make, on_event=on_event, start_method="fork")
+    try:
+        pool.start()
+    except OSError as exc:
+        pool.stop()
+        msg = f"cannot listen on {format_address(opts.listen)}: {exc.strerror or exc}"
+        raise CliError(msg) from None
+    OperatorLog(out).line(f"{workers} workers listening on {format_address(pool.local_address)}")
+    pool.serve_forever()
+    return 0
+
+
 def run_paa(args: argparse.Namespace, *, factory: PaaFactory | None = None) -> int:
     """``pana-mpa paa``: serve until interrupted."""
     prog = "pana-mpa paa"
     try:
         opts = paa_options(args)
-    except CliError as exc:
+        workers = worker_count(getattr(args, "workers", "1"))
+        if workers > 1 and (args.trace or factory is not None):
+            raise CliError("--workers: no --trace (one trace per process would interleave)")
+    except (CliError, ValueError) as exc:
         sys.stderr.write(f"{prog}: {exc}\n")
         return 2
+    if workers > 1:
+        try:
+            return run_workers(opts, workers, sys.stdout)
+        except CliError as exc:
+            sys.stderr.write(f"{prog}: {exc}\n")
+            return 1
     make = factory or build_paa
 
     async def main() -> int:

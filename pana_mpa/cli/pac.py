@@ -10,11 +10,9 @@ import sys
 from collections.abc import Callable
 from typing import IO, Any
 
-from eap.methods.base import PeerMethod, Rng
-from eap.methods.gpsk import GpskPeer
-from eap.methods.md5 import Md5Peer
-from eap.methods.psk import PskPeer
-from eap.methods.tls import TlsPeer
+from eap import registry
+from eap.keys import Secret
+from eap.methods.base import Rng
 from eap.peer import EapPeer
 from pana_codecs.avps import ResultCode, TerminationCause
 
@@ -27,8 +25,9 @@ from ..pac import PacSession
 from ..trace import NULL_TRACE
 from .common import CliError, enum_name, event_text, run_main, say, trace_file
 from .options import PacOptions, add_pac_arguments, pac_options
+from .users import method_entry
 
-__all__ = ["PacFactory", "add_parser", "build_pac", "check_tls", "eap_peer", "pac_main", "run_pac"]
+__all__ = ["PacFactory", "add_parser", "build_pac", "eap_peer", "pac_main", "run_pac"]
 
 PacFactory = Callable[[PacOptions, Rng, "FlowTrace | None"], PacNode[Any]]
 """Builds the PaC session (a PacSession with its EapPeer) from the options, an rng, a trace."""
@@ -41,42 +40,27 @@ def add_parser(sub: Any) -> None:
     pac.set_defaults(func=run_pac)
 
 
-def check_tls(make: Callable[[], object]) -> None:
-    """Build one TLS method object now, so bad PEM files fail before any datagram is sent."""
-    try:
-        make()
-    except Exception as exc:  # pyOpenSSL/cryptography report bad files in many ways
-        raise CliError(f"EAP-TLS: {exc}") from None
-
-
 def eap_peer(opts: PacOptions, rng: Rng) -> EapPeer:
-    """The PaC's EAP peer with the one method the options name."""
-    secret = opts.secret
-    methods: dict[int, Callable[[], PeerMethod]] = {}
-    if opts.method == "tls":
+    """The PaC's EAP peer with the one method the options name (eap.registry), checked now."""
+    entry = method_entry(opts.method)
+    credential: Secret | registry.TlsCredential
+    if entry.credential == "certificate":
         tls = opts.tls
-
-        def tls_peer() -> TlsPeer:
-            return TlsPeer(
-                ca=tls.ca,
-                cert=tls.cert,
-                key=tls.key,
-                min_version=tls.min_version,
-                cipher_list=tls.cipher_list,
-            )
-
-        check_tls(tls_peer)
-        methods[TlsPeer.method_type] = tls_peer
-        return EapPeer(identity=opts.identity, methods=methods)
-    if secret is None:
+        credential = registry.TlsCredential(
+            cert=tls.cert, key=tls.key, ca=tls.ca,
+            min_version=tls.min_version, cipher_list=tls.cipher_list,
+        )  # fmt: skip
+    elif opts.secret is None:
         raise CliError(f"--method {opts.method} needs --secret")
-    if opts.method == "psk":
-        methods[PskPeer.method_type] = lambda: PskPeer(opts.identity, secret, rng)
-    elif opts.method == "gpsk":
-        methods[GpskPeer.method_type] = lambda: GpskPeer(opts.identity, secret, rng=rng)
     else:
-        methods[Md5Peer.method_type] = lambda: Md5Peer(secret)
-    return EapPeer(identity=opts.identity, methods=methods)
+        credential = opts.secret
+    try:
+        factory = entry.peer(opts.identity, credential, rng=rng)
+    except registry.CredentialError as exc:
+        raise CliError(str(exc)) from None
+    except Exception as exc:  # pyOpenSSL/cryptography report bad PEM files in many ways
+        raise CliError(f"{entry.title}: {exc}") from None
+    return EapPeer(identity=opts.identity, methods={entry.method_type: factory})
 
 
 def build_pac(opts: PacOptions, rng: Rng, trace: FlowTrace | None) -> PacSession:

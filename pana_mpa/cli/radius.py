@@ -33,7 +33,7 @@ from .options import (
     tls_files,
     uses_tls,
 )
-from .paa import OperatorLog, eap_authenticator
+from .paa import OperatorLog, authenticator_factory
 
 _DESCRIPTION = """\
 Serve our EAP methods (EAP-PSK, EAP-GPSK, EAP-MD5, EAP-TLS) to RADIUS clients (RFC 3579): an
@@ -132,10 +132,10 @@ async def radius_server_main(
     ready: Callable[[Address], None] | None = None,
 ) -> int:
     """Serve until cancelled."""
-    eap_authenticator(opts.eap, rng, check=True)  # bad TLS files fail now, as a CliError
+    make = authenticator_factory(opts.eap, rng)  # bad TLS files fail now, as a CliError
 
     def backend() -> EapBackend:
-        return eap_authenticator(opts.eap, rng)
+        return make()
 
     server = RadiusServer(RadiusServerCore(clients=opts.clients, backend=backend, rng=rng))
     try:

@@ -21,6 +21,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from eap import registry
 from eap.keys import Secret
 
 from .common import CliError
@@ -28,6 +29,7 @@ from .common import CliError
 __all__ = [
     "USER_METHODS",
     "Account",
+    "method_entry",
     "parse_secret",
     "parse_users",
     "parse_users_file",
@@ -36,8 +38,8 @@ __all__ = [
 
 _HEX = frozenset(string.hexdigits)
 
-USER_METHODS = ("psk", "gpsk", "md5", "tls")
-"""Method names a user entry may list (hostapd spells them in capitals)."""
+USER_METHODS = tuple(name.lower() for name in registry.names())
+"""Method names a user entry may list, from eap.registry (hostapd spells them in capitals)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,40 +50,32 @@ class Account:
     secret: Secret | None = None
 
 
+def method_entry(name: str) -> registry.EapMethod:
+    """The registry's entry for a method name; CliError listing the choices otherwise."""
+    try:
+        return registry.lookup(name)
+    except registry.UnknownMethodError as exc:
+        raise CliError(str(exc)) from None
+
+
 def check_secret(method: str, secret: bytes) -> None:
     """Raise CliError when ``secret`` does not suit ``method`` (the message shows no secret)."""
-    if method == "psk" and len(secret) != 16:
-        raise CliError(f"an EAP-PSK key is 16 octets, not {len(secret)} (RFC 4764 s2.1)")
-    if method == "gpsk" and len(secret) < 16:
-        raise CliError(f"an EAP-GPSK key is at least 16 octets, not {len(secret)} (RFC 5433 s8)")
-    if method == "md5" and not secret:
-        raise CliError("the EAP-MD5 password must not be empty")
+    try:
+        method_entry(method).check_secret(Secret(secret))
+    except registry.CredentialError as exc:
+        raise CliError(str(exc)) from None
 
 
 def parse_secret(method: str, text: str) -> Secret:
-    """A method's long-term secret from the command line, checked for the method's format.
+    """A method's long-term secret from its text form, by the method's rule (eap.registry).
 
-    EAP-PSK (RFC 4764 s2.1): a 16-octet PSK as 16 ASCII characters or 32 hex digits.
-    EAP-GPSK (RFC 5433 s8): at least 16 octets, as ASCII or an even number of hex digits.
-    EAP-MD5 (RFC 3748 s5.4): any non-empty password.
+    EAP-PSK (RFC 4764): 16 octets, as 16 ASCII characters or 32 hex digits. EAP-GPSK (RFC 5433):
+    at least 16 octets, as ASCII or an even number of hex digits. EAP-MD5: a non-empty password.
     """
-    if method == "psk":
-        if len(text) == 32 and set(text) <= _HEX:
-            return Secret(bytes.fromhex(text))
-        if len(text) == 16 and text.isascii() and text.isprintable():
-            return Secret(text.encode("ascii"))
-        raise CliError("an EAP-PSK secret is 16 ASCII characters or 32 hex digits")
-    if method == "gpsk":
-        if len(text) >= 32 and len(text) % 2 == 0 and set(text) <= _HEX:
-            return Secret(bytes.fromhex(text))
-        if len(text) >= 16 and text.isascii() and text.isprintable():
-            return Secret(text.encode("ascii"))
-        raise CliError("an EAP-GPSK secret is at least 16 ASCII characters or 32 hex digits")
-    if method == "md5":
-        if not text:
-            raise CliError("the EAP-MD5 password must not be empty")
-        return Secret(text.encode("utf-8"))
-    raise CliError(f"method {method} takes no secret")
+    try:
+        return method_entry(method).parse_secret(text)
+    except registry.CredentialError as exc:
+        raise CliError(str(exc)) from None
 
 
 def parse_users(method: str, items: Iterable[str]) -> dict[bytes, Secret]:
@@ -92,8 +86,10 @@ def parse_users(method: str, items: Iterable[str]) -> dict[bytes, Secret]:
         if not sep or not identity:
             # the value is not echoed: without the colon it may be all secret (issue 9)
             raise CliError(f"--user #{n}: expected IDENTITY:SECRET (value not shown)")
-        if method == "tls":
-            raise CliError("--method tls authenticates by certificate; --user takes no effect")
+        if method_entry(method).credential != "secret":
+            raise CliError(
+                f"--method {method} authenticates by certificate; --user takes no effect"
+            )
         try:
             users[identity.encode("utf-8")] = parse_secret(method, secret_text)
         except CliError as exc:
@@ -110,14 +106,17 @@ def _quoted(text: str) -> tuple[str, str]:
 
 
 def _methods(token: str) -> tuple[str, ...]:
-    names = tuple(name.strip().lower() for name in token.split(","))
-    for name in names:
-        if name not in USER_METHODS:
-            valid = ", ".join(m.upper() for m in USER_METHODS)
-            raise CliError(f"unknown EAP method {name.upper()!r} (valid: {valid})")
+    names = []
+    for name in token.split(","):
+        try:
+            names.append(registry.lookup(name.strip()).name.lower())
+        except registry.UnknownMethodError:
+            # not echoed: on a malformed line this field may be the secret
+            choices = ", ".join(registry.names())
+            raise CliError(f"unknown EAP method (choose one of: {choices})") from None
     if len(set(names)) != len(names):
         raise CliError("a method is listed twice")
-    return names
+    return tuple(names)
 
 
 def _no_more(rest: str) -> None:
@@ -169,7 +168,7 @@ def parse_user_line(line: str) -> tuple[bytes, Account] | None:
         raise CliError(f'"{identity}": no EAP method')
     methods = _methods(fields[0])
     secret = _secret(fields[1].strip() if len(fields) > 1 else "")
-    keyed = [m for m in methods if m != "tls"]
+    keyed = [m for m in methods if registry.lookup(m).credential == "secret"]
     if keyed and secret is None:
         raise CliError(f'"{identity}": {keyed[0].upper()} needs a secret')
     for method in keyed:

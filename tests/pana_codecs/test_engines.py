@@ -185,3 +185,14 @@ def test_struct_formats_are_derived_from_the_layouts() -> None:
 def test_struct_format_refuses_what_it_cannot_derive(bad: Any) -> None:
     with pytest.raises(TypeError):
         layout.struct_format(bad)
+
+
+@PROFILE
+@given(
+    st.one_of(framed_bytes(), mutated(pana_wire().map(lambda t: t[0]))),
+    dialects,
+    st.integers(0, 5),
+)
+def test_engines_agree_under_an_avp_cap(data: bytes, dialect: str, max_avps: int) -> None:
+    fast = outcome(decode_pana, data, dialect=dialect, max_avps=max_avps)
+    assert fast == outcome(decode_pana_reference, data, dialect=dialect, max_avps=max_avps)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from eap.keys import Secret
 from pana_codecs import Avp, MessageFlags, MessageType, PanaMessage, decode_pana, encode_pana
 from pana_mpa.address import Address
+from pana_mpa.events import (
+    Authenticated,
+    AuthenticationFailed,
+    PanaEvent,
+    PingAnswered,
+    SessionTerminated,
+)
 
 R, S, C, P = MessageFlags.R, MessageFlags.S, MessageFlags.C, MessageFlags.P
 PCI, PAR, PTR, PNR = (
@@ -18,32 +23,22 @@ PCI, PAR, PTR, PNR = (
 FAKE_MSK = bytes(range(0xA0, 0xC0))
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class FakeEvent:
-    session_id: int
+FakeEvent = PanaEvent
+"""The fakes report the core's own event types: the asyncio layer matches them by type."""
+
+_PEER: Address = ("0.0.0.0", 0)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Authenticated(FakeEvent):
-    key_id: int
-    lifetime: float
-    msk: Secret
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PingAnswered(FakeEvent):
-    pass
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SessionTerminated(FakeEvent):
-    cause: int | None
-    by_peer: bool
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class AuthenticationFailed(FakeEvent):
-    result_code: int | None
+def _authenticated(session_id: int) -> Authenticated:
+    return Authenticated(
+        session_id=session_id,
+        key_id=1,
+        lifetime=60.0,
+        msk=Secret(FAKE_MSK),
+        prf_algorithm=None,
+        integrity_algorithm=None,
+        peer=_PEER,
+    )
 
 
 class FakePac:
@@ -96,11 +91,7 @@ class FakePac:
             self.session_id = msg.session_id
             self._pending, self._deadline = None, None
             self._out.append((encode_pana(PanaMessage(PAR, S, msg.session_id, msg.seq)), addr))
-            self._events.append(
-                Authenticated(
-                    session_id=msg.session_id, key_id=1, lifetime=60.0, msk=Secret(FAKE_MSK)
-                )
-            )
+            self._events.append(_authenticated(msg.session_id))
         elif msg.type == PAR and msg.has(R) and msg.avp(7) is not None:
             self._pending, self._deadline, self.closed = None, None, True
             self._events.append(AuthenticationFailed(session_id=msg.session_id, result_code=1))
@@ -108,11 +99,13 @@ class FakePac:
             msg.type == PNR and not msg.is_request and self._pending and self._pending[1] == "ping"
         ):
             self._pending, self._deadline = None, None
-            self._events.append(PingAnswered(session_id=self.session_id))
+            self._events.append(PingAnswered(session_id=self.session_id, round_trip=0.0))
         elif msg.type == PTR and not msg.is_request and self._pending and self._pending[1] == "bye":
             self._pending, self._deadline, self.closed = None, None, True
             self._events.append(
-                SessionTerminated(session_id=self.session_id, cause=1, by_peer=False)
+                SessionTerminated(
+                    session_id=self.session_id, cause=1, by_peer=False, reason="termination"
+                )
             )
 
     def handle_timer(self, now: float) -> None:
@@ -120,14 +113,12 @@ class FakePac:
         if self._deadline is None or now < self._deadline or self._pending is None:
             return
         if self._tries > self.retries:
-            what = self._pending[1]
             self._pending, self._deadline, self.closed = None, None, True
-            if what == "auth":
-                self._events.append(AuthenticationFailed(session_id=0, result_code=None))
-            else:
-                self._events.append(
-                    SessionTerminated(session_id=self.session_id, cause=None, by_peer=False)
+            self._events.append(
+                SessionTerminated(
+                    session_id=self.session_id, cause=None, by_peer=False, reason="retransmissions"
                 )
+            )
             return
         self._tries += 1
         self._deadline = now + self.rto
@@ -179,18 +170,18 @@ class FakePaa:
             else:
                 self._send_par(sid)
         elif msg.type == PAR and not msg.is_request:
-            self._events.append(
-                Authenticated(
-                    session_id=msg.session_id, key_id=1, lifetime=60.0, msk=Secret(FAKE_MSK)
-                )
-            )
+            self._events.append(_authenticated(msg.session_id))
         elif msg.type == PNR and msg.is_request:
             self._out.append(
                 (encode_pana(PanaMessage(PNR, msg.flags & ~R, msg.session_id, msg.seq)), addr)
             )
         elif msg.type == PTR and msg.is_request:
             self._out.append((encode_pana(PanaMessage(PTR, 0, msg.session_id, msg.seq)), addr))
-            self._events.append(SessionTerminated(session_id=msg.session_id, cause=1, by_peer=True))
+            self._events.append(
+                SessionTerminated(
+                    session_id=msg.session_id, cause=1, by_peer=True, reason="termination"
+                )
+            )
 
     def aaa_answer(self, session_id: int, output: object, now: float) -> None:
         self.aaa_answers.append((session_id, output, now))

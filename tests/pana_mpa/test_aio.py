@@ -12,17 +12,10 @@ import pytest
 from pana_mpa.address import Address
 from pana_mpa.aio import ClientError, Driver, PacClient, drive, serve_paa
 from pana_mpa.aio.loopback import LoopbackNetwork, run_virtual
+from pana_mpa.events import Authenticated, PingAnswered, SessionTerminated
 from pana_mpa.flow import FlowTrace
 
-from .aio_fakes import (
-    FAKE_MSK,
-    Authenticated,
-    FakeEvent,
-    FakePaa,
-    FakePac,
-    PingAnswered,
-    SessionTerminated,
-)
+from .aio_fakes import FAKE_MSK, FakeEvent, FakePaa, FakePac
 
 PAC: Address = ("10.0.0.1", 50000)
 PAA: Address = ("10.0.0.2", 716)
@@ -106,7 +99,7 @@ def test_no_paa_gives_a_clear_failure_after_retries() -> None:
             return str(info.value), asyncio.get_running_loop().time()
 
     message, t = run_virtual(main)
-    assert message == "AuthenticationFailed"
+    assert message == "SessionTerminated reason=retransmissions by_peer=False"
     assert t == 8.0  # four transmissions, 2 s apart, then give up
 
 
@@ -405,3 +398,41 @@ def test_datagram_summaries() -> None:
     assert summary["avps"][0]["eap"] == "Response/Identity"
     assert "alice" not in str(summary)
     assert format_message(summary).split()[:3] == ["type7[R]", "seq=2", "sid=0x00000001"]
+
+
+def test_no_task_per_datagram_and_one_timer_handle() -> None:
+    """The driver calls the core from the transport's callback: 50 pings (100 datagrams at
+    each end) create no task beyond the client's own requests, and never more than one timer
+    handle per driver is pending."""
+
+    async def main() -> tuple[int, int, int]:
+        loop = asyncio.get_running_loop()
+        created = 0
+        factory = loop.get_task_factory()
+
+        def counting(lp: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> Any:
+            nonlocal created
+            created += 1
+            if factory is not None:
+                return factory(lp, coro, **kwargs)
+            return asyncio.Task(coro, loop=lp, **kwargs)
+
+        loop.set_task_factory(counting)
+        net = LoopbackNetwork(delay=0.01)
+        server, _ = await _with_paa(net, FakePaa())
+        pac = FakePac(PAA, rto=5.0)
+        async with PacClient(pac, net.endpoint(PAC)) as client:
+            await client.authenticate()
+            before = created
+            most_timers = 0
+            for _ in range(50):
+                await client.ping()
+                most_timers = max(most_timers, len(loop._scheduled))  # type: ignore[attr-defined]
+            during = created - before
+        await _stop(server)
+        return during, most_timers, len(pac.received)
+
+    during, most_timers, received = run_virtual(main)
+    assert received == 51
+    assert during == 0  # (the pings are awaited in this task; nothing else is created)
+    assert most_timers <= 2  # the PaC's one retransmission timer (+ a datagram in flight)

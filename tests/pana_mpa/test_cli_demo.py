@@ -78,7 +78,7 @@ def test_text_lines() -> None:
     assert lines[0].split() == ["0.000000", "PaC", "->", "PAA", "PCI", "seq=0", "sid=0x00000000"]
     assert lines[1].split()[:5] == ["0.005000", "PAA", "->", "PaC", "PAR[R,S]"]
     expected = "PaC authenticated: session 0x00001000, key id 1, lifetime 60 s, MSK 32 octets"
-    assert any(line.endswith(expected) for line in lines)
+    assert any(expected in line for line in lines)
 
 
 @pytest.mark.parametrize("as_json", [False, True])

@@ -201,7 +201,8 @@ def test_bad_usage_exits_2_without_traceback() -> None:
     proc = run_pac("--paa", "127.0.0.1:1", "--identity", "a", "--secret", "short", "--once")
     assert proc.returncode == 2
     assert proc.stderr == (
-        "pana-mpa pac: an EAP-PSK secret is 16 ASCII characters or 32 hex digits\n"
+        "pana-mpa pac: EAP-PSK (RFC 4764): the secret must be exactly 16 octets"
+        " (RFC 4764 s3.1): 16 ASCII characters or 32 hex digits\n"
     )
 
 
@@ -352,3 +353,12 @@ def test_paa_stopping_terminates_its_sessions() -> None:
                 proc.wait(timeout=30)
         if paa.stdout is not None:
             paa.stdout.close()
+
+
+def test_paa_workers_serve_and_stop_in_order() -> None:
+    """``paa --workers 2``: two processes on one port; PaCs authenticate; SIGTERM exits 0."""
+    with running_paa("--user", f"alice:{PSK}", "--workers", "2") as paa:
+        for _ in range(4):  # a new PaC process each time: a new source port, hashed anew
+            proc = run_pac("--paa", paa, "--identity", "alice", "--secret", PSK, "--once")
+            assert proc.returncode == 0, proc.stderr
+            assert proc.stdout.startswith("authenticated: ")

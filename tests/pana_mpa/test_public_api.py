@@ -23,7 +23,7 @@ PANA_MPA = {
     # I/O: transports, asyncio runners, virtual time
     "Transport", "TransportClosed", "UdpTransport", "LoopbackNetwork", "LoopbackTransport",
     "run_virtual", "PacClient", "serve_paa", "drive", "ClientError", "AaaBackend", "VirtualNet",
-    "PANA_PORT", "Address", "parse_address", "format_address",
+    "PANA_PORT", "Address", "parse_address", "format_address", "PaaRunner",
     # traces
     "Trace", "NullTrace", "NULL_TRACE", "MemoryTrace", "JsonLinesTrace",
 }  # fmt: skip

@@ -1,0 +1,400 @@
+"""The PAA under load over real UDP: auth/s, failures, latency, PAA CPU and memory per session.
+
+``python -m benchmarks.bench_paa [--concurrency 1 100 1000] [--seconds 10] [--workers 1]``
+
+- The PAA (``PaaRunner`` on ``UdpTransport``, EAP-PSK, as ``pana-mpa paa``) runs in its own
+  process (``--workers N``: N SO_REUSEPORT worker processes steered by Session-Id); this
+  process is the load generator: ``concurrency`` PaCs at a time, each a new ``PacSession`` on
+  a new UDP socket doing one full EAP-PSK authentication (10 s timeout), then the next. The
+  sessions stay open at the PAA, so its RSS growth over the run divided by the sessions it
+  holds is the memory per open session.
+- PAA CPU per authentication is the PAA process's CPU time (user + system, from
+  /proc/<pid>/stat) over the run divided by the authentications completed; it is compared with
+  the sans-IO PAA cost measured in this process (the same authentication pumped between a
+  PacSession and a PaaServer in memory, PAA-side calls only) and with HMAC-SHA256 of 64 octets.
+- The generator's own CPU is reported: when it is near one CPU-second per second, the
+  generator, not the PAA, limits auth/s (the PaC side of EAP-PSK costs about what the PAA's
+  does; two cores are shared by both).
+- ``--virtual N``: N concurrent PaCs against one PaaRunner on the in-memory loopback in
+  virtual time (10 ms one-way delay): failures, PCIs shed by admission control, virtual
+  seconds to finish, CPU per authentication (both sides, one process).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from eap.keys import Secret
+from eap.methods.psk import PskPeer
+from eap.peer import EapPeer
+from pana_mpa import PaaConfig, PaaServer, PacConfig, PacSession, User, user_table
+from pana_mpa.address import Address
+from pana_mpa.aio import ClientError, PaaRunner, PacClient, new_event_loop
+from pana_mpa.aio.loopback import LoopbackNetwork, run_virtual
+from pana_mpa.aio.udp import UdpTransport
+
+PSK = Secret(b"bench-16-octets!")
+IDENTITY = b"alice"
+TIMEOUT = 10.0
+HOST = "127.0.0.1"
+
+
+def paa_server() -> PaaServer:
+    """The PAA of every figure: EAP-PSK standalone, default algorithms, system randomness."""
+    return PaaServer(PaaConfig(), eap_factory=user_table({IDENTITY: User("psk", PSK)}))
+
+
+def pac_session(paa: Address, rng: Callable[[int], bytes] = os.urandom) -> PacSession:
+    """One PaC with EAP-PSK."""
+    peer = EapPeer(
+        identity=IDENTITY, methods={PskPeer.method_type: lambda: PskPeer(IDENTITY, PSK, rng)}
+    )
+    return PacSession(PacConfig(), paa=paa, eap=peer, rng=rng)
+
+
+def new_loop() -> asyncio.AbstractEventLoop:
+    """uvloop when installed (the ``fast`` extra; PANA_MPA_LOOP=asyncio: never), else asyncio's."""
+    return new_event_loop()
+
+
+# ---- baselines in this process ---------------------------------------------------------------
+
+
+def hmac_cost(seconds: float = 0.3) -> float:
+    """CPU seconds of one HMAC-SHA256 over 64 octets."""
+    key, msg = b"k" * 32, b"m" * 64
+    n, start = 0, time.process_time()
+    while time.process_time() - start < seconds:
+        for _ in range(1000):
+            hmac.new(key, msg, hashlib.sha256).digest()
+        n += 1000
+    return (time.process_time() - start) / n
+
+
+def sansio_paa_cost(count: int = 300) -> float:
+    """CPU seconds the PAA core spends per full authentication (calls into PaaServer only)."""
+    paa_addr: Address = ("192.0.2.1", 716)
+    server = paa_server()
+    spent = 0.0
+    clock = time.process_time
+    for i in range(count):
+        addr: Address = (f"10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}", 40000)
+        pac = pac_session(paa_addr)
+        now = float(i)
+        pac.start(now)
+        while True:
+            sent = pac.datagrams_to_send(now)
+            if not sent:
+                break
+            t0 = clock()
+            answers = []
+            for data, _ in sent:
+                server.receive_datagram(data, addr, now)
+            answers = server.datagrams_to_send(now)
+            while server.next_event() is not None:
+                pass
+            server.get_timer()
+            spent += clock() - t0
+            for data, _ in answers:
+                pac.receive_datagram(data, paa_addr, now)
+        assert pac.has_key
+    return spent / count
+
+
+# ---- the PAA process ---------------------------------------------------------------------------
+
+
+def serve(port: int, workers: int) -> None:
+    """PAA process: serve on HOST:port; answer 'stats' lines on stdin with one JSON line."""
+    if workers > 1:
+        serve_workers(port, workers)
+        return
+    loop = new_loop()
+    asyncio.set_event_loop(loop)
+
+    async def main() -> None:
+        transport = await UdpTransport.bind(HOST, port, receive_buffer=4 << 20)
+        server = paa_server()
+        events: asyncio.Queue[Any] = asyncio.Queue()
+        runner = PaaRunner(server, transport, events=events)
+        task = asyncio.create_task(runner.run())
+
+        def command() -> None:
+            line = sys.stdin.readline()
+            if not line or line.strip() == "quit":
+                runner.stop()
+                return
+            while not events.empty():
+                events.get_nowait()
+            sys.stdout.write(json.dumps(process_stats(len(server), runner)) + "\n")
+            sys.stdout.flush()
+
+        loop.add_reader(sys.stdin.fileno(), command)
+        sys.stdout.write(json.dumps({"port": transport.local_address[1]}) + "\n")
+        sys.stdout.flush()
+        await task
+
+    loop.run_until_complete(main())
+
+
+def worker_server(index: int, bits: int) -> PaaServer:
+    """paa_server() as worker ``index`` of a WorkerPool (Session-Id bits name the worker)."""
+    config = PaaConfig(worker_index=index, worker_bits=bits)
+    return PaaServer(config, eap_factory=user_table({IDENTITY: User("psk", PSK)}))
+
+
+def serve_workers(port: int, workers: int) -> None:
+    """PAA as a WorkerPool; 'stats' sums the workers (and lists their sessions)."""
+    from pana_mpa.aio.workers import WorkerPool
+
+    pool = WorkerPool(HOST, port, workers, worker_server)
+    pool.start()
+    try:
+        sys.stdout.write(json.dumps({"port": pool.local_address[1]}) + "\n")
+        sys.stdout.flush()
+        for line in sys.stdin:
+            if line.strip() != "stats":
+                break
+            per = pool.stats()
+            total = {k: sum(w[k] for w in per) for k in ("cpu", "rss", "sessions", "shed_pci")}
+            total["per_worker_sessions"] = [w["sessions"] for w in per]
+            sys.stdout.write(json.dumps(total) + "\n")
+            sys.stdout.flush()
+    finally:
+        pool.stop()
+
+
+def process_stats(sessions: int, runner: PaaRunner[Any] | None) -> dict[str, Any]:
+    """CPU seconds, RSS, sessions and admission counters of this process."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    with open("/proc/self/statm") as f:
+        rss_pages = int(f.read().split()[1])
+    stats: dict[str, Any] = {
+        "cpu": usage.ru_utime + usage.ru_stime,
+        "rss": rss_pages * os.sysconf("SC_PAGE_SIZE"),
+        "sessions": sessions,
+    }
+    if runner is not None:
+        stats["shed_pci"] = runner.stats.shed_pci
+        stats["max_backlog"] = runner.stats.max_backlog
+    return stats
+
+
+class PaaProcess:
+    """The PAA subprocess and its stats pipe."""
+
+    def __init__(self, workers: int) -> None:
+        self.proc = subprocess.Popen(  # noqa: S603 - our own module
+            [
+                sys.executable,
+                "-m",
+                "benchmarks.bench_paa",
+                "--serve",
+                "0",
+                "--workers",
+                f"{workers}",
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        self.port = int(json.loads(self.proc.stdout.readline())["port"])
+
+    def stats(self) -> dict[str, Any]:
+        """One stats snapshot (summed over workers)."""
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write("stats\n")
+        self.proc.stdin.flush()
+        return dict(json.loads(self.proc.stdout.readline()))
+
+    def close(self) -> None:
+        """Stop the PAA."""
+        assert self.proc.stdin is not None
+        with contextlib.suppress(BrokenPipeError):
+            self.proc.stdin.write("quit\n")
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+# ---- the load generator ------------------------------------------------------------------------
+
+
+@dataclass
+class Load:
+    """What one run of the generator saw."""
+
+    ok: int = 0
+    failures: int = 0
+    latencies: list[float] = field(default_factory=list)
+
+
+async def one_pac(paa: Address, load: Load) -> None:
+    """One PaC: new socket, full authentication, then leave the session open at the PAA."""
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    transport = await UdpTransport.bind(HOST, 0)
+    try:
+        async with PacClient(pac_session(paa), transport) as client:
+            await client.authenticate(timeout=TIMEOUT)
+    except (ClientError, TimeoutError):
+        load.failures += 1
+        return
+    load.ok += 1
+    load.latencies.append(loop.time() - start)
+
+
+async def generate(paa: Address, concurrency: int, seconds: float) -> tuple[Load, float]:
+    """``concurrency`` PaCs at a time for ``seconds``; the load and the wall time it took."""
+    load = Load()
+    loop = asyncio.get_running_loop()
+    end = loop.time() + seconds
+
+    async def worker() -> None:
+        while loop.time() < end:
+            await one_pac(paa, load)
+
+    start = loop.time()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return load, loop.time() - start
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-quantile (0..1) of ``values``; nan when empty."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def run_udp(concurrency: int, seconds: float, workers: int, sansio: float) -> dict[str, Any]:
+    """One figure over real UDP: a fresh PAA process, the generator here."""
+    paa = PaaProcess(workers)
+    try:
+        before = paa.stats()
+        gen_before = time.process_time()
+        loop = new_loop()
+        try:
+            load, wall = loop.run_until_complete(generate((HOST, paa.port), concurrency, seconds))
+        finally:
+            loop.close()
+        gen_cpu = time.process_time() - gen_before
+        after = paa.stats()
+    finally:
+        paa.close()
+    cpu = after["cpu"] - before["cpu"]
+    per_auth = cpu / load.ok if load.ok else float("nan")
+    sessions = after["sessions"] - before["sessions"]
+    return {
+        "concurrency": concurrency,
+        "workers": workers,
+        "auth_per_s": load.ok / wall,
+        "failures": load.failures,
+        "p50_ms": percentile(load.latencies, 0.5) * 1e3,
+        "p99_ms": percentile(load.latencies, 0.99) * 1e3,
+        "paa_cpu_per_auth_ms": per_auth * 1e3,
+        "paa_cpu_share": cpu / wall,
+        "vs_sansio": per_auth / sansio,
+        "generator_cpu_share": gen_cpu / wall,
+        "bytes_per_session": (after["rss"] - before["rss"]) / sessions if sessions else 0.0,
+        "shed_pci": after.get("shed_pci", 0) - before.get("shed_pci", 0),
+        "per_worker_sessions": after.get("per_worker_sessions", [after["sessions"]]),
+    }
+
+
+def run_virtual_load(count: int) -> dict[str, Any]:
+    """``count`` concurrent PaCs against one PaaRunner on the loopback, in virtual time."""
+
+    async def main() -> dict[str, Any]:
+        net = LoopbackNetwork(delay=0.01, queue_limit=1 << 20)
+        paa_addr: Address = ("192.0.2.1", 716)
+        runner = PaaRunner(paa_server(), net.endpoint(paa_addr))
+        task = asyncio.create_task(runner.run())
+        load = Load()
+        loop = asyncio.get_running_loop()
+
+        async def pac(i: int) -> None:
+            start = loop.time()
+            endpoint = net.endpoint((f"10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}", 40000))
+            try:
+                async with PacClient(pac_session(paa_addr), endpoint) as client:
+                    await client.authenticate(timeout=TIMEOUT)
+            except (ClientError, TimeoutError):
+                load.failures += 1
+                return
+            load.ok += 1
+            load.latencies.append(loop.time() - start)
+
+        cpu = time.process_time()
+        await asyncio.gather(*(pac(i) for i in range(count)))
+        cpu = time.process_time() - cpu
+        runner.stop()
+        await task
+        return {
+            "concurrency": count,
+            "ok": load.ok,
+            "failures": load.failures,
+            "shed_pci": runner.stats.shed_pci,
+            "virtual_s": loop.time(),
+            "p50_ms": percentile(load.latencies, 0.5) * 1e3,
+            "p99_ms": percentile(load.latencies, 0.99) * 1e3,
+            "cpu_per_auth_both_sides_ms": cpu / max(1, load.ok) * 1e3,
+        }
+
+    return run_virtual(main)
+
+
+def main() -> None:
+    """Run the figures and print one JSON object per line (and a summary table)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--concurrency", type=int, nargs="*", default=[1, 100, 1000])
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--virtual", type=int, nargs="*", default=[10_000])
+    parser.add_argument("--serve", type=int, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve is not None:
+        serve(args.serve, args.workers)
+        return
+    hmac_s = hmac_cost()
+    sansio = sansio_paa_cost()
+    info = {
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "machine": f"{platform.machine()} {os.cpu_count()} CPUs, {platform.platform()}",
+        "python": platform.python_version(),
+        "loop": type(new_loop()).__module__,
+        "command": " ".join(["python -m benchmarks.bench_paa", *sys.argv[1:]]),
+        "hmac_sha256_64B_us": hmac_s * 1e6,
+        "sansio_paa_cpu_per_auth_ms": sansio * 1e3,
+        "sansio_hmac_ratio": sansio / hmac_s,
+    }
+    print(json.dumps(info))
+    for concurrency in args.concurrency:
+        row = run_udp(concurrency, args.seconds, args.workers, sansio)
+        row["hmac_ratio"] = row["paa_cpu_per_auth_ms"] / 1e3 / hmac_s
+        print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()}))
+    for count in args.virtual:
+        row = run_virtual_load(count)
+        print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()}))
+
+
+if __name__ == "__main__":
+    main()

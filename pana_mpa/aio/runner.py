@@ -1,0 +1,338 @@
+"""PaaRunner: a PAA server on a transport, with pass-through AAA, admission control, shutdown.
+
+``serve_paa()`` is the function form (docs/contracts.md). Admission control (issue 10): the
+transport hands over each batch of datagrams it read at once; the batch size is the measured
+backlog. Above ``AdmissionPolicy.backlog_limit`` new PCIs are shed before they reach the core
+(the PaC retransmits its PCI, RFC 5191 s4.1) while every datagram of a session in progress is
+served, so goodput holds near capacity instead of collapsing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
+
+from eap.authenticator import AuthOutput
+from eap.peer import EapResult
+
+from ..events import (
+    Authenticated,
+    AuthenticationFailed,
+    PanaEvent,
+    Reauthenticated,
+    SessionTerminated,
+)
+from ..flow import FlowTrace
+from .driver import Driver, SansIo
+from .transport import Address, Transport
+
+__all__ = [
+    "AAA_FAILURE",
+    "AaaBackend",
+    "AdmissionPolicy",
+    "AdmissionStats",
+    "PaaRunner",
+    "PassThroughNode",
+    "serve_paa",
+]
+
+logger = logging.getLogger(__name__)
+
+E = TypeVar("E")
+
+AAA_FAILURE = AuthOutput(None, EapResult(success=False, keys=None, method_type=None))
+"""What the runner hands a session whose AAA exchange raised: EAP failure, no EAP packet."""
+
+_PCI = b"\x00\x01"  # Message Type 1 at octets 6-7 of the PANA header (RFC 5191 s6.2)
+
+
+class AaaBackend(Protocol):
+    """The async half of a pass-through EAP server (eap.aaa.passthrough.RadiusPassThrough).
+
+    It may also have ``restart()`` (a new EAP conversation) and ``close()`` (release it).
+    """
+
+    async def exchange(self, eap_response: bytes | None) -> Any:
+        """Forward one EAP response (None: start) and return the AAA server's AuthOutput."""
+        ...
+
+
+@runtime_checkable
+class _Restartable(Protocol):
+    def restart(self) -> None: ...
+
+
+@runtime_checkable
+class _Closable(Protocol):
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class PassThroughNode(Protocol):
+    """A PAA server whose sessions can wait for an AAA server (docs/contracts.md, pass-through)."""
+
+    def pending_aaa(self) -> list[tuple[int, bytes | None]]:
+        """Take the queued AAA work: (session id, EAP response to forward or None to start)."""
+        ...
+
+    def aaa_answer(self, session_id: int, output: Any, now: float) -> None:
+        """Hand the AAA server's AuthOutput back to the session."""
+        ...
+
+
+class _LiveSession(Protocol):
+    @property
+    def session_id(self) -> int: ...
+
+    @property
+    def closed(self) -> bool: ...
+
+
+@runtime_checkable
+class _SessionTable(Protocol):
+    """What an orderly shutdown needs of the server (PaaServer): its sessions, and a PTR."""
+
+    def __iter__(self) -> Iterator[_LiveSession]: ...
+
+    def terminate(self, session_id: int, now: float) -> None: ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class AdmissionPolicy:
+    """When the runner sheds new PCIs (issue 10: admission control on a measured backlog)."""
+
+    backlog_limit: int | None = 64
+    """Datagrams read in one go above which new PCIs are shed; None: never shed."""
+
+
+@dataclass(slots=True)
+class AdmissionStats:
+    """Counters of the admission control (what it saw and what it shed)."""
+
+    batches: int = 0
+    """Batches of datagrams handed over by the transport."""
+    datagrams: int = 0
+    """Datagrams in them."""
+    max_backlog: int = 0
+    """The largest batch seen."""
+    overloaded_batches: int = 0
+    """Batches larger than the backlog limit."""
+    pci_admitted: int = 0
+    """PCIs handed to the core while overloaded (the others are not counted one by one)."""
+    shed_pci: int = 0
+    """PCIs dropped before reaching the core."""
+
+
+class PaaRunner(Generic[E]):
+    """Runs a PAA server (PaaServer, or any node with the sans-IO surface) on a transport.
+
+    ``events`` gets every session event (and ``on_event`` is called with it). With ``aaa``
+    (pass-through, docs/contracts.md) the server must be a PassThroughNode: after each step
+    the runner takes ``pending_aaa()``, gets each session's back-end (``aaa(session_id)``,
+    once per session; ``restart()`` when a new conversation begins), awaits ``exchange()``
+    (one at a time per session) and feeds the answer back with ``aaa_answer()``. ``stats``
+    counts the admission control's work.
+    """
+
+    def __init__(
+        self,
+        server: SansIo[E],
+        transport: Transport,
+        *,
+        events: asyncio.Queue[E] | None = None,
+        aaa: Callable[[int], AaaBackend] | None = None,
+        trace: FlowTrace | None = None,
+        admission: AdmissionPolicy | None = None,
+        on_event: Callable[[E], None] | None = None,
+    ) -> None:
+        self._pass_through: PassThroughNode | None = None
+        if aaa is not None:
+            if not isinstance(server, PassThroughNode):
+                raise TypeError("PaaRunner(aaa=...) needs a server with pending_aaa()/aaa_answer()")
+            self._pass_through = server
+        self.server = server
+        self.transport = transport
+        self._events = events
+        self._on_event_hook = on_event
+        self._aaa = aaa
+        self._table = server if isinstance(server, _SessionTable) else None
+        self.policy = admission if admission is not None else AdmissionPolicy()
+        self.stats = AdmissionStats()
+        self._backends: dict[int, AaaBackend] = {}
+        self._locks: dict[int, asyncio.Lock] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closing = False
+        self._driver: Driver[E] = Driver(
+            server,
+            transport,
+            self._on_event,
+            trace=trace,
+            after_step=self._after_step,
+            contain_errors=True,
+            admit=self._admit,
+        )
+
+    # ---- admission control ---------------------------------------------------------------------
+
+    def _admit(self, batch: Sequence[tuple[bytes, Address]]) -> Sequence[tuple[bytes, Address]]:
+        stats = self.stats
+        size = len(batch)
+        stats.batches += 1
+        stats.datagrams += size
+        if size > stats.max_backlog:
+            stats.max_backlog = size
+        limit = self.policy.backlog_limit
+        if limit is None or size <= limit:
+            return batch
+        stats.overloaded_batches += 1
+        # Serve every datagram of a session in progress; PCIs only while the budget lasts.
+        pcis = sum(1 for data, _ in batch if data[6:8] == _PCI)
+        budget = max(0, limit - (size - pcis))
+        kept: list[tuple[bytes, Address]] = []
+        for item in batch:
+            if item[0][6:8] == _PCI:
+                if budget <= 0:
+                    stats.shed_pci += 1
+                    continue
+                budget -= 1
+                stats.pci_admitted += 1
+            kept.append(item)
+        if pcis > len(kept) - (size - pcis):
+            logger.debug("overload: backlog %d, shed %d of %d PCIs", size, size - len(kept), pcis)
+        return kept
+
+    # ---- events and AAA ------------------------------------------------------------------------
+
+    def _on_event(self, event: E) -> None:
+        if isinstance(event, PanaEvent):
+            session_id = event.session_id
+            if isinstance(event, (SessionTerminated, AuthenticationFailed)):
+                self._release(self._backends.pop(session_id, None))
+                self._locks.pop(session_id, None)
+            elif self._closing and isinstance(event, (Authenticated, Reauthenticated)):
+                self._say_goodbye(session_id)  # it reached OPEN while we were closing
+        if self._events is not None:
+            self._events.put_nowait(event)
+        if self._on_event_hook is not None:
+            self._on_event_hook(event)
+
+    def _after_step(self) -> None:
+        if self._pass_through is not None:
+            for session_id, eap_response in self._pass_through.pending_aaa():
+                task = asyncio.get_running_loop().create_task(
+                    self._exchange(session_id, eap_response)
+                )
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+        if self._closing and not self._live_sessions():
+            self._driver.stop()
+
+    async def _exchange(self, session_id: int, eap_response: bytes | None) -> None:
+        assert self._pass_through is not None and self._aaa is not None
+        lock = self._locks.setdefault(session_id, asyncio.Lock())
+        async with lock:
+            backend = self._backends.get(session_id)
+            if backend is None:
+                backend = self._backends[session_id] = self._aaa(session_id)
+            elif eap_response is None and isinstance(backend, _Restartable):
+                backend.restart()  # re-authentication: a new EAP conversation (RFC 5191 s4.3)
+            try:
+                output = await backend.exchange(eap_response)
+            except Exception as exc:  # AAA unreachable, wrong shared secret, bad answers
+                # RFC 4137 s6 (aaaTimeout): the conversation fails. The session hears it as an
+                # EAP failure without an EAP packet, so the PaC gets PAR[C] with Result-Code
+                # PANA_AUTHENTICATION_REJECTED at once (RFC 5191 s4.1), not at its timer.
+                logger.warning("AAA exchange for session 0x%08x failed: %s", session_id, exc)
+                output = AAA_FAILURE
+            try:
+                self._pass_through.aaa_answer(session_id, output, asyncio.get_running_loop().time())
+            except Exception as exc:  # the session ended while the AAA server thought
+                logger.debug("AAA answer for session 0x%08x not taken: %s", session_id, exc)
+                return
+            self._driver.wake()
+
+    @staticmethod
+    def _release(backend: object) -> None:
+        if isinstance(backend, _Closable):
+            backend.close()  # RadiusPassThrough.close(): its socket toward the RADIUS server
+
+    # ---- shutdown ------------------------------------------------------------------------------
+
+    def _live_sessions(self) -> list[_LiveSession]:
+        if self._table is None:
+            return []
+        return [s for s in self._table if not s.closed]
+
+    def _say_goodbye(self, session_id: int) -> None:
+        if self._table is None:
+            return
+        try:
+            self._table.terminate(session_id, asyncio.get_running_loop().time())
+        except Exception as exc:  # not OPEN yet: terminated once it gets there, or at the end
+            logger.debug("session 0x%08x not terminated yet: %s", session_id, exc)
+
+    def shutdown(self, grace: float = 2.0) -> None:
+        """Send a PTR to every live session (RFC 5191 s4.4); run() returns once all are closed,
+        or after ``grace`` seconds."""
+        if self._closing:
+            return
+        self._closing = True
+        for session in self._live_sessions():
+            self._say_goodbye(session.session_id)
+        asyncio.get_running_loop().call_later(grace, self._driver.stop)
+        self._driver.wake()
+
+    def stop(self) -> None:
+        """Make run() return now, without terminating sessions."""
+        self._driver.stop()
+
+    async def run(self, shutdown: asyncio.Event | None = None, grace: float = 2.0) -> None:
+        """Serve until the server closes, the transport closes, stop(), or a finished shutdown.
+
+        Setting ``shutdown`` calls ``self.shutdown(grace)``.
+        """
+
+        async def watch(event: asyncio.Event) -> None:
+            await event.wait()
+            self.shutdown(grace)
+
+        watcher = None if shutdown is None else asyncio.create_task(watch(shutdown))
+        try:
+            await self._driver.run()
+        finally:
+            if watcher is not None:
+                watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watcher
+            for task in list(self._tasks):
+                task.cancel()
+            for task in list(self._tasks):
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            for backend in self._backends.values():
+                self._release(backend)
+            self._backends.clear()
+
+
+async def serve_paa(
+    server: SansIo[E],
+    transport: Transport,
+    *,
+    events: asyncio.Queue[E] | None = None,
+    aaa: Callable[[int], AaaBackend] | None = None,
+    trace: FlowTrace | None = None,
+    shutdown: asyncio.Event | None = None,
+    grace: float = 2.0,
+) -> None:
+    """Run a PAA server until it closes, the transport closes, or the task is cancelled.
+
+    Setting ``shutdown`` stops it in order: every live session gets a PTR (``terminate``,
+    RFC 5191 s4.4, Termination-Cause ADMINISTRATIVE) and the runner returns once they are all
+    closed, or after ``grace`` seconds. See PaaRunner for ``aaa`` (pass-through).
+    """
+    runner = PaaRunner(server, transport, events=events, aaa=aaa, trace=trace)
+    await runner.run(shutdown, grace)

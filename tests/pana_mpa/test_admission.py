@@ -1,0 +1,111 @@
+"""PaaRunner's admission control: new PCIs are shed above the measured backlog, sessions in
+progress are served. Counted in virtual time (LoopbackNetwork), never timed."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+from eap.keys import Secret
+from eap.methods.psk import EAP_TYPE_PSK, PskPeer
+from eap.peer import EapPeer
+from pana_codecs import MessageFlags, MessageType, PanaMessage, encode_pana
+from pana_mpa import PaaConfig, PaaServer, PacConfig, PacSession, User, user_table
+from pana_mpa.address import Address
+from pana_mpa.aio import AdmissionPolicy, ClientError, PaaRunner, PacClient
+from pana_mpa.aio.loopback import LoopbackNetwork, run_virtual
+
+from .aio_fakes import FakePaa
+
+PAA: Address = ("10.0.0.2", 716)
+PSK = Secret(b"alice-16-octets!")
+
+
+def _pci() -> bytes:
+    return encode_pana(PanaMessage(MessageType.PANA_CLIENT_INITIATION, 0, 0, 0))
+
+
+def _pnr(sid: int) -> bytes:
+    flags = MessageFlags.R | MessageFlags.P
+    return encode_pana(PanaMessage(MessageType.PANA_NOTIFICATION, flags, sid, 7))
+
+
+def test_admit_keeps_session_traffic_and_sheds_pcis_beyond_the_budget() -> None:
+    async def main() -> None:
+        runner = PaaRunner(FakePaa(), LoopbackNetwork().endpoint(PAA),
+                           admission=AdmissionPolicy(backlog_limit=8))  # fmt: skip
+        small = [(_pci(), ("10.0.1.1", 1))] * 8
+        assert runner._admit(small) is small  # at the limit: everything goes to the core
+        batch = [(_pnr(0x100 + i), ("10.0.2.1", i)) for i in range(5)]
+        batch += [(_pci(), ("10.0.3.1", i)) for i in range(10)]
+        kept = runner._admit(batch)
+        assert kept == batch[:5] + batch[5:8]  # all 5 of the sessions, 3 PCIs fill the budget
+        busy = [(_pnr(0x200 + i), ("10.0.2.1", i)) for i in range(12)] + [(_pci(), PAA)]
+        assert runner._admit(busy) == busy[:12]  # sessions past the limit: still served
+        stats = runner.stats
+        assert (stats.batches, stats.datagrams, stats.max_backlog) == (3, 36, 15)
+        assert (stats.overloaded_batches, stats.pci_admitted, stats.shed_pci) == (2, 3, 8)
+        unlimited = PaaRunner(FakePaa(), LoopbackNetwork().endpoint(PAA),
+                              admission=AdmissionPolicy(backlog_limit=None))  # fmt: skip
+        assert unlimited._admit(busy) is busy
+
+    run_virtual(main)
+
+
+def _pac(i: int, rng: random.Random) -> PacSession:
+    peer = EapPeer(
+        identity=b"alice",
+        methods={EAP_TYPE_PSK: lambda: PskPeer(b"alice", PSK, rng=rng.randbytes)},
+    )
+    return PacSession(PacConfig(), paa=PAA, eap=peer, rng=rng.randbytes)
+
+
+def test_a_burst_of_pacs_is_shed_then_served_without_failures() -> None:
+    """300 PaCs start at once against a limit of 32: the first batch admits 32 PCIs; the rest
+    come back with their PCI retransmissions (RFC 5191 s4.1) and all authenticate."""
+    rng = random.Random(10)
+    count, limit = 300, 32
+
+    async def main() -> tuple[int, int, PaaRunner[object], list[int]]:
+        net = LoopbackNetwork(delay=0.01, seed=2, queue_limit=10_000)
+        server = PaaServer(
+            PaaConfig(), eap_factory=user_table({b"alice": User("psk", PSK)}, rng=rng.randbytes),
+            rng=rng.randbytes,
+        )  # fmt: skip
+        runner: PaaRunner[object] = PaaRunner(
+            server, net.endpoint(PAA), admission=AdmissionPolicy(backlog_limit=limit)
+        )
+        task = asyncio.create_task(runner.run())
+        sessions_after_first_batch: list[int] = []
+
+        async def watch() -> None:
+            while runner.stats.batches == 0:
+                await asyncio.sleep(0.001)
+            sessions_after_first_batch.append(len(server))
+
+        watcher = asyncio.create_task(watch())
+        ok = failed = 0
+
+        async def one(i: int) -> None:
+            nonlocal ok, failed
+            endpoint = net.endpoint((f"10.1.{i >> 8}.{i & 255}", 40000))
+            try:
+                async with PacClient(_pac(i, rng), endpoint) as client:
+                    await client.authenticate(timeout=10.0)
+                ok += 1
+            except (ClientError, TimeoutError):
+                failed += 1
+
+        await asyncio.gather(*(one(i) for i in range(count)))
+        await watcher
+        runner.stop()
+        await task
+        return ok, failed, runner, sessions_after_first_batch
+
+    ok, failed, runner, first = run_virtual(main)
+    assert (ok, failed) == (count, 0)
+    stats = runner.stats
+    assert stats.max_backlog == count  # every PCI arrived in the same instant
+    assert first == [limit]  # the core saw only the budget's worth of them
+    assert stats.shed_pci >= count - limit  # (and later bursts of retransmissions)
+    assert stats.pci_admitted + (stats.datagrams - stats.shed_pci) >= count
