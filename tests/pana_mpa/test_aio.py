@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from pana_mpa.address import Address
-from pana_mpa.aio import ClientError, Driver, PacClient, drive, serve_paa
+from pana_mpa.aio import AuthenticationRejected, ClientError, Driver, PacClient, drive, serve_paa
 from pana_mpa.aio.loopback import LoopbackNetwork, run_virtual
 from pana_mpa.events import Authenticated, PingAnswered, SessionTerminated
 from pana_mpa.flow import FlowTrace
@@ -99,7 +99,9 @@ def test_no_paa_gives_a_clear_failure_after_retries() -> None:
             return str(info.value), asyncio.get_running_loop().time()
 
     message, t = run_virtual(main)
-    assert message == "SessionTerminated reason=retransmissions by_peer=False"
+    assert message == (
+        "session ended: no answer from the peer, retransmissions exhausted (RFC 5191 s9), by us"
+    )
     assert t == 8.0  # four transmissions, 2 s apart, then give up
 
 
@@ -114,7 +116,10 @@ def test_rejection_reports_the_result_code() -> None:
         return info.value
 
     err = run_virtual(main)
-    assert str(err) == "AuthenticationFailed result_code=1"
+    assert isinstance(err, AuthenticationRejected) and err.result_code == 1
+    assert (
+        str(err) == "authentication rejected by the PAA (Result-Code PANA_AUTHENTICATION_REJECTED)"
+    )
     assert type(err.event).__name__ == "AuthenticationFailed"
 
 

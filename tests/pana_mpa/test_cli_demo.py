@@ -67,7 +67,7 @@ def test_flow_runner_reports_failure() -> None:
     ok, records = _run_fake(reject=True)
     assert not ok
     failed = [r for r in records if r.get("outcome") == "failed"]
-    text = "AuthenticationFailed result_code=1"
+    text = "authentication rejected by the PAA (Result-Code PANA_AUTHENTICATION_REJECTED)"
     assert failed == [
         {"t": 0.01, "event": "outcome", "role": "PaC", "outcome": "failed", "text": text}
     ]
