@@ -7,11 +7,20 @@ import enum
 import json
 import logging
 from collections.abc import Mapping
-from types import MappingProxyType
-from typing import IO, Any, Final
+from typing import IO, Any
 
 from eap.keys import Secret
-from pana_codecs import CodecError, EapPacket, MessageFlags, PanaMessage, decode_eap, decode_pana
+from pana_codecs import (
+    FLAG_LETTERS,
+    MESSAGE_NAMES,
+    CodecError,
+    EapPacket,
+    PanaMessage,
+    decode_eap,
+    decode_pana,
+    eap_name,
+    message_name,
+)
 from pana_codecs.avps import AVP_NAMES
 
 from .trace import trace_header, trace_record
@@ -33,33 +42,9 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 
-# The one naming table of pana_mpa for message types and flags (traces, logs, flow summaries).
-# pana_codecs grows its own (issue 8, branch codecs); once on main this table derives from it.
-MESSAGE_NAMES: Final[Mapping[int, tuple[str, str]]] = MappingProxyType(
-    {
-        1: ("PCI", "PCI"),
-        2: ("PAR", "PAN"),
-        3: ("PTR", "PTA"),
-        4: ("PNR", "PNA"),
-        5: ("PRY", "PRY"),  # RFC 6345 s7: PANA-Relay has no answer
-    }
-)
-"""Message Type -> (request, answer) abbreviations (RFC 5191 s7, RFC 6345 s4)."""
-
-FLAG_LETTERS: Final[tuple[tuple[str, int], ...]] = tuple(
-    (flag.name or "?", int(flag)) for flag in MessageFlags
-)
-"""(letter, bit) in header bit order: R S C A P I E (RFC 5191 s6.2, RFC 5873 s3)."""
-
-_R = int(MessageFlags.R)
-
-
-def message_name(msg_type: int, flags: int) -> str:
-    """``PAR``/``PAN``/``PCI``/``PRY``... by the R flag; an unknown type gives ``type7``."""
-    names = MESSAGE_NAMES.get(msg_type)
-    if names is None:
-        return f"type{msg_type}"
-    return names[0] if flags & _R else names[1]
+# Message, flag and EAP names come from the one naming table, pana_codecs.registry (issue 8);
+# this module only formats them.
+_R = 0x8000
 
 
 def flag_letters(flags: int, *, with_r: bool = False) -> str:
@@ -75,19 +60,6 @@ def describe(msg: PanaMessage) -> str:
     return f"{base}[{letters}]" if letters else base
 
 
-_EAP_CODES = {1: "Request", 2: "Response", 3: "Success", 4: "Failure"}
-_EAP_TYPES = {
-    1: "Identity",
-    2: "Notification",
-    3: "Nak",
-    4: "MD5",
-    13: "TLS",
-    47: "PSK",
-    51: "GPSK",
-    254: "Expanded",
-}
-
-
 def _eap_summary(packet: bytes) -> dict[str, Any] | None:
     try:
         eap: EapPacket = decode_eap(packet)
@@ -100,11 +72,8 @@ def eap_text(summary: Mapping[str, Any] | None) -> str:
     """``Request/PSK``, ``Success``, ``Response/99`` from an ``eap`` summary; ``malformed``."""
     if not summary:
         return "malformed"
-    code = _EAP_CODES.get(summary["code"], str(summary["code"]))
-    kind = summary.get("type")
-    if kind is None:
-        return code
-    return f"{code}/{_EAP_TYPES.get(kind, str(kind))}"
+    kind: int | None = summary.get("type")
+    return eap_name(summary["code"], kind)
 
 
 def describe_datagram(data: bytes) -> dict[str, Any]:
