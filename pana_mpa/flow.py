@@ -11,8 +11,20 @@ from types import MappingProxyType
 from typing import IO, Any, Final
 
 from eap.keys import Secret
-from pana_codecs import CodecError, EapPacket, MessageFlags, PanaMessage, decode_eap, decode_pana
-from pana_codecs.avps import AVP_NAMES
+from pana_codecs import (
+    AVP_SPECS,
+    FLAG_LETTERS,
+    MESSAGE_NAMES,
+    AvpTable,
+    CodecError,
+    EapPacket,
+    PanaMessage,
+    decode_eap,
+    decode_pana,
+    eap_name,
+    flags_text,
+    message_name,
+)
 
 __all__ = [
     "AVP_NAMES",
@@ -29,39 +41,17 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-
-# The one naming table of pana_mpa for message types and flags (traces, logs, flow summaries).
-# pana_codecs grows its own (issue 8, branch codecs); once on main this table derives from it.
-MESSAGE_NAMES: Final[Mapping[int, tuple[str, str]]] = MappingProxyType(
-    {
-        1: ("PCI", "PCI"),
-        2: ("PAR", "PAN"),
-        3: ("PTR", "PTA"),
-        4: ("PNR", "PNA"),
-        5: ("PRY", "PRY"),  # RFC 6345 s7: PANA-Relay has no answer
-    }
+# Names come from the one table per fact in pana_codecs.registry (issue 8); the names above are
+# re-exported for existing callers.
+AVP_NAMES: Final[Mapping[int, str]] = MappingProxyType(
+    {code: spec.name for (code, vendor), spec in AVP_SPECS.items() if vendor is None}
 )
-"""Message Type -> (request, answer) abbreviations (RFC 5191 s7, RFC 6345 s4)."""
-
-FLAG_LETTERS: Final[tuple[tuple[str, int], ...]] = tuple(
-    (flag.name or "?", int(flag)) for flag in MessageFlags
-)
-"""(letter, bit) in header bit order: R S C A P I E (RFC 5191 s6.2, RFC 5873 s3)."""
-
-_R = int(MessageFlags.R)
-
-
-def message_name(msg_type: int, flags: int) -> str:
-    """``PAR``/``PAN``/``PCI``/``PRY``... by the R flag; an unknown type gives ``type7``."""
-    names = MESSAGE_NAMES.get(msg_type)
-    if names is None:
-        return f"type{msg_type}"
-    return names[0] if flags & _R else names[1]
+"""IETF AVP code -> RFC name (derived from ``pana_codecs.AVP_SPECS``)."""
 
 
 def flag_letters(flags: int, *, with_r: bool = False) -> str:
     """The set flags as letters in header order, e.g. ``"SC"``; R only when ``with_r``."""
-    return "".join(n for n, bit in FLAG_LETTERS if flags & bit and (with_r or bit != _R))
+    return flags_text(flags, request=with_r, reserved=False)
 
 
 def describe(msg: PanaMessage) -> str:
@@ -72,34 +62,19 @@ def describe(msg: PanaMessage) -> str:
     return f"{base}[{letters}]" if letters else base
 
 
-_EAP_CODES = {1: "Request", 2: "Response", 3: "Success", 4: "Failure"}
-_EAP_TYPES = {
-    1: "Identity",
-    2: "Notification",
-    3: "Nak",
-    4: "MD5",
-    13: "TLS",
-    47: "PSK",
-    51: "GPSK",
-    254: "Expanded",
-}
-
-
 def _eap_summary(packet: bytes) -> str:
     try:
         eap: EapPacket = decode_eap(packet)
     except CodecError:
         return "malformed"
-    code = _EAP_CODES.get(eap.code, str(eap.code))
-    if eap.type is None:
-        return code
-    return f"{code}/{_EAP_TYPES.get(eap.type, str(eap.type))}"
+    return eap_name(eap.code, eap.type)
 
 
-def describe_datagram(data: bytes) -> dict[str, Any]:
+def describe_datagram(data: bytes, *, avp_table: AvpTable = AVP_SPECS) -> dict[str, Any]:
     """Type, flags, sequence number, session id and AVP names/lengths; never AVP values.
 
     The EAP-Payload AVP is summarised by EAP Code and Type only (identities are personal data).
+    ``avp_table`` names AVPs (e.g. ``mpa_avp_table(vendor_id)`` to name MPA's vendor AVPs).
     """
     try:
         msg = decode_pana(data)
@@ -110,9 +85,7 @@ def describe_datagram(data: bytes) -> dict[str, Any]:
     for avp in msg.avps:
         entry: dict[str, Any] = {
             "code": avp.code,
-            "name": AVP_NAMES.get(avp.code, f"AVP{avp.code}")
-            if avp.vendor_id is None
-            else f"Vendor{avp.vendor_id}-{avp.code}",
+            "name": avp_table.name(avp.code, avp.vendor_id),
             "length": len(avp.value),
         }
         if avp.vendor_id is not None:
