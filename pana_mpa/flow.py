@@ -6,9 +6,7 @@ import dataclasses
 import enum
 import json
 import logging
-from collections.abc import Mapping
-from types import MappingProxyType
-from typing import IO, Any, Final
+from typing import IO, Any
 
 from eap.keys import Secret
 from pana_codecs import (
@@ -25,6 +23,7 @@ from pana_codecs import (
     flags_text,
     message_name,
 )
+from pana_codecs.avps import AVP_NAMES
 
 __all__ = [
     "AVP_NAMES",
@@ -41,12 +40,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-# Names come from the one table per fact in pana_codecs.registry (issue 8); the names above are
-# re-exported for existing callers.
-AVP_NAMES: Final[Mapping[int, str]] = MappingProxyType(
-    {code: spec.name for (code, vendor), spec in AVP_SPECS.items() if vendor is None}
-)
-"""IETF AVP code -> RFC name (derived from ``pana_codecs.AVP_SPECS``)."""
+# Names come from the one table per fact in pana_codecs.registry (issue 8); AVP_NAMES,
+# FLAG_LETTERS, MESSAGE_NAMES and message_name are re-exported for existing callers.
 
 
 def flag_letters(flags: int, *, with_r: bool = False) -> str:
