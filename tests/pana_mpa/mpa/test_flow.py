@@ -362,3 +362,15 @@ def test_mpa_namespace_exports_documented_names() -> None:
         if inspect.isclass(obj) or inspect.isfunction(obj):
             assert (obj.__doc__ or "").strip(), name
     assert "MpaController" in mpa.__all__ and "MpaAgent" in mpa.__all__
+
+
+def test_unknown_tunnel_action_and_status_values_from_the_peer() -> None:
+    pair, mn, paa = _mpa_pair()
+    _authenticate(pair, paa)
+    # an action number the PAA does not know is refused (WireEnum: no ValueError), nothing set up
+    unknown = [u32_avp(MpaAvpCode.MPA_TUNNEL_ACTION, 77)]
+    pair.pac.ping(pair.net.now, unknown)
+    pair.net.run(pair.net.now + 1)
+    assert mn.statuses == [MpaStatus.FAILED]
+    assert paa.take_tunnel_requests() == []
+    assert "unknown action" in paa.rejected[-1][1]
