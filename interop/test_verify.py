@@ -10,6 +10,7 @@ import pytest
 
 from eap.keys import Secret
 from pana_mpa.cli import main
+from tests.traces import trace_records
 
 from .locate import CAPTURE_NAMES, capture_path, captures_dir, load_expected
 
@@ -42,7 +43,7 @@ def run_verify(
         argv += ["--port", str(port)]
     rc = main([*argv, str(capture_path(name))])
     out = capsys.readouterr()
-    objs = [json.loads(line) for line in out.out.splitlines()]
+    objs = trace_records(out.out, "decode")
     # --verify is a check: 0 only when every AUTH verified (docs: decode --verify exit status)
     judged = {o["auth"] for o in objs} - {None, "absent"}
     assert rc == (0 if judged <= {"verified"} else 1), (rc, judged)

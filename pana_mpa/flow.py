@@ -6,6 +6,7 @@ import dataclasses
 import enum
 import json
 import logging
+from collections.abc import Mapping
 from typing import IO, Any
 
 from eap.keys import Secret
@@ -25,6 +26,8 @@ from pana_codecs import (
 )
 from pana_codecs.avps import AVP_NAMES
 
+from .trace import trace_header, trace_record
+
 __all__ = [
     "AVP_NAMES",
     "FLAG_LETTERS",
@@ -33,6 +36,7 @@ __all__ = [
     "describe",
     "describe_datagram",
     "describe_event",
+    "eap_text",
     "flag_letters",
     "format_message",
     "message_name",
@@ -57,34 +61,41 @@ def describe(msg: PanaMessage) -> str:
     return f"{base}[{letters}]" if letters else base
 
 
-def _eap_summary(packet: bytes) -> str:
+def _eap_summary(packet: bytes) -> dict[str, Any] | None:
     try:
         eap: EapPacket = decode_eap(packet)
     except CodecError:
+        return None
+    return {"code": eap.code, "identifier": eap.identifier, "type": eap.type}
+
+
+def eap_text(summary: Mapping[str, Any] | None) -> str:
+    """``Request/PSK``, ``Success``, ``Response/99`` from an ``eap`` summary; ``malformed``."""
+    if not summary:
         return "malformed"
-    return eap_name(eap.code, eap.type)
+    return eap_name(summary["code"], summary.get("type"))
 
 
 def describe_datagram(data: bytes, *, avp_table: AvpTable = AVP_SPECS) -> dict[str, Any]:
     """Type, flags, sequence number, session id and AVP names/lengths; never AVP values.
 
-    The EAP-Payload AVP is summarised by EAP Code and Type only (identities are personal data).
+    The fields of a trace's ``message`` record (docs/trace-format.md). The EAP-Payload AVP is
+    summarised by the EAP Code, Identifier and Type only (identities are personal data).
     ``avp_table`` names AVPs (e.g. ``mpa_avp_table(vendor_id)`` to name MPA's vendor AVPs).
     """
     try:
         msg = decode_pana(data)
     except CodecError as exc:
-        return {"type": "undecodable", "size": len(data), "reason": exc.reason}
+        return {"type": "undecodable", "length": len(data), "error": exc.reason}
     kind = message_name(msg.type, msg.flags)
     avps: list[dict[str, Any]] = []
     for avp in msg.avps:
         entry: dict[str, Any] = {
             "code": avp.code,
+            "vendor_id": avp.vendor_id,
             "name": avp_table.name(avp.code, avp.vendor_id),
             "length": len(avp.value),
         }
-        if avp.vendor_id is not None:
-            entry["vendor_id"] = avp.vendor_id
         if avp.code == 2 and avp.vendor_id is None:
             entry["eap"] = _eap_summary(avp.value)
         avps.append(entry)
@@ -93,7 +104,7 @@ def describe_datagram(data: bytes, *, avp_table: AvpTable = AVP_SPECS) -> dict[s
         "flags": flag_letters(msg.flags, with_r=True),
         "session_id": msg.session_id,
         "seq": msg.seq,
-        "size": len(data),
+        "length": len(data),
         "avps": avps,
     }
 
@@ -101,12 +112,12 @@ def describe_datagram(data: bytes, *, avp_table: AvpTable = AVP_SPECS) -> dict[s
 def format_message(summary: dict[str, Any]) -> str:
     """One human line: ``PAR[S,C] seq=3 sid=0x1a2b Nonce EAP-Payload(Request/PSK)``."""
     if summary["type"] == "undecodable":
-        return f"undecodable ({summary['size']} octets: {summary['reason']})"
+        return f"undecodable ({summary['length']} octets: {summary['error']})"
     flags = summary["flags"]
     head = summary["type"] + (f"[{','.join(flags)}]" if flags else "")
     parts = [f"{head:<10}", f"seq={summary['seq']:<3}", f"sid=0x{summary['session_id']:08x}"]
     for avp in summary["avps"]:
-        parts.append(f"{avp['name']}({avp['eap']})" if "eap" in avp else avp["name"])
+        parts.append(f"{avp['name']}({eap_text(avp['eap'])})" if "eap" in avp else avp["name"])
     return " ".join(parts)
 
 
@@ -140,31 +151,43 @@ def describe_event(event: object) -> dict[str, Any]:
 
 
 class FlowTrace:
-    """JSON lines of datagrams and events (codes and lengths only) written to a text stream.
+    """A trace file of one endpoint (``pac``/``paa --trace``): docs/trace-format.md, schema v1.
 
-    Also a session-core ``Trace`` (``event(now, name, **fields)``), so the core's own records
-    (drops and their reasons, state changes) land in the same file; every record has ``time``
-    and ``name``, as JsonLinesTrace writes them.
+    The header line is written at once (``source`` = ``role``); then ``message`` records for
+    datagrams (``dir`` tx/rx, codes and lengths only), ``session_event`` records for the events
+    handed to the application, and the session core's own records (``message_dropped``,
+    ``transition``...), since this is also a core ``Trace``. ``reference_time`` is the Unix time
+    at which the session clock read ``origin`` (the runtime reads both clocks, the core none);
+    each record's ``t`` is ``now - origin``.
     """
 
-    def __init__(self, stream: IO[str], *, role: str) -> None:
+    def __init__(
+        self,
+        stream: IO[str],
+        *,
+        role: str,
+        reference_time: float | None = None,
+        origin: float = 0.0,
+    ) -> None:
         self._stream = stream
         self.role = role
+        self._origin = origin
+        self._write(trace_header(role, reference_time))
 
     def event(self, now: float, name: str, **fields: Any) -> None:
         """Record one named event; secrets and octet strings are reduced to their lengths."""
-        record: dict[str, Any] = {"time": round(now, 6), "name": name, "role": self.role}
-        for key, value in fields.items():
-            record[key] = _field_value(value)
-        self._write(record)
+        values = {key: _field_value(value) for key, value in fields.items()}
+        self._write(trace_record(now - self._origin, name, values))
 
     def datagram(self, now: float, direction: str, data: bytes) -> None:
-        """Record one datagram sent (``tx``) or received (``rx``)."""
-        self.event(now, "datagram", dir=direction, **describe_datagram(data))
+        """Record one datagram sent (``tx``) or received (``rx``) as a ``message`` record."""
+        self.event(now, "message", dir=direction, **describe_datagram(data))
 
     def session_event(self, now: float, event: object) -> None:
-        """Record one session event handed to the application."""
-        self.event(now, "session_event", **describe_event(event))
+        """Record one session event handed to the application (``name``: its class)."""
+        fields = describe_event(event)  # already JSON-safe
+        fields["name"] = fields.pop("event")
+        self._write(trace_record(now - self._origin, "session_event", fields))
 
     def _write(self, record: dict[str, Any]) -> None:
         try:

@@ -30,6 +30,7 @@ from tests.pcapfile import (
     write_pcap,
     write_pcapng,
 )
+from tests.traces import trace_records
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -67,7 +68,7 @@ def decode_json(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, li
     """Run ``decode --json`` in-process; the exit status and one parsed object per line."""
     rc = main(["decode", "--json", *argv])
     out = capsys.readouterr().out
-    return rc, [json.loads(line) for line in out.splitlines()]
+    return rc, trace_records(out, "decode") if out else []
 
 
 def eth_capture(tmp_path: Path, *packets: bytes, name: str = "c.pcap") -> Path:
@@ -304,7 +305,7 @@ def test_cut_short_capture_prints_what_it_read_then_exits_2(
     rc = main(["decode", "--json", str(f)])
     captured = capsys.readouterr()
     assert rc == 2
-    assert [json.loads(x)["frame"] for x in captured.out.splitlines()] == [1, 2]
+    assert [r["frame"] for r in trace_records(captured.out, "decode")] == [1, 2]
     reason, summary = captured.err.splitlines()
     assert "cut short" in reason
     assert summary == "pana-mpa decode: 2 frames, 2 PANA datagrams, 0 undecodable"
@@ -432,7 +433,7 @@ def test_verify_without_a_session_reports_no_key(
     rc = main(["decode", "--json", "--verify", "--secret-hex", "ab" * 16, str(f)])
     captured = capsys.readouterr()
     assert rc == 1  # an unverifiable AUTH fails the check
-    objs = [json.loads(x) for x in captured.out.splitlines()]
+    objs = trace_records(captured.out, "decode")
     auths = [o["auth"] for o in objs]
     assert auths == ["absent", "unverifiable", None]  # PCI, PAN[C] without a key, undecodable
     assert "EAP run is not in the capture" in objs[1]["auth_note"]
@@ -655,7 +656,7 @@ def test_capture_from_stdin(tmp_path: Path, garbage: bool) -> None:
         assert proc.stderr.count(b"\n") == 1
     else:
         assert proc.returncode == 0, proc.stderr
-        assert [json.loads(x)["type"] for x in proc.stdout.splitlines()] == ["PAR"]
+        assert [r["type"] for r in trace_records(proc.stdout.decode(), "decode")] == ["PAR"]
 
 
 def test_tls_server_key_must_be_an_rsa_private_key(

@@ -7,7 +7,6 @@ a PAA-initiated re-authentication (two key rollovers), pings and the termination
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from pana_mpa.config import PaaConfig
 from pana_mpa.state import PacState
 from tests.pana_mpa.pair import PAA_ADDR, PAC_ADDR, PSKS, make_pair
 from tests.pcapfile import LINKTYPE_ETHERNET, ipv4_udp, link_frame, write_pcap
+from tests.traces import trace_records
 
 SUITES = {
     "sha1": (PrfAlgorithm.PRF_HMAC_SHA1, IntegrityAlgorithm.AUTH_HMAC_SHA1_160),
@@ -52,7 +52,7 @@ def record_session(tmp_path: Path, suite: str) -> Path:
 
 def decode(capsys: pytest.CaptureFixture[str], *argv: str, rc: int = 0) -> list[dict[str, Any]]:
     assert main(["decode", "--json", *argv]) == rc
-    return [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    return trace_records(capsys.readouterr().out, "decode")
 
 
 @pytest.mark.parametrize("suite", sorted(SUITES))

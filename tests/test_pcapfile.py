@@ -6,7 +6,6 @@ import contextlib
 import gzip
 import io
 import itertools
-import json
 import os
 import queue
 import struct
@@ -45,6 +44,7 @@ from tests.pcapfile import (
     write_pcap,
     write_pcapng,
 )
+from tests.traces import trace_records
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -161,7 +161,7 @@ def test_decode_command_on_two_interfaces(
     f.write_bytes(_two_sections())
     assert main(["decode", "--json", str(f)]) == 0
     captured = capsys.readouterr()
-    objs = [json.loads(line) for line in captured.out.splitlines()]
+    objs = trace_records(captured.out, "decode")
     assert [(o["frame"], o["type"]) for o in objs] == [
         (1, "PCI"),
         (2, "PAR"),

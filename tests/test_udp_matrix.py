@@ -48,6 +48,7 @@ from pana_mpa.cli import main
 from pana_mpa.cli.capture import read_pana
 from pana_mpa.cli.decode import flag_letters, type_name
 from tests.realcomponents import need_binary, need_root
+from tests.traces import trace_records
 
 pytestmark = [pytest.mark.tshark, pytest.mark.udp]
 
@@ -236,7 +237,7 @@ def _decode(run: Run, pcap: Path, msk: bytes | None = None) -> tuple[list[dict[s
     assert rc == (1 if re.search(r"\d+ (failed|unverifiable)", err.getvalue()) else 0), (
         err.getvalue()
     )
-    return [json.loads(line) for line in out.getvalue().splitlines()], err.getvalue()
+    return trace_records(out.getvalue(), "decode"), err.getvalue()
 
 
 def _eap_packets(run: Run, pcap: Path) -> list[bytes]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from .client import ClientError, PacClient, PacNode
 from .driver import Driver, FlowTrace, SansIo, drive
+from .errors import AuthenticationRejected, ClientClosed, NoAnswer, SessionEnded
 from .loop import new_event_loop
 from .loopback import LoopbackNetwork, LoopbackTransport, VirtualTimeLoop, run_virtual
 from .runner import (
@@ -28,18 +29,22 @@ __all__ = [
     "AaaBackend",
     "AdmissionPolicy",
     "AdmissionStats",
+    "AuthenticationRejected",
+    "ClientClosed",
     "ClientError",
     "DatagramSink",
     "Driver",
     "FlowTrace",
     "LoopbackNetwork",
     "LoopbackTransport",
+    "NoAnswer",
     "PaaRunner",
     "PacClient",
     "PacNode",
     "PassThroughNode",
     "PushTransport",
     "SansIo",
+    "SessionEnded",
     "Transport",
     "TransportClosed",
     "UdpTransport",

@@ -8,6 +8,8 @@ from collections.abc import AsyncIterator, Callable, Collection
 from types import TracebackType
 from typing import Generic, Protocol, TypeVar
 
+from .._avps import ResultCode, TerminationCause
+from ..address import format_address
 from ..events import (
     Authenticated,
     AuthenticationFailed,
@@ -16,7 +18,9 @@ from ..events import (
     SessionTerminated,
 )
 from ..flow import FlowTrace
+from ..pac import PacSession
 from .driver import Driver, SansIo
+from .errors import AuthenticationRejected, ClientClosed, ClientError, NoAnswer, SessionEnded
 from .transport import Transport
 
 __all__ = ["ClientError", "PacClient", "PacNode"]
@@ -59,16 +63,45 @@ class PacNode(SansIo[E_co], Protocol[E_co]):
         ...
 
 
-class ClientError(Exception):
-    """A PacClient operation ended without the outcome asked for; ``event`` says why."""
-
-    def __init__(self, message: str, event: object | None = None) -> None:
-        super().__init__(message)
-        self.event = event
-
-
 def _shown(value: object) -> object:
     return value.name if isinstance(value, enum.Enum) else value
+
+
+_END_REASONS = {
+    "termination": "terminated",
+    "lifetime": "Session-Lifetime expired",
+    "retransmissions": "no answer from the peer, retransmissions exhausted (RFC 5191 s9)",
+    "failed": "not completed in time, no answer from the PAA? (RFC 5191 s9)",
+    "authentication": "authentication failed",
+    "eap": "the EAP conversation failed",
+}
+"""SessionTerminated.reason, for a person."""
+
+
+def _failure(event: object) -> ClientError:
+    """The ClientError for an event that ended a request, with a message a person can read."""
+    match event:
+        case AuthenticationFailed(result_code=code, reason=reason):
+            why = f": {reason}" if reason else ""
+            text = (
+                f"authentication rejected by the PAA (Result-Code {_named(ResultCode, code)}){why}"
+            )
+            return AuthenticationRejected(text, event)
+        case SessionTerminated(cause=cause, by_peer=by_peer, reason=reason):
+            why = _END_REASONS.get(reason, reason)
+            if cause is not None:
+                why += f", Termination-Cause {_named(TerminationCause, cause)}"
+            return SessionEnded(
+                f"session ended: {why}, {'by the peer' if by_peer else 'by us'}", event
+            )
+    return ClientError(_describe_outcome(event), event)
+
+
+def _named(enum_type: type[enum.IntEnum], value: int) -> str:
+    try:
+        return enum_type(value).name
+    except ValueError:
+        return str(value)
 
 
 def _describe_outcome(event: object) -> str:
@@ -150,7 +183,7 @@ class PacClient(Generic[E]):
         self._queue.put_nowait(_END)
         for _, _, fut in self._waiters:
             if not fut.done():
-                fut.set_exception(ClientError("PANA session closed before the outcome"))
+                fut.set_exception(self._closed_error())
         self._waiters.clear()
 
     async def close(self) -> None:
@@ -174,7 +207,7 @@ class PacClient(Generic[E]):
             if isinstance(event, ok):
                 fut.set_result(event)
             elif isinstance(event, fail):
-                fut.set_exception(ClientError(_describe_outcome(event), event))
+                fut.set_exception(_failure(event))
             else:
                 keep.append((ok, fail, fut))
         self._waiters = keep
@@ -195,15 +228,17 @@ class PacClient(Generic[E]):
         done: EventTypes,
         fail: EventTypes = (),
         timeout: float | None = None,
+        what: str = "request",
     ) -> E:
         """Run ``action(now)`` on the session and wait for an event of a ``done`` type.
 
-        An event of a ``fail`` type raises ClientError; so does the session closing first. This
-        is how protocol extensions (e.g. MPA's PANA-Update: ``lambda now: session.ping(now,
-        avps)``) ask for an exchange.
+        An event of a ``fail`` type raises ClientError (AuthenticationRejected, SessionEnded); so
+        does the session closing first; no outcome within ``timeout`` raises NoAnswer, whose
+        message names ``what``. This is how protocol extensions (e.g. MPA's PANA-Update:
+        ``lambda now: session.ping(now, avps)``) ask for an exchange.
         """
         if self._task is None or self._closed:
-            raise ClientError("PacClient is not running (use 'async with')")
+            raise ClientClosed("PacClient is not running (use 'async with')")
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[E] = loop.create_future()
         self._waiters.append((done, fail, fut))
@@ -213,8 +248,31 @@ class PacClient(Generic[E]):
             self._waiters.pop()
             raise
         self._driver.wake()
-        async with asyncio.timeout(timeout):
-            return await fut
+        try:
+            async with asyncio.timeout(timeout):
+                return await fut
+        except TimeoutError:
+            if timeout is None:  # not our deadline: an outer asyncio.timeout() fired
+                raise
+            raise NoAnswer(self._timeout_text(what, timeout)) from None
+
+    def _closed_error(self) -> ClientError:
+        if self.session.closed:
+            return SessionEnded("PANA session closed before the outcome")
+        return ClientClosed("PANA session closed before the outcome (client closed)")
+
+    def _timeout_text(self, what: str, timeout: float) -> str:
+        """Silence, a PAA whose offer we declined, or an exchange that did not finish."""
+        session: object = self.session  # a PacSession, or another PacNode (tests, MPA)
+        paa = format_address(session.peer) if isinstance(session, PacSession) else "the PAA"
+        if self.datagrams_received == 0:
+            return f"{what}: no answer from {paa} within {timeout:g} s"
+        declined = session.declined if isinstance(session, PacSession) else None
+        if declined and what == "authentication":
+            # RFC 5191 s4.1: the PaC drops an unacceptable PAR[S] silently; say why
+            return f"{what}: {paa} answered but was not accepted: {declined}"
+        received = self.datagrams_received
+        return f"{what}: not completed within {timeout:g} s ({received} datagrams from {paa})"
 
     async def _request(
         self,
@@ -233,6 +291,7 @@ class PacClient(Generic[E]):
             done=(Authenticated,),
             fail=(AuthenticationFailed, SessionTerminated),
             timeout=timeout,
+            what="authentication",
         )
 
     async def reauthenticate(self, timeout: float | None = None) -> E:
@@ -242,16 +301,21 @@ class PacClient(Generic[E]):
             done=(Reauthenticated, Authenticated),
             fail=(AuthenticationFailed, SessionTerminated),
             timeout=timeout,
+            what="re-authentication",
         )
 
     async def ping(self, timeout: float | None = None) -> E:
         """Send a PNR[P] and wait for PingAnswered (RFC 5191 s4.2)."""
         return await self.request(
-            self.session.ping, done=(PingAnswered,), fail=(SessionTerminated,), timeout=timeout
+            self.session.ping,
+            done=(PingAnswered,),
+            fail=(SessionTerminated,),
+            timeout=timeout,
+            what="ping",
         )
 
     async def terminate(self, timeout: float | None = None) -> E:
         """Send a PTR and wait for SessionTerminated (RFC 5191 s4.4)."""
         return await self.request(
-            self.session.terminate, done=(SessionTerminated,), timeout=timeout
+            self.session.terminate, done=(SessionTerminated,), timeout=timeout, what="termination"
         )

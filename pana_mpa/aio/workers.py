@@ -132,7 +132,8 @@ def _process_stats() -> dict[str, Any]:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     with open("/proc/self/statm") as f:
         rss = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    return {"pid": os.getpid(), "cpu": usage.ru_utime + usage.ru_stime, "rss": rss}
+    cpu = usage.ru_utime + usage.ru_stime
+    return {"pid": os.getpid(), "cpu": cpu, "sys": usage.ru_stime, "rss": rss}
 
 
 def _worker_main(

@@ -7,7 +7,6 @@ optional step notes (the MPA handover's steps). Drawing needs matplotlib (the ``
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -15,10 +14,18 @@ from pathlib import Path
 from typing import Any
 
 from ..address import format_address
-from ..flow import describe_datagram
+from ..flow import describe_datagram, eap_text
+from ..trace import TraceFormatError, parse_trace
 from .capture import CaptureError, read_pana
 
-__all__ = ["ChartError", "Message", "add_parser", "draw_chart", "messages_from_trace"]
+__all__ = [
+    "ChartError",
+    "Message",
+    "add_parser",
+    "draw_chart",
+    "messages_from_records",
+    "messages_from_trace",
+]
 
 _MAX_MESSAGES = 400
 
@@ -41,14 +48,15 @@ class Message:
 def _label(record: dict[str, Any]) -> str:
     """``PAR[S] seq=0 EAP Request/Identity``: message, flags, sequence number, EAP summary."""
     kind = str(record.get("type", "?"))
-    if "seq" not in record:
-        return kind if len(kind) <= 60 else kind[:57] + "..."
-    if kind == "undecodable":
-        return f"undecodable ({record.get('size', '?')} octets)"
+    if record.get("event") == "data":
+        text = "(data) " + str(record.get("text", f"{record.get('length', '?')} octets"))
+        return text if len(text) <= 60 else text[:57] + "..."
+    if kind in ("undecodable", "None") or record.get("seq") is None:
+        return f"undecodable ({record.get('length', '?')} octets)"
     flags = record.get("flags") or ()
     text = kind + (f"[{','.join(flags)}]" if flags else "") + f" seq={record['seq']}"
-    eap = [a["eap"] for a in record.get("avps", ()) if "eap" in a]
-    return text + (f" EAP {eap[0]}" if eap else "")
+    eap = [a["eap"] for a in record.get("avps") or () if "eap" in a]
+    return text + (f" EAP {eap_text(eap[0])}" if eap else "")
 
 
 def messages_from_capture(path: Path) -> list[Message]:
@@ -71,27 +79,44 @@ def messages_from_capture(path: Path) -> list[Message]:
     ]
 
 
-def messages_from_trace(lines: Iterable[str]) -> list[Message]:
-    """Arrows and notes, in order, from JSON lines (``demo --json``: ``t``, ``from``, ``to``...)."""
+def messages_from_trace(lines: Iterable[str], *, name: str = "trace") -> list[Message]:
+    """Arrows and notes, in order, from a JSON-lines trace (docs/trace-format.md)."""
+    try:
+        header, records = parse_trace(lines, name=name)
+    except TraceFormatError as exc:
+        raise ChartError(str(exc)) from None
+    return messages_from_records(records, source=str(header.get("source", "")))
+
+
+def messages_from_records(records: Iterable[dict[str, Any]], *, source: str = "") -> list[Message]:
+    """Arrows for ``message``/``data`` records, notes for ``outcome``/``step``/``session_event``.
+
+    A message record names its ends (``src``, ``dst``: demo, decode) or, in an endpoint's own
+    trace (``pac``/``paa --trace``), its direction ``dir``: then the ends are ``source`` and
+    ``peer``.
+    """
     found: list[Message] = []
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ChartError(f"line {number}: not JSON ({exc.msg})") from None
-        if not isinstance(record, dict) or "t" not in record:
-            continue
+    for record in records:
         t = float(record["t"])
-        if "from" in record and "to" in record and "type" in record:
-            found.append(Message(t, str(record["from"]), str(record["to"]), _label(record)))
-        elif "outcome" in record:
+        event = record.get("event")
+        if event in ("message", "data"):
+            if "src" in record and "dst" in record:
+                src, dst = str(record["src"]), str(record["dst"])
+            elif record.get("dir") in ("tx", "rx"):
+                src, dst = source or "self", "peer"
+                if record["dir"] == "rx":
+                    src, dst = dst, src
+            else:
+                continue
+            found.append(Message(t, src, dst, _label(record)))
+        elif event == "outcome":
             found.append(Message(t, "", "", f"{record.get('role', '')} {record['outcome']}", True))
-        elif "step" in record:
-            found.append(Message(t, "", "", str(record["step"]), True))
+        elif event == "session_event":
+            found.append(Message(t, "", "", str(record.get("name", "event")), True))
+        elif event == "step":
+            found.append(Message(t, "", "", str(record.get("text", record.get("step"))), True))
     if not any(not m.note for m in found):
-        raise ChartError("no messages in the trace (expected demo --json lines)")
+        raise ChartError("no messages in the trace")
     return found
 
 
@@ -141,9 +166,10 @@ def add_parser(sub: Any) -> None:
     """Register the chart subcommand."""
     p: argparse.ArgumentParser = sub.add_parser(
         "chart",
-        help="draw a message-sequence chart (PNG) from a capture or a demo --json trace",
+        help="draw a message-sequence chart (PNG) from a capture or a JSON-lines trace",
         description="Draw a message-sequence chart (PNG) from a pcap/pcapng capture, or from "
-        "JSON lines written by 'pana-mpa demo --json' ('-' reads them from stdin).",
+        "a JSON-lines trace (docs/trace-format.md) written by 'pana-mpa demo --json', "
+        "'decode --json' or 'pac/paa --trace' ('-' reads it from stdin).",
     )
     p.add_argument("input", help="capture file, or JSON-lines trace (.json/.jsonl or '-')")
     p.add_argument("-o", "--output", required=True, help="PNG file to write")
@@ -156,10 +182,10 @@ def run(args: argparse.Namespace) -> int:
     name = str(args.input)
     try:
         if name == "-":
-            messages = messages_from_trace(sys.stdin)
+            messages = messages_from_trace(sys.stdin, name="stdin")
         elif name.endswith((".json", ".jsonl")):
             with open(name, encoding="utf-8") as fh:
-                messages = messages_from_trace(fh)
+                messages = messages_from_trace(fh, name=name)
         else:
             messages = messages_from_capture(Path(name))
         draw_chart(messages, Path(args.output), title=args.title or name)

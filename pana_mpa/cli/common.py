@@ -8,6 +8,7 @@ import logging
 import signal
 import socket
 import sys
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from enum import IntEnum
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import IO, Any
 from pana_codecs.avps import IntegrityAlgorithm, PrfAlgorithm, ResultCode, TerminationCause
 
 from ..address import PANA_PORT, Address, format_address, parse_address
+from ..aio.loop import new_event_loop
 from ..flow import FlowTrace, describe_event
 
 __all__ = [
@@ -73,19 +75,32 @@ def read_lines(path: Path, what: str) -> list[str]:
 
 @contextlib.contextmanager
 def trace_file(path: Path | None, role: str) -> Iterator[FlowTrace | None]:
-    """A FlowTrace writing to ``path`` (``-``: standard output), or None without a path."""
+    """A FlowTrace writing to ``path`` (``-``: standard output), or None without a path.
+
+    The wall-clock reference of the trace (docs/trace-format.md) is read here, with the running
+    event loop's clock (the sessions' ``now``) at the same instant; outside a loop the origin
+    is the monotonic clock, which is what asyncio's loop uses.
+    """
     if path is None:
         yield None
         return
+    reference, origin = time.time(), _loop_clock()
     if str(path) == "-":
-        yield FlowTrace(sys.stdout, role=role)
+        yield FlowTrace(sys.stdout, role=role, reference_time=reference, origin=origin)
         return
     try:
         stream: IO[str] = path.open("w", encoding="utf-8")
     except OSError as exc:
         raise CliError(f"--trace: cannot write {path}: {exc.strerror or exc}") from None
     with stream:
-        yield FlowTrace(stream, role=role)
+        yield FlowTrace(stream, role=role, reference_time=reference, origin=origin)
+
+
+def _loop_clock() -> float:
+    try:
+        return asyncio.get_running_loop().time()
+    except RuntimeError:
+        return time.monotonic()
 
 
 def say(stream: IO[str], text: str) -> None:
@@ -166,7 +181,8 @@ def run_main(main: Callable[[], Awaitable[int]], prog: str) -> int:
             raise
 
     try:
-        return asyncio.run(guarded())
+        with asyncio.Runner(loop_factory=new_event_loop) as runner:  # uvloop when installed
+            return runner.run(guarded())
     except CliError as exc:
         sys.stderr.write(f"{prog}: {exc}\n")
         return 1

@@ -8,7 +8,7 @@ import logging
 import sys
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from pana_codecs import (
     AVP_SPECS,
@@ -27,6 +27,7 @@ from pana_codecs import (
     message_name,
 )
 
+from ..trace import trace_header, trace_record
 from .capture import (
     CaptureError,
     Frame,
@@ -282,7 +283,12 @@ def add_parser(sub: Any) -> None:
         help="pcap or pcapng file, maybe gzipped (Ethernet, Linux cooked, loopback, raw IP); "
         "- reads standard input",
     )
-    p.add_argument("--json", action="store_true", help="one JSON object per datagram")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="a JSON-lines trace: a header line, then one object per datagram "
+        "(docs/trace-format.md)",
+    )
     p.add_argument(
         "--port",
         type=_port,
@@ -449,15 +455,23 @@ def run(args: argparse.Namespace) -> int:
     source = sys.stdin.buffer if args.capture == "-" else args.capture
     tally = _Tally()
     frames = tally.count_frames(read_frames(source, before_read=out.flush))
+    trace = _TraceHeader(out, str(args.capture)) if args.json else None
+    if trace is not None:
+        frames = trace.on_first_frame(frames)
     udp = tally.count_udp(udp_datagrams(frames))
     failure: CaptureError | None = None
     try:
         for decoded in iter_decoded(iter_pana(udp, args.port), args.dialect, annotators):
             tally.pana += 1
             tally.errors += decoded.error is not None
-            out.write((json.dumps(decoded.to_json()) if args.json else decoded.to_line()) + "\n")
+            if trace is not None:
+                out.write(json.dumps(trace.record(decoded)) + "\n")
+            else:
+                out.write(decoded.to_line() + "\n")
     except CaptureError as exc:
         failure = exc
+    if trace is not None and (failure is None or failure.frames_read):
+        trace.write_header(None)  # a capture without frames: still a (header-only) trace
     out.flush()
     if not tally.pana and failure is None:
         sys.stderr.write(f"pana-mpa decode: no PANA datagrams found; {tally.port_hint()}\n")
@@ -475,6 +489,38 @@ def run(args: argparse.Namespace) -> int:
             f"{tally.errors} undecodable\n"
         )
     return 2 if failure is not None else _verify_status(args, annotators)
+
+
+class _TraceHeader:
+    """``--json`` is a trace (docs/trace-format.md): a header, then ``message`` records.
+
+    The reference time is the first frame's time (``t`` as Wireshark's time since the start of
+    the capture); the header is written when that frame has been read, so output still streams.
+    """
+
+    def __init__(self, out: IO[str], name: str) -> None:
+        self._out = out
+        self._name = "stdin" if name == "-" else name
+        self._reference: float | None = None
+        self._written = False
+
+    def on_first_frame(self, frames: Iterable[Frame]) -> Iterator[Frame]:
+        for frame in frames:
+            if not self._written:
+                self.write_header(frame.time)
+            yield frame
+
+    def write_header(self, reference: float | None) -> None:
+        if not self._written:
+            self._written = True
+            self._reference = reference
+            header = trace_header("decode", reference, input=self._name)
+            self._out.write(json.dumps(header) + "\n")
+
+    def record(self, decoded: DecodedDatagram) -> dict[str, object]:
+        fields = decoded.to_json()
+        t = decoded.datagram.time - (self._reference or 0.0)
+        return trace_record(t, "message", fields)
 
 
 def _verify_status(args: argparse.Namespace, annotators: list[Annotator]) -> int:

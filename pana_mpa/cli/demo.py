@@ -17,6 +17,7 @@ from ..address import Address, format_address
 from ..aio import ClientError, PacClient, PacNode, SansIo, serve_paa
 from ..aio.loopback import LoopbackNetwork, TapHook, run_virtual
 from ..flow import describe_datagram, describe_event, format_message
+from ..trace import trace_header, trace_record
 from .common import event_text
 from .options import PaaOptions, PacOptions
 from .paa import build_paa
@@ -24,7 +25,15 @@ from .pac import build_pac
 from .pcapwrite import PcapWriter
 from .users import parse_secret
 
-__all__ = ["PAA_ADDRESS", "PAC_ADDRESS", "Pictures", "add_parser", "run", "run_exchange"]
+__all__ = [
+    "PAA_ADDRESS",
+    "PAC_ADDRESS",
+    "Pictures",
+    "add_parser",
+    "run",
+    "run_exchange",
+    "write_header",
+]
 
 # RFC 5737 documentation addresses: the demo never touches a real network.
 PAC_ADDRESS: Address = ("192.0.2.1", 50000)
@@ -38,7 +47,11 @@ def add_parser(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
         "demo", help="run a PaC and a PAA in memory and print the message flow"
     )
-    p.add_argument("--json", action="store_true", help="JSON lines instead of text")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="a JSON-lines trace instead of text (docs/trace-format.md)",
+    )
     p.add_argument("--seed", type=int, default=1, help="randomness seed (default 1)")
     p.add_argument(
         "--mpa", action="store_true", help="run the MPA handover (pre-authentication) instead"
@@ -71,10 +84,10 @@ async def run_exchange(
     def tap(now: float, src: Address, dst: Address, data: bytes) -> None:
         if capture is not None:
             capture(now, src, dst, data)
-        record: dict[str, Any] = {"t": round(now, 6), "from": names.get(src, format_address(src))}
-        record["to"] = names.get(dst, format_address(dst))
-        record.update(describe_datagram(data))
-        emit(record)
+        fields: dict[str, Any] = {"src": names.get(src, format_address(src))}
+        fields["dst"] = names.get(dst, format_address(dst))
+        fields.update(describe_datagram(data))
+        emit(trace_record(now, "message", fields))
 
     net = LoopbackNetwork(seed=seed, delay=latency, tap=tap)
     loop = asyncio.get_running_loop()
@@ -99,9 +112,8 @@ async def run_exchange(
                 emit(_outcome(loop.time(), "PaC", "terminated", bye))
                 ok = True
             except ClientError as exc:
-                record = {"t": round(loop.time(), 6), "role": "PaC", "outcome": "failed"}
-                record["text"] = str(exc)
-                emit(record)
+                fields = {"role": "PaC", "outcome": "failed", "text": str(exc)}
+                emit(trace_record(loop.time(), "outcome", fields))
         await asyncio.sleep(latency * 2)  # let the PAA see the last answer
     finally:
         for task in (server, reporter):
@@ -112,17 +124,20 @@ async def run_exchange(
 
 
 def _outcome(now: float, role: str, what: str, event: object) -> dict[str, Any]:
-    record: dict[str, Any] = {"t": round(now, 6), "role": role, "outcome": what}
-    record.update(describe_event(event))
-    record["text"] = event_text(event)
-    return record
+    """An ``outcome`` record: who, what, the event's class as ``name``, its fields, a text."""
+    fields: dict[str, Any] = {"role": role, "outcome": what}
+    described = describe_event(event)
+    fields["name"] = described.pop("event")
+    fields.update(described)
+    fields["text"] = event_text(event)
+    return trace_record(now, "outcome", fields)
 
 
 def _text_line(record: dict[str, Any]) -> str:
     t = f"{record['t']:9.6f}"
-    if "outcome" in record:
+    if record["event"] == "outcome":
         return f"{t}  {record['role']:<3} {record['outcome']}: {record['text']}"
-    arrow = f"{record['from']} -> {record['to']}"
+    arrow = f"{record['src']} -> {record['dst']}"
     return f"{t}  {arrow:<11} {format_message(record)}"
 
 
@@ -131,6 +146,12 @@ def _writer(stream: IO[str], as_json: bool) -> Emit:
         stream.write((json.dumps(record) if as_json else _text_line(record)) + "\n")
 
     return emit
+
+
+def write_header(stream: IO[str], source: str, reference_time: float, title: str) -> None:
+    """The trace header line of ``--json`` output (docs/trace-format.md)."""
+    header = trace_header(source, reference_time, title=title, clock="virtual")
+    stream.write(json.dumps(header) + "\n")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -147,11 +168,16 @@ def run(args: argparse.Namespace) -> int:
         writer(record)
 
     pictures = Pictures(getattr(args, "pcap", None), getattr(args, "chart", None))
+    if args.json:
+        write_header(sys.stdout, "demo", pictures.reference_time, _TITLE)
     pac, paa = _nodes(int(args.seed))
     ok = run_virtual(
         lambda: run_exchange(pac, paa, emit, seed=int(args.seed), capture=pictures.capture)
     )
-    return pictures.finish(records, "pana-mpa demo: EAP-PSK, HMAC-SHA-256") or (0 if ok else 1)
+    return pictures.finish(records, _TITLE) or (0 if ok else 1)
+
+
+_TITLE = "pana-mpa demo: EAP-PSK, HMAC-SHA-256"
 
 
 class Pictures:
@@ -161,7 +187,8 @@ class Pictures:
         self._chart = chart
         self._pcap_name = pcap
         self._datagrams: list[tuple[float, Address, Address, bytes]] = []
-        self._wall = time.time()  # the capture's wall-clock reference for virtual time 0
+        self.reference_time = time.time()
+        """The wall-clock reference of virtual time 0 (the capture's and the trace's)."""
 
     def capture(self, now: float, src: Address, dst: Address, data: bytes) -> None:
         """Tap: remember one datagram."""
@@ -170,16 +197,16 @@ class Pictures:
 
     def finish(self, records: list[dict[str, Any]], title: str) -> int:
         """Write what was asked for; 0, or 2 with a one-line reason on stderr."""
-        from .chart import ChartError, draw_chart, messages_from_trace
+        from .chart import ChartError, draw_chart, messages_from_records
 
         try:
             if self._pcap_name is not None:
                 with open(self._pcap_name, "wb") as fh:
                     writer = PcapWriter(fh)
                     for now, src, dst, data in self._datagrams:
-                        writer.write_udp(self._wall + now, src, dst, data)
+                        writer.write_udp(self.reference_time + now, src, dst, data)
             if self._chart is not None:
-                messages = messages_from_trace(json.dumps(r) for r in records)
+                messages = messages_from_records(records)
                 draw_chart(messages, Path(self._chart), title=title)
         except (ChartError, OSError) as exc:
             sys.stderr.write(f"pana-mpa demo: {exc}\n")

@@ -10,7 +10,8 @@ from typing import Any
 from ..address import Address, format_address
 from ..flow import describe_datagram
 from ..mpa.handover import MpaEvent
-from .demo import Pictures
+from ..trace import trace_record
+from .demo import Pictures, write_header
 from .mpa_demo import run_mpa_demo
 
 __all__ = ["run_mpa_cli"]
@@ -28,70 +29,59 @@ _STEP_TEXT = {
 
 
 def run_mpa_cli(args: argparse.Namespace) -> int:
-    """Print the MPA timeline; JSON lines with ``--json``."""
+    """Print the MPA timeline; JSON lines with ``--json`` (docs/trace-format.md)."""
     as_json = bool(args.json)
     out = sys.stdout
-
-    def emit(record: dict[str, Any]) -> None:
-        if as_json:
-            if record["kind"] == "step":  # one object per MPA step: its name and time
-                out.write(json.dumps(record, sort_keys=True) + "\n")
-        elif record["kind"] == "message":
-            out.write(f"{record['t']:8.3f}s  {record['from']:>18} -> {record['to']:<18} "
-                      f"{record['message']}\n")  # fmt: skip
-        else:
-            text = _STEP_TEXT.get(record["step"], record["step"])
-            details = " ".join(f"{k}={v}" for k, v in record.get("detail", {}).items())
-            out.write(f"{record['t']:8.3f}s  == {text}  {details}\n")
+    records: list[dict[str, Any]] = []  # in the order things happened
+    pictures = Pictures(getattr(args, "pcap", None), getattr(args, "chart", None))
 
     def tap(now: float, src: Address, dst: Address, data: bytes) -> None:
         pictures.capture(now, src, dst, data)
+        fields: dict[str, Any] = {"src": format_address(src), "dst": format_address(dst)}
         if 716 not in (src[1], dst[1]):
-            emit_later.append(
-                (
-                    now,
-                    {
-                        "kind": "message",
-                        "t": round(now, 6),
-                        "from": format_address(src),
-                        "to": format_address(dst),
-                        "message": "(data) " + data[:24].decode(errors="replace"),
-                    },
-                )
-            )
+            fields.update(type="data", length=len(data), text=data[:24].decode(errors="replace"))
+            records.append(trace_record(now, "data", fields))
             return
-        d = describe_datagram(data)
-        flags = d.get("flags", "")
-        name = f"{d.get('type')}[{flags}]" if flags else str(d.get("type"))
-        vendor = sum(1 for a in d.get("avps", []) if a.get("vendor_id"))
-        text = f"{name} seq={d.get('seq')}" + (f" +{vendor} MPA AVPs" if vendor else "")
-        emit_later.append((now, {"kind": "message", "t": round(now, 6),
-                                 "from": format_address(src), "to": format_address(dst),
-                                 "message": text}))  # fmt: skip
-
-    emit_later: list[tuple[float, dict[str, Any]]] = []
-    pictures = Pictures(getattr(args, "pcap", None), getattr(args, "chart", None))
+        fields.update(describe_datagram(data))
+        records.append(trace_record(now, "message", fields))
 
     def on_step(step: MpaEvent) -> None:
-        record = {"kind": "step", "step": step.step, "t": round(step.time, 6),
-                  "detail": dict(step.detail)}  # fmt: skip
-        emit_later.append((step.time, record))
+        fields: dict[str, Any] = {"step": step.step}
+        fields["text"] = _STEP_TEXT.get(step.step, step.step)
+        fields["detail"] = dict(step.detail)
+        records.append(trace_record(step.time, "step", fields))
 
     result = run_mpa_demo(seed=int(args.seed), tap=tap, on_step=on_step)
-    # in the order things happened: datagrams and steps were appended as they occurred
-    for _, record in emit_later:
-        emit(record)
+    if as_json:
+        write_header(out, "demo-mpa", pictures.reference_time, _TITLE)
+    for record in records:
+        if as_json:
+            out.write(json.dumps(record) + "\n")
+        else:
+            out.write(_text_line(record) + "\n")
     done = any(s.step == "handover_complete" for s in result.steps)
     if not as_json:
         out.write("handover complete\n" if done else "handover FAILED\n")
-    chart_records = [_chart_record(r) for _, r in emit_later]
-    failed = pictures.finish(chart_records, "MPA handover (RFC 6252 s6.3), virtual time")
+    failed = pictures.finish(records, _TITLE)
     return failed or (0 if done else 1)
 
 
-def _chart_record(record: dict[str, Any]) -> dict[str, Any]:
-    """A timeline record in the chart's JSON-lines form (message arrows, step notes)."""
-    if record["kind"] == "step":
-        return {"t": record["t"], "step": _STEP_TEXT.get(record["step"], record["step"])}
-    return {"t": record["t"], "from": record["from"], "to": record["to"],
-            "type": record["message"], "flags": "", "avps": []}  # fmt: skip
+_TITLE = "MPA handover (RFC 6252 s6.3), virtual time"
+
+
+def _text_line(record: dict[str, Any]) -> str:
+    t = f"{record['t']:8.3f}s"
+    if record["event"] == "step":
+        details = " ".join(f"{k}={v}" for k, v in record["detail"].items())
+        return f"{t}  == {record['text']}  {details}"
+    return f"{t}  {record['src']:>18} -> {record['dst']:<18} {_message_text(record)}"
+
+
+def _message_text(record: dict[str, Any]) -> str:
+    """``PAR[S] seq=3 +2 MPA AVPs``, or ``(data) ...`` for a non-PANA datagram."""
+    if record["event"] == "data":
+        return "(data) " + str(record["text"])
+    flags = record.get("flags", "")
+    name = f"{record.get('type')}[{flags}]" if flags else str(record.get("type"))
+    vendor = sum(1 for a in record.get("avps", []) if a.get("vendor_id"))
+    return f"{name} seq={record.get('seq')}" + (f" +{vendor} MPA AVPs" if vendor else "")

@@ -162,8 +162,8 @@ def _common_arguments(p: argparse.ArgumentParser, *, pac: bool) -> None:
         "--trace",
         type=Path,
         metavar="FILE",
-        help="write protocol events as JSON lines to FILE, - for standard output"
-        " (codes and lengths, never keys)",
+        help="write protocol events as a JSON-lines trace to FILE, - for standard output"
+        " (docs/trace-format.md; codes and lengths, never keys)",
     )
 
 

@@ -23,7 +23,7 @@ from ..aio import AaaBackend, SansIo, serve_paa
 from ..aio.udp import UdpTransport
 from ..aio.workers import worker_count
 from ..config import PaaConfig
-from ..events import AuthenticationFailed, SessionTerminated
+from ..events import Authenticated, AuthenticationFailed, PanaEvent, SessionTerminated
 from ..flow import FlowTrace
 from ..paa import PaaServer
 from ..trace import NULL_TRACE
@@ -180,20 +180,18 @@ class OperatorLog:
 
     def event(self, event: object) -> None:
         """One line per session event; failures name the identity and the reason."""
-        sid = getattr(event, "session_id", None)
-        identity = getattr(event, "identity", None)
-        if isinstance(sid, int) and isinstance(identity, bytes):
-            self._identities[sid] = identity
-        known = self._identities.get(sid) if isinstance(sid, int) else None
+        sid = event.session_id if isinstance(event, PanaEvent) else None
+        if isinstance(event, Authenticated | AuthenticationFailed) and event.identity is not None:
+            self._identities[event.session_id] = event.identity
+        known = self._identities.get(sid) if sid is not None else None
         text = f"{type(event).__name__}: {event_text(event)}"
         if known is not None:
             text += f", identity {identity_text(known)}"
-        reason = getattr(event, "reason", None)
-        if isinstance(event, AuthenticationFailed) and isinstance(reason, str) and reason:
-            text += f", reason: {reason}"
+        if isinstance(event, AuthenticationFailed) and event.reason:
+            text += f", reason: {event.reason}"
         self.line(text)
-        if isinstance(event, SessionTerminated) and isinstance(sid, int):
-            self._identities.pop(sid, None)
+        if isinstance(event, SessionTerminated):
+            self._identities.pop(event.session_id, None)
 
 
 def identity_text(identity: bytes) -> str:
@@ -231,7 +229,8 @@ async def paa_main(
     """Serve PaCs on ``opts.listen`` until cancelled, printing one line per session event."""
     server, aaa = factory(opts, rng, trace)
     try:
-        transport = await UdpTransport.bind(*opts.listen)
+        # a deep socket buffer: a burst of PCIs waits there for admission control, not dropped
+        transport = await UdpTransport.bind(*opts.listen, receive_buffer=4 << 20)
     except OSError as exc:
         raise CliError(
             f"cannot listen on {format_address(opts.listen)}: {exc.strerror or exc}"

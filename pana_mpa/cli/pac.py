@@ -20,6 +20,7 @@ from ..address import format_address
 from ..aio import ClientError, PacClient, PacNode
 from ..aio.udp import UdpTransport
 from ..config import PacConfig
+from ..events import AuthenticationFailed, SessionTerminated
 from ..flow import FlowTrace
 from ..pac import PacSession
 from ..trace import NULL_TRACE
@@ -78,22 +79,14 @@ def build_pac(opts: PacOptions, rng: Rng, trace: FlowTrace | None) -> PacSession
 
 def failure_text(exc: ClientError) -> str:
     """What went wrong, for the user, from the event that ended the operation."""
-    event = exc.event
-    if event is None:
-        return str(exc)
-    name = type(event).__name__
-    if name == "AuthenticationFailed":
-        code = getattr(event, "result_code", None)
-        if code is None:
-            return "authentication failed: no answer from the PAA"
-        code_name = enum_name(ResultCode, code)
-        return f"authentication failed: rejected by the PAA (Result-Code {code_name})"
-    if name == "SessionTerminated":
-        cause = getattr(event, "cause", None)
-        reason = getattr(event, "reason", None)
-        if cause is None:
+    match exc.event:
+        case AuthenticationFailed(result_code=code):
+            code_name = enum_name(ResultCode, code)
+            return f"authentication failed: rejected by the PAA (Result-Code {code_name})"
+        case SessionTerminated(cause=None, reason=reason):
             return f"session ended ({reason or 'no answer from the PAA'})"
-        return f"session terminated (Termination-Cause {enum_name(TerminationCause, cause)})"
+        case SessionTerminated(cause=cause):
+            return f"session terminated (Termination-Cause {enum_name(TerminationCause, cause)})"
     return str(exc)
 
 
@@ -102,7 +95,8 @@ def _timeout_text(client: PacClient[Any], opts: PacOptions, step: str) -> str:
     paa = format_address(opts.paa)
     if client.datagrams_received == 0:
         return f"{step}: no answer from PAA {paa} within {opts.timeout:g} s"
-    declined = getattr(client.session, "declined", None)
+    session: object = client.session  # a PacSession, or a test's fake
+    declined = session.declined if isinstance(session, PacSession) else None
     if step == "authentication" and declined:
         # RFC 5191 s4.1: we dropped the PAR[S] silently; tell the user why
         return f"authentication: PAA {paa} not accepted: {declined}"

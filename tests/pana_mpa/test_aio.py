@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import io
-import json
 from typing import Any
 
 import pytest
 
 from pana_mpa.address import Address
-from pana_mpa.aio import ClientError, Driver, PacClient, drive, serve_paa
+from pana_mpa.aio import AuthenticationRejected, ClientError, Driver, PacClient, drive, serve_paa
 from pana_mpa.aio.loopback import LoopbackNetwork, run_virtual
 from pana_mpa.events import Authenticated, PingAnswered, SessionTerminated
 from pana_mpa.flow import FlowTrace
+from tests.traces import trace_records
 
 from .aio_fakes import FAKE_MSK, FakeEvent, FakePaa, FakePac
 
@@ -99,7 +99,9 @@ def test_no_paa_gives_a_clear_failure_after_retries() -> None:
             return str(info.value), asyncio.get_running_loop().time()
 
     message, t = run_virtual(main)
-    assert message == "SessionTerminated reason=retransmissions by_peer=False"
+    assert message == (
+        "session ended: no answer from the peer, retransmissions exhausted (RFC 5191 s9), by us"
+    )
     assert t == 8.0  # four transmissions, 2 s apart, then give up
 
 
@@ -114,7 +116,10 @@ def test_rejection_reports_the_result_code() -> None:
         return info.value
 
     err = run_virtual(main)
-    assert str(err) == "AuthenticationFailed result_code=1"
+    assert isinstance(err, AuthenticationRejected) and err.result_code == 1
+    assert (
+        str(err) == "authentication rejected by the PAA (Result-Code PANA_AUTHENTICATION_REJECTED)"
+    )
     assert type(err.event).__name__ == "AuthenticationFailed"
 
 
@@ -304,7 +309,7 @@ def test_trace_records_codes_and_lengths_never_keys() -> None:
     run_virtual(main)
     text = stream.getvalue()
     assert FAKE_MSK.hex() not in text
-    records = [json.loads(line) for line in text.splitlines()]
+    records = trace_records(text, "pac")
     flow = [(r["dir"], r["type"], r["flags"]) for r in records if "dir" in r]
     assert flow == [
         ("tx", "PCI", ""),
@@ -313,13 +318,13 @@ def test_trace_records_codes_and_lengths_never_keys() -> None:
         ("tx", "PTR", "R"),
         ("rx", "PTA", ""),
     ]
-    assert all(r["role"] == "pac" and isinstance(r["time"], float) for r in records)
-    auth = next(r for r in records if r.get("event") == "Authenticated")
-    assert auth["name"] == "session_event"
+    assert all(isinstance(r["t"], float) for r in records)
+    auth = next(r for r in records if r.get("name") == "Authenticated")
+    assert auth["event"] == "session_event"
     assert auth["msk"] == {"secret_octets": 32}
     assert auth["key_id"] == 1
     ptr = next(r for r in records if r.get("type") == "PTR")
-    assert ptr["avps"] == [{"code": 9, "name": "Termination-Cause", "length": 4}]
+    assert ptr["avps"] == [{"code": 9, "vendor_id": None, "name": "Termination-Cause", "length": 4}]
 
 
 def test_serve_paa_survives_a_core_bug(caplog: pytest.LogCaptureFixture) -> None:
@@ -383,10 +388,10 @@ def test_a_stuck_timer_does_not_spin(caplog: pytest.LogCaptureFixture) -> None:
 
 def test_datagram_summaries() -> None:
     from pana_codecs import Avp, PanaMessage, encode_pana
-    from pana_mpa.flow import describe_datagram, format_message
+    from pana_mpa.flow import describe_datagram, eap_text, format_message
 
     junk = describe_datagram(b"\x00\x01junk")
-    assert junk["type"] == "undecodable" and junk["size"] == 6
+    assert junk["type"] == "undecodable" and junk["length"] == 6
     assert format_message(junk).startswith("undecodable (6 octets: ")
     eap_identity = b"\x02\x07\x00\x0a\x01alice"  # Response/Identity "alice"
     msg = PanaMessage(
@@ -395,7 +400,8 @@ def test_datagram_summaries() -> None:
     summary = describe_datagram(encode_pana(msg))
     assert summary["type"] == "type7"
     assert [a["name"] for a in summary["avps"]] == ["EAP-Payload", "Vendor-32473-AVP-99", "AVP-77"]
-    assert summary["avps"][0]["eap"] == "Response/Identity"
+    assert summary["avps"][0]["eap"] == {"code": 2, "identifier": 7, "type": 1}
+    assert eap_text(summary["avps"][0]["eap"]) == "Response/Identity"
     assert "alice" not in str(summary)
     assert format_message(summary).split()[:3] == ["type7[R]", "seq=2", "sid=0x00000001"]
 
@@ -436,3 +442,35 @@ def test_no_task_per_datagram_and_one_timer_handle() -> None:
     assert received == 51
     assert during == 0  # (the pings are awaited in this task; nothing else is created)
     assert most_timers <= 2  # the PaC's one retransmission timer (+ a datagram in flight)
+
+
+class _PullOnly:
+    """A Transport without attach(): the driver falls back to one reader task."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def sendto(self, data: bytes, addr: Address) -> None:
+        self._inner.sendto(data, addr)
+
+    async def recvfrom(self) -> tuple[bytes, Address]:
+        result: tuple[bytes, Address] = await self._inner.recvfrom()
+        return result
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+def test_a_pull_only_transport_still_works() -> None:
+    async def main() -> list[str]:
+        net = LoopbackNetwork(delay=0.01)
+        server, _ = await _with_paa(net, FakePaa())
+        async with PacClient(FakePac(PAA), _PullOnly(net.endpoint(PAC))) as client:
+            await client.authenticate()
+            await client.ping()
+            await client.terminate()
+            names = [type(e).__name__ async for e in client.events()]
+        await _stop(server)
+        return names
+
+    assert run_virtual(main) == ["Authenticated", "PingAnswered", "SessionTerminated"]

@@ -6,6 +6,7 @@ import io
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,8 @@ import pytest
 from pana_mpa.aio.loopback import run_virtual
 from pana_mpa.cli import demo as _cli_demo
 from pana_mpa.cli import main
+from pana_mpa.flow import eap_text
+from tests.traces import trace_records
 
 from .aio_fakes import FAKE_MSK, FakePaa, FakePac
 
@@ -33,7 +36,7 @@ def _run_fake(**paa: bool) -> tuple[bool, list[dict[str, Any]]]:
 def test_flow_runner_reports_messages_and_outcomes() -> None:
     ok, records = _run_fake()
     assert ok
-    flow = [(r["from"], r["to"], r["type"]) for r in records if "type" in r]
+    flow = [(r["src"], r["dst"], r["type"]) for r in records if r["event"] == "message"]
     assert flow == [
         ("PaC", "PAA", "PCI"),
         ("PAA", "PaC", "PAR"),
@@ -43,7 +46,7 @@ def test_flow_runner_reports_messages_and_outcomes() -> None:
         ("PaC", "PAA", "PTR"),
         ("PAA", "PaC", "PTA"),
     ]
-    outcomes = [(r["role"], r["outcome"], r["event"]) for r in records if "outcome" in r]
+    outcomes = [(r["role"], r["outcome"], r["name"]) for r in records if r["event"] == "outcome"]
     assert outcomes == [
         ("PaC", "authenticated", "Authenticated"),
         ("PAA", "Authenticated", "Authenticated"),
@@ -64,8 +67,10 @@ def test_flow_runner_reports_failure() -> None:
     ok, records = _run_fake(reject=True)
     assert not ok
     failed = [r for r in records if r.get("outcome") == "failed"]
-    text = "AuthenticationFailed result_code=1"
-    assert failed == [{"t": 0.01, "role": "PaC", "outcome": "failed", "text": text}]
+    text = "authentication rejected by the PAA (Result-Code PANA_AUTHENTICATION_REJECTED)"
+    assert failed == [
+        {"t": 0.01, "event": "outcome", "role": "PaC", "outcome": "failed", "text": text}
+    ]
 
 
 def test_text_lines() -> None:
@@ -87,9 +92,15 @@ def test_demo_command_in_process(capsys: pytest.CaptureFixture[str], as_json: bo
     out = capsys.readouterr().out
     assert out
     if as_json:
-        assert all(isinstance(json.loads(line), dict) for line in out.splitlines())
+        records = trace_records(out, "demo")
+        assert {r["event"] for r in records} == {"message", "outcome"}
+        header = json.loads(out.splitlines()[0])
+        assert abs(header["reference_time"] - time.time()) < 600  # the run's wall-clock start
+        assert header["clock"] == "virtual"
     assert main(["demo", *(["--json"] if as_json else [])]) == 0
-    assert capsys.readouterr().out == out  # deterministic
+    again = capsys.readouterr().out
+    skip = 1 if as_json else 0  # the header's reference_time is the wall clock
+    assert again.splitlines()[skip:] == out.splitlines()[skip:]  # deterministic
 
 
 def test_demo_command_as_a_program() -> None:
@@ -108,11 +119,11 @@ def test_demo_command_as_a_program() -> None:
 
 def test_real_demo_flow(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo", "--json"]) == 0
-    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    records = trace_records(capsys.readouterr().out, "demo")
     flow = [
-        (r["from"], r["type"], r["flags"], [a["name"] for a in r["avps"]])
+        (r["src"], r["type"], r["flags"], [a["name"] for a in r["avps"]])
         for r in records
-        if "type" in r
+        if r["event"] == "message"
     ]
     assert flow[:3] == [
         ("PaC", "PCI", "", []),
@@ -120,7 +131,7 @@ def test_real_demo_flow(capsys: pytest.CaptureFixture[str]) -> None:
         ("PAA", "PAR", "RS", ["PRF-Algorithm"] * 2 + ["Integrity-Algorithm"] * 2),
         ("PaC", "PAN", "S", ["PRF-Algorithm", "Integrity-Algorithm"]),
     ]
-    eap = [a["eap"] for r in records if "type" in r for a in r["avps"] if "eap" in a]
+    eap = [eap_text(a["eap"]) for r in records if "avps" in r for a in r["avps"] if "eap" in a]
     assert eap == [
         "Request/Identity",
         "Response/Identity",
@@ -140,7 +151,7 @@ def test_real_demo_flow(capsys: pytest.CaptureFixture[str]) -> None:
     ]
     assert "AUTH" in flow[-6][3] and "Key-Id" in flow[-6][3]
     assert all("AUTH" in avps for _, _, _, avps in flow[-4:])  # RFC 5191 s5.3
-    outcomes = [(r["role"], r["outcome"]) for r in records if "outcome" in r]
+    outcomes = [(r["role"], r["outcome"]) for r in records if r["event"] == "outcome"]
     assert ("PaC", "authenticated") in outcomes and ("PaC", "terminated") in outcomes
     auth = next(r for r in records if r.get("outcome") == "authenticated")
     assert auth["msk"] == {"secret_octets": 64} and auth["lifetime"] == 3600

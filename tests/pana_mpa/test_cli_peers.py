@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import io
-import json
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -17,6 +16,7 @@ from eap.keys import Secret
 from pana_mpa.cli import build_parser, main
 from pana_mpa.cli import peers as cp
 from pana_mpa.flow import FlowTrace
+from tests.traces import trace_records
 
 from .aio_fakes import FAKE_MSK, FakePaa, FakePac
 
@@ -250,7 +250,7 @@ async def test_pac_once_against_paa_over_udp() -> None:
     assert paa_lines[0].startswith("listening on 127.0.0.1:")
     assert paa_lines[1].startswith("Authenticated: session 0x00001000")
     assert FAKE_MSK.hex() not in trace_buf.getvalue() + pac_out.getvalue() + paa_out.getvalue()
-    kinds = [json.loads(line).get("type") for line in trace_buf.getvalue().splitlines()]
+    kinds = [r.get("type") for r in trace_records(trace_buf.getvalue(), "pac")]
     assert [k for k in kinds if k] == ["PCI", "PAR", "PAN", "PNR", "PNA", "PTR", "PTA"]
 
 

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-import json
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
+from pana_mpa.trace import read_trace
 from tests.realcomponents import missing
+from tests.traces import trace_records
 
 pytestmark = pytest.mark.udp
 
@@ -186,14 +188,17 @@ def test_trace_files_hold_no_secrets_or_identities(tmp_path: Path) -> None:
             "--trace", str(pac_trace),
         )  # fmt: skip
         assert proc.returncode == 0, proc.stderr
-    for path in (pac_trace, paa_trace):
+    for path, role in ((pac_trace, "pac"), (paa_trace, "paa")):
         text = path.read_text()
-        records = [json.loads(line) for line in text.splitlines()]
-        assert {"datagram", "session_event"} <= {r["name"] for r in records}
+        header, records = read_trace(path)
+        assert header["source"] == role and isinstance(header["reference_time"], float)
+        assert abs(header["reference_time"] - time.time()) < 600  # a wall clock: Unix time
+        assert {"message", "session_event"} <= {r["event"] for r in records}
+        assert all(0.0 <= r["t"] < 600 for r in records)  # relative to the reference
         assert PSK_HEX not in text.lower()
         assert "alice" not in text and "616c696365" not in text  # identity, also as hex
-    pac_records = [json.loads(line) for line in pac_trace.read_text().splitlines()]
-    sent = [r["type"] for r in pac_records if r["name"] == "datagram" and r["dir"] == "tx"]
+    pac_records = trace_records(pac_trace.read_text(), "pac")
+    sent = [r["type"] for r in pac_records if r["event"] == "message" and r["dir"] == "tx"]
     assert sent[0] == "PCI" and "PNR" in sent and "PTR" in sent
 
 

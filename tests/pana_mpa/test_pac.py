@@ -16,7 +16,8 @@ from pana_mpa.config import PaaConfig, PacConfig
 from pana_mpa.errors import UsageError
 from pana_mpa.events import Authenticated
 from pana_mpa.state import PacState
-from pana_mpa.trace import JsonLinesTrace
+from pana_mpa.trace import JsonLinesTrace, TraceFormatError, read_trace, trace_header
+from tests.traces import trace_records
 
 from .pair import PAA_ADDR, PAC_ADDR, make_pair
 
@@ -126,12 +127,63 @@ def test_jsonl_trace_read_back(tmp_path: Path) -> None:
         pair.pac.start(0.0)
         pair.net.run(5.0)
     records = JsonLinesTrace.read(path)
-    names = [r["name"] for r in records]
+    names = [r["event"] for r in records]
     assert names.count("message_sent") == 6  # PCI, PAN[S], 3 PANs, PAN[C]
-    transitions = [(r["old"], r["new"]) for r in records if r["name"] == "transition"]
+    transitions = [(r["old"], r["new"]) for r in records if r["event"] == "transition"]
     assert transitions[0] == ("INITIAL", "INITIAL")
     assert transitions[-1] == ("WAIT_EAP_RESULT", "OPEN")
-    assert all(isinstance(r["time"], float) for r in records)
+    assert all(isinstance(r["t"], float) for r in records)
+    header, again = read_trace(path)
+    assert again == records and header["source"] == "library" and header["version"] == 1
+    assert header["reference_time"] is None  # the core reads no clock; none was given
+
+
+def test_jsonl_trace_reference_and_origin() -> None:
+    stream = io.StringIO()
+    trace = JsonLinesTrace(stream, source="pac", reference_time=1_700_000_000.5, origin=100.0)
+    trace.event(100.25, "message_dropped", reason="bad AUTH", size=80)
+    records = trace_records(stream.getvalue(), "pac")
+    assert records == [{"t": 0.25, "event": "message_dropped", "reason": "bad AUTH", "size": 80}]
+    assert json.loads(stream.getvalue().splitlines()[0])["reference_time"] == 1_700_000_000.5
+
+
+@pytest.mark.parametrize(
+    ("first_line", "message"),
+    [
+        (
+            '{"schema": "pana-mpa-trace", "version": 2, "source": "pac"}',
+            "version 2 is not supported",
+        ),
+        ('{"t": 0.0, "event": "message"}', "not a pana-mpa trace"),
+        ('{"schema": "pana-mpa-trace", "version": "1"}', "without an integer version"),
+        ("[1, 2]", "not a JSON object"),
+        ("{oops", "not JSON"),
+    ],
+)
+def test_read_trace_rejects_unknown_versions_and_other_files(
+    tmp_path: Path, first_line: str, message: str
+) -> None:
+    path = tmp_path / "t.jsonl"
+    path.write_text(first_line + "\n")
+    with pytest.raises(TraceFormatError, match=message) as info:
+        read_trace(path)
+    assert str(path) in str(info.value)
+    path.write_text("")
+    with pytest.raises(TraceFormatError, match="no header line"):
+        read_trace(path)
+
+
+def test_read_trace_ignores_nothing_it_needs_and_keeps_unknown_fields(tmp_path: Path) -> None:
+    # additive changes keep the version: unknown events and fields are read, not rejected
+    path = tmp_path / "t.jsonl"
+    header = trace_header("pac", 1.0, future_field=[1])
+    path.write_text(json.dumps(header) + "\n" + '{"t": 1, "event": "new_kind", "extra": true}\n\n')
+    got_header, records = read_trace(path)
+    assert got_header["future_field"] == [1]
+    assert records == [{"t": 1, "event": "new_kind", "extra": True}]
+    path.write_text(json.dumps(header) + "\n" + '{"event": "x"}\n')
+    with pytest.raises(TraceFormatError, match="2: a record needs"):
+        read_trace(path)
 
 
 def test_secrets_stay_out_of_traces_logs_and_reprs(caplog: pytest.LogCaptureFixture) -> None:
@@ -149,7 +201,7 @@ def test_secrets_stay_out_of_traces_logs_and_reprs(caplog: pytest.LogCaptureFixt
     for secret in (key.reveal(), msk.reveal()):
         assert secret.hex() not in text
         assert repr(list(secret)) not in text
-    json.loads(stream.getvalue().splitlines()[0])
+    assert trace_records(stream.getvalue(), "library")
 
 
 def test_key_log_is_opt_in_and_verifies() -> None:

@@ -12,7 +12,10 @@ import pytest
 from pana_mpa.cli import main
 from pana_mpa.cli.capture import read_pana
 from pana_mpa.cli.pcapwrite import PcapWriter
+from pana_mpa.flow import FlowTrace
+from pana_mpa.trace import trace_header
 from tests.realcomponents import need_binary
+from tests.traces import trace_records
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -76,7 +79,7 @@ def test_chart_from_a_capture_and_from_a_trace(
     pcap, trace = tmp_path / "demo.pcap", tmp_path / "demo.jsonl"
     assert main(["demo", "--json", "--pcap", str(pcap)]) == 0
     trace.write_text(capsys.readouterr().out)
-    assert len([json.loads(line) for line in trace.read_text().splitlines()]) > 15
+    assert len(trace_records(trace.read_text(), "demo")) > 15
     for source in (pcap, trace):
         out = tmp_path / f"{source.suffix[1:]}.png"
         assert main(["chart", str(source), "-o", str(out)]) == 0
@@ -88,8 +91,43 @@ def test_chart_says_why_it_cannot_draw(tmp_path: Path, capsys: pytest.CaptureFix
     bad = tmp_path / "bad.jsonl"
     bad.write_text("{not json\n")
     assert main(["chart", str(bad), "-o", str(tmp_path / "x.png")]) == 2
-    assert "line 1: not JSON" in capsys.readouterr().err
+    assert "bad.jsonl:1: not JSON" in capsys.readouterr().err
     empty = tmp_path / "empty.jsonl"
-    empty.write_text('{"t": 0, "role": "PaC", "outcome": "authenticated"}\n')
+    header = json.dumps(trace_header("demo", 0.0))
+    empty.write_text(header + '\n{"t": 0, "event": "outcome", "role": "PaC", "outcome": "ok"}\n')
     assert main(["chart", str(empty), "-o", str(tmp_path / "y.png")]) == 2
     assert "no messages" in capsys.readouterr().err
+    old = tmp_path / "old.jsonl"  # a trace without the header line (before schema version 1)
+    old.write_text('{"t": 0, "from": "PaC", "to": "PAA", "type": "PCI"}\n')
+    assert main(["chart", str(old), "-o", str(tmp_path / "z.png")]) == 2
+    assert "not a pana-mpa trace" in capsys.readouterr().err
+    future = tmp_path / "future.jsonl"
+    future.write_text('{"schema": "pana-mpa-trace", "version": 9}\n')
+    assert main(["chart", str(future), "-o", str(tmp_path / "z.png")]) == 2
+    assert "version 9 is not supported" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("kind", ["decode", "mpa", "pac"])
+def test_chart_from_every_kind_of_trace(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str
+) -> None:
+    pytest.importorskip("matplotlib")
+    trace, png = tmp_path / f"{kind}.jsonl", tmp_path / f"{kind}.png"
+    if kind == "decode":
+        pcap = tmp_path / "demo.pcap"
+        assert main(["demo", "--pcap", str(pcap)]) == 0
+        capsys.readouterr()
+        assert main(["decode", "--json", str(pcap)]) == 0
+        trace.write_text(capsys.readouterr().out)
+        assert len(trace_records(trace.read_text(), "decode")) == 15
+    elif kind == "mpa":
+        assert main(["demo", "--mpa", "--json"]) == 0
+        trace.write_text(capsys.readouterr().out)
+    else:
+        stream = io.StringIO()
+        flow = FlowTrace(stream, role="pac", reference_time=1.0)
+        flow.datagram(0.5, "tx", bytes.fromhex("00000010000000010000000000000000"))
+        flow.event(0.6, "transition", old="INITIAL", new="INITIAL")
+        trace.write_text(stream.getvalue())
+    assert main(["chart", str(trace), "-o", str(png)]) == 0
+    assert png.read_bytes()[:8] == PNG

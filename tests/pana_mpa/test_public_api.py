@@ -23,6 +23,7 @@ PANA_MPA = {
     # I/O: transports, asyncio runners, virtual time
     "Transport", "TransportClosed", "UdpTransport", "LoopbackNetwork", "LoopbackTransport",
     "run_virtual", "PacClient", "serve_paa", "drive", "ClientError", "AaaBackend", "VirtualNet",
+    "AuthenticationRejected", "NoAnswer", "SessionEnded", "ClientClosed",
     "PANA_PORT", "Address", "parse_address", "format_address", "PaaRunner",
     # traces
     "Trace", "NullTrace", "NULL_TRACE", "MemoryTrace", "JsonLinesTrace",

@@ -10,8 +10,10 @@ import pytest
 from eap import EapPeer, PskPeer, Secret
 from pana_mpa import (
     AuthenticationFailed,
+    AuthenticationRejected,
     ClientError,
     LoopbackNetwork,
+    NoAnswer,
     PaaConfig,
     PaaServer,
     PacClient,
@@ -99,8 +101,11 @@ def _run(psk: Secret, **table: Any) -> tuple[Exception | object, list[object], f
 
 def test_wrong_psk_is_rejected_at_once_and_the_paa_says_who_and_why() -> None:
     outcome, paa_events, took = _run(Secret(b"WrongPassphrase!"))
-    assert isinstance(outcome, ClientError)
-    assert isinstance(outcome.event, AuthenticationFailed) and outcome.event.result_code == 1
+    assert isinstance(outcome, AuthenticationRejected) and outcome.result_code == 1
+    assert isinstance(outcome.event, AuthenticationFailed)
+    assert str(outcome) == (
+        "authentication rejected by the PAA (Result-Code PANA_AUTHENTICATION_REJECTED)"
+    )
     assert took < 1.0  # Result-Code 1 at once, not a 5.75 s silent-discard timeout
     failed = [e for e in paa_events if isinstance(e, AuthenticationFailed)]
     assert len(failed) == 1
@@ -109,10 +114,24 @@ def test_wrong_psk_is_rejected_at_once_and_the_paa_says_who_and_why() -> None:
 
 def test_silent_discard_stays_available() -> None:
     outcome, paa_events, took = _run(Secret(b"WrongPassphrase!"), psk_silent_discard=True)
-    assert isinstance(outcome, (ClientError, TimeoutError)) and took > 5
+    assert isinstance(outcome, ClientError) and took > 5
     assert not any(isinstance(e, AuthenticationFailed) for e in paa_events)
 
 
 def test_right_psk_authenticates() -> None:
     outcome, _, _ = _run(PSK)
     assert type(outcome).__name__ == "Authenticated"
+
+
+def test_no_answer_says_so_and_is_a_timeout() -> None:
+    async def main() -> NoAnswer:
+        eap = EapPeer(identity=b"alice", methods={47: lambda: PskPeer(b"alice", PSK)})
+        session = PacSession(PacConfig(), paa=PAA, eap=eap)
+        async with PacClient(session, LoopbackNetwork().endpoint(PAC)) as client:
+            with pytest.raises(NoAnswer) as info:
+                await client.authenticate(timeout=2)
+        return info.value
+
+    exc = run_virtual(main)
+    assert isinstance(exc, TimeoutError) and isinstance(exc, ClientError)
+    assert str(exc) == "authentication: no answer from 192.0.2.2:716 within 2 s"

@@ -14,7 +14,18 @@ import pytest
 from eap.keys import Secret
 from eap.methods.psk import EAP_TYPE_PSK, PskPeer
 from eap.peer import EapPeer
-from pana_mpa import PaaConfig, PaaServer, PacConfig, PacSession, UsageError, User, user_table
+from pana_codecs import MessageType, PanaMessage, decode_pana, encode_pana
+from pana_mpa import (
+    PaaConfig,
+    PaaServer,
+    PacConfig,
+    PacSession,
+    SessionTerminated,
+    TerminationCause,
+    UsageError,
+    User,
+    user_table,
+)
 from pana_mpa.address import Address
 from pana_mpa.aio import PacClient
 from pana_mpa.aio.udp import UdpTransport
@@ -57,6 +68,14 @@ def test_session_ids_carry_the_worker_index() -> None:
     server = make_paa(5, 3)
     sids = {server.initiate((f"10.0.0.{i}", 716), 0.0) for i in range(1, 50)}
     assert {sid >> 29 for sid in sids} == {5}
+    # the PaC-initiated path too (whatever derives the Session-Id of a PCI's PAR[S], it must go
+    # through PaaServer._steer, or the reuseport program sends the PAN[S] to another worker)
+    pci = encode_pana(PanaMessage(MessageType.PANA_CLIENT_INITIATION, 0, 0, 0))
+    for i in range(1, 20):
+        server.receive_datagram(pci, (f"10.0.1.{i}", 40000), 1.0)
+    out = server.datagrams_to_send(1.0)
+    answers = [decode_pana(data) for data, dst in out if dst[0].startswith("10.0.1.")]
+    assert len(answers) == 19 and {m.session_id >> 29 for m in answers} == {5}
     with pytest.raises(UsageError):
         PaaConfig(worker_index=2, worker_bits=1)
     program = steering_program(2)
@@ -117,3 +136,35 @@ def test_workers_stopping_and_starting_again() -> None:
 
 async def _gather_auth(paa: Address, n: int) -> list[PacSession]:
     return list(await asyncio.gather(*(_authenticate(paa) for _ in range(n))))
+
+
+@linux_only
+@pytest.mark.udp
+def test_stopping_the_pool_terminates_every_session_in_order() -> None:
+    """stop(): SIGTERM to every worker, which sends PTR (ADMINISTRATIVE) to each of its sessions
+    (RFC 5191 s4.4) before it exits."""
+    pool = WorkerPool(HOST, 0, 2, make_paa, receive_buffer=None)
+    pool.start()
+    try:
+
+        async def main() -> list[SessionTerminated]:
+            clients = []
+            for _ in range(6):
+                transport = await UdpTransport.bind(HOST, 0)
+                client = PacClient(_pac(pool.local_address), transport)
+                await client.__aenter__()
+                await client.authenticate(timeout=60)
+                clients.append(client)
+            await asyncio.to_thread(pool.stop)
+            ends = []
+            for client in clients:
+                async with asyncio.timeout(60):
+                    ends += [e async for e in client.events() if isinstance(e, SessionTerminated)]
+                await client.close()
+            return ends
+
+        ends = asyncio.run(main())
+    finally:
+        pool.stop()
+    assert len(ends) == 6
+    assert all(e.by_peer and e.cause == TerminationCause.ADMINISTRATIVE for e in ends)

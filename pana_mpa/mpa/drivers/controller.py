@@ -144,10 +144,6 @@ class MpaController:
         except (ClientError, TimeoutError) as exc:
             raise HandoverError(f"PANA-Update got no answer: {exc or 'timed out'}") from exc
 
-    async def _tunnel_op(self, op: Callable[[], None]) -> None:
-        """A tunnel driver call (a driver keeps slow kernel work off the event loop itself)."""
-        op()
-
     # ---- step 1 --------------------------------------------------------------------------------
 
     async def pre_authenticate(
@@ -193,7 +189,7 @@ class MpaController:
         """
         await self._update(self.handover.establish_request())
         spec = self.handover.tunnel_accepted(routes)
-        await self._tunnel_op(lambda: self._tunnels.establish(spec))
+        await self._tunnels.establish_async(spec)  # device set-up off the event loop
         return self.handover.tunnel_up(_now())
 
     async def binding_update(self) -> MpaEvent:
@@ -224,7 +220,7 @@ class MpaController:
         new_transport = await attach(cfg)
         spec = self.handover.tunnel
         if spec is not None:
-            await self._tunnel_op(lambda: self._tunnels.delete(spec.name))
+            self._tunnels.delete(spec.name)  # routes withdrawn now, the device released off-loop
             self.handover.tunnel = None
         assert self.session is not None
         self._client = PacClient(self.session, new_transport)
@@ -253,7 +249,7 @@ class MpaController:
             await self.close()
         spec = self.handover.tunnel
         if spec is not None:
-            await self._tunnel_op(lambda: self._tunnels.delete(spec.name))
+            self._tunnels.delete(spec.name)  # routes withdrawn now, the device released off-loop
             self.handover.tunnel = None
         name = self.candidate.name if self.candidate else "?"
         return self.handover.record(_now(), "abandoned", candidate=name)

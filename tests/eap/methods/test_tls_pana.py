@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import Callable
 
@@ -22,6 +21,7 @@ from pana_mpa.paa import PaaServer
 from pana_mpa.pac import PacSession
 from tests.eap.methods._tls_capture import capture_server_key, captures_dir
 from tests.pki import Pki, make_pki
+from tests.traces import trace_records
 
 PAC_ADDR = ("192.0.2.10", 40000)
 PAA_ADDR = ("192.0.2.1", 716)
@@ -152,6 +152,6 @@ def test_capture_auth_verifies_with_offline_tls_msks(capsys: pytest.CaptureFixtu
     for msk in msks:
         argv += ["--msk-hex", msk]
     assert cli_main([*argv, str(pcap)]) == 0
-    verdicts = [json.loads(line)["auth"] for line in capsys.readouterr().out.splitlines()]
+    verdicts = [r["auth"] for r in trace_records(capsys.readouterr().out, "decode")]
     checked = [v for v in verdicts if v not in (None, "absent")]
     assert checked == ["verified"] * 26

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import json
 from collections.abc import Sequence
 
 import pytest
@@ -26,6 +25,7 @@ from pana_mpa.mpa.avps import (
 from pana_mpa.mpa.extensions import MnExtension, PaaMpaExtension, tunnel_action_avps
 from pana_mpa.mpa.messages import PreConfiguration
 from tests.pana_mpa.pair import PAA_ADDR, PAC_ADDR, Pair, make_pair
+from tests.traces import trace_records
 
 MAC = bytes.fromhex("020000000a10")
 NCOA = ipaddress.IPv4Address("10.97.2.150")
@@ -75,9 +75,12 @@ def test_demo_runs_the_six_steps_in_order() -> None:
 
 def test_demo_command_json_is_one_object_per_step(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo", "--mpa", "--json", "--seed", "5"]) == 0
-    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert [r["step"] for r in lines][-1] == "handover_complete"
-    assert all({"step", "t"} <= set(r) for r in lines)
+    records = trace_records(capsys.readouterr().out, "demo-mpa")
+    steps = [r for r in records if r["event"] == "step"]
+    assert [r["step"] for r in steps][-1] == "handover_complete"
+    assert all({"step", "t", "text", "detail"} <= set(r) for r in steps)
+    assert {r["event"] for r in records} == {"step", "message", "data"}
+    assert all({"src", "dst", "type", "length"} <= set(r) for r in records if r["event"] != "step")
     assert main(["demo", "--mpa"]) == 0
     assert "handover complete" in capsys.readouterr().out
 

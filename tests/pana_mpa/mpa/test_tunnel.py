@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import itertools
 import json
 import socket
+import struct
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -365,3 +368,365 @@ def test_ar_drops_tunnel_packets_from_another_inner_source() -> None:
         got, decapsulated, refused = asyncio.run(run())
         assert got == [b"genuine"]
         assert (decapsulated, refused) == (1, 1)
+
+
+# ---- IPv6: RFC 2473 (IPv6/IPv4 in IPv6) and RFC 4213 s3.5 (IPv6 in IPv4) ------------------------
+
+A6 = ipaddress.IPv6Address
+N6 = ipaddress.IPv6Network
+NCOA6 = A6("fd97:2::100")
+
+
+def _udp6(src: str, dst: str, payload: bytes, tc: int = 0) -> bytes:
+    """An IPv6/UDP packet (UDP checksum left 0: only the framing is under test)."""
+    udp = struct.pack("!HHHH", 5000, 9999, 8 + len(payload), 0) + payload
+    first = (6 << 28) | (tc << 20) | 0x12345
+    return struct.pack("!IHBB", first, len(udp), 17, 64) + A6(src).packed + A6(dst).packed + udp
+
+
+INNER6 = _udp6("fd97:2::100", "fd96::2", b"hi", tc=0xB8)
+
+
+@pytest.mark.parametrize(
+    ("inner", "src", "dst", "proto"),
+    [
+        (INNER, A("10.98.0.1"), A("10.98.0.2"), 4),
+        (INNER6, A("10.98.0.1"), A("10.98.0.2"), 41),
+        (INNER6, A6("fd98::1"), A6("fd98::2"), 41),
+        (INNER, A6("fd98::1"), A6("fd98::2"), 4),
+    ],
+)
+def test_encapsulation_all_four_framings(
+    inner: bytes, src: ipaddress.IPv4Address | ipaddress.IPv6Address,
+    dst: ipaddress.IPv4Address | ipaddress.IPv6Address, proto: int,
+) -> None:  # fmt: skip
+    pkt = encapsulate(inner, src, dst)
+    assert decapsulate(pkt) == (src, dst, inner)
+    if src.version == 6:
+        # RFC 2473 s3: version 6, traffic class copied, flow label 0, payload length, next header
+        first, plen, nh, hlim = struct.unpack_from("!IHBB", pkt)
+        assert first >> 28 == 6 and first & 0xFFFFF == 0 and hlim == 64
+        assert plen == len(inner) and nh == proto and len(pkt) == 40 + len(inner)
+        tc = (first >> 20) & 0xFF
+    else:
+        assert pkt[9] == proto and ipv4_checksum(pkt[:20]) == 0
+        tc = pkt[1]
+    assert tc == (0xB8 if inner is INNER6 else INNER[1])
+
+
+def test_decapsulate_skips_the_tunnel_encapsulation_limit_option() -> None:
+    """RFC 2473 s5.1: a Destination Options header (next header 60) before the inner packet."""
+    outer = encapsulate(INNER6, A6("fd98::1"), A6("fd98::2"))
+    # option type 4 (Tunnel Encapsulation Limit), length 1, limit 4, then PadN(1)
+    dstopts = bytes([41, 0, 4, 1, 4, 1, 1, 0])
+    pkt = bytearray(outer[:40] + dstopts + INNER6)
+    pkt[6] = 60
+    pkt[4:6] = (8 + len(INNER6)).to_bytes(2, "big")
+    assert decapsulate(bytes(pkt)) == (A6("fd98::1"), A6("fd98::2"), INNER6)
+
+
+@pytest.mark.parametrize(
+    "packet",
+    [
+        encapsulate(INNER6, A6("fd98::1"), A6("fd98::2"))[:39],  # truncated outer
+        encapsulate(INNER6, A6("fd98::1"), A6("fd98::2")).replace(b"\x29\x40", b"\x11\x40", 1),
+        # next header 4 (IPv4) but an IPv6 packet inside
+        encapsulate(INNER6, A6("fd98::1"), A6("fd98::2")).replace(b"\x29\x40", b"\x04\x40", 1),
+        bytes.fromhex("45000014000000004029") + bytes(10) + INNER,  # proto 41, IPv4 inside
+    ],
+)
+def test_decapsulate_rejects_v6(packet: bytes) -> None:
+    with pytest.raises(TunnelError):
+        decapsulate(packet)
+
+
+def test_spec_families_must_agree() -> None:
+    with pytest.raises(TunnelError):
+        TunnelSpec("t", A("10.98.0.1"), A6("fd98::2"), NCOA)
+    with pytest.raises(TunnelError):
+        TunnelSpec("t", A6("fd98::1"), A6("fd98::2"), NCOA6, routes=(N("10.96.0.2/32"),))
+    spec = TunnelSpec("t", A6("fd98::1"), A6("fd98::2"), NCOA, routes=(N("10.96.0.2/32"),))
+    assert (spec.outer_version, spec.protocol) == (6, 4)
+    assert TunnelSpec("t", A("10.98.0.1"), A("10.98.0.2"), NCOA6).protocol == 41
+    with pytest.raises(TunnelError):
+        encapsulate(INNER, A("10.98.0.1"), A6("fd98::2"))
+    with pytest.raises(TunnelError):
+        encapsulate(b"\x60" + bytes(10), A6("fd98::1"), A6("fd98::2"))
+
+
+def _dual_stack_hosts(the_lab: Lab) -> tuple[str, str, str]:
+    mn, ar, cn = _three_hosts(the_lab)
+    for ns, addr, dev in (
+        (mn, "fd98::1/64", "m0"),
+        (ar, "fd98::2/64", "a0"),
+        (ar, "fd96::1/64", "a1"),
+        (cn, "fd96::2/64", "c0"),
+    ):
+        the_lab.ip(ns, "-6", "addr", "add", addr, "dev", dev, "nodad")
+    the_lab.ip(cn, "-6", "route", "add", "fd97:2::/64", "via", "fd96::1")
+    the_lab.exec(ar, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1")
+    # neighbour discovery on a link whose link-local address is still tentative loses the first
+    # packets (about 2 s of DAD): wait until every address is usable
+    deadline = time.monotonic() + 10
+    while any(the_lab.ip(ns, "-6", "addr", "show", "tentative").strip() for ns in (mn, ar, cn)):
+        assert time.monotonic() < deadline, "IPv6 addresses stay tentative"
+        time.sleep(0.05)
+    return mn, ar, cn
+
+
+async def _echo_rounds_any(
+    mn: str, cn: str, ncoa: str, cn_addr: str, rounds: int, family: int
+) -> int:
+    with in_netns(cn):
+        server = socket.socket(family, socket.SOCK_DGRAM)
+    with in_netns(mn):
+        client = socket.socket(family, socket.SOCK_DGRAM)
+    server.bind((cn_addr, 9999))
+    client.bind((ncoa, 5000))
+    for s in (server, client):
+        s.setblocking(False)
+    loop = asyncio.get_running_loop()
+    got = 0
+    try:
+        for i in range(rounds):
+            await loop.sock_sendto(client, b"ping %d" % i, (cn_addr, 9999))
+            data, addr = await asyncio.wait_for(loop.sock_recvfrom(server, 2048), 2)
+            assert addr[0] == ncoa  # the CN sees the MN's next address
+            await loop.sock_sendto(server, data.replace(b"ping", b"pong"), addr)
+            reply, _ = await asyncio.wait_for(loop.sock_recvfrom(client, 2048), 2)
+            got += reply == b"pong %d" % i
+    finally:
+        server.close()
+        client.close()
+    return got
+
+
+def _addresses(outer: int, inner: int) -> tuple[Any, Any, Any, str, Any]:
+    """(MN outer, AR outer, nCoA, CN address, route to the CN) for one framing."""
+    mn_o, ar_o = (A("10.98.0.1"), A("10.98.0.2")) if outer == 4 else (A6("fd98::1"), A6("fd98::2"))
+    if inner == 4:
+        return mn_o, ar_o, NCOA, "10.96.0.2", N("10.96.0.2/32")
+    return mn_o, ar_o, NCOA6, "fd96::2", N6("fd96::2/128")
+
+
+@pytest.mark.netns
+@pytest.mark.parametrize(("outer", "inner"), [(6, 6), (6, 4), (4, 6)])
+def test_real_ipv6_tunnels_between_namespaces(outer: int, inner: int, tmp_path: Path) -> None:
+    """Real RFC 2473 / RFC 4213 packets between namespaces; tshark decodes the 6-in-6 layers."""
+    tshark = need_binary("tshark") if (outer, inner) == (6, 6) else None
+    with lab() as the_lab:
+        mn, ar, cn = _dual_stack_hosts(the_lab)
+        mn_o, ar_o, ncoa, cn_addr, to_cn = _addresses(outer, inner)
+        pcap = tmp_path / "tunnel.pcap"
+        cap = None
+        if tshark is not None:
+            cap = the_lab.spawn(
+                ar, tshark, "-q", "-i", "a0", "-f", "ip6 proto 41", "-w", str(pcap),
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            )  # fmt: skip
+            for _ in range(200):  # wait until tshark captures
+                if pcap.exists():
+                    break
+                time.sleep(0.025)
+            time.sleep(0.3)
+
+        async def run() -> tuple[int, int, int]:
+            mn_drv = LinuxIpipDriver(netns=mn)
+            ar_drv = LinuxIpipDriver(netns=ar)
+            await mn_drv.establish_async(
+                TunnelSpec("mpa0", mn_o, ar_o, ncoa, routes=(to_cn,), inner_on_device=True)
+            )
+            ar_net = N(f"{ncoa}/32") if inner == 4 else N6(f"{ncoa}/128")
+            await ar_drv.establish_async(TunnelSpec("mpa0", ar_o, mn_o, ncoa, routes=(ar_net,)))
+            try:
+                family = socket.AF_INET if inner == 4 else socket.AF_INET6
+                got = await _echo_rounds_any(mn, cn, str(ncoa), cn_addr, 20, family)
+                return got, mn_drv.stats("mpa0").decapsulated, ar_drv.stats("mpa0").decapsulated
+            finally:
+                await mn_drv.aclose()
+                await ar_drv.aclose()
+
+        got, mn_dec, ar_dec = asyncio.run(run())
+        assert got == 20
+        assert mn_dec >= 20 and ar_dec >= 20
+        assert "mpa0" not in the_lab.ip(mn, "link")
+        if cap is None or tshark is None:
+            return
+        time.sleep(0.3)
+        cap.terminate()
+        cap.wait(timeout=10)
+        out = subprocess.run(
+            [tshark, "-r", str(pcap), "-T", "json", "-e", "frame.protocols", "-e", "ipv6.src",
+             "-e", "ipv6.nxt"],
+            capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+        frames = [f["_source"]["layers"] for f in json.loads(out)]
+        assert len(frames) >= 40
+        for layers in frames:
+            assert layers["frame.protocols"][0].startswith("eth:ethertype:ipv6:ipv6:udp")
+            assert layers["ipv6.nxt"][:2] == ["41", "17"]  # IPv6 in IPv6, then UDP
+            assert layers["ipv6.src"][1] in (str(NCOA6), "fd96::2")
+        assert {layers["ipv6.src"][0] for layers in frames} == {"fd98::1", "fd98::2"}
+
+
+# ---- tunnel I/O off the event loop -----------------------------------------------------------
+
+
+class _SlowRelease(LinuxIpipDriver):
+    """Releasing a device takes 0.5 s (a very loaded machine): the loop must not notice."""
+
+    def _teardown(self, t: Any) -> None:
+        time.sleep(0.5)
+        super()._teardown(t)
+
+
+@pytest.mark.netns
+def test_delete_releases_the_device_off_the_event_loop() -> None:
+    with lab() as the_lab:
+        _mn, ar, _cn = _three_hosts(the_lab)
+
+        async def run() -> dict[str, Any]:
+            drv = _SlowRelease(netns=ar)
+            spec = TunnelSpec("mpa0", A("10.98.0.2"), A("10.98.0.1"), NCOA,
+                              routes=(N("10.97.2.100/32"),))  # fmt: skip
+            await drv.establish_async(spec)
+            loop = asyncio.get_running_loop()
+            ticks: list[float] = []
+            stop = asyncio.Event()
+
+            async def ticker() -> None:
+                while not stop.is_set():
+                    ticks.append(loop.time())
+                    await asyncio.sleep(0.005)
+
+            task = asyncio.create_task(ticker())
+            await asyncio.sleep(0.05)
+            t0 = time.monotonic()
+            drv.delete("mpa0")
+            delete_took = time.monotonic() - t0
+            routes_after = await asyncio.to_thread(the_lab.ip, ar, "route", "show", str(NCOA))
+            link_after = await asyncio.to_thread(the_lab.ip, ar, "link")
+            # the same name again: waits for the release, then succeeds
+            await drv.establish_async(spec)
+            link_again = await asyncio.to_thread(the_lab.ip, ar, "route", "show", str(NCOA))
+            drv.delete("mpa0")
+            await drv.wait_deleted()
+            link_gone = await asyncio.to_thread(the_lab.ip, ar, "link")
+            stop.set()
+            await task
+            await drv.aclose()
+            gaps = [b - a for a, b in itertools.pairwise(ticks)]
+            return {
+                "delete_took": delete_took, "routes_after": routes_after,
+                "link_after": link_after, "link_again": link_again, "link_gone": link_gone,
+                "max_gap": max(gaps),
+            }  # fmt: skip
+
+        r = asyncio.run(run())
+        assert r["delete_took"] < 0.25, r  # not the 0.5 s release
+        assert "mpa0" not in r["routes_after"]  # routes withdrawn before delete() returned
+        assert "mpa0" in r["link_after"]  # the device was still being released meanwhile
+        assert "mpa0" in r["link_again"]
+        assert "mpa0" not in r["link_gone"]
+        assert r["max_gap"] < 0.25, r  # the loop kept running through two 0.5 s releases
+
+
+@pytest.mark.netns
+def test_ipv6_mpa_handover_with_the_slaac_ncoa_between_namespaces() -> None:
+    """The issue's failing case on real IPv6: PANA pre-authentication over IPv6 UDP, nCoA formed
+    from the carried RA, an RFC 2473 tunnel set up by MpaController/MpaAgent with the Linux
+    driver, the CN reached from nCoA through it; then the move to the CTN link, the PANA-Update
+    from nCoA, and the CN reached directly."""
+    from pana_mpa.aio.transport import Transport
+    from pana_mpa.aio.udp import UdpTransport
+    from pana_mpa.config import PaaConfig
+    from pana_mpa.mpa import AgentConfig, MpaAgent, MpaController
+    from pana_mpa.mpa.info import CandidateNetwork
+    from pana_mpa.mpa.messages import PreConfiguration
+    from pana_mpa.mpa.ra import Prefix, build_router_advertisement
+    from tests.pana_mpa.mpa.test_handover_core import MAC, _peer, _server
+
+    prefix = Prefix(N6("fd97:2::/64"), True, True, 86400, 14400)
+    with lab() as the_lab:
+        mn, ar, cn = _dual_stack_hosts(the_lab)
+        the_lab.veth(mn, "m1", ar, "a2")  # the CTN link, unused until the move
+        the_lab.ip(ar, "-6", "addr", "add", "fd97:2::1/64", "dev", "a2", "nodad")
+
+        async def bind(ns: str, host: str, port: int) -> UdpTransport:
+            with in_netns(ns):
+                return await UdpTransport.bind(host, port)
+
+        async def run() -> dict[str, Any]:
+            import random
+
+            rng = random.Random(7)
+            ar_drv, mn_drv = LinuxIpipDriver(netns=ar), LinuxIpipDriver(netns=mn)
+            agent = MpaAgent(
+                paa_config=PaaConfig(), eap_factory=_server(rng),
+                transport=await bind(ar, "fd98::2", 716), lease_provider=None, tunnels=ar_drv,
+                inject=ar_drv.inject,
+                config=AgentConfig(ar_address="fd98::2",
+                                   router_advertisement=build_router_advertisement([prefix])),
+                rng=rng.randbytes,
+            )  # fmt: skip
+            task = asyncio.create_task(agent.run())
+            ctl = MpaController(eap_factory=_peer(rng), mn_mac=MAC, tunnels=mn_drv,
+                                binding_update=lambda a: asyncio.sleep(0), rng=rng.randbytes,
+                                timeout=10)  # fmt: skip
+            cand = CandidateNetwork(name="v6", paa=("fd98::2", 716),
+                                    ar_address=ipaddress.ip_address("fd98::2"))  # fmt: skip
+            out: dict[str, Any] = {}
+
+            async def attach(cfg: PreConfiguration) -> Transport:
+                def move() -> None:  # leave the old link, take nCoA on the new one
+                    the_lab.ip(mn, "link", "set", "m0", "down")
+                    the_lab.ip(mn, "-6", "addr", "add", f"{cfg.ncoa}/64", "dev", "m1", "nodad")
+                    the_lab.ip(mn, "-6", "route", "add", "default", "via", "fd97:2::1")
+
+                await asyncio.to_thread(move)
+                return await bind(mn, str(cfg.ncoa), 0)
+
+            try:
+                await ctl.pre_authenticate(cand, await bind(mn, "fd98::1", 0), "fd98::1")
+                await ctl.pre_configure()
+                await ctl.establish_tunnel(routes=(N6("fd96::2/128"),))
+                spec = mn_drv.active()["mpa0"]
+                out["ncoa"] = str(spec.inner)
+                out["tunneled"] = await _echo_rounds_any(mn, cn, str(spec.inner), "fd96::2", 10,
+                                                         socket.AF_INET6)  # fmt: skip
+                out["mn_dec"] = mn_drv.stats("mpa0").decapsulated
+                out["ar_dec"] = ar_drv.stats(next(iter(ar_drv.active()))).decapsulated
+                await ctl.binding_update()
+                await ctl.switch(attach)
+                await ctl.complete()
+                await mn_drv.wait_deleted()
+                await ar_drv.wait_deleted()
+                out["tunnels_left"] = (mn_drv.active(), ar_drv.active())
+                out["direct"] = await _echo_rounds_any(mn, cn, str(spec.inner), "fd96::2", 10,
+                                                       socket.AF_INET6)  # fmt: skip
+                out["steps"] = [e.step for e in ctl.events]
+            finally:
+                await ctl.close()
+                agent.stop()
+                await task
+                await mn_drv.aclose()
+                await ar_drv.aclose()
+            return out
+
+        r = asyncio.run(run())
+        assert r["ncoa"] == "fd97:2::200:5eff:fe00:5301"  # SLAAC: the RA's prefix and the MAC
+        assert r["tunneled"] == 10 and r["mn_dec"] >= 10 and r["ar_dec"] >= 10
+        assert r["steps"][-1] == "handover_complete"
+        assert r["tunnels_left"] == ({}, {})
+        assert r["direct"] == 10  # after the move, without the tunnel
+        assert "mpa" not in the_lab.ip(ar, "link") + the_lab.ip(mn, "link")
+
+
+def test_refuse_inner_ipv6() -> None:
+    ar_end = TunnelSpec("mpa0", A6("fd98::2"), A6("fd98::1"), NCOA6)
+    mn_end = TunnelSpec("mpa0", A6("fd98::1"), A6("fd98::2"), NCOA6, inner_on_device=True)
+    assert refuse_inner(ar_end, INNER6) is None  # from nCoA
+    assert "inner source fd96::9" in str(refuse_inner(ar_end, _udp6("fd96::9", "fd96::2", b"")))
+    assert refuse_inner(mn_end, _udp6("fd96::2", str(NCOA6), b"")) is None
+    assert "inner destination" in str(refuse_inner(mn_end, INNER6))
+    assert refuse_inner(ar_end, INNER) == "inner packet is not IPv6"

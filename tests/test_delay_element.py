@@ -1,0 +1,140 @@
+"""The userspace delay element (tests/delay_element.py): pings through it grow by the delay."""
+
+from __future__ import annotations
+
+import os
+import select
+import socket
+import statistics
+import struct
+import time
+
+import pytest
+
+from tests.delay_element import insert
+from tests.netns import lab, socket_in
+
+A_ADDR, B_ADDR = "10.94.0.1", "10.94.0.2"
+
+
+def _checksum(data: bytes) -> int:
+    if len(data) % 2:
+        data += b"\0"
+    total: int = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+class Pinger:
+    """ICMP echo from namespace ``ns`` (a raw socket; the image has no ping binary)."""
+
+    def __init__(self, ns: str, dst: str) -> None:
+        self.sock = socket_in(ns, socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+        self.dst = dst
+        self.ident = os.getpid() & 0xFFFF
+        self.seq = 0
+
+    def ping(self, timeout: float = 2.0) -> float | None:
+        """One echo; its round-trip time in seconds, or None when no answer came in time."""
+        self.seq = (self.seq + 1) & 0xFFFF
+        body = struct.pack("!d", time.monotonic()) + bytes(48)
+        hdr = struct.pack("!BBHHH", 8, 0, 0, self.ident, self.seq)
+        csum = _checksum(hdr + body)
+        t0 = time.monotonic()
+        self.sock.sendto(struct.pack("!BBHHH", 8, 0, csum, self.ident, self.seq) + body,
+                         (self.dst, 0))  # fmt: skip
+        deadline = t0 + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            ready, _, _ = select.select([self.sock], [], [], left)
+            if not ready:
+                break
+            pkt = self.sock.recv(2048)
+            icmp = pkt[(pkt[0] & 15) * 4 :]
+            typ, _code, _c, ident, seq = struct.unpack_from("!BBHHH", icmp)
+            if typ == 0 and ident == self.ident and seq == self.seq:
+                return time.monotonic() - t0
+        return None
+
+    def rtts(self, n: int, spacing: float = 0.01) -> list[float]:
+        out: list[float] = []
+        for _ in range(n):
+            rtt = self.ping()
+            if rtt is not None:
+                out.append(rtt)
+            time.sleep(spacing)
+        return out
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.mark.netns
+def test_ping_rtt_grows_by_the_configured_delay() -> None:
+    with lab() as the_lab:
+        a, b = the_lab.ns("a"), the_lab.ns("b")
+        element = insert(the_lab, a, "e0", b, "e1")
+        the_lab.ip(a, "addr", "add", f"{A_ADDR}/24", "dev", "e0")
+        the_lab.ip(b, "addr", "add", f"{B_ADDR}/24", "dev", "e1")
+        pinger = Pinger(a, B_ADDR)
+        try:
+            assert pinger.rtts(3)  # ARP resolved, caches warm
+            base = pinger.rtts(15)
+            element.stats(reset=True)
+            element.set_delay(0.030)  # 30 ms each way
+            delayed = pinger.rtts(15)
+            own = element.stats(reset=True)
+            element.set_delay(0.040, back=0.0)  # asymmetric: 40 ms there, nothing back
+            one_way = pinger.rtts(10)
+        finally:
+            pinger.close()
+            element.close()
+        assert len(base) >= 14 and len(delayed) >= 14 and len(one_way) >= 9
+        # never early: every echo crossed the element twice with at least 30 ms each
+        assert min(delayed) >= 0.060 * 0.99
+        assert min(one_way) >= 0.040 * 0.99
+        # and not much late, on the median (a loaded 2-core machine stalls single packets)
+        grown = statistics.median(delayed) - statistics.median(base)
+        assert 0.060 - 0.015 <= grown <= 0.060 + 0.040, (base, delayed)
+        assert statistics.median(one_way) <= 0.040 + 0.040, one_way
+        # the element's own measurement agrees: 30 ms added per crossing, a small lateness
+        assert own["forwarded"]["ab"] >= 14 and own["forwarded"]["ba"] >= 14
+        assert own["added_ms"]["min"] >= 30.0 * 0.99
+        assert own["added_ms"]["median"] <= 30.0 + 20.0
+        assert own["send_errors"] == {"ab": 0, "ba": 0}
+
+
+@pytest.mark.netns
+def test_link_down_gap_drops_then_recovers() -> None:
+    with lab() as the_lab:
+        a, b = the_lab.ns("a"), the_lab.ns("b")
+        element = insert(the_lab, a, "e0", b, "e1", delay=0.005)
+        the_lab.ip(a, "addr", "add", f"{A_ADDR}/24", "dev", "e0")
+        the_lab.ip(b, "addr", "add", f"{B_ADDR}/24", "dev", "e1")
+        pinger = Pinger(a, B_ADDR)
+        try:
+            assert pinger.rtts(3)
+            element.link_down(0.5)
+            t0 = time.monotonic()
+            during = pinger.ping(timeout=0.1)  # sent well inside the gap
+            time.sleep(max(0.0, t0 + 0.7 - time.monotonic()))
+            after = pinger.rtts(5)
+            own = element.stats()
+        finally:
+            pinger.close()
+            element.close()
+        assert during is None
+        assert len(after) >= 4  # the link is back
+        assert own["dropped_down"]["ab"] >= 1
+        assert element.proc.returncode == 0  # it stopped when its stdin closed
+
+
+@pytest.mark.netns
+def test_element_process_stops_with_the_lab_on_failure() -> None:
+    with pytest.raises(RuntimeError, match="boom"), lab() as the_lab:
+        a, b = the_lab.ns("a"), the_lab.ns("b")
+        element = insert(the_lab, a, "e0", b, "e1", delay=0.01)
+        ns = element.ns
+        raise RuntimeError("boom")
+    assert element.proc.poll() is not None
+    assert ns not in os.listdir("/run/netns")
