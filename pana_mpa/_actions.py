@@ -5,10 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from pana_codecs import MessageFlags, MessageType
-
-from ._avps import AvpCode, TerminationCause, u32_avp
-from ._message import Drop, Rx
+from ._avps import AvpCode, TerminationCause
+from ._message import F_P, PNR_PNA, PTR_PTA, Drop, Rx, constant_u32_avp
 from ._session import ConfigT, SessionCore
 from .events import (
     Authenticated,
@@ -27,15 +25,22 @@ logger = logging.getLogger(__name__)
 class SessionActions(SessionCore[ConfigT]):
     """The ``_a_<action>`` methods common to PacSession and PaaSession (RFC 5609 s5-s6)."""
 
+    __slots__ = ("_opened", "_reauth_by_peer")
+    _opened: bool
+    """Authenticated once: the next opening is a re-authentication."""
+    _reauth_by_peer: bool
+    """The re-authentication in progress was asked for by the peer."""
+
     # ---- retransmission and disconnects (RFC 5191 s9, RFC 5609) -------------------------------
 
     def _a_retransmit(self, now: float, rx: Rx | None) -> Input | None:
         out = self._outstanding
         if out is None:  # pragma: no cover - only fired with an outstanding message
             return None
-        self._outbox.append((out.data, self.peer))
+        self._out(out.data, self.peer)
         count = out.rtx.count if out.rtx else 0
-        self._trace.event(now, "retransmit", sid=self.session_id, seq=out.seq, count=count)
+        if self._tracing:
+            self._trace_sink.event(now, "retransmit", sid=self.session_id, seq=out.seq, count=count)
         return None
 
     def _a_none(self, now: float, rx: Rx | None) -> Input | None:
@@ -56,12 +61,14 @@ class SessionActions(SessionCore[ConfigT]):
         return None
 
     def _terminated(self, now: float, *, cause: int | None, by_peer: bool, reason: str) -> None:
-        self._events.append(
+        self._event(
             SessionTerminated(
                 session_id=self.session_id, cause=cause, by_peer=by_peer, reason=reason
             )
         )
-        self._trace.event(
+        if not self._tracing:
+            return
+        self._trace_sink.event(
             now, "session_terminated", sid=self.session_id, role=self.role.value, cause=cause,
             by_peer=by_peer, reason=reason,
         )  # fmt: skip
@@ -70,27 +77,25 @@ class SessionActions(SessionCore[ConfigT]):
 
     def _a_send_pna_ping(self, now: float, rx: Rx | None) -> Input | None:
         assert rx is not None
-        self._send_answer(now, rx, MessageFlags.P, [])
+        self._send_answer(now, rx, F_P, [])
         return None
 
     def _a_send_pnr_ping(self, now: float, rx: Rx | None) -> Input | None:
         avps, self._notify_avps = list(self._notify_avps), ()
-        self._send_request(now, MessageType.PANA_NOTIFICATION, MessageFlags.P, avps)
+        self._send_request(now, PNR_PNA, F_P, avps)
         return None
 
     def _a_ping_answered(self, now: float, rx: Rx | None) -> Input | None:
         sent = self._answered_at
-        self._events.append(PingAnswered(session_id=self.session_id, round_trip=now - sent))
+        self._event(PingAnswered(session_id=self.session_id, round_trip=now - sent))
         if self._switching and rx is not None:
             self._switching = False
-            self._events.append(PreAuthSwitched(session_id=self.session_id, peer=rx.addr))
+            self._event(PreAuthSwitched(session_id=self.session_id, peer=rx.addr))
         return None
 
     def _a_send_ptr(self, now: float, rx: Rx | None) -> Input | None:
         cause = self._term_cause if self._term_cause is not None else TerminationCause.LOGOUT
-        self._send_request(
-            now, MessageType.PANA_TERMINATION, 0, [u32_avp(AvpCode.TERMINATION_CAUSE, cause)]
-        )
+        self._send_request(now, PTR_PTA, 0, [constant_u32_avp(AvpCode.TERMINATION_CAUSE, cause)])
         self._session_deadline = None
         self._reauth_deadline = None
         return None
@@ -116,16 +121,13 @@ class SessionActions(SessionCore[ConfigT]):
 
     # ---- the session opens (RFC 5191 s4.1) or a re-authentication completes (s4.3) -------------
 
-    _opened = False
-    _reauth_by_peer = False
-
     def _session_opened(self, now: float, **extra: Any) -> None:
         """Arm the lifetime and re-auth timers; report Authenticated once, then Reauthenticated."""
         self._set_session_timer(now, self.lifetime, "lifetime")
         fraction = self._config.reauth_fraction
         self._reauth_deadline = None if fraction is None else now + fraction * self.lifetime
         if self._opened:
-            self._events.append(
+            self._event(
                 Reauthenticated(
                     session_id=self.session_id,
                     key_id=self.key_id,
@@ -136,7 +138,7 @@ class SessionActions(SessionCore[ConfigT]):
             )
             return
         self._opened = True
-        self._events.append(
+        self._event(
             Authenticated(
                 session_id=self.session_id,
                 key_id=self.key_id,

@@ -5,6 +5,7 @@ Also the small records a session passes around while it processes one message, a
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from enum import StrEnum
@@ -23,7 +24,7 @@ from pana_codecs import (
 )
 
 from . import crypto
-from ._avps import AvpCode
+from ._avps import AvpCode, u32_avp
 from .address import Address
 from .retransmit import Retransmitter
 
@@ -34,14 +35,31 @@ __all__ = [
     "Role",
     "Rx",
     "check_header",
+    "constant_u32_avp",
     "decrypt_avps",
     "encrypt_avps",
+    "zero_auth_avp",
 ]
 
 logger = logging.getLogger(__name__)
 
 U32_MOD = 1 << 32
 """Sequence numbers and Key-Ids wrap modulo 2**32 (RFC 5191 s5.2)."""
+
+# The header flags and types as plain ints for the hot paths (an IntFlag operation builds enum
+# members); the public types stay pana_codecs.MessageFlags and MessageType.
+F_R = int(MessageFlags.R)
+F_S = int(MessageFlags.S)
+F_C = int(MessageFlags.C)
+F_A = int(MessageFlags.A)
+F_P = int(MessageFlags.P)
+F_I = int(MessageFlags.I)
+F_E = int(MessageFlags.E)
+PCI = int(MessageType.PANA_CLIENT_INITIATION)
+PAR_PAN = int(MessageType.PANA_AUTH)
+PTR_PTA = int(MessageType.PANA_TERMINATION)
+PNR_PNA = int(MessageType.PANA_NOTIFICATION)
+PRY = int(MessageType.PANA_RELAY)
 
 # RFC 6786 s6.1, from the one AVP table: the AVPs that must never be inside Encryption-Encap
 # (policy N), and those we put there once keys exist: every Y and X AVP but EAP-Payload, which
@@ -58,11 +76,9 @@ _ENCRYPTED_CODES = frozenset(
     and spec.encryption is not EncryptionPolicy.MUST_NOT
     and code != AvpCode.EAP_PAYLOAD
 )
-_SEQ_TYPES = (
-    MessageType.PANA_AUTH,
-    MessageType.PANA_TERMINATION,
-    MessageType.PANA_NOTIFICATION,
-)
+_SEQ_TYPES = frozenset({PAR_PAN, PTR_PTA, PNR_PNA})
+_AUTH = int(AvpCode.AUTH)
+_NONCE = int(AvpCode.NONCE)
 
 
 class Role(StrEnum):
@@ -96,29 +112,49 @@ class Rx:
     addr: Address
 
 
+@functools.lru_cache(maxsize=128)
+def constant_u32_avp(code: int, value: int) -> Avp:
+    """A shared Unsigned32 AVP for values that repeat (algorithms, Result-Code, lifetime,
+    Termination-Cause); Avps are immutable. Never for per-session values such as Key-Id."""
+    return u32_avp(code, value)
+
+
+@functools.lru_cache(maxsize=8)
+def zero_auth_avp(integrity_alg: int) -> Avp:
+    """The AUTH AVP with a zeroed value that a message is encoded with before signing (s5.4)."""
+    return Avp(AvpCode.AUTH, bytes(crypto.auth_length(integrity_alg)))
+
+
 def check_header(msg: PanaMessage) -> None:
     """Header and AVP-placement checks of RFC 5191 s5.5/s6 that need no session state."""
-    flags = msg.flags
-    if msg.type == MessageType.PANA_CLIENT_INITIATION:
-        if flags & MessageFlags.R or msg.session_id != 0 or msg.seq != 0:
+    flags, mtype = int(msg.flags), msg.type
+    if mtype == PCI:
+        if flags & F_R or msg.session_id != 0 or msg.seq != 0:
             raise Drop("PCI must have R clear, Session Identifier 0 and Sequence Number 0")
         return
-    if msg.type not in _SEQ_TYPES:
-        raise Drop(f"unsupported message type {msg.type}")
-    if flags & MessageFlags.S and flags & MessageFlags.C:
+    if mtype not in _SEQ_TYPES:
+        raise Drop(f"unsupported message type {mtype}")
+    if flags & F_S and flags & F_C:
         raise Drop("S and C both set")
-    if msg.type != MessageType.PANA_AUTH and flags & (MessageFlags.S | MessageFlags.C):
+    if mtype != PAR_PAN and flags & (F_S | F_C):
         raise Drop("S/C flag outside PAR/PAN")
-    if msg.type == MessageType.PANA_NOTIFICATION:
-        a, p = bool(flags & MessageFlags.A), bool(flags & MessageFlags.P)
-        if a == p:
+    if mtype == PNR_PNA:
+        if bool(flags & F_A) == bool(flags & F_P):
             raise Drop("PNR/PNA needs exactly one of the A and P flags")
-    elif flags & (MessageFlags.A | MessageFlags.P):
+    elif flags & (F_A | F_P):
         raise Drop("A/P flag outside PNR/PNA")
-    auths = [i for i, a in enumerate(msg.avps) if a.code == AvpCode.AUTH and a.vendor_id is None]
-    if len(auths) > 1 or (auths and auths[0] != len(msg.avps) - 1):
+    avps = msg.avps
+    last = len(avps) - 1
+    auth_misplaced = False
+    nonce: Avp | None = None
+    for i, avp in enumerate(avps):
+        if avp.vendor_id is None:
+            if avp.code == _AUTH and i != last:
+                auth_misplaced = True  # also catches a second AUTH: one of them is not last
+            elif avp.code == _NONCE and nonce is None:
+                nonce = avp
+    if auth_misplaced:
         raise Drop("AUTH AVP must be the last AVP, once")
-    nonce = msg.avp(AvpCode.NONCE)
     if nonce is not None and not 8 <= len(nonce.value) <= 256:
         raise Drop("Nonce length outside 8..256")
 

@@ -2,12 +2,15 @@
 
 PaaServer (pana_mpa.paa) creates and drives these. What it uses is this module's interface to
 the server: ``receive(rx, now)``, ``start``/``ping``/``reauthenticate``/``terminate``,
-``resend_par_start``, ``aaa_answer`` and the attributes ``relay``, ``paa_initiated``,
-``aaa_queue`` and ``address_changed``; the server never touches anything else.
+``resend_par_start``, ``aaa_answer``, ``take_output()`` (its drain), ``last_exchange()`` (what
+a closed session keeps while it lingers), ``get_timer()``, and the attributes ``relay``,
+``paa_initiated``, ``aaa_queue``, ``address_changed`` and ``timer_pushed`` (the server's heap
+bookkeeping); the server never touches anything else.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Sequence
 
@@ -18,19 +21,31 @@ from pana_codecs import (
     CodecError,
     EapCode,
     EapType,
-    MessageFlags,
-    MessageType,
     decode_eap,
 )
 
 from ._actions import SessionActions
 from ._avps import AvpCode, ResultCode, u32_avp
 from ._eap import KEY_GENERATING_METHODS, AuthOutputLike, EapServerLike
-from ._message import U32_MOD, Drop, Role, Rx
+from ._message import (
+    F_A,
+    F_C,
+    F_I,
+    F_P,
+    F_R,
+    F_S,
+    PAR_PAN,
+    PNR_PNA,
+    U32_MOD,
+    Drop,
+    Role,
+    Rx,
+    constant_u32_avp,
+)
 from .address import Address
 from .config import PaaConfig
 from .errors import UsageError
-from .events import AuthenticationFailed, PeerAddressChanged, SessionStarted
+from .events import AuthenticationFailed, PanaEvent, PeerAddressChanged, SessionStarted
 from .state import PAA_TABLE, Input, PaaState
 from .trace import Trace
 
@@ -39,8 +54,39 @@ __all__ = ["PaaSession"]
 logger = logging.getLogger(__name__)
 
 
+@functools.lru_cache(maxsize=16)
+def _offer(
+    prf: tuple[int, ...], integrity: tuple[int, ...], encr: tuple[int, ...]
+) -> tuple[Avp, ...]:
+    """The algorithm AVPs of PAR[S], built once per configuration (Avps are immutable)."""
+    avps = [constant_u32_avp(AvpCode.PRF_ALGORITHM, a) for a in prf]
+    avps += [constant_u32_avp(AvpCode.INTEGRITY_ALGORITHM, a) for a in integrity]
+    if prf:
+        # RFC 6786 s4: offered in the initial PAR only
+        avps += [constant_u32_avp(AvpCode.ENCRYPTION_ALGORITHM, a) for a in encr]
+    return tuple(avps)
+
+
 class PaaSession(SessionActions[PaaConfig]):
     """One PaC's session at the PAA; created and driven by PaaServer."""
+
+    __slots__ = (
+        "_eap",
+        "_eap_factory",
+        "_eap_failure",
+        "_eap_method",
+        "_eap_msk",
+        "_eap_packet",
+        "_pending",
+        "_refusal",
+        "_result_code",
+        "aaa_queue",
+        "address_changed",
+        "identity",
+        "paa_initiated",
+        "relay",
+        "timer_pushed",
+    )
 
     role = Role.PAA
     _table = PAA_TABLE
@@ -58,7 +104,8 @@ class PaaSession(SessionActions[PaaConfig]):
     ) -> None:
         super().__init__(config, rng=rng, trace=trace)
         self._eap_factory = eap_factory
-        self._eap: EapServerLike = eap_factory()
+        self._eap: EapServerLike | None = None
+        """The EAP server of the conversation in progress; made on first use, dropped at success."""
         self.session_id = session_id
         self.peer = peer
         self.state = PaaState.INITIAL
@@ -77,23 +124,20 @@ class PaaSession(SessionActions[PaaConfig]):
         """Started by PaaServer.initiate() (PAC_FOUND) rather than by a PCI."""
         self.relay: Address | None = None
         """The PRE's address for a relayed session (RFC 6345 s4), else None."""
-        self.aaa_queue: list[bytes | None] = []
+        self.aaa_queue: list[bytes | None] | None = None
         """Pass-through: EAP responses (None: start) waiting to go to the AAA server."""
+        self.timer_pushed: float | None = None
+        """PaaServer's bookkeeping: the deadline it last put in its timer heap for us."""
 
     # ---- helpers -------------------------------------------------------------------------------
 
     def _i_flag(self) -> int:
         """I on the PAA's PARs of the authentication phase when configured (RFC 5191 s6.2)."""
-        return MessageFlags.I if self._config.ip_reconfiguration and not self._opened else 0
+        return F_I if self._config.ip_reconfiguration and not self._opened else 0
 
     def _offer_avps(self) -> list[Avp]:
         cfg = self._config
-        avps = [u32_avp(AvpCode.PRF_ALGORITHM, a) for a in cfg.prf_algorithms]
-        avps += [u32_avp(AvpCode.INTEGRITY_ALGORITHM, a) for a in cfg.integrity_algorithms]
-        if cfg.prf_algorithms:
-            # RFC 6786 s4: offered in the initial PAR only
-            avps += [u32_avp(AvpCode.ENCRYPTION_ALGORITHM, a) for a in cfg.encryption_algorithms]
-        return avps
+        return list(_offer(cfg.prf_algorithms, cfg.integrity_algorithms, cfg.encryption_algorithms))
 
     def _eap_input(self, now: float, out: AuthOutputLike) -> Input | None:
         """Turn the authenticator's answer into EAP_REQUEST/SUCCESS/FAILURE/DISCARD (RFC 5609)."""
@@ -109,7 +153,7 @@ class PaaSession(SessionActions[PaaConfig]):
                 return Input.EAP_FAILURE
             keys = out.result.keys
             self._eap_msk = keys.msk if keys is not None else None
-            self._eap_method = getattr(out.result, "method_type", None)
+            self._eap_method = out.result.method_type
             return Input.EAP_SUCCESS if self._authorize() else Input.EAP_SUCCESS_UNAUTHORIZED
         if out.packet is None:
             return Input.EAP_DISCARD
@@ -155,13 +199,23 @@ class PaaSession(SessionActions[PaaConfig]):
         if avp is None:
             raise Drop("no EAP-Payload")
         self._note_identity(avp.value)
+        if self._eap is None:
+            self._eap = self._eap_factory()
         out = self._eap.receive(avp.value)
         inp = self._eap_input(now, out)
         if self._pending:
-            self.aaa_queue.append(avp.value)
+            self._queue_aaa(avp.value)
         return inp
 
+    def _queue_aaa(self, packet: bytes | None) -> None:
+        if self.aaa_queue is None:
+            self.aaa_queue = [packet]
+        else:
+            self.aaa_queue.append(packet)
+
     def _note_identity(self, packet: bytes) -> None:
+        if packet[:1] != b"\x02" or packet[4:5] != b"\x01":
+            return  # not an EAP-Response/Identity: no need to decode it
         try:
             eap = decode_eap(packet)
         except CodecError:
@@ -174,7 +228,7 @@ class PaaSession(SessionActions[PaaConfig]):
         out = self._eap.start()
         inp = self._eap_input(now, out)
         if self._pending:
-            self.aaa_queue.append(None)
+            self._queue_aaa(None)
         return inp
 
     def aaa_answer(self, output: AuthOutputLike, now: float) -> None:
@@ -202,44 +256,42 @@ class PaaSession(SessionActions[PaaConfig]):
                 raise Drop("EAP step pending at the AAA server")
             old = self.peer
             fresh = self._process(rx, now)
-            if fresh and rx.msg.is_request and rx.addr != old:
+            if fresh and rx.msg.flags & F_R and rx.addr != old:
                 # RFC 5191 s5.6: a valid message from a new address moves the session there. Only
                 # a fresh, in-sequence request counts (its AUTH verified when a key exists): a
                 # replayed request is answered from the cache but moves nothing, and an answer
                 # only proves the peer saw our request, not where it is (issue 9: hijack by replay)
                 self.peer = rx.addr
                 self.address_changed = (old, rx.addr)
-                self._events.append(
-                    PeerAddressChanged(session_id=self.session_id, old=old, new=rx.addr)
-                )
+                self._event(PeerAddressChanged(session_id=self.session_id, old=old, new=rx.addr))
         except Drop as exc:
             self._dropped(now, str(exc), len(rx.raw), rx.addr)
 
     def _classify(self, rx: Rx) -> Input:
         msg = rx.msg
-        if msg.type == MessageType.PANA_AUTH:
+        if msg.type == PAR_PAN:
             has_eap = msg.avp(AvpCode.EAP_PAYLOAD) is not None
-            if msg.is_request:
-                if msg.flags & (MessageFlags.S | MessageFlags.C):
+            if msg.flags & F_R:
+                if msg.flags & (F_S | F_C):
                     raise Drop("PAR[S]/PAR[C] from a PaC")
                 if not has_eap:
                     raise Drop("PAR without EAP-Payload")
                 return Input.RX_PAR
-            if msg.has(MessageFlags.S):
+            if msg.flags & F_S:
                 if has_eap:
                     return Input.RX_PAN_START_EAP
                 if self._config.optimized_init:
                     return Input.RX_PAN_START_EMPTY_OPTIMIZED
                 return Input.RX_PAN_START
-            if msg.has(MessageFlags.C):
+            if msg.flags & F_C:
                 return Input.RX_PAN_COMPLETE
             return Input.RX_PAN_EAP if has_eap else Input.RX_PAN
-        if msg.type == MessageType.PANA_NOTIFICATION:
-            ping = msg.has(MessageFlags.P)
-            if msg.is_request:
+        if msg.type == PNR_PNA:
+            ping = msg.flags & F_P
+            if msg.flags & F_R:
                 return Input.RX_PNR_PING if ping else Input.RX_PNR_REAUTH
             return Input.RX_PNA_PING if ping else Input.RX_PNA_REAUTH
-        return Input.RX_PTR if msg.is_request else Input.RX_PTA
+        return Input.RX_PTR if msg.flags & F_R else Input.RX_PTA
 
     # ---- local requests ------------------------------------------------------------------------
 
@@ -276,16 +328,17 @@ class PaaSession(SessionActions[PaaConfig]):
 
     def _send_par_start(self, now: float, avps: list[Avp], *, retransmit: bool) -> None:
         self._i_par = self._send_request(
-            now, MessageType.PANA_AUTH, MessageFlags.S | self._i_flag(), avps, retransmit=retransmit
+            now, PAR_PAN, F_S | self._i_flag(), avps, retransmit=retransmit
         )
         self._set_session_timer(now, self._failed_timeout, "failed")
 
     def resend_par_start(self, now: float) -> None:
         """Answer a retransmitted PCI with the same PAR[S] (the PaC lost it, RFC 5191 s4.1)."""
         out = self._outstanding
-        if out is not None and out.type == MessageType.PANA_AUTH and out.data == self._i_par:
-            self._outbox.append((out.data, self.peer))
-            self._trace.event(now, "par_start_resent", sid=self.session_id)
+        if out is not None and out.type == PAR_PAN and out.data == self._i_par:
+            self._out(out.data, self.peer)
+            if self._tracing:
+                self._trace_sink.event(now, "par_start_resent", sid=self.session_id)
 
     def _a_send_par_start(self, now: float, rx: Rx | None) -> Input | None:
         # not optimized: no EAP-Payload; answering a PCI, no retransmission timer (stateless
@@ -322,7 +375,7 @@ class PaaSession(SessionActions[PaaConfig]):
             self.encryption_algorithm = encs[0] if encs else None
         self._i_pan = rx.raw
         self._nonce_sent = self._nonce_received = False
-        self._events.append(
+        self._event(
             SessionStarted(
                 session_id=self.session_id,
                 peer=self.peer,
@@ -350,7 +403,7 @@ class PaaSession(SessionActions[PaaConfig]):
     def _a_send_par_eap(self, now: float, rx: Rx | None) -> Input | None:
         assert self._eap_packet is not None
         avps = [*self._own_nonce_avp(pac=False), Avp(AvpCode.EAP_PAYLOAD, self._eap_packet)]
-        self._send_request(now, MessageType.PANA_AUTH, self._i_flag(), avps)
+        self._send_request(now, PAR_PAN, self._i_flag(), avps)
         return None
 
     def _a_forward_eap(self, now: float, rx: Rx | None) -> Input | None:
@@ -366,7 +419,7 @@ class PaaSession(SessionActions[PaaConfig]):
         return self._forward(now, rx)
 
     def _final_avps(self, result: ResultCode) -> list[Avp]:
-        avps = [u32_avp(AvpCode.RESULT_CODE, result)]
+        avps = [constant_u32_avp(AvpCode.RESULT_CODE, result)]
         if self._eap_packet is not None:
             avps.append(Avp(AvpCode.EAP_PAYLOAD, self._eap_packet))
         msk = self._eap_msk if result != ResultCode.PANA_AUTHENTICATION_REJECTED else None
@@ -384,21 +437,21 @@ class PaaSession(SessionActions[PaaConfig]):
         elif result == ResultCode.PANA_SUCCESS:
             self.msk = msk
         if result == ResultCode.PANA_SUCCESS:
-            avps.append(u32_avp(AvpCode.SESSION_LIFETIME, self._config.session_lifetime))
+            avps.append(constant_u32_avp(AvpCode.SESSION_LIFETIME, self._config.session_lifetime))
         return avps
 
     def _a_send_par_complete_success(self, now: float, rx: Rx | None) -> Input | None:
         self._result_code = ResultCode.PANA_SUCCESS
         avps = self._final_avps(ResultCode.PANA_SUCCESS)
-        self._send_request(now, MessageType.PANA_AUTH, MessageFlags.C | self._i_flag(), avps)
+        self._send_request(now, PAR_PAN, F_C | self._i_flag(), avps)
         return None
 
     def _reject(self, now: float, code: ResultCode, reason: str) -> None:
         self._result_code = code
         avps = self._final_avps(code)
-        self._send_request(now, MessageType.PANA_AUTH, MessageFlags.C | self._i_flag(), avps)
+        self._send_request(now, PAR_PAN, F_C | self._i_flag(), avps)
         self._session_deadline = None
-        self._events.append(
+        self._event(
             AuthenticationFailed(
                 session_id=self.session_id, result_code=code, identity=self.identity, reason=reason
             )
@@ -425,7 +478,30 @@ class PaaSession(SessionActions[PaaConfig]):
         self.lifetime = float(self._config.session_lifetime)
         self._session_opened(now, identity=self.identity)
         logger.info("paa sid=%#x open, key id %s", self.session_id, self.key_id)
+        self._forget_authentication()
         return None
+
+    def take_output(self) -> tuple[list[tuple[bytes, Address]] | None, list[PanaEvent] | None]:
+        """PaaServer's drain: the queued datagrams and events (None: none), all at once."""
+        outbox, events = self._outbox, self._events
+        self._outbox = self._events = None
+        return outbox, events
+
+    def last_exchange(self) -> tuple[bytes | None, bytes | None]:
+        """The last request answered and its answer: all a closed session needs while it
+        lingers (a lost PTA, RFC 5191 s4.4)."""
+        return self._last_request, self._last_answer
+
+    def _forget_authentication(self) -> None:
+        """Drop what only the finished (re-)authentication needed: the EAP authenticator and
+        its method state, the EAP packet, the MSK copy and the nonces (issue 10: memory).
+
+        A re-authentication starts a new EAP conversation and exchanges new nonces (s4.3).
+        """
+        self._eap = None
+        self._eap_packet = None
+        self._eap_msk = None
+        self._pac_nonce = self._paa_nonce = None
 
     def _a_disconnect_rejected(self, now: float, rx: Rx | None) -> Input | None:
         # s4.1: after an authorization failure the session ends after the PAN[C], no PTR
@@ -444,7 +520,7 @@ class PaaSession(SessionActions[PaaConfig]):
         self._outstanding = None  # a PNR[A] while our PNR[P] is outstanding (RFC 5609 s6.8)
         self._reauth_by_peer = True
         self._begin_reauth(now)
-        self._send_answer(now, rx, MessageFlags.A, [])
+        self._send_answer(now, rx, F_A, [])
         return self._restart_eap(now)
 
     def _a_eap_restart_reauth(self, now: float, rx: Rx | None) -> Input | None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from enum import Enum
@@ -11,12 +10,26 @@ from typing import Any, ClassVar, Generic, Protocol, TextIO, TypeVar
 
 from eap.keys import Secret
 from eap.rng import Rng
-from pana_codecs import Avp, CodecError, MessageFlags, MessageType, PanaMessage, decode_pana
+from pana_codecs import Avp, CodecError, PanaMessage, decode_pana
 from pana_codecs import encode_pana as _encode_pana
 
 from . import crypto
 from ._avps import AvpCode, avp_u32
-from ._message import U32_MOD, Drop, Outstanding, Role, Rx, decrypt_avps, encrypt_avps
+from ._message import (
+    F_E,
+    F_P,
+    F_R,
+    PCI,
+    PNR_PNA,
+    U32_MOD,
+    Drop,
+    Outstanding,
+    Role,
+    Rx,
+    decrypt_avps,
+    encrypt_avps,
+    zero_auth_avp,
+)
 from .address import Address
 from .events import (
     PanaEvent,
@@ -26,7 +39,7 @@ from .extension import PanaExtension
 from .flow import describe
 from .retransmit import Retransmitter, TimerParameters
 from .state import Action, Input
-from .trace import NULL_TRACE, Trace
+from .trace import Trace, is_enabled
 
 __all__ = ["SessionCore", "SessionSettings"]
 
@@ -81,6 +94,51 @@ class SessionCore(Generic[ConfigT]):
     _rows: ClassVar[Mapping[tuple[Any, Input], tuple[ActionMethod, Action, Any]]]
     """``_table`` compiled once per class: each Action resolved to its ``_a_<action>`` method."""
 
+    __slots__ = (
+        "_answered_at",
+        "_answering",
+        "_config",
+        "_events",
+        "_extension",
+        "_failed_timeout",
+        "_i_pan",
+        "_i_par",
+        "_key",
+        "_last_answer",
+        "_last_request",
+        "_nonce_received",
+        "_nonce_sent",
+        "_notify_avps",
+        "_outbox",
+        "_outstanding",
+        "_paa_nonce",
+        "_pac_nonce",
+        "_pending_encr",
+        "_reauth_deadline",
+        "_rng",
+        "_rx_encr",
+        "_seq_in",
+        "_seq_out",
+        "_session_deadline",
+        "_session_timer_kind",
+        "_switching",
+        "_term_cause",
+        "_trace_sink",
+        "_tracing",
+        "_tx_encr",
+        "closed",
+        "encryption_algorithm",
+        "integrity_algorithm",
+        "key_id",
+        "lifetime",
+        "msk",
+        "peer",
+        "pre_auth",
+        "prf_algorithm",
+        "session_id",
+        "state",
+    )
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "_table" in cls.__dict__:
@@ -97,7 +155,8 @@ class SessionCore(Generic[ConfigT]):
         """RFC 5873: the session is a pre-authentication (E flag) until the switch."""
         self._answering: PanaMessage | None = None
         self._notify_avps: tuple[Avp, ...] = ()
-        self._trace = trace
+        self._trace_sink = trace
+        self._tracing = is_enabled(trace)
         self._failed_timeout = config.failed_session_timeout
         self.session_id = 0
         self.peer: Address = ("", 0)
@@ -132,33 +191,71 @@ class SessionCore(Generic[ConfigT]):
         self._tx_encr: Secret | None = None
         self._rx_encr: Secret | None = None
         self._pending_encr: tuple[Secret, Secret] | None = None
-        self._outbox: list[tuple[bytes, Address]] = []
-        self._events: deque[PanaEvent] = deque()
+        # made on first use and dropped once drained: an idle session holds no empty lists
+        self._outbox: list[tuple[bytes, Address]] | None = None
+        self._events: list[PanaEvent] | None = None
         self._answered_at = 0.0
         """When the request just answered was first sent (for PingAnswered.round_trip)."""
         self._switching = False
         """PaC: a switch PNR[P] (RFC 5873) is outstanding."""
 
+    @property
+    def _trace(self) -> Trace:
+        return self._trace_sink
+
+    @_trace.setter
+    def _trace(self, trace: Trace) -> None:
+        self._trace_sink = trace
+        self._tracing = is_enabled(trace)
+
     # ---- outputs -------------------------------------------------------------------------------
 
     def datagrams_to_send(self, now: float) -> list[tuple[bytes, Address]]:
         """Datagrams queued since the last call, with their destinations."""
-        out, self._outbox = self._outbox, []
+        out = self._outbox
+        if out is None:
+            return []
+        self._outbox = None
         return out
 
     def next_event(self) -> PanaEvent | None:
         """The oldest unread event, or None."""
-        return self._events.popleft() if self._events else None
+        events = self._events
+        if not events:
+            return None
+        event = events.pop(0)
+        if not events:
+            self._events = None
+        return event
+
+    def _out(self, data: bytes, addr: Address) -> None:
+        """Queue a datagram for datagrams_to_send()."""
+        if self._outbox is None:
+            self._outbox = [(data, addr)]
+        else:
+            self._outbox.append((data, addr))
+
+    def _event(self, event: PanaEvent) -> None:
+        """Queue an event for next_event()."""
+        if self._events is None:
+            self._events = [event]
+        else:
+            self._events.append(event)
 
     def get_timer(self) -> float | None:
         """Earliest absolute deadline (retransmission, session or re-auth timer), or None."""
         if self.closed:
             return None
-        times = [self._session_deadline, self._reauth_deadline]
-        if self._outstanding is not None and self._outstanding.rtx is not None:
-            times.append(self._outstanding.rtx.deadline)
-        live = [t for t in times if t is not None]
-        return min(live) if live else None
+        best = self._session_deadline
+        reauth = self._reauth_deadline
+        if reauth is not None and (best is None or reauth < best):
+            best = reauth
+        out = self._outstanding
+        if out is not None and out.rtx is not None:
+            rtx = out.rtx.deadline
+            if best is None or rtx < best:
+                best = rtx
+        return best
 
     @property
     def has_key(self) -> bool:
@@ -210,9 +307,10 @@ class SessionCore(Generic[ConfigT]):
         try:
             self._fire(inp, now, None)
         except Drop as exc:  # a local step found nothing to do
-            self._trace.event(
-                now, "input_ignored", sid=self.session_id, input=inp.name, reason=str(exc)
-            )
+            if self._tracing:
+                self._trace_sink.event(
+                    now, "input_ignored", sid=self.session_id, input=inp.name, reason=str(exc)
+                )
 
     def can(self, inp: Input) -> bool:
         """True when ``inp`` has a row in the current state (a local request is allowed)."""
@@ -221,23 +319,16 @@ class SessionCore(Generic[ConfigT]):
     def _fire(self, inp: Input | None, now: float, rx: Rx | None) -> None:
         """Run rows until no follow-up input remains; on Drop restore the state and re-raise."""
         saved = self.state
+        rows = self._rows
         try:
             while inp is not None:
-                row = self._rows.get((self.state, inp))
+                row = rows.get((self.state, inp))
                 if row is None:
                     raise Drop(f"{inp.name} not expected in {self.state.name}")
                 method, action, nxt = row
                 follow = method(self, now, rx)
-                self._trace.event(
-                    now,
-                    "transition",
-                    sid=self.session_id,
-                    role=self.role.value,
-                    old=self.state.name,
-                    input=inp.name,
-                    action=action.name,
-                    new=nxt.name,
-                )
+                if self._tracing:
+                    self._trace_transition(now, inp, action, nxt)
                 self.state = nxt
                 inp = follow
         except Drop:
@@ -245,6 +336,18 @@ class SessionCore(Generic[ConfigT]):
             raise
         if self.state is self._closed_state and not self.closed:
             self._close()
+
+    def _trace_transition(self, now: float, inp: Input, action: Action, nxt: Enum) -> None:
+        self._trace_sink.event(
+            now,
+            "transition",
+            sid=self.session_id,
+            role=self.role.value,
+            old=self.state.name,
+            input=inp.name,
+            action=action.name,
+            new=nxt.name,
+        )
 
     def _close(self) -> None:
         self.closed = True
@@ -285,7 +388,7 @@ class SessionCore(Generic[ConfigT]):
 
     def _encode(self, mtype: int, flags: int, seq: int, avps: list[Avp]) -> bytes:
         if self.pre_auth:
-            flags |= MessageFlags.E  # RFC 5873 s3: every message of a pre-auth session
+            flags |= F_E  # RFC 5873 s3: every message of a pre-auth session
         if self._extension is not None:
             extra = self._extension.outgoing_avps(
                 self.session_id, mtype, flags, tuple(avps), self._answering
@@ -296,13 +399,13 @@ class SessionCore(Generic[ConfigT]):
         if key is None or alg is None:
             return _encode_pana(PanaMessage(mtype, flags, self.session_id, seq, tuple(avps)))
         # AUTH is the last AVP and covers the whole message with its value zeroed (s5.4).
-        auth = Avp(AvpCode.AUTH, bytes(crypto.auth_length(alg)))
+        auth = zero_auth_avp(alg)
         raw = _encode_pana(PanaMessage(mtype, flags, self.session_id, seq, (*avps, auth)))
         return crypto.sign_message(alg, key, raw)
 
     def _emit(self, now: float, data: bytes, what: str, to: Address | None = None) -> None:
-        self._outbox.append((data, to or self.peer))
-        tracing = self._trace is not NULL_TRACE
+        self._out(data, to or self.peer)
+        tracing = self._tracing
         if not tracing and not logger.isEnabledFor(logging.DEBUG):
             return
         msg = decode_pana(data)
@@ -336,7 +439,7 @@ class SessionCore(Generic[ConfigT]):
             self._seq_out = int.from_bytes(self._rng(4), "big")
         seq = self._seq_out
         self._seq_out = (seq + 1) % U32_MOD
-        data = self._encode(mtype, flags | MessageFlags.R, seq, avps)
+        data = self._encode(mtype, flags | F_R, seq, avps)
         rtx = (
             Retransmitter(timers or self._config.request_timers, self._rng, now)
             if retransmit
@@ -349,7 +452,7 @@ class SessionCore(Generic[ConfigT]):
     def _send_answer(self, now: float, rx: Rx, flags: int, avps: list[Avp]) -> bytes:
         self._answering = rx.msg
         try:
-            data = self._encode(rx.msg.type, flags & ~MessageFlags.R, rx.msg.seq, avps)
+            data = self._encode(rx.msg.type, flags & ~F_R, rx.msg.seq, avps)
         finally:
             self._answering = None
         # the answer cache (s5.2): a duplicate of this request gets these very bytes again
@@ -378,7 +481,7 @@ class SessionCore(Generic[ConfigT]):
     def _check_sequence(self, rx: Rx, *, skip: bool = False) -> bool:
         """Sequence number rules of s5.2; True when the message is a duplicate already answered."""
         msg = rx.msg
-        if msg.is_request:
+        if msg.flags & F_R:
             if self._last_request is not None and rx.raw == self._last_request:
                 return True
             if skip or self._seq_in is None:
@@ -410,24 +513,28 @@ class SessionCore(Generic[ConfigT]):
         """A closed session still answers an exact repeat of its last request (lost PTA, s4.4)."""
         if self._last_request is None or self._last_answer is None or data != self._last_request:
             return False
-        self._outbox.append((self._last_answer, addr))
-        self._trace.event(now, "duplicate_answered", sid=self.session_id, closed=True)
+        self._out(self._last_answer, addr)
+        if self._tracing:
+            self._trace_sink.event(now, "duplicate_answered", sid=self.session_id, closed=True)
         return True
 
     def _resend_answer(self, now: float, rx: Rx) -> None:
         assert self._last_answer is not None
-        self._outbox.append((self._last_answer, rx.addr))
-        self._trace.event(now, "duplicate_answered", sid=self.session_id, seq=rx.msg.seq)
+        self._out(self._last_answer, rx.addr)
+        if self._tracing:
+            self._trace_sink.event(now, "duplicate_answered", sid=self.session_id, seq=rx.msg.seq)
 
     def _accepted(self, rx: Rx) -> None:
         """Bookkeeping after a request was processed: the next expected sequence number."""
-        if rx.msg.is_request and rx.msg.type != MessageType.PANA_CLIENT_INITIATION:
+        if rx.msg.flags & F_R and rx.msg.type != PCI:
             self._seq_in = (rx.msg.seq + 1) % U32_MOD
 
     def _dropped(self, now: float, reason: str, size: int, addr: Address) -> None:
         logger.debug("%s sid=%#x dropped %d octets from %s: %s", self.role, self.session_id, size,
                      addr, reason)  # fmt: skip
-        self._trace.event(
+        if not self._tracing:
+            return
+        self._trace_sink.event(
             now,
             "message_dropped",
             sid=self.session_id,
@@ -538,13 +645,13 @@ class SessionCore(Generic[ConfigT]):
         inp = self._classify(rx)
         snapshot = (
             self._outstanding,
-            len(self._outbox),
-            len(self._events),
+            len(self._outbox or ()),
+            len(self._events or ()),
             self._seq_out,
             self._last_request,
             self._last_answer,
         )
-        if not rx.msg.is_request:
+        if not rx.msg.flags & F_R:
             assert self._outstanding is not None
             self._answered_at = self._outstanding.sent_at
             self._outstanding = None  # a valid answer ends the retransmission (RtxTimerStop)
@@ -556,15 +663,19 @@ class SessionCore(Generic[ConfigT]):
             self.pre_auth = self.pre_auth or switching
             out, n_out, n_ev, seq_out, last_req, last_ans = snapshot
             self._outstanding = out
-            del self._outbox[n_out:]
-            while len(self._events) > n_ev:
-                self._events.pop()
+            if self._outbox is not None:
+                del self._outbox[n_out:]
+            if self._events is not None:
+                del self._events[n_ev:]
             self._seq_out, self._last_request, self._last_answer = seq_out, last_req, last_ans
             raise
         self._accepted(rx)
         if switching:
-            self._events.append(PreAuthSwitched(session_id=self.session_id, peer=rx.addr))
-            self._trace.event(now, "pre_auth_switched", sid=self.session_id, role=self.role)
+            self._event(PreAuthSwitched(session_id=self.session_id, peer=rx.addr))
+            if self._tracing:
+                self._trace_sink.event(
+                    now, "pre_auth_switched", sid=self.session_id, role=self.role.value
+                )
             logger.info("%s sid=%#x: pre-authentication session is now serving (RFC 5873)",
                         self.role, self.session_id)  # fmt: skip
         if self._extension is not None:
@@ -573,14 +684,14 @@ class SessionCore(Generic[ConfigT]):
 
     def _check_pre_auth_flag(self, rx: Rx) -> bool:
         """RFC 5873 s3 E-flag rules; True when ``rx`` is the PaC's switching PNR[P] (E clear)."""
-        has_e = bool(rx.msg.flags & MessageFlags.E)
+        flags = rx.msg.flags
+        has_e = bool(flags & F_E)
         if self.pre_auth and not has_e:
-            msg = rx.msg
             switch = (
                 self.role is Role.PAA
-                and msg.type == MessageType.PANA_NOTIFICATION
-                and msg.is_request
-                and msg.has(MessageFlags.P)
+                and rx.msg.type == PNR_PNA
+                and flags & F_R
+                and flags & F_P
                 and self._key is not None
             )
             if not switch:

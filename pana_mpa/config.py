@@ -13,7 +13,13 @@ from .errors import UsageError
 from .extension import PanaExtension
 from .retransmit import PCI_TIMERS, REQ_TIMERS, TimerParameters
 
-__all__ = ["DEFAULT_INTEGRITY_ALGORITHMS", "DEFAULT_PRF_ALGORITHMS", "PaaConfig", "PacConfig"]
+__all__ = [
+    "DEFAULT_INTEGRITY_ALGORITHMS",
+    "DEFAULT_PRF_ALGORITHMS",
+    "SESSION_BYTES",
+    "PaaConfig",
+    "PacConfig",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +33,10 @@ DEFAULT_INTEGRITY_ALGORITHMS: tuple[int, ...] = (
     IntegrityAlgorithm.AUTH_HMAC_SHA1_160,
 )
 """Preference order: HMAC-SHA2-256-128, then mandatory HMAC-SHA1-160 (RFC 5191 s8.3)."""
+
+SESSION_BYTES = 4096
+"""What one open EAP-PSK session may cost the PAA, bytes (benchmarks/bench_paa_core.py measures
+about 2 KiB, see docs/benchmarks.md); the default session limit is session_memory over this."""
 
 
 def _check_common(
@@ -132,8 +142,12 @@ class PaaConfig:
     """PCIs per second that may start a session (token bucket; RFC 5191 s4.1); None: no limit."""
     closed_linger: float = 240.0
     """Seconds a closed session still answers a repeat of its last request (lost PTA, s4.4)."""
-    max_sessions: int = 100_000
-    """Refuse new sessions beyond this many (PCI flood, RFC 5191 s4.1)."""
+    max_sessions: int | None = None
+    """Refuse new sessions beyond this many (PCI flood, RFC 5191 s4.1); None: derived from
+    ``session_memory`` (see ``session_limit``)."""
+    session_memory: int = 1 << 30
+    """Bytes of session state the PAA may hold when ``max_sessions`` is None: the limit is
+    ``session_memory // SESSION_BYTES`` (1 GiB: 262,144 sessions)."""
     key_log: TextIO | None = field(default=None, repr=False)
     """Opt-in: write PANA_AUTH_KEYs here for interop debugging (never in production)."""
     pre_authentication: bool = False
@@ -163,5 +177,14 @@ class PaaConfig:
             raise UsageError("key_id_start must be an Unsigned32")
         if self.pci_rate_limit is not None and self.pci_rate_limit <= 0:
             raise UsageError("pci_rate_limit must be positive (or None)")
-        if self.max_sessions < 1:
-            raise UsageError("max_sessions must be positive")
+        if self.max_sessions is not None and self.max_sessions < 1:
+            raise UsageError("max_sessions must be positive (or None: derived from memory)")
+        if self.session_memory < SESSION_BYTES:
+            raise UsageError(f"session_memory must allow one session ({SESSION_BYTES} bytes)")
+
+    @property
+    def session_limit(self) -> int:
+        """Open sessions the PAA accepts: ``max_sessions``, else ``session_memory`` / 4 KiB."""
+        if self.max_sessions is not None:
+            return self.max_sessions
+        return self.session_memory // SESSION_BYTES

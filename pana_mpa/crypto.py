@@ -59,6 +59,7 @@ _INTEGRITY: dict[int, tuple[Callable[[], hashlib._Hash], int, int]] = {
     IntegrityAlgorithm.AUTH_HMAC_SHA2_256_128: (hashlib.sha256, 32, 16),
 }
 
+_DIGEST_SIZE: dict[Callable[[], hashlib._Hash], int] = {hashlib.sha1: 20, hashlib.sha256: 32}
 SUPPORTED_PRF: frozenset[int] = frozenset(_PRF_HASH)
 """PRF-Algorithm values this module implements."""
 SUPPORTED_INTEGRITY: frozenset[int] = frozenset(_INTEGRITY)
@@ -90,7 +91,7 @@ def prf_plus(prf_alg: int, key: Secret | bytes, seed: bytes, length: int) -> byt
     """prf+(K, S) truncated to ``length`` octets (RFC 4306 s2.13), PRF named by ``prf_alg``."""
     digest = _prf_hash(prf_alg)
     k = _key_bytes(key)
-    size = digest().digest_size
+    size = _DIGEST_SIZE[digest]
     if not 0 <= length <= 255 * size:
         raise ValueError(f"prf+ output of {length} octets exceeds 255 blocks")
     out = bytearray()
@@ -98,7 +99,7 @@ def prf_plus(prf_alg: int, key: Secret | bytes, seed: bytes, length: int) -> byt
     counter = 1
     while len(out) < length:
         # T1 = prf(K, S | 0x01), Tn = prf(K, Tn-1 | S | n)
-        block = hmac.new(k, block + seed + bytes([counter]), digest).digest()
+        block = hmac.digest(k, block + seed + bytes((counter,)), digest)
         out += block
         counter += 1
     return bytes(out[:length])
@@ -180,7 +181,7 @@ def compute_auth(integrity_alg: int, key: Secret, message: bytes) -> bytes:
     k = key.reveal()
     if len(k) != key_len:
         raise ValueError(f"Integrity-Algorithm {integrity_alg} needs a {key_len}-octet key")
-    return hmac.new(k, message, digest).digest()[:mac_len]
+    return hmac.digest(k, message, digest)[:mac_len]
 
 
 def _auth_slot(integrity_alg: int, message: bytes) -> int | None:

@@ -73,7 +73,8 @@ def eap_text(summary: Mapping[str, Any] | None) -> str:
     """``Request/PSK``, ``Success``, ``Response/99`` from an ``eap`` summary; ``malformed``."""
     if not summary:
         return "malformed"
-    return eap_name(summary["code"], summary.get("type"))
+    kind: int | None = summary.get("type")
+    return eap_name(summary["code"], kind)
 
 
 def describe_datagram(data: bytes, *, avp_table: AvpTable = AVP_SPECS) -> dict[str, Any]:

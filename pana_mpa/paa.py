@@ -9,19 +9,19 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from eap.rng import Rng, system_rng
-from pana_codecs import Avp, CodecError, MessageFlags, MessageType, decode_pana
+from pana_codecs import Avp, CodecError, decode_pana
 
 from ._avps import TerminationCause
 from ._eap import AuthOutputLike, EapResultLike, EapServerLike
-from ._message import Drop, Rx, check_header
+from ._message import F_E, PCI, PRY, Drop, Rx, check_header
 from ._paa_session import PaaSession
 from .address import Address
-from .config import PaaConfig
+from .config import SESSION_BYTES, PaaConfig
 from .errors import UsageError
 from .events import PanaEvent
 from .relay import unwrap_relay, wrap_relay
 from .state import PaaState
-from .trace import NULL_TRACE, Trace
+from .trace import NULL_TRACE, Trace, is_enabled
 from .users import User, user_table
 
 __all__ = ["PaaServer", "PaaSession", "User", "user_table"]
@@ -49,6 +49,28 @@ class _Pending:
 _PENDING = _Pending()
 
 
+class _Lingering:
+    """What an ended session keeps while it lingers: its last request and the answer (s4.4)."""
+
+    __slots__ = ("last_answer", "last_request", "relay", "until")
+
+    def __init__(
+        self,
+        last_request: bytes | None,
+        last_answer: bytes | None,
+        relay: Address | None,
+        until: float,
+    ) -> None:
+        self.last_request = last_request
+        self.last_answer = last_answer
+        self.relay = relay
+        self.until = until
+
+
+_SHRINK_MIN = 64
+"""Tables are rebuilt once they hold under a quarter of their peak (and the peak was >= this)."""
+
+
 class PaaServer:
     """A PAA serving many PaCs: demultiplexes datagrams to PaaSessions, one timer (RFC 5191).
 
@@ -70,9 +92,16 @@ class PaaServer:
         self.pass_through = eap_factory is None
         self._rng = rng
         self._trace = trace
+        self._tracing = is_enabled(trace)
+        self._session_limit = config.session_limit
+        self._limit_warned = False
         self._sessions: dict[int, PaaSession] = {}
-        self._closed: dict[int, tuple[PaaSession, float]] = {}
+        self._closed: dict[int, _Lingering] = {}
         """Recently closed sessions, kept until the deadline to answer repeated requests."""
+        self._table_peak = 0
+        """Most entries the session tables held since they were last rebuilt (shrinking)."""
+        self.collect_passes = 0
+        """Collection passes over touched sessions so far (one per datagram; tests count them)."""
         self._now = 0.0
         # only sessions touched by a call are collected; deadlines live in a heap with lazy
         # deletion, so each call costs O(log n) however many PaCs the PAA serves
@@ -103,7 +132,15 @@ class PaaServer:
         return len(self._sessions)
 
     def _new_session(self, addr: Address, now: float) -> PaaSession:
-        if len(self._sessions) >= self._config.max_sessions:
+        if len(self._sessions) >= self._session_limit:
+            if not self._limit_warned:
+                self._limit_warned = True
+                logger.warning(
+                    "paa session limit reached: %d open sessions (PaaConfig.max_sessions, or "
+                    "session_memory / %d bytes per session); new sessions are refused",
+                    self._session_limit,
+                    SESSION_BYTES,
+                )
             raise Drop("session limit reached")
         while True:
             sid = self._steer(int.from_bytes(self._rng(4), "big"))
@@ -120,6 +157,9 @@ class PaaServer:
         self._sessions[sid] = session
         self._touched.add(sid)
         self._by_addr[addr] = sid
+        size = len(self._sessions) + len(self._closed)
+        if size > self._table_peak:
+            self._table_peak = size
         logger.info("paa new session %#x for %s", sid, addr)
         return session
 
@@ -137,7 +177,8 @@ class PaaServer:
         try:
             session = self._new_session(addr, now)
         except Drop as exc:
-            raise UsageError(str(exc)) from None
+            raise UsageError(f"{exc}: {self._session_limit} open sessions (PaaConfig.max_sessions,"
+                             f" or session_memory / {SESSION_BYTES} bytes)") from None  # fmt: skip
         session.paa_initiated = True
         session.start(now)
         self._collect(now)
@@ -175,7 +216,8 @@ class PaaServer:
         """
         session = self._sessions.get(session_id)
         if session is None or session.closed:
-            self._trace.event(now, "aaa_answer_dropped", sid=session_id, reason="session gone")
+            if self._tracing:
+                self._trace.event(now, "aaa_answer_dropped", sid=session_id, reason="session gone")
             return
         self._live(session_id).aaa_answer(output, now)
         self._collect(now)
@@ -196,7 +238,7 @@ class PaaServer:
             except CodecError as exc:
                 raise Drop(f"malformed: {exc}") from None
             relay: Address | None = None
-            if msg.type == MessageType.PANA_RELAY:
+            if msg.type == PRY:
                 # RFC 6345 s4: the PaC is identified by PaC-Information (+ the PRE's address)
                 try:
                     pac_addr, inner = unwrap_relay(msg)
@@ -206,33 +248,56 @@ class PaaServer:
                 relay, addr, data = addr, pac_addr, inner
             check_header(msg)
             rx = Rx(msg, data, addr)
-            if msg.type == MessageType.PANA_CLIENT_INITIATION:
+            if msg.type == PCI:
                 self._on_pci(rx, now, relay)
             else:
-                session = self._sessions.get(msg.session_id)
+                sid = msg.session_id
+                session = self._sessions.get(sid)
                 if session is None:
-                    lingering = self._closed.get(msg.session_id)
-                    if lingering is None or lingering[1] <= now:
-                        raise Drop(f"unknown session {msg.session_id:#x}")
-                    session = lingering[0]
-                self._touched.add(msg.session_id)
+                    self._to_lingering(rx, relay, now)
+                    return
+                self._touched.add(sid)
                 if session.relay != relay:
                     raise Drop("message of a relayed session outside its relay (or vice versa)")
                 session.receive(rx, now)
         except Drop as exc:
             logger.debug("paa dropped %d octets from %s: %s", len(data), addr, exc)
-            self._trace.event(now, "message_dropped", role="paa", reason=str(exc), size=len(data))
+            if self._tracing:
+                self._trace.event(
+                    now, "message_dropped", role="paa", reason=str(exc), size=len(data)
+                )
         except Exception as exc:  # a peer's datagram never raises out of the PAA (issue 9)
             logger.exception("paa: internal error on %d octets from %s; dropped", len(data), addr)
             reason = f"internal error: {type(exc).__name__}"
-            self._trace.event(now, "message_dropped", role="paa", reason=reason, size=len(data))
-        self._collect(now)
+            if self._tracing:
+                self._trace.event(now, "message_dropped", role="paa", reason=reason, size=len(data))
+        finally:
+            self._collect(now)
+
+    def _to_lingering(self, rx: Rx, relay: Address | None, now: float) -> None:
+        """A closed session answers an exact repeat of its last request (lost PTA, s4.4)."""
+        sid = rx.msg.session_id
+        entry = self._closed.get(sid)
+        if entry is None or entry.until <= now:
+            raise Drop(f"unknown session {sid:#x}")
+        if entry.relay != relay:
+            raise Drop("message of a relayed session outside its relay (or vice versa)")
+        if entry.last_answer is None or rx.raw != entry.last_request:
+            logger.debug("paa sid=%#x dropped %d octets from %s: session closed", sid,
+                         len(rx.raw), rx.addr)  # fmt: skip
+            if self._tracing:
+                self._trace.event(now, "message_dropped", sid=sid, role="paa",
+                                  reason="session closed", size=len(rx.raw))  # fmt: skip
+            return
+        self._outbox.append(self._wrap(entry.relay, entry.last_answer, rx.addr))
+        if self._tracing:
+            self._trace.event(now, "duplicate_answered", sid=sid, closed=True)
 
     @staticmethod
-    def _wrap(session: PaaSession, data: bytes, dst: Address) -> tuple[bytes, Address]:
-        if session.relay is not None:
+    def _wrap(relay: Address | None, data: bytes, dst: Address) -> tuple[bytes, Address]:
+        if relay is not None:
             # every PAA message of a relayed session goes inside a PRY (RFC 6345 s4)
-            return wrap_relay(dst, data), session.relay
+            return wrap_relay(dst, data), relay
         return data, dst
 
     def _on_pci(self, rx: Rx, now: float, relay: Address | None = None) -> None:
@@ -252,7 +317,7 @@ class PaaServer:
         self._take_pci_token(now)
         session = self._new_session(rx.addr, now)
         session.relay = relay
-        if rx.msg.flags & MessageFlags.E and self._config.pre_authentication:
+        if rx.msg.flags & F_E and self._config.pre_authentication:
             session.pre_auth = True  # RFC 5873 s3; a PAA without support ignores the E bit
         if self._config.extension is not None:
             self._config.extension.received(session.session_id, rx.msg, rx.addr, now)
@@ -272,83 +337,149 @@ class PaaServer:
         self._pci_tokens -= 1.0
 
     def handle_timer(self, now: float) -> None:
-        """Fire every session deadline that is due."""
+        """Fire every session deadline that is due; forget sessions whose linger ended."""
         due: set[int] = set()
-        while self._timers and self._timers[0][0] <= now:
-            _, sid = heapq.heappop(self._timers)
+        timers = self._timers
+        while timers and timers[0][0] <= now:
+            deadline, sid = heapq.heappop(timers)
             session = self._sessions.get(sid)
-            deadline = session.get_timer() if session is not None else None
-            if deadline is not None and deadline <= now:
+            if session is None:
+                continue
+            if session.timer_pushed == deadline:
+                session.timer_pushed = None  # its heap entry is gone
+            current = session.get_timer()
+            if current is not None and current <= now:
                 due.add(sid)
         for sid in sorted(due):
             self._sessions[sid].handle_timer(now)
             self._touched.add(sid)
         self._collect(now)
+        self._expire_lingering(now)
 
     def get_timer(self) -> float | None:
-        """Earliest deadline over all sessions, or None."""
-        while self._timers:
-            deadline, sid = self._timers[0]
+        """Earliest deadline over all sessions and the lingering ones, or None."""
+        timers = self._timers
+        best: float | None = None
+        while timers:
+            deadline, sid = timers[0]
             session = self._sessions.get(sid)
             if session is not None and session.get_timer() == deadline:
-                return deadline
-            heapq.heappop(self._timers)  # stale: the session moved its deadline or is gone
-        return None
+                best = deadline
+                break
+            heapq.heappop(timers)  # stale: the session moved its deadline or is gone
+            if session is not None and session.timer_pushed == deadline:
+                session.timer_pushed = None
+        linger = self._linger_heap
+        while linger and self._closed.get(linger[0][1], _GONE).until != linger[0][0]:
+            heapq.heappop(linger)  # the session id was reused and closed again, or expired
+        if linger and (best is None or linger[0][0] < best):
+            best = linger[0][0]
+        return best
 
     def datagrams_to_send(self, now: float) -> list[tuple[bytes, Address]]:
         """Datagrams queued by every session since the last call."""
-        self._collect(now)
+        if self._touched:
+            self._collect(now)
         out, self._outbox = self._outbox, []
         return out
 
     def next_event(self) -> PanaEvent | None:
         """The oldest unread event of any session, or None."""
-        self._collect()
+        if self._touched:
+            self._collect()
         return self._events.popleft() if self._events else None
 
     def _collect(self, now: float | None = None) -> None:
-        if now is not None:
-            self._now = max(self._now, now)
-        touched, self._touched = self._touched, set()
-        for sid in sorted(touched):
+        """One pass over the sessions touched since the last pass: outputs, timers, closing."""
+        if now is not None and now > self._now:
+            self._now = now
+            if self._linger_heap and self._linger_heap[0][0] <= now:
+                self._expire_lingering(now)
+        if not self._touched:
+            return
+        self.collect_passes += 1
+        touched = self._touched
+        if len(touched) == 1:
+            sid = touched.pop()  # the common case: the one session a datagram went to
             session = self._sessions.get(sid)
-            if session is None:
-                lingering = self._closed.get(sid)
-                if lingering is not None:
-                    for data, dst in lingering[0].datagrams_to_send(0.0):
-                        self._outbox.append(self._wrap(lingering[0], data, dst))
-                continue
-            for data, dst in session.datagrams_to_send(0.0):
-                self._outbox.append(self._wrap(session, data, dst))
-            while (event := session.next_event()) is not None:
-                self._events.append(event)
-            if session.aaa_queue:
-                self._aaa_work.extend((sid, packet) for packet in session.aaa_queue)
-                session.aaa_queue.clear()
-            if session.address_changed is not None:
-                old, new = session.address_changed
-                session.address_changed = None
-                if self._by_addr.get(old) == sid:
-                    del self._by_addr[old]
-                self._by_addr[new] = sid
-            if session.closed:
-                del self._sessions[sid]
-                if self._by_addr.get(session.peer) == sid:
-                    del self._by_addr[session.peer]
-                if self._config.closed_linger > 0:
-                    until = self._now + self._config.closed_linger
-                    self._closed[sid] = (session, until)
-                    heapq.heappush(self._linger_heap, (until, sid))
-            elif (deadline := session.get_timer()) is not None:
-                heapq.heappush(self._timers, (deadline, sid))
-        if len(self._timers) > 4 * len(self._sessions) + 64:
-            # lazy deletion leaves stale entries behind; rebuild so memory stays O(sessions)
-            self._timers = [
-                (t, sid) for sid, s in self._sessions.items() if (t := s.get_timer()) is not None
-            ]
-            heapq.heapify(self._timers)
-        while self._linger_heap and self._linger_heap[0][0] <= self._now:
-            until, sid = heapq.heappop(self._linger_heap)
+            if session is not None:
+                self._collect_one(sid, session)
+        else:
+            self._touched = set()
+            for sid in sorted(touched):
+                session = self._sessions.get(sid)
+                if session is not None:
+                    self._collect_one(sid, session)
+        if len(self._timers) > 2 * len(self._sessions) + 64:
+            self._rebuild_timers()
+
+    def _collect_one(self, sid: int, session: PaaSession) -> None:
+        outbox, events = session.take_output()
+        if outbox is not None:
+            relay = session.relay
+            if relay is None:
+                self._outbox.extend(outbox)
+            else:
+                self._outbox.extend(self._wrap(relay, data, dst) for data, dst in outbox)
+        if events is not None:
+            self._events.extend(events)
+        if session.aaa_queue is not None:
+            self._aaa_work.extend((sid, packet) for packet in session.aaa_queue)
+            session.aaa_queue = None
+        if session.address_changed is not None:
+            old, new = session.address_changed
+            session.address_changed = None
+            if self._by_addr.get(old) == sid:
+                del self._by_addr[old]
+            self._by_addr[new] = sid
+        if session.closed:
+            self._retire(sid, session)
+        elif (deadline := session.get_timer()) is not None and deadline != session.timer_pushed:
+            heapq.heappush(self._timers, (deadline, sid))
+            session.timer_pushed = deadline
+
+    def _retire(self, sid: int, session: PaaSession) -> None:
+        """A session closed: keep only what answering a repeat needs, for closed_linger."""
+        del self._sessions[sid]
+        if self._by_addr.get(session.peer) == sid:
+            del self._by_addr[session.peer]
+        linger = self._config.closed_linger
+        if linger > 0:
+            until = self._now + linger
+            last_request, last_answer = session.last_exchange()
+            self._closed[sid] = _Lingering(last_request, last_answer, session.relay, until)
+            heapq.heappush(self._linger_heap, (until, sid))
+        self._maybe_shrink()
+
+    def _rebuild_timers(self) -> None:
+        """Lazy deletion leaves stale heap entries behind; rebuild so memory stays O(sessions)."""
+        timers = []
+        for sid, session in self._sessions.items():
+            deadline = session.get_timer()
+            session.timer_pushed = deadline
+            if deadline is not None:
+                timers.append((deadline, sid))
+        heapq.heapify(timers)
+        self._timers = timers
+
+    def _expire_lingering(self, now: float) -> None:
+        linger = self._linger_heap
+        while linger and linger[0][0] <= now:
+            until, sid = heapq.heappop(linger)
             entry = self._closed.get(sid)
-            if entry is not None and entry[1] == until:
+            if entry is not None and entry.until == until:
                 del self._closed[sid]
+        self._maybe_shrink()
+
+    def _maybe_shrink(self) -> None:
+        """Rebuild the dict tables once mostly empty: a dict never gives back its slots."""
+        size = len(self._sessions) + len(self._closed)
+        if self._table_peak < _SHRINK_MIN or 4 * size > self._table_peak:
+            return
+        self._sessions = dict(self._sessions.items())
+        self._closed = dict(self._closed.items())
+        self._by_addr = dict(self._by_addr.items())
+        self._table_peak = size
+
+
+_GONE = _Lingering(None, None, None, -1.0)

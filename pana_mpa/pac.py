@@ -9,7 +9,7 @@ from enum import IntEnum
 
 from eap.keys import Secret
 from eap.rng import Rng, system_rng
-from pana_codecs import Avp, MessageFlags, MessageType
+from pana_codecs import Avp
 
 from . import crypto
 from ._actions import SessionActions
@@ -22,7 +22,22 @@ from ._avps import (
     u32_avp,
 )
 from ._eap import EapPeerLike, EapResultLike
-from ._message import Drop, Outstanding, Role, Rx, check_header
+from ._message import (
+    F_A,
+    F_C,
+    F_I,
+    F_P,
+    F_R,
+    F_S,
+    PAR_PAN,
+    PCI,
+    PNR_PNA,
+    Drop,
+    Outstanding,
+    Role,
+    Rx,
+    check_header,
+)
 from .address import Address
 from .config import PacConfig
 from .errors import UsageError
@@ -61,6 +76,19 @@ def _names(enum: type[IntEnum], values: Sequence[int]) -> str:
 
 class PacSession(SessionActions[PacConfig]):
     """PANA client session (RFC 5191). No sockets, no clock, no hidden randomness."""
+
+    __slots__ = (
+        "_eap",
+        "_eap_response",
+        "_eap_result",
+        "_new_key",
+        "_new_key_id",
+        "_refusal",
+        "_result_code",
+        "_start_avps",
+        "declined",
+        "ip_reconfiguration",
+    )
 
     role = Role.PAC
     _table = PAC_TABLE
@@ -157,13 +185,13 @@ class PacSession(SessionActions[PacConfig]):
             if not _same_address(addr, self.peer):
                 # RFC 5191 s6.1: the PAA answers from the address and port we talk to
                 raise Drop("not from the PAA")
-            if msg.type == MessageType.PANA_CLIENT_INITIATION:
+            if msg.type == PCI:
                 raise Drop("PCI received by a PaC")
             starting = (
                 self.state is PacState.INITIAL
-                and msg.type == MessageType.PANA_AUTH
-                and msg.is_request
-                and msg.has(MessageFlags.S)
+                and msg.type == PAR_PAN
+                and msg.flags & F_R
+                and msg.flags & F_S
             )
             if not starting and msg.session_id != self.session_id:
                 raise Drop(f"unknown session {msg.session_id:#x}")
@@ -177,29 +205,29 @@ class PacSession(SessionActions[PacConfig]):
 
     def _skip_sequence_check(self, rx: Rx) -> bool:
         # the initial PAR is not checked; it sets the expected sequence number (s5.2)
-        return self.state is PacState.INITIAL and rx.msg.has(MessageFlags.S)
+        return self.state is PacState.INITIAL and bool(rx.msg.flags & F_S)
 
     def _auth_deferred(self, rx: Rx) -> bool:
         # A PAR[C] with a new Key-Id is protected by the key it announces, which exists only
         # once EAP has produced the MSK (RFC 5191 s5.3); FORWARD_EAP_RESULT verifies it.
         msg = rx.msg
-        if msg.type != MessageType.PANA_AUTH or not msg.is_request or not msg.has(MessageFlags.C):
+        if msg.type != PAR_PAN or not msg.flags & F_R or not msg.flags & F_C:
             return False
         key_id = msg.avp(AvpCode.KEY_ID)
         return key_id is not None and (self.key_id is None or self._u32(key_id) != self.key_id)
 
     def _classify(self, rx: Rx) -> Input:
         msg = rx.msg
-        if msg.type == MessageType.PANA_AUTH:
-            if not msg.is_request:
+        if msg.type == PAR_PAN:
+            if not msg.flags & F_R:
                 return Input.RX_PAN
-            if msg.flags & MessageFlags.I and not self._opened:
+            if msg.flags & F_I and not self._opened:
                 self.ip_reconfiguration = True  # I: only in the authentication phase (s6.2)
-            if msg.has(MessageFlags.S):
+            if msg.flags & F_S:
                 if msg.avp(AvpCode.EAP_PAYLOAD) is not None:
                     return Input.RX_PAR_START_EAP
                 return Input.RX_PAR_START
-            if msg.has(MessageFlags.C):
+            if msg.flags & F_C:
                 rc = msg.avp(AvpCode.RESULT_CODE)
                 if rc is None:
                     raise Drop("PAR[C] without Result-Code")
@@ -209,12 +237,12 @@ class PacSession(SessionActions[PacConfig]):
             if msg.avp(AvpCode.EAP_PAYLOAD) is None:
                 raise Drop("PAR without EAP-Payload")
             return Input.RX_PAR
-        if msg.type == MessageType.PANA_NOTIFICATION:
-            ping = msg.has(MessageFlags.P)
-            if msg.is_request:
+        if msg.type == PNR_PNA:
+            ping = msg.flags & F_P
+            if msg.flags & F_R:
                 return Input.RX_PNR_PING if ping else Input.RX_PNR_REAUTH
             return Input.RX_PNA_PING if ping else Input.RX_PNA_REAUTH
-        return Input.RX_PTR if msg.is_request else Input.RX_PTA
+        return Input.RX_PTR if msg.flags & F_R else Input.RX_PTA
 
     # ---- EAP -----------------------------------------------------------------------------------
 
@@ -274,7 +302,7 @@ class PacSession(SessionActions[PacConfig]):
 
     def _started(self, now: float, rx: Rx, data: bytes) -> None:
         self._i_pan = data
-        self._events.append(
+        self._event(
             SessionStarted(
                 session_id=self.session_id,
                 peer=self.peer,
@@ -286,10 +314,10 @@ class PacSession(SessionActions[PacConfig]):
     # ---- actions (RFC 5609 s5) -----------------------------------------------------------------
 
     def _a_send_pci(self, now: float, rx: Rx | None) -> Input | None:
-        data = self._encode(MessageType.PANA_CLIENT_INITIATION, 0, 0, [])
+        data = self._encode(PCI, 0, 0, [])
         # PCI: PCI_* timers (RFC 5191 s9), retransmitted until the second PAR arrives (s4.1)
         rtx = Retransmitter(self._config.pci_timers, self._rng, now)
-        self._outstanding = Outstanding(MessageType.PANA_CLIENT_INITIATION, 0, data, now, rtx)
+        self._outstanding = Outstanding(PCI, 0, data, now, rtx)
         self._emit(now, data, "PCI")
         self._set_session_timer(now, self._failed_timeout, "failed")
         return None
@@ -297,7 +325,7 @@ class PacSession(SessionActions[PacConfig]):
     def _a_send_pan_start(self, now: float, rx: Rx | None) -> Input | None:
         assert rx is not None
         avps = self._begin_session(now, rx)
-        data = self._send_answer(now, rx, MessageFlags.S, avps)
+        data = self._send_answer(now, rx, F_S, avps)
         self._started(now, rx, data)
         return None
 
@@ -309,16 +337,13 @@ class PacSession(SessionActions[PacConfig]):
     def _a_send_pan_start_eap(self, now: float, rx: Rx | None) -> Input | None:
         assert rx is not None and self._eap_response is not None
         avps = [*self._start_avps, Avp(AvpCode.EAP_PAYLOAD, self._eap_response)]
-        data = self._send_answer(now, rx, MessageFlags.S, avps)
+        data = self._send_answer(now, rx, F_S, avps)
         self._started(now, rx, data)
         return None
 
     def _a_forward_eap(self, now: float, rx: Rx | None) -> Input | None:
         assert rx is not None
-        if (
-            self._outstanding is not None
-            and self._outstanding.type == MessageType.PANA_CLIENT_INITIATION
-        ):
+        if self._outstanding is not None and self._outstanding.type == PCI:
             self._outstanding = None  # the second PAR ends PCI retransmission (s4.1)
         self._take_nonce(rx, from_paa=True)
         return self._feed_eap(rx)
@@ -419,7 +444,7 @@ class PacSession(SessionActions[PacConfig]):
     def _a_send_pan_complete_open(self, now: float, rx: Rx | None) -> Input | None:
         assert rx is not None
         self._outstanding = None
-        self._send_answer(now, rx, MessageFlags.C, self._complete_avps())
+        self._send_answer(now, rx, F_C, self._complete_avps())
         result = self._eap_result
         if self._new_key is None and result is not None and result.keys is None:
             # a method without MSK: no SA and no AUTH (RFC 5191 s5.3)
@@ -434,7 +459,7 @@ class PacSession(SessionActions[PacConfig]):
         assert rx is not None
         if self._refusal:
             # our own decision on a message we do not trust: no PAN[C] acknowledges it
-            self._events.append(
+            self._event(
                 AuthenticationFailed(
                     session_id=self.session_id,
                     result_code=ResultCode.PANA_AUTHORIZATION_REJECTED,
@@ -443,16 +468,16 @@ class PacSession(SessionActions[PacConfig]):
             )
             self._terminated(now, cause=None, by_peer=False, reason="authentication")
             return None
-        self._send_answer(now, rx, MessageFlags.C, self._complete_avps())
+        self._send_answer(now, rx, F_C, self._complete_avps())
         code = self._result_code
         if code == ResultCode.PANA_SUCCESS:
             code = ResultCode.PANA_AUTHENTICATION_REJECTED  # PAA said success, EAP said failure
-        self._events.append(AuthenticationFailed(session_id=self.session_id, result_code=code))
+        self._event(AuthenticationFailed(session_id=self.session_id, result_code=code))
         self._terminated(now, cause=None, by_peer=True, reason="authentication")
         return None
 
     def _a_disconnect_eap(self, now: float, rx: Rx | None) -> Input | None:
-        self._events.append(
+        self._event(
             AuthenticationFailed(
                 session_id=self.session_id, result_code=ResultCode.PANA_AUTHENTICATION_REJECTED
             )
@@ -461,7 +486,7 @@ class PacSession(SessionActions[PacConfig]):
 
     def _a_send_pnr_reauth(self, now: float, rx: Rx | None) -> Input | None:
         self._reauth_deadline = None
-        self._send_request(now, MessageType.PANA_NOTIFICATION, MessageFlags.A, [])
+        self._send_request(now, PNR_PNA, F_A, [])
         return None
 
     def _restart_auth(self, now: float) -> None:

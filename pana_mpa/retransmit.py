@@ -44,6 +44,8 @@ def rand_from(rng: Callable[[int], bytes]) -> float:
 class Retransmitter:
     """One outstanding message's timer: RT doubling with jitter, MRT cap, MRC/MRD limits."""
 
+    __slots__ = ("_rng", "count", "deadline", "params", "rt", "started")
+
     def __init__(self, params: TimerParameters, rng: Callable[[int], bytes], now: float) -> None:
         self.params = params
         self._rng = rng

@@ -16,7 +16,13 @@ from typing import Final
 __all__ = ["PAA_TABLE", "PAC_TABLE", "Action", "Input", "PaaState", "PacState", "render_markdown"]
 
 
-class PacState(Enum):
+class _FastEnum(Enum):
+    """An Enum hashed by identity: table lookups stay in C (members are singletons)."""
+
+    __hash__ = object.__hash__
+
+
+class PacState(_FastEnum):
     """PaC states (RFC 5609 s5)."""
 
     INITIAL = "INITIAL"
@@ -31,7 +37,7 @@ class PacState(Enum):
     CLOSED = "CLOSED"
 
 
-class PaaState(Enum):
+class PaaState(_FastEnum):
     """PAA states (RFC 5609 s6)."""
 
     INITIAL = "INITIAL"
@@ -45,7 +51,7 @@ class PaaState(Enum):
     CLOSED = "CLOSED"
 
 
-class Input(Enum):
+class Input(_FastEnum):
     """Events of RFC 5609 s4.4 with their conditions folded in (e.g. Rx:PAR[S] with EAP-Payload)."""
 
     # local requests

@@ -26,6 +26,7 @@ __all__ = [
     "NullTrace",
     "Trace",
     "TraceFormatError",
+    "is_enabled",
     "parse_trace",
     "read_trace",
     "trace_header",
@@ -132,6 +133,11 @@ class NullTrace:
 
 NULL_TRACE = NullTrace()
 """The shared do-nothing trace."""
+
+
+def is_enabled(trace: Trace) -> bool:
+    """False for a NullTrace: callers then skip building the event's fields altogether."""
+    return not isinstance(trace, NullTrace)
 
 
 class MemoryTrace:

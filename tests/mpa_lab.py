@@ -288,10 +288,17 @@ class MpaLab:
         return p
 
     def meter(
-        self, interval: float = 0.01, port: int | None = None, bu_delay: float = 0.0
+        self,
+        interval: float = 0.01,
+        port: int | None = None,
+        bu_delay: float = 0.0,
+        *,
+        cn: str = str(CN_ADDR),
+        to: str = str(OCOA),
     ) -> Stream:
         """The CN -> MN stream (not started); binding updates take effect after ``bu_delay``."""
-        return Stream(self, interval, port or random.randint(20000, 60000), bu_delay)
+        port = port or random.randint(20000, 60000)
+        return Stream(self, interval, port, bu_delay, cn=cn, to=to)
 
 
 def _wait_udp_listener(
@@ -367,9 +374,15 @@ class MeterResult:
 
     @property
     def start_time(self) -> float:
-        """Send time of sequence number 0 (extrapolated from the first arrival)."""
-        s, t, _ = self.arrivals[0]
-        return t - s * self.interval_ms / 1000
+        """Scheduled send time of sequence number 0, estimated from the arrivals.
+
+        Every packet arrives after its scheduled send time, so each arrival bounds the start
+        from above; the least delayed packet gives the tightest bound. (Extrapolating from the
+        first arrival alone shifted the whole schedule by that packet's delay: on a loaded
+        machine a packet lost just before nCoA was configured then counted as lost after it.)
+        """
+        step = self.interval_ms / 1000
+        return min(t - s * step for s, t, _ in self.arrivals)
 
     def via(self, iface: str, after: float = 0.0, before: float = float("inf")) -> int:
         """Packets that arrived through interface ``iface`` in (after, before)."""
@@ -389,8 +402,19 @@ class MeterResult:
 class Stream:
     """CN sender and MN receiver processes; ``async with`` runs them."""
 
-    def __init__(self, lab: MpaLab, interval: float, port: int, bu_delay: float = 0.0) -> None:
+    def __init__(
+        self,
+        lab: MpaLab,
+        interval: float,
+        port: int,
+        bu_delay: float = 0.0,
+        *,
+        cn: str = str(CN_ADDR),
+        to: str = str(OCOA),
+    ) -> None:
         self.lab = lab
+        self.cn = cn
+        self.to = to
         self.bu_delay = bu_delay
         self.interval = interval
         self.port = port
@@ -414,16 +438,17 @@ class Stream:
 
     async def __aenter__(self) -> Stream:
         port = str(self.port)
-        self._recv = self._spawn(self.lab.mn, "receiver", "--port", port)
+        v6 = ["--v6"] if ":" in self.to else []
+        self._recv = self._spawn(self.lab.mn, "receiver", "--port", port, *v6)
         self._send = self._spawn(
             self.lab.cn,
             "sender",
             "--bind",
-            str(CN_ADDR),
+            self.cn,
             "--port",
             port,
             "--to",
-            str(OCOA),
+            self.to,
             "--interval",
             str(self.interval),
             "--bu-delay",
@@ -444,20 +469,21 @@ class Stream:
             raise RuntimeError(f"meter receiver said {line!r}")
 
     async def register(
-        self, ns: str, address: ipaddress.IPv4Address, timeout: float = 2.0
+        self, ns: str, address: ipaddress.IPv4Address | ipaddress.IPv6Address, timeout: float = 2.0
     ) -> float:
         """Binding update: tell the CN to send to ``address``; return when it acknowledged."""
         self._reg_seq += 1
         msg = b"REG %d %d" % (self._reg_seq, self.port)
+        family = socket.AF_INET6 if ":" in self.cn else socket.AF_INET
         with in_netns(ns):
-            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s = socket.socket(family, socket.SOCK_DGRAM)
         try:
             s.bind((str(address), 0))
             s.setblocking(False)
             loop = asyncio.get_running_loop()
             deadline = loop.time() + timeout + self.bu_delay
             while True:
-                await loop.sock_sendto(s, msg, (str(CN_ADDR), self.port))
+                await loop.sock_sendto(s, msg, (self.cn, self.port))
                 try:
                     reply = await asyncio.wait_for(loop.sock_recv(s, 100), 0.2)
                 except TimeoutError:
@@ -502,7 +528,7 @@ def _say(line: str) -> None:
 
 
 def _sender_main(bind: str, port: int, to: str, interval: float, bu_delay: float = 0.0) -> None:
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s = socket.socket(socket.AF_INET6 if ":" in bind else socket.AF_INET, socket.SOCK_DGRAM)
     s.bind((bind, port))
     s.setblocking(False)
     dest = (to, port)
@@ -545,10 +571,15 @@ def _sender_main(bind: str, port: int, to: str, interval: float, bu_delay: float
     _say(json.dumps({"sent": seq, "bindings": bindings}))
 
 
-def _receiver_main(port: int) -> None:
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
-    s.bind(("0.0.0.0", port))
+def _receiver_main(port: int, v6: bool = False) -> None:
+    if v6:
+        s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVPKTINFO, 1)
+        s.bind(("::", port))
+    else:
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
+        s.bind(("0.0.0.0", port))
     names: dict[int, str] = {}
     arrivals: list[tuple[int, float, str]] = []
     _say("ready")
@@ -564,6 +595,8 @@ def _receiver_main(port: int) -> None:
             for level, kind, value in anc:
                 if level == socket.IPPROTO_IP and kind == IP_PKTINFO:
                     index = struct.unpack_from("=i", value)[0]
+                elif level == socket.IPPROTO_IPV6 and kind == socket.IPV6_PKTINFO:
+                    index = struct.unpack_from("=i", value, 16)[0]  # struct in6_pktinfo
             if index not in names:
                 try:
                     names[index] = socket.if_indextoname(index)
@@ -703,10 +736,6 @@ class HandoverResult:
         }
 
 
-async def _serve(paa: PaaServer, transport: UdpTransport) -> asyncio.Task[None]:
-    return asyncio.get_running_loop().create_task(serve_paa(paa, transport))
-
-
 async def _cancel(task: asyncio.Task[None]) -> None:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
@@ -714,25 +743,47 @@ async def _cancel(task: asyncio.Task[None]) -> None:
 
 
 async def non_mpa_handover(
-    lab: MpaLab, *, interval: float = 0.01, settle: float = 0.5, bu_delay: float = 0.0
+    lab: MpaLab,
+    *,
+    interval: float = 0.01,
+    settle: float = 0.5,
+    bu_delay: float = 0.0,
+    pac: Callable[[], PacSession] | None = None,
+    aaa: Callable[[int], Any] | None = None,
+    link_switch: Callable[[], Awaitable[None]] | None = None,
+    address_check: Callable[[DhcpLease], Awaitable[None]] | None = None,
 ) -> HandoverResult:
-    """Move, DHCP on the new link, PANA authentication with R2's PAA, binding update (draft s6)."""
-    paa = paa_server(pre_auth=False)
+    """Move, DHCP on the new link, PANA authentication with R2's PAA, binding update (draft s6).
+
+    ``pac`` makes the PaC (default: EAP-PSK with the lab's key); ``aaa`` makes R2's PAA a
+    pass-through authenticator (``serve_paa(aaa=...)``, e.g. RADIUS to a home AAA server);
+    ``link_switch`` performs the link-layer move (default: the bridge port move);
+    ``address_check`` runs between the DHCP ACK and configuring the address (the client's
+    own duplicate-address check, RFC 5227 ARP probe).
+    """
+    paa = PaaServer(PaaConfig(pre_authentication=False)) if aaa else paa_server(pre_auth=False)
     async with ns_udp(lab.r2, str(PAA_ADDR), PANA_PORT) as paa_tr:
-        server = await _serve(paa, paa_tr)
+        loop = asyncio.get_running_loop()
+        server = loop.create_task(serve_paa(paa, paa_tr, aaa=aaa))
         try:
             async with lab.meter(interval, bu_delay=bu_delay) as stream:
                 await stream.flowing()
                 await asyncio.sleep(settle)
                 steps: dict[str, float] = {}
                 t_move = time.monotonic()
-                await asyncio.to_thread(lab.move_to, 2)
+                if link_switch is None:
+                    await asyncio.to_thread(lab.move_to, 2)
+                else:
+                    await link_switch()
                 mark = _marker(steps, t_move)
                 mark("l2")
                 # the MN learns of the new link out of band and drops its old configuration
                 await asyncio.to_thread(lab.ip_batch, lab.mn, [f"addr del {OCOA}/24 dev mn0"])
                 lease = await dhcp_client(lab.mn, "mn0", MN_MAC)
                 mark("dhcp")
+                if address_check is not None:
+                    await address_check(lease)
+                    mark("address_checked")
                 router = lease.router or PAA_ADDR
                 await asyncio.to_thread(
                     lab.ip_batch,
@@ -745,15 +796,17 @@ async def non_mpa_handover(
                 mark("configured")
                 async with (
                     ns_udp(lab.mn, str(lease.address), 0) as pac_tr,
-                    PacClient(pac_session(pre_auth=False), pac_tr, close_transport=False) as pac,
+                    PacClient(
+                        pac() if pac else pac_session(pre_auth=False), pac_tr, close_transport=False
+                    ) as client,
                 ):
-                    await pac.authenticate(timeout=10)
+                    await client.authenticate(timeout=10)
                     mark("pana")
                     t_done = await stream.register(lab.mn, lease.address)
                     mark("binding")
                     await asyncio.sleep(settle)
                     meter = await stream.stop()
-                    await pac.terminate(timeout=5)
+                    await client.terminate(timeout=5)
         finally:
             await _cancel(server)
     return HandoverResult("non-MPA", meter, t_move, t_done, steps, {"ncoa": str(lease.address)})
@@ -823,6 +876,24 @@ async def udp_in(ns: str, host: str, port: int = 0) -> UdpTransport:
         return await UdpTransport.bind(host, port)
 
 
+@dataclass(frozen=True, slots=True)
+class Addressing:
+    """The addresses of an MPA handover in the lab (default: the IPv4 lab's)."""
+
+    paa: str = str(PAA_ADDR)
+    """R2 on the CTN link: PAA, AR tunnel end point, the MN's router after the move."""
+    ocoa: str = str(OCOA)
+    ocoa_prefix: int = 24
+    cn: str = str(CN_ADDR)
+    router_advertisement: bytes | None = None
+    """IPv6: the CTN's RA carried to the MN (SLAAC nCoA, no DHCP lease)."""
+
+    @property
+    def v6(self) -> bool:
+        """Whether this is the IPv6 handover."""
+        return ":" in self.ocoa
+
+
 async def mpa_handover(
     lab: MpaLab,
     *,
@@ -836,6 +907,10 @@ async def mpa_handover(
     bicast: bool = False,
     mn_keeps_tunnel: bool = False,
     update_delay: float = 0.0,
+    peer: Callable[[], EapPeer] | None = None,
+    aaa: Callable[[int], Any] | None = None,
+    link_switch: Callable[[], Awaitable[None]] | None = None,
+    addressing: Addressing | None = None,
 ) -> HandoverResult:
     """The MPA handover with the project's MpaController (MN) and MpaAgent (R2) on real links.
 
@@ -847,7 +922,11 @@ async def mpa_handover(
     authentication, a lost first PANA-Update): the AR stays in its switch mode that long.
 
     ``lease_gate(agent, session_id)`` delays the lease (a test makes it arrive after PAR[C]).
+    ``peer`` makes the MN's EAP peer, ``aaa`` makes the agent a pass-through authenticator
+    (RADIUS to a home AAA server), ``link_switch`` performs the link-layer move;
+    ``addressing`` gives the addresses (IPv6: nCoA by SLAAC from the carried RA, RFC 2473 tunnel).
     """
+    ad = addressing or Addressing()
     from pana_mpa.mpa.drivers.agent import MpaAgent
     from pana_mpa.mpa.drivers.controller import MpaController
     from pana_mpa.mpa.drivers.dhcp_relay import relay_socket
@@ -888,13 +967,15 @@ async def mpa_handover(
     steps: dict[str, float] = {}
     extra: dict[str, Any] = {}
     moved: dict[str, float] = {}
-    paa_tr = await udp_in(lab.r2, str(PAA_ADDR), PANA_PORT)
+    paa_tr = await udp_in(lab.r2, ad.paa, PANA_PORT)
     agent = MpaAgent(
         paa_config=PaaConfig(),
-        eap_factory=eap_authenticator,
+        eap_factory=None if aaa else eap_authenticator,
+        aaa=aaa,
         transport=paa_tr,
-        ar_address=PAA_ADDR,
-        lease_provider=lease_provider,
+        ar_address=ad.paa,
+        router_advertisement=ad.router_advertisement,
+        lease_provider=None if ad.router_advertisement else lease_provider,
         tunnels=ar_tunnels,
         data_plane=ArDataPlane(BufferPolicy(buffering=buffering, period=2.0, bicast=bicast)),
         ar_link_address=ar_mac,
@@ -906,31 +987,40 @@ async def mpa_handover(
     agent_task = asyncio.get_running_loop().create_task(agent.run())
     controller: MpaController | None = None
     try:
-        async with lab.meter(interval, bu_delay=bu_delay) as stream:
+        async with lab.meter(interval, bu_delay=bu_delay, cn=ad.cn, to=ad.ocoa) as stream:
 
             async def binding_update(address: Any) -> None:
                 await stream.register(lab.mn, address)
 
             controller = MpaController(
-                eap_factory=eap_peer,
+                eap_factory=peer or eap_peer,
                 mn_mac=MN_MAC,
                 tunnels=mn_tunnels,
                 binding_update=binding_update,
                 timeout=timeout,
             )
             candidate = CandidateNetwork(
-                name="ctn", paa=(str(PAA_ADDR), PANA_PORT), ar_address=PAA_ADDR, bssids=(bssid,)
+                name="ctn",
+                paa=(ad.paa, PANA_PORT),
+                ar_address=ipaddress.ip_address(ad.paa),
+                bssids=(bssid,),
             )
 
             async def attach(cfg: PreConfiguration) -> UdpTransport:
                 mn_tunnels.release_deferred()  # leaving AP1
                 moved["t"] = time.monotonic()
-                await asyncio.to_thread(lab.move_to, 2)
+                if link_switch is None:
+                    await asyncio.to_thread(lab.move_to, 2)
+                else:
+                    await link_switch()
                 steps["l2"] = (time.monotonic() - moved["t"]) * 1000
                 lines = [
-                    f"addr del {OCOA}/24 dev mn0",
-                    f"addr add {cfg.ncoa}/{cfg.prefix_length} dev mn0",
-                    f"route replace default via {cfg.router or PAA_ADDR}",
+                    f"addr del {ad.ocoa}/{ad.ocoa_prefix} dev mn0",
+                    # IPv6: nCoA was formed before the move (and DAD could run proactively,
+                    # RFC 6252 s7.3): usable at once
+                    f"addr add {cfg.ncoa}/{cfg.prefix_length} dev mn0"
+                    + (" nodad" if ad.v6 else ""),
+                    f"route replace default via {cfg.router or ad.paa}",
                 ]
                 if announce and cfg.ar_link_address is not None and cfg.router is not None:
                     # proactive address resolution (RFC 6252 App. B): the AR's MAC, delivered
@@ -944,12 +1034,13 @@ async def mpa_handover(
 
             await stream.flowing()
             await asyncio.sleep(settle)
-            pac_tr = await udp_in(lab.mn, str(OCOA), 0)
+            pac_tr = await udp_in(lab.mn, ad.ocoa, 0)
             t0 = time.monotonic()
             try:
-                await controller.pre_authenticate(candidate, pac_tr, OCOA)
+                await controller.pre_authenticate(candidate, pac_tr, ipaddress.ip_address(ad.ocoa))
                 await controller.pre_configure()
-                await controller.establish_tunnel(routes=(N(f"{CN_ADDR}/32"),))
+                cn_net = ipaddress.ip_network(f"{ad.cn}/{128 if ad.v6 else 32}")
+                await controller.establish_tunnel(routes=(cn_net,))
                 await controller.binding_update()
                 await asyncio.sleep(settle)  # the stream flows through the tunnel
                 await controller.switch(attach)
@@ -1029,11 +1120,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     s.add_argument("--bu-delay", type=float, default=0.0)
     r = sub.add_parser("receiver")
     r.add_argument("--port", type=int, required=True)
+    r.add_argument("--v6", action="store_true", help="IPv6 socket")
     args = ap.parse_args(argv)
     if args.cmd == "sender":
         _sender_main(args.bind, args.port, args.to, args.interval, args.bu_delay)
     else:
-        _receiver_main(args.port)
+        _receiver_main(args.port, args.v6)
     return 0
 
 

@@ -17,6 +17,7 @@ from .tunnel import IpAddress
 
 __all__ = [
     "ETH_P_IP",
+    "ETH_P_IPV6",
     "ArDataPlane",
     "ArStats",
     "BufferPolicy",
@@ -29,6 +30,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 ETH_P_IP = 0x0800
+ETH_P_IPV6 = 0x86DD
 """EtherType of IPv4 (RFC 894)."""
 
 
@@ -207,6 +209,15 @@ def direct_frame(
     """
     if len(dst_mac) != 6 or len(src_mac) != 6:
         raise ValueError("MAC addresses must be 6 octets")
+    if packet and packet[0] >> 4 == 6:
+        # IPv6 (an RFC 2473 tunnel's inner packet): the hop limit is the router's only change
+        if len(packet) < 40:
+            return None
+        if decrement_ttl:
+            if packet[7] <= 1:
+                return None
+            packet = packet[:7] + bytes([packet[7] - 1]) + packet[8:]
+        return dst_mac + src_mac + struct.pack("!H", ETH_P_IPV6) + packet
     if decrement_ttl:
         fwd = ipv4_forwarded(packet)
         if fwd is None:

@@ -20,6 +20,7 @@ from eap.rng import Rng, system_rng
 
 from ...address import Address
 from ...aio import Driver
+from ...aio.runner import AAA_FAILURE, AaaBackend
 from ...aio.transport import Transport
 from ...config import PaaConfig
 from ...events import (
@@ -134,7 +135,7 @@ class MpaAgent:
         self,
         *,
         paa_config: PaaConfig,
-        eap_factory: Callable[[], Any],
+        eap_factory: Callable[[], Any] | None,
         transport: Transport,
         lease_provider: LeaseProvider | None,
         tunnels: TunnelDriver,
@@ -144,11 +145,14 @@ class MpaAgent:
         key_sink: Callable[[int, MpaKeys], None] | None = None,
         send_frame: Callable[[str, bytes], bool] | None = None,
         rng: Rng = system_rng,
+        aaa: Callable[[int], AaaBackend] | None = None,
         **fields: Any,
     ) -> None:
         unknown = set(fields) - _CONFIG_FIELDS
         if unknown:
             raise TypeError(f"MpaAgent got unknown arguments: {', '.join(sorted(unknown))}")
+        if (eap_factory is None) == (aaa is None):
+            raise TypeError("give either eap_factory= (local EAP server) or aaa= (pass-through)")
         if config is None:
             config = AgentConfig(**fields)
         elif fields:
@@ -180,8 +184,11 @@ class MpaAgent:
         """Direct copies put on the CTN link while bicasting."""
         self.dropped_at_flush = 0
         """Buffered packets that had nowhere to go at the end of a switch (no ``inject``)."""
+        self._aaa = aaa
+        self._aaa_backends: dict[int, AaaBackend] = {}
+        self._aaa_locks: dict[int, asyncio.Lock] = {}
         self._driver: Driver[PanaEvent] = Driver(
-            _AgentNode(self.paa, self._perform_tunnel_requests), transport, self._on_pana_event,
+            _AgentNode(self.paa, self._after_step), transport, self._on_pana_event,
             contain_errors=True,
         )  # fmt: skip
 
@@ -242,6 +249,47 @@ class MpaAgent:
         self._record("address_delivered_late", session_id)
 
     # ---- tunnel management (the draft's PANA-Update) -------------------------------------------
+
+    def _after_step(self) -> None:
+        self._perform_tunnel_requests()
+        if self._aaa is None:
+            return
+        for session_id, eap_response in self.paa.pending_aaa():
+            task = asyncio.get_running_loop().create_task(
+                self._aaa_exchange(session_id, eap_response)
+            )
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _aaa_exchange(self, session_id: int, eap_response: bytes | None) -> None:
+        """One pass-through step (RFC 5191 s2: the PAA relays EAP to the AAA server)."""
+        assert self._aaa is not None
+        async with self._aaa_locks.setdefault(session_id, asyncio.Lock()):
+            backend = self._aaa_backends.get(session_id)
+            if backend is None:
+                backend = self._aaa_backends[session_id] = self._aaa(session_id)
+            elif eap_response is None:
+                restart = getattr(backend, "restart", None)
+                if callable(restart):
+                    restart()  # re-authentication: a new EAP conversation
+            try:
+                output = await backend.exchange(eap_response)
+            except Exception as exc:  # AAA unreachable, wrong secret: the conversation fails
+                logger.warning("AAA exchange for session 0x%08x failed: %s", session_id, exc)
+                output = AAA_FAILURE
+            try:
+                self.paa.aaa_answer(session_id, output, self._now())
+            except Exception as exc:  # the session ended while the AAA server thought
+                logger.debug("AAA answer for session 0x%08x not taken: %s", session_id, exc)
+                return
+            self._driver.wake()
+
+    def _release_aaa(self, session_id: int) -> None:
+        backend = self._aaa_backends.pop(session_id, None)
+        self._aaa_locks.pop(session_id, None)
+        close = getattr(backend, "close", None)
+        if callable(close):
+            close()
 
     def _perform_tunnel_requests(self) -> None:
         """Carry out the PANA-Updates the PAA accepted (after the datagram was processed)."""
@@ -349,6 +397,10 @@ class MpaAgent:
         elif isinstance(event, SessionTerminated):
             self._release(event.session_id, flush=False)
             self.extension.forget(event.session_id)
+        if type(event).__name__ in ("SessionTerminated", "AuthenticationFailed"):
+            sid = getattr(event, "session_id", None)
+            if isinstance(sid, int):
+                self._release_aaa(sid)
 
     def _hand_out_keys(self, event: Authenticated | Reauthenticated) -> None:
         """Give the MN-AR/MN-CA keys to a separate AR or CA (docs/mpa-wire.md "Keys")."""
@@ -376,6 +428,8 @@ class MpaAgent:
         finally:
             for task in list(self._tasks):
                 task.cancel()
+            for session_id in list(self._aaa_backends):
+                self._release_aaa(session_id)  # the AAA sockets of sessions still open
 
     def stop(self) -> None:
         """Make run() return."""

@@ -11,7 +11,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pana_mpa.mpa.ar import ETH_P_IP, ArDataPlane, BufferPolicy, direct_frame, ipv4_forwarded
+from pana_mpa.mpa.ar import (
+    ETH_P_IP,
+    ETH_P_IPV6,
+    ArDataPlane,
+    BufferPolicy,
+    direct_frame,
+    ipv4_forwarded,
+)
 
 MN_MAC = bytes.fromhex("020000000a10")
 AR_MAC = bytes.fromhex("02000000aa01")
@@ -73,8 +80,22 @@ def test_a_router_does_not_forward_an_expiring_packet(ttl: int) -> None:
 def test_malformed_packets_are_not_forwarded(bad: bytes) -> None:
     assert ipv4_forwarded(bad) is None
     assert direct_frame(bad, dst_mac=MN_MAC, src_mac=AR_MAC) is None
-    if len(bad) < 20 or bad[0] >> 4 != 4:
+    if len(bad) < 20 or bad[0] >> 4 not in (4, 6):
         assert direct_frame(bad, dst_mac=MN_MAC, src_mac=AR_MAC, decrement_ttl=False) is None
+
+
+def test_direct_frame_carries_ipv6_with_the_hop_limit_decremented() -> None:
+    # an RFC 2473 tunnel's inner IPv6 packet, copied onto the CTN link while bicasting
+    pkt = b"\x60" + bytes(3) + struct.pack("!HBB", 8, 17, 63) + bytes(32) + bytes(8)
+    frame = direct_frame(pkt, dst_mac=MN_MAC, src_mac=AR_MAC)
+    assert frame is not None and struct.unpack("!H", frame[12:14])[0] == ETH_P_IPV6 == 0x86DD
+    assert frame[14 + 7] == 62 and frame[14:21] == pkt[:7] and frame[22:] == pkt[8:]
+    assert direct_frame(pkt, dst_mac=MN_MAC, src_mac=AR_MAC, decrement_ttl=False) == (
+        MN_MAC + AR_MAC + b"\x86\xdd" + pkt
+    )
+    assert direct_frame(pkt[:39], dst_mac=MN_MAC, src_mac=AR_MAC, decrement_ttl=False) is None
+    expiring = pkt[:7] + b"\x01" + pkt[8:]
+    assert direct_frame(expiring, dst_mac=MN_MAC, src_mac=AR_MAC) is None
 
 
 @given(st.integers(min_value=2, max_value=255), st.binary(max_size=64))

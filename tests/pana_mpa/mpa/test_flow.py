@@ -377,3 +377,87 @@ def test_unknown_tunnel_action_and_status_values_from_the_peer() -> None:
     assert mn.statuses == [MpaStatus.FAILED]
     assert paa.take_tunnel_requests() == []
     assert "unknown action" in paa.rejected[-1][1]
+
+
+def test_agent_with_an_aaa_backend_pre_authenticates_through_it() -> None:
+    """MpaAgent(aaa=...): the PAA is a pass-through authenticator (RFC 5191 s2); every EAP step
+    goes to the AAA back end (here a local EAP server answering after 30 ms, as RADIUS would)."""
+    import asyncio
+    import random
+
+    from eap.authenticator import EapAuthenticator
+    from eap.keys import Secret
+    from eap.methods.psk import EAP_TYPE_PSK, PskPeer, PskServer
+    from eap.peer import EapPeer
+    from pana_mpa.aio.loopback import LoopbackNetwork, run_virtual
+    from pana_mpa.mpa.drivers.agent import MpaAgent
+    from pana_mpa.mpa.drivers.controller import MpaController
+    from pana_mpa.mpa.info import CandidateNetwork
+    from pana_mpa.mpa.tunnel import InMemoryTunnelDriver
+
+    psk, ident = Secret(b"SecretPassphrase"), b"mn"
+    rng = random.Random(9)
+    calls: list[bool] = []
+    closed: list[int] = []
+
+    class Backend:
+        def __init__(self, sid: int) -> None:
+            self.sid = sid
+            self.eap = EapAuthenticator(
+                methods=lambda i: [lambda: PskServer(b"aaa", lambda x: psk, rng=rng.randbytes)],
+                rng=rng.randbytes,
+            )
+
+        async def exchange(self, response: bytes | None) -> object:
+            calls.append(response is None)
+            await asyncio.sleep(0.03)  # the AAA round trip
+            return self.eap.start() if response is None else self.eap.receive(response)
+
+        def close(self) -> None:
+            closed.append(self.sid)
+
+    async def scenario() -> tuple[bool, list[str]]:
+        net = LoopbackNetwork(seed=9, delay=0.002)
+        agent = MpaAgent(
+            paa_config=PaaConfig(), transport=net.endpoint(("10.97.2.1", 716)),
+            eap_factory=None, aaa=Backend, ar_address="10.97.2.1", lease_provider=None,
+            tunnels=InMemoryTunnelDriver(), rng=rng.randbytes,
+        )  # fmt: skip
+        task = asyncio.create_task(agent.run())
+
+        async def bu(a: object) -> None:
+            return None
+
+        mn = MpaController(
+            eap_factory=lambda: EapPeer(identity=ident, methods={
+                EAP_TYPE_PSK: lambda: PskPeer(ident, psk, rng=rng.randbytes)}),
+            mn_mac=MAC, tunnels=InMemoryTunnelDriver(), binding_update=bu, rng=rng.randbytes,
+        )  # fmt: skip
+        cand = CandidateNetwork(name="c", paa=("10.97.2.1", 716),
+                                ar_address=ipaddress.IPv4Address("10.97.2.1"))  # fmt: skip
+        await mn.pre_authenticate(cand, net.endpoint((str(OCOA), 0)), OCOA)
+        keys = mn.keys is not None
+        await asyncio.sleep(0.1)  # the PAN[C] reaches the PAA (virtual time)
+        await mn.close()
+        assert not closed  # the session is still open at the PAA
+        agent.stop()
+        await task
+        return keys, [type(e).__name__ for e in agent.pana_events]
+
+    keys, events = run_virtual(scenario)
+    assert keys and "Authenticated" in events
+    assert calls[0] is True and len(calls) >= 3  # started, then each EAP-Response relayed
+    assert closed  # the back end (its socket toward the AAA server) released at stop()
+
+
+def test_agent_wants_exactly_one_eap_source() -> None:
+    from pana_mpa.mpa.drivers.agent import MpaAgent
+    from pana_mpa.mpa.tunnel import InMemoryTunnelDriver
+
+    for eap_factory, aaa in ((None, None), (object, object)):
+        with pytest.raises(TypeError, match="eap_factory"):
+            MpaAgent(
+                paa_config=PaaConfig(), transport=None,  # type: ignore[arg-type]
+                eap_factory=eap_factory, aaa=aaa,  # type: ignore[arg-type]
+                ar_address="10.97.2.1", lease_provider=None, tunnels=InMemoryTunnelDriver(),
+            )  # fmt: skip

@@ -224,8 +224,10 @@ def test_mpa_handover_with_bicasting(tmp_path: Path) -> None:
     assert all(n == 1 for n in per_iface.values())
     # what is lost was sent before the MN had nCoA on the CTN link (its tunnel end is gone after
     # DISABLE and it is moving); nothing sent after that is lost, unlike without buffering
+    # (20 ms margin: the stamp is taken when the configuration call returns, and the schedule
+    # is estimated from the arrivals; on a loaded 2-core machine both are a few ms off)
     configured = r.t_move + r.steps["configured"] / 1000
-    assert m.lost == m.lost_between(r.t_move - 0.5, configured), r.summary()
+    assert m.lost == m.lost_between(r.t_move - 0.5, configured + 0.02), r.summary()
 
 
 class _AfterParComplete:

@@ -128,28 +128,7 @@ def _three_hosts(the_lab: Lab) -> tuple[str, str, str]:
 
 
 async def _echo_rounds(mn: str, cn: str, rounds: int) -> int:
-    with in_netns(cn):
-        server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    with in_netns(mn):
-        client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    server.bind(("10.96.0.2", 9999))
-    client.bind((str(NCOA), 5000))
-    for s in (server, client):
-        s.setblocking(False)
-    loop = asyncio.get_running_loop()
-    got = 0
-    try:
-        for i in range(rounds):
-            await loop.sock_sendto(client, b"ping %d" % i, ("10.96.0.2", 9999))
-            data, addr = await asyncio.wait_for(loop.sock_recvfrom(server, 2048), 2)
-            assert addr == (str(NCOA), 5000)  # the CN sees the MN's next address
-            await loop.sock_sendto(server, data.replace(b"ping", b"pong"), addr)
-            reply, _ = await asyncio.wait_for(loop.sock_recvfrom(client, 2048), 2)
-            got += reply == b"pong %d" % i
-    finally:
-        server.close()
-        client.close()
-    return got
+    return await _echo_rounds_any(mn, cn, str(NCOA), "10.96.0.2", rounds, socket.AF_INET)
 
 
 @pytest.mark.netns
@@ -487,14 +466,30 @@ async def _echo_rounds_any(
         s.setblocking(False)
     loop = asyncio.get_running_loop()
     got = 0
-    try:
-        for i in range(rounds):
-            await loop.sock_sendto(client, b"ping %d" % i, (cn_addr, 9999))
-            data, addr = await asyncio.wait_for(loop.sock_recvfrom(server, 2048), 2)
+
+    async def echo_once(i: int) -> bool:
+        await loop.sock_sendto(client, b"ping %d" % i, (cn_addr, 9999))
+        while True:  # a retransmission's stale copies are answered and skipped
+            data, addr = await asyncio.wait_for(loop.sock_recvfrom(server, 2048), 1)
             assert addr[0] == ncoa  # the CN sees the MN's next address
             await loop.sock_sendto(server, data.replace(b"ping", b"pong"), addr)
-            reply, _ = await asyncio.wait_for(loop.sock_recvfrom(client, 2048), 2)
-            got += reply == b"pong %d" % i
+            if data == b"ping %d" % i:
+                break
+        while True:
+            reply, _ = await asyncio.wait_for(loop.sock_recvfrom(client, 2048), 1)
+            if reply == b"pong %d" % i:
+                return True
+
+    try:
+        for i in range(rounds):
+            # up to 5 tries a round: on a loaded machine a first datagram can be lost while
+            # neighbour discovery runs; the test is about what the tunnel carries, not timing
+            for _attempt in range(5):
+                try:
+                    got += await echo_once(i)
+                    break
+                except TimeoutError:
+                    continue
     finally:
         server.close()
         client.close()
