@@ -6,8 +6,9 @@ import logging
 from typing import Any
 
 from ._avps import AvpCode, TerminationCause
+from ._keys import SessionKeys
 from ._message import F_P, PNR_PNA, PTR_PTA, Drop, Rx, constant_u32_avp
-from ._session import ConfigT, SessionCore
+from ._session import ConfigT
 from .events import (
     Authenticated,
     PingAnswered,
@@ -22,7 +23,7 @@ __all__ = ["SessionActions"]
 logger = logging.getLogger(__name__)
 
 
-class SessionActions(SessionCore[ConfigT]):
+class SessionActions(SessionKeys[ConfigT]):
     """The ``_a_<action>`` methods common to PacSession and PaaSession (RFC 5609 s5-s6)."""
 
     __slots__ = ("_opened", "_reauth_by_peer")

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from enum import Enum
-from typing import Any, ClassVar, Generic, Protocol, TextIO, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from eap.keys import Secret
 from eap.rng import Rng
@@ -31,11 +31,11 @@ from ._message import (
     zero_auth_avp,
 )
 from .address import Address
+from .config import SessionSettings
 from .events import (
     PanaEvent,
     PreAuthSwitched,
 )
-from .extension import PanaExtension
 from .flow import describe
 from .retransmit import Retransmitter, TimerParameters
 from .state import Action, Input
@@ -44,25 +44,6 @@ from .trace import Trace, is_enabled
 __all__ = ["SessionCore", "SessionSettings"]
 
 logger = logging.getLogger(__name__)
-
-
-class SessionSettings(Protocol):
-    """What the shared core reads of PacConfig and PaaConfig (both fit it structurally)."""
-
-    @property
-    def request_timers(self) -> TimerParameters: ...
-    @property
-    def failed_session_timeout(self) -> float: ...
-    @property
-    def reauth_fraction(self) -> float | None: ...
-    @property
-    def nonce_length(self) -> int | None: ...
-    @property
-    def auth_label(self) -> bytes: ...
-    @property
-    def key_log(self) -> TextIO | None: ...
-    @property
-    def extension(self) -> PanaExtension | None: ...
 
 
 ConfigT = TypeVar("ConfigT", bound=SessionSettings)
@@ -95,49 +76,14 @@ class SessionCore(Generic[ConfigT]):
     """``_table`` compiled once per class: each Action resolved to its ``_a_<action>`` method."""
 
     __slots__ = (
-        "_answered_at",
-        "_answering",
-        "_config",
-        "_events",
-        "_extension",
-        "_failed_timeout",
-        "_i_pan",
-        "_i_par",
-        "_key",
-        "_last_answer",
-        "_last_request",
-        "_nonce_received",
-        "_nonce_sent",
-        "_notify_avps",
-        "_outbox",
-        "_outstanding",
-        "_paa_nonce",
-        "_pac_nonce",
-        "_pending_encr",
-        "_reauth_deadline",
-        "_rng",
-        "_rx_encr",
-        "_seq_in",
-        "_seq_out",
-        "_session_deadline",
-        "_session_timer_kind",
-        "_switching",
-        "_term_cause",
-        "_trace_sink",
-        "_tracing",
-        "_tx_encr",
-        "closed",
-        "encryption_algorithm",
-        "integrity_algorithm",
-        "key_id",
-        "lifetime",
-        "msk",
-        "peer",
-        "pre_auth",
-        "prf_algorithm",
-        "session_id",
-        "state",
-    )
+        "_answered_at", "_answering", "_config", "_events", "_extension", "_failed_timeout",
+        "_i_pan", "_i_par", "_key", "_last_answer", "_last_request", "_nonce_received",
+        "_nonce_sent", "_notify_avps", "_outbox", "_outstanding", "_paa_nonce", "_pac_nonce",
+        "_pending_encr", "_reauth_deadline", "_rng", "_rx_encr", "_seq_in", "_seq_out",
+        "_session_deadline", "_session_timer_kind", "_switching", "_term_cause", "_trace_sink",
+        "_tracing", "_tx_encr", "closed", "encryption_algorithm", "integrity_algorithm",
+        "key_id", "lifetime", "msk", "peer", "pre_auth", "prf_algorithm", "session_id", "state",
+    )  # fmt: skip
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -542,80 +488,6 @@ class SessionCore(Generic[ConfigT]):
             reason=reason,
             size=size,
         )
-
-    # ---- keys ----------------------------------------------------------------------------------
-
-    def _nonce_length(self) -> int:
-        configured = self._config.nonce_length
-        if configured is not None:
-            return configured
-        if self.prf_algorithm is None:
-            return 20
-        return crypto.default_nonce_length(self.prf_algorithm)
-
-    def _derive_key(self, msk: Secret, key_id: int) -> Secret | None:
-        """PANA_AUTH_KEY for ``key_id`` from the current nonces; None when no SA was negotiated."""
-        if self.prf_algorithm is None or self.integrity_algorithm is None:
-            return None
-        if self._pac_nonce is None or self._paa_nonce is None:
-            raise Drop("no nonces exchanged: cannot derive PANA_AUTH_KEY")
-        if self._pac_nonce == self._paa_nonce:
-            # OpenPANA sends the same nonce in both directions; the derivation still works
-            logger.debug("sid=%#x: PaC and PAA nonces are identical", self.session_id)
-        key = crypto.pana_auth_key(
-            self.prf_algorithm,
-            self.integrity_algorithm,
-            msk,
-            i_par=self._i_par,
-            i_pan=self._i_pan,
-            pac_nonce=self._pac_nonce,
-            paa_nonce=self._paa_nonce,
-            key_id=key_id,
-            label=self._config.auth_label,
-        )
-        if self.encryption_algorithm is not None:
-            self._pending_encr = crypto.encryption_keys(
-                self.prf_algorithm,
-                msk,
-                i_par=self._i_par,
-                i_pan=self._i_pan,
-                pac_nonce=self._pac_nonce,
-                paa_nonce=self._paa_nonce,
-                key_id=key_id,
-            )
-        key_log = self._config.key_log
-        if key_log is not None:
-            # opt-in interop debugging only (STYLE 2.9)
-            key_log.write(
-                f"PANA_AUTH_KEY {self.session_id:08x} {key_id:08x} {key.reveal().hex()}\n"
-            )
-        return key
-
-    def _take_nonce(self, rx: Rx, *, from_paa: bool) -> None:
-        """Store the peer's Nonce from the first PAR/PAN of an (re-)authentication (s4.1, s4.3)."""
-        if self._nonce_received:
-            return
-        avp = rx.msg.avp(AvpCode.NONCE)
-        if avp is None:
-            if self.prf_algorithm is not None:
-                raise Drop("first PAR/PAN of the authentication lacks a Nonce")
-            return
-        if from_paa:
-            self._paa_nonce = avp.value
-        else:
-            self._pac_nonce = avp.value
-        self._nonce_received = True
-
-    def _own_nonce_avp(self, *, pac: bool) -> list[Avp]:
-        if self._nonce_sent:
-            return []
-        nonce = self._rng(self._nonce_length())
-        if pac:
-            self._pac_nonce = nonce
-        else:
-            self._paa_nonce = nonce
-        self._nonce_sent = True
-        return [Avp(AvpCode.NONCE, nonce)]
 
     # ---- the receive pipeline ------------------------------------------------------------------
 

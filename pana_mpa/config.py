@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TextIO
+from typing import Protocol, TextIO
 
 from . import crypto
 from ._avps import EncryptionAlgorithm, IntegrityAlgorithm, PrfAlgorithm
@@ -19,6 +19,7 @@ __all__ = [
     "SESSION_BYTES",
     "PaaConfig",
     "PacConfig",
+    "SessionSettings",
 ]
 
 logger = logging.getLogger(__name__)
@@ -37,6 +38,25 @@ DEFAULT_INTEGRITY_ALGORITHMS: tuple[int, ...] = (
 SESSION_BYTES = 4096
 """What one open EAP-PSK session may cost the PAA, bytes (benchmarks/bench_paa_core.py measures
 about 2 KiB, see docs/benchmarks.md); the default session limit is session_memory over this."""
+
+
+class SessionSettings(Protocol):
+    """What the shared core reads of PacConfig and PaaConfig (both fit it structurally)."""
+
+    @property
+    def request_timers(self) -> TimerParameters: ...
+    @property
+    def failed_session_timeout(self) -> float: ...
+    @property
+    def reauth_fraction(self) -> float | None: ...
+    @property
+    def nonce_length(self) -> int | None: ...
+    @property
+    def auth_label(self) -> bytes: ...
+    @property
+    def key_log(self) -> TextIO | None: ...
+    @property
+    def extension(self) -> PanaExtension | None: ...
 
 
 def _check_common(
