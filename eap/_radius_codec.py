@@ -7,8 +7,8 @@ import hmac
 import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from enum import IntEnum
 
+from pana_codecs.enums import WireEnum
 from pana_codecs.errors import CodecError
 
 from .keys import Secret
@@ -49,7 +49,7 @@ _HDR = struct.Struct("!BBH16s")
 _MA_ZERO = bytes(16)
 
 
-class RadiusCode(IntEnum):
+class RadiusCode(WireEnum):
     """RADIUS packet codes used for EAP (RFC 2865 s3, s4; RFC 5997)."""
 
     ACCESS_REQUEST = 1
@@ -60,7 +60,7 @@ class RadiusCode(IntEnum):
     """RFC 5997: a liveness probe (proxies' status checks)."""
 
 
-class Attr(IntEnum):
+class Attr(WireEnum):
     """RADIUS attribute types used here (RFC 2865 s5, RFC 3579 s3, RFC 4072)."""
 
     USER_NAME = 1
@@ -85,7 +85,7 @@ class Attr(IntEnum):
     EAP_KEY_NAME = 102
 
 
-class MsAttr(IntEnum):
+class MsAttr(WireEnum):
     """Microsoft vendor-specific attribute types (RFC 2548 s2.4.2, s2.4.3)."""
 
     MS_MPPE_SEND_KEY = 16

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Literal
 
+from pana_codecs import EapType
+
 from .keys import Secret
 from .methods.base import AuthMethod, PeerMethod
 from .rng import Rng, system_rng
@@ -285,7 +287,7 @@ def _tls_server(config: ServerConfig) -> ServerMaker:
 _BUILTIN = (
     EapMethod(
         name="MD5",
-        method_type=4,
+        method_type=EapType.MD5_CHALLENGE,
         title="EAP-MD5 (RFC 3748 s5.4)",
         credential="secret",
         rule="a non-empty password",
@@ -297,7 +299,7 @@ _BUILTIN = (
     ),
     EapMethod(
         name="TLS",
-        method_type=13,
+        method_type=EapType.TLS,
         title="EAP-TLS (RFC 5216, RFC 9190)",
         credential="certificate",
         rule="",
@@ -309,7 +311,7 @@ _BUILTIN = (
     ),
     EapMethod(
         name="PSK",
-        method_type=47,
+        method_type=EapType.PSK,
         title="EAP-PSK (RFC 4764)",
         credential="secret",
         rule="exactly 16 octets (RFC 4764 s3.1): 16 ASCII characters or 32 hex digits",
@@ -321,7 +323,7 @@ _BUILTIN = (
     ),
     EapMethod(
         name="GPSK",
-        method_type=51,
+        method_type=EapType.GPSK,
         title="EAP-GPSK (RFC 5433)",
         credential="secret",
         rule=(

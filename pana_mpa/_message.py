@@ -7,13 +7,21 @@ from __future__ import annotations
 
 import functools
 import logging
-import struct
 from dataclasses import dataclass
 from enum import StrEnum
 
 from eap.keys import Secret
-from pana_codecs import Avp, CodecError, MessageFlags, MessageType, PanaMessage, decode_pana
-from pana_codecs import encode_pana as _encode_pana
+from pana_codecs import (
+    AVP_SPECS,
+    Avp,
+    CodecError,
+    EncryptionPolicy,
+    MessageFlags,
+    MessageType,
+    PanaMessage,
+    decode_avps,
+    encode_avps,
+)
 
 from . import crypto
 from ._avps import AvpCode, u32_avp
@@ -53,22 +61,20 @@ PTR_PTA = int(MessageType.PANA_TERMINATION)
 PNR_PNA = int(MessageType.PANA_NOTIFICATION)
 PRY = int(MessageType.PANA_RELAY)
 
-# RFC 6786 s6.1: AVPs we put inside Encryption-Encap once keys exist (policy X), and AVPs that
-# must never be there (policy N)
-_ENCRYPTED_CODES = frozenset({AvpCode.SESSION_LIFETIME, AvpCode.TERMINATION_CAUSE})
+# RFC 6786 s6.1, from the one AVP table: the AVPs that must never be inside Encryption-Encap
+# (policy N), and those we put there once keys exist: every Y and X AVP but EAP-Payload, which
+# stays in the clear (the EAP method protects its own exchange).
 _NEVER_ENCRYPTED = frozenset(
-    {
-        AvpCode.AUTH,
-        AvpCode.INTEGRITY_ALGORITHM,
-        AvpCode.KEY_ID,
-        AvpCode.NONCE,
-        AvpCode.PRF_ALGORITHM,
-        AvpCode.RESULT_CODE,
-        AvpCode.PAC_INFORMATION,
-        AvpCode.RELAYED_MESSAGE,
-        AvpCode.ENCRYPTION_ENCAP,
-        AvpCode.ENCRYPTION_ALGORITHM,
-    }
+    code
+    for (code, vendor_id), spec in AVP_SPECS.items()
+    if vendor_id is None and spec.encryption is EncryptionPolicy.MUST_NOT
+)
+_ENCRYPTED_CODES = frozenset(
+    code
+    for (code, vendor_id), spec in AVP_SPECS.items()
+    if vendor_id is None
+    and spec.encryption is not EncryptionPolicy.MUST_NOT
+    and code != AvpCode.EAP_PAYLOAD
 )
 _SEQ_TYPES = frozenset({PAR_PAN, PTR_PTA, PNR_PNA})
 _AUTH = int(AvpCode.AUTH)
@@ -160,7 +166,7 @@ def encrypt_avps(
     inner = [a for a in avps if a.code in _ENCRYPTED_CODES and a.vendor_id is None]
     if not inner:
         return avps
-    plain = _encode_pana(PanaMessage(0, 0, 0, 0, tuple(inner)))[16:]
+    plain = encode_avps(inner)
     cipher = crypto.aes128_ctr(key, key_id=key_id, session_id=session_id, seq=seq, data=plain)
     out: list[Avp] = []
     for avp in avps:
@@ -184,9 +190,8 @@ def decrypt_avps(msg: PanaMessage, key: Secret | None, key_id: int | None) -> tu
     plain = crypto.aes128_ctr(
         key, key_id=key_id, session_id=msg.session_id, seq=msg.seq, data=encaps[0].value
     )
-    header = struct.pack("!HHHHII", 0, 16 + len(plain), 0, 1, 0, 0)
     try:
-        inner = decode_pana(header + plain).avps
+        inner = decode_avps(plain)
     except CodecError as exc:
         raise Drop(f"Encryption-Encap does not decrypt to AVPs: {exc.reason}") from None
     if any(a.code in _NEVER_ENCRYPTED and a.vendor_id is None for a in inner):

@@ -11,14 +11,17 @@ from typing import IO, Any
 
 from eap.keys import Secret
 from pana_codecs import (
+    AVP_SPECS,
     FLAG_LETTERS,
     MESSAGE_NAMES,
+    AvpTable,
     CodecError,
     EapPacket,
     PanaMessage,
     decode_eap,
     decode_pana,
     eap_name,
+    flags_text,
     message_name,
 )
 from pana_codecs.avps import AVP_NAMES
@@ -41,15 +44,13 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-
-# Message, flag and EAP names come from the one naming table, pana_codecs.registry (issue 8);
-# this module only formats them.
-_R = 0x8000
+# Names come from the one table per fact in pana_codecs.registry (issue 8); AVP_NAMES,
+# FLAG_LETTERS, MESSAGE_NAMES and message_name are re-exported for existing callers.
 
 
 def flag_letters(flags: int, *, with_r: bool = False) -> str:
     """The set flags as letters in header order, e.g. ``"SC"``; R only when ``with_r``."""
-    return "".join(n for n, bit in FLAG_LETTERS if flags & bit and (with_r or bit != _R))
+    return flags_text(flags, request=with_r, reserved=False)
 
 
 def describe(msg: PanaMessage) -> str:
@@ -76,11 +77,12 @@ def eap_text(summary: Mapping[str, Any] | None) -> str:
     return eap_name(summary["code"], kind)
 
 
-def describe_datagram(data: bytes) -> dict[str, Any]:
+def describe_datagram(data: bytes, *, avp_table: AvpTable = AVP_SPECS) -> dict[str, Any]:
     """Type, flags, sequence number, session id and AVP names/lengths; never AVP values.
 
     The fields of a trace's ``message`` record (docs/trace-format.md). The EAP-Payload AVP is
     summarised by the EAP Code, Identifier and Type only (identities are personal data).
+    ``avp_table`` names AVPs (e.g. ``mpa_avp_table(vendor_id)`` to name MPA's vendor AVPs).
     """
     try:
         msg = decode_pana(data)
@@ -92,9 +94,7 @@ def describe_datagram(data: bytes) -> dict[str, Any]:
         entry: dict[str, Any] = {
             "code": avp.code,
             "vendor_id": avp.vendor_id,
-            "name": AVP_NAMES.get(avp.code, f"AVP{avp.code}")
-            if avp.vendor_id is None
-            else f"Vendor{avp.vendor_id}-{avp.code}",
+            "name": avp_table.name(avp.code, avp.vendor_id),
             "length": len(avp.value),
         }
         if avp.code == 2 and avp.vendor_id is None:

@@ -27,7 +27,7 @@ from pana_codecs.pana import PanaHeader
 
 from ._avps import TerminationCause
 from ._eap import AuthOutputLike, EapResultLike, EapServerLike
-from ._message import PCI, Drop, Rx, check_header
+from ._message import F_R, F_S, PAR_PAN, PCI, PRY, Drop, Rx, check_header
 from ._paa_session import PaaSession, offer_avps
 from .address import Address
 from .config import SESSION_BYTES, PaaConfig
@@ -40,6 +40,10 @@ from .trace import NULL_TRACE, Trace, is_enabled
 from .users import User, user_table
 
 __all__ = ["PaaServer", "PaaSession", "User", "user_table"]
+
+_SESSIONLESS_MAX_AVPS = 16
+"""AVP cap of a PCI or PRY (and of the message inside a PRY), which come before any session:
+a PCI carries a few AVPs at most (RFC 5191 s4.1), a PRY two (RFC 6345 s5)."""
 
 logger = logging.getLogger(__name__)
 
@@ -325,6 +329,26 @@ class PaaServer:
                 self._trace.event(now, "message_dropped", role="paa", reason=reason, size=len(data))
         finally:
             self._collect(now)
+
+    def _screened(self, data: bytes, now: float) -> PanaMessage:
+        """Decode a datagram only when it can concern us, by its header first (issue 9).
+
+        No AVP is decoded for a session we neither have nor linger for; a PCI, PRY or PAN[S],
+        which come before any session, is decoded with a small AVP cap. CodecError when
+        malformed.
+        """
+        head = peek_pana(data)
+        if head.type == PCI or head.type == PRY:
+            return decode_pana(data, max_avps=_SESSIONLESS_MAX_AVPS)
+        sid = head.session_id
+        if head.type == PAR_PAN and head.flags & F_S and not head.flags & F_R:
+            # a PAN[S] may start a session (stateless PCI handling): small, capped
+            return decode_pana(data, max_avps=_SESSIONLESS_MAX_AVPS)
+        if sid not in self._sessions:
+            entry = self._closed.get(sid)
+            if entry is None or entry.until <= now:
+                raise Drop(f"unknown session {sid:#x}")
+        return decode_pana(data)
 
     def _to_lingering(self, rx: Rx, relay: Address | None, now: float) -> None:
         """A closed session answers an exact repeat of its last request (lost PTA, s4.4)."""

@@ -391,10 +391,10 @@ def test_json_on_each_capture(capsys: pytest.CaptureFixture[str], name: str) -> 
 
 
 def test_every_ietf_avp_code_has_a_display_name() -> None:
-    from pana_codecs import AvpCode
-    from pana_mpa.cli.decode import _AVP_NAMES
+    from pana_codecs import AVP_SPECS, AvpCode
 
-    assert set(_AVP_NAMES) == {int(c) for c in AvpCode}
+    # decode names AVPs from the one AVP table (issue 8)
+    assert {code for code, vendor_id in AVP_SPECS if vendor_id is None} == {int(c) for c in AvpCode}
 
 
 @pytest.mark.parametrize(
@@ -458,7 +458,7 @@ def test_type_names_relay_unknown_types_and_reserved_flags(
     rc, objs = decode_json(capsys, str(eth_capture(tmp_path, *packets)))
     assert rc == 0
     assert [(o["type"], o["flags"]) for o in objs] == [
-        ("RELAY", ""),
+        ("PRY", ""),
         ("PTR", "R"),
         ("PTA", ""),
         ("PNR", "RPE"),
@@ -681,3 +681,23 @@ def test_tls_server_key_must_be_an_rsa_private_key(
         err = capsys.readouterr().err
         assert err.startswith(f"pana-mpa decode: --tls-server-key {key}: {why}")
         assert err.count("\n") == 1
+
+
+def test_decode_shows_messages_beyond_the_receivers_avp_cap(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # a diagnostic tool decodes what a PAA would refuse (decode_pana's default max_avps is 256)
+    many = PanaMessage(MessageType.PANA_AUTH, R, 5, 1, tuple(Avp(77, b"") for _ in range(300)))
+    packet = ipv4_udp("10.0.0.1", "10.0.0.2", 716, 716, encode_pana(many))
+    rc, objs = decode_json(capsys, str(eth_capture(tmp_path, packet)))
+    assert rc == 0
+    assert objs[0]["error"] is None and len(objs[0]["avps"]) == 300
+    assert objs[0]["avps"][0]["name"] is None
+
+
+def test_decode_names_gpsk_and_unknown_eap_types() -> None:
+    from pana_mpa.cli.decode import EapSummary, eap_label
+
+    assert eap_label(EapSummary(1, 0, 51)) == "Request/GPSK"
+    assert eap_label(EapSummary(2, 0, 99)) == "Response/99"
+    assert eap_label(EapSummary(3, 0, None)) == "Success"

@@ -49,6 +49,39 @@ def test_registry_has_the_codec_targets() -> None:
     assert all(t.doc for t in TARGETS.values())
 
 
+def test_registry_has_the_protocol_and_session_targets() -> None:
+    # issue 9: every EAP method's parser, RADIUS, DHCP/RA, the PAA's and the PaC's entry points
+    assert {
+        "eap-md5",
+        "eap-psk",
+        "eap-gpsk",
+        "eap-tls-fragments",
+        "radius",
+        "radius-reply",
+        "dhcp",
+        "dhcp-relay",
+        "ra",
+        "paa-session",
+        "pac-session",
+    } <= set(TARGETS)
+    for name in ("eap-psk", "eap-gpsk", "paa-session", "pac-session", "dhcp-relay"):
+        assert len(list(TARGETS[name].seeds())) >= 2, name
+
+
+def test_session_targets_find_a_planted_internal_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the PAA catches every exception and logs it: the target must still report it
+    from fuzz import Finding
+    from pana_mpa import _paa_session
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("planted")
+
+    monkeypatch.setattr(_paa_session.PaaSession, "receive", broken)
+    seed = list(TARGETS["paa-session"].seeds())[1]  # the PAN[S]: reaches a session
+    with pytest.raises(Finding, match="logged an error"):
+        TARGETS["paa-session"].function(seed)
+
+
 def test_seed_corpus_comes_from_the_captures() -> None:
     captures_dir()  # skips without captures (fails under CI=true)
     payloads = capture_payloads()

@@ -18,6 +18,8 @@ from typing import ClassVar
 from cryptography.hazmat.primitives.ciphers import algorithms
 from cryptography.hazmat.primitives.cmac import CMAC
 
+from pana_codecs import WireEnum
+
 from ..crypto import AesCmac
 from ..keys import KeyMaterial, Secret
 from ..rng import Rng, system_rng
@@ -52,7 +54,7 @@ _KEY_SIZE = {CSUITE_AES_CMAC: 16, CSUITE_HMAC_SHA256: 32}
 _MAC_LEN = _KEY_SIZE  # ML equals KS for both suites (RFC 5433 s6).
 
 
-class OpCode(IntEnum):
+class OpCode(WireEnum):
     """EAP-GPSK OP-Code (RFC 5433 s5.2)."""
 
     GPSK_1 = 1
@@ -63,7 +65,7 @@ class OpCode(IntEnum):
     GPSK_PROTECTED_FAIL = 6
 
 
-class FailureCode(IntEnum):
+class FailureCode(WireEnum):
     """GPSK-Fail / GPSK-Protected-Fail Failure-Code (RFC 5433 s5.3)."""
 
     PSK_NOT_FOUND = 1

@@ -1,199 +1,169 @@
-"""Fuzz targets for the session layer and the other peers' parsers (issue 9).
+"""Fuzz targets for the session entry points: ``PaaServer`` and ``PacSession.receive_datagram``.
 
-Nothing but the documented error escapes a parser; no session entry point ever raises (and none
-records an internal error): PAA and PaC ``receive_datagram`` with an open session and at the
-start, the EAP peer and authenticator, RADIUS replies, DHCP messages and leases, RAs.
+A recorded exchange (EAP-PSK authentication, a PaC ping, a PAA ping, a PaC re-authentication and
+termination; fixed randomness and clock) is replayed up to datagram ``k``; the fuzzed datagram is
+then delivered to the receiver of datagram ``k`` (``paa-session``: the PAA, from the PaC's address
+or, when bit 7 of the first octet is set, from another one; ``pac-session``: the PaC, from the
+PAA). The seeds are the recorded datagrams, so mutations start from a valid message in the state
+that expects it. Finding: any exception out of ``receive_datagram``/``datagrams_to_send``/
+``handle_timer``, or an internal error the entry point caught and logged.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import ipaddress
 import logging
-import random
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
 
-from eap._radius_codec import AuthenticatorMismatch, decode_radius, verify_response
+from eap import registry
 from eap.authenticator import EapAuthenticator
 from eap.keys import Secret
-from eap.methods.gpsk import METHOD_TYPE as GPSK_TYPE
-from eap.methods.gpsk import GpskPeer, GpskServer
-from eap.methods.md5 import METHOD_TYPE as MD5_TYPE
-from eap.methods.md5 import Md5Peer, Md5Server
-from eap.methods.psk import EAP_TYPE_PSK, PskPeer, PskServer
 from eap.peer import EapPeer
-from pana_codecs import CodecError
-from pana_mpa.aio.virtualnet import VirtualNet
+from eap.registry import ServerConfig
 from pana_mpa.config import PaaConfig, PacConfig
-from pana_mpa.mpa.dhcp import DhcpError, decode_dhcp, lease_from_ack
-from pana_mpa.mpa.ra import RaError, parse_router_advertisement
 from pana_mpa.paa import PaaServer
 from pana_mpa.pac import PacSession
-from pana_mpa.relay import wrap_relay
-from pana_mpa.state import PacState
-from pana_mpa.trace import MemoryTrace
 
 from ..registry import check, register
+from ._common import fixed_rng, no_errors_logged
 
-__all__ = ["fuzz_eap_methods", "fuzz_paa_datagram", "fuzz_pac_datagram"]
+__all__ = ["exchange", "fuzz_paa_session", "fuzz_pac_session"]
 
 logger = logging.getLogger(__name__)
 
-PAC = ("192.0.2.10", 40000)
-PAA = ("192.0.2.1", 716)
-RELAY = ("198.51.100.1", 716)
-PSK = Secret(b"fuzz-psk-16octet")
+PAC_ADDR = ("192.0.2.10", 40000)
+PAA_ADDR = ("192.0.2.1", 716)
+OTHER_ADDR = ("203.0.113.66", 5555)
+_IDENTITY = b"alice"
+_PSK = Secret(b"alice-16-octets!")
+_STEP = 0.01
 
 
-class _Pair:
-    """A PaC and a PAA with an open EAP-PSK session, and the datagrams they exchanged."""
+@dataclass(slots=True)
+class _Run:
+    pac: PacSession
+    paa: PaaServer
+    now: float = 0.0
 
-    def __init__(self) -> None:
-        rng = random.Random(9)  # noqa: S311 - reproducible fuzz fixtures, not keys
-        self.net = VirtualNet(seed=9)
-        self.pac_trace, self.paa_trace = MemoryTrace(), MemoryTrace()
-        peer = EapPeer(
-            identity=b"fuzz",
-            methods={EAP_TYPE_PSK: lambda: PskPeer(b"fuzz", PSK, rng=rng.randbytes)},
-        )
-        self.pac = PacSession(
-            PacConfig(), paa=PAA, eap=peer, rng=rng.randbytes, trace=self.pac_trace
-        )
-        self.paa = PaaServer(
-            PaaConfig(relays=(RELAY[0],)),
-            eap_factory=lambda: EapAuthenticator(
-                methods=lambda i: [lambda: PskServer(b"paa", lambda x: PSK, rng=rng.randbytes)],
-                rng=rng.randbytes,
-            ),
-            rng=rng.randbytes,
-            trace=self.paa_trace,
-        )
-        self.net.add(PAC, self.pac)
-        self.net.add(PAA, self.paa)
-        self.pac.start(0.0)
-        self.net.run(5.0)
-        self.pac.ping(self.net.now)
-        self.net.run(self.net.now + 1)
-        self.datagrams = [d.data for d in self.net.log]
 
-    def internal_errors(self) -> int:
-        return sum(
-            str(r.get("reason", "")).startswith("internal error")
-            for r in self.pac_trace.records + self.paa_trace.records
-        )
+def _new_run() -> _Run:
+    entry = registry.lookup("PSK")
+    peer = EapPeer(
+        identity=_IDENTITY,
+        methods={entry.method_type: entry.peer(_IDENTITY, _PSK, rng=fixed_rng(b"eap peer"))},
+    )
+    eap_rng = fixed_rng(b"eap server")
+    serve = entry.server(ServerConfig(lookup={_IDENTITY: _PSK}.get, rng=eap_rng))
+
+    def factory() -> EapAuthenticator:
+        return EapAuthenticator(methods=lambda identity: [serve(identity)], rng=eap_rng)
+
+    pac = PacSession(PacConfig(), paa=PAA_ADDR, eap=peer, rng=fixed_rng(b"pac"))
+    paa = PaaServer(PaaConfig(), eap_factory=factory, rng=fixed_rng(b"paa"))
+    return _Run(pac, paa)
+
+
+def _actions(run: _Run) -> list[Callable[[], None]]:
+    """What the two ends do, one after the other, each followed by delivering every datagram."""
+
+    def sid() -> int:
+        return run.pac.session_id
+
+    return [
+        lambda: run.pac.start(run.now),
+        lambda: run.pac.ping(run.now),
+        lambda: run.paa.ping(sid(), run.now),
+        lambda: run.pac.reauthenticate(run.now),
+        lambda: run.pac.terminate(run.now),
+    ]
+
+
+_Deliver = Callable[[_Run, bool, bytes], bool]
+"""(run, to_paa, datagram) -> whether to go on; called for each datagram in order."""
+
+
+def _play(run: _Run, deliver: _Deliver) -> None:
+    for action in _actions(run):
+        action()
+        while True:
+            queue = [(True, d) for d, _ in run.pac.datagrams_to_send(run.now)]
+            queue += [(False, d) for d, _ in run.paa.datagrams_to_send(run.now)]
+            if not queue:
+                break
+            for to_paa, data in queue:
+                run.now += _STEP
+                if not deliver(run, to_paa, data):
+                    return
+                if to_paa:
+                    run.paa.receive_datagram(data, PAC_ADDR, run.now)
+                else:
+                    run.pac.receive_datagram(data, PAA_ADDR, run.now)
 
 
 @functools.cache
-def _pair() -> _Pair:
-    return _Pair()
+def exchange() -> tuple[tuple[bool, bytes], ...]:
+    """The recorded datagrams: (to the PAA?, datagram), in delivery order."""
+    run = _new_run()
+    log: list[tuple[bool, bytes]] = []
+
+    def record(run: _Run, to_paa: bool, data: bytes) -> bool:
+        log.append((to_paa, data))
+        return True
+
+    _play(run, record)
+    check(run.pac.closed, "recorded exchange did not end in termination")
+    return tuple(log)
 
 
-def _session_seeds() -> Iterable[bytes]:
-    pair = _Pair()  # a fresh one: the cached pair keeps its state for the fuzzing
-    return [*pair.datagrams, *(wrap_relay(PAC, d) for d in pair.datagrams[:3])]
+def _indices(to_paa: bool) -> list[int]:
+    return [i for i, (side, _) in enumerate(exchange()) if side is to_paa]
 
 
-def _drain(pair: _Pair, now: float) -> None:
-    pair.paa.datagrams_to_send(now)
-    pair.pac.datagrams_to_send(now)
-    while pair.paa.next_event() is not None or pair.pac.next_event() is not None:
-        pass
-
-
-@register("paa_datagram", seeds=_session_seeds, max_size=9000)
-def fuzz_paa_datagram(data: bytes) -> None:
-    """PaaServer.receive_datagram from the PaC, a stranger and a relay: never raises."""
-    pair = _pair()
-    now = pair.net.now
-    before = pair.internal_errors()
-    for src in (PAC, ("203.0.113.66", 5555), RELAY):
-        pair.paa.receive_datagram(data, src, now)
-    pair.paa.handle_timer(now)
-    _drain(pair, now)
-    check(pair.internal_errors() == before, "the PAA recorded an internal error")
-
-
-@register("pac_datagram", seeds=_session_seeds, max_size=9000)
-def fuzz_pac_datagram(data: bytes) -> None:
-    """PacSession.receive_datagram, open and at the start: never raises, junk never opens."""
-    pair = _pair()
-    now = pair.net.now
-    before = pair.internal_errors()
-    pair.pac.receive_datagram(data, PAA, now)
-    pair.pac.handle_timer(now)
-    _drain(pair, now)
-    check(pair.internal_errors() == before, "the PaC recorded an internal error")
-    fresh = _starting_pac()
-    fresh.receive_datagram(data, PAA, 0.0)
-    check(fresh.state is not PacState.OPEN, "a single datagram opened a session")
-
-
-def _starting_pac() -> PacSession:
-    peer = EapPeer(identity=b"fuzz", methods={EAP_TYPE_PSK: lambda: PskPeer(b"fuzz", PSK)})
-    pac = PacSession(PacConfig(), paa=PAA, eap=peer)
-    pac.start(0.0)
-    pac.datagrams_to_send(0.0)
-    return pac
-
-
-def _eap_seeds() -> Iterable[bytes]:
-    pair = _Pair()
-    out = []
-    from pana_codecs import AvpCode, decode_pana
-
-    for d in pair.datagrams:
-        avp = decode_pana(d).avp(AvpCode.EAP_PAYLOAD)
-        if avp is not None:
-            out.append(avp.value)
-    return out
-
-
-@register("eap_methods", seeds=_eap_seeds, max_size=2000)
-def fuzz_eap_methods(data: bytes) -> None:
-    """EapPeer and EapAuthenticator with PSK, GPSK and MD5: malformed input never raises."""
-    rng = random.Random(1).randbytes  # noqa: S311
-    methods: dict[int, Any] = {
-        EAP_TYPE_PSK: lambda: PskPeer(b"fuzz", PSK, rng=rng),
-        GPSK_TYPE: lambda: GpskPeer(b"fuzz", PSK, rng=rng),
-        MD5_TYPE: lambda: Md5Peer(Secret(b"password")),
-    }
-    peer = EapPeer(identity=b"fuzz", methods=methods)
-    peer.receive(data)
-    for server in (
-        lambda: PskServer(b"paa", lambda i: PSK, rng=rng),
-        lambda: GpskServer(b"paa", lambda i: PSK, rng=rng),
-        lambda: Md5Server(Secret(b"password"), rng=rng),
-    ):
-        auth = EapAuthenticator(methods=lambda i, s=server: [s], rng=rng)  # type: ignore[misc]
-        first = auth.start()
-        check(first.packet is not None, "no first request")
-        auth.receive(data)
-
-
-@register("radius_reply", max_size=4096)
-def fuzz_radius_reply(data: bytes) -> None:
-    """decode_radius / verify_response: only CodecError or AuthenticatorMismatch."""
-    with contextlib.suppress(CodecError):
-        decode_radius(data)
-    with contextlib.suppress(CodecError, AuthenticatorMismatch):
-        verify_response(data, bytes(16), b"secret")
-
-
-@register("dhcp", max_size=1500)
-def fuzz_dhcp(data: bytes) -> None:
-    """decode_dhcp and lease_from_ack: only DhcpError."""
-    try:
-        msg = decode_dhcp(data)
-    except DhcpError:
+def _inject(to_paa: bool, data: bytes) -> None:
+    indices = _indices(to_paa)
+    if not data:
         return
-    with contextlib.suppress(DhcpError):
-        lease_from_ack(msg, client_id=b"x", fallback_server=ipaddress.IPv4Address(1), now=0.0)
+    target = indices[(data[0] & 0x7F) % len(indices)]
+    source = OTHER_ADDR if to_paa and data[0] & 0x80 else (PAC_ADDR if to_paa else PAA_ADDR)
+    payload = data[1:]
+    count = 0
+
+    def until_target(run: _Run, side: bool, datagram: bytes) -> bool:
+        nonlocal count
+        if count == target:
+            return False
+        count += 1
+        return True
+
+    run = _new_run()
+    with no_errors_logged("paa" if to_paa else "pac"):
+        _play(run, until_target)
+        if to_paa:
+            run.paa.receive_datagram(payload, source, run.now)
+        else:
+            run.pac.receive_datagram(payload, source, run.now)
+        for end in (run.pac, run.paa):
+            end.datagrams_to_send(run.now)
+            end.handle_timer(run.now + 1000.0)
+            end.datagrams_to_send(run.now + 1000.0)
 
 
-@register("router_advertisement", max_size=1500)
-def fuzz_router_advertisement(data: bytes) -> None:
-    """parse_router_advertisement: only RaError."""
-    with contextlib.suppress(RaError):
-        parse_router_advertisement(data)
+def _seeds(to_paa: bool) -> Callable[[], tuple[bytes, ...]]:
+    def seeds() -> tuple[bytes, ...]:
+        log = exchange()
+        return tuple(bytes([n]) + log[i][1] for n, i in enumerate(_indices(to_paa)))
+
+    return seeds
+
+
+@register("paa-session", seeds=_seeds(True), max_size=4096)
+def fuzz_paa_session(data: bytes) -> None:
+    """PaaServer.receive_datagram in each state of a recorded exchange: never raises."""
+    _inject(True, data)
+
+
+@register("pac-session", seeds=_seeds(False), max_size=4096)
+def fuzz_pac_session(data: bytes) -> None:
+    """PacSession.receive_datagram in each state of a recorded exchange: never raises."""
+    _inject(False, data)

@@ -51,7 +51,7 @@ class UdpTransport:
     checked once and cached, so a send costs one dict lookup and one system call.
     """
 
-    def __init__(self, queue_limit: int = 1024, *, max_batch: int = 256) -> None:
+    def __init__(self, queue_limit: int = 1024, *, max_batch: int = 4096) -> None:
         self._queue: asyncio.Queue[tuple[bytes, Address] | None] = asyncio.Queue()
         self._queue_limit = queue_limit
         self.max_batch = max_batch
@@ -81,7 +81,7 @@ class UdpTransport:
         queue_limit: int = 1024,
         reuse_port: bool = False,
         receive_buffer: int | None = None,
-        max_batch: int = 256,
+        max_batch: int = 4096,
     ) -> UdpTransport:
         """Bind UDP on ``host`` (an IPv4 or IPv6 literal) and ``port`` (0: any free port).
 
@@ -104,7 +104,7 @@ class UdpTransport:
 
     @classmethod
     def from_socket(
-        cls, sock: socket.socket, *, queue_limit: int = 1024, max_batch: int = 256
+        cls, sock: socket.socket, *, queue_limit: int = 1024, max_batch: int = 4096
     ) -> UdpTransport:
         """Take over a bound UDP socket (made non-blocking); call with a running loop."""
         self = cls(queue_limit, max_batch=max_batch)

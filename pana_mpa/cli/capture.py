@@ -17,6 +17,7 @@ from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO
 
+from ..address import PANA_PORT, Address, format_address
 from .pcapfile import CaptureError, Frame, read_frames
 
 __all__ = [
@@ -36,10 +37,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-PANA_PORT = 716
-"""The PANA well-known UDP port (RFC 5191 s6.1)."""
-
-Address = tuple[str, int]
 
 # Link-layer types (https://www.tcpdump.org/linktypes.html).
 _LINKTYPE_NULL = 0  # BSD loopback: 4-octet address family in host byte order
@@ -80,12 +77,6 @@ class UdpDatagram:
     truncated: bool = False
     """True when fewer payload octets were captured than UDP Length says (snaplen), or UDP
     Length is impossible for its IP packet; ``payload`` is then what there is."""
-
-
-def format_address(addr: Address) -> str:
-    """``ip:port``, with IPv6 addresses in brackets (RFC 3986 s3.2.2)."""
-    host, port = addr
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def _network_layer(linktype: int, frame: bytes) -> tuple[int, int] | None:

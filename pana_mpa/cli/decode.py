@@ -11,17 +11,21 @@ from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
 from pana_codecs import (
+    AVP_SPECS,
     DIALECTS,
+    MESSAGE_NAMES,
     AvpCode,
+    AvpTable,
     AvpType,
     CodecError,
-    MessageFlags,
     PanaMessage,
     decode_eap,
     decode_pana,
+    eap_name,
     encode_pana,
+    flags_text,
+    message_name,
 )
-from pana_codecs.avps import AVP_NAMES, avp_type
 
 from ..trace import trace_header, trace_record
 from .capture import (
@@ -58,33 +62,20 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 
-# Flag letters in header bit order (RFC 5191 s6.2, E from RFC 5873 s3).
-_FLAG_LETTERS = tuple((f.name or "?", int(f)) for f in MessageFlags)
-_KNOWN_FLAGS = sum(bit for _, bit in _FLAG_LETTERS)
-
-# RFC 5191 s8 / RFC 6345 s5 / RFC 6786 names, as the RFCs spell them (display only).
-_AVP_NAMES: Mapping[int, str] = AVP_NAMES
 # Unsigned32/Enumerated AVPs hold codes or counters, never key material: their values are shown.
 _SHOWN_TYPES = (AvpType.UNSIGNED32, AvpType.ENUMERATED)
 
 
 def type_name(msg_type: int, flags: int) -> str | int:
-    """PCI, PAR, PAN, PTR, PTA, PNR, PNA or RELAY; an unknown type stays a number (RFC 5191 s7)."""
-    if msg_type == 1:
-        return "PCI"
-    if msg_type == 5:
-        return "RELAY"  # RFC 6345 s7: PANA-Relay has no answer
-    base = {2: "PA", 3: "PT", 4: "PN"}.get(msg_type)
-    if base is None:
+    """PCI, PAR, PAN, PTR, PTA, PNR, PNA or PRY; an unknown type stays a number (RFC 5191 s7)."""
+    if msg_type not in MESSAGE_NAMES:
         return msg_type
-    return base + ("R" if flags & MessageFlags.R else ("N" if msg_type == 2 else "A"))
+    return message_name(msg_type, flags)
 
 
 def flag_letters(flags: int) -> str:
     """Header flags as letters in bit order, e.g. ``RS``; reserved bits as ``+0x0100``."""
-    letters = "".join(name for name, bit in _FLAG_LETTERS if flags & bit)
-    rest = flags & 0xFFFF & ~_KNOWN_FLAGS
-    return letters + (f"+{rest:#06x}" if rest else "")
+    return flags_text(flags)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,16 +108,9 @@ def _eap_summary(value: bytes) -> EapSummary | None:
     return EapSummary(pkt.code, pkt.identifier, pkt.type)
 
 
-_EAP_CODES = {1: "Request", 2: "Response", 3: "Success", 4: "Failure"}
-_EAP_TYPES = {1: "Identity", 2: "Notification", 3: "Nak", 4: "MD5", 13: "TLS", 47: "PSK"}
-
-
 def eap_label(e: EapSummary) -> str:
-    """E.g. ``Response/Identity``, ``Success``, ``Request/47``."""
-    code = _EAP_CODES.get(e.code, str(e.code))
-    if e.type is None:
-        return code
-    return f"{code}/{_EAP_TYPES.get(e.type, str(e.type))}"
+    """E.g. ``Response/Identity``, ``Success``, ``Request/99``."""
+    return eap_name(e.code, e.type)
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,17 +125,21 @@ class DecodedDatagram:
     extra: Mapping[str, object] = field(default_factory=dict)
     """Fields added by annotators (e.g. the ``auth`` verdict of ``--verify``)."""
 
-    def avps(self) -> list[AvpSummary]:
-        """The AVPs in wire order, without their values (which may be keys or identities)."""
+    def avps(self, avp_table: AvpTable = AVP_SPECS) -> list[AvpSummary]:
+        """The AVPs in wire order, without their values (which may be keys or identities).
+
+        AVPs ``avp_table`` does not know have no name (``AVP_SPECS``: every vendor AVP).
+        """
         if self.message is None:
             return []
         out = []
         for a in self.message.avps:
             ietf = a.vendor_id is None
+            spec = avp_table.spec(a.code, a.vendor_id)
             value = None
-            if ietf and avp_type(a.code) in _SHOWN_TYPES and len(a.value) == 4:
+            if spec is not None and spec.type in _SHOWN_TYPES and len(a.value) == 4:
                 value = int.from_bytes(a.value, "big")
-            name = _AVP_NAMES.get(a.code) if ietf else None
+            name = None if spec is None else spec.name
             eap = _eap_summary(a.value) if ietf and a.code == AvpCode.EAP_PAYLOAD else None
             out.append(AvpSummary(a.code, a.vendor_id, name, len(a.value), value, eap))
         return out
@@ -223,7 +211,8 @@ def _avp_json(s: AvpSummary) -> dict[str, object]:
 
 
 def _codec(data: bytes, dialect: str) -> tuple[PanaMessage, bytes]:
-    msg = decode_pana(data, dialect=dialect)
+    # a diagnostic tool shows every AVP of a captured message: no AVP count limit
+    msg = decode_pana(data, dialect=dialect, max_avps=None)
     return msg, encode_pana(msg, dialect=dialect)
 
 

@@ -2,13 +2,30 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import struct
 from dataclasses import dataclass
-from enum import IntEnum, IntFlag
+from enum import IntFlag
 
-from pana_codecs import Avp, CodecError, PanaMessage
+from pana_codecs import (
+    AVP_SPECS,
+    AddressType,
+    Avp,
+    AvpSpec,
+    AvpTable,
+    AvpType,
+    CodecError,
+    PanaMessage,
+    RawAddress,
+    WireEnum,
+    avp_address,
+    avp_ip_address,
+    avp_u32,
+)
+from pana_codecs import address_avp as _address_avp
+from pana_codecs import u32_avp as _u32_avp
 
 __all__ = [
     "DEFAULT_VENDOR_ID",
@@ -24,6 +41,7 @@ __all__ = [
     "decode_assigned_address",
     "decode_mac",
     "mac_avp",
+    "mpa_avp_table",
     "mpa_avps",
     "u32",
     "u32_avp",
@@ -35,7 +53,7 @@ DEFAULT_VENDOR_ID = 32473
 """IANA PEN reserved for documentation (RFC 5612); deployments configure their own."""
 
 
-class MpaAvpCode(IntEnum):
+class MpaAvpCode(WireEnum):
     """Vendor AVP codes in the MPA Vendor-Id's code space (docs/mpa-wire.md)."""
 
     MPA_CAPABILITY = 1
@@ -68,7 +86,7 @@ class MpaCapability(IntFlag):
     DEFERRED_CONFIGURATION = 1 << 4
 
 
-class TunnelAction(IntEnum):
+class TunnelAction(WireEnum):
     """Values of the MPA-Tunnel-Action AVP (the draft's PANA-Update tunnel operations)."""
 
     ESTABLISH = 1
@@ -76,7 +94,7 @@ class TunnelAction(IntEnum):
     DISABLE = 3
 
 
-class MpaStatus(IntEnum):
+class MpaStatus(WireEnum):
     """Values of the MPA-Status AVP."""
 
     OK = 0
@@ -85,50 +103,82 @@ class MpaStatus(IntEnum):
     UNSUPPORTED = 3
 
 
-class AddressFamily(IntEnum):
-    """IANA address family numbers used by the RFC 3588 Address type."""
+AddressFamily = AddressType
+"""IANA address family numbers of the RFC 3588 Address type (the codec's ``AddressType``)."""
 
-    IPV4 = 1
-    IPV6 = 2
-    IEEE_802 = 6
-
-
-_U32 = struct.Struct("!I")
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+_O, _U, _E, _A = AvpType.OCTET_STRING, AvpType.UNSIGNED32, AvpType.ENUMERATED, AvpType.ADDRESS
+_MPA_TYPES: dict[MpaAvpCode, AvpType] = {
+    MpaAvpCode.MPA_CAPABILITY: _U,
+    MpaAvpCode.MPA_ADDRESS_REQUEST: _U,
+    MpaAvpCode.MPA_ASSIGNED_ADDRESS: _O,
+    MpaAvpCode.MPA_DEFAULT_ROUTER: _A,
+    MpaAvpCode.MPA_ADDRESS_LIFETIME: _U,
+    MpaAvpCode.MPA_ROUTER_ADVERTISEMENT: _O,
+    MpaAvpCode.MPA_TUNNEL_ACTION: _E,
+    MpaAvpCode.MPA_TUNNEL_OUTER_ADDRESS: _A,
+    MpaAvpCode.MPA_TUNNEL_INNER_ADDRESS: _A,
+    MpaAvpCode.MPA_AR_ADDRESS: _A,
+    MpaAvpCode.MPA_CA_ADDRESS: _A,
+    MpaAvpCode.DEVICE_ID: _A,
+    MpaAvpCode.MPA_MN_LINK_ADDRESS: _A,
+    MpaAvpCode.MPA_STATUS: _U,
+    MpaAvpCode.MPA_DNS_SERVER: _A,
+    MpaAvpCode.MPA_AR_LINK_ADDRESS: _A,
+    MpaAvpCode.MPA_DHCP_CLIENT_ID: _O,
+    MpaAvpCode.MPA_DHCP_SERVER: _A,
+}
+_MPA_ENUMS: dict[MpaAvpCode, type[WireEnum]] = {
+    MpaAvpCode.MPA_TUNNEL_ACTION: TunnelAction,
+    MpaAvpCode.MPA_STATUS: MpaStatus,
+}
+
+
+def _spec_name(code: MpaAvpCode) -> str:
+    words = code.name.split("_")
+    return "-".join(
+        w if w in ("MPA", "MN", "AR", "CA", "DNS", "DHCP") else w.title() for w in words
+    )
+
+
+@functools.lru_cache(maxsize=8)
+def mpa_avp_table(vendor_id: int = DEFAULT_VENDOR_ID) -> AvpTable:
+    """The IETF AVP table plus MPA's vendor AVPs under ``vendor_id`` (names, types, enums)."""
+    return AVP_SPECS.extend(
+        AvpSpec(
+            int(code),
+            _spec_name(code),
+            avp_type,
+            vendor_id=vendor_id,
+            enum=_MPA_ENUMS.get(code),
+            length=4 if avp_type in (_U, _E) else None,
+            reference="docs/mpa-wire.md",
+        )
+        for code, avp_type in _MPA_TYPES.items()
+    )
 
 
 def u32_avp(code: MpaAvpCode, value: int, vendor_id: int = DEFAULT_VENDOR_ID) -> Avp:
     """A vendor Unsigned32 AVP."""
-    return Avp(int(code), _U32.pack(value), vendor_id)
+    return _u32_avp(int(code), value, vendor_id=vendor_id)
 
 
 def u32(avp: Avp) -> int:
     """The value of an Unsigned32 AVP; CodecError when it is not 4 octets."""
-    if len(avp.value) != 4:
-        raise CodecError(f"MPA AVP {avp.code} must be 4 octets, got {len(avp.value)}", 0)
-    return int(_U32.unpack(avp.value)[0])
+    return avp_u32(avp)
 
 
 def address_avp(
     code: MpaAvpCode, address: str | IpAddress, vendor_id: int = DEFAULT_VENDOR_ID
 ) -> Avp:
     """A vendor AVP of type Address (RFC 3588 s4.3) holding an IPv4 or IPv6 address."""
-    ip = ipaddress.ip_address(address)
-    family = AddressFamily.IPV4 if ip.version == 4 else AddressFamily.IPV6
-    return Avp(int(code), struct.pack("!H", family) + ip.packed, vendor_id)
+    return _address_avp(int(code), ipaddress.ip_address(address), vendor_id=vendor_id)
 
 
 def decode_address(avp: Avp) -> IpAddress:
     """The IP address in an Address AVP; CodecError for other families or lengths."""
-    v = avp.value
-    if len(v) < 2:
-        raise CodecError("Address AVP shorter than its AddressType", 0)
-    (family,) = struct.unpack_from("!H", v)
-    if family == AddressFamily.IPV4 and len(v) == 6:
-        return ipaddress.IPv4Address(v[2:])
-    if family == AddressFamily.IPV6 and len(v) == 18:
-        return ipaddress.IPv6Address(v[2:])
-    raise CodecError(f"Address AVP: family {family} with {len(v) - 2} octets", 0)
+    return avp_ip_address(avp)
 
 
 def mac_avp(code: MpaAvpCode, mac: str | bytes, vendor_id: int = DEFAULT_VENDOR_ID) -> Avp:
@@ -136,15 +186,19 @@ def mac_avp(code: MpaAvpCode, mac: str | bytes, vendor_id: int = DEFAULT_VENDOR_
     raw = mac if isinstance(mac, bytes) else bytes.fromhex(mac.replace(":", "").replace("-", ""))
     if len(raw) != 6:
         raise ValueError("a MAC address has 6 octets")
-    return Avp(int(code), struct.pack("!H", AddressFamily.IEEE_802) + raw, vendor_id)
+    return _address_avp(int(code), RawAddress(AddressType.IEEE_802, raw), vendor_id=vendor_id)
 
 
 def decode_mac(avp: Avp) -> bytes:
     """The 6-octet MAC in an IEEE 802 Address AVP; CodecError otherwise."""
-    v = avp.value
-    if len(v) != 8 or v[:2] != struct.pack("!H", AddressFamily.IEEE_802):
+    address = avp_address(avp)
+    if (
+        not isinstance(address, RawAddress)
+        or address.family != AddressType.IEEE_802
+        or len(address.data) != 6
+    ):
         raise CodecError("expected an IEEE 802 Address (family 6, 6 octets)", 0)
-    return v[2:]
+    return address.data
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,9 @@ import logging
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from enum import Enum, IntEnum
+from enum import Enum
+
+from pana_codecs import WireEnum
 
 __all__ = [
     "DhcpError",
@@ -46,7 +48,7 @@ class DhcpError(ValueError):
     """A malformed DHCP message (with the offset) or an unusable lease."""
 
 
-class DhcpMessageType(IntEnum):
+class DhcpMessageType(WireEnum):
     """Option 53 values (RFC 2132 s9.6)."""
 
     DISCOVER = 1

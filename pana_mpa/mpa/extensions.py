@@ -178,9 +178,11 @@ class MnExtension:
         elif msg.type == MessageType.PANA_NOTIFICATION and not msg.is_request:
             status = msg.avp(MpaAvpCode.MPA_STATUS, v)
             try:
-                self.statuses.append(MpaStatus(u32(status)) if status else MpaStatus.OK)
-            except (CodecError, ValueError):
-                self.statuses.append(MpaStatus.FAILED)
+                value = MpaStatus(u32(status)) if status else MpaStatus.OK
+            except CodecError:
+                value = MpaStatus.FAILED
+            # a status we do not know is no success
+            self.statuses.append(value if value.known else MpaStatus.FAILED)
             self._changed()
 
 
@@ -360,8 +362,10 @@ class PaaMpaExtension:
             inner_avp = msg.avp(MpaAvpCode.MPA_TUNNEL_INNER_ADDRESS, v)
             outer = decode_address(outer_avp) if outer_avp else None
             inner = decode_address(inner_avp) if inner_avp else None
-        except (CodecError, ValueError) as exc:
+        except CodecError as exc:
             return self._refuse(session_id, f"malformed tunnel request: {exc}")
+        if not action.known:
+            return self._refuse(session_id, f"malformed tunnel request: unknown action {action}")
         assigned = _assigned_address(st)
         if action is TunnelAction.ESTABLISH:
             if outer is None or inner is None:

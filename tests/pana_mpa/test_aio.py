@@ -399,7 +399,7 @@ def test_datagram_summaries() -> None:
     )
     summary = describe_datagram(encode_pana(msg))
     assert summary["type"] == "type7"
-    assert [a["name"] for a in summary["avps"]] == ["EAP-Payload", "Vendor32473-99", "AVP77"]
+    assert [a["name"] for a in summary["avps"]] == ["EAP-Payload", "Vendor-32473-AVP-99", "AVP-77"]
     assert summary["avps"][0]["eap"] == {"code": 2, "identifier": 7, "type": 1}
     assert eap_text(summary["avps"][0]["eap"]) == "Response/Identity"
     assert "alice" not in str(summary)

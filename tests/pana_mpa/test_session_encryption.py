@@ -150,3 +150,17 @@ def test_encrypted_avp_of_policy_n_is_dropped() -> None:
     reasons = [r["reason"] for r in pair.paa_trace.named("message_dropped")]
     assert "Encryption-Encap carries an AVP that must stay in the clear" in reasons
     assert session.state.name == "OPEN"
+
+
+def test_encryption_sets_come_from_the_avp_table() -> None:
+    from pana_codecs import AVP_SPECS, AvpCode, EncryptionPolicy
+    from pana_mpa import _message
+
+    assert {AvpCode.SESSION_LIFETIME, AvpCode.TERMINATION_CAUSE} == _message._ENCRYPTED_CODES
+    never = {AvpCode.AUTH, AvpCode.KEY_ID, AvpCode.NONCE, AvpCode.RESULT_CODE}
+    assert never <= _message._NEVER_ENCRYPTED
+    assert all(
+        AVP_SPECS[(code, None)].encryption is EncryptionPolicy.MUST_NOT
+        for code in _message._NEVER_ENCRYPTED
+    )
+    assert AvpCode.EAP_PAYLOAD not in _message._ENCRYPTED_CODES | _message._NEVER_ENCRYPTED

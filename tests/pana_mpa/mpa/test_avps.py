@@ -117,3 +117,37 @@ def test_random_values_raise_only_codec_error(value: bytes) -> None:
     for fn in (decode_assigned_address, decode_address, decode_mac, u32):
         with contextlib.suppress(CodecError):
             fn(avp)
+
+
+def test_mpa_avps_reuse_the_codec_helpers_and_name_themselves() -> None:
+    from pana_codecs import AddressType, RawAddress, avp_address, flags_text
+    from pana_codecs import address_avp as codec_address_avp
+    from pana_codecs import u32_avp as codec_u32_avp
+    from pana_mpa.flow import describe_datagram
+    from pana_mpa.mpa.avps import AddressFamily, MpaStatus, mpa_avp_table
+
+    assert AddressFamily is AddressType
+    mac = bytes.fromhex("020000000001")
+    assert mac_avp(MpaAvpCode.DEVICE_ID, mac) == codec_address_avp(
+        MpaAvpCode.DEVICE_ID, RawAddress(AddressType.IEEE_802, mac), vendor_id=DEFAULT_VENDOR_ID
+    )
+    assert avp_address(mac_avp(MpaAvpCode.DEVICE_ID, mac)) == RawAddress(6, mac)
+    assert u32_avp(MpaAvpCode.MPA_STATUS, 2) == codec_u32_avp(14, 2, vendor_id=DEFAULT_VENDOR_ID)
+    table = mpa_avp_table(DEFAULT_VENDOR_ID)
+    assert table.name(MpaAvpCode.MPA_TUNNEL_ACTION, DEFAULT_VENDOR_ID) == "MPA-Tunnel-Action"
+    assert table.spec(MpaAvpCode.MPA_STATUS, DEFAULT_VENDOR_ID).enum is MpaStatus  # type: ignore[union-attr]
+    assert table.name(1, None) == "AUTH"  # the IETF AVPs stay
+    assert mpa_avp_table(9).name(MpaAvpCode.MPA_CAPABILITY, DEFAULT_VENDOR_ID).startswith("Vendor-")
+    msg = PanaMessage(MessageType.PANA_NOTIFICATION, MessageFlags.R | MessageFlags.P, 1, 1,
+                      (u32_avp(MpaAvpCode.MPA_TUNNEL_ACTION, TunnelAction.ESTABLISH),))  # fmt: skip
+    summary = describe_datagram(encode_pana(msg), avp_table=table)
+    assert [a["name"] for a in summary["avps"]] == ["MPA-Tunnel-Action"]
+    assert flags_text(msg.flags) == "RP"
+
+
+def test_peer_values_of_mpa_enums_never_raise() -> None:
+    from pana_mpa.mpa.avps import MpaStatus
+
+    assert not MpaStatus(99).known and MpaStatus(0) is MpaStatus.OK
+    assert not TunnelAction(7).known and int(TunnelAction(7)) == 7
+    assert not MpaAvpCode(4000).known

@@ -367,6 +367,18 @@ def test_mpa_namespace_exports_documented_names() -> None:
     assert "MpaController" in mpa.__all__ and "MpaAgent" in mpa.__all__
 
 
+def test_unknown_tunnel_action_and_status_values_from_the_peer() -> None:
+    pair, mn, paa = _mpa_pair()
+    _authenticate(pair, paa)
+    # an action number the PAA does not know is refused (WireEnum: no ValueError), nothing set up
+    unknown = [u32_avp(MpaAvpCode.MPA_TUNNEL_ACTION, 77)]
+    pair.pac.ping(pair.net.now, unknown)
+    pair.net.run(pair.net.now + 1)
+    assert mn.statuses == [MpaStatus.FAILED]
+    assert paa.take_tunnel_requests() == []
+    assert "unknown action" in paa.rejected[-1][1]
+
+
 def test_agent_with_an_aaa_backend_pre_authenticates_through_it() -> None:
     """MpaAgent(aaa=...): the PAA is a pass-through authenticator (RFC 5191 s2); every EAP step
     goes to the AAA back end (here a local EAP server answering after 30 ms, as RADIUS would)."""
