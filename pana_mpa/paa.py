@@ -393,16 +393,20 @@ class PaaServer:
         A datagram for no session (other than a PCI, a PRY and a PAN[S] that may answer a
         cookie) is dropped here, so junk costs a header's work, not its AVPs' (issue 9).
         """
-        if len(data) > self._config.max_message_size:
-            raise Drop(f"message of {len(data)} octets exceeds {self._config.max_message_size}")
         try:
             head = peek_pana(data)
         except CodecError as exc:
             raise Drop(f"malformed: {exc}") from None
+        if len(data) > self._config.max_message_size and (
+            head.session_id in self._sessions or head.type in (PCI, PRY)
+        ):
+            raise Drop(f"message of {len(data)} octets exceeds {self._config.max_message_size}")
         if head.type in (MessageType.PANA_CLIENT_INITIATION, MessageType.PANA_RELAY):
             return head
         sid = head.session_id
         if sid in self._sessions or sid in self._closed:
+            if len(data) > self._config.max_message_size:
+                raise Drop(f"message of {len(data)} octets exceeds the limit")
             return head
         pan_start = (
             head.type == MessageType.PANA_AUTH
@@ -414,8 +418,11 @@ class PaaServer:
         return head
 
     def _decode(self, data: bytes) -> PanaMessage:
+        cap = self._config.max_avps
+        if len(data) >= 16 and int.from_bytes(data[8:12], "big") not in self._sessions:
+            cap = min(cap, _SESSIONLESS_MAX_AVPS)  # PCI, PRY, PAN[S]: before any session
         try:
-            return decode_pana(data, max_avps=self._config.max_avps)
+            return decode_pana(data, max_avps=cap)
         except CodecError as exc:
             raise Drop(f"malformed: {exc}") from None
 
