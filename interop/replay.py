@@ -472,6 +472,7 @@ def replay_paa(
         session_lifetime=avp_u32(lifetime),
         key_id_start=avp_u32(key_id),
         nonce_length=len(paa_nonces[0]),
+        stateless_pci=False,  # the captured PAA's Session-Id and sequence number come from rng
     )
     paa_rng = ScriptedRng(
         {

@@ -38,6 +38,7 @@ from ._message import (
     PNR_PNA,
     U32_MOD,
     Drop,
+    Outstanding,
     Role,
     Rx,
     constant_u32_avp,
@@ -49,7 +50,7 @@ from .events import AuthenticationFailed, PanaEvent, PeerAddressChanged, Session
 from .state import PAA_TABLE, Input, PaaState
 from .trace import Trace
 
-__all__ = ["PaaSession"]
+__all__ = ["PaaSession", "offer_avps"]
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +66,12 @@ def _offer(
         # RFC 6786 s4: offered in the initial PAR only
         avps += [constant_u32_avp(AvpCode.ENCRYPTION_ALGORITHM, a) for a in encr]
     return tuple(avps)
+
+
+def offer_avps(config: PaaConfig) -> list[Avp]:
+    """PRF, Integrity and Encryption algorithms offered in a PAR[S] (RFC 5191 s4.1, RFC 6786 s4)."""
+    return list(_offer(config.prf_algorithms, config.integrity_algorithms,
+                       config.encryption_algorithms))  # fmt: skip
 
 
 class PaaSession(SessionActions[PaaConfig]):
@@ -330,7 +337,41 @@ class PaaSession(SessionActions[PaaConfig]):
         self._i_par = self._send_request(
             now, PAR_PAN, F_S | self._i_flag(), avps, retransmit=retransmit
         )
+        # a PaC that never answers its PAR[S] holds the session only briefly (issue 9)
+        unanswered = min(self._failed_timeout, self._config.unanswered_timeout)
+        self._set_session_timer(now, unanswered, "failed")
+
+    @property
+    def authenticated(self) -> bool:
+        """True once the session was opened (it is no longer half-open)."""
+        return self._opened
+
+    def adopt_par_start(self, i_par: bytes, seq: int, now: float) -> None:
+        """Take over the PAR[S] the server sent without state for a PCI (RFC 5191 s4.1).
+
+        The session then waits in INITIAL for that PAR[S]'s PAN[S], as if it had sent it.
+        """
+        self._i_par = i_par
+        self._seq_out = (seq + 1) % U32_MOD
+        self._outstanding = Outstanding(PAR_PAN, seq, i_par, now, None)
         self._set_session_timer(now, self._failed_timeout, "failed")
+
+    def abandon(self, now: float, why: str) -> None:
+        """End an unfinished session at once and silently (the PaC started a new one)."""
+        if self.closed:
+            return
+        logger.info("paa sid=%#x abandoned: %s", self.session_id, why)
+        self._terminated(now, cause=None, by_peer=True, reason="failed")
+        self.state = PaaState.CLOSED
+        self._close()
+
+    def resend_outstanding(self, now: float) -> None:
+        """Send the outstanding request again now (its PaC retransmits PCIs: it missed it)."""
+        out = self._outstanding
+        if out is not None and out.rtx is not None:
+            self._out(out.data, self.peer)
+            if self._tracing:
+                self._trace_sink.event(now, "request_resent", sid=self.session_id, seq=out.seq)
 
     def resend_par_start(self, now: float) -> None:
         """Answer a retransmitted PCI with the same PAR[S] (the PaC lost it, RFC 5191 s4.1)."""
@@ -375,6 +416,7 @@ class PaaSession(SessionActions[PaaConfig]):
             self.encryption_algorithm = encs[0] if encs else None
         self._i_pan = rx.raw
         self._nonce_sent = self._nonce_received = False
+        self._set_session_timer(now, self._failed_timeout, "failed")  # the PaC answered
         self._event(
             SessionStarted(
                 session_id=self.session_id,

@@ -419,7 +419,7 @@ class SessionCore(Generic[ConfigT]):
 
     def _decode(self, data: bytes) -> PanaMessage:
         try:
-            msg = decode_pana(data)
+            msg = decode_pana(data, max_avps=getattr(self._config, "max_avps", 64))
         except CodecError as exc:
             raise Drop(f"malformed: {exc}") from None
         return msg

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -111,6 +112,10 @@ class PacConfig:
     """Pre-authenticate with a candidate PAA (RFC 5873): E on every message until switch()."""
     extension: PanaExtension | None = field(default=None, repr=False)
     """Hooks that add AVPs and observe accepted messages (MPA uses them)."""
+    max_message_size: int = 8192
+    """Longest PANA message accepted, octets; longer datagrams are dropped before decoding."""
+    max_avps: int = 40
+    """Most AVPs decoded in one message; more is a drop, found before any AVP is decoded."""
 
     def __post_init__(self) -> None:
         _check_common(
@@ -122,6 +127,8 @@ class PacConfig:
         )
         if self.reauth_fraction is not None and not 0 < self.reauth_fraction < 1:
             raise UsageError("reauth_fraction must be within (0, 1)")
+        if self.max_message_size < 16 or self.max_avps < 1:
+            raise UsageError("max_message_size must be >= 16 and max_avps >= 1")
         if self.pre_authentication and not self.prf_algorithms:
             raise UsageError("pre-authentication needs a PANA SA (RFC 5873 s3)")
 
@@ -159,7 +166,37 @@ class PaaConfig:
     ip_reconfiguration: bool = False
     """Set I on the PARs of the authentication phase: the PaC should get a new IP address."""
     pci_rate_limit: float | None = None
-    """PCIs per second that may start a session (token bucket; RFC 5191 s4.1); None: no limit."""
+    """PCIs per second the PAA answers, all sources together (token bucket; RFC 5191 s4.1)."""
+    pci_source_rate: float | None = 10.0
+    """PCIs per second answered per PaC IP address (burst ``pci_source_burst``); None: no limit.
+
+    A PCI is answered without state, but each answer is a PAR[S] several times its size: the
+    limit keeps the PAA from being a reflector toward one spoofed victim."""
+    pci_source_burst: int = 64
+    """PCIs one PaC address may send at once before ``pci_source_rate`` applies."""
+    pci_source_table: int = 64
+    """PaC addresses whose PCI rate is tracked, least recently seen forgotten first: to push one
+    victim out an attacker must send this many PCIs from other addresses in between."""
+    stateless_pci: bool = True
+    """Answer a PCI without state (RFC 5191 s4.1; cookie Session-Id and sequence number). False:
+    a session from the PCI on, its Session-Id and sequence number from ``rng`` (the optimized
+    start always works that way; replays of captures need it)."""
+    pci_cookie_rotation: float = 30.0
+    """Seconds between new secrets for the Session-Id/sequence cookie of a PAR[S] answering a
+    PCI; a PAN[S] is accepted for one to two rotations (RFC 5191 s4.1 stateless PAA)."""
+    max_half_open: int = 10_000
+    """Sessions still authenticating; beyond it PCIs go unanswered and PAN[S] are refused."""
+    unanswered_timeout: float = 30.0
+    """A session whose PaC never answered its PAR[S] (PAA-initiated, optimized start) ends
+    after this many seconds, not FAILED_SESS_TIMEOUT."""
+    max_message_size: int = 8192
+    """Longest PANA message accepted, octets; longer datagrams are dropped before decoding
+    (RFC 5191 relies on EAP and IP fragmentation, s5.1)."""
+    max_avps: int = 40
+    """Most AVPs decoded in one message; more is a drop, found before any AVP is decoded."""
+    relays: tuple[str, ...] = ()
+    """IP addresses of the PANA relays (PREs, RFC 6345) whose PRY messages are accepted; a PRY
+    from any other address is discarded."""
     closed_linger: float = 240.0
     """Seconds a closed session still answers a repeat of its last request (lost PTA, s4.4)."""
     max_sessions: int | None = None
@@ -201,6 +238,21 @@ class PaaConfig:
             raise UsageError("max_sessions must be positive (or None: derived from memory)")
         if self.session_memory < SESSION_BYTES:
             raise UsageError(f"session_memory must allow one session ({SESSION_BYTES} bytes)")
+        if self.pci_source_rate is not None and self.pci_source_rate <= 0:
+            raise UsageError("pci_source_rate must be positive (or None)")
+        if self.pci_source_burst < 1 or self.pci_source_table < 1:
+            raise UsageError("pci_source_burst and pci_source_table must be positive")
+        if self.pci_cookie_rotation <= 0 or self.unanswered_timeout <= 0:
+            raise UsageError("pci_cookie_rotation and unanswered_timeout must be positive")
+        if self.max_half_open < 1:
+            raise UsageError("max_half_open must be positive")
+        if self.max_message_size < 16 or self.max_avps < 1:
+            raise UsageError("max_message_size must be >= 16 and max_avps >= 1")
+        for relay in self.relays:
+            try:
+                ipaddress.ip_address(relay)
+            except ValueError:
+                raise UsageError(f"relay {relay!r} is not an IP address") from None
 
     @property
     def session_limit(self) -> int:

@@ -2,23 +2,38 @@
 
 from __future__ import annotations
 
+import hashlib
 import heapq
+import hmac
+import ipaddress
 import logging
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from eap.rng import Rng, system_rng
-from pana_codecs import Avp, CodecError, PanaMessage, decode_pana, peek_pana
+from pana_codecs import (
+    Avp,
+    CodecError,
+    MessageFlags,
+    MessageType,
+    PanaMessage,
+    decode_pana,
+    encode_pana,
+    peek_pana,
+)
+from pana_codecs.pana import PanaHeader
 
 from ._avps import TerminationCause
 from ._eap import AuthOutputLike, EapResultLike, EapServerLike
-from ._message import F_E, F_R, F_S, PAR_PAN, PCI, PRY, Drop, Rx, check_header
-from ._paa_session import PaaSession
+from ._message import F_R, F_S, PAR_PAN, PCI, PRY, Drop, Rx, check_header
+from ._paa_session import PaaSession, offer_avps
 from .address import Address
 from .config import SESSION_BYTES, PaaConfig
 from .errors import UsageError
 from .events import PanaEvent
+from .flow import describe
 from .relay import unwrap_relay, wrap_relay
 from .state import PaaState
 from .trace import NULL_TRACE, Trace, is_enabled
@@ -31,6 +46,13 @@ _SESSIONLESS_MAX_AVPS = 16
 a PCI carries a few AVPs at most (RFC 5191 s4.1), a PRY two (RFC 6345 s5)."""
 
 logger = logging.getLogger(__name__)
+
+_COOKIE_SLOTS = 4
+"""Session-Ids a PCI's cookie may take (the first not in use): a PaC that restarts while its old
+session still lives gets a fresh one, and a collision with another session costs nothing."""
+_COOKIE_LABEL = b"pana-mpa PCI cookie v1"
+_UNSOLICITED_TRACE_BUDGET = 20
+"""Datagrams outside any session traced one by one per second; the rest are only counted."""
 
 
 class _PassThroughEap:
@@ -120,6 +142,30 @@ class PaaServer:
         self._outbox: list[tuple[bytes, Address]] = []
         self._events: deque[PanaEvent] = deque()
         self.closed = False
+        # stateless PCI (RFC 5191 s4.1): PAR[S] carries a Session-Id and sequence number derived
+        # from the PaC's address with a rotating secret; a session starts with a valid PAN[S]
+        self._cookie_secrets: list[tuple[float, bytes]] = []
+        """(start, secret), newest first: the current secret and the one before it."""
+        self._sources: OrderedDict[str, tuple[float, float]] = OrderedDict()
+        """PCI token bucket per PaC IP address: (tokens, last refill)."""
+        self._half_open: set[int] = set()
+        """Sessions still authenticating (created, not yet opened)."""
+        self._drop_window = float("-inf")
+        self._drop_traced = 0
+        self._drop_suppressed = 0
+        self._relays = frozenset(ipaddress.ip_address(r) for r in config.relays)
+        self.counters: dict[str, int] = dict.fromkeys(
+            (
+                "pci_answered",
+                "pci_rate_limited",
+                "pci_half_open_full",
+                "pan_start_adopted",
+                "pan_start_unknown",
+                "relay_refused",
+            ),
+            0,
+        )
+        """What the stateless start did with PCIs, PAN[S] and PRYs (flood figures)."""
 
     # ---- sessions ------------------------------------------------------------------------------
 
@@ -184,6 +230,7 @@ class PaaServer:
             raise UsageError(f"{exc}: {self._session_limit} open sessions (PaaConfig.max_sessions,"
                              f" or session_memory / {SESSION_BYTES} bytes)") from None  # fmt: skip
         session.paa_initiated = True
+        self._half_open.add(session.session_id)
         session.start(now)
         self._collect(now)
         return session.session_id
@@ -237,23 +284,29 @@ class PaaServer:
     def receive_datagram(self, data: bytes, addr: Address, now: float) -> None:
         """Process one UDP payload from ``addr``; invalid messages are dropped and traced."""
         try:
-            try:
-                msg = self._screened(data, now)
-            except CodecError as exc:
-                raise Drop(f"malformed: {exc}") from None
+            head = self._peek(data)
             relay: Address | None = None
-            if msg.type == PRY:
+            if head.type == MessageType.PANA_RELAY:
+                if not self._is_relay(addr[0]):
+                    self.counters["relay_refused"] += 1
+                    raise Drop("PANA-Relay from an address that is not a configured relay")
                 # RFC 6345 s4: the PaC is identified by PaC-Information (+ the PRE's address)
                 try:
-                    pac_addr, inner = unwrap_relay(msg)
-                    msg = self._screened(inner, now)
+                    pac_addr, inner = unwrap_relay(self._decode(data))
                 except (ValueError, CodecError) as exc:
                     raise Drop(f"PANA-Relay: {exc}") from None
+                try:
+                    self._peek(inner)
+                except Drop as exc:
+                    raise Drop(f"PANA-Relay: {exc}") from None
                 relay, addr, data = addr, pac_addr, inner
+            msg = self._decode(data)
             check_header(msg)
             rx = Rx(msg, data, addr)
             if msg.type == PCI:
                 self._on_pci(rx, now, relay)
+            elif msg.session_id not in self._sessions and self._stateless_start(msg):
+                self._adopt(rx, now, relay)
             else:
                 sid = msg.session_id
                 session = self._sessions.get(sid)
@@ -266,10 +319,9 @@ class PaaServer:
                 session.receive(rx, now)
         except Drop as exc:
             logger.debug("paa dropped %d octets from %s: %s", len(data), addr, exc)
-            if self._tracing:
-                self._trace.event(
-                    now, "message_dropped", role="paa", reason=str(exc), size=len(data)
-                )
+            self._trace_unsolicited(
+                now, "message_dropped", role="paa", reason=str(exc), size=len(data)
+            )
         except Exception as exc:  # a peer's datagram never raises out of the PAA (issue 9)
             logger.exception("paa: internal error on %d octets from %s; dropped", len(data), addr)
             reason = f"internal error: {type(exc).__name__}"
@@ -317,6 +369,75 @@ class PaaServer:
         if self._tracing:
             self._trace.event(now, "duplicate_answered", sid=sid, closed=True)
 
+    def _trace_unsolicited(self, now: float, name: str, **fields: Any) -> None:
+        """Trace what anyone can cause (drops, PAR[S] for PCIs): the first few per second, then
+        only a count, so the trace does not grow with junk (issue 9): beyond
+        ``_UNSOLICITED_TRACE_BUDGET`` a second they are summed up in one ``unsolicited_suppressed``.
+        """
+        if not self._tracing:
+            return
+        if now >= self._drop_window + 1.0:
+            if self._drop_suppressed:
+                self._trace.event(now, "unsolicited_suppressed", role="paa",
+                                  count=self._drop_suppressed, since=self._drop_window)  # fmt: skip
+            self._drop_window, self._drop_traced, self._drop_suppressed = now, 0, 0
+        if self._drop_traced < _UNSOLICITED_TRACE_BUDGET:
+            self._drop_traced += 1
+            self._trace.event(now, name, **fields)
+        else:
+            self._drop_suppressed += 1
+
+    def _peek(self, data: bytes) -> PanaHeader:
+        """Header checks before any AVP is decoded: size, length, and whose message it is.
+
+        A datagram for no session (other than a PCI, a PRY and a PAN[S] that may answer a
+        cookie) is dropped here, so junk costs a header's work, not its AVPs' (issue 9).
+        """
+        try:
+            head = peek_pana(data)
+        except CodecError as exc:
+            raise Drop(f"malformed: {exc}") from None
+        if len(data) > self._config.max_message_size and (
+            head.session_id in self._sessions or head.type in (PCI, PRY)
+        ):
+            raise Drop(f"message of {len(data)} octets exceeds {self._config.max_message_size}")
+        if head.type in (MessageType.PANA_CLIENT_INITIATION, MessageType.PANA_RELAY):
+            return head
+        sid = head.session_id
+        if sid in self._sessions or sid in self._closed:
+            if len(data) > self._config.max_message_size:
+                raise Drop(f"message of {len(data)} octets exceeds the limit")
+            return head
+        pan_start = (
+            head.type == MessageType.PANA_AUTH
+            and not head.flags & MessageFlags.R
+            and head.flags & MessageFlags.S
+        )
+        if not pan_start or self._config.optimized_init:
+            raise Drop(f"unknown session {sid:#x}")
+        return head
+
+    def _decode(self, data: bytes) -> PanaMessage:
+        cap = self._config.max_avps
+        if len(data) >= 16 and int.from_bytes(data[8:12], "big") not in self._sessions:
+            cap = min(cap, _SESSIONLESS_MAX_AVPS)  # PCI, PRY, PAN[S]: before any session
+        try:
+            return decode_pana(data, max_avps=cap)
+        except CodecError as exc:
+            raise Drop(f"malformed: {exc}") from None
+
+    def _is_relay(self, host: str) -> bool:
+        """A configured PANA relay (RFC 6345): only they may send PRY."""
+        if not self._relays:
+            return False
+        try:
+            ip = ipaddress.ip_address(host)
+        except ValueError:
+            return False
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        return ip in self._relays
+
     @staticmethod
     def _wrap(relay: Address | None, data: bytes, dst: Address) -> tuple[bytes, Address]:
         if relay is not None:
@@ -324,28 +445,195 @@ class PaaServer:
             return wrap_relay(dst, data), relay
         return data, dst
 
+    # ---- stateless start (RFC 5191 s4.1) ---------------------------------------------------------
+
+    def _stateless_start(self, msg: PanaMessage) -> bool:
+        """A PAN[S] for no live session: it may answer a PAR[S] sent without state."""
+        return (
+            msg.type == MessageType.PANA_AUTH
+            and not msg.is_request
+            and msg.has(MessageFlags.S)
+            and self._config.stateless_pci
+            and not self._config.optimized_init
+        )
+
+    def _cookie_keys(self, now: float) -> list[bytes]:
+        """Secrets a cookie may be made with: the current one (rotated when due), then the last."""
+        rotation = self._config.pci_cookie_rotation
+        secrets = self._cookie_secrets
+        if not secrets or now >= secrets[0][0] + rotation:
+            secrets.insert(0, (now, self._rng(32)))
+        # a PAN[S] answers within one rotation of its PAR[S]: the previous secret, no older
+        self._cookie_secrets = secrets = [
+            (start, key)
+            for i, (start, key) in enumerate(secrets)
+            if i == 0 or start > now - 2 * rotation
+        ][:2]
+        return [key for _, key in secrets]
+
+    def _cookie(
+        self, key: bytes, slot: int, addr: Address, relay: Address | None, e: bool
+    ) -> tuple[int, int]:
+        """Session-Id and initial sequence number for a PCI from ``addr`` (SYN-cookie style)."""
+        via = f"{relay[0]}|{relay[1]}" if relay else "|0"
+        where = f"{slot}|{addr[0]}|{addr[1]}|{via}|{int(e)}"
+        digest = hmac.new(key, _COOKIE_LABEL + where.encode(), hashlib.sha256).digest()
+        # this worker's bits in the Session-Id, so its PAN[S] comes back here (aio.workers)
+        sid = self._steer(int.from_bytes(digest[:4], "big")) or 1  # 0 is the PCI's (s6.2)
+        return sid, int.from_bytes(digest[4:8], "big")
+
+    def _par_start(self, sid: int, seq: int, pre_auth: bool) -> bytes:
+        """The PAR[S] answering a PCI, rebuilt byte for byte from its cookie (it is I_PAR)."""
+        cfg = self._config
+        flags = MessageFlags.R | MessageFlags.S
+        if cfg.ip_reconfiguration:
+            flags |= MessageFlags.I
+        if pre_auth:
+            flags |= MessageFlags.E
+        avps = offer_avps(cfg)
+        if cfg.extension is not None:
+            avps += cfg.extension.outgoing_avps(
+                sid, MessageType.PANA_AUTH, flags, tuple(avps), None
+            )
+        return encode_pana(PanaMessage(MessageType.PANA_AUTH, flags, sid, seq, tuple(avps)))
+
     def _on_pci(self, rx: Rx, now: float, relay: Address | None = None) -> None:
+        cfg = self._config
         sid = self._by_addr.get(rx.addr)
         existing = self._sessions.get(sid) if sid is not None else None
-        if existing is not None and not existing.closed:
+        if existing is not None and existing.paa_initiated and existing.state is PaaState.INITIAL:
+            # a PCI crossing our unsolicited PAR[S] is discarded (RFC 5191 s4.1)
+            raise Drop("PCI crossing a PAA-initiated PAR[S]")
+        in_progress = (
+            existing is not None
+            and not existing.closed
+            and not existing.authenticated
+            and existing.relay == relay
+        )
+        if len(self._half_open) >= cfg.max_half_open:
+            self.counters["pci_half_open_full"] += 1
+            raise Drop("half-open session cap reached")
+        try:
+            self._take_pci_token(now)
+            self._take_source_token(rx.addr[0], now)
+        except Drop:
+            self.counters["pci_rate_limited"] += 1
+            raise
+        pre_auth = bool(rx.msg.flags & MessageFlags.E) and cfg.pre_authentication
+        if cfg.optimized_init or not cfg.stateless_pci:
+            self._stateful_start(rx, now, relay, pre_auth)  # the EAP request in PAR[S] needs state
+            return
+        key = self._cookie_keys(now)[0]
+        for slot in range(_COOKIE_SLOTS):
+            sid, seq = self._cookie(key, slot, rx.addr, relay, pre_auth)
+            if sid not in self._sessions and sid not in self._closed:
+                break
+        else:
+            raise Drop("no free Session-Id for this PCI")
+        if cfg.extension is not None:
+            # MPA: the MN's capability and MAC come with the PCI (RFC 6252 s7.3.1)
+            cfg.extension.received(sid, rx.msg, rx.addr, now)
+        data = self._par_start(sid, seq, pre_auth)
+        self.counters["pci_answered"] += 1
+        if in_progress and existing is not None:
+            # The PaC still sends PCIs, so it missed our first PAR: send it again now, and also a
+            # fresh PAR[S] in case the PaC restarted (it then drops the PAR, takes the PAR[S],
+            # and its PAN[S] ends the old session): no lock-out either way (issue 9)
             self._touched.add(existing.session_id)
-            if existing.state is PaaState.INITIAL:
-                if existing.paa_initiated:
-                    # a PCI crossing our unsolicited PAR[S] is discarded (RFC 5191 s4.1)
-                    raise Drop("PCI crossing a PAA-initiated PAR[S]")
-                existing.resend_par_start(now)  # the PaC lost our PAR[S] and retransmits its PCI
-                return
-            if existing.state not in (PaaState.OPEN, PaaState.WAIT_PNA_PING, PaaState.SESS_TERM):
-                # a PCI after the initial exchange (or crossing our PAR[S]) is invalid (s5.5)
-                raise Drop("PCI for a session in progress")
-        self._take_pci_token(now)
+            existing.resend_outstanding(now)
+        # not optimized: no EAP-Payload and no retransmission; the PaC's PCI retransmission
+        # recovers a lost PAR[S] (RFC 5191 s4.1, s9), and a PAN[S] with this Session-Id and
+        # sequence number proves the PaC saw it
+        self._outbox.append((wrap_relay(rx.addr, data), relay) if relay else (data, rx.addr))
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("paa answered a PCI from %s: PAR[S] sid=%#x (no state)", rx.addr, sid)
+        if self._tracing:
+            msg = decode_pana(data)
+            self._trace_unsolicited(now, "message_sent", sid=sid, role="paa", message=describe(msg),
+                                    seq=seq, size=len(data), avps=[a.code for a in msg.avps],
+                                    note="request")  # fmt: skip
+
+    def _adopt(self, rx: Rx, now: float, relay: Address | None) -> None:
+        """A PAN[S] for no session: start the session if it answers one of our cookies."""
+        cfg = self._config
+        msg = rx.msg
+        pre_auth = bool(msg.flags & MessageFlags.E) and cfg.pre_authentication
+        found = any(
+            self._cookie(key, slot, rx.addr, relay, pre_auth) == (msg.session_id, msg.seq)
+            for key in self._cookie_keys(now)
+            for slot in range(_COOKIE_SLOTS)
+        )
+        if not found:
+            self.counters["pan_start_unknown"] += 1
+            raise Drop(f"unknown session {msg.session_id:#x} (PAN[S] answers no PAR[S] of ours)")
+        if len(self._half_open) >= cfg.max_half_open:
+            raise Drop("half-open session cap reached")
+        if len(self._sessions) >= self._session_limit:
+            raise Drop("session limit reached")
+        session = PaaSession(
+            cfg,
+            session_id=msg.session_id,
+            peer=rx.addr,
+            eap_factory=self._eap_factory,
+            rng=self._rng,
+            trace=self._trace,
+        )
+        session.relay = relay
+        session.pre_auth = pre_auth
+        session.adopt_par_start(self._par_start(msg.session_id, msg.seq, pre_auth), msg.seq, now)
+        session.receive(rx, now)
+        if session.closed or session.state is PaaState.INITIAL:
+            return  # the PAN[S] was not acceptable (traced by the session): still no state
+        sid = session.session_id
+        self.counters["pan_start_adopted"] += 1
+        self._sessions[sid] = session
+        size = len(self._sessions) + len(self._closed)
+        if size > self._table_peak:
+            self._table_peak = size
+        self._touched.add(sid)
+        self._half_open.add(sid)
+        self._closed.pop(sid, None)
+        old = self._by_addr.get(rx.addr)
+        previous = self._sessions.get(old) if old is not None else None
+        if previous is not None and not previous.authenticated and not previous.closed:
+            # the PaC started over from the same address and port (a reboot, a fixed port
+            # 716): its unfinished session is abandoned, and it authenticates at once
+            previous.abandon(now, "the PaC started a new session")
+            self._touched.add(previous.session_id)
+        self._by_addr[rx.addr] = sid
+        logger.info("paa new session %#x for %s", sid, rx.addr)
+
+    def _stateful_start(self, rx: Rx, now: float, relay: Address | None, pre_auth: bool) -> None:
+        """Optimized start (EAP request in PAR[S], RFC 5191 s4.1): a session from the PCI on."""
+        sid = self._by_addr.get(rx.addr)
+        existing = self._sessions.get(sid) if sid is not None else None
+        if existing is not None and not existing.closed and existing.state is PaaState.INITIAL:
+            self._touched.add(existing.session_id)
+            existing.resend_par_start(now)  # the PaC lost our PAR[S] and retransmits its PCI
+            return
         session = self._new_session(rx.addr, now)
         session.relay = relay
-        if rx.msg.flags & F_E and self._config.pre_authentication:
-            session.pre_auth = True  # RFC 5873 s3; a PAA without support ignores the E bit
+        session.pre_auth = pre_auth
+        self._half_open.add(session.session_id)
         if self._config.extension is not None:
             self._config.extension.received(session.session_id, rx.msg, rx.addr, now)
         session.start(now)
+
+    def _take_source_token(self, host: str, now: float) -> None:
+        """Per-PaC-address token bucket for PCIs: the PAA is no reflector toward one victim."""
+        cfg = self._config
+        rate = cfg.pci_source_rate
+        if rate is None:
+            return
+        burst = float(cfg.pci_source_burst)
+        tokens, at = self._sources.pop(host, (burst, now))
+        tokens = min(burst, tokens + max(0.0, now - at) * rate)
+        allowed = tokens >= 1.0
+        self._sources[host] = (tokens - 1.0 if allowed else tokens, now)
+        if len(self._sources) > cfg.pci_source_table:
+            self._sources.popitem(last=False)
+        if not allowed:
+            raise Drop("PCI rate limit for this address")
 
     def _take_pci_token(self, now: float) -> None:
         """Token bucket for PCIs that would create state (RFC 5191 s4.1 rate limiting)."""
@@ -456,6 +744,8 @@ class PaaServer:
             if self._by_addr.get(old) == sid:
                 del self._by_addr[old]
             self._by_addr[new] = sid
+        if sid in self._half_open and (session.closed or session.authenticated):
+            self._half_open.discard(sid)
         if session.closed:
             self._retire(sid, session)
         elif (deadline := session.get_timer()) is not None and deadline != session.timer_pushed:

@@ -9,7 +9,7 @@ from enum import IntEnum
 
 from eap.keys import Secret
 from eap.rng import Rng, system_rng
-from pana_codecs import Avp
+from pana_codecs import Avp, CodecError, MessageFlags, MessageType, peek_pana
 
 from . import crypto
 from ._actions import SessionActions
@@ -180,19 +180,18 @@ class PacSession(SessionActions[PacConfig]):
                 if self._repeat_after_close(data, addr, now):
                     return
                 raise Drop("session closed")
-            msg = self._decode(data)
-            check_header(msg)
             if not _same_address(addr, self.peer):
                 # RFC 5191 s6.1: the PAA answers from the address and port we talk to
                 raise Drop("not from the PAA")
+            self._peek(data)
+            msg = self._decode(data)
+            check_header(msg)
             if msg.type == PCI:
                 raise Drop("PCI received by a PaC")
-            starting = (
-                self.state is PacState.INITIAL
-                and msg.type == PAR_PAN
-                and msg.flags & F_R
-                and msg.flags & F_S
-            )
+            par_start = bool(msg.type == PAR_PAN and msg.flags & F_R and msg.flags & F_S)
+            if par_start and msg.session_id != self.session_id and self._pci_outstanding():
+                self._start_over(now, msg.session_id)
+            starting = self.state is PacState.INITIAL and par_start
             if not starting and msg.session_id != self.session_id:
                 raise Drop(f"unknown session {msg.session_id:#x}")
             self._process(Rx(msg, data, addr), now)
@@ -202,6 +201,42 @@ class PacSession(SessionActions[PacConfig]):
             logger.exception("pac sid=%#x: internal error on %d octets from %s; dropped",
                              self.session_id, len(data), addr)  # fmt: skip
             self._dropped(now, f"internal error: {type(exc).__name__}", len(data), addr)
+
+    def _peek(self, data: bytes) -> None:
+        """Header checks before any AVP is decoded (issue 9: bounded work per datagram)."""
+        if len(data) > self._config.max_message_size:
+            raise Drop(f"message of {len(data)} octets exceeds {self._config.max_message_size}")
+        try:
+            head = peek_pana(data)
+        except CodecError as exc:
+            raise Drop(f"malformed: {exc}") from None
+        par_start = head.type == MessageType.PANA_AUTH and head.flags & MessageFlags.S
+        if head.session_id != self.session_id and not (par_start and head.flags & MessageFlags.R):
+            raise Drop(f"unknown session {head.session_id:#x}")
+
+    def _pci_outstanding(self) -> bool:
+        """Still retransmitting the PCI: no non-initial PAR accepted yet (RFC 5191 s4.1)."""
+        out = self._outstanding
+        return out is not None and out.type == MessageType.PANA_CLIENT_INITIATION
+
+    def _start_over(self, now: float, new_sid: int) -> None:
+        """A PAR[S] with another Session-Id before the second PAR: the PAA started over.
+
+        A stateless PAA answers each PCI anew (its cookie secret rotates, a PAN[S] was lost, the
+        PAA restarted); until a non-initial PAR was accepted a new initial PAR is valid (RFC 5191
+        s5.5), so the PaC follows it instead of waiting out FAILED_SESS_TIMEOUT.
+        """
+        if self.state is PacState.INITIAL and not self.session_id:
+            return
+        logger.info("pac: PAR[S] for session %#x replaces %#x (PAA started over)",
+                    new_sid, self.session_id)  # fmt: skip
+        self._trace.event(now, "start_over", sid=self.session_id, new_sid=new_sid)
+        self.state = PacState.INITIAL
+        self.session_id = 0
+        self._seq_in = None
+        self._last_request = self._last_answer = None
+        self._eap_response = None
+        self._eap_result = None
 
     def _skip_sequence_check(self, rx: Rx) -> bool:
         # the initial PAR is not checked; it sets the expected sequence number (s5.2)

@@ -206,6 +206,8 @@ class _PaaSessionState:
     address_delivered: bool = False
     completed: bool = False
     tunnel_inner: IpAddress | None = None
+    started: bool = False
+    """on_session was called: the PaC answered our PAR[S] (a PCI alone proves nothing)."""
 
 
 @dataclass
@@ -399,8 +401,8 @@ class PaaMpaExtension:
                 st.mn_mac = decode_mac(mac) if mac is not None else None
             except CodecError:
                 st.mn_mac = None
-            if self._on_session is not None:
-                self._on_session(session_id, st.mn_mac)
+            # on_session (DHCP for the MN) waits for the PAN[S]: a PCI's source may be spoofed
+            # and the PAA keeps no session for it (issue 9)
             return
         staged = self._staged.get(session_id)
         if staged is not None and msg.is_request and msg.seq == staged[0]:
@@ -416,6 +418,11 @@ class PaaMpaExtension:
         if _is(msg, MessageType.PANA_AUTH, MessageFlags.S) and not msg.is_request:
             if msg.avp(MpaAvpCode.MPA_CAPABILITY, v) is None:
                 st.capable = False  # the PaC declined MPA in PAN[S]
+            elif not st.started and self._on_session is not None:
+                # the PaC answered our PAR[S]: now the relay may start DHCP while EAP runs
+                # (RFC 6252 s7.3.1)
+                st.started = True
+                self._on_session(session_id, st.mn_mac)
         elif _is(msg, MessageType.PANA_AUTH, MessageFlags.C) and not msg.is_request:
             mac = msg.avp(MpaAvpCode.MPA_MN_LINK_ADDRESS, v)
             if mac is not None:

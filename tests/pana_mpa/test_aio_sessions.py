@@ -104,12 +104,12 @@ def test_lossy_duplicating_reordering_link_still_authenticates() -> None:
         return await _session(net, _pac(), _paa())
 
     pac_events, _, end = run_virtual(main)
-    assert [type(e) for e in pac_events] == [
-        SessionStarted,
-        Authenticated,
-        PingAnswered,
-        SessionTerminated,
-    ]
+    kinds = [type(e) for e in pac_events]
+    # a PAN[S] lost until the PAA's cookie secret rotated: the PaC follows the new PAR[S]
+    # (a second SessionStarted, RFC 5191 s4.1 stateless PAA)
+    while kinds[:2] == [SessionStarted, SessionStarted]:
+        kinds.pop(0)
+    assert kinds == [SessionStarted, Authenticated, PingAnswered, SessionTerminated]
     assert end > 1.0  # retransmissions (RFC 5191 s9) recovered the lost messages
 
 
@@ -369,20 +369,23 @@ def test_paa_shutdown_terminates_open_sessions_in_order() -> None:
 
 def test_paa_shutdown_gives_up_after_the_grace_period() -> None:
     async def main() -> float:
-        net = LoopbackNetwork(delay=0.01, drop=lambda d, s, dst: dst == PAA and len(d) > 16)
+        net = LoopbackNetwork(delay=0.01)
         stop = asyncio.Event()
         paa = _paa()
         server = asyncio.create_task(serve_paa(paa, net.endpoint(PAA), shutdown=stop, grace=3))
         pac_transport = net.endpoint(PAC)
         pac = _pac()
         pac.start(0.0)
-        pac_transport.sendto(pac.datagrams_to_send(0.0)[0][0], PAA)  # the PCI only
-        await asyncio.sleep(0.5)  # the session exists but never gets past PAR[S]
+        pac_transport.sendto(pac.datagrams_to_send(0.0)[0][0], PAA)  # the PCI
+        par_start, _ = await pac_transport.recvfrom()
+        pac.receive_datagram(par_start, PAA, 0.02)
+        pac_transport.sendto(pac.datagrams_to_send(0.02)[0][0], PAA)  # the PAN[S], then silence
+        await asyncio.sleep(0.5)  # the session exists but never gets past its first PAR
         stop.set()
         await server
         return asyncio.get_running_loop().time()
 
-    assert run_virtual(main) == pytest.approx(3.5)
+    assert run_virtual(main) == pytest.approx(3.52)  # PCI, PAR[S], PAN[S]: 0.02 s; 0.5 s; grace
 
 
 class _ScriptedAaa:

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from pana_codecs import MessageFlags, PanaMessage, decode_eap, decode_pana
+from pana_codecs import MessageFlags, PanaMessage, decode_eap, decode_pana, encode_pana
 from pana_mpa._avps import AvpCode, ResultCode
 from pana_mpa.config import PaaConfig, PacConfig
 from pana_mpa.errors import UsageError
@@ -145,6 +145,14 @@ def test_pass_through_with_aaa_answers() -> None:
     assert queries[0] is None and len(queries) == 4  # start, Identity, PSK-2, PSK-4
 
 
+def _pan_start(par: bytes) -> bytes:
+    """The PAN[S] a PaC answers ``par`` with: the first PRF and Integrity algorithm offered."""
+    msg = decode_pana(par)
+    chosen = (msg.avp(AvpCode.PRF_ALGORITHM), msg.avp(AvpCode.INTEGRITY_ALGORITHM))
+    avps = tuple(a for a in chosen if a is not None)
+    return encode_pana(PanaMessage(2, MessageFlags.S, msg.session_id, msg.seq, avps))
+
+
 def test_pass_through_server_without_factory() -> None:
     from pana_mpa.paa import PaaServer
 
@@ -153,9 +161,10 @@ def test_pass_through_server_without_factory() -> None:
     paa.receive_datagram(bytes.fromhex("00000010000000010000000000000000"), PAC_ADDR, 0.0)
     sent = paa.datagrams_to_send(0.0)
     assert len(sent) == 1 and describe(decode_pana(sent[0][0])) == "PAR[S]"
-    assert paa.pending_aaa() == []
-    with pytest.raises(UsageError, match="no pending EAP step"):
-        paa.aaa_answer(next(iter(paa)).session_id, object(), 0.0)  # type: ignore[arg-type]
+    assert len(paa) == 0 and paa.pending_aaa() == []  # no state for a PCI (RFC 5191 s4.1)
+    paa.receive_datagram(_pan_start(sent[0][0]), PAC_ADDR, 0.0)
+    (session,) = paa
+    assert paa.pending_aaa() == [(session.session_id, None)]  # the EAP conversation starts
     paa.aaa_answer(0xDEAD, object(), 0.0)  # type: ignore[arg-type]  # late answer: ignored
 
 
@@ -166,13 +175,12 @@ def test_retransmitted_pci_gets_the_same_par_start() -> None:
     first = pair.paa.datagrams_to_send(0.0)
     pair.paa.receive_datagram(pci, PAC_ADDR, 1.0)
     second = pair.paa.datagrams_to_send(1.0)
-    assert first == second and len(pair.paa) == 1
-    assert pair.paa.get_timer() is not None  # only the FAILED_SESS_TIMEOUT cleanup timer
-    pair.paa.handle_timer(1000.0)
-    assert len(pair.paa) == 0
+    assert first == second  # the same cookie: Session-Id and sequence number
+    assert len(pair.paa) == 0 and pair.paa.get_timer() is None  # no state, no timer (s4.1)
 
 
-def test_pci_during_authentication_is_discarded() -> None:
+def test_pci_during_authentication_disturbs_nothing() -> None:
+    """A stray PCI mid-authentication gets a PAR[S] the busy PaC drops; the session goes on."""
     pair = make_pair()
     pair.pac.start(0.0)
     pair.net.run(0.004)  # PAR[S]/PAN[S] done, EAP under way
@@ -180,9 +188,8 @@ def test_pci_during_authentication_is_discarded() -> None:
     assert session.state is not PaaState.INITIAL
     pair.net.inject(PAC_ADDR, PAA_ADDR, bytes.fromhex("00000010000000010000000000000000"))
     pair.net.run(10.0)
-    reasons = [r["reason"] for r in pair.paa_trace.named("message_dropped")]
-    assert "PCI for a session in progress" in reasons
     assert len(pair.paa) == 1 and pair.pac.state is PacState.OPEN
+    assert pair.only_session() == session.session_id
 
 
 def test_session_limit() -> None:
@@ -191,6 +198,9 @@ def test_session_limit() -> None:
         pair.paa.receive_datagram(
             bytes.fromhex("00000010000000010000000000000000"), ("192.0.2.50", port), 0.0
         )
+        ((par, _),) = pair.paa.datagrams_to_send(0.0)
+        pair.paa.receive_datagram(_pan_start(par), ("192.0.2.50", port), 0.0)
+        pair.paa.datagrams_to_send(0.0)  # the first PAR of each session that started
     assert len(pair.paa) == 2
     assert "session limit reached" in [r["reason"] for r in pair.paa_trace.named("message_dropped")]
     with pytest.raises(UsageError, match="session limit"):
@@ -349,11 +359,11 @@ def test_pci_rate_limit() -> None:
     pci = bytes.fromhex("00000010000000010000000000000000")
     for port in range(10):
         pair.paa.receive_datagram(pci, ("192.0.2.60", 30000 + port), 0.0)
-    assert len(pair.paa) == 2  # a burst of one second's worth
+    assert len(pair.paa.datagrams_to_send(0.0)) == 2  # a burst of one second's worth
     pair.paa.receive_datagram(pci, ("192.0.2.61", 1), 0.4)
-    assert len(pair.paa) == 2  # 0.8 tokens refilled: not yet
+    assert pair.paa.datagrams_to_send(0.4) == []  # 0.8 tokens refilled: not yet
     pair.paa.receive_datagram(pci, ("192.0.2.61", 2), 0.6)
-    assert len(pair.paa) == 3
+    assert len(pair.paa.datagrams_to_send(0.6)) == 1
     reasons = [r["reason"] for r in pair.paa_trace.named("message_dropped")]
     assert reasons.count("PCI rate limit") == 9
     with pytest.raises(UsageError, match="pci_rate_limit"):

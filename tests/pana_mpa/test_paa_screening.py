@@ -57,7 +57,7 @@ def test_no_avp_is_decoded_for_an_unknown_session(monkeypatch: pytest.MonkeyPatc
 
 def test_pci_and_relay_are_decoded_with_a_small_avp_cap() -> None:
     trace = MemoryTrace()
-    paa = PaaServer(PaaConfig(), trace=trace)
+    paa = PaaServer(PaaConfig(relays=("198.51.100.1",)), trace=trace)  # PRY: configured relays
     pci = PanaMessage(MessageType.PANA_CLIENT_INITIATION, 0, 0, 0, (Avp(77, b""),) * 17)
     paa.receive_datagram(encode_pana(pci), PAC_ADDR, 0.0)
     relay = wrap_relay(PAC_ADDR, encode_pana(pci))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pana_codecs import MessageType, decode_pana
 from pana_mpa._avps import AvpCode
+from pana_mpa.config import PaaConfig
 from pana_mpa.flow import describe
 from pana_mpa.pac import PacSession
 from pana_mpa.relay import PanaRelay, unwrap_relay, wrap_relay
@@ -16,7 +17,8 @@ RELAY_ADDR = ("198.51.100.1", 716)
 
 
 def relayed_pair() -> tuple[Pair, PanaRelay]:
-    pair = make_pair()
+    # PRY only from configured relays (issue 9)
+    pair = make_pair(paa_config=PaaConfig(relays=(RELAY_ADDR[0],)))
     # the PaC sees the PRE as its PAA (RFC 6345 s3)
     pair.pac = PacSession(
         pair.pac._config, paa=RELAY_ADDR, eap=pair.pac._eap, rng=pair.pac._rng, trace=MemoryTrace()

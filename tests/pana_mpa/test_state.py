@@ -43,6 +43,13 @@ def _scenarios() -> list[Callable[[], Pair]]:
         pair.net.run(pair.net.now + 1)
         return pair
 
+    def paa_initiated() -> Pair:
+        # PAC_FOUND: the PAA starts with an unsolicited PAR[S] (RFC 5191 s4.1)
+        pair = make_pair()
+        pair.paa.initiate(PAC_ADDR, 0.0)
+        pair.net.run(5.0)
+        return pair
+
     def optimized() -> Pair:
         pair = _open(make_pair(paa_config=PaaConfig(optimized_init=True)))
         sid = pair.only_session()
@@ -259,6 +266,7 @@ def _scenarios() -> list[Callable[[], Pair]]:
         eap_discard_at_pac,
         pac_timeout_waiting,
         pass_through_failure,
+        paa_initiated,
     ]
 
 

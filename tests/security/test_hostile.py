@@ -335,3 +335,39 @@ def test_cli_paa_requires_a_key_by_default() -> None:
         radius=("127.0.0.1", 1812), radius_secret=Secret(b"s"), allow_keyless=True
     ).require_key
     assert not config(method="md5").require_key  # local EAP-MD5 users: keyless by choice
+
+
+# --- item 5: bounded work per datagram ------------------------------------------------------
+
+
+def test_junk_is_dropped_before_any_avp_is_decoded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 9 item 5: 65,504 octets of empty AVPs were decoded in full before the session check."""
+    import pana_mpa.paa as paa_module
+
+    pair = _open()
+    sid = pair.only_session()
+    decoded: list[int] = []
+    real = paa_module.decode_pana  # type: ignore[attr-defined]
+
+    def counting(data: bytes, **kw: object) -> PanaMessage:
+        decoded.append(len(data))
+        return real(data, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(paa_module, "decode_pana", counting)
+    empty = tuple(Avp(99, b"") for _ in range((65504 - 16) // 8))
+    now = pair.net.now
+    for target in (sid ^ 0x5A5A, sid):
+        big = encode_pana(PanaMessage(4, MessageFlags.R | MessageFlags.P, target, 1, empty))
+        pair.paa.receive_datagram(big, ATTACKER, now)  # too large: dropped at the header
+    pair.paa.receive_datagram(encode_pana(PanaMessage(4, 0x8800, sid ^ 0x5A5A, 1)), ATTACKER, now)
+    assert decoded == []
+    reasons = [r["reason"] for r in pair.paa_trace.named("message_dropped")][-3:]
+    assert "unknown session" in reasons[0] and "exceeds" in reasons[1]
+    assert "unknown session" in reasons[2]
+    # within the size limit, more AVPs than max_avps are refused after walking their headers
+    many = tuple(Avp(99, b"") for _ in range(200))
+    pair.paa.receive_datagram(
+        encode_pana(PanaMessage(4, MessageFlags.R | MessageFlags.P, sid, 1, many)), ATTACKER, now
+    )
+    assert "AVP" in pair.paa_trace.named("message_dropped")[-1]["reason"]
+    assert pair.paa.session(sid).state is PaaState.OPEN
