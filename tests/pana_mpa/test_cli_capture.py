@@ -33,25 +33,57 @@ def _free_udp_port() -> int:
     pytest.fail("no free UDP port found")
 
 
-def _capture(tshark: str, port: int, pcap: Path, log: Path) -> subprocess.Popen[bytes]:
+def _probe_lines(log: Path, probe: int) -> int:
+    """Datagrams to the probe port in tshark's live output (-P -l)."""
+    text = log.read_text(errors="replace")
+    return text.count(f"\u2192 {probe} ") + text.count(f"-> {probe} ")
+
+
+def _send_probe(probe: int) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.sendto(b"probe", ("127.0.0.1", probe))
+
+
+@dataclass
+class _Capture:
+    proc: subprocess.Popen[bytes]
+    log: Path
+    probe: int
+
+    def mark(self) -> None:
+        """Send a probe datagram and wait until tshark has captured it (and so all before it)."""
+        before = _probe_lines(self.log, self.probe)
+        deadline = time.monotonic() + 60
+        while _probe_lines(self.log, self.probe) <= before:
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"tshark captured no probe: {self.log.read_text(errors='replace')}")
+            _send_probe(self.probe)
+            time.sleep(0.1)  # waiting for an external program, not protocol time
+
+
+def _capture(tshark: str, port: int, pcap: Path, log: Path) -> _Capture:
+    """tshark on lo for ``port``; returns once a probe datagram shows it is really capturing.
+
+    "Capturing on" is printed before dumpcap's socket sees packets on a loaded machine, so the
+    exchange could run before the capture: a probe to a second port is sent until it shows up.
+    """
+    probe = _free_udp_port()
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [tshark, "-i", "lo", "-f", f"udp port {port}", "-w", str(pcap)],
+            [tshark, "-i", "lo", "-f", f"udp port {port} or udp port {probe}", "-w", str(pcap),
+             "-P", "-l"],
             stdout=out,
             stderr=subprocess.STDOUT,
-        )
-    deadline = time.monotonic() + 60
-    while b"Capturing on" not in log.read_bytes():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            proc.wait()
-            pytest.fail(f"tshark did not start: {log.read_text(errors='replace')}")
-        time.sleep(0.1)  # waiting for an external program, not protocol time
-    return proc
+        )  # fmt: skip
+    capture = _Capture(proc, log, probe)
+    capture.mark()
+    return capture
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
+def _stop(capture: _Capture) -> None:
+    proc = capture.proc
     if proc.poll() is None:
+        capture.mark()  # everything sent before this probe is in the capture
         proc.send_signal(signal.SIGINT)
         try:
             proc.wait(timeout=30)
@@ -107,7 +139,7 @@ _FRAME_FIELDS = (
 def _frames(tshark: str, pcap: Path) -> list[_Frame]:
     frames = []
     for number, sport, dport, payload, typ, seq, sid, rin, rto in _fields(
-        tshark, pcap, *_FRAME_FIELDS
+        tshark, pcap, *_FRAME_FIELDS, display_filter="pana"
     ):
         payload_bytes = bytes.fromhex(payload.replace(":", ""))
         frames.append(
