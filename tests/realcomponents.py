@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
+from types import ModuleType
 from typing import NoReturn
 
 import pytest
 
-__all__ = ["IN_CI", "missing", "need_binary", "need_root"]
+__all__ = ["IN_CI", "missing", "need_binary", "need_module", "need_root"]
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
@@ -36,3 +38,11 @@ def need_root() -> None:
     """Require root (namespaces, TUN, raw sockets); fail under CI when not root, else skip."""
     if os.geteuid() != 0:
         _missing("root privileges")
+
+
+def need_module(name: str) -> ModuleType:
+    """An optional Python module the test needs (an extra of [test]); fail under CI when absent."""
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        missing(f"Python module {name} (pip install -e '.[test]')")

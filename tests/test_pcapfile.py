@@ -44,6 +44,7 @@ from tests.pcapfile import (
     write_pcap,
     write_pcapng,
 )
+from tests.realcomponents import need_module
 from tests.traces import trace_records
 
 REPO = Path(__file__).resolve().parent.parent
@@ -224,7 +225,7 @@ def test_pcap_linktype_ignores_fcs_bits(tmp_path: Path) -> None:
 
 def _scapy_frames(path: Path) -> list[tuple[float, int, bytes, int]]:
     """(time, linktype, data, orig_len) per frame the way the old scapy-based reader got them."""
-    utils = pytest.importorskip("scapy.utils")
+    utils = need_module("scapy.utils")
     out: list[tuple[float, int, bytes, int]] = []
     with utils.RawPcapReader(str(path)) as reader:
         nano = bool(getattr(reader, "nano", False))

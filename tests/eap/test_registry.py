@@ -19,6 +19,7 @@ from eap.registry import (
 )
 from tests.eap.conversation import converse, seeded_rng
 from tests.pki import Pki, make_pki
+from tests.realcomponents import need_module
 
 PSK = Secret(bytes(range(16)))
 GPSK = Secret(bytes(range(32)))
@@ -219,7 +220,7 @@ def test_unknown_identity_fails() -> None:
 
 @pytest.fixture(scope="module")
 def pki() -> Pki:
-    pytest.importorskip("OpenSSL")
+    need_module("OpenSSL")
     return make_pki()
 
 

@@ -14,7 +14,7 @@ from pana_mpa.cli.capture import read_pana
 from pana_mpa.cli.pcapwrite import PcapWriter
 from pana_mpa.flow import FlowTrace
 from pana_mpa.trace import trace_header
-from tests.realcomponents import need_binary
+from tests.realcomponents import need_binary, need_module
 from tests.traces import trace_records
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -111,7 +111,7 @@ def test_chart_says_why_it_cannot_draw(tmp_path: Path, capsys: pytest.CaptureFix
 def test_chart_from_every_kind_of_trace(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str
 ) -> None:
-    pytest.importorskip("matplotlib")
+    need_module("matplotlib")
     trace, png = tmp_path / f"{kind}.jsonl", tmp_path / f"{kind}.png"
     if kind == "decode":
         pcap = tmp_path / "demo.pcap"

@@ -37,6 +37,7 @@ from pana_mpa.pac import PacSession
 from pana_mpa.state import PacState
 from pana_mpa.trace import JsonLinesTrace, MemoryTrace
 from tests.pana_mpa.pair import PAA_ADDR, PAC_ADDR, PSKS, Pair, make_pair
+from tests.realcomponents import need_module
 
 from ._leaks import LeakScanner, all_reprs, secrets_in
 
@@ -173,7 +174,7 @@ def test_failed_authentication_leaks_no_psk(logs: _Collect) -> None:
 
 
 def test_eap_tls_session_leaks_no_key(logs: _Collect) -> None:
-    pytest.importorskip("OpenSSL")
+    need_module("OpenSSL")
     from eap.methods.tls import TlsPeer, TlsServer
     from tests.pki import make_pki
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 
 from benchmarks.impairment import Cell, CellResult, run_cell
+from tests.realcomponents import need_module
 
 pytestmark = pytest.mark.impairment
 
@@ -68,7 +69,7 @@ def test_duplication_reordering_and_spikes_lose_no_session(
 
 
 def test_eap_tls_under_loss() -> None:
-    pytest.importorskip("OpenSSL")
+    need_module("OpenSSL")
     clean = run_cell(Cell(method="tls", sessions=15))
     lossy = run_cell(Cell(method="tls", sessions=15, loss=0.2, duplicate=0.1, reorder=0.1))
     assert clean.authenticated == clean.completed == 15
