@@ -40,9 +40,12 @@ __all__ = [
     "encode_ia_address",
     "encode_ia_na",
     "iaid_for",
+    "lease_from_reply",
     "link_local_for",
     "relay_forward",
     "relay_reply_payload",
+    "renew_message",
+    "usable_address",
 ]
 
 logger = logging.getLogger(__name__)
@@ -562,40 +565,99 @@ class Dhcp6Client:
             logger.debug("ignoring DHCPv6 %s in state %s", msg.msg_type, self.state.value)
 
     def _usable_ia(self, msg: Dhcp6Message) -> tuple[IaNa, IaAddress] | None:
-        for code, value in msg.options:
-            if code != Dhcp6Option.IA_NA:
-                continue
-            ia = decode_ia_na(value)
-            if ia.iaid != self.iaid:
-                continue
-            status = ia.status()
-            if status is not None and status[0] != Dhcp6StatusCode.SUCCESS:
-                logger.info("DHCPv6 IA_NA status %s: %s", *status)
-                return None
-            for address in ia.addresses():
-                if address.valid_lifetime and address.preferred_lifetime <= address.valid_lifetime:
-                    return ia, address  # RFC 8415 s21.6: else the address is discarded
-        return None
+        return usable_address(msg, self.iaid)
 
     def _bound(
         self, msg: Dhcp6Message, ia: tuple[IaNa, IaAddress], server_duid: bytes, now: float
     ) -> None:
-        na, address = ia
-        self.lease = Dhcp6Lease(
-            address=address.address,
-            preferred_lifetime=address.preferred_lifetime,
-            valid_lifetime=address.valid_lifetime,
-            t1=na.t1,
-            t2=na.t2,
-            iaid=na.iaid,
-            client_duid=self.duid,
-            server_duid=server_duid,
-            server_address=self.server_address,
-            dns_servers=_addresses(msg.option(Dhcp6Option.DNS_SERVERS)),
-            acquired_at=now,
-            prefix_length=self.prefix_length,
-            router=self.router,
-            paa_addresses=_addresses(msg.option(Dhcp6Option.PANA_AGENT)),
-        )
+        self.lease = lease_from_reply(
+            msg, client_duid=self.duid, iaid=self.iaid, server_address=self.server_address,
+            now=now, prefix_length=self.prefix_length, router=self.router,
+        )  # fmt: skip
         self.state = Dhcp6State.BOUND
-        logger.info("DHCPv6 lease %s for %s", address.address, self.mac.hex(":"))
+        logger.info("DHCPv6 lease %s for %s", self.lease.address, self.mac.hex(":"))
+
+
+def usable_address(msg: Dhcp6Message, iaid: int) -> tuple[IaNa, IaAddress] | None:
+    """The IA_NA with ``iaid`` and its first usable address; None (IA status not Success, no
+    address, preferred > valid lifetime: RFC 8415 s21.6). Dhcp6Error when malformed."""
+    for code, value in msg.options:
+        if code != Dhcp6Option.IA_NA:
+            continue
+        ia = decode_ia_na(value)
+        if ia.iaid != iaid:
+            continue
+        status = ia.status()
+        if status is not None and status[0] != Dhcp6StatusCode.SUCCESS:
+            logger.info("DHCPv6 IA_NA status %s: %s", *status)
+            return None
+        for address in ia.addresses():
+            if address.valid_lifetime and address.preferred_lifetime <= address.valid_lifetime:
+                return ia, address
+    return None
+
+
+def lease_from_reply(
+    msg: Dhcp6Message,
+    *,
+    client_duid: bytes,
+    iaid: int,
+    server_address: ipaddress.IPv6Address,
+    now: float,
+    prefix_length: int = 128,
+    router: ipaddress.IPv6Address | None = None,
+) -> Dhcp6Lease:
+    """The lease a Reply grants the IA ``iaid``; Dhcp6Error when it grants none."""
+    server_duid = msg.option(Dhcp6Option.SERVERID)
+    if not server_duid:
+        raise Dhcp6Error("Reply without Server Identifier")
+    status = msg.option(Dhcp6Option.STATUS_CODE)
+    if status is not None and decode_status_code(status)[0] != Dhcp6StatusCode.SUCCESS:
+        raise Dhcp6Error(f"Reply with status {decode_status_code(status)}")
+    found = usable_address(msg, iaid)
+    if found is None:
+        raise Dhcp6Error("Reply without a usable address")
+    na, address = found
+    return Dhcp6Lease(
+        address=address.address,
+        preferred_lifetime=address.preferred_lifetime,
+        valid_lifetime=address.valid_lifetime,
+        t1=na.t1,
+        t2=na.t2,
+        iaid=na.iaid,
+        client_duid=client_duid,
+        server_duid=server_duid,
+        server_address=server_address,
+        dns_servers=_addresses(msg.option(Dhcp6Option.DNS_SERVERS)),
+        acquired_at=now,
+        prefix_length=prefix_length,
+        router=router,
+        paa_addresses=_addresses(msg.option(Dhcp6Option.PANA_AGENT)),
+    )
+
+
+def renew_message(
+    *,
+    transaction_id: int,
+    client_duid: bytes,
+    server_duid: bytes,
+    iaid: int,
+    address: ipaddress.IPv6Address,
+) -> bytes:
+    """The MN's Renew after the move, for the lease the relay got (RFC 8415 s18.2.4).
+
+    Everything comes from the PANA-delivered configuration: the DUID (MPA-DHCP-Client-Id), the
+    server's DUID (MPA-DHCPv6-Server-Id), the IAID (MPA-DHCPv6-IAID) and nCoA.
+    """
+    ia = IaNa(
+        iaid, options=((int(Dhcp6Option.IAADDR), encode_ia_address(IaAddress(address, 0, 0))),)
+    )
+    oro = struct.pack("!HH", Dhcp6Option.DNS_SERVERS, Dhcp6Option.PANA_AGENT)
+    options = (
+        (int(Dhcp6Option.CLIENTID), client_duid),
+        (int(Dhcp6Option.SERVERID), server_duid),
+        (int(Dhcp6Option.IA_NA), encode_ia_na(ia)),
+        (int(Dhcp6Option.ORO), oro),
+        (int(Dhcp6Option.ELAPSED_TIME), bytes(2)),
+    )
+    return encode_dhcp6(Dhcp6Message(Dhcp6MessageType.RENEW, transaction_id, options))

@@ -3,7 +3,8 @@
 ``acquire_lease6``: the PAA's relay gets a lease for the MN from the CTN's DHCPv6 server in
 Relay-Forw/Relay-Reply before the MN moves (RFC 6252 s7.3, RFC 8415 s19). ``Dhcp6RelayAgent``:
 the same router relaying the messages of clients on its link (the non-MPA MN after the move).
-``solicit_lease6``: a client's own exchange on its link.
+``solicit_lease6``: a client's own exchange on its link. ``renew_lease6``: the MN renews the
+relayed lease itself from nCoA after the move, with what PANA delivered (RFC 8415 s18.2.4).
 """
 
 from __future__ import annotations
@@ -24,16 +25,19 @@ from ..dhcp6 import (
     Dhcp6Client,
     Dhcp6Error,
     Dhcp6Lease,
+    Dhcp6Message,
     Dhcp6MessageType,
     Dhcp6Option,
     Dhcp6State,
     RelayMessage,
     decode_dhcp6,
+    lease_from_reply,
     relay_forward,
     relay_reply_payload,
+    renew_message,
 )
 
-__all__ = ["Dhcp6RelayAgent", "acquire_lease6", "relay6_socket", "solicit_lease6"]
+__all__ = ["Dhcp6RelayAgent", "acquire_lease6", "relay6_socket", "renew_lease6", "solicit_lease6"]
 
 logger = logging.getLogger(__name__)
 
@@ -131,6 +135,61 @@ async def solicit_lease6(
         initial_timeout=initial_timeout, attempts=attempts,
     )  # fmt: skip
     return await _run(client, sock, (str(ALL_DHCP_RELAY_AGENTS_AND_SERVERS), SERVER_PORT, 0, index))
+
+
+async def renew_lease6(
+    *,
+    ifindex: int,
+    address: ipaddress.IPv6Address,
+    client_duid: bytes,
+    server_duid: bytes,
+    iaid: int,
+    sock: socket.socket,
+    prefix_length: int = 128,
+    router: ipaddress.IPv6Address | None = None,
+    rng: Callable[[int], bytes] = os.urandom,
+    timeout: float = 2.0,
+    attempts: int = 3,
+) -> Dhcp6Lease:
+    """Renew the lease the relay got, from the MN on its new link (RFC 8415 s18.2.4).
+
+    Sent to ff02::1:2 on ``ifindex`` (no Server Unicast option); ``sock`` is an AF_INET6 UDP
+    socket bound to port 546 (it is consumed). Dhcp6Error when the server refuses or is silent.
+    """
+    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, ifindex)
+    loop = asyncio.get_running_loop()
+    transport, proto = await loop.create_datagram_endpoint(_Proto, sock=sock)
+    xid = int.from_bytes(rng(3), "big")
+    renew = renew_message(transaction_id=xid, client_duid=client_duid, server_duid=server_duid,
+                          iaid=iaid, address=address)  # fmt: skip
+    dest = (str(ALL_DHCP_RELAY_AGENTS_AND_SERVERS), SERVER_PORT, 0, ifindex)
+    try:
+        for _ in range(attempts):
+            transport.sendto(renew, dest)
+            end = loop.time() + timeout
+            while (left := end - loop.time()) > 0:
+                try:
+                    data, _addr = await asyncio.wait_for(proto.queue.get(), left)
+                except TimeoutError:
+                    break
+                try:
+                    reply = decode_dhcp6(data)
+                except Dhcp6Error:
+                    continue
+                if (
+                    not isinstance(reply, Dhcp6Message)
+                    or reply.msg_type != Dhcp6MessageType.REPLY
+                    or reply.transaction_id != xid
+                    or reply.option(Dhcp6Option.CLIENTID) != client_duid
+                ):
+                    continue
+                return lease_from_reply(reply, client_duid=client_duid, iaid=iaid,
+                                        server_address=ALL_DHCP_RELAY_AGENTS_AND_SERVERS,
+                                        now=loop.time(), prefix_length=prefix_length,
+                                        router=router)  # fmt: skip
+        raise Dhcp6Error("no answer from a DHCPv6 server to the Renew")
+    finally:
+        transport.close()
 
 
 class Dhcp6RelayAgent:

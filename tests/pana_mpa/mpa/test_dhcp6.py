@@ -378,3 +378,90 @@ def test_client_on_the_link_through_our_relay_agent_to_real_kea(tmp_path: Path) 
         assert lease.address in ipaddress.IPv6Network("fd99:2::/64")
         assert lease.client_duid == duid_ll(MAC)
         assert agent.forwarded >= 2 and agent.replied >= 2 and agent.dropped == 0
+
+
+def test_renew_message_carries_what_pana_delivered() -> None:
+    from pana_mpa.mpa.dhcp6 import lease_from_reply, renew_message
+
+    data = renew_message(transaction_id=0x123456, client_duid=duid_ll(MAC),
+                         server_duid=SERVER_DUID, iaid=iaid_for(MAC), address=ADDR)  # fmt: skip
+    msg = decode_dhcp6(data)
+    assert isinstance(msg, Dhcp6Message) and msg.msg_type == Dhcp6MessageType.RENEW
+    assert msg.option(Dhcp6Option.SERVERID) == SERVER_DUID
+    ia = decode_ia_na(msg.option(Dhcp6Option.IA_NA) or b"")
+    assert ia.iaid == iaid_for(MAC) and [a.address for a in ia.addresses()] == [ADDR]
+    refused = Dhcp6Message(7, 0x123456, ((Dhcp6Option.SERVERID, SERVER_DUID),
+                                         (Dhcp6Option.STATUS_CODE, b"\x00\x03")))  # fmt: skip
+    with pytest.raises(Dhcp6Error, match="status"):
+        lease_from_reply(refused, client_duid=duid_ll(MAC), iaid=iaid_for(MAC),
+                         server_address=SERVER, now=0.0)  # fmt: skip
+
+
+@pytest.mark.netns
+def test_mn_renews_the_relayed_lease_through_the_relay_agent_to_real_kea(tmp_path: Path) -> None:
+    """The lease the PAA's relay got before the move is renewed by the MN from its new link,
+    with only what PANA carried (DUID, server DUID, IAID, nCoA): Kea confirms the same address."""
+    from pana_mpa.mpa.drivers.agent import lease_configuration
+    from pana_mpa.mpa.drivers.dhcp6_relay import (
+        Dhcp6RelayAgent,
+        acquire_lease6,
+        relay6_socket,
+        renew_lease6,
+    )
+    from pana_mpa.mpa.drivers.linux_tunnel import in_netns
+
+    need_binary("kea-dhcp6")
+    with lab() as the_lab:
+        srv, rly = _topology(the_lab, link_on_lo=False)
+        mn = the_lab.ns("mn")
+        the_lab.veth(rly, "r1", mn, "m0")
+        the_lab.ip(mn, "link", "set", "m0", "address", MAC.hex(":"))
+        the_lab.ip(rly, "addr", "add", f"{LINK}/64", "dev", "r1", "nodad")
+        _kea(the_lab, srv, tmp_path)
+        with in_netns(rly):
+            sock = relay6_socket("fd99:3::1")
+        lease = asyncio.run(
+            asyncio.wait_for(
+                acquire_lease6(server=SERVER, link_address=LINK, mac=MAC, sock=sock,
+                               prefix_length=64, router=LINK),
+                timeout=20,
+            )
+        )  # fmt: skip
+        # what the MN got in PAR[C,E], decoded from the AVPs
+        cfg = decode_pre_configuration(pre_configuration_avps(lease_configuration(lease)))
+        assert cfg is not None and cfg.ncoa is not None and cfg.dhcp6_iaid is not None
+        for _ in range(400):  # the link-local addresses' DAD (about 2 s)
+            if not any(
+                the_lab.ip(ns, "-6", "addr", "show", "tentative").strip() for ns in (mn, rly)
+            ):
+                break
+            asyncio.run(asyncio.sleep(0.025))
+        the_lab.ip(mn, "addr", "add", f"{cfg.ncoa}/{cfg.prefix_length}", "dev", "m0", "nodad")
+        agent = Dhcp6RelayAgent(ifname="r1", link_address=LINK, server=SERVER,
+                                upstream=ipaddress.IPv6Address("fd99:3::1"))  # fmt: skip
+        with in_netns(rly):
+            agent.open()
+        client = socket_in(mn, socket.AF_INET6, socket.SOCK_DGRAM)
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        client.bind(("::", 546))
+        client.setblocking(False)
+        with in_netns(mn):
+            index = socket.if_nametoindex("m0")
+
+        async def main() -> Dhcp6Lease:
+            await agent.start()
+            try:
+                assert cfg is not None and cfg.ncoa is not None and cfg.dhcp6_iaid is not None
+                coro = renew_lease6(
+                    ifindex=index, address=ipaddress.IPv6Address(cfg.ncoa),
+                    client_duid=cfg.client_id, server_duid=cfg.dhcp6_server_id,
+                    iaid=cfg.dhcp6_iaid, sock=client,
+                )  # fmt: skip
+                return await asyncio.wait_for(coro, timeout=20)
+            finally:
+                agent.close()
+
+        renewed = asyncio.run(main())
+        assert renewed.address == lease.address and renewed.valid_lifetime == 3600
+        assert renewed.server_duid == lease.server_duid
+        assert "DHCP6_LEASE_RENEW" in (tmp_path / "kea-dhcp6.log").read_text()
