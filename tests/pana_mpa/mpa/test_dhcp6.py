@@ -8,6 +8,7 @@ import ipaddress
 import random
 import socket
 import struct
+import time
 from pathlib import Path
 
 import pytest
@@ -354,7 +355,7 @@ def test_client_on_the_link_through_our_relay_agent_to_real_kea(tmp_path: Path) 
                 the_lab.ip(ns, "-6", "addr", "show", "tentative").strip() for ns in (mn, rly)
             ):
                 break
-            asyncio.run(asyncio.sleep(0.025))
+            time.sleep(0.025)
         agent = Dhcp6RelayAgent(ifname="r1", link_address=LINK, server=SERVER,
                                 upstream=ipaddress.IPv6Address("fd99:3::1"))  # fmt: skip
         with in_netns(rly):
@@ -435,7 +436,7 @@ def test_mn_renews_the_relayed_lease_through_the_relay_agent_to_real_kea(tmp_pat
                 the_lab.ip(ns, "-6", "addr", "show", "tentative").strip() for ns in (mn, rly)
             ):
                 break
-            asyncio.run(asyncio.sleep(0.025))
+            time.sleep(0.025)
         the_lab.ip(mn, "addr", "add", f"{cfg.ncoa}/{cfg.prefix_length}", "dev", "m0", "nodad")
         agent = Dhcp6RelayAgent(ifname="r1", link_address=LINK, server=SERVER,
                                 upstream=ipaddress.IPv6Address("fd99:3::1"))  # fmt: skip
