@@ -222,7 +222,10 @@ async def paa_main(
     runner = PaaRunner(server, transport, aaa=aaa, trace=trace, on_event=log.event)
     task = asyncio.create_task(runner.run(shutdown))
     try:
-        await task
+        # asyncio.wait, not ``await task``: Ctrl-C/SIGTERM cancels us, and the runner must live
+        # on to send its PTRs (below)
+        await asyncio.wait({task})
+        task.result()
         return 0
     except asyncio.CancelledError:  # Ctrl-C or SIGTERM: PTR to every open session first
         shutdown.set()
