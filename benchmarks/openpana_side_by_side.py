@@ -33,6 +33,7 @@ import os
 import platform
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -151,6 +152,12 @@ class Tally:
     paa_cpu: float = 0.0
     aaa_cpu: float = 0.0
     latencies: list[float] = field(default_factory=list)
+    crashed: bool = False
+
+
+def _exited(pid: int) -> bool:
+    """True when the process is a zombie (exited, not yet reaped)."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in ("Z", "X")
 
 
 def pac_addresses() -> Iterator[str]:
@@ -185,10 +192,15 @@ async def authenticate(paa: Address, tally: Tally) -> None:
 
 def run_round(paa: Address, count: int, pid: int, aaa: int, tally: Tally) -> None:
     """``count`` authentications one after another against the PAA ``pid``."""
+    if tally.crashed:
+        return
     cpu, aaa_cpu, wall = cpu_seconds(pid), cpu_seconds(aaa), time.monotonic()
     loop = new_event_loop()
     try:
         for _ in range(count):
+            if not Path(f"/proc/{pid}/stat").exists() or _exited(pid):
+                tally.crashed = True  # e.g. openpaa after some hundred sessions
+                break
             loop.run_until_complete(authenticate(paa, tally))
     finally:
         loop.close()
@@ -268,8 +280,10 @@ def summary(tally: Tally, paa: subprocess.Popen[bytes], rss0: int, unit: float) 
         "paa_cpu_ms_per_auth": 1000 * tally.paa_cpu / ok,
         "paa_hmac_equiv_per_auth": tally.paa_cpu / ok / unit,
         "aaa_cpu_ms_per_auth": 1000 * tally.aaa_cpu / ok,
-        "rss_bytes_per_held_session": (rss_bytes(paa.pid) - rss0) / ok,
-        "alive": paa.poll() is None,
+        "rss_bytes_per_held_session": (
+            (rss_bytes(paa.pid) - rss0) / ok if paa.poll() is None else float("nan")
+        ),
+        "crashed_after": tally.ok + tally.failures if tally.crashed else None,
     }
 
 
@@ -335,6 +349,7 @@ def table(result: dict[str, Any]) -> str:
             f"| {f['p50_ms']:.1f} / {f['p99_ms']:.1f} / {f['max_ms']:.0f} "
             f"| {f['paa_cpu_ms_per_auth']:.2f} | {f['paa_hmac_equiv_per_auth']:.0f} "
             f"| {f['aaa_cpu_ms_per_auth']:.2f} | {f['rss_bytes_per_held_session']:.0f} |"
+            + (f" crashed after {f['crashed_after']} PaCs |" if f["crashed_after"] else "")
         )
     load = ", ".join(result["load"])
     return "\n".join(rows) + f"\n\n{result['date']}, {result['machine']}, load {load}\n"
@@ -350,6 +365,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    # SIGTERM (e.g. from `timeout`) ends us through the finally clauses: namespace and processes
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if args.inside:
         result = inside(args.openpaa.resolve(), args.auths, args.rounds, args.warmup)
         sys.stdout.write(json.dumps(result) + "\n")
