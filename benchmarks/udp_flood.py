@@ -57,21 +57,19 @@ PORT = 716
 IDENTITY, PSK = "legit", "udpflood-psk-16c"
 PCI = encode_pana(PanaMessage(1, 0, 0, 0, ()))
 """The 16-octet PCI every spoofed datagram carries (RFC 5191 s4.1)."""
-POOL = 65_536
-"""Distinct spoofed (address, port) pairs the attacker cycles through."""
+POOL = 1 << 18
+"""Spoofed (address, port) pairs the attacker cycles through: a real one need never repeat; at
+20,000/s this pool repeats after 13 s, long after the PAA's retry table forgot a source."""
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
 # ---- the attacker (runs in its namespace: python -m benchmarks.udp_flood --attacker) ----------
 
 
-def _checksum(data: bytes) -> int:
-    if len(data) % 2:
-        data += b"\0"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+def _fold(total: int) -> int:
     while total >> 16:
         total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF or 0xFFFF
+    return total
 
 
 def spoofed_pcis(n: int, subnet: str, dst: str, port: int, seed: int) -> list[bytes]:
@@ -81,18 +79,23 @@ def spoofed_pcis(n: int, subnet: str, dst: str, port: int, seed: int) -> list[by
     base, size = int(net.network_address), net.num_addresses
     dst_b = socket.inet_aton(dst)
     length = 8 + len(PCI)
+    # the UDP checksum (RFC 768): pseudo-header and datagram, all but the source address and port
+    fixed = _fold(
+        sum(struct.unpack("!2H", dst_b)) + socket.IPPROTO_UDP + length + port + length
+        + sum(struct.unpack(f"!{len(PCI) // 2}H", PCI))
+    )  # fmt: skip
+    # the kernel fills in the IP header checksum, the total length and the id (raw(7))
+    head = struct.pack("!BBHHHBBH", 0x45, 0, 20 + length, 0, 0, 64, socket.IPPROTO_UDP, 0)
+    tail = struct.pack("!HH", port, length)
     packets = []
     for _ in range(n):
-        src_b = (base + 1 + rng.randrange(size - 2)).to_bytes(4, "big")
+        src = base + 1 + rng.randrange(size - 2)
         sport = rng.randrange(1024, 65536)
-        pseudo = src_b + dst_b + struct.pack("!BBH", 0, socket.IPPROTO_UDP, length)
-        udp = struct.pack("!HHHH", sport, port, length, 0) + PCI
-        udp = udp[:6] + struct.pack("!H", _checksum(pseudo + udp)) + udp[8:]
-        # the kernel fills in the header checksum, the total length and the id (raw(7))
-        ip = struct.pack(
-            "!BBHHHBBH4s4s", 0x45, 0, 20 + length, 0, 0, 64, socket.IPPROTO_UDP, 0, src_b, dst_b
-        )
-        packets.append(ip + udp)
+        check = ~_fold(fixed + (src >> 16) + (src & 0xFFFF) + sport) & 0xFFFF or 0xFFFF
+        packets.append(
+            head + src.to_bytes(4, "big") + dst_b + sport.to_bytes(2, "big") + tail
+            + check.to_bytes(2, "big") + PCI
+        )  # fmt: skip
     return packets
 
 

@@ -295,6 +295,7 @@ def statistics(server: object, runner: PaaRunner[Any], transport: UdpTransport) 
         overloaded_batches=admission.overloaded_batches,
         pci_admitted=admission.pci_admitted,
         shed_pci=admission.shed_pci,
+        retry_admitted=admission.retry_admitted,
     )
     return stats
 

@@ -110,3 +110,34 @@ def test_a_burst_of_pacs_is_shed_then_served_without_failures() -> None:
     assert first == [limit]  # the core answered only the budget's worth of them
     assert stats.shed_pci >= count - limit  # (and later bursts of retransmissions)
     assert stats.pci_admitted + (stats.datagrams - stats.shed_pci) >= count
+
+
+def test_a_retransmitted_pci_is_admitted_before_first_sightings() -> None:
+    """Under a spoofed flood a PaC's PCI retransmission (same address and port, a second or so
+    later) is admitted before junk seen once; one address sending fast gains nothing by it."""
+    legit: Address = ("10.0.9.9", 716)
+
+    def junk(n: int, net: int) -> list[tuple[bytes, Address]]:
+        return [(_pci(), (f"10.1.{net}.{i}", 1000 + i)) for i in range(n)]
+
+    async def main() -> None:
+        runner = PaaRunner(FakePaa(), LoopbackNetwork().endpoint(PAA),
+                           admission=AdmissionPolicy(backlog_limit=8))  # fmt: skip
+        assert legit not in [a for _, a in runner._admit([*junk(20, 1), (_pci(), legit)])]
+        await asyncio.sleep(1.0)  # the PaC's PCI_IRT
+        kept = runner._admit([*junk(20, 2), (_pci(), legit)])
+        assert len(kept) == 8 and kept[-1][1] == legit  # in order, and in the budget
+        assert runner.stats.retry_admitted == 1
+        hammer: list[tuple[bytes, Address]] = [(_pci(), ("10.2.0.1", 5))] * 20
+        runner._admit(hammer)  # seen once, then again and again within the gap: no preference
+        assert runner.stats.retry_admitted == 1
+        await asyncio.sleep(0.6)
+        runner._admit(hammer)
+        assert runner.stats.retry_admitted == 2  # one per gap, not 20
+        off = PaaRunner(FakePaa(), LoopbackNetwork().endpoint(PAA),
+                        admission=AdmissionPolicy(backlog_limit=8, retry_slots=0))  # fmt: skip
+        off._admit([*junk(20, 1), (_pci(), legit)])
+        await asyncio.sleep(1.0)
+        assert legit not in [a for _, a in off._admit([*junk(20, 2), (_pci(), legit)])]
+
+    run_virtual(main)
