@@ -31,7 +31,6 @@ import ipaddress
 import itertools
 import json
 import os
-import random
 import signal
 import socket
 import statistics
@@ -57,49 +56,36 @@ PORT = 716
 IDENTITY, PSK = "legit", "udpflood-psk-16c"
 PCI = encode_pana(PanaMessage(1, 0, 0, 0, ()))
 """The 16-octet PCI every spoofed datagram carries (RFC 5191 s4.1)."""
-POOL = 1 << 18
+POOL = 1 << 20
 """Spoofed (address, port) pairs the attacker cycles through: a real one need never repeat; at
-20,000/s this pool repeats after 13 s, long after the PAA's retry table forgot a source."""
+20,000/s this pool repeats after 52 s, long after the PAA's retry table forgot a source."""
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
 # ---- the attacker (runs in its namespace: python -m benchmarks.udp_flood --attacker) ----------
 
 
-def _fold(total: int) -> int:
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return total
-
-
-def spoofed_pcis(n: int, subnet: str, dst: str, port: int, seed: int) -> list[bytes]:
-    """``n`` IPv4/UDP datagrams carrying a PCI, from random addresses of ``subnet`` and ports."""
-    rng = random.Random(seed)  # noqa: S311 - junk traffic, not security
+def spoofed_pcis(n: int, subnet: str, dst: str, port: int) -> list[bytes]:
+    """``n`` IPv4/UDP datagrams carrying a PCI, from random addresses of ``subnet`` (a /16) and
+    random ports above 1023; UDP checksum 0 (none, RFC 768: the veth path checks none anyway)."""
     net = ipaddress.IPv4Network(subnet)
-    base, size = int(net.network_address), net.num_addresses
+    if net.prefixlen != 16:
+        raise ValueError("the spoofed subnet must be a /16")
+    prefix = net.network_address.packed[:2]
     dst_b = socket.inet_aton(dst)
     length = 8 + len(PCI)
-    # the UDP checksum (RFC 768): pseudo-header and datagram, all but the source address and port
-    fixed = _fold(
-        sum(struct.unpack("!2H", dst_b)) + socket.IPPROTO_UDP + length + port + length
-        + sum(struct.unpack(f"!{len(PCI) // 2}H", PCI))
-    )  # fmt: skip
     # the kernel fills in the IP header checksum, the total length and the id (raw(7))
     head = struct.pack("!BBHHHBBH", 0x45, 0, 20 + length, 0, 0, 64, socket.IPPROTO_UDP, 0)
-    tail = struct.pack("!HH", port, length)
-    packets = []
-    for _ in range(n):
-        src = base + 1 + rng.randrange(size - 2)
-        sport = rng.randrange(1024, 65536)
-        check = ~_fold(fixed + (src >> 16) + (src & 0xFFFF) + sport) & 0xFFFF or 0xFFFF
-        packets.append(
-            head + src.to_bytes(4, "big") + dst_b + sport.to_bytes(2, "big") + tail
-            + check.to_bytes(2, "big") + PCI
-        )  # fmt: skip
-    return packets
+    tail = struct.pack("!HHH", port, length, 0) + PCI
+    noise = os.urandom(4 * n)
+    return [
+        head + prefix + noise[k : k + 2] + dst_b + bytes((noise[k + 2] | 4,)) + noise[k + 3 : k + 4]
+        + tail
+        for k in range(0, 4 * n, 4)
+    ]  # fmt: skip
 
 
-def attacker(dst: str, port: int, rate: float | None, subnet: str, seed: int) -> int:
+def attacker(dst: str, port: int, rate: float | None, subnet: str, pool: int) -> int:
     """Send spoofed PCIs at ``rate`` per second (None: as fast as possible) until SIGTERM.
 
     Writes one JSON line every 0.25 s (``sent``, ``errors``, ``t``) and a last one with
@@ -107,8 +93,8 @@ def attacker(dst: str, port: int, rate: float | None, subnet: str, seed: int) ->
     """
     stop: list[bool] = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
-    packets = spoofed_pcis(POOL, subnet, dst, port, seed)
-    mask = len(packets) - 1
+    packets = spoofed_pcis(pool, subnet, dst, port)
+    pool = len(packets)
     sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)  # IP_HDRINCL
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
     send, dest = sock.sendto, (dst, 0)
@@ -134,7 +120,9 @@ def attacker(dst: str, port: int, rate: float | None, subnet: str, seed: int) ->
                 sent += 1
             except OSError:  # ENOBUFS: the kernel could not take it
                 errors += 1
-            i = (i + 1) & mask
+            i += 1
+            if i == pool:
+                i = 0
         if now >= report_at:
             report_at = now + 0.25
             out.write(json.dumps({"sent": sent, "errors": errors, "t": round(now, 4)}) + "\n")
@@ -370,8 +358,8 @@ def _delta(after: dict[str, Any], before: dict[str, Any], key: str) -> int:
 class _Attacker:
     """The attacker process and a thread reading its progress lines."""
 
-    def __init__(self, lab: Any, ns: str, rate: float | None, seed: int) -> None:
-        cmd = [sys.executable, "-m", "benchmarks.udp_flood", "--attacker", "--seed", str(seed),
+    def __init__(self, lab: Any, ns: str, rate: float | None, pool: int) -> None:
+        cmd = [sys.executable, "-m", "benchmarks.udp_flood", "--attacker", "--pool", str(pool),
                "--rate", "max" if rate is None else f"{rate:g}"]  # fmt: skip
         self.proc = lab.spawn(ns, *cmd, stdout=subprocess.PIPE, cwd=str(_ROOT))
         self.last: dict[str, Any] = {}
@@ -412,7 +400,7 @@ def _phase(
     duration: float,
     min_runs: int,
     pac_timeout: float,
-    seed: int,
+    pool: int,
     log: IO[str] | None,
 ) -> FloodPhase:
     label = "none" if rate == 0 else "max" if rate is None else f"{rate:g}/s"
@@ -423,7 +411,7 @@ def _phase(
     atk = None
     try:
         if rate != 0:
-            atk = _Attacker(lab, ns["atk"], rate, seed)
+            atk = _Attacker(lab, ns["atk"], rate, pool)
             if not atk.started.wait(60):
                 raise RuntimeError("the attacker did not start")
             time.sleep(min(1.0, duration / 4))  # the flood reaches its steady state first
@@ -511,7 +499,7 @@ def run_benchmark(
     baseline_runs: int = 3,
     min_runs: int = 1,
     pac_timeout: float = 30.0,
-    seed: int = 1,
+    pool: int = POOL,
     workdir: Path | None = None,
     log: IO[str] | None = None,
 ) -> dict[str, Any]:
@@ -534,15 +522,15 @@ def run_benchmark(
                 log.write(f"namespaces pana-{lab.tag}-*, PAA pid {paa.pid}, logs in {wd}\n")
             _legit(ns["pac"], wd, 0, pac_timeout)  # warm-up: first imports, ARP, page cache
 
-            def phase(rate: float | None, runs: int, seed: int) -> FloodPhase:
+            def phase(rate: float | None, runs: int) -> FloodPhase:
                 return _phase(lab, paa, ns, wd, rate, duration=duration, min_runs=runs,
-                              pac_timeout=pac_timeout, seed=seed, log=log)  # fmt: skip
+                              pac_timeout=pac_timeout, pool=pool, log=log)  # fmt: skip
 
-            phases.append(phase(0, baseline_runs, seed))
-            for i, rate in enumerate(rates):
-                phases.append(phase(rate, min_runs, seed + i))
+            phases.append(phase(0, baseline_runs))
+            for rate in rates:
+                phases.append(phase(rate, min_runs))
             time.sleep(1.0)
-            phases.append(phase(0, baseline_runs, seed))
+            phases.append(phase(0, baseline_runs))
             phases[-1].label = "none (after)"
             load.append(os.getloadavg())
         finally:
@@ -554,7 +542,7 @@ def run_benchmark(
         "paa_stderr": stderr,
         "loadavg": load,
         "cpus": os.cpu_count(),
-        "pool": POOL,
+        "pool": pool,
     }
 
 
@@ -630,14 +618,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--baseline-runs", type=int, default=3, help="legit PaC runs without flood")
     ap.add_argument("--min-runs", type=int, default=1, help="legit PaC runs per flood, at least")
     ap.add_argument("--pac-timeout", type=float, default=30.0, help="pac --timeout")
-    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--pool", type=int, default=POOL, help="spoofed datagrams prepared")
     ap.add_argument("--workdir", type=Path, help="keep the logs and traces here")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--attacker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--rate", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.attacker:
-        return attacker(PAA_IP, PORT, _rate(args.rate), SPOOFED, args.seed)
+        return attacker(PAA_IP, PORT, _rate(args.rate), SPOOFED, args.pool)
     rates = [_rate(x.strip()) for x in args.rates.split(",") if x.strip()]
     result = run_benchmark(
         rates,
@@ -645,7 +633,7 @@ def main(argv: list[str] | None = None) -> int:
         baseline_runs=args.baseline_runs,
         min_runs=args.min_runs,
         pac_timeout=args.pac_timeout,
-        seed=args.seed,
+        pool=args.pool,
         workdir=args.workdir,
         log=None if args.json else sys.stderr,
     )

@@ -216,7 +216,11 @@ class PaaRunner(Generic[E]):
         # spoofing sender cannot answer and rarely repeats (issue 9: the legitimate PaC
         # starved over UDP). The table keeps one fingerprint and time per slot, 12 octets each.
         pcis = [i for i, (data, _) in enumerate(batch) if data[6:8] == _PCI]
+        # The deeper the backlog past the limit, the fewer PCIs: from limit minus the session
+        # traffic at the limit down to 1/16 of the limit at twice the limit, so reading catches
+        # up with the kernel's queue; a full socket buffer drops session traffic like junk.
         budget = max(0, limit - (size - len(pcis)))
+        budget = max(1, limit // 16, budget * max(0, 2 * limit - size) // limit)
         retries: list[int] = []
         fresh = pcis
         if self._seen:
