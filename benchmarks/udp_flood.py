@@ -627,16 +627,20 @@ def main(argv: list[str] | None = None) -> int:
     if args.attacker:
         return attacker(PAA_IP, PORT, _rate(args.rate), SPOOFED, args.pool)
     rates = [_rate(x.strip()) for x in args.rates.split(",") if x.strip()]
-    result = run_benchmark(
-        rates,
-        duration=args.duration,
-        baseline_runs=args.baseline_runs,
-        min_runs=args.min_runs,
-        pac_timeout=args.pac_timeout,
-        pool=args.pool,
-        workdir=args.workdir,
-        log=None if args.json else sys.stderr,
-    )
+    try:
+        result = run_benchmark(
+            rates,
+            duration=args.duration,
+            baseline_runs=args.baseline_runs,
+            min_runs=args.min_runs,
+            pac_timeout=args.pac_timeout,
+            pool=args.pool,
+            workdir=args.workdir,
+            log=None if args.json else sys.stderr,
+        )
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted: processes stopped, namespaces removed\n")
+        return 130
     sys.stdout.write(json.dumps(result, indent=1) + "\n" if args.json else markdown(result) + "\n")
     return 0
 

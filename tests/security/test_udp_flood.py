@@ -24,7 +24,7 @@ def test_legitimate_pac_authenticates_during_a_spoofed_udp_flood(tmp_path: Path)
     from benchmarks.udp_flood import run_benchmark
 
     result = run_benchmark(
-        [2000], duration=2.0, baseline_runs=1, min_runs=1, pool=1 << 16, workdir=tmp_path
+        [2000], duration=2.0, baseline_runs=1, min_runs=1, pool=1 << 17, workdir=tmp_path
     )
     before, flood, after = result["phases"]
     assert before["legit_ok"] == before["legit_runs"] == 1
