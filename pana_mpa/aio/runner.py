@@ -251,9 +251,9 @@ class PaaRunner(Generic[E]):
         fresh: list[int] = []
         for i in pcis:
             h = hash(batch[i][1])
-            slot, tag = h & mask, (h >> 20) & 0xFFFFFFFF or 1
-            if seen[slot] != tag:
-                seen[slot], when[slot] = tag, now
+            slot, mark = h & mask, (h >> 20) & 0xFFFFFFFF or 1
+            if seen[slot] != mark:
+                seen[slot], when[slot] = mark, now
                 fresh.append(i)
             elif now - when[slot] >= _RETRY_GAP:
                 when[slot] = now
