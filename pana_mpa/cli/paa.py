@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import os
+import signal
 import sys
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -43,6 +44,7 @@ __all__ = [
     "identity_text",
     "paa_main",
     "run_paa",
+    "statistics",
 ]
 
 SERVER_ID = b"pana-mpa"
@@ -57,7 +59,12 @@ PaaFactory = Callable[
 
 def add_parser(sub: Any) -> None:
     """Register the paa subcommand."""
-    paa: argparse.ArgumentParser = sub.add_parser("paa", help="run a PANA agent over UDP")
+    paa: argparse.ArgumentParser = sub.add_parser(
+        "paa",
+        help="run a PANA agent over UDP",
+        description="Run a PANA agent over UDP. SIGUSR1 prints a statistics line (JSON: PCIs"
+        " answered, rate-limited and shed, sessions, datagrams received; one process only).",
+    )
     add_paa_arguments(paa)
     paa.add_argument(
         "--workers",
@@ -221,6 +228,13 @@ async def paa_main(
     # events are written as they happen, from the runner's callback: no queue, no task
     runner = PaaRunner(server, transport, aaa=aaa, trace=trace, on_event=log.event)
     task = asyncio.create_task(runner.run(shutdown))
+
+    def report() -> None:
+        log.line("statistics: " + json.dumps(statistics(server, runner, transport)))
+
+    loop = asyncio.get_running_loop()
+    with contextlib.suppress(NotImplementedError, RuntimeError):  # not on every platform
+        loop.add_signal_handler(signal.SIGUSR1, report)
     try:
         # asyncio.wait, not ``await task``: Ctrl-C/SIGTERM cancels us, and the runner must live
         # on to send its PTRs (below)
@@ -233,10 +247,35 @@ async def paa_main(
             await asyncio.wait_for(asyncio.shield(task), timeout=5.0)
         raise
     finally:
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.remove_signal_handler(signal.SIGUSR1)
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
         transport.close()
+
+
+def statistics(server: object, runner: PaaRunner[Any], transport: UdpTransport) -> dict[str, int]:
+    """What the PAA did with what it received (SIGUSR1 prints it): flood and overload counters.
+
+    The server's counters (``PaaServer.counters``: PCIs answered and rate-limited, PAN[S]
+    adopted ...), its live sessions, the admission control's (``shed_pci`` ...) and the socket's.
+    """
+    stats: dict[str, int] = dict(getattr(server, "counters", {}))
+    with contextlib.suppress(TypeError):
+        stats["sessions"] = len(server)  # type: ignore[arg-type]
+    admission = runner.stats
+    stats.update(
+        received=transport.received,
+        send_dropped=transport.send_dropped,
+        batches=admission.batches,
+        max_backlog=admission.max_backlog,
+        overloaded_batches=admission.overloaded_batches,
+        pci_admitted=admission.pci_admitted,
+        shed_pci=admission.shed_pci,
+        retry_admitted=admission.retry_admitted,
+    )
+    return stats
 
 
 def run_workers(opts: PaaOptions, workers: int, out: IO[str]) -> int:
