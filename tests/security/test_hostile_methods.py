@@ -39,6 +39,7 @@ from pana_mpa.pac import PacSession
 from pana_mpa.trace import MemoryTrace
 from tests.pana_mpa.pair import PAA_ADDR, PAC_ADDR, Pair, make_pair
 from tests.pki import Pki, make_pki
+from tests.realcomponents import need_module
 
 from ._hostile import assert_no_internal_error, eap_of
 
@@ -172,6 +173,7 @@ CASES = {
 
 
 def _tls_pair() -> Pair:
+    need_module("OpenSSL")  # the tls extra (pyOpenSSL)
     pki = _PKI()
     vnet = VirtualNet(seed=9)
     peer = EapPeer(
