@@ -65,6 +65,7 @@ from pana_mpa.mpa.dhcp import (
     decode_dhcp,
     encode_dhcp,
 )
+from pana_mpa.mpa.drivers.announce import install_neighbor, send_gratuitous_arp, send_unsolicited_na
 from pana_mpa.mpa.drivers.dhcp_relay import acquire_lease
 from pana_mpa.mpa.drivers.linux_tunnel import LinuxIpipDriver, in_netns
 from pana_mpa.mpa.tunnel import TunnelSpec
@@ -876,6 +877,70 @@ async def udp_in(ns: str, host: str, port: int = 0) -> UdpTransport:
         return await UdpTransport.bind(host, port)
 
 
+class NeighborWatch:
+    """ARP and IPv6 neighbour discovery frames on one interface of a namespace, both directions.
+
+    An AF_PACKET socket read from the event loop (``start``/``stop``); ``counts`` tells whether
+    proactive address resolution (RFC 6252 App. B) did its work on the new link.
+    """
+
+    def __init__(self, ns: str, ifname: str) -> None:
+        with in_netns(ns):
+            self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
+        self.sock.bind((ifname, 0))
+        self.sock.setblocking(False)
+        self.frames: list[tuple[str, bytes, str, str]] = []
+        """(kind, sender MAC, sender address, target address): kind ``who-has`` (ARP request),
+        ``is-at`` (ARP reply), ``ns``, ``na`` (unsolicited) or ``na-solicited`` (IPv6; sender
+        address "")."""
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def start(self) -> None:
+        """Read frames from the running loop."""
+        self._loop = asyncio.get_running_loop()
+        self._loop.add_reader(self.sock.fileno(), self._read)
+
+    def _read(self) -> None:
+        while True:
+            try:
+                f = self.sock.recv(2048)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                return
+            kind = struct.unpack_from("!H", f, 12)[0] if len(f) >= 14 else 0
+            if kind == 0x0806 and len(f) >= 42:
+                op = struct.unpack_from("!H", f, 20)[0]
+                spa, tpa = str(A(f[28:32])), str(A(f[38:42]))
+                self.frames.append(("who-has" if op == 1 else "is-at", f[22:28], spa, tpa))
+            elif kind == 0x86DD and len(f) >= 78 and f[20] == 58 and f[54] in (135, 136):
+                target = str(ipaddress.IPv6Address(f[62:78]))
+                # an NA with S set answers an NS; only unsolicited ones (S clear) announce
+                kind_ = "ns" if f[54] == 135 else "na-solicited" if f[58] & 0x40 else "na"
+                self.frames.append((kind_, f[6:12], "", target))
+
+    def stop(self) -> None:
+        """Stop reading and close the socket (idempotent)."""
+        if self._loop is not None:
+            self._loop.remove_reader(self.sock.fileno())
+            self._loop = None
+            self._read()
+        self.sock.close()
+
+    def counts(self, *, ncoa: str, mn_mac: bytes, router: str) -> dict[str, int]:
+        """Announcements of nCoA by the MN, and the queries the announcement and the MN's
+        pre-installed entry for the router should have made unnecessary."""
+        announcements = ar_queries = mn_queries = 0
+        for kind, sha, spa, tpa in self.frames:
+            if kind in ("who-has", "na") and sha == mn_mac and tpa == ncoa and spa in (ncoa, ""):
+                announcements += 1  # RFC 5227 s3 ARP Announcement / RFC 4861 s7.2.6 NA
+            elif kind in ("who-has", "ns") and tpa == ncoa and sha != mn_mac:
+                ar_queries += 1  # the router had to resolve nCoA itself
+            elif kind in ("who-has", "ns") and tpa == router and sha == mn_mac:
+                mn_queries += 1  # the MN had to resolve the router itself
+        return {"announcements": announcements, "ar_queries": ar_queries, "mn_queries": mn_queries}
+
+
 @dataclass(frozen=True, slots=True)
 class Addressing:
     """The addresses of an MPA handover in the lab (default: the IPv4 lab's)."""
@@ -900,7 +965,7 @@ async def mpa_handover(
     buffering: bool,
     interval: float = 0.01,
     settle: float = 0.5,
-    announce: bool = False,
+    announce: bool = True,
     timeout: float = 10.0,
     bu_delay: float = 0.0,
     lease_gate: Callable[[Any, int], Awaitable[None]] | None = None,
@@ -920,6 +985,12 @@ async def mpa_handover(
     it right after the DISABLE answer), so packets tunneled during pre-switching still arrive.
     ``update_delay``: seconds between nCoA being configured and the PANA-Update (link-layer
     authentication, a lost first PANA-Update): the AR stays in its switch mode that long.
+    ``announce``: proactive address resolution (RFC 6252 App. B): after pre-configuration the MN
+    installs the AR's MAC (MPA-AR-Link-Address of PAR[C,E]) as its neighbour entry for the
+    router, and right after nCoA is configured on the new link it announces nCoA (gratuitous
+    ARP, RFC 5227 s3; unsolicited NA, RFC 4861 s7.2.6), so neither side resolves the other
+    after the move; R2's CTN link accepts announcements for new entries (``arp_accept``).
+    ``extra["announce"]`` counts what R2's CTN link saw (``NeighborWatch.counts``).
 
     ``lease_gate(agent, session_id)`` delays the lease (a test makes it arrive after PAR[C]).
     ``peer`` makes the MN's EAP peer, ``aaa`` makes the agent a pass-through authenticator
@@ -968,6 +1039,15 @@ async def mpa_handover(
     extra: dict[str, Any] = {}
     moved: dict[str, float] = {}
     paa_tr = await udp_in(lab.r2, ad.paa, PANA_PORT)
+    watch: NeighborWatch | None = None
+    if announce:
+        # a Linux router takes a new neighbour from a gratuitous ARP / unsolicited NA only when
+        # told to (arp_accept, accept_untracked_na; the latter since Linux 5.19)
+        lab.base.exec(lab.r2, "sysctl", "-qw", "net.ipv4.conf.r2d.arp_accept=1")
+        if ad.v6:
+            lab.base.exec(lab.r2, "sysctl", "-qw", "net.ipv6.conf.r2d.accept_untracked_na=1")
+        watch = NeighborWatch(lab.r2, "r2d")
+        watch.start()
     agent = MpaAgent(
         paa_config=PaaConfig(),
         eap_factory=None if aaa else eap_authenticator,
@@ -1015,21 +1095,26 @@ async def mpa_handover(
                     await link_switch()
                 steps["l2"] = (time.monotonic() - moved["t"]) * 1000
                 lines = [
-                    f"addr del {ad.ocoa}/{ad.ocoa_prefix} dev mn0",
                     # IPv6: nCoA was formed before the move (and DAD could run proactively,
                     # RFC 6252 s7.3): usable at once
                     f"addr add {cfg.ncoa}/{cfg.prefix_length} dev mn0"
                     + (" nodad" if ad.v6 else ""),
+                    # after nCoA is on: removing a device's last IPv4 address flushes its whole
+                    # ARP table (arp_ifdown), the proactively installed entry for R2 with it
+                    f"addr del {ad.ocoa}/{ad.ocoa_prefix} dev mn0",
                     f"route replace default via {cfg.router or ad.paa}",
                 ]
-                if announce and cfg.ar_link_address is not None and cfg.router is not None:
-                    # proactive address resolution (RFC 6252 App. B): the AR's MAC, delivered
-                    lines.append(
-                        f"neigh replace {cfg.router} lladdr {cfg.ar_link_address.hex(':')}"
-                        " dev mn0 nud permanent"
-                    )
                 await asyncio.to_thread(lab.ip_batch, lab.mn, lines)
                 steps["configured"] = (time.monotonic() - moved["t"]) * 1000
+                if announce and cfg.ncoa is not None:
+                    # RFC 6252 App. B: tell the new link's nodes where nCoA is, before the
+                    # PANA-Update makes R2 route nCoA onto that link
+                    if ad.v6:
+                        send_unsolicited_na("mn0", MN_MAC, ipaddress.IPv6Address(cfg.ncoa),
+                                            netns=lab.mn)  # fmt: skip
+                    else:
+                        send_gratuitous_arp("mn0", MN_MAC, A(cfg.ncoa), netns=lab.mn)
+                    steps["announced"] = (time.monotonic() - moved["t"]) * 1000
                 return await udp_in(lab.mn, str(cfg.ncoa), 0)
 
             await stream.flowing()
@@ -1039,6 +1124,17 @@ async def mpa_handover(
             try:
                 await controller.pre_authenticate(candidate, pac_tr, ipaddress.ip_address(ad.ocoa))
                 await controller.pre_configure()
+                pre = controller.pre_configuration
+                if announce and pre is not None and pre.ar_link_address is not None:
+                    # proactive address resolution (RFC 6252 App. B), off the critical path: the
+                    # AR's MAC from PAR[C,E] becomes the MN's entry for its next router
+                    await asyncio.to_thread(
+                        install_neighbor,
+                        "mn0",
+                        ipaddress.ip_address(pre.router or ad.paa),
+                        pre.ar_link_address,
+                        netns=lab.mn,
+                    )
                 cn_net = ipaddress.ip_network(f"{ad.cn}/{128 if ad.v6 else 32}")
                 await controller.establish_tunnel(routes=(cn_net,))
                 await controller.binding_update()
@@ -1087,6 +1183,15 @@ async def mpa_handover(
             extra["agent"] = [
                 (round((e.time - t_move) * 1000, 1), e.name, dict(e.detail)) for e in agent.events
             ]
+            if watch is not None and cfg is not None and cfg.ncoa is not None:
+                watch.stop()
+                router = str(cfg.router or ad.paa)
+                entry = json.loads(lab.base.ip(lab.r2, "-j", "neigh", "show", str(cfg.ncoa),
+                                               "dev", "r2d") or "[]")  # fmt: skip
+                extra["announce"] = {
+                    **watch.counts(ncoa=str(cfg.ncoa), mn_mac=MN_MAC, router=router),
+                    "ar_entry": entry[0].get("lladdr") if entry else None,
+                }
             extra["keys"] = controller.keys is not None
             extra["switch_at"] = t_move
     finally:
@@ -1096,6 +1201,8 @@ async def mpa_handover(
         with contextlib.suppress(asyncio.CancelledError):
             await agent_task
         paa_tr.close()
+        if watch is not None:
+            watch.stop()
         mn_tunnels.close()
         ar_tunnels.close()
     name = "MPA+bicast" if bicast else "MPA+buffer" if buffering else "MPA"

@@ -147,6 +147,11 @@ def _check_mpa(r: HandoverResult, pcap: Path, *, bicast: bool = False) -> None:
     assert m.via("mn0", after=r.t_done) > 0
     if not bicast:
         assert m.duplicates == 0
+    # proactive address resolution (RFC 6252 App. B) on R2's CTN link: the MN announced nCoA,
+    # so R2 never asked for it; the MN had R2's MAC from PAR[C,E], so it never asked for R2's
+    a = r.extra["announce"]
+    assert a["announcements"] >= 1 and a["ar_queries"] == a["mn_queries"] == 0, a
+    assert a["ar_entry"] == MN_MAC.hex(":"), a
 
     # on the wire at R2, decoded by tshark and a few lines here (independent of pana_codecs);
     # tshark 4.0's heuristic PANA dissector rejects E-flag messages, so read udp.payload
