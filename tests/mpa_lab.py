@@ -114,6 +114,7 @@ VENDOR = 32473
 _DATA = struct.Struct("!4sId")  # magic, sequence number, send time (CLOCK_MONOTONIC)
 _MAGIC = b"MPAL"
 IP_PKTINFO = 8  # Linux <linux/in.h>; Python 3.11 does not export it
+SO_TIMESTAMPNS = 35  # Linux <asm-generic/socket.h>, also SCM_TIMESTAMPNS; not in Python's socket
 
 
 def _run(*args: str) -> str:
@@ -581,20 +582,28 @@ def _receiver_main(port: int, v6: bool = False) -> None:
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         s.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
         s.bind(("0.0.0.0", port))
+    # the kernel's receive time of each packet, not the time this process got to read it: on a
+    # loaded machine the receiver is descheduled for tens of ms and then reads a burst, which
+    # would shift arrivals into the windows the tests count (e.g. "nothing arrives on AP2")
+    s.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
     names: dict[int, str] = {}
     arrivals: list[tuple[int, float, str]] = []
     _say("ready")
     while True:
         ready, _, _ = select.select([s, sys.stdin], [], [])
         if s in ready:
-            data, anc, _, _ = s.recvmsg(200, 64)
+            data, anc, _, _ = s.recvmsg(200, 128)
             now = time.monotonic()
             if len(data) < _DATA.size or data[:4] != _MAGIC:
                 continue
             _, seq, _ = _DATA.unpack_from(data)
             index = 0
             for level, kind, value in anc:
-                if level == socket.IPPROTO_IP and kind == IP_PKTINFO:
+                if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(value) >= 16:
+                    sec, nsec = struct.unpack_from("=qq", value)  # struct timespec, CLOCK_REALTIME
+                    # onto the monotonic clock every other stamp uses (both read back to back)
+                    now = sec + nsec / 1e9 + (time.monotonic() - time.time())
+                elif level == socket.IPPROTO_IP and kind == IP_PKTINFO:
                     index = struct.unpack_from("=i", value)[0]
                 elif level == socket.IPPROTO_IPV6 and kind == socket.IPV6_PKTINFO:
                     index = struct.unpack_from("=i", value, 16)[0]  # struct in6_pktinfo
