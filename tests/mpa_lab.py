@@ -334,6 +334,8 @@ class MeterResult:
     """(sequence number, arrival time, interface) for every packet, in arrival order."""
     bindings: tuple[tuple[float, str, int], ...] = ()
     """(time, address, next sequence number) each time the CN's binding changed."""
+    send_times: tuple[float, ...] = field(default=(), repr=False)
+    """When the CN actually sent each sequence number (empty: unknown, use the schedule)."""
 
     @classmethod
     def compute(
@@ -342,6 +344,7 @@ class MeterResult:
         arrivals: Sequence[tuple[int, float, str]],
         interval: float,
         bindings: Sequence[tuple[float, str, int]] = (),
+        send_times: Sequence[float] = (),
     ) -> MeterResult:
         """Count losses, duplicates and the longest gap from the receiver's arrivals."""
         seqs = [s for s, _, _ in arrivals]
@@ -360,19 +363,24 @@ class MeterResult:
             interval_ms=interval * 1000,
             arrivals=tuple(arrivals),
             bindings=tuple(bindings),
+            send_times=tuple(send_times),
         )
 
     def lost_between(self, t0: float, t1: float) -> int:
-        """Packets sent in [t0, t1] (from the stream's schedule) that never arrived."""
+        """Packets sent in [t0, t1] that never arrived.
+
+        The CN's own send times when known: a sender descheduled on a loaded machine sends
+        late, in a burst, so a packet scheduled before a move can leave after it.
+        """
         if not self.arrivals:
             return self.sent
         seen = {s for s, _, _ in self.arrivals}
-        start = self.start_time
-        return sum(
-            1
-            for s in range(self.sent)
-            if s not in seen and t0 <= start + s * self.interval_ms / 1000 <= t1
-        )
+        if len(self.send_times) == self.sent:
+            sent_at = self.send_times
+        else:
+            start, step = self.start_time, self.interval_ms / 1000
+            sent_at = tuple(start + s * step for s in range(self.sent))
+        return sum(1 for s in range(self.sent) if s not in seen and t0 <= sent_at[s] <= t1)
 
     @property
     def start_time(self) -> float:
@@ -513,6 +521,7 @@ class Stream:
             [(int(s), float(t), str(i)) for s, t, i in receiver["arrivals"]],
             self.interval,
             [(float(t), str(a), int(s)) for t, a, s in sender["bindings"]],
+            [float(t) for t in sender.get("sent_at", ())],
         )
         return self.result
 
@@ -538,6 +547,7 @@ def _sender_main(bind: str, port: int, to: str, interval: float, bu_delay: float
     # binding updates take effect bu_delay after they arrive (a distant CN or home agent)
     pending: list[tuple[float, bytes, tuple[str, int], int]] = []
     applied: set[bytes] = set()
+    sent_at: list[float] = []
     _say("ready")
     t0 = time.monotonic()
     seq = 0
@@ -553,6 +563,7 @@ def _sender_main(bind: str, port: int, to: str, interval: float, bu_delay: float
         if now >= due:
             with contextlib.suppress(OSError):  # no route yet / unreachable: the packet is lost
                 s.sendto(_DATA.pack(_MAGIC, seq, now), dest)
+            sent_at.append(round(now, 6))
             seq += 1
             continue
         wake = min(due, pending[0][0]) if pending else due
@@ -570,7 +581,7 @@ def _sender_main(bind: str, port: int, to: str, interval: float, bu_delay: float
                     s.sendto(b"ACK " + parts[1], addr)  # a retransmission: answer again
                 elif all(p[1] != parts[1] for p in pending):
                     pending.append((time.monotonic() + bu_delay, parts[1], addr, int(parts[2])))
-    _say(json.dumps({"sent": seq, "bindings": bindings}))
+    _say(json.dumps({"sent": seq, "bindings": bindings, "sent_at": sent_at}))
 
 
 def _receiver_main(port: int, v6: bool = False) -> None:
