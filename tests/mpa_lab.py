@@ -274,20 +274,17 @@ class MpaLab:
         _wait_udp_listener(self.base, ns, 67, p, self.workdir / log)
         return p
 
-    def capture(self, ns: str, ifaces: Sequence[str], pcap: Path) -> subprocess.Popen[bytes]:
-        """Start tshark in ``ns`` writing ``pcap``; returns once it captures."""
-        args = ["tshark", "-q"]
+    def capture(self, ns: str, ifaces: Sequence[str], pcap: Path) -> Capture:
+        """Start tshark in ``ns`` writing ``pcap``; returns once it captures on every interface."""
+        log = pcap.with_suffix(".frames")
+        args = ["tshark", "-l", "-P", "-T", "fields", "-e", "frame.interface_name"]
         for i in ifaces:
             args += ["-i", i]
-        p = self.base.spawn(
-            ns, *args, "-w", str(pcap), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-        )
-        for _ in range(400):
-            if pcap.exists() and pcap.stat().st_size > 0:
-                break
-            time.sleep(0.025)
-        time.sleep(0.3)  # the file exists a little before every interface is open
-        return p
+        with log.open("wb") as out:
+            p = self.base.spawn(ns, *args, "-w", str(pcap), stdout=out, stderr=subprocess.DEVNULL)
+        cap = Capture(p, ns, tuple(ifaces), log)
+        cap.mark()
+        return cap
 
     def meter(
         self,
@@ -301,6 +298,58 @@ class MpaLab:
         """The CN -> MN stream (not started); binding updates take effect after ``bu_delay``."""
         port = port or random.randint(20000, 60000)
         return Stream(self, interval, port, bu_delay, cn=cn, to=to)
+
+
+@dataclass
+class Capture:
+    """A running tshark that also prints each frame's interface name (to ``log``)."""
+
+    proc: subprocess.Popen[bytes]
+    ns: str
+    ifaces: tuple[str, ...]
+    log: Path
+
+    def _seen(self) -> dict[str, int]:
+        lines = self.log.read_text(errors="replace").split()
+        return {i: lines.count(i) for i in self.ifaces}
+
+    def mark(self, limit: float = 60.0) -> None:
+        """Send a probe out of every interface until tshark printed one from each.
+
+        Then tshark captures on all of them, and everything sent before is in the file: neither
+        the file's existence nor "Capturing on" shows that dumpcap's sockets see packets yet
+        (on a loaded machine they come first, and the first PANA messages went missing).
+        """
+        before = self._seen()
+        deadline = time.monotonic() + limit
+        while True:
+            seen = self._seen()
+            if all(seen[i] > before[i] for i in self.ifaces):
+                return
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"tshark in {self.ns} captured no probe ({seen})")
+            for i in self.ifaces:
+                if seen[i] == before[i]:
+                    _broadcast_probe(self.ns, i)
+            time.sleep(0.05)  # waiting for an external program
+
+    def stop(self) -> None:
+        """Mark (everything sent so far is captured), then stop tshark."""
+        try:
+            self.mark()
+        finally:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+
+
+def _broadcast_probe(ns: str, ifname: str) -> None:
+    """One UDP broadcast to the discard port, out of ``ifname`` only."""
+    with in_netns(ns):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    with s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, ifname.encode())
+        s.sendto(b"pana-lab capture probe", ("255.255.255.255", 9))
 
 
 def _wait_udp_listener(

@@ -12,7 +12,6 @@ import asyncio
 import ipaddress
 import struct
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
@@ -112,9 +111,7 @@ def _mpa(
         r = asyncio.run(
             mpa_handover(mpa, buffering=buffering, bicast=bicast, update_delay=update_delay)
         )
-        time.sleep(0.3)  # let tshark write the last packets
-        cap.terminate()
-        cap.wait(timeout=10)
+        cap.stop()  # a last probe on each interface: everything before it is in the file
     return r, pcap
 
 
