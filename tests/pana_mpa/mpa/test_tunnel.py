@@ -517,10 +517,11 @@ def test_real_ipv6_tunnels_between_namespaces(outer: int, inner: int, tmp_path: 
         cap = None
         if tshark is not None:
             # -P: tshark also prints each captured frame, so the test can see it capture
-            with frames_log.open("wb") as out:
+            with frames_log.open("wb") as frames_out:
                 cap = the_lab.spawn(
                     ar, tshark, "-l", "-P", "-T", "fields", "-e", "frame.number", "-i", "a0",
-                    "-f", "ip6 proto 41", "-w", str(pcap), stdout=out, stderr=subprocess.DEVNULL,
+                    "-f", "ip6 proto 41", "-w", str(pcap), stdout=frames_out,
+                    stderr=subprocess.DEVNULL,
                 )  # fmt: skip
 
         async def run() -> tuple[int, int, int]:
