@@ -132,10 +132,15 @@ def _wait_captured(capture: subprocess.Popen[bytes], probe: int, limit: float = 
 
 
 def _free_port_block(n: int) -> int:
-    """The first of ``n`` consecutive UDP ports in 20000-60000 free on 127.0.0.1 right now."""
+    """The first of ``n`` consecutive UDP ports in 20000-32767 free on 127.0.0.1 right now.
+
+    Below the kernel's ephemeral range (32768-60999): other processes' PaCs on loopback bind
+    ephemeral ports by the thousand, and one of ours taken between this check and the PAA's bind
+    would put a foreign PANA exchange into the capture under this run's port.
+    """
     rng = random.SystemRandom()
     for _ in range(50):
-        base = rng.randint(20000, 60000 - n)
+        base = rng.randint(20000, 32767 - n)
         socks: list[socket.socket] = []
         try:
             for port in range(base, base + n):
