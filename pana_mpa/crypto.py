@@ -66,6 +66,7 @@ SUPPORTED_INTEGRITY: frozenset[int] = frozenset(_INTEGRITY)
 """Integrity-Algorithm values this module implements."""
 
 _U32 = struct.Struct("!I")
+_AUTH_CODE = int(AvpCode.AUTH)
 _AVP_HEADER = struct.Struct("!HHHH")
 
 
@@ -192,7 +193,7 @@ def _auth_slot(integrity_alg: int, message: bytes) -> int | None:
         return None
     code, flags, length, _reserved = _AVP_HEADER.unpack_from(message, start - _AVP_HEADER.size)
     # AUTH is the last AVP (s6.3), V clear, value length = MAC length (multiple of 4: no padding).
-    if code != AvpCode.AUTH or flags & 0x8000 or length != mac_len:
+    if code != _AUTH_CODE or flags & 0x8000 or length != mac_len:
         return None
     return start
 
