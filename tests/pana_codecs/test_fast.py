@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
@@ -27,7 +28,7 @@ from pana_mpa.events import Authenticated, SessionStarted
     ],
 )
 def test_maker_builds_what_the_class_builds(cls: type, args: tuple[object, ...]) -> None:
-    made = frozen_maker(cls)(*args)
+    made: object = frozen_maker(cls)(*args)
     plain = cls(*args)
     assert type(made) is cls
     assert made == plain and hash(made) == hash(plain) and repr(made) == repr(plain)
@@ -37,7 +38,7 @@ def test_maker_builds_what_the_class_builds(cls: type, args: tuple[object, ...])
 
 def test_keyword_only_fields_and_subclasses() -> None:
     make = frozen_maker(Authenticated)
-    fields = dict(session_id=1, key_id=2, lifetime=3.0, msk=None, prf_algorithm=5,
+    fields: dict[str, Any] = dict(session_id=1, key_id=2, lifetime=3.0, msk=None, prf_algorithm=5,
                   integrity_algorithm=12, peer=("192.0.2.1", 716))  # fmt: skip
     assert make(**fields) == Authenticated(**fields)
     assert make(**fields, identity=b"u").identity == b"u"
