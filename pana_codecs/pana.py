@@ -226,7 +226,7 @@ def decode_pana(
     the limit is reached, before any work on it.
     """
     draft = False if dialect == "rfc5191" else _is_draft(dialect)
-    limit = _limit(max_avps)
+    limit = max_avps if type(max_avps) is int and max_avps >= 0 else _limit(max_avps)
     if type(data) is not bytes:
         data = bytes(data)  # bytearray/memoryview: values must come out as bytes
     try:

@@ -20,6 +20,7 @@ from pana_codecs import (
     encode_pana,
     peek_pana,
 )
+from pana_codecs._fast import frozen_maker
 from pana_codecs.pana import peek_fields
 
 from ._avps import TerminationCause
@@ -90,6 +91,9 @@ class _Lingering:
         self.until = until
 
 
+_message = frozen_maker(PanaMessage)
+"""PanaMessage(type, flags, session_id, seq, avps) without the frozen dataclass's setattr calls."""
+
 _SHRINK_MIN = 64
 """Tables are rebuilt once they hold under a quarter of their peak (and the peak was >= this)."""
 
@@ -143,6 +147,8 @@ class PaaServer:
         # from the PaC's address with a rotating secret; a session starts with a valid PAN[S]
         self._cookie_secrets: list[tuple[float, bytes]] = []
         """(start, secret), newest first: the current secret and the one before it."""
+        self._cookie_key_list: list[bytes] = []
+        """The secrets of ``_cookie_secrets`` alone, as ``_cookie_keys`` returns them."""
         self._sources: OrderedDict[str, tuple[float, float]] = OrderedDict()
         """PCI token bucket per PaC IP address: (tokens, last refill)."""
         self._half_open: set[int] = set()
@@ -459,6 +465,12 @@ class PaaServer:
         """Secrets a cookie may be made with: the current one (rotated when due), then the last."""
         rotation = self._config.pci_cookie_rotation
         secrets = self._cookie_secrets
+        if (
+            secrets
+            and now < secrets[0][0] + rotation
+            and (len(secrets) == 1 or secrets[1][0] > now - 2 * rotation)
+        ):
+            return self._cookie_key_list  # nothing to rotate or to forget (the common case)
         if not secrets or now >= secrets[0][0] + rotation:
             secrets.insert(0, (now, self._rng(32)))
         # a PAN[S] answers within one rotation of its PAR[S]: the previous secret, no older
@@ -467,7 +479,8 @@ class PaaServer:
             for i, (start, key) in enumerate(secrets)
             if i == 0 or start > now - 2 * rotation
         ][:2]
-        return [key for _, key in secrets]
+        self._cookie_key_list = [key for _, key in secrets]
+        return self._cookie_key_list
 
     def _cookie(
         self, key: bytes, slot: int, addr: Address, relay: Address | None, e: bool
@@ -491,7 +504,7 @@ class PaaServer:
         avps = offer_avps(cfg)
         if cfg.extension is not None:
             avps += cfg.extension.outgoing_avps(sid, PAR_PAN, flags, tuple(avps), None)
-        return encode_pana(PanaMessage(PAR_PAN, flags, sid, seq, tuple(avps)))
+        return encode_pana(_message(PAR_PAN, flags, sid, seq, tuple(avps)))
 
     def _on_pci(self, rx: Rx, now: float, relay: Address | None = None) -> None:
         cfg = self._config
