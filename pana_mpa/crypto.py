@@ -118,7 +118,7 @@ def auth_length(integrity_alg: int) -> int:
 
 def default_nonce_length(prf_alg: int) -> int:
     """Nonce length = PRF output: 20 for HMAC-SHA1, 32 for HMAC-SHA2-256 (RFC 5191 s8.5)."""
-    return _prf_hash(prf_alg)().digest_size
+    return _DIGEST_SIZE[_prf_hash(prf_alg)]  # no hash object per call (issue 10)
 
 
 def kdf_seed(
