@@ -75,6 +75,9 @@ def offer_avps(config: PaaConfig) -> list[Avp]:
                        config.encryption_algorithms))  # fmt: skip
 
 
+_PRF = int(AvpCode.PRF_ALGORITHM)
+_INTEGRITY = int(AvpCode.INTEGRITY_ALGORITHM)
+_ENCRYPTION = int(AvpCode.ENCRYPTION_ALGORITHM)
 _session_started = frozen_maker(SessionStarted)
 """SessionStarted(...) without the frozen dataclass's setattr calls (every authentication)."""
 
@@ -86,14 +89,11 @@ _EAP_PAYLOAD = AvpCode.EAP_PAYLOAD
 _EAP_REQUEST = Input.EAP_REQUEST
 _EAP_SUCCESS = Input.EAP_SUCCESS
 _EAP_SUCCESS_UNAUTHORIZED = Input.EAP_SUCCESS_UNAUTHORIZED
-_ENCRYPTION_ALGORITHM = AvpCode.ENCRYPTION_ALGORITHM
-_INTEGRITY_ALGORITHM = AvpCode.INTEGRITY_ALGORITHM
 _KEY_ID = AvpCode.KEY_ID
 _PANA_AUTHENTICATION_REJECTED = ResultCode.PANA_AUTHENTICATION_REJECTED
 _PANA_AUTHORIZATION_REJECTED = ResultCode.PANA_AUTHORIZATION_REJECTED
 _PANA_SUCCESS = ResultCode.PANA_SUCCESS
 _PING = Input.PING
-_PRF_ALGORITHM = AvpCode.PRF_ALGORITHM
 _REAUTH = Input.REAUTH
 _RESULT_CODE = AvpCode.RESULT_CODE
 _RX_PAN = Input.RX_PAN
@@ -440,9 +440,12 @@ class PaaSession(SessionActions[PaaConfig]):
         return None
 
     def _accept_start(self, now: float, rx: Rx) -> None:
-        msg = rx.msg
-        prfs = [self._u32(a) for a in msg.all_avps(_PRF_ALGORITHM)]
-        integs = [self._u32(a) for a in msg.all_avps(_INTEGRITY_ALGORITHM)]
+        found: dict[int, list[Avp]] = {_PRF: [], _INTEGRITY: [], _ENCRYPTION: []}
+        for avp in rx.msg.avps:  # one pass for the three algorithm AVPs
+            if avp.vendor_id is None and avp.code in found:
+                found[avp.code].append(avp)
+        prfs = [self._u32(a) for a in found[_PRF]]
+        integs = [self._u32(a) for a in found[_INTEGRITY]]
         if self._config.prf_algorithms:
             if len(prfs) != 1 or len(integs) != 1:
                 raise Drop("PAN[S] must choose one PRF and one Integrity algorithm")
@@ -451,7 +454,7 @@ class PaaSession(SessionActions[PaaConfig]):
             if integs[0] not in self._config.integrity_algorithms:
                 raise Drop(f"PAN[S] chose integrity {integs[0]}, which was not offered")
             self.prf_algorithm, self.integrity_algorithm = prfs[0], integs[0]
-            encs = [self._u32(a) for a in msg.all_avps(_ENCRYPTION_ALGORITHM)]
+            encs = [self._u32(a) for a in found[_ENCRYPTION]]
             if len(encs) > 1 or (encs and encs[0] not in self._config.encryption_algorithms):
                 raise Drop("PAN[S] chose an Encryption-Algorithm that was not offered")
             self.encryption_algorithm = encs[0] if encs else None
