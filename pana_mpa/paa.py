@@ -15,18 +15,29 @@ from eap.rng import Rng, system_rng
 from pana_codecs import (
     Avp,
     CodecError,
-    MessageFlags,
-    MessageType,
     PanaMessage,
     decode_pana,
     encode_pana,
     peek_pana,
 )
+from pana_codecs._fast import frozen_maker
 from pana_codecs.pana import PanaHeader
 
 from ._avps import TerminationCause
 from ._eap import AuthOutputLike, EapResultLike, EapServerLike
-from ._message import F_R, F_S, PAR_PAN, PCI, PRY, Drop, Rx, check_avp_placement, check_head
+from ._message import (
+    F_E,
+    F_I,
+    F_R,
+    F_S,
+    PAR_PAN,
+    PCI,
+    PRY,
+    Drop,
+    Rx,
+    check_avp_placement,
+    check_head,
+)
 from ._paa_session import PaaSession, offer_avps
 from .address import Address
 from .config import SESSION_BYTES, PaaConfig
@@ -97,6 +108,9 @@ class _Lingering:
         self.until = until
 
 
+_message = frozen_maker(PanaMessage)
+"""PanaMessage(type, flags, session_id, seq, avps) without the frozen dataclass's setattr calls."""
+
 _SHRINK_MIN = 64
 """Tables are rebuilt once they hold under a quarter of their peak (and the peak was >= this)."""
 
@@ -150,6 +164,8 @@ class PaaServer:
         # from the PaC's address with a rotating secret; a session starts with a valid PAN[S]
         self._cookie_secrets: list[tuple[float, bytes]] = []
         """(start, secret), newest first: the current secret and the one before it."""
+        self._cookie_key_list: list[bytes] = []
+        """The secrets of ``_cookie_secrets`` alone, as ``_cookie_keys`` returns them."""
         self._sources: OrderedDict[str, tuple[float, float]] = OrderedDict()
         """PCI token bucket per PaC IP address: (tokens, last refill)."""
         self._half_open: set[int] = set()
@@ -291,7 +307,7 @@ class PaaServer:
         try:
             head = self._peek(data)
             relay: Address | None = None
-            if head.type == MessageType.PANA_RELAY:
+            if head.type == PRY:
                 if not self._is_relay(addr[0]):
                     self.counters["relay_refused"] += 1
                     raise Drop("PANA-Relay from an address that is not a configured relay")
@@ -396,22 +412,22 @@ class PaaServer:
             head = peek_pana(data)
         except CodecError as exc:
             raise Drop(f"malformed: {exc}") from None
-        if len(data) > self._config.max_message_size and (
-            head.session_id in self._sessions or head.type in (PCI, PRY)
-        ):
-            raise Drop(f"message of {len(data)} octets exceeds {self._config.max_message_size}")
-        if head.type in (MessageType.PANA_CLIENT_INITIATION, MessageType.PANA_RELAY):
+        mtype, flags, sid = head.type, head.flags, head.session_id
+        limit = self._config.max_message_size
+        size = len(data)
+        if mtype in (PCI, PRY):
+            if size > limit:
+                raise Drop(f"message of {size} octets exceeds {limit}")
             return head
-        sid = head.session_id
-        if sid in self._sessions or sid in self._closed:
-            if len(data) > self._config.max_message_size:
-                raise Drop(f"message of {len(data)} octets exceeds the limit")
+        if sid in self._sessions:
+            if size > limit:
+                raise Drop(f"message of {size} octets exceeds {limit}")
             return head
-        pan_start = (
-            head.type == MessageType.PANA_AUTH
-            and not head.flags & MessageFlags.R
-            and head.flags & MessageFlags.S
-        )
+        if sid in self._closed:
+            if size > limit:
+                raise Drop(f"message of {size} octets exceeds the limit")
+            return head
+        pan_start = mtype == PAR_PAN and not flags & F_R and flags & F_S
         if not pan_start or self._config.optimized_init:
             raise Drop(f"unknown session {sid:#x}")
         return head
@@ -466,6 +482,12 @@ class PaaServer:
         """Secrets a cookie may be made with: the current one (rotated when due), then the last."""
         rotation = self._config.pci_cookie_rotation
         secrets = self._cookie_secrets
+        if (
+            secrets
+            and now < secrets[0][0] + rotation
+            and (len(secrets) == 1 or secrets[1][0] > now - 2 * rotation)
+        ):
+            return self._cookie_key_list  # nothing to rotate or to forget (the common case)
         if not secrets or now >= secrets[0][0] + rotation:
             secrets.insert(0, (now, self._rng(32)))
         # a PAN[S] answers within one rotation of its PAR[S]: the previous secret, no older
@@ -474,7 +496,8 @@ class PaaServer:
             for i, (start, key) in enumerate(secrets)
             if i == 0 or start > now - 2 * rotation
         ][:2]
-        return [key for _, key in secrets]
+        self._cookie_key_list = [key for _, key in secrets]
+        return self._cookie_key_list
 
     def _cookie(
         self, key: bytes, slot: int, addr: Address, relay: Address | None, e: bool
@@ -490,17 +513,15 @@ class PaaServer:
     def _par_start(self, sid: int, seq: int, pre_auth: bool) -> bytes:
         """The PAR[S] answering a PCI, rebuilt byte for byte from its cookie (it is I_PAR)."""
         cfg = self._config
-        flags = MessageFlags.R | MessageFlags.S
+        flags = F_R | F_S
         if cfg.ip_reconfiguration:
-            flags |= MessageFlags.I
+            flags |= F_I
         if pre_auth:
-            flags |= MessageFlags.E
+            flags |= F_E
         avps = offer_avps(cfg)
         if cfg.extension is not None:
-            avps += cfg.extension.outgoing_avps(
-                sid, MessageType.PANA_AUTH, flags, tuple(avps), None
-            )
-        return encode_pana(PanaMessage(MessageType.PANA_AUTH, flags, sid, seq, tuple(avps)))
+            avps += cfg.extension.outgoing_avps(sid, PAR_PAN, flags, tuple(avps), None)
+        return encode_pana(_message(PAR_PAN, flags, sid, seq, tuple(avps)))
 
     def _on_pci(self, rx: Rx, now: float, relay: Address | None = None) -> None:
         cfg = self._config
@@ -524,7 +545,7 @@ class PaaServer:
         except Drop:
             self.counters["pci_rate_limited"] += 1
             raise
-        pre_auth = bool(rx.msg.flags & MessageFlags.E) and cfg.pre_authentication
+        pre_auth = bool(rx.msg.flags & F_E) and cfg.pre_authentication
         if cfg.optimized_init or not cfg.stateless_pci:
             self._stateful_start(rx, now, relay, pre_auth)  # the EAP request in PAR[S] needs state
             return
@@ -562,7 +583,7 @@ class PaaServer:
         self, head: PanaHeader, addr: Address, relay: Address | None, now: float
     ) -> None:
         """Drop a PAN[S] for no session unless it answers one of our cookies (before decoding)."""
-        pre_auth = bool(head.flags & MessageFlags.E) and self._config.pre_authentication
+        pre_auth = bool(head.flags & F_E) and self._config.pre_authentication
         found = any(
             self._cookie(key, slot, addr, relay, pre_auth) == (head.session_id, head.seq)
             for key in self._cookie_keys(now)
@@ -576,7 +597,7 @@ class PaaServer:
         """A PAN[S] for no session whose cookie ``_check_cookie`` accepted: start the session."""
         cfg = self._config
         msg = rx.msg
-        pre_auth = bool(msg.flags & MessageFlags.E) and cfg.pre_authentication
+        pre_auth = bool(msg.flags & F_E) and cfg.pre_authentication
         if len(self._half_open) >= cfg.max_half_open:
             raise Drop("half-open session cap reached")
         if len(self._sessions) >= self._session_limit:
