@@ -19,7 +19,7 @@ from eap.keys import Secret
 from eap.methods.base import AuthMethod, Rng
 
 from ..address import Address, format_address
-from ..aio import AaaBackend, SansIo, serve_paa
+from ..aio import AaaBackend, GcPolicy, SansIo, serve_paa
 from ..aio.udp import UdpTransport
 from ..aio.workers import worker_count
 from ..config import PaaConfig
@@ -40,6 +40,7 @@ __all__ = [
     "authenticator_factory",
     "build_paa",
     "eap_authenticator",
+    "gc_policy",
     "identity_text",
     "paa_main",
     "run_paa",
@@ -242,8 +243,9 @@ async def paa_main(
     events: asyncio.Queue[Any] = asyncio.Queue()
     shutdown = asyncio.Event()
     task = asyncio.create_task(
-        serve_paa(server, transport, events=events, aaa=aaa, trace=trace, shutdown=shutdown)
-    )
+        serve_paa(server, transport, events=events, aaa=aaa, trace=trace, shutdown=shutdown,
+                  gc=gc_policy(opts))
+    )  # fmt: skip
     try:
         await _report_until_done(task, events, log)
         await task
@@ -262,6 +264,12 @@ async def paa_main(
         transport.close()
 
 
+def gc_policy(opts: PaaOptions) -> GcPolicy:
+    """The runner's GC policy from ``--gc-freeze-after`` (0: gc.freeze() never called)."""
+    after = opts.gc_freeze_after
+    return GcPolicy(freeze=after > 0, refreeze_after=max(1, after))
+
+
 def run_workers(opts: PaaOptions, workers: int, out: IO[str]) -> int:
     """``pana-mpa paa --workers N``: N forked workers on one port until SIGINT/SIGTERM."""
     from ..aio.workers import WorkerPool
@@ -275,7 +283,9 @@ def run_workers(opts: PaaOptions, workers: int, out: IO[str]) -> int:
         logs.setdefault(index, OperatorLog(out)).event(event)
 
     host, port = opts.listen
-    pool = WorkerPool(host, port, workers, make, on_event=on_event, start_method="fork")
+    pool = WorkerPool(
+        host, port, workers, make, on_event=on_event, start_method="fork", gc=gc_policy(opts)
+    )
     try:
         pool.start()
     except OSError as exc:
