@@ -7,14 +7,15 @@
   each conversation stored as the PaC's datagrams, its PTR (sent later), and the random octets the
   PAA drew for it. Replaying them into a fresh PAA whose ``rng`` plays those octets back makes it
   compute exactly what it computed while recording, at the PAA's cost only.
-- **One fresh process per N** (tracemalloc off): RSS before and after opening N sessions (RSS
-  delta / N), GC-tracked objects per session, ``sys.getsizeof`` of one session's objects; then
-  the full ``gc.collect()`` pause (several, median and max); then steady traffic (``--churn``
-  new authentications, each followed by the PTR of the oldest open session, so N stays put)
-  with every collection the interpreter runs timed through ``gc.callbacks`` — once with the
-  default GC, once with the runtime's policy (``pana_mpa.aio.GcFreezer``: ``gc.freeze()`` after
-  warm-up and after every ``GcPolicy.refreeze_after`` new sessions, the re-freeze's own
-  collection included in the figures).
+- **Two fresh processes per N** (tracemalloc off), one with the default GC, one with the
+  runtime's policy from the start (``pana_mpa.aio.GcFreezer``, as ``PaaRunner.run()`` applies
+  it: ``gc.freeze()`` after warm-up and after every ``GcPolicy.refreeze_after`` new sessions, the
+  collection before each freeze included in the figures): every collection the interpreter
+  runs while N sessions are opened, timed through ``gc.callbacks``; RSS before and after (RSS
+  delta / N); GC-tracked objects per session; explicit full ``gc.collect()`` pauses (median and
+  max of five); then steady traffic (``--churn`` new authentications, each followed by the PTR
+  of the oldest open session, so N stays put) with every collection timed again;
+  ``sys.getsizeof`` of one session's objects and of the PAA's tables per session.
 - **tracemalloc** in another fresh process (``--traced N``): bytes per open session.
 
 Pauses are given as CPU time of the collecting thread (``time.thread_time``; on a shared machine
@@ -43,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.bench_paa_core import SUITES, TapeRng, make_paa, make_pac, pac_address
-from pana_mpa import PaaServer
+from pana_mpa import Authenticated, PaaServer
 from pana_mpa.address import Address
 from pana_mpa.aio.gcpolicy import GcFreezer, GcPolicy
 
@@ -144,9 +145,9 @@ class Replayer:
             for data in datagrams:
                 receive(data, addr, NOW)
                 send(NOW)
-            while event() is not None:
-                if freezer is not None:
-                    freezer.settled()
+            while (ev := event()) is not None:
+                if freezer is not None and isinstance(ev, Authenticated):
+                    freezer.settled()  # what PaaRunner counts
             if rng.pos != len(tape):
                 raise SystemExit("the replay diverged from the recording: delete the cache")
             self.opened.append((addr, ptr))
@@ -225,13 +226,27 @@ def full_collections(times: int = 5) -> dict[str, float]:
 
 
 def session_sizes(paa: PaaServer) -> dict[str, int]:
-    """``sys.getsizeof`` of one open session's objects and the PAA's tables, per session."""
-    session = next(iter(paa))
+    """``sys.getsizeof`` of one open session's own objects and the PAA's tables, per session."""
+    sessions = iter(paa)
+    session = next(sessions)
     sizes: dict[str, int] = {}
     seen: set[int] = set()
+    shared: set[int] = set()
+
+    def mark(obj: object, depth: int) -> None:  # another session's objects: shared if the same
+        if depth > 3 or isinstance(obj, type) or id(obj) in shared:
+            return
+        shared.add(id(obj))
+        for cls in type(obj).__mro__:
+            for slot in getattr(cls, "__slots__", ()):
+                value = getattr(obj, slot, None)
+                if value is not None and not isinstance(value, (bool, int, float)):
+                    mark(value, depth + 1)
+
+    mark(next(sessions), 0)
 
     def walk(name: str, obj: object, depth: int) -> None:
-        if id(obj) in seen or depth > 3 or isinstance(obj, type):
+        if id(obj) in seen or id(obj) in shared or depth > 3 or isinstance(obj, type):
             return
         seen.add(id(obj))
         sizes[name] = sys.getsizeof(obj)
@@ -252,54 +267,59 @@ def session_sizes(paa: PaaServer) -> dict[str, int]:
 
 
 def child_rss(args: argparse.Namespace) -> dict[str, Any]:
-    """Open N sessions in this fresh process; RSS, tracked objects, GC pauses (see module doc)."""
+    """Open N sessions in this fresh process; RSS, tracked objects, GC pauses (see module doc).
+
+    ``--child policy``: the runtime's GC policy from the start, as PaaRunner.run() applies it
+    (freeze after warm-up, then after every ``refreeze_after`` new sessions); ``default``: none.
+    """
     n, churn = args.child_n, args.churn
     path = Path(args.recording)
     warm = Replayer(args.suite, path)
     warm.open(50)
     del warm
     gc.collect()
+    freezer = (
+        GcFreezer(GcPolicy(refreeze_after=args.refreeze_after)) if args.child == "policy" else None
+    )
     rss0, objects0 = rss_bytes(), len(gc.get_objects())
     replayer = Replayer(args.suite, path)
-    start = time.process_time()
-    replayer.open(n)
-    open_cpu = time.process_time() - start
+    with CollectionTimer() as opening:
+        if freezer is not None:
+            freezer.start()
+        start = time.process_time()
+        replayer.open(n, freezer)
+        open_cpu = time.process_time() - start
+    if freezer is not None:
+        gc.unfreeze()  # to count the tracked objects
     gc.collect()
     rss1, objects1 = rss_bytes(), len(gc.get_objects())
+    if freezer is not None:
+        gc.freeze()
     assert len(replayer.paa) == n
     out: dict[str, Any] = {
+        "gc": args.child,
         "sessions": n,
         "open_cpu_s": round(open_cpu, 1),
         "rss_before_mb": round(rss0 / 2**20, 1),
         "rss_after_mb": round(rss1 / 2**20, 1),
         "rss_per_session_b": round((rss1 - rss0) / n),
         "tracked_objects_per_session": round((objects1 - objects0) / n, 2),
-        "sizes": session_sizes(replayer.paa),
         "max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "collections_while_opening": opening.summary(),
+        "full_collect": full_collections(),
     }
-    out["full_collect_default"] = full_collections()
-    if churn:
-        with CollectionTimer() as timer:
-            for _ in range(churn):
-                replayer.open(1)
-                replayer.end_oldest()
-        out["churn_default"] = timer.summary()
-    policy = GcPolicy(refreeze_after=args.refreeze_after)
-    freezer = GcFreezer(policy)
-    with CollectionTimer() as timer:
-        freezer.start()  # after warm-up: what PaaRunner.run() does
-    out["policy_first_freeze"] = timer.summary()
-    out["full_collect_frozen"] = full_collections()
     if churn:
         with CollectionTimer() as timer:
             for _ in range(churn):
                 replayer.open(1, freezer)
                 replayer.end_oldest()
-        out["churn_policy"] = timer.summary()
-        out["churn_policy_refreezes"] = freezer.freezes - 1
-    out["full_collect_policy_after_churn"] = full_collections()
-    freezer.stop()
+        out["collections_during_churn"] = timer.summary()
+        out["full_collect_after_churn"] = full_collections()
+    if freezer is not None:
+        out["freezes"] = freezer.freezes
+        freezer.stop()
     out["rss_end_mb"] = round(rss_bytes() / 2**20, 1)
+    out["sizes"] = session_sizes(replayer.paa)
     return out
 
 
@@ -342,12 +362,12 @@ def main() -> None:
     parser.add_argument("--refreeze-after", type=int, default=GcPolicy().refreeze_after)
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "pana-bench")
     parser.add_argument("--record-only", action="store_true")
-    parser.add_argument("--child", choices=["rss", "traced"], help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=["default", "policy", "traced"], help=argparse.SUPPRESS)
     parser.add_argument("--child-n", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--recording", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        result = child_rss(args) if args.child == "rss" else child_traced(args)
+        result = child_traced(args) if args.child == "traced" else child_rss(args)
         sys.stdout.write(json.dumps(result) + "\n")
         return
     print(f"{platform.python_implementation()} {platform.python_version()}, {platform.machine()};"
@@ -361,8 +381,9 @@ def main() -> None:
     if args.record_only:
         return
     for n in args.sessions:
-        result = run_child(args, "rss", n, path)
-        print(json.dumps(result), f"load {os.getloadavg()[0]:.1f}", flush=True)
+        for mode in ("default", "policy"):
+            result = run_child(args, mode, n, path)
+            print(json.dumps(result), f"load {os.getloadavg()[0]:.1f}", flush=True)
     for n in args.traced:
         result = run_child(args, "traced", n, path)
         print(json.dumps(result), f"load {os.getloadavg()[0]:.1f}", flush=True)
