@@ -8,12 +8,14 @@ every tracked object into the permanent generation, which collections skip: froz
 still freed by reference counting, but a frozen object that later becomes part of cyclic garbage
 is never collected (until ``gc.unfreeze()``). Hence the policy:
 
-- ``gc.collect()`` then ``gc.freeze()`` when the runner starts (after start-up and the first
-  imports: the interpreter's and the application's long-lived objects), and again after every
-  ``refreeze_after`` new or re-keyed sessions (Authenticated/Reauthenticated events). The
-  collection before each freeze visits only what was not frozen yet (at most the sessions
-  settled since the last freeze and the runtime's garbage), so its pause stays bounded whatever
-  the number of open sessions, and nothing that is garbage at that moment gets frozen;
+- ``gc.freeze()`` when the runner starts (after start-up and the imports: the interpreter's and
+  the application's long-lived objects), after collecting the young generations only, so the
+  start costs no full collection of whatever heap the application has (cyclic garbage already in
+  the oldest generation then stays frozen until the runner stops: a one-time amount);
+- ``gc.collect()`` then ``gc.freeze()`` after every ``refreeze_after`` new or re-keyed sessions
+  (Authenticated/Reauthenticated events). A collection visits only what was not frozen yet (at
+  most the sessions settled since the last freeze and the runtime's garbage), so its pause stays
+  bounded whatever the number of open sessions, and nothing that is garbage then gets frozen;
 - ``gc.unfreeze()`` when the runner stops, so a process that goes on to do other things
   (a test suite) gets its normal collector back and frozen garbage is found by the next full
   collection;
@@ -74,7 +76,7 @@ class GcFreezer:
             self._saved_threshold = gc.get_threshold()
             gc.set_threshold(*self.policy.threshold)
         if self.policy.freeze:
-            self.freeze_now()
+            self.freeze_now(generation=1)
 
     def settled(self, count: int = 1) -> None:
         """``count`` sessions were authenticated or re-keyed: freeze again when due."""
@@ -84,10 +86,11 @@ class GcFreezer:
         if self._since >= self.policy.refreeze_after:
             self.freeze_now()
 
-    def freeze_now(self) -> None:
-        """Collect what is garbage now (only unfrozen objects are visited), then freeze the rest."""
+    def freeze_now(self, generation: int = 2) -> None:
+        """Collect what is garbage now (only unfrozen objects of generations up to
+        ``generation`` are visited), then freeze everything."""
         self._since = 0
-        found = gc.collect()
+        found = gc.collect(generation)
         gc.freeze()
         self.freezes += 1
         self.collected += found

@@ -66,12 +66,18 @@ def test_freezer_off_leaves_the_collector_alone_and_threshold_is_restored() -> N
 
 
 def test_freezing_collects_first_so_no_garbage_is_frozen() -> None:
-    freezer = GcFreezer()
+    freezer = GcFreezer(GcPolicy(refreeze_after=1))
     a: list[object] = []
-    a.append(a)  # a cycle that is garbage once `a` is gone
+    a.append(a)  # a cycle that is garbage once `a` is gone (young: collected at start)
     del a
     freezer.start()
     assert freezer.collected >= 1
+    found = freezer.collected
+    b: list[object] = []
+    b.append(b)
+    del b
+    freezer.settled()  # a re-freeze collects every unfrozen generation first
+    assert freezer.freezes == 2 and freezer.collected >= found + 1
     freezer.stop()
 
 
