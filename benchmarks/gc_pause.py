@@ -1,6 +1,7 @@
 """GC pauses and memory with 100,000 open EAP-PSK sessions in the sans-IO PAA (issue 10).
 
-``python -m benchmarks.gc_pause [--sessions 10000 100000] [--churn 10000] [--traced 100000]``
+``python -m benchmarks.gc_pause [--sessions 10000 100000] [--churn 10000] [--traced 100000]
+[--concurrency 1] [--modes default policy]``
 
 - **Recording** (once, cached in a temporary directory keyed by the source of ``eap``,
   ``pana_codecs`` and ``pana_mpa``): full EAP-PSK authentications between a live PaC and a PAA,
@@ -16,6 +17,9 @@
   max of five); then steady traffic (``--churn`` new authentications, each followed by the PTR
   of the oldest open session, so N stays put) with every collection timed again;
   ``sys.getsizeof`` of one session's objects and of the PAA's tables per session.
+  ``--concurrency K``: the N sessions are opened K at a time (one datagram of each in turn), so
+  K sessions are in progress (EAP authenticator, nonces, outstanding requests) at every moment,
+  as in ``bench_paa`` with K concurrent PaCs: what that leaves in RSS.
 - **tracemalloc** in another fresh process (``--traced N``): bytes per open session.
 
 Pauses are given as CPU time of the collecting thread (``time.thread_time``; on a shared machine
@@ -153,6 +157,36 @@ class Replayer:
             self.opened.append((addr, ptr))
         rng.tape = None
 
+    def open_concurrently(self, count: int, window: int, freezer: GcFreezer | None = None) -> None:
+        """Authenticate the next ``count`` recorded PaCs, ``window`` of them in progress at once
+        (one datagram of each in turn), as a PAA serving that many PaCs at a time sees them."""
+        paa, rng = self.paa, self.rng
+        receive, send, event = paa.receive_datagram, paa.datagrams_to_send, paa.next_event
+        active: list[list[Any]] = []  # [address, datagrams, PTR, tape, next datagram, tape pos]
+        started = 0
+        while started < count or active:
+            while started < count and len(active) < window:
+                active.append([*next(self._source), 0, 0])
+                started += 1
+            still: list[list[Any]] = []
+            for conv in active:
+                addr, datagrams, ptr, tape, step, pos = conv
+                rng.tape, rng.pos = tape, pos
+                receive(datagrams[step], addr, NOW)
+                send(NOW)
+                conv[4], conv[5] = step + 1, rng.pos
+                if step + 1 < len(datagrams):
+                    still.append(conv)
+                    continue
+                if rng.pos != len(tape):
+                    raise SystemExit("the replay diverged from the recording: delete the cache")
+                self.opened.append((addr, ptr))
+            while (ev := event()) is not None:
+                if freezer is not None and isinstance(ev, Authenticated):
+                    freezer.settled()
+            active = still
+        rng.tape = None
+
     def end_oldest(self) -> None:
         """The PTR of the oldest open session."""
         addr, ptr = self.opened[self._oldest]
@@ -283,11 +317,17 @@ def child_rss(args: argparse.Namespace) -> dict[str, Any]:
     )
     rss0, objects0 = rss_bytes(), len(gc.get_objects())
     replayer = Replayer(args.suite, path)
+    first_freeze = None
+    if freezer is not None:
+        with CollectionTimer() as timer:
+            freezer.start()  # what PaaRunner.run() does first
+        first_freeze = timer.summary()
     with CollectionTimer() as opening:
-        if freezer is not None:
-            freezer.start()
         start = time.process_time()
-        replayer.open(n, freezer)
+        if args.concurrency > 1:
+            replayer.open_concurrently(n, args.concurrency, freezer)
+        else:
+            replayer.open(n, freezer)
         open_cpu = time.process_time() - start
     if freezer is not None:
         gc.unfreeze()  # to count the tracked objects
@@ -299,12 +339,14 @@ def child_rss(args: argparse.Namespace) -> dict[str, Any]:
     out: dict[str, Any] = {
         "gc": args.child,
         "sessions": n,
+        "concurrency": args.concurrency,
         "open_cpu_s": round(open_cpu, 1),
         "rss_before_mb": round(rss0 / 2**20, 1),
         "rss_after_mb": round(rss1 / 2**20, 1),
         "rss_per_session_b": round((rss1 - rss0) / n),
         "tracked_objects_per_session": round((objects1 - objects0) / n, 2),
         "max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "start_freeze": first_freeze,
         "collections_while_opening": opening.summary(),
         "full_collect": full_collections(),
     }
@@ -346,7 +388,8 @@ def run_child(args: argparse.Namespace, mode: str, n: int, recording: Path) -> d
     """Run this module in a fresh process for one measurement; its JSON result."""
     cmd = [sys.executable, "-m", "benchmarks.gc_pause", "--child", mode, "--child-n", str(n),
            "--recording", str(recording), "--suite", args.suite, "--churn", str(args.churn),
-           "--refreeze-after", str(args.refreeze_after)]  # fmt: skip
+           "--refreeze-after", str(args.refreeze_after),
+           "--concurrency", str(args.concurrency)]  # fmt: skip
     done = subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True)  # noqa: S603
     result: dict[str, Any] = json.loads(done.stdout.splitlines()[-1])
     return result
@@ -357,11 +400,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--sessions", type=int, nargs="+", default=[10000, 100000])
     parser.add_argument("--churn", type=int, default=10000)
+    parser.add_argument(
+        "--concurrency", type=int, default=1, help="PaCs in progress at once while opening"
+    )
     parser.add_argument("--traced", type=int, nargs="*", default=[100000])
     parser.add_argument("--suite", choices=list(SUITES), default="sha256")
     parser.add_argument("--refreeze-after", type=int, default=GcPolicy().refreeze_after)
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "pana-bench")
     parser.add_argument("--record-only", action="store_true")
+    parser.add_argument("--modes", nargs="+", choices=["default", "policy"],
+                        default=["default", "policy"])  # fmt: skip
     parser.add_argument("--child", choices=["default", "policy", "traced"], help=argparse.SUPPRESS)
     parser.add_argument("--child-n", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--recording", help=argparse.SUPPRESS)
@@ -381,7 +429,7 @@ def main() -> None:
     if args.record_only:
         return
     for n in args.sessions:
-        for mode in ("default", "policy"):
+        for mode in args.modes:
             result = run_child(args, mode, n, path)
             print(json.dumps(result), f"load {os.getloadavg()[0]:.1f}", flush=True)
     for n in args.traced:
