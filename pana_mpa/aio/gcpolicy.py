@@ -20,7 +20,7 @@ is never collected (until ``gc.unfreeze()``). Hence the policy:
   (a test suite) gets its normal collector back and frozen garbage is found by the next full
   collection;
 - thresholds are left alone unless ``threshold`` is given: young collections only visit young
-  objects and cost well under a millisecond (docs/benchmarks.md).
+  objects (medians of 0.05-1.6 ms of CPU with 100,000 sessions open, docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -42,8 +42,8 @@ class GcPolicy:
     """``gc.freeze()`` at start and after every ``refreeze_after`` sessions; False: gc untouched."""
     refreeze_after: int = 2000
     """New or re-authenticated sessions between two freezes (the collection before each freeze
-    visits at most about these sessions: ~4 ms of CPU at 2,000 on the machine of
-    docs/benchmarks.md)."""
+    visits about these sessions and what they left: a median of 3-16 ms of CPU at 2,000, with
+    10,000-100,000 sessions open on the loaded machine of docs/benchmarks.md)."""
     threshold: tuple[int, int, int] | None = None
     """``gc.set_threshold()`` while the runner runs (restored when it stops); None: unchanged."""
     unfreeze_on_stop: bool = True
