@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import os
+import signal
 import sys
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -19,7 +20,7 @@ from eap.keys import Secret
 from eap.methods.base import AuthMethod, Rng
 
 from ..address import Address, format_address
-from ..aio import AaaBackend, GcPolicy, SansIo, serve_paa
+from ..aio import AaaBackend, GcPolicy, PaaRunner, SansIo
 from ..aio.udp import UdpTransport
 from ..aio.workers import worker_count
 from ..config import PaaConfig
@@ -44,6 +45,7 @@ __all__ = [
     "identity_text",
     "paa_main",
     "run_paa",
+    "statistics",
 ]
 
 SERVER_ID = b"pana-mpa"
@@ -58,7 +60,12 @@ PaaFactory = Callable[
 
 def add_parser(sub: Any) -> None:
     """Register the paa subcommand."""
-    paa: argparse.ArgumentParser = sub.add_parser("paa", help="run a PANA agent over UDP")
+    paa: argparse.ArgumentParser = sub.add_parser(
+        "paa",
+        help="run a PANA agent over UDP",
+        description="Run a PANA agent over UDP. SIGUSR1 prints a statistics line (JSON: PCIs"
+        " answered, rate-limited and shed, sessions, datagrams received; one process only).",
+    )
     add_paa_arguments(paa)
     paa.add_argument(
         "--workers",
@@ -242,10 +249,15 @@ async def paa_main(
         ready(transport.local_address)
     events: asyncio.Queue[Any] = asyncio.Queue()
     shutdown = asyncio.Event()
-    task = asyncio.create_task(
-        serve_paa(server, transport, events=events, aaa=aaa, trace=trace, shutdown=shutdown,
-                  gc=gc_policy(opts))
-    )  # fmt: skip
+    runner = PaaRunner(server, transport, events=events, aaa=aaa, trace=trace, gc=gc_policy(opts))
+    task = asyncio.create_task(runner.run(shutdown))
+
+    def report() -> None:
+        log.line("statistics: " + json.dumps(statistics(server, runner, transport)))
+
+    loop = asyncio.get_running_loop()
+    with contextlib.suppress(NotImplementedError, RuntimeError):  # not on every platform
+        loop.add_signal_handler(signal.SIGUSR1, report)
     try:
         await _report_until_done(task, events, log)
         await task
@@ -258,6 +270,8 @@ async def paa_main(
             log.event(events.get_nowait())
         raise
     finally:
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.remove_signal_handler(signal.SIGUSR1)
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
@@ -268,6 +282,29 @@ def gc_policy(opts: PaaOptions) -> GcPolicy:
     """The runner's GC policy from ``--gc-freeze-after`` (0: gc.freeze() never called)."""
     after = opts.gc_freeze_after
     return GcPolicy(freeze=after > 0, refreeze_after=max(1, after))
+
+
+def statistics(server: object, runner: PaaRunner[Any], transport: UdpTransport) -> dict[str, int]:
+    """What the PAA did with what it received (SIGUSR1 prints it): flood and overload counters.
+
+    The server's counters (``PaaServer.counters``: PCIs answered and rate-limited, PAN[S]
+    adopted ...), its live sessions, the admission control's (``shed_pci`` ...) and the socket's.
+    """
+    stats: dict[str, int] = dict(getattr(server, "counters", {}))
+    with contextlib.suppress(TypeError):
+        stats["sessions"] = len(server)  # type: ignore[arg-type]
+    admission = runner.stats
+    stats.update(
+        received=transport.received,
+        send_dropped=transport.send_dropped,
+        batches=admission.batches,
+        max_backlog=admission.max_backlog,
+        overloaded_batches=admission.overloaded_batches,
+        pci_admitted=admission.pci_admitted,
+        shed_pci=admission.shed_pci,
+        retry_admitted=admission.retry_admitted,
+    )
+    return stats
 
 
 def run_workers(opts: PaaOptions, workers: int, out: IO[str]) -> int:
