@@ -387,6 +387,7 @@ class PaaRunner(Generic[E]):
             for backend in self._backends.values():
                 self._release(backend)
             self._backends.clear()
+            self._release(self._aaa)  # a factory that shares resources (a RADIUS client)
             self.gc_freezer.stop()
 
 

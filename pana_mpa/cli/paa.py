@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import IO, Any
 
 from eap import registry
-from eap.aaa.passthrough import RadiusConfig, RadiusPassThrough
+from eap.aaa.passthrough import RadiusConfig
 from eap.authenticator import EapAuthenticator
 from eap.keys import Secret
 from eap.methods.base import AuthMethod, Rng
@@ -28,7 +28,7 @@ from ..events import Authenticated, AuthenticationFailed, PanaEvent, SessionTerm
 from ..flow import FlowTrace
 from ..paa import PaaServer
 from ..trace import NULL_TRACE
-from .aaa import RadiusBackend
+from .aaa import RadiusBackends
 from .common import CliError, event_text, run_main, say, trace_file
 from .options import PaaOptions, add_paa_arguments, paa_options
 from .users import Account, accounts, method_entry
@@ -164,12 +164,8 @@ def build_paa(
     )
     if opts.radius is not None and opts.radius_secret is not None:
         radius = RadiusConfig(server=opts.radius, secret=opts.radius_secret)
-
-        def backend(session_id: int) -> AaaBackend:
-            return RadiusBackend(RadiusPassThrough(radius, rng=rng), rng)
-
         # no eap_factory: every EAP step waits in pending_aaa() (RFC 5191 s2 pass-through)
-        return PaaServer(config, rng=rng, trace=trace or NULL_TRACE), backend
+        return PaaServer(config, rng=rng, trace=trace or NULL_TRACE), RadiusBackends(radius, rng)
     eap_factory = authenticator_factory(opts, rng)
     return PaaServer(config, eap_factory=eap_factory, rng=rng, trace=trace or NULL_TRACE), None
 
@@ -207,24 +203,6 @@ def identity_text(identity: bytes) -> str:
     return json.dumps(identity.decode("utf-8", "backslashreplace"), ensure_ascii=False)
 
 
-async def _report_until_done(
-    task: asyncio.Task[None], events: asyncio.Queue[Any], log: OperatorLog
-) -> None:
-    """One line per event until the PAA task ends (or this coroutine is cancelled)."""
-    getter: asyncio.Future[Any] | None = None
-    try:
-        while not task.done():
-            getter = asyncio.ensure_future(events.get())
-            done, _ = await asyncio.wait({task, getter}, return_when=asyncio.FIRST_COMPLETED)
-            if getter in done:
-                log.event(getter.result())
-            else:
-                getter.cancel()
-    finally:
-        if getter is not None and not getter.done():
-            getter.cancel()  # or it would swallow the next event
-
-
 async def paa_main(
     opts: PaaOptions,
     *,
@@ -247,9 +225,11 @@ async def paa_main(
     log.line(f"listening on {format_address(transport.local_address)}")
     if ready is not None:
         ready(transport.local_address)
-    events: asyncio.Queue[Any] = asyncio.Queue()
     shutdown = asyncio.Event()
-    runner = PaaRunner(server, transport, events=events, aaa=aaa, trace=trace, gc=gc_policy(opts))
+    # events are written as they happen, from the runner's callback: no queue, no task
+    runner = PaaRunner(
+        server, transport, aaa=aaa, trace=trace, on_event=log.event, gc=gc_policy(opts)
+    )
     task = asyncio.create_task(runner.run(shutdown))
 
     def report() -> None:
@@ -259,15 +239,15 @@ async def paa_main(
     with contextlib.suppress(NotImplementedError, RuntimeError):  # not on every platform
         loop.add_signal_handler(signal.SIGUSR1, report)
     try:
-        await _report_until_done(task, events, log)
-        await task
+        # asyncio.wait, not ``await task``: Ctrl-C/SIGTERM cancels us, and the runner must live
+        # on to send its PTRs (below)
+        await asyncio.wait({task})
+        task.result()
         return 0
     except asyncio.CancelledError:  # Ctrl-C or SIGTERM: PTR to every open session first
         shutdown.set()
         with contextlib.suppress(Exception, asyncio.CancelledError):
             await asyncio.wait_for(asyncio.shield(task), timeout=5.0)
-        while not events.empty():
-            log.event(events.get_nowait())
         raise
     finally:
         with contextlib.suppress(NotImplementedError, RuntimeError):
