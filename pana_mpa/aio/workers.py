@@ -176,6 +176,7 @@ def _worker_main(
                     shed_pci=runner.stats.shed_pci,
                     max_backlog=runner.stats.max_backlog,
                     received=transport.received,
+                    batches=transport.batches,
                 )
                 conn.send(stats)
             elif what == "quit":
@@ -303,7 +304,7 @@ class WorkerPool:
         proc.join(10)
 
     def stats(self) -> list[dict[str, Any]]:
-        """Per-worker counters: cpu, rss, sessions, shed_pci, max_backlog, received, pid."""
+        """Counters per worker (cpu, sys, rss, sessions, shed_pci, received, batches ...)."""
         out = []
         for conn in self._conns:
             conn.send("stats")

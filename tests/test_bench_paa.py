@@ -1,0 +1,110 @@
+"""The replay load generator of ``benchmarks/bench_paa.py`` (``benchmarks/replay_load.py``).
+
+Counts only. The PAA's injected randomness must not depend on the order of the draws, the
+pre-computed conversations must be what a PAA with that randomness answers, and a replay over
+real UDP against PAA processes (one, and two SO_REUSEPORT workers) must authenticate every PaC
+with no unexpected datagram.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+
+import pytest
+
+from benchmarks.bench_paa import (
+    HOST,
+    REPLAY_SEED,
+    PaaProcess,
+    paa_server,
+    replay_conversations,
+    worker_server,
+)
+from benchmarks.replay_load import InjectedRng, pac_address, replay
+from pana_mpa.aio.workers import WorkerPool
+
+linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="epoll, reuseport")
+
+
+def test_injected_rng_is_the_same_whatever_the_order() -> None:
+    a, b = InjectedRng(7, 0), InjectedRng(7, 0)
+    first = [a(n) for n in (32, 1, 16, 4, 2, 32)]
+    second = [b(n) for n in (2, 4, 16, 1, 32, 32)]
+    assert first[0] == first[5] == second[4] == second[5]
+    assert sorted(first) == sorted(second)
+    assert [len(x) for x in first] == [32, 1, 16, 4, 2, 32]
+    assert a.calls == b.calls == 6
+    assert InjectedRng(7, 1)(16) != a(16) != InjectedRng(8, 0)(16)
+
+
+def test_pac_addresses_are_distinct_and_share_an_ip_at_most_32_times() -> None:
+    addresses = [pac_address(i) for i in range(1000)]
+    assert len(set(addresses)) == 1000
+    per_ip: dict[str, int] = {}
+    for host, _port in addresses:
+        assert host.startswith("127.77.")
+        per_ip[host] = per_ip.get(host, 0) + 1
+    assert max(per_ip.values()) == 32
+
+
+def test_precomputed_conversations_are_what_the_injected_paa_answers() -> None:
+    conversations = replay_conversations(12, 2)
+    assert len(conversations) == 12
+    assert len({c.addr for c in conversations}) == 12
+    for worker in (0, 1):
+        # one PAA holding every session, fed in reverse order and interleaved: the answers
+        # still equal the recorded ones, byte for byte (the randomness is order-independent)
+        rng = InjectedRng(REPLAY_SEED, worker)
+        paa = paa_server(worker, 1, rng)
+        matched = 0
+        for step in range(6):
+            for conv in reversed(conversations):
+                paa.receive_datagram(conv.sends[worker][step], conv.addr, 1.0)
+                answers = [d for d, dst in paa.datagrams_to_send(1.0) if dst == conv.addr]
+                expected = conv.expects[worker][step : step + 1]
+                assert answers == list(expected)
+                matched += len(answers)
+            while paa.next_event() is not None:
+                pass
+        assert matched == 12 * 5
+        assert len(paa) == 12 and all(s.has_key for s in paa)
+        assert {s.session_id >> 31 for s in paa} == {worker}
+        assert rng.calls > 0
+    # the PAR[S] names the worker; the PCI is the same for both
+    for conv in conversations:
+        assert conv.first == {conv.expects[0][0]: 0, conv.expects[1][0]: 1}
+        assert conv.sends[0][0] == conv.sends[1][0]
+
+
+@linux_only
+def test_replay_over_udp_against_one_paa_process() -> None:
+    conversations = replay_conversations(20, 1)
+    paa = PaaProcess(1, seed=REPLAY_SEED)  # the hidden --injected-rng option
+    try:
+        result = replay((HOST, paa.port), conversations, 5, timeout=60)
+        stats = paa.stats()
+    finally:
+        paa.close()
+    assert (result.ok, result.failures, result.bind_failures) == (20, 0, 0)
+    assert result.unexpected == 0 and result.per_worker == [20]
+    assert len(result.latencies) == 20
+    assert result.sent >= 20 * 6 and result.received >= 20 * 5
+    assert stats["sessions"] == 20
+
+
+@linux_only
+def test_replay_over_udp_against_two_workers() -> None:
+    conversations = replay_conversations(40, 2)
+    pool = WorkerPool(HOST, 0, 2, functools.partial(worker_server, seed=REPLAY_SEED))
+    pool.start()
+    try:
+        result = replay(pool.local_address, conversations, 10, timeout=60)
+        per_worker = pool.stats()
+    finally:
+        pool.stop()
+    assert (result.ok, result.failures, result.unexpected) == (40, 0, 0)
+    assert sum(result.per_worker) == 40
+    assert [w["sessions"] for w in per_worker] == result.per_worker
+    # the kernel's 4-tuple hash spreads 40 PCIs over both workers (chance of all on one: 2^-39)
+    assert min(result.per_worker) > 0
