@@ -32,6 +32,7 @@ import json
 import os
 import platform
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -197,7 +198,8 @@ def serve_workers(port: int, workers: int, seed: int | None = None) -> None:
             if line.strip() != "stats":
                 break
             per = pool.stats()
-            keys = ("cpu", "sys", "rss", "sessions", "shed_pci", "received", "batches")
+            keys = ["cpu", "sys", "rss", "sessions", "shed_pci", "received", "batches"]
+            keys += ["sleeps", "preempted"]
             total: dict[str, Any] = {k: sum(w[k] for w in per) for k in keys}
             total["per_worker"] = per
             sys.stdout.write(json.dumps(total) + "\n")
@@ -216,6 +218,8 @@ def process_stats(sessions: int, runner: PaaRunner[Any] | None) -> dict[str, Any
         "sys": usage.ru_stime,
         "rss": rss_pages * os.sysconf("SC_PAGE_SIZE"),
         "sessions": sessions,
+        "sleeps": usage.ru_nvcsw,
+        "preempted": usage.ru_nivcsw,
     }
     if runner is not None:
         stats["shed_pci"] = runner.stats.shed_pci
@@ -322,6 +326,7 @@ def paa_figures(
     sessions = after["sessions"] - before["sessions"]
     received = after.get("received", 0) - before.get("received", 0)
     batches = after.get("batches", 0) - before.get("batches", 0)
+    sleeps = after["sleeps"] - before["sleeps"]
     pairs = list(zip(before["per_worker"], after["per_worker"], strict=True))
     return {
         "auth_per_s": ok / wall,
@@ -331,6 +336,8 @@ def paa_figures(
         "bytes_per_session": (after["rss"] - before["rss"]) / sessions if sessions else 0.0,
         "shed_pci": after.get("shed_pci", 0) - before.get("shed_pci", 0),
         "datagrams_per_wakeup": received / batches if batches else 0.0,
+        "datagrams_per_sleep": received / sleeps if sleeps else 0.0,
+        "preempted_per_auth": (after["preempted"] - before["preempted"]) / ok if ok else 0.0,
         "per_worker_sessions": [a["sessions"] - b["sessions"] for b, a in pairs],
         "per_worker_cpu_share": [round((a["cpu"] - b["cpu"]) / wall, 3) for b, a in pairs],
     }
@@ -446,12 +453,56 @@ def run_virtual_load(count: int) -> dict[str, Any]:
     return run_virtual(main)
 
 
+def _rounded(row: dict[str, Any]) -> str:
+    return json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()})
+
+
+def compare_workers(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per concurrency: median over rounds of each worker count's CPU/auth and auth/s ratios.
+
+    The baseline is the first worker count of the same round (runs of a round alternate their
+    order, so load that shifts during the run moves both sides alike).
+    """
+    out = []
+    for concurrency in sorted({r["concurrency"] for r in rows}):
+        same = [r for r in rows if r["concurrency"] == concurrency]
+        counts = list(dict.fromkeys(r["workers"] for r in same))
+        for workers in counts[1:]:
+            cpu, rate = [], []
+            for rnd in sorted({r["round"] for r in same}):
+                base = [r for r in same if r["round"] == rnd and r["workers"] == counts[0]]
+                this = [r for r in same if r["round"] == rnd and r["workers"] == workers]
+                if base and this and base[0]["auth_per_s"] and this[0]["auth_per_s"]:
+                    cpu.append(this[0]["paa_cpu_per_auth_ms"] / base[0]["paa_cpu_per_auth_ms"])
+                    rate.append(this[0]["auth_per_s"] / base[0]["auth_per_s"])
+            if cpu:
+                out.append(
+                    {
+                        "concurrency": concurrency,
+                        "workers": f"{workers} vs {counts[0]}",
+                        "cpu_per_auth_ratio_median": statistics.median(cpu),
+                        "cpu_per_auth_ratios": [round(x, 2) for x in cpu],
+                        "auth_per_s_ratio_median": statistics.median(rate),
+                        "auth_per_s_ratios": [round(x, 2) for x in rate],
+                    }
+                )
+    return out
+
+
 def main() -> None:
-    """Run the figures and print one JSON object per line (and a summary table)."""
+    """Run the figures and print one JSON object per line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--concurrency", type=int, nargs="*", default=[1, 100, 1000])
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument(
+        "--workers",
+        type=int,
+        nargs="+",
+        default=[1],
+        help="worker counts; several: each round runs them all (alternating order) and the"
+        " summary gives the median ratios against the first",
+    )
+    parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--virtual", type=int, nargs="*", default=[10_000])
     parser.add_argument(
         "--replay",
@@ -465,7 +516,7 @@ def main() -> None:
     parser.add_argument("--injected-rng", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve is not None:
-        serve(args.serve, args.workers, args.injected_rng)
+        serve(args.serve, args.workers[0], args.injected_rng)
         return
     hmac_s = hmac_cost()
     sansio = sansio_paa_cost()
@@ -476,23 +527,36 @@ def main() -> None:
         "python": platform.python_version(),
         "loop": type(new_loop()).__module__,
         "command": " ".join(["python -m benchmarks.bench_paa", *sys.argv[1:]]),
+        "load_average": os.getloadavg(),
         "hmac_sha256_64B_us": hmac_s * 1e6,
         "sansio_paa_cpu_per_auth_ms": sansio * 1e3,
         "sansio_hmac_ratio": sansio / hmac_s,
         "sansio_cold_paa_cpu_per_auth_ms": cold * 1e3,
     }
-    print(json.dumps(info))
-    conversations = replay_conversations(args.replay, args.workers) if args.replay else []
-    for concurrency in args.concurrency:
-        if conversations:
-            row = run_replay(conversations, concurrency, args.workers, sansio)
-        else:
-            row = run_udp(concurrency, args.seconds, args.workers, sansio)
-        row["hmac_ratio"] = row["paa_cpu_per_auth_ms"] / 1e3 / hmac_s
-        print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()}))
+    print(json.dumps(info), flush=True)
+    conversations = {}
+    if args.replay:
+        for workers in args.workers:
+            conversations[workers] = replay_conversations(args.replay, workers)
+    rows = []
+    for rnd in range(args.rounds):
+        for concurrency in args.concurrency:
+            order = args.workers if rnd % 2 == 0 else args.workers[::-1]
+            for workers in order:
+                load = os.getloadavg()[0]
+                if args.replay:
+                    row = run_replay(conversations[workers], concurrency, workers, sansio)
+                else:
+                    row = run_udp(concurrency, args.seconds, workers, sansio)
+                row["hmac_ratio"] = row["paa_cpu_per_auth_ms"] / 1e3 / hmac_s
+                row["round"] = rnd
+                row["load_1min"] = load
+                rows.append(row)
+                print(_rounded(row), flush=True)
+    for summary in compare_workers(rows):
+        print(_rounded(summary), flush=True)
     for count in args.virtual:
-        row = run_virtual_load(count)
-        print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()}))
+        print(_rounded(run_virtual_load(count)), flush=True)
 
 
 if __name__ == "__main__":

@@ -133,7 +133,14 @@ def _process_stats() -> dict[str, Any]:
     with open("/proc/self/statm") as f:
         rss = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
     cpu = usage.ru_utime + usage.ru_stime
-    return {"pid": os.getpid(), "cpu": cpu, "sys": usage.ru_stime, "rss": rss}
+    return {
+        "pid": os.getpid(),
+        "cpu": cpu,
+        "sys": usage.ru_stime,
+        "rss": rss,
+        "sleeps": usage.ru_nvcsw,  # voluntary context switches: the worker waited for input
+        "preempted": usage.ru_nivcsw,
+    }
 
 
 def _worker_main(
