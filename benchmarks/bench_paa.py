@@ -398,7 +398,8 @@ def run_replay(
     }
     row.update(paa_figures(before, after, result.ok, result.wall))
     row.update(
-        failures=result.failures + result.bind_failures,
+        failures=result.failures,
+        bind_failures=result.bind_failures,
         unexpected=result.unexpected,
         resent=result.resent,
         p50_ms=percentile(result.latencies, 0.5) * 1e3,

@@ -53,8 +53,9 @@ __all__ = [
 
 PACS_PER_IP = 32
 """PaCs per source IP address: under the PAA's per-address PCI burst (64)."""
-PORT_BASE = 47000
-"""Source ports PORT_BASE .. PORT_BASE + PACS_PER_IP - 1 on each source address."""
+PORT_BASE = 20000
+"""Source ports PORT_BASE .. PORT_BASE + PACS_PER_IP - 1 on each source address: below Linux's
+ephemeral range (32768-60999), where another process's wildcard-bound socket would take the port."""
 RETRANSMIT = 1.0
 """Seconds without progress after which a PaC sends its last datagram again (REQ_IRT)."""
 

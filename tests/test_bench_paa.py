@@ -17,6 +17,7 @@ from benchmarks.bench_paa import (
     HOST,
     REPLAY_SEED,
     PaaProcess,
+    compare_workers,
     paa_server,
     replay_conversations,
     worker_server,
@@ -108,3 +109,18 @@ def test_replay_over_udp_against_two_workers() -> None:
     assert [w["sessions"] for w in per_worker] == result.per_worker
     # the kernel's 4-tuple hash spreads 40 PCIs over both workers (chance of all on one: 2^-39)
     assert min(result.per_worker) > 0
+
+
+def test_worker_comparison_takes_the_median_of_same_round_ratios() -> None:
+    def row(rnd: int, workers: int, cpu: float, rate: float) -> dict[str, object]:
+        return {"concurrency": 100, "round": rnd, "workers": workers,
+                "paa_cpu_per_auth_ms": cpu, "auth_per_s": rate}  # fmt: skip
+
+    rows = [row(0, 1, 1.0, 100), row(0, 2, 1.2, 150), row(1, 2, 0.9, 90), row(1, 1, 1.0, 100)]
+    rows += [row(2, 1, 2.0, 50), row(2, 2, 2.0, 100)]
+    (summary,) = compare_workers(rows)
+    assert summary["workers"] == "2 vs 1"
+    assert summary["cpu_per_auth_ratios"] == [1.2, 0.9, 1.0]
+    assert summary["cpu_per_auth_ratio_median"] == 1.0
+    assert summary["auth_per_s_ratios"] == [1.5, 0.9, 2.0]
+    assert summary["auth_per_s_ratio_median"] == 1.5
