@@ -1,13 +1,15 @@
 """The PAA under load over real UDP: auth/s, failures, latency, PAA CPU and memory per session.
 
-``python -m benchmarks.bench_paa [--concurrency 1 100 1000] [--seconds 10] [--workers 1]``
+``python -m benchmarks.bench_paa [--concurrency 1 100 1000] [--seconds 10] [--workers 1 [2 ...]]
+[--rounds R] [--replay PACS] [--virtual 10000]``
 
 - The PAA (``PaaRunner`` on ``UdpTransport``, EAP-PSK, as ``pana-mpa paa``) runs in its own
   process (``--workers N``: N SO_REUSEPORT worker processes steered by Session-Id); this
   process is the load generator: ``concurrency`` PaCs at a time, each a new ``PacSession`` on
-  a new UDP socket doing one full EAP-PSK authentication (10 s timeout), then the next. The
-  sessions stay open at the PAA, so its RSS growth over the run divided by the sessions it
-  holds is the memory per open session.
+  a new UDP socket (its own loopback address, a new one every 32 PaCs: the PAA limits PCIs per
+  address) doing one full EAP-PSK authentication (10 s timeout), then the next. The sessions
+  stay open at the PAA, so its RSS growth over the run divided by the sessions it holds is the
+  memory per open session.
 - PAA CPU per authentication is the PAA process's CPU time (user + system, from
   /proc/<pid>/stat) over the run divided by the authentications completed; it is compared with
   the sans-IO PAA cost measured in this process (the same authentication pumped between a
@@ -15,6 +17,11 @@
 - The generator's own CPU is reported: when it is near one CPU-second per second, the
   generator, not the PAA, limits auth/s (the PaC side of EAP-PSK costs about what the PAA's
   does; two cores are shared by both).
+- ``--replay PACS``: the replay generator (``benchmarks/replay_load.py``) instead: the PAA gets
+  benchmark-only injected randomness (hidden ``--injected-rng``), PACS PaCs' datagrams are
+  computed beforehand, and the run only sends them and compares the answers.
+- Several ``--workers`` counts: each round runs them all (alternating order); the summary lines
+  give the median ratios (CPU per authentication, auth/s) against the first count.
 - ``--virtual N``: N concurrent PaCs against one PaaRunner on the in-memory loopback in
   virtual time (10 ms one-way delay): failures, PCIs shed by admission control, virtual
   seconds to finish, CPU per authentication (both sides, one process).
