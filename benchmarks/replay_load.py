@@ -222,6 +222,8 @@ class ReplayResult:
     resent: int = 0
     """Datagrams the generator sent again after a second without progress."""
     sent: int = 0
+    send_errors: int = 0
+    """Sends the kernel refused (counted in ``sent``; the PaC's timer sends again)."""
     received: int = 0
     latencies: list[float] = field(default_factory=list)
     per_worker: list[int] = field(default_factory=list)
@@ -290,11 +292,17 @@ def replay(
         pac = _Pac(conv, sock, now, timeout)
         live[sock.fileno()] = pac
         ep.register(sock.fileno(), select.EPOLLIN)
-        sock.send(conv.sends[0][0])
-        result.sent += 1
+        send(sock, conv.sends[0][0])
         serial += 1
         heapq.heappush(timers, (pac.deadline, serial, pac))
         return True
+
+    def send(sock: socket.socket, data: bytes) -> None:
+        result.sent += 1
+        try:
+            sock.send(data)
+        except OSError:  # a full buffer, or an ICMP error: UDP may drop, the timer resends
+            result.send_errors += 1
 
     def finish(pac: _Pac, now: float, ok: bool) -> None:
         del live[pac.sock.fileno()]
@@ -320,13 +328,11 @@ def replay(
         expects = pac.expects
         if step < len(expects) and data == expects[step]:
             pac.step = step = step + 1
-            pac.sock.send(pac.sends[step])
-            result.sent += 1
+            send(pac.sock, pac.sends[step])
             pac.deadline = now + RETRANSMIT
             return step == len(expects)
         if step and data == expects[step - 1]:
-            pac.sock.send(pac.sends[step])
-            result.sent += 1
+            send(pac.sock, pac.sends[step])
             result.duplicates += 1
         else:
             result.unexpected += 1
@@ -350,8 +356,7 @@ def replay(
                 pending -= 1
                 continue
             if pac.deadline <= now:
-                pac.sock.send(pac.sends[pac.step] if pac.sends else pac.conv.sends[0][0])
-                result.sent += 1
+                send(pac.sock, pac.sends[pac.step] if pac.sends else pac.conv.sends[0][0])
                 result.resent += 1
                 pac.deadline = now + RETRANSMIT
             serial += 1

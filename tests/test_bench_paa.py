@@ -9,7 +9,9 @@ with no unexpected datagram.
 from __future__ import annotations
 
 import functools
+import socket
 import sys
+import threading
 
 import pytest
 
@@ -76,6 +78,52 @@ def test_precomputed_conversations_are_what_the_injected_paa_answers() -> None:
     for conv in conversations:
         assert conv.first == {conv.expects[0][0]: 0, conv.expects[1][0]: 1}
         assert conv.sends[0][0] == conv.sends[1][0]
+
+
+@linux_only
+def test_replay_resends_answers_repeats_and_counts_the_unexpected() -> None:
+    """A scripted PAA: drops each PaC's first PCI, sends its PAR[S] twice, and some junk."""
+    conversations = replay_conversations(3, 2)
+    answers = {}  # (PaC datagram, PaC address) -> the worker-1 PAA's answer
+    for conv in conversations:
+        for sent, answer in zip(conv.sends[1], conv.expects[1], strict=False):
+            answers[sent, conv.addr] = answer
+    paa = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    paa.bind((HOST, 0))
+    paa.settimeout(0.2)
+    done = threading.Event()
+
+    def serve() -> None:
+        seen: dict[tuple[bytes, tuple[str, int]], int] = {}
+        pci = conversations[0].sends[1][0]  # the same 16 octets for every PaC
+        while not done.is_set():
+            try:
+                data, addr = paa.recvfrom(4096)
+            except TimeoutError:
+                continue
+            count = seen[data, addr] = seen.get((data, addr), 0) + 1
+            answer = answers.get((data, addr))
+            if answer is None or count != (2 if data == pci else 1):
+                continue  # the first PCI of every PaC is lost; repeats go unanswered
+            paa.sendto(answer, addr)
+            if data == pci:  # PAR[S] twice, then junk
+                paa.sendto(answer, addr)
+                paa.sendto(b"junk", addr)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        result = replay(paa.getsockname(), conversations, 3, timeout=60)
+    finally:
+        done.set()
+        thread.join()
+        paa.close()
+    assert (result.ok, result.failures, result.per_worker) == (3, 0, [0, 3])
+    assert result.resent == 3  # each lost PCI, once
+    assert result.duplicates == 3  # each repeated PAR[S] answered again (the scripted PAA
+    assert result.unexpected == 3  # ignores the repeated PAN[S]); each junk datagram
+    assert result.sent == 3 * (6 + 1 + 1) and result.received == 3 * (5 + 2)
+    assert result.send_errors == 0
 
 
 @linux_only
