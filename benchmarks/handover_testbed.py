@@ -9,6 +9,11 @@ draft-ohba-mobopts-mpa-framework s6 / RFC 6252 s6.3, built on tests/mpa_lab.py::
     network 3: CN 10.97.20.2 (the stream's sender) -[delay: CN round trip]- core
     MN mn0 -[delay element on the radio link: link-layer switch gap]- AP1 | AP2
 
+IPv6 scenarios get nCoA either by SLAAC (R2's RA, carried to the MPA MN in PANA) or, with
+``--dhcpv6``, from a real DHCPv6 server (kea-dhcp6 in the ``dhcp`` namespace, fd97:3::2) through
+R2's relay: the MPA agent's Relay-Forw before the move, the relay agent on R2's CTN link for the
+non-MPA MN's own Solicit after it (then the kernel's DAD on the address).
+
 Every delay is the userspace delay element (tests/delay_element.py; the kernel has no netem).
 The MN gets oCoA from DHCP server 1, then one of four handovers runs in a fresh testbed:
 
@@ -40,7 +45,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,6 +56,7 @@ from eap.methods.psk import EAP_TYPE_PSK, PskPeer
 from eap.peer import EapPeer
 from pana_mpa.config import PacConfig
 from pana_mpa.mpa.dhcp import DhcpLease
+from pana_mpa.mpa.dhcp6 import Dhcp6Lease
 from pana_mpa.mpa.drivers.linux_tunnel import in_netns
 from pana_mpa.pac import PacSession
 from tests.delay_element import DelayElement, insert
@@ -87,6 +93,9 @@ R1_6 = "fd97:1::1"
 PAA6 = "fd97:2::1"
 CTN6 = ipaddress.IPv6Network("fd97:2::/64")
 CN6 = "fd97:20::2"
+KEA6 = "fd97:3::2"
+R2_DHCP6 = "fd97:3::1"
+KEA6_POOL = "fd97:2::100 - fd97:2::1ff"
 AAA_ADDR = "10.97.30.2"
 R2_CORE = "10.97.12.1"
 RADIUS_PORT = 1812
@@ -123,6 +132,8 @@ class Scenario:
     arp_wait_ms: float = 200.0
     """The MN's ARP probe: wait for an answer this long after the probe (0: no probe)."""
     family: str = "ipv4"
+    dhcp6: bool = False
+    """IPv6: nCoA from DHCPv6 (Kea through R2's relay) instead of SLAAC."""
 
     @property
     def name(self) -> str:
@@ -130,7 +141,7 @@ class Scenario:
         if self.family == "ipv6":
             return (
                 f"ipv6 gap={self.gap_ms:g}ms aaa={self.aaa_rtt_ms:g}ms "
-                f"cn={self.cn_rtt_ms:g}ms slaac+dad"
+                f"cn={self.cn_rtt_ms:g}ms {'dhcpv6' if self.dhcp6 else 'slaac'}+dad"
             )
         check = "dhcp-check" if self.dhcp_check else "no-dhcp-check"
         return (
@@ -216,7 +227,7 @@ class TestbedLab(MpaLab):
         # neighbour discovery from a still tentative link-local address loses packets: wait
         # until the link-local DAD (about 2 s after a link comes up) is over everywhere
         deadline = time.monotonic() + timeout
-        spaces = (self.mn, self.r1, self.r2, self.core, self.cn)
+        spaces = (self.mn, self.r1, self.r2, self.core, self.cn, self.dhcp)
         while any(self.base.ip(ns, "-6", "addr", "show", "tentative").strip() for ns in spaces):
             if time.monotonic() > deadline:
                 raise RuntimeError("IPv6 addresses stay tentative")
@@ -239,6 +250,13 @@ class TestbedLab(MpaLab):
         out = (self.workdir / "dnsmasq-ra.log").open("wb")
         self.base.spawn(self.r2, *args, stdout=out, stderr=subprocess.STDOUT)
         out.close()
+
+    def start_kea6(self) -> None:
+        """DHCP server 2 for IPv6: kea-dhcp6 serving fd97:2::/64 to R2's relay (fd97:3::1)."""
+        from tests.servers import kea6_server
+
+        kea6_server(self.base, self.dhcp, self.workdir, interface="d0", address=KEA6,
+                    subnet=str(CTN6), pool=KEA6_POOL, dns=KEA6)  # fmt: skip
 
     def start_network1_dhcp(self) -> None:
         """DHCP server 1 (dnsmasq on R1, AP1's link): gives the MN oCoA."""
@@ -403,9 +421,10 @@ def _ipv6_plan(lab: TestbedLab) -> dict[str, list[str]]:
         lab.r2: [
             f"addr add {PAA6}/64 dev r2d nodad",
             "addr add fd97:12::1/64 dev r2c nodad",
+            f"addr add {R2_DHCP6}/64 dev r2s nodad",
             "route add default via fd97:12::fe",
         ],
-        lab.dhcp: [],
+        lab.dhcp: [f"addr add {KEA6}/64 dev d0 nodad"],
         lab.core: [
             "addr add fd97:11::fe/64 dev k1 nodad",
             "addr add fd97:12::fe/64 dev k2 nodad",
@@ -463,12 +482,23 @@ async def _non_mpa_v6(
     from tests.mpa_lab import ns_udp
 
     paa = PaaServer(PaaConfig(pre_authentication=False))
+    relay = None
+    if lab.scenario.dhcp6:
+        from pana_mpa.mpa.drivers.dhcp6_relay import Dhcp6RelayAgent
+
+        relay = Dhcp6RelayAgent(ifname="r2d", link_address=ipaddress.IPv6Address(PAA6),
+                                server=ipaddress.IPv6Address(KEA6),
+                                upstream=ipaddress.IPv6Address(R2_DHCP6))  # fmt: skip
+        with in_netns(lab.r2):
+            relay.open()
+        await relay.start()
     async with ns_udp(lab.r2, PAA6, PANA_PORT) as paa_tr:
         server = asyncio.get_running_loop().create_task(serve_paa(paa, paa_tr, aaa=aaa))
         try:
             async with lab.meter(interval, cn=CN6, to=OCOA6) as stream:
                 await stream.flowing()
                 await asyncio.sleep(settle)
+                dhcp6_socket = _dhcp6_client_socket(lab) if lab.scenario.dhcp6 else None
                 steps: dict[str, float] = {}
                 t_move = time.monotonic()
 
@@ -478,8 +508,11 @@ async def _non_mpa_v6(
                 await lab.link_switch()
                 mark("l2")
                 await asyncio.to_thread(lab.ip_batch, lab.mn, [f"addr del {OCOA6}/64 dev mn0"])
-                await asyncio.to_thread(_router_solicitation, lab.mn, "mn0", MN_MAC)
-                ncoa = await _slaac_address(lab, steps, t_move)
+                if dhcp6_socket is not None:
+                    ncoa = await _dhcp6_configure(lab, mark, dhcp6_socket)
+                else:
+                    await asyncio.to_thread(_router_solicitation, lab.mn, "mn0", MN_MAC)
+                    ncoa = await _slaac_address(lab, steps, t_move)
                 await asyncio.to_thread(
                     lab.ip_batch, lab.mn, [f"route replace default via {PAA6} dev mn0"]
                 )
@@ -500,18 +533,91 @@ async def _non_mpa_v6(
             server.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await server
+            if relay is not None:
+                relay.close()
     return HandoverResult("non-MPA", meter, t_move, t_done, steps, {"ncoa": ncoa})
+
+
+async def _dad_done(lab: TestbedLab, address: str, timeout: float = 10.0) -> None:
+    """Wait until ``address`` on the MN's mn0 is no longer tentative (the kernel's DAD)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        out = await asyncio.to_thread(lab.base.ip, lab.mn, "-6", "-o", "addr", "show", "dev", "mn0")
+        for line in out.splitlines():
+            fields = line.split()
+            if "inet6" in fields and fields[fields.index("inet6") + 1].split("/")[0] == address:
+                if "dadfailed" in fields:
+                    raise RuntimeError(f"DAD failed for {address}")
+                if "tentative" not in fields:
+                    return
+        await asyncio.sleep(0.005)
+    raise RuntimeError(f"{address} still tentative after {timeout} s")
+
+
+def _dhcp6_client_socket(lab: TestbedLab) -> tuple[socket.socket, int]:
+    """The MN's DHCPv6 client socket ([::]:546) and mn0's index, opened before the move."""
+    with in_netns(lab.mn):
+        sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        index = socket.if_nametoindex("mn0")
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("::", 546))
+    sock.setblocking(False)
+    return sock, index
+
+
+async def _dhcp6_configure(
+    lab: TestbedLab, mark: Callable[[str], None], client: tuple[socket.socket, int]
+) -> str:
+    """The non-MPA MN's DHCPv6 after the move: Solicit on its new link, R2 relays to Kea.
+
+    No initial random delay (RFC 8415 s18.2.1 SHOULD delay the first Solicit up to 1 s; a
+    moving client skips it, as MPA's comparison favours the non-MPA path). The address is added
+    with the kernel's DAD (RFC 4862 s5.4, RFC 8415 s18.2.10.1) and used once DAD is over; the
+    default route is R2 (the RA's router).
+    """
+    from pana_mpa.mpa.drivers.dhcp6_relay import solicit_lease6
+
+    sock, index = client
+    lease = await solicit_lease6(ifindex=index, mac=MN_MAC, sock=sock, prefix_length=64)
+    mark("dhcp")
+    ncoa = str(lease.address)
+    await asyncio.to_thread(lab.ip_batch, lab.mn, [f"addr add {ncoa}/64 dev mn0"])
+    await _dad_done(lab, ncoa)
+    mark("dad")
+    return ncoa
 
 
 def _build(base: Lab, workdir: Path, scenario: Scenario) -> TestbedLab:
     lab = TestbedLab(base, workdir).build_testbed(scenario)
     lab.start_aaa()
     if scenario.family == "ipv6":
-        lab.start_ctn_router_advertisements()
+        if scenario.dhcp6:
+            lab.start_kea6()
+        else:
+            lab.start_ctn_router_advertisements()
         return lab
     lab.start_network1_dhcp()
     lab.start_dhcp_server(ping_check=scenario.dhcp_check)
     return lab
+
+
+def _kea6_lease(lab: TestbedLab) -> Callable[[int, bytes, bytes], Awaitable[Dhcp6Lease]]:
+    """The MPA agent's DHCPv6: R2's relay asks Kea for the MN's nCoA (Relay-Forw) before the move.
+
+    link-address = R2's address on the CTN link (Kea picks fd97:2::/64 by it), peer-address =
+    the MN's link-local address there; the lease is the MN's (its DUID-LL and IAID).
+    """
+    from pana_mpa.mpa.drivers.dhcp6_relay import acquire_lease6, relay6_socket
+
+    async def provider(_sid: int, mac: bytes, _client_id: bytes) -> Dhcp6Lease:
+        with in_netns(lab.r2):
+            sock = relay6_socket(R2_DHCP6)
+        return await acquire_lease6(
+            server=ipaddress.IPv6Address(KEA6), link_address=ipaddress.IPv6Address(PAA6),
+            mac=mac, sock=sock, prefix_length=CTN6.prefixlen, router=ipaddress.IPv6Address(PAA6),
+        )  # fmt: skip
+
+    return provider
 
 
 async def _run(lab: TestbedLab, mode: str, interval: float, settle: float) -> HandoverResult:
@@ -523,6 +629,19 @@ async def _run(lab: TestbedLab, mode: str, interval: float, settle: float) -> Ha
         from pana_mpa.mpa.ra import Prefix, build_router_advertisement
         from tests.mpa_lab import Addressing
 
+        if sc.dhcp6:
+            return await mpa_handover(
+                lab,
+                buffering=mode == "mpa-buffer",
+                bicast=mode == "mpa-bicast",
+                interval=interval,
+                settle=settle,
+                peer=_eap_peer,
+                aaa=lab.aaa_backend(),
+                link_switch=lab.link_switch,
+                addressing=Addressing(paa=PAA6, ocoa=OCOA6, ocoa_prefix=64, cn=CN6),
+                lease_provider=_kea6_lease(lab),
+            )
         ra = build_router_advertisement([Prefix(CTN6, True, True, 86400, 14400)])
         return await mpa_handover(
             lab,
@@ -588,7 +707,9 @@ def _record(scenario: Scenario, mode: str, result: HandoverResult) -> dict[str, 
             "cn_rtt_ms": scenario.cn_rtt_ms,
             "dhcp_check": scenario.dhcp_check,
             "arp_wait_ms": scenario.arp_wait_ms,
+            "dhcp6": scenario.dhcp6,
         },
+        "ncoa": result.extra.get("ncoa"),
         "ar": result.extra.get("ar"),
     }
 
@@ -618,7 +739,7 @@ def run_mode(
 def default_scenarios(families: Sequence[str] = FAMILIES) -> list[Scenario]:
     """The draft's delays. IPv4: link-layer gaps 0/30/130/250 ms with a 40 ms AAA and 50 ms CN
     round trip; the 130 ms gap also with the DHCP server's address check; one without any delay.
-    IPv6: no delay, and the 130 ms gap with the AAA and CN delays."""
+    IPv6: no delay, and the 130 ms gap with the AAA and CN delays; that one also with DHCPv6."""
     out: list[Scenario] = []
     if "ipv4" in families:
         out.append(Scenario())
@@ -626,6 +747,7 @@ def default_scenarios(families: Sequence[str] = FAMILIES) -> list[Scenario]:
         out.append(Scenario(130, 40, 50, dhcp_check=True))
     if "ipv6" in families:
         out += [Scenario(family="ipv6"), Scenario(130, 40, 50, family="ipv6")]
+        out.append(Scenario(130, 40, 50, family="ipv6", dhcp6=True))
     return out
 
 
@@ -685,30 +807,39 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--arp-wait", type=float, default=200.0, help="MN's ARP probe wait, ms")
     ap.add_argument("--family", choices=FAMILIES, action="append", help="default: both")
     ap.add_argument(
+        "--dhcpv6",
+        action="store_true",
+        help="only the IPv6 scenarios with nCoA from DHCPv6 (Kea through R2's relay)",
+    )
+    ap.add_argument(
         "--append",
         action="store_true",
-        help="keep the runs of other families already in OUT/handover.json",
+        help="keep the runs of other scenarios already in OUT/handover.json",
     )
     args = ap.parse_args(argv)
-    families = args.family or list(FAMILIES)
+    families = ["ipv6"] if args.dhcpv6 else args.family or list(FAMILIES)
     if os.geteuid() != 0:
         _say("needs root (network namespaces, TUN, raw sockets)")
         return 2
     if args.gap or args.aaa_rtt is not None or args.cn_rtt is not None or args.dhcp_check:
         scenarios = [
-            Scenario(g, args.aaa_rtt or 0.0, args.cn_rtt or 0.0, args.dhcp_check, args.arp_wait, f)
+            Scenario(g, args.aaa_rtt or 0.0, args.cn_rtt or 0.0, args.dhcp_check, args.arp_wait, f,
+                     dhcp6=args.dhcpv6)
             for f in families
             for g in (args.gap or [0.0])
-        ]
+        ]  # fmt: skip
     else:
         scenarios = default_scenarios(families)
+        if args.dhcpv6:
+            scenarios = [s for s in scenarios if s.dhcp6]
     modes = args.mode or list(MODES)
     runs = run_all(scenarios, modes, args.runs, interval=args.interval, progress=_say)
     from benchmarks.testbed_results import write_results
 
     previous = args.out / "handover.json"
     if args.append and previous.exists():
-        kept = [r for r in json.loads(previous.read_text())["runs"] if r["family"] not in families]
+        names = {s.name for s in scenarios}
+        kept = [r for r in json.loads(previous.read_text())["runs"] if r["scenario"] not in names]
         runs = kept + runs
 
     meta = {

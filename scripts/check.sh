@@ -7,7 +7,7 @@ SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 # Debian packages the tests drive as real components (see ../shared/ENVIRONMENT.md).
-DEB_PKGS="tshark hostapd eapoltest freeradius kea-dhcp4-server dnsmasq-base nftables iproute2 openssl"
+DEB_PKGS="tshark hostapd eapoltest freeradius kea-dhcp4-server kea-dhcp6-server dnsmasq-base nftables iproute2 openssl"
 missing=""
 for p in $DEB_PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -911,6 +911,7 @@ async def mpa_handover(
     aaa: Callable[[int], Any] | None = None,
     link_switch: Callable[[], Awaitable[None]] | None = None,
     addressing: Addressing | None = None,
+    lease_provider: Callable[[int, bytes, bytes], Awaitable[Any]] | None = None,
 ) -> HandoverResult:
     """The MPA handover with the project's MpaController (MN) and MpaAgent (R2) on real links.
 
@@ -925,6 +926,7 @@ async def mpa_handover(
     ``peer`` makes the MN's EAP peer, ``aaa`` makes the agent a pass-through authenticator
     (RADIUS to a home AAA server), ``link_switch`` performs the link-layer move;
     ``addressing`` gives the addresses (IPv6: nCoA by SLAAC from the carried RA, RFC 2473 tunnel).
+    ``lease_provider`` replaces the DHCPv4 relay to dnsmasq (e.g. DHCPv6 to Kea via R2's relay).
     """
     ad = addressing or Addressing()
     from pana_mpa.mpa.drivers.agent import MpaAgent
@@ -933,7 +935,7 @@ async def mpa_handover(
     from pana_mpa.mpa.info import CandidateNetwork
     from pana_mpa.mpa.messages import PreConfiguration
 
-    async def lease_provider(sid: int, mac: bytes, client_id: bytes) -> DhcpLease:
+    async def dhcp4_lease(sid: int, mac: bytes, client_id: bytes) -> DhcpLease:
         with in_netns(lab.r2):
             sock = relay_socket(PAA_ADDR)
         lease = await acquire_lease(
@@ -975,7 +977,7 @@ async def mpa_handover(
         transport=paa_tr,
         ar_address=ad.paa,
         router_advertisement=ad.router_advertisement,
-        lease_provider=None if ad.router_advertisement else lease_provider,
+        lease_provider=lease_provider or (None if ad.router_advertisement else dhcp4_lease),
         tunnels=ar_tunnels,
         data_plane=ArDataPlane(BufferPolicy(buffering=buffering, period=2.0, bicast=bicast)),
         ar_link_address=ar_mac,

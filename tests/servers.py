@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import json
 import os
 import random
 import re
@@ -22,6 +23,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 
 import tests.pki
+from tests.netns import Lab
 from tests.realcomponents import need_binary, need_root
 
 __all__ = [
@@ -35,6 +37,7 @@ __all__ = [
     "free_udp_port",
     "freeradius_server",
     "hostapd_server",
+    "kea6_server",
     "make_pki",
     "run_eapol_test",
 ]
@@ -397,3 +400,67 @@ def run_eapol_test(
     found = _MSK_LINE.findall(output)
     msk = bytes.fromhex(found[-1].replace(" ", "")) if found else None
     return EapolResult(proc.returncode, output, msk, "MPPE keys OK: 1  mismatch: 0" in output)
+
+
+def kea6_server(
+    lab: Lab,
+    ns: str,
+    workdir: Path,
+    *,
+    interface: str,
+    address: str,
+    subnet: str,
+    pool: str,
+    dns: str | None = None,
+    pana_agent: str | None = None,
+) -> subprocess.Popen[bytes]:
+    """kea-dhcp6 in namespace ``ns`` serving ``subnet`` to relayed requests (ENVIRONMENT.md).
+
+    It listens on the unicast ``address`` of ``interface`` (relays send there) and picks the
+    subnet by the Relay-Forw's link-address. Server DUID type EN (PEN 32473), not persisted;
+    leases in ``workdir``. Returns once it listens on port 547; the Lab stops it.
+    """
+    kea = need_binary("kea-dhcp6")
+    options: list[dict[str, object]] = []
+    if dns is not None:
+        options.append({"name": "dns-servers", "data": dns})
+    if pana_agent is not None:
+        options.append({"code": 40, "space": "dhcp6", "name": "pana-agent", "data": pana_agent})
+    conf = {
+        "Dhcp6": {
+            "interfaces-config": {"interfaces": [f"{interface}/{address}"]},
+            "server-id": {"type": "EN", "enterprise-id": 32473, "identifier": "0102",
+                          "persist": False},
+            "data-directory": str(workdir),
+            "lease-database": {"type": "memfile", "persist": True,
+                               "name": str(workdir / "kea-leases6.csv"), "lfc-interval": 0},
+            "preferred-lifetime": 1800,
+            "valid-lifetime": 3600,
+            "renew-timer": 900,
+            "rebind-timer": 1400,
+            "subnet6": [{"id": 1, "subnet": subnet, "pools": [{"pool": pool}],
+                         "option-data": options}],
+            "loggers": [{"name": "kea-dhcp6", "output_options": [{"output": "stdout"}],
+                         "severity": "INFO"}],
+        }
+    }  # fmt: skip
+    path = workdir / "kea-dhcp6.json"
+    path.write_text(json.dumps(conf))
+    env = {
+        "KEA_PIDFILE_DIR": str(workdir),
+        "KEA_LOCKFILE_DIR": str(workdir),
+        "KEA_LOGGER_DESTINATION": "stdout",
+        "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
+    }
+    lab.exec(ns, "env", *(f"{k}={v}" for k, v in env.items()), kea, "-t", str(path))
+    log = workdir / "kea-dhcp6.log"
+    with log.open("wb") as out:
+        proc = lab.spawn(ns, kea, "-c", str(path), env=env, stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 20.0
+    while f"[{address}]:547 " not in lab.exec(ns, "ss", "-6uln"):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(
+                f"kea-dhcp6 not listening:\n{log.read_text(errors='replace')[-3000:]}"
+            )
+        time.sleep(0.02)
+    return proc

@@ -5,7 +5,7 @@ buffering at the AR loses nothing; with the draft's delays (130 ms link-layer ga
 and 50 ms CN round trips, the MN's 200 ms ARP probe) the non-MPA handover cannot finish before
 those delays have passed, while MPA took them off the critical path, so its interruption and
 its loss are below the non-MPA ones. Fails (not skips) under CI=true without root, hostapd or
-dnsmasq.
+dnsmasq (and kea-dhcp6 for the DHCPv6 test).
 """
 
 from __future__ import annotations
@@ -48,3 +48,38 @@ def test_testbed_smoke_relations_between_modes() -> None:
         assert r["interruption_ms"] < non_mpa["interruption_ms"], summary
         assert r["lost"] < non_mpa["lost"], summary
         assert r["duplicates"] == 0 or mode == "mpa-bicast", summary
+
+
+DHCPV6 = Scenario(gap_ms=130, aaa_rtt_ms=40, cn_rtt_ms=50, family="ipv6", dhcp6=True)
+
+
+def test_testbed_ipv6_dhcpv6_through_our_relay_to_kea() -> None:
+    """IPv6 nCoA from a real kea-dhcp6 via R2's relay, before the move (MPA) and after (non-MPA).
+
+    MPA: the agent's Relay-Forw gets the MN's address from Kea while it pre-authenticates, PANA
+    carries it, the 6in6 tunnel and the switch use it, nothing is lost with buffering. Non-MPA:
+    after the move the MN's own Solicit goes through the relay agent on R2 to Kea, then the
+    kernel's DAD (at least its RetransTimer, 1 s) before the address can be used.
+    """
+    import ipaddress
+
+    need_root()
+    for program in ("ip", "hostapd", "kea-dhcp6"):
+        need_binary(program)
+    runs = {m: run_mode(DHCPV6, m, interval=0.02, settle=0.3) for m in ("non-mpa", "mpa-buffer")}
+    summary = {
+        m: (r["ncoa"], r["lost"], r["interruption_ms"], r["steps_ms"]) for m, r in runs.items()
+    }
+    pool = (ipaddress.IPv6Address("fd97:2::100"), ipaddress.IPv6Address("fd97:2::1ff"))
+    for r in runs.values():
+        assert pool[0] <= ipaddress.IPv6Address(r["ncoa"]) <= pool[1], summary  # Kea's pool
+    non_mpa, mpa = runs["non-mpa"], runs["mpa-buffer"]
+    steps = non_mpa["steps_ms"]
+    assert steps["l2"] <= steps["dhcp"] <= steps["dad"] <= steps["pana"] <= steps["binding"], (
+        summary
+    )
+    assert steps["dad"] - steps["dhcp"] >= 900, summary  # RFC 4862 DAD: RetransTimer 1 s
+    assert non_mpa["lost"] >= 1, summary
+    assert mpa["lost"] == 0 and mpa["ar"]["held"] == mpa["ar"]["flushed"], summary
+    assert mpa["steps_ms"]["pre_authenticated"] < 0 < mpa["steps_ms"]["switched"], summary
+    assert mpa["interruption_ms"] < non_mpa["interruption_ms"], summary

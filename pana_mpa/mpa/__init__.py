@@ -1,8 +1,9 @@
 """Media-independent Pre-Authentication (RFC 6252) on RFC 5191 PANA (docs/mpa-wire.md).
 
-This package is the sans-IO MPA core (AVPs, messages, extensions, DHCP/RA codecs, AR data-plane
-logic, tunnel specs, keys). Its drivers (controller, agent, DHCP relay I/O, Linux tunnel,
-announcements) live in ``pana_mpa.mpa.drivers``; the driver names below are re-exported lazily.
+This package is the sans-IO MPA core (AVPs, messages, extensions, DHCPv4/DHCPv6/RA codecs, AR
+data-plane logic, tunnel specs, keys). Its drivers (controller, agent, DHCP relay I/O, Linux
+tunnel, announcements) live in ``pana_mpa.mpa.drivers``; the driver names below are re-exported
+lazily.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from .avps import (
     TunnelAction,
 )
 from .dhcp import DhcpError, DhcpLease, DhcpRelayClient
+from .dhcp6 import Dhcp6Client, Dhcp6Error, Dhcp6Lease
 from .extensions import MnExtension, PaaMpaExtension, TunnelRequest
 from .handover import Handover, HandoverError, MpaEvent
 from .info import CandidateNetwork, InformationService, StaticInformationService
@@ -37,6 +39,9 @@ __all__ = [
     "AssignedAddress",
     "BufferPolicy",
     "CandidateNetwork",
+    "Dhcp6Client",
+    "Dhcp6Error",
+    "Dhcp6Lease",
     "DhcpError",
     "DhcpLease",
     "DhcpRelayClient",

@@ -74,6 +74,8 @@ class MpaAvpCode(WireEnum):
     MPA_AR_LINK_ADDRESS = 16
     MPA_DHCP_CLIENT_ID = 17
     MPA_DHCP_SERVER = 18
+    MPA_DHCPV6_SERVER_ID = 19
+    MPA_DHCPV6_IAID = 20
 
 
 class MpaCapability(IntFlag):
@@ -128,6 +130,8 @@ _MPA_TYPES: dict[MpaAvpCode, AvpType] = {
     MpaAvpCode.MPA_AR_LINK_ADDRESS: _A,
     MpaAvpCode.MPA_DHCP_CLIENT_ID: _O,
     MpaAvpCode.MPA_DHCP_SERVER: _A,
+    MpaAvpCode.MPA_DHCPV6_SERVER_ID: _O,
+    MpaAvpCode.MPA_DHCPV6_IAID: _U,
 }
 _MPA_ENUMS: dict[MpaAvpCode, type[WireEnum]] = {
     MpaAvpCode.MPA_TUNNEL_ACTION: TunnelAction,
@@ -138,7 +142,12 @@ _MPA_ENUMS: dict[MpaAvpCode, type[WireEnum]] = {
 def _spec_name(code: MpaAvpCode) -> str:
     words = code.name.split("_")
     return "-".join(
-        w if w in ("MPA", "MN", "AR", "CA", "DNS", "DHCP") else w.title() for w in words
+        w
+        if w in ("MPA", "MN", "AR", "CA", "DNS", "DHCP", "IAID")
+        else "DHCPv6"
+        if w == "DHCPV6"
+        else w.title()
+        for w in words
     )
 
 

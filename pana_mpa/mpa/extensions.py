@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from pana_codecs import Avp, CodecError, MessageFlags, MessageType, PanaMessage
 
@@ -337,12 +337,9 @@ class PaaMpaExtension:
     def _completion_avps(self, st: _PaaSessionState) -> list[Avp]:
         ag = self.agents
         base = st.configuration or PreConfiguration()
-        cfg = PreConfiguration(
-            ncoa=base.ncoa, prefix_length=base.prefix_length, router=base.router,
-            lifetime=base.lifetime, dns_servers=base.dns_servers, client_id=base.client_id,
-            dhcp_server=base.dhcp_server, router_advertisement=base.router_advertisement,
-            ar_address=ag.ar_address,
-            ca_address=ag.ca_address, ar_link_address=ag.ar_link_address, bssids=ag.bssids,
+        cfg = replace(
+            base, ar_address=ag.ar_address, ca_address=ag.ca_address,
+            ar_link_address=ag.ar_link_address, bssids=ag.bssids,
         )  # fmt: skip
         st.address_delivered = cfg.has_address
         return pre_configuration_avps(cfg, self.vendor_id)

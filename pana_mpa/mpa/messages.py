@@ -45,6 +45,10 @@ class PreConfiguration:
     """The DHCP client identifier the lease is held under (reused after the move)."""
     dhcp_server: IpAddress | None = None
     """The DHCP server that granted the lease (the MN renews with it after the move)."""
+    dhcp6_server_id: bytes = b""
+    """DHCPv6: the server's DUID (Server Identifier), for the MN's Renew after the move."""
+    dhcp6_iaid: int | None = None
+    """DHCPv6: the IAID of the IA_NA the address is bound to (the MN renews that IA)."""
     router_advertisement: bytes | None = None
     """IPv6: the RA as the PAA saw it on the CTN link."""
     ar_address: IpAddress | None = None
@@ -81,6 +85,10 @@ def pre_configuration_avps(
             out.append(Avp(MpaAvpCode.MPA_DHCP_CLIENT_ID, cfg.client_id, vendor_id))
         if cfg.dhcp_server is not None:
             out.append(address_avp(MpaAvpCode.MPA_DHCP_SERVER, cfg.dhcp_server, vendor_id))
+        if cfg.dhcp6_server_id:
+            out.append(Avp(MpaAvpCode.MPA_DHCPV6_SERVER_ID, cfg.dhcp6_server_id, vendor_id))
+        if cfg.dhcp6_iaid is not None:
+            out.append(u32_avp(MpaAvpCode.MPA_DHCPV6_IAID, cfg.dhcp6_iaid, vendor_id))
     if address and cfg.router_advertisement is not None:
         out.append(Avp(MpaAvpCode.MPA_ROUTER_ADVERTISEMENT, cfg.router_advertisement, vendor_id))
     if agents:
@@ -125,6 +133,10 @@ def decode_pre_configuration(
             fields["client_id"] = a.value
         elif code == MpaAvpCode.MPA_DHCP_SERVER:
             fields["dhcp_server"] = decode_address(a)
+        elif code == MpaAvpCode.MPA_DHCPV6_SERVER_ID:
+            fields["dhcp6_server_id"] = a.value
+        elif code == MpaAvpCode.MPA_DHCPV6_IAID:
+            fields["dhcp6_iaid"] = u32(a)
         elif code == MpaAvpCode.MPA_ROUTER_ADVERTISEMENT:
             fields["router_advertisement"] = a.value
         elif code == MpaAvpCode.MPA_AR_ADDRESS:

@@ -36,6 +36,7 @@ from ...state import PaaState
 from ..ar import ArDataPlane, Forward, direct_frame
 from ..avps import DEFAULT_VENDOR_ID, TunnelAction
 from ..dhcp import DhcpLease
+from ..dhcp6 import Dhcp6Lease
 from ..extensions import PaaMpaExtension, TunnelRequest
 from ..keys import MpaKeys, derive_mpa_keys
 from ..messages import IpAddress, PreConfiguration
@@ -45,8 +46,11 @@ __all__ = ["AgentConfig", "AgentEvent", "LeaseProvider", "MpaAgent", "lease_conf
 
 logger = logging.getLogger(__name__)
 
-LeaseProvider = Callable[[int, bytes, bytes], Awaitable[DhcpLease]]
-"""(session id, MN MAC, DHCP client id) -> the lease the CTN's DHCP server granted."""
+LeaseProvider = Callable[[int, bytes, bytes], Awaitable[DhcpLease | Dhcp6Lease]]
+"""(session id, MN MAC, DHCP client id) -> the lease the CTN's DHCP server granted.
+
+A DHCPv6 provider (``acquire_lease6``) ignores the DHCPv4 client id: the lease is held under
+the MN's DUID-LL and IAID (``dhcp6.duid_ll``, ``dhcp6.iaid_for``)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -90,8 +94,15 @@ class _AgentNode:
         return self._paa.next_event()
 
 
-def lease_configuration(lease: DhcpLease) -> PreConfiguration:
-    """The pre-configuration that carries a DHCP lease to the MN."""
+def lease_configuration(lease: DhcpLease | Dhcp6Lease) -> PreConfiguration:
+    """The pre-configuration that carries a DHCP or DHCPv6 lease to the MN (docs/mpa-wire.md)."""
+    if isinstance(lease, Dhcp6Lease):
+        return PreConfiguration(
+            ncoa=lease.address, prefix_length=lease.prefix_length, router=lease.router,
+            lifetime=lease.valid_lifetime, dns_servers=lease.dns_servers,
+            client_id=lease.client_duid, dhcp_server=lease.server_address,
+            dhcp6_server_id=lease.server_duid, dhcp6_iaid=lease.iaid,
+        )  # fmt: skip
     return PreConfiguration(
         ncoa=lease.address, prefix_length=lease.prefix_length, router=lease.router,
         lifetime=lease.lease_time, dns_servers=lease.dns_servers, client_id=lease.client_id,
