@@ -68,7 +68,9 @@ class InjectedRng:
 
     The octets are SHAKE-256 of a label, ``seed``, ``worker`` and ``n``, so a PAA worker's draws
     do not depend on the order of its sessions' calls and can be predicted offline. NOT random:
-    never give it to a PAA that serves anyone.
+    never give it to a PAA that serves anyone. Only for the default stateless start: a PAA that
+    draws Session-Ids from rng (``stateless_pci=False``, ``optimized_init``) would draw the same
+    one again for its second session and retry forever.
     """
 
     __slots__ = ("_cache", "_prefix", "calls")
