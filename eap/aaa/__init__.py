@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
-from .passthrough import RadiusConfig, RadiusError, RadiusPassThrough
+from .client import RadiusClient
+from .passthrough import RadiusConfig, RadiusError, RadiusPassThrough, radius_client
 
-__all__ = ["RadiusConfig", "RadiusError", "RadiusPassThrough"]
+__all__ = [
+    "RadiusClient",
+    "RadiusConfig",
+    "RadiusError",
+    "RadiusPassThrough",
+    "radius_client",
+]

@@ -46,22 +46,21 @@ from ..authenticator import AuthOutput
 from ..keys import KeyMaterial, Secret
 from ..methods.base import Rng
 from ..peer import EapResult
+from .client import RadiusClient, RadiusError, no_usable_reply
 
 __all__ = [
     "DatagramLink",
     "LinkFactory",
     "RadiusAnswer",
+    "RadiusClient",
     "RadiusCode",
     "RadiusConfig",
     "RadiusError",
     "RadiusPassThrough",
+    "radius_client",
 ]
 
 logger = logging.getLogger(__name__)
-
-
-class RadiusError(Exception):
-    """The RADIUS server gave no usable answer (unreachable, or every reply failed its checks)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,13 +188,25 @@ class RadiusPassThrough:
     EAP-Start (RFC 3579 s2.1). State is echoed, the EAP-Message split and reassembled, and
     every reply must carry valid Response and Message-Authenticators; others are dropped
     (RFC 3579 s3.2).
+
+    By default each Access-Request opens its own socket (nothing stays open between round
+    trips). A server of many conversations passes one ``client=RadiusClient`` (see
+    ``radius_client``) to all of them: shared sockets, requests told apart by Identifier.
     """
 
     def __init__(
-        self, config: RadiusConfig, *, rng: Rng = os.urandom, link: LinkFactory | None = None
+        self,
+        config: RadiusConfig,
+        *,
+        rng: Rng = os.urandom,
+        link: LinkFactory | None = None,
+        client: RadiusClient | None = None,
     ) -> None:
+        if link is not None and client is not None:
+            raise ValueError("give RadiusPassThrough a link factory or a shared client, not both")
         self._cfg = config
         self._rng = rng
+        self._client = client
         self._link: LinkFactory = link or (lambda: _UdpLink.open(config.server, config.bind))
         self._open_link: DatagramLink | None = None
         self._identifier = rng(1)[0]
@@ -217,7 +228,8 @@ class RadiusPassThrough:
         self.close()
 
     def close(self) -> None:
-        """Close the socket of an exchange in progress, if any (each exchange opens its own)."""
+        """Close the socket of an exchange in progress, if any (each exchange opens its own;
+        a shared ``client`` stays open: its owner closes it)."""
         if self._open_link is not None:
             self._open_link.close()
             self._open_link = None
@@ -267,14 +279,22 @@ class RadiusPassThrough:
             raise RadiusError("the RADIUS conversation has already ended")
         if eap_response is not None and (reason := self._check_response(eap_response)):
             raise RadiusError(reason)
+        attributes = self._attributes(eap_response or b"")
+        if self._client is not None:
+            rng, secret = self._rng, self._cfg.secret
+
+            def build(identifier: int) -> tuple[bytes, bytes]:
+                auth = rng(16)
+                return sign_request(
+                    RadiusCode.ACCESS_REQUEST, identifier, auth, attributes, secret
+                ), auth
+
+            reply, request_auth = await self._client.transact(build)
+            return self._interpret(reply, request_auth)
         request_auth = self._rng(16)
         self._identifier = (self._identifier + 1) & 0xFF
         data = sign_request(
-            RadiusCode.ACCESS_REQUEST,
-            self._identifier,
-            request_auth,
-            self._attributes(eap_response or b""),
-            self._cfg.secret,
+            RadiusCode.ACCESS_REQUEST, self._identifier, request_auth, attributes, self._cfg.secret
         )
         reply = await self._transact(data, self._identifier, request_auth)
         return self._interpret(reply, request_auth)
@@ -371,7 +391,7 @@ class RadiusPassThrough:
                     rejected["malformed"] += 1
                     last_problem = str(exc)
                     logger.warning("dropping malformed RADIUS reply from %s:%d: %s", *server, exc)
-        raise RadiusError(_no_usable_reply(server, 1 + self._cfg.retries, rejected, last_problem,
+        raise RadiusError(no_usable_reply(server, 1 + self._cfg.retries, rejected, last_problem,
                                            getattr(link, "error", None)))  # fmt: skip
 
     def _interpret(self, reply: RadiusPacket, request_auth: bytes) -> RadiusAnswer:
@@ -427,33 +447,16 @@ class RadiusPassThrough:
         return KeyMaterial(msk=Secret(recv_key + send_key), session_id=session_id)
 
 
-def _no_usable_reply(
-    server: tuple[str, int],
-    tries: int,
-    rejected: dict[str, int],
-    last_problem: str,
-    error: object,
-) -> str:
-    """Why no reply was usable: the rejected replies by kind, or silence (RadiusError text)."""
-    where = f"RADIUS server {server[0]}:{server[1]} after {tries} tries"
-    kinds = []
-    if rejected["bad_auth"]:
-        kinds.append(
-            f"{rejected['bad_auth']} replies failed the authenticator checks"
-            " (shared secret mismatch?)"
-        )
-    if rejected["malformed"]:
-        kinds.append(f"{rejected['malformed']} replies were malformed ({last_problem})")
-    if rejected["stale"]:
-        kinds.append(
-            f"{rejected['stale']} replies had another Identifier than the Access-Request's"
-        )
-    if kinds:
-        return f"no valid reply from {where}: " + "; ".join(kinds)
-    hint = f": {error}" if error is not None else ""
-    # Servers silently drop requests whose Message-Authenticator fails (RFC 3579 s3.2),
-    # so a wrong secret looks like silence from this side.
-    return f"no reply from {where}{hint} (server down or unreachable, or shared secret mismatch?)"
+def radius_client(config: RadiusConfig) -> RadiusClient:
+    """A RadiusClient for ``config``'s server, secret, timers and local address."""
+    return RadiusClient(
+        config.server,
+        config.secret,
+        timeout=config.timeout,
+        retries=config.retries,
+        bind=config.bind,
+        first_identifier=int.from_bytes(os.urandom(1)),
+    )
 
 
 def _same_host(addr: tuple[str, int], server: tuple[str, int]) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from array import array
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
@@ -48,6 +49,8 @@ AAA_FAILURE = AuthOutput(None, EapResult(success=False, keys=None, method_type=N
 """What the runner hands a session whose AAA exchange raised: EAP failure, no EAP packet."""
 
 _PCI = b"\x00\x01"  # Message Type 1 at octets 6-7 of the PANA header (RFC 5191 s6.2)
+_RETRY_GAP = 0.5
+"""Seconds between sightings of a PCI source for the later one to count as a retransmission."""
 
 
 class AaaBackend(Protocol):
@@ -111,6 +114,11 @@ class AdmissionPolicy:
     1,024 datagrams are ~0.1-0.3 s of work: shedding starts well before the PaCs' 1 s
     retransmission timer (REQ_IRT, RFC 5191 s9) would fire, and not on a mere burst.
     """
+    retry_slots: int = 1 << 16
+    """Slots of the table of PCI sources seen while overloaded (12 octets each, a power of two;
+    0: no preference). A PCI from a source seen before is a retransmission: a PaC that wants
+    in (RFC 5191 s4.1 PCI retransmission) rather than a spoofed one-shot, and is admitted first.
+    """
 
 
 @dataclass(slots=True)
@@ -129,6 +137,8 @@ class AdmissionStats:
     """PCIs handed to the core while overloaded (the others are not counted one by one)."""
     shed_pci: int = 0
     """PCIs dropped before reaching the core."""
+    retry_admitted: int = 0
+    """PCIs admitted first, as retransmissions from a source seen while overloaded."""
 
 
 class PaaRunner(Generic[E]):
@@ -166,6 +176,13 @@ class PaaRunner(Generic[E]):
         self._table = server if isinstance(server, _SessionTable) else None
         self.policy = admission if admission is not None else AdmissionPolicy()
         self.stats = AdmissionStats()
+        slots = self.policy.retry_slots
+        if slots & (slots - 1):
+            raise ValueError("AdmissionPolicy.retry_slots must be 0 or a power of two")
+        self._seen = array("I", bytes(4 * slots))
+        """Fingerprints of PCI sources seen while overloaded, one per slot (hash of the address)."""
+        self._seen_at = array("d", bytes(8 * slots))
+        """When each slot's source was last seen (or preferred), in loop time."""
         self._backends: dict[int, AaaBackend] = {}
         self._locks: dict[int, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -193,21 +210,57 @@ class PaaRunner(Generic[E]):
         if limit is None or size <= limit:
             return batch
         stats.overloaded_batches += 1
-        # Serve every datagram of a session in progress; PCIs only while the budget lasts.
-        pcis = sum(1 for data, _ in batch if data[6:8] == _PCI)
-        budget = max(0, limit - (size - pcis))
-        kept: list[tuple[bytes, Address]] = []
-        for item in batch:
-            if item[0][6:8] == _PCI:
-                if budget <= 0:
-                    stats.shed_pci += 1
-                    continue
-                budget -= 1
-                stats.pci_admitted += 1
-            kept.append(item)
-        if pcis > len(kept) - (size - pcis):
-            logger.debug("overload: backlog %d, shed %d of %d PCIs", size, size - len(kept), pcis)
-        return kept
+        # Serve every datagram of a session in progress; PCIs only while the budget lasts,
+        # retransmissions first: under a spoofed flood a PaC's PCI retransmission (RFC 5191
+        # s4.1, from the same address and port) is what tells it from the junk, which a
+        # spoofing sender cannot answer and rarely repeats (issue 9: the legitimate PaC
+        # starved over UDP). The table keeps one fingerprint and time per slot, 12 octets each.
+        pcis = [i for i, (data, _) in enumerate(batch) if data[6:8] == _PCI]
+        # The deeper the backlog past the limit, the fewer PCIs: from limit minus the session
+        # traffic at the limit down to 1/16 of the limit at twice the limit, so reading catches
+        # up with the kernel's queue; a full socket buffer drops session traffic like junk.
+        budget = max(0, limit - (size - len(pcis)))
+        budget = max(1, limit // 16, budget * max(0, 2 * limit - size) // limit)
+        retries: list[int] = []
+        fresh = pcis
+        if self._seen:
+            retries, fresh = self._retries(batch, pcis)
+        admitted = set(retries[:budget])
+        admitted.update(fresh[: budget - len(admitted)])
+        stats.retry_admitted += min(len(retries), budget)
+        stats.pci_admitted += len(admitted)
+        stats.shed_pci += len(pcis) - len(admitted)
+        if len(admitted) < len(pcis):
+            logger.debug("overload: backlog %d, shed %d of %d PCIs", size,
+                         len(pcis) - len(admitted), len(pcis))  # fmt: skip
+        is_pci = set(pcis)
+        return [item for i, item in enumerate(batch) if i in admitted or i not in is_pci]
+
+    def _retries(
+        self, batch: Sequence[tuple[bytes, Address]], pcis: list[int]
+    ) -> tuple[list[int], list[int]]:
+        """Split the batch's PCIs into retransmissions and first sightings, noting the sources.
+
+        A retransmission comes from a source seen at least ``_RETRY_GAP`` earlier (PCI_IRT is
+        1 s, RFC 5191 s9), so one address sending fast gains at most one preferred PCI per gap.
+        """
+        seen, when = self._seen, self._seen_at
+        mask = len(seen) - 1
+        now = asyncio.get_running_loop().time()
+        retries: list[int] = []
+        fresh: list[int] = []
+        for i in pcis:
+            h = hash(batch[i][1])
+            slot, mark = h & mask, (h >> 20) & 0xFFFFFFFF or 1
+            if seen[slot] != mark:
+                seen[slot], when[slot] = mark, now
+                fresh.append(i)
+            elif now - when[slot] >= _RETRY_GAP:
+                when[slot] = now
+                retries.append(i)
+            else:
+                fresh.append(i)
+        return retries, fresh
 
     # ---- events and AAA ------------------------------------------------------------------------
 
@@ -320,6 +373,7 @@ class PaaRunner(Generic[E]):
             for backend in self._backends.values():
                 self._release(backend)
             self._backends.clear()
+            self._release(self._aaa)  # a factory that shares resources (a RADIUS client)
 
 
 async def serve_paa(

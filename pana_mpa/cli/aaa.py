@@ -5,13 +5,13 @@ from __future__ import annotations
 import logging
 
 from eap._radius_codec import RadiusCode
-from eap.aaa.passthrough import RadiusError, RadiusPassThrough
+from eap.aaa.passthrough import RadiusConfig, RadiusError, RadiusPassThrough, radius_client
 from eap.authenticator import AuthOutput
 from eap.methods.base import Rng
 from eap.peer import EapResult
 from pana_codecs import EapCode, EapPacket, EapType, encode_eap
 
-__all__ = ["RadiusBackend"]
+__all__ = ["RadiusBackend", "RadiusBackends"]
 
 logger = logging.getLogger(__name__)
 
@@ -52,3 +52,24 @@ class RadiusBackend:
     def close(self) -> None:
         """Close the socket toward the RADIUS server."""
         self._relay.close()
+
+
+class RadiusBackends:
+    """The PAA's AAA back-end factory: a RadiusBackend per session, one shared RadiusClient.
+
+    Sessions share the client's sockets (requests told apart by Identifier) instead of opening
+    a socket per round trip; the runner calls ``close()`` when it stops.
+    """
+
+    def __init__(self, config: RadiusConfig, rng: Rng) -> None:
+        self._config = config
+        self._rng = rng
+        self.client = radius_client(config)
+
+    def __call__(self, session_id: int) -> RadiusBackend:
+        relay = RadiusPassThrough(self._config, rng=self._rng, client=self.client)
+        return RadiusBackend(relay, self._rng)
+
+    def close(self) -> None:
+        """Release the shared sockets."""
+        self.client.close()

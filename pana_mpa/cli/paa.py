@@ -7,19 +7,20 @@ import asyncio
 import contextlib
 import json
 import os
+import signal
 import sys
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import IO, Any
 
 from eap import registry
-from eap.aaa.passthrough import RadiusConfig, RadiusPassThrough
+from eap.aaa.passthrough import RadiusConfig
 from eap.authenticator import EapAuthenticator
 from eap.keys import Secret
 from eap.methods.base import AuthMethod, Rng
 
 from ..address import Address, format_address
-from ..aio import AaaBackend, SansIo, serve_paa
+from ..aio import AaaBackend, PaaRunner, SansIo
 from ..aio.udp import UdpTransport
 from ..aio.workers import worker_count
 from ..config import PaaConfig
@@ -27,7 +28,7 @@ from ..events import Authenticated, AuthenticationFailed, PanaEvent, SessionTerm
 from ..flow import FlowTrace
 from ..paa import PaaServer
 from ..trace import NULL_TRACE
-from .aaa import RadiusBackend
+from .aaa import RadiusBackends
 from .common import CliError, event_text, run_main, say, trace_file
 from .options import PaaOptions, add_paa_arguments, paa_options
 from .users import Account, accounts, method_entry
@@ -43,6 +44,7 @@ __all__ = [
     "identity_text",
     "paa_main",
     "run_paa",
+    "statistics",
 ]
 
 SERVER_ID = b"pana-mpa"
@@ -57,7 +59,12 @@ PaaFactory = Callable[
 
 def add_parser(sub: Any) -> None:
     """Register the paa subcommand."""
-    paa: argparse.ArgumentParser = sub.add_parser("paa", help="run a PANA agent over UDP")
+    paa: argparse.ArgumentParser = sub.add_parser(
+        "paa",
+        help="run a PANA agent over UDP",
+        description="Run a PANA agent over UDP. SIGUSR1 prints a statistics line (JSON: PCIs"
+        " answered, rate-limited and shed, sessions, datagrams received; one process only).",
+    )
     add_paa_arguments(paa)
     paa.add_argument(
         "--workers",
@@ -156,12 +163,8 @@ def build_paa(
     )
     if opts.radius is not None and opts.radius_secret is not None:
         radius = RadiusConfig(server=opts.radius, secret=opts.radius_secret)
-
-        def backend(session_id: int) -> AaaBackend:
-            return RadiusBackend(RadiusPassThrough(radius, rng=rng), rng)
-
         # no eap_factory: every EAP step waits in pending_aaa() (RFC 5191 s2 pass-through)
-        return PaaServer(config, rng=rng, trace=trace or NULL_TRACE), backend
+        return PaaServer(config, rng=rng, trace=trace or NULL_TRACE), RadiusBackends(radius, rng)
     eap_factory = authenticator_factory(opts, rng)
     return PaaServer(config, eap_factory=eap_factory, rng=rng, trace=trace or NULL_TRACE), None
 
@@ -199,24 +202,6 @@ def identity_text(identity: bytes) -> str:
     return json.dumps(identity.decode("utf-8", "backslashreplace"), ensure_ascii=False)
 
 
-async def _report_until_done(
-    task: asyncio.Task[None], events: asyncio.Queue[Any], log: OperatorLog
-) -> None:
-    """One line per event until the PAA task ends (or this coroutine is cancelled)."""
-    getter: asyncio.Future[Any] | None = None
-    try:
-        while not task.done():
-            getter = asyncio.ensure_future(events.get())
-            done, _ = await asyncio.wait({task, getter}, return_when=asyncio.FIRST_COMPLETED)
-            if getter in done:
-                log.event(getter.result())
-            else:
-                getter.cancel()
-    finally:
-        if getter is not None and not getter.done():
-            getter.cancel()  # or it would swallow the next event
-
-
 async def paa_main(
     opts: PaaOptions,
     *,
@@ -239,27 +224,58 @@ async def paa_main(
     log.line(f"listening on {format_address(transport.local_address)}")
     if ready is not None:
         ready(transport.local_address)
-    events: asyncio.Queue[Any] = asyncio.Queue()
     shutdown = asyncio.Event()
-    task = asyncio.create_task(
-        serve_paa(server, transport, events=events, aaa=aaa, trace=trace, shutdown=shutdown)
-    )
+    # events are written as they happen, from the runner's callback: no queue, no task
+    runner = PaaRunner(server, transport, aaa=aaa, trace=trace, on_event=log.event)
+    task = asyncio.create_task(runner.run(shutdown))
+
+    def report() -> None:
+        log.line("statistics: " + json.dumps(statistics(server, runner, transport)))
+
+    loop = asyncio.get_running_loop()
+    with contextlib.suppress(NotImplementedError, RuntimeError):  # not on every platform
+        loop.add_signal_handler(signal.SIGUSR1, report)
     try:
-        await _report_until_done(task, events, log)
-        await task
+        # asyncio.wait, not ``await task``: Ctrl-C/SIGTERM cancels us, and the runner must live
+        # on to send its PTRs (below)
+        await asyncio.wait({task})
+        task.result()
         return 0
     except asyncio.CancelledError:  # Ctrl-C or SIGTERM: PTR to every open session first
         shutdown.set()
         with contextlib.suppress(Exception, asyncio.CancelledError):
             await asyncio.wait_for(asyncio.shield(task), timeout=5.0)
-        while not events.empty():
-            log.event(events.get_nowait())
         raise
     finally:
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.remove_signal_handler(signal.SIGUSR1)
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
         transport.close()
+
+
+def statistics(server: object, runner: PaaRunner[Any], transport: UdpTransport) -> dict[str, int]:
+    """What the PAA did with what it received (SIGUSR1 prints it): flood and overload counters.
+
+    The server's counters (``PaaServer.counters``: PCIs answered and rate-limited, PAN[S]
+    adopted ...), its live sessions, the admission control's (``shed_pci`` ...) and the socket's.
+    """
+    stats: dict[str, int] = dict(getattr(server, "counters", {}))
+    with contextlib.suppress(TypeError):
+        stats["sessions"] = len(server)  # type: ignore[arg-type]
+    admission = runner.stats
+    stats.update(
+        received=transport.received,
+        send_dropped=transport.send_dropped,
+        batches=admission.batches,
+        max_backlog=admission.max_backlog,
+        overloaded_batches=admission.overloaded_batches,
+        pci_admitted=admission.pci_admitted,
+        shed_pci=admission.shed_pci,
+        retry_admitted=admission.retry_admitted,
+    )
+    return stats
 
 
 def run_workers(opts: PaaOptions, workers: int, out: IO[str]) -> int:

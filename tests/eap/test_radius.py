@@ -20,7 +20,13 @@ from eap._radius_codec import (
     split_eap,
     verify_request,
 )
-from eap.aaa.passthrough import RadiusConfig, RadiusError, RadiusPassThrough
+from eap.aaa.passthrough import (
+    RadiusClient,
+    RadiusConfig,
+    RadiusError,
+    RadiusPassThrough,
+    radius_client,
+)
 from eap.aaa.server import EapBackend, RadiusServer, RadiusServerCore
 from eap.authenticator import AuthOutput
 from eap.keys import Secret
@@ -77,8 +83,30 @@ def _cfg(address: tuple[str, int], secret: bytes = SECRET, **kw: float) -> Radiu
     )
 
 
-async def test_success_delivers_msk_and_session_id(front: _Front) -> None:
-    async with RadiusPassThrough(_cfg(front.address), rng=_rng(2)) as pt:
+Relay = Callable[..., RadiusPassThrough]
+
+
+@pytest_asyncio.fixture(params=["own socket per request", "shared RadiusClient"])
+async def relay(request: pytest.FixtureRequest) -> AsyncIterator[Relay]:
+    """Makes RadiusPassThroughs; in the second mode they share one RadiusClient per test."""
+    clients: list[RadiusClient] = []
+
+    def make(config: RadiusConfig, **kw: object) -> RadiusPassThrough:
+        if request.param == "own socket per request":
+            return RadiusPassThrough(config, **kw)  # type: ignore[arg-type]
+        if not clients:
+            clients.append(radius_client(config))
+        return RadiusPassThrough(config, client=clients[0], **kw)  # type: ignore[arg-type]
+
+    try:
+        yield make
+    finally:
+        for client in clients:
+            client.close()
+
+
+async def test_success_delivers_msk_and_session_id(front: _Front, relay: Relay) -> None:
+    async with relay(_cfg(front.address), rng=_rng(2)) as pt:
         final, answers = await md5_peer_conversation(pt, b"md5user", PASSWORD)
         assert pt.done
     assert [a.code for a in answers] == [RadiusCode.ACCESS_CHALLENGE, RadiusCode.ACCESS_ACCEPT]
@@ -94,16 +122,16 @@ async def test_success_delivers_msk_and_session_id(front: _Front) -> None:
     assert challenge == front.backends[0].requests[-1]
 
 
-async def test_wrong_password_is_rejected(front: _Front) -> None:
-    async with RadiusPassThrough(_cfg(front.address), rng=_rng(3)) as pt:
+async def test_wrong_password_is_rejected(front: _Front, relay: Relay) -> None:
+    async with relay(_cfg(front.address), rng=_rng(3)) as pt:
         final, _ = await md5_peer_conversation(pt, b"md5user", b"nope")
     assert final.code == RadiusCode.ACCESS_REJECT
     assert final.keys is None
     assert final.eap is not None and decode_eap(final.eap).code == EapCode.FAILURE
 
 
-async def test_answer_after_end_and_identifier_mismatch(front: _Front) -> None:
-    async with RadiusPassThrough(_cfg(front.address), rng=_rng(5)) as pt:
+async def test_answer_after_end_and_identifier_mismatch(front: _Front, relay: Relay) -> None:
+    async with relay(_cfg(front.address), rng=_rng(5)) as pt:
         first = await pt.answer(identity_response(b"md5user"))
         assert first.eap is not None
         wrong_id = encode_eap(
@@ -183,7 +211,7 @@ def _challenge(request: bytes, *, secret: bytes = SECRET, state: bytes = b"st-1"
     )
 
 
-async def test_request_attributes_and_state_echo(scripted: Start) -> None:
+async def test_request_attributes_and_state_echo(scripted: Start, relay: Relay) -> None:
     def handler(data: bytes) -> list[bytes]:
         return [_challenge(data, state=b"state-%d" % len(proto.requests))]
 
@@ -195,7 +223,7 @@ async def test_request_attributes_and_state_echo(scripted: Start) -> None:
         calling_station_id=b"02-00-00-00-00-01",
         timeout=1.0,
     )
-    async with RadiusPassThrough(cfg, rng=_rng(6)) as pt:
+    async with relay(cfg, rng=_rng(6)) as pt:
         await pt.answer(identity_response(b"alice", identifier=3))
         resp = encode_eap(EapPacket(EapCode.RESPONSE, 42, EapType.MD5_CHALLENGE, b"\x00"))
         await pt.answer(resp)
@@ -212,26 +240,26 @@ async def test_request_attributes_and_state_echo(scripted: Start) -> None:
     assert first.authenticator != second.authenticator
 
 
-async def test_nas_ipv6_address(scripted: Start) -> None:
+async def test_nas_ipv6_address(scripted: Start, relay: Relay) -> None:
     proto: _Scripted = await scripted(lambda d: [_challenge(d)])
     cfg = RadiusConfig(server=_addr(proto), secret=Secret(SECRET), nas_ip_address="2001:db8::1")
-    async with RadiusPassThrough(cfg, rng=_rng(14)) as pt:
+    async with relay(cfg, rng=_rng(14)) as pt:
         await pt.answer(identity_response(b"ivan"))
     req = decode_radius(proto.requests[0])
     assert req.get(Attr.NAS_IPV6_ADDRESS) == bytes.fromhex("20010db8" + "00" * 11 + "01")
     assert req.get(Attr.NAS_IP_ADDRESS) is None
 
 
-async def test_eap_start_sends_an_empty_eap_message(scripted: Start) -> None:
+async def test_eap_start_sends_an_empty_eap_message(scripted: Start, relay: Relay) -> None:
     proto: _Scripted = await scripted(lambda d: [_challenge(d)])
-    async with RadiusPassThrough(_cfg(_addr(proto)), rng=_rng(7)) as pt:
+    async with relay(_cfg(_addr(proto)), rng=_rng(7)) as pt:
         answer = await pt.answer(None)
     assert answer.code == RadiusCode.ACCESS_CHALLENGE
     req = decode_radius(proto.requests[0])
     assert req.all(Attr.EAP_MESSAGE) == [b""]
 
 
-async def test_stale_and_forged_replies_are_dropped(scripted: Start) -> None:
+async def test_stale_and_forged_replies_are_dropped(scripted: Start, relay: Relay) -> None:
     def handler(data: bytes) -> list[bytes]:
         req = decode_radius(data)
         other_id = sign_response(
@@ -241,7 +269,7 @@ async def test_stale_and_forged_replies_are_dropped(scripted: Start) -> None:
         return [other_id, b"\x0b\x00", bytes(no_ma[:-18]), _challenge(data)]
 
     proto: _Scripted = await scripted(handler)
-    async with RadiusPassThrough(_cfg(_addr(proto)), rng=_rng(10)) as pt:
+    async with relay(_cfg(_addr(proto)), rng=_rng(10)) as pt:
         answer = await pt.answer(identity_response(b"dave"))
     assert answer.code == RadiusCode.ACCESS_CHALLENGE
     assert len(proto.requests) == 1
@@ -257,7 +285,7 @@ async def test_stale_and_forged_replies_are_dropped(scripted: Start) -> None:
     ],
 )
 async def test_conflicting_replies_are_errors(
-    scripted: Start, code: int, eap: bytes | None, match: str
+    scripted: Start, code: int, eap: bytes | None, match: str, relay: Relay
 ) -> None:
     def handler(data: bytes) -> list[bytes]:
         req = decode_radius(data)
@@ -265,12 +293,12 @@ async def test_conflicting_replies_are_errors(
         return [sign_response(code, req.identifier, req.authenticator, attrs, SECRET)]
 
     proto: _Scripted = await scripted(handler)
-    async with RadiusPassThrough(_cfg(_addr(proto)), rng=_rng(12)) as pt:
+    async with relay(_cfg(_addr(proto)), rng=_rng(12)) as pt:
         with pytest.raises(RadiusError, match=match):
             await pt.answer(identity_response(b"frank"))
 
 
-async def test_accept_and_reject_decide_regardless_of_eap(scripted: Start) -> None:
+async def test_accept_and_reject_decide_regardless_of_eap(scripted: Start, relay: Relay) -> None:
     # RFC 3579 s2.6.3: the RADIUS Code decides; the EAP packet is passed on unrepaired.
     codes = iter([RadiusCode.ACCESS_ACCEPT, RadiusCode.ACCESS_REJECT])
 
@@ -280,7 +308,7 @@ async def test_accept_and_reject_decide_regardless_of_eap(scripted: Start) -> No
         return [sign_response(next(codes), req.identifier, req.authenticator, attrs, SECRET)]
 
     proto: _Scripted = await scripted(handler)
-    async with RadiusPassThrough(_cfg(_addr(proto)), rng=_rng(13)) as pt:
+    async with relay(_cfg(_addr(proto)), rng=_rng(13)) as pt:
         accept = await pt.answer(identity_response(b"gina"))
         pt.restart()
         reject = await pt.answer(identity_response(b"gina"))
@@ -289,8 +317,8 @@ async def test_accept_and_reject_decide_regardless_of_eap(scripted: Start) -> No
     assert (reject.code, reject.eap) == (RadiusCode.ACCESS_REJECT, None)
 
 
-async def test_exchange_none_asks_for_the_identity_locally(front: _Front) -> None:
-    async with RadiusPassThrough(_cfg(front.address), rng=_rng(15)) as pt:
+async def test_exchange_none_asks_for_the_identity_locally(front: _Front, relay: Relay) -> None:
+    async with relay(_cfg(front.address), rng=_rng(15)) as pt:
         first = await pt.exchange(None)
         assert first.result is None and first.packet is not None
         request = decode_eap(first.packet)
@@ -303,20 +331,20 @@ async def test_exchange_none_asks_for_the_identity_locally(front: _Front) -> Non
         assert front.backends[0].identity == b"md5user"
 
 
-async def test_exchange_none_sends_eap_start_when_asked(scripted: Start) -> None:
+async def test_exchange_none_sends_eap_start_when_asked(scripted: Start, relay: Relay) -> None:
     proto: _Scripted = await scripted(lambda d: [_challenge(d)])
     cfg = RadiusConfig(server=_addr(proto), secret=Secret(SECRET), identity_request=False)
-    async with RadiusPassThrough(cfg, rng=_rng(16)) as pt:
+    async with relay(cfg, rng=_rng(16)) as pt:
         out = await pt.exchange(None)
     assert out.packet is not None and decode_eap(out.packet).type == EapType.MD5_CHALLENGE
     assert decode_radius(proto.requests[0]).all(Attr.EAP_MESSAGE) == [b""]
 
 
-async def test_interleaved_conversations_stay_apart(front: _Front) -> None:
+async def test_interleaved_conversations_stay_apart(front: _Front, relay: Relay) -> None:
     # 20 conversations at once through one front: State keeps each on its own EAP server.
     async def one(i: int) -> bytes | None:
         password = PASSWORD if i % 3 else b"wrong"
-        async with RadiusPassThrough(_cfg(front.address), rng=_rng(100 + i)) as pt:
+        async with relay(_cfg(front.address), rng=_rng(100 + i)) as pt:
             final, _ = await md5_peer_conversation(pt, b"user%d" % i, password)
         return None if final.keys is None else final.keys.msk.reveal()
 
@@ -328,8 +356,10 @@ async def test_interleaved_conversations_stay_apart(front: _Front) -> None:
     assert front.server.core.conversations == 0
 
 
-async def test_exchange_none_after_the_end_starts_a_new_conversation(front: _Front) -> None:
-    async with RadiusPassThrough(_cfg(front.address), rng=_rng(17)) as pt:
+async def test_exchange_none_after_the_end_starts_a_new_conversation(
+    front: _Front, relay: Relay
+) -> None:
+    async with relay(_cfg(front.address), rng=_rng(17)) as pt:
         for round_ in range(2):  # authentication, then re-authentication (RFC 5191 s4.3)
             start = await pt.exchange(None)
             assert start.packet is not None

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import struct
-import time
-from collections.abc import Callable
-from typing import Any
 
 import pytest
 
@@ -105,40 +101,25 @@ def test_an_earlier_error_wins_over_the_cap() -> None:
     assert info.value.path == "avps[0].length"
 
 
-def _cost(fn: Callable[[], Any], number: int) -> float:
-    """Best-of-5 seconds per call."""
-    best = float("inf")
-    for _ in range(5):
-        start = time.perf_counter()
-        for _ in range(number):
-            fn()
-        best = min(best, (time.perf_counter() - start) / number)
-    return best
-
-
-def _decode_quietly(data: bytes) -> Callable[[], None]:
-    def run() -> None:
-        with contextlib.suppress(CodecError):
-            decode_pana(data)
-
-    return run
-
-
-def test_worst_datagram_costs_a_bounded_multiple_of_a_minimal_one() -> None:
-    # Measured (this machine, Python 3.11): ~55x decode, ~1x peek; 6,000x before the cap.
-    # The bound here is loose on purpose (shared CI machines); it fails on an uncapped decoder.
-    minimal = _cost(_decode_quietly(MINIMAL), 2000)
-    worst = _cost(_decode_quietly(WORST), 50)
-    assert worst < 400 * minimal, (worst, minimal)
-    assert _cost(lambda: peek_pana(WORST), 2000) < 10 * minimal
+def test_the_worst_datagram_is_refused_at_the_cap_and_peek_reads_no_avp() -> None:
+    # Counted, not timed (shared machines; benchmarks/datagram_cost.py measures the cost ratio):
+    # decoding stops at the AVP cap, wherever the datagram ends ...
+    with pytest.raises(CodecError, match="more than") as info:
+        decode_pana(WORST)
+    assert info.value.offset is not None and info.value.offset <= 16 + 8 * DEFAULT_MAX_AVPS
+    # ... and the header check reads nothing past the header: AVPs that are garbage change nothing
+    garbage = WORST[:16] + bytes([0xFF]) * (len(WORST) - 16)
+    assert peek_pana(garbage) == peek_pana(WORST)
 
 
 def test_error_explanation_is_bounded_too() -> None:
     # 8,185 good AVPs and a truncated last one: the draft18 hint re-decodes under the cap only.
     data = empty_avps(8185) + b"\0\5"
     data = data[:2] + struct.pack("!H", len(data)) + data[4:]
-    minimal = _cost(_decode_quietly(MINIMAL), 2000)
-    assert _cost(_decode_quietly(data), 50) < 400 * minimal
+    # Counted, not timed: the error is the cap's, found long before the truncated tail.
+    with pytest.raises(CodecError, match="more than") as info:
+        decode_pana(data)
+    assert info.value.offset is not None and info.value.offset <= 16 + 8 * DEFAULT_MAX_AVPS
 
 
 @pytest.mark.parametrize(

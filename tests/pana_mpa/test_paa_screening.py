@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 import pana_mpa.paa as paa_module
@@ -41,18 +39,14 @@ def test_no_avp_is_decoded_for_an_unknown_session(monkeypatch: pytest.MonkeyPatc
     # the worst datagram: 65,504 octets of 8,186 empty AVPs, for a session nobody has
     junk = encode_pana(PanaMessage(MessageType.PANA_AUTH, R, 0x1234, 1, (Avp(77, b""),) * 8186))
     small = encode_pana(PanaMessage(MessageType.PANA_AUTH, R, 0x1234, 1))
-    t0 = time.perf_counter()
     for _ in range(20):
         paa.receive_datagram(junk, PAC_ADDR, 0.0)
-    worst = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    for _ in range(20):
         paa.receive_datagram(small, PAC_ADDR, 0.0)
-    best = time.perf_counter() - t0
+    # counted, not timed (shared machines): the big one is dropped before any AVP is decoded,
+    # so its size barely matters; benchmarks/datagram_cost.py measures the cost ratio
     assert counting.calls == 0
     assert len(paa) == 0
     assert all(r.startswith("unknown session 0x1234") for r in _dropped(trace))
-    assert worst < 50 * max(best, 1e-4)  # the size of a dropped datagram barely matters
 
 
 def test_pci_and_relay_are_decoded_with_a_small_avp_cap() -> None:

@@ -80,6 +80,28 @@ async def test_send_refuses_names_and_drops_unsendable() -> None:
         t.close()
 
 
+async def test_sending_to_many_addresses_keeps_no_state_per_destination() -> None:
+    """A PAA answers each spoofed PCI once: nothing per destination stays behind (issue 9)."""
+    t = await UdpTransport.bind("127.0.0.1", 0)
+    try:
+        for i in range(5000):
+            t.sendto(b"x", (f"127.{i >> 8 & 255}.{i & 255}.1", 1024 + i))
+        assert len(t._dest) == 0
+        t.sendto(b"x", ("::1", 716))  # needs the slow check: remembered, in a bounded cache
+        assert len(t._dest) == 1
+    finally:
+        t.close()
+    if not IN_CI and not _has_ipv6_loopback():
+        return
+    t6 = await UdpTransport.bind("::", 0)
+    try:
+        for i in range(3000):
+            t6.sendto(b"x", (f"127.0.{i >> 8}.{i & 255}", 9))  # IPv4-mapped without a cache
+        assert len(t6._dest) == 0
+    finally:
+        t6.close()
+
+
 async def test_bind_refuses_names() -> None:
     with pytest.raises(ValueError):
         await UdpTransport.bind("localhost", 0)

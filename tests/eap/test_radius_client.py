@@ -1,0 +1,191 @@
+"""RadiusClient: many conversations over few sockets, told apart by Identifier (RFC 2865 s3)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import cast
+
+import pytest
+import pytest_asyncio
+
+from eap._radius_codec import RadiusCode, decode_radius, sign_request, sign_response
+from eap.aaa.client import RadiusClient, RadiusError
+from eap.keys import Secret
+
+pytestmark = [pytest.mark.udp, pytest.mark.asyncio]
+
+SECRET = b"client-test-secret"
+
+
+class _Server(asyncio.DatagramProtocol):
+    """Answers each Access-Request with an Access-Accept, after ``hold`` requests are in."""
+
+    def __init__(self, hold: int = 0, answer: bool = True) -> None:
+        self.hold = hold
+        self.answer = answer
+        self.requests: list[tuple[bytes, tuple[str, int]]] = []
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.requests.append((data, addr))
+        if self.answer and len(self.requests) >= self.hold:
+            held, self.hold = self.requests if self.hold else [(data, addr)], 0
+            for request, source in held:
+                self.reply(request, source)
+
+    def reply(self, request: bytes, addr: tuple[str, int]) -> None:
+        req = decode_radius(request)
+        reply = sign_response(
+            RadiusCode.ACCESS_ACCEPT, req.identifier, req.authenticator, [], SECRET
+        )
+        assert self.transport is not None
+        self.transport.sendto(reply, addr)
+
+
+Start = Callable[..., Awaitable[tuple[_Server, tuple[str, int]]]]
+
+
+@pytest_asyncio.fixture
+async def server() -> AsyncIterator[Start]:
+    """Factory: start a server on a free loopback port; all are closed afterwards."""
+    loop = asyncio.get_running_loop()
+    made: list[asyncio.BaseTransport] = []
+
+    async def start(hold: int = 0, answer: bool = True) -> tuple[_Server, tuple[str, int]]:
+        proto = _Server(hold, answer)
+        transport, _ = await loop.create_datagram_endpoint(
+            lambda: proto, local_addr=("127.0.0.1", 0)
+        )
+        made.append(transport)
+        host, port = transport.get_extra_info("sockname")[:2]
+        return proto, (host, port)
+
+    try:
+        yield start
+    finally:
+        for transport in made:
+            transport.close()
+
+
+def _build(identifier: int) -> tuple[bytes, bytes]:
+    auth = os.urandom(16)
+    return sign_request(RadiusCode.ACCESS_REQUEST, identifier, auth, [], Secret(SECRET)), auth
+
+
+async def test_300_outstanding_requests_share_two_sockets(server: Start) -> None:
+    # the server answers only once all 300 are in: 256 fit one socket, the rest open a second
+    proto, address = await server(hold=300)
+    client = RadiusClient(address, Secret(SECRET), timeout=5.0)
+    try:
+        replies = await asyncio.gather(*(client.transact(_build) for _ in range(300)))
+    finally:
+        client.close()
+    assert all(reply.code == RadiusCode.ACCESS_ACCEPT for reply, _ in replies)
+    assert client.stats.sockets == 2
+    assert client.stats.requests == 300
+    assert client.stats.retransmissions == 0
+    sources = {addr for _, addr in proto.requests}
+    assert len(sources) == 2
+    per_socket = {src: {data[1] for data, addr in proto.requests if addr == src} for src in sources}
+    assert sorted(len(ids) for ids in per_socket.values()) == [44, 256]
+
+
+async def test_sequential_requests_reuse_one_socket(server: Start) -> None:
+    proto, address = await server()
+    client = RadiusClient(address, Secret(SECRET))
+    try:
+        for _ in range(600):  # more than 256: identifiers come back when requests finish
+            reply, _ = await client.transact(_build)
+            assert reply.code == RadiusCode.ACCESS_ACCEPT
+    finally:
+        client.close()
+    assert client.stats.sockets == 1
+    assert client.outstanding == 0
+    identifiers = [data[1] for data, _ in proto.requests]
+    assert len(set(identifiers[:256])) == 256  # round robin: no reuse before all were used
+
+
+async def test_silence_gives_up_after_the_retries(server: Start) -> None:
+    proto, address = await server(answer=False)
+    client = RadiusClient(address, Secret(SECRET), timeout=0.05, retries=2)
+    try:
+        with pytest.raises(RadiusError, match=r"no reply from RADIUS server .* after 3 tries"):
+            await client.transact(_build)
+    finally:
+        client.close()
+    assert len(proto.requests) == 3
+    assert len({data for data, _ in proto.requests}) == 1  # RFC 2865 s2.5: repeated unchanged
+    assert client.stats.retransmissions == 2
+    assert client.outstanding == 0
+
+
+async def test_a_late_reply_is_counted_not_matched(server: Start) -> None:
+    proto, address = await server()
+    client = RadiusClient(address, Secret(SECRET))
+    try:
+        await client.transact(_build)
+        request, source = proto.requests[0]
+        proto.reply(request, source)  # the same reply again, after the request finished
+        for _ in range(100):
+            if client.stats.unmatched_replies:
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        client.close()
+    assert client.stats.unmatched_replies == 1
+
+
+async def test_close_fails_what_is_outstanding(server: Start) -> None:
+    _, address = await server(answer=False)
+    client = RadiusClient(address, Secret(SECRET), timeout=10.0)
+    task = asyncio.ensure_future(client.transact(_build))
+    while client.outstanding == 0:
+        await asyncio.sleep(0.001)
+    client.close()
+    with pytest.raises(RadiusError, match="closed"):
+        await task
+    with pytest.raises(RadiusError, match="closed"):
+        await client.transact(_build)
+
+
+async def test_a_cancelled_request_frees_its_identifier(server: Start) -> None:
+    _, address = await server(answer=False)
+    client = RadiusClient(address, Secret(SECRET), timeout=10.0)
+    try:
+        task = asyncio.ensure_future(client.transact(_build))
+        while client.outstanding == 0:
+            await asyncio.sleep(0.001)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert client.outstanding == 0
+    finally:
+        client.close()
+
+
+async def test_the_cli_paa_shares_one_client_across_sessions(server: Start) -> None:
+    from eap.aaa.passthrough import RadiusConfig
+    from pana_codecs import EapCode, EapPacket, EapType, encode_eap
+    from pana_mpa.cli.aaa import RadiusBackends
+
+    proto, address = await server()
+    backends = RadiusBackends(RadiusConfig(server=address, secret=Secret(SECRET)), os.urandom)
+    try:
+        for session_id in range(5):
+            backend = backends(session_id)
+            start = await backend.exchange(None)  # our own EAP-Request/Identity
+            assert start.packet is not None
+            identity = EapPacket(EapCode.RESPONSE, start.packet[1], EapType.IDENTITY, b"u%d" % 1)
+            out = await backend.exchange(encode_eap(identity))
+            assert out.result is not None and out.result.success
+            backend.close()  # a session's end leaves the shared sockets open
+    finally:
+        backends.close()
+    assert backends.client.stats.sockets == 1
+    assert len({addr for _, addr in proto.requests}) == 1
+    assert backends.client.stats.requests == 5
