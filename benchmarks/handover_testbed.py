@@ -331,11 +331,14 @@ class TestbedLab(MpaLab):
     async def link_switch(self) -> None:
         """The link-layer handover: the radio link is down for the gap; the MN lands on AP2."""
         gap = self.scenario.gap_ms / 1000
-        t0 = time.monotonic()
+        up_at = 0.0
         if gap > 0:
-            await asyncio.to_thread(self.air.link_down, gap)
+            # the gap runs on the element's clock from when it took the command (later than our
+            # call on a loaded machine): wait for that end, not for our own start + gap, or the
+            # MN's first frames on the new link fall into the gap
+            up_at = await asyncio.to_thread(self.air.link_down, gap)
         await asyncio.to_thread(self.move_to, 2)
-        rest = gap - (time.monotonic() - t0)
+        rest = up_at - time.time()
         if rest > 0:
             await asyncio.sleep(rest)
 
@@ -711,6 +714,7 @@ def _record(scenario: Scenario, mode: str, result: HandoverResult) -> dict[str, 
         },
         "ncoa": result.extra.get("ncoa"),
         "ar": result.extra.get("ar"),
+        "announce": result.extra.get("announce"),
     }
 
 

@@ -65,6 +65,8 @@ class Cell:
     request_timers: TimerParameters = REQ_TIMERS
     pci_timers: TimerParameters = PCI_TIMERS
     failed_session_timeout: float = 120.0
+    failed_session_max: float | None = None
+    """Opt-in: FAILED_SESS_TIMEOUT restarts on progress, capped at this (PacConfig/PaaConfig)."""
     spread: float = 10.0
     """PaCs start uniformly within this many seconds."""
 
@@ -196,6 +198,7 @@ def run_cell(cell: Cell) -> CellResult:
                 session_lifetime=3600,
                 request_timers=cell.request_timers,
                 failed_session_timeout=cell.failed_session_timeout,
+                failed_session_max=cell.failed_session_max,
             ),
             eap_factory=make_server,
             rng=rng.randbytes,
@@ -207,6 +210,7 @@ def run_cell(cell: Cell) -> CellResult:
             request_timers=cell.request_timers,
             pci_timers=cell.pci_timers,
             failed_session_timeout=cell.failed_session_timeout,
+            failed_session_max=cell.failed_session_max,
         )
 
         async def one(i: int) -> None:
@@ -298,14 +302,27 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="FAILED_SESS_TIMEOUT at both ends instead of 120 s (what-if)",
     )
+    parser.add_argument(
+        "--failed-max",
+        type=float,
+        default=None,
+        help="restart FAILED_SESS_TIMEOUT on progress, at most this long in all (opt-in)",
+    )
+    parser.add_argument(
+        "--loss-only", action="store_true", help="only the plain loss cells, no other impairment"
+    )
     args = parser.parse_args(argv)
     losses = tuple(float(x) for x in args.loss.split(","))
     for cell in matrix(args.sessions, tuple(args.methods.split(",")), losses):
         cell = replace(cell, seed=args.seed)
         if args.mrc is not None:
             cell = replace(cell, request_timers=replace(REQ_TIMERS, mrc=args.mrc))
+        if args.loss_only and (cell.duplicate or cell.reorder or cell.spike):
+            continue
         if args.failed_timeout is not None:
             cell = replace(cell, failed_session_timeout=args.failed_timeout)
+        if args.failed_max is not None:
+            cell = replace(cell, failed_session_max=args.failed_max)
         r = run_cell(cell)
         sys.stdout.write(_row(r) + "\n")
         if args.failures and r.failures:

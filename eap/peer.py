@@ -109,6 +109,34 @@ class EapPeer:
         """The EAP method type in use, once the peer accepted one."""
         return self._selected
 
+    @property
+    def success_indicated(self) -> bool:
+        """The method exchanged protected success indications and the conversation is open.
+
+        RFC 4137 decision UNCOND_SUCC: an EAP Failure must now be silently discarded (RFC 3748
+        s4.2), so a lower layer should not read an unprotected failure signal as the end either.
+        """
+        return self.result is None and self._decision is Decision.UNCOND_SUCC
+
+    def final_outcome(self, packet: bytes) -> bool | None:
+        """What this EAP Success/Failure would conclude, without concluding it.
+
+        True: success, False: failure, None: the peer would discard it (or it is not a
+        well-formed Success/Failure). Changes nothing: a lower layer that must verify the
+        message carrying the packet (PANA's PAR[C] with a new Key-Id, RFC 5191 s5.3) asks first.
+        """
+        if self.result is not None:
+            return None
+        try:
+            pkt = decode_eap(packet)
+        except CodecError:
+            return None
+        if pkt.code == EapCode.SUCCESS:
+            return self._success_outcome(pkt)
+        if pkt.code == EapCode.FAILURE:
+            return self._failure_outcome(pkt)
+        return None
+
     def receive(self, packet: bytes) -> PeerOutput:
         """Handle one EAP packet from the authenticator; never raises on bad input."""
         if self.result is not None:
@@ -214,28 +242,39 @@ class EapPeer:
         return self._send(pkt, self._selected, step.response, expanded)
 
     def _on_success(self, pkt: EapPacket) -> PeerOutput:
+        outcome = self._success_outcome(pkt)
+        return _DISCARD if outcome is None else self._finish(outcome)
+
+    def _on_failure(self, pkt: EapPacket) -> PeerOutput:
+        outcome = self._failure_outcome(pkt)
+        return _DISCARD if outcome is None else self._finish(outcome)
+
+    def _success_outcome(self, pkt: EapPacket) -> bool | None:
+        """RFC 4137 RECEIVED exits for rxSuccess: True, False (a disallowed Success), None."""
         if self._last_id is None or pkt.identifier != self._last_id:
             logger.debug("EAP Success id=%d does not match lastId: discarded", pkt.identifier)
-            return _DISCARD
+            return None
         if self._decision is not Decision.FAIL:
-            return self._finish(True)
+            return True
         if self._method_state is not _MethodState.CONT:
             # RFC 4137: a Success the method does not allow (none ran, or it failed) is a failure.
             logger.debug("EAP Success before the method allowed it: failure")
-            return self._finish(False)
-        return _DISCARD
+            return False
+        return None
 
-    def _on_failure(self, pkt: EapPacket) -> PeerOutput:
+    def _failure_outcome(self, pkt: EapPacket) -> bool | None:
+        """RFC 4137 RECEIVED exits for rxFailure: False (accepted) or None (discarded)."""
         if self._last_id is None or pkt.identifier != self._last_id:
             logger.debug("EAP Failure id=%d does not match lastId: discarded", pkt.identifier)
-            return _DISCARD
+            return None
         if (
             self._method_state is not _MethodState.CONT
             and self._decision is not Decision.UNCOND_SUCC
         ):
-            return self._finish(False)
+            return False
+        # RFC 3748 s4.2: after success indications in both directions a Failure is discarded.
         logger.debug("EAP Failure discarded (method state %s)", self._method_state.value)
-        return _DISCARD
+        return None
 
     def _finish(self, success: bool) -> PeerOutput:
         keys = self._method.keys() if success and self._method is not None else None

@@ -76,13 +76,14 @@ class SessionCore(Generic[ConfigT]):
     """``_table`` compiled once per class: each Action resolved to its ``_a_<action>`` method."""
 
     __slots__ = (
-        "_answered_at", "_answering", "_config", "_events", "_extension", "_failed_timeout",
-        "_i_pan", "_i_par", "_key", "_last_answer", "_last_request", "_nonce_received",
-        "_nonce_sent", "_notify_avps", "_outbox", "_outstanding", "_paa_nonce", "_pac_nonce",
-        "_pending_encr", "_reauth_deadline", "_rng", "_rx_encr", "_seq_in", "_seq_out",
-        "_session_deadline", "_session_timer_kind", "_switching", "_term_cause", "_trace_sink",
-        "_tracing", "_tx_encr", "closed", "encryption_algorithm", "integrity_algorithm",
-        "key_id", "lifetime", "msk", "peer", "pre_auth", "prf_algorithm", "session_id", "state",
+        "_answered_at", "_answering", "_config", "_events", "_extension", "_failed_limit",
+        "_failed_timeout", "_i_pan", "_i_par", "_key", "_last_answer", "_last_request",
+        "_nonce_received", "_nonce_sent", "_notify_avps", "_outbox", "_outstanding", "_paa_nonce",
+        "_pac_nonce", "_pending_encr", "_reauth_deadline", "_rng", "_rx_encr", "_seq_in",
+        "_seq_out", "_session_deadline", "_session_timer_kind", "_switching", "_term_cause",
+        "_trace_sink", "_tracing", "_tx_encr", "closed", "encryption_algorithm",
+        "integrity_algorithm", "key_id", "lifetime", "msk", "peer", "pre_auth", "prf_algorithm",
+        "session_id", "state",
     )  # fmt: skip
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -104,6 +105,8 @@ class SessionCore(Generic[ConfigT]):
         self._trace_sink = trace
         self._tracing = is_enabled(trace)
         self._failed_timeout = config.failed_session_timeout
+        self._failed_limit: float | None = None
+        """With failed_session_max: the latest the failed timer may be pushed to by progress."""
         self.session_id = 0
         self.peer: Address = ("", 0)
         self.state: Enum = self._closed_state
@@ -239,6 +242,8 @@ class SessionCore(Generic[ConfigT]):
         deadline = self._session_deadline
         if deadline is None or failed < deadline:
             self._set_session_timer(now, self._failed_timeout, "failed")
+            if self._failed_limit is not None and deadline is not None:
+                self._failed_limit = min(self._failed_limit, deadline)  # never past the lifetime
 
     def _is_closed(self) -> bool:
         return self.closed
@@ -246,6 +251,20 @@ class SessionCore(Generic[ConfigT]):
     def _set_session_timer(self, now: float, seconds: float | None, kind: str) -> None:
         self._session_deadline = None if seconds is None else now + seconds
         self._session_timer_kind = kind
+        most = self._config.failed_session_max
+        self._failed_limit = now + most if kind == "failed" and most is not None else None
+
+    def _progress(self, now: float) -> None:
+        """A valid message from the peer: with failed_session_max, restart FAILED_SESS_TIMEOUT.
+
+        RFC 5609 s4 gives FAILED_SESS_TIMEOUT to detect a (re-)authentication that has stalled
+        and itself restarts the session timer as the phase advances (SessionTimerReStart on
+        Rx:PAR[S], Rx:PNA[A], Rx:PAN[S]); each exchange stays bounded by REQ_MRC (RFC 5191 s9)
+        and the whole phase by failed_session_max, so a phase that progresses is not cut.
+        """
+        limit = self._failed_limit
+        if limit is not None and self._session_timer_kind == "failed" and not self.closed:
+            self._session_deadline = min(now + self._failed_timeout, limit)
 
     # ---- running the table ---------------------------------------------------------------------
 
@@ -542,6 +561,7 @@ class SessionCore(Generic[ConfigT]):
             self._seq_out, self._last_request, self._last_answer = seq_out, last_req, last_ans
             raise
         self._accepted(rx)
+        self._progress(now)
         if switching:
             self._event(PreAuthSwitched(session_id=self.session_id, peer=rx.addr))
             if self._tracing:

@@ -49,6 +49,8 @@ class SessionSettings(Protocol):
     @property
     def failed_session_timeout(self) -> float: ...
     @property
+    def failed_session_max(self) -> float | None: ...
+    @property
     def reauth_fraction(self) -> float | None: ...
     @property
     def nonce_length(self) -> int | None: ...
@@ -66,6 +68,7 @@ def _check_common(
     nonce_length: int | None,
     failed: float,
     encryption: tuple[int, ...] = (),
+    failed_max: float | None = None,
 ) -> None:
     for alg in encryption:
         if alg != EncryptionAlgorithm.AES128_CTR:
@@ -82,6 +85,8 @@ def _check_common(
         raise UsageError("nonce_length must be within 8..256 octets (RFC 5191 s8.5)")
     if failed <= 0:
         raise UsageError("failed_session_timeout must be positive")
+    if failed_max is not None and failed_max < failed:
+        raise UsageError("failed_session_max must be None or at least failed_session_timeout")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -100,6 +105,13 @@ class PacConfig:
     """REQ_IRT/MRT/MRC/MRD (RFC 5191 s9)."""
     failed_session_timeout: float = 120.0
     """FAILED_SESS_TIMEOUT: give up an unfinished (re-)authentication after this long (RFC 5609)."""
+    failed_session_max: float | None = None
+    """Opt-in: count FAILED_SESS_TIMEOUT from the peer's last valid message, up to this long in all.
+
+    None (default): the timer runs from the start of the (re-)authentication (RFC 5609). A number:
+    every valid, in-sequence message from the peer restarts it, so an authentication that still
+    progresses on a lossy link is not cut, but none lasts longer than this (docs/robustness.md).
+    """
     reauth_fraction: float | None = None
     """Start re-authentication (PNR[A]) at this fraction of Session-Lifetime; None: never."""
     encryption_algorithms: tuple[int, ...] = (EncryptionAlgorithm.AES128_CTR,)
@@ -124,6 +136,7 @@ class PacConfig:
             self.nonce_length,
             self.failed_session_timeout,
             self.encryption_algorithms,
+            self.failed_session_max,
         )
         if self.reauth_fraction is not None and not 0 < self.reauth_fraction < 1:
             raise UsageError("reauth_fraction must be within (0, 1)")
@@ -153,6 +166,13 @@ class PaaConfig:
     """REQ_IRT/MRT/MRC/MRD (RFC 5191 s9)."""
     failed_session_timeout: float = 120.0
     """Give up an unfinished (re-)authentication after this long (RFC 5609 FAILED_SESS_TIMEOUT)."""
+    failed_session_max: float | None = None
+    """Opt-in: count FAILED_SESS_TIMEOUT from the peer's last valid message, up to this long in all.
+
+    None (default): the timer runs from the start of the (re-)authentication (RFC 5609). A number:
+    every valid, in-sequence message from the peer restarts it, so an authentication that still
+    progresses on a lossy link is not cut, but none lasts longer than this (docs/robustness.md).
+    """
     reauth_fraction: float | None = None
     """Start PAA re-authentication at this fraction of the lifetime (RFC 5191 erratum 3397)."""
     key_id_start: int | None = None
@@ -223,6 +243,7 @@ class PaaConfig:
             self.nonce_length,
             self.failed_session_timeout,
             self.encryption_algorithms,
+            self.failed_session_max,
         )
         if not 0 <= self.worker_bits <= 16 or not 0 <= self.worker_index < 1 << self.worker_bits:
             raise UsageError("worker_index must fit in worker_bits (0..16) bits")

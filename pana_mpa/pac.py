@@ -9,7 +9,7 @@ from enum import IntEnum
 
 from eap.keys import Secret
 from eap.rng import Rng, system_rng
-from pana_codecs import Avp, CodecError, MessageFlags, MessageType, peek_pana
+from pana_codecs import Avp, CodecError, EapCode, MessageFlags, MessageType, peek_pana
 
 from . import crypto
 from ._actions import SessionActions
@@ -49,6 +49,9 @@ from .trace import NULL_TRACE, Trace
 __all__ = ["PacSession"]
 
 logger = logging.getLogger(__name__)
+
+_EAP_SUCCESS = bytes((EapCode.SUCCESS,))
+_EAP_FAILURE = bytes((EapCode.FAILURE,))
 
 
 def _same_address(a: Address, b: Address) -> bool:
@@ -269,8 +272,14 @@ class PacSession(SessionActions[PacConfig]):
                 if self._u32(rc) == ResultCode.PANA_SUCCESS:
                     return Input.RX_PAR_COMPLETE_SUCCESS
                 return Input.RX_PAR_COMPLETE_FAIL
-            if msg.avp(AvpCode.EAP_PAYLOAD) is None:
+            eap = msg.avp(AvpCode.EAP_PAYLOAD)
+            if eap is None:
                 raise Drop("PAR without EAP-Payload")
+            if eap.value[:1] in (_EAP_SUCCESS, _EAP_FAILURE):
+                # The EAP result travels only in the final PAR[C] with its Result-Code (RFC 5191
+                # s4.1, s4.3): a PAR without C carrying it is invalid (s5.5) and is discarded
+                # before the EAP peer sees it, e.g. a spoofed EAP-Failure (issue 9).
+                raise Drop("EAP Success/Failure in a PAR without the C flag")
             return Input.RX_PAR
         if msg.type == PNR_PNA:
             ping = msg.flags & F_P
@@ -403,9 +412,28 @@ class PacSession(SessionActions[PacConfig]):
         # a peer's number stays an int: Result-Codes we do not know are failures (RFC 5191 s8.7)
         self._result_code = self._u32(rc)
         rejected = self._result_code != ResultCode.PANA_SUCCESS
-        if msg.avp(AvpCode.EAP_PAYLOAD) is not None:
+        key_avp = msg.avp(AvpCode.KEY_ID)
+        eap_avp = msg.avp(AvpCode.EAP_PAYLOAD)
+        # Verify before commit: the AUTH of a PAR[C] with a new Key-Id needs the MSK of an EAP
+        # Success (RFC 5191 s5.3), so a PAR[C] whose EAP payload the peer would not take as a
+        # success cannot be authenticated: discard it before the EAP peer concludes anything
+        # (issue 9: a spoofed PAR[C] with a made-up Key-Id and an EAP-Failure).
+        if (
+            key_avp is not None
+            and self._auth_deferred(rx)
+            and self._eap_result is None
+            and (eap_avp is None or self._eap_outcome(eap_avp.value) is not True)
+        ):
+            raise Drop("PAR[C] with a new Key-Id but no EAP Success to derive its key from")
+        if eap_avp is not None:
             inp = self._feed_eap(rx)
             if inp not in (Input.EAP_SUCCESS, Input.EAP_FAILURE):
+                if self._eap_result is None and rejected and self._success_indicated():
+                    # RFC 3748 s4.2: after success indications in both directions the peer
+                    # must discard a Failure; this PAR[C] is unprotected (it has no Key-Id), so
+                    # its Result-Code must not end the session either (issue 9: spoofed
+                    # EAP-Failure); the genuine PAR[C] still can.
+                    raise Drop("PAR[C] rejects after the EAP method indicated success")
                 if self._eap_result is None and rejected:
                     # The EAP peer discarded the payload (an AAA reject's EAP-Failure with an
                     # Identifier it does not match): the PANA Result-Code decides (RFC 5609
@@ -421,7 +449,6 @@ class PacSession(SessionActions[PacConfig]):
             inp = self._alt_reject()  # no EAP result to wait for (RFC 5609 s5.6)
         self._new_key = None
         self._new_key_id = None
-        key_avp = msg.avp(AvpCode.KEY_ID)
         keys = self._eap_result.keys if self._eap_result and self._eap_result.success else None
         if key_avp is not None and self._auth_deferred(rx):
             if keys is None or self.prf_algorithm is None or self.integrity_algorithm is None:
@@ -460,6 +487,15 @@ class PacSession(SessionActions[PacConfig]):
             logger.warning("pac sid=%#x: %s", self.session_id, self._refusal)
             return Input.EAP_FAILURE
         return inp
+
+    def _eap_outcome(self, packet: bytes) -> bool | None:
+        """The EAP peer's verdict on a Success/Failure without committing it (True if unknown)."""
+        outcome = getattr(self._eap, "final_outcome", None)
+        return True if outcome is None else outcome(packet)
+
+    def _success_indicated(self) -> bool:
+        """The EAP method exchanged protected success indications (RFC 3748 s4.2)."""
+        return bool(getattr(self._eap, "success_indicated", False))
 
     def _alt_reject(self) -> Input:
         """Lower-layer failure for the EAP peer (RFC 4137 altReject, RFC 5609 alt_reject())."""

@@ -276,9 +276,13 @@ class DelayElement:
         """One-way delay A->B (``delay``) and B->A (``back``, default: the same), seconds."""
         self._ask({"op": "set", "delay": delay, "back": delay if back is None else back})
 
-    def link_down(self, duration: float) -> None:
-        """Drop every frame arriving in either direction for ``duration`` seconds from now."""
-        self._ask({"op": "down", "duration": duration})
+    def link_down(self, duration: float) -> float:
+        """Drop every frame arriving in either direction for ``duration`` seconds from now.
+
+        Returns when the link is up again, in ``time.time()`` seconds (the element's clock,
+        started when it took the command).
+        """
+        return int(self._ask({"op": "down", "duration": duration})["until_ns"]) / 1e9
 
     def stats(self, *, reset: bool = False) -> dict[str, Any]:
         """The element's own measurement since the start or the last reset."""

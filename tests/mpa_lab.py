@@ -65,6 +65,7 @@ from pana_mpa.mpa.dhcp import (
     decode_dhcp,
     encode_dhcp,
 )
+from pana_mpa.mpa.drivers.announce import install_neighbor, send_gratuitous_arp, send_unsolicited_na
 from pana_mpa.mpa.drivers.dhcp_relay import acquire_lease
 from pana_mpa.mpa.drivers.linux_tunnel import LinuxIpipDriver, in_netns
 from pana_mpa.mpa.tunnel import TunnelSpec
@@ -113,6 +114,7 @@ VENDOR = 32473
 _DATA = struct.Struct("!4sId")  # magic, sequence number, send time (CLOCK_MONOTONIC)
 _MAGIC = b"MPAL"
 IP_PKTINFO = 8  # Linux <linux/in.h>; Python 3.11 does not export it
+SO_TIMESTAMPNS = 35  # Linux <asm-generic/socket.h>, also SCM_TIMESTAMPNS; not in Python's socket
 
 
 def _run(*args: str) -> str:
@@ -272,20 +274,17 @@ class MpaLab:
         _wait_udp_listener(self.base, ns, 67, p, self.workdir / log)
         return p
 
-    def capture(self, ns: str, ifaces: Sequence[str], pcap: Path) -> subprocess.Popen[bytes]:
-        """Start tshark in ``ns`` writing ``pcap``; returns once it captures."""
-        args = ["tshark", "-q"]
+    def capture(self, ns: str, ifaces: Sequence[str], pcap: Path) -> Capture:
+        """Start tshark in ``ns`` writing ``pcap``; returns once it captures on every interface."""
+        log = pcap.with_suffix(".frames")
+        args = ["tshark", "-l", "-P", "-T", "fields", "-e", "frame.interface_name"]
         for i in ifaces:
             args += ["-i", i]
-        p = self.base.spawn(
-            ns, *args, "-w", str(pcap), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-        )
-        for _ in range(400):
-            if pcap.exists() and pcap.stat().st_size > 0:
-                break
-            time.sleep(0.025)
-        time.sleep(0.3)  # the file exists a little before every interface is open
-        return p
+        with log.open("wb") as out:
+            p = self.base.spawn(ns, *args, "-w", str(pcap), stdout=out, stderr=subprocess.DEVNULL)
+        cap = Capture(p, ns, tuple(ifaces), log)
+        cap.mark()
+        return cap
 
     def meter(
         self,
@@ -299,6 +298,58 @@ class MpaLab:
         """The CN -> MN stream (not started); binding updates take effect after ``bu_delay``."""
         port = port or random.randint(20000, 60000)
         return Stream(self, interval, port, bu_delay, cn=cn, to=to)
+
+
+@dataclass
+class Capture:
+    """A running tshark that also prints each frame's interface name (to ``log``)."""
+
+    proc: subprocess.Popen[bytes]
+    ns: str
+    ifaces: tuple[str, ...]
+    log: Path
+
+    def _seen(self) -> dict[str, int]:
+        lines = self.log.read_text(errors="replace").split()
+        return {i: lines.count(i) for i in self.ifaces}
+
+    def mark(self, limit: float = 60.0) -> None:
+        """Send a probe out of every interface until tshark printed one from each.
+
+        Then tshark captures on all of them, and everything sent before is in the file: neither
+        the file's existence nor "Capturing on" shows that dumpcap's sockets see packets yet
+        (on a loaded machine they come first, and the first PANA messages went missing).
+        """
+        before = self._seen()
+        deadline = time.monotonic() + limit
+        while True:
+            seen = self._seen()
+            if all(seen[i] > before[i] for i in self.ifaces):
+                return
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"tshark in {self.ns} captured no probe ({seen})")
+            for i in self.ifaces:
+                if seen[i] == before[i]:
+                    _broadcast_probe(self.ns, i)
+            time.sleep(0.05)  # waiting for an external program
+
+    def stop(self) -> None:
+        """Mark (everything sent so far is captured), then stop tshark."""
+        try:
+            self.mark()
+        finally:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+
+
+def _broadcast_probe(ns: str, ifname: str) -> None:
+    """One UDP broadcast to the discard port, out of ``ifname`` only."""
+    with in_netns(ns):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    with s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, ifname.encode())
+        s.sendto(b"pana-lab capture probe", ("255.255.255.255", 9))
 
 
 def _wait_udp_listener(
@@ -332,6 +383,8 @@ class MeterResult:
     """(sequence number, arrival time, interface) for every packet, in arrival order."""
     bindings: tuple[tuple[float, str, int], ...] = ()
     """(time, address, next sequence number) each time the CN's binding changed."""
+    send_times: tuple[float, ...] = field(default=(), repr=False)
+    """When the CN actually sent each sequence number (empty: unknown, use the schedule)."""
 
     @classmethod
     def compute(
@@ -340,6 +393,7 @@ class MeterResult:
         arrivals: Sequence[tuple[int, float, str]],
         interval: float,
         bindings: Sequence[tuple[float, str, int]] = (),
+        send_times: Sequence[float] = (),
     ) -> MeterResult:
         """Count losses, duplicates and the longest gap from the receiver's arrivals."""
         seqs = [s for s, _, _ in arrivals]
@@ -358,19 +412,24 @@ class MeterResult:
             interval_ms=interval * 1000,
             arrivals=tuple(arrivals),
             bindings=tuple(bindings),
+            send_times=tuple(send_times),
         )
 
     def lost_between(self, t0: float, t1: float) -> int:
-        """Packets sent in [t0, t1] (from the stream's schedule) that never arrived."""
+        """Packets sent in [t0, t1] that never arrived.
+
+        The CN's own send times when known: a sender descheduled on a loaded machine sends
+        late, in a burst, so a packet scheduled before a move can leave after it.
+        """
         if not self.arrivals:
             return self.sent
         seen = {s for s, _, _ in self.arrivals}
-        start = self.start_time
-        return sum(
-            1
-            for s in range(self.sent)
-            if s not in seen and t0 <= start + s * self.interval_ms / 1000 <= t1
-        )
+        if len(self.send_times) == self.sent:
+            sent_at = self.send_times
+        else:
+            start, step = self.start_time, self.interval_ms / 1000
+            sent_at = tuple(start + s * step for s in range(self.sent))
+        return sum(1 for s in range(self.sent) if s not in seen and t0 <= sent_at[s] <= t1)
 
     @property
     def start_time(self) -> float:
@@ -511,6 +570,7 @@ class Stream:
             [(int(s), float(t), str(i)) for s, t, i in receiver["arrivals"]],
             self.interval,
             [(float(t), str(a), int(s)) for t, a, s in sender["bindings"]],
+            [float(t) for t in sender.get("sent_at", ())],
         )
         return self.result
 
@@ -536,6 +596,7 @@ def _sender_main(bind: str, port: int, to: str, interval: float, bu_delay: float
     # binding updates take effect bu_delay after they arrive (a distant CN or home agent)
     pending: list[tuple[float, bytes, tuple[str, int], int]] = []
     applied: set[bytes] = set()
+    sent_at: list[float] = []
     _say("ready")
     t0 = time.monotonic()
     seq = 0
@@ -551,6 +612,7 @@ def _sender_main(bind: str, port: int, to: str, interval: float, bu_delay: float
         if now >= due:
             with contextlib.suppress(OSError):  # no route yet / unreachable: the packet is lost
                 s.sendto(_DATA.pack(_MAGIC, seq, now), dest)
+            sent_at.append(round(now, 6))
             seq += 1
             continue
         wake = min(due, pending[0][0]) if pending else due
@@ -568,7 +630,7 @@ def _sender_main(bind: str, port: int, to: str, interval: float, bu_delay: float
                     s.sendto(b"ACK " + parts[1], addr)  # a retransmission: answer again
                 elif all(p[1] != parts[1] for p in pending):
                     pending.append((time.monotonic() + bu_delay, parts[1], addr, int(parts[2])))
-    _say(json.dumps({"sent": seq, "bindings": bindings}))
+    _say(json.dumps({"sent": seq, "bindings": bindings, "sent_at": sent_at}))
 
 
 def _receiver_main(port: int, v6: bool = False) -> None:
@@ -580,20 +642,28 @@ def _receiver_main(port: int, v6: bool = False) -> None:
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         s.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
         s.bind(("0.0.0.0", port))
+    # the kernel's receive time of each packet, not the time this process got to read it: on a
+    # loaded machine the receiver is descheduled for tens of ms and then reads a burst, which
+    # would shift arrivals into the windows the tests count (e.g. "nothing arrives on AP2")
+    s.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
     names: dict[int, str] = {}
     arrivals: list[tuple[int, float, str]] = []
     _say("ready")
     while True:
         ready, _, _ = select.select([s, sys.stdin], [], [])
         if s in ready:
-            data, anc, _, _ = s.recvmsg(200, 64)
+            data, anc, _, _ = s.recvmsg(200, 128)
             now = time.monotonic()
             if len(data) < _DATA.size or data[:4] != _MAGIC:
                 continue
             _, seq, _ = _DATA.unpack_from(data)
             index = 0
             for level, kind, value in anc:
-                if level == socket.IPPROTO_IP and kind == IP_PKTINFO:
+                if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(value) >= 16:
+                    sec, nsec = struct.unpack_from("=qq", value)  # struct timespec, CLOCK_REALTIME
+                    # onto the monotonic clock every other stamp uses (both read back to back)
+                    now = sec + nsec / 1e9 + (time.monotonic() - time.time())
+                elif level == socket.IPPROTO_IP and kind == IP_PKTINFO:
                     index = struct.unpack_from("=i", value)[0]
                 elif level == socket.IPPROTO_IPV6 and kind == socket.IPV6_PKTINFO:
                     index = struct.unpack_from("=i", value, 16)[0]  # struct in6_pktinfo
@@ -876,6 +946,70 @@ async def udp_in(ns: str, host: str, port: int = 0) -> UdpTransport:
         return await UdpTransport.bind(host, port)
 
 
+class NeighborWatch:
+    """ARP and IPv6 neighbour discovery frames on one interface of a namespace, both directions.
+
+    An AF_PACKET socket read from the event loop (``start``/``stop``); ``counts`` tells whether
+    proactive address resolution (RFC 6252 App. B) did its work on the new link.
+    """
+
+    def __init__(self, ns: str, ifname: str) -> None:
+        with in_netns(ns):
+            self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
+        self.sock.bind((ifname, 0))
+        self.sock.setblocking(False)
+        self.frames: list[tuple[str, bytes, str, str]] = []
+        """(kind, sender MAC, sender address, target address): kind ``who-has`` (ARP request),
+        ``is-at`` (ARP reply), ``ns``, ``na`` (unsolicited) or ``na-solicited`` (IPv6; sender
+        address "")."""
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def start(self) -> None:
+        """Read frames from the running loop."""
+        self._loop = asyncio.get_running_loop()
+        self._loop.add_reader(self.sock.fileno(), self._read)
+
+    def _read(self) -> None:
+        while True:
+            try:
+                f = self.sock.recv(2048)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                return
+            kind = struct.unpack_from("!H", f, 12)[0] if len(f) >= 14 else 0
+            if kind == 0x0806 and len(f) >= 42:
+                op = struct.unpack_from("!H", f, 20)[0]
+                spa, tpa = str(A(f[28:32])), str(A(f[38:42]))
+                self.frames.append(("who-has" if op == 1 else "is-at", f[22:28], spa, tpa))
+            elif kind == 0x86DD and len(f) >= 78 and f[20] == 58 and f[54] in (135, 136):
+                target = str(ipaddress.IPv6Address(f[62:78]))
+                # an NA with S set answers an NS; only unsolicited ones (S clear) announce
+                kind_ = "ns" if f[54] == 135 else "na-solicited" if f[58] & 0x40 else "na"
+                self.frames.append((kind_, f[6:12], "", target))
+
+    def stop(self) -> None:
+        """Stop reading and close the socket (idempotent)."""
+        if self._loop is not None:
+            self._loop.remove_reader(self.sock.fileno())
+            self._loop = None
+            self._read()
+        self.sock.close()
+
+    def counts(self, *, ncoa: str, mn_mac: bytes, router: str) -> dict[str, int]:
+        """Announcements of nCoA by the MN, and the queries the announcement and the MN's
+        pre-installed entry for the router should have made unnecessary."""
+        announcements = ar_queries = mn_queries = 0
+        for kind, sha, spa, tpa in self.frames:
+            if kind in ("who-has", "na") and sha == mn_mac and tpa == ncoa and spa in (ncoa, ""):
+                announcements += 1  # RFC 5227 s3 ARP Announcement / RFC 4861 s7.2.6 NA
+            elif kind in ("who-has", "ns") and tpa == ncoa and sha != mn_mac:
+                ar_queries += 1  # the router had to resolve nCoA itself
+            elif kind in ("who-has", "ns") and tpa == router and sha == mn_mac:
+                mn_queries += 1  # the MN had to resolve the router itself
+        return {"announcements": announcements, "ar_queries": ar_queries, "mn_queries": mn_queries}
+
+
 @dataclass(frozen=True, slots=True)
 class Addressing:
     """The addresses of an MPA handover in the lab (default: the IPv4 lab's)."""
@@ -900,7 +1034,7 @@ async def mpa_handover(
     buffering: bool,
     interval: float = 0.01,
     settle: float = 0.5,
-    announce: bool = False,
+    announce: bool = True,
     timeout: float = 10.0,
     bu_delay: float = 0.0,
     lease_gate: Callable[[Any, int], Awaitable[None]] | None = None,
@@ -921,6 +1055,12 @@ async def mpa_handover(
     it right after the DISABLE answer), so packets tunneled during pre-switching still arrive.
     ``update_delay``: seconds between nCoA being configured and the PANA-Update (link-layer
     authentication, a lost first PANA-Update): the AR stays in its switch mode that long.
+    ``announce``: proactive address resolution (RFC 6252 App. B): after pre-configuration the MN
+    installs the AR's MAC (MPA-AR-Link-Address of PAR[C,E]) as its neighbour entry for the
+    router, and right after nCoA is configured on the new link it announces nCoA (gratuitous
+    ARP, RFC 5227 s3; unsolicited NA, RFC 4861 s7.2.6), so neither side resolves the other
+    after the move; R2's CTN link accepts announcements for new entries (``arp_accept``).
+    ``extra["announce"]`` counts what R2's CTN link saw (``NeighborWatch.counts``).
 
     ``lease_gate(agent, session_id)`` delays the lease (a test makes it arrive after PAR[C]).
     ``peer`` makes the MN's EAP peer, ``aaa`` makes the agent a pass-through authenticator
@@ -970,6 +1110,15 @@ async def mpa_handover(
     extra: dict[str, Any] = {}
     moved: dict[str, float] = {}
     paa_tr = await udp_in(lab.r2, ad.paa, PANA_PORT)
+    watch: NeighborWatch | None = None
+    if announce:
+        # a Linux router takes a new neighbour from a gratuitous ARP / unsolicited NA only when
+        # told to (arp_accept, accept_untracked_na; the latter since Linux 5.19)
+        lab.base.exec(lab.r2, "sysctl", "-qw", "net.ipv4.conf.r2d.arp_accept=1")
+        if ad.v6:
+            lab.base.exec(lab.r2, "sysctl", "-qw", "net.ipv6.conf.r2d.accept_untracked_na=1")
+        watch = NeighborWatch(lab.r2, "r2d")
+        watch.start()
     agent = MpaAgent(
         paa_config=PaaConfig(),
         eap_factory=None if aaa else eap_authenticator,
@@ -1017,21 +1166,26 @@ async def mpa_handover(
                     await link_switch()
                 steps["l2"] = (time.monotonic() - moved["t"]) * 1000
                 lines = [
-                    f"addr del {ad.ocoa}/{ad.ocoa_prefix} dev mn0",
                     # IPv6: nCoA was formed before the move (and DAD could run proactively,
                     # RFC 6252 s7.3): usable at once
                     f"addr add {cfg.ncoa}/{cfg.prefix_length} dev mn0"
                     + (" nodad" if ad.v6 else ""),
+                    # after nCoA is on: removing a device's last IPv4 address flushes its whole
+                    # ARP table (arp_ifdown), the proactively installed entry for R2 with it
+                    f"addr del {ad.ocoa}/{ad.ocoa_prefix} dev mn0",
                     f"route replace default via {cfg.router or ad.paa}",
                 ]
-                if announce and cfg.ar_link_address is not None and cfg.router is not None:
-                    # proactive address resolution (RFC 6252 App. B): the AR's MAC, delivered
-                    lines.append(
-                        f"neigh replace {cfg.router} lladdr {cfg.ar_link_address.hex(':')}"
-                        " dev mn0 nud permanent"
-                    )
                 await asyncio.to_thread(lab.ip_batch, lab.mn, lines)
                 steps["configured"] = (time.monotonic() - moved["t"]) * 1000
+                if announce and cfg.ncoa is not None:
+                    # RFC 6252 App. B: tell the new link's nodes where nCoA is, before the
+                    # PANA-Update makes R2 route nCoA onto that link
+                    if ad.v6:
+                        send_unsolicited_na("mn0", MN_MAC, ipaddress.IPv6Address(cfg.ncoa),
+                                            netns=lab.mn)  # fmt: skip
+                    else:
+                        send_gratuitous_arp("mn0", MN_MAC, A(cfg.ncoa), netns=lab.mn)
+                    steps["announced"] = (time.monotonic() - moved["t"]) * 1000
                 return await udp_in(lab.mn, str(cfg.ncoa), 0)
 
             await stream.flowing()
@@ -1041,6 +1195,17 @@ async def mpa_handover(
             try:
                 await controller.pre_authenticate(candidate, pac_tr, ipaddress.ip_address(ad.ocoa))
                 await controller.pre_configure()
+                pre = controller.pre_configuration
+                if announce and pre is not None and pre.ar_link_address is not None:
+                    # proactive address resolution (RFC 6252 App. B), off the critical path: the
+                    # AR's MAC from PAR[C,E] becomes the MN's entry for its next router
+                    await asyncio.to_thread(
+                        install_neighbor,
+                        "mn0",
+                        ipaddress.ip_address(pre.router or ad.paa),
+                        pre.ar_link_address,
+                        netns=lab.mn,
+                    )
                 cn_net = ipaddress.ip_network(f"{ad.cn}/{128 if ad.v6 else 32}")
                 await controller.establish_tunnel(routes=(cn_net,))
                 await controller.binding_update()
@@ -1089,6 +1254,15 @@ async def mpa_handover(
             extra["agent"] = [
                 (round((e.time - t_move) * 1000, 1), e.name, dict(e.detail)) for e in agent.events
             ]
+            if watch is not None and cfg is not None and cfg.ncoa is not None:
+                watch.stop()
+                router = str(cfg.router or ad.paa)
+                entry = json.loads(lab.base.ip(lab.r2, "-j", "neigh", "show", str(cfg.ncoa),
+                                               "dev", "r2d") or "[]")  # fmt: skip
+                extra["announce"] = {
+                    **watch.counts(ncoa=str(cfg.ncoa), mn_mac=MN_MAC, router=router),
+                    "ar_entry": entry[0].get("lladdr") if entry else None,
+                }
             extra["keys"] = controller.keys is not None
             extra["switch_at"] = t_move
     finally:
@@ -1098,6 +1272,8 @@ async def mpa_handover(
         with contextlib.suppress(asyncio.CancelledError):
             await agent_task
         paa_tr.close()
+        if watch is not None:
+            watch.stop()
         mn_tunnels.close()
         ar_tunnels.close()
     name = "MPA+bicast" if bicast else "MPA+buffer" if buffering else "MPA"

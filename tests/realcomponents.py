@@ -5,12 +5,21 @@ from __future__ import annotations
 import importlib
 import os
 import shutil
+import sys
+from collections.abc import Sequence
 from types import ModuleType
 from typing import NoReturn
 
 import pytest
 
-__all__ = ["IN_CI", "missing", "need_binary", "need_module", "need_root"]
+__all__ = [
+    "IN_CI",
+    "interruptible",
+    "missing",
+    "need_binary",
+    "need_module",
+    "need_root",
+]
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
@@ -46,3 +55,21 @@ def need_module(name: str) -> ModuleType:
         return importlib.import_module(name)
     except ImportError:
         missing(f"Python module {name} (pip install -e '.[test]')")
+
+
+_DEFAULT_SIGINT = (
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+    "os.execvp(sys.argv[1], sys.argv[1:])"
+)
+
+
+def interruptible(cmd: Sequence[str]) -> list[str]:
+    """``cmd`` started with SIGINT at its default action, for tests that stop it with Ctrl-C.
+
+    A process inherits an *ignored* SIGINT across exec: pytest started in the background of a
+    shell without job control (``cmd &``, nohup, some CI runners) passes SIG_IGN on, and then a
+    Python program never installs its KeyboardInterrupt handler, so the test's SIGINT is lost
+    and the child runs on. Resetting the disposition here (not in a preexec_fn: the test process
+    has threads) makes the test independent of how pytest was started.
+    """
+    return [sys.executable, "-c", _DEFAULT_SIGINT, *cmd]

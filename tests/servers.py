@@ -109,7 +109,9 @@ def _stop(proc: subprocess.Popen[bytes], timeout: float = 5.0) -> None:
 
 def _wait_for(log: Path, pattern: str, proc: subprocess.Popen[bytes], what: str) -> None:
     """Poll ``log`` until it contains ``pattern``; fail with the log tail if the process dies."""
-    deadline = time.monotonic() + 20.0
+    # a readiness deadline, not a measurement: FreeRADIUS -X loads dozens of modules and hostapd
+    # reads its certificates; at load average 15+ on 2 cores that has taken several seconds
+    deadline = time.monotonic() + 60.0
     while time.monotonic() < deadline:
         text = log.read_text(errors="replace") if log.exists() else ""
         if pattern in text:
@@ -117,7 +119,7 @@ def _wait_for(log: Path, pattern: str, proc: subprocess.Popen[bytes], what: str)
         if proc.poll() is not None:
             raise RuntimeError(f"{what} exited with {proc.returncode}:\n{text[-3000:]}")
         time.sleep(0.005)
-    raise RuntimeError(f"{what} not ready after 20 s:\n{log.read_text(errors='replace')[-3000:]}")
+    raise RuntimeError(f"{what} not ready after 60 s:\n{log.read_text(errors='replace')[-3000:]}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,8 +4,9 @@ Only relations that hold on any machine, with margins (a loaded 2-core CI runner
 buffering at the AR loses nothing; with the draft's delays (130 ms link-layer gap, 40 ms AAA
 and 50 ms CN round trips, the MN's 200 ms ARP probe) the non-MPA handover cannot finish before
 those delays have passed, while MPA took them off the critical path, so its interruption and
-its loss are below the non-MPA ones. Fails (not skips) under CI=true without root, hostapd or
-dnsmasq (and kea-dhcp6 for the DHCPv6 test).
+its loss are below the non-MPA ones; MPA's proactive address resolution happened (counted on
+R2's CTN link). Fails (not skips) under CI=true without root, hostapd or dnsmasq (and kea-dhcp6
+for the DHCPv6 test).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import pytest
 
 from benchmarks.handover_testbed import MODES, Scenario, run_mode
+from tests.mpa_lab import MN_MAC
 from tests.realcomponents import need_binary, need_root
 
 pytestmark = [pytest.mark.testbed, pytest.mark.netns]
@@ -48,6 +50,13 @@ def test_testbed_smoke_relations_between_modes() -> None:
         assert r["interruption_ms"] < non_mpa["interruption_ms"], summary
         assert r["lost"] < non_mpa["lost"], summary
         assert r["duplicates"] == 0 or mode == "mpa-bicast", summary
+        # proactive address resolution (RFC 6252 App. B), counted on R2's CTN link: the MN
+        # announced nCoA after the move, R2 took the MN's MAC from it and never asked for nCoA,
+        # and the MN, given R2's MAC before the move, never asked for R2's
+        a = r["announce"]
+        assert a["announcements"] >= 1, (mode, a)
+        assert a["ar_queries"] == 0 and a["mn_queries"] == 0, (mode, a)
+        assert a["ar_entry"] == MN_MAC.hex(":"), (mode, a)
 
 
 DHCPV6 = Scenario(gap_ms=130, aaa_rtt_ms=40, cn_rtt_ms=50, family="ipv6", dhcp6=True)

@@ -105,11 +105,42 @@ def _wait_for(proc: subprocess.Popen[bytes], stream: str, done: Any, limit: floa
     pytest.fail(f"gave up waiting on {proc.args!r}: {seen.decode(errors='replace')[-2000:]}")
 
 
+def _wait_captured(capture: subprocess.Popen[bytes], probe: int, limit: float = 60.0) -> None:
+    """Send datagrams to ``probe`` until tshark prints one: it is really capturing.
+
+    "Capturing on" comes before dumpcap's socket sees packets on a loaded machine (the same
+    race tests/pana_mpa/test_cli_capture.py closes), and the first PCIs would be missed.
+    """
+    assert capture.stdout is not None
+    fd = capture.stdout.fileno()
+    seen = b""
+    with (
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s,
+        selectors.DefaultSelector() as sel,
+    ):
+        s.bind(("127.0.0.1", probe))  # source port = probe port: no run's port in the capture
+        sel.register(fd, selectors.EVENT_READ)
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline and capture.poll() is None:
+            s.sendto(b"probe", ("127.0.0.1", probe))
+            if sel.select(0.2):
+                chunk = os.read(fd, 65536)
+                seen += chunk
+                if str(probe).encode() in seen:
+                    return
+    pytest.fail(f"tshark captured no probe: {seen.decode(errors='replace')[-2000:]}")
+
+
 def _free_port_block(n: int) -> int:
-    """The first of ``n`` consecutive UDP ports in 20000-60000 free on 127.0.0.1 right now."""
+    """The first of ``n`` consecutive UDP ports in 20000-32767 free on 127.0.0.1 right now.
+
+    Below the kernel's ephemeral range (32768-60999): other processes' PaCs on loopback bind
+    ephemeral ports by the thousand, and one of ours taken between this check and the PAA's bind
+    would put a foreign PANA exchange into the capture under this run's port.
+    """
     rng = random.SystemRandom()
     for _ in range(50):
-        base = rng.randint(20000, 60000 - n)
+        base = rng.randint(20000, 32767 - n)
         socks: list[socket.socket] = []
         try:
             for port in range(base, base + n):
@@ -326,7 +357,8 @@ def matrix(
     need_root()
     tmp = tmp_path_factory.mktemp("udp-matrix")
     pki = _write_pki(tmp)
-    base = _free_port_block(len(RUNS))
+    base = _free_port_block(len(RUNS) + 1)
+    probe = base + len(RUNS)  # not a run's port: shows that tshark captures
     runs = {
         (m, s): Run(m, s, base + i, key_log=tmp / f"{m}-{s}.keys" if m == "tls" else None)
         for i, (m, s) in enumerate(RUNS)
@@ -336,7 +368,7 @@ def matrix(
     home.mkdir()
     capture: subprocess.Popen[bytes] | None = None
     procs: list[subprocess.Popen[bytes]] = []
-    bpf = f"udp portrange {base}-{base + len(RUNS) - 1}"
+    bpf = f"udp portrange {base}-{probe}"
     try:
         capture = subprocess.Popen(
             [tshark, "-i", "lo", "-f", bpf, "-w", str(pcap), "-P", "-l"],
@@ -352,6 +384,7 @@ def matrix(
             )
             procs.append(paas[key])
         _wait_for(capture, "stderr", lambda t: "Capturing on" in t, 30)
+        _wait_captured(capture, probe)  # before any PaC starts
         for paa in paas.values():
             _wait_for(paa, "stdout", lambda t: "listening on" in t, 60)
         pacs = {}

@@ -206,6 +206,44 @@ def test_failure_after_uncond_succ_discarded_success_kept() -> None:
     assert out.result.method_type == 200 and peer.result is out.result
 
 
+@pytest.mark.parametrize(
+    ("step", "packet", "expected"),
+    [
+        (MethodStep(b"r1"), failure(1), False),  # mid-method: a Failure ends it
+        (MethodStep(b"r1"), success(1), False),  # mid-method: a Success is a failure
+        (MethodStep(b"r1"), failure(2), None),  # another Identifier: discarded
+        (MethodStep(b"fin", True, Decision.UNCOND_SUCC), failure(1), None),  # RFC 3748 s4.2
+        (MethodStep(b"fin", True, Decision.UNCOND_SUCC), success(1), True),
+        (MethodStep(b"fin", True, Decision.COND_SUCC), failure(1), False),
+        (MethodStep(b"r1"), req(2, 200), None),  # not a Success/Failure
+        (MethodStep(b"r1"), b"\x04\x01", None),  # malformed
+    ],
+)
+def test_final_outcome_predicts_without_concluding(
+    step: MethodStep, packet: bytes, expected: bool | None
+) -> None:
+    """final_outcome() answers what receive() would conclude, and changes nothing (issue 9)."""
+    peer, _m = scripted_peer(step)
+    peer.receive(req(1, 200))
+    assert peer.final_outcome(packet) is expected
+    assert peer.result is None
+    out = peer.receive(packet)
+    assert (None if out.result is None else out.result.success) is expected
+
+
+def test_success_indicated_only_after_unconditional_success() -> None:
+    peer, _m = scripted_peer(MethodStep(b"r1"), MethodStep(b"fin", True, Decision.UNCOND_SUCC))
+    seen = [peer.success_indicated]
+    peer.receive(req(1, 200))
+    seen.append(peer.success_indicated)  # MAY_CONT, decision FAIL
+    peer.receive(req(2, 200))
+    seen.append(peer.success_indicated)
+    peer.receive(success(2))
+    seen.append(peer.success_indicated)  # the conversation is over
+    assert seen == [False, False, True, False]
+    assert peer.final_outcome(failure(2)) is None
+
+
 def test_method_failure_without_response_fails_at_once() -> None:
     peer, _m = scripted_peer(MethodStep(None, True, Decision.FAIL))
     out = peer.receive(req(1, 200))
@@ -289,10 +327,13 @@ _packets = st.builds(
     code=st.sampled_from([1, 1, 1, 2, 3, 4]),
     identifier=st.integers(0, 3),
     type=st.sampled_from([1, 2, 3, 4, 51, 254]),
+    # b"" comes from sampled_from: a drawn b"" hashes like the integer 0 (both 0), and
+    # hypothesis's cache then compares choice tuples holding b"" and 0: BytesWarning under -bb
     type_data=st.one_of(
-        st.binary(max_size=40),
+        st.binary(min_size=1, max_size=40),
         st.sampled_from(
             [
+                b"",
                 b"\x03" + bytes(120),
                 b"\x01\x00\x03srv" + bytes(32) + b"\x00\x06" + bytes(5) + b"\x01",
             ]

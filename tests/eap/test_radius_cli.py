@@ -17,6 +17,7 @@ from eap.keys import Secret
 from pana_mpa.cli import build_parser
 from pana_mpa.cli.peers import CliError
 from pana_mpa.cli.radius import RadiusServerOptions, options
+from tests.realcomponents import interruptible
 from tests.servers import EAP_USERS, RADIUS_SECRET, eapol_conf, run_eapol_test
 
 
@@ -69,7 +70,7 @@ def test_eapol_test_against_the_command(tmp_path: Path) -> None:
     cmd += ["--user", f"{identity}:{key}"]
     log = tmp_path / "server.log"
     with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(interruptible(cmd), stdout=out, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 30
         while not (found := re.search(r"listening on 127\.0\.0\.1:(\d+)", log.read_text())):

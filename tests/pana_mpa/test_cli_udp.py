@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from pana_mpa.trace import read_trace
-from tests.realcomponents import missing
+from tests.realcomponents import interruptible, missing
 from tests.traces import trace_records
 
 pytestmark = pytest.mark.udp
@@ -279,7 +279,7 @@ def test_long_running_pac_leaves_with_a_ptr_on_ctrl_c() -> None:
         addr = paa.stdout.readline().split()[-1]
         pac_cmd = ["pac", "--paa", addr, "--identity", "a", "--secret", PSK]
         pac = subprocess.Popen(
-            [sys.executable, "-m", "pana_mpa", *pac_cmd],
+            interruptible([sys.executable, "-m", "pana_mpa", *pac_cmd]),
             cwd=ROOT,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -336,7 +336,7 @@ def test_paa_stopping_terminates_its_sessions() -> None:
         addr = paa.stdout.readline().split()[-1]
         pac_cmd = ["pac", "--paa", addr, "--identity", "a", "--secret", PSK]
         pac = subprocess.Popen(
-            [sys.executable, "-m", "pana_mpa", *pac_cmd],
+            interruptible([sys.executable, "-m", "pana_mpa", *pac_cmd]),
             cwd=ROOT,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -205,8 +205,8 @@ def _scenarios() -> list[Callable[[], Pair]]:
         return pair
 
     def eap_failure_inside(complete: bool) -> Pair:
-        # keyless method (no AUTH to break): the PaC's EAP peer sees EAP Failure in a PAR, or
-        # in a PAR[C] whose Result-Code still says PANA_SUCCESS
+        # keyless method (no AUTH to break): the PaC's EAP peer sees EAP Failure in a PAR[C]
+        # whose Result-Code still says PANA_SUCCESS (in a PAR without C it is discarded)
         pair = make_pair(method="fake-keyless")
         pair.pac.start(0.0)
 
@@ -228,6 +228,33 @@ def _scenarios() -> list[Callable[[], Pair]]:
         pair.net.run(10.0)
         return pair
 
+    def eap_method_fails_on_a_request() -> Pair:
+        # the PaC's EAP peer concludes failure from a Request (RFC 4137 METHOD -> FAILURE): a
+        # GPSK-1 offering no ciphersuite the peer can use (RFC 5433 s10). An EAP Failure in a
+        # PAR without C no longer gets there: it is discarded (RFC 5191 s4.1, issue 9).
+        pair = make_pair(method="gpsk")
+        pair.pac.start(0.0)
+
+        def no_suite(d: Datagram) -> bytes | None:
+            msg = decode_pana(d.data)
+            eap = msg.avp(2)
+            if d.dst != PAC_ADDR or eap is None or eap.value[4:6] != bytes((51, 1)):
+                return None
+            from dataclasses import replace
+
+            from pana_codecs import Avp
+
+            b = eap.value
+            o = 6 + 2 + int.from_bytes(b[6:8], "big") + 32  # ID_Server, RAND_Server
+            body = b[:o] + (6).to_bytes(2, "big") + bytes((0, 0, 0, 1, 0, 1))  # a vendor suite
+            body = body[:2] + len(body).to_bytes(2, "big") + body[4:]
+            avps = tuple(Avp(2, body) if a.code == 2 else a for a in msg.avps)
+            return encode_pana(replace(msg, avps=avps))
+
+        pair.net.tamper = no_suite
+        pair.net.run(10.0)
+        return pair
+
     def aaa_gives_up_at_start(result: bool) -> Pair:
         pair = make_pair(pending=True, method="fake", paa_config=PaaConfig(optimized_init=True))
         pair.pac.start(0.0)
@@ -246,7 +273,7 @@ def _scenarios() -> list[Callable[[], Pair]]:
         return pair
 
     return [
-        lambda: eap_failure_inside(False),
+        eap_method_fails_on_a_request,
         lambda: eap_failure_inside(True),
         lambda: aaa_gives_up_at_start(False),
         lambda: aaa_gives_up_at_start(True),

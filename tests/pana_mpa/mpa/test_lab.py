@@ -32,6 +32,11 @@ def test_meter_result_arithmetic() -> None:
     assert m.start_time == pytest.approx(100.001)
     assert m.lost_between(100.045, 100.075) == 2  # 4 (at .041) is outside, 5 and 6 inside
     assert m.via("mn0") == 7 and m.via("mpa0") == 1 and m.via("mn0", after=100.05) == 3
+    # the CN was descheduled and sent 4..6 late, together at 100.07: they count when sent
+    sent_at = [100.0 + s * 0.01 for s in range(10)]
+    sent_at[4:7] = [100.07] * 3
+    late = MeterResult.compute(10, arrivals, 0.01, send_times=sent_at)
+    assert late.lost_between(100.065, 100.075) == 3 and late.lost_between(100.035, 100.065) == 0
 
 
 @pytest.mark.netns

@@ -513,17 +513,16 @@ def test_real_ipv6_tunnels_between_namespaces(outer: int, inner: int, tmp_path: 
         mn, ar, cn = _dual_stack_hosts(the_lab)
         mn_o, ar_o, ncoa, cn_addr, to_cn = _addresses(outer, inner)
         pcap = tmp_path / "tunnel.pcap"
+        frames_log = tmp_path / "tunnel.frames"
         cap = None
         if tshark is not None:
-            cap = the_lab.spawn(
-                ar, tshark, "-q", "-i", "a0", "-f", "ip6 proto 41", "-w", str(pcap),
-                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            )  # fmt: skip
-            for _ in range(200):  # wait until tshark captures
-                if pcap.exists():
-                    break
-                time.sleep(0.025)
-            time.sleep(0.3)
+            # -P: tshark also prints each captured frame, so the test can see it capture
+            with frames_log.open("wb") as frames_out:
+                cap = the_lab.spawn(
+                    ar, tshark, "-l", "-P", "-T", "fields", "-e", "frame.number", "-i", "a0",
+                    "-f", "ip6 proto 41", "-w", str(pcap), stdout=frames_out,
+                    stderr=subprocess.DEVNULL,
+                )  # fmt: skip
 
         async def run() -> tuple[int, int, int]:
             mn_drv = LinuxIpipDriver(netns=mn)
@@ -535,6 +534,14 @@ def test_real_ipv6_tunnels_between_namespaces(outer: int, inner: int, tmp_path: 
             await ar_drv.establish_async(TunnelSpec("mpa0", ar_o, mn_o, ncoa, routes=(ar_net,)))
             try:
                 family = socket.AF_INET if inner == 4 else socket.AF_INET6
+                if cap is not None:
+                    # echo through the tunnel until tshark printed a frame: neither the file nor
+                    # "Capturing on" shows that dumpcap sees packets yet on a loaded machine
+                    deadline = time.monotonic() + 60
+                    while not frames_log.read_bytes().strip():
+                        assert cap.poll() is None and time.monotonic() < deadline, "no capture"
+                        await _echo_rounds_any(mn, cn, str(ncoa), cn_addr, 1, family)
+                        await asyncio.sleep(0.05)
                 got = await _echo_rounds_any(mn, cn, str(ncoa), cn_addr, 20, family)
                 return got, mn_drv.stats("mpa0").decapsulated, ar_drv.stats("mpa0").decapsulated
             finally:
@@ -547,7 +554,11 @@ def test_real_ipv6_tunnels_between_namespaces(outer: int, inner: int, tmp_path: 
         assert "mpa0" not in the_lab.ip(mn, "link")
         if cap is None or tshark is None:
             return
-        time.sleep(0.3)
+        # the last echo's frames printed: everything before them is in the file
+        deadline = time.monotonic() + 60
+        while len(frames_log.read_text().split()) < 40:
+            assert cap.poll() is None and time.monotonic() < deadline, frames_log.read_text()
+            time.sleep(0.05)  # waiting for an external program
         cap.terminate()
         cap.wait(timeout=10)
         out = subprocess.run(
