@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Protocol
 
+from pana_codecs._fast import frozen_maker
 from pana_codecs.eap import EapCode, EapPacket, decode_eap, encode_eap
 from pana_codecs.errors import CodecError
 
@@ -63,6 +64,18 @@ class _MethodState(Enum):
 
 
 _DISCARD = AuthOutput(None, None)
+_output = frozen_maker(AuthOutput)
+_packet = frozen_maker(EapPacket)
+_result = frozen_maker(EapResult)
+# Enum members as module names: an Enum class attribute goes through EnumType.__getattr__'s
+# slow lookup hook, which the hot path would pay on every use.
+_PROPOSED = _MethodState.PROPOSED
+_CONTINUE = _MethodState.CONTINUE
+_END = _MethodState.END
+_RESPONSE = int(EapCode.RESPONSE)
+_REQUEST = EapCode.REQUEST
+_SUCCESS = EapCode.SUCCESS
+_FAILURE = EapCode.FAILURE
 
 
 def _wire_type(method: AuthMethod) -> tuple[int, int | None]:
@@ -96,7 +109,7 @@ class EapAuthenticator:
         self._candidates: list[Callable[[], AuthMethod]] = []
         self._method: AuthMethod | None = None
         self._wire: tuple[int, int | None] = (TYPE_IDENTITY, None)
-        self._state = _MethodState.CONTINUE
+        self._state = _CONTINUE
         self._rounds = 0
         self._identity: bytes | None = None
         self._started = False
@@ -121,7 +134,7 @@ class EapAuthenticator:
         if self._identity_request:
             self._method = None
             self._wire = (TYPE_IDENTITY, None)
-            self._state = _MethodState.CONTINUE
+            self._state = _CONTINUE
             return self._send_request(self._current_id, TYPE_IDENTITY, None, b"")
         self._identity = b""
         return self._select_policy(b"", first=True)
@@ -136,7 +149,7 @@ class EapAuthenticator:
         except CodecError as exc:
             logger.debug("malformed EAP packet discarded: %s", exc)
             return _DISCARD
-        if pkt.code != EapCode.RESPONSE:
+        if pkt.code != _RESPONSE:
             logger.debug("EAP code %d is not a Response: discarded", pkt.code)
             return _DISCARD
         if pkt.identifier != self._current_id:
@@ -161,7 +174,7 @@ class EapAuthenticator:
             TYPE_NAK,
         )
         if is_legacy_nak or is_expanded_nak:
-            if self._state is not _MethodState.PROPOSED:
+            if self._state is not _PROPOSED:
                 logger.debug("unexpected EAP Nak (method state %s): discarded", self._state.value)
                 return _DISCARD
             if is_expanded_nak and vendor_id is None:
@@ -239,7 +252,7 @@ class EapAuthenticator:
         method = factory()
         self._method = method
         self._wire = _wire_type(method)
-        self._state = _MethodState.PROPOSED
+        self._state = _PROPOSED
         assert self._current_id is not None
         next_id = self._current_id if first else (self._current_id + 1) % 256
         type_data = method.initial_request(next_id)
@@ -256,7 +269,7 @@ class EapAuthenticator:
             return _DISCARD
         self._rounds += 1
         if step.done:
-            self._state = _MethodState.END
+            self._state = _END
             return self._finish(step.success)
         if step.request is None:
             logger.warning("EAP method %d neither ended nor built a request", self._wire[0])
@@ -264,7 +277,7 @@ class EapAuthenticator:
         if self._rounds >= self._max_rounds:
             logger.debug("EAP conversation exceeded %d rounds: failure", self._max_rounds)
             return self._finish(False)
-        self._state = _MethodState.CONTINUE
+        self._state = _CONTINUE
         return self._send_request(next_id, self._wire[0], self._wire[1], step.request)
 
     def _send_request(
@@ -272,7 +285,7 @@ class EapAuthenticator:
     ) -> AuthOutput:
         """RFC 4137 SEND_REQUEST: the new Request becomes lastReqData."""
         if vendor_id is None:
-            pkt = EapPacket(EapCode.REQUEST, identifier, type_id, type_data)
+            pkt = _packet(_REQUEST, identifier, type_id, type_data)
         else:
             pkt = EapPacket(
                 EapCode.REQUEST, identifier, TYPE_EXPANDED, type_data, vendor_id, type_id
@@ -280,16 +293,16 @@ class EapAuthenticator:
         data = encode_eap(pkt)
         self._current_id = identifier
         self._last_request = data
-        return AuthOutput(data, None)
+        return _output(data, None)
 
     def _finish(self, success: bool) -> AuthOutput:
         """RFC 4137 SUCCESS / FAILURE: Success or Failure with the last Response's Identifier."""
         assert self._current_id is not None
         keys = self._method.keys() if success and self._method is not None else None
         method_type = self._wire[0] if self._method is not None else None
-        self.result = EapResult(success, keys, method_type)
-        code = EapCode.SUCCESS if success else EapCode.FAILURE
-        data = encode_eap(EapPacket(code, self._current_id))
+        self.result = _result(success, keys, method_type)
+        code = _SUCCESS if success else _FAILURE
+        data = encode_eap(_packet(code, self._current_id))
         self._last_request = None
         logger.debug("EAP %s (method %s)", "success" if success else "failure", method_type)
-        return AuthOutput(data, self.result)
+        return _output(data, self.result)

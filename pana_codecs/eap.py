@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from struct import error as StructError
 from typing import NamedTuple
 
+from ._fast import frozen_maker
 from ._layout import EAP_HEADER, EAP_HEADER_LEN, struct_format
 from .enums import EapCode, EapType
 from .errors import CodecError
@@ -69,6 +70,9 @@ class MethodId(NamedTuple):
 
 _HEADER = struct_format(EAP_HEADER)
 _EXPANDED_LEN = EAP_HEADER_LEN + 8  # Type 254, Vendor-Id (3), Vendor-Type (4)
+_packet = frozen_maker(EapPacket)
+"""EapPacket(code, identifier, type, type_data, vendor_id, vendor_type), without the frozen
+dataclass's per-field ``object.__setattr__`` (the decoder's hot path)."""
 
 
 def decode_eap(data: bytes, *, strict: bool = False) -> EapPacket:
@@ -91,11 +95,11 @@ def split_eap(data: bytes) -> tuple[EapPacket, bytes]:
     code, ident, length = _HEADER.unpack_from(data)
     check_length(code, length, n, data[4] if n > EAP_HEADER_LEN else -1)
     if length == EAP_HEADER_LEN:
-        return EapPacket(code, ident), data[length:]
+        return _packet(code, ident), data[length:]
     etype = data[4]
     if etype == 254:
         return (
-            EapPacket(
+            _packet(
                 code,
                 ident,
                 etype,
@@ -105,7 +109,7 @@ def split_eap(data: bytes) -> tuple[EapPacket, bytes]:
             ),
             data[length:],
         )
-    return EapPacket(code, ident, etype, data[5:length]), data[length:]
+    return _packet(code, ident, etype, data[5:length]), data[length:]
 
 
 def check_length(code: int, length: int, n: int, type_octet: int) -> None:
@@ -130,6 +134,23 @@ def check_length(code: int, length: int, n: int, type_octet: int) -> None:
 
 def encode_eap(pkt: EapPacket) -> bytes:
     """Encode one EAP packet; the Length field is computed. CodecError if not representable."""
+    if type(pkt) is EapPacket and pkt.vendor_id is None and pkt.vendor_type is None:
+        # the common packets (Request/Response of a one-octet Type, Success, Failure) without
+        # check_encodable's walk; anything else, or anything wrong, takes the checked path
+        code, ident, etype, data = pkt.code, pkt.identifier, pkt.type, pkt.type_data
+        if isinstance(code, int) and isinstance(ident, int) and 0 <= ident <= 255:
+            if etype is None:
+                if (code == 3 or code == 4) and not data and isinstance(data, bytes):
+                    return _HEADER.pack(code, ident, EAP_HEADER_LEN)
+            elif (
+                (code == 1 or code == 2)
+                and isinstance(etype, int)
+                and 0 <= etype <= 255
+                and etype != 254
+                and type(data) is bytes
+                and len(data) <= 0xFFFF - 5
+            ):
+                return _HEADER.pack(code, ident, 5 + len(data)) + bytes((etype,)) + data
     check_encodable(pkt)
     if pkt.type is None:
         return _HEADER.pack(pkt.code, pkt.identifier, EAP_HEADER_LEN)

@@ -34,6 +34,7 @@ from typing import Final, Literal
 import construct as c
 
 from . import _checks
+from ._fast import frozen_maker
 from ._layout import (
     AVP_FLAG_VENDOR,
     AVP_HEADER,
@@ -114,11 +115,12 @@ class PanaMessage:
     @property
     def is_request(self) -> bool:
         """True when the R flag is set."""
-        return bool(self.flags & MessageFlags.R)
+        return bool(self.flags & _R)
 
     def has(self, flag: MessageFlags) -> bool:
         """True when every bit of ``flag`` is set."""
-        return self.flags & flag == flag
+        bits = int(flag)  # an IntFlag operation would build enum members
+        return self.flags & bits == bits
 
     def avp(self, code: int, vendor_id: int | None = None) -> Avp | None:
         """The first AVP with this code and vendor, or None."""
@@ -147,7 +149,7 @@ class PanaHeader:
     @property
     def is_request(self) -> bool:
         """True when the R flag is set."""
-        return bool(self.flags & MessageFlags.R)
+        return bool(self.flags & _R)
 
 
 # Fast engine: struct formats derived from the construct layouts in _layout.py.
@@ -160,25 +162,11 @@ _ZEROS = (b"", b"\0", b"\0\0", b"\0\0\0")
 _NOT_VENDOR = ~AVP_FLAG_VENDOR & 0xFFFF
 
 # A frozen dataclass's __init__ sets each field through object.__setattr__ (about 2 us for an
-# AVP); the decoder fills the slots directly instead. The objects are the same (equal, hashable).
-_new = object.__new__
-
-
-def _slot_setter(cls: type, name: str) -> Callable[[object, object], None]:
-    """The raw slot setter of ``cls.name`` (bypasses the frozen ``__setattr__``)."""
-    setter: Callable[[object, object], None] = cls.__dict__[name].__set__
-    return setter
-
-
-_set_code = _slot_setter(Avp, "code")
-_set_value = _slot_setter(Avp, "value")
-_set_vendor = _slot_setter(Avp, "vendor_id")
-_set_flags = _slot_setter(Avp, "flags")
-_set_reserved = _slot_setter(Avp, "reserved")
-_set_msg_fields = tuple(
-    _slot_setter(PanaMessage, name)
-    for name in ("type", "flags", "session_id", "seq", "avps", "reserved")
-)
+# AVP); the decoder builds the same objects through frozen_maker (equal, hashable, immutable).
+_make_avp = frozen_maker(Avp)
+_make_message = frozen_maker(PanaMessage)
+_make_header = frozen_maker(PanaHeader)
+_R = int(MessageFlags.R)
 
 
 def _is_draft(dialect: str) -> bool:
@@ -202,7 +190,22 @@ def peek_pana(data: bytes) -> PanaHeader:
     reserved, length, flags, mtype, session_id, seq = _HEADER.unpack_from(data)
     if length != n:
         raise _checks.length_mismatch(length, n)
-    return PanaHeader(mtype, flags, session_id, seq, length, reserved)
+    return _make_header(mtype, flags, session_id, seq, length, reserved)
+
+
+def peek_fields(data: bytes) -> tuple[int, int, int]:
+    """(type, flags, session_id) of a PANA header after the checks of ``peek_pana``.
+
+    The hot-path form of ``peek_pana`` for receivers: no PanaHeader is built; the same
+    CodecError for a short datagram or a Message Length that differs from its size.
+    """
+    try:
+        _, length, flags, mtype, session_id, _ = _HEADER.unpack_from(data)
+    except StructError:
+        length = -1
+    if length != len(data):
+        peek_pana(data)  # raises the CodecError peek_pana gives
+    return mtype, flags, session_id
 
 
 def _limit(max_avps: int | None) -> int:
@@ -223,7 +226,7 @@ def decode_pana(
     the limit is reached, before any work on it.
     """
     draft = False if dialect == "rfc5191" else _is_draft(dialect)
-    limit = _limit(max_avps)
+    limit = max_avps if type(max_avps) is int and max_avps >= 0 else _limit(max_avps)
     if type(data) is not bytes:
         data = bytes(data)  # bytearray/memoryview: values must come out as bytes
     try:
@@ -285,26 +288,12 @@ def _decode(data: bytes, draft: bool, max_avps: int = -1) -> PanaMessage:
                 bad_pad_index = len(avps)
         else:
             nxt = end
-        avp = _new(Avp)
-        _set_code(avp, code)
-        _set_value(avp, data[start:end])
-        _set_vendor(avp, vendor)
-        _set_flags(avp, aflags & _NOT_VENDOR)
-        _set_reserved(avp, ares)
-        append(avp)
+        append(_make_avp(code, data[start:end], vendor, aflags & _NOT_VENDOR, ares))
         off = nxt
     if bad_pad >= 0:
         # Reported only once the framing of every AVP is sound: a framing error explains more.
         raise _checks.nonzero_padding(bad_pad, bad_pad_index)
-    msg = _new(PanaMessage)
-    st, sf, ss, sq, sa, sr = _set_msg_fields
-    st(msg, mtype)
-    sf(msg, flags)
-    ss(msg, session_id)
-    sq(msg, seq)
-    sa(msg, tuple(avps))
-    sr(msg, reserved)
-    return msg
+    return _make_message(mtype, flags, session_id, seq, tuple(avps), reserved)
 
 
 def _walk(data: bytes, draft: bool, count: int) -> int:

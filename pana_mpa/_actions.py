@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from pana_codecs._fast import frozen_maker
+
 from ._avps import AvpCode, TerminationCause
 from ._keys import SessionKeys
 from ._message import F_P, PNR_PNA, PTR_PTA, Drop, Rx, constant_u32_avp
@@ -21,6 +23,10 @@ from .state import Input
 __all__ = ["SessionActions"]
 
 logger = logging.getLogger(__name__)
+
+# the events of every authentication, built without the frozen dataclass's setattr calls
+_authenticated = frozen_maker(Authenticated)
+_terminated = frozen_maker(SessionTerminated)
 
 
 class SessionActions(SessionKeys[ConfigT]):
@@ -63,9 +69,7 @@ class SessionActions(SessionKeys[ConfigT]):
 
     def _terminated(self, now: float, *, cause: int | None, by_peer: bool, reason: str) -> None:
         self._event(
-            SessionTerminated(
-                session_id=self.session_id, cause=cause, by_peer=by_peer, reason=reason
-            )
+            _terminated(session_id=self.session_id, cause=cause, by_peer=by_peer, reason=reason)
         )
         if not self._tracing:
             return
@@ -140,7 +144,7 @@ class SessionActions(SessionKeys[ConfigT]):
             return
         self._opened = True
         self._event(
-            Authenticated(
+            _authenticated(
                 session_id=self.session_id,
                 key_id=self.key_id,
                 lifetime=self.lifetime,

@@ -79,6 +79,7 @@ _ENCRYPTED_CODES = frozenset(
 _SEQ_TYPES = frozenset({PAR_PAN, PTR_PTA, PNR_PNA})
 _AUTH = int(AvpCode.AUTH)
 _NONCE = int(AvpCode.NONCE)
+_ENCAP = int(AvpCode.ENCRYPTION_ENCAP)
 
 
 class Role(StrEnum):
@@ -180,9 +181,13 @@ def encrypt_avps(
 
 def decrypt_avps(msg: PanaMessage, key: Secret | None, key_id: int | None) -> tuple[Avp, ...]:
     """The AVPs of ``msg`` with its Encryption-Encap replaced by what it carries (RFC 6786 s5)."""
+    avps_in = msg.avps
+    for avp in avps_in:
+        if avp.code == _ENCAP and avp.vendor_id is None:
+            break
+    else:
+        return avps_in  # the common case: no Encryption-Encap, one pass and no list
     encaps = msg.all_avps(AvpCode.ENCRYPTION_ENCAP)
-    if not encaps:
-        return msg.avps
     if len(encaps) > 1:
         raise Drop("more than one Encryption-Encap AVP")
     if key is None or key_id is None:

@@ -23,6 +23,7 @@ from pana_codecs import (
     EapType,
     decode_eap,
 )
+from pana_codecs._fast import frozen_maker
 
 from ._actions import SessionActions
 from ._avps import AvpCode, ResultCode, u32_avp
@@ -74,6 +75,46 @@ def offer_avps(config: PaaConfig) -> list[Avp]:
                        config.encryption_algorithms))  # fmt: skip
 
 
+_PRF = int(AvpCode.PRF_ALGORITHM)
+_INTEGRITY = int(AvpCode.INTEGRITY_ALGORITHM)
+_ENCRYPTION = int(AvpCode.ENCRYPTION_ALGORITHM)
+_session_started = frozen_maker(SessionStarted)
+"""SessionStarted(...) without the frozen dataclass's setattr calls (every authentication)."""
+
+# Enum members used per message, as module names: an Enum class attribute goes through
+# EnumType.__getattr__'s slow lookup hook (issue 10).
+_EAP_DISCARD = Input.EAP_DISCARD
+_EAP_FAILURE = Input.EAP_FAILURE
+_EAP_PAYLOAD = AvpCode.EAP_PAYLOAD
+_EAP_REQUEST = Input.EAP_REQUEST
+_EAP_SUCCESS = Input.EAP_SUCCESS
+_EAP_SUCCESS_UNAUTHORIZED = Input.EAP_SUCCESS_UNAUTHORIZED
+_KEY_ID = AvpCode.KEY_ID
+_PANA_AUTHENTICATION_REJECTED = ResultCode.PANA_AUTHENTICATION_REJECTED
+_PANA_AUTHORIZATION_REJECTED = ResultCode.PANA_AUTHORIZATION_REJECTED
+_PANA_SUCCESS = ResultCode.PANA_SUCCESS
+_PING = Input.PING
+_REAUTH = Input.REAUTH
+_RESULT_CODE = AvpCode.RESULT_CODE
+_RX_PAN = Input.RX_PAN
+_RX_PAN_COMPLETE = Input.RX_PAN_COMPLETE
+_RX_PAN_EAP = Input.RX_PAN_EAP
+_RX_PAN_START = Input.RX_PAN_START
+_RX_PAN_START_EAP = Input.RX_PAN_START_EAP
+_RX_PAN_START_EMPTY_OPTIMIZED = Input.RX_PAN_START_EMPTY_OPTIMIZED
+_RX_PAR = Input.RX_PAR
+_RX_PNA_PING = Input.RX_PNA_PING
+_RX_PNA_REAUTH = Input.RX_PNA_REAUTH
+_RX_PNR_PING = Input.RX_PNR_PING
+_RX_PNR_REAUTH = Input.RX_PNR_REAUTH
+_RX_PTA = Input.RX_PTA
+_RX_PTR = Input.RX_PTR
+_SESSION_LIFETIME = AvpCode.SESSION_LIFETIME
+_START = Input.START
+_START_OPTIMIZED = Input.START_OPTIMIZED
+_TERMINATE = Input.TERMINATE
+
+
 class PaaSession(SessionActions[PaaConfig]):
     """One PaC's session at the PAA; created and driven by PaaServer."""
 
@@ -120,7 +161,7 @@ class PaaSession(SessionActions[PaaConfig]):
         self._eap_msk: Secret | None = None
         self._eap_method: int | None = None
         self._refusal = ""
-        self._result_code = ResultCode.PANA_SUCCESS
+        self._result_code = _PANA_SUCCESS
         self._eap_failure = "EAP failure"
         self._opened = False
         self._reauth_by_peer = False
@@ -157,15 +198,15 @@ class PaaSession(SessionActions[PaaConfig]):
             self._eap_packet = out.packet
             if not out.result.success:
                 self._eap_failure = _failure_text(out.result.method_type)
-                return Input.EAP_FAILURE
+                return _EAP_FAILURE
             keys = out.result.keys
             self._eap_msk = keys.msk if keys is not None else None
             self._eap_method = out.result.method_type
-            return Input.EAP_SUCCESS if self._authorize() else Input.EAP_SUCCESS_UNAUTHORIZED
+            return _EAP_SUCCESS if self._authorize() else _EAP_SUCCESS_UNAUTHORIZED
         if out.packet is None:
-            return Input.EAP_DISCARD
+            return _EAP_DISCARD
         self._eap_packet = out.packet
-        return Input.EAP_REQUEST
+        return _EAP_REQUEST
 
     def _authorize(self) -> bool:
         """Authorize() of RFC 5609: policy hook, and an SA when one is required.
@@ -202,7 +243,7 @@ class PaaSession(SessionActions[PaaConfig]):
         return True
 
     def _forward(self, now: float, rx: Rx) -> Input | None:
-        avp = rx.msg.avp(AvpCode.EAP_PAYLOAD)
+        avp = rx.msg.avp(_EAP_PAYLOAD)
         if avp is None:
             raise Drop("no EAP-Payload")
         self._note_identity(avp.value)
@@ -259,7 +300,7 @@ class PaaSession(SessionActions[PaaConfig]):
                 if self._repeat_after_close(rx.raw, rx.addr, now):
                     return
                 raise Drop("session closed")
-            if self._pending and rx.msg.avp(AvpCode.EAP_PAYLOAD) is not None:
+            if self._pending and rx.msg.avp(_EAP_PAYLOAD) is not None:
                 raise Drop("EAP step pending at the AAA server")
             old = self.peer
             fresh = self._process(rx, now)
@@ -277,28 +318,28 @@ class PaaSession(SessionActions[PaaConfig]):
     def _classify(self, rx: Rx) -> Input:
         msg = rx.msg
         if msg.type == PAR_PAN:
-            has_eap = msg.avp(AvpCode.EAP_PAYLOAD) is not None
+            has_eap = msg.avp(_EAP_PAYLOAD) is not None
             if msg.flags & F_R:
                 if msg.flags & (F_S | F_C):
                     raise Drop("PAR[S]/PAR[C] from a PaC")
                 if not has_eap:
                     raise Drop("PAR without EAP-Payload")
-                return Input.RX_PAR
+                return _RX_PAR
             if msg.flags & F_S:
                 if has_eap:
-                    return Input.RX_PAN_START_EAP
+                    return _RX_PAN_START_EAP
                 if self._config.optimized_init:
-                    return Input.RX_PAN_START_EMPTY_OPTIMIZED
-                return Input.RX_PAN_START
+                    return _RX_PAN_START_EMPTY_OPTIMIZED
+                return _RX_PAN_START
             if msg.flags & F_C:
-                return Input.RX_PAN_COMPLETE
-            return Input.RX_PAN_EAP if has_eap else Input.RX_PAN
+                return _RX_PAN_COMPLETE
+            return _RX_PAN_EAP if has_eap else _RX_PAN
         if msg.type == PNR_PNA:
             ping = msg.flags & F_P
             if msg.flags & F_R:
-                return Input.RX_PNR_PING if ping else Input.RX_PNR_REAUTH
-            return Input.RX_PNA_PING if ping else Input.RX_PNA_REAUTH
-        return Input.RX_PTR if msg.flags & F_R else Input.RX_PTA
+                return _RX_PNR_PING if ping else _RX_PNR_REAUTH
+            return _RX_PNA_PING if ping else _RX_PNA_REAUTH
+        return _RX_PTR if msg.flags & F_R else _RX_PTA
 
     # ---- local requests ------------------------------------------------------------------------
 
@@ -310,26 +351,26 @@ class PaaSession(SessionActions[PaaConfig]):
 
     def start(self, now: float) -> None:
         """Send the PAR[S] (or start EAP for an optimized PAR[S]) of a new session (s4.1)."""
-        inp = Input.START_OPTIMIZED if self._config.optimized_init else Input.START
+        inp = _START_OPTIMIZED if self._config.optimized_init else _START
         self._request(inp, now, "start")
 
     def ping(self, now: float, avps: Sequence[Avp] = ()) -> None:
         """Send PNR[P] (RFC 5191 s4.2) carrying ``avps``; UsageError unless OPEN."""
-        if self.closed or not self.can(Input.PING):
+        if self.closed or not self.can(_PING):
             raise UsageError(f"cannot ping session {self.session_id:#x} in {self.state.name}")
         self._notify_avps = tuple(avps)
-        self._request(Input.PING, now, "ping")
+        self._request(_PING, now, "ping")
 
     def reauthenticate(self, now: float) -> None:
         """Start PAA-initiated re-authentication (RFC 5191 s4.3); UsageError unless OPEN."""
-        self._request(Input.REAUTH, now, "re-authenticate")
+        self._request(_REAUTH, now, "re-authenticate")
 
     def terminate(self, now: float, cause: int) -> None:
         """Send PTR with Termination-Cause ``cause`` (RFC 5191 s4.4); UsageError unless OPEN."""
-        if self.closed or not self.can(Input.TERMINATE):
+        if self.closed or not self.can(_TERMINATE):
             raise UsageError(f"cannot terminate session {self.session_id:#x} in {self.state.name}")
         self._term_cause = cause
-        self._request(Input.TERMINATE, now, "terminate")
+        self._request(_TERMINATE, now, "terminate")
 
     # ---- actions (RFC 5609 s6) -----------------------------------------------------------------
 
@@ -394,14 +435,17 @@ class PaaSession(SessionActions[PaaConfig]):
 
     def _a_send_par_start_eap(self, now: float, rx: Rx | None) -> Input | None:
         assert self._eap_packet is not None
-        avps = [*self._offer_avps(), Avp(AvpCode.EAP_PAYLOAD, self._eap_packet)]
+        avps = [*self._offer_avps(), Avp(_EAP_PAYLOAD, self._eap_packet)]
         self._send_par_start(now, avps, retransmit=True)
         return None
 
     def _accept_start(self, now: float, rx: Rx) -> None:
-        msg = rx.msg
-        prfs = [self._u32(a) for a in msg.all_avps(AvpCode.PRF_ALGORITHM)]
-        integs = [self._u32(a) for a in msg.all_avps(AvpCode.INTEGRITY_ALGORITHM)]
+        found: dict[int, list[Avp]] = {_PRF: [], _INTEGRITY: [], _ENCRYPTION: []}
+        for avp in rx.msg.avps:  # one pass for the three algorithm AVPs
+            if avp.vendor_id is None and avp.code in found:
+                found[avp.code].append(avp)
+        prfs = [self._u32(a) for a in found[_PRF]]
+        integs = [self._u32(a) for a in found[_INTEGRITY]]
         if self._config.prf_algorithms:
             if len(prfs) != 1 or len(integs) != 1:
                 raise Drop("PAN[S] must choose one PRF and one Integrity algorithm")
@@ -410,7 +454,7 @@ class PaaSession(SessionActions[PaaConfig]):
             if integs[0] not in self._config.integrity_algorithms:
                 raise Drop(f"PAN[S] chose integrity {integs[0]}, which was not offered")
             self.prf_algorithm, self.integrity_algorithm = prfs[0], integs[0]
-            encs = [self._u32(a) for a in msg.all_avps(AvpCode.ENCRYPTION_ALGORITHM)]
+            encs = [self._u32(a) for a in found[_ENCRYPTION]]
             if len(encs) > 1 or (encs and encs[0] not in self._config.encryption_algorithms):
                 raise Drop("PAN[S] chose an Encryption-Algorithm that was not offered")
             self.encryption_algorithm = encs[0] if encs else None
@@ -418,7 +462,7 @@ class PaaSession(SessionActions[PaaConfig]):
         self._nonce_sent = self._nonce_received = False
         self._set_session_timer(now, self._failed_timeout, "failed")  # the PaC answered
         self._event(
-            SessionStarted(
+            _session_started(
                 session_id=self.session_id,
                 peer=self.peer,
                 prf_algorithm=self.prf_algorithm,
@@ -444,7 +488,7 @@ class PaaSession(SessionActions[PaaConfig]):
 
     def _a_send_par_eap(self, now: float, rx: Rx | None) -> Input | None:
         assert self._eap_packet is not None
-        avps = [*self._own_nonce_avp(pac=False), Avp(AvpCode.EAP_PAYLOAD, self._eap_packet)]
+        avps = [*self._own_nonce_avp(pac=False), Avp(_EAP_PAYLOAD, self._eap_packet)]
         self._send_request(now, PAR_PAN, self._i_flag(), avps)
         return None
 
@@ -461,10 +505,10 @@ class PaaSession(SessionActions[PaaConfig]):
         return self._forward(now, rx)
 
     def _final_avps(self, result: ResultCode) -> list[Avp]:
-        avps = [constant_u32_avp(AvpCode.RESULT_CODE, result)]
+        avps = [constant_u32_avp(_RESULT_CODE, result)]
         if self._eap_packet is not None:
-            avps.append(Avp(AvpCode.EAP_PAYLOAD, self._eap_packet))
-        msk = self._eap_msk if result != ResultCode.PANA_AUTHENTICATION_REJECTED else None
+            avps.append(Avp(_EAP_PAYLOAD, self._eap_packet))
+        msk = self._eap_msk if result != _PANA_AUTHENTICATION_REJECTED else None
         if msk is not None and self.prf_algorithm is not None:
             # a new MSK: new Key-Id, and this PAR[C] is already protected by the new key (s5.3)
             if self.key_id is None:
@@ -475,16 +519,16 @@ class PaaSession(SessionActions[PaaConfig]):
             key = self._derive_key(msk, key_id)
             self._key, self.key_id, self.msk = key, key_id, msk
             self._install_encryption()
-            avps.append(u32_avp(AvpCode.KEY_ID, key_id))
-        elif result == ResultCode.PANA_SUCCESS:
+            avps.append(u32_avp(_KEY_ID, key_id))
+        elif result == _PANA_SUCCESS:
             self.msk = msk
-        if result == ResultCode.PANA_SUCCESS:
-            avps.append(constant_u32_avp(AvpCode.SESSION_LIFETIME, self._config.session_lifetime))
+        if result == _PANA_SUCCESS:
+            avps.append(constant_u32_avp(_SESSION_LIFETIME, self._config.session_lifetime))
         return avps
 
     def _a_send_par_complete_success(self, now: float, rx: Rx | None) -> Input | None:
-        self._result_code = ResultCode.PANA_SUCCESS
-        avps = self._final_avps(ResultCode.PANA_SUCCESS)
+        self._result_code = _PANA_SUCCESS
+        avps = self._final_avps(_PANA_SUCCESS)
         self._send_request(now, PAR_PAN, F_C | self._i_flag(), avps)
         return None
 
@@ -502,15 +546,15 @@ class PaaSession(SessionActions[PaaConfig]):
 
     def _a_send_par_complete_reject(self, now: float, rx: Rx | None) -> Input | None:
         reason = f"not authorized: {self._refusal or 'refused'}"
-        self._reject(now, ResultCode.PANA_AUTHORIZATION_REJECTED, reason)
+        self._reject(now, _PANA_AUTHORIZATION_REJECTED, reason)
         return None
 
     def _a_send_par_complete_fail(self, now: float, rx: Rx | None) -> Input | None:
-        self._reject(now, ResultCode.PANA_AUTHENTICATION_REJECTED, self._eap_failure)
+        self._reject(now, _PANA_AUTHENTICATION_REJECTED, self._eap_failure)
         return None
 
     def _check_key_id_echo(self, rx: Rx) -> None:
-        echo = rx.msg.avp(AvpCode.KEY_ID)
+        echo = rx.msg.avp(_KEY_ID)
         if self._key is not None and (echo is None or self._u32(echo) != self.key_id):
             raise Drop("PAN[C] does not echo the Key-Id")
 

@@ -12,6 +12,7 @@ from eap.keys import Secret
 from eap.rng import Rng
 from pana_codecs import Avp, CodecError, PanaMessage, decode_pana
 from pana_codecs import encode_pana as _encode_pana
+from pana_codecs._fast import frozen_maker
 
 from . import crypto
 from ._avps import AvpCode, avp_u32
@@ -47,6 +48,10 @@ logger = logging.getLogger(__name__)
 
 
 ConfigT = TypeVar("ConfigT", bound=SessionSettings)
+
+_message = frozen_maker(PanaMessage)
+"""PanaMessage(type, flags, session_id, seq, avps) without the frozen dataclass's setattr calls."""
+_AUTH = AvpCode.AUTH  # an Enum class attribute goes through EnumType.__getattr__'s slow hook
 
 ActionMethod = Callable[[Any, float, Rx | None], Input | None]
 """An unbound ``_a_<action>(self, now, rx)``: may return a follow-up input."""
@@ -362,10 +367,10 @@ class SessionCore(Generic[ConfigT]):
         avps = self._encrypt_avps(seq, avps)
         key, alg = self._key, self.integrity_algorithm
         if key is None or alg is None:
-            return _encode_pana(PanaMessage(mtype, flags, self.session_id, seq, tuple(avps)))
+            return _encode_pana(_message(mtype, flags, self.session_id, seq, tuple(avps)))
         # AUTH is the last AVP and covers the whole message with its value zeroed (s5.4).
         auth = zero_auth_avp(alg)
-        raw = _encode_pana(PanaMessage(mtype, flags, self.session_id, seq, (*avps, auth)))
+        raw = _encode_pana(_message(mtype, flags, self.session_id, seq, (*avps, auth)))
         return crypto.sign_message(alg, key, raw)
 
     def _emit(self, now: float, data: bytes, what: str, to: Address | None = None) -> None:
@@ -462,7 +467,7 @@ class SessionCore(Generic[ConfigT]):
     def _check_auth(self, rx: Rx, *, deferred: bool = False) -> None:
         """AUTH rules of s5.3/s11.1: with a key every message carries a valid AUTH."""
         last = rx.msg.avps[-1] if rx.msg.avps else None
-        has_auth = last is not None and last.code == AvpCode.AUTH and last.vendor_id is None
+        has_auth = last is not None and last.code == _AUTH and last.vendor_id is None
         if deferred:
             return
         if self._key is None or self.integrity_algorithm is None:

@@ -66,6 +66,7 @@ SUPPORTED_INTEGRITY: frozenset[int] = frozenset(_INTEGRITY)
 """Integrity-Algorithm values this module implements."""
 
 _U32 = struct.Struct("!I")
+_AUTH_CODE = int(AvpCode.AUTH)
 _AVP_HEADER = struct.Struct("!HHHH")
 
 
@@ -117,7 +118,7 @@ def auth_length(integrity_alg: int) -> int:
 
 def default_nonce_length(prf_alg: int) -> int:
     """Nonce length = PRF output: 20 for HMAC-SHA1, 32 for HMAC-SHA2-256 (RFC 5191 s8.5)."""
-    return _prf_hash(prf_alg)().digest_size
+    return _DIGEST_SIZE[_prf_hash(prf_alg)]  # no hash object per call (issue 10)
 
 
 def kdf_seed(
@@ -192,7 +193,7 @@ def _auth_slot(integrity_alg: int, message: bytes) -> int | None:
         return None
     code, flags, length, _reserved = _AVP_HEADER.unpack_from(message, start - _AVP_HEADER.size)
     # AUTH is the last AVP (s6.3), V clear, value length = MAC length (multiple of 4: no padding).
-    if code != AvpCode.AUTH or flags & 0x8000 or length != mac_len:
+    if code != _AUTH_CODE or flags & 0x8000 or length != mac_len:
         return None
     return start
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import heapq
 import hmac
 import ipaddress
@@ -16,18 +15,17 @@ from eap.rng import Rng, system_rng
 from pana_codecs import (
     Avp,
     CodecError,
-    MessageFlags,
-    MessageType,
     PanaMessage,
     decode_pana,
     encode_pana,
     peek_pana,
 )
-from pana_codecs.pana import PanaHeader
+from pana_codecs._fast import frozen_maker
+from pana_codecs.pana import peek_fields
 
 from ._avps import TerminationCause
 from ._eap import AuthOutputLike, EapResultLike, EapServerLike
-from ._message import F_R, F_S, PAR_PAN, PCI, PRY, Drop, Rx, check_header
+from ._message import F_E, F_I, F_R, F_S, PAR_PAN, PCI, PRY, Drop, Rx, check_header
 from ._paa_session import PaaSession, offer_avps
 from .address import Address
 from .config import SESSION_BYTES, PaaConfig
@@ -93,6 +91,9 @@ class _Lingering:
         self.until = until
 
 
+_message = frozen_maker(PanaMessage)
+"""PanaMessage(type, flags, session_id, seq, avps) without the frozen dataclass's setattr calls."""
+
 _SHRINK_MIN = 64
 """Tables are rebuilt once they hold under a quarter of their peak (and the peak was >= this)."""
 
@@ -146,6 +147,8 @@ class PaaServer:
         # from the PaC's address with a rotating secret; a session starts with a valid PAN[S]
         self._cookie_secrets: list[tuple[float, bytes]] = []
         """(start, secret), newest first: the current secret and the one before it."""
+        self._cookie_key_list: list[bytes] = []
+        """The secrets of ``_cookie_secrets`` alone, as ``_cookie_keys`` returns them."""
         self._sources: OrderedDict[str, tuple[float, float]] = OrderedDict()
         """PCI token bucket per PaC IP address: (tokens, last refill)."""
         self._half_open: set[int] = set()
@@ -284,39 +287,39 @@ class PaaServer:
     def receive_datagram(self, data: bytes, addr: Address, now: float) -> None:
         """Process one UDP payload from ``addr``; invalid messages are dropped and traced."""
         try:
-            head = self._peek(data)
+            mtype, _flags, sid = self._peek(data)
             relay: Address | None = None
-            if head.type == MessageType.PANA_RELAY:
+            if mtype == PRY:
                 if not self._is_relay(addr[0]):
                     self.counters["relay_refused"] += 1
                     raise Drop("PANA-Relay from an address that is not a configured relay")
                 # RFC 6345 s4: the PaC is identified by PaC-Information (+ the PRE's address)
                 try:
-                    pac_addr, inner = unwrap_relay(self._decode(data))
+                    pac_addr, inner = unwrap_relay(self._decode(data, sid))
                 except (ValueError, CodecError) as exc:
                     raise Drop(f"PANA-Relay: {exc}") from None
                 try:
-                    self._peek(inner)
+                    _, _, sid = self._peek(inner)
                 except Drop as exc:
                     raise Drop(f"PANA-Relay: {exc}") from None
                 relay, addr, data = addr, pac_addr, inner
-            msg = self._decode(data)
+            msg = self._decode(data, sid)
             check_header(msg)
             rx = Rx(msg, data, addr)
             if msg.type == PCI:
                 self._on_pci(rx, now, relay)
-            elif msg.session_id not in self._sessions and self._stateless_start(msg):
-                self._adopt(rx, now, relay)
-            else:
-                sid = msg.session_id
-                session = self._sessions.get(sid)
-                if session is None:
+                return
+            session = self._sessions.get(sid)
+            if session is None:
+                if self._stateless_start(msg):
+                    self._adopt(rx, now, relay)
+                else:
                     self._to_lingering(rx, relay, now)
-                    return
-                self._touched.add(sid)
-                if session.relay != relay:
-                    raise Drop("message of a relayed session outside its relay (or vice versa)")
-                session.receive(rx, now)
+                return
+            self._touched.add(sid)
+            if session.relay != relay:
+                raise Drop("message of a relayed session outside its relay (or vice versa)")
+            session.receive(rx, now)
         except Drop as exc:
             logger.debug("paa dropped %d octets from %s: %s", len(data), addr, exc)
             self._trace_unsolicited(
@@ -387,39 +390,40 @@ class PaaServer:
         else:
             self._drop_suppressed += 1
 
-    def _peek(self, data: bytes) -> PanaHeader:
+    def _peek(self, data: bytes) -> tuple[int, int, int]:
         """Header checks before any AVP is decoded: size, length, and whose message it is.
 
         A datagram for no session (other than a PCI, a PRY and a PAN[S] that may answer a
         cookie) is dropped here, so junk costs a header's work, not its AVPs' (issue 9).
+        Returns (type, flags, session_id).
         """
         try:
-            head = peek_pana(data)
+            head = peek_fields(data)
         except CodecError as exc:
             raise Drop(f"malformed: {exc}") from None
-        if len(data) > self._config.max_message_size and (
-            head.session_id in self._sessions or head.type in (PCI, PRY)
-        ):
-            raise Drop(f"message of {len(data)} octets exceeds {self._config.max_message_size}")
-        if head.type in (MessageType.PANA_CLIENT_INITIATION, MessageType.PANA_RELAY):
+        mtype, flags, sid = head
+        limit = self._config.max_message_size
+        size = len(data)
+        if mtype in (PCI, PRY):
+            if size > limit:
+                raise Drop(f"message of {size} octets exceeds {limit}")
             return head
-        sid = head.session_id
-        if sid in self._sessions or sid in self._closed:
-            if len(data) > self._config.max_message_size:
-                raise Drop(f"message of {len(data)} octets exceeds the limit")
+        if sid in self._sessions:
+            if size > limit:
+                raise Drop(f"message of {size} octets exceeds {limit}")
             return head
-        pan_start = (
-            head.type == MessageType.PANA_AUTH
-            and not head.flags & MessageFlags.R
-            and head.flags & MessageFlags.S
-        )
+        if sid in self._closed:
+            if size > limit:
+                raise Drop(f"message of {size} octets exceeds the limit")
+            return head
+        pan_start = mtype == PAR_PAN and not flags & F_R and flags & F_S
         if not pan_start or self._config.optimized_init:
             raise Drop(f"unknown session {sid:#x}")
         return head
 
-    def _decode(self, data: bytes) -> PanaMessage:
+    def _decode(self, data: bytes, session_id: int) -> PanaMessage:
         cap = self._config.max_avps
-        if len(data) >= 16 and int.from_bytes(data[8:12], "big") not in self._sessions:
+        if session_id not in self._sessions:
             cap = min(cap, _SESSIONLESS_MAX_AVPS)  # PCI, PRY, PAN[S]: before any session
         try:
             return decode_pana(data, max_avps=cap)
@@ -450,9 +454,9 @@ class PaaServer:
     def _stateless_start(self, msg: PanaMessage) -> bool:
         """A PAN[S] for no live session: it may answer a PAR[S] sent without state."""
         return (
-            msg.type == MessageType.PANA_AUTH
-            and not msg.is_request
-            and msg.has(MessageFlags.S)
+            msg.type == PAR_PAN
+            and not msg.flags & F_R
+            and bool(msg.flags & F_S)
             and self._config.stateless_pci
             and not self._config.optimized_init
         )
@@ -461,6 +465,12 @@ class PaaServer:
         """Secrets a cookie may be made with: the current one (rotated when due), then the last."""
         rotation = self._config.pci_cookie_rotation
         secrets = self._cookie_secrets
+        if (
+            secrets
+            and now < secrets[0][0] + rotation
+            and (len(secrets) == 1 or secrets[1][0] > now - 2 * rotation)
+        ):
+            return self._cookie_key_list  # nothing to rotate or to forget (the common case)
         if not secrets or now >= secrets[0][0] + rotation:
             secrets.insert(0, (now, self._rng(32)))
         # a PAN[S] answers within one rotation of its PAR[S]: the previous secret, no older
@@ -469,7 +479,8 @@ class PaaServer:
             for i, (start, key) in enumerate(secrets)
             if i == 0 or start > now - 2 * rotation
         ][:2]
-        return [key for _, key in secrets]
+        self._cookie_key_list = [key for _, key in secrets]
+        return self._cookie_key_list
 
     def _cookie(
         self, key: bytes, slot: int, addr: Address, relay: Address | None, e: bool
@@ -477,7 +488,7 @@ class PaaServer:
         """Session-Id and initial sequence number for a PCI from ``addr`` (SYN-cookie style)."""
         via = f"{relay[0]}|{relay[1]}" if relay else "|0"
         where = f"{slot}|{addr[0]}|{addr[1]}|{via}|{int(e)}"
-        digest = hmac.new(key, _COOKIE_LABEL + where.encode(), hashlib.sha256).digest()
+        digest = hmac.digest(key, _COOKIE_LABEL + where.encode(), "sha256")
         # this worker's bits in the Session-Id, so its PAN[S] comes back here (aio.workers)
         sid = self._steer(int.from_bytes(digest[:4], "big")) or 1  # 0 is the PCI's (s6.2)
         return sid, int.from_bytes(digest[4:8], "big")
@@ -485,17 +496,15 @@ class PaaServer:
     def _par_start(self, sid: int, seq: int, pre_auth: bool) -> bytes:
         """The PAR[S] answering a PCI, rebuilt byte for byte from its cookie (it is I_PAR)."""
         cfg = self._config
-        flags = MessageFlags.R | MessageFlags.S
+        flags = F_R | F_S
         if cfg.ip_reconfiguration:
-            flags |= MessageFlags.I
+            flags |= F_I
         if pre_auth:
-            flags |= MessageFlags.E
+            flags |= F_E
         avps = offer_avps(cfg)
         if cfg.extension is not None:
-            avps += cfg.extension.outgoing_avps(
-                sid, MessageType.PANA_AUTH, flags, tuple(avps), None
-            )
-        return encode_pana(PanaMessage(MessageType.PANA_AUTH, flags, sid, seq, tuple(avps)))
+            avps += cfg.extension.outgoing_avps(sid, PAR_PAN, flags, tuple(avps), None)
+        return encode_pana(_message(PAR_PAN, flags, sid, seq, tuple(avps)))
 
     def _on_pci(self, rx: Rx, now: float, relay: Address | None = None) -> None:
         cfg = self._config
@@ -519,7 +528,7 @@ class PaaServer:
         except Drop:
             self.counters["pci_rate_limited"] += 1
             raise
-        pre_auth = bool(rx.msg.flags & MessageFlags.E) and cfg.pre_authentication
+        pre_auth = bool(rx.msg.flags & F_E) and cfg.pre_authentication
         if cfg.optimized_init or not cfg.stateless_pci:
             self._stateful_start(rx, now, relay, pre_auth)  # the EAP request in PAR[S] needs state
             return
@@ -557,7 +566,7 @@ class PaaServer:
         """A PAN[S] for no session: start the session if it answers one of our cookies."""
         cfg = self._config
         msg = rx.msg
-        pre_auth = bool(msg.flags & MessageFlags.E) and cfg.pre_authentication
+        pre_auth = bool(msg.flags & F_E) and cfg.pre_authentication
         found = any(
             self._cookie(key, slot, rx.addr, relay, pre_auth) == (msg.session_id, msg.seq)
             for key in self._cookie_keys(now)

@@ -65,6 +65,13 @@ class AesCmac:
         if prefix:
             self._base.update(prefix)
 
+    @classmethod
+    def for_algorithm(cls, aes: algorithms.AES) -> AesCmac:
+        """CMAC under an ``algorithms.AES`` the caller already built (one key check, not two)."""
+        mac = cls.__new__(cls)
+        mac._base = cmac.CMAC(aes)
+        return mac
+
     def with_prefix(self, prefix: bytes) -> AesCmac:
         """The same key with ``prefix`` absorbed after this object's own (no new key schedule)."""
         other = AesCmac.__new__(AesCmac)

@@ -12,7 +12,7 @@ import logging
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from .cmac import BLOCK_SIZE, AesCmac
+from .cmac import BLOCK_SIZE, AesCmac, check_key
 
 __all__ = ["Eax", "EaxTagError", "eax_decrypt", "eax_encrypt"]
 
@@ -51,8 +51,9 @@ class Eax:
     __slots__ = ("_aes", "_ecb", "_omac")
 
     def __init__(self, key: bytes) -> None:
-        base = AesCmac(key)  # checks the key
+        check_key(key)
         self._aes = algorithms.AES(key)
+        base = AesCmac.for_algorithm(self._aes)  # one AES key object for CMAC and CTR
         self._omac = (
             base.with_prefix(_TWEAK0),
             base.with_prefix(_TWEAK1),

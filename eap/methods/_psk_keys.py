@@ -15,6 +15,8 @@ from enum import IntEnum
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
+from pana_codecs._fast import frozen_maker
+
 from ..crypto import AesCmac, Eax, EaxTagError, aes_cmac, aes_encrypt_block, aes_encrypt_blocks
 from ..keys import Secret
 from ..rng import Rng
@@ -122,6 +124,10 @@ class PskSessionKeys:
     emsk: Secret
 
 
+_session_keys = frozen_maker(PskSessionKeys)
+"""PskSessionKeys(tek, msk, emsk) without the frozen dataclass's setattr calls."""
+
+
 class _PskKeys:
     """AK and KDK of one PSK (RFC 4764 s3.1) with their AES contexts; prints nothing."""
 
@@ -150,9 +156,7 @@ class _PskKeys:
         """TEK, MSK, EMSK: O_i = AES(KDK, AES(KDK, RAND_P) ^ "i"), i = 1..9 (RFC 4764 s3.2)."""
         aes = self._kdk.encryptor()  # one context for the 10 blocks; ECB = the raw cipher
         blocks = aes.update(_blocks_xor(aes.update(rand_p), _SESSION_COUNTERS, 9))
-        return PskSessionKeys(
-            tek=Secret(blocks[:16]), msk=Secret(blocks[16:80]), emsk=Secret(blocks[80:144])
-        )
+        return _session_keys(Secret(blocks[:16]), Secret(blocks[16:80]), Secret(blocks[80:144]))
 
 
 _CACHE_SIZE = 1024

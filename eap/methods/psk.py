@@ -12,6 +12,8 @@ from collections.abc import Callable
 from enum import Enum
 from typing import ClassVar
 
+from pana_codecs._fast import frozen_maker
+
 from ..crypto import Eax
 from ..keys import KeyMaterial, Secret
 from ..rng import Rng, system_rng
@@ -217,6 +219,20 @@ class _ServerState(Enum):
     FAILURE = "FAILURE"
 
 
+# The states and the steps that carry nothing per conversation, as module names: an Enum class
+# attribute goes through EnumType.__getattr__'s slow lookup hook; AuthStep is frozen, so shared.
+_START = _ServerState.START
+_WAIT_SECOND = _ServerState.WAIT_SECOND
+_WAIT_FOURTH = _ServerState.WAIT_FOURTH
+_SUCCESS_STATE = _ServerState.SUCCESS
+_FAILURE_STATE = _ServerState.FAILURE
+_STEP_DISCARD = AuthStep(discard=True)
+_STEP_FAILURE = AuthStep(done=True, success=False)
+_STEP_SUCCESS = AuthStep(done=True, success=True)
+_step = frozen_maker(AuthStep)
+_key_material = frozen_maker(KeyMaterial)
+
+
 class PskServer:
     """EAP-PSK server (RFC 4764 s4.1, s5): sends messages 1 and 3, verifies the peer.
 
@@ -240,7 +256,7 @@ class PskServer:
         self._lookup = lookup
         self._fail_on_bad_mac_p = fail_on_bad_mac_p
         self._rng = rng
-        self._state = _ServerState.START
+        self._state = _START
         self._rand_s = b""
         self._rand_p = b""
         self._id_p = b""
@@ -264,7 +280,7 @@ class PskServer:
         self._session = None
         self._eax = None
         self._keys = None
-        self._state = _ServerState.WAIT_SECOND
+        self._state = _WAIT_SECOND
         return bytes((_flags(0),)) + self._rand_s + self._id_s
 
     def process(self, type_data: bytes, identifier: int, next_identifier: int) -> AuthStep:
@@ -272,11 +288,11 @@ class PskServer:
         if not type_data:
             return self._discard("empty Type-Data")
         t = _t_of(type_data[0])
-        if self._state is _ServerState.WAIT_SECOND:
+        if self._state is _WAIT_SECOND:
             if t != 1:
                 return self._discard("T=%d while waiting for the second message", t)
             return self._second(type_data, next_identifier)
-        if self._state is _ServerState.WAIT_FOURTH:
+        if self._state is _WAIT_FOURTH:
             if t != 3:
                 return self._discard("T=%d while waiting for the fourth message", t)
             return self._fourth(type_data, identifier)
@@ -289,15 +305,15 @@ class PskServer:
     def _discard(self, reason: str, *args: object) -> AuthStep:
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("EAP-PSK server: response discarded: %s", reason % args)
-        return AuthStep(discard=True)
+        return _STEP_DISCARD
 
     def _fail(self, reason: str, *args: object) -> AuthStep:
         if logger.isEnabledFor(logging.INFO):
             logger.info("EAP-PSK server: authentication failed: %s", reason % args)
-        self._state = _ServerState.FAILURE
+        self._state = _FAILURE_STATE
         self._session = None
         self._eax = None
-        return AuthStep(done=True, success=False)
+        return _STEP_FAILURE
 
     def _second(self, type_data: bytes, next_identifier: int) -> AuthStep:
         # RFC 4764 s5.2: Flags | RAND_S | RAND_P | MAC_P | ID_P
@@ -331,7 +347,7 @@ class PskServer:
         self._id_p = id_p
         self._session = keys.session_keys(rand_p)
         self._eax = eax = Eax(self._session.tek.reveal())
-        self._state = _ServerState.WAIT_FOURTH
+        self._state = _WAIT_FOURTH
         payload = _SUCCESS
         flags = _flags(2)
         length = 5 + 1 + _RAND_LEN + _MAC_LEN + _NONCE_LEN + _TAG_LEN + len(payload)
@@ -339,7 +355,7 @@ class PskServer:
         pchannel = _seal(eax, header, 0, payload)
         request = bytes((flags,)) + self._rand_s + keys.mac(self._id_s + rand_p) + pchannel
         logger.debug("EAP-PSK server: peer authenticated, sending the third message")
-        return AuthStep(request=request)
+        return _step(request)
 
     def _fourth(self, type_data: bytes, identifier: int) -> AuthStep:
         # RFC 4764 s5.4: Flags | RAND_S | PCHANNEL
@@ -369,12 +385,10 @@ class PskServer:
             return self._fail("unexpected extension in the fourth message")
         if indication.result != PskResult.DONE_SUCCESS:
             return self._fail("peer sent R=%d", indication.result)
-        self._state = _ServerState.SUCCESS
+        self._state = _SUCCESS_STATE
         self._eax = None  # the TEK is not needed any more
-        self._keys = KeyMaterial(
-            msk=session.msk,
-            emsk=session.emsk,
-            session_id=_session_id(self._rand_p, self._rand_s),
+        self._keys = _key_material(
+            session.msk, session.emsk, _session_id(self._rand_p, self._rand_s)
         )
         logger.debug("EAP-PSK server: DONE_SUCCESS from the peer")
-        return AuthStep(done=True, success=True)
+        return _STEP_SUCCESS
