@@ -9,6 +9,7 @@ from __future__ import annotations
 from .client import ClientError, PacClient, PacNode
 from .driver import Driver, FlowTrace, SansIo, drive
 from .errors import AuthenticationRejected, ClientClosed, NoAnswer, SessionEnded
+from .gcpolicy import GcFreezer, GcPolicy
 from .loop import new_event_loop
 from .loopback import LoopbackNetwork, LoopbackTransport, VirtualTimeLoop, run_virtual
 from .runner import (
@@ -35,6 +36,8 @@ __all__ = [
     "DatagramSink",
     "Driver",
     "FlowTrace",
+    "GcFreezer",
+    "GcPolicy",
     "LoopbackNetwork",
     "LoopbackTransport",
     "NoAnswer",

@@ -32,6 +32,7 @@ from collections.abc import Callable, Sized
 from dataclasses import dataclass
 from typing import Any
 
+from .gcpolicy import GcPolicy
 from .loop import new_event_loop
 from .runner import AdmissionPolicy, PaaRunner
 from .udp import UdpTransport, set_receive_buffer
@@ -126,6 +127,8 @@ class WorkerSetup:
     """Optional coroutine function run(worker_index, runner) started next to the runner."""
     on_event: Callable[[int, Any], None] | None = None
     """Called in the worker with (worker_index, event) for every session event."""
+    gc: GcPolicy | None = None
+    """The runner's GC policy (None: its default, pana_mpa.aio.gcpolicy)."""
 
 
 def _process_stats() -> dict[str, Any]:
@@ -164,6 +167,7 @@ def _worker_main(
             transport,
             aaa=aaa,
             admission=setup.admission,
+            gc=setup.gc,
             on_event=None if hook is None else (lambda event: hook(index, event)),
         )
         stop = asyncio.Event()
@@ -229,6 +233,7 @@ class WorkerPool:
         run: Callable[[int, PaaRunner[Any]], Any] | None = None,
         on_event: Callable[[int, Any], None] | None = None,
         start_method: str = "spawn",
+        gc: GcPolicy | None = None,
     ) -> None:
         if workers < 1:
             raise ValueError("workers must be positive")
@@ -236,7 +241,7 @@ class WorkerPool:
         self.port = port
         self.workers = workers
         self.setup = WorkerSetup(
-            make_server, worker_bits_for(workers), grace, admission, run, on_event
+            make_server, worker_bits_for(workers), grace, admission, run, on_event, gc
         )
         self.receive_buffer = receive_buffer
         self._context: Any = multiprocessing.get_context(start_method)

@@ -133,6 +133,8 @@ class PaaOptions:
     tls: TlsFiles = field(default_factory=TlsFiles)
     allow_keyless: bool = False
     """Authorize sessions without a PANA SA; by default a session needs a key (issue 9)."""
+    gc_freeze_after: int = 2000
+    """gc.freeze() at start and after every N new sessions (pana_mpa.aio.GcPolicy); 0: off."""
 
 
 def _common_arguments(p: argparse.ArgumentParser, *, pac: bool) -> None:
@@ -248,6 +250,15 @@ def add_paa_arguments(p: argparse.ArgumentParser) -> None:
         help="authorize sessions without a PANA SA (EAP-MD5 through --radius); by default a"
         " session needs a key, and a key-generating method always does",
     )
+    p.add_argument(
+        "--gc-freeze-after",
+        type=int,
+        default=2000,
+        metavar="N",
+        help="gc.freeze() at start and after every N new or re-authenticated sessions, so"
+        " Python's cyclic collector skips the open sessions (short GC pauses with many"
+        " sessions open, docs/benchmarks.md); 0: leave the collector alone (default 2000)",
+    )
     _common_arguments(p, pac=False)
 
 
@@ -356,6 +367,9 @@ def paa_options(args: argparse.Namespace) -> PaaOptions:
         raise CliError("--reauth-fraction must be between 0 and 1 (exclusive)")
     if args.psk_silent_discard and args.method != "psk":
         raise CliError("--psk-silent-discard is for --method psk")
+    gc_freeze_after = getattr(args, "gc_freeze_after", 2000)  # callers may build args by hand
+    if gc_freeze_after < 0:
+        raise CliError("--gc-freeze-after must be 0 (off) or a number of sessions")
     return PaaOptions(
         listen=resolve(args.listen, "--listen"),
         users=users,
@@ -369,4 +383,5 @@ def paa_options(args: argparse.Namespace) -> PaaOptions:
         radius_secret=radius_secret,
         tls=tls_files(args, need_key=radius is None, tls=uses_tls(args.method, users)),
         allow_keyless=bool(args.allow_keyless),
+        gc_freeze_after=gc_freeze_after,
     )

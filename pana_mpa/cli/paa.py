@@ -20,7 +20,7 @@ from eap.keys import Secret
 from eap.methods.base import AuthMethod, Rng
 
 from ..address import Address, format_address
-from ..aio import AaaBackend, PaaRunner, SansIo
+from ..aio import AaaBackend, GcPolicy, PaaRunner, SansIo
 from ..aio.udp import UdpTransport
 from ..aio.workers import worker_count
 from ..config import PaaConfig
@@ -41,6 +41,7 @@ __all__ = [
     "authenticator_factory",
     "build_paa",
     "eap_authenticator",
+    "gc_policy",
     "identity_text",
     "paa_main",
     "run_paa",
@@ -226,7 +227,9 @@ async def paa_main(
         ready(transport.local_address)
     shutdown = asyncio.Event()
     # events are written as they happen, from the runner's callback: no queue, no task
-    runner = PaaRunner(server, transport, aaa=aaa, trace=trace, on_event=log.event)
+    runner = PaaRunner(
+        server, transport, aaa=aaa, trace=trace, on_event=log.event, gc=gc_policy(opts)
+    )
     task = asyncio.create_task(runner.run(shutdown))
 
     def report() -> None:
@@ -253,6 +256,12 @@ async def paa_main(
         with contextlib.suppress(asyncio.CancelledError):
             await task
         transport.close()
+
+
+def gc_policy(opts: PaaOptions) -> GcPolicy:
+    """The runner's GC policy from ``--gc-freeze-after`` (0: gc.freeze() never called)."""
+    after = opts.gc_freeze_after
+    return GcPolicy(freeze=after > 0, refreeze_after=max(1, after))
 
 
 def statistics(server: object, runner: PaaRunner[Any], transport: UdpTransport) -> dict[str, int]:
@@ -291,7 +300,9 @@ def run_workers(opts: PaaOptions, workers: int, out: IO[str]) -> int:
         logs.setdefault(index, OperatorLog(out)).event(event)
 
     host, port = opts.listen
-    pool = WorkerPool(host, port, workers, make, on_event=on_event, start_method="fork")
+    pool = WorkerPool(
+        host, port, workers, make, on_event=on_event, start_method="fork", gc=gc_policy(opts)
+    )
     try:
         pool.start()
     except OSError as exc:
