@@ -136,7 +136,14 @@ def _process_stats() -> dict[str, Any]:
     with open("/proc/self/statm") as f:
         rss = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
     cpu = usage.ru_utime + usage.ru_stime
-    return {"pid": os.getpid(), "cpu": cpu, "sys": usage.ru_stime, "rss": rss}
+    return {
+        "pid": os.getpid(),
+        "cpu": cpu,
+        "sys": usage.ru_stime,
+        "rss": rss,
+        "sleeps": usage.ru_nvcsw,  # voluntary context switches: the worker waited for input
+        "preempted": usage.ru_nivcsw,
+    }
 
 
 def _worker_main(
@@ -180,6 +187,7 @@ def _worker_main(
                     shed_pci=runner.stats.shed_pci,
                     max_backlog=runner.stats.max_backlog,
                     received=transport.received,
+                    batches=transport.batches,
                 )
                 conn.send(stats)
             elif what == "quit":
@@ -308,7 +316,7 @@ class WorkerPool:
         proc.join(10)
 
     def stats(self) -> list[dict[str, Any]]:
-        """Per-worker counters: cpu, rss, sessions, shed_pci, max_backlog, received, pid."""
+        """Counters per worker (cpu, sys, rss, sessions, shed_pci, received, batches ...)."""
         out = []
         for conn in self._conns:
             conn.send("stats")
