@@ -17,7 +17,8 @@ Choices where the RFC leaves room:
 * ``dialect="draft18"``: AVP Length counts the AVP header too (draft-ietf-pana-pana-18, Open
   Diameter). With the V bit the counted header is 12 octets, as in Diameter (RFC 3588 s4.1).
 * At most ``max_avps`` AVPs (default :data:`DEFAULT_MAX_AVPS`, 256) are decoded; the next one is a
-  CodecError before any work is done on it, so a datagram costs at most 256 AVPs of work.
+  CodecError found by the framing pass, before any AVP object is made, so a datagram costs at most
+  256 AVPs of work.
 
 Hostile input: ``peek_pana`` checks only the 16-octet header and Message Length (no AVP is
 looked at), so a receiver can drop datagrams for unknown sessions before decoding AVPs.
@@ -232,36 +233,52 @@ def decode_pana(
     try:
         return _decode(data, draft, limit)
     except CodecError as exc:
-        raise explain(exc, data, draft, _decode, limit) from None
+        raise explain(exc, data, draft, _frame, limit) from None
+
+
+_Found = list[tuple[int, int, int | None, int, int, int]]
+"""Where the AVPs of a message lie: (code, flags without V, vendor, reserved, start, end)."""
 
 
 def _decode(data: bytes, draft: bool, max_avps: int = -1) -> PanaMessage:
-    """The fast decoder: struct formats from _layout, checks in the order of _reference."""
+    """The fast decoder: struct formats from _layout, checks in the order of _reference.
+
+    Two passes: ``_frame`` checks the framing of every AVP (and the cap) and notes where each
+    one lies, then the objects are made. A message over the cap, or malformed, costs a framing
+    walk and no object; a sound one has its AVP headers unpacked once (issue 9).
+    """
+    header, found = _frame(data, draft, max_avps)
+    avps: list[Avp] = []
+    append = avps.append
+    for code, aflags, vendor, ares, start, end in found:
+        append(_make_avp(code, data[start:end], vendor, aflags, ares))
+    reserved, _, flags, mtype, session_id, seq = header
+    return _make_message(mtype, flags, session_id, seq, tuple(avps), reserved)
+
+
+def _frame(data: bytes, draft: bool, max_avps: int = -1) -> tuple[tuple[int, ...], _Found]:
+    """Header fields and AVP positions of a message; CodecError for the first thing wrong."""
     n = len(data)
     if n < HEADER_LEN:
         raise _checks.short_header(n)
-    reserved, length, flags, mtype, session_id, seq = _HEADER.unpack_from(data)
-    if length != n:
-        raise _checks.length_mismatch(length, n)
-    avps: list[Avp] = []
-    append = avps.append
+    header = _HEADER.unpack_from(data)
+    if header[1] != n:
+        raise _checks.length_mismatch(header[1], n)
+    found: _Found = []
+    note = found.append
     unpack = _AVP_HEADER.unpack_from
     off = HEADER_LEN
     bad_pad = bad_pad_index = -1
-    # Each AVP takes at least 8 octets: below this size the cap cannot be reached. Above it, a
-    # framing-only walk finds a message over the cap before any AVP object is made.
-    cap = max_avps if max_avps >= 0 and max_avps << 3 < n - HEADER_LEN else -1
-    if cap >= 0 and HEADER_LEN <= (over := _walk(data, draft, cap)) < n:
-        raise _checks.too_many_avps(over, cap)
+    count = 0
     while off < n:
-        if len(avps) == cap:
-            raise _checks.too_many_avps(off, cap)
+        if count == max_avps:
+            raise _checks.too_many_avps(off, max_avps)
         if n - off < 8:
-            raise _checks.truncated_avp_header(off, n - off, len(avps))
+            raise _checks.truncated_avp_header(off, n - off, count)
         code, aflags, alen, ares = unpack(data, off)
         if aflags & AVP_FLAG_VENDOR:
             if n - off < 12:
-                raise _checks.truncated_vendor_id(off, n - off - 8, len(avps))
+                raise _checks.truncated_vendor_id(off, n - off - 8, count)
             vendor: int | None = _VENDOR_ID.unpack_from(data, off + 8)[0]
             start = off + 12
         else:
@@ -270,68 +287,44 @@ def _decode(data: bytes, draft: bool, max_avps: int = -1) -> PanaMessage:
         if draft:
             vlen = alen - (start - off)
             if vlen < 0:
-                raise _checks.draft_length_short(off, alen, start - off, len(avps))
+                raise _checks.draft_length_short(off, alen, start - off, count)
         else:
             vlen = alen
         if vlen != 4 and vendor is None and code in _FIXED:
-            raise _checks.fixed_size(off, code, alen, len(avps))
+            raise _checks.fixed_size(off, code, alen, count)
         end = start + vlen
         if end > n:
-            raise _checks.value_past_end(off, alen, n - start, len(avps))
+            raise _checks.value_past_end(off, alen, n - start, count)
         pad = -vlen & 3
         if pad:
-            nxt = end + pad
-            if nxt > n:
-                raise _checks.padding_past_end(end, pad, len(avps))
-            if bad_pad < 0 and data[end:nxt] != _ZEROS[pad]:
-                bad_pad = next(i for i in range(end, nxt) if data[i])
-                bad_pad_index = len(avps)
+            off = end + pad
+            if off > n:
+                raise _checks.padding_past_end(end, pad, count)
+            if bad_pad < 0 and data[end:off] != _ZEROS[pad]:
+                bad_pad = next(i for i in range(end, off) if data[i])
+                bad_pad_index = count
         else:
-            nxt = end
-        append(_make_avp(code, data[start:end], vendor, aflags & _NOT_VENDOR, ares))
-        off = nxt
+            off = end
+        note((code, aflags & _NOT_VENDOR, vendor, ares, start, end))
+        count += 1
     if bad_pad >= 0:
         # Reported only once the framing of every AVP is sound: a framing error explains more.
         raise _checks.nonzero_padding(bad_pad, bad_pad_index)
-    return _make_message(mtype, flags, session_id, seq, tuple(avps), reserved)
-
-
-def _walk(data: bytes, draft: bool, count: int) -> int:
-    """Offset of AVP number ``count`` when the AVPs before it are framed soundly, else -1.
-
-    Framing only (the in-loop checks of ``_decode``, none of its objects): a sound prefix means
-    ``_decode`` would reach AVP ``count`` too, so the cap error comes first in both.
-    """
-    n = len(data)
-    off = HEADER_LEN
-    unpack = _AVP_HEADER.unpack_from
-    for _ in range(count):
-        if n - off < 8:
-            return -1
-        code, aflags, alen, _ = unpack(data, off)
-        hdr = 12 if aflags & AVP_FLAG_VENDOR else 8
-        if n - off < hdr:
-            return -1
-        vlen = alen - hdr if draft else alen
-        if vlen < 0 or (vlen != 4 and hdr == 8 and code in _FIXED):
-            return -1
-        off += hdr + vlen + (-vlen & 3)
-        if off > n:
-            return -1
-    return off
+    return header, found
 
 
 def explain(
     exc: CodecError,
     data: bytes,
     draft: bool,
-    decoder: Callable[[bytes, bool, int], PanaMessage],
+    decoder: Callable[[bytes, bool, int], object],
     max_avps: int = DEFAULT_MAX_AVPS,
 ) -> CodecError:
     """Add hints to a decode error: pre-RFC v1 header, or draft-era AVP lengths.
 
-    The draft-era hint decodes once more in the other dialect, under the same AVP cap, so an
-    error costs at most twice a capped decode; the cap error itself gets no hint.
+    The draft-era hint checks the framing once more in the other dialect, under the same AVP cap
+    (``_frame``: no AVP object is made), so an error costs at most two framing walks; the cap
+    error itself gets no hint.
     """
     reason = exc.reason
     if data[:1] == b"\x01":
@@ -463,7 +456,7 @@ def decode_avps(
     try:
         return _decode(head + data, draft, limit).avps
     except CodecError as exc:
-        exc = explain(exc, head + data, draft, _decode, limit)
+        exc = explain(exc, head + data, draft, _frame, limit)
         raise CodecError(exc.reason, exc.offset - HEADER_LEN, exc.path) from None
 
 

@@ -34,6 +34,8 @@ __all__ = [
     "Outstanding",
     "Role",
     "Rx",
+    "check_avp_placement",
+    "check_head",
     "check_header",
     "constant_u32_avp",
     "decrypt_avps",
@@ -111,6 +113,8 @@ class Rx:
     msg: PanaMessage
     raw: bytes
     addr: Address
+    auth_verified: bool = False
+    """Its AUTH was verified on the raw octets before decoding (``Session.screen``)."""
 
 
 @functools.lru_cache(maxsize=128)
@@ -128,9 +132,15 @@ def zero_auth_avp(integrity_alg: int) -> Avp:
 
 def check_header(msg: PanaMessage) -> None:
     """Header and AVP-placement checks of RFC 5191 s5.5/s6 that need no session state."""
-    flags, mtype = int(msg.flags), msg.type
+    check_head(msg.type, int(msg.flags), msg.session_id, msg.seq)
+    if msg.type != PCI:
+        check_avp_placement(msg.avps)
+
+
+def check_head(mtype: int, flags: int, session_id: int, seq: int) -> None:
+    """The checks of ``check_header`` that need only the 16-octet header (before decoding)."""
     if mtype == PCI:
-        if flags & F_R or msg.session_id != 0 or msg.seq != 0:
+        if flags & F_R or session_id != 0 or seq != 0:
             raise Drop("PCI must have R clear, Session Identifier 0 and Sequence Number 0")
         return
     if mtype not in _SEQ_TYPES:
@@ -144,7 +154,10 @@ def check_header(msg: PanaMessage) -> None:
             raise Drop("PNR/PNA needs exactly one of the A and P flags")
     elif flags & (F_A | F_P):
         raise Drop("A/P flag outside PNR/PNA")
-    avps = msg.avps
+
+
+def check_avp_placement(avps: tuple[Avp, ...]) -> None:
+    """AUTH last and once, Nonce length (RFC 5191 s5.5, s8.5): the AVP half of ``check_header``."""
     last = len(avps) - 1
     auth_misplaced = False
     nonce: Avp | None = None

@@ -476,8 +476,53 @@ class SessionCore(Generic[ConfigT]):
             return
         if not has_auth:
             raise Drop("AUTH AVP missing")
-        if not crypto.verify_auth(self.integrity_algorithm, self._key, rx.raw):
+        if not rx.auth_verified and not crypto.verify_auth(
+            self.integrity_algorithm, self._key, rx.raw
+        ):
             raise Drop("AUTH does not verify")
+
+    def screened(
+        self, mtype: int, flags: int, seq: int, raw: bytes, addr: Address, now: float
+    ) -> bool | None:
+        """``screen`` with a drop traced as this session's drops are; None when dropped."""
+        try:
+            return self.screen(mtype, flags, seq, raw)
+        except Drop as exc:
+            self._dropped(now, str(exc), len(raw), addr)
+            return None
+
+    def screen(self, mtype: int, flags: int, seq: int, raw: bytes) -> bool:
+        """The checks of the receive pipeline that the raw octets allow, before any AVP is
+        decoded (issue 9: bounded work per datagram); raises Drop as the pipeline would.
+
+        In the pipeline's order: closed session, sequence number (or the outstanding request
+        an answer must match), the E flag, then AUTH, verified over the raw message when it
+        ends in an AUTH of the SA's length (s5.4). True when the AUTH verified: the pipeline
+        need not compute it again. A duplicate of the last request, and messages whose AUTH
+        the pipeline may defer or has to explain (missing, misplaced), go on to be decoded.
+        """
+        last_request = self._last_request
+        if last_request is not None and raw == last_request and flags & F_R:
+            return False  # answered from the cache (or after close) by the pipeline
+        if self.closed:
+            raise Drop("session closed")
+        if flags & F_R:
+            seq_in = self._seq_in
+            if seq_in is not None and seq != seq_in and not self._skip_sequence_check(flags):
+                raise Drop(f"request sequence number {seq:#x}, expected {seq_in:#x}")
+        else:
+            out = self._outstanding
+            if out is None or out.type != mtype or out.seq != seq:
+                raise Drop("answer matches no outstanding request")
+        self._check_pre_auth_flag(mtype, flags)
+        key, alg = self._key, self.integrity_algorithm
+        if key is None or alg is None or self._may_defer_auth(mtype, flags):
+            return False
+        if crypto.auth_slot(alg, raw) is None:
+            return False  # no AUTH at the end: the pipeline says what is wrong
+        if not crypto.verify_auth(alg, key, raw):
+            raise Drop("AUTH does not verify")
+        return True
 
     def _repeat_after_close(self, data: bytes, addr: Address, now: float) -> bool:
         """A closed session still answers an exact repeat of its last request (lost PTA, s4.4)."""
@@ -521,7 +566,11 @@ class SessionCore(Generic[ConfigT]):
     def _auth_deferred(self, rx: Rx) -> bool:
         return False
 
-    def _skip_sequence_check(self, rx: Rx) -> bool:
+    def _skip_sequence_check(self, flags: int) -> bool:
+        return False
+
+    def _may_defer_auth(self, mtype: int, flags: int) -> bool:
+        """Whether ``_auth_deferred`` may hold for a message of this type and these flags."""
         return False
 
     def _process(self, rx: Rx, now: float) -> bool:
@@ -530,10 +579,10 @@ class SessionCore(Generic[ConfigT]):
         True when ``rx`` was processed as a new message; False for a duplicate request that was
         only answered from the cache (it must change nothing, not even the peer's address).
         """
-        if self._check_sequence(rx, skip=self._skip_sequence_check(rx)):
+        if self._check_sequence(rx, skip=self._skip_sequence_check(rx.msg.flags)):
             self._resend_answer(now, rx)
             return False
-        switching = self._check_pre_auth_flag(rx)
+        switching = self._check_pre_auth_flag(rx.msg.type, rx.msg.flags)
         deferred = self._auth_deferred(rx)
         self._check_auth(rx, deferred=deferred)
         if not deferred:
@@ -579,14 +628,13 @@ class SessionCore(Generic[ConfigT]):
             self._extension.received(self.session_id, rx.msg, rx.addr, now)
         return True
 
-    def _check_pre_auth_flag(self, rx: Rx) -> bool:
-        """RFC 5873 s3 E-flag rules; True when ``rx`` is the PaC's switching PNR[P] (E clear)."""
-        flags = rx.msg.flags
+    def _check_pre_auth_flag(self, mtype: int, flags: int) -> bool:
+        """RFC 5873 s3 E-flag rules; True for the PaC's switching PNR[P] (E clear)."""
         has_e = bool(flags & F_E)
         if self.pre_auth and not has_e:
             switch = (
                 self.role is Role.PAA
-                and rx.msg.type == PNR_PNA
+                and mtype == PNR_PNA
                 and flags & F_R
                 and flags & F_P
                 and self._key is not None

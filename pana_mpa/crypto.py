@@ -27,6 +27,7 @@ __all__ = [
     "aes128_ctr",
     "auth_key_length",
     "auth_length",
+    "auth_slot",
     "compute_auth",
     "default_nonce_length",
     "encryption_keys",
@@ -185,7 +186,7 @@ def compute_auth(integrity_alg: int, key: Secret, message: bytes) -> bytes:
     return hmac.digest(k, message, digest)[:mac_len]
 
 
-def _auth_slot(integrity_alg: int, message: bytes) -> int | None:
+def auth_slot(integrity_alg: int, message: bytes) -> int | None:
     """Offset of the last AVP's value when that AVP is an AUTH of the right length, else None."""
     mac_len = _integrity(integrity_alg)[2]
     start = len(message) - mac_len
@@ -200,7 +201,7 @@ def _auth_slot(integrity_alg: int, message: bytes) -> int | None:
 
 def sign_message(integrity_alg: int, key: Secret, message: bytes) -> bytes:
     """Fill in the AUTH value of an encoded message that ends with a zeroed AUTH AVP."""
-    start = _auth_slot(integrity_alg, message)
+    start = auth_slot(integrity_alg, message)
     if start is None or any(message[start:]):
         raise ValueError("message does not end with a zeroed AUTH AVP of the algorithm's length")
     return message[:start] + compute_auth(integrity_alg, key, message)
@@ -208,7 +209,7 @@ def sign_message(integrity_alg: int, key: Secret, message: bytes) -> bytes:
 
 def verify_auth(integrity_alg: int, key: Secret, message: bytes) -> bool:
     """True when the message's last AVP is an AUTH that matches (constant-time compare, s5.4)."""
-    start = _auth_slot(integrity_alg, message)
+    start = auth_slot(integrity_alg, message)
     if start is None:
         return False
     received = message[start:]

@@ -21,11 +21,23 @@ from pana_codecs import (
     peek_pana,
 )
 from pana_codecs._fast import frozen_maker
-from pana_codecs.pana import peek_fields
+from pana_codecs.pana import PanaHeader
 
 from ._avps import TerminationCause
 from ._eap import AuthOutputLike, EapResultLike, EapServerLike
-from ._message import F_E, F_I, F_R, F_S, PAR_PAN, PCI, PRY, Drop, Rx, check_header
+from ._message import (
+    F_E,
+    F_I,
+    F_R,
+    F_S,
+    PAR_PAN,
+    PCI,
+    PRY,
+    Drop,
+    Rx,
+    check_avp_placement,
+    check_head,
+)
 from ._paa_session import PaaSession, offer_avps
 from .address import Address
 from .config import SESSION_BYTES, PaaConfig
@@ -40,8 +52,13 @@ from .users import User, user_table
 __all__ = ["PaaServer", "PaaSession", "User", "user_table"]
 
 _SESSIONLESS_MAX_AVPS = 16
-"""AVP cap of a PCI or PRY (and of the message inside a PRY), which come before any session:
-a PCI carries a few AVPs at most (RFC 5191 s4.1), a PRY two (RFC 6345 s5)."""
+"""AVP cap of a PAN[S] for no session (also inside a PRY): its algorithms, EAP, MPA's AVPs."""
+_PCI_MAX_AVPS = 8
+"""AVP cap of a PCI (also inside a PRY): it carries a few AVPs at most (RFC 5191 s4.1; MPA adds
+two), and every PCI is answered, so its decode is the dearest part of the work (issue 9)."""
+_PRY_MAX_AVPS = 4
+"""AVP cap of a PRY: PaC-Information and Relayed-Message (RFC 6345 s7), and room for two more;
+the relayed message inside has its own cap (issue 9: a PRY costs two decodes)."""
 
 logger = logging.getLogger(__name__)
 
@@ -157,6 +174,7 @@ class PaaServer:
         self._drop_traced = 0
         self._drop_suppressed = 0
         self._relays = frozenset(ipaddress.ip_address(r) for r in config.relays)
+        self._relay_hosts = frozenset(config.relays)
         self.counters: dict[str, int] = dict.fromkeys(
             (
                 "pci_answered",
@@ -287,39 +305,52 @@ class PaaServer:
     def receive_datagram(self, data: bytes, addr: Address, now: float) -> None:
         """Process one UDP payload from ``addr``; invalid messages are dropped and traced."""
         try:
-            mtype, _flags, sid = self._peek(data)
+            head = self._peek(data)
             relay: Address | None = None
-            if mtype == PRY:
+            if head.type == PRY:
                 if not self._is_relay(addr[0]):
                     self.counters["relay_refused"] += 1
                     raise Drop("PANA-Relay from an address that is not a configured relay")
                 # RFC 6345 s4: the PaC is identified by PaC-Information (+ the PRE's address)
                 try:
-                    pac_addr, inner = unwrap_relay(self._decode(data, sid))
+                    pac_addr, inner = unwrap_relay(self._decode(data, head))
                 except (ValueError, CodecError) as exc:
                     raise Drop(f"PANA-Relay: {exc}") from None
                 try:
-                    _, _, sid = self._peek(inner)
+                    head = self._peek(inner)
                 except Drop as exc:
                     raise Drop(f"PANA-Relay: {exc}") from None
                 relay, addr, data = addr, pac_addr, inner
-            msg = self._decode(data, sid)
-            check_header(msg)
-            rx = Rx(msg, data, addr)
+            check_head(head.type, head.flags, head.session_id, head.seq)
+            verified = False
+            if head.type != PCI:
+                # whose message, and the session's own checks, before any AVP is decoded (issue 9)
+                sid = head.session_id
+                session = self._sessions.get(sid)
+                if session is not None:
+                    if session.relay != relay:
+                        raise Drop("message of a relayed session outside its relay (or vice versa)")
+                    screened = session.screened(head.type, head.flags, head.seq, data, addr, now)
+                    if screened is None:
+                        return
+                    verified = screened
+                elif not self._stateless_start(head.type, head.flags):
+                    self._to_lingering(sid, data, addr, relay, now)
+                    return
+                else:
+                    self._check_cookie(head, addr, relay, now)
+            msg = self._decode(data, head)
+            rx = Rx(msg, data, addr, verified)
             if msg.type == PCI:
                 self._on_pci(rx, now, relay)
                 return
-            session = self._sessions.get(sid)
+            check_avp_placement(msg.avps)
+            session = self._sessions.get(msg.session_id)
             if session is None:
-                if self._stateless_start(msg):
-                    self._adopt(rx, now, relay)
-                else:
-                    self._to_lingering(rx, relay, now)
-                return
-            self._touched.add(sid)
-            if session.relay != relay:
-                raise Drop("message of a relayed session outside its relay (or vice versa)")
-            session.receive(rx, now)
+                self._adopt(rx, now, relay)
+            else:
+                self._touched.add(msg.session_id)
+                session.receive(rx, now)
         except Drop as exc:
             logger.debug("paa dropped %d octets from %s: %s", len(data), addr, exc)
             self._trace_unsolicited(
@@ -333,42 +364,23 @@ class PaaServer:
         finally:
             self._collect(now)
 
-    def _screened(self, data: bytes, now: float) -> PanaMessage:
-        """Decode a datagram only when it can concern us, by its header first (issue 9).
-
-        No AVP is decoded for a session we neither have nor linger for; a PCI, PRY or PAN[S],
-        which come before any session, is decoded with a small AVP cap. CodecError when
-        malformed.
-        """
-        head = peek_pana(data)
-        if head.type == PCI or head.type == PRY:
-            return decode_pana(data, max_avps=_SESSIONLESS_MAX_AVPS)
-        sid = head.session_id
-        if head.type == PAR_PAN and head.flags & F_S and not head.flags & F_R:
-            # a PAN[S] may start a session (stateless PCI handling): small, capped
-            return decode_pana(data, max_avps=_SESSIONLESS_MAX_AVPS)
-        if sid not in self._sessions:
-            entry = self._closed.get(sid)
-            if entry is None or entry.until <= now:
-                raise Drop(f"unknown session {sid:#x}")
-        return decode_pana(data)
-
-    def _to_lingering(self, rx: Rx, relay: Address | None, now: float) -> None:
+    def _to_lingering(
+        self, sid: int, raw: bytes, addr: Address, relay: Address | None, now: float
+    ) -> None:
         """A closed session answers an exact repeat of its last request (lost PTA, s4.4)."""
-        sid = rx.msg.session_id
         entry = self._closed.get(sid)
         if entry is None or entry.until <= now:
             raise Drop(f"unknown session {sid:#x}")
         if entry.relay != relay:
             raise Drop("message of a relayed session outside its relay (or vice versa)")
-        if entry.last_answer is None or rx.raw != entry.last_request:
+        if entry.last_answer is None or raw != entry.last_request:
             logger.debug("paa sid=%#x dropped %d octets from %s: session closed", sid,
-                         len(rx.raw), rx.addr)  # fmt: skip
+                         len(raw), addr)  # fmt: skip
             if self._tracing:
                 self._trace.event(now, "message_dropped", sid=sid, role="paa",
-                                  reason="session closed", size=len(rx.raw))  # fmt: skip
+                                  reason="session closed", size=len(raw))  # fmt: skip
             return
-        self._outbox.append(self._wrap(entry.relay, entry.last_answer, rx.addr))
+        self._outbox.append(self._wrap(entry.relay, entry.last_answer, addr))
         if self._tracing:
             self._trace.event(now, "duplicate_answered", sid=sid, closed=True)
 
@@ -390,18 +402,17 @@ class PaaServer:
         else:
             self._drop_suppressed += 1
 
-    def _peek(self, data: bytes) -> tuple[int, int, int]:
+    def _peek(self, data: bytes) -> PanaHeader:
         """Header checks before any AVP is decoded: size, length, and whose message it is.
 
         A datagram for no session (other than a PCI, a PRY and a PAN[S] that may answer a
         cookie) is dropped here, so junk costs a header's work, not its AVPs' (issue 9).
-        Returns (type, flags, session_id).
         """
         try:
-            head = peek_fields(data)
+            head = peek_pana(data)
         except CodecError as exc:
             raise Drop(f"malformed: {exc}") from None
-        mtype, flags, sid = head
+        mtype, flags, sid = head.type, head.flags, head.session_id
         limit = self._config.max_message_size
         size = len(data)
         if mtype in (PCI, PRY):
@@ -421,10 +432,14 @@ class PaaServer:
             raise Drop(f"unknown session {sid:#x}")
         return head
 
-    def _decode(self, data: bytes, session_id: int) -> PanaMessage:
+    def _decode(self, data: bytes, head: PanaHeader) -> PanaMessage:
         cap = self._config.max_avps
-        if session_id not in self._sessions:
-            cap = min(cap, _SESSIONLESS_MAX_AVPS)  # PCI, PRY, PAN[S]: before any session
+        if head.type == PRY:
+            cap = min(cap, _PRY_MAX_AVPS)
+        elif head.type == PCI:
+            cap = min(cap, _PCI_MAX_AVPS)
+        elif head.session_id not in self._sessions:
+            cap = min(cap, _SESSIONLESS_MAX_AVPS)  # PCI, PAN[S]: before any session
         try:
             return decode_pana(data, max_avps=cap)
         except CodecError as exc:
@@ -434,6 +449,8 @@ class PaaServer:
         """A configured PANA relay (RFC 6345): only they may send PRY."""
         if not self._relays:
             return False
+        if host in self._relay_hosts:
+            return True  # as configured: no need to parse it (each PRY asks)
         try:
             ip = ipaddress.ip_address(host)
         except ValueError:
@@ -451,12 +468,12 @@ class PaaServer:
 
     # ---- stateless start (RFC 5191 s4.1) ---------------------------------------------------------
 
-    def _stateless_start(self, msg: PanaMessage) -> bool:
+    def _stateless_start(self, mtype: int, flags: int) -> bool:
         """A PAN[S] for no live session: it may answer a PAR[S] sent without state."""
         return (
-            msg.type == PAR_PAN
-            and not msg.flags & F_R
-            and bool(msg.flags & F_S)
+            mtype == PAR_PAN
+            and not flags & F_R
+            and bool(flags & F_S)
             and self._config.stateless_pci
             and not self._config.optimized_init
         )
@@ -562,19 +579,25 @@ class PaaServer:
                                     seq=seq, size=len(data), avps=[a.code for a in msg.avps],
                                     note="request")  # fmt: skip
 
-    def _adopt(self, rx: Rx, now: float, relay: Address | None) -> None:
-        """A PAN[S] for no session: start the session if it answers one of our cookies."""
-        cfg = self._config
-        msg = rx.msg
-        pre_auth = bool(msg.flags & F_E) and cfg.pre_authentication
+    def _check_cookie(
+        self, head: PanaHeader, addr: Address, relay: Address | None, now: float
+    ) -> None:
+        """Drop a PAN[S] for no session unless it answers one of our cookies (before decoding)."""
+        pre_auth = bool(head.flags & F_E) and self._config.pre_authentication
         found = any(
-            self._cookie(key, slot, rx.addr, relay, pre_auth) == (msg.session_id, msg.seq)
+            self._cookie(key, slot, addr, relay, pre_auth) == (head.session_id, head.seq)
             for key in self._cookie_keys(now)
             for slot in range(_COOKIE_SLOTS)
         )
         if not found:
             self.counters["pan_start_unknown"] += 1
-            raise Drop(f"unknown session {msg.session_id:#x} (PAN[S] answers no PAR[S] of ours)")
+            raise Drop(f"unknown session {head.session_id:#x} (PAN[S] answers no PAR[S] of ours)")
+
+    def _adopt(self, rx: Rx, now: float, relay: Address | None) -> None:
+        """A PAN[S] for no session whose cookie ``_check_cookie`` accepted: start the session."""
+        cfg = self._config
+        msg = rx.msg
+        pre_auth = bool(msg.flags & F_E) and cfg.pre_authentication
         if len(self._half_open) >= cfg.max_half_open:
             raise Drop("half-open session cap reached")
         if len(self._sessions) >= self._session_limit:

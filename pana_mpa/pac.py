@@ -9,7 +9,7 @@ from enum import IntEnum
 
 from eap.keys import Secret
 from eap.rng import Rng, system_rng
-from pana_codecs import Avp, CodecError, EapCode, MessageFlags, MessageType, peek_pana
+from pana_codecs import Avp, CodecError, EapCode, MessageType, peek_pana
 
 from . import crypto
 from ._actions import SessionActions
@@ -36,7 +36,8 @@ from ._message import (
     Outstanding,
     Role,
     Rx,
-    check_header,
+    check_avp_placement,
+    check_head,
 )
 from .address import Address
 from .config import PacConfig
@@ -186,18 +187,16 @@ class PacSession(SessionActions[PacConfig]):
             if not _same_address(addr, self.peer):
                 # RFC 5191 s6.1: the PAA answers from the address and port we talk to
                 raise Drop("not from the PAA")
-            self._peek(data)
+            verified = self._peek(data)
             msg = self._decode(data)
-            check_header(msg)
-            if msg.type == PCI:
-                raise Drop("PCI received by a PaC")
+            check_avp_placement(msg.avps)
             par_start = bool(msg.type == PAR_PAN and msg.flags & F_R and msg.flags & F_S)
             if par_start and msg.session_id != self.session_id and self._pci_outstanding():
                 self._start_over(now, msg.session_id)
             starting = self.state is PacState.INITIAL and par_start
             if not starting and msg.session_id != self.session_id:
                 raise Drop(f"unknown session {msg.session_id:#x}")
-            self._process(Rx(msg, data, addr), now)
+            self._process(Rx(msg, data, addr, verified), now)
         except Drop as exc:
             self._dropped(now, str(exc), len(data), addr)
         except Exception as exc:  # a peer's datagram never raises out of a session (issue 9)
@@ -205,17 +204,29 @@ class PacSession(SessionActions[PacConfig]):
                              self.session_id, len(data), addr)  # fmt: skip
             self._dropped(now, f"internal error: {type(exc).__name__}", len(data), addr)
 
-    def _peek(self, data: bytes) -> None:
-        """Header checks before any AVP is decoded (issue 9: bounded work per datagram)."""
+    def _peek(self, data: bytes) -> bool:
+        """Checks before any AVP is decoded (issue 9): size, header, session, ``screen``.
+
+        True when ``screen`` verified the AUTH of a message of our session.
+        """
         if len(data) > self._config.max_message_size:
             raise Drop(f"message of {len(data)} octets exceeds {self._config.max_message_size}")
         try:
             head = peek_pana(data)
         except CodecError as exc:
             raise Drop(f"malformed: {exc}") from None
-        par_start = head.type == MessageType.PANA_AUTH and head.flags & MessageFlags.S
-        if head.session_id != self.session_id and not (par_start and head.flags & MessageFlags.R):
-            raise Drop(f"unknown session {head.session_id:#x}")
+        mtype, flags, sid = head.type, head.flags, head.session_id
+        if mtype == PCI:
+            raise Drop("PCI received by a PaC")
+        check_head(mtype, flags, sid, head.seq)
+        if sid == self.session_id:
+            return self.screen(mtype, flags, head.seq, data)
+        # another session's PAR[S]: only before the second PAR, when the PAA may start over
+        # (RFC 5191 s5.5); anything else of another session is not ours
+        par_start = mtype == PAR_PAN and flags & F_S and flags & F_R
+        if not par_start or not (self.state is PacState.INITIAL or self._pci_outstanding()):
+            raise Drop(f"unknown session {sid:#x}")
+        return False
 
     def _pci_outstanding(self) -> bool:
         """Still retransmitting the PCI: no non-initial PAR accepted yet (RFC 5191 s4.1)."""
@@ -241,9 +252,12 @@ class PacSession(SessionActions[PacConfig]):
         self._eap_response = None
         self._eap_result = None
 
-    def _skip_sequence_check(self, rx: Rx) -> bool:
+    def _skip_sequence_check(self, flags: int) -> bool:
         # the initial PAR is not checked; it sets the expected sequence number (s5.2)
-        return self.state is PacState.INITIAL and bool(rx.msg.flags & F_S)
+        return self.state is PacState.INITIAL and bool(flags & F_S)
+
+    def _may_defer_auth(self, mtype: int, flags: int) -> bool:
+        return mtype == PAR_PAN and bool(flags & F_R) and bool(flags & F_C)
 
     def _auth_deferred(self, rx: Rx) -> bool:
         # A PAR[C] with a new Key-Id is protected by the key it announces, which exists only

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
+import pana_codecs.pana as pana_module
 import pana_mpa.paa as paa_module
 from pana_codecs import Avp, MessageFlags, MessageType, PanaMessage, decode_pana, encode_pana
 from pana_mpa.config import PaaConfig
@@ -52,13 +55,69 @@ def test_no_avp_is_decoded_for_an_unknown_session(monkeypatch: pytest.MonkeyPatc
 def test_pci_and_relay_are_decoded_with_a_small_avp_cap() -> None:
     trace = MemoryTrace()
     paa = PaaServer(PaaConfig(relays=("198.51.100.1",)), trace=trace)  # PRY: configured relays
-    pci = PanaMessage(MessageType.PANA_CLIENT_INITIATION, 0, 0, 0, (Avp(77, b""),) * 17)
+    cap = paa_module._PCI_MAX_AVPS
+    pci = PanaMessage(MessageType.PANA_CLIENT_INITIATION, 0, 0, 0, (Avp(77, b""),) * (cap + 1))
     paa.receive_datagram(encode_pana(pci), PAC_ADDR, 0.0)
     relay = wrap_relay(PAC_ADDR, encode_pana(pci))
     paa.receive_datagram(relay, ("198.51.100.1", 716), 0.0)
+    # a PRY carries PaC-Information and Relayed-Message (RFC 6345 s7) and a few more at most
+    pry = decode_pana(wrap_relay(PAC_ADDR, encode_pana(replace(pci, avps=()))))
+    extra = (Avp(77, b""),) * (paa_module._PRY_MAX_AVPS - 1)
+    fat = encode_pana(replace(pry, avps=pry.avps + extra))
+    paa.receive_datagram(fat, ("198.51.100.1", 716), 0.0)
     assert len(paa) == 0
     reasons = _dropped(trace)
-    assert len(reasons) == 2 and all("16" in r for r in reasons), reasons
+    assert len(reasons) == 3, reasons
+    assert all(f"more than {cap} AVPs" in r for r in reasons[:2]), reasons
+    assert f"more than {paa_module._PRY_MAX_AVPS} AVPs" in reasons[2]
+
+
+def test_hostile_datagrams_make_few_avp_objects(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Counted, not timed: how many AVP objects each candidate of benchmarks.datagram_cost makes.
+
+    Only a datagram that passes every check on its header (the session's sequence number, the
+    AUTH over the raw octets) is decoded; the rest make none (issue 9 item 5).
+    """
+    from benchmarks.datagram_cost import hostile_datagrams
+
+    made = [0]
+    make_avp = pana_module._make_avp
+
+    def counting_make_avp(*fields: object) -> Avp:
+        made[0] += 1
+        return make_avp(*fields)
+
+    kinds = hostile_datagrams(rounds=3)
+    monkeypatch.setattr(pana_module, "_make_avp", counting_make_avp)
+    cap, pci, pry = PaaConfig().max_avps, paa_module._PCI_MAX_AVPS, paa_module._PRY_MAX_AVPS
+    decoded = {}
+    for kind in kinds:
+        made[0] = 0
+        items = kind.items[:3]
+        for data, addr in items:
+            kind.receive(data, addr, 10.0)
+        kind.drain(10.0)
+        decoded[kind.name] = made[0] / len(items)
+    none = [
+        name
+        for name in decoded
+        if "wrong sequence" in name
+        or "bad AUTH" in name
+        or "unknown session" in name
+        or "answer to no request" in name
+        or "another" in name
+        or "forged cookie" in name
+        or "no relay" in name
+        or "over the" in name
+        or "65,504" in name
+        or "empty AVPs, live session, expected" in name
+    ]
+    assert len(none) >= 15
+    assert {name: decoded[name] for name in none} == dict.fromkeys(none, 0.0)
+    assert max(decoded.values()) == cap  # a session's message before its key: decoded in full
+    assert decoded[f"PAA: PCI, {pci} AVPs in 8,192 octets, new address each (answered)"] == pci
+    relayed = f"PAA: PRY from the relay, {pry} AVPs, a PCI of {pci} AVPs inside (answered)"
+    assert decoded[relayed] == pry + pci
 
 
 def test_messages_of_known_sessions_still_decode_in_full() -> None:

@@ -224,8 +224,10 @@ def test_pac_ignores_par_start_from_strangers() -> None:
 def test_nonce_length_bounds_are_checked() -> None:
     pair = open_pair()
     sid = pair.only_session()
+    # a request (the PaC sent none yet: any sequence number is the first); an answer would be
+    # dropped from its header already, as it matches no outstanding request
     short = encode_pana(
-        PanaMessage(MessageType.PANA_AUTH, 0x0000, sid, 1, (Avp(AvpCode.NONCE, bytes(7)),))
+        PanaMessage(MessageType.PANA_NOTIFICATION, 0x8800, sid, 1, (Avp(AvpCode.NONCE, bytes(7)),))
     )
     pair.net.inject(PAC_ADDR, PAA_ADDR, short)
     pair.net.run(pair.net.now + 1)
