@@ -216,7 +216,7 @@ def message_authenticator(pkt: RadiusPacket, secret: Secret | bytes, authenticat
     header carries the Request Authenticator of the Access-Request being answered.
     """
     data = encode_radius(_with_ma_zeroed(pkt, authenticator))
-    return hmac.new(_secret(secret), data, hashlib.md5).digest()
+    return hmac.digest(_secret(secret), data, "md5")  # one-shot: no HMAC object per packet
 
 
 def _fill_ma(pkt: RadiusPacket, mac: bytes) -> RadiusPacket:
