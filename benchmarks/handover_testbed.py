@@ -632,20 +632,14 @@ async def _run(lab: TestbedLab, mode: str, interval: float, settle: float) -> Ha
         from pana_mpa.mpa.ra import Prefix, build_router_advertisement
         from tests.mpa_lab import Addressing
 
-        if sc.dhcp6:
-            return await mpa_handover(
-                lab,
-                buffering=mode == "mpa-buffer",
-                bicast=mode == "mpa-bicast",
-                interval=interval,
-                settle=settle,
-                peer=_eap_peer,
-                aaa=lab.aaa_backend(),
-                link_switch=lab.link_switch,
-                addressing=Addressing(paa=PAA6, ocoa=OCOA6, ocoa_prefix=64, cn=CN6),
-                lease_provider=_kea6_lease(lab),
-            )
-        ra = build_router_advertisement([Prefix(CTN6, True, True, 86400, 14400)])
+        if sc.dhcp6:  # nCoA from kea-dhcp6 through R2's relay
+            addressing = Addressing(paa=PAA6, ocoa=OCOA6, ocoa_prefix=64, cn=CN6)
+            lease_provider = _kea6_lease(lab)
+        else:  # nCoA by SLAAC from the RA the PAA carries
+            ra = build_router_advertisement([Prefix(CTN6, True, True, 86400, 14400)])
+            addressing = Addressing(paa=PAA6, ocoa=OCOA6, ocoa_prefix=64, cn=CN6,
+                                    router_advertisement=ra)  # fmt: skip
+            lease_provider = None
         return await mpa_handover(
             lab,
             buffering=mode == "mpa-buffer",
@@ -655,9 +649,9 @@ async def _run(lab: TestbedLab, mode: str, interval: float, settle: float) -> Ha
             peer=_eap_peer,
             aaa=lab.aaa_backend(),
             link_switch=lab.link_switch,
-            addressing=Addressing(paa=PAA6, ocoa=OCOA6, ocoa_prefix=64, cn=CN6,
-                                  router_advertisement=ra),
-        )  # fmt: skip
+            addressing=addressing,
+            lease_provider=lease_provider,
+        )
     if mode == "non-mpa":
         lab.start_relay()
 

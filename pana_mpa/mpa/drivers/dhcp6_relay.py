@@ -36,6 +36,7 @@ from ..dhcp6 import (
     relay_reply_payload,
     renew_message,
 )
+from .exchange import run_exchange
 
 __all__ = ["Dhcp6RelayAgent", "acquire_lease6", "relay6_socket", "renew_lease6", "solicit_lease6"]
 
@@ -62,26 +63,11 @@ class _Proto(asyncio.DatagramProtocol):
 async def _run(
     client: Dhcp6Client, sock: socket.socket, dest: tuple[str, int, int, int]
 ) -> Dhcp6Lease:
-    loop = asyncio.get_running_loop()
-    transport, proto = await loop.create_datagram_endpoint(_Proto, sock=sock)
-    try:
-        client.start(loop.time())
-        while client.state not in (Dhcp6State.BOUND, Dhcp6State.FAILED):
-            for data in client.datagrams_to_send():
-                transport.sendto(data, dest)
-            deadline = client.get_timer()
-            timeout = None if deadline is None else max(0.0, deadline - loop.time())
-            try:
-                data, _addr = await asyncio.wait_for(proto.queue.get(), timeout)
-            except TimeoutError:
-                client.handle_timer(loop.time())
-            else:
-                client.receive(data, loop.time())
-        if client.lease is None:
-            raise Dhcp6Error(client.failure or "DHCPv6 failed")
-        return client.lease
-    finally:
-        transport.close()  # closes ``sock`` too: the exchange owns it
+    done = (Dhcp6State.BOUND, Dhcp6State.FAILED)
+    await run_exchange(client, sock, dest, lambda: client.state in done)
+    if client.lease is None:
+        raise Dhcp6Error(client.failure or "DHCPv6 failed")
+    return client.lease
 
 
 async def acquire_lease6(

@@ -10,6 +10,7 @@ import socket
 from collections.abc import Callable
 
 from ..dhcp import DhcpError, DhcpLease, DhcpRelayClient, RelayState
+from .exchange import run_exchange
 
 __all__ = ["acquire_lease", "relay_socket", "renew_lease"]
 
@@ -48,9 +49,7 @@ async def acquire_lease(
     attempts: int = 4,
 ) -> DhcpLease:
     """Get a lease for ``chaddr`` from ``server`` via our relay at ``giaddr``; DhcpError if not."""
-    loop = asyncio.get_running_loop()
     sock = sock if sock is not None else relay_socket(giaddr)
-    transport, proto = await loop.create_datagram_endpoint(_Proto, sock=sock)
     client = DhcpRelayClient(
         server=server,
         giaddr=giaddr,
@@ -60,24 +59,11 @@ async def acquire_lease(
         initial_timeout=initial_timeout,
         attempts=attempts,
     )
-    try:
-        client.start(loop.time())
-        while client.state not in (RelayState.BOUND, RelayState.FAILED):
-            for data in client.datagrams_to_send():
-                transport.sendto(data, (str(server), server_port))
-            deadline = client.get_timer()
-            timeout = None if deadline is None else max(0.0, deadline - loop.time())
-            try:
-                data = await asyncio.wait_for(proto.queue.get(), timeout)
-            except TimeoutError:
-                client.handle_timer(loop.time())
-            else:
-                client.receive(data, loop.time())
-        if client.lease is None:
-            raise DhcpError(client.failure or "DHCP failed")
-        return client.lease
-    finally:
-        transport.close()  # closes ``sock`` too: the exchange owns it
+    done = (RelayState.BOUND, RelayState.FAILED)
+    await run_exchange(client, sock, (str(server), server_port), lambda: client.state in done)
+    if client.lease is None:
+        raise DhcpError(client.failure or "DHCP failed")
+    return client.lease
 
 
 async def renew_lease(
