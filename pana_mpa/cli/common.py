@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import signal
 import socket
@@ -18,7 +19,7 @@ from pana_codecs.avps import IntegrityAlgorithm, PrfAlgorithm, ResultCode, Termi
 
 from ..address import PANA_PORT, Address, format_address, parse_address
 from ..aio.loop import new_event_loop
-from ..flow import FlowTrace, describe_event
+from ..flow import FlowTrace, field_value
 
 __all__ = [
     "CliError",
@@ -125,13 +126,13 @@ def _field_text(key: str, raw: Any, value: Any) -> str | None:
     if key == "round_trip":
         return f"round trip {raw * 1000:.1f} ms"
     if key == "prf_algorithm":
-        return enum_name(PrfAlgorithm, raw)
+        return _code_name(PrfAlgorithm, raw)
     if key == "integrity_algorithm":
-        return enum_name(IntegrityAlgorithm, raw)
+        return _code_name(IntegrityAlgorithm, raw)
     if key == "result_code":
-        return f"Result-Code {enum_name(ResultCode, raw)}"
+        return f"Result-Code {_code_name(ResultCode, raw)}"
     if key == "cause":
-        return f"Termination-Cause {enum_name(TerminationCause, raw)}"
+        return f"Termination-Cause {_code_name(TerminationCause, raw)}"
     if key == "by_peer":
         return "by the peer" if raw else "by us"
     if key in ("peer", "old", "new") and isinstance(raw, tuple) and len(raw) == 2:
@@ -143,14 +144,44 @@ def _field_text(key: str, raw: Any, value: Any) -> str | None:
     return f"{key.replace('_', ' ')} {value}"
 
 
+_CODE_NAMES: dict[type[IntEnum], dict[int, str]] = {
+    enum: {int(member): member.name for member in enum}
+    for enum in (PrfAlgorithm, IntegrityAlgorithm, ResultCode, TerminationCause)
+}
+
+
+def _code_name(enum: type[IntEnum], raw: Any) -> str:
+    """enum_name() with the defined members looked up in a table (the log's common case)."""
+    if isinstance(raw, int):
+        name = _CODE_NAMES[enum].get(raw)
+        if name is not None:
+            return name
+    return enum_name(enum, raw)
+
+
+_PLANS: dict[type, tuple[str, ...]] = {}
+
+
+def _plan(cls: type) -> tuple[str, ...]:
+    """The field names event_text shows for an event class, found once per class."""
+    plan = _PLANS.get(cls)
+    if plan is None:
+        names = (f.name for f in dataclasses.fields(cls))
+        plan = _PLANS[cls] = tuple(name for name in names if name != "event")
+    return plan
+
+
 def event_text(event: object) -> str:
     """An event's fields for the user: names for codes, never keys or identities."""
+    cls = type(event)
+    if not dataclasses.is_dataclass(cls):
+        return ""
     parts = []
-    for key, value in describe_event(event).items():
+    for key in _plan(cls):
         raw = getattr(event, key, None)
-        if key == "event" or raw is None:
+        if raw is None:
             continue
-        text = _field_text(key, raw, value)
+        text = _field_text(key, raw, field_value(raw))
         if text is not None:
             parts.append(text)
     return ", ".join(parts)
