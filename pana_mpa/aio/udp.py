@@ -26,9 +26,6 @@ _MAX_DATAGRAM = 65535
 _DEST_CACHE_LIMIT = 1024
 """Destinations that needed work (zones, names refused ...) remembered; plain literals need none."""
 _SO_RCVBUFFORCE = 33  # Linux <asm-generic/socket.h>; not in the socket module
-_Socket = socket.socket
-_PROBE_EVERY = 4
-"""While quiet (full reads find one datagram), every 4th wake-up reads everything again."""
 
 
 def _with_zone(host: str, addr: tuple[Any, ...]) -> str:
@@ -78,7 +75,6 @@ class UdpTransport:
         """Datagrams read from the socket."""
         self.batches = 0
         """Reader callbacks that read at least one datagram."""
-        self._single = 0  # wake-ups left that read one datagram only
         self._last: Address | None = None  # the last destination sent to, and as sent
         self._last_dest: Address = ("", 0)
 
@@ -203,36 +199,6 @@ class UdpTransport:
         sock = self._sock
         if sock is None:
             return
-        if self._single:
-            # Quiet: the last full read found one datagram. Read one without the second
-            # recvfrom that would only fail with EAGAIN (an exception per wake-up); anything
-            # left keeps the socket readable and wakes us again. Every _PROBE_EVERY-th
-            # wake-up reads everything again, so a burst is measured as one batch within a
-            # few wake-ups (admission control's backlog).
-            self._single -= 1
-            try:
-                data, addr = sock.recvfrom(_MAX_DATAGRAM)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:  # an ICMP error reported on the socket: UDP is unreliable
-                logger.debug("udp: %s", exc)
-                return
-            batch = [(data, addr if self.family == socket.AF_INET else self._source(addr))]
-        else:
-            batch = self._read_all(sock)
-            if not batch:
-                return
-            self._single = _PROBE_EVERY - 1 if len(batch) == 1 else 0
-        self.received += len(batch)
-        self.batches += 1
-        sink = self._sink
-        if sink is not None:
-            sink.receive_batch(batch)
-        else:
-            self._enqueue(batch)
-
-    def _read_all(self, sock: _Socket) -> list[tuple[bytes, Address]]:
-        """Everything the kernel holds, up to max_batch datagrams."""
         recv = sock.recvfrom
         v4 = self.family == socket.AF_INET
         batch: list[tuple[bytes, Address]] = []
@@ -245,7 +211,15 @@ class UdpTransport:
                 logger.debug("udp: %s", exc)
                 break
             batch.append((data, addr if v4 else self._source(addr)))
-        return batch
+        if not batch:
+            return
+        self.received += len(batch)
+        self.batches += 1
+        sink = self._sink
+        if sink is not None:
+            sink.receive_batch(batch)
+        else:
+            self._enqueue(batch)
 
     def _enqueue(self, batch: Sequence[tuple[bytes, Address]]) -> None:
         for item in batch:
