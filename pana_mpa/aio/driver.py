@@ -168,7 +168,26 @@ class Driver(Generic[E]):
             assert self._loop is not None
             self._loop.call_soon(self._feed, batch)
             return
-        self._feed(batch)
+        if not batch:
+            return  # admission control shed all of it
+        # _feed() inlined: this runs once per wake-up of a quiet server
+        self._busy = True
+        self._again = False
+        try:
+            self._receive(batch)
+            if self._after_step is not None:
+                self._after_step()
+            if self._again:
+                self._rerun()
+        except BaseException as exc:
+            self._busy = False
+            self._fail(exc)
+            return
+        self._busy = False
+        if self._stopping or self.node.closed:
+            self._finish()
+        else:
+            self._rearm()
 
     def transport_closed(self) -> None:
         """The transport is gone: flush what can still be flushed, then finish."""
@@ -183,6 +202,7 @@ class Driver(Generic[E]):
     # wake()), then get_timer() once.
 
     def _feed(self, batch: Sequence[tuple[bytes, Address]]) -> None:
+        """receive_batch()'s work, for a batch that came while a step was running."""
         if not batch or (self._done is not None and self._done.done()):
             return  # (admission control shed all of it; or stopped while queued)
         self._busy = True
@@ -199,8 +219,10 @@ class Driver(Generic[E]):
 
     def _receive_plain(self, batch: Sequence[tuple[bytes, Address]]) -> None:
         time = self._time
+        node = self.node
         receive = self._node_receive
-        out = self._out
+        send = self._send
+        on_event = self._on_event
         for data, addr in batch:
             now = time()
             try:
@@ -212,7 +234,15 @@ class Driver(Generic[E]):
                 logger.exception(
                     "internal error on %d octets from %s; datagram dropped", len(data), addr
                 )
-            out(now)
+            # _out_plain(now) inlined for the common case: answers, then maybe an event
+            for answer, to in node.datagrams_to_send(now):
+                send(answer, to)
+            event = node.next_event()
+            if event is not None:
+                while event is not None:
+                    on_event(event)
+                    event = node.next_event()
+                self._out_plain(now)  # what the handlers queued (and its events)
 
     def _receive_traced(self, batch: Sequence[tuple[bytes, Address]]) -> None:
         trace = self._trace
@@ -250,9 +280,13 @@ class Driver(Generic[E]):
 
     def _end_step(self) -> None:
         """after_step once; flush again while something called wake() meanwhile."""
+        if self._after_step is not None:
+            self._after_step()
+        self._rerun()
+
+    def _rerun(self) -> None:
+        """Flush again (and after_step) while something called wake() during the step."""
         after_step = self._after_step
-        if after_step is not None:
-            after_step()
         while self._again:
             self._again = False
             self._out(self._time())
