@@ -691,6 +691,7 @@ class PaaServer:
                 continue
             if session.timer_pushed == deadline:
                 session.timer_pushed = None  # its heap entry is gone
+                self._touched.add(sid)  # collected below: its deadline goes back in the heap
             current = session.get_timer()
             if current is not None and current <= now:
                 due.add(sid)
@@ -702,17 +703,18 @@ class PaaServer:
 
     def get_timer(self) -> float | None:
         """Earliest deadline over all sessions and the lingering ones, or None."""
+        if self._touched:
+            self._collect()
         timers = self._timers
         best: float | None = None
         while timers:
             deadline, sid = timers[0]
             session = self._sessions.get(sid)
-            if session is not None and session.get_timer() == deadline:
+            # every session is collected now, so timer_pushed is its get_timer(): no call needed
+            if session is not None and session.timer_pushed == deadline:
                 best = deadline
                 break
             heapq.heappop(timers)  # stale: the session moved its deadline or is gone
-            if session is not None and session.timer_pushed == deadline:
-                session.timer_pushed = None
         linger = self._linger_heap
         while linger and self._closed.get(linger[0][1], _GONE).until != linger[0][0]:
             heapq.heappop(linger)  # the session id was reused and closed again, or expired
@@ -780,9 +782,10 @@ class PaaServer:
             self._half_open.discard(sid)
         if session.closed:
             self._retire(sid, session)
-        elif (deadline := session.get_timer()) is not None and deadline != session.timer_pushed:
-            heapq.heappush(self._timers, (deadline, sid))
-            session.timer_pushed = deadline
+        elif (deadline := session.get_timer()) != session.timer_pushed:
+            session.timer_pushed = deadline  # get_timer() trusts it for the heap's top entry
+            if deadline is not None:
+                heapq.heappush(self._timers, (deadline, sid))
 
     def _retire(self, sid: int, session: PaaSession) -> None:
         """A session closed: keep only what answering a repeat needs, for closed_linger."""
