@@ -18,7 +18,7 @@ import pstats
 
 from pana_mpa.address import Address
 
-from .bench_paa import pac_session, paa_server
+from .bench_paa import paa_server, pac_session
 
 PAA: Address = ("192.0.2.1", 716)
 
@@ -61,7 +61,8 @@ def main() -> None:
     print(f"sans-IO PAA, EAP-PSK: {total / n:,.1f} calls per authentication ({n} auths)")
     top = sorted(rows.items(), key=lambda item: -item[1][1])[: args.top]
     for (filename, line, name), row in top:
-        where = name if filename == "~" else f"{'/'.join(filename.rsplit('/', 2)[-2:])}:{line} {name}"
+        short = "/".join(filename.rsplit("/", 2)[-2:])
+        where = name if filename == "~" else f"{short}:{line} {name}"
         print(f"  {row[1] / n:7.1f}  {where}")
 
 
