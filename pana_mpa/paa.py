@@ -772,8 +772,6 @@ class PaaServer:
                 session = self._sessions.get(sid)
                 if session is not None:
                     self._collect_one(sid, session)
-        if len(self._timers) > 2 * len(self._sessions) + 64:
-            self._rebuild_timers()
 
     def _collect_one(self, sid: int, session: PaaSession) -> None:
         outbox, events = session.take_output()
@@ -802,6 +800,8 @@ class PaaServer:
             session.timer_pushed = deadline  # get_timer() trusts it for the heap's top entry
             if deadline is not None:
                 heapq.heappush(self._timers, (deadline, sid))
+                if len(self._timers) > 2 * len(self._sessions) + 64:
+                    self._rebuild_timers()  # only a push makes the heap grow
 
     def _retire(self, sid: int, session: PaaSession) -> None:
         """A session closed: keep only what answering a repeat needs, for closed_linger."""
@@ -815,6 +815,8 @@ class PaaServer:
             self._closed[sid] = _Lingering(last_request, last_answer, session.relay, until)
             heapq.heappush(self._linger_heap, (until, sid))
         self._maybe_shrink()
+        if len(self._timers) > 2 * len(self._sessions) + 64:
+            self._rebuild_timers()  # the heap holds its entries, stale now
 
     def _rebuild_timers(self) -> None:
         """Lazy deletion leaves stale heap entries behind; rebuild so memory stays O(sessions)."""
