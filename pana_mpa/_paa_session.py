@@ -472,8 +472,7 @@ class PaaSession(SessionActions[PaaConfig]):
 
     def _a_accept_pan_start(self, now: float, rx: Rx | None) -> Input | None:
         assert rx is not None
-        self._accept_start(now, rx)
-        self._set_session_timer(now, self._failed_timeout, "failed")
+        self._accept_start(now, rx)  # sets FAILED_SESS_TIMEOUT too
         return self._restart_eap(now)
 
     def _a_accept_pan_start_eap(self, now: float, rx: Rx | None) -> Input | None:

@@ -367,7 +367,8 @@ class SessionCore(Generic[ConfigT]):
                 self.session_id, mtype, flags, tuple(avps), self._answering
             )
             avps = [*avps, *extra]
-        avps = self._encrypt_avps(seq, avps)
+        if self._tx_encr is not None:
+            avps = self._encrypt_avps(seq, avps)
         key, alg = self._key, self.integrity_algorithm
         if key is None or alg is None:
             return _encode_pana(_message(mtype, flags, self.session_id, seq, tuple(avps)))
