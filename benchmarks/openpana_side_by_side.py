@@ -1,11 +1,11 @@
-"""Our PAA beside OpenPANA's (C) PAA: the same PaCs, the same AAA server, the same machine, one run.
+"""Our PAA beside OpenPANA's (C) PAA: the same PaCs, the same AAA software, one machine, one run.
 
 ``sudo python -m benchmarks.openpana_side_by_side --openpaa /path/to/openpaa [--auths 300]``
 
 OpenPANA 0.2.4 is not part of this project and is never built by it: build it yourself outside
 the repository (its ``openpaa`` binary; see docs/interop.md for the version) and pass its path.
 
-Both PAAs do EAP pass-through to one hostapd (RADIUS + EAP-PSK server) and use the SHA-1 suite
+Both PAAs do EAP pass-through to a hostapd each (RADIUS + EAP-PSK server) and use the SHA-1 suite
 (OpenPANA's only one), so each does the same work: PANA, the PANA SA, and three RADIUS round trips
 per authentication. Everything runs inside a private network namespace (hostapd and openpaa bind
 every address), on its loopback. The load generator (this process, our ``PacClient``) runs one PaC
@@ -13,8 +13,9 @@ at a time, each on a new UDP socket and its own loopback address (127.1.x.y: PAN
 PCI limit is for one device, not for a load generator), and leaves its session open: OpenPANA's
 PAA hangs or crashes with two or more PaCs in flight (docs/benchmarks.md), so concurrency 1 is
 the only fair figure. Rounds alternate (ours, OpenPANA, ours local, ...) so that load from other
-jobs falls on all alike. Our PAA with its own EAP-PSK server is measured too: the difference is
-what the pass-through costs.
+jobs falls on all alike, and each PAA takes each place in a round in turn (the first of a round
+measures cheaper). Our PAA with its own EAP-PSK server is measured too: the difference is what
+the pass-through costs.
 
 Per PAA: authentications/s, failures, PAA process CPU (user + system from /proc) per
 authentication, the same in HMAC-SHA256-of-64-octets equivalents measured in this run, hostapd's
@@ -38,7 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -152,7 +153,8 @@ class Tally:
     paa_cpu: float = 0.0
     aaa_cpu: float = 0.0
     latencies: list[float] = field(default_factory=list)
-    crashed: bool = False
+    crashed_after: list[int] = field(default_factory=list)
+    """PaCs run against the PAA (all its processes) when one of its processes was found dead."""
 
 
 def _exited(pid: int) -> bool:
@@ -191,15 +193,14 @@ async def authenticate(paa: Address, tally: Tally) -> None:
 
 
 def run_round(paa: Address, count: int, pid: int, aaa: int, tally: Tally) -> None:
-    """``count`` authentications one after another against the PAA ``pid``."""
-    if tally.crashed:
-        return
+    """``count`` authentications one after another against the PAA ``pid`` (until it dies)."""
     cpu, aaa_cpu, wall = cpu_seconds(pid), cpu_seconds(aaa), time.monotonic()
     loop = new_event_loop()
     try:
         for _ in range(count):
             if not Path(f"/proc/{pid}/stat").exists() or _exited(pid):
-                tally.crashed = True  # e.g. openpaa after some hundred sessions
+                # e.g. openpaa, on a PCI, after some dozens to hundreds of sessions
+                tally.crashed_after.append(tally.ok + tally.failures)
                 break
             loop.run_until_complete(authenticate(paa, tally))
     finally:
@@ -209,43 +210,48 @@ def run_round(paa: Address, count: int, pid: int, aaa: int, tally: Tally) -> Non
     tally.aaa_cpu += cpu_seconds(aaa) - aaa_cpu
 
 
-def start_hostapd(tmp: Path) -> subprocess.Popen[bytes]:
-    """hostapd as RADIUS server with EAP-PSK for ``IDENTITY``."""
+def start_hostapd(tmp: Path, port: int) -> subprocess.Popen[bytes]:
+    """hostapd as RADIUS server on ``port`` with EAP-PSK for ``IDENTITY``.
+
+    Each pass-through PAA gets its own: hostapd's RADIUS server holds at most 1,000 sessions,
+    finished ones for 5 s (RADIUS_MAX_SESSION, RADIUS_SESSION_MAINTAIN in its radius_server.c),
+    and two PAAs sharing one reached that and saw Access-Rejects.
+    """
     (tmp / "clients").write_text(f"{HOST}/32 {RADIUS_SECRET}\n")
     (tmp / "eap_users").write_text(f'"{IDENTITY}" PSK {PSK.hex()}\n')
-    conf = tmp / "hostapd.conf"
+    conf = tmp / f"hostapd-{port}.conf"
     conf.write_text(
         "driver=none\ninterface=pasbs\nlogger_stdout=-1\nlogger_stdout_level=2\n"
-        f"radius_server_clients={tmp / 'clients'}\nradius_server_auth_port={RADIUS_PORT}\n"
+        f"radius_server_clients={tmp / 'clients'}\nradius_server_auth_port={port}\n"
         f"eap_server=1\neap_user_file={tmp / 'eap_users'}\n"
     )
-    log = tmp / "hostapd.log"
+    log = tmp / f"hostapd-{port}.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [shutil.which("hostapd") or "hostapd", str(conf)], stdout=out, stderr=out
         )
-    wait_bound(RADIUS_PORT, proc, "hostapd", log)
+    wait_bound(port, proc, "hostapd", log)
     return proc
 
 
 def start_openpaa(binary: Path, tmp: Path) -> subprocess.Popen[bytes]:
     """OpenPANA's PAA with its stock settings but our ports; config.xml from its working dir."""
     work = tmp / "openpaa"
-    work.mkdir()
+    work.mkdir(exist_ok=True)
     (work / "config.xml").write_text(
         _OPENPAA_CONFIG.format(
-            port=OPENPAA_PORT, host=HOST, radius=RADIUS_PORT, secret=RADIUS_SECRET
+            port=OPENPAA_PORT, host=HOST, radius=RADIUS_PORT + 1, secret=RADIUS_SECRET
         )
     )
     log = tmp / "openpaa.log"
-    with log.open("wb") as out:
+    with log.open("ab") as out:
         proc = subprocess.Popen([str(binary)], cwd=work, stdout=out, stderr=out)
     wait_bound(OPENPAA_PORT, proc, "openpaa", log)
     return proc
 
 
 def start_ours(tmp: Path, port: int = OURS_PORT, local: bool = False) -> subprocess.Popen[bytes]:
-    """``pana-mpa paa`` in RADIUS pass-through to the same hostapd (or, ``local``, its own
+    """``pana-mpa paa`` in RADIUS pass-through to a hostapd (or, ``local``, its own
     EAP-PSK server), SHA-1 suite."""
     (tmp / "radius_secret").write_text(RADIUS_SECRET + "\n")
     (tmp / "users").write_text(f'"{IDENTITY}" PSK {PSK.hex()}\n')
@@ -260,7 +266,7 @@ def start_ours(tmp: Path, port: int = OURS_PORT, local: bool = False) -> subproc
     else:
         cmd += ["--radius", f"{HOST}:{RADIUS_PORT}"]
         cmd += ["--radius-secret-file", str(tmp / "radius_secret")]
-    with log.open("wb") as out:
+    with log.open("ab") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=out)
     wait_bound(port, proc, "pana-mpa paa", log)
     return proc
@@ -281,9 +287,11 @@ def summary(tally: Tally, paa: subprocess.Popen[bytes], rss0: int, unit: float) 
         "paa_hmac_equiv_per_auth": tally.paa_cpu / ok / unit,
         "aaa_cpu_ms_per_auth": 1000 * tally.aaa_cpu / ok,
         "rss_bytes_per_held_session": (
-            (rss_bytes(paa.pid) - rss0) / ok if paa.poll() is None else float("nan")
+            (rss_bytes(paa.pid) - rss0) / ok
+            if paa.poll() is None and not tally.crashed_after
+            else float("nan")  # a restarted PAA holds only the sessions since its restart
         ),
-        "crashed_after": tally.ok + tally.failures if tally.crashed else None,
+        "crashed_after": tally.crashed_after,
     }
 
 
@@ -295,8 +303,10 @@ def inside(openpaa: Path, auths: int, rounds: int, warmup: int) -> dict[str, Any
         tmp = Path(name)
         procs: list[subprocess.Popen[bytes]] = []
         try:
-            aaa = start_hostapd(tmp)
+            aaa = start_hostapd(tmp, RADIUS_PORT)  # ours
             procs.append(aaa)
+            aaa_theirs = start_hostapd(tmp, RADIUS_PORT + 1)
+            procs.append(aaa_theirs)
             theirs = start_openpaa(openpaa, tmp)
             procs.append(theirs)
             ours = start_ours(tmp)
@@ -308,14 +318,32 @@ def inside(openpaa: Path, auths: int, rounds: int, warmup: int) -> dict[str, Any
                 "OpenPANA 0.2.4": (theirs, (HOST, OPENPAA_PORT)),
                 "pana-mpa, local EAP-PSK server": (local, (HOST, OURS_PORT + 1)),
             }
+            starts: dict[str, Callable[[], subprocess.Popen[bytes]]] = {
+                "pana-mpa": lambda: start_ours(tmp),
+                "OpenPANA 0.2.4": lambda: start_openpaa(openpaa, tmp),
+                "pana-mpa, local EAP-PSK server": lambda: start_ours(tmp, OURS_PORT + 1, True),
+            }
+            aaas = {  # the hostapd whose CPU counts for each PAA (the local one has none)
+                (HOST, OURS_PORT): aaa.pid,
+                (HOST, OPENPAA_PORT): aaa_theirs.pid,
+                (HOST, OURS_PORT + 1): aaa.pid,
+            }
             for proc, addr in paas.values():
-                run_round(addr, warmup, proc.pid, aaa.pid, Tally())
+                run_round(addr, warmup, proc.pid, aaas[addr], Tally())
             rss0 = {name: rss_bytes(proc.pid) for name, (proc, _) in paas.items()}
             tallies = {name: Tally() for name in paas}
+            names = list(paas)
             for r in range(rounds):
-                for name, (proc, addr) in paas.items():
-                    if proc.poll() is None:
-                        run_round(addr, auths // rounds, proc.pid, aaa.pid, tallies[name])
+                # each PAA takes each place in the round in turn: the first PAA of a round
+                # measures cheaper (the machine has been quiet while the generator set up)
+                for name in names[r % len(names) :] + names[: r % len(names)]:
+                    proc, addr = paas[name]
+                    if proc.poll() is not None:  # it died in a round (counted there): restart
+                        proc = starts[name]()
+                        procs.append(proc)
+                        paas[name] = (proc, addr)
+                        run_round(addr, warmup, proc.pid, aaas[addr], Tally())
+                    run_round(addr, auths // rounds, proc.pid, aaas[addr], tallies[name])
                 print(f"round {r + 1}/{rounds} done", file=sys.stderr, flush=True)
             figures = {
                 name: summary(tallies[name], proc, rss0[name], unit)
@@ -349,7 +377,11 @@ def table(result: dict[str, Any]) -> str:
             f"| {f['p50_ms']:.1f} / {f['p99_ms']:.1f} / {f['max_ms']:.0f} "
             f"| {f['paa_cpu_ms_per_auth']:.2f} | {f['paa_hmac_equiv_per_auth']:.0f} "
             f"| {f['aaa_cpu_ms_per_auth']:.2f} | {f['rss_bytes_per_held_session']:.0f} |"
-            + (f" crashed after {f['crashed_after']} PaCs |" if f["crashed_after"] else "")
+            + (
+                f" crashed after {', '.join(map(str, f['crashed_after']))} PaCs, restarted |"
+                if f["crashed_after"]
+                else ""
+            )
         )
     load = ", ".join(result["load"])
     return "\n".join(rows) + f"\n\n{result['date']}, {result['machine']}, load {load}\n"

@@ -31,7 +31,7 @@ from .enums import (
     WireEnum,
 )
 from .errors import CodecError
-from .pana import Avp
+from .pana import Avp, _make_avp
 from .registry import AVP_SPECS, AvpTable
 
 __all__ = [
@@ -114,7 +114,7 @@ def u32_avp(code: int, value: int, *, vendor_id: int | None = None) -> Avp:
     """An Unsigned32 (or Enumerated) AVP, 4 octets big-endian (RFC 3588 s4.2)."""
     if not 0 <= value <= 0xFFFFFFFF:
         raise CodecError(f"Unsigned32 value {value} out of range", 0, f"avp {code}")
-    return Avp(code, value.to_bytes(4, "big"), vendor_id)
+    return _make_avp(code, value.to_bytes(4, "big"), vendor_id)
 
 
 def avp_u32(avp: Avp) -> int:

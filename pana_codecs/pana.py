@@ -209,6 +209,21 @@ def peek_fields(data: bytes) -> tuple[int, int, int]:
     return mtype, flags, session_id
 
 
+def peek_header(data: bytes) -> tuple[int, int, int, int]:
+    """(type, flags, session_id, seq) of a PANA header after the checks of ``peek_pana``.
+
+    The hot-path form of ``peek_pana`` for the PAA: no PanaHeader is built; the same CodecError
+    for a short datagram or a Message Length that differs from its size.
+    """
+    try:
+        _, length, flags, mtype, session_id, seq = _HEADER.unpack_from(data)
+    except StructError:
+        length = -1
+    if length != len(data):
+        peek_pana(data)  # raises the CodecError peek_pana gives
+    return mtype, flags, session_id, seq
+
+
 def _limit(max_avps: int | None) -> int:
     """The AVP cap as the decoders use it: -1 for none; ValueError when negative (caller misuse)."""
     if max_avps is None:

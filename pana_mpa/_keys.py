@@ -6,6 +6,7 @@ import logging
 
 from eap.keys import Secret
 from pana_codecs import Avp
+from pana_codecs._fast import frozen_maker
 
 from . import crypto
 from ._avps import AvpCode
@@ -15,6 +16,10 @@ from ._session import ConfigT, SessionCore
 __all__ = ["SessionKeys"]
 
 logger = logging.getLogger(__name__)
+
+_avp = frozen_maker(Avp)
+"""Avp(code, value) without the frozen dataclass's setattr calls."""
+_NONCE = AvpCode.NONCE
 
 
 class SessionKeys(SessionCore[ConfigT]):
@@ -72,7 +77,7 @@ class SessionKeys(SessionCore[ConfigT]):
         """Store the peer's Nonce from the first PAR/PAN of an (re-)authentication (s4.1, s4.3)."""
         if self._nonce_received:
             return
-        avp = rx.msg.avp(AvpCode.NONCE)
+        avp = rx.msg.avp(_NONCE)
         if avp is None:
             if self.prf_algorithm is not None:
                 raise Drop("first PAR/PAN of the authentication lacks a Nonce")
@@ -92,4 +97,4 @@ class SessionKeys(SessionCore[ConfigT]):
         else:
             self._paa_nonce = nonce
         self._nonce_sent = True
-        return [Avp(AvpCode.NONCE, nonce)]
+        return [_avp(_NONCE, nonce)]

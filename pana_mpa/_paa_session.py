@@ -78,6 +78,8 @@ def offer_avps(config: PaaConfig) -> list[Avp]:
 _PRF = int(AvpCode.PRF_ALGORITHM)
 _INTEGRITY = int(AvpCode.INTEGRITY_ALGORITHM)
 _ENCRYPTION = int(AvpCode.ENCRYPTION_ALGORITHM)
+_avp = frozen_maker(Avp)
+"""Avp(code, value) without the frozen dataclass's setattr calls (an EAP-Payload per PAR)."""
 _session_started = frozen_maker(SessionStarted)
 """SessionStarted(...) without the frozen dataclass's setattr calls (every authentication)."""
 
@@ -435,7 +437,7 @@ class PaaSession(SessionActions[PaaConfig]):
 
     def _a_send_par_start_eap(self, now: float, rx: Rx | None) -> Input | None:
         assert self._eap_packet is not None
-        avps = [*self._offer_avps(), Avp(_EAP_PAYLOAD, self._eap_packet)]
+        avps = [*self._offer_avps(), _avp(_EAP_PAYLOAD, self._eap_packet)]
         self._send_par_start(now, avps, retransmit=True)
         return None
 
@@ -472,8 +474,7 @@ class PaaSession(SessionActions[PaaConfig]):
 
     def _a_accept_pan_start(self, now: float, rx: Rx | None) -> Input | None:
         assert rx is not None
-        self._accept_start(now, rx)
-        self._set_session_timer(now, self._failed_timeout, "failed")
+        self._accept_start(now, rx)  # sets FAILED_SESS_TIMEOUT too
         return self._restart_eap(now)
 
     def _a_accept_pan_start_eap(self, now: float, rx: Rx | None) -> Input | None:
@@ -488,7 +489,7 @@ class PaaSession(SessionActions[PaaConfig]):
 
     def _a_send_par_eap(self, now: float, rx: Rx | None) -> Input | None:
         assert self._eap_packet is not None
-        avps = [*self._own_nonce_avp(pac=False), Avp(_EAP_PAYLOAD, self._eap_packet)]
+        avps = [*self._own_nonce_avp(pac=False), _avp(_EAP_PAYLOAD, self._eap_packet)]
         self._send_request(now, PAR_PAN, self._i_flag(), avps)
         return None
 
@@ -507,7 +508,7 @@ class PaaSession(SessionActions[PaaConfig]):
     def _final_avps(self, result: ResultCode) -> list[Avp]:
         avps = [constant_u32_avp(_RESULT_CODE, result)]
         if self._eap_packet is not None:
-            avps.append(Avp(_EAP_PAYLOAD, self._eap_packet))
+            avps.append(_avp(_EAP_PAYLOAD, self._eap_packet))
         msk = self._eap_msk if result != _PANA_AUTHENTICATION_REJECTED else None
         if msk is not None and self.prf_algorithm is not None:
             # a new MSK: new Key-Id, and this PAR[C] is already protected by the new key (s5.3)

@@ -75,6 +75,9 @@ class SessionCore(Generic[ConfigT]):
     """
 
     role: ClassVar[Role]
+    _defers: ClassVar[bool] = False
+    """True when the subclass overrides the PaC-only hooks ``_skip_sequence_check``,
+    ``_may_defer_auth`` and ``_auth_deferred``; otherwise the pipeline does not call them."""
     _table: ClassVar[Mapping[tuple[Any, Input], tuple[Action, Any]]]
     _closed_state: ClassVar[Enum]
     _rows: ClassVar[Mapping[tuple[Any, Input], tuple[ActionMethod, Action, Any]]]
@@ -364,7 +367,8 @@ class SessionCore(Generic[ConfigT]):
                 self.session_id, mtype, flags, tuple(avps), self._answering
             )
             avps = [*avps, *extra]
-        avps = self._encrypt_avps(seq, avps)
+        if self._tx_encr is not None:
+            avps = self._encrypt_avps(seq, avps)
         key, alg = self._key, self.integrity_algorithm
         if key is None or alg is None:
             return _encode_pana(_message(mtype, flags, self.session_id, seq, tuple(avps)))
@@ -508,15 +512,20 @@ class SessionCore(Generic[ConfigT]):
             raise Drop("session closed")
         if flags & F_R:
             seq_in = self._seq_in
-            if seq_in is not None and seq != seq_in and not self._skip_sequence_check(flags):
+            if (
+                seq_in is not None
+                and seq != seq_in
+                and not (self._defers and self._skip_sequence_check(flags))
+            ):
                 raise Drop(f"request sequence number {seq:#x}, expected {seq_in:#x}")
         else:
             out = self._outstanding
             if out is None or out.type != mtype or out.seq != seq:
                 raise Drop("answer matches no outstanding request")
-        self._check_pre_auth_flag(mtype, flags)
+        if flags & F_E or self.pre_auth:
+            self._check_pre_auth_flag(mtype, flags)
         key, alg = self._key, self.integrity_algorithm
-        if key is None or alg is None or self._may_defer_auth(mtype, flags):
+        if key is None or alg is None or (self._defers and self._may_defer_auth(mtype, flags)):
             return False
         if crypto.auth_slot(alg, raw) is None:
             return False  # no AUTH at the end: the pipeline says what is wrong
@@ -579,14 +588,20 @@ class SessionCore(Generic[ConfigT]):
         True when ``rx`` was processed as a new message; False for a duplicate request that was
         only answered from the cache (it must change nothing, not even the peer's address).
         """
-        if self._check_sequence(rx, skip=self._skip_sequence_check(rx.msg.flags)):
+        msg = rx.msg
+        defers = self._defers  # the PAA has no such hooks: their calls are skipped
+        if self._check_sequence(rx, skip=defers and self._skip_sequence_check(msg.flags)):
             self._resend_answer(now, rx)
             return False
-        switching = self._check_pre_auth_flag(rx.msg.type, rx.msg.flags)
-        deferred = self._auth_deferred(rx)
+        switching = False
+        if msg.flags & F_E or self.pre_auth:
+            switching = self._check_pre_auth_flag(msg.type, msg.flags)
+        deferred = defers and self._auth_deferred(rx)
         self._check_auth(rx, deferred=deferred)
         if not deferred:
-            self._decrypt(rx, self._rx_encr, self.key_id)
+            avps = decrypt_avps(msg, self._rx_encr, self.key_id)
+            if avps is not msg.avps:
+                rx.msg = replace(msg, avps=avps)
         inp = self._classify(rx)
         snapshot = (
             self._outstanding,
@@ -615,7 +630,8 @@ class SessionCore(Generic[ConfigT]):
             self._seq_out, self._last_request, self._last_answer = seq_out, last_req, last_ans
             raise
         self._accepted(rx)
-        self._progress(now)
+        if self._failed_limit is not None:
+            self._progress(now)
         if switching:
             self._event(PreAuthSwitched(session_id=self.session_id, peer=rx.addr))
             if self._tracing:

@@ -6,6 +6,7 @@ import heapq
 import hmac
 import ipaddress
 import logging
+import struct
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -18,10 +19,9 @@ from pana_codecs import (
     PanaMessage,
     decode_pana,
     encode_pana,
-    peek_pana,
 )
 from pana_codecs._fast import frozen_maker
-from pana_codecs.pana import PanaHeader
+from pana_codecs.pana import peek_header
 
 from ._avps import TerminationCause
 from ._eap import AuthOutputLike, EapResultLike, EapServerLike
@@ -111,6 +111,11 @@ class _Lingering:
 _message = frozen_maker(PanaMessage)
 """PanaMessage(type, flags, session_id, seq, avps) without the frozen dataclass's setattr calls."""
 
+_Head = tuple[int, int, int, int]
+"""(type, flags, session_id, seq) of a PANA header, as ``pana_codecs.pana.peek_header`` gives."""
+_SID_SEQ = struct.Struct("!II")
+"""Session Identifier and Sequence Number, header octets 8-15 (RFC 5191 s6.2)."""
+
 _SHRINK_MIN = 64
 """Tables are rebuilt once they hold under a quarter of their peak (and the peak was >= this)."""
 
@@ -164,6 +169,8 @@ class PaaServer:
         # from the PaC's address with a rotating secret; a session starts with a valid PAN[S]
         self._cookie_secrets: list[tuple[float, bytes]] = []
         """(start, secret), newest first: the current secret and the one before it."""
+        self._par_start_templates: dict[int, bytes] = {}
+        """PAR[S] octets with Session-Id and sequence number 0, per header flags (_par_start)."""
         self._cookie_key_list: list[bytes] = []
         """The secrets of ``_cookie_secrets`` alone, as ``_cookie_keys`` returns them."""
         self._sources: OrderedDict[str, tuple[float, float]] = OrderedDict()
@@ -307,7 +314,7 @@ class PaaServer:
         try:
             head = self._peek(data)
             relay: Address | None = None
-            if head.type == PRY:
+            if head[0] == PRY:
                 if not self._is_relay(addr[0]):
                     self.counters["relay_refused"] += 1
                     raise Drop("PANA-Relay from an address that is not a configured relay")
@@ -321,20 +328,20 @@ class PaaServer:
                 except Drop as exc:
                     raise Drop(f"PANA-Relay: {exc}") from None
                 relay, addr, data = addr, pac_addr, inner
-            check_head(head.type, head.flags, head.session_id, head.seq)
+            mtype, flags, sid, seq = head
+            check_head(mtype, flags, sid, seq)
             verified = False
-            if head.type != PCI:
+            if mtype != PCI:
                 # whose message, and the session's own checks, before any AVP is decoded (issue 9)
-                sid = head.session_id
                 session = self._sessions.get(sid)
                 if session is not None:
                     if session.relay != relay:
                         raise Drop("message of a relayed session outside its relay (or vice versa)")
-                    screened = session.screened(head.type, head.flags, head.seq, data, addr, now)
+                    screened = session.screened(mtype, flags, seq, data, addr, now)
                     if screened is None:
                         return
                     verified = screened
-                elif not self._stateless_start(head.type, head.flags):
+                elif not self._stateless_start(mtype, flags):
                     self._to_lingering(sid, data, addr, relay, now)
                     return
                 else:
@@ -402,17 +409,17 @@ class PaaServer:
         else:
             self._drop_suppressed += 1
 
-    def _peek(self, data: bytes) -> PanaHeader:
+    def _peek(self, data: bytes) -> _Head:
         """Header checks before any AVP is decoded: size, length, and whose message it is.
 
         A datagram for no session (other than a PCI, a PRY and a PAN[S] that may answer a
         cookie) is dropped here, so junk costs a header's work, not its AVPs' (issue 9).
         """
         try:
-            head = peek_pana(data)
+            head = peek_header(data)
         except CodecError as exc:
             raise Drop(f"malformed: {exc}") from None
-        mtype, flags, sid = head.type, head.flags, head.session_id
+        mtype, flags, sid, _ = head
         limit = self._config.max_message_size
         size = len(data)
         if mtype in (PCI, PRY):
@@ -432,13 +439,14 @@ class PaaServer:
             raise Drop(f"unknown session {sid:#x}")
         return head
 
-    def _decode(self, data: bytes, head: PanaHeader) -> PanaMessage:
+    def _decode(self, data: bytes, head: _Head) -> PanaMessage:
         cap = self._config.max_avps
-        if head.type == PRY:
+        mtype, _, sid, _ = head
+        if mtype == PRY:
             cap = min(cap, _PRY_MAX_AVPS)
-        elif head.type == PCI:
+        elif mtype == PCI:
             cap = min(cap, _PCI_MAX_AVPS)
-        elif head.session_id not in self._sessions:
+        elif sid not in self._sessions:
             cap = min(cap, _SESSIONLESS_MAX_AVPS)  # PCI, PAN[S]: before any session
         try:
             return decode_pana(data, max_avps=cap)
@@ -518,10 +526,19 @@ class PaaServer:
             flags |= F_I
         if pre_auth:
             flags |= F_E
-        avps = offer_avps(cfg)
-        if cfg.extension is not None:
-            avps += cfg.extension.outgoing_avps(sid, PAR_PAN, flags, tuple(avps), None)
-        return encode_pana(_message(PAR_PAN, flags, sid, seq, tuple(avps)))
+        # Without an extension the PAR[S] differs only in Session Identifier and Sequence Number
+        # (header octets 8-15, RFC 5191 s6.2): it is encoded once per flag combination, then
+        # those two fields are patched in (two PAR[S] builds per authentication, issue 10).
+        extension = cfg.extension
+        template = self._par_start_templates.get(flags) if extension is None else None
+        if template is None:
+            avps = offer_avps(cfg)
+            if extension is not None:
+                avps += extension.outgoing_avps(sid, PAR_PAN, flags, tuple(avps), None)
+                return encode_pana(_message(PAR_PAN, flags, sid, seq, tuple(avps)))
+            template = encode_pana(_message(PAR_PAN, flags, 0, 0, tuple(avps)))
+            self._par_start_templates[flags] = template
+        return template[:8] + _SID_SEQ.pack(sid, seq) + template[16:]
 
     def _on_pci(self, rx: Rx, now: float, relay: Address | None = None) -> None:
         cfg = self._config
@@ -579,19 +596,18 @@ class PaaServer:
                                     seq=seq, size=len(data), avps=[a.code for a in msg.avps],
                                     note="request")  # fmt: skip
 
-    def _check_cookie(
-        self, head: PanaHeader, addr: Address, relay: Address | None, now: float
-    ) -> None:
+    def _check_cookie(self, head: _Head, addr: Address, relay: Address | None, now: float) -> None:
         """Drop a PAN[S] for no session unless it answers one of our cookies (before decoding)."""
-        pre_auth = bool(head.flags & F_E) and self._config.pre_authentication
+        _, flags, sid, seq = head
+        pre_auth = bool(flags & F_E) and self._config.pre_authentication
         found = any(
-            self._cookie(key, slot, addr, relay, pre_auth) == (head.session_id, head.seq)
+            self._cookie(key, slot, addr, relay, pre_auth) == (sid, seq)
             for key in self._cookie_keys(now)
             for slot in range(_COOKIE_SLOTS)
         )
         if not found:
             self.counters["pan_start_unknown"] += 1
-            raise Drop(f"unknown session {head.session_id:#x} (PAN[S] answers no PAR[S] of ours)")
+            raise Drop(f"unknown session {sid:#x} (PAN[S] answers no PAR[S] of ours)")
 
     def _adopt(self, rx: Rx, now: float, relay: Address | None) -> None:
         """A PAN[S] for no session whose cookie ``_check_cookie`` accepted: start the session."""
@@ -691,6 +707,7 @@ class PaaServer:
                 continue
             if session.timer_pushed == deadline:
                 session.timer_pushed = None  # its heap entry is gone
+                self._touched.add(sid)  # collected below: its deadline goes back in the heap
             current = session.get_timer()
             if current is not None and current <= now:
                 due.add(sid)
@@ -702,17 +719,18 @@ class PaaServer:
 
     def get_timer(self) -> float | None:
         """Earliest deadline over all sessions and the lingering ones, or None."""
+        if self._touched:
+            self._collect()
         timers = self._timers
         best: float | None = None
         while timers:
             deadline, sid = timers[0]
             session = self._sessions.get(sid)
-            if session is not None and session.get_timer() == deadline:
+            # every session is collected now, so timer_pushed is its get_timer(): no call needed
+            if session is not None and session.timer_pushed == deadline:
                 best = deadline
                 break
             heapq.heappop(timers)  # stale: the session moved its deadline or is gone
-            if session is not None and session.timer_pushed == deadline:
-                session.timer_pushed = None
         linger = self._linger_heap
         while linger and self._closed.get(linger[0][1], _GONE).until != linger[0][0]:
             heapq.heappop(linger)  # the session id was reused and closed again, or expired
@@ -754,8 +772,6 @@ class PaaServer:
                 session = self._sessions.get(sid)
                 if session is not None:
                     self._collect_one(sid, session)
-        if len(self._timers) > 2 * len(self._sessions) + 64:
-            self._rebuild_timers()
 
     def _collect_one(self, sid: int, session: PaaSession) -> None:
         outbox, events = session.take_output()
@@ -780,9 +796,12 @@ class PaaServer:
             self._half_open.discard(sid)
         if session.closed:
             self._retire(sid, session)
-        elif (deadline := session.get_timer()) is not None and deadline != session.timer_pushed:
-            heapq.heappush(self._timers, (deadline, sid))
-            session.timer_pushed = deadline
+        elif (deadline := session.get_timer()) != session.timer_pushed:
+            session.timer_pushed = deadline  # get_timer() trusts it for the heap's top entry
+            if deadline is not None:
+                heapq.heappush(self._timers, (deadline, sid))
+                if len(self._timers) > 2 * len(self._sessions) + 64:
+                    self._rebuild_timers()  # only a push makes the heap grow
 
     def _retire(self, sid: int, session: PaaSession) -> None:
         """A session closed: keep only what answering a repeat needs, for closed_linger."""
@@ -796,6 +815,8 @@ class PaaServer:
             self._closed[sid] = _Lingering(last_request, last_answer, session.relay, until)
             heapq.heappush(self._linger_heap, (until, sid))
         self._maybe_shrink()
+        if len(self._timers) > 2 * len(self._sessions) + 64:
+            self._rebuild_timers()  # the heap holds its entries, stale now
 
     def _rebuild_timers(self) -> None:
         """Lazy deletion leaves stale heap entries behind; rebuild so memory stays O(sessions)."""

@@ -95,6 +95,7 @@ class PacSession(SessionActions[PacConfig]):
     )
 
     role = Role.PAC
+    _defers = True  # _skip_sequence_check, _may_defer_auth, _auth_deferred below
     _table = PAC_TABLE
     _closed_state = PacState.CLOSED
 

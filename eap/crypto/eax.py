@@ -69,17 +69,20 @@ class Eax:
 
     def _ctr(self, counter: bytes, data: bytes) -> bytes:
         # EAX's CTR uses the whole 16-octet N' as the initial counter block, incremented mod 2^128.
-        if not data:
+        size = len(data)
+        if not size:
             return b""
-        if len(data) >= _NATIVE_CTR_FROM:
+        if size <= BLOCK_SIZE:  # one block (EAP-PSK's result indications): AES(N') is the stream
+            return _xor(self._ecb.update(counter)[:size], data)
+        if size >= _NATIVE_CTR_FROM:
             ctx = Cipher(self._aes, modes.CTR(counter)).encryptor()
             return ctx.update(data) + ctx.finalize()
         start = int.from_bytes(counter, "big")
-        blocks = -(-len(data) // BLOCK_SIZE)
+        blocks = -(-size // BLOCK_SIZE)
         counters = b"".join(
             ((start + i) & _COUNTER_MASK).to_bytes(BLOCK_SIZE, "big") for i in range(blocks)
         )
-        keystream = self._ecb.update(counters)[: len(data)]
+        keystream = self._ecb.update(counters)[:size]
         return _xor(keystream, data)
 
     def _tag(self, n: bytes, header: bytes, ciphertext: bytes) -> bytes:

@@ -140,7 +140,10 @@ class _PskKeys:
         self.ak = Secret(ak_kdk[:16])
         self.kdk = Secret(ak_kdk[16:])
         self._ak_mac = AesCmac(ak_kdk[:16])
-        self._kdk = Cipher(algorithms.AES(ak_kdk[16:]), modes.ECB())  # noqa: S305 - raw AES
+        # One ECB context for every conversation of this PSK: ECB on whole blocks keeps no state
+        # between update() calls, and making a context costs ~20 Python calls (issue 10). The
+        # sans-IO core is single-threaded; cryptography holds the GIL inside update().
+        self._kdk = Cipher(algorithms.AES(ak_kdk[16:]), modes.ECB()).encryptor()  # noqa: S305
 
     def __repr__(self) -> str:
         return "_PskKeys(<AK, KDK>)"
@@ -154,7 +157,9 @@ class _PskKeys:
 
     def session_keys(self, rand_p: bytes) -> PskSessionKeys:
         """TEK, MSK, EMSK: O_i = AES(KDK, AES(KDK, RAND_P) ^ "i"), i = 1..9 (RFC 4764 s3.2)."""
-        aes = self._kdk.encryptor()  # one context for the 10 blocks; ECB = the raw cipher
+        if len(rand_p) != _RAND_LEN:  # a partial block would stay buffered in the shared context
+            raise ValueError(f"RAND_P must be {_RAND_LEN} octets, got {len(rand_p)}")
+        aes = self._kdk  # ECB = the raw cipher
         blocks = aes.update(_blocks_xor(aes.update(rand_p), _SESSION_COUNTERS, 9))
         return _session_keys(Secret(blocks[:16]), Secret(blocks[16:80]), Secret(blocks[80:144]))
 
