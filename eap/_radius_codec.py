@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import struct
+import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -46,7 +47,10 @@ MICROSOFT = 311
 """Vendor-Id of the Microsoft vendor-specific attributes (RFC 2548 s2)."""
 
 _HDR = struct.Struct("!BBH16s")
+_LEN = struct.Struct("!H")
 _MA_ZERO = bytes(16)
+_MA_TYPE = 80  # Attr.MESSAGE_AUTHENTICATOR as a plain int: enum lookups cost on hot paths
+_MA_HEAD = b"\x50\x12"  # its Type and Length octets (RFC 3579 s3.2)
 
 
 class RadiusCode(WireEnum):
@@ -119,6 +123,11 @@ class RadiusPacket:
 
 def decode_radius(data: bytes) -> RadiusPacket:
     """Decode one RADIUS packet; raise CodecError on anything malformed (RFC 2865 s3)."""
+    return _decode(data)[0]
+
+
+def _decode(data: bytes) -> tuple[RadiusPacket, int]:
+    """The packet and the offset of its only 16-octet Message-Authenticator value (else -1)."""
     if len(data) < 20:
         raise CodecError(f"RADIUS packet of {len(data)} octets is shorter than the header", 0)
     code, ident, length, auth = _HDR.unpack_from(data)
@@ -127,7 +136,9 @@ def decode_radius(data: bytes) -> RadiusPacket:
         raise CodecError(f"RADIUS Length {length} outside 20..4096", 2)
     if length > len(data):
         raise CodecError(f"RADIUS Length {length} > received {len(data)} octets", 2)
+    data = bytes(data)
     attrs: list[tuple[int, bytes]] = []
+    ma_at, ma_count = -1, 0
     pos = 20
     while pos < length:
         if pos + 2 > length:
@@ -135,9 +146,12 @@ def decode_radius(data: bytes) -> RadiusPacket:
         atype, alen = data[pos], data[pos + 1]
         if alen < 2 or pos + alen > length:
             raise CodecError(f"attribute {atype} Length {alen} invalid", pos + 1, "attributes")
-        attrs.append((atype, bytes(data[pos + 2 : pos + alen])))
+        if atype == _MA_TYPE:
+            ma_count += 1
+            ma_at = pos + 2 if alen == 18 else -1
+        attrs.append((atype, data[pos + 2 : pos + alen]))
         pos += alen
-    return RadiusPacket(code, ident, bytes(auth), tuple(attrs))
+    return RadiusPacket(code, ident, auth, tuple(attrs)), ma_at if ma_count == 1 else -1
 
 
 def encode_radius(pkt: RadiusPacket) -> bytes:
@@ -202,6 +216,53 @@ def _secret(secret: Secret | bytes) -> bytes:
     return secret.reveal() if isinstance(secret, Secret) else bytes(secret)
 
 
+_Pads = tuple["hashlib._Hash", "hashlib._Hash"]
+_PAD_CACHE = 64
+"""Shared secrets whose HMAC-MD5 pads stay cached (a NAS or a server has one or a few)."""
+_pads: dict[int, tuple[weakref.ref[Secret], _Pads]] = {}
+
+
+def _hmac_pads(key: bytes) -> _Pads:
+    """MD5 contexts that have absorbed key ^ ipad and key ^ opad (RFC 2104 s2)."""
+    if len(key) > 64:
+        key = hashlib.md5(key).digest()  # noqa: S324 - RFC 2104: long keys are hashed first
+    key = key.ljust(64, b"\0")
+    inner = hashlib.md5(bytes(b ^ 0x36 for b in key))  # noqa: S324 - HMAC-MD5, RFC 3579 s3.2
+    outer = hashlib.md5(bytes(b ^ 0x5C for b in key))  # noqa: S324
+    return inner, outer
+
+
+def _secret_pads(secret: Secret) -> _Pads:
+    """The pads of ``secret``, computed once per Secret object and forgotten with it."""
+    key = id(secret)
+    entry = _pads.get(key)
+    if entry is not None and entry[0]() is secret:
+        return entry[1]
+    pads = _hmac_pads(secret.reveal())
+
+    def forget(ref: weakref.ref[Secret]) -> None:
+        current = _pads.get(key)
+        if current is not None and current[0] is ref:
+            del _pads[key]
+
+    while len(_pads) >= _PAD_CACHE:
+        _pads.pop(next(iter(_pads)), None)
+    _pads[key] = (weakref.ref(secret, forget), pads)
+    return pads
+
+
+def _hmac_md5(secret: Secret | bytes, data: bytes) -> bytes:
+    """HMAC-MD5 (RFC 2104) of ``data``: copies of the secret's pads, no key schedule per packet."""
+    if not isinstance(secret, Secret):
+        return hmac.digest(bytes(secret), data, "md5")
+    inner_pad, outer_pad = _secret_pads(secret)
+    inner = inner_pad.copy()
+    inner.update(data)
+    outer = outer_pad.copy()
+    outer.update(inner.digest())
+    return outer.digest()
+
+
 def _with_ma_zeroed(pkt: RadiusPacket, authenticator: bytes) -> RadiusPacket:
     attrs = tuple(
         (t, _MA_ZERO if t == Attr.MESSAGE_AUTHENTICATOR else v) for t, v in pkt.attributes
@@ -215,8 +276,7 @@ def message_authenticator(pkt: RadiusPacket, secret: Secret | bytes, authenticat
     RFC 3579 s3.2: computed with the attribute's value as 16 zero octets; for replies the
     header carries the Request Authenticator of the Access-Request being answered.
     """
-    data = encode_radius(_with_ma_zeroed(pkt, authenticator))
-    return hmac.digest(_secret(secret), data, "md5")  # one-shot: no HMAC object per packet
+    return _hmac_md5(secret, encode_radius(_with_ma_zeroed(pkt, authenticator)))
 
 
 def _fill_ma(pkt: RadiusPacket, mac: bytes) -> RadiusPacket:
@@ -250,8 +310,28 @@ def sign_request(
     secret: Secret | bytes,
 ) -> bytes:
     """Encode an Access-Request with a Message-Authenticator (added last if absent)."""
-    pkt = RadiusPacket(code, identifier, request_authenticator, _ensure_ma(attributes, first=False))
-    return encode_radius(_fill_ma(pkt, message_authenticator(pkt, secret, request_authenticator)))
+    if len(request_authenticator) != 16:
+        raise ValueError("RADIUS Authenticator must be 16 octets")
+    body = bytearray()
+    for atype, value in attributes:
+        if atype == _MA_TYPE:  # the caller placed it: sign the general way
+            pkt = RadiusPacket(code, identifier, request_authenticator, tuple(attributes))
+            return encode_radius(
+                _fill_ma(pkt, message_authenticator(pkt, secret, request_authenticator))
+            )
+        if len(value) > MAX_ATTR_VALUE:
+            raise ValueError(f"attribute {atype} value of {len(value)} octets exceeds 253")
+        body.append(atype)
+        body.append(len(value) + 2)
+        body += value
+    # RFC 3579 s3.2: the HMAC covers the packet with the attribute's value zeroed; for a
+    # request the header carries the Request Authenticator itself, so it is signed as sent.
+    length = 20 + len(body) + 18
+    if length > MAX_PACKET:
+        raise ValueError(f"RADIUS packet of {length} octets exceeds 4096")
+    head = _HDR.pack(code, identifier, length, request_authenticator)
+    wire = head + body + _MA_HEAD
+    return wire + _hmac_md5(secret, wire + _MA_ZERO)
 
 
 def sign_response(
@@ -274,12 +354,15 @@ def sign_response(
     return wire[:4] + resp + wire[20:]
 
 
-def _check_ma(pkt: RadiusPacket, secret: Secret | bytes, authenticator: bytes) -> None:
-    values = pkt.all(Attr.MESSAGE_AUTHENTICATOR)
-    if len(values) != 1 or len(values[0]) != 16:
+def _check_ma_wire(
+    data: bytes, length: int, at: int, secret: Secret | bytes, authenticator: bytes
+) -> None:
+    """The Message-Authenticator at offset ``at`` of the raw packet (RFC 3579 s3.2): the HMAC
+    over the octets as received, its value zeroed and ``authenticator`` in the header."""
+    if at < 0:
         raise AuthenticatorMismatch("Message-Authenticator missing or malformed")
-    expected = message_authenticator(pkt, secret, authenticator)
-    if not hmac.compare_digest(values[0], expected):
+    signed = b"".join((data[:4], authenticator, data[20:at], _MA_ZERO, data[at + 16 : length]))
+    if not hmac.compare_digest(data[at : at + 16], _hmac_md5(secret, signed)):
         raise AuthenticatorMismatch("Message-Authenticator does not verify")
 
 
@@ -287,22 +370,23 @@ def verify_response(
     data: bytes, request_authenticator: bytes, secret: Secret | bytes
 ) -> RadiusPacket:
     """Decode a reply and check both authenticators; raise CodecError or AuthenticatorMismatch."""
-    pkt = decode_radius(data)
-    length = struct.unpack_from("!H", data, 2)[0]
+    pkt, ma_at = _decode(data)
+    data = bytes(data)
+    length = _LEN.unpack_from(data, 2)[0]
     expected = response_authenticator(
-        pkt.code, pkt.identifier, request_authenticator, bytes(data[20:length]), _secret(secret)
+        pkt.code, pkt.identifier, request_authenticator, data[20:length], _secret(secret)
     )
     if not hmac.compare_digest(pkt.authenticator, expected):
         raise AuthenticatorMismatch("Response Authenticator does not verify")
     # RFC 3579 s3.2 requires it with EAP-Message; we require it always (BlastRADIUS).
-    _check_ma(pkt, secret, request_authenticator)
+    _check_ma_wire(data, length, ma_at, secret, request_authenticator)
     return pkt
 
 
 def verify_request(data: bytes, secret: Secret | bytes) -> RadiusPacket:
     """Decode an Access-Request and check its Message-Authenticator (required, RFC 3579 s3.2)."""
-    pkt = decode_radius(data)
-    _check_ma(pkt, secret, pkt.authenticator)
+    pkt, ma_at = _decode(data)
+    _check_ma_wire(bytes(data), _LEN.unpack_from(data, 2)[0], ma_at, secret, pkt.authenticator)
     return pkt
 
 
@@ -322,10 +406,15 @@ def encrypt_mppe_key(
     prev = request_authenticator + salt_b
     for i in range(0, len(plain), 16):
         b = hashlib.md5(s + prev).digest()  # noqa: S324 - RFC 2548 s2.4.2
-        c = bytes(x ^ y for x, y in zip(plain[i : i + 16], b, strict=True))
+        c = _xor16(plain[i : i + 16], b)
         out += c
         prev = c
     return salt_b + bytes(out)
+
+
+def _xor16(a: bytes, b: bytes) -> bytes:
+    """a ^ b for two 16-octet blocks, as integers (one operation, not sixteen)."""
+    return (int.from_bytes(a) ^ int.from_bytes(b)).to_bytes(16)
 
 
 def decrypt_mppe_key(value: bytes, secret: Secret | bytes, request_authenticator: bytes) -> bytes:
@@ -341,7 +430,7 @@ def decrypt_mppe_key(value: bytes, secret: Secret | bytes, request_authenticator
     for i in range(0, len(cipher), 16):
         c = cipher[i : i + 16]
         b = hashlib.md5(s + prev).digest()  # noqa: S324 - RFC 2548 s2.4.2
-        plain += bytes(x ^ y for x, y in zip(c, b, strict=True))
+        plain += _xor16(c, b)
         prev = c
     klen = plain[0]
     if klen > len(plain) - 1:

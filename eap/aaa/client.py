@@ -1,5 +1,10 @@
 """A RADIUS client shared by every EAP conversation of a PAA: few sockets, requests told apart by
-Identifier (RFC 2865 s3), retransmissions on timers (s2.5), nothing per request but a future."""
+Identifier (RFC 2865 s3), retransmissions on timers (s2.5), nothing per request but one object.
+
+``request(build, done)`` is the callback form: the socket's reader hands the verified reply to
+``done`` in the event-loop iteration that read it (no task, no future); ``transact()`` is the
+coroutine form built on it.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import cast
 
 from pana_codecs.errors import CodecError
@@ -15,7 +20,7 @@ from pana_codecs.errors import CodecError
 from .._radius_codec import AuthenticatorMismatch, RadiusPacket, verify_response
 from ..keys import Secret
 
-__all__ = ["RadiusClient", "RadiusClientStats", "RadiusError"]
+__all__ = ["Answered", "RadiusClient", "RadiusClientStats", "RadiusError", "RadiusRequest"]
 
 logger = logging.getLogger(__name__)
 
@@ -24,6 +29,9 @@ IDENTIFIERS = 256
 
 Build = Callable[[int], tuple[bytes, bytes]]
 """Identifier -> (signed Access-Request, its Request Authenticator)."""
+
+Answered = Callable[["RadiusPacket | RadiusError", bytes], None]
+"""done(the verified reply or the RadiusError, the Request Authenticator of the request)."""
 
 
 class RadiusError(Exception):
@@ -41,17 +49,78 @@ class RadiusClientStats:
     """Replies whose Identifier belonged to no outstanding request (late or stray)."""
 
 
-@dataclass(eq=False)
-class _Pending:
-    data: bytes
-    request_auth: bytes
-    future: asyncio.Future[RadiusPacket]
-    tries_left: int
-    timer: asyncio.TimerHandle | None = None
-    rejected: dict[str, int] = field(
-        default_factory=lambda: {"stale": 0, "malformed": 0, "bad_auth": 0}
+class RadiusRequest:
+    """One Access-Request of ``RadiusClient.request()`` until its ``done`` is called."""
+
+    __slots__ = (
+        "_build",
+        "_opening",
+        "bad_auth",
+        "data",
+        "done",
+        "identifier",
+        "last_problem",
+        "malformed",
+        "request_auth",
+        "sock",
+        "stale",
+        "timer",
+        "tries_left",
     )
-    last_problem: str = ""
+
+    def __init__(self, done: Answered, tries_left: int) -> None:
+        self.done: Answered | None = done
+        self.tries_left = tries_left
+        self.sock: _Socket | None = None
+        self.identifier = -1
+        self.data = b""
+        self.request_auth = b""
+        self.timer: asyncio.TimerHandle | None = None
+        # replies that arrived but were dropped, by reason: the final error names them, so a
+        # server that answers wrongly is not reported as a server that does not answer
+        self.stale = self.malformed = self.bad_auth = 0
+        self.last_problem = ""
+        self._build: Build | None = None
+        self._opening: asyncio.Task[None] | None = None
+
+    @property
+    def finished(self) -> bool:
+        """True once ``done`` was called, or the request was cancelled."""
+        return self.done is None
+
+    def cancel(self) -> None:
+        """Withdraw the request: ``done`` is never called, its Identifier is free again."""
+        self.done = None
+        if self._opening is not None:
+            self._opening.cancel()
+            self._opening = None
+        _forget(self)
+
+
+def _forget(req: RadiusRequest) -> None:
+    """Stop the request's timer and give its Identifier back (round robin: reused last)."""
+    if req.timer is not None:
+        req.timer.cancel()
+        req.timer = None
+    sock = req.sock
+    if sock is not None:
+        req.sock = None
+        if sock.pending.get(req.identifier) is req:
+            del sock.pending[req.identifier]
+            sock.free.append(req.identifier)
+
+
+def _finish(req: RadiusRequest, result: RadiusPacket | RadiusError) -> None:
+    """Hand the request its outcome (once), after freeing what it held."""
+    done = req.done
+    if done is None:
+        return
+    req.done = None
+    _forget(req)
+    try:
+        done(result, req.request_auth)
+    except Exception:  # the caller's bug must not break the socket reader or a timer
+        logger.exception("RADIUS answer callback failed")
 
 
 class _Socket(asyncio.DatagramProtocol):
@@ -60,7 +129,7 @@ class _Socket(asyncio.DatagramProtocol):
     def __init__(self, client: RadiusClient, first_identifier: int) -> None:
         self.client = client
         self.transport: asyncio.DatagramTransport | None = None
-        self.pending: dict[int, _Pending] = {}
+        self.pending: dict[int, RadiusRequest] = {}
         # identifiers in round-robin order: the one just freed is reused last, so a late
         # reply to it almost never meets a new request (and would fail its authenticator)
         self.free = deque((first_identifier + i) & 0xFF for i in range(IDENTIFIERS))
@@ -79,28 +148,27 @@ class _Socket(asyncio.DatagramProtocol):
         if pending is None:
             self.client.stats.unmatched_replies += 1
             for other in self.pending.values():
-                other.rejected["stale"] += 1  # it could have been meant for any of them
+                other.stale += 1  # it could have been meant for any of them
             logger.debug("dropping a RADIUS reply for no outstanding request")
             return
         if len(data) < 20:
-            pending.rejected["malformed"] += 1
+            pending.malformed += 1
             pending.last_problem = f"a reply of {len(data)} octets"
             return
         try:
             reply = verify_response(data, pending.request_auth, self.client.secret)
         except AuthenticatorMismatch as exc:
-            pending.rejected["bad_auth"] += 1
+            pending.bad_auth += 1
             logger.warning("dropping RADIUS reply from %s:%d: %s", *self.client.server, exc)
             return
         except CodecError as exc:
-            pending.rejected["malformed"] += 1
+            pending.malformed += 1
             pending.last_problem = str(exc)
             logger.warning(
                 "dropping malformed RADIUS reply from %s:%d: %s", *self.client.server, exc
             )
             return
-        if not pending.future.done():
-            pending.future.set_result(reply)
+        _finish(pending, reply)  # straight to the conversation, in this loop iteration
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
@@ -134,6 +202,7 @@ class RadiusClient:
         self.stats = RadiusClientStats()
         self._first_identifier = first_identifier & 0xFF
         self._sockets: list[_Socket] = []
+        self._waiting: set[RadiusRequest] = set()  # requests waiting for a socket to open
         self._opening = asyncio.Lock()
         self._closed = False
 
@@ -143,56 +212,106 @@ class RadiusClient:
     @property
     def outstanding(self) -> int:
         """Access-Requests waiting for their reply."""
-        return sum(len(s.pending) for s in self._sockets)
+        return sum(len(s.pending) for s in self._sockets) + len(self._waiting)
+
+    def request(self, build: Build, done: Answered) -> RadiusRequest:
+        """Send ``build(identifier)`` until a valid reply comes, then call ``done`` once.
+
+        ``done(reply, request_auth)`` gets the verified reply, or the RadiusError when the tries
+        run out (RFC 2865 s2.5) or the client closes; it is called from the event loop (the
+        socket reader, a timer), never from inside ``request()``. ``cancel()`` on the returned
+        request withdraws it. Raise RadiusError at once if the client is closed.
+        """
+        if self._closed:
+            raise RadiusError("the RADIUS client is closed")
+        req = RadiusRequest(done, self.retries)
+        for sock in self._sockets:
+            if sock.free and sock.transport is not None:
+                self._post(sock, req, build)
+                return req
+        # no socket with a free Identifier: open one first (once per 256 outstanding)
+        req._build = build
+        self._waiting.add(req)
+        req._opening = asyncio.get_running_loop().create_task(self._open_and_post(req))
+        return req
 
     async def transact(self, build: Build) -> tuple[RadiusPacket, bytes]:
         """Send ``build(identifier)`` until a valid reply comes; the reply and the request's
         Request Authenticator. Raise RadiusError when the tries run out."""
-        if self._closed:
-            raise RadiusError("the RADIUS client is closed")
-        sock = await self._socket()
-        identifier = sock.free.popleft()
-        loop = asyncio.get_running_loop()
+        future: asyncio.Future[tuple[RadiusPacket | RadiusError, bytes]]
+        future = asyncio.get_running_loop().create_future()
+
+        def done(result: RadiusPacket | RadiusError, request_auth: bytes) -> None:
+            if not future.done():
+                future.set_result((result, request_auth))
+
+        req = self.request(build, done)
         try:
-            data, request_auth = build(identifier)
-            pending = _Pending(data, request_auth, loop.create_future(), self.retries)
-            sock.pending[identifier] = pending
-            self.stats.requests += 1
-            self._send(sock, pending, loop)
-            return await pending.future, request_auth
-        finally:
-            done = sock.pending.pop(identifier, None)
-            if done is not None and done.timer is not None:
-                done.timer.cancel()
-            sock.free.append(identifier)
+            result, request_auth = await future
+        except asyncio.CancelledError:
+            req.cancel()
+            raise
+        if isinstance(result, RadiusError):
+            raise result
+        return result, request_auth
 
-    def _send(self, sock: _Socket, pending: _Pending, loop: asyncio.AbstractEventLoop) -> None:
-        if sock.transport is None:
-            pending.future.set_exception(RadiusError("the RADIUS client socket is closed"))
-            return
-        sock.transport.sendto(pending.data)  # RFC 2865 s2.5: retries repeat it unchanged
-        pending.timer = loop.call_later(self.timeout, self._expired, sock, pending, loop)
+    def _post(self, sock: _Socket, req: RadiusRequest, build: Build) -> None:
+        identifier = sock.free.popleft()
+        try:
+            req.data, req.request_auth = build(identifier)
+        except BaseException:
+            sock.free.appendleft(identifier)
+            raise
+        req.sock, req.identifier = sock, identifier
+        sock.pending[identifier] = req
+        self.stats.requests += 1
+        self._send(req)
 
-    def _expired(self, sock: _Socket, pending: _Pending, loop: asyncio.AbstractEventLoop) -> None:
-        if pending.future.done():
+    def _send(self, req: RadiusRequest) -> None:
+        sock = req.sock
+        if sock is None or sock.transport is None:
+            _finish(req, RadiusError("the RADIUS client socket is closed"))
             return
-        if pending.tries_left > 0:
-            pending.tries_left -= 1
+        sock.transport.sendto(req.data)  # RFC 2865 s2.5: retries repeat it unchanged
+        req.timer = asyncio.get_running_loop().call_later(self.timeout, self._expired, req)
+
+    def _expired(self, req: RadiusRequest) -> None:
+        req.timer = None
+        if req.done is None:
+            return
+        if req.tries_left > 0:
+            req.tries_left -= 1
             self.stats.retransmissions += 1
-            logger.debug("retransmitting Access-Request %d to %s:%d", pending.data[1], *self.server)
-            self._send(sock, pending, loop)
+            logger.debug("retransmitting Access-Request %d to %s:%d", req.identifier, *self.server)
+            self._send(req)
             return
-        pending.future.set_exception(
-            RadiusError(
-                no_usable_reply(
-                    self.server,
-                    1 + self.retries,
-                    pending.rejected,
-                    pending.last_problem,
-                    sock.error,
-                )
-            )
-        )
+        sock = req.sock
+        rejected = {"stale": req.stale, "malformed": req.malformed, "bad_auth": req.bad_auth}
+        error = sock.error if sock is not None else None
+        message = no_usable_reply(self.server, 1 + self.retries, rejected, req.last_problem, error)
+        _finish(req, RadiusError(message))
+
+    async def _open_and_post(self, req: RadiusRequest) -> None:
+        try:
+            sock = await self._socket()
+        except RadiusError as exc:
+            self._waiting.discard(req)
+            req._opening = None
+            _finish(req, exc)
+            return
+        except BaseException:
+            self._waiting.discard(req)
+            req._opening = None
+            raise
+        self._waiting.discard(req)
+        req._opening = None
+        build, req._build = req._build, None
+        if req.done is None or build is None:
+            return  # cancelled meanwhile
+        try:
+            self._post(sock, req, build)
+        except Exception as exc:  # the request could not be built
+            _finish(req, RadiusError(f"cannot build the Access-Request: {exc}"))
 
     def _free_socket(self) -> _Socket | None:
         for sock in self._sockets:
@@ -228,12 +347,15 @@ class RadiusClient:
     def close(self) -> None:
         """Fail every outstanding request and release the sockets."""
         self._closed = True
+        for req in list(self._waiting):
+            if req._opening is not None:
+                req._opening.cancel()
+                req._opening = None
+            _finish(req, RadiusError("the RADIUS client was closed"))
+        self._waiting.clear()
         for sock in self._sockets:
-            for pending in sock.pending.values():
-                if pending.timer is not None:
-                    pending.timer.cancel()
-                if not pending.future.done():
-                    pending.future.set_exception(RadiusError("the RADIUS client was closed"))
+            for req in list(sock.pending.values()):
+                _finish(req, RadiusError("the RADIUS client was closed"))
             if sock.transport is not None:
                 sock.transport.close()
         self._sockets.clear()

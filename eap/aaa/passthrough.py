@@ -9,6 +9,10 @@ contract's pass-through step (docs/contracts.md)::
     out = await pt.exchange(identity_response) # Access-Request; out.packet: the server's Request
     ...                                        # until out.result: EapResult with the MSK
 
+``begin_exchange(eap_response, done)`` is the same step without a coroutine (the PAA runner's
+callback path): with a shared ``RadiusClient`` the reply goes from the socket reader straight to
+``done``, with no task, lock or future per round trip.
+
 Every request carries a Message-Authenticator; replies must pass the Response Authenticator
 and Message-Authenticator checks or are dropped, and when no valid reply comes ``RadiusError``
 says why (including "shared secret mismatch?"). No third-party RADIUS library is needed.
@@ -23,7 +27,7 @@ import os
 import struct
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, TypeAlias
 
 from pana_codecs.eap import EapCode, EapType, decode_eap
 from pana_codecs.errors import CodecError
@@ -46,10 +50,12 @@ from ..authenticator import AuthOutput
 from ..keys import KeyMaterial, Secret
 from ..methods.base import Rng
 from ..peer import EapResult
-from .client import RadiusClient, RadiusError, no_usable_reply
+from .client import RadiusClient, RadiusError, RadiusRequest, no_usable_reply
 
 __all__ = [
+    "AnswerDone",
     "DatagramLink",
+    "ExchangeDone",
     "LinkFactory",
     "RadiusAnswer",
     "RadiusClient",
@@ -135,6 +141,12 @@ class DatagramLink(Protocol):
 LinkFactory = Callable[[], Awaitable[DatagramLink]]
 """Opens a fresh link for one Access-Request and its retransmissions."""
 
+AnswerDone: TypeAlias = Callable[["RadiusAnswer | Exception"], None]
+"""``begin_answer``'s callback: the server's RadiusAnswer, or the error (RadiusError)."""
+
+ExchangeDone: TypeAlias = Callable[[AuthOutput | Exception], None]
+"""``begin_exchange``'s callback: the AuthOutput, or the error (RadiusError)."""
+
 
 class _Protocol(asyncio.DatagramProtocol):
     """Queues datagrams from the server socket."""
@@ -215,6 +227,12 @@ class RadiusPassThrough:
         self._eap_id: int | None = None
         self._method_type: int | None = None
         self._done = False
+        self._fixed: list[tuple[int, bytes]] | None = None  # the attributes every request has
+        self._request: RadiusRequest | None = None  # callback path: the outstanding request
+        self._task: asyncio.Task[None] | None = None  # callback path over a link: its task
+        self._attrs: list[tuple[int, bytes]] = []  # the outstanding request's attributes
+        self._waiter: AnswerDone | None = None
+        self._exchange_done: ExchangeDone | None = None
 
     @property
     def done(self) -> bool:
@@ -227,9 +245,25 @@ class RadiusPassThrough:
     async def __aexit__(self, *exc: object) -> None:
         self.close()
 
+    @property
+    def busy(self) -> bool:
+        """True while a ``begin_answer``/``begin_exchange`` waits for its answer."""
+        return self._waiter is not None
+
     def close(self) -> None:
         """Close the socket of an exchange in progress, if any (each exchange opens its own;
-        a shared ``client`` stays open: its owner closes it)."""
+        a shared ``client`` stays open: its owner closes it). An exchange begun with
+        ``begin_exchange``/``begin_answer`` is withdrawn: its ``done`` is never called."""
+        self._waiter = self._exchange_done = None
+        request, self._request = self._request, None
+        if request is not None:
+            request.cancel()  # frees its Identifier and timer on the shared client
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+        self._close_link()
+
+    def _close_link(self) -> None:
         if self._open_link is not None:
             self._open_link.close()
             self._open_link = None
@@ -252,6 +286,39 @@ class RadiusPassThrough:
         discarded: ``AuthOutput(None, None)``. Raise ``RadiusError`` when the server gives no
         usable answer (unreachable, wrong shared secret, a conflicting reply).
         """
+        local = self._local_step(eap_response)
+        if local is not None:
+            return local
+        return _output(await self._answer(eap_response, checked=True))
+
+    def begin_exchange(self, eap_response: bytes | None, done: ExchangeDone) -> AuthOutput | None:
+        """``exchange()`` without a coroutine (the PAA runner's callback path, docs/contracts.md).
+
+        Return the AuthOutput when it is known at once (our EAP-Request/Identity, a discarded
+        Response); ``done`` is then not called. Otherwise send the Access-Request, return None
+        and call ``done(output)`` or ``done(RadiusError)`` once, later, from the event loop: with
+        a shared ``client`` from the socket reader that read the reply. ``close()`` withdraws the
+        exchange (``done`` is never called). One exchange at a time; raise ``RadiusError`` at
+        once when the Response cannot be sent (the conversation ended, one is in progress).
+        """
+        local = self._local_step(eap_response)
+        if local is not None:
+            return local
+        self._exchange_done = done
+        try:
+            self._begin(eap_response, self._exchanged, checked=True)
+        except BaseException:
+            self._exchange_done = None
+            raise
+        return None
+
+    def _exchanged(self, result: RadiusAnswer | Exception) -> None:
+        done, self._exchange_done = self._exchange_done, None
+        if done is not None:
+            done(result if isinstance(result, Exception) else _output(result))
+
+    def _local_step(self, eap_response: bytes | None) -> AuthOutput | None:
+        """The step's answer when no RADIUS round trip is needed, else None."""
         if eap_response is None:
             self.restart()  # a new conversation (first authentication or re-authentication)
             if self._cfg.identity_request:
@@ -264,33 +331,101 @@ class RadiusPassThrough:
             reason = self._check_response(eap_response)
             if reason is not None:
                 logger.info("EAP Response not forwarded: %s", reason)
-                return AuthOutput(None, None)
-        answer = await self.answer(eap_response)
-        if answer.code == RadiusCode.ACCESS_CHALLENGE:
-            return AuthOutput(answer.eap, None)
-        # RFC 3579 s2.6.3: only the RADIUS Code decides; the EAP packet goes on as it is.
-        success = answer.code == RadiusCode.ACCESS_ACCEPT
-        keys = answer.keys if success else None
-        return AuthOutput(answer.eap, EapResult(success, keys, answer.method_type))
+                return _DISCARD
+        return None
 
     async def answer(self, eap_response: bytes | None) -> RadiusAnswer:
         """Relay one EAP-Response; return the server's decision. Raise RadiusError if none."""
+        return await self._answer(eap_response, checked=False)
+
+    async def _answer(self, eap_response: bytes | None, *, checked: bool) -> RadiusAnswer:
+        if self._client is None:
+            return await self._answer_over_link(self._prepare(eap_response, checked))
+        future: asyncio.Future[RadiusAnswer | Exception]
+        future = asyncio.get_running_loop().create_future()
+
+        def done(result: RadiusAnswer | Exception) -> None:
+            if not future.done():  # cancelled: close() below withdraws the request
+                future.set_result(result)
+
+        self._begin(eap_response, done, checked=checked)
+        try:
+            result = await future
+        except asyncio.CancelledError:
+            self.close()  # withdraws the Access-Request (its Identifier, its timer)
+            raise
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    def begin_answer(self, eap_response: bytes | None, done: AnswerDone) -> None:
+        """``answer()`` without a coroutine: send the Access-Request now; ``done`` gets the
+        RadiusAnswer or the RadiusError once, later, from the event loop (``close()``
+        withdraws it). Raise RadiusError at once when the Response cannot be sent."""
+        self._begin(eap_response, done, checked=False)
+
+    def _begin(self, eap_response: bytes | None, done: AnswerDone, *, checked: bool) -> None:
+        if self._waiter is not None:
+            raise RadiusError("a RADIUS exchange of this conversation is already in progress")
+        attributes = self._prepare(eap_response, checked)
+        self._waiter = done
+        try:
+            if self._client is not None:
+                self._attrs = attributes
+                self._request = self._client.request(self._build, self._replied)
+            else:  # a socket per Access-Request: its receive loop is a coroutine
+                self._task = asyncio.get_running_loop().create_task(self._link_task(attributes))
+        except BaseException:
+            self._waiter = None
+            raise
+
+    def _prepare(self, eap_response: bytes | None, checked: bool) -> list[tuple[int, bytes]]:
+        """The Access-Request's attributes; ``checked``: _local_step already vetted the response."""
         if self._done:
             raise RadiusError("the RADIUS conversation has already ended")
-        if eap_response is not None and (reason := self._check_response(eap_response)):
+        if (
+            eap_response is not None
+            and not checked
+            and (reason := self._check_response(eap_response))
+        ):
             raise RadiusError(reason)
-        attributes = self._attributes(eap_response or b"")
-        if self._client is not None:
-            rng, secret = self._rng, self._cfg.secret
+        return self._attributes(eap_response or b"")
 
-            def build(identifier: int) -> tuple[bytes, bytes]:
-                auth = rng(16)
-                return sign_request(
-                    RadiusCode.ACCESS_REQUEST, identifier, auth, attributes, secret
-                ), auth
+    def _build(self, identifier: int) -> tuple[bytes, bytes]:
+        auth = self._rng(16)
+        attrs, self._attrs = self._attrs, []
+        code = RadiusCode.ACCESS_REQUEST
+        return sign_request(code, identifier, auth, attrs, self._cfg.secret), auth
 
-            reply, request_auth = await self._client.transact(build)
-            return self._interpret(reply, request_auth)
+    def _replied(self, reply: RadiusPacket | RadiusError, request_auth: bytes) -> None:
+        self._request = None
+        if self._waiter is None:
+            return
+        result: RadiusAnswer | Exception
+        if isinstance(reply, RadiusError):
+            result = reply
+        else:
+            try:
+                result = self._interpret(reply, request_auth)
+            except RadiusError as exc:
+                result = exc
+        self._deliver(result)
+
+    def _deliver(self, result: RadiusAnswer | Exception) -> None:
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None:
+            waiter(result)
+
+    async def _link_task(self, attributes: list[tuple[int, bytes]]) -> None:
+        result: RadiusAnswer | Exception
+        try:
+            result = await self._answer_over_link(attributes)
+        except Exception as exc:  # RadiusError, or the link could not be opened
+            result = exc
+        self._task = None
+        self._deliver(result)
+
+    async def _answer_over_link(self, attributes: list[tuple[int, bytes]]) -> RadiusAnswer:
         request_auth = self._rng(16)
         self._identifier = (self._identifier + 1) & 0xFF
         data = sign_request(
@@ -318,22 +453,13 @@ class RadiusPassThrough:
         return None
 
     def _attributes(self, eap: bytes) -> list[tuple[int, bytes]]:
-        cfg = self._cfg
         attrs: list[tuple[int, bytes]] = []
         if self._user_name is not None:
             attrs.append((Attr.USER_NAME, self._user_name))
-        if cfg.nas_ip_address is not None:
-            nas_ip = ipaddress.ip_address(cfg.nas_ip_address)
-            # NAS-IP-Address (4) or NAS-IPv6-Address (95, RFC 3162 s2.1)
-            kind = Attr.NAS_IP_ADDRESS if nas_ip.version == 4 else Attr.NAS_IPV6_ADDRESS
-            attrs.append((kind, nas_ip.packed))
-        if cfg.nas_identifier:
-            attrs.append((Attr.NAS_IDENTIFIER, cfg.nas_identifier))
-        if cfg.calling_station_id is not None:
-            attrs.append((Attr.CALLING_STATION_ID, cfg.calling_station_id))
-        if cfg.framed_mtu is not None:
-            attrs.append((Attr.FRAMED_MTU, struct.pack("!I", cfg.framed_mtu)))
-        attrs.extend(cfg.extra_attributes)
+        fixed = self._fixed
+        if fixed is None:
+            fixed = self._fixed = _fixed_attributes(self._cfg)
+        attrs += fixed
         if self._state is not None:
             attrs.append((Attr.STATE, self._state))  # RFC 2865 s5.24: echoed unchanged
         attrs.extend(split_eap(eap))
@@ -347,7 +473,7 @@ class RadiusPassThrough:
         try:
             return await self._attempts(link, data, identifier, request_auth)
         finally:
-            self.close()
+            self._close_link()
 
     async def _attempts(
         self, link: DatagramLink, data: bytes, identifier: int, request_auth: bytes
@@ -445,6 +571,36 @@ class RadiusPassThrough:
         # RFC 5216 s2.3 / hostapd ieee802_1x.c: MSK = MS-MPPE-Recv-Key | MS-MPPE-Send-Key.
         session_id = reply.get(Attr.EAP_KEY_NAME) or b""
         return KeyMaterial(msk=Secret(recv_key + send_key), session_id=session_id)
+
+
+_DISCARD = AuthOutput(None, None)
+
+
+def _output(answer: RadiusAnswer) -> AuthOutput:
+    """The AuthOutput of a RADIUS answer (RFC 3579 s2.6.3: only the RADIUS Code decides)."""
+    if answer.code == RadiusCode.ACCESS_CHALLENGE:
+        return AuthOutput(answer.eap, None)
+    success = answer.code == RadiusCode.ACCESS_ACCEPT
+    keys = answer.keys if success else None
+    return AuthOutput(answer.eap, EapResult(success, keys, answer.method_type))
+
+
+def _fixed_attributes(cfg: RadiusConfig) -> list[tuple[int, bytes]]:
+    """The attributes every Access-Request of ``cfg`` carries, between User-Name and State."""
+    attrs: list[tuple[int, bytes]] = []
+    if cfg.nas_ip_address is not None:
+        nas_ip = ipaddress.ip_address(cfg.nas_ip_address)
+        # NAS-IP-Address (4) or NAS-IPv6-Address (95, RFC 3162 s2.1)
+        kind = Attr.NAS_IP_ADDRESS if nas_ip.version == 4 else Attr.NAS_IPV6_ADDRESS
+        attrs.append((kind, nas_ip.packed))
+    if cfg.nas_identifier:
+        attrs.append((Attr.NAS_IDENTIFIER, cfg.nas_identifier))
+    if cfg.calling_station_id is not None:
+        attrs.append((Attr.CALLING_STATION_ID, cfg.calling_station_id))
+    if cfg.framed_mtu is not None:
+        attrs.append((Attr.FRAMED_MTU, struct.pack("!I", cfg.framed_mtu)))
+    attrs.extend(cfg.extra_attributes)
+    return attrs
 
 
 def radius_client(config: RadiusConfig) -> RadiusClient:

@@ -6,7 +6,9 @@ backlog. Above ``AdmissionPolicy.backlog_limit`` new PCIs are shed before they r
 (the PaC retransmits its PCI, RFC 5191 s4.1) while every datagram of a session in progress is
 served, so goodput holds near capacity instead of collapsing. GC policy (issue 10): the runner
 freezes long-lived objects out of the cyclic collector's way (``GcPolicy``, pana_mpa.aio.gcpolicy)
-so a collection's pause stays short with 100,000 sessions open.
+so a collection's pause stays short with 100,000 sessions open. Pass-through (issue 10): a
+back end with ``begin_exchange()`` is driven by callbacks, so an AAA round trip costs no task,
+lock or future, and the answer reaches the session in the loop iteration that read it.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from .transport import Address, Transport
 __all__ = [
     "AAA_FAILURE",
     "AaaBackend",
+    "AaaCallbackBackend",
     "AdmissionPolicy",
     "AdmissionStats",
     "PaaRunner",
@@ -64,6 +67,19 @@ class AaaBackend(Protocol):
 
     async def exchange(self, eap_response: bytes | None) -> Any:
         """Forward one EAP response (None: start) and return the AAA server's AuthOutput."""
+        ...
+
+
+class AaaCallbackBackend(AaaBackend, Protocol):
+    """An AaaBackend that can also step without a coroutine (eap.aaa.RadiusPassThrough).
+
+    The runner prefers ``begin_exchange`` when a back end has it: no task per exchange.
+    """
+
+    def begin_exchange(self, eap_response: bytes | None, done: Callable[[Any], None]) -> Any:
+        """Start one step: return its AuthOutput when known at once (``done`` is then not
+        called), else None and call ``done(output or exception)`` once, later, from the event
+        loop. ``close()`` withdraws a step in progress (``done`` is never called)."""
         ...
 
 
@@ -144,14 +160,38 @@ class AdmissionStats:
     """PCIs admitted first, as retransmissions from a source seen while overloaded."""
 
 
+class _AaaSlot:
+    """One session's AAA back end and its one exchange at a time; ``done`` of its steps."""
+
+    __slots__ = ("backend", "begin", "busy", "fresh", "queued", "runner", "session_id", "task")
+
+    def __init__(self, runner: PaaRunner[Any], session_id: int, backend: AaaBackend) -> None:
+        self.runner = runner
+        self.session_id = session_id
+        self.backend = backend
+        self.begin: Callable[[bytes | None, Callable[[Any], None]], Any] | None = getattr(
+            backend, "begin_exchange", None
+        )
+        self.busy = False  # a step is with the AAA server
+        self.fresh = True  # no step started yet (restart() only before later conversations)
+        self.queued: list[bytes | None] | None = None  # steps waiting for the busy one
+        self.task: asyncio.Task[None] | None = None  # the fallback for an exchange()-only back end
+
+    def __call__(self, output: Any) -> None:
+        """The step's answer (an AuthOutput, or the exception that ended it)."""
+        if self.busy:
+            self.runner._answered(self, output)
+
+
 class PaaRunner(Generic[E]):
     """Runs a PAA server (PaaServer, or any node with the sans-IO surface) on a transport.
 
     ``events`` gets every session event (and ``on_event`` is called with it). With ``aaa``
     (pass-through, docs/contracts.md) the server must be a PassThroughNode: after each step
     the runner takes ``pending_aaa()``, gets each session's back-end (``aaa(session_id)``,
-    once per session; ``restart()`` when a new conversation begins), awaits ``exchange()``
-    (one at a time per session) and feeds the answer back with ``aaa_answer()``. ``stats``
+    once per session; ``restart()`` when a new conversation begins), runs one step at a time
+    per session (``begin_exchange()`` when the back end has it, else a task awaiting
+    ``exchange()``) and feeds the answer back with ``aaa_answer()``. ``stats``
     counts the admission control's work. ``gc`` (default ``GcPolicy()``: on) freezes the
     long-lived objects at start and after every ``refreeze_after`` new sessions, and unfreezes
     when run() returns; ``gc_freezer`` applies it (counters ``freezes``, ``collected``).
@@ -191,8 +231,8 @@ class PaaRunner(Generic[E]):
         """Fingerprints of PCI sources seen while overloaded, one per slot (hash of the address)."""
         self._seen_at = array("d", bytes(8 * slots))
         """When each slot's source was last seen (or preferred), in loop time."""
-        self._backends: dict[int, AaaBackend] = {}
-        self._locks: dict[int, asyncio.Lock] = {}
+        self._slots: dict[int, _AaaSlot] = {}
+        """Each pass-through session's back end and its step in progress."""
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing = False
         self._driver: Driver[E] = Driver(
@@ -276,8 +316,9 @@ class PaaRunner(Generic[E]):
         if isinstance(event, PanaEvent):
             session_id = event.session_id
             if isinstance(event, (SessionTerminated, AuthenticationFailed)):
-                self._release(self._backends.pop(session_id, None))
-                self._locks.pop(session_id, None)
+                slot = self._slots.pop(session_id, None)
+                if slot is not None:
+                    self._release(slot)  # withdraws a step still with the AAA server
             elif isinstance(event, (Authenticated, Reauthenticated)):
                 self._settled += 1  # a long-lived session (new keys): counted by the GC policy
                 if self._closing:
@@ -292,43 +333,93 @@ class PaaRunner(Generic[E]):
             settled, self._settled = self._settled, 0
             self.gc_freezer.settled(settled)  # may collect the unfrozen objects and freeze
         if self._pass_through is not None:
-            for session_id, eap_response in self._pass_through.pending_aaa():
-                task = asyncio.get_running_loop().create_task(
-                    self._exchange(session_id, eap_response)
-                )
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
+            work = self._pass_through.pending_aaa()
+            if work:
+                self._start_aaa(work)
         if self._closing and not self._live_sessions():
             self._driver.stop()
 
-    async def _exchange(self, session_id: int, eap_response: bytes | None) -> None:
-        assert self._pass_through is not None and self._aaa is not None
-        lock = self._locks.setdefault(session_id, asyncio.Lock())
-        async with lock:
-            backend = self._backends.get(session_id)
-            if backend is None:
-                backend = self._backends[session_id] = self._aaa(session_id)
-            elif eap_response is None and isinstance(backend, _Restartable):
-                backend.restart()  # re-authentication: a new EAP conversation (RFC 5191 s4.3)
-            try:
-                output = await backend.exchange(eap_response)
-            except Exception as exc:  # AAA unreachable, wrong shared secret, bad answers
-                # RFC 4137 s6 (aaaTimeout): the conversation fails. The session hears it as an
-                # EAP failure without an EAP packet, so the PaC gets PAR[C] with Result-Code
-                # PANA_AUTHENTICATION_REJECTED at once (RFC 5191 s4.1), not at its timer.
-                logger.warning("AAA exchange for session 0x%08x failed: %s", session_id, exc)
-                output = AAA_FAILURE
-            try:
-                self._pass_through.aaa_answer(session_id, output, asyncio.get_running_loop().time())
-            except Exception as exc:  # the session ended while the AAA server thought
-                logger.debug("AAA answer for session 0x%08x not taken: %s", session_id, exc)
-                return
-            self._driver.wake()
+    def _start_aaa(self, work: list[tuple[int, bytes | None]]) -> None:
+        assert self._aaa is not None
+        slots = self._slots
+        for session_id, eap_response in work:
+            slot = slots.get(session_id)
+            if slot is None:
+                slot = slots[session_id] = _AaaSlot(self, session_id, self._aaa(session_id))
+            if slot.busy:  # one exchange at a time per session: this one waits its turn
+                if slot.queued is None:
+                    slot.queued = [eap_response]
+                else:
+                    slot.queued.append(eap_response)
+                continue
+            self._begin(slot, eap_response)
+
+    def _begin(self, slot: _AaaSlot, eap_response: bytes | None) -> None:
+        """Start one step of the session's AAA conversation."""
+        backend = slot.backend
+        if slot.fresh:
+            slot.fresh = False
+        elif eap_response is None and isinstance(backend, _Restartable):
+            backend.restart()  # re-authentication: a new EAP conversation (RFC 5191 s4.3)
+        slot.busy = True
+        begin = slot.begin
+        if begin is None:  # an exchange()-only back end (third-party): one task per step
+            task = asyncio.get_running_loop().create_task(self._exchange(slot, eap_response))
+            slot.task = task
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            return
+        try:
+            output = begin(eap_response, slot)  # slot(output) later, from the event loop
+        except Exception as exc:
+            output = exc
+        if output is not None:
+            self._answered(slot, output)
+
+    async def _exchange(self, slot: _AaaSlot, eap_response: bytes | None) -> None:
+        output: Any
+        try:
+            output = await slot.backend.exchange(eap_response)
+        except Exception as exc:
+            output = exc
+        slot.task = None
+        slot(output)
+
+    def _answered(self, slot: _AaaSlot, output: Any) -> None:
+        """Hand a step's answer to its session, start the session's next step, flush."""
+        assert self._pass_through is not None
+        slot.busy = False
+        session_id = slot.session_id
+        if isinstance(output, Exception):  # AAA unreachable, wrong shared secret, bad answers
+            # RFC 4137 s6 (aaaTimeout): the conversation fails. The session hears it as an
+            # EAP failure without an EAP packet, so the PaC gets PAR[C] with Result-Code
+            # PANA_AUTHENTICATION_REJECTED at once (RFC 5191 s4.1), not at its timer.
+            logger.warning("AAA exchange for session 0x%08x failed: %s", session_id, output)
+            output = AAA_FAILURE
+        taken = True
+        try:
+            self._pass_through.aaa_answer(session_id, output, asyncio.get_running_loop().time())
+        except Exception as exc:  # the session ended while the AAA server thought
+            logger.debug("AAA answer for session 0x%08x not taken: %s", session_id, exc)
+            taken = False
+        if slot.queued and self._slots.get(session_id) is slot:
+            self._begin(slot, slot.queued.pop(0))
+        if taken:
+            self._driver.wake()  # sends what the answer produced (re-entrant from a flush)
+
+    def _release(self, slot: _AaaSlot) -> None:
+        """End a session's AAA conversation: withdraw its step in progress, close the back end."""
+        slot.busy = False
+        slot.queued = None
+        task, slot.task = slot.task, None
+        if task is not None:
+            task.cancel()
+        self._close(slot.backend)
 
     @staticmethod
-    def _release(backend: object) -> None:
+    def _close(backend: object) -> None:
         if isinstance(backend, _Closable):
-            backend.close()  # RadiusPassThrough.close(): its socket toward the RADIUS server
+            backend.close()  # RadiusPassThrough.close(): its socket, its request in progress
 
     # ---- shutdown ------------------------------------------------------------------------------
 
@@ -379,15 +470,16 @@ class PaaRunner(Generic[E]):
                 watcher.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await watcher
+            slots = list(self._slots.values())
+            self._slots.clear()
+            for slot in slots:
+                self._release(slot)  # withdraws pending steps: their done is never called
             for task in list(self._tasks):
                 task.cancel()
             for task in list(self._tasks):
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-            for backend in self._backends.values():
-                self._release(backend)
-            self._backends.clear()
-            self._release(self._aaa)  # a factory that shares resources (a RADIUS client)
+            self._close(self._aaa)  # a factory that shares resources (a RADIUS client)
             self.gc_freezer.stop()
 
 

@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from eap._radius_codec import RadiusCode
-from eap.aaa.passthrough import RadiusConfig, RadiusError, RadiusPassThrough, radius_client
+from eap.aaa.passthrough import (
+    RadiusAnswer,
+    RadiusConfig,
+    RadiusError,
+    RadiusPassThrough,
+    radius_client,
+)
 from eap.authenticator import AuthOutput
 from eap.methods.base import Rng
 from eap.peer import EapResult
@@ -17,11 +24,16 @@ logger = logging.getLogger(__name__)
 
 
 class RadiusBackend:
-    """One session's RADIUS pass-through (eap.aaa.passthrough), answering as an EAP server would."""
+    """One session's RADIUS pass-through (eap.aaa.passthrough), answering as an EAP server would.
+
+    ``begin_exchange`` is the runner's callback path (no task per round trip); ``exchange``
+    the coroutine form. A RadiusError (no usable answer) becomes an EAP failure.
+    """
 
     def __init__(self, relay: RadiusPassThrough, rng: Rng) -> None:
         self._relay = relay
         self._rng = rng
+        self._done: Callable[[AuthOutput], None] | None = None
 
     async def exchange(self, eap_response: bytes | None) -> AuthOutput:
         """Relay one response; Access-Accept/Reject end the conversation (RFC 3579 s2.6.3).
@@ -31,27 +43,58 @@ class RadiusBackend:
         without the Message-Authenticator RFC 3579 s3.2 requires.
         """
         if eap_response is None:
-            identifier = self._rng(1)[0]
-            request = EapPacket(EapCode.REQUEST, identifier, EapType.IDENTITY)
-            return AuthOutput(encode_eap(request), None)
+            return self._identity_request()
         try:
             answer = await self._relay.answer(eap_response)
         except RadiusError as exc:
-            logger.warning("RADIUS pass-through failed: %s", exc)
-            return AuthOutput(None, EapResult(success=False, keys=None, method_type=None))
-        if answer.code == RadiusCode.ACCESS_ACCEPT:
-            return AuthOutput(answer.eap, EapResult(True, answer.keys, answer.method_type))
-        if answer.code == RadiusCode.ACCESS_REJECT:
-            return AuthOutput(answer.eap, EapResult(False, None, answer.method_type))
-        return AuthOutput(answer.eap, None)
+            return _failed(exc)
+        return _output(answer)
+
+    def begin_exchange(
+        self, eap_response: bytes | None, done: Callable[[AuthOutput], None]
+    ) -> AuthOutput | None:
+        """``exchange()`` by callback: the output now, or None and ``done(output)`` later."""
+        if eap_response is None:
+            return self._identity_request()
+        self._done = done
+        try:
+            self._relay.begin_answer(eap_response, self._answered)
+        except RadiusError as exc:
+            self._done = None
+            return _failed(exc)
+        return None
+
+    def _answered(self, result: RadiusAnswer | Exception) -> None:
+        done, self._done = self._done, None
+        if done is not None:
+            done(_output(result) if isinstance(result, RadiusAnswer) else _failed(result))
+
+    def _identity_request(self) -> AuthOutput:
+        identifier = self._rng(1)[0]
+        request = EapPacket(EapCode.REQUEST, identifier, EapType.IDENTITY)
+        return AuthOutput(encode_eap(request), None)
 
     def restart(self) -> None:
         """A new EAP conversation (re-authentication)."""
         self._relay.restart()
 
     def close(self) -> None:
-        """Close the socket toward the RADIUS server."""
+        """Close the socket toward the RADIUS server; withdraw an exchange in progress."""
+        self._done = None
         self._relay.close()
+
+
+def _output(answer: RadiusAnswer) -> AuthOutput:
+    if answer.code == RadiusCode.ACCESS_ACCEPT:
+        return AuthOutput(answer.eap, EapResult(True, answer.keys, answer.method_type))
+    if answer.code == RadiusCode.ACCESS_REJECT:
+        return AuthOutput(answer.eap, EapResult(False, None, answer.method_type))
+    return AuthOutput(answer.eap, None)
+
+
+def _failed(exc: Exception) -> AuthOutput:
+    logger.warning("RADIUS pass-through failed: %s", exc)
+    return AuthOutput(None, EapResult(success=False, keys=None, method_type=None))
 
 
 class RadiusBackends:

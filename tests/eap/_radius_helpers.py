@@ -8,6 +8,7 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 
+from eap.aaa.client import RadiusClient
 from eap.aaa.passthrough import RadiusAnswer, RadiusConfig, RadiusPassThrough
 from eap.authenticator import AuthOutput
 from eap.keys import KeyMaterial, Secret
@@ -145,12 +146,17 @@ async def run_peer(peer: EapPeer, pt: RadiusPassThrough, *, max_rounds: int = 60
 
 
 async def pana_via_radius(
-    peer: EapPeer, config: RadiusConfig, *, require_key: bool, timeout: float = 20.0
+    peer: EapPeer,
+    config: RadiusConfig,
+    *,
+    require_key: bool,
+    timeout: float = 20.0,
+    shared: RadiusClient | None = None,
 ) -> tuple[object, list[RadiusPassThrough]]:
     """A PaC authenticates over PANA/UDP to a pass-through PAA that relays to ``config``.
 
     Returns the PaC's outcome (the Authenticated event, or the ClientError it raised) and the
-    pass-through objects the PAA used.
+    pass-through objects the PAA used. With ``shared`` they share that client (as ``pana-mpa paa``).
     """
     paa_udp = await UdpTransport.bind("127.0.0.1", 0)
     pac_udp = await UdpTransport.bind("127.0.0.1", 0)
@@ -158,7 +164,7 @@ async def pana_via_radius(
     made: list[RadiusPassThrough] = []
 
     def backend(session_id: int) -> RadiusPassThrough:
-        made.append(RadiusPassThrough(config))
+        made.append(RadiusPassThrough(config, client=shared))
         return made[-1]
 
     server = asyncio.create_task(serve_paa(paa, paa_udp, aaa=backend))

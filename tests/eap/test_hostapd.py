@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from eap.aaa.passthrough import RadiusConfig, RadiusError, RadiusPassThrough
+from eap.aaa.passthrough import RadiusConfig, RadiusError, RadiusPassThrough, radius_client
 from eap.keys import Secret
 from eap.methods.base import PeerMethod
 from eap.methods.gpsk import GpskPeer
@@ -160,6 +162,39 @@ async def test_pana_pac_through_pass_through_paa_to_hostapd(hostapd: Hostapd, me
     # equals the PaC's: both sides then verify each other's AUTH AVPs (RFC 5191 s5.3).
     assert event.key_id is not None and event.msk is not None
     assert peer.result.keys is not None and event.msk == peer.result.keys.msk
+
+
+@pytest.mark.udp
+@pytest.mark.parametrize("method", ["psk", "tls13"])
+async def test_pass_through_paa_with_a_shared_client_uses_callbacks(
+    hostapd: Hostapd, method: str
+) -> None:
+    # issue 10: as `pana-mpa paa --radius` runs, one RadiusClient for every session; each
+    # answer goes from its socket reader to the session: no task per RADIUS round trip
+    peer = _peer(method, pki=hostapd.pki)
+    config = _config(hostapd)
+    client = radius_client(config)
+    loop = asyncio.get_running_loop()
+    tasks: list[str] = []
+    factory = loop.get_task_factory()
+
+    def count(loop: asyncio.AbstractEventLoop, coro: Any) -> asyncio.Future[Any]:
+        tasks.append(getattr(coro, "__qualname__", ""))
+        return factory(loop, coro) if factory is not None else asyncio.Task(coro, loop=loop)
+
+    loop.set_task_factory(count)
+    try:
+        event, made = await pana_via_radius(peer, config, require_key=True, shared=client)
+    finally:
+        loop.set_task_factory(factory)
+        client.close()
+    assert isinstance(event, Authenticated), event
+    assert len(made) == 1 and made[0].done
+    assert peer.result is not None and peer.result.keys is not None
+    assert event.msk == peer.result.keys.msk  # hostapd's MS-MPPE keys, decrypted by us
+    per_exchange = [t for t in tasks if t.endswith(("_exchange", "transact", "_link_task"))]
+    assert per_exchange == []
+    assert client.stats.requests >= 3 and client.outstanding == 0
 
 
 @pytest.mark.udp

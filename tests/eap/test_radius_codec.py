@@ -290,3 +290,44 @@ def test_radius_config_rejects_misuse(kwargs: dict[str, object], message: str) -
     base: dict[str, object] = {"server": ("127.0.0.1", 1812), "secret": Secret(b"s")}
     with pytest.raises(ValueError, match=message):
         RadiusConfig(**{**base, **kwargs})  # type: ignore[arg-type]
+
+
+def _reference_ma(wire: bytes, key: bytes, authenticator: bytes) -> bytes:
+    """RFC 3579 s3.2 computed the slow way: decode, zero the value, re-encode, HMAC-MD5."""
+    pkt = decode_radius(wire)
+    attrs = tuple(
+        (t, bytes(16) if t == Attr.MESSAGE_AUTHENTICATOR else v) for t, v in pkt.attributes
+    )
+    zeroed = encode_radius(RadiusPacket(pkt.code, pkt.identifier, authenticator, attrs))
+    return hmac.new(key, zeroed, hashlib.md5).digest()
+
+
+@given(
+    key=st.binary(min_size=1, max_size=100),  # beyond 64 octets HMAC hashes the key first
+    attrs=st.lists(st.tuples(st.sampled_from([1, 24, 32, 79]), st.binary(max_size=60)), max_size=5),
+)
+def test_signing_shortcuts_match_the_reference(key: bytes, attrs: list[tuple[int, bytes]]) -> None:
+    # issue 10: one encoding per request and cached HMAC pads per Secret must sign the same
+    wire = sign_request(RadiusCode.ACCESS_REQUEST, 9, REQ_AUTH, attrs, Secret(key))
+    assert wire == sign_request(RadiusCode.ACCESS_REQUEST, 9, REQ_AUTH, attrs, key)
+    assert wire[-18:-16] == b"\x50\x12"  # added last
+    assert wire[-16:] == _reference_ma(wire, key, REQ_AUTH)
+    assert verify_request(wire, Secret(key)).attributes[:-1] == tuple(attrs)
+    reply = sign_response(RadiusCode.ACCESS_CHALLENGE, 9, REQ_AUTH, attrs, key)
+    assert verify_response(reply, REQ_AUTH, Secret(key)) == verify_response(reply, REQ_AUTH, key)
+
+
+def test_a_message_authenticator_placed_by_the_caller_stays_in_place() -> None:
+    attrs = [(Attr.MESSAGE_AUTHENTICATOR, bytes(16)), (Attr.USER_NAME, b"user")]
+    wire = sign_request(RadiusCode.ACCESS_REQUEST, 3, REQ_AUTH, attrs, Secret(SECRET))
+    assert wire[20] == Attr.MESSAGE_AUTHENTICATOR
+    assert wire[22:38] == _reference_ma(wire, SECRET, REQ_AUTH)
+    verify_request(wire, SECRET)
+
+
+def test_two_message_authenticators_are_refused() -> None:
+    wire = sign_request(RadiusCode.ACCESS_REQUEST, 3, REQ_AUTH, [], SECRET)
+    pkt = decode_radius(wire)
+    doubled = encode_radius(RadiusPacket(1, 3, REQ_AUTH, pkt.attributes * 2))
+    with pytest.raises(AuthenticatorMismatch, match="missing or malformed"):
+        verify_request(doubled, SECRET)
