@@ -149,6 +149,10 @@ def _check_mpa(r: HandoverResult, pcap: Path, *, bicast: bool = False) -> None:
     a = r.extra["announce"]
     assert a["announcements"] >= 1 and a["ar_queries"] == a["mn_queries"] == 0, a
     assert a["ar_entry"] == MN_MAC.hex(":"), a
+    # the announcement's socket was opened before the move and closed after the PANA-Update:
+    # the critical path between nCoA configured and the PANA-Update paid only the send
+    assert a["socket_opened_ms"] < 0 < r.steps["announced"], (a, r.steps)
+    assert a["socket_closed_ms"] >= r.steps["handover_complete"], (a, r.steps)
 
     # on the wire at R2, decoded by tshark and a few lines here (independent of pana_codecs);
     # tshark 4.0's heuristic PANA dissector rejects E-flag messages, so read udp.payload
