@@ -106,6 +106,8 @@ STEPS = (
     "pre_authenticated",
     "tunnel_up",
     "pre_switched",
+    "configured",
+    "announced",
     "switched",
     "handover_complete",
     "dhcp",
@@ -114,7 +116,9 @@ STEPS = (
     "pana",
     "binding",
 )
-"""Steps shown in the table (ms after the move): MPA's, then the non-MPA path's."""
+"""Steps shown in the table (ms after the move): MPA's (``configured``: nCoA on the new link,
+also the non-MPA path's; ``announced``: the gratuitous ARP / unsolicited NA sent), then the
+non-MPA path's."""
 
 
 @dataclass(frozen=True, slots=True)
