@@ -37,6 +37,7 @@ __all__ = [
     "describe_datagram",
     "describe_event",
     "eap_text",
+    "field_value",
     "flag_letters",
     "format_message",
     "message_name",
@@ -122,7 +123,10 @@ def format_message(summary: dict[str, Any]) -> str:
     return " ".join(parts)
 
 
-def _field_value(value: Any) -> Any:
+def field_value(value: Any) -> Any:
+    """One event field as a JSON-safe value: secrets and octet strings become lengths."""
+    if type(value) in _PLAIN or value is None:  # exact types: never an enum member or secret
+        return value
     if isinstance(value, Secret):
         return {"secret_octets": len(value)}
     if isinstance(value, bytes | bytearray | memoryview):
@@ -132,14 +136,18 @@ def _field_value(value: Any) -> Any:
     if isinstance(value, bool | int | float) or value is None:
         return value
     if isinstance(value, list | tuple):
-        return [_field_value(v) for v in value]
+        return [field_value(v) for v in value]
     if isinstance(value, dict):
-        return {str(k): _field_value(v) for k, v in value.items()}
+        return {str(k): field_value(v) for k, v in value.items()}
     if isinstance(value, str):
         return value  # event strings are reasons; identities are bytes and become lengths
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return describe_event(value)
     return type(value).__name__
+
+
+_PLAIN = frozenset((int, float, bool, str))
+_field_value = field_value  # the name the trace code used
 
 
 def describe_event(event: object) -> dict[str, Any]:

@@ -32,6 +32,10 @@ AdmitHook = Callable[[Sequence[tuple[bytes, Address]]], Sequence[tuple[bytes, Ad
 """admit(batch) -> the datagrams of the batch to hand to the node (admission control)."""
 
 
+def _no_clock() -> float:
+    raise RuntimeError("Driver.start() was not called")
+
+
 class SansIo(Protocol[E_co]):
     """The sans-IO surface shared by PacSession, PaaServer and MpaController (docs/contracts.md)."""
 
@@ -101,6 +105,12 @@ class Driver(Generic[E]):
         self._again = False
         self._stopping = False
         self._error: BaseException | None = None
+        # the loop bodies are chosen once (tracing or not) and the hot callables bound once
+        self._receive = self._receive_plain if trace is None else self._receive_traced
+        self._out = self._out_plain if trace is None else self._out_traced
+        self._node_receive = node.receive_datagram
+        self._send = transport.sendto
+        self._time: Callable[[], float] = _no_clock  # loop.time once started
 
     # ---- control -------------------------------------------------------------------------------
 
@@ -109,8 +119,11 @@ class Driver(Generic[E]):
         if self._done is not None:
             return
         loop = self._loop = asyncio.get_running_loop()
+        self._time = loop.time
         self._done = loop.create_future()
         transport = self.transport
+        self._node_receive = self.node.receive_datagram  # (node and transport are attributes)
+        self._send = transport.sendto
         if isinstance(transport, PushTransport):
             transport.attach(self)
         else:
@@ -145,17 +158,36 @@ class Driver(Generic[E]):
 
     def receive_batch(self, batch: Sequence[tuple[bytes, Address]]) -> None:
         """Feed a batch read from the transport to the node; send its answers at once."""
-        if self._done is None or self._done.done():
+        done = self._done
+        if done is None or done.done():
             return
-        loop = self._loop
-        assert loop is not None
         self.datagrams_received += len(batch)
         if self._admit is not None:
             batch = self._admit(batch)
         if self._busy:  # cannot happen with our transports (they call from the loop)
-            loop.call_soon(self._feed, batch)
+            assert self._loop is not None
+            self._loop.call_soon(self._feed, batch)
             return
-        self._feed(batch)
+        if not batch:
+            return  # admission control shed all of it
+        # _feed() inlined: this runs once per wake-up of a quiet server
+        self._busy = True
+        self._again = False
+        try:
+            self._receive(batch)
+            if self._after_step is not None:
+                self._after_step()
+            if self._again:
+                self._rerun()
+        except BaseException as exc:
+            self._busy = False
+            self._fail(exc)
+            return
+        self._busy = False
+        if self._stopping or self.node.closed:
+            self._finish()
+        else:
+            self._rearm()
 
     def transport_closed(self) -> None:
         """The transport is gone: flush what can still be flushed, then finish."""
@@ -165,92 +197,157 @@ class Driver(Generic[E]):
             self._step()
 
     # ---- internals -----------------------------------------------------------------------------
+    # One step = one batch, one timer, or one wake(): each datagram's answers are sent at once,
+    # after_step runs once at the end of the step (again only if it or an event handler called
+    # wake()), then get_timer() once.
 
     def _feed(self, batch: Sequence[tuple[bytes, Address]]) -> None:
-        loop = self._loop
-        assert loop is not None
-        node = self.node
-        trace = self._trace
+        """receive_batch()'s work, for a batch that came while a step was running."""
+        if not batch or (self._done is not None and self._done.done()):
+            return  # (admission control shed all of it; or stopped while queued)
         self._busy = True
+        self._again = False
         try:
-            for data, addr in batch:
-                now = loop.time()
-                if trace is not None:
-                    trace.datagram(now, "rx", data)
-                if self._contain_errors:
-                    try:
-                        node.receive_datagram(data, addr, now)
-                    except Exception:  # a bug in the core must not let one datagram stop a server
-                        logger.exception(
-                            "internal error on %d octets from %s; datagram dropped",
-                            len(data),
-                            addr,
-                        )
-                else:
-                    node.receive_datagram(data, addr, now)
-                self._flush(now)
+            self._receive(batch)
+            self._end_step()
         except BaseException as exc:
+            self._busy = False
             self._fail(exc)
             return
-        finally:
-            self._busy = False
-        self._step()
+        self._busy = False
+        self._settle()
+
+    def _receive_plain(self, batch: Sequence[tuple[bytes, Address]]) -> None:
+        time = self._time
+        node = self.node
+        receive = self._node_receive
+        send = self._send
+        on_event = self._on_event
+        for data, addr in batch:
+            now = time()
+            try:
+                receive(data, addr, now)
+            except Exception:
+                if not self._contain_errors:
+                    raise
+                # a bug in the core must not let one datagram stop a server
+                logger.exception(
+                    "internal error on %d octets from %s; datagram dropped", len(data), addr
+                )
+            # _out_plain(now) inlined for the common case: answers, then maybe an event
+            for answer, to in node.datagrams_to_send(now):
+                send(answer, to)
+            event = node.next_event()
+            if event is not None:
+                while event is not None:
+                    on_event(event)
+                    event = node.next_event()
+                self._out_plain(now)  # what the handlers queued (and its events)
+
+    def _receive_traced(self, batch: Sequence[tuple[bytes, Address]]) -> None:
+        trace = self._trace
+        assert trace is not None
+        time = self._time
+        for data, addr in batch:
+            now = time()
+            trace.datagram(now, "rx", data)
+            try:
+                self.node.receive_datagram(data, addr, now)
+            except Exception:
+                if not self._contain_errors:
+                    raise
+                logger.exception(
+                    "internal error on %d octets from %s; datagram dropped", len(data), addr
+                )
+            self._out_traced(now)
 
     def _step(self) -> None:
         """Flush the node, then re-arm the timer (or finish); safe against re-entry."""
         if self._busy:
             self._again = True
             return
-        loop = self._loop
-        assert loop is not None
         self._busy = True
+        self._again = False
         try:
-            while True:
-                self._again = False
-                self._flush(loop.time())
-                if not self._again:
-                    break
+            self._out(self._time())
+            self._end_step()
         except BaseException as exc:
             self._busy = False
             self._fail(exc)
             return
         self._busy = False
-        if self.node.closed or self._stopping:
+        self._settle()
+
+    def _end_step(self) -> None:
+        """after_step once; flush again while something called wake() meanwhile."""
+        if self._after_step is not None:
+            self._after_step()
+        self._rerun()
+
+    def _rerun(self) -> None:
+        """Flush again (and after_step) while something called wake() during the step."""
+        after_step = self._after_step
+        while self._again:
+            self._again = False
+            self._out(self._time())
+            if after_step is not None:
+                after_step()
+
+    def _settle(self) -> None:
+        if self._stopping or self.node.closed:
             self._finish()
         else:
             self._rearm()
 
-    def _flush(self, now: float) -> None:
+    def _out_plain(self, now: float) -> None:
+        """Send what the node queued and deliver its events (a handler may queue more)."""
         node = self.node
-        trace = self._trace
-        send = self.transport.sendto
+        send = self._send
+        on_event = self._on_event
         while True:
             for data, addr in node.datagrams_to_send(now):
-                if trace is not None:
-                    trace.datagram(now, "tx", data)
                 send(data, addr)
-            delivered = False
-            while (event := node.next_event()) is not None:
-                delivered = True
-                if trace is not None:
-                    trace.session_event(now, event)
+            event = node.next_event()
+            if event is None:
+                return
+            while event is not None:
+                on_event(event)
+                event = node.next_event()
+
+    def _out_traced(self, now: float) -> None:
+        node = self.node
+        trace = self._trace
+        assert trace is not None
+        while True:
+            for data, addr in node.datagrams_to_send(now):
+                trace.datagram(now, "tx", data)
+                self.transport.sendto(data, addr)
+            event = node.next_event()
+            if event is None:
+                return
+            while event is not None:
+                trace.session_event(now, event)
                 self._on_event(event)
-            if self._after_step is not None:
-                self._after_step()
-            if not delivered:
-                return  # else an event handler may have queued more (a PTR, a ping ...)
+                event = node.next_event()
 
     def _rearm(self) -> None:
+        """Arm the timer for the node's deadline, unless it is armed no later than that.
+
+        A deadline that moved later (a retransmission timer restarted, RFC 5191 s9) or went
+        away keeps the armed handle: it fires early, once, and _on_timer arms the real one.
+        That spares a cancel and a new handle per datagram.
+        """
         deadline = self.node.get_timer()
-        if deadline == self._armed and self._timer is not None:
+        if deadline is None:
+            return
+        armed = self._armed
+        if armed is not None and armed <= deadline:
             return
         if self._timer is not None:
             self._timer.cancel()
-            self._timer = None
         self._armed = deadline
-        if deadline is not None:
-            assert self._loop is not None
-            self._timer = self._loop.call_at(deadline, self._on_timer)
+        assert self._loop is not None
+        self._timer = self._loop.call_at(deadline, self._on_timer)
 
     def _on_timer(self) -> None:
         self._timer = None
@@ -259,25 +356,30 @@ class Driver(Generic[E]):
         assert loop is not None
         now = loop.time()
         deadline = self.node.get_timer()
-        if deadline is not None and deadline - now <= _TIMER_SLACK:
-            if deadline == self._fired and not self._backed_off:
-                # The node kept a deadline it was just called for: wait a little before calling
-                # again rather than spin (a core bug; it must not eat a CPU).
-                if not self._warned:
-                    logger.warning("node keeps an expired timer; retrying every 10 ms")
-                    self._warned = True
-                self._backed_off = True
-                self._armed = deadline
-                self._timer = loop.call_at(now + _STUCK_TIMER_BACKOFF, self._on_timer)
+        if deadline is None:
+            return  # the deadline went away after the handle was armed
+        if deadline - now > _TIMER_SLACK:  # armed for an earlier deadline that moved later
+            self._armed = deadline
+            self._timer = loop.call_at(deadline, self._on_timer)
+            return
+        if deadline == self._fired and not self._backed_off:
+            # The node kept a deadline it was just called for: wait a little before calling
+            # again rather than spin (a core bug; it must not eat a CPU).
+            if not self._warned:
+                logger.warning("node keeps an expired timer; retrying every 10 ms")
+                self._warned = True
+            self._backed_off = True
+            self._armed = deadline
+            self._timer = loop.call_at(now + _STUCK_TIMER_BACKOFF, self._on_timer)
+            return
+        self._fired, self._backed_off = deadline, False
+        try:
+            self.node.handle_timer(max(now, deadline))
+        except BaseException as exc:
+            if not self._contain_errors:
+                self._fail(exc)
                 return
-            self._fired, self._backed_off = deadline, False
-            try:
-                self.node.handle_timer(max(now, deadline))
-            except BaseException as exc:
-                if not self._contain_errors:
-                    self._fail(exc)
-                    return
-                logger.exception("internal error in handle_timer")
+            logger.exception("internal error in handle_timer")
         self._step()
 
     async def _pull(self, transport: Transport) -> None:

@@ -75,6 +75,8 @@ class UdpTransport:
         """Datagrams read from the socket."""
         self.batches = 0
         """Reader callbacks that read at least one datagram."""
+        self._last: Address | None = None  # the last destination sent to, and as sent
+        self._last_dest: Address = ("", 0)
 
     @classmethod
     async def bind(
@@ -162,18 +164,23 @@ class UdpTransport:
         if sock is None:
             logger.debug("udp: send on closed transport dropped")
             return
-        dest = self._plain(addr)
-        if dest is None:
-            try:
-                dest = self._dest[addr]
-            except KeyError:
-                dest = self._destination(addr)  # ValueError for a name: resolving could block
-                if len(self._dest) >= _DEST_CACHE_LIMIT:
-                    self._dest.clear()
-                self._dest[addr] = dest
-        if dest is None:
-            logger.debug("udp: IPv6 destination %s on an IPv4 socket dropped", addr[0])
-            return
+        if addr == self._last:  # the same peer again (one entry: no state per destination)
+            dest = self._last_dest
+        else:
+            checked = self._plain(addr)
+            if checked is None:
+                try:
+                    checked = self._dest[addr]
+                except KeyError:
+                    checked = self._destination(addr)  # ValueError for a name: could block
+                    if len(self._dest) >= _DEST_CACHE_LIMIT:
+                        self._dest.clear()
+                    self._dest[addr] = checked
+            if checked is None:
+                logger.debug("udp: IPv6 destination %s on an IPv4 socket dropped", addr[0])
+                return
+            dest = checked
+            self._last, self._last_dest = addr, dest
         try:
             sock.sendto(data, dest)
         except OSError as exc:  # EAGAIN (full buffer), unreachable ...: UDP may drop

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import signal
 import socket
@@ -18,7 +19,7 @@ from pana_codecs.avps import IntegrityAlgorithm, PrfAlgorithm, ResultCode, Termi
 
 from ..address import PANA_PORT, Address, format_address, parse_address
 from ..aio.loop import new_event_loop
-from ..flow import FlowTrace, describe_event
+from ..flow import FlowTrace, field_value
 
 __all__ = [
     "CliError",
@@ -117,41 +118,79 @@ def enum_name(enum: type[IntEnum], value: Any) -> str:
         return str(value)
 
 
-def _field_text(key: str, raw: Any, value: Any) -> str | None:
-    if key == "session_id":
-        return f"session 0x{raw:08x}"
-    if key == "lifetime":
-        return f"lifetime {raw:g} s"
-    if key == "round_trip":
-        return f"round trip {raw * 1000:.1f} ms"
-    if key == "prf_algorithm":
-        return enum_name(PrfAlgorithm, raw)
-    if key == "integrity_algorithm":
-        return enum_name(IntegrityAlgorithm, raw)
-    if key == "result_code":
-        return f"Result-Code {enum_name(ResultCode, raw)}"
-    if key == "cause":
-        return f"Termination-Cause {enum_name(TerminationCause, raw)}"
-    if key == "by_peer":
-        return "by the peer" if raw else "by us"
-    if key in ("peer", "old", "new") and isinstance(raw, tuple) and len(raw) == 2:
-        return f"{key} {format_address((str(raw[0]), int(raw[1])))}"
-    if key == "msk" and isinstance(value, dict):
-        return f"MSK {value.get('secret_octets')} octets"
+_CODE_NAMES: dict[type[IntEnum], dict[int, str]] = {
+    enum: {int(member): member.name for member in enum}
+    for enum in (PrfAlgorithm, IntegrityAlgorithm, ResultCode, TerminationCause)
+}
+
+
+def _code_name(enum: type[IntEnum], raw: Any) -> str:
+    """enum_name() with the defined members looked up in a table (the log's common case)."""
+    if isinstance(raw, int):
+        name = _CODE_NAMES[enum].get(raw)
+        if name is not None:
+            return name
+    return enum_name(enum, raw)
+
+
+def _plain_text(key: str, raw: Any) -> str | None:
+    value = field_value(raw)
     if isinstance(value, dict):  # identities and other octet strings stay out
         return None
     return f"{key.replace('_', ' ')} {value}"
 
 
+def _address_text(key: str, raw: Any) -> str | None:
+    if isinstance(raw, tuple) and len(raw) == 2:
+        return f"{key} {format_address((str(raw[0]), int(raw[1])))}"
+    return _plain_text(key, raw)
+
+
+def _msk_text(key: str, raw: Any) -> str | None:
+    value = field_value(raw)
+    if isinstance(value, dict):
+        return f"MSK {value.get('secret_octets')} octets"
+    return f"msk {value}"
+
+
+_FieldText = Callable[[str, Any], "str | None"]
+_FIELD_TEXT: dict[str, _FieldText] = {
+    "session_id": lambda _, raw: f"session 0x{raw:08x}",
+    "lifetime": lambda _, raw: f"lifetime {raw:g} s",
+    "round_trip": lambda _, raw: f"round trip {raw * 1000:.1f} ms",
+    "prf_algorithm": lambda _, raw: _code_name(PrfAlgorithm, raw),
+    "integrity_algorithm": lambda _, raw: _code_name(IntegrityAlgorithm, raw),
+    "result_code": lambda _, raw: f"Result-Code {_code_name(ResultCode, raw)}",
+    "cause": lambda _, raw: f"Termination-Cause {_code_name(TerminationCause, raw)}",
+    "by_peer": lambda _, raw: "by the peer" if raw else "by us",
+    "peer": _address_text,
+    "old": _address_text,
+    "new": _address_text,
+    "msk": _msk_text,
+}
+"""How event_text shows a field, by name; any other field: its name and JSON-safe value."""
+
+_PLANS: dict[type, tuple[tuple[str, _FieldText], ...]] = {}
+
+
+def _plan(cls: type) -> tuple[tuple[str, _FieldText], ...]:
+    """The fields event_text shows for an event class and how, found once per class."""
+    plan = _PLANS.get(cls)
+    if plan is None:
+        names = [f.name for f in dataclasses.fields(cls) if f.name != "event"]
+        plan = _PLANS[cls] = tuple((name, _FIELD_TEXT.get(name, _plain_text)) for name in names)
+    return plan
+
+
 def event_text(event: object) -> str:
     """An event's fields for the user: names for codes, never keys or identities."""
+    cls = type(event)
+    if not dataclasses.is_dataclass(cls):
+        return ""
     parts = []
-    for key, value in describe_event(event).items():
+    for key, text_of in _plan(cls):
         raw = getattr(event, key, None)
-        if key == "event" or raw is None:
-            continue
-        text = _field_text(key, raw, value)
-        if text is not None:
+        if raw is not None and (text := text_of(key, raw)) is not None:
             parts.append(text)
     return ", ".join(parts)
 

@@ -6,11 +6,12 @@ import argparse
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import signal
 import sys
+import time
 from collections.abc import Callable, Mapping
-from datetime import datetime
 from typing import IO, Any
 
 from eap import registry
@@ -28,6 +29,7 @@ from ..events import Authenticated, AuthenticationFailed, PanaEvent, SessionTerm
 from ..flow import FlowTrace
 from ..paa import PaaServer
 from ..trace import NULL_TRACE
+from . import log_level
 from .aaa import RadiusBackends
 from .common import CliError, event_text, run_main, say, trace_file
 from .options import PaaOptions, add_paa_arguments, paa_options
@@ -63,8 +65,9 @@ def add_parser(sub: Any) -> None:
     paa: argparse.ArgumentParser = sub.add_parser(
         "paa",
         help="run a PANA agent over UDP",
-        description="Run a PANA agent over UDP. SIGUSR1 prints a statistics line (JSON: PCIs"
-        " answered, rate-limited and shed, sessions, datagrams received; one process only).",
+        description="Run a PANA agent over UDP, one line per session event (-q: failures"
+        " only). SIGUSR1 prints a statistics line (JSON: PCIs answered, rate-limited and"
+        " shed, sessions, datagrams received; one process only).",
     )
     add_paa_arguments(paa)
     paa.add_argument(
@@ -171,31 +174,67 @@ def build_paa(
 
 
 class OperatorLog:
-    """The PAA's log for its operator: a timestamp and, once known, the peer's identity."""
+    """The PAA's log for its operator: a timestamp and, once known, the peer's identity.
 
-    def __init__(self, out: IO[str]) -> None:
+    ``quiet`` (``paa -q``: errors only) keeps the failures (AuthenticationFailed) and the lines
+    asked for (listening, SIGUSR1 statistics) and drops one line per session start, success,
+    ping and end; nothing is formatted for a line that is not written. Each line is flushed
+    as it is written, so the operator sees it at once even through a pipe.
+    """
+
+    def __init__(self, out: IO[str], *, quiet: bool = False) -> None:
         self._out = out
+        self.quiet = quiet
         self._identities: dict[int, bytes] = {}
+        self._second = -1  # the wall-clock second _stamp_head was formatted for
+        self._stamp_head = ""
+        self._stamp_zone = ""
+
+    def _stamp(self) -> str:
+        """The local time, ISO 8601 with milliseconds and UTC offset (datetime.isoformat's)."""
+        now = time.time()
+        second = int(now)
+        if second != self._second:  # formatted once per second (and the offset with it)
+            local = time.localtime(second)
+            offset = local.tm_gmtoff
+            sign = "-" if offset < 0 else "+"
+            offset = abs(offset)
+            self._stamp_head = time.strftime("%Y-%m-%dT%H:%M:%S", local)
+            self._stamp_zone = f"{sign}{offset // 3600:02d}:{offset % 3600 // 60:02d}"
+            self._second = second
+        return f"{self._stamp_head}.{int((now - second) * 1000):03d}{self._stamp_zone}"
 
     def line(self, text: str) -> None:
         """One line with the local time (ISO 8601, milliseconds, UTC offset)."""
-        now = datetime.now().astimezone().isoformat(timespec="milliseconds")
-        say(self._out, f"{now} {text}")
+        say(self._out, f"{self._stamp()} {text}")
 
     def event(self, event: object) -> None:
         """One line per session event; failures name the identity and the reason."""
+        if isinstance(event, AuthenticationFailed):
+            known = event.identity
+            if known is not None:
+                self._identities[event.session_id] = known
+            else:
+                known = self._identities.get(event.session_id)
+            text = f"{type(event).__name__}: {event_text(event)}"
+            if known is not None:
+                text += f", identity {identity_text(known)}"
+            if event.reason:
+                text += f", reason: {event.reason}"
+            self.line(text)
+            return
         sid = event.session_id if isinstance(event, PanaEvent) else None
-        if isinstance(event, Authenticated | AuthenticationFailed) and event.identity is not None:
+        if isinstance(event, Authenticated) and event.identity is not None:
             self._identities[event.session_id] = event.identity
         known = self._identities.get(sid) if sid is not None else None
+        if isinstance(event, SessionTerminated):
+            self._identities.pop(event.session_id, None)
+        if self.quiet:
+            return
         text = f"{type(event).__name__}: {event_text(event)}"
         if known is not None:
             text += f", identity {identity_text(known)}"
-        if isinstance(event, AuthenticationFailed) and event.reason:
-            text += f", reason: {event.reason}"
         self.line(text)
-        if isinstance(event, SessionTerminated):
-            self._identities.pop(event.session_id, None)
 
 
 def identity_text(identity: bytes) -> str:
@@ -211,8 +250,10 @@ async def paa_main(
     trace: FlowTrace | None = None,
     rng: Callable[[int], bytes] = os.urandom,
     ready: Callable[[Address], None] | None = None,
+    quiet: bool = False,
 ) -> int:
-    """Serve PaCs on ``opts.listen`` until cancelled, printing one line per session event."""
+    """Serve PaCs on ``opts.listen`` until cancelled, printing one line per session event
+    (``quiet``: failures only)."""
     server, aaa = factory(opts, rng, trace)
     try:
         # a deep socket buffer: a burst of PCIs waits there for admission control, not dropped
@@ -221,7 +262,7 @@ async def paa_main(
         raise CliError(
             f"cannot listen on {format_address(opts.listen)}: {exc.strerror or exc}"
         ) from None
-    log = OperatorLog(out)
+    log = OperatorLog(out, quiet=quiet)
     log.line(f"listening on {format_address(transport.local_address)}")
     if ready is not None:
         ready(transport.local_address)
@@ -287,7 +328,7 @@ def statistics(server: object, runner: PaaRunner[Any], transport: UdpTransport) 
     return stats
 
 
-def run_workers(opts: PaaOptions, workers: int, out: IO[str]) -> int:
+def run_workers(opts: PaaOptions, workers: int, out: IO[str], *, quiet: bool = False) -> int:
     """``pana-mpa paa --workers N``: N forked workers on one port until SIGINT/SIGTERM."""
     from ..aio.workers import WorkerPool
 
@@ -297,7 +338,7 @@ def run_workers(opts: PaaOptions, workers: int, out: IO[str]) -> int:
         return build_paa(opts, os.urandom, None, worker_index=index, worker_bits=bits)
 
     def on_event(index: int, event: object) -> None:
-        logs.setdefault(index, OperatorLog(out)).event(event)
+        logs.setdefault(index, OperatorLog(out, quiet=quiet)).event(event)
 
     host, port = opts.listen
     pool = WorkerPool(
@@ -325,9 +366,10 @@ def run_paa(args: argparse.Namespace, *, factory: PaaFactory | None = None) -> i
     except (CliError, ValueError) as exc:
         sys.stderr.write(f"{prog}: {exc}\n")
         return 2
+    quiet = log_level(args) > logging.WARNING  # -q: errors only, in the operator log too
     if workers > 1:
         try:
-            return run_workers(opts, workers, sys.stdout)
+            return run_workers(opts, workers, sys.stdout, quiet=quiet)
         except CliError as exc:
             sys.stderr.write(f"{prog}: {exc}\n")
             return 1
@@ -335,6 +377,6 @@ def run_paa(args: argparse.Namespace, *, factory: PaaFactory | None = None) -> i
 
     async def main() -> int:
         with trace_file(args.trace, "paa") as trace:
-            return await paa_main(opts, factory=make, out=sys.stdout, trace=trace)
+            return await paa_main(opts, factory=make, out=sys.stdout, trace=trace, quiet=quiet)
 
     return run_main(main, prog)

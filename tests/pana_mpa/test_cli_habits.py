@@ -264,3 +264,150 @@ def test_udp_keeps_the_zone_of_link_local_peers() -> None:
     assert _with_zone("2001:db8::1", ("2001:db8::1", 716, 0, 0)) == "2001:db8::1"
     assert _with_zone("192.0.2.1", ("192.0.2.1", 716)) == "192.0.2.1"
     assert parse_address("[fe80::1%999999]:716") == ("fe80::1%999999", 716)
+
+
+def _reference_event_text(event: object) -> str:
+    """event_text as it was written first: describe_event, then one if-chain per field."""
+    from pana_codecs.avps import IntegrityAlgorithm, PrfAlgorithm, ResultCode, TerminationCause
+    from pana_mpa.address import format_address
+    from pana_mpa.cli.common import enum_name
+    from pana_mpa.flow import describe_event
+
+    def text(key: str, raw: object, value: object) -> str | None:
+        if key == "session_id":
+            return f"session 0x{raw:08x}"
+        if key == "lifetime":
+            return f"lifetime {raw:g} s"
+        if key == "round_trip":
+            return f"round trip {raw * 1000:.1f} ms"  # type: ignore[operator]
+        names = {"prf_algorithm": PrfAlgorithm, "integrity_algorithm": IntegrityAlgorithm}
+        if key in names:
+            return enum_name(names[key], raw)
+        if key == "result_code":
+            return f"Result-Code {enum_name(ResultCode, raw)}"
+        if key == "cause":
+            return f"Termination-Cause {enum_name(TerminationCause, raw)}"
+        if key == "by_peer":
+            return "by the peer" if raw else "by us"
+        if key in ("peer", "old", "new") and isinstance(raw, tuple) and len(raw) == 2:
+            return f"{key} {format_address((str(raw[0]), int(raw[1])))}"
+        if key == "msk" and isinstance(value, dict):
+            return f"MSK {value.get('secret_octets')} octets"
+        if isinstance(value, dict):
+            return None
+        return f"{key.replace('_', ' ')} {value}"
+
+    parts = []
+    for key, value in describe_event(event).items():
+        raw = getattr(event, key, None)
+        if key != "event" and raw is not None and (t := text(key, raw, value)) is not None:
+            parts.append(t)
+    return ", ".join(parts)
+
+
+def test_event_text_shows_what_it_always_showed() -> None:
+    """The per-class field plan gives the lines the generic description gave, for every
+    event class and odd values (unknown codes, no MSK, IPv6 peers); never keys or identities."""
+    from pana_mpa.cli.common import event_text
+    from pana_mpa.events import (
+        Authenticated,
+        AuthenticationFailed,
+        PeerAddressChanged,
+        PingAnswered,
+        PreAuthSwitched,
+        Reauthenticated,
+        SessionStarted,
+        SessionTerminated,
+    )
+
+    events: list[object] = [
+        SessionStarted(
+            session_id=1, peer=("192.0.2.1", 716), prf_algorithm=5, integrity_algorithm=12
+        ),
+        SessionStarted(
+            session_id=2, peer=("2001:db8::1", 716), prf_algorithm=None, integrity_algorithm=99
+        ),
+        Authenticated(
+            session_id=0xABCDEF01,
+            key_id=7,
+            lifetime=3600,
+            msk=Secret(bytes(64)),
+            prf_algorithm=2,
+            integrity_algorithm=7,
+            peer=("192.0.2.1", 5000),
+            identity=b"alice",
+            ip_reconfiguration=True,
+        ),
+        Authenticated(
+            session_id=3,
+            key_id=None,
+            lifetime=0.5,
+            msk=None,
+            prf_algorithm=None,
+            integrity_algorithm=None,
+            peer=("fe80::1%eth0", 1),
+        ),
+        Reauthenticated(
+            session_id=4, key_id=8, lifetime=60.25, msk=Secret(b"k" * 64), by_peer=True
+        ),
+        AuthenticationFailed(session_id=5, result_code=1, identity=b"mallory", reason="bad"),
+        AuthenticationFailed(session_id=5, result_code=4242),
+        PingAnswered(session_id=6, round_trip=0.01234),
+        SessionTerminated(session_id=7, cause=None, by_peer=False, reason="timeout"),
+        SessionTerminated(session_id=7, cause=77, by_peer=True, reason=""),
+        PeerAddressChanged(session_id=8, old=("192.0.2.1", 716), new=("192.0.2.2", 717)),
+        PreAuthSwitched(session_id=9, peer=("192.0.2.3", 716)),
+        "not an event",
+    ]
+    for event in events:
+        assert event_text(event) == _reference_event_text(event)
+    assert "alice" not in event_text(events[2]) and "MSK 64 octets" in event_text(events[2])
+
+
+def test_quiet_operator_log_writes_failures_only() -> None:
+    """paa -q (errors only): failures still get their line, with the identity remembered from
+    the session's success; starts, successes and ends are neither written nor formatted."""
+    out = io.StringIO()
+    log = OperatorLog(out, quiet=True)
+    peer = ("192.0.2.1", 5000)
+    log.event(pana_mpa.SessionStarted(session_id=7, peer=peer, prf_algorithm=5,
+                                      integrity_algorithm=12))  # fmt: skip
+    log.event(pana_mpa.Authenticated(session_id=7, key_id=1, lifetime=60, msk=None,
+                                     prf_algorithm=5, integrity_algorithm=12, peer=peer,
+                                     identity=b"alice"))  # fmt: skip
+    assert out.getvalue() == ""
+    log.event(pana_mpa.AuthenticationFailed(session_id=7, result_code=1))  # a re-auth failing
+    log.event(pana_mpa.SessionTerminated(session_id=7, cause=1, by_peer=True, reason="x"))
+    log.event(pana_mpa.AuthenticationFailed(session_id=8, result_code=1, identity=b"eve",
+                                            reason="wrong key"))  # fmt: skip
+    log.line("statistics: {}")
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 3
+    assert "AuthenticationFailed: session 0x00000007" in lines[0]
+    assert 'identity "alice"' in lines[0]
+    assert lines[1].endswith('identity "eve", reason: wrong key')
+    assert lines[2].endswith(" statistics: {}")
+    assert log._identities == {8: b"eve"}  # the ended session's identity is forgotten
+
+
+def test_operator_log_time_stamp_is_iso_8601_local_time() -> None:
+    """The cached per-second stamp reads like datetime's isoformat (milliseconds, offset)."""
+    from datetime import datetime
+
+    out = io.StringIO()
+    log = OperatorLog(out)
+    before = datetime.now().astimezone()
+    log.line("a")
+    log.line("b")
+    after = datetime.now().astimezone()
+    for line in out.getvalue().splitlines():
+        stamp = datetime.fromisoformat(line.split()[0])
+        assert before.replace(microsecond=before.microsecond // 1000 * 1000) <= stamp <= after
+        assert len(line.split()[0]) == len(before.isoformat(timespec="milliseconds"))
+
+
+def test_paa_quiet_means_errors_only() -> None:
+    """-q before or after ``paa`` lifts the log level above WARNING: run_paa's quiet log."""
+    assert log_level(_args("paa", "-q")) > logging.WARNING
+    assert log_level(_args("-q", "paa")) > logging.WARNING
+    assert log_level(_args("paa")) == logging.WARNING

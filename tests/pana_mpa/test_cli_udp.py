@@ -367,3 +367,41 @@ def test_paa_workers_serve_and_stop_in_order() -> None:
             proc = run_pac("--paa", paa, "--identity", "alice", "--secret", PSK, "--once")
             assert proc.returncode == 0, proc.stderr
             assert proc.stdout.startswith("authenticated: ")
+
+
+def test_quiet_paa_logs_failures_and_statistics_only() -> None:
+    """``paa -q`` (errors only): no line per successful session, a failure still gets its line
+    at once through a pipe, and SIGUSR1 still prints the statistics line."""
+    import json
+    import signal
+
+    paa = subprocess.Popen(
+        [sys.executable, "-m", "pana_mpa", "paa", "-q", "--listen", "127.0.0.1:0",
+         "--user", f"a:{PSK}"],
+        cwd=ROOT, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert paa.stdout is not None
+        first = paa.stdout.readline()
+        assert " listening on " in first
+        addr = first.split()[-1]
+        ok = run_pac("--paa", addr, "--identity", "a", "--secret", PSK, "--once")
+        assert ok.returncode == 0, ok.stderr
+        bad = run_pac("--paa", addr, "--identity", "a", "--secret", "WrongPassphrase!", "--once")
+        assert bad.returncode == 1
+        failed = paa.stdout.readline()  # written and flushed as it happened
+        assert " AuthenticationFailed: " in failed and 'identity "a"' in failed
+        paa.send_signal(signal.SIGUSR1)
+        stats_line = paa.stdout.readline()
+        assert " statistics: " in stats_line
+        stats = json.loads(stats_line.split(" statistics: ", 1)[1])
+        assert stats["received"] >= 2 and stats["batches"] >= 1
+        paa.terminate()
+        assert paa.wait(timeout=30) == 0
+        assert paa.stdout.read() == ""  # nothing about the successful session, nor its end
+    finally:
+        if paa.poll() is None:
+            paa.kill()
+            paa.wait(timeout=30)
+        if paa.stdout is not None:
+            paa.stdout.close()

@@ -7,6 +7,7 @@ import socket
 
 import pytest
 
+from pana_mpa.address import Address
 from pana_mpa.aio import PacClient, serve_paa
 from pana_mpa.aio.transport import TransportClosed
 from pana_mpa.aio.udp import UdpTransport
@@ -138,3 +139,32 @@ async def test_full_receive_queue_drops() -> None:
     finally:
         rx.close()
         tx.close()
+
+
+async def test_sending_to_the_same_peer_checks_its_address_once() -> None:
+    """At one PaC at a time every answer goes to the same peer: its literal is checked once
+    (one remembered destination, not a table); a new peer is checked again, names still raise."""
+    rx = await UdpTransport.bind("127.0.0.1", 0)
+    t = await UdpTransport.bind("127.0.0.1", 0)
+    checked: list[Address] = []
+    plain = t._plain
+
+    def counting(addr: Address) -> Address | None:
+        checked.append(addr)
+        return plain(addr)
+
+    t._plain = counting  # type: ignore[method-assign]
+    try:
+        for _ in range(5):
+            t.sendto(b"x", rx.local_address)
+        t.sendto(b"y", ("127.0.0.1", 9))
+        t.sendto(b"z", rx.local_address)
+        assert checked == [rx.local_address, ("127.0.0.1", 9), rx.local_address]
+        with pytest.raises(ValueError):
+            t.sendto(b"x", ("localhost", 716))
+        async with asyncio.timeout(30):
+            got = [(await rx.recvfrom())[0] for _ in range(6)]
+        assert got == [b"x"] * 5 + [b"z"]
+    finally:
+        t.close()
+        rx.close()
