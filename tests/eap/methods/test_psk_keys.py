@@ -35,6 +35,18 @@ def test_cached_keys_match_rfc4764_c1() -> None:
     assert mac_s(keys.ak, ID_S, RAND_P) == hx(C1, "mac_s")
 
 
+def test_shared_kdk_context_keeps_no_state_between_conversations() -> None:
+    # _PskKeys keeps one ECB context per PSK (issue 10): every conversation gets the keys of RFC
+    # 4764 s3.2 whatever ran before it, and a bad RAND_P is refused before it reaches the context
+    keys = _psk_keys._keys_for(PSK)
+    other = bytes(range(16))
+    for rand_p in (RAND_P, other, RAND_P, other):
+        assert keys.session_keys(rand_p) == derive_session_keys(keys.kdk, rand_p)
+    with pytest.raises(ValueError, match="RAND_P"):
+        keys.session_keys(RAND_P[:15])
+    assert keys.session_keys(RAND_P).tek.reveal() == hx(C1, "tek")
+
+
 def test_entry_dies_with_its_secret() -> None:
     psk = Secret(bytes(range(16)))
     key_setup(psk)
