@@ -5,14 +5,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import struct
-import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from pana_codecs.enums import WireEnum
 from pana_codecs.errors import CodecError
 
-from .keys import Secret
+from .keys import DerivedCache, Secret
 
 __all__ = [
     "MAX_ATTR_VALUE",
@@ -217,9 +216,8 @@ def _secret(secret: Secret | bytes) -> bytes:
 
 
 _Pads = tuple["hashlib._Hash", "hashlib._Hash"]
-_PAD_CACHE = 64
-"""Shared secrets whose HMAC-MD5 pads stay cached (a NAS or a server has one or a few)."""
-_pads: dict[int, tuple[weakref.ref[Secret], _Pads]] = {}
+_pads: DerivedCache[_Pads] = DerivedCache(64)
+"""HMAC-MD5 pads of the shared secrets in use (a NAS or a server has one or a few)."""
 
 
 def _hmac_pads(key: bytes) -> _Pads:
@@ -234,21 +232,7 @@ def _hmac_pads(key: bytes) -> _Pads:
 
 def _secret_pads(secret: Secret) -> _Pads:
     """The pads of ``secret``, computed once per Secret object and forgotten with it."""
-    key = id(secret)
-    entry = _pads.get(key)
-    if entry is not None and entry[0]() is secret:
-        return entry[1]
-    pads = _hmac_pads(secret.reveal())
-
-    def forget(ref: weakref.ref[Secret]) -> None:
-        current = _pads.get(key)
-        if current is not None and current[0] is ref:
-            del _pads[key]
-
-    while len(_pads) >= _PAD_CACHE:
-        _pads.pop(next(iter(_pads)), None)
-    _pads[key] = (weakref.ref(secret, forget), pads)
-    return pads
+    return _pads.get(secret, lambda secret: _hmac_pads(secret.reveal()))
 
 
 def _hmac_md5(secret: Secret | bytes, data: bytes) -> bytes:

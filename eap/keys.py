@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import hmac
+import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
-__all__ = ["KeyMaterial", "Secret"]
+__all__ = ["DerivedCache", "KeyMaterial", "Secret"]
+
+T = TypeVar("T")
 
 
 class Secret:
@@ -51,3 +56,43 @@ class KeyMaterial:
     emsk: Secret | None = None
     session_id: bytes = b""
     """EAP Session-Id (RFC 5247 Appendix A); not secret."""
+
+
+class DerivedCache(Generic[T]):
+    """What was derived from a Secret, kept exactly as long as that Secret object lives.
+
+    Keyed by the Secret's identity and weakly referenced, so an entry never outlives its key
+    (a user table, a peer's configuration, a RADIUS shared secret); at most ``size`` entries,
+    the oldest going first. Its repr shows the count only.
+    """
+
+    __slots__ = ("_entries", "size")
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._entries: dict[int, tuple[weakref.ref[Secret], T]] = {}
+
+    def get(self, secret: Secret, derive: Callable[[Secret], T]) -> T:
+        """``derive(secret)``, computed once per Secret object while it lives."""
+        key = id(secret)
+        entries = self._entries
+        entry = entries.get(key)
+        if entry is not None and entry[0]() is secret:
+            return entry[1]
+        value = derive(secret)
+
+        def forget(ref: weakref.ref[Secret]) -> None:
+            current = entries.get(key)
+            if current is not None and current[0] is ref:
+                del entries[key]
+
+        while len(entries) >= self.size:
+            entries.pop(next(iter(entries)), None)
+        entries[key] = (weakref.ref(secret, forget), value)
+        return value
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __repr__(self) -> str:
+        return f"DerivedCache(<{len(self._entries)} of {self.size}>)"

@@ -331,6 +331,7 @@ class PaaServer:
             mtype, flags, sid, seq = head
             check_head(mtype, flags, sid, seq)
             verified = False
+            session: PaaSession | None = None
             if mtype != PCI:
                 # whose message, and the session's own checks, before any AVP is decoded (issue 9)
                 session = self._sessions.get(sid)
@@ -346,17 +347,16 @@ class PaaServer:
                     return
                 else:
                     self._check_cookie(head, addr, relay, now)
-            msg = self._decode(data, head)
+            msg = self._decode(data, head, session is not None)
             rx = Rx(msg, data, addr, verified)
-            if msg.type == PCI:
+            if mtype == PCI:
                 self._on_pci(rx, now, relay)
                 return
             check_avp_placement(msg.avps)
-            session = self._sessions.get(msg.session_id)
             if session is None:
                 self._adopt(rx, now, relay)
             else:
-                self._touched.add(msg.session_id)
+                self._touched.add(sid)
                 session.receive(rx, now)
         except Drop as exc:
             logger.debug("paa dropped %d octets from %s: %s", len(data), addr, exc)
@@ -439,14 +439,15 @@ class PaaServer:
             raise Drop(f"unknown session {sid:#x}")
         return head
 
-    def _decode(self, data: bytes, head: _Head) -> PanaMessage:
+    def _decode(self, data: bytes, head: _Head, in_session: bool = False) -> PanaMessage:
+        """Decode under the AVP cap of the message's kind (issue 9)."""
         cap = self._config.max_avps
-        mtype, _, sid, _ = head
+        mtype = head[0]
         if mtype == PRY:
             cap = min(cap, _PRY_MAX_AVPS)
         elif mtype == PCI:
             cap = min(cap, _PCI_MAX_AVPS)
-        elif sid not in self._sessions:
+        elif not in_session:
             cap = min(cap, _SESSIONLESS_MAX_AVPS)  # PCI, PAN[S]: before any session
         try:
             return decode_pana(data, max_avps=cap)

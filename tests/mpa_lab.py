@@ -65,7 +65,7 @@ from pana_mpa.mpa.dhcp import (
     decode_dhcp,
     encode_dhcp,
 )
-from pana_mpa.mpa.drivers.announce import install_neighbor, send_gratuitous_arp, send_unsolicited_na
+from pana_mpa.mpa.drivers.announce import Announcer, install_neighbor
 from pana_mpa.mpa.drivers.dhcp_relay import acquire_lease
 from pana_mpa.mpa.drivers.linux_tunnel import LinuxIpipDriver, in_netns
 from pana_mpa.mpa.tunnel import TunnelSpec
@@ -1154,6 +1154,8 @@ async def mpa_handover(
     )
     agent_task = asyncio.get_running_loop().create_task(agent.run())
     controller: MpaController | None = None
+    announcer: Announcer | None = None
+    announcer_times: dict[str, float] = {}
     try:
         async with lab.meter(interval, bu_delay=bu_delay, cn=ad.cn, to=ad.ocoa) as stream:
 
@@ -1194,14 +1196,11 @@ async def mpa_handover(
                 ]
                 await asyncio.to_thread(lab.ip_batch, lab.mn, lines)
                 steps["configured"] = (time.monotonic() - moved["t"]) * 1000
-                if announce and cfg.ncoa is not None:
+                if announcer is not None:
                     # RFC 6252 App. B: tell the new link's nodes where nCoA is, before the
-                    # PANA-Update makes R2 route nCoA onto that link
-                    if ad.v6:
-                        send_unsolicited_na("mn0", MN_MAC, ipaddress.IPv6Address(cfg.ncoa),
-                                            netns=lab.mn)  # fmt: skip
-                    else:
-                        send_gratuitous_arp("mn0", MN_MAC, A(cfg.ncoa), netns=lab.mn)
+                    # PANA-Update makes R2 route nCoA onto that link; the socket was opened
+                    # before the move and is closed after the PANA-Update: only the send is here
+                    announcer.announce()
                     steps["announced"] = (time.monotonic() - moved["t"]) * 1000
                 return await udp_in(lab.mn, str(cfg.ncoa), 0)
 
@@ -1223,6 +1222,11 @@ async def mpa_handover(
                         pre.ar_link_address,
                         netns=lab.mn,
                     )
+                if announce and pre is not None and pre.ncoa is not None:
+                    # the announcement's socket, off the critical path (its close waits for an
+                    # RCU grace period with IPv4, see drivers/announce.py)
+                    announcer = Announcer("mn0", MN_MAC, pre.ncoa, netns=lab.mn)
+                    announcer_times["opened"] = time.monotonic()
                 cn_net = ipaddress.ip_network(f"{ad.cn}/{128 if ad.v6 else 32}")
                 await controller.establish_tunnel(routes=(cn_net,))
                 await controller.binding_update()
@@ -1238,6 +1242,9 @@ async def mpa_handover(
                     f"MPA handover failed: {exc}; MN {mn}; agent {timeline}"
                 ) from exc
             t_done = time.monotonic()
+            if announcer is not None:
+                await asyncio.to_thread(announcer.close)
+                announcer_times["closed"] = time.monotonic()
             await asyncio.sleep(settle)
             meter = await stream.stop()
             t_move = moved["t"]
@@ -1279,10 +1286,18 @@ async def mpa_handover(
                 extra["announce"] = {
                     **watch.counts(ncoa=str(cfg.ncoa), mn_mac=MN_MAC, router=router),
                     "ar_entry": entry[0].get("lladdr") if entry else None,
+                    # the announcement socket's life, ms after the move: opened before it,
+                    # closed after the PANA-Update (handover_complete)
+                    **{
+                        f"socket_{k}_ms": round((t - t_move) * 1000, 1)
+                        for k, t in announcer_times.items()
+                    },
                 }
             extra["keys"] = controller.keys is not None
             extra["switch_at"] = t_move
     finally:
+        if announcer is not None:
+            announcer.close()
         if controller is not None:
             await controller.close()
         agent.stop()

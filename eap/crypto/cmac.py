@@ -52,9 +52,8 @@ def aes_encrypt_block(key: bytes, block: bytes) -> bytes:
 class AesCmac:
     """AES-CMAC under one key (RFC 4493), set up once; each tag copies the prepared context.
 
-    ``prefix`` is absorbed once, so ``AesCmac(key, p).mac(m) == aes_cmac(key, p + m)``: EAX's
-    tweaked OMAC (one full block of tweak) costs nothing per message. Holds key material: the
-    repr shows none of it.
+    ``prefix`` is absorbed once, so ``AesCmac(key, p).mac(m) == aes_cmac(key, p + m)``. Holds
+    key material: the repr shows none of it.
     """
 
     __slots__ = ("_base",)
@@ -64,20 +63,6 @@ class AesCmac:
         self._base = cmac.CMAC(algorithms.AES(key))
         if prefix:
             self._base.update(prefix)
-
-    @classmethod
-    def for_algorithm(cls, aes: algorithms.AES) -> AesCmac:
-        """CMAC under an ``algorithms.AES`` the caller already built (one key check, not two)."""
-        mac = cls.__new__(cls)
-        mac._base = cmac.CMAC(aes)
-        return mac
-
-    def with_prefix(self, prefix: bytes) -> AesCmac:
-        """The same key with ``prefix`` absorbed after this object's own (no new key schedule)."""
-        other = AesCmac.__new__(AesCmac)
-        other._base = self._base.copy()
-        other._base.update(prefix)
-        return other
 
     def __repr__(self) -> str:
         return "AesCmac(<key>)"

@@ -1,8 +1,8 @@
 """AES-EAX authenticated encryption (Bellare, Rogaway, Wagner, FSE 2004) from CMAC and CTR.
 
-:class:`Eax` sets a key up once: three CMAC contexts that have absorbed the tweak blocks
-[0]_16, [1]_16, [2]_16, and one ECB context for the CTR keystream. A message then costs three
-context copies and one multi-block encryption, whatever its length.
+:class:`Eax` sets a key up once: one CMAC context and one ECB context for the CTR keystream. A
+message then costs three copies of the CMAC context (OMAC^t is CMAC over the tweak block [t]_16
+and the data) and one multi-block encryption, whatever its length.
 """
 
 from __future__ import annotations
@@ -10,9 +10,10 @@ from __future__ import annotations
 import hmac
 import logging
 
+from cryptography.hazmat.primitives import cmac
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from .cmac import BLOCK_SIZE, AesCmac, check_key
+from .cmac import BLOCK_SIZE, check_key
 
 __all__ = ["Eax", "EaxTagError", "eax_decrypt", "eax_encrypt"]
 
@@ -48,17 +49,15 @@ class Eax:
     EAP-PSK conversation's TEK); its ECB context is not meant to be shared across threads.
     """
 
-    __slots__ = ("_aes", "_ecb", "_omac")
+    __slots__ = ("_aes", "_cmac", "_ecb")
 
     def __init__(self, key: bytes) -> None:
         check_key(key)
-        self._aes = algorithms.AES(key)
-        base = AesCmac.for_algorithm(self._aes)  # one AES key object for CMAC and CTR
-        self._omac = (
-            base.with_prefix(_TWEAK0),
-            base.with_prefix(_TWEAK1),
-            base.with_prefix(_TWEAK2),
-        )
+        self._aes = algorithms.AES(key)  # one AES key object for CMAC and CTR
+        # One CMAC context, copied per tag with its tweak block prepended: an EAP-PSK TEK tags
+        # six messages in all, so contexts that absorbed each tweak first would not pay back
+        # their own set-up (issue 10).
+        self._cmac = cmac.CMAC(self._aes)
         self._ecb = Cipher(self._aes, modes.ECB()).encryptor()  # noqa: S305 - CTR keystream
 
     def __repr__(self) -> str:
@@ -85,9 +84,15 @@ class Eax:
         keystream = self._ecb.update(counters)[:size]
         return _xor(keystream, data)
 
+    def _omac(self, tweak: bytes, data: bytes) -> bytes:
+        """OMAC^t(data) = CMAC([t]_16 || data), the EAX paper's tweaked OMAC."""
+        ctx = self._cmac.copy()
+        ctx.update(tweak + data)
+        return ctx.finalize()
+
     def _tag(self, n: bytes, header: bytes, ciphertext: bytes) -> bytes:
-        h = self._omac[1].mac(header)
-        c = self._omac[2].mac(ciphertext)
+        h = self._omac(_TWEAK1, header)
+        c = self._omac(_TWEAK2, ciphertext)
         return (
             int.from_bytes(n, "big") ^ int.from_bytes(h, "big") ^ int.from_bytes(c, "big")
         ).to_bytes(BLOCK_SIZE, "big")
@@ -97,14 +102,14 @@ class Eax:
     ) -> tuple[bytes, bytes]:
         """Encrypt and authenticate; return (ciphertext, tag). The nonce may have any length."""
         _check_tag_len(tag_len)
-        n = self._omac[0].mac(nonce)
+        n = self._omac(_TWEAK0, nonce)
         ciphertext = self._ctr(n, plaintext)
         return ciphertext, self._tag(n, header, ciphertext)[:tag_len]
 
     def decrypt(self, nonce: bytes, header: bytes, ciphertext: bytes, tag: bytes) -> bytes:
         """Check the tag, then decrypt; raise EaxTagError (before decrypting) when it fails."""
         _check_tag_len(len(tag))
-        n = self._omac[0].mac(nonce)
+        n = self._omac(_TWEAK0, nonce)
         expected = self._tag(n, header, ciphertext)[: len(tag)]
         if not hmac.compare_digest(expected, tag):
             raise EaxTagError("EAX tag mismatch")

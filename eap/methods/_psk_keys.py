@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import struct
-import weakref
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -18,7 +17,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from pana_codecs._fast import frozen_maker
 
 from ..crypto import AesCmac, Eax, EaxTagError, aes_cmac, aes_encrypt_block, aes_encrypt_blocks
-from ..keys import Secret
+from ..keys import DerivedCache, Secret
 from ..rng import Rng
 
 __all__ = [
@@ -164,32 +163,13 @@ class _PskKeys:
         return _session_keys(Secret(blocks[:16]), Secret(blocks[16:80]), Secret(blocks[80:144]))
 
 
-_CACHE_SIZE = 1024
-"""PSKs whose AK/KDK stay cached; the oldest entry goes first beyond that."""
-_cache: dict[int, tuple[weakref.ref[Secret], _PskKeys]] = {}
+_cache: DerivedCache[_PskKeys] = DerivedCache(1024)
+"""AK/KDK of the PSKs in use: set up once per Secret object, gone with it (RFC 4764 s3.1)."""
 
 
 def _keys_for(psk: Secret) -> _PskKeys:
-    """AK/KDK of ``psk``, set up once per Secret object (RFC 4764 s3.1).
-
-    Keyed by the Secret's identity and weakly referenced: an entry lives only as long as the
-    Secret (a user table, a peer's configuration) and never outlives it; at most _CACHE_SIZE.
-    """
-    key = id(psk)
-    entry = _cache.get(key)
-    if entry is not None and entry[0]() is psk:
-        return entry[1]
-    keys = _PskKeys(_psk_bytes(psk))
-
-    def forget(ref: weakref.ref[Secret]) -> None:
-        current = _cache.get(key)
-        if current is not None and current[0] is ref:
-            del _cache[key]
-
-    while len(_cache) >= _CACHE_SIZE:
-        _cache.pop(next(iter(_cache)), None)
-    _cache[key] = (weakref.ref(psk, forget), keys)
-    return keys
+    """AK/KDK of ``psk``, set up once per Secret object (RFC 4764 s3.1)."""
+    return _cache.get(psk, lambda psk: _PskKeys(_psk_bytes(psk)))
 
 
 def key_setup(psk: Secret) -> tuple[Secret, Secret]:

@@ -22,6 +22,7 @@ from pana_codecs import (
     peek_pana,
 )
 from pana_codecs._reference import decode_pana_reference
+from pana_codecs.pana import peek_header
 
 from ._vectors import load_frames
 
@@ -70,6 +71,24 @@ def test_peek_rejects_like_decode(data: bytes, reason: str) -> None:
         decoded.value.reason,
         decoded.value.offset,
     )
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"", MINIMAL[:15], MINIMAL + b"\0", bytes.fromhex("0000ffff000000010000000000000000")],
+)
+def test_peek_header_rejects_like_peek(data: bytes) -> None:
+    with pytest.raises(CodecError) as peeked:
+        peek_pana(data)
+    with pytest.raises(CodecError) as fast:
+        peek_header(data)
+    assert (fast.value.reason, fast.value.offset) == (peeked.value.reason, peeked.value.offset)
+
+
+def test_peek_header_is_peek_as_a_tuple() -> None:
+    for frame in [*load_frames("wireshark-wiki-pana-rfc5191").values(), MINIMAL, WORST]:
+        head = peek_pana(frame)
+        assert peek_header(frame) == (head.type, head.flags, head.session_id, head.seq)
 
 
 def test_avp_cap() -> None:

@@ -8,10 +8,13 @@ import pytest
 
 from pana_codecs import MessageFlags, PanaMessage, decode_eap, decode_pana, encode_pana
 from pana_mpa._avps import AvpCode, ResultCode
+from pana_mpa._message import F_E, F_I, F_R, F_S, PAR_PAN
+from pana_mpa._paa_session import offer_avps
 from pana_mpa.config import PaaConfig, PacConfig
 from pana_mpa.errors import UsageError
 from pana_mpa.events import Authenticated, AuthenticationFailed, SessionTerminated
 from pana_mpa.flow import describe
+from pana_mpa.paa import PaaServer
 from pana_mpa.state import PaaState, PacState
 
 from .pair import PAA_ADDR, PAC_ADDR, Pair, make_pair
@@ -380,3 +383,18 @@ def test_timer_heap_stays_small_over_many_pings() -> None:
     assert len(pair.paa._timers) <= 4 * len(pair.paa) + 64
     assert len(pair.net._timers) <= 4 * len(pair.net.nodes) + 64
     assert pair.paa.get_timer() == pair.paa.session(pair.only_session()).get_timer()
+
+
+@pytest.mark.parametrize("ip_reconfiguration", [False, True])
+@pytest.mark.parametrize("pre_auth", [False, True])
+def test_par_start_from_its_template_is_the_full_encoding(
+    ip_reconfiguration: bool, pre_auth: bool
+) -> None:
+    # the PAA encodes a PAR[S] once per flags and patches Session-Id and sequence number in
+    # (issue 10); it must be the very octets a full encoding gives (I_PAR, RFC 5191 s5.3)
+    config = PaaConfig(ip_reconfiguration=ip_reconfiguration, pre_authentication=True)
+    server = PaaServer(config)
+    flags = F_R | F_S | (F_I if ip_reconfiguration else 0) | (F_E if pre_auth else 0)
+    for sid, seq in ((1, 0), (0xDEADBEEF, 0xFFFFFFFF), (0x12345678, 7)):
+        expected = encode_pana(PanaMessage(PAR_PAN, flags, sid, seq, tuple(offer_avps(config))))
+        assert server._par_start(sid, seq, pre_auth) == expected

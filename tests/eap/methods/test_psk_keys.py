@@ -8,7 +8,7 @@ import pickle
 
 import pytest
 
-from eap.keys import Secret
+from eap.keys import DerivedCache, Secret
 from eap.methods import _psk_keys
 from eap.methods.psk import PskPeer, PskServer, derive_session_keys, key_setup, mac_p, mac_s
 from tests.eap.methods.test_psk import C1, ID_P, ID_S, PSK, RAND_P, RAND_S, converse, hx
@@ -35,20 +35,32 @@ def test_cached_keys_match_rfc4764_c1() -> None:
     assert mac_s(keys.ak, ID_S, RAND_P) == hx(C1, "mac_s")
 
 
+def test_shared_kdk_context_keeps_no_state_between_conversations() -> None:
+    # _PskKeys keeps one ECB context per PSK (issue 10): every conversation gets the keys of RFC
+    # 4764 s3.2 whatever ran before it, and a bad RAND_P is refused before it reaches the context
+    keys = _psk_keys._keys_for(PSK)
+    other = bytes(range(16))
+    for rand_p in (RAND_P, other, RAND_P, other):
+        assert keys.session_keys(rand_p) == derive_session_keys(keys.kdk, rand_p)
+    with pytest.raises(ValueError, match="RAND_P"):
+        keys.session_keys(RAND_P[:15])
+    assert keys.session_keys(RAND_P).tek.reveal() == hx(C1, "tek")
+
+
 def test_entry_dies_with_its_secret() -> None:
     psk = Secret(bytes(range(16)))
     key_setup(psk)
     key = id(psk)
-    entry = _psk_keys._cache[key]
+    entry = _psk_keys._cache._entries[key]
     assert entry[0]() is psk
     del psk
     gc.collect()
     assert entry[0]() is None
-    assert _psk_keys._cache.get(key) is not entry  # dropped when the Secret went away
+    assert _psk_keys._cache._entries.get(key) is not entry  # dropped when the Secret went away
 
 
 def test_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_psk_keys, "_CACHE_SIZE", 8)
+    monkeypatch.setattr(_psk_keys._cache, "size", 8)
     alive = [Secret(i.to_bytes(16, "big")) for i in range(20)]
     for psk in alive:
         key_setup(psk)
@@ -83,3 +95,20 @@ def test_psk_checks_still_apply() -> None:
         key_setup(Secret(bytes(15)))
     with pytest.raises(TypeError, match="Secret"):
         key_setup(bytes(16))  # type: ignore[arg-type]
+
+
+def test_derived_cache_shows_no_values_and_derives_once() -> None:
+    cache: DerivedCache[bytes] = DerivedCache(4)
+    calls: list[Secret] = []
+
+    def derive(secret: Secret) -> bytes:
+        calls.append(secret)
+        return secret.reveal()[::-1]
+
+    psk = Secret(b"derived-value-12")
+    assert cache.get(psk, derive) == cache.get(psk, derive) == b"21-eulav-devired"
+    assert len(calls) == 1 and len(cache) == 1
+    assert "21-eulav" not in repr(cache) and repr(cache) == "DerivedCache(<1 of 4>)"
+    # an equal but different Secret object is a different entry
+    cache.get(Secret(b"derived-value-12"), derive)
+    assert len(calls) == 2

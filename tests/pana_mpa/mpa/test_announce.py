@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import ipaddress
+import socket
 import time
+from typing import Any
 
 import pytest
 
 from pana_mpa.mpa.drivers.announce import (
+    Announcer,
     gratuitous_arp,
     install_neighbor,
     send_gratuitous_arp,
@@ -42,6 +45,58 @@ def test_unsolicited_na_layout_and_checksum() -> None:
     assert _icmpv6_checksum(src, ipaddress.IPv6Address("ff02::1"), na) == 0
 
 
+class _FakeSocket:
+    """Records every call on a shared log (no kernel involved)."""
+
+    def __init__(self, log: list[tuple[Any, ...]], *args: Any) -> None:
+        self.log = log
+        log.append(("socket", *args))
+
+    def setsockopt(self, *args: Any) -> None:
+        self.log.append(("setsockopt", *args))
+
+    def bind(self, *args: Any) -> None:
+        self.log.append(("bind", *args))
+
+    def sendto(self, data: bytes, dest: Any) -> int:
+        self.log.append(("sendto", data, dest))
+        return len(data)
+
+    def close(self) -> None:
+        self.log.append(("close",))
+
+
+@pytest.mark.parametrize(
+    ("address", "family"),
+    [(NCOA, socket.AF_PACKET), (ipaddress.IPv6Address("2001:db8::64"), socket.AF_INET6)],
+)
+def test_announcer_pays_only_the_send_on_the_critical_path(
+    monkeypatch: pytest.MonkeyPatch, address: Any, family: int
+) -> None:
+    log: list[tuple[Any, ...]] = []
+    monkeypatch.setattr(socket, "socket", lambda *a: _FakeSocket(log, *a))
+    monkeypatch.setattr(socket, "if_nametoindex", lambda name: 7)
+    announcer = Announcer("mn0", MAC, address)  # before the move
+    opened = list(log)
+    assert [e[0] for e in opened if e[0] in ("socket", "bind", "close")] == ["socket"]
+    assert opened[0][1] == family
+    if family == socket.AF_PACKET:
+        assert opened[0][3] == 0  # protocol 0: no receive hook, so no bind and no grace period
+    log.clear()
+    announcer.announce()  # the critical step: between nCoA configured and the PANA-Update
+    assert [e[0] for e in log] == ["sendto"] and announcer.sent == 1
+    if family == socket.AF_PACKET:
+        assert log[0][1:] == (gratuitous_arp(MAC, NCOA), ("mn0", 0x0806))
+    else:
+        assert log[0][1] == unsolicited_na(MAC, address) and log[0][2] == ("ff02::1", 0, 0, 7)
+    log.clear()
+    announcer.close()  # after the PANA-Update
+    announcer.close()
+    assert log == [("close",)]
+    with pytest.raises(RuntimeError):
+        announcer.announce()
+
+
 def _neigh(the_lab: object, ns: str) -> str:
     from tests.netns import Lab
 
@@ -50,7 +105,8 @@ def _neigh(the_lab: object, ns: str) -> str:
 
 
 @pytest.mark.netns
-def test_announcement_updates_a_stale_cache_entry() -> None:
+@pytest.mark.parametrize("prepared", [False, True], ids=["send_gratuitous_arp", "Announcer"])
+def test_announcement_updates_a_stale_cache_entry(prepared: bool) -> None:
     with lab() as the_lab:
         mn, peer = the_lab.ns("mn"), the_lab.ns("peer")
         the_lab.veth(mn, "a0", peer, "b0")
@@ -70,7 +126,11 @@ def test_announcement_updates_a_stale_cache_entry() -> None:
             "nud",
             "stale",
         )
-        send_gratuitous_arp("a0", MAC, NCOA, netns=mn)
+        if prepared:
+            with Announcer("a0", MAC, NCOA, netns=mn) as announcer:
+                announcer.announce()
+        else:
+            send_gratuitous_arp("a0", MAC, NCOA, netns=mn)
         for _ in range(100):
             if MAC.hex(":") in _neigh(the_lab, peer):
                 break

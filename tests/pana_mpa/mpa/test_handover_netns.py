@@ -37,13 +37,22 @@ CTN = ipaddress.IPv4Network("10.97.2.0/24")
 pytestmark = pytest.mark.netns
 
 
+NON_MPA_INTERVAL = 0.01
+NON_MPA_BU_DELAY = 0.2
+"""The CN applies the binding update this long after it arrives (its own clock): without it the
+lab's non-MPA handover can finish within one stream interval (11 ms seen against 10) and no
+packet need fall between the move and the binding; with it at least 20 are due in that window."""
+
+
 def _non_mpa(tmp_path: Path, *, ping_check: bool) -> HandoverResult:
     need_binary("dnsmasq")
     with lab() as base:
         mpa = MpaLab(base, tmp_path).build()
         mpa.start_dhcp_server(ping_check=ping_check)
         mpa.start_relay()
-        return asyncio.run(non_mpa_handover(mpa))
+        return asyncio.run(
+            non_mpa_handover(mpa, interval=NON_MPA_INTERVAL, bu_delay=NON_MPA_BU_DELAY)
+        )
 
 
 def _check_non_mpa(r: HandoverResult) -> None:
@@ -55,8 +64,24 @@ def _check_non_mpa(r: HandoverResult) -> None:
     assert m.via("mn0") == m.received and m.duplicates == 0
     assert m.via("mn0", after=r.t_done) > 0  # traffic flows again after the handover
     # nothing can reach the MN between the move and the binding update: oCoA is not on the new
-    # link and the CN does not know nCoA yet, so the packets sent meanwhile are lost
-    assert m.lost >= 1
+    # link and the CN does not know nCoA yet, so every packet the CN sent after the port move
+    # and before it applied the binding is lost. The window lasts at least NON_MPA_BU_DELAY (20
+    # intervals) on the sender's own clock; a sender that is descheduled sends its overdue
+    # packets as soon as it runs, so they fall in the window unless it sleeps through all of it.
+    moved = r.t_move + r.steps["l2"] / 1000
+    applied = m.bindings[0][0]
+    assert applied - moved >= NON_MPA_BU_DELAY, (moved, applied)
+    # 1 ms margins: the sender stamps a packet with its loop's clock reading rounded to 1 us, and
+    # the packet sent in the iteration that applied the binding already goes to nCoA
+    in_window = {s for s, t in enumerate(m.send_times) if moved + 0.001 < t < applied - 0.001}
+    assert len(m.send_times) == m.sent and in_window, r.summary()
+    arrived = [
+        (s, round((m.send_times[s] - moved) * 1000, 1), round((t - moved) * 1000, 1), i)
+        for s, t, i in m.arrivals
+        if s in in_window
+    ]
+    assert not arrived, (arrived, min(in_window), r.steps, (applied - moved) * 1000)
+    assert m.lost >= len(in_window) >= 1
     assert m.lost == m.lost_between(r.t_move - 0.05, r.t_done + 0.05), r.summary()
     assert list(r.steps) == ["l2", "dhcp", "configured", "pana", "binding"]
 
@@ -149,6 +174,10 @@ def _check_mpa(r: HandoverResult, pcap: Path, *, bicast: bool = False) -> None:
     a = r.extra["announce"]
     assert a["announcements"] >= 1 and a["ar_queries"] == a["mn_queries"] == 0, a
     assert a["ar_entry"] == MN_MAC.hex(":"), a
+    # the announcement's socket was opened before the move and closed after the PANA-Update:
+    # the critical path between nCoA configured and the PANA-Update paid only the send
+    assert a["socket_opened_ms"] < 0 < r.steps["announced"], (a, r.steps)
+    assert a["socket_closed_ms"] >= r.steps["handover_complete"], (a, r.steps)
 
     # on the wire at R2, decoded by tshark and a few lines here (independent of pana_codecs);
     # tshark 4.0's heuristic PANA dissector rejects E-flag messages, so read udp.payload
