@@ -45,31 +45,47 @@ def test_topology_and_l2_handover_by_moving_the_port(tmp_path: Path) -> None:
         mpa = MpaLab(base, tmp_path).build()
         assert mpa.port_master() == "ap1"
 
-        async def run() -> tuple[MeterResult, float, float]:
+        def move(ap: int) -> tuple[float, float]:
+            # when the move was asked for and when it had been done (ip -batch returned: the
+            # kernel applied it); where in between it took effect is not known, so neither
+            # interval is counted below
+            t0 = time.monotonic()
+            mpa.move_to(ap)
+            return t0, time.monotonic()
+
+        async def run() -> tuple[MeterResult, tuple[float, float], tuple[float, float]]:
             async with mpa.meter(0.01) as stream:
                 await stream.register(mpa.mn, OCOA)  # CN -> R1 -> AP1 -> MN answers
                 await asyncio.sleep(0.3)
-                t_away = time.monotonic()
-                await asyncio.to_thread(mpa.move_to, 2)
+                away = await asyncio.to_thread(move, 2)
                 assert mpa.port_master() == "ap2"
                 assert mpa.mn_carrier()  # the carrier never dropped
                 await asyncio.sleep(0.3)  # oCoA is not on AP2's link: the stream is lost
-                await asyncio.to_thread(mpa.move_to, 1)
-                t_back = time.monotonic()
+                back = await asyncio.to_thread(move, 1)
                 await stream.register(mpa.mn, OCOA)  # back home: the stream resumes
                 await asyncio.sleep(0.3)
-                return await stream.stop(), t_away, t_back
+                return await stream.stop(), away, back
 
-        meter, t_away, t_back = asyncio.run(run())
+        meter, (_, on_ap2), (off_ap2, on_ap1) = asyncio.run(run())
         assert meter.bindings and meter.bindings[0][1] == str(OCOA)
         assert meter.via("mn0") == meter.unique
-        # the stream stopped while the MN was on AP2 (~30 packets sent there): at most a couple
-        # recorded late by a loaded receiver, and most of that window lost ...
-        late = [a for a in meter.arrivals if t_away + 0.05 < a[1] < t_back]
-        assert len(late) <= 2, late
-        assert meter.lost_between(t_away + 0.05, t_back) >= 10, meter.summary()
+        assert len(meter.send_times) == meter.sent  # counted by the CN's actual send times
+        seen = {s for s, _, _ in meter.arrivals}
+        # From the first move's end to the second one's start the port was on AP2: nothing can
+        # arrive through AP1. Arrival times are the kernel's receive times, so a descheduled
+        # receiver or test cannot move an earlier or later packet into this interval (the old
+        # test counted from before asking for the move to after the thread returned, and a slow
+        # `ip` or thread hand-off let packets that legitimately arrived on AP1 count as late).
+        assert [a for a in meter.arrivals if on_ap2 < a[1] < off_ap2] == [], (on_ap2, off_ap2)
+        # The packets the CN sent meanwhile (~30 at 10 ms) are lost, except the odd one that a
+        # descheduled CN or a deferred softirq still had on its way when the port moved back.
+        there = [s for s in range(meter.sent) if on_ap2 < meter.send_times[s] < off_ap2]
+        raced = [s for s in there if s in seen]
+        assert meter.lost_between(on_ap2, off_ap2) == len(there) - len(raced)
+        assert len(there) >= 10 and len(raced) <= 2, (there, raced, meter.summary())
         # and the stream flows again after returning to AP1
-        assert meter.arrivals[-1][0] >= meter.sent - 5
+        after = [s for s in range(meter.sent) if meter.send_times[s] > on_ap1]
+        assert len(after) >= 10 and meter.lost_between(on_ap1, float("inf")) <= 2, meter.summary()
         # R2 reaches the CN through the core (the path pre-authentication uses in reverse)
         out = base.exec(mpa.r2, "ip", "route", "get", str(CN_ADDR))
         assert "r2c" in out
