@@ -277,13 +277,14 @@ def test_mpa_handover_with_bicasting(tmp_path: Path) -> None:
     for seq, _t, iface in m.arrivals:
         per_iface[seq, iface] = per_iface.get((seq, iface), 0) + 1
     assert all(n == 1 for n in per_iface.values())
-    # what is lost was sent before the MN had nCoA on the CTN link (the tunnel copy can only
-    # reach it before it leaves AP1, the direct copy only once nCoA is configured there); nothing
-    # sent after that is lost, unlike without buffering. Both sides are measured, no margin for
-    # load: "configured" is stamped after `ip` returned (the address and route are in place), the
-    # CN's send times are its own clock read before each send (same CLOCK_MONOTONIC), rounded to
-    # 1 us. The stream ran through the tunnel for `settle` (0.5 s) before the pre-switch: nothing
-    # sent before that window may be lost either.
+    # what is lost was sent before the MN had nCoA on the CTN link: the tunnel copy reaches it
+    # only before it leaves AP1, the direct copy only once its port is on AP2 (nCoA is local on
+    # its tunnel device until the move is done, on mn0 from "configured"); nothing sent after
+    # that is lost, unlike without buffering. Both sides are measured, no margin for load:
+    # "configured" is stamped after `ip` returned (the move, address and route are in place),
+    # the CN's send times are its own clock read before each send (the same CLOCK_MONOTONIC),
+    # rounded to 1 us. The stream ran through the tunnel for `settle` (0.5 s) before the
+    # pre-switch: nothing sent before that window may be lost either.
     configured = r.t_move + r.steps["configured"] / 1000
     lost = _lost(m)
     late = [(s, round((t - configured) * 1000, 2)) for s, t in lost if t > configured + 1e-6]
