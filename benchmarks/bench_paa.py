@@ -103,6 +103,19 @@ def hmac_cost(seconds: float = 0.3) -> float:
     return (time.process_time() - start) / n
 
 
+def paa_step(
+    server: PaaServer, sent: list[tuple[bytes, Address]], addr: Address, now: float
+) -> list[tuple[bytes, Address]]:
+    """What a runtime asks of the PAA core for one batch: feed, answers, events, timer."""
+    for data, _ in sent:
+        server.receive_datagram(data, addr, now)
+    answers = server.datagrams_to_send(now)
+    while server.next_event() is not None:
+        pass
+    server.get_timer()
+    return answers
+
+
 def sansio_paa_cost(count: int = 300, pause: float = 0.0) -> float:
     """CPU seconds the PAA core spends per full authentication (calls into PaaServer only).
 
@@ -125,12 +138,7 @@ def sansio_paa_cost(count: int = 300, pause: float = 0.0) -> float:
             if pause:
                 time.sleep(pause)
             t0 = clock()
-            for data, _ in sent:
-                server.receive_datagram(data, addr, now)
-            answers = server.datagrams_to_send(now)
-            while server.next_event() is not None:
-                pass
-            server.get_timer()
+            answers = paa_step(server, sent, addr, now)
             spent += clock() - t0
             for data, _ in answers:
                 pac.receive_datagram(data, paa_addr, now)

@@ -195,17 +195,8 @@ def peek_pana(data: bytes) -> PanaHeader:
 
 
 def peek_fields(data: bytes) -> tuple[int, int, int]:
-    """(type, flags, session_id) of a PANA header after the checks of ``peek_pana``.
-
-    The hot-path form of ``peek_pana`` for receivers: no PanaHeader is built; the same
-    CodecError for a short datagram or a Message Length that differs from its size.
-    """
-    try:
-        _, length, flags, mtype, session_id, _ = _HEADER.unpack_from(data)
-    except StructError:
-        length = -1
-    if length != len(data):
-        peek_pana(data)  # raises the CodecError peek_pana gives
+    """(type, flags, session_id) of a PANA header after the checks of ``peek_pana``."""
+    mtype, flags, session_id, _ = peek_header(data)
     return mtype, flags, session_id
 
 
