@@ -15,6 +15,7 @@ import pytest
 __all__ = [
     "IN_CI",
     "interruptible",
+    "linux_only",
     "missing",
     "need_binary",
     "need_module",
@@ -22,6 +23,11 @@ __all__ = [
 ]
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+linux_only = pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="Linux only (epoll, SO_REUSEPORT, classic BPF)"
+)
+"""A platform, not a missing component: CI (Debian) never skips it."""
 
 
 def missing(what: str) -> NoReturn:

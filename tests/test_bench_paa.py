@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import functools
 import socket
-import sys
 import threading
-
-import pytest
 
 from benchmarks.bench_paa import (
     HOST,
@@ -26,8 +23,7 @@ from benchmarks.bench_paa import (
 )
 from benchmarks.replay_load import InjectedRng, pac_address, replay
 from pana_mpa.aio.workers import WorkerPool
-
-linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="epoll, reuseport")
+from tests.realcomponents import linux_only
 
 
 def test_injected_rng_is_the_same_whatever_the_order() -> None:

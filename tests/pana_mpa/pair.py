@@ -19,11 +19,12 @@ from pana_mpa.config import PaaConfig, PacConfig
 from pana_mpa.events import PanaEvent
 from pana_mpa.paa import PaaServer
 from pana_mpa.pac import PacSession
+from pana_mpa.state import PacState
 from pana_mpa.trace import MemoryTrace
 
 from .fake_eap import KEYED_TYPE, KEYLESS_TYPE, FakeEapPeer, FakeEapServer, PendingEapServer
 
-__all__ = ["PAA_ADDR", "PAC_ADDR", "Pair", "make_pair"]
+__all__ = ["PAA_ADDR", "PAC_ADDR", "Pair", "drops", "make_pair", "open_pair", "opened"]
 
 PAC_ADDR = ("192.0.2.10", 40000)
 PAA_ADDR = ("192.0.2.1", 716)
@@ -132,3 +133,26 @@ def make_pair(
     net.add(PAC_ADDR, pac)
     net.add(PAA_ADDR, paa)
     return Pair(net, pac, paa, peer, pac_trace, paa_trace, servers)
+
+
+def opened(pair: Pair, *, clear_log: bool = True) -> Pair:
+    """``pair`` after a completed authentication; events (and the datagram log) emptied."""
+    pair.pac.start(0.0)
+    pair.net.run(5.0)
+    assert pair.pac.state is PacState.OPEN
+    pair.pac_events()
+    pair.paa_events()
+    if clear_log:
+        pair.net.log.clear()
+    return pair
+
+
+def open_pair(**kw: object) -> Pair:
+    """A PaC and a PAA that completed authentication; events and the log emptied."""
+    return opened(make_pair(**kw))  # type: ignore[arg-type]
+
+
+def drops(pair: Pair, role: str) -> list[str]:
+    """Reasons of the messages ``role`` ("pac" or "paa") discarded, oldest first."""
+    trace = pair.pac_trace if role == "pac" else pair.paa_trace
+    return [str(r["reason"]) for r in trace.named("message_dropped")]

@@ -22,7 +22,7 @@ from pana_mpa.events import (
 from pana_mpa.flow import describe
 from pana_mpa.state import PaaState, PacState
 
-from .pair import PAC_ADDR, Pair, make_pair
+from .pair import PAC_ADDR, Pair, make_pair, opened
 
 SUITES = {
     "sha1": (PrfAlgorithm.PRF_HMAC_SHA1, IntegrityAlgorithm.AUTH_HMAC_SHA1_160),
@@ -41,13 +41,7 @@ def open_pair(suite: str = "sha256", **kwargs: object) -> Pair:
         ),
         **kwargs,  # type: ignore[arg-type]
     )
-    pair.pac.start(0.0)
-    pair.net.run(5.0)
-    assert pair.pac.state is PacState.OPEN
-    pair.pac_events()
-    pair.paa_events()
-    pair.net.log.clear()
-    return pair
+    return opened(pair)
 
 
 def flow(pair: Pair) -> list[str]:

@@ -13,25 +13,9 @@ from pana_mpa._avps import AvpCode
 from pana_mpa.flow import describe
 from pana_mpa.state import PaaState, PacState
 
-from .pair import PAA_ADDR, PAC_ADDR, Pair, make_pair
+from .pair import PAA_ADDR, PAC_ADDR, Pair, drops, make_pair, open_pair
 
 ARKIME = Path(__file__).resolve().parent.parent / "vectors" / "arkime-pana_synthetic.hex"
-
-
-def open_pair(**kwargs: object) -> Pair:
-    pair = make_pair(**kwargs)  # type: ignore[arg-type]
-    pair.pac.start(0.0)
-    pair.net.run(5.0)
-    assert pair.pac.state is PacState.OPEN
-    pair.pac_events()
-    pair.paa_events()
-    pair.net.log.clear()
-    return pair
-
-
-def drops(pair: Pair, role: str) -> list[str]:
-    trace = pair.pac_trace if role == "pac" else pair.paa_trace
-    return [r["reason"] for r in trace.named("message_dropped")]
 
 
 def resign(pair: Pair, raw: bytes, **changes: int) -> bytes:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sys
 
 import pytest
 
@@ -30,13 +29,10 @@ from pana_mpa.address import Address
 from pana_mpa.aio import PacClient
 from pana_mpa.aio.udp import UdpTransport
 from pana_mpa.aio.workers import WorkerPool, steering_program, worker_bits_for, worker_count
+from tests.realcomponents import linux_only
 
 PSK = Secret(b"alice-16-octets!")
 HOST = "127.0.0.1"
-
-linux_only = pytest.mark.skipif(
-    not sys.platform.startswith("linux"), reason="SO_ATTACH_REUSEPORT_CBPF is Linux"
-)
 
 
 def make_paa(index: int, bits: int) -> PaaServer:

@@ -13,8 +13,7 @@ from pana_codecs.eap import EapPacket
 from pana_mpa import crypto
 from pana_mpa._avps import AvpCode
 from pana_mpa.aio.virtualnet import Datagram
-from pana_mpa.state import PacState
-from tests.pana_mpa.pair import Pair, make_pair
+from tests.pana_mpa.pair import Pair, drops, open_pair
 
 __all__ = [
     "assert_no_internal_error",
@@ -25,24 +24,6 @@ __all__ = [
     "open_pair",
     "sent",
 ]
-
-
-def open_pair(**kw: object) -> Pair:
-    """A PaC and a PAA that completed authentication; events and the log emptied."""
-    pair = make_pair(**kw)  # type: ignore[arg-type]
-    pair.pac.start(0.0)
-    pair.net.run(5.0)
-    assert pair.pac.state is PacState.OPEN
-    pair.pac_events()
-    pair.paa_events()
-    pair.net.log.clear()
-    return pair
-
-
-def drops(pair: Pair, role: str) -> list[str]:
-    """Reasons of the messages ``role`` ("pac" or "paa") discarded, oldest first."""
-    trace = pair.pac_trace if role == "pac" else pair.paa_trace
-    return [str(r["reason"]) for r in trace.named("message_dropped")]
 
 
 def assert_no_internal_error(pair: Pair, caplog: pytest.LogCaptureFixture) -> None:

@@ -38,7 +38,7 @@ from pana_mpa.events import (
 from pana_mpa.paa import PaaServer
 from pana_mpa.pac import PacSession
 from pana_mpa.state import PaaState, PacState
-from tests.pana_mpa.pair import PAA_ADDR, PAC_ADDR, PSKS, Pair, make_pair
+from tests.pana_mpa.pair import PAA_ADDR, PAC_ADDR, PSKS, Pair, make_pair, opened
 
 pytestmark = pytest.mark.hostile
 
@@ -46,13 +46,7 @@ ATTACKER = ("203.0.113.66", 5555)
 
 
 def _open(**kw: object) -> Pair:
-    pair = make_pair(**kw)  # type: ignore[arg-type]
-    pair.pac.start(0.0)
-    pair.net.run(5.0)
-    assert pair.pac.state is PacState.OPEN
-    pair.pac_events()
-    pair.paa_events()
-    return pair
+    return opened(make_pair(**kw), clear_log=False)  # type: ignore[arg-type]
 
 
 def _sent(pair: Pair, src: tuple[str, int], mtype: int, flag: int = 0) -> list[bytes]:

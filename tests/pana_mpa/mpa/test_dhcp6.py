@@ -297,25 +297,31 @@ def _topology(the_lab: object, *, link_on_lo: bool) -> tuple[str, str]:
     return srv, rly
 
 
+def _relayed_lease(rly: str) -> Dhcp6Lease:
+    """The PAA's relay in namespace ``rly`` asks Kea for the MN's lease (MPA pre-configuration)."""
+    from pana_mpa.mpa.drivers.dhcp6_relay import acquire_lease6, relay6_socket
+    from pana_mpa.mpa.drivers.linux_tunnel import in_netns
+
+    with in_netns(rly):
+        sock = relay6_socket("fd99:3::1")
+    return asyncio.run(
+        asyncio.wait_for(
+            acquire_lease6(server=SERVER, link_address=LINK, mac=MAC, sock=sock,
+                           prefix_length=64, router=LINK),
+            timeout=20,
+        )
+    )  # fmt: skip
+
+
 @pytest.mark.netns
 def test_relay_gets_a_lease_for_the_mn_from_real_kea(tmp_path: Path) -> None:
     """The PAA's relay (MPA pre-configuration): Relay-Forw to Kea, the lease under the MN's DUID."""
-    from pana_mpa.mpa.drivers.dhcp6_relay import acquire_lease6, relay6_socket
-    from pana_mpa.mpa.drivers.linux_tunnel import in_netns
 
     need_binary("kea-dhcp6")
     with lab() as the_lab:
         srv, rly = _topology(the_lab, link_on_lo=True)
         _kea(the_lab, srv, tmp_path)
-        with in_netns(rly):
-            sock = relay6_socket("fd99:3::1")
-        lease = asyncio.run(
-            asyncio.wait_for(
-                acquire_lease6(server=SERVER, link_address=LINK, mac=MAC, sock=sock,
-                               prefix_length=64, router=LINK),
-                timeout=20,
-            )
-        )  # fmt: skip
+        lease = _relayed_lease(rly)
         assert lease.address in ipaddress.IPv6Network("fd99:2::/64")
         assert (
             ipaddress.IPv6Address("fd99:2::100")
@@ -405,8 +411,6 @@ def test_mn_renews_the_relayed_lease_through_the_relay_agent_to_real_kea(tmp_pat
     from pana_mpa.mpa.drivers.agent import lease_configuration
     from pana_mpa.mpa.drivers.dhcp6_relay import (
         Dhcp6RelayAgent,
-        acquire_lease6,
-        relay6_socket,
         renew_lease6,
     )
     from pana_mpa.mpa.drivers.linux_tunnel import in_netns
@@ -419,15 +423,7 @@ def test_mn_renews_the_relayed_lease_through_the_relay_agent_to_real_kea(tmp_pat
         the_lab.ip(mn, "link", "set", "m0", "address", MAC.hex(":"))
         the_lab.ip(rly, "addr", "add", f"{LINK}/64", "dev", "r1", "nodad")
         _kea(the_lab, srv, tmp_path)
-        with in_netns(rly):
-            sock = relay6_socket("fd99:3::1")
-        lease = asyncio.run(
-            asyncio.wait_for(
-                acquire_lease6(server=SERVER, link_address=LINK, mac=MAC, sock=sock,
-                               prefix_length=64, router=LINK),
-                timeout=20,
-            )
-        )  # fmt: skip
+        lease = _relayed_lease(rly)
         # what the MN got in PAR[C,E], decoded from the AVPs
         cfg = decode_pre_configuration(pre_configuration_avps(lease_configuration(lease)))
         assert cfg is not None and cfg.ncoa is not None and cfg.dhcp6_iaid is not None
