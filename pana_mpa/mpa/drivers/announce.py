@@ -65,11 +65,8 @@ def send_gratuitous_arp(
 
     Opens and closes its socket (the close waits ~16 ms): on a critical path use ``Announcer``.
     """
-    frame = gratuitous_arp(mac, address)
-    with _arp_socket(netns) as s:
-        for _ in range(count):
-            s.sendto(frame, (ifname, ETH_P_ARP))  # Python applies htons to the protocol
-    logger.info("announced %s at %s on %s", address, mac.hex(":"), ifname)
+    with Announcer(ifname, mac, address, netns=netns) as announcer:
+        announcer.announce(count)
 
 
 def _icmpv6_checksum(src: ipaddress.IPv6Address, dst: ipaddress.IPv6Address, body: bytes) -> int:
@@ -120,9 +117,8 @@ def send_unsolicited_na(
     ifname: str, mac: bytes, target: ipaddress.IPv6Address, *, netns: str | None = None
 ) -> None:
     """Send an unsolicited NA for ``target`` to ff02::1 on ``ifname`` with hop limit 255."""
-    s, dest = _na_socket(ifname, netns)
-    with s:
-        s.sendto(unsolicited_na(mac, target), dest)
+    with Announcer(ifname, mac, target, netns=netns) as announcer:
+        announcer.announce()
 
 
 class Announcer:
