@@ -52,6 +52,8 @@ from pana_mpa.address import Address
 from pana_mpa.aio import ClientError, PacClient, new_event_loop
 from pana_mpa.aio.udp import UdpTransport
 
+from ._proc import cpu_seconds, rss_bytes
+
 __all__ = ["main"]
 
 IDENTITY = "user1"
@@ -60,7 +62,6 @@ RADIUS_SECRET = "testing123"
 HOST = "127.0.0.1"
 RADIUS_PORT, OPENPAA_PORT, OURS_PORT = 21812, 27160, 27161
 TIMEOUT = 10.0
-TICK = os.sysconf("SC_CLK_TCK")
 
 _OPENPAA_CONFIG = """<?xml version="1.0" encoding='ISO-8859-1'?>
 <CONFIG>
@@ -85,20 +86,6 @@ _OPENPAA_CONFIG = """<?xml version="1.0" encoding='ISO-8859-1'?>
   </PAA>
 </CONFIG>
 """
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
-
-
-def rss_bytes(pid: int) -> int:
-    """Resident set size of a process."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise RuntimeError(f"no VmRSS for pid {pid}")
 
 
 def hmac_cost(rounds: int = 200_000) -> float:

@@ -48,6 +48,8 @@ from typing import IO, Any
 from pana_codecs import encode_pana
 from pana_codecs.pana import PanaMessage
 
+from ._proc import cpu_seconds, rss_bytes
+
 __all__ = ["FloodPhase", "LegitRun", "main", "run_benchmark"]
 
 PAA_IP, PAC_IP, ATK_IP, SINK_IP = "10.77.1.1", "10.77.1.2", "10.77.2.2", "10.77.3.2"
@@ -59,7 +61,6 @@ PCI = encode_pana(PanaMessage(1, 0, 0, 0, ()))
 POOL = 1 << 20
 """Spoofed (address, port) pairs the attacker cycles through: a real one need never repeat; at
 20,000/s this pool repeats after 52 s, long after the PAA's retry table forgot a source."""
-_TICK = os.sysconf("SC_CLK_TCK")
 
 
 # ---- the attacker (runs in its namespace: python -m benchmarks.udp_flood --attacker) ----------
@@ -138,20 +139,6 @@ def attacker(dst: str, port: int, rate: float | None, subnet: str, pool: int) ->
 # ---- measuring the PAA from outside -------------------------------------------------------------
 
 
-def _cpu(pid: int) -> float:
-    """utime + stime of a process, in seconds (proc(5))."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / _TICK
-
-
-def _rss(pid: int) -> int:
-    """Resident set size in octets (VmRSS of /proc/PID/status)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise RuntimeError(f"no VmRSS for process {pid}")
-
-
 def _snmp(text: str) -> dict[str, int]:
     """``Udp.InDatagrams``, ``Ip.InAddrErrors``, ... from /proc/net/snmp."""
     lines = text.splitlines()
@@ -200,8 +187,8 @@ class Paa:
         """CPU, RSS, the PAA's namespace's and the sink's UDP/IP counters, the PAA's own."""
         return {
             "time": time.monotonic(),
-            "cpu": _cpu(self.pid),
-            "rss": _rss(self.pid),
+            "cpu": cpu_seconds(self.pid),
+            "rss": rss_bytes(self.pid),
             "snmp": _snmp(Path(f"/proc/{self.pid}/net/snmp").read_text()),
             "sink": _snmp(_run("ip", "netns", "exec", sink_ns, "cat", "/proc/net/snmp")),
             "paa": self.statistics(),
@@ -234,7 +221,7 @@ class _RssSampler:
 
     def __init__(self, pid: int) -> None:
         self.pid = pid
-        self.peak = _rss(pid)
+        self.peak = rss_bytes(pid)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
         self._thread.start()
@@ -242,7 +229,7 @@ class _RssSampler:
     def _loop(self) -> None:
         while not self._stop.wait(0.05):
             with contextlib.suppress(OSError, RuntimeError):
-                self.peak = max(self.peak, _rss(self.pid))
+                self.peak = max(self.peak, rss_bytes(self.pid))
 
     def stop(self) -> int:
         self._stop.set()
