@@ -124,6 +124,33 @@ async def test_silence_gives_up_after_the_retries(server: Start) -> None:
     assert client.outstanding == 0
 
 
+async def test_a_forged_reply_is_dropped_and_the_genuine_one_taken(server: Start) -> None:
+    """A reply with the request's Identifier but the wrong shared secret (an off-path forger
+    who guessed the Identifier) is dropped (RFC 2865 s3 Response Authenticator); the request
+    still completes with the server's genuine reply."""
+    proto, address = await server(answer=False)
+    client = RadiusClient(address, Secret(SECRET), timeout=2.0, retries=0)
+    try:
+        task = asyncio.ensure_future(client.transact(_build))
+        for _ in range(200):
+            if proto.requests:
+                break
+            await asyncio.sleep(0.005)
+        request, source = proto.requests[0]
+        req = decode_radius(request)
+        forged = sign_response(
+            RadiusCode.ACCESS_REJECT, req.identifier, req.authenticator, [], b"not-the-secret"
+        )
+        assert proto.transport is not None
+        proto.transport.sendto(forged, source)
+        proto.reply(request, source)
+        reply, _ = await task
+    finally:
+        client.close()
+    assert reply.code == RadiusCode.ACCESS_ACCEPT  # not the forged Access-Reject
+    assert client.stats.unmatched_replies == 0 and client.outstanding == 0
+
+
 async def test_a_late_reply_is_counted_not_matched(server: Start) -> None:
     proto, address = await server()
     client = RadiusClient(address, Secret(SECRET))
