@@ -941,7 +941,8 @@ class ProbedIpipDriver(LinuxIpipDriver):
         t = self._tunnels.get(name)
         if t is not None:
             # bytes of the first datagram still waiting in the outer (raw) socket: a packet
-            # that arrived through the tunnel but was never decapsulated (SIOCINQ)
+            # that arrived through the tunnel but was not decapsulated yet (SIOCINQ; the
+            # release delivers it)
             pending = struct.unpack(
                 "i", fcntl.ioctl(t.raw.fileno(), termios.FIONREAD, b"\0\0\0\0")
             )[0]
