@@ -46,7 +46,7 @@ from pana_codecs import AvpCode, EapCode, decode_eap, decode_pana
 from pana_mpa.cli import main
 from pana_mpa.cli.capture import read_pana
 from pana_mpa.cli.decode import flag_letters, type_name
-from tests.ports import free_udp_ports
+from tests.ports import free_udp_ports, tshark_udp_ports
 from tests.realcomponents import need_binary, need_root
 from tests.traces import trace_records
 
@@ -332,7 +332,7 @@ def matrix(
     need_root()
     tmp = tmp_path_factory.mktemp("udp-matrix")
     pki = _write_pki(tmp)
-    base = free_udp_ports(len(RUNS) + 1)
+    base = free_udp_ports(len(RUNS) + 1, avoid=tshark_udp_ports(tshark))
     probe = base + len(RUNS)  # not a run's port: shows that tshark captures
     runs = {
         (m, s): Run(m, s, base + i, key_log=tmp / f"{m}-{s}.keys" if m == "tls" else None)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.pcapfile import LINKTYPE_RAW, ipv4_udp, write_pcap
-from tests.ports import free_udp_ports
+from tests.ports import free_udp_ports, tshark_udp_ports
 from tests.realcomponents import need_binary, need_root
 
 from .test_cli_udp import PSK, run_pac, running_paa
@@ -54,7 +54,7 @@ def _capture(tshark: str, port: int, pcap: Path, log: Path) -> _Capture:
     "Capturing on" is printed before dumpcap's socket sees packets on a loaded machine, so the
     exchange could run before the capture: a probe to a second port is sent until it shows up.
     """
-    probe = free_udp_ports()
+    probe = free_udp_ports(avoid=tshark_udp_ports(tshark))
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [tshark, "-i", "lo", "-f", f"udp port {port} or udp port {probe}", "-w", str(pcap),
@@ -221,7 +221,7 @@ def _with_retransmissions(frames: list[_Frame], path: Path) -> Path:
 def test_tshark_decodes_our_exchange_cleanly(tmp_path: Path) -> None:
     tshark = need_binary("tshark")
     need_root()  # capturing on lo
-    port = free_udp_ports()
+    port = free_udp_ports(avoid=tshark_udp_ports(tshark))
     pcap, log = tmp_path / "pana.pcapng", tmp_path / "tshark.log"
     proc = _capture(tshark, port, pcap, log)
     try:
