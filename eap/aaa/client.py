@@ -155,17 +155,21 @@ class _Socket(asyncio.DatagramProtocol):
             pending.malformed += 1
             pending.last_problem = f"a reply of {len(data)} octets"
             return
+        # Anyone can spoof the server's address: WARNING for the first bad reply of each kind
+        # per request, DEBUG for the rest (they are counted, and named if the request fails).
         try:
             reply = verify_response(data, pending.request_auth, self.client.secret)
         except AuthenticatorMismatch as exc:
             pending.bad_auth += 1
-            logger.warning("dropping RADIUS reply from %s:%d: %s", *self.client.server, exc)
+            level = logging.WARNING if pending.bad_auth == 1 else logging.DEBUG
+            logger.log(level, "dropping RADIUS reply from %s:%d: %s", *self.client.server, exc)
             return
         except CodecError as exc:
             pending.malformed += 1
             pending.last_problem = str(exc)
-            logger.warning(
-                "dropping malformed RADIUS reply from %s:%d: %s", *self.client.server, exc
+            level = logging.WARNING if pending.malformed == 1 else logging.DEBUG
+            logger.log(
+                level, "dropping malformed RADIUS reply from %s:%d: %s", *self.client.server, exc
             )
             return
         _finish(pending, reply)  # straight to the conversation, in this loop iteration
