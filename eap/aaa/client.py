@@ -333,9 +333,15 @@ class RadiusClient:
                 )
             loop = asyncio.get_running_loop()
             first = (self._first_identifier + 97 * len(self._sockets)) & 0xFF
-            _, sock = await loop.create_datagram_endpoint(
-                lambda: _Socket(self, first), remote_addr=self.server, local_addr=self.bind
-            )
+            try:
+                _, sock = await loop.create_datagram_endpoint(
+                    lambda: _Socket(self, first), remote_addr=self.server, local_addr=self.bind
+                )
+            except OSError as exc:  # out of descriptors, no route, no such local address
+                host, port = self.server[:2]
+                raise RadiusError(
+                    f"cannot open a socket toward RADIUS server {host}:{port}: {exc}"
+                ) from exc
             if self._closed:  # closed while the socket was being made
                 assert sock.transport is not None
                 sock.transport.close()

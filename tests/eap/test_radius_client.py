@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import errno
+import gc
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import cast
@@ -216,3 +218,47 @@ async def test_the_cli_paa_shares_one_client_across_sessions(server: Start) -> N
     assert backends.client.stats.sockets == 1
     assert len({addr for _, addr in proto.requests}) == 1
     assert backends.client.stats.requests == 5
+
+
+async def test_a_socket_that_cannot_be_opened_fails_the_request(
+    server: Start, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Descriptors exhausted (many sessions each with an Access-Request outstanding) or no route:
+    the request gets a RadiusError through ``done``, once, and nothing escapes into the loop.
+    Before, the OSError ended the opening task ("Task exception was never retrieved") and
+    ``done`` was never called: the session's AAA slot stayed busy until its failure timer."""
+    _, address = await server()
+    loop = asyncio.get_running_loop()
+    escaped: list[dict[str, object]] = []
+    loop.set_exception_handler(lambda _loop, context: escaped.append(context))
+    opens = 0
+
+    async def exhausted(*args: object, **kwargs: object) -> object:
+        nonlocal opens
+        opens += 1
+        raise OSError(errno.EMFILE, "Too many open files")
+
+    client = RadiusClient(address, Secret(SECRET), timeout=5.0)
+    results: list[object] = []
+    try:
+        with monkeypatch.context() as patch:
+            patch.setattr(loop, "create_datagram_endpoint", exhausted)
+            requests = [
+                client.request(_build, lambda reply, _auth: results.append(reply)) for _ in range(3)
+            ]
+            for _ in range(100):
+                if len(results) == 3:
+                    break
+                await asyncio.sleep(0.001)
+        gc.collect()  # a failed task's unretrieved exception is reported when it is freed
+        await asyncio.sleep(0)
+        assert len(results) == 3 and opens == 3
+        assert all(isinstance(r, RadiusError) and "cannot open a socket" in str(r) for r in results)
+        assert all(req.finished for req in requests)
+        assert client.outstanding == 0 and client.stats.sockets == 0
+        reply, _ = await client.transact(_build)  # descriptors back: the client works again
+        assert reply.code == RadiusCode.ACCESS_ACCEPT
+    finally:
+        client.close()
+        loop.set_exception_handler(None)
+    assert escaped == []
