@@ -148,6 +148,10 @@ class Driver(Generic[E]):
             return
         self._step()
 
+    def now(self) -> float:
+        """The event loop's clock (the node's ``now``); call after start()."""
+        return self._time()
+
     def stop(self) -> None:
         """Make run() return (after flushing what the node queued)."""
         self._stopping = True
