@@ -28,3 +28,16 @@ def test_cpu_split_adds_up_to_cpu_seconds() -> None:
     assert user > 0 and system >= 0
     tick = 1 / os.sysconf("SC_CLK_TCK")
     assert cpu_seconds(os.getpid()) == pytest.approx(user + system, abs=5 * tick)
+
+
+@linux_only
+@pytest.mark.udp
+@pytest.mark.parametrize("kind", ["blocking", "asyncio", "pana-mpa"])
+def test_udp_floor_servers_sleep_once_per_datagram(kind: str) -> None:
+    """Ping-pong with a think time: each echo server waits for every datagram, so it sleeps about
+    once for each (the floor is a cost per wake-up, as at one PaC). Without the think time the
+    next datagram is often queued before the server looks again."""
+    from benchmarks.udp_floor import measure
+
+    result = measure(kind, datagrams=300, think=0.0003, warmup=20)
+    assert 0.9 <= result["sleeps_per_datagram"] <= 1.5
