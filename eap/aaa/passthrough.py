@@ -568,12 +568,23 @@ class RadiusPassThrough:
         except ValueError as exc:
             logger.warning("ignoring undecryptable MS-MPPE keys: %s", exc)
             return None
+        if min(len(send_key), len(recv_key)) < MIN_MPPE_KEY:
+            # an empty or few-octet MSK would make PANA_AUTH_KEY guessable from public values
+            logger.warning(
+                "ignoring MS-MPPE keys of %d and %d octets (fewer than %d)",
+                len(recv_key), len(send_key), MIN_MPPE_KEY,
+            )  # fmt: skip
+            return None
         # RFC 5216 s2.3 / hostapd ieee802_1x.c: MSK = MS-MPPE-Recv-Key | MS-MPPE-Send-Key.
         session_id = reply.get(Attr.EAP_KEY_NAME) or b""
         return KeyMaterial(msk=Secret(recv_key + send_key), session_id=session_id)
 
 
 _DISCARD = AuthOutput(None, None)
+
+MIN_MPPE_KEY = 16
+"""Shortest usable MS-MPPE-Send/Recv-Key: an MSK is 64 octets or more (RFC 3748 s7.10), split in
+halves (RFC 5216 s2.3); hostapd sends 16-octet halves for EAP-MSCHAPv2's 32-octet key."""
 
 
 def _output(answer: RadiusAnswer) -> AuthOutput:

@@ -12,12 +12,16 @@ import pytest
 import pytest_asyncio
 
 from eap._radius_codec import (
+    MICROSOFT,
     Attr,
+    MsAttr,
     RadiusCode,
     decode_radius,
+    encrypt_mppe_key,
     join_eap,
     sign_response,
     split_eap,
+    vendor_attr,
     verify_request,
 )
 from eap.aaa.passthrough import (
@@ -315,6 +319,38 @@ async def test_accept_and_reject_decide_regardless_of_eap(scripted: Start, relay
     assert (accept.code, accept.eap, accept.keys) == (RadiusCode.ACCESS_ACCEPT, None, None)
     assert accept.session_timeout == 600
     assert (reject.code, reject.eap) == (RadiusCode.ACCESS_REJECT, None)
+
+
+@pytest.mark.parametrize(
+    ("octets", "usable"), [(0, False), (1, False), (15, False), (16, True), (32, True)]
+)
+async def test_short_mppe_keys_bring_no_msk(
+    scripted: Start, relay: Relay, octets: int, usable: bool
+) -> None:
+    """An Access-Accept whose MS-MPPE keys decrypt to fewer than 16 octets each delivers no MSK
+    (the PAA then refuses a key-generating method's success, Result-Code 2): an empty or
+    few-octet MSK would make PANA_AUTH_KEY computable from the public nonces. Before, an empty
+    MSK became a PANA SA. 16-octet halves (hostapd's EAP-MSCHAPv2) and 32 still count."""
+
+    def handler(data: bytes) -> list[bytes]:
+        req = decode_radius(data)
+        keys = [
+            vendor_attr(MICROSOFT, kind, encrypt_mppe_key(bytes([kind]) * octets, SECRET,
+                                                          req.authenticator, salt))
+            for kind, salt in ((MsAttr.MS_MPPE_RECV_KEY, 0x8001), (MsAttr.MS_MPPE_SEND_KEY, 0x8002))
+        ]  # fmt: skip
+        return [sign_response(RadiusCode.ACCESS_ACCEPT, req.identifier, req.authenticator,
+                              keys, SECRET)]  # fmt: skip
+
+    proto: _Scripted = await scripted(handler)
+    async with relay(_cfg(_addr(proto)), rng=_rng(14)) as pt:
+        accept = await pt.answer(identity_response(b"hank"))
+    assert accept.code == RadiusCode.ACCESS_ACCEPT
+    if usable:
+        assert accept.keys is not None
+        assert accept.keys.msk.reveal() == b"\x11" * octets + b"\x10" * octets  # Recv | Send
+    else:
+        assert accept.keys is None
 
 
 async def test_exchange_none_asks_for_the_identity_locally(front: _Front, relay: Relay) -> None:
