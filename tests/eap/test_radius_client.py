@@ -13,7 +13,13 @@ from typing import cast
 import pytest
 import pytest_asyncio
 
-from eap._radius_codec import RadiusCode, decode_radius, sign_request, sign_response
+from eap._radius_codec import (
+    RadiusCode,
+    RadiusPacket,
+    decode_radius,
+    sign_request,
+    sign_response,
+)
 from eap.aaa import client as client_module
 from eap.aaa.client import RadiusClient, RadiusError
 from eap.keys import Secret
@@ -76,6 +82,16 @@ async def server() -> AsyncIterator[Start]:
             transport.close()
 
 
+async def _first_request(proto: _Server) -> tuple[bytes, tuple[str, int], RadiusPacket]:
+    """The first Access-Request the server got (waiting up to a second): octets, source, packet."""
+    for _ in range(200):
+        if proto.requests:
+            break
+        await asyncio.sleep(0.005)
+    request, source = proto.requests[0]
+    return request, source, decode_radius(request)
+
+
 def _build(identifier: int) -> tuple[bytes, bytes]:
     auth = os.urandom(16)
     return sign_request(RadiusCode.ACCESS_REQUEST, identifier, auth, [], Secret(SECRET)), auth
@@ -136,12 +152,7 @@ async def test_a_forged_reply_is_dropped_and_the_genuine_one_taken(server: Start
     client = RadiusClient(address, Secret(SECRET), timeout=2.0, retries=0)
     try:
         task = asyncio.ensure_future(client.transact(_build))
-        for _ in range(200):
-            if proto.requests:
-                break
-            await asyncio.sleep(0.005)
-        request, source = proto.requests[0]
-        req = decode_radius(request)
+        request, source, req = await _first_request(proto)
         forged = sign_response(
             RadiusCode.ACCESS_REJECT, req.identifier, req.authenticator, [], b"not-the-secret"
         )
@@ -313,12 +324,7 @@ async def test_padding_beyond_the_length_field_is_ignored(server: Start) -> None
     client = RadiusClient(address, Secret(SECRET), timeout=2.0, retries=0)
     try:
         task = asyncio.ensure_future(client.transact(_build))
-        for _ in range(200):
-            if proto.requests:
-                break
-            await asyncio.sleep(0.005)
-        request, source = proto.requests[0]
-        req = decode_radius(request)
+        _, source, req = await _first_request(proto)
         reply = sign_response(
             RadiusCode.ACCESS_ACCEPT, req.identifier, req.authenticator, [], SECRET
         )
