@@ -364,7 +364,7 @@ def verify_response(
     data = bytes(data)
     code, ident, length, auth = _header(data)
     # The Response Authenticator first, over the raw octets: a forged reply costs one MD5, not
-    # the decoding of up to 2,038 attributes (~200x a small reply; anyone can spoof the server).
+    # the decoding of up to 2,038 attributes (~135x a small reply; anyone can spoof the server).
     expected = response_authenticator(
         code, ident, request_authenticator, data[20:length], _secret(secret)
     )

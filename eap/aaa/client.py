@@ -83,8 +83,7 @@ class RadiusRequest:
         # replies that arrived but were dropped, by reason: the final error names them, so a
         # server that answers wrongly is not reported as a server that does not answer
         self.malformed = self.bad_auth = 0
-        self.stale = 0
-        """Its socket's count of unmatched replies when it was sent (RadiusClient._post)."""
+        self.stale = 0  # its socket's count of unmatched replies when it was sent (_post)
         self.last_problem = ""
         self._build: Build | None = None
         self._opening: asyncio.Task[None] | None = None
