@@ -82,7 +82,8 @@ class RadiusRequest:
         self.timer: asyncio.TimerHandle | None = None
         # replies that arrived but were dropped, by reason: the final error names them, so a
         # server that answers wrongly is not reported as a server that does not answer
-        self.stale = self.malformed = self.bad_auth = 0
+        self.malformed = self.bad_auth = 0
+        self.stale = 0  # its socket's count of unmatched replies when it was sent (_post)
         self.last_problem = ""
         self._build: Build | None = None
         self._opening: asyncio.Task[None] | None = None
@@ -143,6 +144,7 @@ class _Socket:
         # reply to it almost never meets a new request (and would fail its authenticator)
         self.free = deque((first_identifier + i) & 0xFF for i in range(IDENTIFIERS))
         self.error: Exception | None = None
+        self.stale = 0  # replies that matched no outstanding request
         self.loop = asyncio.get_running_loop()
         self.loop.add_reader(sock.fileno(), self._read_ready)
 
@@ -177,25 +179,30 @@ class _Socket:
         pending = self.pending.get(data[1]) if len(data) >= 2 else None
         if pending is None:
             self.client.stats.unmatched_replies += 1
-            for other in self.pending.values():
-                other.stale += 1  # it could have been meant for any of them
+            # it could have been meant for any request outstanding here: each one tells, when
+            # it gives up, how many came meanwhile (one counter, not a write per request)
+            self.stale += 1
             logger.debug("dropping a RADIUS reply for no outstanding request")
             return
         if len(data) < 20:
             pending.malformed += 1
             pending.last_problem = f"a reply of {len(data)} octets"
             return
+        # Anyone can spoof the server's address: WARNING for the first bad reply of each kind
+        # per request, DEBUG for the rest (they are counted, and named if the request fails).
         try:
             reply = verify_response(data, pending.request_auth, self.client.secret)
         except AuthenticatorMismatch as exc:
             pending.bad_auth += 1
-            logger.warning("dropping RADIUS reply from %s:%d: %s", *self.client.server, exc)
+            level = logging.WARNING if pending.bad_auth == 1 else logging.DEBUG
+            logger.log(level, "dropping RADIUS reply from %s:%d: %s", *self.client.server, exc)
             return
         except CodecError as exc:
             pending.malformed += 1
             pending.last_problem = str(exc)
-            logger.warning(
-                "dropping malformed RADIUS reply from %s:%d: %s", *self.client.server, exc
+            level = logging.WARNING if pending.malformed == 1 else logging.DEBUG
+            logger.log(
+                level, "dropping malformed RADIUS reply from %s:%d: %s", *self.client.server, exc
             )
             return
         _finish(pending, reply)  # straight to the conversation, in this loop iteration
@@ -325,7 +332,7 @@ class RadiusClient:
         except BaseException:
             sock.free.appendleft(identifier)
             raise
-        req.sock, req.identifier = sock, identifier
+        req.sock, req.identifier, req.stale = sock, identifier, sock.stale
         sock.pending[identifier] = req
         self.stats.requests += 1
         self._send(req)
@@ -350,7 +357,8 @@ class RadiusClient:
             self._send(req)
             return
         sock = req.sock
-        rejected = {"stale": req.stale, "malformed": req.malformed, "bad_auth": req.bad_auth}
+        stale = sock.stale - req.stale if sock is not None else 0
+        rejected = {"stale": stale, "malformed": req.malformed, "bad_auth": req.bad_auth}
         error = sock.error if sock is not None else None
         message = no_usable_reply(self.server, 1 + self.retries, rejected, req.last_problem, error)
         _finish(req, RadiusError(message))

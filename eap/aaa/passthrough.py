@@ -508,15 +508,20 @@ class RadiusPassThrough:
                     logger.debug("dropping RADIUS reply with Identifier %d, not %d",
                                   reply[1], identifier)  # fmt: skip
                     continue
+                # WARNING for the first bad reply of each kind, DEBUG for the rest (a spoofed
+                # flood must not flood the log; they are counted and named in the error)
                 try:
                     return verify_response(reply, request_auth, self._cfg.secret)
                 except AuthenticatorMismatch as exc:
                     rejected["bad_auth"] += 1
-                    logger.warning("dropping RADIUS reply from %s:%d: %s", *server, exc)
+                    level = logging.WARNING if rejected["bad_auth"] == 1 else logging.DEBUG
+                    logger.log(level, "dropping RADIUS reply from %s:%d: %s", *server, exc)
                 except CodecError as exc:
                     rejected["malformed"] += 1
                     last_problem = str(exc)
-                    logger.warning("dropping malformed RADIUS reply from %s:%d: %s", *server, exc)
+                    level = logging.WARNING if rejected["malformed"] == 1 else logging.DEBUG
+                    logger.log(level, "dropping malformed RADIUS reply from %s:%d: %s",
+                               *server, exc)  # fmt: skip
         raise RadiusError(no_usable_reply(server, 1 + self._cfg.retries, rejected, last_problem,
                                            getattr(link, "error", None)))  # fmt: skip
 

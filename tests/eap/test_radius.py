@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -277,6 +278,29 @@ async def test_stale_and_forged_replies_are_dropped(scripted: Start, relay: Rela
         answer = await pt.answer(identity_response(b"dave"))
     assert answer.code == RadiusCode.ACCESS_CHALLENGE
     assert len(proto.requests) == 1
+
+
+async def test_a_spoofed_reply_flood_is_counted_not_logged_per_datagram(
+    scripted: Start, relay: Relay, caplog: pytest.LogCaptureFixture
+) -> None:
+    """80 replies with the request's Identifier, forged (wrong secret) or malformed, as an
+    off-path attacker spoofing the server's address sends them: one WARNING per kind, the rest
+    DEBUG; the genuine reply still wins. Before, every datagram wrote a WARNING line."""
+
+    def handler(data: bytes) -> list[bytes]:
+        req = decode_radius(data)
+        forged = _challenge(data, secret=b"not-the-secret")
+        malformed = bytes((RadiusCode.ACCESS_CHALLENGE, req.identifier, 0, 0)) + bytes(16)
+        return [forged] * 40 + [malformed] * 40 + [_challenge(data)]
+
+    proto: _Scripted = await scripted(handler)
+    with caplog.at_level(logging.DEBUG, logger="eap.aaa"):
+        async with relay(_cfg(_addr(proto)), rng=_rng(15)) as pt:
+            answer = await pt.answer(identity_response(b"ivan"))
+    assert answer.code == RadiusCode.ACCESS_CHALLENGE
+    dropped = [r for r in caplog.records if r.getMessage().startswith("dropping")]
+    assert len(dropped) == 80
+    assert sum(r.levelno >= logging.WARNING for r in dropped) == 2
 
 
 @pytest.mark.parametrize(

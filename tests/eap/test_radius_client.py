@@ -277,6 +277,38 @@ async def test_a_socket_that_cannot_be_opened_fails_the_request(
     assert escaped == []
 
 
+async def test_an_unmatched_reply_costs_one_counter_not_a_write_per_request(
+    server: Start,
+) -> None:
+    """100 replies for an Identifier not outstanding (late, or spoofed) while 200 requests are:
+    the socket counts them once each (before, every outstanding request was written to, 200
+    writes per datagram); each request that then gives up still names all 100."""
+    proto, address = await server(answer=False)
+    client = RadiusClient(address, Secret(SECRET), timeout=60.0, retries=0, first_identifier=0)
+    errors: list[object] = []
+    try:
+        requests = [
+            client.request(_build, lambda reply, _auth: errors.append(reply)) for _ in range(200)
+        ]
+        while len(proto.requests) < 200:
+            await asyncio.sleep(0.001)
+        source = proto.requests[0][1]
+        unmatched = bytes((RadiusCode.ACCESS_ACCEPT, 250, 0, 20)) + bytes(16)  # 200..255 free
+        assert proto.transport is not None
+        for _ in range(100):
+            proto.transport.sendto(unmatched, source)
+        while client.stats.unmatched_replies < 100:
+            await asyncio.sleep(0.001)
+        assert sum(req.stale for req in requests) == 0  # no request was touched
+        for req in requests:
+            client._expired(req)  # what each one's timer does when it fires: gives up
+    finally:
+        client.close()
+    assert client.stats.sockets == 1 and len(errors) == 200
+    assert all(isinstance(e, RadiusError) for e in errors)
+    assert all("100 replies had another Identifier" in str(e) for e in errors)
+
+
 class _CountingSocket(socket.socket):
     """A socket that records the buffer size of every recv()."""
 
