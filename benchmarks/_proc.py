@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["cpu_seconds", "rss_bytes"]
+__all__ = ["cpu_seconds", "cpu_split", "rss_bytes", "wakeups"]
 
 _TICK = os.sysconf("SC_CLK_TCK")
 
@@ -14,6 +14,26 @@ def cpu_seconds(pid: int) -> float:
     """utime + stime of a process so far, in seconds (all its threads)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def cpu_split(pid: int) -> tuple[float, float]:
+    """(utime, stime) of a process so far, in seconds; the split is sampled at clock ticks."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) / _TICK, int(fields[12]) / _TICK
+
+
+def wakeups(pid: int) -> int:
+    """Voluntary context switches of all a process's threads so far: how often it slept."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            text = (task / "status").read_text()
+        except FileNotFoundError:  # a thread that just ended
+            continue
+        for line in text.splitlines():
+            if line.startswith("voluntary_ctxt_switches:"):
+                total += int(line.split()[1])
+    return total
 
 
 def rss_bytes(pid: int) -> int:

@@ -52,7 +52,7 @@ from pana_mpa.address import Address
 from pana_mpa.aio import ClientError, PacClient, new_event_loop
 from pana_mpa.aio.udp import UdpTransport
 
-from ._proc import cpu_seconds, rss_bytes
+from ._proc import cpu_seconds, cpu_split, rss_bytes, wakeups
 
 __all__ = ["main"]
 
@@ -139,6 +139,8 @@ class Tally:
     wall: float = 0.0
     paa_cpu: float = 0.0
     aaa_cpu: float = 0.0
+    paa_sys: float = 0.0
+    paa_wakeups: int = 0
     latencies: list[float] = field(default_factory=list)
     crashed_after: list[int] = field(default_factory=list)
     """PaCs run against the PAA (all its processes) when one of its processes was found dead."""
@@ -182,6 +184,7 @@ async def authenticate(paa: Address, tally: Tally) -> None:
 def run_round(paa: Address, count: int, pid: int, aaa: int, tally: Tally) -> None:
     """``count`` authentications one after another against the PAA ``pid`` (until it dies)."""
     cpu, aaa_cpu, wall = cpu_seconds(pid), cpu_seconds(aaa), time.monotonic()
+    sys0, woke = cpu_split(pid)[1], wakeups(pid)
     loop = new_event_loop()
     try:
         for _ in range(count):
@@ -194,6 +197,9 @@ def run_round(paa: Address, count: int, pid: int, aaa: int, tally: Tally) -> Non
         loop.close()
     tally.wall += time.monotonic() - wall
     tally.paa_cpu += cpu_seconds(pid) - cpu
+    if Path(f"/proc/{pid}/stat").exists():
+        tally.paa_sys += cpu_split(pid)[1] - sys0
+        tally.paa_wakeups += wakeups(pid) - woke
     tally.aaa_cpu += cpu_seconds(aaa) - aaa_cpu
 
 
@@ -273,6 +279,8 @@ def summary(tally: Tally, paa: subprocess.Popen[bytes], rss0: int, unit: float) 
         "paa_cpu_ms_per_auth": 1000 * tally.paa_cpu / ok,
         "paa_hmac_equiv_per_auth": tally.paa_cpu / ok / unit,
         "aaa_cpu_ms_per_auth": 1000 * tally.aaa_cpu / ok,
+        "paa_sys_share": tally.paa_sys / tally.paa_cpu if tally.paa_cpu else float("nan"),
+        "paa_wakeups_per_auth": tally.paa_wakeups / ok,
         "rss_bytes_per_held_session": (
             (rss_bytes(paa.pid) - rss0) / ok
             if paa.poll() is None and not tally.crashed_after
@@ -355,14 +363,15 @@ def table(result: dict[str, Any]) -> str:
     """The figures as Markdown."""
     rows = [
         "| PAA | auth/s | failures | p50 / p99 / max ms | PAA CPU ms/auth | HMAC-eq/auth "
-        "| hostapd CPU ms/auth | RSS B/held session |",
-        "|---|---|---|---|---|---|---|---|",
+        "| kernel share | PAA sleeps/auth | hostapd CPU ms/auth | RSS B/held session |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, f in result["paas"].items():
         rows.append(
             f"| {name} | {f['auth_per_s']:.0f} | {f['failures']} "
             f"| {f['p50_ms']:.1f} / {f['p99_ms']:.1f} / {f['max_ms']:.0f} "
             f"| {f['paa_cpu_ms_per_auth']:.2f} | {f['paa_hmac_equiv_per_auth']:.0f} "
+            f"| {f['paa_sys_share']:.2f} | {f['paa_wakeups_per_auth']:.1f} "
             f"| {f['aaa_cpu_ms_per_auth']:.2f} | {f['rss_bytes_per_held_session']:.0f} |"
             + (
                 f" crashed after {', '.join(map(str, f['crashed_after']))} PaCs, restarted |"

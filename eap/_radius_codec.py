@@ -125,8 +125,9 @@ def decode_radius(data: bytes) -> RadiusPacket:
     return _decode(data)[0]
 
 
-def _decode(data: bytes) -> tuple[RadiusPacket, int]:
-    """The packet and the offset of its only 16-octet Message-Authenticator value (else -1)."""
+def _header(data: bytes) -> tuple[int, int, int, bytes]:
+    """Code, Identifier, Length and Authenticator of a packet; raise CodecError if the header or
+    Length is malformed (RFC 2865 s3)."""
     if len(data) < 20:
         raise CodecError(f"RADIUS packet of {len(data)} octets is shorter than the header", 0)
     code, ident, length, auth = _HDR.unpack_from(data)
@@ -135,6 +136,12 @@ def _decode(data: bytes) -> tuple[RadiusPacket, int]:
         raise CodecError(f"RADIUS Length {length} outside 20..4096", 2)
     if length > len(data):
         raise CodecError(f"RADIUS Length {length} > received {len(data)} octets", 2)
+    return code, ident, length, auth
+
+
+def _decode(data: bytes) -> tuple[RadiusPacket, int]:
+    """The packet and the offset of its only 16-octet Message-Authenticator value (else -1)."""
+    code, ident, length, auth = _header(data)
     data = bytes(data)
     attrs: list[tuple[int, bytes]] = []
     ma_at, ma_count = -1, 0
@@ -354,14 +361,16 @@ def verify_response(
     data: bytes, request_authenticator: bytes, secret: Secret | bytes
 ) -> RadiusPacket:
     """Decode a reply and check both authenticators; raise CodecError or AuthenticatorMismatch."""
-    pkt, ma_at = _decode(data)
     data = bytes(data)
-    length = _LEN.unpack_from(data, 2)[0]
+    code, ident, length, auth = _header(data)
+    # The Response Authenticator first, over the raw octets: a forged reply costs one MD5, not
+    # the decoding of up to 2,038 attributes (~135x a small reply; anyone can spoof the server).
     expected = response_authenticator(
-        pkt.code, pkt.identifier, request_authenticator, data[20:length], _secret(secret)
+        code, ident, request_authenticator, data[20:length], _secret(secret)
     )
-    if not hmac.compare_digest(pkt.authenticator, expected):
+    if not hmac.compare_digest(auth, expected):
         raise AuthenticatorMismatch("Response Authenticator does not verify")
+    pkt, ma_at = _decode(data)
     # RFC 3579 s3.2 requires it with EAP-Message; we require it always (BlastRADIUS).
     _check_ma_wire(data, length, ma_at, secret, request_authenticator)
     return pkt

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import cast
 
 from pana_codecs.errors import CodecError
 
@@ -26,6 +26,10 @@ logger = logging.getLogger(__name__)
 
 IDENTIFIERS = 256
 """Access-Requests one socket can have outstanding: the Identifier is one octet (RFC 2865 s3)."""
+_MAX_PACKET = 4096
+"""The largest RADIUS packet (RFC 2865 s3): octets of a datagram beyond it can only be padding."""
+_MAX_BATCH = 256
+"""Datagrams one socket reads per wake-up."""
 
 Build = Callable[[int], tuple[bytes, bytes]]
 """Identifier -> (signed Access-Request, its Request Authenticator)."""
@@ -78,7 +82,8 @@ class RadiusRequest:
         self.timer: asyncio.TimerHandle | None = None
         # replies that arrived but were dropped, by reason: the final error names them, so a
         # server that answers wrongly is not reported as a server that does not answer
-        self.stale = self.malformed = self.bad_auth = 0
+        self.malformed = self.bad_auth = 0
+        self.stale = 0  # its socket's count of unmatched replies when it was sent (_post)
         self.last_problem = ""
         self._build: Build | None = None
         self._opening: asyncio.Task[None] | None = None
@@ -123,55 +128,120 @@ def _finish(req: RadiusRequest, result: RadiusPacket | RadiusError) -> None:
         logger.exception("RADIUS answer callback failed")
 
 
-class _Socket(asyncio.DatagramProtocol):
-    """One connected UDP socket and the requests outstanding on it, by Identifier."""
+class _Socket:
+    """One connected UDP socket and the requests outstanding on it, by Identifier.
 
-    def __init__(self, client: RadiusClient, first_identifier: int) -> None:
+    Read by its own reader callback, not an asyncio datagram transport: CPython's transport
+    receives into a 256 KiB buffer per datagram (an mmap, mremap and munmap each time); a RADIUS
+    packet is at most 4,096 octets (RFC 2865 s3).
+    """
+
+    def __init__(self, client: RadiusClient, sock: socket.socket, first_identifier: int) -> None:
         self.client = client
-        self.transport: asyncio.DatagramTransport | None = None
+        self.sock: socket.socket | None = sock
         self.pending: dict[int, RadiusRequest] = {}
         # identifiers in round-robin order: the one just freed is reused last, so a late
         # reply to it almost never meets a new request (and would fail its authenticator)
         self.free = deque((first_identifier + i) & 0xFF for i in range(IDENTIFIERS))
         self.error: Exception | None = None
+        self.stale = 0  # replies that matched no outstanding request
+        self.loop = asyncio.get_running_loop()
+        self.loop.add_reader(sock.fileno(), self._read_ready)
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # asyncio's own UDP transport does not subclass DatagramTransport (CPython 3.11)
-        self.transport = cast(asyncio.DatagramTransport, transport)
+    def send(self, data: bytes) -> None:
+        """Send one datagram; a full buffer or an ICMP error loses it (the timer retries)."""
+        if self.sock is None:
+            return
+        try:
+            self.sock.send(data)  # connected: the kernel only talks to the server
+        except (BlockingIOError, InterruptedError):
+            logger.debug("RADIUS socket buffer full: the Access-Request waits for its retry")
+        except OSError as exc:  # e.g. ICMP port unreachable reported on this socket
+            self.error = exc
 
-    def error_received(self, exc: Exception) -> None:
-        self.error = exc  # ICMP port unreachable and similar: named when a request gives up
+    def _read_ready(self) -> None:
+        sock = self.sock
+        for _ in range(_MAX_BATCH):  # bounded: the loop's other readers get their turn
+            if sock is None or self.sock is None:  # a reply closed the client
+                return
+            try:
+                data = sock.recv(_MAX_PACKET)  # the rest of a longer datagram: padding, dropped
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # ICMP port unreachable and similar: named on give-up
+                self.error = exc
+                continue
+            self.datagram_received(data)
 
-    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+    def datagram_received(self, data: bytes) -> None:
+        """Check one datagram from the server and hand it to its request (or drop it)."""
         # connected: the kernel delivers only the server's datagrams
         pending = self.pending.get(data[1]) if len(data) >= 2 else None
         if pending is None:
             self.client.stats.unmatched_replies += 1
-            for other in self.pending.values():
-                other.stale += 1  # it could have been meant for any of them
+            # it could have been meant for any request outstanding here: each one tells, when
+            # it gives up, how many came meanwhile (one counter, not a write per request)
+            self.stale += 1
             logger.debug("dropping a RADIUS reply for no outstanding request")
             return
         if len(data) < 20:
             pending.malformed += 1
             pending.last_problem = f"a reply of {len(data)} octets"
             return
+        # Anyone can spoof the server's address: WARNING for the first bad reply of each kind
+        # per request, DEBUG for the rest (they are counted, and named if the request fails).
         try:
             reply = verify_response(data, pending.request_auth, self.client.secret)
         except AuthenticatorMismatch as exc:
             pending.bad_auth += 1
-            logger.warning("dropping RADIUS reply from %s:%d: %s", *self.client.server, exc)
+            level = logging.WARNING if pending.bad_auth == 1 else logging.DEBUG
+            logger.log(level, "dropping RADIUS reply from %s:%d: %s", *self.client.server, exc)
             return
         except CodecError as exc:
             pending.malformed += 1
             pending.last_problem = str(exc)
-            logger.warning(
-                "dropping malformed RADIUS reply from %s:%d: %s", *self.client.server, exc
+            level = logging.WARNING if pending.malformed == 1 else logging.DEBUG
+            logger.log(
+                level, "dropping malformed RADIUS reply from %s:%d: %s", *self.client.server, exc
             )
             return
         _finish(pending, reply)  # straight to the conversation, in this loop iteration
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.transport = None
+    def close(self) -> None:
+        """Stop reading and close the socket."""
+        sock, self.sock = self.sock, None
+        if sock is not None:
+            self.loop.remove_reader(sock.fileno())
+            sock.close()
+
+
+async def _connected(server: tuple[str, int], bind: tuple[str, int] | None) -> socket.socket:
+    """A non-blocking UDP socket connected to ``server`` (names resolved without blocking)."""
+    loop = asyncio.get_running_loop()
+    infos = await loop.getaddrinfo(server[0], server[1], type=socket.SOCK_DGRAM)
+    if not infos:
+        raise OSError(f"no address for {server[0]}")
+    errors: list[OSError] = []
+    for family, kind, proto, _, address in infos:
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.setblocking(False)
+            if bind is not None:
+                local = await loop.getaddrinfo(
+                    bind[0], bind[1], family=family, type=socket.SOCK_DGRAM,
+                    flags=socket.AI_PASSIVE,
+                )  # fmt: skip
+                sock.bind(local[0][4])
+            sock.connect(address)  # UDP: sets the peer, never blocks
+        except OSError as exc:
+            sock.close()
+            errors.append(exc)
+            continue
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+    raise errors[0]
 
 
 class RadiusClient:
@@ -226,7 +296,7 @@ class RadiusClient:
             raise RadiusError("the RADIUS client is closed")
         req = RadiusRequest(done, self.retries)
         for sock in self._sockets:
-            if sock.free and sock.transport is not None:
+            if sock.free and sock.sock is not None:
                 self._post(sock, req, build)
                 return req
         # no socket with a free Identifier: open one first (once per 256 outstanding)
@@ -262,18 +332,19 @@ class RadiusClient:
         except BaseException:
             sock.free.appendleft(identifier)
             raise
-        req.sock, req.identifier = sock, identifier
+        req.sock, req.identifier, req.stale = sock, identifier, sock.stale
         sock.pending[identifier] = req
         self.stats.requests += 1
         self._send(req)
 
     def _send(self, req: RadiusRequest) -> None:
         sock = req.sock
-        if sock is None or sock.transport is None:
+        if sock is None or sock.sock is None:
             _finish(req, RadiusError("the RADIUS client socket is closed"))
             return
-        sock.transport.sendto(req.data)  # RFC 2865 s2.5: retries repeat it unchanged
-        req.timer = asyncio.get_running_loop().call_later(self.timeout, self._expired, req)
+        sock.send(req.data)  # RFC 2865 s2.5: retries repeat it unchanged
+        # the socket's loop, not get_running_loop(): CPython 3.11 checks getpid() each call
+        req.timer = sock.loop.call_later(self.timeout, self._expired, req)
 
     def _expired(self, req: RadiusRequest) -> None:
         req.timer = None
@@ -286,7 +357,8 @@ class RadiusClient:
             self._send(req)
             return
         sock = req.sock
-        rejected = {"stale": req.stale, "malformed": req.malformed, "bad_auth": req.bad_auth}
+        stale = sock.stale - req.stale if sock is not None else 0
+        rejected = {"stale": stale, "malformed": req.malformed, "bad_auth": req.bad_auth}
         error = sock.error if sock is not None else None
         message = no_usable_reply(self.server, 1 + self.retries, rejected, req.last_problem, error)
         _finish(req, RadiusError(message))
@@ -315,7 +387,7 @@ class RadiusClient:
 
     def _free_socket(self) -> _Socket | None:
         for sock in self._sockets:
-            if sock.free and sock.transport is not None:
+            if sock.free and sock.sock is not None:
                 return sock
         return None
 
@@ -331,15 +403,18 @@ class RadiusClient:
                 raise RadiusError(
                     f"{IDENTIFIERS} Access-Requests outstanding on the one bound port"
                 )
-            loop = asyncio.get_running_loop()
             first = (self._first_identifier + 97 * len(self._sockets)) & 0xFF
-            _, sock = await loop.create_datagram_endpoint(
-                lambda: _Socket(self, first), remote_addr=self.server, local_addr=self.bind
-            )
+            try:
+                raw = await _connected(self.server, self.bind)
+            except OSError as exc:  # out of descriptors, no route, no such local address
+                host, port = self.server[:2]
+                raise RadiusError(
+                    f"cannot open a socket toward RADIUS server {host}:{port}: {exc}"
+                ) from exc
             if self._closed:  # closed while the socket was being made
-                assert sock.transport is not None
-                sock.transport.close()
+                raw.close()
                 raise RadiusError("the RADIUS client is closed")
+            sock = _Socket(self, raw, first)
             self._sockets.append(sock)
             self.stats.sockets += 1
             return sock
@@ -356,8 +431,7 @@ class RadiusClient:
         for sock in self._sockets:
             for req in list(sock.pending.values()):
                 _finish(req, RadiusError("the RADIUS client was closed"))
-            if sock.transport is not None:
-                sock.transport.close()
+            sock.close()
         self._sockets.clear()
 
 

@@ -508,15 +508,20 @@ class RadiusPassThrough:
                     logger.debug("dropping RADIUS reply with Identifier %d, not %d",
                                   reply[1], identifier)  # fmt: skip
                     continue
+                # WARNING for the first bad reply of each kind, DEBUG for the rest (a spoofed
+                # flood must not flood the log; they are counted and named in the error)
                 try:
                     return verify_response(reply, request_auth, self._cfg.secret)
                 except AuthenticatorMismatch as exc:
                     rejected["bad_auth"] += 1
-                    logger.warning("dropping RADIUS reply from %s:%d: %s", *server, exc)
+                    level = logging.WARNING if rejected["bad_auth"] == 1 else logging.DEBUG
+                    logger.log(level, "dropping RADIUS reply from %s:%d: %s", *server, exc)
                 except CodecError as exc:
                     rejected["malformed"] += 1
                     last_problem = str(exc)
-                    logger.warning("dropping malformed RADIUS reply from %s:%d: %s", *server, exc)
+                    level = logging.WARNING if rejected["malformed"] == 1 else logging.DEBUG
+                    logger.log(level, "dropping malformed RADIUS reply from %s:%d: %s",
+                               *server, exc)  # fmt: skip
         raise RadiusError(no_usable_reply(server, 1 + self._cfg.retries, rejected, last_problem,
                                            getattr(link, "error", None)))  # fmt: skip
 
@@ -568,12 +573,23 @@ class RadiusPassThrough:
         except ValueError as exc:
             logger.warning("ignoring undecryptable MS-MPPE keys: %s", exc)
             return None
+        if min(len(send_key), len(recv_key)) < MIN_MPPE_KEY:
+            # an empty or few-octet MSK would make PANA_AUTH_KEY guessable from public values
+            logger.warning(
+                "ignoring MS-MPPE keys of %d and %d octets (fewer than %d)",
+                len(recv_key), len(send_key), MIN_MPPE_KEY,
+            )  # fmt: skip
+            return None
         # RFC 5216 s2.3 / hostapd ieee802_1x.c: MSK = MS-MPPE-Recv-Key | MS-MPPE-Send-Key.
         session_id = reply.get(Attr.EAP_KEY_NAME) or b""
         return KeyMaterial(msk=Secret(recv_key + send_key), session_id=session_id)
 
 
 _DISCARD = AuthOutput(None, None)
+
+MIN_MPPE_KEY = 16
+"""Shortest usable MS-MPPE-Send/Recv-Key: an MSK is 64 octets or more (RFC 3748 s7.10), split in
+halves (RFC 5216 s2.3); hostapd sends 16-octet halves for EAP-MSCHAPv2's 32-octet key."""
 
 
 def _output(answer: RadiusAnswer) -> AuthOutput:

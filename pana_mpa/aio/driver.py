@@ -148,6 +148,11 @@ class Driver(Generic[E]):
             return
         self._step()
 
+    def now(self) -> float:
+        """The event loop's clock (the node's ``now``): the started loop's, else the running one."""
+        loop = self._loop
+        return (loop if loop is not None else asyncio.get_running_loop()).time()
+
     def stop(self) -> None:
         """Make run() return (after flushing what the node queued)."""
         self._stopping = True

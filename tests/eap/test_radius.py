@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -12,12 +13,16 @@ import pytest
 import pytest_asyncio
 
 from eap._radius_codec import (
+    MICROSOFT,
     Attr,
+    MsAttr,
     RadiusCode,
     decode_radius,
+    encrypt_mppe_key,
     join_eap,
     sign_response,
     split_eap,
+    vendor_attr,
     verify_request,
 )
 from eap.aaa.passthrough import (
@@ -275,6 +280,29 @@ async def test_stale_and_forged_replies_are_dropped(scripted: Start, relay: Rela
     assert len(proto.requests) == 1
 
 
+async def test_a_spoofed_reply_flood_is_counted_not_logged_per_datagram(
+    scripted: Start, relay: Relay, caplog: pytest.LogCaptureFixture
+) -> None:
+    """80 replies with the request's Identifier, forged (wrong secret) or malformed, as an
+    off-path attacker spoofing the server's address sends them: one WARNING per kind, the rest
+    DEBUG; the genuine reply still wins. Before, every datagram wrote a WARNING line."""
+
+    def handler(data: bytes) -> list[bytes]:
+        req = decode_radius(data)
+        forged = _challenge(data, secret=b"not-the-secret")
+        malformed = bytes((RadiusCode.ACCESS_CHALLENGE, req.identifier, 0, 0)) + bytes(16)
+        return [forged] * 40 + [malformed] * 40 + [_challenge(data)]
+
+    proto: _Scripted = await scripted(handler)
+    with caplog.at_level(logging.DEBUG, logger="eap.aaa"):
+        async with relay(_cfg(_addr(proto)), rng=_rng(15)) as pt:
+            answer = await pt.answer(identity_response(b"ivan"))
+    assert answer.code == RadiusCode.ACCESS_CHALLENGE
+    dropped = [r for r in caplog.records if r.getMessage().startswith("dropping")]
+    assert len(dropped) == 80
+    assert sum(r.levelno >= logging.WARNING for r in dropped) == 2
+
+
 @pytest.mark.parametrize(
     ("code", "eap", "match"),
     [
@@ -315,6 +343,38 @@ async def test_accept_and_reject_decide_regardless_of_eap(scripted: Start, relay
     assert (accept.code, accept.eap, accept.keys) == (RadiusCode.ACCESS_ACCEPT, None, None)
     assert accept.session_timeout == 600
     assert (reject.code, reject.eap) == (RadiusCode.ACCESS_REJECT, None)
+
+
+@pytest.mark.parametrize(
+    ("octets", "usable"), [(0, False), (1, False), (15, False), (16, True), (32, True)]
+)
+async def test_short_mppe_keys_bring_no_msk(
+    scripted: Start, relay: Relay, octets: int, usable: bool
+) -> None:
+    """An Access-Accept whose MS-MPPE keys decrypt to fewer than 16 octets each delivers no MSK
+    (the PAA then refuses a key-generating method's success, Result-Code 2): an empty or
+    few-octet MSK would make PANA_AUTH_KEY computable from the public nonces. Before, an empty
+    MSK became a PANA SA. 16-octet halves (hostapd's EAP-MSCHAPv2) and 32 still count."""
+
+    def handler(data: bytes) -> list[bytes]:
+        req = decode_radius(data)
+        keys = [
+            vendor_attr(MICROSOFT, kind, encrypt_mppe_key(bytes([kind]) * octets, SECRET,
+                                                          req.authenticator, salt))
+            for kind, salt in ((MsAttr.MS_MPPE_RECV_KEY, 0x8001), (MsAttr.MS_MPPE_SEND_KEY, 0x8002))
+        ]  # fmt: skip
+        return [sign_response(RadiusCode.ACCESS_ACCEPT, req.identifier, req.authenticator,
+                              keys, SECRET)]  # fmt: skip
+
+    proto: _Scripted = await scripted(handler)
+    async with relay(_cfg(_addr(proto)), rng=_rng(14)) as pt:
+        accept = await pt.answer(identity_response(b"hank"))
+    assert accept.code == RadiusCode.ACCESS_ACCEPT
+    if usable:
+        assert accept.keys is not None
+        assert accept.keys.msk.reveal() == b"\x11" * octets + b"\x10" * octets  # Recv | Send
+    else:
+        assert accept.keys is None
 
 
 async def test_exchange_none_asks_for_the_identity_locally(front: _Front, relay: Relay) -> None:

@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import errno
+import gc
 import os
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import cast
 
 import pytest
 import pytest_asyncio
 
-from eap._radius_codec import RadiusCode, decode_radius, sign_request, sign_response
+from eap._radius_codec import (
+    RadiusCode,
+    RadiusPacket,
+    decode_radius,
+    sign_request,
+    sign_response,
+)
+from eap.aaa import client as client_module
 from eap.aaa.client import RadiusClient, RadiusError
 from eap.keys import Secret
 
@@ -70,6 +80,16 @@ async def server() -> AsyncIterator[Start]:
     finally:
         for transport in made:
             transport.close()
+
+
+async def _first_request(proto: _Server) -> tuple[bytes, tuple[str, int], RadiusPacket]:
+    """The first Access-Request the server got (waiting up to a second): octets, source, packet."""
+    for _ in range(200):
+        if proto.requests:
+            break
+        await asyncio.sleep(0.005)
+    request, source = proto.requests[0]
+    return request, source, decode_radius(request)
 
 
 def _build(identifier: int) -> tuple[bytes, bytes]:
@@ -132,12 +152,7 @@ async def test_a_forged_reply_is_dropped_and_the_genuine_one_taken(server: Start
     client = RadiusClient(address, Secret(SECRET), timeout=2.0, retries=0)
     try:
         task = asyncio.ensure_future(client.transact(_build))
-        for _ in range(200):
-            if proto.requests:
-                break
-            await asyncio.sleep(0.005)
-        request, source = proto.requests[0]
-        req = decode_radius(request)
+        request, source, req = await _first_request(proto)
         forged = sign_response(
             RadiusCode.ACCESS_REJECT, req.identifier, req.authenticator, [], b"not-the-secret"
         )
@@ -216,3 +231,156 @@ async def test_the_cli_paa_shares_one_client_across_sessions(server: Start) -> N
     assert backends.client.stats.sockets == 1
     assert len({addr for _, addr in proto.requests}) == 1
     assert backends.client.stats.requests == 5
+
+
+async def test_a_socket_that_cannot_be_opened_fails_the_request(
+    server: Start, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Descriptors exhausted (many sessions each with an Access-Request outstanding) or no route:
+    the request gets a RadiusError through ``done``, once, and nothing escapes into the loop.
+    Before, the OSError ended the opening task ("Task exception was never retrieved") and
+    ``done`` was never called: the session's AAA slot stayed busy until its failure timer."""
+    _, address = await server()
+    loop = asyncio.get_running_loop()
+    escaped: list[dict[str, object]] = []
+    loop.set_exception_handler(lambda _loop, context: escaped.append(context))
+    opens = 0
+
+    async def exhausted(*args: object, **kwargs: object) -> object:
+        nonlocal opens
+        opens += 1
+        raise OSError(errno.EMFILE, "Too many open files")
+
+    client = RadiusClient(address, Secret(SECRET), timeout=5.0)
+    results: list[object] = []
+    try:
+        with monkeypatch.context() as patch:
+            patch.setattr(client_module, "_connected", exhausted)
+            requests = [
+                client.request(_build, lambda reply, _auth: results.append(reply)) for _ in range(3)
+            ]
+            for _ in range(100):
+                if len(results) == 3:
+                    break
+                await asyncio.sleep(0.001)
+        gc.collect()  # a failed task's unretrieved exception is reported when it is freed
+        await asyncio.sleep(0)
+        assert len(results) == 3 and opens == 3
+        assert all(isinstance(r, RadiusError) and "cannot open a socket" in str(r) for r in results)
+        assert all(req.finished for req in requests)
+        assert client.outstanding == 0 and client.stats.sockets == 0
+        reply, _ = await client.transact(_build)  # descriptors back: the client works again
+        assert reply.code == RadiusCode.ACCESS_ACCEPT
+    finally:
+        client.close()
+        loop.set_exception_handler(None)
+    assert escaped == []
+
+
+async def test_an_unmatched_reply_costs_one_counter_not_a_write_per_request(
+    server: Start,
+) -> None:
+    """100 replies for an Identifier not outstanding (late, or spoofed) while 200 requests are:
+    the socket counts them once each (before, every outstanding request was written to, 200
+    writes per datagram); each request that then gives up still names all 100."""
+    proto, address = await server(answer=False)
+    client = RadiusClient(address, Secret(SECRET), timeout=60.0, retries=0, first_identifier=0)
+    errors: list[object] = []
+    try:
+        requests = [
+            client.request(_build, lambda reply, _auth: errors.append(reply)) for _ in range(200)
+        ]
+        while len(proto.requests) < 200:
+            await asyncio.sleep(0.001)
+        source = proto.requests[0][1]
+        unmatched = bytes((RadiusCode.ACCESS_ACCEPT, 250, 0, 20)) + bytes(16)  # 200..255 free
+        assert proto.transport is not None
+        for _ in range(100):
+            proto.transport.sendto(unmatched, source)
+        while client.stats.unmatched_replies < 100:
+            await asyncio.sleep(0.001)
+        assert sum(req.stale for req in requests) == 0  # no request was touched
+        for req in requests:
+            client._expired(req)  # what each one's timer does when it fires: gives up
+    finally:
+        client.close()
+    assert client.stats.sockets == 1 and len(errors) == 200
+    assert all(isinstance(e, RadiusError) for e in errors)
+    assert all("100 replies had another Identifier" in str(e) for e in errors)
+
+
+class _CountingSocket(socket.socket):
+    """A socket that records the buffer size of every recv()."""
+
+    sizes: list[int]
+
+    def recv(self, bufsize: int, flags: int = 0) -> bytes:
+        self.sizes.append(bufsize)
+        return super().recv(bufsize, flags)
+
+
+async def test_replies_are_read_with_a_packet_sized_buffer(
+    server: Start, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each reply is one recv() of at most 4,096 octets (RFC 2865 s3) and one that finds the
+    socket empty. asyncio's datagram transport read into 256 KiB per datagram: an mmap, mremap
+    and munmap for every RADIUS reply."""
+    _, address = await server()
+    made: list[_CountingSocket] = []
+
+    async def connected(server: tuple[str, int], bind: object) -> socket.socket:
+        sock = _CountingSocket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.sizes = []
+        sock.setblocking(False)
+        sock.connect(server)
+        made.append(sock)
+        return sock
+
+    monkeypatch.setattr(client_module, "_connected", connected)
+    client = RadiusClient(address, Secret(SECRET))
+    try:
+        for _ in range(5):
+            reply, _ = await client.transact(_build)
+            assert reply.code == RadiusCode.ACCESS_ACCEPT
+    finally:
+        client.close()
+    (sock,) = made
+    assert max(sock.sizes) <= 4096
+    assert len(sock.sizes) == 10  # five replies, five reads that found the socket empty
+
+
+async def test_padding_beyond_the_length_field_is_ignored(server: Start) -> None:
+    """A reply followed by padding, the datagram longer than 4,096 octets: octets beyond the
+    Length field are padding (RFC 2865 s3); the reply is taken."""
+    proto, address = await server(answer=False)
+    client = RadiusClient(address, Secret(SECRET), timeout=2.0, retries=0)
+    try:
+        task = asyncio.ensure_future(client.transact(_build))
+        _, source, req = await _first_request(proto)
+        reply = sign_response(
+            RadiusCode.ACCESS_ACCEPT, req.identifier, req.authenticator, [], SECRET
+        )
+        assert proto.transport is not None
+        proto.transport.sendto(reply + bytes(5000), source)
+        answer, _ = await task
+    finally:
+        client.close()
+    assert answer.code == RadiusCode.ACCESS_ACCEPT
+
+
+async def test_an_unreachable_port_is_named_when_the_request_gives_up() -> None:
+    """ICMP port unreachable (nothing listens on the server port) is read from the socket and
+    named in the RadiusError; the reader keeps working and nothing escapes into the loop."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        address = probe.getsockname()[:2]  # closed again: nothing listens there
+    loop = asyncio.get_running_loop()
+    escaped: list[dict[str, object]] = []
+    loop.set_exception_handler(lambda _loop, context: escaped.append(context))
+    client = RadiusClient(address, Secret(SECRET), timeout=0.05, retries=1)
+    try:
+        with pytest.raises(RadiusError, match=r"after 2 tries: .*[Cc]onnection refused"):
+            await client.transact(_build)
+    finally:
+        client.close()
+    assert client.outstanding == 0 and not escaped

@@ -331,3 +331,36 @@ def test_two_message_authenticators_are_refused() -> None:
     doubled = encode_radius(RadiusPacket(1, 3, REQ_AUTH, pkt.attributes * 2))
     with pytest.raises(AuthenticatorMismatch, match="missing or malformed"):
         verify_request(doubled, SECRET)
+
+
+def test_a_forged_reply_is_refused_before_its_attributes_are_decoded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Anyone can spoof the server's address: a forged reply of 4,096 octets (2,038 empty
+    attributes) is refused on its Response Authenticator, one MD5 over the raw octets, without
+    decoding a single attribute; before, every one was decoded first (~200x a small reply).
+    A reply whose header is malformed is still a CodecError; a genuine one is decoded once."""
+    from eap import _radius_codec
+
+    decoded: list[int] = []
+    decode = _radius_codec._decode
+
+    def counting(data: bytes) -> tuple[RadiusPacket, int]:
+        decoded.append(len(data))
+        return decode(data)
+
+    monkeypatch.setattr(_radius_codec, "_decode", counting)
+    forged = bytes((RadiusCode.ACCESS_CHALLENGE, 7)) + (4096).to_bytes(2, "big") + bytes(16)
+    forged += b"\x01\x02" * 2038
+    for _ in range(50):
+        with pytest.raises(AuthenticatorMismatch, match="Response Authenticator"):
+            verify_response(forged, REQ_AUTH, SECRET)
+    bad_attribute = bytes((RadiusCode.ACCESS_CHALLENGE, 7, 0, 22)) + bytes(16) + b"\x01\x01"
+    with pytest.raises(AuthenticatorMismatch):  # refused on its authenticator all the same
+        verify_response(bad_attribute, REQ_AUTH, SECRET)
+    with pytest.raises(CodecError, match="outside"):
+        verify_response(forged[:2] + b"\x00\x13" + forged[4:20], REQ_AUTH, SECRET)
+    assert decoded == []
+    genuine = sign_response(RadiusCode.ACCESS_ACCEPT, 7, REQ_AUTH, [], SECRET)
+    assert verify_response(genuine, REQ_AUTH, SECRET).code == RadiusCode.ACCESS_ACCEPT
+    assert decoded == [len(genuine)]

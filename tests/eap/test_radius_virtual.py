@@ -14,6 +14,7 @@ from eap._radius_codec import (
     Attr,
     RadiusCode,
     decode_radius,
+    response_authenticator,
     sign_response,
     split_eap,
 )
@@ -240,25 +241,35 @@ def test_any_signed_reply_gives_an_answer_or_a_radius_error(
     run_virtual(main)
 
 
+def _garbled_but_signed(reply: bytes, request: bytes) -> bytes:
+    """``reply`` with its first attribute's Length past the packet and a valid Response
+    Authenticator over the garbled octets (RFC 2865 s3)."""
+    garbled = reply[:21] + b"\xff" + reply[22:]
+    auth = response_authenticator(garbled[0], garbled[1], request[4:20], garbled[20:], SECRET)
+    return garbled[:4] + auth + garbled[20:]
+
+
 @pytest.mark.parametrize(
     ("mangle", "expected"),
     [
         # wrong Identifier (a reply to some other request)
-        (lambda r: r[:1] + bytes([r[1] ^ 0x55]) + r[2:], "2 replies had another Identifier"),
-        # garbled attributes: an attribute Length running past the packet
-        (lambda r: r[:21] + b"\xff" + r[22:], "2 replies were malformed (attribute"),
+        (lambda r, _: r[:1] + bytes([r[1] ^ 0x55]) + r[2:], "2 replies had another Identifier"),
+        # garbled attributes (an attribute Length running past the packet), signed by the
+        # server all the same: a forged reply fails its Response Authenticator first
+        (_garbled_but_signed, "2 replies were malformed (attribute"),
+        (lambda r, _: r[:21] + b"\xff" + r[22:], "2 replies failed the authenticator checks"),
         # shorter than a RADIUS header
-        (lambda r: r[:7], "2 replies were malformed (a reply of 7 octets)"),
+        (lambda r, _: r[:7], "2 replies were malformed (a reply of 7 octets)"),
     ],
 )
 def test_wrong_replies_are_named_not_reported_as_silence(
-    mangle: Callable[[bytes], bytes], expected: str
+    mangle: Callable[[bytes, bytes], bytes], expected: str
 ) -> None:
     """Issue 9 item 6: replies with a wrong Identifier or garbled attributes were reported as
     "no reply from RADIUS server"."""
 
     def handler(data: bytes) -> list[bytes]:
-        return [mangle(_challenge(data))]
+        return [mangle(_challenge(data), data)]
 
     async def main() -> str:
         net = LoopbackNetwork()

@@ -327,10 +327,10 @@ def _reader_marks() -> Iterator[list[bool]]:
     received = radius_client_module._Socket.datagram_received
     answer = PaaServer.aaa_answer
 
-    def reader(self: Any, data: bytes, addr: tuple[str, int]) -> None:
+    def reader(self: Any, data: bytes) -> None:
         inside[0] = True
         try:
-            received(self, data, addr)
+            received(self, data)
         finally:
             inside[0] = False
 

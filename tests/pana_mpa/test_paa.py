@@ -148,6 +148,48 @@ def test_pass_through_with_aaa_answers() -> None:
     assert queries[0] is None and len(queries) == 4  # start, Identity, PSK-2, PSK-4
 
 
+def test_a_pac_flooding_during_a_pending_aaa_step_queues_no_more_aaa_work() -> None:
+    """The per-session bound of pass-through work: one step at the AAA server at a time. While a
+    step is pending, 2,200 datagrams of the session's PaC (its last PAN again, with sequence
+    numbers around it, as requests, as PAN[S], and PCIs) add no AAA work, so PaaRunner's
+    per-session queue stays empty; the held answer then completes the session."""
+    pair = make_pair(pending=True, method="psk")
+    server = pair.servers
+    pair.pac.start(0.0)
+    held: tuple[int, bytes] | None = None
+    for _ in range(20):
+        pair.net.run(pair.net.now + 0.01)
+        for sid, eap_response in pair.paa.pending_aaa():
+            if eap_response is not None and held is None:
+                held = (sid, eap_response)  # the AAA server is slow: this step stays pending
+                continue
+            pair.paa.aaa_answer(sid, server[-1].exchange(eap_response), pair.net.now)
+    assert held is not None
+    last = decode_pana([d for d in pair.net.log if d.src == PAC_ADDR][-1].data)
+    pci = encode_pana(PanaMessage(1, 0, 0, 0))
+    flood = [pci]
+    for delta in range(-3, 4):
+        seq = (last.seq + delta) & 0xFFFFFFFF
+        for flags in (last.flags, last.flags | F_R, F_S):
+            flood.append(
+                encode_pana(PanaMessage(last.type, flags, last.session_id, seq, last.avps))
+            )
+    work = []
+    for _ in range(100):
+        for data in flood:
+            pair.paa.receive_datagram(data, PAC_ADDR, pair.net.now)
+            pair.paa.datagrams_to_send(pair.net.now)
+            work += pair.paa.pending_aaa()
+    assert len(flood) * 100 >= 1800
+    assert work == [] and len(pair.paa) == 1
+    pair.paa.aaa_answer(held[0], server[-1].exchange(held[1]), pair.net.now)
+    for _ in range(40):
+        pair.net.run(pair.net.now + 0.01)
+        for sid, eap_response in pair.paa.pending_aaa():
+            pair.paa.aaa_answer(sid, server[-1].exchange(eap_response), pair.net.now)
+    assert pair.pac.state is PacState.OPEN
+
+
 def _pan_start(par: bytes) -> bytes:
     """The PAN[S] a PaC answers ``par`` with: the first PRF and Integrity algorithm offered."""
     msg = decode_pana(par)
