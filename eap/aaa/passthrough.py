@@ -148,14 +148,23 @@ ExchangeDone: TypeAlias = Callable[[AuthOutput | Exception], None]
 """``begin_exchange``'s callback: the AuthOutput, or the error (RadiusError)."""
 
 
+_LINK_QUEUE = 64
+"""Datagrams a per-request socket holds for its reader; one Access-Request and its retries draw
+a few replies, the rest is a flood from a spoofed server address."""
+
+
 class _Protocol(asyncio.DatagramProtocol):
-    """Queues datagrams from the server socket."""
+    """Queues datagrams from the server socket, at most ``_LINK_QUEUE``; drops the others."""
 
     def __init__(self) -> None:
-        self.queue: asyncio.Queue[tuple[bytes, tuple[str, int]]] = asyncio.Queue()
+        self.queue: asyncio.Queue[tuple[bytes, tuple[str, int]]] = asyncio.Queue(_LINK_QUEUE)
         self.error: Exception | None = None
+        self.dropped = 0
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        if self.queue.full():  # read faster than the reader checks them: memory stays bounded
+            self.dropped += 1
+            return
         self.queue.put_nowait((data, addr))
 
     def error_received(self, exc: Exception) -> None:

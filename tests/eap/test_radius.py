@@ -303,6 +303,19 @@ async def test_a_spoofed_reply_flood_is_counted_not_logged_per_datagram(
     assert sum(r.levelno >= logging.WARNING for r in dropped) == 2
 
 
+async def test_a_per_request_socket_holds_a_bounded_queue() -> None:
+    """Without a shared client each Access-Request has its own socket, whose datagrams wait in a
+    queue for the retry loop: 10,000 arriving before the loop reads them (a spoofed flood) leave
+    64 queued and the rest counted as dropped. Before, the queue had no bound."""
+    from eap.aaa.passthrough import _LINK_QUEUE, _Protocol
+
+    proto = _Protocol()
+    for i in range(10_000):
+        proto.datagram_received(bytes((11, i & 0xFF)) + bytes(18), ("192.0.2.10", 1812))
+    assert proto.queue.qsize() == _LINK_QUEUE == 64
+    assert proto.dropped == 10_000 - 64
+
+
 @pytest.mark.parametrize(
     ("code", "eap", "match"),
     [
