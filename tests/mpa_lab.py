@@ -113,6 +113,10 @@ VENDOR = 32473
 
 _DATA = struct.Struct("!4sId")  # magic, sequence number, send time (CLOCK_MONOTONIC)
 _MAGIC = b"MPAL"
+_END = b"MPAE"
+"""The sender's last datagram, after its data on the same path: the receiver's barrier."""
+END_WAIT = 5.0
+"""How long a receiver told to stop still waits for the sender's end marker."""
 IP_PKTINFO = 8  # Linux <linux/in.h>; Python 3.11 does not export it
 SO_TIMESTAMPNS = 35  # Linux <asm-generic/socket.h>, also SCM_TIMESTAMPNS; not in Python's socket
 
@@ -558,7 +562,13 @@ class Stream:
         await self.stop()
 
     async def stop(self, settle: float = 0.3) -> MeterResult:
-        """Stop the sender, let the last packets arrive, stop the receiver; compute the result."""
+        """Stop the sender, let the last packets arrive, stop the receiver; compute the result.
+
+        The sender's last datagram is an end marker on the same path as its data; the receiver
+        stops only once it has arrived (or END_WAIT after being told to), so a packet still
+        on its way through a descheduled delay element or router is not counted as lost.
+        ``settle`` is for a packet that overtakes the marker.
+        """
         if self.result is not None:
             return self.result
         sent_out = await asyncio.to_thread(_finish, self._send)
@@ -618,6 +628,8 @@ def _sender_main(bind: str, port: int, to: str, interval: float, bu_delay: float
         wake = min(due, pending[0][0]) if pending else due
         ready, _, _ = select.select([s, sys.stdin], [], [], max(0.0, wake - now))
         if sys.stdin in ready:
+            with contextlib.suppress(OSError):
+                s.sendto(_DATA.pack(_END, seq, time.monotonic()), dest)
             break
         if s in ready:
             try:
@@ -666,12 +678,21 @@ def _receiver_main(port: int, v6: bool = False) -> None:
     s.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
     names: dict[int, str] = {}
     arrivals: list[tuple[int, float, str]] = []
+    ended = False
+    stop_by: float | None = None  # told to stop: wait this long more for the end marker
     _say("ready")
     while True:
-        ready, _, _ = select.select([s, sys.stdin], [], [])
+        wait = None if stop_by is None else max(0.0, stop_by - time.monotonic())
+        watch = [s] if stop_by is not None else [s, sys.stdin]
+        ready, _, _ = select.select(watch, [], [], wait)
         if s in ready:
             data, anc, _, _ = s.recvmsg(200, 128)
             now = time.monotonic()
+            if len(data) >= _DATA.size and data[:4] == _END:
+                ended = True
+                if stop_by is not None:
+                    stop_by = now  # read what is queued behind it, then stop
+                continue
             if len(data) < _DATA.size or data[:4] != _MAGIC:
                 continue
             _, seq, _ = _DATA.unpack_from(data)
@@ -693,8 +714,15 @@ def _receiver_main(port: int, v6: bool = False) -> None:
                 _say("flowing")
             arrivals.append((seq, now, names[index]))
         elif sys.stdin in ready:
-            break
-    _say(json.dumps({"arrivals": arrivals}))
+            if ended:
+                break
+            # the sender's end marker follows its last data on the same path: until it is
+            # here, packets the sender sent may still be on their way (a delay element or a
+            # router that a loaded machine has not scheduled yet), not lost
+            stop_by = time.monotonic() + END_WAIT
+        elif stop_by is not None:
+            break  # no end marker: the path is broken (what is missing is lost)
+    _say(json.dumps({"arrivals": arrivals, "ended": ended}))
 
 
 # --- a DHCP client for the MN (non-MPA) -------------------------------------------------------
@@ -941,7 +969,8 @@ class ProbedIpipDriver(LinuxIpipDriver):
         t = self._tunnels.get(name)
         if t is not None:
             # bytes of the first datagram still waiting in the outer (raw) socket: a packet
-            # that arrived through the tunnel but was never decapsulated (SIOCINQ)
+            # that arrived through the tunnel but was not decapsulated yet (SIOCINQ; the
+            # release delivers it)
             pending = struct.unpack(
                 "i", fcntl.ioctl(t.raw.fileno(), termios.FIONREAD, b"\0\0\0\0")
             )[0]

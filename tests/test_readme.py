@@ -3,20 +3,15 @@
 from __future__ import annotations
 
 import re
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests.ports import free_udp_ports
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.mark.udp
@@ -25,7 +20,7 @@ def test_readme_example_authenticates_pings_and_terminates(tmp_path: Path) -> No
     blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.S)
     assert len(blocks) == 1
     script = tmp_path / "example.py"
-    script.write_text(blocks[0].replace("20716", str(_free_udp_port())), encoding="utf-8")
+    script.write_text(blocks[0].replace("20716", str(free_udp_ports())), encoding="utf-8")
     out = subprocess.run(
         [sys.executable, str(script)], cwd=ROOT, capture_output=True, text=True, timeout=60,
         env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},

@@ -25,7 +25,6 @@ import contextlib
 import io
 import json
 import os
-import random
 import re
 import selectors
 import socket
@@ -47,6 +46,7 @@ from pana_codecs import AvpCode, EapCode, decode_eap, decode_pana
 from pana_mpa.cli import main
 from pana_mpa.cli.capture import read_pana
 from pana_mpa.cli.decode import flag_letters, type_name
+from tests.ports import free_udp_ports, tshark_udp_ports
 from tests.realcomponents import need_binary, need_root
 from tests.traces import trace_records
 
@@ -129,31 +129,6 @@ def _wait_captured(capture: subprocess.Popen[bytes], probe: int, limit: float = 
                 if str(probe).encode() in seen:
                     return
     pytest.fail(f"tshark captured no probe: {seen.decode(errors='replace')[-2000:]}")
-
-
-def _free_port_block(n: int) -> int:
-    """The first of ``n`` consecutive UDP ports in 20000-32767 free on 127.0.0.1 right now.
-
-    Below the kernel's ephemeral range (32768-60999): other processes' PaCs on loopback bind
-    ephemeral ports by the thousand, and one of ours taken between this check and the PAA's bind
-    would put a foreign PANA exchange into the capture under this run's port.
-    """
-    rng = random.SystemRandom()
-    for _ in range(50):
-        base = rng.randint(20000, 32767 - n)
-        socks: list[socket.socket] = []
-        try:
-            for port in range(base, base + n):
-                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                socks.append(s)
-                s.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-        return base
-    pytest.fail(f"no block of {n} free UDP ports found")
 
 
 def _stop(proc: subprocess.Popen[bytes] | None) -> None:
@@ -357,7 +332,7 @@ def matrix(
     need_root()
     tmp = tmp_path_factory.mktemp("udp-matrix")
     pki = _write_pki(tmp)
-    base = _free_port_block(len(RUNS) + 1)
+    base = free_udp_ports(len(RUNS) + 1, avoid=tshark_udp_ports(tshark))
     probe = base + len(RUNS)  # not a run's port: shows that tshark captures
     runs = {
         (m, s): Run(m, s, base + i, key_log=tmp / f"{m}-{s}.keys" if m == "tls" else None)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 import signal
 import socket
 import subprocess
@@ -13,30 +12,12 @@ from pathlib import Path
 import pytest
 
 from tests.pcapfile import LINKTYPE_RAW, ipv4_udp, write_pcap
+from tests.ports import free_udp_ports, tshark_udp_ports
 from tests.realcomponents import need_binary, need_root
 
 from .test_cli_udp import PSK, run_pac, running_paa
 
 pytestmark = [pytest.mark.udp, pytest.mark.tshark]
-
-
-def _free_udp_port() -> int:
-    """A UDP port free on 127.0.0.1 now, below the kernel's ephemeral range (32768-60999).
-
-    Other processes on this machine (load generators, parallel test runs) bind thousands of
-    ephemeral ports on loopback; one of them got the port between this check and the PAA's
-    bind, and its PANA exchange ended up in the capture next to ours.
-    """
-    rnd = random.Random()
-    for _ in range(50):
-        port = rnd.randint(20000, 32767)
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        return port
-    pytest.fail("no free UDP port found")
 
 
 def _probe_lines(log: Path, probe: int) -> int:
@@ -73,7 +54,7 @@ def _capture(tshark: str, port: int, pcap: Path, log: Path) -> _Capture:
     "Capturing on" is printed before dumpcap's socket sees packets on a loaded machine, so the
     exchange could run before the capture: a probe to a second port is sent until it shows up.
     """
-    probe = _free_udp_port()
+    probe = free_udp_ports(avoid=tshark_udp_ports(tshark))
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [tshark, "-i", "lo", "-f", f"udp port {port} or udp port {probe}", "-w", str(pcap),
@@ -240,7 +221,7 @@ def _with_retransmissions(frames: list[_Frame], path: Path) -> Path:
 def test_tshark_decodes_our_exchange_cleanly(tmp_path: Path) -> None:
     tshark = need_binary("tshark")
     need_root()  # capturing on lo
-    port = _free_udp_port()
+    port = free_udp_ports(avoid=tshark_udp_ports(tshark))
     pcap, log = tmp_path / "pana.pcapng", tmp_path / "tshark.log"
     proc = _capture(tshark, port, pcap, log)
     try:

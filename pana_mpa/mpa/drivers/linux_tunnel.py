@@ -10,7 +10,8 @@ Event loop: device set-up (pyroute2, 10-50 ms) and release (closing the last fd 
 unregisters it: 10-20 ms, up to 140 ms on a loaded machine) run in a worker thread. ``delete``
 withdraws the routes and forwards what is queued on the device synchronously (0.5 ms), so when
 it returns nothing more enters the tunnel; only the release is left to the thread
-(``wait_deleted``). ``establish_async`` configures off the loop; ``establish`` blocks.
+(``wait_deleted``), which first delivers what was still queued (``_teardown``).
+``establish_async`` configures off the loop; ``establish`` blocks.
 """
 
 from __future__ import annotations
@@ -108,6 +109,9 @@ class TunnelStats:
     dropped: int = 0
     refused: int = 0
     """Decapsulated packets not for this tunnel's nCoA (tunnel.refuse_inner)."""
+    rerouted: int = 0
+    """Packets that entered the device after ``delete`` had drained it, found at its release
+    and sent through the kernel's routing as it then was (no longer into this tunnel)."""
 
 
 @dataclass
@@ -287,9 +291,10 @@ class LinuxIpipDriver:
 
         In order, on the calling thread: the tunnel's routes are withdrawn (the kernel then routes
         the inner address elsewhere, e.g. onto the CTN link), what is still queued on the device
-        is forwarded through the hook, the device is no longer read. Then, off the loop: the raw
-        socket and the device are closed (the device, its address and routes go with its last
-        fd; 10-20 ms) and the proxy ARP/NDP entry is removed.
+        is forwarded through the hook, the device is no longer read. Then, off the loop: what
+        got queued since is delivered (``_teardown``), the raw socket and the device are closed
+        (the device, its address and routes go with its last fd; 10-20 ms) and the proxy
+        ARP/NDP entry is removed.
         """
         t = self._tunnels.pop(name, None)
         if t is None:
@@ -314,9 +319,37 @@ class LinuxIpipDriver:
         cf.add_done_callback(functools.partial(self._released, name, t, started))
 
     def _teardown(self, t: _Tunnel) -> None:
-        """Close the raw socket and the device, remove the proxy entry (in a worker thread)."""
+        """Deliver what is still queued, close the raw socket and the device, remove the proxy
+        entry (in a worker thread).
+
+        Closing drops whatever waits in the raw socket or on the device. ``delete`` drained the
+        device after withdrawing the routes, but the loop hands the release to this thread some
+        time later, and meanwhile packets can still be queued: outer ones that reached our end
+        after the loop stopped reading it (they are decapsulated into the device, as before the
+        delete) and inner ones the kernel routed into the device before the withdrawal and
+        queued after the drain (another CPU; they are sent through the kernel's routing as it is
+        now). What is left to lose is what arrives between these last reads and the close.
+        """
+        while True:
+            try:
+                packet, addr = t.raw.recvfrom(65535)
+            except OSError:  # BlockingIOError: nothing more queued
+                break
+            self._receive(t, packet, addr)
+        late: list[bytes] = []
+        while True:
+            try:
+                inner = os.read(t.tun_fd, 65535)
+            except OSError:
+                break
+            if not inner:
+                break
+            if self._carried(t, inner):
+                late.append(inner)
         t.raw.close()
         os.close(t.tun_fd)  # a non-persistent TUN device disappears with its last fd
+        if late:
+            self._reroute(t, late)
         if t.spec.proxy_arp_on is not None:
             self._unproxy_sync(t.spec)
 
@@ -387,6 +420,26 @@ class LinuxIpipDriver:
                 return n
             n += 1
             self._forward(t, inner)
+
+    def _reroute(self, t: _Tunnel, packets: list[bytes]) -> None:
+        """Send packets through the kernel's routing from a socket of their own (worker thread)."""
+        family = socket.AF_INET if t.spec.inner.version == 4 else socket.AF_INET6
+        try:
+            with in_netns(self._netns):
+                s = socket.socket(family, socket.SOCK_RAW, socket.IPPROTO_RAW)
+        except OSError as exc:
+            t.stats.dropped += len(packets)
+            logger.warning("tunnel %s: %d late packets dropped: %s", t.spec.name, len(packets), exc)
+            return
+        with s:
+            for packet in packets:
+                try:
+                    s.sendto(packet, (str(ip_dst(packet)), 0))
+                    t.stats.rerouted += 1
+                except OSError as exc:
+                    t.stats.dropped += 1
+                    logger.debug("tunnel %s: late packet not rerouted: %s", t.spec.name, exc)
+        logger.info("tunnel %s: %d late packets rerouted at release", t.spec.name, len(packets))
 
     def _unproxy_sync(self, spec: TunnelSpec) -> None:
         family = socket.AF_INET6 if spec.inner.version == 6 else socket.AF_INET
@@ -474,12 +527,18 @@ class LinuxIpipDriver:
             return
         self._forward(t, inner)
 
-    def _forward(self, t: _Tunnel, inner: bytes) -> None:
+    @staticmethod
+    def _carried(t: _Tunnel, inner: bytes) -> bool:
+        """Whether a packet read from the device is traffic the tunnel carries."""
         version = t.spec.inner.version
         if not inner or inner[0] >> 4 != version:
-            return  # e.g. the IPv6 router solicitations of an IPv4 tunnel's device
-        if version == 6 and (len(inner) < 40 or _link_scoped_v6(inner)):
-            return  # RS, MLD, NDP of the device itself: the tunnel carries no link-scoped traffic
+            return False  # e.g. the IPv6 router solicitations of an IPv4 tunnel's device
+        # RS, MLD, NDP of the device itself: the tunnel carries no link-scoped traffic
+        return version == 4 or (len(inner) >= 40 and not _link_scoped_v6(inner))
+
+    def _forward(self, t: _Tunnel, inner: bytes) -> None:
+        if not self._carried(t, inner):
+            return
         if self._hook is not None and not self._hook(t.spec, inner):
             t.stats.held += 1
             return
@@ -493,6 +552,10 @@ class LinuxIpipDriver:
         except OSError as exc:
             logger.debug("tunnel %s receive failed: %s", t.spec.name, exc)
             return
+        self._receive(t, packet, addr)
+
+    def _receive(self, t: _Tunnel, packet: bytes, addr: Any) -> None:
+        """One datagram from the raw socket: decapsulate, check, write the inner packet."""
         if t.spec.outer_version == 4:
             try:
                 src, _dst, inner = decapsulate(packet)  # IPv4 raw sockets see the outer header

@@ -222,7 +222,8 @@ def test_mpa_handover_with_buffering(tmp_path: Path) -> None:
     assert names.index("buffering") < names.index("tunnel_deleted")
     # From the moment R2 buffers, a packet for nCoA is held and flushed to nCoA after the
     # PANA-Update, so only a packet R2 tunneled before that can be lost: one that was still on
-    # the old path (or unread at the MN's tunnel end) when the MN left AP1. How many that is
+    # the old path when the MN left AP1 (what reached the MN's tunnel end, read or not, is
+    # delivered when that end is released: test_tunnel.py). How many that is
     # depends on scheduling, so no fixed count: relations instead. Every lost packet was sent
     # (the CN's own clock, read before the send) before R2 recorded "buffering", which it does
     # after starting to buffer; 0.1 ms margin: that time is kept rounded to 0.1 ms.

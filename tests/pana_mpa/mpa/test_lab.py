@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.delay_element import insert
 from tests.mpa_lab import (
     CN_ADDR,
     MN_MAC,
@@ -107,6 +108,39 @@ def test_mn_dhcp_client_through_real_relay_and_server(tmp_path: Path) -> None:
         # the server saw the request relayed by R2 (giaddr), not the MN's broadcast
         log = (tmp_path / "dnsmasq-server.log").read_text()
         assert f"DHCPACK(d0) {lease.address} {MN_MAC.hex(':')}" in log, log
+
+
+@pytest.mark.netns
+def test_meter_waits_for_packets_still_on_their_way(tmp_path: Path) -> None:
+    """The stream's end is a relation, not a settle time: packets in a slow path are not lost.
+
+    The CN's last datagram is an end marker on the data's path; the receiver stops once it
+    arrived. Here the path holds every packet 1 s (a descheduled element or router on a loaded
+    machine, exaggerated) and stop() gets no settle time: the old meter counted the packets
+    still in the path (up to 100) lost.
+    """
+    with lab() as base:
+        cn, mn = base.ns("cn"), base.ns("mn")
+        element = insert(base, cn, "c0", mn, "m0", delay=1.0)
+        base.ip(cn, "addr", "add", "10.94.0.1/24", "dev", "c0")
+        base.ip(mn, "addr", "add", "10.94.0.2/24", "dev", "m0")
+
+        two = MpaLab(base, tmp_path)  # only its CN and MN
+        two.cn, two.mn = cn, mn
+
+        async def run() -> MeterResult:
+            async with two.meter(0.01, cn="10.94.0.1", to="10.94.0.2") as st:
+                await st.flowing(timeout=10)
+                await asyncio.sleep(0.3)
+                return await st.stop(settle=0.0)
+
+        try:
+            meter = asyncio.run(run())
+        finally:
+            element.close()
+        in_path = 1.0 / 0.01  # packets inside the element when the CN stopped
+        assert meter.sent > in_path and meter.arrivals[0][0] == 0
+        assert meter.lost == 0 and meter.duplicates == 0, meter.summary()
 
 
 @pytest.mark.netns

@@ -6,9 +6,11 @@ import asyncio
 import contextlib
 import ipaddress
 import json
+import select
 import socket
 import struct
 import subprocess
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -17,7 +19,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pana_mpa.mpa.drivers.linux_tunnel import LinuxIpipDriver, in_netns
+from pana_mpa.mpa.drivers.linux_tunnel import LinuxIpipDriver, TunnelStats, in_netns
 from pana_mpa.mpa.tunnel import (
     InMemoryTunnelDriver,
     TunnelError,
@@ -306,6 +308,116 @@ def test_delete_withdraws_the_route_and_forwards_queued_packets() -> None:
         routes = asyncio.run(run())
         assert [p[28:] for p in seen] == [b"queued", b"queued too"]
         assert "mpa0" not in routes
+
+
+class _GatedRelease(LinuxIpipDriver):
+    """The release waits for ``gate``: the test decides what happens between delete and close."""
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.gate = threading.Event()
+
+    def _teardown(self, t: Any) -> None:
+        if not self.gate.wait(10):
+            raise RuntimeError("gate never opened")
+        super()._teardown(t)
+
+
+@pytest.mark.netns
+def test_a_packet_queued_on_the_device_after_the_drain_is_rerouted_not_dropped() -> None:
+    """R2's tunnel removal: a packet the kernel queues on the device after delete() drained it.
+
+    The routes are withdrawn and the queue drained on the loop, the device is closed later in a
+    worker thread; a packet routed into the device just before the withdrawal (on another CPU)
+    can be queued in between, and closing the device dropped it. Here a route put back by hand
+    plays that packet, deterministically; it must reach nCoA, which is now on the CTN link.
+    """
+    with lab() as the_lab:
+        _mn, ar, _cn = _three_hosts(the_lab)
+        ctn = the_lab.ns("ctn")
+        the_lab.veth(ar, "a2", ctn, "h0")
+        the_lab.ip(ar, "addr", "add", "10.97.2.1/24", "dev", "a2")
+        the_lab.ip(ctn, "addr", "add", f"{NCOA}/24", "dev", "h0")  # the MN, arrived on the CTN
+
+        async def run() -> tuple[list[bytes], TunnelStats]:
+            drv = _GatedRelease(netns=ar)
+            drv.establish(TunnelSpec("mpa0", A("10.98.0.2"), A("10.98.0.1"), NCOA,
+                                     routes=(N(f"{NCOA}/32"),)))  # fmt: skip
+            stats = drv.stats("mpa0")
+            with in_netns(ctn):
+                rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            with in_netns(ar):
+                tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            rx.bind((str(NCOA), 7000))
+            rx.setblocking(False)
+            loop = asyncio.get_running_loop()
+            got: list[bytes] = []
+            try:
+                drv.delete("mpa0")  # routes withdrawn, queue drained; the device still exists
+                await asyncio.to_thread(the_lab.ip, ar, "route", "add", f"{NCOA}/32", "dev", "mpa0")
+                tx.sendto(b"late", (str(NCOA), 7000))  # queued on the device after the drain
+                await asyncio.to_thread(the_lab.ip, ar, "route", "del", f"{NCOA}/32", "dev", "mpa0")
+                drv.gate.set()
+                await drv.wait_deleted()
+                with contextlib.suppress(TimeoutError):
+                    while len(got) < 1:
+                        got.append((await asyncio.wait_for(loop.sock_recvfrom(rx, 100), 5))[0])
+            finally:
+                drv.gate.set()
+                rx.close()
+                tx.close()
+                await drv.aclose()
+            return got, stats
+
+        got, stats = asyncio.run(run())
+        assert got == [b"late"]
+        assert (stats.rerouted, stats.encapsulated, stats.dropped) == (1, 0, 0), stats
+
+
+@pytest.mark.netns
+def test_packets_waiting_at_our_tunnel_end_are_delivered_at_delete() -> None:
+    """The MN's tunnel end: what reached it before delete() but was not read yet still arrives.
+
+    The loop reads the raw socket one datagram per wake-up; delete() stops reading it and the
+    worker thread closed it with whatever was still queued. The loop does not run between the
+    sends and delete() here, so every packet is still queued.
+    """
+    with lab() as the_lab:
+        mn, ar, _cn = _three_hosts(the_lab)
+
+        async def run() -> tuple[list[bytes], TunnelStats]:
+            drv = LinuxIpipDriver(netns=mn)
+            spec = TunnelSpec("mpa0", A("10.98.0.1"), A("10.98.0.2"), NCOA,
+                              routes=(N("10.96.0.2/32"),), inner_on_device=True)  # fmt: skip
+            drv.establish(spec)
+            stats = drv.stats("mpa0")
+            with in_netns(mn):
+                rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            with in_netns(ar):
+                raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_IPIP)
+            rx.bind((str(NCOA), 9999))
+            rx.setblocking(False)
+            loop = asyncio.get_running_loop()
+            got: list[bytes] = []
+            try:
+                for i in range(3):  # the AR's end: the kernel adds the outer header
+                    raw.sendto(_udp("10.96.0.2", str(NCOA), b"p%d" % i), ("10.98.0.1", 0))
+                ready, _, _ = select.select([drv._tunnels["mpa0"].raw], [], [], 5)
+                assert ready, "nothing reached the MN's end"
+                drv.delete("mpa0")
+                await drv.wait_deleted()
+                with contextlib.suppress(TimeoutError):
+                    while len(got) < 3:
+                        got.append((await asyncio.wait_for(loop.sock_recvfrom(rx, 100), 5))[0])
+            finally:
+                rx.close()
+                raw.close()
+                await drv.aclose()
+            return got, stats
+
+        got, stats = asyncio.run(run())
+        assert got == [b"p0", b"p1", b"p2"]
+        assert stats.decapsulated == 3 and stats.dropped == 0, stats
 
 
 @pytest.mark.netns
