@@ -120,14 +120,18 @@ def wait_bound(port: int, proc: subprocess.Popen[bytes], what: str, log: Path) -
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM, then SIGKILL."""
-    if proc.poll() is None:
-        proc.terminate()
+    """SIGTERM, then SIGKILL, to the process's whole group (it was started in a new session)."""
+    # A PANA_SBS_RUNNER such as strace or perf runs the PAA as its child: it must not outlive it.
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig)
         try:
             proc.wait(5)
+            break
         except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            continue
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)  # what is left of the group once the leader is gone
 
 
 @dataclass
@@ -221,7 +225,10 @@ def start_hostapd(tmp: Path, port: int) -> subprocess.Popen[bytes]:
     log = tmp / f"hostapd-{port}.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [shutil.which("hostapd") or "hostapd", str(conf)], stdout=out, stderr=out
+            [shutil.which("hostapd") or "hostapd", str(conf)],
+            stdout=out,
+            stderr=out,
+            start_new_session=True,
         )
     wait_bound(port, proc, "hostapd", log)
     return proc
@@ -238,7 +245,9 @@ def start_openpaa(binary: Path, tmp: Path) -> subprocess.Popen[bytes]:
     )
     log = tmp / "openpaa.log"
     with log.open("ab") as out:
-        proc = subprocess.Popen([str(binary)], cwd=work, stdout=out, stderr=out)
+        proc = subprocess.Popen(
+            [str(binary)], cwd=work, stdout=out, stderr=out, start_new_session=True
+        )
     wait_bound(OPENPAA_PORT, proc, "openpaa", log)
     return proc
 
@@ -260,7 +269,7 @@ def start_ours(tmp: Path, port: int = OURS_PORT, local: bool = False) -> subproc
         cmd += ["--radius", f"{HOST}:{RADIUS_PORT}"]
         cmd += ["--radius-secret-file", str(tmp / "radius_secret")]
     with log.open("ab") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=out)
+        proc = subprocess.Popen(cmd, stdout=out, stderr=out, start_new_session=True)
     wait_bound(port, proc, "pana-mpa paa", log)
     return proc
 
