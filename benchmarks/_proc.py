@@ -10,16 +10,15 @@ __all__ = ["cpu_seconds", "cpu_split", "rss_bytes", "wakeups"]
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process so far, in seconds (all its threads)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / _TICK
-
-
 def cpu_split(pid: int) -> tuple[float, float]:
     """(utime, stime) of a process so far, in seconds; the split is sampled at clock ticks."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return int(fields[11]) / _TICK, int(fields[12]) / _TICK
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process so far, in seconds (all its threads)."""
+    return sum(cpu_split(pid))
 
 
 def wakeups(pid: int) -> int:

@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ._proc import cpu_seconds, cpu_split, wakeups
+from ._proc import cpu_split, wakeups
 
 SERVERS = ("blocking", "asyncio", "pana-mpa")
 
@@ -99,14 +99,15 @@ def measure(kind: str, datagrams: int, think: float, warmup: int = 500) -> dict[
         for _ in range(warmup):
             client.sendto(payload, target)
             client.recv(4096)
-        cpu0, (_, sys0), woke0 = cpu_seconds(server.pid), cpu_split(server.pid), wakeups(server.pid)
+        (user0, sys0), woke0 = cpu_split(server.pid), wakeups(server.pid)
         for _ in range(datagrams):
             client.sendto(payload, target)
             client.recv(4096)
             if think:
                 time.sleep(think)
-        cpu = cpu_seconds(server.pid) - cpu0
-        system = cpu_split(server.pid)[1] - sys0
+        user, system = cpu_split(server.pid)
+        user, system = user - user0, system - sys0
+        cpu = user + system
         woke = wakeups(server.pid) - woke0
     finally:
         client.close()

@@ -161,9 +161,9 @@ class _Socket:
 
     def _read_ready(self) -> None:
         sock = self.sock
+        if sock is None:
+            return
         for _ in range(_MAX_BATCH):  # bounded: the loop's other readers get their turn
-            if sock is None or self.sock is None:  # a reply closed the client
-                return
             try:
                 data = sock.recv(_MAX_PACKET)  # the rest of a longer datagram: padding, dropped
             except (BlockingIOError, InterruptedError):
@@ -172,6 +172,8 @@ class _Socket:
                 self.error = exc
                 continue
             self.datagram_received(data)
+            if self.sock is None:  # a reply's callback closed the client
+                return
 
     def datagram_received(self, data: bytes) -> None:
         """Check one datagram from the server and hand it to its request (or drop it)."""

@@ -15,7 +15,6 @@ import pytest_asyncio
 
 from eap._radius_codec import (
     RadiusCode,
-    RadiusPacket,
     decode_radius,
     sign_request,
     sign_response,
@@ -48,13 +47,19 @@ class _Server(asyncio.DatagramProtocol):
             for request, source in held:
                 self.reply(request, source)
 
-    def reply(self, request: bytes, addr: tuple[str, int]) -> None:
+    def reply(
+        self,
+        request: bytes,
+        addr: tuple[str, int],
+        code: int = RadiusCode.ACCESS_ACCEPT,
+        secret: bytes = SECRET,
+        padding: bytes = b"",
+    ) -> None:
+        """Answer ``request`` signed with ``secret``, ``padding`` after the packet."""
         req = decode_radius(request)
-        reply = sign_response(
-            RadiusCode.ACCESS_ACCEPT, req.identifier, req.authenticator, [], SECRET
-        )
+        reply = sign_response(code, req.identifier, req.authenticator, [], secret)
         assert self.transport is not None
-        self.transport.sendto(reply, addr)
+        self.transport.sendto(reply + padding, addr)
 
 
 Start = Callable[..., Awaitable[tuple[_Server, tuple[str, int]]]]
@@ -82,14 +87,13 @@ async def server() -> AsyncIterator[Start]:
             transport.close()
 
 
-async def _first_request(proto: _Server) -> tuple[bytes, tuple[str, int], RadiusPacket]:
-    """The first Access-Request the server got (waiting up to a second): octets, source, packet."""
+async def _first_request(proto: _Server) -> tuple[bytes, tuple[str, int]]:
+    """The first Access-Request the server got (waiting up to a second) and its source."""
     for _ in range(200):
         if proto.requests:
             break
         await asyncio.sleep(0.005)
-    request, source = proto.requests[0]
-    return request, source, decode_radius(request)
+    return proto.requests[0]
 
 
 def _build(identifier: int) -> tuple[bytes, bytes]:
@@ -152,12 +156,8 @@ async def test_a_forged_reply_is_dropped_and_the_genuine_one_taken(server: Start
     client = RadiusClient(address, Secret(SECRET), timeout=2.0, retries=0)
     try:
         task = asyncio.ensure_future(client.transact(_build))
-        request, source, req = await _first_request(proto)
-        forged = sign_response(
-            RadiusCode.ACCESS_REJECT, req.identifier, req.authenticator, [], b"not-the-secret"
-        )
-        assert proto.transport is not None
-        proto.transport.sendto(forged, source)
+        request, source = await _first_request(proto)
+        proto.reply(request, source, RadiusCode.ACCESS_REJECT, secret=b"not-the-secret")
         proto.reply(request, source)
         reply, _ = await task
     finally:
@@ -356,12 +356,8 @@ async def test_padding_beyond_the_length_field_is_ignored(server: Start) -> None
     client = RadiusClient(address, Secret(SECRET), timeout=2.0, retries=0)
     try:
         task = asyncio.ensure_future(client.transact(_build))
-        _, source, req = await _first_request(proto)
-        reply = sign_response(
-            RadiusCode.ACCESS_ACCEPT, req.identifier, req.authenticator, [], SECRET
-        )
-        assert proto.transport is not None
-        proto.transport.sendto(reply + bytes(5000), source)
+        request, source = await _first_request(proto)
+        proto.reply(request, source, padding=bytes(5000))
         answer, _ = await task
     finally:
         client.close()

@@ -115,6 +115,20 @@ def test_refuse_inner_checks_the_ncoa_at_each_end() -> None:
     assert refuse_inner(ar_end, b"\x60" + bytes(39)) == "inner packet is not IPv4"
 
 
+def _socket_in(ns: str, kind: int = socket.SOCK_DGRAM, proto: int = 0) -> socket.socket:
+    """An IPv4 socket made in namespace ``ns`` (it stays there)."""
+    with in_netns(ns):
+        return socket.socket(socket.AF_INET, kind, proto)
+
+
+def _receiver_in(ns: str, addr: tuple[str, int]) -> socket.socket:
+    """A non-blocking UDP socket in namespace ``ns``, bound to ``addr``."""
+    sock = _socket_in(ns)
+    sock.bind(addr)
+    sock.setblocking(False)
+    return sock
+
+
 def _three_hosts(the_lab: Lab) -> tuple[str, str, str]:
     mn, ar, cn = the_lab.ns("mn"), the_lab.ns("ar"), the_lab.ns("cn")
     the_lab.veth(mn, "m0", ar, "a0")
@@ -248,12 +262,8 @@ def test_ar_answers_arp_for_ncoa_and_tunnels_ctn_traffic() -> None:
                     proxy_arp_on="a2",
                 )
             )
-            with in_netns(mn):
-                rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            with in_netns(host):
-                tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            rx.bind((str(NCOA), 7000))
-            rx.setblocking(False)
+            rx = _receiver_in(mn, (str(NCOA), 7000))
+            tx = _socket_in(host)
             loop = asyncio.get_running_loop()
             try:
                 tx.sendto(b"hello nCoA", (str(NCOA), 7000))
@@ -291,8 +301,7 @@ def test_delete_withdraws_the_route_and_forwards_queued_packets() -> None:
             drv = LinuxIpipDriver(netns=ar, forward_hook=hook)
             drv.establish(TunnelSpec("mpa0", A("10.98.0.2"), A("10.98.0.1"), NCOA,
                                      routes=(N("10.97.2.100/32"),)))  # fmt: skip
-            with in_netns(ar):
-                tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            tx = _socket_in(ar)
             try:
                 # the loop does not run between send and delete: the packet waits in the queue
                 tx.sendto(b"queued", (str(NCOA), 7000))
@@ -344,12 +353,8 @@ def test_a_packet_queued_on_the_device_after_the_drain_is_rerouted_not_dropped()
             drv.establish(TunnelSpec("mpa0", A("10.98.0.2"), A("10.98.0.1"), NCOA,
                                      routes=(N(f"{NCOA}/32"),)))  # fmt: skip
             stats = drv.stats("mpa0")
-            with in_netns(ctn):
-                rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            with in_netns(ar):
-                tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            rx.bind((str(NCOA), 7000))
-            rx.setblocking(False)
+            rx = _receiver_in(ctn, (str(NCOA), 7000))
+            tx = _socket_in(ar)
             loop = asyncio.get_running_loop()
             got: list[bytes] = []
             try:
@@ -391,12 +396,8 @@ def test_packets_waiting_at_our_tunnel_end_are_delivered_at_delete() -> None:
                               routes=(N("10.96.0.2/32"),), inner_on_device=True)  # fmt: skip
             drv.establish(spec)
             stats = drv.stats("mpa0")
-            with in_netns(mn):
-                rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            with in_netns(ar):
-                raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_IPIP)
-            rx.bind((str(NCOA), 9999))
-            rx.setblocking(False)
+            rx = _receiver_in(mn, (str(NCOA), 9999))
+            raw = _socket_in(ar, socket.SOCK_RAW, socket.IPPROTO_IPIP)
             loop = asyncio.get_running_loop()
             got: list[bytes] = []
             try:
@@ -433,12 +434,8 @@ def test_ar_drops_tunnel_packets_from_another_inner_source() -> None:
                     "mpa0", A("10.98.0.2"), A("10.98.0.1"), NCOA, routes=(N("10.97.2.100/32"),)
                 )
             )
-            with in_netns(cn):
-                rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            with in_netns(mn):
-                raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_IPIP)
-            rx.bind(("10.96.0.2", 9999))
-            rx.setblocking(False)
+            rx = _receiver_in(cn, ("10.96.0.2", 9999))
+            raw = _socket_in(mn, socket.SOCK_RAW, socket.IPPROTO_IPIP)
             loop = asyncio.get_running_loop()
             got: list[bytes] = []
             try:
