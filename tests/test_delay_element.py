@@ -80,8 +80,10 @@ def test_ping_rtt_grows_by_the_configured_delay() -> None:
         try:
             assert pinger.rtts(3)  # ARP resolved, caches warm
             base = pinger.rtts(15)
-            element.stats(reset=True)
+            # the delay first, then the reset: a frame the namespaces send on their own (IPv6 router
+            # solicitations, MLD) between a reset and the new delay would be counted with no delay
             element.set_delay(0.030)  # 30 ms each way
+            element.stats(reset=True)
             delayed = pinger.rtts(15)
             own = element.stats(reset=True)
             element.set_delay(0.040, back=0.0)  # asymmetric: 40 ms there, nothing back
