@@ -3,24 +3,35 @@ Identifier (RFC 2865 s3), retransmissions on timers (s2.5), nothing per request 
 
 ``request(build, done)`` is the callback form: the socket's reader hands the verified reply to
 ``done`` in the event-loop iteration that read it (no task, no future); ``transact()`` is the
-coroutine form built on it.
+coroutine form built on it. Every RADIUS reply the library reads goes through ``_Socket``: a
+``RadiusPassThrough`` without a shared client makes a client of its own per Access-Request.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import socket
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from pana_codecs.errors import CodecError
 
 from .._radius_codec import AuthenticatorMismatch, RadiusPacket, verify_response
 from ..keys import Secret
 
-__all__ = ["Answered", "RadiusClient", "RadiusClientStats", "RadiusError", "RadiusRequest"]
+__all__ = [
+    "Answered",
+    "DatagramLink",
+    "LinkFactory",
+    "RadiusClient",
+    "RadiusClientStats",
+    "RadiusError",
+    "RadiusRequest",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +51,26 @@ Answered = Callable[["RadiusPacket | RadiusError", bytes], None]
 
 class RadiusError(Exception):
     """The RADIUS server gave no usable answer (unreachable, or every reply failed its checks)."""
+
+
+class DatagramLink(Protocol):
+    """An unreliable datagram socket toward the server; ``pana_mpa.aio.Transport`` fits."""
+
+    def sendto(self, data: bytes, addr: tuple[str, int]) -> None:
+        """Send one datagram; never blocks, may drop."""
+        ...
+
+    async def recvfrom(self) -> tuple[bytes, tuple[str, int]]:
+        """The next datagram and its source."""
+        ...
+
+    def close(self) -> None:
+        """Release the socket."""
+        ...
+
+
+LinkFactory = Callable[[], Awaitable[DatagramLink]]
+"""Opens a link in place of a kernel socket (tests, virtual networks): ``RadiusClient(link=)``."""
 
 
 @dataclass
@@ -136,7 +167,9 @@ class _Socket:
     packet is at most 4,096 octets (RFC 2865 s3).
     """
 
-    def __init__(self, client: RadiusClient, sock: socket.socket, first_identifier: int) -> None:
+    def __init__(
+        self, client: RadiusClient, sock: socket.socket | None, first_identifier: int
+    ) -> None:
         self.client = client
         self.sock: socket.socket | None = sock
         self.pending: dict[int, RadiusRequest] = {}
@@ -146,7 +179,17 @@ class _Socket:
         self.error: Exception | None = None
         self.stale = 0  # replies that matched no outstanding request
         self.loop = asyncio.get_running_loop()
-        self.loop.add_reader(sock.fileno(), self._read_ready)
+        if sock is not None:  # None: a _LinkSocket, read by its task
+            self.loop.add_reader(sock.fileno(), self._read_ready)
+
+    @property
+    def open(self) -> bool:
+        """False once closed."""
+        return self.sock is not None
+
+    def last_error(self) -> object:
+        """The last error the socket reported (ICMP port unreachable...), or None."""
+        return self.error
 
     def send(self, data: bytes) -> None:
         """Send one datagram; a full buffer or an ICMP error loses it (the timer retries)."""
@@ -217,6 +260,64 @@ class _Socket:
             sock.close()
 
 
+class _LinkSocket(_Socket):
+    """A ``DatagramLink`` in place of the kernel socket (tests, virtual networks): read by a
+    task, each datagram checked by ``_Socket.datagram_received`` like the kernel socket's."""
+
+    def __init__(self, client: RadiusClient, link: DatagramLink, first_identifier: int) -> None:
+        super().__init__(client, None, first_identifier)
+        self.link: DatagramLink | None = link
+        self._link = link  # kept after close, for its error
+        self._reader = self.loop.create_task(self._read(link))
+
+    @property
+    def open(self) -> bool:
+        """False once closed."""
+        return self.link is not None
+
+    def last_error(self) -> object:
+        """The link's error (``error`` attribute, ICMP port unreachable...) or the reader's."""
+        return getattr(self._link, "error", None) or self.error
+
+    def send(self, data: bytes) -> None:
+        """Send one datagram toward the server; the link may drop it (the timer retries)."""
+        if self.link is not None:
+            self.link.sendto(data, self.client.server)
+
+    async def _read(self, link: DatagramLink) -> None:
+        server = self.client.server
+        while self.link is link:
+            try:
+                data, addr = await link.recvfrom()
+            except Exception as exc:  # the link closed or failed: named if a request gives up
+                self.error = exc
+                return
+            if not _same_host(addr, server):  # a link need not be connected to the server
+                logger.debug("dropping a datagram from %s, not the RADIUS server", addr[0])
+                continue
+            self.datagram_received(data[:_MAX_PACKET])  # beyond: padding (RFC 2865 s3)
+
+    def close(self) -> None:
+        """Stop reading and close the link."""
+        link, self.link = self.link, None
+        if link is not None:
+            self._reader.cancel()
+            link.close()
+
+
+def _same_host(addr: tuple[str, int], server: tuple[str, int]) -> bool:
+    """True when ``addr`` is the server's address and port (an IPv4-mapped one too)."""
+    if addr[1] != server[1]:
+        return False
+    try:
+        a, b = ipaddress.ip_address(addr[0]), ipaddress.ip_address(server[0])
+    except ValueError:
+        return addr[0] == server[0]
+    if a.version == 6 and a.ipv4_mapped is not None:
+        a = a.ipv4_mapped
+    return a == b
+
+
 async def _connected(server: tuple[str, int], bind: tuple[str, int] | None) -> socket.socket:
     """A non-blocking UDP socket connected to ``server`` (names resolved without blocking)."""
     loop = asyncio.get_running_loop()
@@ -251,7 +352,8 @@ class RadiusClient:
 
     Each socket carries up to 256 outstanding requests, told apart by Identifier; another socket
     is opened when they are all in use. A PAA makes one and passes it to every
-    ``RadiusPassThrough(..., client=...)``; ``close()`` releases the sockets.
+    ``RadiusPassThrough(..., client=...)``; ``close()`` releases the sockets. ``link`` opens
+    ``DatagramLink``s instead of kernel sockets (tests, virtual networks).
     """
 
     def __init__(
@@ -263,6 +365,7 @@ class RadiusClient:
         retries: int = 3,
         bind: tuple[str, int] | None = None,
         first_identifier: int = 0,
+        link: LinkFactory | None = None,
     ) -> None:
         if timeout <= 0 or retries < 0:
             raise ValueError("RADIUS timeout must be positive and retries not negative")
@@ -271,6 +374,7 @@ class RadiusClient:
         self.timeout = timeout
         self.retries = retries
         self.bind = bind
+        self.link = link
         self.stats = RadiusClientStats()
         self._first_identifier = first_identifier & 0xFF
         self._sockets: list[_Socket] = []
@@ -298,7 +402,7 @@ class RadiusClient:
             raise RadiusError("the RADIUS client is closed")
         req = RadiusRequest(done, self.retries)
         for sock in self._sockets:
-            if sock.free and sock.sock is not None:
+            if sock.free and sock.open:
                 self._post(sock, req, build)
                 return req
         # no socket with a free Identifier: open one first (once per 256 outstanding)
@@ -341,7 +445,7 @@ class RadiusClient:
 
     def _send(self, req: RadiusRequest) -> None:
         sock = req.sock
-        if sock is None or sock.sock is None:
+        if sock is None or not sock.open:
             _finish(req, RadiusError("the RADIUS client socket is closed"))
             return
         sock.send(req.data)  # RFC 2865 s2.5: retries repeat it unchanged
@@ -361,7 +465,7 @@ class RadiusClient:
         sock = req.sock
         stale = sock.stale - req.stale if sock is not None else 0
         rejected = {"stale": stale, "malformed": req.malformed, "bad_auth": req.bad_auth}
-        error = sock.error if sock is not None else None
+        error = sock.last_error() if sock is not None else None
         message = no_usable_reply(self.server, 1 + self.retries, rejected, req.last_problem, error)
         _finish(req, RadiusError(message))
 
@@ -389,7 +493,7 @@ class RadiusClient:
 
     def _free_socket(self) -> _Socket | None:
         for sock in self._sockets:
-            if sock.free and sock.sock is not None:
+            if sock.free and sock.open:
                 return sock
         return None
 
@@ -406,20 +510,32 @@ class RadiusClient:
                     f"{IDENTIFIERS} Access-Requests outstanding on the one bound port"
                 )
             first = (self._first_identifier + 97 * len(self._sockets)) & 0xFF
-            try:
-                raw = await _connected(self.server, self.bind)
-            except OSError as exc:  # out of descriptors, no route, no such local address
-                host, port = self.server[:2]
-                raise RadiusError(
-                    f"cannot open a socket toward RADIUS server {host}:{port}: {exc}"
-                ) from exc
+            sock = await self._open(first)
             if self._closed:  # closed while the socket was being made
-                raw.close()
+                sock.close()
                 raise RadiusError("the RADIUS client is closed")
-            sock = _Socket(self, raw, first)
             self._sockets.append(sock)
             self.stats.sockets += 1
             return sock
+
+    async def _open(self, first_identifier: int) -> _Socket:
+        """A new socket toward the server (a link's, when ``link`` was given)."""
+        host, port = self.server[:2]
+        if self.link is not None:
+            try:
+                link = await self.link()
+            except Exception as exc:  # whatever the factory raises ends the request
+                raise RadiusError(
+                    f"cannot open a link toward RADIUS server {host}:{port}: {exc}"
+                ) from exc
+            return _LinkSocket(self, link, first_identifier)
+        try:
+            raw = await _connected(self.server, self.bind)
+        except OSError as exc:  # out of descriptors, no route, no such local address
+            raise RadiusError(
+                f"cannot open a socket toward RADIUS server {host}:{port}: {exc}"
+            ) from exc
+        return _Socket(self, raw, first_identifier)
 
     def close(self) -> None:
         """Fail every outstanding request and release the sockets."""

@@ -11,7 +11,8 @@ contract's pass-through step (docs/contracts.md)::
 
 ``begin_exchange(eap_response, done)`` is the same step without a coroutine (the PAA runner's
 callback path): with a shared ``RadiusClient`` the reply goes from the socket reader straight to
-``done``, with no task, lock or future per round trip.
+``done``, with no task, lock or future per round trip. Without one, each Access-Request gets a
+``RadiusClient`` of its own (one socket, closed with the request): one reader, one set of checks.
 
 Every request carries a Message-Authenticator; replies must pass the Response Authenticator
 and Message-Authenticator checks or are dropped, and when no valid reply comes ``RadiusError``
@@ -25,9 +26,9 @@ import ipaddress
 import logging
 import os
 import struct
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol, TypeAlias
+from typing import TypeAlias
 
 from pana_codecs.eap import EapCode, EapType, decode_eap
 from pana_codecs.errors import CodecError
@@ -35,7 +36,6 @@ from pana_codecs.errors import CodecError
 from .._radius_codec import (
     MICROSOFT,
     Attr,
-    AuthenticatorMismatch,
     MsAttr,
     RadiusCode,
     RadiusPacket,
@@ -44,13 +44,12 @@ from .._radius_codec import (
     sign_request,
     split_eap,
     vendor_attrs,
-    verify_response,
 )
 from ..authenticator import AuthOutput
 from ..keys import KeyMaterial, Secret
 from ..methods.base import Rng
 from ..peer import EapResult
-from .client import RadiusClient, RadiusError, RadiusRequest, no_usable_reply
+from .client import DatagramLink, LinkFactory, RadiusClient, RadiusError, RadiusRequest
 
 __all__ = [
     "AnswerDone",
@@ -122,83 +121,11 @@ class RadiusAnswer:
     Access-Accept the session's lifetime (RFC 2865 s5.27; a PAA's Session-Lifetime)."""
 
 
-class DatagramLink(Protocol):
-    """An unreliable datagram socket toward the server; ``pana_mpa.aio.Transport`` fits."""
-
-    def sendto(self, data: bytes, addr: tuple[str, int]) -> None:
-        """Send one datagram; never blocks, may drop."""
-        ...
-
-    async def recvfrom(self) -> tuple[bytes, tuple[str, int]]:
-        """The next datagram and its source."""
-        ...
-
-    def close(self) -> None:
-        """Release the socket."""
-        ...
-
-
-LinkFactory = Callable[[], Awaitable[DatagramLink]]
-"""Opens a fresh link for one Access-Request and its retransmissions."""
-
 AnswerDone: TypeAlias = Callable[["RadiusAnswer | Exception"], None]
 """``begin_answer``'s callback: the server's RadiusAnswer, or the error (RadiusError)."""
 
 ExchangeDone: TypeAlias = Callable[[AuthOutput | Exception], None]
 """``begin_exchange``'s callback: the AuthOutput, or the error (RadiusError)."""
-
-
-_LINK_QUEUE = 64
-"""Datagrams a per-request socket holds for its reader; one Access-Request and its retries draw
-a few replies, the rest is a flood from a spoofed server address."""
-
-
-class _Protocol(asyncio.DatagramProtocol):
-    """Queues datagrams from the server socket, at most ``_LINK_QUEUE``; drops the others."""
-
-    def __init__(self) -> None:
-        self.queue: asyncio.Queue[tuple[bytes, tuple[str, int]]] = asyncio.Queue(_LINK_QUEUE)
-        self.error: Exception | None = None
-        self.dropped = 0
-
-    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        if self.queue.full():  # read faster than the reader checks them: memory stays bounded
-            self.dropped += 1
-            return
-        self.queue.put_nowait((data, addr))
-
-    def error_received(self, exc: Exception) -> None:
-        self.error = exc  # ICMP port unreachable and similar; the retry loop reports it
-
-
-class _UdpLink:
-    """The default link: an asyncio UDP socket connected to the server."""
-
-    def __init__(self, transport: asyncio.DatagramTransport, protocol: _Protocol) -> None:
-        self._transport = transport
-        self._protocol = protocol
-
-    @classmethod
-    async def open(cls, server: tuple[str, int], bind: tuple[str, int] | None) -> _UdpLink:
-        loop = asyncio.get_running_loop()
-        transport, protocol = await loop.create_datagram_endpoint(
-            _Protocol, remote_addr=server, local_addr=bind
-        )
-        return cls(transport, protocol)
-
-    @property
-    def error(self) -> Exception | None:
-        return self._protocol.error
-
-    def sendto(self, data: bytes, addr: tuple[str, int]) -> None:
-        self._transport.sendto(data)  # connected: the kernel only talks to the server
-
-    async def recvfrom(self) -> tuple[bytes, tuple[str, int]]:
-        data, addr = await self._protocol.queue.get()
-        return data, (addr[0], addr[1])
-
-    def close(self) -> None:
-        self._transport.close()
 
 
 class RadiusPassThrough:
@@ -210,9 +137,11 @@ class RadiusPassThrough:
     every reply must carry valid Response and Message-Authenticators; others are dropped
     (RFC 3579 s3.2).
 
-    By default each Access-Request opens its own socket (nothing stays open between round
-    trips). A server of many conversations passes one ``client=RadiusClient`` (see
-    ``radius_client``) to all of them: shared sockets, requests told apart by Identifier.
+    By default each Access-Request has a ``RadiusClient`` of its own, closed with it (one socket,
+    a fresh source port; nothing stays open between round trips); ``link`` opens a
+    ``DatagramLink`` in place of that socket (tests). A server of many conversations passes one
+    ``client=RadiusClient`` (see ``radius_client``) to all of them: shared sockets, requests told
+    apart by Identifier. Either way the replies are read and checked by ``RadiusClient``'s reader.
     """
 
     def __init__(
@@ -228,8 +157,8 @@ class RadiusPassThrough:
         self._cfg = config
         self._rng = rng
         self._client = client
-        self._link: LinkFactory = link or (lambda: _UdpLink.open(config.server, config.bind))
-        self._open_link: DatagramLink | None = None
+        self._link = link
+        self._own: RadiusClient | None = None  # without ``client``: the request's own client
         self._identifier = rng(1)[0]
         self._user_name: bytes | None = None
         self._state: bytes | None = None
@@ -237,8 +166,7 @@ class RadiusPassThrough:
         self._method_type: int | None = None
         self._done = False
         self._fixed: list[tuple[int, bytes]] | None = None  # the attributes every request has
-        self._request: RadiusRequest | None = None  # callback path: the outstanding request
-        self._task: asyncio.Task[None] | None = None  # callback path over a link: its task
+        self._request: RadiusRequest | None = None  # the outstanding Access-Request
         self._attrs: list[tuple[int, bytes]] = []  # the outstanding request's attributes
         self._waiter: AnswerDone | None = None
         self._exchange_done: ExchangeDone | None = None
@@ -267,15 +195,12 @@ class RadiusPassThrough:
         request, self._request = self._request, None
         if request is not None:
             request.cancel()  # frees its Identifier and timer on the shared client
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-        self._close_link()
+        self._close_own()
 
-    def _close_link(self) -> None:
-        if self._open_link is not None:
-            self._open_link.close()
-            self._open_link = None
+    def _close_own(self) -> None:
+        own, self._own = self._own, None
+        if own is not None:
+            own.close()
 
     def restart(self) -> None:
         """Begin a new conversation (re-authentication): forget State and User-Name."""
@@ -348,8 +273,6 @@ class RadiusPassThrough:
         return await self._answer(eap_response, checked=False)
 
     async def _answer(self, eap_response: bytes | None, *, checked: bool) -> RadiusAnswer:
-        if self._client is None:
-            return await self._answer_over_link(self._prepare(eap_response, checked))
         future: asyncio.Future[RadiusAnswer | Exception]
         future = asyncio.get_running_loop().create_future()
 
@@ -379,14 +302,30 @@ class RadiusPassThrough:
         attributes = self._prepare(eap_response, checked)
         self._waiter = done
         try:
-            if self._client is not None:
-                self._attrs = attributes
-                self._request = self._client.request(self._build, self._replied)
-            else:  # a socket per Access-Request: its receive loop is a coroutine
-                self._task = asyncio.get_running_loop().create_task(self._link_task(attributes))
+            client = self._client
+            if client is None:
+                client = self._own = self._own_client()
+            self._attrs = attributes
+            self._request = client.request(self._build, self._replied)
         except BaseException:
             self._waiter = None
+            self._close_own()
             raise
+
+    def _own_client(self) -> RadiusClient:
+        """A client for one Access-Request and its retransmissions, closed with it: one socket
+        (a fresh source port), read and checked like a shared client's."""
+        self._identifier = (self._identifier + 1) & 0xFF
+        cfg = self._cfg
+        return RadiusClient(
+            cfg.server,
+            cfg.secret,
+            timeout=cfg.timeout,
+            retries=cfg.retries,
+            bind=cfg.bind,
+            first_identifier=self._identifier,
+            link=self._link,
+        )
 
     def _prepare(self, eap_response: bytes | None, checked: bool) -> list[tuple[int, bytes]]:
         """The Access-Request's attributes; ``checked``: _local_step already vetted the response."""
@@ -408,6 +347,7 @@ class RadiusPassThrough:
 
     def _replied(self, reply: RadiusPacket | RadiusError, request_auth: bytes) -> None:
         self._request = None
+        self._close_own()  # from inside its reader or timer: both stop once it is closed
         if self._waiter is None:
             return
         result: RadiusAnswer | Exception
@@ -424,24 +364,6 @@ class RadiusPassThrough:
         waiter, self._waiter = self._waiter, None
         if waiter is not None:
             waiter(result)
-
-    async def _link_task(self, attributes: list[tuple[int, bytes]]) -> None:
-        result: RadiusAnswer | Exception
-        try:
-            result = await self._answer_over_link(attributes)
-        except Exception as exc:  # RadiusError, or the link could not be opened
-            result = exc
-        self._task = None
-        self._deliver(result)
-
-    async def _answer_over_link(self, attributes: list[tuple[int, bytes]]) -> RadiusAnswer:
-        request_auth = self._rng(16)
-        self._identifier = (self._identifier + 1) & 0xFF
-        data = sign_request(
-            RadiusCode.ACCESS_REQUEST, self._identifier, request_auth, attributes, self._cfg.secret
-        )
-        reply = await self._transact(data, self._identifier, request_auth)
-        return self._interpret(reply, request_auth)
 
     def _check_response(self, eap: bytes) -> str | None:
         """Why this EAP packet must not be forwarded, or None (RFC 3579 s2.2)."""
@@ -473,66 +395,6 @@ class RadiusPassThrough:
             attrs.append((Attr.STATE, self._state))  # RFC 2865 s5.24: echoed unchanged
         attrs.extend(split_eap(eap))
         return attrs
-
-    async def _transact(self, data: bytes, identifier: int, request_auth: bytes) -> RadiusPacket:
-        # One socket per Access-Request and its retransmissions: nothing stays open between
-        # round trips, so an abandoned conversation leaks nothing.
-        link = await self._link()
-        self._open_link = link
-        try:
-            return await self._attempts(link, data, identifier, request_auth)
-        finally:
-            self._close_link()
-
-    async def _attempts(
-        self, link: DatagramLink, data: bytes, identifier: int, request_auth: bytes
-    ) -> RadiusPacket:
-        loop = asyncio.get_running_loop()
-        server = self._cfg.server
-        # replies that arrived but were dropped, by reason: the final error names them, so a
-        # server that answers wrongly is not reported as a server that does not answer
-        rejected = {"stale": 0, "malformed": 0, "bad_auth": 0}
-        last_problem = ""
-        for attempt in range(1 + self._cfg.retries):
-            if attempt:
-                logger.debug("retransmitting Access-Request %d to %s:%d", identifier, *server)
-            # RFC 2865 s2.5: a retransmission repeats Identifier and Request Authenticator.
-            link.sendto(data, server)
-            deadline = loop.time() + self._cfg.timeout
-            while (remaining := deadline - loop.time()) > 0:
-                try:
-                    reply, addr = await asyncio.wait_for(link.recvfrom(), remaining)
-                except TimeoutError:
-                    break
-                if not _same_host(addr, server):
-                    logger.debug("dropping a datagram from %s, not the RADIUS server", addr[0])
-                    continue
-                if len(reply) < 20:
-                    rejected["malformed"] += 1
-                    last_problem = f"a reply of {len(reply)} octets"
-                    logger.debug("dropping RADIUS reply of %d octets", len(reply))
-                    continue
-                if reply[1] != identifier:
-                    rejected["stale"] += 1
-                    logger.debug("dropping RADIUS reply with Identifier %d, not %d",
-                                  reply[1], identifier)  # fmt: skip
-                    continue
-                # WARNING for the first bad reply of each kind, DEBUG for the rest (a spoofed
-                # flood must not flood the log; they are counted and named in the error)
-                try:
-                    return verify_response(reply, request_auth, self._cfg.secret)
-                except AuthenticatorMismatch as exc:
-                    rejected["bad_auth"] += 1
-                    level = logging.WARNING if rejected["bad_auth"] == 1 else logging.DEBUG
-                    logger.log(level, "dropping RADIUS reply from %s:%d: %s", *server, exc)
-                except CodecError as exc:
-                    rejected["malformed"] += 1
-                    last_problem = str(exc)
-                    level = logging.WARNING if rejected["malformed"] == 1 else logging.DEBUG
-                    logger.log(level, "dropping malformed RADIUS reply from %s:%d: %s",
-                               *server, exc)  # fmt: skip
-        raise RadiusError(no_usable_reply(server, 1 + self._cfg.retries, rejected, last_problem,
-                                           getattr(link, "error", None)))  # fmt: skip
 
     def _interpret(self, reply: RadiusPacket, request_auth: bytes) -> RadiusAnswer:
         eap = join_eap(reply)
@@ -648,18 +510,6 @@ def radius_client(config: RadiusConfig) -> RadiusClient:
         bind=config.bind,
         first_identifier=int.from_bytes(os.urandom(1)),
     )
-
-
-def _same_host(addr: tuple[str, int], server: tuple[str, int]) -> bool:
-    if addr[1] != server[1]:
-        return False
-    try:
-        a, b = ipaddress.ip_address(addr[0]), ipaddress.ip_address(server[0])
-    except ValueError:
-        return addr[0] == server[0]
-    if a.version == 6 and a.ipv4_mapped is not None:
-        a = a.ipv4_mapped
-    return a == b
 
 
 def _is_code(eap: bytes, code: int) -> bool:

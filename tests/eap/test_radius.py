@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import cast
+from typing import Any, cast
 
 import pytest
 import pytest_asyncio
@@ -303,17 +304,48 @@ async def test_a_spoofed_reply_flood_is_counted_not_logged_per_datagram(
     assert sum(r.levelno >= logging.WARNING for r in dropped) == 2
 
 
-async def test_a_per_request_socket_holds_a_bounded_queue() -> None:
-    """Without a shared client each Access-Request has its own socket, whose datagrams wait in a
-    queue for the retry loop: 10,000 arriving before the loop reads them (a spoofed flood) leave
-    64 queued and the rest counted as dropped. Before, the queue had no bound."""
-    from eap.aaa.passthrough import _LINK_QUEUE, _Protocol
+async def test_without_a_client_each_request_is_read_by_the_client_reader(
+    front: _Front, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without ``client=`` each Access-Request gets a RadiusClient of its own: one socket per
+    request, closed with it, whose replies the same reader reads and checks as a shared
+    client's (a recv of at most 4,096 octets, RFC 2865 s3; authenticators on the raw octets;
+    bounded batches). Before, it was a second path: an asyncio datagram endpoint per request
+    (256 KiB read per datagram) with its own queue and checks."""
+    from eap.aaa import client as client_module
 
-    proto = _Protocol()
-    for i in range(10_000):
-        proto.datagram_received(bytes((11, i & 0xFF)) + bytes(18), ("192.0.2.10", 1812))
-    assert proto.queue.qsize() == _LINK_QUEUE == 64
-    assert proto.dropped == 10_000 - 64
+    made: list[socket.socket] = []
+    connected = client_module._connected
+
+    async def counting(server: tuple[str, int], bind: tuple[str, int] | None) -> socket.socket:
+        sock = await connected(server, bind)
+        made.append(sock)
+        return sock
+
+    read: list[int] = []
+    received = client_module._Socket.datagram_received
+
+    def reader(self: client_module._Socket, data: bytes) -> None:
+        read.append(len(data))
+        received(self, data)
+
+    loop = asyncio.get_running_loop()
+    endpoints: list[object] = []
+    endpoint = loop.create_datagram_endpoint
+
+    async def counting_endpoint(*args: Any, **kwargs: Any) -> Any:
+        endpoints.append(args)
+        return await endpoint(*args, **kwargs)
+
+    monkeypatch.setattr(client_module, "_connected", counting)
+    monkeypatch.setattr(client_module._Socket, "datagram_received", reader)
+    monkeypatch.setattr(loop, "create_datagram_endpoint", counting_endpoint)
+    async with RadiusPassThrough(_cfg(front.address), rng=_rng(16)) as pt:
+        final, answers = await md5_peer_conversation(pt, b"md5user", PASSWORD)
+    assert final.code == RadiusCode.ACCESS_ACCEPT
+    assert len(answers) == len(made) == len(read) == 2  # a socket and a reader per request
+    assert all(sock.fileno() == -1 for sock in made)  # each closed with its request
+    assert endpoints == []
 
 
 @pytest.mark.parametrize(
