@@ -321,7 +321,12 @@ def _same_host(addr: tuple[str, int], server: tuple[str, int]) -> bool:
 async def _connected(server: tuple[str, int], bind: tuple[str, int] | None) -> socket.socket:
     """A non-blocking UDP socket connected to ``server`` (names resolved without blocking)."""
     loop = asyncio.get_running_loop()
-    infos = await loop.getaddrinfo(server[0], server[1], type=socket.SOCK_DGRAM)
+    try:  # an IP literal needs no resolver thread (a socket per request without a shared client)
+        infos = socket.getaddrinfo(
+            server[0], server[1], type=socket.SOCK_DGRAM, flags=socket.AI_NUMERICHOST
+        )
+    except socket.gaierror:
+        infos = await loop.getaddrinfo(server[0], server[1], type=socket.SOCK_DGRAM)
     if not infos:
         raise OSError(f"no address for {server[0]}")
     errors: list[OSError] = []
