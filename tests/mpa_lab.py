@@ -996,18 +996,18 @@ class NeighborWatch:
     """ARP and IPv6 neighbour discovery frames on one interface of a namespace, both directions.
 
     An AF_PACKET socket read from the event loop (``start``/``stop``); ``counts`` tells whether
-    proactive address resolution (RFC 6252 App. B) did its work on the new link.
+    proactive address resolution (RFC 6252 App. B) did its work on the new link. Each frame keeps
+    the kernel's receive time, so a count can start at the move whatever the loop's delay in
+    reading it.
     """
 
     def __init__(self, ns: str, ifname: str) -> None:
         with in_netns(ns):
             self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
+        self.sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         self.sock.bind((ifname, 0))
         self.sock.setblocking(False)
-        self.frames: list[tuple[str, bytes, str, str]] = []
-        """(kind, sender MAC, sender address, target address): kind ``who-has`` (ARP request),
-        ``is-at`` (ARP reply), ``ns``, ``na`` (unsolicited) or ``na-solicited`` (IPv6; sender
-        address "")."""
+        self.frames: list[NeighborFrame] = []
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def start(self) -> None:
@@ -1018,21 +1018,19 @@ class NeighborWatch:
     def _read(self) -> None:
         while True:
             try:
-                f = self.sock.recv(2048)
+                f, anc, _flags, _addr = self.sock.recvmsg(2048, 64)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError:
                 return
-            kind = struct.unpack_from("!H", f, 12)[0] if len(f) >= 14 else 0
-            if kind == 0x0806 and len(f) >= 42:
-                op = struct.unpack_from("!H", f, 20)[0]
-                spa, tpa = str(A(f[28:32])), str(A(f[38:42]))
-                self.frames.append(("who-has" if op == 1 else "is-at", f[22:28], spa, tpa))
-            elif kind == 0x86DD and len(f) >= 78 and f[20] == 58 and f[54] in (135, 136):
-                target = str(ipaddress.IPv6Address(f[62:78]))
-                # an NA with S set answers an NS; only unsolicited ones (S clear) announce
-                kind_ = "ns" if f[54] == 135 else "na-solicited" if f[58] & 0x40 else "na"
-                self.frames.append((kind_, f[6:12], "", target))
+            stamp = time.monotonic()
+            for level, kind, value in anc:
+                if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(value) >= 16:
+                    sec, nsec = struct.unpack_from("=qq", value)  # CLOCK_REALTIME
+                    stamp = sec + nsec / 1e9 + _monotonic_minus_realtime()
+            frame = NeighborFrame.parse(f, stamp)
+            if frame is not None:
+                self.frames.append(frame)
 
     def stop(self) -> None:
         """Stop reading and close the socket (idempotent)."""
@@ -1042,18 +1040,72 @@ class NeighborWatch:
             self._read()
         self.sock.close()
 
-    def counts(self, *, ncoa: str, mn_mac: bytes, router: str) -> dict[str, int]:
+    def counts(
+        self, *, ncoa: str, mn_mac: bytes, router: str, after: float = float("-inf")
+    ) -> dict[str, int]:
         """Announcements of nCoA by the MN, and the queries the announcement and the MN's
-        pre-installed entry for the router should have made unnecessary."""
-        announcements = ar_queries = mn_queries = 0
-        for kind, sha, spa, tpa in self.frames:
-            if kind in ("who-has", "na") and sha == mn_mac and tpa == ncoa and spa in (ncoa, ""):
-                announcements += 1  # RFC 5227 s3 ARP Announcement / RFC 4861 s7.2.6 NA
-            elif kind in ("who-has", "ns") and tpa == ncoa and sha != mn_mac:
-                ar_queries += 1  # the router had to resolve nCoA itself
-            elif kind in ("who-has", "ns") and tpa == router and sha == mn_mac:
-                mn_queries += 1  # the MN had to resolve the router itself
-        return {"announcements": announcements, "ar_queries": ar_queries, "mn_queries": mn_queries}
+        pre-installed entry for the router should have made unnecessary; frames the kernel
+        received after ``after`` (CLOCK_MONOTONIC) only.
+
+        A query is address resolution: a broadcast ARP request or an NS to the solicited-node
+        multicast address. A unicast one is a reachability probe of an entry that already has
+        the MAC (Linux re-confirms a STALE entry 5 s after using it, RFC 4861 s7.3.3), counted
+        apart (``ar_probes``, ``mn_probes``): neither shows that resolution was needed.
+        """
+        out = dict.fromkeys(
+            ("announcements", "ar_queries", "mn_queries", "ar_probes", "mn_probes"), 0
+        )
+        for fr in self.frames:
+            if fr.time <= after:
+                continue
+            if (
+                fr.kind in ("who-has", "na")
+                and fr.sha == mn_mac
+                and fr.tpa == ncoa
+                and fr.spa in (ncoa, "")
+            ):
+                if fr.group:
+                    out["announcements"] += 1  # RFC 5227 s3 ARP Announcement / RFC 4861 s7.2.6 NA
+            elif fr.kind in ("who-has", "ns") and fr.tpa == ncoa and fr.sha != mn_mac:
+                out["ar_queries" if fr.group else "ar_probes"] += 1  # R2 resolving nCoA itself
+            elif fr.kind in ("who-has", "ns") and fr.tpa == router and fr.sha == mn_mac:
+                out["mn_queries" if fr.group else "mn_probes"] += 1  # the MN resolving R2
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class NeighborFrame:
+    """One ARP or neighbour discovery frame as ``NeighborWatch`` saw it."""
+
+    kind: str
+    """``who-has`` (ARP request), ``is-at`` (ARP reply), ``ns``, ``na`` (unsolicited) or
+    ``na-solicited``."""
+    sha: bytes
+    """Sender MAC (the Ethernet source for IPv6)."""
+    spa: str
+    """Sender IPv4 address; "" for IPv6."""
+    tpa: str
+    """Target address."""
+    group: bool
+    """Sent to a group address (broadcast, multicast): resolution or an announcement."""
+    time: float
+    """The kernel's receive time, CLOCK_MONOTONIC."""
+
+    @classmethod
+    def parse(cls, f: bytes, stamp: float) -> NeighborFrame | None:
+        """The frame's fields; None when it is neither ARP nor an NS/NA."""
+        kind = struct.unpack_from("!H", f, 12)[0] if len(f) >= 14 else 0
+        group = bool(f[0] & 1) if f else False  # I/G bit of the destination MAC
+        if kind == 0x0806 and len(f) >= 42:
+            op = struct.unpack_from("!H", f, 20)[0]
+            spa, tpa = str(A(f[28:32])), str(A(f[38:42]))
+            return cls("who-has" if op == 1 else "is-at", f[22:28], spa, tpa, group, stamp)
+        if kind == 0x86DD and len(f) >= 78 and f[20] == 58 and f[54] in (135, 136):
+            target = str(ipaddress.IPv6Address(f[62:78]))
+            # an NA with S set answers an NS; only unsolicited ones (S clear) announce
+            kind_ = "ns" if f[54] == 135 else "na-solicited" if f[58] & 0x40 else "na"
+            return cls(kind_, f[6:12], "", target, group, stamp)
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -1313,7 +1365,9 @@ async def mpa_handover(
                 entry = json.loads(lab.base.ip(lab.r2, "-j", "neigh", "show", str(cfg.ncoa),
                                                "dev", "r2d") or "[]")  # fmt: skip
                 extra["announce"] = {
-                    **watch.counts(ncoa=str(cfg.ncoa), mn_mac=MN_MAC, router=router),
+                    # from the move on: before it the MN is not on R2's link (a query then, e.g. for
+                    # the DHCP server's ICMP check of nCoA, is no resolution it could spare)
+                    **watch.counts(ncoa=str(cfg.ncoa), mn_mac=MN_MAC, router=router, after=t_move),
                     "ar_entry": entry[0].get("lladdr") if entry else None,
                     # the announcement socket's life, ms after the move: opened before it,
                     # closed after the PANA-Update (handover_complete)
