@@ -282,6 +282,7 @@ class MpaLab:
         """Start tshark in ``ns`` writing ``pcap``; returns once it captures on every interface."""
         log = pcap.with_suffix(".frames")
         args = ["tshark", "-l", "-P", "-T", "fields", "-e", "frame.interface_name"]
+        args += ["-e", "udp.srcport", "-e", "udp.dstport"]  # a probe's own source port
         for i in ifaces:
             args += ["-i", i]
         with log.open("wb") as out:
@@ -306,35 +307,44 @@ class MpaLab:
 
 @dataclass
 class Capture:
-    """A running tshark that also prints each frame's interface name (to ``log``)."""
+    """A running tshark that also prints each frame's interface and UDP ports (to ``log``)."""
 
     proc: subprocess.Popen[bytes]
     ns: str
     ifaces: tuple[str, ...]
     log: Path
+    _probes: list[socket.socket] = field(default_factory=list, repr=False)
+    """Every probe socket of this capture, open until it stops: each mark's port is its own."""
 
-    def _seen(self) -> dict[str, int]:
-        lines = self.log.read_text(errors="replace").split()
-        return {i: lines.count(i) for i in self.ifaces}
+    def _lines(self) -> set[tuple[str, ...]]:
+        return {tuple(ln.split("\t")) for ln in self.log.read_text(errors="replace").splitlines()}
 
     def mark(self, limit: float = 60.0) -> None:
-        """Send a probe out of every interface until tshark printed one from each.
+        """Send a probe out of every interface until tshark printed that probe from each.
 
         Then tshark captures on all of them, and everything sent before is in the file: neither
         the file's existence nor "Capturing on" shows that dumpcap's sockets see packets yet
         (on a loaded machine they come first, and the first PANA messages went missing).
+        Only this mark's own probe counts, told apart by its source port: any other frame
+        printed meanwhile (the stream, IPv6 router solicitations and MLD reports the namespaces
+        send on their own, an earlier mark's late probe) may have been sent before what the
+        test wants in the file, so it proves nothing about that (the old mark took any frame).
         """
-        before = self._seen()
+        probes: dict[str, tuple[socket.socket, tuple[str, ...]]] = {}
+        for i in self.ifaces:
+            s = _probe_socket(self.ns, i)
+            self._probes.append(s)
+            probes[i] = (s, (i, str(s.getsockname()[1]), str(PROBE_PORT)))
         deadline = time.monotonic() + limit
         while True:
-            seen = self._seen()
-            if all(seen[i] > before[i] for i in self.ifaces):
+            lines = self._lines()
+            waiting = [i for i, (_, line) in probes.items() if line not in lines]
+            if not waiting:
                 return
             if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"tshark in {self.ns} captured no probe ({seen})")
-            for i in self.ifaces:
-                if seen[i] == before[i]:
-                    _broadcast_probe(self.ns, i)
+                raise RuntimeError(f"tshark in {self.ns} printed no probe from {waiting}")
+            for i in waiting:
+                probes[i][0].sendto(b"pana-lab capture probe", ("255.255.255.255", PROBE_PORT))
             time.sleep(0.05)  # waiting for an external program
 
     def stop(self) -> None:
@@ -344,16 +354,27 @@ class Capture:
         finally:
             self.proc.terminate()
             self.proc.wait(timeout=10)
+            for s in self._probes:
+                s.close()
+            self._probes.clear()
 
 
-def _broadcast_probe(ns: str, ifname: str) -> None:
-    """One UDP broadcast to the discard port, out of ``ifname`` only."""
+PROBE_PORT = 9
+"""The capture probes' destination: the discard port, broadcast."""
+
+
+def _probe_socket(ns: str, ifname: str) -> socket.socket:
+    """A UDP socket in ``ns`` that broadcasts out of ``ifname`` only, from a port of its own."""
     with in_netns(ns):
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    with s:
+    try:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, ifname.encode())
-        s.sendto(b"pana-lab capture probe", ("255.255.255.255", 9))
+        s.bind(("0.0.0.0", 0))
+    except OSError:
+        s.close()
+        raise
+    return s
 
 
 def _wait_udp_listener(

@@ -8,9 +8,11 @@ import socket
 import struct
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+import tests.mpa_lab
 from pana_mpa.mpa.drivers.announce import gratuitous_arp
 from tests.delay_element import insert
 from tests.mpa_lab import (
@@ -18,6 +20,7 @@ from tests.mpa_lab import (
     MN_MAC,
     OCOA,
     PAA_ADDR,
+    Capture,
     MeterResult,
     MpaLab,
     NeighborFrame,
@@ -268,3 +271,59 @@ def test_neighbor_watch_stamps_frames_with_the_kernel_receive_time() -> None:
     assert counts == {
         "announcements": 1, "ar_queries": 1, "mn_queries": 0, "ar_probes": 1, "mn_probes": 0,
     }  # fmt: skip
+
+
+class _Tshark:
+    """A tshark that is running and prints what the test writes to its log."""
+
+    def poll(self) -> None:
+        return None
+
+
+class _ProbeSocket:
+    """A probe socket whose datagrams tshark prints only from the third on (a lagging capture);
+    its first send lets tshark print frames sent before the mark."""
+
+    def __init__(self, log: Path, ifname: str, port: int) -> None:
+        self.log, self.ifname, self.port, self.sent = log, ifname, port, 0
+
+    def getsockname(self) -> tuple[str, int]:
+        return ("0.0.0.0", self.port)
+
+    def sendto(self, data: bytes, dest: Any) -> int:
+        self.sent += 1
+        with self.log.open("a") as out:
+            if self.sent == 1:  # frames from before the mark, printed late
+                out.write(f"{self.ifname}\t\t\n")  # an IPv6 RS / MLD report, ARP
+                out.write(f"{self.ifname}\t716\t716\n")  # PANA
+                out.write(f"{self.ifname}\t40000\t9\n")  # an earlier mark's probe
+            if self.sent == 3:
+                out.write(f"{self.ifname}\t{self.port}\t9\n")
+        return len(data)
+
+    def close(self) -> None:
+        pass
+
+
+def test_capture_mark_waits_for_its_own_probe(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Frames tshark prints during a mark may have been sent before it: only the mark's own
+    probe shows that everything before it is in the file (the old mark took any new frame)."""
+    log = tmp_path / "cap.frames"
+    log.write_text("")
+    made: list[_ProbeSocket] = []
+
+    def probe_socket(ns: str, ifname: str) -> _ProbeSocket:
+        made.append(_ProbeSocket(log, ifname, 41000 + len(made)))
+        return made[-1]
+
+    monkeypatch.setattr(tests.mpa_lab, "_probe_socket", probe_socket)
+    monkeypatch.setattr(time, "sleep", lambda _s: None)
+    proc: Any = _Tshark()
+    cap = Capture(proc, "pana-x", ("r2c", "r2d"), log)
+    cap.mark(limit=10)
+    assert [p.sent for p in made] == [3, 3]
+    # a second mark has probes of its own (the first mark's do not count for it)
+    cap.mark(limit=10)
+    assert [p.sent for p in made] == [3, 3, 3, 3] and len({p.port for p in made}) == 4
