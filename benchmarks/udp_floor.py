@@ -5,7 +5,10 @@ costs with no protocol work at all, for three servers, each in its own process o
 
 - ``blocking``: a plain ``recvfrom``/``sendto`` loop (what a single-threaded C PAA can do);
 - ``asyncio``: an ``asyncio.DatagramProtocol`` that echoes (CPython's selector loop, epoll);
-- ``pana-mpa``: our ``UdpTransport`` with a sink that echoes (the reader our PAA uses).
+- ``pana-mpa``: our ``UdpTransport`` with a sink that echoes (the reader our PAA uses), on
+  asyncio's loop;
+- ``pana-mpa/uvloop``: the same on uvloop's loop (only when uvloop, the ``fast`` extra, is
+  installed: the programs then run on it, see ``pana_mpa.aio.new_event_loop``).
 
 A client in this process sends a datagram, waits for the echo, and pauses ``--think`` seconds
 (the PaC's own work between messages), ``--datagrams`` times after a warm-up. Reported per
@@ -20,6 +23,7 @@ server, 9 in pass-through: 6 from the PaC, 3 RADIUS replies) for the floor per a
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -33,6 +37,13 @@ from typing import Any
 from ._proc import cpu_split, wakeups
 
 SERVERS = ("blocking", "asyncio", "pana-mpa")
+UVLOOP = "pana-mpa/uvloop"
+
+
+def servers() -> tuple[str, ...]:
+    """The servers this machine can run: uvloop's row only when uvloop is installed."""
+    return SERVERS + ((UVLOOP,) if importlib.util.find_spec("uvloop") is not None else ())
+
 
 _SERVER = r"""
 import asyncio, socket, sys
@@ -71,7 +82,12 @@ async def main():
     print("ready", flush=True)
     await asyncio.Event().wait()
 
-asyncio.run(main())
+if kind.endswith("/uvloop"):
+    import uvloop
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(main())
+else:
+    asyncio.run(main())
 """
 
 
@@ -122,9 +138,10 @@ def measure(kind: str, datagrams: int, think: float, warmup: int = 500) -> dict[
 
 def run(datagrams: int, think: float, rounds: int) -> dict[str, Any]:
     """Every server ``rounds`` times, in rotating order (the first of a round runs cooler)."""
-    results: dict[str, list[dict[str, float]]] = {kind: [] for kind in SERVERS}
+    kinds = servers()
+    results: dict[str, list[dict[str, float]]] = {kind: [] for kind in kinds}
     for r in range(rounds):
-        order = SERVERS[r % len(SERVERS) :] + SERVERS[: r % len(SERVERS)]
+        order = kinds[r % len(kinds) :] + kinds[: r % len(kinds)]
         for kind in order:
             results[kind].append(measure(kind, datagrams, think))
     return {

@@ -41,6 +41,10 @@ class AuthOutput:
     """Set when the conversation ended (success with keys, or failure)."""
     pending: bool = False
     """Pass-through: the answer comes later from the AAA server."""
+    session_lifetime: int | None = None
+    """With a success: the seconds of service the AAA server authorized (RADIUS Session-Timeout
+    in an Access-Accept, RFC 2865 s5.27), an upper bound of the PANA Session-Lifetime (RFC 5191
+    s5.7); None: no limit from the back end."""
 
 
 class EapServer(Protocol):

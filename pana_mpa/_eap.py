@@ -17,6 +17,7 @@ __all__ = [
     "EapResultLike",
     "EapServerLike",
     "PeerOutputLike",
+    "authorized_lifetime",
 ]
 
 
@@ -70,6 +71,21 @@ class AuthOutputLike(Protocol):
     def result(self) -> EapResultLike | None: ...
     @property
     def pending(self) -> bool: ...
+
+
+def authorized_lifetime(out: AuthOutputLike) -> int | None:
+    """The AAA server's limit on the session lifetime in a success output (None: no limit).
+
+    ``AuthOutput.session_lifetime`` (eap.authenticator) is optional: an output without it has no
+    limit. A limit that is not a whole number of seconds, or is negative, fails closed as 0 (no
+    service); one above the Unsigned32 range (RFC 5191 s8.8) is no tighter than any configuration.
+    """
+    value = getattr(out, "session_lifetime", None)
+    if value is None:
+        return None
+    if type(value) is not int or value < 0:
+        return 0
+    return min(value, 0xFFFFFFFF)
 
 
 class EapPeerLike(Protocol):

@@ -27,7 +27,7 @@ from pana_codecs._fast import frozen_maker
 
 from ._actions import SessionActions
 from ._avps import AvpCode, ResultCode, u32_avp
-from ._eap import KEY_GENERATING_METHODS, AuthOutputLike, EapServerLike
+from ._eap import KEY_GENERATING_METHODS, AuthOutputLike, EapServerLike, authorized_lifetime
 from ._message import (
     F_A,
     F_C,
@@ -121,6 +121,7 @@ class PaaSession(SessionActions[PaaConfig]):
     """One PaC's session at the PAA; created and driven by PaaServer."""
 
     __slots__ = (
+        "_aaa_lifetime",
         "_eap",
         "_eap_factory",
         "_eap_failure",
@@ -162,6 +163,8 @@ class PaaSession(SessionActions[PaaConfig]):
         self._eap_packet: bytes | None = None
         self._eap_msk: Secret | None = None
         self._eap_method: int | None = None
+        self._aaa_lifetime: int | None = None
+        """Seconds of service the AAA server authorized in this conversation's success, if any."""
         self._refusal = ""
         self._result_code = _PANA_SUCCESS
         self._eap_failure = "EAP failure"
@@ -204,6 +207,7 @@ class PaaSession(SessionActions[PaaConfig]):
             keys = out.result.keys
             self._eap_msk = keys.msk if keys is not None else None
             self._eap_method = out.result.method_type
+            self._aaa_lifetime = authorized_lifetime(out)
             return _EAP_SUCCESS if self._authorize() else _EAP_SUCCESS_UNAUTHORIZED
         if out.packet is None:
             return _EAP_DISCARD
@@ -219,6 +223,13 @@ class PaaSession(SessionActions[PaaConfig]):
         MS-MPPE keys) must not open a keyless session (issue 9: keyless downgrade).
         """
         self._refusal = ""
+        if self._aaa_lifetime == 0:
+            # RFC 2865 s5.27: Session-Timeout is the most seconds of service; 0 grants none, and
+            # a Session-Lifetime of 0 (RFC 5191 s8.8) is a session expired at birth. Opening it
+            # with the configured lifetime would give more than the AAA server authorized.
+            self._refusal = "the AAA server authorized 0 seconds of service (Session-Timeout 0)"
+            logger.warning("paa sid=%#x: %s", self.session_id, self._refusal)
+            return False
         has_sa = self._eap_msk is not None and self.prf_algorithm is not None
         method = self._eap_method
         if not has_sa:
@@ -274,6 +285,7 @@ class PaaSession(SessionActions[PaaConfig]):
             self.identity = eap.type_data
 
     def _restart_eap(self, now: float) -> Input | None:
+        self._aaa_lifetime = None  # a new conversation: only its own success may set a limit
         self._eap = self._eap_factory()
         out = self._eap.start()
         inp = self._eap_input(now, out)
@@ -524,8 +536,19 @@ class PaaSession(SessionActions[PaaConfig]):
         elif result == _PANA_SUCCESS:
             self.msk = msk
         if result == _PANA_SUCCESS:
-            avps.append(constant_u32_avp(_SESSION_LIFETIME, self._config.session_lifetime))
+            lifetime = self._granted_lifetime()
+            if lifetime == self._config.session_lifetime:
+                avps.append(constant_u32_avp(_SESSION_LIFETIME, lifetime))
+            else:  # per session (from the AAA server): not for the shared AVP cache
+                avps.append(u32_avp(_SESSION_LIFETIME, lifetime))
         return avps
+
+    def _granted_lifetime(self) -> int:
+        """Session-Lifetime of this (re-)authentication: the configured one, never more than the
+        AAA server authorized (RFC 5191 s5.7: bounded by the authorization lifetime)."""
+        limit = self._aaa_lifetime
+        configured = self._config.session_lifetime
+        return configured if limit is None or limit >= configured else limit
 
     def _a_send_par_complete_success(self, now: float, rx: Rx | None) -> Input | None:
         self._result_code = _PANA_SUCCESS
@@ -562,7 +585,7 @@ class PaaSession(SessionActions[PaaConfig]):
     def _a_open_session(self, now: float, rx: Rx | None) -> Input | None:
         assert rx is not None
         self._check_key_id_echo(rx)
-        self.lifetime = float(self._config.session_lifetime)
+        self.lifetime = float(self._granted_lifetime())
         self._session_opened(now, identity=self.identity)
         logger.info("paa sid=%#x open, key id %s", self.session_id, self.key_id)
         self._forget_authentication()

@@ -157,7 +157,8 @@ class PaaConfig:
     nonce_length: int | None = None
     """Nonce octets (8..256); None: the PRF's output size."""
     session_lifetime: int = 3600
-    """Session-Lifetime granted in PAR[C], seconds (RFC 5191 s8.8)."""
+    """Session-Lifetime granted in PAR[C], seconds (RFC 5191 s8.8); the most: an AAA server's
+    authorized lifetime (``AuthOutput.session_lifetime``, RADIUS Session-Timeout) lowers it."""
     require_key: bool = False
     """Authorize only sessions with a PANA SA: MSK-less methods get Result-Code 2 (RFC 5609)."""
     optimized_init: bool = False

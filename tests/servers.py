@@ -16,7 +16,7 @@ import secrets
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -140,11 +140,15 @@ def _ip(*args: str) -> None:
 
 
 @contextlib.contextmanager
-def hostapd_server(tmp: Path, pki: Pki | None = None) -> Iterator[Hostapd]:
+def hostapd_server(
+    tmp: Path, pki: Pki | None = None, *, extra_users: Sequence[str] = ()
+) -> Iterator[Hostapd]:
     """hostapd as RADIUS+EAP server in a private network namespace, reached over a veth pair.
 
     hostapd's RADIUS server always binds 0.0.0.0; inside its own namespace that address is only
-    reachable through the veth pair, never from outside interfaces.
+    reachable through the veth pair, never from outside interfaces. ``extra_users``: more lines
+    of its eap_user file, e.g. a user followed by ``radius_accept_attr=27:d:90`` (Session-Timeout
+    90 in that user's Access-Accept; hostapd.eap_user).
     """
     hostapd = need_binary("hostapd")
     need_binary("ip")
@@ -162,7 +166,8 @@ def hostapd_server(tmp: Path, pki: Pki | None = None) -> Iterator[Hostapd]:
         f'"{EAP_USERS[m][0]}" {m.upper().removesuffix("16")} {_user_secret(m)}\n'
         for m in ("md5", "psk", "gpsk", "gpsk16")
     )
-    (tmp / "eap_users").write_text(users + f'"{EAP_USERS["tls"][0]}" TLS\n')
+    tls = f'"{EAP_USERS["tls"][0]}" TLS\n'
+    (tmp / "eap_users").write_text(users + tls + "".join(f"{line}\n" for line in extra_users))
     conf = tmp / "hostapd-as.conf"
     conf.write_text(
         "\n".join(

@@ -8,6 +8,7 @@ import time
 import pytest
 
 from benchmarks._proc import cpu_seconds, cpu_split, wakeups
+from benchmarks.udp_floor import servers
 from tests.realcomponents import linux_only
 
 
@@ -32,7 +33,7 @@ def test_cpu_split_adds_up_to_cpu_seconds() -> None:
 
 @linux_only
 @pytest.mark.udp
-@pytest.mark.parametrize("kind", ["blocking", "asyncio", "pana-mpa"])
+@pytest.mark.parametrize("kind", servers())  # uvloop's row where the `fast` extra is installed
 def test_udp_floor_servers_sleep_once_per_datagram(kind: str) -> None:
     """Ping-pong with a think time: each echo server waits for every datagram, so it sleeps about
     once for each (the floor is a cost per wake-up, as at one PaC). Without the think time the

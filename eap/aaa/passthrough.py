@@ -542,6 +542,13 @@ class RadiusPassThrough:
             return self._challenge(reply, eap, timeout)
         if reply.code == RadiusCode.ACCESS_ACCEPT:
             self._done = True
+            if session_timeout is not None and len(session_timeout) != 4:
+                # RFC 2865 s5: an attribute of invalid length in an Access-Accept makes it an
+                # Access-Reject (or a discard); a lifetime we cannot read must not grant one.
+                # Its EAP Success is not passed on: the PaC then ends in altReject (RFC 4137).
+                logger.warning("Access-Accept with a %d-octet Session-Timeout taken as a reject",
+                               len(session_timeout))  # fmt: skip
+                return RadiusAnswer(RadiusCode.ACCESS_REJECT, None, None, self._method_type)
             keys = self._keys(reply, request_auth)
             if eap is not None and not _is_code(eap, EapCode.SUCCESS):
                 # RFC 3579 s2.6.3: a conflicting combination; authorization follows the
@@ -605,9 +612,12 @@ def _output(answer: RadiusAnswer) -> AuthOutput:
     """The AuthOutput of a RADIUS answer (RFC 3579 s2.6.3: only the RADIUS Code decides)."""
     if answer.code == RadiusCode.ACCESS_CHALLENGE:
         return AuthOutput(answer.eap, None)
-    success = answer.code == RadiusCode.ACCESS_ACCEPT
-    keys = answer.keys if success else None
-    return AuthOutput(answer.eap, EapResult(success, keys, answer.method_type))
+    if answer.code == RadiusCode.ACCESS_ACCEPT:
+        # Session-Timeout of an Accept: the authorized lifetime (RFC 2865 s5.27); in a
+        # challenge it was only the EAP retransmission hint (RFC 3579 s2.2), not passed on
+        result = EapResult(True, answer.keys, answer.method_type)
+        return AuthOutput(answer.eap, result, session_lifetime=answer.session_timeout)
+    return AuthOutput(answer.eap, EapResult(False, None, answer.method_type))
 
 
 def _fixed_attributes(cfg: RadiusConfig) -> list[tuple[int, bytes]]:

@@ -86,7 +86,9 @@ class RadiusBackend:
 
 def _output(answer: RadiusAnswer) -> AuthOutput:
     if answer.code == RadiusCode.ACCESS_ACCEPT:
-        return AuthOutput(answer.eap, EapResult(True, answer.keys, answer.method_type))
+        result = EapResult(True, answer.keys, answer.method_type)
+        # Session-Timeout of the Accept bounds the PANA Session-Lifetime (RFC 2865 s5.27)
+        return AuthOutput(answer.eap, result, session_lifetime=answer.session_timeout)
     if answer.code == RadiusCode.ACCESS_REJECT:
         return AuthOutput(answer.eap, EapResult(False, None, answer.method_type))
     return AuthOutput(answer.eap, None)

@@ -226,7 +226,11 @@ def add_paa_arguments(p: argparse.ArgumentParser) -> None:
         "--radius-secret-file", type=Path, metavar="FILE", help="read it from FILE's first line"
     )
     p.add_argument(
-        "--lifetime", type=int, default=3600, help="Session-Lifetime in seconds (default 3600)"
+        "--lifetime",
+        type=int,
+        default=3600,
+        help="Session-Lifetime in seconds (default 3600); with --radius a lower Session-Timeout"
+        " from the RADIUS server wins (RFC 2865 s5.27)",
     )
     p.add_argument(
         "--reauth-fraction",
