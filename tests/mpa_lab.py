@@ -472,6 +472,17 @@ class MeterResult:
         """Packets that arrived through interface ``iface`` in (after, before)."""
         return sum(1 for _, t, i in self.arrivals if i == iface and after < t < before)
 
+    def sent_via(self, iface: str, after: float) -> int:
+        """Packets the CN sent after ``after`` that arrived through interface ``iface``.
+
+        By send time, not arrival time: a packet that was on its way earlier can arrive later
+        (the MN's tunnel end, released off the loop after the move, delivers what reached it
+        unread; a late release stamps those arrivals after the handover's end).
+        """
+        if len(self.send_times) != self.sent:
+            raise ValueError("the sender's send times are needed")
+        return sum(1 for s, _, i in self.arrivals if i == iface and self.send_times[s] > after)
+
     def summary(self) -> dict[str, Any]:
         """The numbers for a report."""
         return {

@@ -46,6 +46,12 @@ def test_meter_result_arithmetic() -> None:
     sent_at[4:7] = [100.07] * 3
     late = MeterResult.compute(10, arrivals, 0.01, send_times=sent_at)
     assert late.lost_between(100.065, 100.075) == 3 and late.lost_between(100.035, 100.065) == 0
+    # 9, sent at 100.09, arrived through the tunnel device at 100.091: after 100.0905 by its
+    # arrival, not by its sending
+    assert late.via("mpa0", after=100.0905) == 1 and late.sent_via("mpa0", after=100.0905) == 0
+    assert late.sent_via("mpa0", after=100.085) == 1
+    with pytest.raises(ValueError):
+        m.sent_via("mpa0", after=0.0)  # no send times
 
 
 @pytest.mark.netns
