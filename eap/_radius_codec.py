@@ -376,11 +376,41 @@ def verify_response(
     return pkt
 
 
-def verify_request(data: bytes, secret: Secret | bytes) -> RadiusPacket:
-    """Decode an Access-Request and check its Message-Authenticator (required, RFC 3579 s3.2)."""
-    pkt, ma_at = _decode(data)
-    _check_ma_wire(bytes(data), _LEN.unpack_from(data, 2)[0], ma_at, secret, pkt.authenticator)
-    return pkt
+def _locate_ma(data: bytes, length: int, max_attributes: int | None) -> int:
+    """Offset of the only 16-octet Message-Authenticator value, -1 if none, several or another
+    size; a walk over the attribute headers that copies no value. CodecError as ``_decode``, and
+    for more than ``max_attributes`` attributes (None: no limit)."""
+    ma_at, ma_count = -1, 0
+    pos = 20
+    left = length if max_attributes is None else max_attributes
+    while pos < length:
+        if not left:
+            raise CodecError(f"more than {max_attributes} attributes", pos, "attributes")
+        left -= 1
+        if pos + 2 > length:
+            raise CodecError("truncated attribute header", pos, "attributes")
+        alen = data[pos + 1]
+        if alen < 2 or pos + alen > length:
+            raise CodecError(f"attribute {data[pos]} Length {alen} invalid", pos + 1, "attributes")
+        if data[pos] == _MA_TYPE:
+            ma_count += 1
+            ma_at = pos + 2 if alen == 18 else -1
+        pos += alen
+    return ma_at if ma_count == 1 else -1
+
+
+def verify_request(
+    data: bytes, secret: Secret | bytes, *, max_attributes: int | None = None
+) -> RadiusPacket:
+    """Check an Access-Request's Message-Authenticator (required, RFC 3579 s3.2), then decode it;
+    more than ``max_attributes`` attributes (None: no limit) is a CodecError, found first."""
+    data = bytes(data)
+    _code, _ident, length, auth = _header(data)
+    # The HMAC first, over the raw octets: anyone can send a request from a client's address, and
+    # a forged one must cost a bounded walk over the attribute headers and one HMAC, not the
+    # decoding of up to 2,038 attributes. The Request Authenticator is random, not a MAC.
+    _check_ma_wire(data, length, _locate_ma(data, length, max_attributes), secret, auth)
+    return _decode(data)[0]
 
 
 def encrypt_mppe_key(

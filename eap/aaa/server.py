@@ -49,6 +49,10 @@ logger = logging.getLogger(__name__)
 
 Address = tuple[str, int]
 
+MAX_ATTRIBUTES = 200
+"""Attributes an Access-Request may have (FreeRADIUS's ``max_attributes`` default): bounds the
+walk that locates the Message-Authenticator of a request not yet verified."""
+
 _ERROR_CAUSE_INVALID_EAP = (202).to_bytes(4, "big")
 """Error-Cause 202 "Invalid EAP Packet (Ignored)" (RFC 3579 s2.6.2)."""
 
@@ -104,6 +108,7 @@ class RadiusServerCore:
         idle_timeout: float = 60.0,
         max_conversations: int = 4096,
         max_discards: int = 3,
+        max_attributes: int = MAX_ATTRIBUTES,
     ) -> None:
         self._clients = dict(clients)
         self._networks = [
@@ -114,11 +119,22 @@ class RadiusServerCore:
         self._idle = idle_timeout
         self._max = max_conversations
         self._max_discards = max_discards
+        self._max_attributes = max_attributes
         self._convs: OrderedDict[bytes, _Conversation] = OrderedDict()
+        self.dropped = {"unknown_client": 0, "rejected": 0}
+        """Datagrams dropped: from no configured client; malformed or failing the
+        Message-Authenticator check (RFC 3579 s3.2)."""
         # (client, Identifier, Request Authenticator) -> (request, reply, time) (RFC 5080 s2.2.2)
         self._replies: OrderedDict[tuple[Address, int, bytes], tuple[bytes, bytes, float]] = (
             OrderedDict()
         )
+
+    def _drop(self, kind: str) -> tuple[int, int]:
+        """Count a dropped datagram; its log level and count: WARNING for the 1st, 2nd, 4th,
+        8th... of its kind, else DEBUG (anyone can send from a client's address: a flood must
+        not flood the log)."""
+        count = self.dropped[kind] = self.dropped[kind] + 1
+        return (logging.WARNING if count & (count - 1) == 0 else logging.DEBUG), count
 
     @property
     def conversations(self) -> int:
@@ -130,7 +146,9 @@ class RadiusServerCore:
         self._expire(now)
         secret = self._client_secret(addr[0])
         if secret is None:
-            logger.warning("dropping RADIUS packet from unknown client %s", addr[0])
+            level, count = self._drop("unknown_client")
+            logger.log(level, "dropping RADIUS packet from unknown client %s (%d so far)",
+                       addr[0], count)  # fmt: skip
             return None
         if len(data) >= 20:
             cached = self._replies.get((addr, data[1], bytes(data[4:20])))
@@ -138,11 +156,13 @@ class RadiusServerCore:
                 logger.debug("retransmitted Access-Request %d: repeating the reply", data[1])
                 return cached[1]
         try:
-            req = verify_request(data, secret)
+            req = verify_request(data, secret, max_attributes=self._max_attributes)
         except (CodecError, AuthenticatorMismatch) as exc:
-            logger.warning(
-                "dropping RADIUS packet from %s: %s (shared secret mismatch?)", addr[0], exc
-            )
+            level, count = self._drop("rejected")
+            logger.log(
+                level, "dropping RADIUS packet from %s: %s (shared secret mismatch?; %d so far)",
+                addr[0], exc, count,
+            )  # fmt: skip
             return None
         if req.code == RadiusCode.STATUS_SERVER:
             # RFC 5997 s4.3: "alive", an Access-Accept with a Message-Authenticator; no State.

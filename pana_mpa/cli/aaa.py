@@ -5,9 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from eap._radius_codec import RadiusCode
 from eap.aaa.passthrough import (
-    RadiusAnswer,
     RadiusConfig,
     RadiusError,
     RadiusPassThrough,
@@ -16,7 +14,6 @@ from eap.aaa.passthrough import (
 from eap.authenticator import AuthOutput
 from eap.methods.base import Rng
 from eap.peer import EapResult
-from pana_codecs import EapCode, EapPacket, EapType, encode_eap
 
 __all__ = ["RadiusBackend", "RadiusBackends"]
 
@@ -32,47 +29,41 @@ class RadiusBackend:
 
     def __init__(self, relay: RadiusPassThrough, rng: Rng) -> None:
         self._relay = relay
-        self._rng = rng
+        self._rng = rng  # kept for callers; the relay draws the EAP Identifiers
         self._done: Callable[[AuthOutput], None] | None = None
 
     async def exchange(self, eap_response: bytes | None) -> AuthOutput:
         """Relay one response; Access-Accept/Reject end the conversation (RFC 3579 s2.6.3).
 
-        The first request, EAP-Request/Identity, is made here (RFC 3579 s2.1 lets the NAS
-        send it): servers then get a User-Name at once, and no EAP-Start, which some answer
-        without the Message-Authenticator RFC 3579 s3.2 requires.
+        The first request, EAP-Request/Identity, is the relay's own (RFC 3579 s2.1, with
+        ``RadiusConfig.identity_request``): servers then get a User-Name at once, and no
+        EAP-Start, which some answer without the Message-Authenticator RFC 3579 s3.2 requires.
+        The relay knows that Request's Identifier, so a first Response with another one is
+        discarded like any later one (RFC 3748 s4.1, RFC 3579 s2.2).
         """
-        if eap_response is None:
-            return self._identity_request()
         try:
-            answer = await self._relay.answer(eap_response)
+            return await self._relay.exchange(eap_response)
         except RadiusError as exc:
             return _failed(exc)
-        return _output(answer)
 
     def begin_exchange(
         self, eap_response: bytes | None, done: Callable[[AuthOutput], None]
     ) -> AuthOutput | None:
         """``exchange()`` by callback: the output now, or None and ``done(output)`` later."""
-        if eap_response is None:
-            return self._identity_request()
         self._done = done
         try:
-            self._relay.begin_answer(eap_response, self._answered)
+            now = self._relay.begin_exchange(eap_response, self._answered)
         except RadiusError as exc:
             self._done = None
             return _failed(exc)
-        return None
+        if now is not None:
+            self._done = None
+        return now
 
-    def _answered(self, result: RadiusAnswer | Exception) -> None:
+    def _answered(self, result: AuthOutput | Exception) -> None:
         done, self._done = self._done, None
         if done is not None:
-            done(_output(result) if isinstance(result, RadiusAnswer) else _failed(result))
-
-    def _identity_request(self) -> AuthOutput:
-        identifier = self._rng(1)[0]
-        request = EapPacket(EapCode.REQUEST, identifier, EapType.IDENTITY)
-        return AuthOutput(encode_eap(request), None)
+            done(_failed(result) if isinstance(result, Exception) else result)
 
     def restart(self) -> None:
         """A new EAP conversation (re-authentication)."""
@@ -82,16 +73,6 @@ class RadiusBackend:
         """Close the socket toward the RADIUS server; withdraw an exchange in progress."""
         self._done = None
         self._relay.close()
-
-
-def _output(answer: RadiusAnswer) -> AuthOutput:
-    if answer.code == RadiusCode.ACCESS_ACCEPT:
-        result = EapResult(True, answer.keys, answer.method_type)
-        # Session-Timeout of the Accept bounds the PANA Session-Lifetime (RFC 2865 s5.27)
-        return AuthOutput(answer.eap, result, session_lifetime=answer.session_timeout)
-    if answer.code == RadiusCode.ACCESS_REJECT:
-        return AuthOutput(answer.eap, EapResult(False, None, answer.method_type))
-    return AuthOutput(answer.eap, None)
 
 
 def _failed(exc: Exception) -> AuthOutput:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 import random
 from collections.abc import Callable
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from eap._radius_codec import (
     Attr,
     RadiusCode,
+    RadiusPacket,
     join_eap,
     sign_request,
     sign_response,
@@ -259,3 +262,51 @@ def test_core_answers_status_server() -> None:
     assert reply.code == RadiusCode.ACCESS_ACCEPT
     assert core.conversations == 0
     assert core.receive(sign_request(12, 4, auth, [], b"wrong"), CLIENT, 0.0) is None
+
+
+def test_core_checks_the_message_authenticator_before_decoding(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Anyone can send from a client's address: a forged Access-Request of 4,096 octets (2,029
+    empty attributes around a Message-Authenticator, or 2,038 and none) is refused on its HMAC
+    over the raw octets (RFC 3579 s3.2) without decoding an attribute; before, all were decoded
+    first. The drops are counted; WARNING only for the 1st, 2nd, 4th... (it was every one)."""
+    from eap import _radius_codec
+
+    decoded: list[int] = []
+    decode = _radius_codec._decode
+
+    def counting(data: bytes) -> tuple[RadiusPacket, int]:
+        decoded.append(len(data))
+        return decode(data)
+
+    monkeypatch.setattr(_radius_codec, "_decode", counting)
+    core = _core()
+    head = bytes((RadiusCode.ACCESS_REQUEST, 7)) + (4096).to_bytes(2, "big") + bytes(16)
+    empty = b"\x4f\x02" * 1014  # EAP-Message attributes without a value
+    middle = head + empty + b"\x50\x12" + bytes(16) + empty + b"\x4f\x02"
+    none = head + b"\x4f\x02" * 2038
+    assert len(middle) == len(none) == 4096
+    with caplog.at_level(logging.DEBUG, logger="eap.aaa.server"):
+        for _ in range(50):
+            assert core.receive(middle, CLIENT, 0.0) is None
+            assert core.receive(none, CLIENT, 0.0) is None
+    assert decoded == []
+    assert core.dropped["rejected"] == 100
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 7  # the 1st, 2nd, 4th, 8th, 16th, 32nd and 64th
+    genuine, _ = _request(8, identity_response(b"u"))
+    assert core.receive(genuine, CLIENT, 0.0) is not None
+    assert decoded == [len(genuine)]  # a genuine request is decoded once
+
+
+def test_core_refuses_requests_of_more_than_max_attributes() -> None:
+    """The walk that finds the Message-Authenticator stops after ``max_attributes`` (200, as
+    FreeRADIUS's default): a request with more is dropped even when correctly signed."""
+    eap = identity_response(b"u")
+    for extra, answered in ((200 - 2, True), (200 - 1, False)):  # + EAP-Message + M-A
+        core = _core()
+        attrs = [(Attr.NAS_PORT_TYPE, b"")] * extra + split_eap(eap)
+        data = sign_request(RadiusCode.ACCESS_REQUEST, 1, bytes(16), attrs, SECRET)
+        assert (core.receive(data, CLIENT, 0.0) is not None) is answered
+        assert core.dropped["rejected"] == (0 if answered else 1)
