@@ -282,6 +282,7 @@ class MpaLab:
         """Start tshark in ``ns`` writing ``pcap``; returns once it captures on every interface."""
         log = pcap.with_suffix(".frames")
         args = ["tshark", "-l", "-P", "-T", "fields", "-e", "frame.interface_name"]
+        args += ["-e", "udp.srcport", "-e", "udp.dstport"]  # a probe's own source port
         for i in ifaces:
             args += ["-i", i]
         with log.open("wb") as out:
@@ -306,35 +307,44 @@ class MpaLab:
 
 @dataclass
 class Capture:
-    """A running tshark that also prints each frame's interface name (to ``log``)."""
+    """A running tshark that also prints each frame's interface and UDP ports (to ``log``)."""
 
     proc: subprocess.Popen[bytes]
     ns: str
     ifaces: tuple[str, ...]
     log: Path
+    _probes: list[socket.socket] = field(default_factory=list, repr=False)
+    """Every probe socket of this capture, open until it stops: each mark's port is its own."""
 
-    def _seen(self) -> dict[str, int]:
-        lines = self.log.read_text(errors="replace").split()
-        return {i: lines.count(i) for i in self.ifaces}
+    def _lines(self) -> set[tuple[str, ...]]:
+        return {tuple(ln.split("\t")) for ln in self.log.read_text(errors="replace").splitlines()}
 
     def mark(self, limit: float = 60.0) -> None:
-        """Send a probe out of every interface until tshark printed one from each.
+        """Send a probe out of every interface until tshark printed that probe from each.
 
         Then tshark captures on all of them, and everything sent before is in the file: neither
         the file's existence nor "Capturing on" shows that dumpcap's sockets see packets yet
         (on a loaded machine they come first, and the first PANA messages went missing).
+        Only this mark's own probe counts, told apart by its source port: any other frame
+        printed meanwhile (the stream, IPv6 router solicitations and MLD reports the namespaces
+        send on their own, an earlier mark's late probe) may have been sent before what the
+        test wants in the file, so it proves nothing about that (the old mark took any frame).
         """
-        before = self._seen()
+        probes: dict[str, tuple[socket.socket, tuple[str, ...]]] = {}
+        for i in self.ifaces:
+            s = _probe_socket(self.ns, i)
+            self._probes.append(s)
+            probes[i] = (s, (i, str(s.getsockname()[1]), str(PROBE_PORT)))
         deadline = time.monotonic() + limit
         while True:
-            seen = self._seen()
-            if all(seen[i] > before[i] for i in self.ifaces):
+            lines = self._lines()
+            waiting = [i for i, (_, line) in probes.items() if line not in lines]
+            if not waiting:
                 return
             if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"tshark in {self.ns} captured no probe ({seen})")
-            for i in self.ifaces:
-                if seen[i] == before[i]:
-                    _broadcast_probe(self.ns, i)
+                raise RuntimeError(f"tshark in {self.ns} printed no probe from {waiting}")
+            for i in waiting:
+                probes[i][0].sendto(b"pana-lab capture probe", ("255.255.255.255", PROBE_PORT))
             time.sleep(0.05)  # waiting for an external program
 
     def stop(self) -> None:
@@ -344,16 +354,27 @@ class Capture:
         finally:
             self.proc.terminate()
             self.proc.wait(timeout=10)
+            for s in self._probes:
+                s.close()
+            self._probes.clear()
 
 
-def _broadcast_probe(ns: str, ifname: str) -> None:
-    """One UDP broadcast to the discard port, out of ``ifname`` only."""
+PROBE_PORT = 9
+"""The capture probes' destination: the discard port, broadcast."""
+
+
+def _probe_socket(ns: str, ifname: str) -> socket.socket:
+    """A UDP socket in ``ns`` that broadcasts out of ``ifname`` only, from a port of its own."""
     with in_netns(ns):
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    with s:
+    try:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, ifname.encode())
-        s.sendto(b"pana-lab capture probe", ("255.255.255.255", 9))
+        s.bind(("0.0.0.0", 0))
+    except OSError:
+        s.close()
+        raise
+    return s
 
 
 def _wait_udp_listener(
@@ -450,6 +471,17 @@ class MeterResult:
     def via(self, iface: str, after: float = 0.0, before: float = float("inf")) -> int:
         """Packets that arrived through interface ``iface`` in (after, before)."""
         return sum(1 for _, t, i in self.arrivals if i == iface and after < t < before)
+
+    def sent_via(self, iface: str, after: float) -> int:
+        """Packets the CN sent after ``after`` that arrived through interface ``iface``.
+
+        By send time, not arrival time: a packet that was on its way earlier can arrive later
+        (the MN's tunnel end, released off the loop after the move, delivers what reached it
+        unread; a late release stamps those arrivals after the handover's end).
+        """
+        if len(self.send_times) != self.sent:
+            raise ValueError("the sender's send times are needed")
+        return sum(1 for s, _, i in self.arrivals if i == iface and self.send_times[s] > after)
 
     def summary(self) -> dict[str, Any]:
         """The numbers for a report."""
@@ -996,18 +1028,18 @@ class NeighborWatch:
     """ARP and IPv6 neighbour discovery frames on one interface of a namespace, both directions.
 
     An AF_PACKET socket read from the event loop (``start``/``stop``); ``counts`` tells whether
-    proactive address resolution (RFC 6252 App. B) did its work on the new link.
+    proactive address resolution (RFC 6252 App. B) did its work on the new link. Each frame keeps
+    the kernel's receive time, so a count can start at the move whatever the loop's delay in
+    reading it.
     """
 
     def __init__(self, ns: str, ifname: str) -> None:
         with in_netns(ns):
             self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
+        self.sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         self.sock.bind((ifname, 0))
         self.sock.setblocking(False)
-        self.frames: list[tuple[str, bytes, str, str]] = []
-        """(kind, sender MAC, sender address, target address): kind ``who-has`` (ARP request),
-        ``is-at`` (ARP reply), ``ns``, ``na`` (unsolicited) or ``na-solicited`` (IPv6; sender
-        address "")."""
+        self.frames: list[NeighborFrame] = []
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def start(self) -> None:
@@ -1018,21 +1050,19 @@ class NeighborWatch:
     def _read(self) -> None:
         while True:
             try:
-                f = self.sock.recv(2048)
+                f, anc, _flags, _addr = self.sock.recvmsg(2048, 64)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError:
                 return
-            kind = struct.unpack_from("!H", f, 12)[0] if len(f) >= 14 else 0
-            if kind == 0x0806 and len(f) >= 42:
-                op = struct.unpack_from("!H", f, 20)[0]
-                spa, tpa = str(A(f[28:32])), str(A(f[38:42]))
-                self.frames.append(("who-has" if op == 1 else "is-at", f[22:28], spa, tpa))
-            elif kind == 0x86DD and len(f) >= 78 and f[20] == 58 and f[54] in (135, 136):
-                target = str(ipaddress.IPv6Address(f[62:78]))
-                # an NA with S set answers an NS; only unsolicited ones (S clear) announce
-                kind_ = "ns" if f[54] == 135 else "na-solicited" if f[58] & 0x40 else "na"
-                self.frames.append((kind_, f[6:12], "", target))
+            stamp = time.monotonic()
+            for level, kind, value in anc:
+                if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(value) >= 16:
+                    sec, nsec = struct.unpack_from("=qq", value)  # CLOCK_REALTIME
+                    stamp = sec + nsec / 1e9 + _monotonic_minus_realtime()
+            frame = NeighborFrame.parse(f, stamp)
+            if frame is not None:
+                self.frames.append(frame)
 
     def stop(self) -> None:
         """Stop reading and close the socket (idempotent)."""
@@ -1042,18 +1072,72 @@ class NeighborWatch:
             self._read()
         self.sock.close()
 
-    def counts(self, *, ncoa: str, mn_mac: bytes, router: str) -> dict[str, int]:
+    def counts(
+        self, *, ncoa: str, mn_mac: bytes, router: str, after: float = float("-inf")
+    ) -> dict[str, int]:
         """Announcements of nCoA by the MN, and the queries the announcement and the MN's
-        pre-installed entry for the router should have made unnecessary."""
-        announcements = ar_queries = mn_queries = 0
-        for kind, sha, spa, tpa in self.frames:
-            if kind in ("who-has", "na") and sha == mn_mac and tpa == ncoa and spa in (ncoa, ""):
-                announcements += 1  # RFC 5227 s3 ARP Announcement / RFC 4861 s7.2.6 NA
-            elif kind in ("who-has", "ns") and tpa == ncoa and sha != mn_mac:
-                ar_queries += 1  # the router had to resolve nCoA itself
-            elif kind in ("who-has", "ns") and tpa == router and sha == mn_mac:
-                mn_queries += 1  # the MN had to resolve the router itself
-        return {"announcements": announcements, "ar_queries": ar_queries, "mn_queries": mn_queries}
+        pre-installed entry for the router should have made unnecessary; frames the kernel
+        received after ``after`` (CLOCK_MONOTONIC) only.
+
+        A query is address resolution: a broadcast ARP request or an NS to the solicited-node
+        multicast address. A unicast one is a reachability probe of an entry that already has
+        the MAC (Linux re-confirms a STALE entry 5 s after using it, RFC 4861 s7.3.3), counted
+        apart (``ar_probes``, ``mn_probes``): neither shows that resolution was needed.
+        """
+        out = dict.fromkeys(
+            ("announcements", "ar_queries", "mn_queries", "ar_probes", "mn_probes"), 0
+        )
+        for fr in self.frames:
+            if fr.time <= after:
+                continue
+            if (
+                fr.kind in ("who-has", "na")
+                and fr.sha == mn_mac
+                and fr.tpa == ncoa
+                and fr.spa in (ncoa, "")
+            ):
+                if fr.group:
+                    out["announcements"] += 1  # RFC 5227 s3 ARP Announcement / RFC 4861 s7.2.6 NA
+            elif fr.kind in ("who-has", "ns") and fr.tpa == ncoa and fr.sha != mn_mac:
+                out["ar_queries" if fr.group else "ar_probes"] += 1  # R2 resolving nCoA itself
+            elif fr.kind in ("who-has", "ns") and fr.tpa == router and fr.sha == mn_mac:
+                out["mn_queries" if fr.group else "mn_probes"] += 1  # the MN resolving R2
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class NeighborFrame:
+    """One ARP or neighbour discovery frame as ``NeighborWatch`` saw it."""
+
+    kind: str
+    """``who-has`` (ARP request), ``is-at`` (ARP reply), ``ns``, ``na`` (unsolicited) or
+    ``na-solicited``."""
+    sha: bytes
+    """Sender MAC (the Ethernet source for IPv6)."""
+    spa: str
+    """Sender IPv4 address; "" for IPv6."""
+    tpa: str
+    """Target address."""
+    group: bool
+    """Sent to a group address (broadcast, multicast): resolution or an announcement."""
+    time: float
+    """The kernel's receive time, CLOCK_MONOTONIC."""
+
+    @classmethod
+    def parse(cls, f: bytes, stamp: float) -> NeighborFrame | None:
+        """The frame's fields; None when it is neither ARP nor an NS/NA."""
+        kind = struct.unpack_from("!H", f, 12)[0] if len(f) >= 14 else 0
+        group = bool(f[0] & 1) if f else False  # I/G bit of the destination MAC
+        if kind == 0x0806 and len(f) >= 42:
+            op = struct.unpack_from("!H", f, 20)[0]
+            spa, tpa = str(A(f[28:32])), str(A(f[38:42]))
+            return cls("who-has" if op == 1 else "is-at", f[22:28], spa, tpa, group, stamp)
+        if kind == 0x86DD and len(f) >= 78 and f[20] == 58 and f[54] in (135, 136):
+            target = str(ipaddress.IPv6Address(f[62:78]))
+            # an NA with S set answers an NS; only unsolicited ones (S clear) announce
+            kind_ = "ns" if f[54] == 135 else "na-solicited" if f[58] & 0x40 else "na"
+            return cls(kind_, f[6:12], "", target, group, stamp)
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -1313,7 +1397,9 @@ async def mpa_handover(
                 entry = json.loads(lab.base.ip(lab.r2, "-j", "neigh", "show", str(cfg.ncoa),
                                                "dev", "r2d") or "[]")  # fmt: skip
                 extra["announce"] = {
-                    **watch.counts(ncoa=str(cfg.ncoa), mn_mac=MN_MAC, router=router),
+                    # from the move on: before it the MN is not on R2's link (a query then, e.g. for
+                    # the DHCP server's ICMP check of nCoA, is no resolution it could spare)
+                    **watch.counts(ncoa=str(cfg.ncoa), mn_mac=MN_MAC, router=router, after=t_move),
                     "ar_entry": entry[0].get("lladdr") if entry else None,
                     # the announcement socket's life, ms after the move: opened before it,
                     # closed after the PANA-Update (handover_complete)

@@ -7,7 +7,9 @@ import select
 import socket
 import statistics
 import struct
+import threading
 import time
+from typing import Any
 
 import pytest
 
@@ -140,3 +142,79 @@ def test_element_process_stops_with_the_lab_on_failure() -> None:
         raise RuntimeError("boom")
     assert element.proc.poll() is not None
     assert ns not in os.listdir("/run/netns")
+
+
+class _Flood:
+    """Frames from namespace ``ns`` every millisecond, like the ones a namespace sends on its own
+    (broadcast, an EtherType no host handles), until stopped."""
+
+    def __init__(self, ns: str, ifname: str) -> None:
+        self.sock = socket_in(ns, socket.AF_PACKET, socket.SOCK_RAW, 0)
+        self.sock.bind((ifname, 0))
+        self.frame = b"\xff" * 6 + bytes.fromhex("020000000001") + b"\x88\xb5" + bytes(46)
+        self.stop = threading.Event()
+        self.sent = 0
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self.stop.wait(0.001):
+            try:
+                self.sock.send(self.frame)
+            except OSError:  # e.g. ENOBUFS on a loaded machine: the next one goes
+                continue
+            self.sent += 1
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join()
+        self.sock.close()
+
+
+@pytest.mark.netns
+def test_a_new_delay_then_a_reset_counts_no_frame_with_the_old_delay() -> None:
+    """The order test_ping_rtt_grows_by_the_configured_delay relies on, under a flood of frames.
+
+    The element takes one command at a time and releases every due frame before it reads the
+    next: once ``set_delay`` has answered, a frame that came with the old delay is out, so the
+    measurement a reset starts holds only frames with the new one. The other order counts what
+    crosses between the reset and the new delay with the old one (the CI failure: min 0.06 ms
+    against 30 ms); here the test waits for frames to cross in between, which makes that certain.
+    """
+    with lab() as the_lab:
+        a, b = the_lab.ns("a"), the_lab.ns("b")
+        element = insert(the_lab, a, "e0", b, "e1")
+        flood = _Flood(a, "e0")
+
+        def forwarded_at_least(n: int) -> dict[str, Any]:
+            for _ in range(1000):  # a count, not a duration: the flood goes on meanwhile
+                own = element.stats()
+                if own["forwarded"]["ab"] >= n:
+                    return own
+                time.sleep(0.01)
+            raise AssertionError(f"the element forwarded fewer than {n} frames: {own}")
+
+        def fresh_frames_flow() -> None:
+            for _ in range(1000):  # the backlog of 30 ms frames has drained (FIFO)
+                own = element.stats(reset=True)
+                if own["forwarded"]["ab"] and own["added_ms"]["min"] < 1.0:
+                    return
+                time.sleep(0.01)
+            raise AssertionError("no frame crossed without delay")
+
+        try:
+            forwarded_at_least(1)  # the flood crosses the element, without delay yet
+            element.stats(reset=True)  # the wrong order: frames cross between reset and set
+            forwarded_at_least(5)
+            element.set_delay(0.030)
+            wrong = forwarded_at_least(15)
+            element.set_delay(0.0)
+            fresh_frames_flow()
+            element.set_delay(0.030)  # the right order
+            element.stats(reset=True)
+            right = forwarded_at_least(10)
+        finally:
+            flood.close()
+            element.close()
+    assert right["added_ms"]["min"] >= 30.0 * 0.99, right
+    assert wrong["added_ms"]["min"] < 30.0 * 0.99, wrong

@@ -105,20 +105,26 @@ def _wait_for(proc: subprocess.Popen[bytes], stream: str, done: Any, limit: floa
     pytest.fail(f"gave up waiting on {proc.args!r}: {seen.decode(errors='replace')[-2000:]}")
 
 
-def _wait_captured(capture: subprocess.Popen[bytes], probe: int, limit: float = 60.0) -> None:
-    """Send datagrams to ``probe`` until tshark prints one: it is really capturing.
+def _wait_captured(
+    capture: subprocess.Popen[bytes], probe: int, source: int | None = None, limit: float = 60.0
+) -> None:
+    """Send datagrams from ``source`` (default: ``probe``) to ``probe`` until tshark prints one.
 
-    "Capturing on" comes before dumpcap's socket sees packets on a loaded machine (the same
-    race tests/pana_mpa/test_cli_capture.py closes), and the first PCIs would be missed.
+    At the start: it is really capturing. "Capturing on" comes before dumpcap's socket sees
+    packets on a loaded machine (the same race tests/pana_mpa/test_cli_capture.py closes), and
+    the first PCIs would be missed. At the end, from a source port of its own: everything sent
+    before is captured (a start probe printed late proves nothing about the runs).
     """
     assert capture.stdout is not None
+    source = probe if source is None else source
     fd = capture.stdout.fileno()
     seen = b""
+    lines = (f" {source} \u2192 {probe} ".encode(), f" {source} -> {probe} ".encode())
     with (
         socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s,
         selectors.DefaultSelector() as sel,
     ):
-        s.bind(("127.0.0.1", probe))  # source port = probe port: no run's port in the capture
+        s.bind(("127.0.0.1", source))  # a port of the block: no run's port in the capture
         sel.register(fd, selectors.EVENT_READ)
         deadline = time.monotonic() + limit
         while time.monotonic() < deadline and capture.poll() is None:
@@ -126,7 +132,7 @@ def _wait_captured(capture: subprocess.Popen[bytes], probe: int, limit: float = 
             if sel.select(0.2):
                 chunk = os.read(fd, 65536)
                 seen += chunk
-                if str(probe).encode() in seen:
+                if any(line in seen for line in lines):
                     return
     pytest.fail(f"tshark captured no probe: {seen.decode(errors='replace')[-2000:]}")
 
@@ -332,8 +338,9 @@ def matrix(
     need_root()
     tmp = tmp_path_factory.mktemp("udp-matrix")
     pki = _write_pki(tmp)
-    base = free_udp_ports(len(RUNS) + 1, avoid=tshark_udp_ports(tshark))
+    base = free_udp_ports(len(RUNS) + 2, avoid=tshark_udp_ports(tshark))
     probe = base + len(RUNS)  # not a run's port: shows that tshark captures
+    end_probe = probe + 1  # the last probe's source port: not the first probes' one
     runs = {
         (m, s): Run(m, s, base + i, key_log=tmp / f"{m}-{s}.keys" if m == "tls" else None)
         for i, (m, s) in enumerate(RUNS)
@@ -343,7 +350,7 @@ def matrix(
     home.mkdir()
     capture: subprocess.Popen[bytes] | None = None
     procs: list[subprocess.Popen[bytes]] = []
-    bpf = f"udp portrange {base}-{probe}"
+    bpf = f"udp portrange {base}-{end_probe}"
     try:
         capture = subprocess.Popen(
             [tshark, "-i", "lo", "-f", bpf, "-w", str(pcap), "-P", "-l"],
@@ -375,6 +382,9 @@ def matrix(
         ended = sum(r.pac_rc == 0 for r in runs.values())
         # tshark's heuristic PANA dissector labels each run's last message; then the file has it.
         _wait_for(capture, "stdout", lambda t: t.count("PANA-Termination-Answer") >= ended, 30)
+        # a repeated PTR's second PTA counts too: the probe, sent after every PaC exited, shows
+        # that everything before it is captured
+        _wait_captured(capture, probe, source=end_probe)
     finally:
         for proc in procs:
             _stop(proc)

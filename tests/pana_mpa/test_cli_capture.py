@@ -6,7 +6,7 @@ import signal
 import socket
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -20,15 +20,10 @@ from .test_cli_udp import PSK, run_pac, running_paa
 pytestmark = [pytest.mark.udp, pytest.mark.tshark]
 
 
-def _probe_lines(log: Path, probe: int) -> int:
-    """Datagrams to the probe port in tshark's live output (-P -l)."""
+def _probe_lines(log: Path, source: int, probe: int) -> int:
+    """Datagrams from port ``source`` to the probe port in tshark's live output (-P -l)."""
     text = log.read_text(errors="replace")
-    return text.count(f"\u2192 {probe} ") + text.count(f"-> {probe} ")
-
-
-def _send_probe(probe: int) -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.sendto(b"probe", ("127.0.0.1", probe))
+    return text.count(f" {source} \u2192 {probe} ") + text.count(f" {source} -> {probe} ")
 
 
 @dataclass
@@ -36,16 +31,40 @@ class _Capture:
     proc: subprocess.Popen[bytes]
     log: Path
     probe: int
+    avoid: frozenset[int] = frozenset()
+    """Ports tshark dissects by number: its summary line of such a datagram shows no ports."""
+    sockets: list[socket.socket] = field(default_factory=list)
+    """Each mark's probe socket, open until the capture stops: every mark has a port of its own."""
 
     def mark(self) -> None:
-        """Send a probe datagram and wait until tshark has captured it (and so all before it)."""
-        before = _probe_lines(self.log, self.probe)
+        """Send a probe datagram and wait until tshark has captured it (and so all before it).
+
+        Only this mark's probe counts (its own source port): an earlier mark's probe that
+        tshark prints late was sent before the exchange and proves nothing about it.
+        """
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sockets.append(s)
+        for _ in range(50):  # another process can take a port between its check and our bind
+            try:
+                s.bind(("127.0.0.1", free_udp_ports(avoid=self.avoid | {self.probe})))
+                break
+            except OSError:
+                continue
+        else:
+            pytest.fail("no port for the capture probe's source")
+        source = s.getsockname()[1]
         deadline = time.monotonic() + 60
-        while _probe_lines(self.log, self.probe) <= before:
+        while _probe_lines(self.log, source, self.probe) == 0:
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(f"tshark captured no probe: {self.log.read_text(errors='replace')}")
-            _send_probe(self.probe)
+            s.sendto(b"probe", ("127.0.0.1", self.probe))
             time.sleep(0.1)  # waiting for an external program, not protocol time
+
+    def close(self) -> None:
+        """Close the probe sockets."""
+        for s in self.sockets:
+            s.close()
+        self.sockets.clear()
 
 
 def _capture(tshark: str, port: int, pcap: Path, log: Path) -> _Capture:
@@ -54,7 +73,8 @@ def _capture(tshark: str, port: int, pcap: Path, log: Path) -> _Capture:
     "Capturing on" is printed before dumpcap's socket sees packets on a loaded machine, so the
     exchange could run before the capture: a probe to a second port is sent until it shows up.
     """
-    probe = free_udp_ports(avoid=tshark_udp_ports(tshark))
+    avoid = tshark_udp_ports(tshark) | {port}
+    probe = free_udp_ports(avoid=avoid)
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [tshark, "-i", "lo", "-f", f"udp port {port} or udp port {probe}", "-w", str(pcap),
@@ -62,21 +82,24 @@ def _capture(tshark: str, port: int, pcap: Path, log: Path) -> _Capture:
             stdout=out,
             stderr=subprocess.STDOUT,
         )  # fmt: skip
-    capture = _Capture(proc, log, probe)
+    capture = _Capture(proc, log, probe, avoid)
     capture.mark()
     return capture
 
 
 def _stop(capture: _Capture) -> None:
     proc = capture.proc
-    if proc.poll() is None:
-        capture.mark()  # everything sent before this probe is in the capture
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    try:
+        if proc.poll() is None:
+            capture.mark()  # everything sent before this probe is in the capture
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+    finally:
+        capture.close()
 
 
 def _fields(tshark: str, pcap: Path, *fields: str, display_filter: str = "") -> list[list[str]]:

@@ -174,7 +174,10 @@ def _check_mpa(r: HandoverResult, pcap: Path, *, bicast: bool = False) -> None:
     assert m.bindings[0][0] < r.t_move
     # the stream reached the MN through its tunnel end before the move, directly after it
     assert m.via("mpa0", before=r.t_move) > 0
-    assert m.via("mpa0", after=r.t_done) == 0
+    # nothing the CN sent after the handover's end went through the tunnel (counted by send
+    # time: what the AR tunneled before can still arrive through the MN's end after it, when its
+    # release off the loop runs late and delivers what reached it unread)
+    assert m.sent_via("mpa0", after=r.t_done) == 0
     assert m.via("mn0", after=r.t_done) > 0
     if not bicast:
         assert m.duplicates == 0

@@ -4,22 +4,30 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import socket
+import struct
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+import tests.mpa_lab
+from pana_mpa.mpa.drivers.announce import gratuitous_arp
 from tests.delay_element import insert
 from tests.mpa_lab import (
     CN_ADDR,
     MN_MAC,
     OCOA,
     PAA_ADDR,
+    Capture,
     MeterResult,
     MpaLab,
+    NeighborFrame,
+    NeighborWatch,
     dhcp_client,
 )
-from tests.netns import lab
+from tests.netns import lab, socket_in
 from tests.realcomponents import need_binary
 
 
@@ -38,6 +46,12 @@ def test_meter_result_arithmetic() -> None:
     sent_at[4:7] = [100.07] * 3
     late = MeterResult.compute(10, arrivals, 0.01, send_times=sent_at)
     assert late.lost_between(100.065, 100.075) == 3 and late.lost_between(100.035, 100.065) == 0
+    # 9, sent at 100.09, arrived through the tunnel device at 100.091: after 100.0905 by its
+    # arrival, not by its sending
+    assert late.via("mpa0", after=100.0905) == 1 and late.sent_via("mpa0", after=100.0905) == 0
+    assert late.sent_via("mpa0", after=100.085) == 1
+    with pytest.raises(ValueError):
+        m.sent_via("mpa0", after=0.0)  # no send times
 
 
 @pytest.mark.netns
@@ -160,3 +174,162 @@ def test_delayed_binding_update_applies_once(tmp_path: Path) -> None:
         assert [b[1] for b in meter.bindings] == [str(OCOA), str(OCOA)]
         # before the first binding took effect the CN already sent to oCoA (its start address)
         assert meter.unique > 0 and meter.bindings[0][2] > 0
+
+
+R2_MAC = bytes.fromhex("02000000a002")
+NCOA = "10.97.2.100"
+
+
+def _arp_request(sha: bytes, spa: str, tpa: str, dst: bytes = b"\xff" * 6) -> bytes:
+    """An Ethernet frame with an ARP request (broadcast unless ``dst`` is given)."""
+    arp = struct.pack("!HHBBH", 1, 0x0800, 6, 4, 1) + sha + ipaddress.IPv4Address(spa).packed
+    return dst + sha + b"\x08\x06" + arp + bytes(6) + ipaddress.IPv4Address(tpa).packed
+
+
+def _ns_frame(sha: bytes, target: str, dst_mac: bytes) -> bytes:
+    """An Ethernet frame with an IPv6 neighbour solicitation for ``target`` (checksum not set)."""
+    icmp = bytes([135, 0, 0, 0, 0, 0, 0, 0]) + ipaddress.IPv6Address(target).packed
+    ip6 = struct.pack("!IHBB", 6 << 28, len(icmp), 58, 255) + bytes(16) + bytes(16)
+    return dst_mac + sha + b"\x86\xdd" + ip6 + icmp
+
+
+def test_neighbor_counts_are_resolution_after_the_move_only() -> None:
+    """What R2's CTN link saw, counted as the announce check means it (no root needed).
+
+    Three frames that are no address resolution the announcement could have spared were counted
+    as R2's queries before: a broadcast query before the move (the DHCP server's ICMP check of
+    nCoA while the MN is still on AP1), and R2's unicast reachability probes of an entry that
+    already has the MN's MAC (Linux sends them 5 s after using a STALE entry, a long run on a
+    loaded machine gets there), over ARP and over IPv6.
+    """
+    watch = NeighborWatch.__new__(NeighborWatch)  # no socket: the frames are given
+    move = 100.0
+    frames = [
+        (99.0, _arp_request(R2_MAC, "10.97.2.1", NCOA)),  # before the move: not counted
+        (100.1, gratuitous_arp(MN_MAC, ipaddress.IPv4Address(NCOA))),  # the announcement
+        (100.2, _arp_request(R2_MAC, "10.97.2.1", NCOA, dst=MN_MAC)),  # unicast probe
+        (100.3, _ns_frame(R2_MAC, "fd97:2::100", MN_MAC)),  # unicast IPv6 probe
+        (100.4, _arp_request(MN_MAC, NCOA, "10.97.2.1", dst=R2_MAC)),  # the MN's unicast probe
+    ]
+    parsed = [NeighborFrame.parse(f, t) for t, f in frames]
+    assert all(p is not None for p in parsed)
+    watch.frames = [p for p in parsed if p is not None]
+    assert watch.counts(ncoa=NCOA, mn_mac=MN_MAC, router="10.97.2.1", after=move) == {
+        "announcements": 1, "ar_queries": 0, "mn_queries": 0, "ar_probes": 1, "mn_probes": 1,
+    }  # fmt: skip
+    v6 = watch.counts(ncoa="fd97:2::100", mn_mac=MN_MAC, router="fd97:2::1", after=move)
+    assert (v6["ar_queries"], v6["ar_probes"]) == (0, 1)
+    # resolution after the move still counts: a broadcast ARP request, an NS to the
+    # solicited-node multicast address
+    watch.frames += [
+        f
+        for f in (
+            NeighborFrame.parse(_arp_request(R2_MAC, "10.97.2.1", NCOA), 100.5),
+            NeighborFrame.parse(_arp_request(MN_MAC, NCOA, "10.97.2.1"), 100.6),
+            NeighborFrame.parse(
+                _ns_frame(R2_MAC, "fd97:2::100", bytes.fromhex("3333ff000100")), 100.7
+            ),
+        )
+        if f is not None
+    ]
+    after = watch.counts(ncoa=NCOA, mn_mac=MN_MAC, router="10.97.2.1", after=move)
+    assert (after["ar_queries"], after["mn_queries"]) == (1, 1)
+    v6 = watch.counts(ncoa="fd97:2::100", mn_mac=MN_MAC, router="fd97:2::1", after=move)
+    assert v6["ar_queries"] == 1
+    # with no start, the query before the move counts too
+    assert watch.counts(ncoa=NCOA, mn_mac=MN_MAC, router="10.97.2.1")["ar_queries"] == 2
+
+
+@pytest.mark.netns
+def test_neighbor_watch_stamps_frames_with_the_kernel_receive_time() -> None:
+    """Frames read late by a busy loop keep the time they arrived: the count's start holds.
+
+    The loop does not run while the frames are sent, so every frame is read after ``move``;
+    only the kernel's receive time puts the first one before it.
+    """
+    with lab() as base:
+        mn, r2 = base.ns("mn"), base.ns("r2")
+        base.veth(mn, "m0", r2, "r2d")
+
+        async def run() -> dict[str, int]:
+            watch = NeighborWatch(r2, "r2d")
+            tx = socket_in(mn, socket.AF_PACKET, socket.SOCK_RAW, 0)
+            try:
+                tx.bind(("m0", 0))
+                watch.start()
+                tx.send(_arp_request(R2_MAC, "10.97.2.1", NCOA))  # before the move
+                time.sleep(0.05)  # a margin for the clock mapping, not a timed assertion
+                move = time.monotonic()
+                time.sleep(0.05)
+                tx.send(gratuitous_arp(MN_MAC, ipaddress.IPv4Address(NCOA)))
+                tx.send(_arp_request(R2_MAC, "10.97.2.1", NCOA, dst=MN_MAC))
+                tx.send(_arp_request(R2_MAC, "10.97.2.1", NCOA))
+                for _ in range(200):
+                    if len(watch.frames) >= 4:
+                        break
+                    await asyncio.sleep(0.01)
+                return watch.counts(ncoa=NCOA, mn_mac=MN_MAC, router="10.97.2.1", after=move)
+            finally:
+                tx.close()
+                watch.stop()
+
+        counts = asyncio.run(run())
+    assert counts == {
+        "announcements": 1, "ar_queries": 1, "mn_queries": 0, "ar_probes": 1, "mn_probes": 0,
+    }  # fmt: skip
+
+
+class _Tshark:
+    """A tshark that is running and prints what the test writes to its log."""
+
+    def poll(self) -> None:
+        return None
+
+
+class _ProbeSocket:
+    """A probe socket whose datagrams tshark prints only from the third on (a lagging capture);
+    its first send lets tshark print frames sent before the mark."""
+
+    def __init__(self, log: Path, ifname: str, port: int) -> None:
+        self.log, self.ifname, self.port, self.sent = log, ifname, port, 0
+
+    def getsockname(self) -> tuple[str, int]:
+        return ("0.0.0.0", self.port)
+
+    def sendto(self, data: bytes, dest: Any) -> int:
+        self.sent += 1
+        with self.log.open("a") as out:
+            if self.sent == 1:  # frames from before the mark, printed late
+                out.write(f"{self.ifname}\t\t\n")  # an IPv6 RS / MLD report, ARP
+                out.write(f"{self.ifname}\t716\t716\n")  # PANA
+                out.write(f"{self.ifname}\t40000\t9\n")  # an earlier mark's probe
+            if self.sent == 3:
+                out.write(f"{self.ifname}\t{self.port}\t9\n")
+        return len(data)
+
+    def close(self) -> None:
+        pass
+
+
+def test_capture_mark_waits_for_its_own_probe(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Frames tshark prints during a mark may have been sent before it: only the mark's own
+    probe shows that everything before it is in the file (the old mark took any new frame)."""
+    log = tmp_path / "cap.frames"
+    log.write_text("")
+    made: list[_ProbeSocket] = []
+
+    def probe_socket(ns: str, ifname: str) -> _ProbeSocket:
+        made.append(_ProbeSocket(log, ifname, 41000 + len(made)))
+        return made[-1]
+
+    monkeypatch.setattr(tests.mpa_lab, "_probe_socket", probe_socket)
+    monkeypatch.setattr(time, "sleep", lambda _s: None)
+    proc: Any = _Tshark()
+    cap = Capture(proc, "pana-x", ("r2c", "r2d"), log)
+    cap.mark(limit=10)
+    assert [p.sent for p in made] == [3, 3]
+    # a second mark has probes of its own (the first mark's do not count for it)
+    cap.mark(limit=10)
+    assert [p.sent for p in made] == [3, 3, 3, 3] and len({p.port for p in made}) == 4

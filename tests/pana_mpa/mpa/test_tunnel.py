@@ -152,24 +152,15 @@ def test_real_ipip_between_namespaces(tmp_path: Path) -> None:
     with lab() as the_lab:
         mn, ar, cn = _three_hosts(the_lab)
         pcap = tmp_path / "ipip.pcap"
-        cap = the_lab.spawn(
-            ar,
-            tshark,
-            "-q",
-            "-i",
-            "a0",
-            "-f",
-            "ip proto 4",
-            "-w",
-            str(pcap),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        for _ in range(200):  # wait until tshark captures
-            if pcap.exists():
-                break
-            time.sleep(0.025)
-        time.sleep(0.3)
+        frames_log = tmp_path / "ipip.frames"
+        # -P: tshark also prints each captured frame, so the test can see it capture (the old
+        # test took the file's existence plus 0.3 s for that, and 0.3 s after the last echo for
+        # the file to be complete: on a loaded machine neither holds)
+        with frames_log.open("wb") as frames_out:
+            cap = the_lab.spawn(
+                ar, tshark, "-l", "-P", "-T", "fields", "-e", "frame.number", "-i", "a0",
+                "-f", "ip proto 4", "-w", str(pcap), stdout=frames_out, stderr=subprocess.PIPE,
+            )  # fmt: skip
 
         async def run() -> tuple[int, int, int]:
             mn_drv = LinuxIpipDriver(netns=mn)
@@ -190,6 +181,12 @@ def test_real_ipip_between_namespaces(tmp_path: Path) -> None:
                 )
             )
             try:
+                # echo through the tunnel until tshark printed a frame: it captures from then on
+                deadline = time.monotonic() + 60
+                while not frames_log.read_bytes().strip():
+                    assert cap.poll() is None and time.monotonic() < deadline, "no capture"
+                    await _echo_rounds(mn, cn, 1)
+                    await asyncio.sleep(0.05)
                 got = await _echo_rounds(mn, cn, 20)
                 return got, mn_drv.stats("mpa0").encapsulated, ar_drv.stats("mpa0").encapsulated
             finally:
@@ -201,7 +198,12 @@ def test_real_ipip_between_namespaces(tmp_path: Path) -> None:
         assert mn_enc >= 20 and ar_enc >= 20
         # the devices went away with the tunnels
         assert "mpa0" not in the_lab.ip(mn, "link")
-        time.sleep(0.3)
+        # 40 frames printed (the check below counts the file's, probe echoes included): they
+        # are in the file
+        deadline = time.monotonic() + 60
+        while len(frames_log.read_text().split()) < 40:
+            assert cap.poll() is None and time.monotonic() < deadline, frames_log.read_text()
+            time.sleep(0.05)  # waiting for an external program
         cap.terminate()
         cap.wait(timeout=10)
         out = subprocess.run(
