@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from eap.aaa.passthrough import RadiusConfig, RadiusPassThrough
+from eap.aaa.passthrough import RadiusPassThrough
 from eap.keys import Secret
 from eap.methods.psk import EAP_TYPE_PSK, PskPeer
 from eap.peer import EapPeer
@@ -65,13 +65,7 @@ async def _run(hostapd: Hostapd) -> tuple[list[PanaEvent], list[PanaEvent], int]
         rng=pac_rng,
     )
     paa = PaaServer(PaaConfig(prf_algorithms=(2,), integrity_algorithms=(7,)), rng=paa_rng)
-    config = RadiusConfig(
-        server=hostapd.address,
-        secret=Secret(hostapd.secret),
-        bind=(hostapd.source, 0),
-        timeout=2.0,
-        retries=1,
-    )
+    config = hostapd.radius_config(retries=1)
     backend = RadiusBackend(RadiusPassThrough(config), paa_rng)
     pac_events: list[PanaEvent] = []
     paa_events: list[PanaEvent] = []

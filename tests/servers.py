@@ -23,6 +23,8 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 
 import tests.pki
+from eap.aaa.passthrough import RadiusConfig
+from eap.keys import Secret
 from tests.netns import Lab
 from tests.realcomponents import need_binary, need_root
 
@@ -133,6 +135,18 @@ class Hostapd:
     secret: bytes
     log: Path
     pki: Pki
+
+    def radius_config(
+        self, *, secret: bytes | None = None, timeout: float = 2.0, retries: int = 2
+    ) -> RadiusConfig:
+        """Our pass-through's settings for this server (its secret unless ``secret`` is given)."""
+        return RadiusConfig(
+            server=self.address,
+            secret=Secret(secret if secret is not None else self.secret),
+            bind=(self.source, 0),
+            timeout=timeout,
+            retries=retries,
+        )
 
 
 def _ip(*args: str) -> None:

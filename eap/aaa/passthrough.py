@@ -316,16 +316,7 @@ class RadiusPassThrough:
         """A client for one Access-Request and its retransmissions, closed with it: one socket
         (a fresh source port), read and checked like a shared client's."""
         self._identifier = (self._identifier + 1) & 0xFF
-        cfg = self._cfg
-        return RadiusClient(
-            cfg.server,
-            cfg.secret,
-            timeout=cfg.timeout,
-            retries=cfg.retries,
-            bind=cfg.bind,
-            first_identifier=self._identifier,
-            link=self._link,
-        )
+        return radius_client(self._cfg, first_identifier=self._identifier, link=self._link)
 
     def _prepare(self, eap_response: bytes | None, checked: bool) -> list[tuple[int, bytes]]:
         """The Access-Request's attributes; ``checked``: _local_step already vetted the response."""
@@ -500,15 +491,24 @@ def _fixed_attributes(cfg: RadiusConfig) -> list[tuple[int, bytes]]:
     return attrs
 
 
-def radius_client(config: RadiusConfig) -> RadiusClient:
-    """A RadiusClient for ``config``'s server, secret, timers and local address."""
+def radius_client(
+    config: RadiusConfig,
+    *,
+    first_identifier: int | None = None,
+    link: LinkFactory | None = None,
+) -> RadiusClient:
+    """A RadiusClient for ``config``'s server, secret, timers and local address (first
+    Identifier random unless given; ``link``: an injected datagram link, for tests)."""
     return RadiusClient(
         config.server,
         config.secret,
         timeout=config.timeout,
         retries=config.retries,
         bind=config.bind,
-        first_identifier=int.from_bytes(os.urandom(1)),
+        first_identifier=(
+            int.from_bytes(os.urandom(1)) if first_identifier is None else first_identifier
+        ),
+        link=link,
     )
 
 

@@ -8,6 +8,9 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 
+import pytest
+
+from eap._radius_codec import RadiusPacket
 from eap.aaa.client import RadiusClient
 from eap.aaa.passthrough import RadiusAnswer, RadiusConfig, RadiusPassThrough
 from eap.authenticator import AuthOutput
@@ -24,12 +27,28 @@ __all__ = [
     "InlineMd5Server",
     "Out",
     "Res",
+    "count_radius_decodes",
     "identity_response",
     "md5_peer_conversation",
     "md5_response",
     "pana_via_radius",
     "run_peer",
 ]
+
+
+def count_radius_decodes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The lengths of the packets the RADIUS codec decodes from now on (its ``_decode`` wrapped)."""
+    from eap import _radius_codec
+
+    decoded: list[int] = []
+    decode = _radius_codec._decode
+
+    def counting(data: bytes) -> tuple[RadiusPacket, int]:
+        decoded.append(len(data))
+        return decode(data)
+
+    monkeypatch.setattr(_radius_codec, "_decode", counting)
+    return decoded
 
 
 def identity_response(identity: bytes, identifier: int = 0) -> bytes:

@@ -40,12 +40,8 @@ def other_ca(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _config(server: Hostapd, *, secret: bytes | None = None, **kw: float) -> RadiusConfig:
-    return RadiusConfig(
-        server=server.address,
-        secret=Secret(secret if secret is not None else server.secret),
-        bind=(server.source, 0),
-        timeout=kw.get("timeout", 2.0),
-        retries=int(kw.get("retries", 2)),
+    return server.radius_config(
+        secret=secret, timeout=kw.get("timeout", 2.0), retries=int(kw.get("retries", 2))
     )
 
 

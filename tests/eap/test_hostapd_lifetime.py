@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from eap.aaa.passthrough import RadiusConfig, RadiusPassThrough
+from eap.aaa.passthrough import RadiusPassThrough
 from eap.keys import Secret
 from eap.methods.psk import EAP_TYPE_PSK, PskPeer
 from eap.peer import EapPeer
@@ -64,13 +64,7 @@ class _Lab:
         self.pac = PacSession(PacConfig(), paa=PAA, eap=peer, rng=random.Random(5).randbytes)
         self.net.add(PAC, self.pac)
         self.net.add(PAA, self.paa)
-        config = RadiusConfig(
-            server=server.address,
-            secret=Secret(server.secret),
-            bind=(server.source, 0),
-            timeout=2.0,
-            retries=2,
-        )
+        config = server.radius_config()
         self.aaa = RadiusPassThrough(config)  # one session: one conversation at a time
         self.accepts = 0
         self.log: Path = server.log

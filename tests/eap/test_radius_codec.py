@@ -33,6 +33,7 @@ from eap._radius_codec import (
 from eap.aaa.passthrough import RadiusConfig
 from eap.keys import Secret
 from pana_codecs.errors import CodecError
+from tests.eap._radius_helpers import count_radius_decodes
 
 SECRET = b"testing123"
 REQ_AUTH = bytes.fromhex("101112131415161718191a1b1c1d1e1f")
@@ -340,16 +341,7 @@ def test_a_forged_reply_is_refused_before_its_attributes_are_decoded(
     attributes) is refused on its Response Authenticator, one MD5 over the raw octets, without
     decoding a single attribute; before, every one was decoded first (~200x a small reply).
     A reply whose header is malformed is still a CodecError; a genuine one is decoded once."""
-    from eap import _radius_codec
-
-    decoded: list[int] = []
-    decode = _radius_codec._decode
-
-    def counting(data: bytes) -> tuple[RadiusPacket, int]:
-        decoded.append(len(data))
-        return decode(data)
-
-    monkeypatch.setattr(_radius_codec, "_decode", counting)
+    decoded = count_radius_decodes(monkeypatch)
     forged = bytes((RadiusCode.ACCESS_CHALLENGE, 7)) + (4096).to_bytes(2, "big") + bytes(16)
     forged += b"\x01\x02" * 2038
     for _ in range(50):

@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 from eap._radius_codec import (
     Attr,
     RadiusCode,
-    RadiusPacket,
     join_eap,
     sign_request,
     sign_response,
@@ -22,7 +21,12 @@ from eap._radius_codec import (
 )
 from eap.aaa.server import EapBackend, RadiusServerCore
 from eap.keys import Secret
-from tests.eap._radius_helpers import InlineMd5Server, Out, identity_response
+from tests.eap._radius_helpers import (
+    InlineMd5Server,
+    Out,
+    count_radius_decodes,
+    identity_response,
+)
 
 SECRET = b"s3cret-for-tests"
 PASSWORD = b"md5password"
@@ -271,16 +275,7 @@ def test_core_checks_the_message_authenticator_before_decoding(
     empty attributes around a Message-Authenticator, or 2,038 and none) is refused on its HMAC
     over the raw octets (RFC 3579 s3.2) without decoding an attribute; before, all were decoded
     first. The drops are counted; WARNING only for the 1st, 2nd, 4th... (it was every one)."""
-    from eap import _radius_codec
-
-    decoded: list[int] = []
-    decode = _radius_codec._decode
-
-    def counting(data: bytes) -> tuple[RadiusPacket, int]:
-        decoded.append(len(data))
-        return decode(data)
-
-    monkeypatch.setattr(_radius_codec, "_decode", counting)
+    decoded = count_radius_decodes(monkeypatch)
     core = _core()
     head = bytes((RadiusCode.ACCESS_REQUEST, 7)) + (4096).to_bytes(2, "big") + bytes(16)
     empty = b"\x4f\x02" * 1014  # EAP-Message attributes without a value

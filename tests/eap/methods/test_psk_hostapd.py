@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from eap.aaa.passthrough import RadiusAnswer, RadiusConfig, RadiusPassThrough
+from eap.aaa.passthrough import RadiusAnswer, RadiusPassThrough
 from eap.aaa.server import RadiusServer, RadiusServerCore
 from eap.authenticator import EapAuthenticator
 from eap.keys import Secret
@@ -45,13 +45,7 @@ async def _peer_via_hostapd(
     peer = EapPeer(
         identity=IDENTITY, methods={EAP_TYPE_PSK: lambda: PskPeer(IDENTITY, Secret(key))}
     )
-    config = RadiusConfig(
-        server=server.address,
-        secret=Secret(server.secret),
-        bind=(server.source, 0),
-        timeout=2.0,
-        retries=2,
-    )
+    config = server.radius_config()
     seen: list[bytes] = []
     response = b"\x02\x00" + (5 + len(IDENTITY)).to_bytes(2, "big") + b"\x01" + IDENTITY
     async with RadiusPassThrough(config) as relay:
