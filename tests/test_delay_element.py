@@ -176,13 +176,19 @@ def test_a_new_delay_then_a_reset_counts_no_frame_with_the_old_delay() -> None:
     """The order test_ping_rtt_grows_by_the_configured_delay relies on, under a flood of frames.
 
     The element takes one command at a time and releases every due frame before it reads the
-    next: once ``set_delay`` has answered, a frame that came with the old delay is out, so the
-    measurement a reset starts holds only frames with the new one. The other order counts what
-    crosses between the reset and the new delay with the old one (the CI failure: min 0.06 ms
-    against 30 ms); here the test waits for frames to cross in between, which makes that certain.
+    next: once ``set_delay`` has answered, a frame that came with the old delay (none there)
+    is out, so the measurement a reset starts holds only frames with the new one. (Not so after
+    a lower delay: a frame with the lower one waits behind older ones, FIFO.) The other order
+    counts what crosses between the reset and the new delay with the old one (the CI failure:
+    min 0.06 ms against 30 ms); the test waits for frames to cross in between: certain.
+    Namespaces a and b have no IPv6, so the flood is all that crosses (a frame from b without
+    delay once made the element look drained while frames from a still waited).
     """
     with lab() as the_lab:
         a, b = the_lab.ns("a"), the_lab.ns("b")
+        for ns in (a, b):  # no router solicitations, MLD or DAD of their own
+            for conf in ("all", "default"):
+                the_lab.exec(ns, "sysctl", "-qw", f"net.ipv6.conf.{conf}.disable_ipv6=1")
         element = insert(the_lab, a, "e0", b, "e1")
         flood = _Flood(a, "e0")
 
@@ -194,27 +200,28 @@ def test_a_new_delay_then_a_reset_counts_no_frame_with_the_old_delay() -> None:
                 time.sleep(0.01)
             raise AssertionError(f"the element forwarded fewer than {n} frames: {own}")
 
-        def fresh_frames_flow() -> None:
-            for _ in range(1000):  # the backlog of 30 ms frames has drained (FIFO)
+        def drained() -> None:
+            for _ in range(1000):  # a frame from a crossed without delay: none waits (FIFO)
                 own = element.stats(reset=True)
-                if own["forwarded"]["ab"] and own["added_ms"]["min"] < 1.0:
+                forwarded = own["forwarded"]
+                if forwarded["ab"] and not forwarded["ba"] and own["added_ms"]["min"] < 1.0:
                     return
                 time.sleep(0.01)
             raise AssertionError("no frame crossed without delay")
 
         try:
             forwarded_at_least(1)  # the flood crosses the element, without delay yet
-            element.stats(reset=True)  # the wrong order: frames cross between reset and set
-            forwarded_at_least(5)
-            element.set_delay(0.030)
-            wrong = forwarded_at_least(15)
-            element.set_delay(0.0)
-            fresh_frames_flow()
             element.set_delay(0.030)  # the right order
             element.stats(reset=True)
             right = forwarded_at_least(10)
+            element.set_delay(0.0)
+            drained()
+            forwarded_at_least(5)  # the wrong order: frames cross between reset and set
+            element.set_delay(0.030)
+            wrong = forwarded_at_least(15)
         finally:
             flood.close()
             element.close()
+    assert right["forwarded"]["ba"] == wrong["forwarded"]["ba"] == 0  # the flood only
     assert right["added_ms"]["min"] >= 30.0 * 0.99, right
     assert wrong["added_ms"]["min"] < 30.0 * 0.99, wrong
