@@ -136,14 +136,20 @@ async def test_sequential_requests_reuse_one_socket(server: Start) -> None:
     assert len(set(identifiers[:256])) == 256  # round robin: no reuse before all were used
 
 
-async def test_silence_gives_up_after_the_retries(server: Start) -> None:
-    proto, address = await server(answer=False)
-    client = RadiusClient(address, Secret(SECRET), timeout=0.05, retries=2)
+async def _gives_up(address: tuple[str, int], match: str, *, retries: int) -> RadiusClient:
+    """A client (50 ms timer) whose one request ends in a RadiusError matching ``match``; closed."""
+    client = RadiusClient(address, Secret(SECRET), timeout=0.05, retries=retries)
     try:
-        with pytest.raises(RadiusError, match=r"no reply from RADIUS server .* after 3 tries"):
+        with pytest.raises(RadiusError, match=match):
             await client.transact(_build)
     finally:
         client.close()
+    return client
+
+
+async def test_silence_gives_up_after_the_retries(server: Start) -> None:
+    proto, address = await server(answer=False)
+    client = await _gives_up(address, r"no reply from RADIUS server .* after 3 tries", retries=2)
     assert len(proto.requests) == 3
     assert len({data for data, _ in proto.requests}) == 1  # RFC 2865 s2.5: repeated unchanged
     assert client.stats.retransmissions == 2
@@ -375,10 +381,5 @@ async def test_an_unreachable_port_is_named_when_the_request_gives_up() -> None:
     loop = asyncio.get_running_loop()
     escaped: list[dict[str, object]] = []
     loop.set_exception_handler(lambda _loop, context: escaped.append(context))
-    client = RadiusClient(address, Secret(SECRET), timeout=0.05, retries=1)
-    try:
-        with pytest.raises(RadiusError, match=r"after 2 tries: .*[Cc]onnection refused"):
-            await client.transact(_build)
-    finally:
-        client.close()
+    client = await _gives_up(address, r"after 2 tries: .*[Cc]onnection refused", retries=1)
     assert client.outstanding == 0 and not escaped
